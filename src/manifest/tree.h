@@ -1,0 +1,76 @@
+/*
+ * The JSON-shaped tree every object is decoded from.
+ *
+ * YAML files (libfyaml) and the API server's JSON (jansson) are both turned
+ * into this one tree, so one decoder serves files and the API alike.  Each
+ * node remembers where it came from (file and line; line 0 when unknown) so
+ * that every error can point at it.
+ *
+ * Scalars are resolved like Kubernetes' YAML reader: plain `true`/`false` are
+ * booleans, plain `null`, `~` and the empty value are null, plain integers
+ * (decimal, 0x hex, 0o octal) are integers, plain floats are floats, and
+ * everything else, and every quoted scalar, is a string.  The original text
+ * of every scalar is kept in `text`, so a decoder can say exactly what it
+ * found.
+ */
+#ifndef IRONLB_MANIFEST_TREE_H
+#define IRONLB_MANIFEST_TREE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum tree_type {
+	TREE_NULL,
+	TREE_BOOL,
+	TREE_INT,
+	TREE_FLOAT,
+	TREE_STRING,
+	TREE_ARRAY,
+	TREE_OBJECT,
+};
+
+struct tree {
+	enum tree_type type;
+	const char *file;   /* not owned (interned by the reader); NULL for API data */
+	int line;           /* 1-based; 0 when unknown */
+	char *text;         /* scalars: the source text (strings: the value) */
+	bool b;
+	int64_t i;          /* TREE_INT (an integer too large for int64 is a TREE_FLOAT
+			       with int_overflow set) */
+	bool int_overflow;
+	double f;
+	size_t n;           /* arrays and objects */
+	struct tree **items;
+	char **keys;        /* objects: keys[k] names items[k]; insertion order */
+};
+
+const char *tree_type_name(enum tree_type t); /* "a string", "an integer", ... */
+
+struct tree *tree_new(enum tree_type t, const char *file, int line);
+struct tree *tree_new_string(const char *s, const char *file, int line);
+void tree_free(struct tree *t);
+/* Append to an array / set a key of an object (replacing an existing key). */
+void tree_array_append(struct tree *arr, struct tree *item);
+void tree_object_set(struct tree *obj, const char *key, struct tree *value);
+
+/* Member of an object; NULL when absent or when t is not an object. */
+struct tree *tree_get(const struct tree *t, const char *key);
+/* Follow a path such as "spec.addresses[1]" or "metadata.labels.app"; NULL
+ * when any step is missing. */
+struct tree *tree_path(const struct tree *t, const char *path);
+/* The line of the deepest node on the path that exists (so an error about a
+ * missing field points at its parent); the object's own line as a fallback. */
+int tree_path_line(const struct tree *t, const char *path);
+/* String value of a member, or NULL when absent or not a string. */
+const char *tree_get_str(const struct tree *t, const char *key);
+
+/* Deep copy. */
+struct tree *tree_clone(const struct tree *t);
+
+/* Conversions to and from jansson's json_t (declared as void * so this header
+ * does not pull in jansson.h).  from_json nodes have file NULL, line 0. */
+struct tree *tree_from_json(const void *json_t_ptr);
+void *tree_to_json(const struct tree *t);  /* a new json_t reference */
+
+#endif
