@@ -18,6 +18,12 @@
 
 enum diag_level { DIAG_ERROR, DIAG_WARNING, DIAG_NOTE };
 
+/* Flags on a diagnostic.  DIAG_FLAG_REFERENCE: an error about a reference
+ * to an object that does not exist (a pool, peer, BFD profile, community
+ * alias, Secret).  `ironlb check` fails on it; the running daemon reports it
+ * and keeps the rest of the configuration, as MetalLB does. */
+#define DIAG_FLAG_REFERENCE 0x1u
+
 struct diag {
 	enum diag_level level;
 	char *file;    /* NULL when the object did not come from a file */
@@ -25,6 +31,7 @@ struct diag {
 	char *object;  /* "IPAddressPool metallb-system/best", or NULL */
 	char *path;    /* "spec.addresses[1]", or NULL */
 	char *message;
+	unsigned flags;
 };
 
 struct diag_list {

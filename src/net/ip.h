@@ -99,9 +99,10 @@ bool ip_range_overlaps(const struct ip_range *a, const struct ip_range *b);
  * returns non-zero, else 0.  At most 2*bits prefixes. */
 int ip_range_prefixes(const struct ip_range *r,
 		      int (*fn)(const struct ip_prefix *p, void *arg), void *arg);
-/* Longest prefix length among ip_range_prefixes(r) (for aggregation checks:
- * 3.3.3.2-3.3.3.254 gives 31, a /24 gives 24). */
-unsigned ip_range_max_prefix_len(const struct ip_range *r);
+/* Shortest prefix length among ip_range_prefixes(r), i.e. the largest CIDR
+ * the range contains (for aggregation-length checks: 3.3.3.2-3.3.3.254
+ * gives 26, a /24 gives 24). */
+unsigned ip_range_min_prefix_len(const struct ip_range *r);
 
 /* --- 128-bit integers --- */
 char *u128_format(u128 v, char buf[U128_STR_MAX]);
