@@ -1,0 +1,78 @@
+/*
+ * HTTP server: libmicrohttpd run from the daemon's libev loop, serving the
+ * routes the daemon registers (/metrics, /healthz, /status).
+ *
+ * MHD runs in its external epoll mode: no thread of its own; one ev_io
+ * watches MHD's epoll descriptor and one ev_timer follows MHD_get_timeout(),
+ * and both call MHD_run().  Handlers therefore run on the loop, between
+ * other events, and may read daemon state without locks; they must not
+ * block.
+ *
+ * A request goes to the route whose method and path match exactly (a GET
+ * route also answers HEAD); a path with no route gets 404, a path whose
+ * routes have other methods gets 405 with an Allow header.  A request body
+ * is read and dropped (no route takes one).  A handler fills
+ * a response: status, content type and a malloc'd body that the server
+ * frees once sent.
+ */
+#ifndef IRONLB_HTTP_SERVER_H
+#define IRONLB_HTTP_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct ev_loop;
+struct http_server;
+struct http_request;
+
+#define HTTP_TEXT_PLAIN "text/plain; charset=utf-8"
+#define HTTP_APPLICATION_JSON "application/json"
+
+struct http_response {
+	unsigned status;          /* 200 unless the handler sets another */
+	const char *content_type; /* HTTP_TEXT_PLAIN unless set; a string that
+				   * outlives the server, such as a literal */
+	char *body;               /* malloc'd or NULL; the server frees it */
+	size_t body_len;
+};
+
+typedef void http_handler_fn(const struct http_request *req, struct http_response *resp,
+			     void *arg);
+
+struct http_server *http_server_new(struct ev_loop *loop);
+/* Stops serving (open connections are closed) and frees; NULL is a no-op. */
+void http_server_free(struct http_server *srv);
+
+/* -1 when method and path already have a route, or path does not start
+ * with '/'.  Routes may be added before or after the server starts. */
+int http_server_route(struct http_server *srv, const char *method, const char *path,
+		      http_handler_fn *fn, void *arg);
+
+/*
+ * Listen and start serving.  `listen` is "IPV4:PORT" ("127.0.0.1:7472"),
+ * "[IPV6]:PORT" ("[::1]:7472", "[fe80::1%eth0]:7472") or ":PORT" (every
+ * address, IPv6 and IPv4 on one socket); port 0 takes an ephemeral port,
+ * see http_server_port().  Addresses are numeric, never resolved.  On error
+ * -1, and *err (when err is not NULL) is a malloc'd message naming the
+ * address and the reason, e.g.
+ *   cannot listen on 127.0.0.1:7472: Address already in use
+ */
+int http_server_start(struct http_server *srv, const char *listen, char **err);
+/* The bound port once started (the ephemeral one for port 0), else 0. */
+uint16_t http_server_port(const struct http_server *srv);
+
+/* Set a response from a format: status, HTTP_TEXT_PLAIN and the text. */
+void http_response_printf(struct http_response *resp, unsigned status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* The request as seen by a handler; strings live until the handler returns. */
+const char *http_request_method(const struct http_request *req);
+/* The path, without the query string, percent-decoded. */
+const char *http_request_path(const struct http_request *req);
+/* A query argument: NULL when absent, "" when given without a value
+ * ("/status?verbose"), otherwise its decoded value. */
+const char *http_request_query(const struct http_request *req, const char *key);
+/* A request header by case-insensitive name, or NULL. */
+const char *http_request_header(const struct http_request *req, const char *name);
+
+#endif
