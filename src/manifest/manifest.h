@@ -26,6 +26,16 @@ struct manifest_set {
 	char **files;           /* interned file names the trees point at */
 };
 
+/* Limits on one file or buffer: larger input, deeper nesting, and aliases
+ * that expand to more nodes than this (a "billion laughs" document) are
+ * errors. */
+#define MANIFEST_MAX_BYTES ((size_t)8 << 20)
+#define MANIFEST_MAX_DEPTH 512
+#define MANIFEST_MAX_ALIAS_NODES ((size_t)1 << 18)
+
+/* The file name given to standard input ("-" in manifest_read_paths). */
+#define MANIFEST_STDIN_NAME "<stdin>"
+
 /* Read files and directories.  Returns 0 when everything was read, -1 when
  * any path or document had an error (the others are still in the set). */
 int manifest_read_paths(struct manifest_set *set, const char *const *paths, size_t npaths,

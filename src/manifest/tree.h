@@ -65,6 +65,17 @@ int tree_path_line(const struct tree *t, const char *path);
 /* String value of a member, or NULL when absent or not a string. */
 const char *tree_get_str(const struct tree *t, const char *key);
 
+/* Path building in the syntax tree_path reads: `path.key`, or
+ * `path["key"]` when the key holds anything but letters, digits, '-' and '_'
+ * (so "metallb.io/address-pool" stays one step); `path[index]`.  An empty
+ * or NULL path gives the bare step.  Return new strings. */
+char *tree_path_join_key(const char *path, const char *key);
+char *tree_path_join_index(const char *path, size_t index);
+
+/* A scalar resolved as the YAML reader resolves a plain (unquoted) one: null,
+ * boolean, integer, float, or else a string; `text` is a copy of text. */
+struct tree *tree_new_plain_scalar(const char *text, const char *file, int line);
+
 /* Deep copy. */
 struct tree *tree_clone(const struct tree *t);
 

@@ -1,0 +1,589 @@
+/*
+ * The JSON-shaped tree (see tree.h): construction, lookup by path, deep
+ * copies, plain-scalar resolution shared with the YAML reader, and the
+ * conversions to and from jansson.
+ *
+ * Arrays and objects grow with VEC_PUSH, whose capacity follows the element
+ * count, so every array in a tree must be built by appending (never
+ * allocated to an exact size) for later appends to stay in bounds.  Objects
+ * keep `keys` and `items` in step: both arrays are grown from the same count.
+ *
+ * Paths: `a.b[2]` steps through members and array elements; a member whose
+ * name holds anything but letters, digits, '-' and '_' is written
+ * `["metallb.io/address-pool"]` (backslash escapes `"` and `\`).
+ * tree_path_join_key() writes that form, tree_path() reads it.
+ */
+#include "manifest/tree.h"
+
+#include <inttypes.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include "base/util.h"
+#include "manifest/utf8.h"
+
+const char *tree_type_name(enum tree_type t)
+{
+	switch (t) {
+	case TREE_NULL:
+		return "null";
+	case TREE_BOOL:
+		return "a boolean";
+	case TREE_INT:
+		return "an integer";
+	case TREE_FLOAT:
+		return "a float";
+	case TREE_STRING:
+		return "a string";
+	case TREE_ARRAY:
+		return "an array";
+	case TREE_OBJECT:
+		return "an object";
+	}
+	return "an unknown value";
+}
+
+struct tree *tree_new(enum tree_type t, const char *file, int line)
+{
+	struct tree *n = xcalloc(1, sizeof(*n));
+	n->type = t;
+	n->file = file;
+	n->line = line;
+	return n;
+}
+
+struct tree *tree_new_string(const char *s, const char *file, int line)
+{
+	struct tree *n = tree_new(TREE_STRING, file, line);
+	n->text = xstrdup(s ? s : "");
+	return n;
+}
+
+void tree_free(struct tree *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->n; i++) {
+		tree_free(t->items[i]);
+		if (t->keys)
+			free(t->keys[i]);
+	}
+	free(t->items);
+	free(t->keys);
+	free(t->text);
+	free(t);
+}
+
+void tree_array_append(struct tree *arr, struct tree *item)
+{
+	if (arr->type != TREE_ARRAY) {
+		tree_free(item);
+		return;
+	}
+	*VEC_PUSH(arr->items, arr->n) = item;
+}
+
+/* Append a member without looking for an existing one; takes `key`. */
+static void object_append_owned(struct tree *obj, char *key, struct tree *value)
+{
+	size_t n = obj->n;
+	*VEC_PUSH(obj->keys, n) = key;
+	n = obj->n;
+	*VEC_PUSH(obj->items, n) = value;
+	obj->n = n;
+}
+
+static ssize_t object_find(const struct tree *obj, const char *key)
+{
+	for (size_t i = 0; i < obj->n; i++)
+		if (strcmp(obj->keys[i], key) == 0)
+			return (ssize_t)i;
+	return -1;
+}
+
+void tree_object_set(struct tree *obj, const char *key, struct tree *value)
+{
+	if (obj->type != TREE_OBJECT) {
+		tree_free(value);
+		return;
+	}
+	ssize_t i = object_find(obj, key);
+	if (i >= 0) {
+		tree_free(obj->items[i]);
+		obj->items[i] = value;
+		return;
+	}
+	object_append_owned(obj, xstrdup(key), value);
+}
+
+struct tree *tree_get(const struct tree *t, const char *key)
+{
+	if (!t || t->type != TREE_OBJECT || !key)
+		return NULL;
+	ssize_t i = object_find(t, key);
+	return i >= 0 ? t->items[i] : NULL;
+}
+
+const char *tree_get_str(const struct tree *t, const char *key)
+{
+	const struct tree *v = tree_get(t, key);
+	return v && v->type == TREE_STRING ? v->text : NULL;
+}
+
+/* ---- paths ---- */
+
+/*
+ * One step of a path.  On return *key is a new string (member step) or NULL
+ * (index step, *index set).  Returns the rest of the path, or NULL when the
+ * step is malformed.
+ */
+static const char *path_step(const char *p, bool first, char **key, size_t *index)
+{
+	*key = NULL;
+	if (*p == '[') {
+		p++;
+		if (*p == '"' || *p == '\'') {
+			char q = *p++;
+			size_t cap = strlen(p) + 1, n = 0;
+			char *k = xmalloc(cap);
+			while (*p && *p != q) {
+				if (*p == '\\' && (p[1] == q || p[1] == '\\'))
+					p++;
+				k[n++] = *p++;
+			}
+			k[n] = '\0';
+			if (*p != q || p[1] != ']') {
+				free(k);
+				return NULL;
+			}
+			*key = k;
+			return p + 2;
+		}
+		if (*p < '0' || *p > '9')
+			return NULL;
+		size_t v = 0;
+		while (*p >= '0' && *p <= '9') {
+			size_t d = (size_t)(*p++ - '0');
+			if (v > (SIZE_MAX - d) / 10)
+				return NULL;
+			v = v * 10 + d;
+		}
+		if (*p != ']')
+			return NULL;
+		*index = v;
+		return p + 1;
+	}
+	if (!first) {
+		if (*p != '.')
+			return NULL;
+		p++;
+	}
+	size_t len = strcspn(p, ".[");
+	if (len == 0)
+		return NULL;
+	*key = xstrndup(p, len);
+	return p + len;
+}
+
+/*
+ * Follow `path` from t.  Returns the node at the end, or NULL; *deepest is
+ * set to the last node reached (t itself when the first step fails).
+ */
+static const struct tree *path_walk(const struct tree *t, const char *path,
+				    const struct tree **deepest)
+{
+	const struct tree *cur = t;
+	bool first = true;
+	*deepest = t;
+	if (!t || !path)
+		return NULL;
+	while (*path) {
+		char *key;
+		size_t index = 0;
+		path = path_step(path, first, &key, &index);
+		first = false;
+		if (!path)
+			return NULL;
+		const struct tree *next = NULL;
+		if (key) {
+			next = tree_get(cur, key);
+			free(key);
+		} else if (cur->type == TREE_ARRAY && index < cur->n) {
+			next = cur->items[index];
+		}
+		if (!next)
+			return NULL;
+		cur = next;
+		*deepest = cur;
+	}
+	return cur;
+}
+
+struct tree *tree_path(const struct tree *t, const char *path)
+{
+	const struct tree *deepest;
+	return (struct tree *)path_walk(t, path, &deepest);
+}
+
+int tree_path_line(const struct tree *t, const char *path)
+{
+	const struct tree *deepest;
+	if (!t)
+		return 0;
+	path_walk(t, path, &deepest);
+	return deepest && deepest->line > 0 ? deepest->line : t->line;
+}
+
+static bool key_is_simple(const char *key)
+{
+	if (!*key)
+		return false;
+	for (const char *p = key; *p; p++) {
+		char c = *p;
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_'))
+			return false;
+	}
+	return true;
+}
+
+char *tree_path_join_key(const char *path, const char *key)
+{
+	if (!path)
+		path = "";
+	if (key_is_simple(key))
+		return *path ? xasprintf("%s.%s", path, key) : xstrdup(key);
+	size_t n = strlen(path), k = strlen(key);
+	char *s = xmalloc(n + 2 * k + 5);
+	char *o = s;
+	memcpy(o, path, n);
+	o += n;
+	*o++ = '[';
+	*o++ = '"';
+	for (const char *p = key; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			*o++ = '\\';
+		*o++ = *p;
+	}
+	*o++ = '"';
+	*o++ = ']';
+	*o = '\0';
+	return s;
+}
+
+char *tree_path_join_index(const char *path, size_t index)
+{
+	return xasprintf("%s[%zu]", path ? path : "", index);
+}
+
+/* ---- copies ---- */
+
+struct tree *tree_clone(const struct tree *t)
+{
+	if (!t)
+		return NULL;
+	struct tree *c = tree_new(t->type, t->file, t->line);
+	c->text = xstrdup(t->text);
+	c->b = t->b;
+	c->i = t->i;
+	c->int_overflow = t->int_overflow;
+	c->f = t->f;
+	for (size_t k = 0; k < t->n; k++) {
+		if (t->type == TREE_OBJECT)
+			object_append_owned(c, xstrdup(t->keys[k]), tree_clone(t->items[k]));
+		else
+			*VEC_PUSH(c->items, c->n) = tree_clone(t->items[k]);
+	}
+	return c;
+}
+
+/* ---- plain scalars ---- */
+
+static bool text_is(const char *s, const char *const *words)
+{
+	for (; *words; words++)
+		if (strcmp(s, *words) == 0)
+			return true;
+	return false;
+}
+
+static int digit_value(char c, int base)
+{
+	int v;
+	if (c >= '0' && c <= '9')
+		v = c - '0';
+	else if (c >= 'a' && c <= 'f')
+		v = c - 'a' + 10;
+	else if (c >= 'A' && c <= 'F')
+		v = c - 'A' + 10;
+	else
+		return -1;
+	return v < base ? v : -1;
+}
+
+/*
+ * An integer: optional sign, then decimal digits, 0x and hex digits, or 0o
+ * and octal digits.  Returns false when s is not one; otherwise sets the
+ * node to TREE_INT, or to TREE_FLOAT with int_overflow when the value does
+ * not fit int64.
+ */
+static bool resolve_int(const char *s, struct tree *n)
+{
+	const char *all = s;
+	bool neg = false;
+	int base = 10;
+	if (*s == '+' || *s == '-')
+		neg = *s++ == '-';
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'o')) {
+		base = s[1] == 'x' ? 16 : 8;
+		s += 2;
+	}
+	if (!*s)
+		return false;
+	uint64_t mag = 0;
+	double approx = 0;
+	bool overflow = false;
+	for (; *s; s++) {
+		int d = digit_value(*s, base);
+		if (d < 0)
+			return false;
+		if (mag > (UINT64_MAX - (uint64_t)d) / (uint64_t)base)
+			overflow = true;
+		else
+			mag = mag * (uint64_t)base + (uint64_t)d;
+		approx = approx * base + d;
+	}
+	uint64_t limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+	if (overflow || mag > limit) {
+		n->type = TREE_FLOAT;
+		n->int_overflow = true;
+		/* strtod rounds decimal and hex correctly; it has no 0o form */
+		n->f = base == 8 ? (neg ? -approx : approx) : strtod(all, NULL);
+		return true;
+	}
+	n->type = TREE_INT;
+	if (neg)
+		n->i = mag == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)mag;
+	else
+		n->i = (int64_t)mag;
+	return true;
+}
+
+static size_t skip_digits(const char *s)
+{
+	size_t k = 0;
+	while (s[k] >= '0' && s[k] <= '9')
+		k++;
+	return k;
+}
+
+/* YAML 1.2 core schema floats: [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?,
+ * [-+]?.inf and .nan (each in three spellings). */
+static bool resolve_float(const char *s, struct tree *n)
+{
+	static const char *const infs[] = {".inf", ".Inf", ".INF", NULL};
+	static const char *const nans[] = {".nan", ".NaN", ".NAN", NULL};
+	const char *p = s;
+	if (text_is(p, nans)) {
+		n->type = TREE_FLOAT;
+		n->f = NAN;
+		return true;
+	}
+	bool neg = false;
+	if (*p == '+' || *p == '-')
+		neg = *p++ == '-';
+	if (text_is(p, infs)) {
+		n->type = TREE_FLOAT;
+		n->f = neg ? -INFINITY : INFINITY;
+		return true;
+	}
+	size_t whole = skip_digits(p);
+	p += whole;
+	size_t frac = 0;
+	if (*p == '.') {
+		p++;
+		frac = skip_digits(p);
+		p += frac;
+		/* "1." is a float; "." is not. */
+		if (whole == 0 && frac == 0)
+			return false;
+	} else if (whole == 0) {
+		return false;
+	}
+	if (*p == 'e' || *p == 'E') {
+		p++;
+		if (*p == '+' || *p == '-')
+			p++;
+		size_t e = skip_digits(p);
+		if (e == 0)
+			return false;
+		p += e;
+	}
+	if (*p)
+		return false;
+	n->type = TREE_FLOAT;
+	n->f = strtod(s, NULL);
+	return true;
+}
+
+struct tree *tree_new_plain_scalar(const char *text, const char *file, int line)
+{
+	static const char *const nulls[] = {"", "~", "null", "Null", "NULL", NULL};
+	static const char *const trues[] = {"true", "True", "TRUE", NULL};
+	static const char *const falses[] = {"false", "False", "FALSE", NULL};
+	struct tree *n = tree_new(TREE_STRING, file, line);
+	n->text = xstrdup(text ? text : "");
+	if (text_is(n->text, nulls)) {
+		n->type = TREE_NULL;
+	} else if (text_is(n->text, trues)) {
+		n->type = TREE_BOOL;
+		n->b = true;
+	} else if (text_is(n->text, falses)) {
+		n->type = TREE_BOOL;
+		n->b = false;
+	} else if (!resolve_int(n->text, n)) {
+		resolve_float(n->text, n);
+	}
+	return n;
+}
+
+/* ---- jansson ---- */
+
+static char *format_double(double f)
+{
+	if (isnan(f))
+		return xstrdup(".nan");
+	if (isinf(f))
+		return xstrdup(f < 0 ? "-.inf" : ".inf");
+	/* The shortest of the usual precisions that reads back exactly. */
+	for (int prec = 15; prec <= 17; prec++) {
+		char *s = xasprintf("%.*g", prec, f);
+		if (prec == 17 || strtod(s, NULL) == f)
+			return s;
+		free(s);
+	}
+	return NULL;
+}
+
+struct tree *tree_from_json(const void *json_t_ptr)
+{
+	const json_t *j = json_t_ptr;
+	if (!j)
+		return NULL;
+	struct tree *n;
+	switch (json_typeof(j)) {
+	case JSON_OBJECT: {
+		n = tree_new(TREE_OBJECT, NULL, 0);
+		const char *key;
+		json_t *value;
+		/* jansson iterates objects in insertion order. */
+		json_object_foreach((json_t *)j, key, value)
+			object_append_owned(n, xstrdup(key), tree_from_json(value));
+		break;
+	}
+	case JSON_ARRAY:
+		n = tree_new(TREE_ARRAY, NULL, 0);
+		for (size_t i = 0; i < json_array_size(j); i++)
+			*VEC_PUSH(n->items, n->n) = tree_from_json(json_array_get(j, i));
+		break;
+	case JSON_STRING:
+		n = tree_new(TREE_STRING, NULL, 0);
+		n->text = xstrndup(json_string_value(j), json_string_length(j));
+		break;
+	case JSON_INTEGER:
+		n = tree_new(TREE_INT, NULL, 0);
+		n->i = (int64_t)json_integer_value(j);
+		n->text = xasprintf("%" PRId64, n->i);
+		break;
+	case JSON_REAL:
+		n = tree_new(TREE_FLOAT, NULL, 0);
+		n->f = json_real_value(j);
+		n->text = format_double(n->f);
+		break;
+	case JSON_TRUE:
+	case JSON_FALSE:
+		n = tree_new(TREE_BOOL, NULL, 0);
+		n->b = json_is_true(j);
+		n->text = xstrdup(n->b ? "true" : "false");
+		break;
+	case JSON_NULL:
+	default:
+		n = tree_new(TREE_NULL, NULL, 0);
+		n->text = xstrdup("null");
+		break;
+	}
+	return n;
+}
+
+static bool utf8_valid(const char *s)
+{
+	size_t n = strlen(s);
+	return utf8_check(s, n) == n;
+}
+
+/* A copy of s in which every byte that is not part of valid UTF-8 is '?'. */
+static char *utf8_sanitize(const char *s)
+{
+	char *d = xstrdup(s);
+	size_t n = strlen(d), i = 0;
+	while ((i += utf8_check(d + i, n - i)) < n)
+		d[i++] = '?';
+	return d;
+}
+
+static json_t *string_to_json(const char *s)
+{
+	if (utf8_valid(s))
+		return json_string(s);
+	char *clean = utf8_sanitize(s);
+	json_t *j = json_string(clean);
+	free(clean);
+	return j;
+}
+
+/*
+ * JSON has no infinity or NaN: such floats become null.  Strings that are
+ * not valid UTF-8 (jansson refuses them) have the bad bytes replaced by '?'.
+ */
+void *tree_to_json(const struct tree *t)
+{
+	if (!t)
+		return json_null();
+	switch (t->type) {
+	case TREE_NULL:
+		return json_null();
+	case TREE_BOOL:
+		return json_boolean(t->b);
+	case TREE_INT:
+		return json_integer((json_int_t)t->i);
+	case TREE_FLOAT:
+		return isfinite(t->f) ? json_real(t->f) : json_null();
+	case TREE_STRING:
+		return string_to_json(t->text ? t->text : "");
+	case TREE_ARRAY: {
+		json_t *a = json_array();
+		for (size_t i = 0; i < t->n; i++)
+			json_array_append_new(a, tree_to_json(t->items[i]));
+		return a;
+	}
+	case TREE_OBJECT: {
+		json_t *o = json_object();
+		for (size_t i = 0; i < t->n; i++) {
+			json_t *v = tree_to_json(t->items[i]);
+			if (utf8_valid(t->keys[i])) {
+				json_object_set_new(o, t->keys[i], v);
+			} else {
+				char *clean = utf8_sanitize(t->keys[i]);
+				json_object_set_new(o, clean, v);
+				free(clean);
+			}
+		}
+		return o;
+	}
+	}
+	return json_null();
+}
