@@ -130,6 +130,15 @@ struct pool {
 	struct label_selector *ns_selectors;
 	size_t nsvc_selectors;
 	struct label_selector *svc_selectors;
+	/* added: */
+	size_t *range_entry;         /* ranges[i] is spec.addresses[range_entry[i]] */
+};
+
+/* spec.preferredNodeSelectors of an L2Advertisement (MetalLB: soft
+ * preference in the L2 election; weights of matching terms add up). */
+struct preferred_node_selector {
+	int weight;                  /* 1..100 */
+	struct label_selector preference;
 };
 
 struct l2adv {
@@ -144,6 +153,9 @@ struct l2adv {
 	char **interfaces;
 	size_t nsvc_selectors;
 	struct label_selector *svc_selectors;
+	/* added: */
+	size_t npreferred_nodes;
+	struct preferred_node_selector *preferred_nodes;
 };
 
 enum community_kind { COMMUNITY_STANDARD, COMMUNITY_LARGE };
@@ -351,6 +363,10 @@ struct model {
 	size_t nsecrets;      struct secret *secrets;
 	size_t nslices;       struct endpointslice *slices;
 	size_t nskipped;      /* objects of kinds ironlb does not read */
+	/* added: */
+	size_t nfiles;        /* file names the objects' meta.file point at (owned) */
+	char **files;
+	struct model_index *index_; /* private: objects by kind/namespace/name */
 };
 
 void model_init(struct model *m, const char *config_namespace);
@@ -377,6 +393,13 @@ const struct secret *model_find_secret(const struct model *m, const char *ns,
 /* Resolve a community literal or alias name. */
 int model_resolve_community(const struct model *m, const char *text,
 			    struct community_value *out);
+
+/* Which pools an advertisement announces: the pools it names, plus those
+ * its ipAddressPoolSelectors match; every pool when it has neither. */
+bool l2adv_selects_pool(const struct l2adv *a, const struct pool *p);
+bool bgpadv_selects_pool(const struct bgpadv *a, const struct pool *p);
+/* Whether a BGPAdvertisement announces to a peer (an empty list: all). */
+bool bgpadv_selects_peer(const struct bgpadv *a, const struct bgppeer *p);
 
 /* Service annotation names (both prefixes are read; metallb.io/ wins). */
 #define ANNOT_PREFIX_NEW "metallb.io/"

@@ -1,0 +1,556 @@
+/*
+ * The model's container: init and free, the index of objects by kind,
+ * namespace and name (a hash table, so that adding and looking up tens of
+ * thousands of Services stays linear), lookups, diagnostics about an
+ * object's field, and the small queries other modules ask of objects
+ * (a Service's families, whether a peer is iBGP, which pools an
+ * advertisement covers).
+ */
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/util.h"
+#include "model/internal.h"
+#include "model/model.h"
+
+static const char *const kind_names[KIND_COUNT_] = {
+	[KIND_IPADDRESSPOOL] = "IPAddressPool",
+	[KIND_L2ADVERTISEMENT] = "L2Advertisement",
+	[KIND_BGPADVERTISEMENT] = "BGPAdvertisement",
+	[KIND_BGPPEER] = "BGPPeer",
+	[KIND_BFDPROFILE] = "BFDProfile",
+	[KIND_COMMUNITY] = "Community",
+	[KIND_SERVICE] = "Service",
+	[KIND_NODE] = "Node",
+	[KIND_NAMESPACE] = "Namespace",
+	[KIND_SECRET] = "Secret",
+	[KIND_ENDPOINTSLICE] = "EndpointSlice",
+};
+
+const char *obj_kind_name(enum obj_kind k)
+{
+	if ((unsigned)k >= KIND_COUNT_)
+		return "?";
+	return kind_names[k];
+}
+
+const char *ip_family_policy_name(enum ip_family_policy p)
+{
+	switch (p) {
+	case POLICY_SINGLE_STACK:
+		return "SingleStack";
+	case POLICY_PREFER_DUAL_STACK:
+		return "PreferDualStack";
+	case POLICY_REQUIRE_DUAL_STACK:
+		return "RequireDualStack";
+	}
+	return "?";
+}
+
+/* ------------------------------------------------------------------ */
+/* the index */
+
+struct index_slot {
+	uint64_t hash;
+	size_t idx;        /* (size_t)-1: empty */
+	enum obj_kind kind;
+};
+
+struct model_index {
+	size_t cap;        /* power of two */
+	size_t used;
+	struct index_slot *slots;
+};
+
+static uint64_t fnv_str(uint64_t h, const char *s)
+{
+	for (; s && *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ull;
+	}
+	/* a separator, so that ("ab","c") and ("a","bc") differ */
+	h ^= 0xff;
+	h *= 1099511628211ull;
+	return h;
+}
+
+static uint64_t key_hash(enum obj_kind k, const char *ns, const char *name)
+{
+	uint64_t h = 14695981039346656037ull;
+	h ^= (uint64_t)k + 1;
+	h *= 1099511628211ull;
+	h = fnv_str(h, ns);
+	return fnv_str(h, name);
+}
+
+static bool str_eq_null(const char *a, const char *b)
+{
+	if (!a || !b)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
+
+struct obj_meta *model_meta_at(const struct model *m, enum obj_kind k, size_t i)
+{
+	switch (k) {
+	case KIND_IPADDRESSPOOL:
+		return &m->pools[i].meta;
+	case KIND_L2ADVERTISEMENT:
+		return &m->l2advs[i].meta;
+	case KIND_BGPADVERTISEMENT:
+		return &m->bgpadvs[i].meta;
+	case KIND_BGPPEER:
+		return &m->peers[i].meta;
+	case KIND_BFDPROFILE:
+		return &m->bfdprofiles[i].meta;
+	case KIND_COMMUNITY:
+		return &m->communities[i].meta;
+	case KIND_SERVICE:
+		return &m->services[i].meta;
+	case KIND_NODE:
+		return &m->nodes[i].meta;
+	case KIND_NAMESPACE:
+		return &m->namespaces[i].meta;
+	case KIND_SECRET:
+		return &m->secrets[i].meta;
+	case KIND_ENDPOINTSLICE:
+		return &m->slices[i].meta;
+	case KIND_COUNT_:
+		break;
+	}
+	return NULL;
+}
+
+size_t model_count(const struct model *m, enum obj_kind k)
+{
+	switch (k) {
+	case KIND_IPADDRESSPOOL:
+		return m->npools;
+	case KIND_L2ADVERTISEMENT:
+		return m->nl2advs;
+	case KIND_BGPADVERTISEMENT:
+		return m->nbgpadvs;
+	case KIND_BGPPEER:
+		return m->npeers;
+	case KIND_BFDPROFILE:
+		return m->nbfdprofiles;
+	case KIND_COMMUNITY:
+		return m->ncommunities;
+	case KIND_SERVICE:
+		return m->nservices;
+	case KIND_NODE:
+		return m->nnodes;
+	case KIND_NAMESPACE:
+		return m->nnamespaces;
+	case KIND_SECRET:
+		return m->nsecrets;
+	case KIND_ENDPOINTSLICE:
+		return m->nslices;
+	case KIND_COUNT_:
+		break;
+	}
+	return 0;
+}
+
+static void index_insert(struct model_index *x, uint64_t h, enum obj_kind k, size_t idx)
+{
+	size_t mask = x->cap - 1;
+	size_t pos = (size_t)h & mask;
+	while (x->slots[pos].idx != (size_t)-1)
+		pos = (pos + 1) & mask;
+	x->slots[pos].hash = h;
+	x->slots[pos].kind = k;
+	x->slots[pos].idx = idx;
+	x->used++;
+}
+
+static void index_grow(struct model_index *x)
+{
+	size_t ncap = x->cap ? x->cap * 2 : 64;
+	struct index_slot *old = x->slots;
+	size_t ocap = x->cap;
+	x->slots = xmalloc(ncap * sizeof(*x->slots));
+	for (size_t i = 0; i < ncap; i++)
+		x->slots[i].idx = (size_t)-1;
+	x->cap = ncap;
+	x->used = 0;
+	for (size_t i = 0; i < ocap; i++)
+		if (old[i].idx != (size_t)-1)
+			index_insert(x, old[i].hash, old[i].kind, old[i].idx);
+	free(old);
+}
+
+void model_index_add(struct model *m, enum obj_kind k, size_t i)
+{
+	if (!m->index_)
+		m->index_ = xcalloc(1, sizeof(*m->index_));
+	struct model_index *x = m->index_;
+	if ((x->used + 1) * 2 > x->cap)
+		index_grow(x);
+	const struct obj_meta *meta = model_meta_at(m, k, i);
+	index_insert(x, key_hash(k, meta->namespace_, meta->name), k, i);
+}
+
+size_t model_lookup(const struct model *m, enum obj_kind k, const char *ns, const char *name)
+{
+	const struct model_index *x = m->index_;
+	if (!x || !x->cap || !name)
+		return (size_t)-1;
+	uint64_t h = key_hash(k, ns, name);
+	size_t mask = x->cap - 1;
+	for (size_t pos = (size_t)h & mask; x->slots[pos].idx != (size_t)-1;
+	     pos = (pos + 1) & mask) {
+		const struct index_slot *s = &x->slots[pos];
+		if (s->hash != h || s->kind != k)
+			continue;
+		const struct obj_meta *meta = model_meta_at(m, k, s->idx);
+		if (str_eq_null(meta->namespace_, ns) && strcmp(meta->name, name) == 0)
+			return s->idx;
+	}
+	return (size_t)-1;
+}
+
+const char *model_intern_file(struct model *m, const char *file)
+{
+	if (!file)
+		return NULL;
+	/* Objects come file after file, so the last name is nearly always the
+	 * one asked for. */
+	for (size_t i = m->nfiles; i-- > 0;)
+		if (strcmp(m->files[i], file) == 0)
+			return m->files[i];
+	char **slot = VEC_PUSH(m->files, m->nfiles);
+	*slot = xstrdup(file);
+	return *slot;
+}
+
+/* ------------------------------------------------------------------ */
+/* init, free */
+
+void model_init(struct model *m, const char *config_namespace)
+{
+	memset(m, 0, sizeof(*m));
+	m->config_namespace =
+		xstrdup(config_namespace ? config_namespace : MODEL_DEFAULT_CONFIG_NAMESPACE);
+}
+
+static void strv_free(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+void meta_free(struct obj_meta *meta)
+{
+	free(meta->api_version);
+	free(meta->name);
+	free(meta->namespace_);
+	free(meta->uid);
+	free(meta->resource_version);
+	labels_free(&meta->labels);
+	labels_free(&meta->annotations);
+	tree_free(meta->tree);
+	free(meta->display);
+	memset(meta, 0, sizeof(*meta));
+}
+
+void pool_free(struct pool *p)
+{
+	meta_free(&p->meta);
+	free(p->ranges);
+	free(p->range_entry);
+	strv_free(p->namespaces, p->nnamespaces);
+	selectors_free(p->ns_selectors, p->nns_selectors);
+	selectors_free(p->svc_selectors, p->nsvc_selectors);
+}
+
+void l2adv_free(struct l2adv *a)
+{
+	meta_free(&a->meta);
+	strv_free(a->pools, a->npools);
+	selectors_free(a->pool_selectors, a->npool_selectors);
+	selectors_free(a->node_selectors, a->nnode_selectors);
+	strv_free(a->interfaces, a->ninterfaces);
+	selectors_free(a->svc_selectors, a->nsvc_selectors);
+	for (size_t i = 0; i < a->npreferred_nodes; i++)
+		selector_free(&a->preferred_nodes[i].preference);
+	free(a->preferred_nodes);
+}
+
+void bgpadv_free(struct bgpadv *a)
+{
+	meta_free(&a->meta);
+	strv_free(a->communities, a->ncommunities);
+	free(a->community_values);
+	strv_free(a->pools, a->npools);
+	selectors_free(a->pool_selectors, a->npool_selectors);
+	selectors_free(a->node_selectors, a->nnode_selectors);
+	strv_free(a->peers, a->npeers);
+	selectors_free(a->svc_selectors, a->nsvc_selectors);
+}
+
+void bgppeer_free(struct bgppeer *p)
+{
+	meta_free(&p->meta);
+	free(p->interface);
+	selectors_free(p->node_selectors, p->nnode_selectors);
+	free(p->password);
+	free(p->password_secret_name);
+	free(p->password_secret_namespace);
+	free(p->bfd_profile);
+	free(p->vrf);
+	free(p->resolved_password);
+}
+
+void bfdprofile_free(struct bfdprofile *b)
+{
+	meta_free(&b->meta);
+}
+
+void community_free(struct community *c)
+{
+	meta_free(&c->meta);
+	for (size_t i = 0; i < c->naliases; i++) {
+		free(c->aliases[i].name);
+		free(c->aliases[i].value_text);
+	}
+	free(c->aliases);
+}
+
+void service_free(struct service *s)
+{
+	meta_free(&s->meta);
+	free(s->type);
+	free(s->lb_class);
+	free(s->external_traffic_policy);
+	labels_free(&s->selector);
+	for (size_t i = 0; i < s->nports; i++) {
+		free(s->ports[i].name);
+		free(s->ports[i].protocol);
+	}
+	free(s->ports);
+	strv_free(s->pool_names, s->npool_names);
+	free(s->sharing_key);
+}
+
+void node_free(struct node_obj *n)
+{
+	meta_free(&n->meta);
+	free(n->addresses);
+}
+
+void namespace_free(struct namespace_obj *n)
+{
+	meta_free(&n->meta);
+}
+
+void secret_free(struct secret *s)
+{
+	meta_free(&s->meta);
+	free(s->type);
+	for (size_t i = 0; i < s->ndata; i++) {
+		free(s->data[i].key);
+		if (s->data[i].value)
+			memset(s->data[i].value, 0, s->data[i].len);
+		free(s->data[i].value);
+	}
+	free(s->data);
+}
+
+void endpointslice_free(struct endpointslice *e)
+{
+	meta_free(&e->meta);
+	free(e->service_name);
+	for (size_t i = 0; i < e->nendpoints; i++) {
+		free(e->endpoints[i].addresses);
+		free(e->endpoints[i].node_name);
+	}
+	free(e->endpoints);
+}
+
+void model_free(struct model *m)
+{
+#define FREE_ALL(arr, n, fn)                   \
+	do {                                   \
+		for (size_t i_ = 0; i_ < (n); i_++) \
+			fn(&(arr)[i_]);        \
+		free(arr);                     \
+	} while (0)
+	FREE_ALL(m->pools, m->npools, pool_free);
+	FREE_ALL(m->l2advs, m->nl2advs, l2adv_free);
+	FREE_ALL(m->bgpadvs, m->nbgpadvs, bgpadv_free);
+	FREE_ALL(m->peers, m->npeers, bgppeer_free);
+	FREE_ALL(m->bfdprofiles, m->nbfdprofiles, bfdprofile_free);
+	FREE_ALL(m->communities, m->ncommunities, community_free);
+	FREE_ALL(m->services, m->nservices, service_free);
+	FREE_ALL(m->nodes, m->nnodes, node_free);
+	FREE_ALL(m->namespaces, m->nnamespaces, namespace_free);
+	FREE_ALL(m->secrets, m->nsecrets, secret_free);
+	FREE_ALL(m->slices, m->nslices, endpointslice_free);
+#undef FREE_ALL
+	strv_free(m->files, m->nfiles);
+	if (m->index_)
+		free(m->index_->slots);
+	free(m->index_);
+	free(m->config_namespace);
+	memset(m, 0, sizeof(*m));
+}
+
+/* ------------------------------------------------------------------ */
+/* lookups */
+
+#define FIND(kind, arr, ns, name)                                            \
+	do {                                                                 \
+		size_t i_ = model_lookup(m, (kind), (ns), (name));           \
+		return i_ == (size_t)-1 ? NULL : &m->arr[i_];                \
+	} while (0)
+
+const struct pool *model_find_pool(const struct model *m, const char *name)
+{
+	FIND(KIND_IPADDRESSPOOL, pools, m->config_namespace, name);
+}
+
+const struct bgppeer *model_find_peer(const struct model *m, const char *name)
+{
+	FIND(KIND_BGPPEER, peers, m->config_namespace, name);
+}
+
+const struct bfdprofile *model_find_bfdprofile(const struct model *m, const char *name)
+{
+	FIND(KIND_BFDPROFILE, bfdprofiles, m->config_namespace, name);
+}
+
+const struct namespace_obj *model_find_namespace(const struct model *m, const char *name)
+{
+	FIND(KIND_NAMESPACE, namespaces, NULL, name);
+}
+
+const struct node_obj *model_find_node(const struct model *m, const char *name)
+{
+	FIND(KIND_NODE, nodes, NULL, name);
+}
+
+const struct secret *model_find_secret(const struct model *m, const char *ns, const char *name)
+{
+	FIND(KIND_SECRET, secrets, ns, name);
+}
+
+#undef FIND
+
+/* ------------------------------------------------------------------ */
+/* diagnostics */
+
+struct diag *model_vdiag(struct diag_list *d, enum diag_level level, const struct obj_meta *m,
+			 const char *path, const char *fmt, va_list ap)
+{
+	int line = m->line;
+	if (m->tree && path && *path) {
+		int l = tree_path_line(m->tree, path);
+		if (l > 0)
+			line = l;
+	}
+	diag_vadd(d, level, m->file, line, m->display, path, fmt, ap);
+	return &d->items[d->n - 1];
+}
+
+void model_diag(struct diag_list *d, enum diag_level level, const struct obj_meta *m,
+		const char *path, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	model_vdiag(d, level, m, path, fmt, ap);
+	va_end(ap);
+}
+
+char *meta_where(const struct obj_meta *m, const char *path)
+{
+	if (!m->file)
+		return xstrdup("");
+	int line = m->line;
+	if (m->tree && path && *path) {
+		int l = tree_path_line(m->tree, path);
+		if (l > 0)
+			line = l;
+	}
+	if (line > 0)
+		return xasprintf(" (%s:%d)", m->file, line);
+	return xasprintf(" (%s)", m->file);
+}
+
+/* ------------------------------------------------------------------ */
+/* queries */
+
+size_t service_families(const struct service *s, enum ip_family out[2])
+{
+	if (s->nfamilies > 0) {
+		for (size_t i = 0; i < s->nfamilies && i < 2; i++)
+			out[i] = s->families[i];
+		return s->nfamilies > 2 ? 2 : s->nfamilies;
+	}
+	if (s->ncluster_ips > 0) {
+		size_t n = 0;
+		for (size_t i = 0; i < s->ncluster_ips && n < 2; i++) {
+			enum ip_family f = s->cluster_ips[i].family;
+			if (n == 1 && out[0] == f)
+				continue;
+			out[n++] = f;
+		}
+		return n;
+	}
+	out[0] = IP_FAMILY_V4;
+	if (s->policy == POLICY_SINGLE_STACK)
+		return 1;
+	out[1] = IP_FAMILY_V6;
+	return 2;
+}
+
+bool service_is_load_balancer(const struct service *s)
+{
+	return s->type && strcmp(s->type, "LoadBalancer") == 0;
+}
+
+bool bgppeer_is_ibgp(const struct bgppeer *p)
+{
+	if (p->dynamic_asn == DYNAMIC_ASN_INTERNAL)
+		return true;
+	if (p->dynamic_asn == DYNAMIC_ASN_EXTERNAL)
+		return false;
+	uint32_t local = p->local_asn ? p->local_asn : p->my_asn;
+	return p->peer_asn == local;
+}
+
+static bool names_has(char *const *names, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(names[i], name) == 0)
+			return true;
+	return false;
+}
+
+static bool selects_pool(char *const *names, size_t nnames, const struct label_selector *sels,
+			 size_t nsels, const struct pool *p)
+{
+	if (nnames == 0 && nsels == 0)
+		return true;
+	if (names_has(names, nnames, p->meta.name))
+		return true;
+	return selectors_match_any(sels, nsels, &p->meta.labels, false);
+}
+
+bool l2adv_selects_pool(const struct l2adv *a, const struct pool *p)
+{
+	return selects_pool(a->pools, a->npools, a->pool_selectors, a->npool_selectors, p);
+}
+
+bool bgpadv_selects_pool(const struct bgpadv *a, const struct pool *p)
+{
+	return selects_pool(a->pools, a->npools, a->pool_selectors, a->npool_selectors, p);
+}
+
+bool bgpadv_selects_peer(const struct bgpadv *a, const struct bgppeer *p)
+{
+	return a->npeers == 0 || names_has(a->peers, a->npeers, p->meta.name);
+}
