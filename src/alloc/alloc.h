@@ -89,4 +89,25 @@ void alloc_foreach(const struct alloc *a,
 			      const struct ip_addr *addrs, char *const *pools, void *arg),
 		   void *arg);
 
+/* ------------------------------------------------------------------ */
+/* Added with the implementation (alloc.c). */
+
+/* Notes on the calls above:
+ * - alloc_pool_stats(): *out is allocated by the allocator and freed by the
+ *   caller with free(); the names point into the allocator and stay valid
+ *   until alloc_free().
+ * - alloc_run_all(): Services the allocator holds a record for that are no
+ *   longer in the model are released first (they were deleted).
+ * - alloc_service() returns 0 for a PreferDualStack Service that got only
+ *   one family (that is what the policy allows); the missing family is
+ *   reported once with an AdditionalAssignFailed event.
+ * - result.changed compares with what the allocator held before the call
+ *   (its record, or svc->ingress the first time), in order. */
+
+/* What the allocator holds for one Service: the number of addresses (0 when
+ * none or unknown), copied to addrs (ingress order) and pools (names valid
+ * until alloc_free()) when they are not NULL. */
+size_t alloc_get(const struct alloc *a, const char *ns, const char *name,
+		 struct ip_addr addrs[2], const char *pools[2]);
+
 #endif
