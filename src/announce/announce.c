@@ -1,0 +1,608 @@
+/*
+ * DOC: Layer 2 announcement planning.
+ *
+ * announce_l2() turns (validated model, the allocator's addresses, local
+ * node name) into one l2_entry per (address, Service): the elected owner,
+ * the other eligible nodes in election order, and the interfaces to answer
+ * on.  Pure: no I/O, no clock, so every node computes the same plan.
+ *
+ * Work is split so that the cost per Service stays small with thousands of
+ * Services:
+ *   1. once per call: the node list (sorted by name, plus the local node),
+ *      the valid L2Advertisements, and for every (advertisement, node) pair
+ *      whether its nodeSelectors match and the preferredNodeSelectors score;
+ *      for every valid pool the advertisements that select it;
+ *   2. per Service: only the serviceSelectors of that pool's
+ *      advertisements (skipped for advertisements without any), the
+ *      endpoints when externalTrafficPolicy is Local (slices indexed once,
+ *      on first need), then one SHA-256 per eligible node.
+ *
+ * Election key (MetalLB speaker/layer2_controller.go, ShouldAnnounce):
+ * MetalLB sorts the usable nodes by sha256(nodeName + "#" + ip) where ip is
+ * the text of the Service's first LoadBalancer ingress address (Go's
+ * net.IP.String(): dotted quad, RFC 5952 for IPv6), comparing the 32 digest
+ * bytes as unsigned bytes, ascending; the first node announces every
+ * address of the Service.  The same key is used here, with the first
+ * address of announce_svc (ingress order).  ip_format() gives the same text
+ * as Go except for IPv4-mapped IPv6 addresses, which Go prints as a dotted
+ * quad; the key does the same so that mixed clusters agree.
+ *
+ * When an L2Advertisement has preferredNodeSelectors (MetalLB's soft
+ * preference), the sum of the matching weights over the advertisements
+ * that select the Service and the node orders first (higher first), the
+ * hash breaks ties; without preferences the order is the hash alone.
+ *
+ * With ironlb a Service's two addresses may come from different pools; each
+ * address is judged against its own pool's advertisements, while the key
+ * stays the Service's first address, so both families land on one node
+ * whenever both pools are advertised there.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "announce/announce.h"
+#include "base/util.h"
+
+#define SERVICE_NAME_LABEL "kubernetes.io/service-name"
+
+/* ------------------------------------------------------------------ */
+/* election key */
+
+static void digest_failed(void)
+{
+	/* A node that cannot hash would elect differently from its peers;
+	 * stopping is safer than announcing on a wrong key. */
+	fputs("level=fatal msg=\"SHA-256 unavailable from libcrypto\"\n", stderr);
+	abort();
+}
+
+/*
+ * Hashing for a whole plan.  EVP_sha256() makes every EVP_Digest() call
+ * look the algorithm up again, which costs more than hashing 30 bytes; a
+ * plan hashes (Services x nodes) keys, so it fetches the algorithm once and
+ * reuses one context.  Feeding node, "#" and address as three updates
+ * gives the same digest as hashing the joined text.
+ */
+struct key_hasher {
+	EVP_MD *md;
+	EVP_MD_CTX *ctx;
+};
+
+static void hasher_init(struct key_hasher *h)
+{
+	h->md = EVP_MD_fetch(NULL, "SHA256", NULL);
+	h->ctx = EVP_MD_CTX_new();
+	if (!h->md || !h->ctx)
+		digest_failed();
+}
+
+static void hasher_free(struct key_hasher *h)
+{
+	EVP_MD_CTX_free(h->ctx);
+	EVP_MD_free(h->md);
+}
+
+static void hasher_key(struct key_hasher *h, const char *node, const char *addr_text,
+		       unsigned char out[32])
+{
+	unsigned int mdlen = 0;
+	if (EVP_DigestInit_ex(h->ctx, h->md, NULL) != 1 ||
+	    EVP_DigestUpdate(h->ctx, node, strlen(node)) != 1 ||
+	    EVP_DigestUpdate(h->ctx, "#", 1) != 1 ||
+	    EVP_DigestUpdate(h->ctx, addr_text, strlen(addr_text)) != 1 ||
+	    EVP_DigestFinal_ex(h->ctx, out, &mdlen) != 1 || mdlen != 32)
+		digest_failed();
+}
+
+/* The address text MetalLB hashes: Go prints an IPv4-mapped IPv6 address
+ * as a dotted quad. */
+static char *key_addr_format(const struct ip_addr *a, char buf[IP_STR_MAX])
+{
+	if (ip_is_v4_mapped(a)) {
+		struct ip_addr v4 = ip_v4((uint32_t)a->v);
+		return ip_format(&v4, buf);
+	}
+	return ip_format(a, buf);
+}
+
+void announce_election_key(const char *node, const struct ip_addr *first_addr,
+			   unsigned char out[32])
+{
+	char addr_text[IP_STR_MAX];
+	key_addr_format(first_addr, addr_text);
+	char *text = xasprintf("%s#%s", node, addr_text);
+	unsigned int mdlen = 0;
+	if (EVP_Digest(text, strlen(text), out, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
+		digest_failed();
+	free(text);
+}
+
+/* ------------------------------------------------------------------ */
+/* planning context */
+
+struct plan_node {
+	const char *name;
+	const struct labels *labels;  /* empty for a local node without a Node object */
+	bool usable;                  /* neither excluded nor NetworkUnavailable */
+	size_t order;                 /* position in m->nodes, to keep the first of duplicates */
+};
+
+struct plan_pool {
+	const char *name;
+	size_t order;                 /* position in m->pools, to keep the first of duplicates */
+	size_t nads;
+	size_t *ads;                  /* indices into ctx.ads */
+};
+
+struct cand {
+	size_t node;
+	uint64_t score;
+	unsigned char key[32];
+};
+
+struct plan_ctx {
+	const struct model *m;
+	size_t nnodes;
+	struct plan_node *nodes;      /* sorted by name, unique */
+	size_t nads;
+	const struct l2adv **ads;     /* valid advertisements */
+	bool *node_ok;                /* [ad * nnodes + node]: nodeSelectors match */
+	uint64_t *pref;               /* [ad * nnodes + node]: preference weight */
+	size_t npools;
+	struct plan_pool *pools;      /* valid pools, sorted by name, unique */
+	bool slices_indexed;
+	size_t nslices;
+	const struct endpointslice **slices; /* by namespace, then service name */
+	/* per-Service scratch */
+	size_t *svc_ads;
+	bool *has_ep;
+	struct cand *cands;
+	const char **ifaces;
+	size_t ifaces_cap;
+	struct key_hasher hasher;
+};
+
+static const struct labels no_labels;
+
+static int cmp_plan_node(const void *a, const void *b)
+{
+	const struct plan_node *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+	if (c)
+		return c;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static size_t node_index(const struct plan_ctx *c, const char *name)
+{
+	size_t lo = 0, hi = c->nnodes;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int r = strcmp(c->nodes[mid].name, name);
+		if (r == 0)
+			return mid;
+		if (r < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return (size_t)-1;
+}
+
+static void build_nodes(struct plan_ctx *c, const char *local)
+{
+	const struct model *m = c->m;
+	c->nodes = xcalloc(m->nnodes + 1, sizeof(*c->nodes));
+	size_t n = 0;
+	for (size_t i = 0; i < m->nnodes; i++) {
+		const struct node_obj *no = &m->nodes[i];
+		if (!no->meta.name)
+			continue;
+		c->nodes[n++] = (struct plan_node){
+			.name = no->meta.name,
+			.labels = &no->meta.labels,
+			.usable = !no->excluded && !no->network_unavailable,
+			.order = i,
+		};
+	}
+	qsort(c->nodes, n, sizeof(*c->nodes), cmp_plan_node);
+	size_t u = 0;
+	for (size_t i = 0; i < n; i++)
+		if (u == 0 || strcmp(c->nodes[u - 1].name, c->nodes[i].name) != 0)
+			c->nodes[u++] = c->nodes[i];
+	c->nnodes = u;
+	if (local && *local && node_index(c, local) == (size_t)-1) {
+		c->nodes[c->nnodes++] = (struct plan_node){
+			.name = local,
+			.labels = &no_labels,
+			.usable = true,
+			.order = m->nnodes,
+		};
+		qsort(c->nodes, c->nnodes, sizeof(*c->nodes), cmp_plan_node);
+	}
+}
+
+static void build_ads(struct plan_ctx *c)
+{
+	const struct model *m = c->m;
+	c->ads = xcalloc(m->nl2advs, sizeof(*c->ads));
+	for (size_t i = 0; i < m->nl2advs; i++)
+		if (!m->l2advs[i].meta.invalid)
+			c->ads[c->nads++] = &m->l2advs[i];
+	c->node_ok = xcalloc(c->nads * c->nnodes, sizeof(*c->node_ok));
+	c->pref = xcalloc(c->nads * c->nnodes, sizeof(*c->pref));
+	for (size_t a = 0; a < c->nads; a++) {
+		const struct l2adv *ad = c->ads[a];
+		for (size_t n = 0; n < c->nnodes; n++) {
+			const struct labels *l = c->nodes[n].labels;
+			if (!selectors_match_any(ad->node_selectors, ad->nnode_selectors, l, true))
+				continue;
+			c->node_ok[a * c->nnodes + n] = true;
+			uint64_t w = 0;
+			for (size_t p = 0; p < ad->npreferred_nodes; p++)
+				if (selector_matches(&ad->preferred_nodes[p].preference, l))
+					w += (uint64_t)(ad->preferred_nodes[p].weight > 0
+								? ad->preferred_nodes[p].weight
+								: 0);
+			c->pref[a * c->nnodes + n] = w;
+		}
+	}
+}
+
+static int cmp_pool_name(const void *a, const void *b)
+{
+	return strcmp(((const struct plan_pool *)a)->name, ((const struct plan_pool *)b)->name);
+}
+
+static int cmp_plan_pool(const void *a, const void *b)
+{
+	const struct plan_pool *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+	if (c)
+		return c;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static void build_pools(struct plan_ctx *c)
+{
+	const struct model *m = c->m;
+	c->pools = xcalloc(m->npools, sizeof(*c->pools));
+	for (size_t i = 0; i < m->npools; i++) {
+		const struct pool *p = &m->pools[i];
+		if (p->meta.invalid || !p->meta.name)
+			continue;
+		struct plan_pool *pp = &c->pools[c->npools++];
+		pp->name = p->meta.name;
+		pp->order = i;
+		pp->ads = xcalloc(c->nads, sizeof(*pp->ads));
+		for (size_t a = 0; a < c->nads; a++)
+			if (l2adv_selects_pool(c->ads[a], p))
+				pp->ads[pp->nads++] = a;
+	}
+	qsort(c->pools, c->npools, sizeof(*c->pools), cmp_plan_pool);
+	size_t u = 0;
+	for (size_t i = 0; i < c->npools; i++) {
+		if (u > 0 && strcmp(c->pools[u - 1].name, c->pools[i].name) == 0) {
+			free(c->pools[i].ads);
+			continue;
+		}
+		c->pools[u++] = c->pools[i];
+	}
+	c->npools = u;
+}
+
+static const struct plan_pool *find_pool(const struct plan_ctx *c, const char *name)
+{
+	if (!name)
+		return NULL;
+	struct plan_pool key = {.name = name};
+	return bsearch(&key, c->pools, c->npools, sizeof(*c->pools), cmp_pool_name);
+}
+
+/* ------------------------------------------------------------------ */
+/* endpoints */
+
+static const char *slice_service(const struct endpointslice *s)
+{
+	if (s->service_name)
+		return s->service_name;
+	return labels_get(&s->meta.labels, SERVICE_NAME_LABEL);
+}
+
+static int cmp_ns_name(const char *ns1, const char *n1, const char *ns2, const char *n2)
+{
+	int c = strcmp(ns1 ? ns1 : "", ns2 ? ns2 : "");
+	return c ? c : strcmp(n1, n2);
+}
+
+static int cmp_slice(const void *a, const void *b)
+{
+	const struct endpointslice *x = *(const struct endpointslice *const *)a;
+	const struct endpointslice *y = *(const struct endpointslice *const *)b;
+	return cmp_ns_name(x->meta.namespace_, slice_service(x), y->meta.namespace_,
+			   slice_service(y));
+}
+
+static void index_slices(struct plan_ctx *c)
+{
+	const struct model *m = c->m;
+	c->slices = xcalloc(m->nslices, sizeof(*c->slices));
+	for (size_t i = 0; i < m->nslices; i++)
+		if (slice_service(&m->slices[i]))
+			c->slices[c->nslices++] = &m->slices[i];
+	qsort(c->slices, c->nslices, sizeof(*c->slices), cmp_slice);
+	c->slices_indexed = true;
+}
+
+/* Mark the nodes holding an endpoint of svc that can take traffic: ready,
+ * or serving while terminating (MetalLB's epslices.EndpointCanServe). */
+static void mark_endpoint_nodes(struct plan_ctx *c, const struct service *svc)
+{
+	memset(c->has_ep, 0, c->nnodes * sizeof(*c->has_ep));
+	if (!c->slices_indexed)
+		index_slices(c);
+	const char *ns = svc->meta.namespace_, *name = svc->meta.name;
+	size_t lo = 0, hi = c->nslices;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct endpointslice *s = c->slices[mid];
+		if (cmp_ns_name(s->meta.namespace_, slice_service(s), ns, name) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t i = lo; i < c->nslices; i++) {
+		const struct endpointslice *s = c->slices[i];
+		if (cmp_ns_name(s->meta.namespace_, slice_service(s), ns, name) != 0)
+			break;
+		for (size_t e = 0; e < s->nendpoints; e++) {
+			const struct endpoint *ep = &s->endpoints[e];
+			if (!ep->node_name || !(ep->ready || ep->serving))
+				continue;
+			size_t n = node_index(c, ep->node_name);
+			if (n != (size_t)-1)
+				c->has_ep[n] = true;
+		}
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* election */
+
+static int cmp_cand(const void *a, const void *b)
+{
+	const struct cand *x = a, *y = b;
+	if (x->score != y->score)
+		return x->score > y->score ? -1 : 1;
+	int r = memcmp(x->key, y->key, sizeof(x->key));
+	if (r)
+		return r;
+	return x->node < y->node ? -1 : x->node > y->node;
+}
+
+static int cmp_strp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static char **strv_dup(const char *const *v, size_t n)
+{
+	char **out = xcalloc(n, sizeof(*out));
+	for (size_t i = 0; i < n; i++)
+		out[i] = xstrdup(v[i]);
+	return out;
+}
+
+/* The outcome of one election, shared by the addresses that use one pool. */
+struct election {
+	size_t ncands;
+	size_t owner;                 /* node index, or (size_t)-1 */
+	bool all_interfaces;
+	size_t nifaces;
+};
+
+/* Which of the pool's advertisements also select this Service; returns
+ * how many (their indices in c->svc_ads). */
+static size_t select_ads(struct plan_ctx *c, const struct plan_pool *pp,
+			 const struct service *svc)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < pp->nads; i++) {
+		const struct l2adv *ad = c->ads[pp->ads[i]];
+		if (ad->nsvc_selectors == 0 ||
+		    selectors_match_any(ad->svc_selectors, ad->nsvc_selectors, &svc->meta.labels,
+					true))
+			c->svc_ads[n++] = pp->ads[i];
+	}
+	return n;
+}
+
+static void elect(struct plan_ctx *c, size_t nads, bool local_policy, const char *key_addr,
+		  struct election *el)
+{
+	size_t nc = 0;
+	for (size_t n = 0; n < c->nnodes; n++) {
+		if (!c->nodes[n].usable || (local_policy && !c->has_ep[n]))
+			continue;
+		bool ok = false;
+		uint64_t score = 0;
+		for (size_t i = 0; i < nads; i++) {
+			size_t at = c->svc_ads[i] * c->nnodes + n;
+			if (c->node_ok[at]) {
+				ok = true;
+				score += c->pref[at];
+			}
+		}
+		if (!ok)
+			continue;
+		struct cand *cd = &c->cands[nc++];
+		cd->node = n;
+		cd->score = score;
+		hasher_key(&c->hasher, c->nodes[n].name, key_addr, cd->key);
+	}
+	qsort(c->cands, nc, sizeof(*c->cands), cmp_cand);
+	el->ncands = nc;
+	el->owner = nc ? c->cands[0].node : (size_t)-1;
+	el->all_interfaces = false;
+	el->nifaces = 0;
+	if (el->owner == (size_t)-1)
+		return;
+	for (size_t i = 0; i < nads; i++) {
+		if (!c->node_ok[c->svc_ads[i] * c->nnodes + el->owner])
+			continue;
+		const struct l2adv *ad = c->ads[c->svc_ads[i]];
+		if (ad->ninterfaces == 0) {
+			el->all_interfaces = true;
+			continue;
+		}
+		if (el->nifaces + ad->ninterfaces > c->ifaces_cap) {
+			c->ifaces_cap = 2 * (el->nifaces + ad->ninterfaces);
+			c->ifaces = xrealloc(c->ifaces, c->ifaces_cap * sizeof(*c->ifaces));
+		}
+		for (size_t k = 0; k < ad->ninterfaces; k++)
+			c->ifaces[el->nifaces++] = ad->interfaces[k];
+	}
+	if (el->all_interfaces) {
+		el->nifaces = 0;
+		return;
+	}
+	if (el->nifaces > 1)
+		qsort(c->ifaces, el->nifaces, sizeof(*c->ifaces), cmp_strp);
+	size_t u = 0;
+	for (size_t i = 0; i < el->nifaces; i++)
+		if (u == 0 || strcmp(c->ifaces[u - 1], c->ifaces[i]) != 0)
+			c->ifaces[u++] = c->ifaces[i];
+	el->nifaces = u;
+}
+
+static void emit(struct plan_ctx *c, const struct election *el, const struct ip_addr *addr,
+		 const char *service, const char *pool, const char *local, struct l2_plan *out)
+{
+	struct l2_entry *e = VEC_PUSH(out->entries, out->n);
+	e->addr = *addr;
+	e->service = xstrdup(service);
+	e->pool = xstrdup(pool);
+	if (el->owner != (size_t)-1) {
+		e->owner = xstrdup(c->nodes[el->owner].name);
+		e->here = local && strcmp(e->owner, local) == 0;
+	}
+	e->all_interfaces = el->all_interfaces;
+	e->ninterfaces = el->nifaces;
+	e->interfaces = el->nifaces ? strv_dup(c->ifaces, el->nifaces) : NULL;
+	e->ncandidates = el->ncands;
+	if (el->ncands) {
+		e->candidates = xcalloc(el->ncands, sizeof(*e->candidates));
+		for (size_t i = 0; i < el->ncands; i++)
+			e->candidates[i] = xstrdup(c->nodes[c->cands[i].node].name);
+	}
+}
+
+static void plan_service(struct plan_ctx *c, const struct announce_svc *as, const char *local,
+			 struct l2_plan *out)
+{
+	const struct service *svc = as->svc;
+	size_t naddrs = as->naddrs < 2 ? as->naddrs : 2;
+	if (!svc || naddrs == 0 || !svc->meta.name)
+		return;
+	const char *ns = svc->meta.namespace_;
+	char *service = ns ? xasprintf("%s/%s", ns, svc->meta.name) : xstrdup(svc->meta.name);
+	char key_addr[IP_STR_MAX];
+	key_addr_format(&as->addrs[0], key_addr);
+	bool local_policy = svc->external_traffic_policy &&
+			    strcmp(svc->external_traffic_policy, "Local") == 0;
+	bool eps_marked = false;
+
+	const struct plan_pool *done = NULL;
+	for (size_t i = 0; i < naddrs; i++) {
+		const struct plan_pool *pp = find_pool(c, as->pools[i]);
+		if (!pp || pp == done)
+			continue;
+		size_t nads = select_ads(c, pp, svc);
+		if (nads == 0)
+			continue;
+		if (local_policy && !eps_marked) {
+			mark_endpoint_nodes(c, svc);
+			eps_marked = true;
+		}
+		struct election el;
+		elect(c, nads, local_policy, key_addr, &el);
+		/* Later addresses from the same pool share this election. */
+		for (size_t k = i; k < naddrs; k++)
+			if (find_pool(c, as->pools[k]) == pp)
+				emit(c, &el, &as->addrs[k], service, pp->name, local, out);
+		done = pp;
+	}
+	free(service);
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+	const struct l2_entry *x = a, *y = b;
+	int r = ip_cmp(&x->addr, &y->addr);
+	return r ? r : strcmp(x->service, y->service);
+}
+
+static void ctx_free(struct plan_ctx *c)
+{
+	for (size_t i = 0; i < c->npools; i++)
+		free(c->pools[i].ads);
+	free(c->pools);
+	free(c->nodes);
+	free(c->ads);
+	free(c->node_ok);
+	free(c->pref);
+	free(c->slices);
+	free(c->svc_ads);
+	free(c->has_ep);
+	free(c->cands);
+	free(c->ifaces);
+	hasher_free(&c->hasher);
+}
+
+int announce_l2(const struct model *m, const char *node_name, const struct announce_svc *svcs,
+		size_t nsvcs, struct l2_plan *out)
+{
+	memset(out, 0, sizeof(*out));
+	struct plan_ctx c = {.m = m};
+	const char *local = node_name && *node_name ? node_name : NULL;
+	build_nodes(&c, local);
+	build_ads(&c);
+	build_pools(&c);
+	c.svc_ads = xcalloc(c.nads, sizeof(*c.svc_ads));
+	c.has_ep = xcalloc(c.nnodes, sizeof(*c.has_ep));
+	c.cands = xcalloc(c.nnodes, sizeof(*c.cands));
+	hasher_init(&c.hasher);
+
+	for (size_t i = 0; i < nsvcs; i++)
+		plan_service(&c, &svcs[i], local, out);
+	if (out->n > 1)
+		qsort(out->entries, out->n, sizeof(*out->entries), cmp_entry);
+	ctx_free(&c);
+	return 0;
+}
+
+static void strv_free(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+void l2_plan_free(struct l2_plan *p)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		struct l2_entry *e = &p->entries[i];
+		free(e->service);
+		free(e->pool);
+		free(e->owner);
+		strv_free(e->interfaces, e->ninterfaces);
+		strv_free(e->candidates, e->ncandidates);
+	}
+	free(p->entries);
+	p->entries = NULL;
+	p->n = 0;
+}
