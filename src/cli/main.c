@@ -1,13 +1,91 @@
-/* ironlb: entry point; dispatches to the subcommands in src/cli/. */
+/*
+ * ironlb: one binary, subcommands.  This file only dispatches; each
+ * subcommand lives in src/cli/cmd_*.c.
+ */
 #include <stdio.h>
 #include <string.h>
 
-int main(int argc, char **argv)
+#include "cli/cli.h"
+
+struct command {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *summary;
+};
+
+static int cmd_version(int argc, char **argv);
+static int cmd_help(int argc, char **argv);
+
+static const struct command commands[] = {
+	{"check", cmd_check, "validate MetalLB manifests offline (file:line errors)"},
+	{"plan", cmd_plan, "show the addresses every Service would get, and why"},
+	{"version", cmd_version, "print the version"},
+	{"help", cmd_help, "this text, or `ironlb help COMMAND`"},
+};
+
+static void usage(FILE *out)
 {
-	if (argc > 1 && strcmp(argv[1], "version") == 0) {
-		printf("ironlb %s\n", IRONLB_VERSION);
+	fputs("usage: ironlb <command> [options]\n"
+	      "\n"
+	      "A bare-metal load balancer for Kubernetes that reads MetalLB's\n"
+	      "configuration (metallb.io IPAddressPool, L2Advertisement, BGPPeer, ...)\n"
+	      "and gives LoadBalancer Services IPv4 and IPv6 addresses.\n"
+	      "\n"
+	      "commands:\n",
+	      out);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
+	fputs("\n`ironlb COMMAND --help` describes a command's options.\n", out);
+}
+
+static int cmd_version(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	printf("ironlb %s\n", IRONLB_VERSION);
+	return 0;
+}
+
+static const struct command *find_command(const char *name)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+static int cmd_help(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stdout);
 		return 0;
 	}
-	fprintf(stderr, "usage: ironlb <command> [options]\n");
-	return 2;
+	const struct command *c = find_command(argv[1]);
+	if (!c || c->fn == cmd_help) {
+		fprintf(stderr, "ironlb help: unknown command \"%s\"\n", argv[1]);
+		return 2;
+	}
+	char *args[] = {(char *)c->name, "--help", NULL};
+	return c->fn(2, args);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "--version") == 0)
+		return cmd_version(argc - 1, argv + 1);
+	const struct command *c = find_command(argv[1]);
+	if (!c) {
+		fprintf(stderr, "ironlb: unknown command \"%s\"\n\n", argv[1]);
+		usage(stderr);
+		return 2;
+	}
+	return c->fn(argc - 1, argv + 1);
 }
