@@ -6,7 +6,10 @@
  * the reader resolve scalars the Kubernetes way (tree_new_plain_scalar),
  * give every node a line, refuse duplicate keys with both lines, expand
  * aliases and `<<` merge keys, and bound what a hostile file can cost
- * (size, nesting depth, alias expansion).
+ * (size, nesting depth, alias expansion).  Quoted and block scalars are
+ * decoded here from the source text (yaml_text.c), because libfyaml 0.7.12
+ * returns wrong text, uninitialised bytes or leaked buffers for some of
+ * them; plain scalars, which it reads correctly, come from libfyaml.
  *
  * Data flow: manifest_read_buffer() checks the bytes (size, NUL, UTF-8),
  * then feeds events to a stack of frames, one per open mapping or sequence.
@@ -16,9 +19,10 @@
  * document only.  A YAML syntax error stops libfyaml, so parsing restarts
  * at the next `---` line after the error; the documents before it are kept.
  *
- * Lines: every node has the line of its first token, except that a mapping
- * or sequence that is the value of a key gets the key's line, so an error
- * about a missing field points at `spec:` rather than at its first member.
+ * Lines: every node has the line of its first token (for a block scalar,
+ * of its `|` or `>` header), except that a mapping or sequence that is the
+ * value of a key gets the key's line, so an error about a missing field
+ * points at `spec:` rather than at its first member.
  * An alias gets the alias's line at its top; the nodes inside keep the
  * lines of the anchored text they were copied from.
  */
