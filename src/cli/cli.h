@@ -12,6 +12,8 @@
 
 int cmd_check(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_status(int argc, char **argv);
 
 /* Read manifests from paths into a model and validate it.  Diagnostics go
  * into d (sorted by file and line).  Returns the number of errors.  Free

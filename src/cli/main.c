@@ -19,6 +19,8 @@ static int cmd_help(int argc, char **argv);
 static const struct command commands[] = {
 	{"check", cmd_check, "validate MetalLB manifests offline (file:line errors)"},
 	{"plan", cmd_plan, "show the addresses every Service would get, and why"},
+	{"run", cmd_run, "standalone daemon: allocate and announce from a manifests directory"},
+	{"status", cmd_status, "show a running daemon's state"},
 	{"version", cmd_version, "print the version"},
 	{"help", cmd_help, "this text, or `ironlb help COMMAND`"},
 };

@@ -135,7 +135,8 @@ struct ndp_ns {
 int ndp_parse_ns(const uint8_t *frame, size_t len, struct ndp_ns *out, enum l2_result *why);
 
 /* Append the solicited Neighbor Advertisement answering ns for ns->target:
- * IPv6 source src (normally the interface's link-local address), sent to the
+ * IPv6 source src (the engine passes the target itself, as the Linux kernel
+ * does: some clients, ndisc6 among them, ignore a link-local source), sent to the
  * solicitor (its SLLAO, else its Ethernet source) with Solicited=1, or, when
  * ns came from ::, to ff02::1 with Solicited=0.  Router=0, Override=0, a
  * target link-layer address option with our_mac, hop limit 255, the VLAN tag

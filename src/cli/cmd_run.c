@@ -1,0 +1,136 @@
+/*
+ * ironlb run: the standalone daemon (src/daemon/).  Parses options and
+ * hands over to daemon_run().
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "cli/cli.h"
+#include "daemon/daemon.h"
+
+static void run_usage(FILE *out)
+{
+	fputs("usage: ironlb run --manifests DIR [options]\n"
+	      "\n"
+	      "Run controller and speaker in one process: allocate addresses for the\n"
+	      "Services in DIR and announce the ones this node owns over Layer 2 (ARP\n"
+	      "for IPv4, NDP for IPv6).  DIR is watched; changes apply within\n"
+	      "milliseconds, and an invalid change keeps the last good configuration.\n"
+	      "\n"
+	      "options:\n"
+	      "  -m, --manifests DIR    manifests to run (YAML/JSON files)\n"
+	      "  -N, --node-name NAME   this node's name (default: the host name); its\n"
+	      "                         labels come from the Node manifest of that name\n"
+	      "  -s, --state FILE       keep allocations in FILE across restarts\n"
+	      "  -l, --listen ADDR:PORT serve /metrics, /healthz, /status (default\n"
+	      "                         127.0.0.1:7472; [::1]:PORT for IPv6)\n"
+	      "      --install-vips     also add owned addresses to --vip-device so a\n"
+	      "                         server on this host answers them\n"
+	      "      --vip-device DEV   where --install-vips adds them (default lo)\n"
+	      "      --no-l2            announce nothing (allocate and serve status only)\n"
+	      "  -n, --namespace NS     namespace of the MetalLB configuration (default\n"
+	      "                         " MODEL_DEFAULT_CONFIG_NAMESPACE ")\n"
+	      "      --lb-class NAME    serve Services of this spec.loadBalancerClass\n"
+	      "      --log-level LEVEL  debug, info (default), warn, error\n"
+	      "  -h, --help             this text\n"
+	      "\n"
+	      "signals: SIGTERM/SIGINT stop announcing and exit 0; SIGHUP reloads.\n",
+	      out);
+}
+
+int cmd_run(int argc, char **argv)
+{
+	enum { OPT_VIPS = 256, OPT_VIPDEV, OPT_NOL2, OPT_CLASS, OPT_LOG };
+	static const struct option opts[] = {
+		{"manifests", required_argument, NULL, 'm'},
+		{"node-name", required_argument, NULL, 'N'},
+		{"state", required_argument, NULL, 's'},
+		{"listen", required_argument, NULL, 'l'},
+		{"install-vips", no_argument, NULL, OPT_VIPS},
+		{"vip-device", required_argument, NULL, OPT_VIPDEV},
+		{"no-l2", no_argument, NULL, OPT_NOL2},
+		{"namespace", required_argument, NULL, 'n'},
+		{"lb-class", required_argument, NULL, OPT_CLASS},
+		{"log-level", required_argument, NULL, OPT_LOG},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	struct daemon_opts o = {.config_namespace = MODEL_DEFAULT_CONFIG_NAMESPACE};
+	static char host[256];
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "m:N:s:l:n:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'm':
+			o.manifests_dir = optarg;
+			break;
+		case 'N':
+			o.node_name = optarg;
+			break;
+		case 's':
+			o.state_path = optarg;
+			break;
+		case 'l':
+			o.listen = optarg;
+			break;
+		case 'n':
+			o.config_namespace = optarg;
+			break;
+		case OPT_VIPS:
+			o.install_vips = true;
+			break;
+		case OPT_VIPDEV:
+			o.vip_device = optarg;
+			break;
+		case OPT_NOL2:
+			o.no_l2 = true;
+			break;
+		case OPT_CLASS:
+			o.lb_class = optarg;
+			break;
+		case OPT_LOG: {
+			int l = log_level_parse(optarg);
+			if (l < 0) {
+				fprintf(stderr,
+					"ironlb run: unknown log level \"%s\" (accepted: debug, info, warn, error)\n",
+					optarg);
+				return 2;
+			}
+			log_set_level((enum log_level)l);
+			break;
+		}
+		case 'h':
+			run_usage(stdout);
+			return 0;
+		default:
+			run_usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "ironlb run: unexpected argument \"%s\"\n", argv[optind]);
+		return 2;
+	}
+	if (!o.manifests_dir) {
+		fputs("ironlb run: --manifests DIR is required\n", stderr);
+		run_usage(stderr);
+		return 2;
+	}
+	struct stat st;
+	if (stat(o.manifests_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "ironlb run: --manifests %s: not a directory\n", o.manifests_dir);
+		return 2;
+	}
+	if (!o.node_name) {
+		if (gethostname(host, sizeof(host) - 1) != 0 || !host[0]) {
+			fputs("ironlb run: cannot get the host name; give --node-name\n", stderr);
+			return 2;
+		}
+		o.node_name = host;
+	}
+	return daemon_run(&o);
+}

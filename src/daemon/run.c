@@ -1,0 +1,827 @@
+/*
+ * `ironlb run`: the standalone daemon (see daemon.h for the data flow).
+ */
+#include "daemon/daemon.h"
+
+#include <errno.h>
+#include <ev.h>
+#include <jansson.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "alloc/alloc.h"
+#include "announce/announce.h"
+#include "base/log.h"
+#include "base/util.h"
+#include "daemon/state.h"
+#include "http/metrics.h"
+#include "http/server.h"
+#include "l2/engine.h"
+#include "manifest/manifest.h"
+#include "model/model.h"
+
+/* Events kept per Service for /status, newest last. */
+#define EVENTS_KEPT 8
+
+struct svc_events {
+	char *key; /* "ns/name" */
+	size_t n;
+	struct alloc_event ev[EVENTS_KEPT];
+};
+
+struct daemon {
+	const struct daemon_opts *o;
+	struct ev_loop *loop;
+
+	/* the last good configuration */
+	bool have_model;
+	struct manifest_set set;
+	struct model model;
+	struct alloc_result *results; /* one per model.services */
+
+	/* what the last reload said */
+	struct diag_list diags;
+	bool stale;
+	unsigned long reloads, reload_failures;
+	double last_reload;   /* wall clock of the last reload attempt */
+	double last_applied;  /* wall clock the last good model was applied */
+
+	struct alloc *alloc;
+	struct state saved;   /* what the state file holds */
+	struct state adopt;   /* loaded at start: addresses to adopt */
+	size_t nevents;
+	struct svc_events *events; /* sorted by key */
+
+	struct l2_plan plan;
+	struct l2_engine *l2;
+
+	struct metrics_registry *reg;
+	struct metrics_family *m_loaded, *m_stale, *m_updates, *m_update_errors;
+	struct metrics_family *m_total, *m_in_use, *m_total4, *m_total6, *m_in_use4, *m_in_use6;
+	struct metrics_family *m_announced;
+	struct http_server *http;
+
+	int inotify_fd;
+	int watch;
+	ev_io inotify_w;
+	ev_timer debounce;
+	ev_signal sig_term, sig_int, sig_hup;
+	int exit_code;
+};
+
+static double wall_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ------------------------------------------------------------------ */
+/* events per Service */
+
+static int events_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct svc_events *)a)->key, ((const struct svc_events *)b)->key);
+}
+
+static struct svc_events *events_find(struct daemon *d, const char *key)
+{
+	struct svc_events k = {.key = (char *)key};
+	return bsearch(&k, d->events, d->nevents, sizeof(k), events_cmp);
+}
+
+static void events_record(struct daemon *d, const char *key, const struct alloc_event *ev)
+{
+	struct svc_events *se = events_find(d, key);
+	if (!se) {
+		se = VEC_PUSH(d->events, d->nevents);
+		se->key = xstrdup(key);
+		qsort(d->events, d->nevents, sizeof(*d->events), events_cmp);
+		se = events_find(d, key);
+	}
+	if (se->n == EVENTS_KEPT) {
+		free(se->ev[0].type);
+		free(se->ev[0].reason);
+		free(se->ev[0].message);
+		memmove(&se->ev[0], &se->ev[1], (EVENTS_KEPT - 1) * sizeof(se->ev[0]));
+		se->n--;
+	}
+	se->ev[se->n].type = xstrdup(ev->type);
+	se->ev[se->n].reason = xstrdup(ev->reason);
+	se->ev[se->n].message = xstrdup(ev->message);
+	se->n++;
+}
+
+static void events_free(struct daemon *d)
+{
+	for (size_t i = 0; i < d->nevents; i++) {
+		for (size_t k = 0; k < d->events[i].n; k++) {
+			free(d->events[i].ev[k].type);
+			free(d->events[i].ev[k].reason);
+			free(d->events[i].ev[k].message);
+		}
+		free(d->events[i].key);
+	}
+	free(d->events);
+	d->events = NULL;
+	d->nevents = 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* metrics */
+
+static void metrics_setup(struct daemon *d)
+{
+	static const char *const pool_l[] = {"pool", NULL};
+	static const char *const ann_l[] = {"ip", "node", "protocol", "service", NULL};
+	d->reg = metrics_registry_new();
+	d->m_loaded = metrics_family_add(d->reg, "metallb_k8s_client_config_loaded_bool",
+					 "1 if the configuration was loaded at least once.",
+					 METRICS_GAUGE, NULL);
+	d->m_stale = metrics_family_add(d->reg, "metallb_k8s_client_config_stale_bool",
+					"1 if running on a stale configuration, because the latest "
+					"configuration failed to load.",
+					METRICS_GAUGE, NULL);
+	d->m_updates = metrics_family_add(d->reg, "metallb_k8s_client_updates_total",
+					  "Number of configuration updates processed.",
+					  METRICS_COUNTER, NULL);
+	d->m_update_errors = metrics_family_add(d->reg, "metallb_k8s_client_update_errors_total",
+						"Number of configuration updates that failed.",
+						METRICS_COUNTER, NULL);
+	d->m_total = metrics_family_add(d->reg, "metallb_allocator_addresses_total",
+					"Number of usable IP addresses, per pool.", METRICS_GAUGE,
+					pool_l);
+	d->m_in_use = metrics_family_add(d->reg, "metallb_allocator_addresses_in_use_total",
+					 "Number of IP addresses in use, per pool.", METRICS_GAUGE,
+					 pool_l);
+	d->m_total4 = metrics_family_add(d->reg, "metallb_allocator_ipv4_addresses_total",
+					 "Number of usable IPv4 addresses, per pool.",
+					 METRICS_GAUGE, pool_l);
+	d->m_total6 = metrics_family_add(d->reg, "metallb_allocator_ipv6_addresses_total",
+					 "Number of usable IPv6 addresses, per pool.",
+					 METRICS_GAUGE, pool_l);
+	d->m_in_use4 = metrics_family_add(d->reg,
+					  "metallb_allocator_ipv4_addresses_in_use_total",
+					  "Number of IPv4 addresses in use, per pool.",
+					  METRICS_GAUGE, pool_l);
+	d->m_in_use6 = metrics_family_add(d->reg,
+					  "metallb_allocator_ipv6_addresses_in_use_total",
+					  "Number of IPv6 addresses in use, per pool.",
+					  METRICS_GAUGE, pool_l);
+	d->m_announced = metrics_family_add(d->reg, "metallb_speaker_announced",
+					    "Services being announced from this node. This is "
+					    "desired state, it does not guarantee that the routing "
+					    "protocols have converged.",
+					    METRICS_GAUGE, ann_l);
+}
+
+static void metrics_update(struct daemon *d)
+{
+	metrics_set(d->m_loaded, NULL, d->have_model ? 1 : 0);
+	metrics_set(d->m_stale, NULL, d->stale ? 1 : 0);
+
+	metrics_family_clear(d->m_total);
+	metrics_family_clear(d->m_in_use);
+	metrics_family_clear(d->m_total4);
+	metrics_family_clear(d->m_total6);
+	metrics_family_clear(d->m_in_use4);
+	metrics_family_clear(d->m_in_use6);
+	struct alloc_pool_stats *ps = NULL;
+	size_t nps = alloc_pool_stats(d->alloc, &ps);
+	for (size_t i = 0; i < nps; i++) {
+		const char *l[] = {ps[i].name};
+		u128 t6 = ps[i].total_v6_overflow ? ~(u128)0 : ps[i].total_v6;
+		metrics_set_u128(d->m_total, l, ps[i].total_v4 + t6);
+		metrics_set_u128(d->m_in_use, l, ps[i].in_use_v4 + ps[i].in_use_v6);
+		metrics_set_u128(d->m_total4, l, ps[i].total_v4);
+		metrics_set_u128(d->m_total6, l, t6);
+		metrics_set_u128(d->m_in_use4, l, ps[i].in_use_v4);
+		metrics_set_u128(d->m_in_use6, l, ps[i].in_use_v6);
+	}
+	free(ps);
+
+	metrics_family_clear(d->m_announced);
+	for (size_t i = 0; i < d->plan.n; i++) {
+		const struct l2_entry *e = &d->plan.entries[i];
+		if (!e->here)
+			continue;
+		char ip[IP_STR_MAX];
+		const char *l[] = {ip_format(&e->addr, ip), d->o->node_name, "layer2", e->service};
+		metrics_set(d->m_announced, l, 1);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* state file */
+
+static void state_collect(const char *ns, const char *name, size_t naddrs,
+			  const struct ip_addr *addrs, char *const *pools, void *arg)
+{
+	state_add(arg, ns, name, naddrs, addrs, pools);
+}
+
+static bool state_equal(const struct state *a, const struct state *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n; i++) {
+		const struct state_entry *x = &a->entries[i], *y = &b->entries[i];
+		if (strcmp(x->namespace_, y->namespace_) || strcmp(x->name, y->name) ||
+		    x->naddrs != y->naddrs)
+			return false;
+		for (size_t k = 0; k < x->naddrs; k++)
+			if (!ip_eq(&x->addrs[k], &y->addrs[k]) || strcmp(x->pools[k], y->pools[k]))
+				return false;
+	}
+	return true;
+}
+
+static void state_persist(struct daemon *d)
+{
+	if (!d->o->state_path)
+		return;
+	struct state now = {0};
+	alloc_foreach(d->alloc, state_collect, &now);
+	if (state_equal(&now, &d->saved)) {
+		state_free(&now);
+		return;
+	}
+	char *why = NULL;
+	if (state_save(d->o->state_path, d->o->node_name, &now, &why) != 0) {
+		log_error("cannot save state; allocations will be redone on restart", "path",
+			  d->o->state_path, "error", why, NULL);
+		free(why);
+		state_free(&now);
+		return;
+	}
+	state_free(&d->saved);
+	d->saved = now;
+	char n[32];
+	snprintf(n, sizeof(n), "%zu", now.n);
+	log_debug("state saved", "path", d->o->state_path, "services", n, NULL);
+}
+
+/* ------------------------------------------------------------------ */
+/* applying a model */
+
+static void svc_key(const struct service *s, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%s", s->meta.namespace_, s->meta.name);
+}
+
+static void apply_model(struct daemon *d, struct model *old_model, bool had_old)
+{
+	struct model *m = &d->model;
+
+	/* Services that went away, or whose namespace/name vanished. */
+	if (had_old) {
+		for (size_t i = 0; i < old_model->nservices; i++) {
+			const struct service *s = &old_model->services[i];
+			bool found = false;
+			for (size_t k = 0; k < m->nservices && !found; k++)
+				found = strcmp(m->services[k].meta.namespace_, s->meta.namespace_) == 0 &&
+					strcmp(m->services[k].meta.name, s->meta.name) == 0;
+			if (!found) {
+				char key[512];
+				svc_key(s, key, sizeof(key));
+				alloc_release(d->alloc, s->meta.namespace_, s->meta.name);
+				log_info("service removed; addresses released", "service", key, NULL);
+			}
+		}
+	}
+
+	/* Adopt what the state file says for Services that hold nothing. */
+	for (size_t i = 0; i < m->nservices; i++) {
+		struct service *s = &m->services[i];
+		if (s->ningress)
+			continue;
+		const struct state_entry *e = state_find(&d->adopt, s->meta.namespace_, s->meta.name);
+		if (!e)
+			continue;
+		s->ningress = e->naddrs;
+		for (size_t k = 0; k < e->naddrs; k++)
+			s->ingress[k] = e->addrs[k];
+	}
+
+	alloc_set_config(d->alloc, m);
+	d->results = xcalloc(m->nservices ? m->nservices : 1, sizeof(*d->results));
+	alloc_run_all(d->alloc, m, d->results);
+
+	struct announce_svc *as = xcalloc(m->nservices ? m->nservices : 1, sizeof(*as));
+	size_t nas = 0;
+	for (size_t i = 0; i < m->nservices; i++) {
+		const struct alloc_result *r = &d->results[i];
+		char key[512];
+		svc_key(&m->services[i], key, sizeof(key));
+		for (size_t e = 0; e < r->nevents; e++) {
+			events_record(d, key, &r->events[e]);
+			enum log_level lvl = strcmp(r->events[e].type, "Warning") == 0 ? LOG_WARN
+										   : LOG_INFO;
+			log_msg(lvl, r->events[e].message, "service", key, "reason",
+				r->events[e].reason, NULL);
+		}
+		if (!r->ours || r->naddrs == 0)
+			continue;
+		as[nas].svc = &m->services[i];
+		as[nas].naddrs = r->naddrs;
+		for (size_t k = 0; k < r->naddrs; k++) {
+			as[nas].addrs[k] = r->addrs[k];
+			as[nas].pools[k] = r->pools[k];
+		}
+		nas++;
+	}
+	state_persist(d);
+
+	struct l2_plan plan = {0};
+	announce_l2(m, d->o->node_name, as, nas, &plan);
+	free(as);
+
+	/* Log ownership changes for this node. */
+	for (size_t i = 0; i < plan.n; i++) {
+		const struct l2_entry *e = &plan.entries[i];
+		bool before = false;
+		for (size_t k = 0; k < d->plan.n; k++)
+			if (ip_eq(&d->plan.entries[k].addr, &e->addr) && d->plan.entries[k].here)
+				before = true;
+		if (e->here != before) {
+			char ip[IP_STR_MAX];
+			log_info(e->here ? "address owned by this node" : "address owned by another node",
+				 "ip", ip_format(&e->addr, ip), "service", e->service, "owner",
+				 e->owner ? e->owner : "", NULL);
+		}
+	}
+	l2_plan_free(&d->plan);
+	d->plan = plan;
+
+	if (d->l2) {
+		struct l2_owned *own = xcalloc(plan.n ? plan.n : 1, sizeof(*own));
+		size_t n = 0;
+		for (size_t i = 0; i < plan.n; i++) {
+			const struct l2_entry *e = &plan.entries[i];
+			if (!e->here)
+				continue;
+			/* Shared addresses appear once per Service; own once. */
+			if (n && ip_eq(&own[n - 1].addr, &e->addr))
+				continue;
+			own[n].addr = e->addr;
+			own[n].service = e->service;
+			own[n].all_interfaces = e->all_interfaces;
+			own[n].ninterfaces = e->ninterfaces;
+			own[n].interfaces = e->interfaces;
+			n++;
+		}
+		l2_engine_set(d->l2, own, n);
+		free(own);
+	}
+}
+
+static void free_results(struct alloc_result *r, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		alloc_result_free(&r[i]);
+	free(r);
+}
+
+static void reload(struct daemon *d, const char *why)
+{
+	struct manifest_set set = {0};
+	struct model m;
+	struct diag_list diags = {0};
+	const char *paths[] = {d->o->manifests_dir};
+
+	d->reloads++;
+	d->last_reload = wall_now();
+	metrics_inc(d->m_updates, NULL);
+	manifest_read_paths(&set, paths, 1, &diags);
+	model_init(&m, d->o->config_namespace);
+	for (size_t i = 0; i < set.n; i++) {
+		model_add(&m, set.objects[i], &diags);
+		set.objects[i] = NULL;
+	}
+	set.n = 0;
+	model_validate(&m, &diags);
+	diag_sort(&diags);
+
+	size_t fatal = 0, refs = 0;
+	for (size_t i = 0; i < diags.n; i++) {
+		const struct diag *g = &diags.items[i];
+		if (g->level != DIAG_ERROR)
+			continue;
+		if (g->flags & DIAG_FLAG_REFERENCE)
+			refs++;
+		else
+			fatal++;
+	}
+	for (size_t i = 0; i < diags.n; i++) {
+		const struct diag *g = &diags.items[i];
+		if (g->level == DIAG_NOTE)
+			continue;
+		char *s = diag_format(g);
+		log_msg(g->level == DIAG_ERROR ? LOG_ERROR : LOG_WARN, "configuration problem",
+			"detail", s, NULL);
+		free(s);
+	}
+	diag_list_free(&d->diags);
+	d->diags = diags;
+
+	char nerr[32];
+	snprintf(nerr, sizeof(nerr), "%zu", fatal);
+	if (fatal) {
+		d->reload_failures++;
+		metrics_inc(d->m_update_errors, NULL);
+		d->stale = d->have_model;
+		log_error(d->have_model ? "configuration rejected; keeping the last good one"
+					: "configuration rejected; nothing to run yet",
+			  "dir", d->o->manifests_dir, "errors", nerr, "trigger", why, NULL);
+		model_free(&m);
+		manifest_set_free(&set);
+		metrics_update(d);
+		return;
+	}
+
+	struct model old = d->model;
+	struct manifest_set old_set = d->set;
+	struct alloc_result *old_results = d->results;
+	bool had_old = d->have_model;
+	size_t old_n = had_old ? old.nservices : 0;
+
+	d->model = m;
+	d->set = set;
+	d->have_model = true;
+	d->stale = false;
+	d->last_applied = wall_now();
+	apply_model(d, &old, had_old);
+	if (had_old) {
+		free_results(old_results, old_n);
+		model_free(&old);
+		manifest_set_free(&old_set);
+	}
+	metrics_update(d);
+	char nsvc[32], npools[32], nref[32];
+	snprintf(nsvc, sizeof(nsvc), "%zu", d->model.nservices);
+	snprintf(npools, sizeof(npools), "%zu", d->model.npools);
+	snprintf(nref, sizeof(nref), "%zu", refs);
+	log_info("configuration applied", "dir", d->o->manifests_dir, "pools", npools,
+		 "services", nsvc, "reference_errors", nref, "trigger", why, NULL);
+}
+
+/* ------------------------------------------------------------------ */
+/* HTTP */
+
+static void h_metrics(const struct http_request *req, struct http_response *resp, void *arg)
+{
+	struct daemon *d = arg;
+	(void)req;
+	char *buf = NULL;
+	size_t len = 0;
+	metrics_render(d->reg, &buf, &len);
+	resp->status = 200;
+	resp->content_type = METRICS_CONTENT_TYPE;
+	resp->body = buf;
+	resp->body_len = len;
+}
+
+static void h_healthz(const struct http_request *req, struct http_response *resp, void *arg)
+{
+	struct daemon *d = arg;
+	(void)req;
+	if (d->have_model)
+		http_response_printf(resp, 200, "ok\n");
+	else
+		http_response_printf(resp, 503, "no valid configuration loaded yet\n");
+}
+
+static json_t *counts_json(u128 total, u128 used, bool overflow)
+{
+	char a[U128_STR_MAX], b[U128_STR_MAX], c[U128_STR_MAX];
+	if (overflow)
+		return json_pack("{s:s, s:s}", "total", "340282366920938463463374607431768211456",
+				 "in_use", u128_format(used, a));
+	return json_pack("{s:s, s:s, s:s}", "total", u128_format(total, c), "in_use",
+			 u128_format(used, a), "available", u128_format(total - used, b));
+}
+
+/* /status lists Services by namespace/name. */
+static const struct model *sort_services;
+static int service_order(const void *a, const void *b)
+{
+	const struct service *x = &sort_services->services[*(const size_t *)a];
+	const struct service *y = &sort_services->services[*(const size_t *)b];
+	int c = strcmp(x->meta.namespace_, y->meta.namespace_);
+	return c ? c : strcmp(x->meta.name, y->meta.name);
+}
+
+static json_t *status_json(struct daemon *d)
+{
+	json_t *root = json_object();
+	json_object_set_new(root, "node", json_string(d->o->node_name));
+	json_object_set_new(root, "manifests", json_string(d->o->manifests_dir));
+
+	json_t *errors = json_array(), *warnings = json_array();
+	for (size_t i = 0; i < d->diags.n; i++) {
+		const struct diag *g = &d->diags.items[i];
+		if (g->level == DIAG_NOTE)
+			continue;
+		char *s = diag_format(g);
+		json_array_append_new(g->level == DIAG_ERROR ? errors : warnings, json_string(s));
+		free(s);
+	}
+	json_object_set_new(root, "config",
+			    json_pack("{s:b, s:b, s:I, s:I, s:f, s:f, s:o, s:o}", "loaded",
+				      d->have_model, "stale", d->stale, "reloads",
+				      (json_int_t)d->reloads, "failed_reloads",
+				      (json_int_t)d->reload_failures, "last_reload",
+				      d->last_reload, "last_applied", d->last_applied, "errors",
+				      errors, "warnings", warnings));
+
+	json_t *svcs = json_array();
+	if (d->have_model) {
+		size_t *order = xcalloc(d->model.nservices ? d->model.nservices : 1, sizeof(size_t));
+		for (size_t i = 0; i < d->model.nservices; i++)
+			order[i] = i;
+		sort_services = &d->model;
+		qsort(order, d->model.nservices, sizeof(size_t), service_order);
+		for (size_t oi = 0; oi < d->model.nservices; oi++) {
+			size_t i = order[oi];
+			const struct service *s = &d->model.services[i];
+			const struct alloc_result *r = &d->results[i];
+			if (!r->ours)
+				continue;
+			char key[512];
+			svc_key(s, key, sizeof(key));
+			json_t *ingress = json_array(), *pools = json_array(), *ev = json_array();
+			for (size_t k = 0; k < r->naddrs; k++) {
+				char ip[IP_STR_MAX];
+				json_array_append_new(ingress, json_string(ip_format(&r->addrs[k], ip)));
+				json_array_append_new(pools, json_string(r->pools[k]));
+			}
+			const struct svc_events *se = events_find(d, key);
+			for (size_t k = 0; se && k < se->n; k++)
+				json_array_append_new(ev, json_pack("{s:s, s:s, s:s}", "type",
+								    se->ev[k].type, "reason",
+								    se->ev[k].reason, "message",
+								    se->ev[k].message));
+			const char *owner = NULL;
+			bool here = false;
+			for (size_t k = 0; k < d->plan.n; k++)
+				if (strcmp(d->plan.entries[k].service, key) == 0) {
+					owner = d->plan.entries[k].owner;
+					here = d->plan.entries[k].here;
+				}
+			json_array_append_new(
+				svcs, json_pack("{s:s, s:s, s:o, s:o, s:o, s:b, s:o}", "namespace",
+						s->meta.namespace_, "name", s->meta.name, "ingress",
+						ingress, "pools", pools, "owner",
+						owner ? json_string(owner) : json_null(), "announced_here",
+						here, "events", ev));
+		}
+		free(order);
+	}
+	json_object_set_new(root, "services", svcs);
+
+	json_t *pools = json_array();
+	struct alloc_pool_stats *ps = NULL;
+	size_t nps = alloc_pool_stats(d->alloc, &ps);
+	for (size_t i = 0; i < nps; i++) {
+		json_t *p = json_pack("{s:s}", "name", ps[i].name);
+		if (ps[i].total_v4)
+			json_object_set_new(p, "ipv4", counts_json(ps[i].total_v4, ps[i].in_use_v4, false));
+		if (ps[i].total_v6 || ps[i].total_v6_overflow)
+			json_object_set_new(p, "ipv6", counts_json(ps[i].total_v6, ps[i].in_use_v6,
+								   ps[i].total_v6_overflow));
+		json_array_append_new(pools, p);
+	}
+	free(ps);
+	json_object_set_new(root, "pools", pools);
+
+	json_t *l2 = json_array();
+	for (size_t i = 0; i < d->plan.n; i++) {
+		const struct l2_entry *e = &d->plan.entries[i];
+		char ip[IP_STR_MAX];
+		json_t *ifs = json_array(), *cands = json_array();
+		for (size_t k = 0; k < e->ninterfaces; k++)
+			json_array_append_new(ifs, json_string(e->interfaces[k]));
+		for (size_t k = 0; k < e->ncandidates; k++)
+			json_array_append_new(cands, json_string(e->candidates[k]));
+		json_array_append_new(
+			l2, json_pack("{s:s, s:s, s:s, s:o, s:b, s:b, s:o, s:o}", "ip",
+				      ip_format(&e->addr, ip), "service", e->service, "pool",
+				      e->pool ? e->pool : "", "owner",
+				      e->owner ? json_string(e->owner) : json_null(), "here", e->here,
+				      "all_interfaces", e->all_interfaces, "interfaces", ifs,
+				      "candidates", cands));
+	}
+	json_object_set_new(root, "layer2", l2);
+	if (d->l2)
+		json_object_set_new(root, "l2_engine", l2_engine_status_json(d->l2));
+	return root;
+}
+
+static void h_status(const struct http_request *req, struct http_response *resp, void *arg)
+{
+	(void)req;
+	json_t *root = status_json(arg);
+	resp->body = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	resp->body_len = strlen(resp->body);
+	resp->status = 200;
+	resp->content_type = HTTP_APPLICATION_JSON;
+	json_decref(root);
+}
+
+/* ------------------------------------------------------------------ */
+/* watching the directory, signals */
+
+static void on_debounce(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	reload(w->data, "file change");
+}
+
+static void watch_dir(struct daemon *d)
+{
+	if (d->watch >= 0)
+		inotify_rm_watch(d->inotify_fd, d->watch);
+	d->watch = inotify_add_watch(d->inotify_fd, d->o->manifests_dir,
+				     IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE |
+					     IN_CREATE | IN_DELETE_SELF | IN_MOVE_SELF |
+					     IN_ATTRIB);
+	if (d->watch < 0)
+		log_error("cannot watch the manifests directory; send SIGHUP to reload", "dir",
+			  d->o->manifests_dir, "error", strerror(errno), NULL);
+}
+
+static void on_inotify(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct daemon *d = w->data;
+	(void)revents;
+	char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
+	bool rewatch = false;
+	for (;;) {
+		ssize_t n = read(d->inotify_fd, buf, sizeof(buf));
+		if (n <= 0)
+			break;
+		for (char *p = buf; p < buf + n;) {
+			const struct inotify_event *ev = (const struct inotify_event *)p;
+			if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED))
+				rewatch = true;
+			p += sizeof(*ev) + ev->len;
+		}
+	}
+	if (rewatch)
+		watch_dir(d);
+	/* Editors write a file in several steps: apply once they are done. */
+	ev_timer_stop(loop, &d->debounce);
+	ev_timer_set(&d->debounce, 0.01, 0.);
+	ev_timer_start(loop, &d->debounce);
+}
+
+static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct daemon *d = w->data;
+	(void)revents;
+	if (w->signum == SIGHUP) {
+		reload(d, "SIGHUP");
+		return;
+	}
+	log_info("stopping", "signal", w->signum == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
+	if (d->l2)
+		l2_engine_stop(d->l2);
+	ev_break(loop, EVBREAK_ALL);
+}
+
+/* ------------------------------------------------------------------ */
+
+int daemon_run(const struct daemon_opts *o)
+{
+	struct daemon d = {.o = o, .inotify_fd = -1, .watch = -1};
+	d.loop = ev_default_loop(EVFLAG_AUTO);
+	if (!d.loop) {
+		log_error("cannot create the event loop", NULL);
+		return 1;
+	}
+	model_init(&d.model, o->config_namespace);
+	d.alloc = alloc_new();
+	alloc_set_lb_class(d.alloc, o->lb_class);
+	metrics_setup(&d);
+	metrics_set(d.m_loaded, NULL, 0);
+	metrics_set(d.m_stale, NULL, 0);
+
+	if (o->state_path) {
+		char *aside = NULL, *why = NULL;
+		switch (state_load(o->state_path, &d.adopt, &aside, &why)) {
+		case STATE_LOADED: {
+			char n[32];
+			snprintf(n, sizeof(n), "%zu", d.adopt.n);
+			log_info("state loaded", "path", o->state_path, "services", n, NULL);
+			/* The file matches what we will write unless allocations change. */
+			for (size_t i = 0; i < d.adopt.n; i++) {
+				const struct state_entry *e = &d.adopt.entries[i];
+				state_add(&d.saved, e->namespace_, e->name, e->naddrs, e->addrs,
+					  e->pools);
+			}
+			break;
+		}
+		case STATE_MISSING:
+			log_info("no state file yet; starting fresh", "path", o->state_path, NULL);
+			break;
+		case STATE_CORRUPT:
+			log_error("state file is corrupt; moved aside, allocations start fresh",
+				  "path", o->state_path, "moved_to", aside, "error", why, NULL);
+			break;
+		case STATE_UNREADABLE:
+			log_error("cannot read the state file", "path", o->state_path, "error", why,
+				  NULL);
+			free(why);
+			return 1;
+		}
+		free(aside);
+		free(why);
+	}
+
+	d.http = http_server_new(d.loop);
+	http_server_route(d.http, "GET", "/metrics", h_metrics, &d);
+	http_server_route(d.http, "GET", "/healthz", h_healthz, &d);
+	http_server_route(d.http, "GET", "/status", h_status, &d);
+	char *err = NULL;
+	if (http_server_start(d.http, o->listen ? o->listen : "127.0.0.1:7472", &err) != 0) {
+		log_error("cannot serve metrics and status", "error", err, NULL);
+		free(err);
+		return 1;
+	}
+
+	if (!o->no_l2) {
+		struct l2_engine_opts lo = {
+			.install_vips = o->install_vips,
+			.vip_device = o->vip_device ? o->vip_device : "lo",
+			.garp_interval = 1.1,
+			.garp_duration = 5.0,
+		};
+		d.l2 = l2_engine_new(d.loop, d.reg, &lo);
+		if (l2_engine_start(d.l2) != 0) {
+			log_error("cannot start Layer 2 announcements (needs CAP_NET_RAW and "
+				  "CAP_NET_ADMIN; --no-l2 runs without them)",
+				  NULL);
+			return 1;
+		}
+	}
+
+	d.inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (d.inotify_fd < 0) {
+		log_error("inotify unavailable; send SIGHUP to reload", "error", strerror(errno),
+			  NULL);
+	} else {
+		watch_dir(&d);
+		ev_io_init(&d.inotify_w, on_inotify, d.inotify_fd, EV_READ);
+		d.inotify_w.data = &d;
+		ev_io_start(d.loop, &d.inotify_w);
+	}
+	ev_timer_init(&d.debounce, on_debounce, 0.01, 0.);
+	d.debounce.data = &d;
+	ev_signal_init(&d.sig_term, on_signal, SIGTERM);
+	ev_signal_init(&d.sig_int, on_signal, SIGINT);
+	ev_signal_init(&d.sig_hup, on_signal, SIGHUP);
+	d.sig_term.data = d.sig_int.data = d.sig_hup.data = &d;
+	ev_signal_start(d.loop, &d.sig_term);
+	ev_signal_start(d.loop, &d.sig_int);
+	ev_signal_start(d.loop, &d.sig_hup);
+	signal(SIGPIPE, SIG_IGN);
+
+	char port[16];
+	snprintf(port, sizeof(port), "%u", http_server_port(d.http));
+	log_info("ironlb running", "version", IRONLB_VERSION, "node", o->node_name, "manifests",
+		 o->manifests_dir, "listen", o->listen ? o->listen : "127.0.0.1:7472", "port",
+		 port, NULL);
+	reload(&d, "start");
+
+	ev_run(d.loop, 0);
+
+	/* Orderly shutdown. */
+	if (d.l2)
+		l2_engine_free(d.l2);
+	http_server_free(d.http);
+	if (d.inotify_fd >= 0)
+		close(d.inotify_fd);
+	if (d.have_model) {
+		free_results(d.results, d.model.nservices);
+		model_free(&d.model);
+		manifest_set_free(&d.set);
+	} else {
+		model_free(&d.model);
+	}
+	l2_plan_free(&d.plan);
+	alloc_free(d.alloc);
+	state_free(&d.saved);
+	state_free(&d.adopt);
+	events_free(&d);
+	diag_list_free(&d.diags);
+	metrics_registry_free(d.reg);
+	log_info("stopped", NULL);
+	return d.exit_code;
+}

@@ -1,0 +1,56 @@
+/*
+ * The standalone state file: which addresses each Service holds, so that a
+ * restart gives every Service the same addresses.
+ *
+ *   {"version": 1, "node": "node-a",
+ *    "services": [{"namespace": "default", "name": "web",
+ *                  "addresses": ["192.168.100.10", "2001:db8:1::10"],
+ *                  "pools": ["ipv4-pool", "ipv6-pool"]}]}
+ *
+ * Written atomically (temporary file in the same directory, fsync, rename,
+ * fsync of the directory).  A file that cannot be parsed is never
+ * overwritten: state_load() moves it aside to PATH.corrupt-TIMESTAMP and
+ * reports that, so the daemon starts from nothing and a person can look.
+ */
+#ifndef IRONLB_DAEMON_STATE_H
+#define IRONLB_DAEMON_STATE_H
+
+#include <stddef.h>
+
+#include "net/ip.h"
+
+struct state_entry {
+	char *namespace_;
+	char *name;
+	size_t naddrs;
+	struct ip_addr addrs[2];
+	char *pools[2];
+};
+
+struct state {
+	size_t n;
+	struct state_entry *entries;  /* sorted by namespace/name */
+};
+
+enum state_load_result {
+	STATE_LOADED,       /* read */
+	STATE_MISSING,      /* no file yet: start empty */
+	STATE_CORRUPT,      /* unparseable; moved aside to *aside */
+	STATE_UNREADABLE,   /* could not be read (permissions, I/O): not touched */
+};
+
+/* Load PATH.  On STATE_CORRUPT, *aside (malloc'd) names where it went and
+ * *why says what was wrong; on STATE_UNREADABLE *why says why. */
+enum state_load_result state_load(const char *path, struct state *out, char **aside,
+				  char **why);
+/* Write atomically; -1 with *why set on failure (the old file is intact). */
+int state_save(const char *path, const char *node, const struct state *s, char **why);
+const struct state_entry *state_find(const struct state *s, const char *ns, const char *name);
+void state_add(struct state *s, const char *ns, const char *name, size_t naddrs,
+	       const struct ip_addr *addrs, char *const *pools);
+void state_free(struct state *s);
+
+/* Parse a state document from memory (for tests and fuzzing). */
+int state_parse(const char *text, size_t len, struct state *out, char **why);
+
+#endif

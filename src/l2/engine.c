@@ -1,0 +1,1464 @@
+/*
+ * The Layer 2 engine (see engine.h).
+ *
+ * State, from the top:
+ *
+ *   addrs   the owned addresses, sorted by address (a request is looked up
+ *           by binary search).  Each holds the announcements it has: one
+ *           struct l2_ann per interface it is announced on, with that
+ *           interface's gratuitous timer.
+ *   ports   one per interface that carries at least one announcement: the
+ *           ARP and IPv6 packet sockets with their ev_io watchers, and the
+ *           solicited-node multicast groups joined on it, reference-counted
+ *           because addresses whose low 24 bits match share a group.
+ *   ifs     the rtnetlink interface table (iface.h).
+ *
+ * Every change (l2_engine_set(), an interface event, the retry timer) ends
+ * in reconcile(), which compares the announcements each address should
+ * have, given its interface restriction and the interfaces' usability,
+ * with those it has, adds and removes the difference, opens the ports the
+ * new announcements need and closes the ports left without any.  Adding
+ * an announcement is a takeover on that interface: gratuitous frames go
+ * out at once from reconcile() and then from the announcement's timer.
+ *
+ * A socket error is logged, the port's packet sockets are closed, and the
+ * engine's retry timer reopens them later; nothing a peer sends, and no
+ * error of one interface, stops the engine.
+ */
+#include "l2/engine.h"
+
+#include <errno.h>
+#include <ev.h>
+#include <jansson.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <net/if_arp.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "http/metrics.h"
+#include "l2/frame.h"
+#include "l2/iface.h"
+
+#define DEFAULT_VIP_DEVICE "lo"
+#define DEFAULT_GARP_INTERVAL 1.1
+#define DEFAULT_GARP_DURATION 5.0
+/* Delay before reopening failed sockets and retrying failed address
+ * installs. */
+#define RETRY_INTERVAL 5.0
+/* Frames read per readiness event, so that one busy interface cannot
+ * starve the others. */
+#define READ_BUDGET 64
+/* RFC 5227 §2.4: DEFEND_INTERVAL.  Conflicting announcements for one
+ * address are logged at most this often. */
+#define CONFLICT_LOG_INTERVAL 10.0
+#define RX_BUF_SIZE 4096
+#define REASON_MAX 96
+
+enum vip_state {
+	VIP_NONE,       /* not installed (yet) */
+	VIP_INSTALLED,  /* added by us: removed when released */
+	VIP_FOREIGN,    /* the device already had it: never removed by us */
+	VIP_FAILED,     /* the last attempt failed: retried */
+};
+
+static const char *const vip_state_name[] = {
+	[VIP_NONE] = "none",
+	[VIP_INSTALLED] = "installed",
+	[VIP_FOREIGN] = "present",
+	[VIP_FAILED] = "failed",
+};
+
+struct l2_addr;
+
+/* One address announced on one interface. */
+struct l2_ann {
+	struct l2_addr *a;
+	int ifindex;
+	ev_timer garp;
+	ev_tstamp garp_start;
+	unsigned garp_round;    /* rounds sent since garp_start */
+};
+
+struct l2_addr {
+	struct l2_engine *e;
+	struct ip_addr addr;
+	char ip[IP_STR_MAX];
+	char *service;          /* "ns/name"; several joined by ',' when shared */
+	bool all;               /* every usable interface ... */
+	size_t nifnames;        /* ... else exactly these */
+	char **ifnames;
+	struct l2_ann **anns;
+	size_t nanns;
+	uint64_t requests, responses, gratuitous;
+	enum vip_state vip;
+	int vip_ifindex;
+	ev_tstamp conflict_logged;
+};
+
+/* A solicited-node group joined on a port. */
+struct mc_group {
+	struct ip_addr group;
+	unsigned refs;
+	bool link_joined;       /* PACKET_ADD_MEMBERSHIP on the IPv6 socket */
+	int mld_sock;           /* index into port->mld, -1 when not joined */
+	bool link_warned, mld_warned;   /* a failure is logged once */
+};
+
+struct l2_port {
+	struct l2_engine *e;
+	int ifindex;
+	char name[L2_IFACE_NAME_MAX];
+	int arp_fd, ndp_fd;
+	ev_io arp_w, ndp_w;
+	bool failed;            /* packet sockets closed after an error */
+	size_t nanns;
+	size_t ngroups;
+	struct mc_group *groups;
+	size_t nmld;
+	int *mld;               /* UDP sockets holding the MLD joins */
+};
+
+/* The usability last logged for an interface, to log changes only. */
+struct seen_iface {
+	int index;
+	bool usable;
+	char name[L2_IFACE_NAME_MAX];
+};
+
+struct l2_engine {
+	struct ev_loop *loop;
+	struct metrics_family *m_requests, *m_responses, *m_gratuitous;
+	bool install_vips;
+	char *vip_device;
+	double garp_interval, garp_duration;
+	bool running;
+	struct l2_iface_table *ifs;
+	struct l2_addr **addrs;         /* sorted by address */
+	size_t naddrs;
+	struct l2_port **ports;
+	size_t nports;
+	struct seen_iface *seen;
+	size_t nseen;
+	ev_timer retry;
+	bool vip_device_missing_logged;
+	uint64_t invalid[L2_RESULT_COUNT];
+	uint8_t rx[RX_BUF_SIZE];
+};
+
+static const uint8_t mac_broadcast[L2_MAC_LEN] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+
+static void reconcile(struct l2_engine *e);
+
+/* --- small helpers --- */
+
+static const char *iface_name(const struct l2_engine *e, int index, char buf[L2_IFACE_NAME_MAX])
+{
+	const struct l2_iface *ifc = e->ifs ? l2_iface_find(e->ifs, index) : NULL;
+
+	if (ifc)
+		return ifc->name;
+	snprintf(buf, L2_IFACE_NAME_MAX, "#%d", index);
+	return buf;
+}
+
+static void count(struct l2_engine *e, struct metrics_family *fam, struct l2_addr *a,
+		  uint64_t *field)
+{
+	const char *labels[] = { a->ip };
+
+	(*field)++;
+	if (fam)
+		metrics_inc(fam, labels);
+}
+
+static void schedule_retry(struct l2_engine *e)
+{
+	if (!ev_is_active(&e->retry)) {
+		ev_timer_set(&e->retry, RETRY_INTERVAL, 0.0);
+		ev_timer_start(e->loop, &e->retry);
+	}
+}
+
+/* --- interface usability --- */
+
+/* MetalLB's default excluded interface names: prefixes, except "lo"
+ * which must match whole. */
+static const char *const excluded_prefixes[] = {
+	"docker", "cbr", "dummy", "virbr", "lxcbr", "veth", "cali", "tunl",
+	"flannel", "kube-ipvs", "cni", "nodelocaldns", "lxc",
+};
+
+static const char *excluded_name(const char *name)
+{
+	if (strcmp(name, "lo") == 0)
+		return "lo";
+	for (size_t i = 0; i < ARRAY_SIZE(excluded_prefixes); i++)
+		if (str_has_prefix(name, excluded_prefixes[i]))
+			return excluded_prefixes[i];
+	return NULL;
+}
+
+/* Why ifc cannot carry announcements (into why), or NULL when it can.
+ * by_name applies the excluded-names rule, which an explicit interface
+ * list overrides. */
+static const char *iface_unusable(const struct l2_engine *e, const struct l2_iface *ifc,
+				  bool by_name, char why[REASON_MAX])
+{
+	if (ifc->flags & IFF_LOOPBACK)
+		return "loopback";
+	if (ifc->type != ARPHRD_ETHER || !ifc->has_mac)
+		return "not an Ethernet interface";
+	if (!(ifc->flags & IFF_UP))
+		return "down";
+	if (!l2_iface_is_up(ifc))
+		return "no link (operstate not up)";
+	if (!(ifc->flags & IFF_BROADCAST))
+		return "not broadcast-capable";
+	if (ifc->flags & IFF_NOARP)
+		return "NOARP";
+	if (ifc->master) {
+		char buf[L2_IFACE_NAME_MAX];
+		snprintf(why, REASON_MAX, "enslaved to %s", iface_name(e, ifc->master, buf));
+		return why;
+	}
+	const char *p = by_name ? excluded_name(ifc->name) : NULL;
+	if (p) {
+		snprintf(why, REASON_MAX, "name matches %s%s (used only when listed)", p,
+			 strcmp(p, "lo") == 0 ? "" : "*");
+		return why;
+	}
+	return NULL;
+}
+
+static bool addr_wants(const struct l2_engine *e, const struct l2_addr *a,
+		       const struct l2_iface *ifc)
+{
+	char why[REASON_MAX];
+
+	if (a->all)
+		return iface_unusable(e, ifc, true, why) == NULL;
+	for (size_t i = 0; i < a->nifnames; i++)
+		if (strcmp(a->ifnames[i], ifc->name) == 0)
+			return iface_unusable(e, ifc, false, why) == NULL;
+	return false;
+}
+
+/* --- addresses --- */
+
+static int addr_cmp_key(const void *key, const void *elem)
+{
+	const struct ip_addr *k = key;
+	const struct l2_addr *const *a = elem;
+	return ip_cmp(k, &(*a)->addr);
+}
+
+static struct l2_addr *addr_find(const struct l2_engine *e, const struct ip_addr *ip)
+{
+	struct l2_addr **p;
+
+	if (!e->naddrs)
+		return NULL;
+	p = bsearch(ip, e->addrs, e->naddrs, sizeof(*e->addrs), addr_cmp_key);
+	return p ? *p : NULL;
+}
+
+static struct l2_ann *ann_find(const struct l2_addr *a, int ifindex)
+{
+	for (size_t i = 0; i < a->nanns; i++)
+		if (a->anns[i]->ifindex == ifindex)
+			return a->anns[i];
+	return NULL;
+}
+
+/* --- packet sockets --- */
+
+/* Only ARP (the bound protocol already selects it; the filter makes it
+ * explicit). */
+static struct sock_filter arp_filter[] = {
+	BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 12),
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_ARP, 0, 1),
+	BPF_STMT(BPF_RET | BPF_K, 0xffff),
+	BPF_STMT(BPF_RET | BPF_K, 0),
+};
+
+/* Only ICMPv6 Neighbor Solicitations (type 135), directly after the IPv6
+ * header (offset 14 + 40) or after one hop-by-hop options header. */
+static struct sock_filter ndp_filter[] = {
+	/* 0 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 12),
+	/* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IPV6, 0, 14),
+	/* 2 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 20),            /* next header */
+	/* 3 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 58, 9, 0),
+	/* 4 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 11),
+	/* 5 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 54),            /* its next header */
+	/* 6 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 58, 0, 9),
+	/* 7 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 55),            /* its length ... */
+	/* 8 */ BPF_STMT(BPF_ALU | BPF_ADD | BPF_K, 1),
+	/* 9 */ BPF_STMT(BPF_ALU | BPF_LSH | BPF_K, 3),            /* ... in bytes */
+	/* 10 */ BPF_STMT(BPF_MISC | BPF_TAX, 0),
+	/* 11 */ BPF_STMT(BPF_LD | BPF_B | BPF_IND, 54),           /* ICMPv6 type */
+	/* 12 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 135, 2, 3),
+	/* 13 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 54),           /* ICMPv6 type */
+	/* 14 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 135, 0, 1),
+	/* 15 */ BPF_STMT(BPF_RET | BPF_K, 0xffff),
+	/* 16 */ BPF_STMT(BPF_RET | BPF_K, 0),
+};
+
+/* A non-blocking packet socket on ifindex for one EtherType, with its
+ * filter attached before it is bound (a socket of protocol 0 receives
+ * nothing until then, so no unfiltered frame is ever queued). */
+static int packet_socket(int ifindex, uint16_t proto, struct sock_filter *code, size_t len)
+{
+	struct sock_fprog prog = { .len = (unsigned short)len, .filter = code };
+	struct sockaddr_ll sll = {
+		.sll_family = AF_PACKET,
+		.sll_protocol = htons(proto),
+		.sll_ifindex = ifindex,
+	};
+	int fd, err, one = 1;
+
+	fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0)
+		goto fail;
+	/* Our own frames are of no interest (kernels before 4.20 lack the
+	 * option; the receive path checks the packet type as well). */
+	setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&sll, sizeof(sll)) < 0)
+		goto fail;
+	return fd;
+fail:
+	err = errno;
+	close(fd);
+	errno = err;
+	return -1;
+}
+
+static int send_frame(struct l2_port *p, int fd, const struct wbuf *w, const struct l2_addr *a,
+		      const char *what)
+{
+	if (fd < 0)
+		return -1;
+	if (send(fd, w->p, w->len, 0) == (ssize_t)w->len)
+		return 0;
+	log_warn("sending frame failed", "what", what, "ip", a->ip, "service", a->service,
+		 "iface", p->name, "error", strerror(errno), NULL);
+	return -1;
+}
+
+/* --- multicast groups --- */
+
+static int group_link(struct l2_port *p, struct mc_group *g, bool join)
+{
+	struct packet_mreq mr = {
+		.mr_ifindex = p->ifindex,
+		.mr_type = PACKET_MR_MULTICAST,
+		.mr_alen = L2_MAC_LEN,
+	};
+
+	if (ndp_multicast_mac(&g->group, mr.mr_address) < 0 || p->ndp_fd < 0)
+		return -1;
+	int op = join ? PACKET_ADD_MEMBERSHIP : PACKET_DROP_MEMBERSHIP;
+	return setsockopt(p->ndp_fd, SOL_PACKET, op, &mr, sizeof(mr));
+}
+
+static void group_mreq(const struct l2_port *p, const struct mc_group *g, struct ipv6_mreq *mr)
+{
+	memset(mr, 0, sizeof(*mr));
+	ip_to_bytes(&g->group, mr->ipv6mr_multiaddr.s6_addr);
+	mr->ipv6mr_interface = (unsigned)p->ifindex;
+}
+
+/* Join g through one of the port's UDP sockets; a socket runs out of
+ * option memory after some hundreds of groups (optmem_max), and then
+ * another one is opened. */
+static int group_mld_join(struct l2_port *p, struct mc_group *g)
+{
+	struct ipv6_mreq mr;
+
+	group_mreq(p, g, &mr);
+	for (size_t i = 0;; i++) {
+		if (i == p->nmld) {
+			int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+			if (fd < 0)
+				return -1;
+			p->mld = xrealloc(p->mld, (p->nmld + 1) * sizeof(*p->mld));
+			p->mld[p->nmld++] = fd;
+		}
+		int r = setsockopt(p->mld[i], IPPROTO_IPV6, IPV6_ADD_MEMBERSHIP, &mr, sizeof(mr));
+		if (r == 0) {
+			g->mld_sock = (int)i;
+			return 0;
+		}
+		if (errno != ENOBUFS && errno != ENOMEM)
+			return -1;
+	}
+}
+
+static void group_mld_leave(struct l2_port *p, struct mc_group *g)
+{
+	struct ipv6_mreq mr;
+
+	if (g->mld_sock < 0)
+		return;
+	group_mreq(p, g, &mr);
+	setsockopt(p->mld[g->mld_sock], IPPROTO_IPV6, IPV6_DROP_MEMBERSHIP, &mr, sizeof(mr));
+	g->mld_sock = -1;
+}
+
+/* Make the joins of g match its reference count (join what is missing). */
+static void group_sync(struct l2_port *p, struct mc_group *g)
+{
+	char gs[IP_STR_MAX];
+
+	if (!g->link_joined && p->ndp_fd >= 0) {
+		if (group_link(p, g, true) == 0) {
+			g->link_joined = true;
+			g->link_warned = false;
+		} else if (!g->link_warned) {
+			g->link_warned = true;
+			log_warn("joining link-layer multicast group failed", "group",
+				 ip_format(&g->group, gs), "iface", p->name, "error",
+				 strerror(errno), NULL);
+		}
+	}
+	if (g->mld_sock < 0) {
+		if (group_mld_join(p, g) == 0) {
+			g->mld_warned = false;
+		} else if (!g->mld_warned) {
+			/* Retried on the next change of the interface (IPv6
+			 * being enabled on it brings a link-local address). */
+			g->mld_warned = true;
+			log_warn("joining IPv6 multicast group failed; snooping switches may not forward solicitations",
+				 "group", ip_format(&g->group, gs), "iface", p->name, "error",
+				 strerror(errno), NULL);
+		}
+	}
+}
+
+static void group_ref(struct l2_port *p, const struct ip_addr *addr)
+{
+	struct ip_addr sn;
+	struct mc_group *g = NULL;
+
+	if (ndp_solicited_node(addr, &sn) < 0)
+		return;
+	for (size_t i = 0; i < p->ngroups; i++)
+		if (ip_eq(&p->groups[i].group, &sn))
+			g = &p->groups[i];
+	if (!g) {
+		g = VEC_PUSH(p->groups, p->ngroups);
+		g->group = sn;
+		g->mld_sock = -1;
+	}
+	if (g->refs++ == 0)
+		group_sync(p, g);
+}
+
+static void group_unref(struct l2_port *p, const struct ip_addr *addr)
+{
+	struct ip_addr sn;
+
+	if (ndp_solicited_node(addr, &sn) < 0)
+		return;
+	for (size_t i = 0; i < p->ngroups; i++) {
+		struct mc_group *g = &p->groups[i];
+		if (!ip_eq(&g->group, &sn))
+			continue;
+		if (--g->refs > 0)
+			return;
+		if (g->link_joined)
+			group_link(p, g, false);
+		group_mld_leave(p, g);
+		p->groups[i] = p->groups[--p->ngroups];
+		return;
+	}
+}
+
+/* --- ports --- */
+
+static struct l2_port *port_find(const struct l2_engine *e, int ifindex)
+{
+	for (size_t i = 0; i < e->nports; i++)
+		if (e->ports[i]->ifindex == ifindex)
+			return e->ports[i];
+	return NULL;
+}
+
+static void port_close_sockets(struct l2_port *p)
+{
+	struct l2_engine *e = p->e;
+
+	if (p->arp_fd >= 0) {
+		ev_io_stop(e->loop, &p->arp_w);
+		close(p->arp_fd);
+		p->arp_fd = -1;
+	}
+	if (p->ndp_fd >= 0) {
+		ev_io_stop(e->loop, &p->ndp_w);
+		close(p->ndp_fd);
+		p->ndp_fd = -1;
+	}
+	/* Link-layer memberships belong to the IPv6 packet socket. */
+	for (size_t i = 0; i < p->ngroups; i++)
+		p->groups[i].link_joined = false;
+}
+
+static void on_arp(struct ev_loop *loop, ev_io *w, int revents);
+static void on_ndp(struct ev_loop *loop, ev_io *w, int revents);
+
+static int port_open_sockets(struct l2_port *p)
+{
+	struct l2_engine *e = p->e;
+
+	if (p->arp_fd < 0) {
+		p->arp_fd = packet_socket(p->ifindex, ETH_P_ARP, arp_filter,
+					  ARRAY_SIZE(arp_filter));
+		if (p->arp_fd < 0)
+			goto fail;
+		ev_io_set(&p->arp_w, p->arp_fd, EV_READ);
+		ev_io_start(e->loop, &p->arp_w);
+	}
+	if (p->ndp_fd < 0) {
+		p->ndp_fd = packet_socket(p->ifindex, ETH_P_IPV6, ndp_filter,
+					  ARRAY_SIZE(ndp_filter));
+		if (p->ndp_fd < 0)
+			goto fail;
+		ev_io_set(&p->ndp_w, p->ndp_fd, EV_READ);
+		ev_io_start(e->loop, &p->ndp_w);
+	}
+	for (size_t i = 0; i < p->ngroups; i++)
+		group_sync(p, &p->groups[i]);
+	if (p->failed)
+		log_info("interface sockets reopened", "iface", p->name, NULL);
+	p->failed = false;
+	return 0;
+fail:
+	if (!p->failed)
+		log_error("cannot open packet socket", "iface", p->name, "error", strerror(errno),
+			  "retry_in_s", "5", NULL);
+	port_close_sockets(p);
+	p->failed = true;
+	schedule_retry(e);
+	return -1;
+}
+
+static void port_fail(struct l2_port *p, const char *what, int err)
+{
+	log_error("packet socket error, reopening later", "iface", p->name, "socket", what, "error",
+		  strerror(err), "retry_in_s", "5", NULL);
+	port_close_sockets(p);
+	p->failed = true;
+	schedule_retry(p->e);
+}
+
+static struct l2_port *port_get(struct l2_engine *e, const struct l2_iface *ifc)
+{
+	struct l2_port *p = port_find(e, ifc->index);
+
+	if (p)
+		return p;
+	p = xcalloc(1, sizeof(*p));
+	p->e = e;
+	p->ifindex = ifc->index;
+	memcpy(p->name, ifc->name, sizeof(p->name));
+	p->arp_fd = p->ndp_fd = -1;
+	ev_init(&p->arp_w, on_arp);
+	ev_init(&p->ndp_w, on_ndp);
+	p->arp_w.data = p->ndp_w.data = p;
+	*VEC_PUSH(e->ports, e->nports) = p;
+	port_open_sockets(p);
+	return p;
+}
+
+static void port_free(struct l2_engine *e, size_t i)
+{
+	struct l2_port *p = e->ports[i];
+
+	port_close_sockets(p);
+	for (size_t j = 0; j < p->nmld; j++)
+		close(p->mld[j]);
+	free(p->mld);
+	free(p->groups);
+	free(p);
+	e->ports[i] = e->ports[--e->nports];
+}
+
+/* --- gratuitous announcements --- */
+
+/* The IPv6 source of unsolicited advertisements on ifc: its link-local
+ * address, or the advertised address itself when it has none usable. */
+static struct ip_addr na_source(const struct l2_iface *ifc, const struct l2_addr *a)
+{
+	struct ip_addr src;
+
+	if (l2_iface_link_local(ifc, &src))
+		return src;
+	return a->addr;
+}
+
+static void garp_send(struct l2_ann *ann)
+{
+	struct l2_addr *a = ann->a;
+	struct l2_engine *e = a->e;
+	struct l2_port *p = port_find(e, ann->ifindex);
+	const struct l2_iface *ifc = l2_iface_find(e->ifs, ann->ifindex);
+	uint8_t buf[L2_FRAME_MAX];
+	struct wbuf w;
+
+	if (!p || !ifc || !ifc->has_mac || p->failed)
+		return;
+	if (a->addr.family == IP_FAMILY_V4) {
+		/* RFC 5227 §3: both forms, since some stacks update their
+		 * caches from only one of them. */
+		static const enum arp_op ops[] = { ARP_OP_REQUEST, ARP_OP_REPLY };
+		for (size_t i = 0; i < ARRAY_SIZE(ops); i++) {
+			wbuf_init_fixed(&w, buf, sizeof(buf));
+			if (arp_build_gratuitous(&w, ops[i], ifc->mac, &a->addr) < 0)
+				continue;
+			if (send_frame(p, p->arp_fd, &w, a, "gratuitous ARP") == 0)
+				count(e, e->m_gratuitous, a, &a->gratuitous);
+		}
+		return;
+	}
+	struct ip_addr src = na_source(ifc, a);
+	wbuf_init_fixed(&w, buf, sizeof(buf));
+	if (ndp_build_unsolicited_na(&w, ifc->mac, &src, &a->addr) < 0)
+		return;
+	if (send_frame(p, p->ndp_fd, &w, a, "unsolicited neighbor advertisement") == 0)
+		count(e, e->m_gratuitous, a, &a->gratuitous);
+}
+
+/* Schedule the round after garp_round, or stop when it would fall at or
+ * after garp_duration.  Rounds are due at start + k * interval, so a late
+ * wake-up does not push the later ones back. */
+static void garp_schedule(struct l2_ann *ann)
+{
+	struct l2_engine *e = ann->a->e;
+	double at = ann->garp_round * e->garp_interval;
+
+	ev_timer_stop(e->loop, &ann->garp);
+	if (e->garp_interval <= 0 || at >= e->garp_duration)
+		return;
+	double delay = ann->garp_start + at - ev_now(e->loop);
+	ev_timer_set(&ann->garp, delay > 0 ? delay : 0, 0.0);
+	ev_timer_start(e->loop, &ann->garp);
+}
+
+static void on_garp(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct l2_ann *ann = w->data;
+
+	garp_send(ann);
+	ann->garp_round++;
+	garp_schedule(ann);
+}
+
+/* A takeover on this interface: one round now, the rest from the timer. */
+static void garp_start(struct l2_ann *ann)
+{
+	struct l2_engine *e = ann->a->e;
+
+	ev_now_update(e->loop);
+	ann->garp_start = ev_now(e->loop);
+	ann->garp_round = 0;
+	garp_send(ann);
+	ann->garp_round = 1;
+	garp_schedule(ann);
+}
+
+/* --- announcements --- */
+
+static void ann_add(struct l2_engine *e, struct l2_addr *a, const struct l2_iface *ifc)
+{
+	struct l2_port *p = port_get(e, ifc);
+	struct l2_ann *ann = xcalloc(1, sizeof(*ann));
+
+	ann->a = a;
+	ann->ifindex = ifc->index;
+	ev_init(&ann->garp, on_garp);
+	ann->garp.data = ann;
+	*VEC_PUSH(a->anns, a->nanns) = ann;
+	p->nanns++;
+	if (a->addr.family == IP_FAMILY_V6)
+		group_ref(p, &a->addr);
+	log_info("announcing address", "ip", a->ip, "service", a->service, "iface", ifc->name,
+		 NULL);
+	garp_start(ann);
+}
+
+static void ann_remove(struct l2_engine *e, struct l2_addr *a, size_t i, const char *why)
+{
+	struct l2_ann *ann = a->anns[i];
+	struct l2_port *p = port_find(e, ann->ifindex);
+	char buf[L2_IFACE_NAME_MAX];
+
+	ev_timer_stop(e->loop, &ann->garp);
+	if (p) {
+		if (a->addr.family == IP_FAMILY_V6)
+			group_unref(p, &a->addr);
+		p->nanns--;
+	}
+	log_info("stopped announcing address", "ip", a->ip, "service", a->service, "iface",
+		 p ? p->name : iface_name(e, ann->ifindex, buf), "reason", why, NULL);
+	free(ann);
+	a->anns[i] = a->anns[--a->nanns];
+}
+
+/* --- installed addresses --- */
+
+static void vip_install(struct l2_engine *e, struct l2_addr *a)
+{
+	const struct l2_iface *dev;
+
+	if (!e->install_vips || a->vip == VIP_INSTALLED || a->vip == VIP_FOREIGN)
+		return;
+	dev = l2_iface_find_name(e->ifs, e->vip_device);
+	if (!dev) {
+		if (!e->vip_device_missing_logged)
+			log_error("device for service addresses not found, waiting for it", "iface",
+				  e->vip_device, NULL);
+		e->vip_device_missing_logged = true;
+		return;
+	}
+	int r = l2_iface_addr_add(dev->index, &a->addr);
+	if (r < 0) {
+		if (a->vip != VIP_FAILED)
+			log_error("cannot add service address to device", "ip", a->ip, "service",
+				  a->service, "iface", dev->name, "error", strerror(errno),
+				  "retry_in_s", "5", NULL);
+		a->vip = VIP_FAILED;
+		schedule_retry(e);
+		return;
+	}
+	a->vip_ifindex = dev->index;
+	a->vip = r == 0 ? VIP_INSTALLED : VIP_FOREIGN;
+	if (r == 0)
+		log_info("service address added to device", "ip", a->ip, "service", a->service,
+			 "iface", dev->name, NULL);
+	else
+		log_info("service address already on device, left as it is", "ip", a->ip,
+			 "service", a->service, "iface", dev->name, NULL);
+}
+
+static void vip_remove(struct l2_engine *e, struct l2_addr *a)
+{
+	char buf[L2_IFACE_NAME_MAX];
+
+	if (a->vip == VIP_INSTALLED) {
+		const char *dev = iface_name(e, a->vip_ifindex, buf);
+		if (l2_iface_addr_del(a->vip_ifindex, &a->addr) == 0 || errno == EADDRNOTAVAIL ||
+		    errno == ENODEV)
+			log_info("service address removed from device", "ip", a->ip, "service",
+				 a->service, "iface", dev, NULL);
+		else
+			log_error("cannot remove service address from device", "ip", a->ip,
+				  "service", a->service, "iface", dev, "error", strerror(errno),
+				  NULL);
+	}
+	a->vip = VIP_NONE;
+}
+
+/* --- reconciliation --- */
+
+static void addr_withdraw_all(struct l2_engine *e, struct l2_addr *a, const char *why)
+{
+	while (a->nanns)
+		ann_remove(e, a, a->nanns - 1, why);
+}
+
+static void reconcile(struct l2_engine *e)
+{
+	size_t nifs;
+
+	if (!e->running)
+		return;
+	nifs = l2_iface_count(e->ifs);
+	for (size_t i = 0; i < e->naddrs; i++) {
+		struct l2_addr *a = e->addrs[i];
+		for (size_t j = a->nanns; j-- > 0;) {
+			const struct l2_iface *ifc = l2_iface_find(e->ifs, a->anns[j]->ifindex);
+			if (!ifc)
+				ann_remove(e, a, j, "interface gone");
+			else if (!addr_wants(e, a, ifc))
+				ann_remove(e, a, j, "interface not usable or not selected");
+		}
+		for (size_t k = 0; k < nifs; k++) {
+			const struct l2_iface *ifc = l2_iface_at(e->ifs, k);
+			if (addr_wants(e, a, ifc) && !ann_find(a, ifc->index))
+				ann_add(e, a, ifc);
+		}
+	}
+	for (size_t i = e->nports; i-- > 0;) {
+		struct l2_port *p = e->ports[i];
+		if (p->nanns == 0) {
+			port_free(e, i);
+			continue;
+		}
+		const struct l2_iface *ifc = l2_iface_find(e->ifs, p->ifindex);
+		if (ifc)
+			memcpy(p->name, ifc->name, sizeof(p->name));
+		for (size_t j = 0; j < p->ngroups; j++)
+			group_sync(p, &p->groups[j]);
+	}
+	for (size_t i = 0; i < e->naddrs; i++)
+		vip_install(e, e->addrs[i]);
+}
+
+static void on_retry(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct l2_engine *e = w->data;
+
+	if (!e->running)
+		return;
+	for (size_t i = 0; i < e->nports; i++) {
+		struct l2_port *p = e->ports[i];
+		if (!p->failed || port_open_sockets(p) < 0)
+			continue;
+		/* Sockets back: what the neighbours missed meanwhile is
+		 * announced again. */
+		for (size_t j = 0; j < e->naddrs; j++) {
+			struct l2_ann *ann = ann_find(e->addrs[j], p->ifindex);
+			if (ann)
+				garp_start(ann);
+		}
+	}
+	reconcile(e);
+}
+
+/* --- receiving --- */
+
+static void count_invalid(struct l2_engine *e, struct l2_port *p, enum l2_result why)
+{
+	if ((unsigned)why < L2_RESULT_COUNT)
+		e->invalid[why]++;
+	log_debug("frame ignored", "iface", p->name, "reason", l2_result_name(why), NULL);
+}
+
+/* Read up to READ_BUDGET frames and hand each to fn.  On a socket error
+ * the port is failed and reading stops. */
+static void read_frames(struct l2_port *p, int fd, const char *what,
+			void (*fn)(struct l2_port *p, const uint8_t *f, size_t n))
+{
+	struct l2_engine *e = p->e;
+
+	for (int i = 0; i < READ_BUDGET && fd >= 0; i++) {
+		struct sockaddr_ll sll;
+		socklen_t slen = sizeof(sll);
+		ssize_t n = recvfrom(fd, e->rx, sizeof(e->rx), 0, (struct sockaddr *)&sll, &slen);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return;
+			if (errno == EINTR)
+				continue;
+			/* packet(7): the socket reports ENETDOWN once when its
+			 * interface goes down, and keeps working once it is
+			 * up again; the interface table handles the rest. */
+			if (errno == ENETDOWN)
+				continue;
+			port_fail(p, what, errno);
+			return;
+		}
+		/* Our own frames, and unicast frames to other hosts seen in
+		 * promiscuous mode, are never answered. */
+		if (sll.sll_pkttype == PACKET_OUTGOING || sll.sll_pkttype == PACKET_OTHERHOST)
+			continue;
+		fn(p, e->rx, (size_t)n);
+	}
+}
+
+static bool is_local_mac(const struct l2_engine *e, const uint8_t mac[L2_MAC_LEN])
+{
+	for (size_t i = 0; i < l2_iface_count(e->ifs); i++) {
+		const struct l2_iface *ifc = l2_iface_at(e->ifs, i);
+		if (ifc->has_mac && memcmp(ifc->mac, mac, L2_MAC_LEN) == 0)
+			return true;
+	}
+	return false;
+}
+
+static void handle_arp(struct l2_port *p, const uint8_t *frame, size_t len)
+{
+	struct l2_engine *e = p->e;
+	const struct l2_iface *ifc = l2_iface_find(e->ifs, p->ifindex);
+	struct arp_msg m;
+	enum l2_result why;
+	struct l2_addr *a;
+
+	if (arp_parse(frame, len, &m, &why) < 0) {
+		count_invalid(e, p, why);
+		return;
+	}
+	if (!ifc || !ifc->has_mac)
+		return;
+	/* Someone else announcing or answering for an owned address (our own
+	 * frames from another interface on the same segment excepted). */
+	a = addr_find(e, &m.spa);
+	if (a && ann_find(a, p->ifindex) && !is_local_mac(e, m.sha)) {
+		ev_tstamp now = ev_now(e->loop);
+		if (a->conflict_logged == 0 || now - a->conflict_logged >= CONFLICT_LOG_INTERVAL) {
+			char mac[L2_MAC_STR_MAX];
+			a->conflict_logged = now;
+			log_warn("another host claims an owned address", "ip", a->ip, "service",
+				 a->service, "iface", p->name, "mac", l2_mac_format(m.sha, mac),
+				 NULL);
+		}
+	}
+	if (m.op != ARP_OP_REQUEST)
+		return;
+	if (memcmp(m.eth.dst, mac_broadcast, L2_MAC_LEN) != 0 &&
+	    memcmp(m.eth.dst, ifc->mac, L2_MAC_LEN) != 0)
+		return;
+	/* RFC 5227 §2.3: sender IP = target IP is an announcement of the
+	 * sender's own address, not a question; it is never answered.  A
+	 * probe (RFC 5227 §2.1.1, sender IP 0.0.0.0) is a question, and
+	 * answering it is how the address is defended. */
+	if (ip_eq(&m.spa, &m.tpa))
+		return;
+	a = addr_find(e, &m.tpa);
+	if (!a || !ann_find(a, p->ifindex))
+		return;
+	count(e, e->m_requests, a, &a->requests);
+
+	uint8_t buf[L2_FRAME_MAX];
+	struct wbuf w;
+	wbuf_init_fixed(&w, buf, sizeof(buf));
+	if (arp_build_reply(&w, &m, ifc->mac, &a->addr) < 0)
+		return;
+	if (send_frame(p, p->arp_fd, &w, a, "ARP reply") == 0)
+		count(e, e->m_responses, a, &a->responses);
+}
+
+static void handle_ns(struct l2_port *p, const uint8_t *frame, size_t len)
+{
+	struct l2_engine *e = p->e;
+	const struct l2_iface *ifc = l2_iface_find(e->ifs, p->ifindex);
+	struct ndp_ns ns;
+	enum l2_result why;
+	struct ip_addr sn;
+	struct l2_addr *a;
+
+	if (ndp_parse_ns(frame, len, &ns, &why) < 0) {
+		count_invalid(e, p, why);
+		return;
+	}
+	if (!ifc || !ifc->has_mac)
+		return;
+	/* RFC 4861 §7.2.3 answers a solicitation for one of the interface's
+	 * addresses, sent to it (unicast, to our MAC) or to its
+	 * solicited-node group (at that group's MAC). */
+	ndp_solicited_node(&ns.target, &sn);
+	if (ip_eq(&ns.dst, &ns.target)) {
+		if (memcmp(ns.eth.dst, ifc->mac, L2_MAC_LEN) != 0)
+			return;
+	} else if (ip_eq(&ns.dst, &sn)) {
+		uint8_t gmac[L2_MAC_LEN];
+		ndp_multicast_mac(&sn, gmac);
+		if (memcmp(ns.eth.dst, gmac, L2_MAC_LEN) != 0)
+			return;
+	} else {
+		return;
+	}
+	a = addr_find(e, &ns.target);
+	if (!a || !ann_find(a, p->ifindex))
+		return;
+	count(e, e->m_requests, a, &a->requests);
+
+	/* The answer comes from the address asked about, as the kernel's own
+	 * answers do: resolvers that compare the answer's scope with the
+	 * question's (ndisc6 among them) ignore a link-local source for a
+	 * global target. */
+	uint8_t buf[L2_FRAME_MAX];
+	struct wbuf w;
+	wbuf_init_fixed(&w, buf, sizeof(buf));
+	if (ndp_build_na(&w, &ns, ifc->mac, &a->addr) < 0)
+		return;
+	if (send_frame(p, p->ndp_fd, &w, a, "neighbor advertisement") == 0)
+		count(e, e->m_responses, a, &a->responses);
+}
+
+static void on_arp(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct l2_port *p = w->data;
+	read_frames(p, p->arp_fd, "arp", handle_arp);
+}
+
+static void on_ndp(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct l2_port *p = w->data;
+	read_frames(p, p->ndp_fd, "ndp", handle_ns);
+}
+
+/* --- interface events --- */
+
+static struct seen_iface *seen_find(struct l2_engine *e, int index)
+{
+	for (size_t i = 0; i < e->nseen; i++)
+		if (e->seen[i].index == index)
+			return &e->seen[i];
+	return NULL;
+}
+
+static void log_iface(const char *msg, const struct l2_iface *ifc, const char *why, bool info)
+{
+	char idx[16], mac[L2_MAC_STR_MAX] = "";
+
+	snprintf(idx, sizeof(idx), "%d", ifc->index);
+	if (ifc->has_mac)
+		l2_mac_format(ifc->mac, mac);
+	if (info)
+		log_info(msg, "iface", ifc->name, "index", idx, "mac", mac, why ? "reason" : NULL,
+			 why, NULL);
+	else
+		log_debug(msg, "iface", ifc->name, "index", idx, "mac", mac, why ? "reason" : NULL,
+			  why, NULL);
+}
+
+static void seen_update(struct l2_engine *e, const struct l2_iface *ifc, bool added)
+{
+	char why[REASON_MAX];
+	const char *reason = iface_unusable(e, ifc, true, why);
+	struct seen_iface *s = seen_find(e, ifc->index);
+
+	if (!s) {
+		s = VEC_PUSH(e->seen, e->nseen);
+		s->index = ifc->index;
+		s->usable = reason == NULL;
+		memcpy(s->name, ifc->name, sizeof(s->name));
+		/* Container interfaces come and go by the hundred: only
+		 * usable ones are worth an info line. */
+		log_iface(added ? "interface appeared" : "interface found", ifc, reason,
+			  reason == NULL);
+		return;
+	}
+	if (strcmp(s->name, ifc->name) != 0) {
+		log_info("interface renamed", "iface", ifc->name, "old", s->name, NULL);
+		memcpy(s->name, ifc->name, sizeof(s->name));
+	}
+	if (s->usable != (reason == NULL)) {
+		s->usable = reason == NULL;
+		log_iface(reason ? "interface unusable" : "interface usable", ifc, reason, true);
+	}
+}
+
+static void seen_remove(struct l2_engine *e, const struct l2_iface *ifc)
+{
+	struct seen_iface *s = seen_find(e, ifc->index);
+
+	log_iface("interface gone", ifc, NULL, s && s->usable);
+	if (s)
+		*s = e->seen[--e->nseen];
+}
+
+static void on_iface(void *arg, const struct l2_iface *ifc, enum l2_iface_event ev,
+		     unsigned changed)
+{
+	struct l2_engine *e = arg;
+
+	switch (ev) {
+	case L2_IFACE_ADDED:
+		seen_update(e, ifc, true);
+		break;
+	case L2_IFACE_CHANGED:
+		seen_update(e, ifc, false);
+		break;
+	case L2_IFACE_REMOVED:
+		seen_remove(e, ifc);
+		/* Its addresses went with it. */
+		for (size_t i = 0; i < e->naddrs; i++)
+			if (e->addrs[i]->vip_ifindex == ifc->index &&
+			    e->addrs[i]->vip != VIP_NONE) {
+				e->addrs[i]->vip = VIP_NONE;
+				e->addrs[i]->vip_ifindex = 0;
+			}
+		break;
+	}
+	reconcile(e);
+
+	/* A new MAC makes the neighbours' caches wrong: announce again on
+	 * that interface. */
+	if (ev == L2_IFACE_CHANGED && (changed & L2_IFACE_CH_MAC)) {
+		for (size_t i = 0; i < e->naddrs; i++) {
+			struct l2_ann *ann = ann_find(e->addrs[i], ifc->index);
+			if (ann) {
+				char mac[L2_MAC_STR_MAX];
+				log_info("interface MAC changed, announcing again", "ip",
+					 e->addrs[i]->ip, "service", e->addrs[i]->service, "iface",
+					 ifc->name, "mac", l2_mac_format(ifc->mac, mac), NULL);
+				garp_start(ann);
+			}
+		}
+	}
+}
+
+/* --- public API --- */
+
+static struct metrics_family *family(struct metrics_registry *reg, const char *name,
+				     const char *help)
+{
+	static const char *const labels[] = { "ip", NULL };
+	struct metrics_family *f;
+
+	if (!reg)
+		return NULL;
+	f = metrics_family_find(reg, name);
+	if (!f)
+		f = metrics_family_add(reg, name, help, METRICS_COUNTER, labels);
+	return f;
+}
+
+struct l2_engine *l2_engine_new(struct ev_loop *loop, struct metrics_registry *reg,
+				const struct l2_engine_opts *opts)
+{
+	struct l2_engine *e = xcalloc(1, sizeof(*e));
+
+	e->loop = loop;
+	e->install_vips = opts && opts->install_vips;
+	e->vip_device = xstrdup(opts && opts->vip_device && opts->vip_device[0] ? opts->vip_device
+									      : DEFAULT_VIP_DEVICE);
+	e->garp_interval = opts && opts->garp_interval > 0 ? opts->garp_interval
+							    : DEFAULT_GARP_INTERVAL;
+	e->garp_duration = opts && opts->garp_duration > 0 ? opts->garp_duration
+							    : DEFAULT_GARP_DURATION;
+	e->m_requests = family(reg, "metallb_layer2_requests_received",
+			       "Number of layer2 requests received for owned IPs");
+	e->m_responses = family(reg, "metallb_layer2_responses_sent",
+				"Number of layer2 responses sent for owned IPs in response to requests");
+	e->m_gratuitous = family(reg, "metallb_layer2_gratuitous_sent",
+				 "Number of gratuitous layer2 packets sent for owned IPs as a result of failovers");
+	ev_init(&e->retry, on_retry);
+	e->retry.data = e;
+	return e;
+}
+
+static bool have_cap(int cap)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2];
+
+	if (syscall(SYS_capget, &h, d) != 0)
+		return true;    /* cannot tell: let the operation itself fail */
+	return d[cap / 32].effective & (1u << (cap % 32));
+}
+
+int l2_engine_start(struct l2_engine *e)
+{
+	if (e->running)
+		return 0;
+	/* Fail now, with a reason, rather than on the first takeover. */
+	int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		int err = errno;
+		if (err == EPERM || err == EACCES)
+			log_error("layer2 needs raw sockets: missing CAP_NET_RAW (run as root or grant the capability)",
+				  "error", strerror(err), NULL);
+		else
+			log_error("cannot open a packet socket", "error", strerror(err), NULL);
+		errno = err;
+		return -1;
+	}
+	close(fd);
+	if (e->install_vips && !have_cap(CAP_NET_ADMIN)) {
+		log_error("installing service addresses needs CAP_NET_ADMIN (or turn install_vips off)",
+			  "iface", e->vip_device, NULL);
+		errno = EPERM;
+		return -1;
+	}
+
+	struct l2_iface_callback cb = { .fn = on_iface, .arg = e };
+	e->ifs = l2_iface_table_new(e->loop, &cb);
+	if (l2_iface_table_start(e->ifs) < 0) {
+		int err = errno;
+		l2_iface_table_free(e->ifs);
+		e->ifs = NULL;
+		errno = err;
+		return -1;
+	}
+	for (size_t i = 0; i < l2_iface_count(e->ifs); i++)
+		seen_update(e, l2_iface_at(e->ifs, i), false);
+	if (e->install_vips && !l2_iface_find_name(e->ifs, e->vip_device)) {
+		log_error("device for service addresses not found, waiting for it", "iface",
+			  e->vip_device, NULL);
+		e->vip_device_missing_logged = true;
+	}
+	e->running = true;
+	reconcile(e);
+	return 0;
+}
+
+static void addr_free(struct l2_addr *a)
+{
+	for (size_t i = 0; i < a->nifnames; i++)
+		free(a->ifnames[i]);
+	free(a->ifnames);
+	free(a->anns);
+	free(a->service);
+	free(a);
+}
+
+/* Release an owned address: from here on nothing is sent or answered
+ * for it. */
+static void addr_release(struct l2_engine *e, struct l2_addr *a, const char *why)
+{
+	addr_withdraw_all(e, a, why);
+	vip_remove(e, a);
+}
+
+void l2_engine_stop(struct l2_engine *e)
+{
+	if (!e->running)
+		return;
+	for (size_t i = 0; i < e->naddrs; i++)
+		addr_release(e, e->addrs[i], "engine stopped");
+	while (e->nports)
+		port_free(e, e->nports - 1);
+	ev_timer_stop(e->loop, &e->retry);
+	l2_iface_table_free(e->ifs);
+	e->ifs = NULL;
+	free(e->seen);
+	e->seen = NULL;
+	e->nseen = 0;
+	e->running = false;
+	log_info("layer2 engine stopped", NULL);
+}
+
+void l2_engine_free(struct l2_engine *e)
+{
+	if (!e)
+		return;
+	l2_engine_stop(e);
+	for (size_t i = 0; i < e->naddrs; i++)
+		addr_free(e->addrs[i]);
+	free(e->addrs);
+	free(e->ports);
+	free(e->vip_device);
+	free(e);
+}
+
+/* --- l2_engine_set --- */
+
+static int owned_cmp(const void *x, const void *y)
+{
+	const struct l2_owned *const *a = x, *const *b = y;
+	return ip_cmp(&(*a)->addr, &(*b)->addr);
+}
+
+static bool names_has(char *const *v, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i], s) == 0)
+			return true;
+	return false;
+}
+
+/* The wanted state of one address, merged from every entry of the input
+ * that names it (Services sharing an address). */
+static struct l2_addr *want_build(struct l2_engine *e, const struct l2_owned *const *in, size_t n)
+{
+	struct l2_addr *w = xcalloc(1, sizeof(*w));
+	size_t svclen = 0;
+
+	w->e = e;
+	w->addr = in[0]->addr;
+	ip_format(&w->addr, w->ip);
+	for (size_t i = 0; i < n; i++) {
+		const char *svc = in[i]->service ? in[i]->service : "";
+		size_t l = strlen(svc);
+		w->service = xrealloc(w->service, svclen + l + 2);
+		if (svclen)
+			w->service[svclen++] = ',';
+		memcpy(w->service + svclen, svc, l + 1);
+		svclen += l;
+		if (in[i]->all_interfaces || in[i]->ninterfaces == 0)
+			w->all = true;
+		for (size_t j = 0; j < in[i]->ninterfaces; j++) {
+			const char *name = in[i]->interfaces[j];
+			if (name && !names_has(w->ifnames, w->nifnames, name))
+				*VEC_PUSH(w->ifnames, w->nifnames) = xstrdup(name);
+		}
+	}
+	if (w->all) {
+		for (size_t i = 0; i < w->nifnames; i++)
+			free(w->ifnames[i]);
+		free(w->ifnames);
+		w->ifnames = NULL;
+		w->nifnames = 0;
+	}
+	return w;
+}
+
+static bool same_selection(const struct l2_addr *a, const struct l2_addr *b)
+{
+	if (a->all != b->all || a->nifnames != b->nifnames)
+		return false;
+	for (size_t i = 0; i < a->nifnames; i++)
+		if (!names_has(b->ifnames, b->nifnames, a->ifnames[i]))
+			return false;
+	return true;
+}
+
+/* "all", or the listed names joined by ','. */
+static char *selection_str(const struct l2_addr *a)
+{
+	size_t len = 1;
+	char *s;
+
+	if (a->all)
+		return xstrdup("all");
+	for (size_t i = 0; i < a->nifnames; i++)
+		len += strlen(a->ifnames[i]) + 1;
+	s = xcalloc(1, len);
+	for (size_t i = 0; i < a->nifnames; i++) {
+		if (i)
+			strcat(s, ",");
+		strcat(s, a->ifnames[i]);
+	}
+	return s;
+}
+
+void l2_engine_set(struct l2_engine *e, const struct l2_owned *owned, size_t n)
+{
+	const struct l2_owned **in = xcalloc(n ? n : 1, sizeof(*in));
+	struct l2_addr **want = NULL, **next = NULL;
+	size_t nin = 0, nwant = 0, nnext = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (owned[i].addr.family != IP_FAMILY_V4 && owned[i].addr.family != IP_FAMILY_V6) {
+			log_warn("owned address of unknown family ignored", "service",
+				 owned[i].service, NULL);
+			continue;
+		}
+		in[nin++] = &owned[i];
+	}
+	qsort(in, nin, sizeof(*in), owned_cmp);
+	for (size_t i = 0; i < nin;) {
+		size_t j = i + 1;
+		while (j < nin && ip_eq(&in[j]->addr, &in[i]->addr))
+			j++;
+		*VEC_PUSH(want, nwant) = want_build(e, in + i, j - i);
+		i = j;
+	}
+	free(in);
+
+	/* Merge the sorted old and wanted lists. */
+	size_t i = 0, j = 0;
+	while (i < e->naddrs || j < nwant) {
+		int c = i == e->naddrs ? 1
+			: j == nwant   ? -1
+				       : ip_cmp(&e->addrs[i]->addr, &want[j]->addr);
+		if (c < 0) {
+			struct l2_addr *a = e->addrs[i++];
+			addr_release(e, a, "address released");
+			log_info("address released", "ip", a->ip, "service", a->service, NULL);
+			addr_free(a);
+		} else if (c > 0) {
+			struct l2_addr *w = want[j++];
+			char *names = selection_str(w);
+			log_info("address taken", "ip", w->ip, "service", w->service, "interfaces",
+				 names, NULL);
+			free(names);
+			*VEC_PUSH(next, nnext) = w;
+		} else {
+			struct l2_addr *a = e->addrs[i++], *w = want[j++];
+			if (strcmp(a->service, w->service) != 0) {
+				free(a->service);
+				a->service = w->service;
+				w->service = NULL;
+			}
+			if (!same_selection(a, w)) {
+				for (size_t k = 0; k < a->nifnames; k++)
+					free(a->ifnames[k]);
+				free(a->ifnames);
+				a->all = w->all;
+				a->ifnames = w->ifnames;
+				a->nifnames = w->nifnames;
+				w->ifnames = NULL;
+				w->nifnames = 0;
+				char *names = selection_str(a);
+				log_info("address interfaces changed", "ip", a->ip, "service",
+					 a->service, "interfaces", names, NULL);
+				free(names);
+			}
+			addr_free(w);
+			*VEC_PUSH(next, nnext) = a;
+		}
+	}
+	free(want);
+	free(e->addrs);
+	e->addrs = next;
+	e->naddrs = nnext;
+	reconcile(e);
+}
+
+/* --- status --- */
+
+void *l2_engine_status_json(const struct l2_engine *e)
+{
+	json_t *root = json_object();
+	json_t *ifs = json_array();
+	json_t *addrs = json_array();
+	json_t *invalid = json_object();
+	char buf[L2_IFACE_NAME_MAX];
+
+	for (size_t i = 0; e->ifs && i < l2_iface_count(e->ifs); i++) {
+		const struct l2_iface *ifc = l2_iface_at(e->ifs, i);
+		char why[REASON_MAX], mac[L2_MAC_STR_MAX] = "";
+		const char *reason = iface_unusable(e, ifc, true, why);
+		json_t *o = json_object();
+		if (ifc->has_mac)
+			l2_mac_format(ifc->mac, mac);
+		json_object_set_new(o, "name", json_string(ifc->name));
+		json_object_set_new(o, "index", json_integer(ifc->index));
+		json_object_set_new(o, "mac", json_string(mac));
+		if (ifc->kind[0])
+			json_object_set_new(o, "kind", json_string(ifc->kind));
+		struct ip_addr ll;
+		char lls[IP_STR_MAX];
+		if (l2_iface_link_local(ifc, &ll))
+			json_object_set_new(o, "link_local", json_string(ip_format(&ll, lls)));
+		json_object_set_new(o, "usable", json_boolean(reason == NULL));
+		if (reason)
+			json_object_set_new(o, "reason", json_string(reason));
+		const struct l2_port *p = port_find(e, ifc->index);
+		if (p && p->failed)
+			json_object_set_new(o, "error", json_string("sockets failed, retrying"));
+		json_array_append_new(ifs, o);
+	}
+	for (size_t i = 0; i < e->naddrs; i++) {
+		const struct l2_addr *a = e->addrs[i];
+		json_t *o = json_object();
+		json_t *on = json_array();
+		for (size_t j = 0; j < a->nanns; j++) {
+			const char *name = iface_name(e, a->anns[j]->ifindex, buf);
+			json_array_append_new(on, json_string(name));
+		}
+		json_object_set_new(o, "ip", json_string(a->ip));
+		json_object_set_new(o, "service", json_string(a->service));
+		json_object_set_new(o, "interfaces", on);
+		json_object_set_new(o, "requests", json_integer((json_int_t)a->requests));
+		json_object_set_new(o, "responses", json_integer((json_int_t)a->responses));
+		json_object_set_new(o, "gratuitous", json_integer((json_int_t)a->gratuitous));
+		if (e->install_vips)
+			json_object_set_new(o, "vip", json_string(vip_state_name[a->vip]));
+		json_array_append_new(addrs, o);
+	}
+	for (size_t r = 0; r < L2_RESULT_COUNT; r++)
+		if (e->invalid[r])
+			json_object_set_new(invalid, l2_result_name((enum l2_result)r),
+					    json_integer((json_int_t)e->invalid[r]));
+	json_object_set_new(root, "interfaces", ifs);
+	json_object_set_new(root, "addresses", addrs);
+	json_object_set_new(root, "invalid_frames", invalid);
+	return root;
+}
