@@ -1097,8 +1097,10 @@ static void decode_peer(struct dctx *c, const struct tree *root, struct bgppeer 
 	if (p->ebgp_multihop && p->my_asn && (has_peer_asn || p->dynamic_asn) &&
 	    bgppeer_is_ibgp(p))
 		derr(c, "spec.ebgpMultiHop",
-		     "ebgpMultiHop applies to eBGP sessions only, and this session is iBGP "
-		     "(peer AS equals the local AS)");
+		     "ebgpMultiHop applies to eBGP sessions only, and this session is iBGP (%s)",
+		     p->dynamic_asn == DYNAMIC_ASN_INTERNAL ? "dynamicASN is internal"
+		     : p->local_asn			    ? "peerASN equals localASN"
+							    : "peerASN equals myASN");
 }
 
 static const char *const bfd_fields[] = {"receiveInterval", "transmitInterval",

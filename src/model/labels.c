@@ -386,8 +386,13 @@ static size_t edit_distance(const char *a, const char *b)
 	return prev[lb];
 }
 
+/* Beyond this many candidates, "did you mean" is not worth its cost. */
+#define CLOSEST_MAX_CANDIDATES 512
+
 const char *closest_name(const char *s, const char *const *cands, size_t n)
 {
+	if (n > CLOSEST_MAX_CANDIDATES)
+		return NULL;
 	size_t len = strlen(s);
 	size_t limit = len < 4 ? 1 : len < 10 ? 2 : 3;
 	const char *best = NULL;

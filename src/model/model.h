@@ -379,7 +379,15 @@ void model_free(struct model *m);
 int model_add(struct model *m, struct tree *obj, struct diag_list *d);
 
 /* Cross-object validation and reference resolution.  Returns the number of
- * errors it added. */
+ * errors it added.
+ * (added:) An object an error is reported on gets `invalid` too: the later
+ * of two overlapping pools, an advertisement whose aggregation length or
+ * localPref is refused or whose community alias does not resolve, a peer
+ * whose password Secret cannot be used, that duplicates a session or that
+ * has BFD echo towards an IPv6 pool.  Not for Services (the allocator
+ * decides and reports), nor for references to missing pools, peers or BFD
+ * profiles (reported; the rest of the object still applies, as in
+ * MetalLB's daemon).  It may run again on the same model. */
 size_t model_validate(struct model *m, struct diag_list *d);
 
 /* Lookups by name (configuration kinds: in the config namespace). */

@@ -140,7 +140,7 @@ static void build_ranges(const struct model *m, struct range_table *t)
 	}
 }
 
-static void check_overlaps(const struct model *m, const struct range_table *t,
+static void check_overlaps(struct model *m, const struct range_table *t,
 			   struct diag_list *d)
 {
 	/* best: the entry seen so far (in address order) that reaches
@@ -154,7 +154,7 @@ static void check_overlaps(const struct model *m, const struct range_table *t,
 		if (best && ip_cmp(&e->r.first, &best->r.last) <= 0) {
 			const struct rent *later = input_later(e, best) ? e : best;
 			const struct rent *other = later == e ? best : e;
-			const struct pool *lp = &m->pools[later->pool];
+			struct pool *lp = &m->pools[later->pool];
 			const struct pool *op = &m->pools[other->pool];
 			char *lt = pool_entry_text(lp, later->k);
 			char *ot = pool_entry_text(op, other->k);
@@ -162,6 +162,7 @@ static void check_overlaps(const struct model *m, const struct range_table *t,
 			char *path = path_idx("spec.addresses", lp->range_entry[later->k]);
 			verr(d, &lp->meta, 0, path, "%s overlaps %s of %s%s", lt, ot,
 			     op->meta.display, where);
+			lp->meta.invalid = true;
 			free(path);
 			free(where);
 			free(ot);
@@ -305,10 +306,10 @@ static void check_peer_secret(struct model *m, struct bgppeer *p, struct diag_li
 		      m->config_namespace);
 	const struct secret *s = model_find_secret(m, ns, p->password_secret_name);
 	if (!s) {
-		char *q = quote(p->password_secret_name);
 		verr(d, &p->meta, DIAG_FLAG_REFERENCE, "spec.passwordSecret.name",
 		     "unknown Secret %s/%s", ns, p->password_secret_name);
-		free(q);
+		/* without its password the session would go out unauthenticated */
+		p->meta.invalid = true;
 		return;
 	}
 	const struct secret_kv *pw = NULL;
@@ -320,11 +321,13 @@ static void check_peer_secret(struct model *m, struct bgppeer *p, struct diag_li
 		verr(d, &p->meta, 0, "spec.passwordSecret.name", "%s has type %s; " SECRET_RULE,
 		     s->meta.display, q);
 		free(q);
+		p->meta.invalid = true;
 		return;
 	}
 	if (!pw) {
 		verr(d, &p->meta, 0, "spec.passwordSecret.name",
 		     "%s has no \"password\" key; " SECRET_RULE, s->meta.display);
+		p->meta.invalid = true;
 		return;
 	}
 	if (memchr(pw->value, '\n', pw->len) || memchr(pw->value, '\r', pw->len) ||
@@ -333,6 +336,7 @@ static void check_peer_secret(struct model *m, struct bgppeer *p, struct diag_li
 		     "the \"password\" of %s contains a line break or a NUL byte (not accepted in "
 		     "a password)",
 		     s->meta.display);
+		p->meta.invalid = true;
 		return;
 	}
 	free(p->resolved_password);
@@ -351,8 +355,6 @@ static char *session_key(const struct bgppeer *p)
 
 static void check_peers(struct model *m, struct diag_list *d)
 {
-	size_t nbfd;
-	const char **bfd_names = kind_names_list(m, KIND_BFDPROFILE, &nbfd);
 	char **keys = xcalloc(m->npeers ? m->npeers : 1, sizeof(*keys));
 	for (size_t i = 0; i < m->npeers; i++) {
 		struct bgppeer *p = &m->peers[i];
@@ -387,6 +389,7 @@ static void check_peers(struct model *m, struct diag_list *d)
 			     "this peer also selects",
 			     o->meta.display, where, p->has_peer_address ? "peerAddress" : "interface",
 			     p->peer_port);
+			p->meta.invalid = true;
 			free(where);
 			break;
 		}
@@ -394,7 +397,6 @@ static void check_peers(struct model *m, struct diag_list *d)
 	for (size_t i = 0; i < m->npeers; i++)
 		free(keys[i]);
 	free(keys);
-	free(bfd_names);
 }
 
 /* ------------------------------------------------------------------ */
@@ -462,7 +464,7 @@ static void check_bgpadv_refs(struct model *m, struct bgpadv *a, struct diag_lis
 	}
 }
 
-static void check_aggregation(struct model *m, const struct bgpadv *a, struct diag_list *d)
+static void check_aggregation(struct model *m, struct bgpadv *a, struct diag_list *d)
 {
 	for (size_t pi = 0; pi < m->npools; pi++) {
 		const struct pool *p = &m->pools[pi];
@@ -481,6 +483,7 @@ static void check_aggregation(struct model *m, const struct bgpadv *a, struct di
 			     "%s %d would announce addresses outside %s of %s%s (accepted: %u..%u)",
 			     v4 ? "aggregationLength" : "aggregationLengthV6", len, t,
 			     p->meta.display, where, need, v4 ? 32 : 128);
+			a->meta.invalid = true;
 			free(where);
 			free(t);
 			if (v4)
@@ -550,7 +553,7 @@ static bool peers_disjoint(const struct bgpadv *a, const struct bgpadv *b)
 static void check_local_pref_conflicts(struct model *m, struct diag_list *d)
 {
 	for (size_t j = 0; j < m->nbgpadvs; j++) {
-		const struct bgpadv *b = &m->bgpadvs[j];
+		struct bgpadv *b = &m->bgpadvs[j];
 		if (b->nsvc_selectors > 0)
 			continue;
 		for (size_t i = 0; i < j; i++) {
@@ -576,6 +579,7 @@ static void check_local_pref_conflicts(struct model *m, struct diag_list *d)
 			     "the same peers from the same nodes with the same aggregation length",
 			     b->local_pref, a->local_pref, a->meta.display, where,
 			     shared->meta.display);
+			b->meta.invalid = true;
 			free(where);
 			break;
 		}
@@ -603,6 +607,7 @@ static void check_bfd_echo(struct model *m, struct diag_list *d)
 				     "BFD echo mode (%s) cannot be used on a session that announces "
 				     "IPv6 pool %s (through %s)",
 				     peer->bfd->meta.display, p->meta.name, a->meta.display);
+				peer->meta.invalid = true;
 				reported[k] = true;
 			}
 		}

@@ -6,6 +6,8 @@
  */
 #include "test_model_helpers.h"
 
+#include "model/internal.h"
+
 /* ------------------------------------------------------------------ */
 /* the guide's blocks */
 
@@ -941,9 +943,9 @@ static const struct diag_case bgp_cases[] = {
 	 "---\n" PEER("r") "  myASN: 64500\n  dynamicASN: external\n  peerAddress: 10.0.0.3\n"
 			   "  ebgpMultiHop: true\n",
 	 WANT("pools.yaml:9: BGPPeer metallb-system/p: spec.ebgpMultiHop: ebgpMultiHop applies "
-	      "to eBGP sessions only, and this session is iBGP (peer AS equals the local AS)",
+	      "to eBGP sessions only, and this session is iBGP (peerASN equals myASN)",
 	      "pools.yaml:19: BGPPeer metallb-system/q: spec.ebgpMultiHop: ebgpMultiHop applies "
-	      "to eBGP sessions only, and this session is iBGP (peer AS equals the local AS)")},
+	      "to eBGP sessions only, and this session is iBGP (dynamicASN is internal)")},
 	{"interface and vrf names, localASN and the remaining v1beta2 fields",
 	 PEER("p") "  myASN: 64500\n  peerASN: 64501\n  interface: \"eth 1\"\n  vrf: red\n"
 		   "  localASN: 65000\n  enableGracefulRestart: true\n  disableMP: false\n"
@@ -1280,6 +1282,58 @@ static void test_reference_flags(void **state)
 	unload(&l);
 }
 
+/* Which objects model_validate leaves out (meta.invalid) after its errors. */
+static void test_validate_marks_invalid(void **state)
+{
+	(void)state;
+	struct loaded l;
+	load_yaml(&l, NULL,
+		  POOL("first") "  addresses: [10.0.0.0/24]\n"
+		  "---\n" POOL("second") "  addresses: [10.0.0.128/25]\n"
+		  "---\n" BGPADV("agg") "  ipAddressPools: [first]\n  aggregationLength: 16\n"
+		  "---\n" BGPADV("lp1") "  ipAddressPools: [first]\n  localPref: 1\n"
+		  "---\n" BGPADV("lp2") "  ipAddressPools: [first]\n  localPref: 2\n"
+		  "---\n" BGPADV("refs") "  ipAddressPools: [second, nope]\n  peers: [nobody]\n"
+		  "---\n" PEER("dup1") "  myASN: 1\n  peerASN: 2\n  peerAddress: 10.9.0.1\n"
+		  "---\n" PEER("dup2") "  myASN: 1\n  peerASN: 3\n  peerAddress: 10.9.0.1\n"
+		  "---\n" PEER("nobfd") "  myASN: 1\n  peerASN: 2\n  peerAddress: 10.9.0.2\n"
+		  "  bfdProfile: none\n"
+		  "---\n" PEER("nosecret") "  myASN: 1\n  peerASN: 2\n  peerAddress: 10.9.0.3\n"
+		  "  passwordSecret: {name: none}\n"
+		  "---\n" SVC("s") "  annotations:\n    metallb.io/loadBalancerIPs: 10.8.0.1\n"
+		  "spec:\n  type: LoadBalancer\n",
+		  true);
+	struct {
+		enum obj_kind kind;
+		const char *name;
+		bool invalid;
+	} rows[] = {
+		{KIND_IPADDRESSPOOL, "first", false},
+		{KIND_IPADDRESSPOOL, "second", true},
+		{KIND_BGPADVERTISEMENT, "agg", true},
+		{KIND_BGPADVERTISEMENT, "lp1", false},
+		{KIND_BGPADVERTISEMENT, "lp2", true},
+		{KIND_BGPADVERTISEMENT, "refs", false},
+		{KIND_BGPPEER, "dup1", false},
+		{KIND_BGPPEER, "dup2", true},
+		{KIND_BGPPEER, "nobfd", false},
+		{KIND_BGPPEER, "nosecret", true},
+		{KIND_SERVICE, "s", false},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		const struct obj_meta *m = NULL;
+		for (size_t k = 0; k < model_count(&l.m, rows[i].kind); k++)
+			if (strcmp(model_meta_at(&l.m, rows[i].kind, k)->name, rows[i].name) == 0)
+				m = model_meta_at(&l.m, rows[i].kind, k);
+		assert_non_null(m);
+		if (m->invalid != rows[i].invalid) {
+			print_diags(&l.d);
+			fail_msg("%s: invalid is %d", m->display, m->invalid);
+		}
+	}
+	unload(&l);
+}
+
 static void test_model_add_returns(void **state)
 {
 	(void)state;
@@ -1362,6 +1416,7 @@ int main(void)
 		cmocka_unit_test(test_bgp),
 		cmocka_unit_test(test_services),
 		cmocka_unit_test(test_reference_flags),
+		cmocka_unit_test(test_validate_marks_invalid),
 		cmocka_unit_test(test_model_add_returns),
 		cmocka_unit_test(test_many_entries),
 	};
