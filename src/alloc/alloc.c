@@ -1251,7 +1251,7 @@ static void pool_fam_build(struct pool_fam *pf, const struct pool *mp, enum ip_f
 	}
 	if (!pf->nranges)
 		return;
-	qsort(pf->r, pf->nranges, sizeof(*pf->r), crange_cmp);
+	xqsort(pf->r, pf->nranges, sizeof(*pf->r), crange_cmp);
 	/* Ranges of one pool do not overlap in a valid model; merging anyway
 	 * keeps the totals right if they ever do. */
 	size_t n = 0;
@@ -1321,7 +1321,7 @@ void alloc_set_config(struct alloc *a, const struct model *m)
 		n++;
 	}
 	a->npools = n;
-	qsort(a->pools, n, sizeof(*a->pools), pool_name_cmp);
+	xqsort(a->pools, n, sizeof(*a->pools), pool_name_cmp);
 
 	a->auto_order = xcalloc(n ? n : 1, sizeof(size_t));
 	for (size_t i = 0; i < n; i++)
@@ -1350,7 +1350,7 @@ void alloc_set_config(struct alloc *a, const struct model *m)
 	}
 	for (int fi = 0; fi < 2; fi++)
 		if (a->nix[fi])
-			qsort(a->ix[fi], a->nix[fi], sizeof(*a->ix[fi]), range_ix_cmp);
+			xqsort(a->ix[fi], a->nix[fi], sizeof(*a->ix[fi]), range_ix_cmp);
 
 	/* Addresses held now count as in use in whichever pool holds them
 	 * under the new configuration. */
@@ -1894,7 +1894,7 @@ void alloc_foreach(const struct alloc *a,
 			if (((struct rec *)e)->naddrs)
 				*VEC_PUSH(v, n) = (struct rec *)e;
 	if (n)
-		qsort(v, n, sizeof(*v), rec_cmp);
+		xqsort(v, n, sizeof(*v), rec_cmp);
 	for (size_t i = 0; i < n; i++) {
 		char *pools[2] = {(char *)v[i]->pools[0], (char *)v[i]->pools[1]};
 		fn(v[i]->ns, v[i]->name, v[i]->naddrs, v[i]->addrs, pools, arg);

@@ -30,6 +30,14 @@ char *xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0
 void *xappend(void *ptr_to_array, size_t *count, size_t elem_size);
 #define VEC_PUSH(arr, count) ((__typeof__(&(arr)[0]))xappend(&(arr), &(count), sizeof(*(arr))))
 
+/*
+ * qsort and bsearch that accept an empty array given as NULL (the C library
+ * declares both pointers non-null, so the plain calls are undefined there).
+ */
+void xqsort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *));
+void *xbsearch(const void *key, const void *base, size_t n, size_t size,
+	       int (*cmp)(const void *, const void *));
+
 bool str_has_prefix(const char *s, const char *prefix);
 bool str_has_suffix(const char *s, const char *suffix);
 /* Copy of s with leading and trailing blanks (space, tab) removed. */

@@ -328,7 +328,7 @@ int cmd_plan(int argc, char **argv)
 		for (size_t i = 0; i < m.nservices; i++)
 			order[i] = i;
 		sort_model = &m;
-		qsort(order, m.nservices, sizeof(size_t), svc_order);
+		xqsort(order, m.nservices, sizeof(size_t), svc_order);
 		struct alloc_pool_stats *ps = NULL;
 		size_t nps = alloc_pool_stats(a, &ps);
 		if (json)

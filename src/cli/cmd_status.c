@@ -103,11 +103,11 @@ static void print_status(json_t *root)
 			printf("%-16s %-8s %-19s %s\n", js(v, "name"), usable ? "yes" : "no",
 			       js(v, "mac"), usable ? "" : js(v, "reason"));
 		}
-		printf("\n%-40s %-28s %-20s %s\n", "ANNOUNCED", "SERVICE", "INTERFACES",
+		printf("\n%-40s %-36s %-20s %s\n", "ANNOUNCED", "SERVICE", "INTERFACES",
 		       "REQUESTS/REPLIES/GRATUITOUS");
 		json_array_foreach(json_object_get(eng, "addresses"), i, v) {
 			char *ifs = join_strings(json_object_get(v, "interfaces"));
-			printf("%-40s %-28s %-20s %lld/%lld/%lld\n", js(v, "ip"), js(v, "service"),
+			printf("%-40s %-36s %-20s %lld/%lld/%lld\n", js(v, "ip"), js(v, "service"),
 			       ifs, (long long)json_integer_value(json_object_get(v, "requests")),
 			       (long long)json_integer_value(json_object_get(v, "responses")),
 			       (long long)json_integer_value(json_object_get(v, "gratuitous")));

@@ -93,7 +93,7 @@ static int events_cmp(const void *a, const void *b)
 static struct svc_events *events_find(struct daemon *d, const char *key)
 {
 	struct svc_events k = {.key = (char *)key};
-	return bsearch(&k, d->events, d->nevents, sizeof(k), events_cmp);
+	return xbsearch(&k, d->events, d->nevents, sizeof(k), events_cmp);
 }
 
 static void events_record(struct daemon *d, const char *key, const struct alloc_event *ev)
@@ -102,7 +102,7 @@ static void events_record(struct daemon *d, const char *key, const struct alloc_
 	if (!se) {
 		se = VEC_PUSH(d->events, d->nevents);
 		se->key = xstrdup(key);
-		qsort(d->events, d->nevents, sizeof(*d->events), events_cmp);
+		xqsort(d->events, d->nevents, sizeof(*d->events), events_cmp);
 		se = events_find(d, key);
 	}
 	if (se->n == EVENTS_KEPT) {
@@ -459,9 +459,11 @@ static void reload(struct daemon *d, const char *why)
 	apply_model(d, &old, had_old);
 	if (had_old) {
 		free_results(old_results, old_n);
-		model_free(&old);
 		manifest_set_free(&old_set);
 	}
+	/* Before the first good configuration, the model is the empty one
+	 * daemon_run() initialised; free it too. */
+	model_free(&old);
 	metrics_update(d);
 	char nsvc[32], npools[32], nref[32];
 	snprintf(nsvc, sizeof(nsvc), "%zu", d->model.nservices);
@@ -546,7 +548,7 @@ static json_t *status_json(struct daemon *d)
 		for (size_t i = 0; i < d->model.nservices; i++)
 			order[i] = i;
 		sort_services = &d->model;
-		qsort(order, d->model.nservices, sizeof(size_t), service_order);
+		xqsort(order, d->model.nservices, sizeof(size_t), service_order);
 		for (size_t oi = 0; oi < d->model.nservices; oi++) {
 			size_t i = order[oi];
 			const struct service *s = &d->model.services[i];
@@ -698,6 +700,26 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 
 /* ------------------------------------------------------------------ */
 
+/*
+ * With --install-vips an owned IPv4 address is local to this host; with
+ * the kernel's default arp_ignore=0 the kernel then answers ARP for it on
+ * every interface too, outside the interfaces an L2Advertisement names.
+ * arp_ignore=1 (what kube-proxy's strictARP sets) limits the kernel to
+ * addresses of the receiving interface.  Say so rather than change the
+ * host's settings behind its owner's back.
+ */
+static void check_arp_ignore(void)
+{
+	char *v = file_read_all("/proc/sys/net/ipv4/conf/all/arp_ignore", NULL);
+	if (v && atoi(v) == 0)
+		log_warn("net.ipv4.conf.all.arp_ignore is 0: the kernel will also answer ARP "
+			 "for installed addresses on every interface; set it to 1 "
+			 "(sysctl -w net.ipv4.conf.all.arp_ignore=1) to keep answers on the "
+			 "announced interfaces",
+			 NULL);
+	free(v);
+}
+
 int daemon_run(const struct daemon_opts *o)
 {
 	struct daemon d = {.o = o, .inotify_fd = -1, .watch = -1};
@@ -756,6 +778,8 @@ int daemon_run(const struct daemon_opts *o)
 		return 1;
 	}
 
+	if (!o->no_l2 && o->install_vips)
+		check_arp_ignore();
 	if (!o->no_l2) {
 		struct l2_engine_opts lo = {
 			.install_vips = o->install_vips,

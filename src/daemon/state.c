@@ -37,7 +37,7 @@ void state_add(struct state *s, const char *ns, const char *name, size_t naddrs,
 const struct state_entry *state_find(const struct state *s, const char *ns, const char *name)
 {
 	struct state_entry key = {.namespace_ = (char *)ns, .name = (char *)name};
-	return bsearch(&key, s->entries, s->n, sizeof(key), entry_cmp);
+	return xbsearch(&key, s->entries, s->n, sizeof(key), entry_cmp);
 }
 
 void state_free(struct state *s)
@@ -106,7 +106,7 @@ int state_parse(const char *text, size_t len, struct state *out, char **why)
 			goto fail;
 		}
 		state_add(out, ns, name, n, a, p);
-		qsort(out->entries, out->n, sizeof(*out->entries), entry_cmp);
+		xqsort(out->entries, out->n, sizeof(*out->entries), entry_cmp);
 	}
 	json_decref(root);
 	return 0;

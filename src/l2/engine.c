@@ -269,7 +269,7 @@ static struct l2_addr *addr_find(const struct l2_engine *e, const struct ip_addr
 
 	if (!e->naddrs)
 		return NULL;
-	p = bsearch(ip, e->addrs, e->naddrs, sizeof(*e->addrs), addr_cmp_key);
+	p = xbsearch(ip, e->addrs, e->naddrs, sizeof(*e->addrs), addr_cmp_key);
 	return p ? *p : NULL;
 }
 
@@ -1341,7 +1341,7 @@ void l2_engine_set(struct l2_engine *e, const struct l2_owned *owned, size_t n)
 		}
 		in[nin++] = &owned[i];
 	}
-	qsort(in, nin, sizeof(*in), owned_cmp);
+	xqsort(in, nin, sizeof(*in), owned_cmp);
 	for (size_t i = 0; i < nin;) {
 		size_t j = i + 1;
 		while (j < nin && ip_eq(&in[j]->addr, &in[i]->addr))

@@ -1047,7 +1047,7 @@ static int read_dir(struct manifest_set *set, const char *dir, struct diag_list 
 			*VEC_PUSH(names, n) = xstrdup(de->d_name);
 	closedir(d);
 	if (n)
-		qsort(names, n, sizeof(*names), cmp_name);
+		xqsort(names, n, sizeof(*names), cmp_name);
 	size_t dlen = strlen(dir);
 	bool slash = dlen > 0 && dir[dlen - 1] == '/';
 	int rc = 0;

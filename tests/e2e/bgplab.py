@@ -1,0 +1,894 @@
+"""BGP routers for the lab: BIRD 2, GoBGP and FRR, each run as a process
+of a lab namespace with a generated configuration, and read back through
+its own CLI (birdc text, `gobgp -j`, `vtysh ... json`).
+
+Used by tests/e2e/test_bgp.py and bench/bgp.py on top of lab.py (which
+gives namespaces, processes and teardown).  What this module adds:
+
+- point-to-point veth links between two hosts (lab.py connects hosts
+  through a switch only), extra addresses, static routes, forwarding;
+- `Bird`, `Gobgp`, `Frr`: start / stop / restart a router with its
+  neighbours (eBGP or iBGP, multi-hop, MD5, source address, graceful
+  restart helper), wait for a session to be Established, read its session
+  state and when it was established, and its RIB per neighbour as `Route`
+  objects (prefix, next hops, AS path, communities, large communities,
+  local preference, stale flag);
+- `Bird` can also announce static routes (the benchmark's reference
+  speaker, and a stand-in for ironlb when the lab itself is checked);
+- `ScriptedPeer`: a BGP speaker written in Python over a plain socket that
+  sends whatever bytes a test wants (malformed messages) and returns what
+  came back.
+
+Every router keeps its files (config, control socket, pid file, log)
+under <lab workdir>/<host>-<kind>/, never the host's /etc or /run, and
+runs in the foreground as a lab process, so lab teardown stops it.
+
+Versions this was written against (Debian 12): BIRD 2.0.12, GoBGP 3.10.0,
+FRR 8.4.4.
+"""
+import datetime
+import ipaddress
+import json
+import os
+import pathlib
+import re
+import select
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import threading
+import time
+
+import lab as labmod
+from lab import poll
+
+ROUTER_KINDS = ("bird", "gobgp", "frr")
+
+# ---------------------------------------------------------------------------
+# topology helpers
+
+
+def _run(args, timeout=30, check=True):
+    return labmod._run(args, timeout=timeout, check=check)
+
+
+def norm_ip(ip):
+    return ipaddress.ip_address(ip.split("%")[0]).compressed
+
+
+def norm_prefix(p):
+    return ipaddress.ip_network(p, strict=False).compressed
+
+
+def family(addr):
+    return 6 if ":" in str(addr) else 4
+
+
+def add_addr(host, ifname, cidr):
+    """Add cidr ("192.0.2.1/24", "2001:db8::1/64") to ifname (IPv6 without
+    DAD)."""
+    args = ["ip", "addr", "add", cidr, "dev", ifname]
+    if ":" in cidr:
+        args.append("nodad")
+    host.run(args)
+
+
+def veth(a, a_if, b, b_if, a_addrs=(), b_addrs=()):
+    """A point-to-point veth pair: a_if in host a, b_if in host b, with
+    the given "addr/len" addresses; both ends up.  Registers the
+    interfaces in host.ifaces (first IPv4 / IPv6 address)."""
+    _run(["ip", "-n", a.ns, "link", "add", a_if, "type", "veth", "peer", "name", b_if,
+          "netns", b.ns])
+    for h, ifn, addrs in ((a, a_if, a_addrs), (b, b_if, b_addrs)):
+        for cidr in addrs:
+            add_addr(h, ifn, cidr)
+        h.run(["ip", "link", "set", ifn, "up"])
+        v4 = next((c.split("/")[0] for c in addrs if ":" not in c), None)
+        v6 = next((c.split("/")[0] for c in addrs if ":" in c), None)
+        h.ifaces[ifn] = labmod.Iface(h, ifn, None, v4, v6)
+
+
+def route(host, prefix, via):
+    host.run(["ip", "-6" if ":" in prefix else "-4", "route", "add", prefix, "via", via])
+
+
+def forwarding(host):
+    for k in ("net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"):
+        host.run(["sysctl", "-qw", f"{k}=1"])
+
+
+# ---------------------------------------------------------------------------
+# routes as read from a router
+
+
+class Route:
+    """One path of a prefix in a router's RIB, learnt from `source`."""
+
+    __slots__ = ("prefix", "next_hops", "as_path", "communities", "large_communities",
+                 "local_pref", "origin", "stale", "source", "valid")
+
+    def __init__(self, prefix, next_hops=(), as_path=(), communities=(), large_communities=(),
+                 local_pref=None, origin=None, stale=False, source=None, valid=True):
+        self.prefix = norm_prefix(prefix)
+        self.next_hops = [norm_ip(n) for n in next_hops]
+        self.as_path = [int(a) for a in as_path]
+        self.communities = sorted(communities, key=_comm_key)
+        self.large_communities = sorted(large_communities, key=_comm_key)
+        self.local_pref = local_pref
+        self.origin = origin
+        self.stale = bool(stale)
+        self.source = norm_ip(source) if source else None
+        self.valid = valid
+
+    @property
+    def next_hop(self):
+        """The global next hop (the first that is not link-local)."""
+        for n in self.next_hops:
+            if not ipaddress.ip_address(n).is_link_local:
+                return n
+        return self.next_hops[0] if self.next_hops else None
+
+    def as_dict(self):
+        return {k: getattr(self, k) for k in self.__slots__}
+
+    def __repr__(self):
+        return (f"<Route {self.prefix} nh={self.next_hops} path={self.as_path} "
+                f"comm={self.communities} large={self.large_communities} "
+                f"lp={self.local_pref} stale={self.stale} from={self.source}>")
+
+
+def _comm_key(c):
+    return tuple(int(x) for x in c.split(":"))
+
+
+def comm_str(v):
+    """A 32-bit standard community as "high:low"."""
+    return f"{v >> 16}:{v & 0xffff}"
+
+
+# ---------------------------------------------------------------------------
+# neighbours and routers
+
+
+class Neighbor:
+    """A router's neighbour.  `address` is the neighbour's (ironlb's)
+    address; `local_address` the router's own (source for multi-hop);
+    `multihop` a TTL (eBGP multi-hop) or None; `password` TCP MD5."""
+
+    def __init__(self, address, asn, local_asn=None, multihop=None, password=None,
+                 local_address=None, passive=False, hold_time=90, keepalive=30,
+                 families=(4, 6), graceful_restart=True, name=None):
+        self.address = norm_ip(address)
+        self.asn = int(asn)
+        self.local_asn = local_asn
+        self.multihop = multihop
+        self.password = password
+        self.local_address = norm_ip(local_address) if local_address else None
+        self.passive = passive
+        self.hold_time = hold_time
+        self.keepalive = keepalive
+        self.families = tuple(families)
+        self.graceful_restart = graceful_restart
+        self.name = name or "n_" + re.sub(r"[^0-9a-zA-Z]", "_", self.address)
+
+
+class StaticRoute:
+    """A route for Bird to announce: prefix, communities ("a:b"), large
+    communities ("a:b:c"), local preference (iBGP)."""
+
+    def __init__(self, prefix, communities=(), large_communities=(), local_pref=None):
+        self.prefix = norm_prefix(prefix)
+        self.communities = list(communities)
+        self.large_communities = list(large_communities)
+        self.local_pref = local_pref
+
+
+class Router:
+    """Common part: a daemon in `host`'s namespace, AS `asn`, router ID
+    `router_id`, the given neighbours; files under its own directory."""
+
+    kind = "?"
+
+    def __init__(self, host, asn, router_id, neighbors=(), name=None):
+        self.host = host
+        self.asn = int(asn)
+        self.router_id = router_id
+        self.neighbors = list(neighbors)
+        self.name = name or f"{host.name}-{self.kind}"
+        self.dir = host.lab.workdir / self.name
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.proc = None
+        self.starts = 0
+
+    # -- life cycle
+    def start(self, timeout=15):
+        self.write_config()
+        self.proc = self.host.spawn(self.command(), name=self.name)
+        self.starts += 1
+        poll(self._ready, timeout, what=f"{self.kind} on {self.host.name} answering its CLI")
+        return self
+
+    def _ready(self):
+        if not self.proc.alive():
+            raise RuntimeError(f"{self.name} exited {self.proc.returncode}: "
+                               f"{self.proc.output()[-2000:]}")
+        return self.ping()
+
+    def stop(self, timeout=5):
+        if self.proc:
+            self.proc.stop(signal.SIGTERM, timeout)
+
+    def kill(self):
+        if self.proc:
+            self.proc.stop(signal.SIGKILL, 5)
+
+    def restart(self, timeout=15):
+        self.stop()
+        return self.start(timeout)
+
+    def log(self):
+        return self.proc.output() if self.proc else ""
+
+    def neighbor(self, addr):
+        addr = norm_ip(addr)
+        for n in self.neighbors:
+            if n.address == addr:
+                return n
+        raise KeyError(addr)
+
+    # -- sessions
+    def wait_established(self, addr, timeout=20):
+        return poll(lambda: self.state(addr) == "Established", timeout,
+                    what=f"{self.kind} session with {addr} Established "
+                    f"(state {self._safe_state(addr)})")
+
+    def _safe_state(self, addr):
+        try:
+            return self.state(addr)
+        except Exception as e:  # noqa: BLE001 - for messages only
+            return f"? ({e})"
+
+    def uptime(self, addr):
+        """Seconds since the session with addr was established (None when
+        it is not)."""
+        t = self.established_at(addr)
+        return None if t is None else time.time() - t
+
+    def routes_by_prefix(self, addr, fam):
+        return {r.prefix: r for r in self.routes(addr, fam)}
+
+    def wait_routes(self, addr, fam, pred, timeout=10, what=None):
+        """Poll until pred({prefix: Route}) is true; returns the dict."""
+        def ok():
+            rs = self.routes_by_prefix(addr, fam)
+            return rs if pred(rs) else None
+        last = {}
+
+        def ok2():
+            nonlocal last
+            last = self.routes_by_prefix(addr, fam)
+            return last if pred(last) else None
+        try:
+            return poll(ok2, timeout, what=what or "routes")
+        except labmod.PollTimeout as e:
+            raise labmod.PollTimeout(f"{e}; {self.kind} RIB from {addr} (IPv{fam}): "
+                                     f"{sorted(last.values(), key=lambda r: r.prefix)}") from None
+
+    def wait_prefixes(self, addr, fam, prefixes, timeout=10):
+        """Poll until the routes from addr are exactly `prefixes`."""
+        want = {norm_prefix(p) for p in prefixes}
+        return self.wait_routes(addr, fam, lambda rs: set(rs) == want, timeout,
+                                what=f"{self.kind} holds exactly {sorted(want)} from {addr}")
+
+    # to be provided: command(), write_config(), ping(), state(addr),
+    # established_at(addr), routes(addr, fam), count(addr, fam), version()
+
+
+# ---------------------------------------------------------------------------
+# BIRD 2
+
+
+class Bird(Router):
+    """BIRD 2 (`bird -f -c CONF -s SOCK -P PID`), queried with `birdc -s`."""
+
+    kind = "bird"
+
+    def __init__(self, host, asn, router_id, neighbors=(), static=(), igp_routes=(),
+                 name=None, export_filter=None):
+        super().__init__(host, asn, router_id, neighbors, name)
+        self.static = list(static)          # StaticRoute: announced to every neighbour
+        self.igp_routes = list(igp_routes)  # (prefix, via): resolve multi-hop next hops
+        self.export_filter = export_filter  # extra filter statements before accept
+
+    @property
+    def conf(self):
+        return self.dir / "bird.conf"
+
+    @property
+    def sock(self):
+        return self.dir / "bird.ctl"
+
+    def command(self):
+        return ["bird", "-f", "-c", self.conf, "-s", self.sock, "-P", self.dir / "bird.pid"]
+
+    def write_config(self):
+        L = ["log stderr all;", f"router id {self.router_id};",
+             "timeformat protocol iso long ms;", "timeformat route iso long ms;",
+             "protocol device { scan time 10; }",
+             "protocol direct { ipv4; ipv6; }"]
+        v4 = [s for s in self.static if ":" not in s.prefix]
+        v6 = [s for s in self.static if ":" in s.prefix]
+        for fam, routes in ((4, v4), (6, v6)):
+            if not routes:
+                continue
+            L.append(f"protocol static static{fam} {{ ipv{fam};")
+            for s in routes:
+                L.append(f"  route {s.prefix} blackhole{self._static_attrs(s)};")
+            L.append("}")
+        igp4 = [r for r in self.igp_routes if ":" not in r[0]]
+        igp6 = [r for r in self.igp_routes if ":" in r[0]]
+        for fam, routes in ((4, igp4), (6, igp6)):
+            if routes:
+                L.append(f"protocol static igp{fam} {{ ipv{fam};")
+                L += [f"  route {p} via {via};" for p, via in routes]
+                L.append("}")
+        export = "none"
+        if self.static:
+            extra = self.export_filter or ""
+            export = f"filter {{ if proto ~ \"static*\" then {{ {extra} accept; }} reject; }}"
+        for n in self.neighbors:
+            local_as = n.local_asn or self.asn
+            L.append(f"protocol bgp {n.name} {{")
+            if n.local_address:
+                L.append(f"  local {n.local_address} as {local_as};")
+            else:
+                L.append(f"  local as {local_as};")
+            L.append(f"  neighbor {n.address} as {n.asn};")
+            L += ["  connect delay time 1;", "  connect retry time 2;",
+                  "  error wait time 1, 3;", "  error forget time 10;",
+                  f"  hold time {n.hold_time};", f"  keepalive time {n.keepalive};"]
+            if n.passive:
+                L.append("  passive on;")
+            if n.multihop:
+                L.append(f"  multihop {n.multihop};")
+            if n.password:
+                L.append(f"  password \"{n.password}\";")
+            if n.graceful_restart:
+                L += ["  graceful restart on;", "  graceful restart time 120;"]
+            else:
+                L.append("  graceful restart off;")
+            for fam in n.families:
+                nh = " next hop self;" if self.static else ""
+                L.append(f"  ipv{fam} {{ import all; export {export};{nh} }};")
+            L.append("}")
+        self.conf.write_text("\n".join(L) + "\n")
+
+    @staticmethod
+    def _static_attrs(s):
+        parts = [f"bgp_community.add(({c.replace(':', ',')}));" for c in s.communities]
+        parts += [f"bgp_large_community.add(({c.replace(':', ',')}));"
+                  for c in s.large_communities]
+        if s.local_pref is not None:
+            parts.append(f"bgp_local_pref = {s.local_pref};")
+        return " { " + " ".join(parts) + " }" if parts else ""
+
+    def birdc(self, *cmd, timeout=20):
+        p = self.host.run(["birdc", "-r", "-s", self.sock, *cmd], timeout=timeout, check=False)
+        if p.returncode != 0:
+            raise RuntimeError(f"birdc {' '.join(cmd)}: exit {p.returncode}: "
+                               f"{p.stderr.strip() or p.stdout.strip()}")
+        return p.stdout
+
+    def ping(self):
+        return self.sock.exists() and "BIRD" in self.birdc("show", "status")
+
+    def version(self):
+        p = _run(["bird", "--version"], check=False)
+        return (p.stdout + p.stderr).strip()
+
+    def protocol(self, addr):
+        """`show protocols all` of the neighbour's protocol, as a dict of
+        the lines "Key: value" (plus "state" and "since")."""
+        n = self.neighbor(addr)
+        out = self.birdc("show", "protocols", "all", n.name)
+        info = {}
+        for line in out.splitlines():
+            m = re.match(rf"^{re.escape(n.name)}\s+BGP\s+\S+\s+(\S+)\s+"
+                         r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?)\s*(.*)$", line)
+            if m:
+                info["proto_state"], info["since"], info["info"] = m.groups()
+                continue
+            m = re.match(r"^\s+([A-Za-z][\w .-]*?):\s+(.*)$", line)
+            if m and m.group(1) not in info:
+                info[m.group(1)] = m.group(2).strip()
+        return info
+
+    def state(self, addr):
+        return self.protocol(addr).get("BGP state", "?")
+
+    def established_at(self, addr):
+        info = self.protocol(addr)
+        if info.get("BGP state") != "Established":
+            return None
+        return _parse_local_time(info["since"])
+
+    def count(self, addr, fam):
+        """Routes imported from addr in that family (from `show protocols
+        all`, cheap)."""
+        n = self.neighbor(addr)
+        out = self.birdc("show", "protocols", "all", n.name)
+        chan = None
+        for line in out.splitlines():
+            m = re.match(r"^\s+Channel (ipv[46])", line)
+            if m:
+                chan = m.group(1)
+            m = re.match(r"^\s+Routes:\s+(\d+) imported", line)
+            if m and chan == f"ipv{fam}":
+                return int(m.group(1))
+        return 0
+
+    def routes(self, addr, fam):
+        n = self.neighbor(addr)
+        out = self.birdc("show", "route", "all", "table", f"master{fam}", "protocol", n.name)
+        return parse_bird_routes(out, n.address)
+
+    def gr_state(self, addr):
+        """The neighbour's graceful-restart line(s) from `show protocols
+        all` ("Neighbor graceful restart active" while the peer restarts)."""
+        n = self.neighbor(addr)
+        out = self.birdc("show", "protocols", "all", n.name)
+        return [l.strip() for l in out.splitlines() if "raceful restart" in l]
+
+
+def _parse_local_time(s):
+    """BIRD's "iso long ms" time (local time) to epoch seconds."""
+    whole, _, frac = s.partition(".")
+    t = time.mktime(time.strptime(whole, "%Y-%m-%d %H:%M:%S"))
+    return t + (float("0." + frac) if frac else 0.0)
+
+
+_BIRD_ROUTE_HEAD = re.compile(
+    r"^(?P<prefix>\S+)?\s+(?P<kind>unicast|unreachable|blackhole|prohibited)\s+"
+    r"\[(?P<proto>\S+)\s+[^\]]*\]\s*(?P<rest>.*)$")
+
+
+def parse_bird_routes(text, source=None):
+    """`birdc show route all` output to a list of Route (every path)."""
+    routes = []
+    cur = None
+    prefix = None
+
+    def flush():
+        if cur is not None:
+            routes.append(Route(cur["prefix"], cur["nh"], cur["path"], cur["comm"], cur["large"],
+                                cur["lp"], cur["origin"], cur["stale"], source,
+                                cur["kind"] == "unicast"))
+
+    for line in text.splitlines():
+        m = _BIRD_ROUTE_HEAD.match(line)
+        if m:
+            flush()
+            if m.group("prefix"):
+                prefix = m.group("prefix")
+            cur = {"prefix": prefix, "nh": [], "path": [], "comm": [], "large": [], "lp": None,
+                   "origin": None, "stale": "stale" in m.group("rest").lower(),
+                   "kind": m.group("kind")}
+            continue
+        if cur is None:
+            continue
+        s = line.strip()
+        if s.startswith("BGP.next_hop:"):
+            cur["nh"] = s.split(":", 1)[1].split()
+        elif s.startswith("BGP.as_path:"):
+            cur["path"] = [int(x) for x in re.findall(r"\d+", s.split(":", 1)[1])]
+        elif s.startswith("BGP.community:"):
+            cur["comm"] = [f"{a}:{b}" for a, b in
+                           re.findall(r"\((\d+),\s*(\d+)\)", s.split(":", 1)[1])]
+        elif s.startswith("BGP.large_community:"):
+            cur["large"] = [f"{a}:{b}:{c}" for a, b, c in
+                            re.findall(r"\((\d+),\s*(\d+),\s*(\d+)\)", s.split(":", 1)[1])]
+        elif s.startswith("BGP.local_pref:"):
+            cur["lp"] = int(s.split(":", 1)[1])
+        elif s.startswith("BGP.origin:"):
+            cur["origin"] = s.split(":", 1)[1].strip()
+        elif s.startswith("BGP.llgr") or "stale" in s.lower():
+            cur["stale"] = True
+    flush()
+    return routes
+
+
+# ---------------------------------------------------------------------------
+# GoBGP
+
+
+class Gobgp(Router):
+    """gobgpd -f CONF (TOML) --api-hosts 127.0.0.1:PORT, queried with
+    `gobgp -u 127.0.0.1 -p PORT ... -j`."""
+
+    kind = "gobgp"
+    API_PORT = 50051
+
+    @property
+    def conf(self):
+        return self.dir / "gobgpd.toml"
+
+    def command(self):
+        return ["gobgpd", "-f", self.conf, "-t", "toml", "--api-hosts",
+                f"127.0.0.1:{self.API_PORT}", "--pprof-disable", "-p", "-l", "info"]
+
+    def write_config(self):
+        L = ["[global.config]", f"  as = {self.asn}", f'  router-id = "{self.router_id}"',
+             "  port = 179", ""]
+        for n in self.neighbors:
+            L += ["[[neighbors]]", "  [neighbors.config]",
+                  f'    neighbor-address = "{n.address}"', f"    peer-as = {n.asn}"]
+            if n.local_asn:
+                L.append(f"    local-as = {n.local_asn}")
+            if n.password:
+                L.append(f'    auth-password = "{n.password}"')
+            L += ["  [neighbors.timers.config]", "    connect-retry = 1",
+                  f"    hold-time = {n.hold_time}", f"    keepalive-interval = {n.keepalive}",
+                  "    idle-hold-time-after-reset = 1"]
+            L += ["  [neighbors.apply-policy.config]",
+                  '    default-export-policy = "reject-route"']
+            L += ["  [neighbors.transport.config]", f"    passive-mode = "
+                  f"{'true' if n.passive else 'false'}"]
+            if n.local_address:
+                L.append(f'    local-address = "{n.local_address}"')
+            if n.multihop:
+                L += ["  [neighbors.ebgp-multihop.config]", "    enabled = true",
+                      f"    multihop-ttl = {n.multihop}"]
+            if n.graceful_restart:
+                L += ["  [neighbors.graceful-restart.config]", "    enabled = true",
+                      "    restart-time = 120", "    helper-only = true"]
+            for fam in n.families:
+                L += ["  [[neighbors.afi-safis]]", "    [neighbors.afi-safis.config]",
+                      f'      afi-safi-name = "ipv{fam}-unicast"']
+                if n.graceful_restart:
+                    L += ["    [neighbors.afi-safis.mp-graceful-restart.config]",
+                          "      enabled = true"]
+            L.append("")
+        self.conf.write_text("\n".join(L) + "\n")
+
+    def gobgp(self, *args, timeout=30):
+        p = self.host.run(["gobgp", "-u", "127.0.0.1", "-p", str(self.API_PORT), *args],
+                          timeout=timeout, check=False)
+        if p.returncode != 0:
+            raise RuntimeError(f"gobgp {' '.join(args)}: exit {p.returncode}: "
+                               f"{p.stderr.strip() or p.stdout.strip()}")
+        return p.stdout
+
+    def gobgp_json(self, *args, timeout=30):
+        return json.loads(self.gobgp(*args, "-j", timeout=timeout) or "null")
+
+    def ping(self):
+        self.gobgp("global")
+        return True
+
+    def version(self):
+        return _run(["gobgpd", "--version"], check=False).stdout.strip()
+
+    def neighbor_json(self, addr):
+        return self.gobgp_json("neighbor", norm_ip(addr))
+
+    def state(self, addr):
+        st = self.neighbor_json(addr).get("state", {})
+        s = str(st.get("session_state", st.get("session-state", "?")))
+        return _GOBGP_STATES.get(s.lower(), s)
+
+    def established_at(self, addr):
+        j = self.neighbor_json(addr)
+        s = str(j.get("state", {}).get("session_state", "")).lower()
+        if _GOBGP_STATES.get(s, s) != "Established":
+            return None
+        up = (j.get("timers", {}).get("state", {}) or {}).get("uptime")
+        return _parse_gobgp_time(up)
+
+    def count(self, addr, fam):
+        j = self.neighbor_json(addr)
+        for a in j.get("afi_safis", []) or []:
+            c = a.get("config", {}).get("family", {})
+            if c.get("afi") == (1 if fam == 4 else 2):
+                st = a.get("state", {})
+                return int(st.get("received", 0) or 0)
+        return 0
+
+    def routes(self, addr, fam):
+        addr = norm_ip(addr)
+        j = self.gobgp_json("neighbor", addr, "adj-in", "-a", f"ipv{fam}")
+        out = []
+        for prefix, paths in (j or {}).items():
+            for p in paths:
+                out.append(parse_gobgp_path(prefix, p, addr))
+        return out
+
+    def rib(self, fam):
+        """The global (Loc-)RIB: every path, with its source."""
+        j = self.gobgp_json("global", "rib", "-a", f"ipv{fam}")
+        out = []
+        for prefix, paths in (j or {}).items():
+            for p in paths:
+                out.append(parse_gobgp_path(prefix, p, p.get("neighbor-ip")))
+        return out
+
+
+_GOBGP_STATES = {"established": "Established", "idle": "Idle", "active": "Active",
+                 "connect": "Connect", "opensent": "OpenSent", "openconfirm": "OpenConfirm",
+                 "6": "Established", "1": "Idle", "2": "Connect", "3": "Active",
+                 "4": "OpenSent", "5": "OpenConfirm",
+                 "session_state_established": "Established", "session_state_idle": "Idle",
+                 "session_state_active": "Active", "session_state_connect": "Connect",
+                 "session_state_opensent": "OpenSent",
+                 "session_state_openconfirm": "OpenConfirm"}
+
+
+def _parse_gobgp_time(v):
+    if v is None:
+        return None
+    if isinstance(v, dict):  # protobuf Timestamp
+        return float(v.get("seconds", 0)) + float(v.get("nanos", 0)) / 1e9
+    if isinstance(v, (int, float)):
+        return float(v)
+    s = str(v)
+    m = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?", s)
+    if m:
+        dt = datetime.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S")
+        tz = m.group(3) or "Z"
+        if tz == "Z":
+            dt = dt.replace(tzinfo=datetime.timezone.utc)
+        else:
+            sign = 1 if tz[0] == "+" else -1
+            off = datetime.timedelta(hours=int(tz[1:3]), minutes=int(tz[4:6]))
+            dt = dt.replace(tzinfo=datetime.timezone(sign * off))
+        return dt.timestamp() + (float(m.group(2)) if m.group(2) else 0.0)
+    return None
+
+
+def parse_gobgp_path(prefix, p, source=None):
+    nh, path, comm, large, lp, origin = [], [], [], [], None, None
+    for a in p.get("attrs", []):
+        t = a.get("type")
+        if t == 1:
+            origin = {0: "IGP", 1: "EGP", 2: "Incomplete"}.get(a.get("value"), a.get("value"))
+        elif t == 2:
+            for seg in a.get("as_paths", []) or []:
+                path += seg.get("asns", []) or []
+        elif t == 3:
+            nh.append(a["nexthop"])
+        elif t == 5:
+            lp = a.get("value")
+        elif t == 8:
+            comm = [comm_str(c) for c in a.get("communities", [])]
+        elif t == 14:
+            nh += [x for x in (a.get("nexthop"),) if x]
+            nh += [x for x in (a.get("linklocal_nexthop"),) if x and x != "::"]
+        elif t == 32:
+            large = [f"{v['ASN']}:{v['LocalData1']}:{v['LocalData2']}"
+                     for v in a.get("value", []) or []]
+    return Route(prefix, nh, path, comm, large, lp, origin, p.get("stale", False), source,
+                 valid=not p.get("filtered", False))
+
+
+# ---------------------------------------------------------------------------
+# FRR
+
+
+class Frr(Router):
+    """FRR 8: zebra and bgpd, each with -N (pathspace), --vty_socket, -i and
+    -z pointing under the router's directory (no TCP vty, not the host's
+    /etc/frr or /var/run/frr); queried with `vtysh --vty_socket DIR -d
+    bgpd -c '... json'`.  zebra is needed: without it bgpd does not know
+    its interfaces and treats an IPv6 route whose next hop includes a
+    link-local address as withdrawn."""
+
+    kind = "frr"
+    BIN = "/usr/lib/frr/bgpd"
+    ZEBRA = "/usr/lib/frr/zebra"
+
+    def __init__(self, host, asn, router_id, neighbors=(), name=None, igp_routes=()):
+        super().__init__(host, asn, router_id, neighbors, name)
+        self.igp_routes = list(igp_routes)  # unused: zebra reads the kernel's routes
+        self.zebra = None
+
+    @property
+    def conf(self):
+        return self.dir / "bgpd.conf"
+
+    @property
+    def vty_dir(self):
+        return self.dir / "vty"
+
+    def _common(self, daemon):
+        return ["-i", self.dir / f"{daemon}.pid", "--vty_socket", self.vty_dir,
+                "-z", self.dir / "zserv.api", "-u", "root", "-g", "frrvty", "-P", "0", "--log", "stdout",
+                "--log-level", "debugging"]
+
+    def command(self):
+        return [self.BIN, "-f", self.conf, *self._common("bgpd")]
+
+    def start(self, timeout=15):
+        self.vty_dir.mkdir(exist_ok=True)
+        zconf = self.dir / "zebra.conf"
+        zconf.write_text(f"hostname {self.name}-zebra\nlog stdout informational\n")
+        if self.zebra is None or not self.zebra.alive():
+            self.zebra = self.host.spawn([self.ZEBRA, "-f", zconf, *self._common("zebra")],
+                                         name=f"{self.name}-zebra")
+            poll(lambda: (self.dir / "zserv.api").exists() or self._zebra_dead(), timeout,
+                 what="zebra's zserv socket")
+        return super().start(timeout)
+
+    def _zebra_dead(self):
+        if not self.zebra.alive():
+            raise RuntimeError(f"zebra exited {self.zebra.returncode}: "
+                               f"{self.zebra.output()[-2000:]}")
+        return False
+
+    def stop(self, timeout=5):
+        super().stop(timeout)
+
+    def stop_all(self, timeout=5):
+        super().stop(timeout)
+        if self.zebra:
+            self.zebra.stop(signal.SIGTERM, timeout)
+
+    def write_config(self):
+        L = ["frr defaults traditional", f"hostname {self.name}", "log stdout debugging",
+             "debug bgp neighbor-events", "!", f"router bgp {self.asn}",
+             f" bgp router-id {self.router_id}", " no bgp ebgp-requires-policy",
+             " no bgp default ipv4-unicast", " no bgp network import-check",
+             " bgp graceful-restart"]
+        for n in self.neighbors:
+            a = n.address
+            L.append(f" neighbor {a} remote-as {n.asn}")
+            if n.local_asn:
+                L.append(f" neighbor {a} local-as {n.local_asn} no-prepend replace-as")
+            L.append(f" neighbor {a} timers {n.keepalive} {n.hold_time}")
+            L.append(f" neighbor {a} timers connect 1")
+            if n.password:
+                L.append(f" neighbor {a} password {n.password}")
+            if n.multihop:
+                L.append(f" neighbor {a} ebgp-multihop {n.multihop}")
+            if n.local_address:
+                L.append(f" neighbor {a} update-source {n.local_address}")
+            if n.passive:
+                L.append(f" neighbor {a} passive")
+            if not n.graceful_restart:
+                L.append(f" neighbor {a} graceful-restart-disable")
+        for fam in (4, 6):
+            L.append(f" address-family ipv{fam} unicast")
+            for n in self.neighbors:
+                if fam in n.families:
+                    L.append(f"  neighbor {n.address} activate")
+                    # a router that sends nothing back keeps the RIBs
+                    # read by the tests to what ironlb announced
+                    L.append(f"  neighbor {n.address} route-map EXPORT-NONE out")
+            L.append(" exit-address-family")
+        L += ["!", "route-map EXPORT-NONE deny 10", "!"]
+        self.conf.write_text("\n".join(L) + "\n")
+
+    def vtysh(self, cmd, timeout=30):
+        p = self.host.run(["vtysh", "--vty_socket", self.vty_dir, "-d", "bgpd", "-c", cmd],
+                          timeout=timeout, check=False)
+        if p.returncode != 0:
+            raise RuntimeError(f"vtysh -c {cmd!r}: exit {p.returncode}: "
+                               f"{p.stderr.strip() or p.stdout.strip()}")
+        return p.stdout
+
+    def vtysh_json(self, cmd, timeout=30):
+        return json.loads(self.vtysh(cmd, timeout) or "{}")
+
+    def ping(self):
+        return "bgpd" in self.vtysh("show version") or True
+
+    def version(self):
+        out = self.vtysh("show version")
+        return out.strip().splitlines()[0] if out.strip() else "FRR"
+
+    def neighbor_json(self, addr):
+        j = self.vtysh_json(f"show bgp neighbors {norm_ip(addr)} json")
+        for k, v in j.items():
+            if norm_ip(k) == norm_ip(addr):
+                return v
+        return {}
+
+    def state(self, addr):
+        return self.neighbor_json(addr).get("bgpState", "?")
+
+    def established_at(self, addr):
+        """bgpTimerUpEstablishedEpoch: whole seconds."""
+        j = self.neighbor_json(addr)
+        if j.get("bgpState") != "Established":
+            return None
+        t = j.get("bgpTimerUpEstablishedEpoch")
+        return None if t is None else float(t)
+
+    def count(self, addr, fam):
+        j = self.neighbor_json(addr)
+        af = (j.get("addressFamilyInfo") or {}).get(f"ipv{fam}Unicast") or {}
+        return int(af.get("acceptedPrefixCounter", 0) or 0)
+
+    def routes(self, addr, fam):
+        """Every path from addr: the table (`show bgp ipvX unicast json`)
+        says which prefixes have one; their details (communities, large
+        communities, local preference, stale) come from one `show bgp
+        ipvX unicast PREFIX json` each, many per vtysh run."""
+        addr = norm_ip(addr)
+        table = self.vtysh_json(f"show bgp ipv{fam} unicast json")
+        prefixes = []
+        for prefix, paths in (table.get("routes") or {}).items():
+            if any(_frr_peer(p) == addr for p in paths):
+                prefixes.append(prefix)
+        out = []
+        for i in range(0, len(prefixes), 100):
+            cmds = [f"show bgp ipv{fam} unicast {p} json" for p in prefixes[i:i + 100]]
+            for prefix, doc in zip(prefixes[i:i + 100], self.vtysh_many(cmds)):
+                for p in doc.get("paths", []):
+                    r = parse_frr_path(prefix, p)
+                    if r.source == addr:
+                        out.append(r)
+        return out
+
+    def vtysh_many(self, cmds, timeout=60):
+        """Run several commands in one vtysh; their JSON documents."""
+        args = ["vtysh", "--vty_socket", self.vty_dir, "-d", "bgpd"]
+        for c in cmds:
+            args += ["-c", c]
+        p = self.host.run(args, timeout=timeout, check=False)
+        if p.returncode != 0:
+            raise RuntimeError(f"vtysh: exit {p.returncode}: {p.stderr.strip() or p.stdout.strip()}")
+        dec, text, pos, docs = json.JSONDecoder(), p.stdout, 0, []
+        while True:
+            while pos < len(text) and text[pos].isspace():
+                pos += 1
+            if pos >= len(text):
+                break
+            doc, pos = dec.raw_decode(text, pos)
+            docs.append(doc)
+        if len(docs) != len(cmds):
+            raise RuntimeError(f"vtysh: {len(cmds)} commands, {len(docs)} JSON documents")
+        return docs
+
+
+def _frr_peer(p):
+    v = p.get("peerId")
+    if v is None and isinstance(p.get("peer"), dict):
+        v = p["peer"].get("peerId")
+    try:
+        return norm_ip(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def parse_frr_path(prefix, p):
+    nh = [n.get("ip") for n in p.get("nexthops", []) if n.get("ip")]
+    aspath = p.get("aspath")
+    if isinstance(aspath, dict):
+        s = aspath.get("string", "")
+    else:
+        s = p.get("path", aspath or "")
+    path = [int(x) for x in re.findall(r"\d+", s or "")] if s != "Local" else []
+    comm = p.get("community", {})
+    comm = comm.get("string", "").split() if isinstance(comm, dict) else []
+    large = p.get("largeCommunity", {})
+    large = large.get("string", "").split() if isinstance(large, dict) else []
+    lp = p.get("localpref", p.get("locPrf"))
+    return Route(prefix, nh, path, comm, large, lp, p.get("origin"), p.get("stale", False),
+                 _frr_peer(p), p.get("valid", False))
+
+
+def make_router(kind, host, asn, router_id, neighbors=(), **kw):
+    cls = {"bird": Bird, "gobgp": Gobgp, "frr": Frr}[kind]
+    if kind == "gobgp":
+        kw.pop("igp_routes", None)
+    return cls(host, asn, router_id, neighbors, **kw)
+
+
+def missing_routers():
+    """Router programs that are not installed."""
+    need = {"bird": ["bird", "birdc"], "gobgp": ["gobgpd", "gobgp"], "frr": ["vtysh"]}
+    out = [k for k, progs in need.items() if not all(shutil.which(p) for p in progs)]
+    if "frr" not in out and not os.access(Frr.BIN, os.X_OK):
+        out.append("frr")
+    return out
