@@ -45,6 +45,7 @@
 #include <openssl/evp.h>
 
 #include "announce/announce.h"
+#include "announce/internal.h"
 #include "base/util.h"
 
 #define SERVICE_NAME_LABEL "kubernetes.io/service-name"
@@ -155,8 +156,7 @@ struct plan_ctx {
 	size_t npools;
 	struct plan_pool *pools;      /* valid pools, sorted by name, unique */
 	bool slices_indexed;
-	size_t nslices;
-	const struct endpointslice **slices; /* by namespace, then service name */
+	struct announce_slices slices;
 	/* per-Service scratch */
 	size_t *svc_ads;
 	bool *has_ep;
@@ -205,11 +205,11 @@ static void build_nodes(struct plan_ctx *c, const char *local)
 		c->nodes[n++] = (struct plan_node){
 			.name = no->meta.name,
 			.labels = &no->meta.labels,
-			.usable = !no->excluded && !no->network_unavailable,
+			.usable = announce_node_usable(no),
 			.order = i,
 		};
 	}
-	qsort(c->nodes, n, sizeof(*c->nodes), cmp_plan_node);
+	xqsort(c->nodes, n, sizeof(*c->nodes), cmp_plan_node);
 	size_t u = 0;
 	for (size_t i = 0; i < n; i++)
 		if (u == 0 || strcmp(c->nodes[u - 1].name, c->nodes[i].name) != 0)
@@ -222,7 +222,7 @@ static void build_nodes(struct plan_ctx *c, const char *local)
 			.usable = true,
 			.order = m->nnodes,
 		};
-		qsort(c->nodes, c->nnodes, sizeof(*c->nodes), cmp_plan_node);
+		xqsort(c->nodes, c->nnodes, sizeof(*c->nodes), cmp_plan_node);
 	}
 }
 
@@ -283,7 +283,7 @@ static void build_pools(struct plan_ctx *c)
 			if (l2adv_selects_pool(c->ads[a], p))
 				pp->ads[pp->nads++] = a;
 	}
-	qsort(c->pools, c->npools, sizeof(*c->pools), cmp_plan_pool);
+	xqsort(c->pools, c->npools, sizeof(*c->pools), cmp_plan_pool);
 	size_t u = 0;
 	for (size_t i = 0; i < c->npools; i++) {
 		if (u > 0 && strcmp(c->pools[u - 1].name, c->pools[i].name) == 0) {
@@ -300,11 +300,32 @@ static const struct plan_pool *find_pool(const struct plan_ctx *c, const char *n
 	if (!name)
 		return NULL;
 	struct plan_pool key = {.name = name};
-	return bsearch(&key, c->pools, c->npools, sizeof(*c->pools), cmp_pool_name);
+	return xbsearch(&key, c->pools, c->npools, sizeof(*c->pools), cmp_pool_name);
 }
 
 /* ------------------------------------------------------------------ */
-/* endpoints */
+/* rules shared with the BGP planner (internal.h) */
+
+bool announce_node_usable(const struct node_obj *n)
+{
+	return !n->excluded && !n->network_unavailable;
+}
+
+bool announce_endpoint_serves(const struct endpoint *ep)
+{
+	return ep->node_name && (ep->ready || ep->serving);
+}
+
+bool announce_policy_local(const struct service *svc)
+{
+	return svc->external_traffic_policy && strcmp(svc->external_traffic_policy, "Local") == 0;
+}
+
+char *announce_service_name(const struct service *svc)
+{
+	const char *ns = svc->meta.namespace_;
+	return ns ? xasprintf("%s/%s", ns, svc->meta.name) : xstrdup(svc->meta.name);
+}
 
 static const char *slice_service(const struct endpointslice *s)
 {
@@ -327,41 +348,61 @@ static int cmp_slice(const void *a, const void *b)
 			   slice_service(y));
 }
 
-static void index_slices(struct plan_ctx *c)
+void announce_slices_index(struct announce_slices *ix, const struct model *m)
 {
-	const struct model *m = c->m;
-	c->slices = xcalloc(m->nslices, sizeof(*c->slices));
+	ix->n = 0;
+	ix->v = xcalloc(m->nslices ? m->nslices : 1, sizeof(*ix->v));
 	for (size_t i = 0; i < m->nslices; i++)
 		if (slice_service(&m->slices[i]))
-			c->slices[c->nslices++] = &m->slices[i];
-	qsort(c->slices, c->nslices, sizeof(*c->slices), cmp_slice);
-	c->slices_indexed = true;
+			ix->v[ix->n++] = &m->slices[i];
+	xqsort(ix->v, ix->n, sizeof(*ix->v), cmp_slice);
 }
 
-/* Mark the nodes holding an endpoint of svc that can take traffic: ready,
- * or serving while terminating (MetalLB's epslices.EndpointCanServe). */
-static void mark_endpoint_nodes(struct plan_ctx *c, const struct service *svc)
+void announce_slices_free(struct announce_slices *ix)
 {
-	memset(c->has_ep, 0, c->nnodes * sizeof(*c->has_ep));
-	if (!c->slices_indexed)
-		index_slices(c);
-	const char *ns = svc->meta.namespace_, *name = svc->meta.name;
-	size_t lo = 0, hi = c->nslices;
+	free(ix->v);
+	ix->v = NULL;
+	ix->n = 0;
+}
+
+size_t announce_slices_find(const struct announce_slices *ix, const char *ns, const char *name,
+			    size_t *end)
+{
+	size_t lo = 0, hi = ix->n;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		const struct endpointslice *s = c->slices[mid];
+		const struct endpointslice *s = ix->v[mid];
 		if (cmp_ns_name(s->meta.namespace_, slice_service(s), ns, name) < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	for (size_t i = lo; i < c->nslices; i++) {
-		const struct endpointslice *s = c->slices[i];
-		if (cmp_ns_name(s->meta.namespace_, slice_service(s), ns, name) != 0)
-			break;
+	size_t e = lo;
+	while (e < ix->n &&
+	       cmp_ns_name(ix->v[e]->meta.namespace_, slice_service(ix->v[e]), ns, name) == 0)
+		e++;
+	*end = e;
+	return lo;
+}
+
+/* ------------------------------------------------------------------ */
+/* endpoints */
+
+/* Mark the nodes holding an endpoint of svc that can take traffic. */
+static void mark_endpoint_nodes(struct plan_ctx *c, const struct service *svc)
+{
+	memset(c->has_ep, 0, c->nnodes * sizeof(*c->has_ep));
+	if (!c->slices_indexed) {
+		announce_slices_index(&c->slices, c->m);
+		c->slices_indexed = true;
+	}
+	size_t end;
+	size_t first = announce_slices_find(&c->slices, svc->meta.namespace_, svc->meta.name, &end);
+	for (size_t i = first; i < end; i++) {
+		const struct endpointslice *s = c->slices.v[i];
 		for (size_t e = 0; e < s->nendpoints; e++) {
 			const struct endpoint *ep = &s->endpoints[e];
-			if (!ep->node_name || !(ep->ready || ep->serving))
+			if (!announce_endpoint_serves(ep))
 				continue;
 			size_t n = node_index(c, ep->node_name);
 			if (n != (size_t)-1)
@@ -444,7 +485,7 @@ static void elect(struct plan_ctx *c, size_t nads, bool local_policy, const char
 		cd->score = score;
 		hasher_key(&c->hasher, c->nodes[n].name, key_addr, cd->key);
 	}
-	qsort(c->cands, nc, sizeof(*c->cands), cmp_cand);
+	xqsort(c->cands, nc, sizeof(*c->cands), cmp_cand);
 	el->ncands = nc;
 	el->owner = nc ? c->cands[0].node : (size_t)-1;
 	el->all_interfaces = false;
@@ -471,7 +512,7 @@ static void elect(struct plan_ctx *c, size_t nads, bool local_policy, const char
 		return;
 	}
 	if (el->nifaces > 1)
-		qsort(c->ifaces, el->nifaces, sizeof(*c->ifaces), cmp_strp);
+		xqsort(c->ifaces, el->nifaces, sizeof(*c->ifaces), cmp_strp);
 	size_t u = 0;
 	for (size_t i = 0; i < el->nifaces; i++)
 		if (u == 0 || strcmp(c->ifaces[u - 1], c->ifaces[i]) != 0)
@@ -508,12 +549,10 @@ static void plan_service(struct plan_ctx *c, const struct announce_svc *as, cons
 	size_t naddrs = as->naddrs < 2 ? as->naddrs : 2;
 	if (!svc || naddrs == 0 || !svc->meta.name)
 		return;
-	const char *ns = svc->meta.namespace_;
-	char *service = ns ? xasprintf("%s/%s", ns, svc->meta.name) : xstrdup(svc->meta.name);
+	char *service = announce_service_name(svc);
 	char key_addr[IP_STR_MAX];
 	key_addr_format(&as->addrs[0], key_addr);
-	bool local_policy = svc->external_traffic_policy &&
-			    strcmp(svc->external_traffic_policy, "Local") == 0;
+	bool local_policy = announce_policy_local(svc);
 	bool eps_marked = false;
 
 	const struct plan_pool *done = NULL;
@@ -555,7 +594,7 @@ static void ctx_free(struct plan_ctx *c)
 	free(c->ads);
 	free(c->node_ok);
 	free(c->pref);
-	free(c->slices);
+	announce_slices_free(&c->slices);
 	free(c->svc_ads);
 	free(c->has_ep);
 	free(c->cands);
@@ -580,7 +619,7 @@ int announce_l2(const struct model *m, const char *node_name, const struct annou
 	for (size_t i = 0; i < nsvcs; i++)
 		plan_service(&c, &svcs[i], local, out);
 	if (out->n > 1)
-		qsort(out->entries, out->n, sizeof(*out->entries), cmp_entry);
+		xqsort(out->entries, out->n, sizeof(*out->entries), cmp_entry);
 	ctx_free(&c);
 	return 0;
 }

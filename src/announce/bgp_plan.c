@@ -1,0 +1,773 @@
+/*
+ * DOC: BGP announcement planning.
+ *
+ * announce_bgp() turns (validated model, the allocator's addresses, local
+ * node name) into the sessions this node holds and, per session, the
+ * routes it announces with their attributes.  Pure: no I/O, no clock; the
+ * plan depends only on the inputs, never on their order, so the speaker
+ * can diff two plans route by route.
+ *
+ * Only the local node matters here (every node announces for itself), so
+ * everything that depends on the node is settled once per call:
+ *   1. the local node's labels and usability (its Node object; none and
+ *      usable when it has no Node object);
+ *   2. the sessions: valid BGPPeers whose nodeSelectors select the node,
+ *      sorted by name;
+ *   3. the advertisements that apply here: valid, nodeSelectors matching,
+ *      with their communities resolved, sorted and unique, and for every
+ *      (advertisement, session) pair whether the advertisement reaches it
+ *      (spec.peers: empty = all; a name that is not a session here reaches
+ *      nothing);
+ *   4. for every valid pool, the advertisements that select it.
+ * Per Service address only the serviceSelectors of its pool's
+ * advertisements are matched, and EndpointSlices are looked at only for
+ * externalTrafficPolicy: Local (indexed once, on first need).  Each
+ * (session, prefix, Service, advertisement) reached becomes one record;
+ * sorting the records groups them by (session, prefix), and each group
+ * becomes one route whose attributes merge the group's advertisements.
+ * Cost: O(R log R) for R records, the rest linear in Services.
+ *
+ * Families: a session carries its peer address's family, and both when the
+ * peer sets dualStackAddressFamily or is unnumbered (spec.interface), as
+ * MetalLB configures FRR for such neighbors.  Communities sort standard
+ * before large, then by value.  Duplicate object names keep the first in
+ * model order, as the Layer 2 planner does.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "announce/bgp_plan.h"
+#include "announce/internal.h"
+#include "base/util.h"
+
+/* ------------------------------------------------------------------ */
+/* session parameters */
+
+static char *dup_nonempty(const char *s)
+{
+	return s && *s ? xstrdup(s) : NULL;
+}
+
+static void cfg_from_peer(struct bgp_session_cfg *c, const struct bgppeer *p)
+{
+	memset(c, 0, sizeof(*c));
+	c->name = xstrdup(p->meta.name);
+	c->my_asn = p->my_asn;
+	c->peer_asn = p->peer_asn;
+	c->dynamic_asn = p->dynamic_asn;
+	c->local_asn = p->local_asn;
+	if (p->has_peer_address)
+		c->peer_address = p->peer_address;
+	c->peer_port = p->peer_port;
+	c->has_source_address = p->has_source_address;
+	if (p->has_source_address)
+		c->source_address = p->source_address;
+	c->has_router_id = p->has_router_id;
+	if (p->has_router_id)
+		c->router_id = p->router_id;
+	c->hold_time_s = p->hold_time_s;
+	c->keepalive_time_s = p->keepalive_time_s;
+	c->connect_time_s = p->connect_time_s;
+	/* Before model_validate has run only the literal is known; after, the
+	 * resolved key covers both the literal and the Secret. */
+	c->password = dup_nonempty(p->resolved_password ? p->resolved_password : p->password);
+	c->ebgp_multihop = p->ebgp_multihop;
+	c->vrf = dup_nonempty(p->vrf);
+	c->graceful_restart = p->enable_graceful_restart;
+	c->dual_stack_address_family = p->dual_stack_address_family;
+	c->ibgp = bgppeer_is_ibgp(p);
+	c->interface = dup_nonempty(p->interface);
+}
+
+static bool str_differs(const char *a, const char *b)
+{
+	if (!a || !b)
+		return a != b;
+	return strcmp(a, b) != 0;
+}
+
+static bool opt_addr_differs(bool has_a, const struct ip_addr *a, bool has_b,
+			     const struct ip_addr *b)
+{
+	if (has_a != has_b)
+		return true;
+	return has_a && !ip_eq(a, b);
+}
+
+bool bgp_session_cfg_differs(const struct bgp_session_cfg *a, const struct bgp_session_cfg *b)
+{
+	return a->my_asn != b->my_asn || a->peer_asn != b->peer_asn ||
+	       a->dynamic_asn != b->dynamic_asn || a->local_asn != b->local_asn ||
+	       !ip_eq(&a->peer_address, &b->peer_address) || a->peer_port != b->peer_port ||
+	       opt_addr_differs(a->has_source_address, &a->source_address,
+				b->has_source_address, &b->source_address) ||
+	       opt_addr_differs(a->has_router_id, &a->router_id, b->has_router_id,
+				&b->router_id) ||
+	       a->hold_time_s != b->hold_time_s || a->keepalive_time_s != b->keepalive_time_s ||
+	       a->connect_time_s != b->connect_time_s || str_differs(a->password, b->password) ||
+	       a->ebgp_multihop != b->ebgp_multihop || str_differs(a->vrf, b->vrf) ||
+	       a->graceful_restart != b->graceful_restart ||
+	       a->dual_stack_address_family != b->dual_stack_address_family ||
+	       a->ibgp != b->ibgp || str_differs(a->interface, b->interface);
+}
+
+bool bgp_session_carries(const struct bgp_session_cfg *c, enum ip_family f)
+{
+	if (f != IP_FAMILY_V4 && f != IP_FAMILY_V6)
+		return false;
+	if (c->dual_stack_address_family || c->interface)
+		return true;
+	return c->peer_address.family == f;
+}
+
+void bgp_session_cfg_copy(struct bgp_session_cfg *dst, const struct bgp_session_cfg *src)
+{
+	*dst = *src;
+	dst->name = xstrdup(src->name);
+	dst->password = xstrdup(src->password);
+	dst->vrf = xstrdup(src->vrf);
+	dst->interface = xstrdup(src->interface);
+}
+
+void bgp_session_cfg_free(struct bgp_session_cfg *c)
+{
+	free(c->name);
+	free(c->password);
+	free(c->vrf);
+	free(c->interface);
+	memset(c, 0, sizeof(*c));
+}
+
+/* ------------------------------------------------------------------ */
+/* communities */
+
+static int cmp_community(const struct community_value *x, const struct community_value *y)
+{
+	if (x->kind != y->kind)
+		return x->kind == COMMUNITY_STANDARD ? -1 : 1;
+	if (x->a != y->a)
+		return x->a < y->a ? -1 : 1;
+	if (x->b != y->b)
+		return x->b < y->b ? -1 : 1;
+	if (x->kind == COMMUNITY_LARGE && x->c != y->c)
+		return x->c < y->c ? -1 : 1;
+	return 0;
+}
+
+static int qcmp_community(const void *a, const void *b)
+{
+	return cmp_community(a, b);
+}
+
+/* Sort and drop duplicates in place; returns the new count. */
+static size_t communities_normalize(struct community_value *v, size_t n)
+{
+	if (n > 1)
+		qsort(v, n, sizeof(*v), qcmp_community);
+	size_t u = 0;
+	for (size_t i = 0; i < n; i++)
+		if (u == 0 || cmp_community(&v[u - 1], &v[i]) != 0)
+			v[u++] = v[i];
+	return u;
+}
+
+/* ------------------------------------------------------------------ */
+/* planning context */
+
+struct bp_session {
+	const struct bgppeer *peer;
+	size_t order;                 /* position in m->peers, to keep the first of duplicates */
+	bool carries4, carries6;
+	bool ibgp;
+};
+
+struct bp_ad {
+	const struct bgpadv *ad;
+	unsigned len4, len6;          /* aggregation lengths, within the family's bits */
+	size_t ncomms;
+	struct community_value *comms; /* sorted, unique */
+};
+
+struct bp_pool {
+	const char *name;
+	size_t order;
+	size_t nads;
+	uint32_t *ads;                /* indices into ctx.ads */
+};
+
+/* One (session, prefix) reached by one advertisement for one Service. */
+struct bp_rec {
+	struct ip_prefix prefix;
+	uint32_t session;
+	uint32_t svc;                 /* rank of the Service's name */
+	uint32_t ad;
+};
+
+struct bp_ctx {
+	const struct model *m;
+	const char *local;
+	const struct labels *labels;
+	bool usable;
+	size_t nsessions;
+	struct bp_session *sessions;  /* sorted by name, unique */
+	size_t nads;
+	struct bp_ad *ads;            /* valid and selecting the local node */
+	bool *reach;                  /* [ad * nsessions + session] */
+	size_t npools;
+	struct bp_pool *pools;        /* valid, sorted by name, unique */
+	bool slices_indexed;
+	struct announce_slices slices;
+	size_t nrecs, recs_cap;
+	struct bp_rec *recs;
+	size_t nnames;
+	char **names;                 /* Service names, sorted, unique */
+	uint32_t *rank;               /* per input Service: index into names */
+};
+
+static const struct labels no_labels;
+
+static void find_local(struct bp_ctx *c)
+{
+	c->labels = &no_labels;
+	c->usable = true;
+	if (!c->local)
+		return;
+	/* The first Node object of that name, as the Layer 2 planner does. */
+	for (size_t i = 0; i < c->m->nnodes; i++) {
+		const struct node_obj *n = &c->m->nodes[i];
+		if (n->meta.name && strcmp(n->meta.name, c->local) == 0) {
+			c->labels = &n->meta.labels;
+			c->usable = announce_node_usable(n);
+			return;
+		}
+	}
+}
+
+static int cmp_bp_session(const void *a, const void *b)
+{
+	const struct bp_session *x = a, *y = b;
+	int r = strcmp(x->peer->meta.name, y->peer->meta.name);
+	if (r)
+		return r;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static void build_sessions(struct bp_ctx *c, struct bgp_plan *out)
+{
+	const struct model *m = c->m;
+	c->sessions = xcalloc(m->npeers ? m->npeers : 1, sizeof(*c->sessions));
+	size_t n = 0;
+	for (size_t i = 0; i < m->npeers; i++) {
+		const struct bgppeer *p = &m->peers[i];
+		if (p->meta.invalid || !p->meta.name)
+			continue;
+		if (!selectors_match_any(p->node_selectors, p->nnode_selectors, c->labels, true))
+			continue;
+		c->sessions[n++] = (struct bp_session){.peer = p, .order = i};
+	}
+	qsort(c->sessions, n, sizeof(*c->sessions), cmp_bp_session);
+	size_t u = 0;
+	for (size_t i = 0; i < n; i++)
+		if (u == 0 ||
+		    strcmp(c->sessions[u - 1].peer->meta.name, c->sessions[i].peer->meta.name) != 0)
+			c->sessions[u++] = c->sessions[i];
+	c->nsessions = u;
+
+	out->nsessions = u;
+	out->sessions = u ? xcalloc(u, sizeof(*out->sessions)) : NULL;
+	for (size_t i = 0; i < u; i++) {
+		struct bgp_session_cfg *cfg = &out->sessions[i].cfg;
+		cfg_from_peer(cfg, c->sessions[i].peer);
+		c->sessions[i].carries4 = bgp_session_carries(cfg, IP_FAMILY_V4);
+		c->sessions[i].carries6 = bgp_session_carries(cfg, IP_FAMILY_V6);
+		c->sessions[i].ibgp = cfg->ibgp;
+	}
+}
+
+static unsigned agg_len(int len, unsigned bits)
+{
+	/* The decoder and validation keep lengths in range; an object built
+	 * by other means is announced per address rather than as a bogus
+	 * aggregate. */
+	return len < 0 || (unsigned)len > bits ? bits : (unsigned)len;
+}
+
+static void ad_communities(const struct model *m, const struct bgpadv *a, struct bp_ad *out)
+{
+	out->ncomms = 0;
+	out->comms = a->ncommunities ? xcalloc(a->ncommunities, sizeof(*out->comms)) : NULL;
+	for (size_t i = 0; i < a->ncommunities; i++) {
+		struct community_value v;
+		if (a->community_values)
+			v = a->community_values[i];
+		else if (model_resolve_community(m, a->communities[i], &v) < 0)
+			continue;
+		if (v.kind == COMMUNITY_STANDARD)
+			v.c = 0;
+		out->comms[out->ncomms++] = v;
+	}
+	out->ncomms = communities_normalize(out->comms, out->ncomms);
+}
+
+static void build_ads(struct bp_ctx *c)
+{
+	const struct model *m = c->m;
+	c->ads = xcalloc(m->nbgpadvs ? m->nbgpadvs : 1, sizeof(*c->ads));
+	c->reach = xcalloc((m->nbgpadvs ? m->nbgpadvs : 1) * (c->nsessions ? c->nsessions : 1),
+			   sizeof(*c->reach));
+	for (size_t i = 0; i < m->nbgpadvs; i++) {
+		const struct bgpadv *a = &m->bgpadvs[i];
+		if (a->meta.invalid)
+			continue;
+		if (!selectors_match_any(a->node_selectors, a->nnode_selectors, c->labels, true))
+			continue;
+		bool *reach = &c->reach[c->nads * c->nsessions];
+		bool any = false;
+		for (size_t s = 0; s < c->nsessions; s++) {
+			reach[s] = bgpadv_selects_peer(a, c->sessions[s].peer);
+			any |= reach[s];
+		}
+		if (!any)
+			continue;
+		struct bp_ad *ba = &c->ads[c->nads++];
+		ba->ad = a;
+		ba->len4 = agg_len(a->aggregation_length, 32);
+		ba->len6 = agg_len(a->aggregation_length_v6, 128);
+		ad_communities(m, a, ba);
+	}
+}
+
+static int cmp_bp_pool(const void *a, const void *b)
+{
+	const struct bp_pool *x = a, *y = b;
+	int r = strcmp(x->name, y->name);
+	if (r)
+		return r;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static void build_pools(struct bp_ctx *c)
+{
+	const struct model *m = c->m;
+	c->pools = xcalloc(m->npools ? m->npools : 1, sizeof(*c->pools));
+	for (size_t i = 0; i < m->npools; i++) {
+		const struct pool *p = &m->pools[i];
+		if (p->meta.invalid || !p->meta.name)
+			continue;
+		struct bp_pool *bp = &c->pools[c->npools++];
+		bp->name = p->meta.name;
+		bp->order = i;
+		bp->ads = xcalloc(c->nads ? c->nads : 1, sizeof(*bp->ads));
+		for (size_t a = 0; a < c->nads; a++)
+			if (bgpadv_selects_pool(c->ads[a].ad, p))
+				bp->ads[bp->nads++] = (uint32_t)a;
+	}
+	qsort(c->pools, c->npools, sizeof(*c->pools), cmp_bp_pool);
+	size_t u = 0;
+	for (size_t i = 0; i < c->npools; i++) {
+		if (u > 0 && strcmp(c->pools[u - 1].name, c->pools[i].name) == 0) {
+			free(c->pools[i].ads);
+			continue;
+		}
+		c->pools[u++] = c->pools[i];
+	}
+	c->npools = u;
+}
+
+static const struct bp_pool *find_pool(const struct bp_ctx *c, const char *name)
+{
+	if (!name)
+		return NULL;
+	size_t lo = 0, hi = c->npools;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int r = strcmp(c->pools[mid].name, name);
+		if (r == 0)
+			return &c->pools[mid];
+		if (r < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Service names: ranks so that records sort by name without comparing
+ * strings, and two inputs naming one Service count once in a route. */
+
+struct name_ref {
+	char *name;
+	size_t input;
+};
+
+static int cmp_name_ref(const void *a, const void *b)
+{
+	const struct name_ref *x = a, *y = b;
+	int r = strcmp(x->name, y->name);
+	if (r)
+		return r;
+	return x->input < y->input ? -1 : x->input > y->input;
+}
+
+static bool svc_plannable(const struct announce_svc *as)
+{
+	return as->svc && as->svc->meta.name && as->naddrs > 0;
+}
+
+static void rank_services(struct bp_ctx *c, const struct announce_svc *svcs, size_t nsvcs)
+{
+	struct name_ref *refs = xcalloc(nsvcs ? nsvcs : 1, sizeof(*refs));
+	size_t n = 0;
+	for (size_t i = 0; i < nsvcs; i++)
+		if (svc_plannable(&svcs[i]))
+			refs[n++] = (struct name_ref){announce_service_name(svcs[i].svc), i};
+	qsort(refs, n, sizeof(*refs), cmp_name_ref);
+	c->rank = xcalloc(nsvcs ? nsvcs : 1, sizeof(*c->rank));
+	c->names = xcalloc(n ? n : 1, sizeof(*c->names));
+	for (size_t i = 0; i < n; i++) {
+		if (c->nnames > 0 && strcmp(c->names[c->nnames - 1], refs[i].name) == 0) {
+			free(refs[i].name);
+		} else {
+			c->names[c->nnames++] = refs[i].name;
+		}
+		c->rank[refs[i].input] = (uint32_t)(c->nnames - 1);
+	}
+	free(refs);
+}
+
+/* ------------------------------------------------------------------ */
+/* records */
+
+/* Whether the local node has an endpoint of svc that can take traffic. */
+static bool local_endpoint(struct bp_ctx *c, const struct service *svc)
+{
+	if (!c->local)
+		return false;
+	if (!c->slices_indexed) {
+		announce_slices_index(&c->slices, c->m);
+		c->slices_indexed = true;
+	}
+	size_t end;
+	size_t first = announce_slices_find(&c->slices, svc->meta.namespace_, svc->meta.name, &end);
+	for (size_t i = first; i < end; i++) {
+		const struct endpointslice *s = c->slices.v[i];
+		for (size_t e = 0; e < s->nendpoints; e++) {
+			const struct endpoint *ep = &s->endpoints[e];
+			if (announce_endpoint_serves(ep) && strcmp(ep->node_name, c->local) == 0)
+				return true;
+		}
+	}
+	return false;
+}
+
+static void push_rec(struct bp_ctx *c, const struct ip_prefix *prefix, size_t session,
+		     uint32_t svc, uint32_t ad)
+{
+	if (c->nrecs == c->recs_cap) {
+		c->recs_cap = c->recs_cap ? 2 * c->recs_cap : 256;
+		c->recs = xrealloc(c->recs, c->recs_cap * sizeof(*c->recs));
+	}
+	c->recs[c->nrecs++] = (struct bp_rec){
+		.prefix = *prefix,
+		.session = (uint32_t)session,
+		.svc = svc,
+		.ad = ad,
+	};
+}
+
+static void plan_service(struct bp_ctx *c, const struct announce_svc *as, uint32_t rank)
+{
+	const struct service *svc = as->svc;
+	size_t naddrs = as->naddrs < 2 ? as->naddrs : 2;
+	int local_ok = -1; /* unknown until an address needs it */
+
+	for (size_t k = 0; k < naddrs; k++) {
+		const struct ip_addr *addr = &as->addrs[k];
+		if (addr->family != IP_FAMILY_V4 && addr->family != IP_FAMILY_V6)
+			continue;
+		const struct bp_pool *pp = find_pool(c, as->pools[k]);
+		if (!pp)
+			continue;
+		bool v4 = addr->family == IP_FAMILY_V4;
+		for (size_t i = 0; i < pp->nads; i++) {
+			const struct bp_ad *ba = &c->ads[pp->ads[i]];
+			const struct bgpadv *a = ba->ad;
+			if (a->nsvc_selectors &&
+			    !selectors_match_any(a->svc_selectors, a->nsvc_selectors, &svc->meta.labels,
+						 true))
+				continue;
+			if (local_ok < 0)
+				local_ok = !announce_policy_local(svc) || local_endpoint(c, svc);
+			if (!local_ok)
+				return;
+			struct ip_prefix prefix;
+			prefix.len = v4 ? ba->len4 : ba->len6;
+			prefix.addr = ip_mask(addr, prefix.len);
+			const bool *reach = &c->reach[pp->ads[i] * c->nsessions];
+			for (size_t s = 0; s < c->nsessions; s++) {
+				const struct bp_session *bs = &c->sessions[s];
+				if (reach[s] && (v4 ? bs->carries4 : bs->carries6))
+					push_rec(c, &prefix, s, rank, pp->ads[i]);
+			}
+		}
+	}
+}
+
+/* ip_cmp() order (family, then address), then length; written out here
+ * because it runs inside the sort of every record. */
+static int cmp_prefix(const struct ip_prefix *x, const struct ip_prefix *y)
+{
+	if (x->addr.family != y->addr.family)
+		return x->addr.family < y->addr.family ? -1 : 1;
+	if (x->addr.v != y->addr.v)
+		return x->addr.v < y->addr.v ? -1 : 1;
+	return x->len < y->len ? -1 : x->len > y->len;
+}
+
+static int cmp_rec(const void *a, const void *b)
+{
+	const struct bp_rec *x = a, *y = b;
+	if (x->session != y->session)
+		return x->session < y->session ? -1 : 1;
+	int r = cmp_prefix(&x->prefix, &y->prefix);
+	if (r)
+		return r;
+	if (x->svc != y->svc)
+		return x->svc < y->svc ? -1 : 1;
+	return x->ad < y->ad ? -1 : x->ad > y->ad;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Scratch for merging one group, grown as needed. */
+struct merge_buf {
+	uint32_t *ads;
+	size_t ads_cap;
+	struct community_value *comms;
+	size_t comms_cap;
+};
+
+/* One route from the records of one (session, prefix). */
+static void make_route(struct bp_ctx *c, const struct bp_rec *recs, size_t nrecs,
+		       struct merge_buf *mb, struct bgp_route *r)
+{
+	const struct bp_session *bs = &c->sessions[recs[0].session];
+	r->prefix = recs[0].prefix;
+
+	/* Services: the records are sorted by name rank within the group. */
+	size_t nsvc = 0;
+	for (size_t i = 0; i < nrecs; i++)
+		if (i == 0 || recs[i].svc != recs[i - 1].svc)
+			nsvc++;
+	r->nservices = nsvc;
+	r->services = xcalloc(nsvc, sizeof(*r->services));
+	nsvc = 0;
+	for (size_t i = 0; i < nrecs; i++)
+		if (i == 0 || recs[i].svc != recs[i - 1].svc)
+			r->services[nsvc++] = xstrdup(c->names[recs[i].svc]);
+
+	/* Advertisements: usually one or two per group. */
+	if (nrecs > mb->ads_cap) {
+		mb->ads_cap = 2 * nrecs;
+		mb->ads = xrealloc(mb->ads, mb->ads_cap * sizeof(*mb->ads));
+	}
+	size_t nads = 0;
+	for (size_t i = 0; i < nrecs; i++)
+		mb->ads[nads++] = recs[i].ad;
+	if (nads > 1)
+		qsort(mb->ads, nads, sizeof(*mb->ads), cmp_u32);
+	size_t u = 0;
+	size_t ncomms = 0;
+	for (size_t i = 0; i < nads; i++) {
+		if (u > 0 && mb->ads[u - 1] == mb->ads[i])
+			continue;
+		mb->ads[u++] = mb->ads[i];
+		ncomms += c->ads[mb->ads[i]].ncomms;
+	}
+	nads = u;
+
+	for (size_t i = 0; i < nads; i++) {
+		const struct bgpadv *a = c->ads[mb->ads[i]].ad;
+		if (!a->has_local_pref || !bs->ibgp)
+			continue;
+		if (!r->has_local_pref || a->local_pref > r->local_pref)
+			r->local_pref = a->local_pref;
+		r->has_local_pref = true;
+	}
+
+	if (ncomms == 0)
+		return;
+	if (ncomms > mb->comms_cap) {
+		mb->comms_cap = 2 * ncomms;
+		mb->comms = xrealloc(mb->comms, mb->comms_cap * sizeof(*mb->comms));
+	}
+	ncomms = 0;
+	for (size_t i = 0; i < nads; i++) {
+		const struct bp_ad *ba = &c->ads[mb->ads[i]];
+		if (!ba->ncomms)
+			continue;
+		memcpy(&mb->comms[ncomms], ba->comms, ba->ncomms * sizeof(*ba->comms));
+		ncomms += ba->ncomms;
+	}
+	if (nads > 1)
+		ncomms = communities_normalize(mb->comms, ncomms);
+	r->ncommunities = ncomms;
+	r->communities = xcalloc(ncomms, sizeof(*r->communities));
+	memcpy(r->communities, mb->comms, ncomms * sizeof(*r->communities));
+}
+
+/* The end of the group of records that starts at i. */
+static size_t group_end(const struct bp_ctx *c, size_t i)
+{
+	size_t j = i + 1;
+	while (j < c->nrecs && c->recs[j].session == c->recs[i].session &&
+	       cmp_prefix(&c->recs[j].prefix, &c->recs[i].prefix) == 0)
+		j++;
+	return j;
+}
+
+static void build_routes(struct bp_ctx *c, struct bgp_plan *out)
+{
+	if (c->nrecs > 1)
+		qsort(c->recs, c->nrecs, sizeof(*c->recs), cmp_rec);
+	/* Count first so that each session's routes are allocated once. */
+	for (size_t i = 0; i < c->nrecs; i = group_end(c, i))
+		out->sessions[c->recs[i].session].nroutes++;
+	for (size_t s = 0; s < out->nsessions; s++) {
+		struct bgp_session_plan *sp = &out->sessions[s];
+		if (sp->nroutes)
+			sp->routes = xcalloc(sp->nroutes, sizeof(*sp->routes));
+		sp->nroutes = 0;
+	}
+	struct merge_buf mb = {0};
+	for (size_t i = 0, j; i < c->nrecs; i = j) {
+		j = group_end(c, i);
+		struct bgp_session_plan *sp = &out->sessions[c->recs[i].session];
+		make_route(c, &c->recs[i], j - i, &mb, &sp->routes[sp->nroutes++]);
+	}
+	free(mb.ads);
+	free(mb.comms);
+}
+
+static void ctx_free(struct bp_ctx *c)
+{
+	for (size_t i = 0; i < c->nads; i++)
+		free(c->ads[i].comms);
+	free(c->ads);
+	free(c->reach);
+	for (size_t i = 0; i < c->npools; i++)
+		free(c->pools[i].ads);
+	free(c->pools);
+	free(c->sessions);
+	announce_slices_free(&c->slices);
+	free(c->recs);
+	for (size_t i = 0; i < c->nnames; i++)
+		free(c->names[i]);
+	free(c->names);
+	free(c->rank);
+}
+
+int announce_bgp(const struct model *m, const char *node_name, const struct announce_svc *svcs,
+		 size_t nsvcs, struct bgp_plan *out)
+{
+	memset(out, 0, sizeof(*out));
+	struct bp_ctx c = {.m = m, .local = node_name && *node_name ? node_name : NULL};
+	find_local(&c);
+	build_sessions(&c, out);
+	/* An excluded or NetworkUnavailable node keeps its sessions (the
+	 * routers see it withdraw, not disappear) but announces nothing. */
+	if (c.nsessions > 0 && c.usable) {
+		build_ads(&c);
+		build_pools(&c);
+		rank_services(&c, svcs, nsvcs);
+		for (size_t i = 0; i < nsvcs; i++)
+			if (svc_plannable(&svcs[i]))
+				plan_service(&c, &svcs[i], c.rank[i]);
+		build_routes(&c, out);
+	}
+	ctx_free(&c);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* plans */
+
+static void route_free(struct bgp_route *r)
+{
+	free(r->communities);
+	for (size_t i = 0; i < r->nservices; i++)
+		free(r->services[i]);
+	free(r->services);
+}
+
+void bgp_plan_free(struct bgp_plan *p)
+{
+	for (size_t i = 0; i < p->nsessions; i++) {
+		struct bgp_session_plan *sp = &p->sessions[i];
+		bgp_session_cfg_free(&sp->cfg);
+		for (size_t k = 0; k < sp->nroutes; k++)
+			route_free(&sp->routes[k]);
+		free(sp->routes);
+	}
+	free(p->sessions);
+	p->sessions = NULL;
+	p->nsessions = 0;
+}
+
+static void route_copy(struct bgp_route *dst, const struct bgp_route *src)
+{
+	*dst = *src;
+	dst->communities = NULL;
+	dst->services = NULL;
+	if (src->ncommunities) {
+		dst->communities = xcalloc(src->ncommunities, sizeof(*dst->communities));
+		memcpy(dst->communities, src->communities,
+		       src->ncommunities * sizeof(*dst->communities));
+	}
+	if (src->nservices) {
+		dst->services = xcalloc(src->nservices, sizeof(*dst->services));
+		for (size_t i = 0; i < src->nservices; i++)
+			dst->services[i] = xstrdup(src->services[i]);
+	}
+}
+
+void bgp_plan_copy(struct bgp_plan *dst, const struct bgp_plan *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	if (!src->nsessions)
+		return;
+	dst->nsessions = src->nsessions;
+	dst->sessions = xcalloc(src->nsessions, sizeof(*dst->sessions));
+	for (size_t i = 0; i < src->nsessions; i++) {
+		const struct bgp_session_plan *s = &src->sessions[i];
+		struct bgp_session_plan *d = &dst->sessions[i];
+		bgp_session_cfg_copy(&d->cfg, &s->cfg);
+		d->nroutes = s->nroutes;
+		if (s->nroutes) {
+			d->routes = xcalloc(s->nroutes, sizeof(*d->routes));
+			for (size_t k = 0; k < s->nroutes; k++)
+				route_copy(&d->routes[k], &s->routes[k]);
+		}
+	}
+}
+
+bool bgp_route_same_attrs(const struct bgp_route *a, const struct bgp_route *b)
+{
+	if (cmp_prefix(&a->prefix, &b->prefix) != 0)
+		return false;
+	if (a->has_local_pref != b->has_local_pref ||
+	    (a->has_local_pref && a->local_pref != b->local_pref))
+		return false;
+	if (a->ncommunities != b->ncommunities)
+		return false;
+	for (size_t i = 0; i < a->ncommunities; i++)
+		if (cmp_community(&a->communities[i], &b->communities[i]) != 0)
+			return false;
+	return true;
+}
