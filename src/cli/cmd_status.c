@@ -1,9 +1,18 @@
 /*
  * ironlb status: fetch a running daemon's /status and print it for a
  * person (a table) or a program (-o json, the document as served).
+ *
+ * The request is one HTTP/1.0 GET to ironlb's own server, so a few lines
+ * of socket code do it; linking an HTTP client library would cost the
+ * daemon (the same binary) megabytes of resident memory.
  */
-#include <curl/curl.h>
+#include <errno.h>
 #include <getopt.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,15 +41,166 @@ struct body {
 	size_t len;
 };
 
-static size_t on_data(char *ptr, size_t size, size_t n, void *arg)
+static double mono_now(void)
 {
-	struct body *b = arg;
-	size_t add = size * n;
-	b->p = xrealloc(b->p, b->len + add + 1);
-	memcpy(b->p + b->len, ptr, add);
-	b->len += add;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Split "http://HOST:PORT[/...]", "HOST:PORT" or "[V6]:PORT" into host
+ * and port; -1 with *why when it is none of those. */
+static int parse_server(const char *server, char *host, size_t hostlen, char *port,
+			size_t portlen, const char **why)
+{
+	const char *p = server;
+	if (str_has_prefix(p, "http://"))
+		p += 7;
+	else if (strstr(p, "://")) {
+		*why = "only http:// is served by ironlb";
+		return -1;
+	}
+	const char *end = p + strcspn(p, "/");
+	const char *colon;
+	if (*p == '[') {
+		const char *rb = memchr(p, ']', (size_t)(end - p));
+		if (!rb || rb[1] != ':') {
+			*why = "an IPv6 address is written [ADDR]:PORT";
+			return -1;
+		}
+		if ((size_t)(rb - p - 1) >= hostlen) {
+			*why = "address too long";
+			return -1;
+		}
+		memcpy(host, p + 1, (size_t)(rb - p - 1));
+		host[rb - p - 1] = '\0';
+		colon = rb + 1;
+	} else {
+		colon = NULL;
+		for (const char *q = p; q < end; q++)
+			if (*q == ':')
+				colon = q;
+		if (!colon) {
+			*why = "no port (HOST:PORT, e.g. 127.0.0.1:7472)";
+			return -1;
+		}
+		if ((size_t)(colon - p) >= hostlen) {
+			*why = "address too long";
+			return -1;
+		}
+		memcpy(host, p, (size_t)(colon - p));
+		host[colon - p] = '\0';
+	}
+	size_t pl = (size_t)(end - colon - 1);
+	if (pl == 0 || pl >= portlen || strspn(colon + 1, "0123456789") < pl) {
+		*why = "the port is not a number";
+		return -1;
+	}
+	memcpy(port, colon + 1, pl);
+	port[pl] = '\0';
+	return 0;
+}
+
+/* GET path from server with a deadline; the body of a 200 answer, or -1
+ * with a message. */
+static int http_get(const char *server, const char *path, double timeout, struct body *b,
+		    char **err)
+{
+	char host[256], port[16];
+	const char *why = NULL;
+	if (parse_server(server, host, sizeof(host), port, sizeof(port), &why) != 0) {
+		*err = xasprintf("bad --server \"%s\": %s", server, why);
+		return -1;
+	}
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+	struct addrinfo *res = NULL;
+	int gai = getaddrinfo(host, port, &hints, &res);
+	if (gai != 0) {
+		*err = xasprintf("%s: %s", host, gai_strerror(gai));
+		return -1;
+	}
+	double deadline = mono_now() + timeout;
+	int fd = -1, last_errno = 0;
+	for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+		if (fd < 0)
+			continue;
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+			last_errno = errno;
+			close(fd);
+			fd = -1;
+		}
+	}
+	freeaddrinfo(res);
+	if (fd < 0) {
+		*err = xasprintf("cannot connect to %s:%s: %s", host, port,
+				 strerror(last_errno ? last_errno : ECONNREFUSED));
+		return -1;
+	}
+	char *req = xasprintf("GET %s HTTP/1.0\r\nHost: %s:%s\r\nConnection: close\r\n\r\n", path,
+			      host, port);
+	size_t off = 0, len = strlen(req);
+	while (off < len) {
+		ssize_t w = send(fd, req + off, len - off, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			*err = xasprintf("cannot send to %s:%s: %s", host, port, strerror(errno));
+			free(req);
+			close(fd);
+			return -1;
+		}
+		off += (size_t)w;
+	}
+	free(req);
+	char *buf = NULL;
+	size_t n = 0;
+	for (;;) {
+		int left = (int)((deadline - mono_now()) * 1000);
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		if (left <= 0 || poll(&pfd, 1, left) == 0) {
+			*err = xasprintf("%s:%s did not answer within %.0f s", host, port, timeout);
+			free(buf);
+			close(fd);
+			return -1;
+		}
+		buf = xrealloc(buf, n + 65536 + 1);
+		ssize_t r = recv(fd, buf + n, 65536, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			*err = xasprintf("reading from %s:%s: %s", host, port, strerror(errno));
+			free(buf);
+			close(fd);
+			return -1;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	if (!buf)
+		buf = xstrdup("");
+	buf[n] = '\0';
+	int code = 0;
+	char *hdr_end = strstr(buf, "\r\n\r\n");
+	if (sscanf(buf, "HTTP/%*d.%*d %d", &code) != 1 || !hdr_end) {
+		*err = xasprintf("%s:%s did not answer HTTP", host, port);
+		free(buf);
+		return -1;
+	}
+	if (code != 200) {
+		*err = xasprintf("%s:%s answered HTTP %d", host, port, code);
+		free(buf);
+		return -1;
+	}
+	size_t body_off = (size_t)(hdr_end + 4 - buf);
+	b->len = n - body_off;
+	b->p = xmalloc(b->len + 1);
+	memcpy(b->p, buf + body_off, b->len);
 	b->p[b->len] = '\0';
-	return add;
+	free(buf);
+	return 0;
 }
 
 static const char *js(json_t *o, const char *k)
@@ -163,27 +323,12 @@ int cmd_status(int argc, char **argv)
 			return 2;
 		}
 	}
-	char *url = xasprintf("%s%s/status", strstr(server, "://") ? "" : "http://", server);
-	CURL *h = curl_easy_init();
 	struct body b = {0};
-	char errbuf[CURL_ERROR_SIZE] = "";
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT, 10L);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
-	CURLcode rc = curl_easy_perform(h);
-	long code = 0;
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-	curl_easy_cleanup(h);
+	char *err = NULL;
 	int ret = 0;
-	if (rc != CURLE_OK) {
-		fprintf(stderr, "ironlb status: cannot reach %s: %s (is `ironlb run` running there?)\n",
-			url, *errbuf ? errbuf : curl_easy_strerror(rc));
-		ret = 1;
-	} else if (code != 200) {
-		fprintf(stderr, "ironlb status: %s answered HTTP %ld\n", url, code);
+	if (http_get(server, "/status", 10.0, &b, &err) != 0) {
+		fprintf(stderr, "ironlb status: %s (is `ironlb run` serving there?)\n", err);
+		free(err);
 		ret = 1;
 	} else if (json) {
 		fwrite(b.p, 1, b.len, stdout);
@@ -193,7 +338,7 @@ int cmd_status(int argc, char **argv)
 		json_error_t e;
 		json_t *root = json_loadb(b.p, b.len, 0, &e);
 		if (!root) {
-			fprintf(stderr, "ironlb status: %s: not JSON: %s\n", url, e.text);
+			fprintf(stderr, "ironlb status: %s: not JSON: %s\n", server, e.text);
 			ret = 1;
 		} else {
 			print_status(root);
@@ -201,6 +346,5 @@ int cmd_status(int argc, char **argv)
 		}
 	}
 	free(b.p);
-	free(url);
 	return ret;
 }

@@ -7,6 +7,7 @@
 #include <ev.h>
 #include <jansson.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -445,6 +446,8 @@ static void reload(struct daemon *d, const char *why)
 		return;
 	}
 
+	/* Validated: the positions are no longer needed. */
+	model_drop_trees(&m);
 	struct model old = d->model;
 	struct manifest_set old_set = d->set;
 	struct alloc_result *old_results = d->results;
@@ -471,6 +474,8 @@ static void reload(struct daemon *d, const char *why)
 	snprintf(nref, sizeof(nref), "%zu", refs);
 	log_info("configuration applied", "dir", d->o->manifests_dir, "pools", npools,
 		 "services", nsvc, "reference_errors", nref, "trigger", why, NULL);
+	/* A reload builds and drops whole trees; give the memory back. */
+	malloc_trim(0);
 }
 
 /* ------------------------------------------------------------------ */

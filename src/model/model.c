@@ -554,3 +554,31 @@ bool bgpadv_selects_peer(const struct bgpadv *a, const struct bgppeer *p)
 {
 	return a->npeers == 0 || names_has(a->peers, a->npeers, p->meta.name);
 }
+
+/* ------------------------------------------------------------------ */
+/* dropping positions */
+
+static void drop_tree(struct obj_meta *meta)
+{
+	tree_free(meta->tree);
+	meta->tree = NULL;
+}
+
+void model_drop_trees(struct model *m)
+{
+#define DROP(arr, n)                              \
+	for (size_t i_ = 0; i_ < m->n; i_++)      \
+		drop_tree(&m->arr[i_].meta)
+	DROP(pools, npools);
+	DROP(l2advs, nl2advs);
+	DROP(bgpadvs, nbgpadvs);
+	DROP(peers, npeers);
+	DROP(bfdprofiles, nbfdprofiles);
+	DROP(communities, ncommunities);
+	DROP(services, nservices);
+	DROP(nodes, nnodes);
+	DROP(namespaces, nnamespaces);
+	DROP(secrets, nsecrets);
+	DROP(slices, nslices);
+#undef DROP
+}

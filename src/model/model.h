@@ -378,6 +378,12 @@ void model_free(struct model *m);
  * meta.invalid set unless it could not be identified at all). */
 int model_add(struct model *m, struct tree *obj, struct diag_list *d);
 
+/* Free the object trees kept for error positions, once the model is
+ * validated and will produce no more diagnostics (the daemon keeps the
+ * model running for a long time; 1,000 Services' trees are megabytes).
+ * Diagnostics made afterwards point at the object's line only. */
+void model_drop_trees(struct model *m);
+
 /* Cross-object validation and reference resolution.  Returns the number of
  * errors it added.
  * (added:) An object an error is reported on gets `invalid` too: the later
