@@ -42,10 +42,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
 
 #include "announce/announce.h"
 #include "announce/internal.h"
+#include "base/sha256.h"
 #include "base/util.h"
 
 #define SERVICE_NAME_LABEL "kubernetes.io/service-name"
@@ -53,50 +53,16 @@
 /* ------------------------------------------------------------------ */
 /* election key */
 
-static void digest_failed(void)
+/* sha256(node + "#" + addr_text): three updates give the digest of the
+ * joined text without building it. */
+static void election_hash(const char *node, const char *addr_text, unsigned char out[32])
 {
-	/* A node that cannot hash would elect differently from its peers;
-	 * stopping is safer than announcing on a wrong key. */
-	fputs("level=fatal msg=\"SHA-256 unavailable from libcrypto\"\n", stderr);
-	abort();
-}
-
-/*
- * Hashing for a whole plan.  EVP_sha256() makes every EVP_Digest() call
- * look the algorithm up again, which costs more than hashing 30 bytes; a
- * plan hashes (Services x nodes) keys, so it fetches the algorithm once and
- * reuses one context.  Feeding node, "#" and address as three updates
- * gives the same digest as hashing the joined text.
- */
-struct key_hasher {
-	EVP_MD *md;
-	EVP_MD_CTX *ctx;
-};
-
-static void hasher_init(struct key_hasher *h)
-{
-	h->md = EVP_MD_fetch(NULL, "SHA256", NULL);
-	h->ctx = EVP_MD_CTX_new();
-	if (!h->md || !h->ctx)
-		digest_failed();
-}
-
-static void hasher_free(struct key_hasher *h)
-{
-	EVP_MD_CTX_free(h->ctx);
-	EVP_MD_free(h->md);
-}
-
-static void hasher_key(struct key_hasher *h, const char *node, const char *addr_text,
-		       unsigned char out[32])
-{
-	unsigned int mdlen = 0;
-	if (EVP_DigestInit_ex(h->ctx, h->md, NULL) != 1 ||
-	    EVP_DigestUpdate(h->ctx, node, strlen(node)) != 1 ||
-	    EVP_DigestUpdate(h->ctx, "#", 1) != 1 ||
-	    EVP_DigestUpdate(h->ctx, addr_text, strlen(addr_text)) != 1 ||
-	    EVP_DigestFinal_ex(h->ctx, out, &mdlen) != 1 || mdlen != 32)
-		digest_failed();
+	struct sha256 s;
+	sha256_init(&s);
+	sha256_update(&s, node, strlen(node));
+	sha256_update(&s, "#", 1);
+	sha256_update(&s, addr_text, strlen(addr_text));
+	sha256_final(&s, out);
 }
 
 /* The address text MetalLB hashes: Go prints an IPv4-mapped IPv6 address
@@ -115,11 +81,7 @@ void announce_election_key(const char *node, const struct ip_addr *first_addr,
 {
 	char addr_text[IP_STR_MAX];
 	key_addr_format(first_addr, addr_text);
-	char *text = xasprintf("%s#%s", node, addr_text);
-	unsigned int mdlen = 0;
-	if (EVP_Digest(text, strlen(text), out, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
-		digest_failed();
-	free(text);
+	election_hash(node, addr_text, out);
 }
 
 /* ------------------------------------------------------------------ */
@@ -163,7 +125,6 @@ struct plan_ctx {
 	struct cand *cands;
 	const char **ifaces;
 	size_t ifaces_cap;
-	struct key_hasher hasher;
 };
 
 static const struct labels no_labels;
@@ -483,7 +444,7 @@ static void elect(struct plan_ctx *c, size_t nads, bool local_policy, const char
 		struct cand *cd = &c->cands[nc++];
 		cd->node = n;
 		cd->score = score;
-		hasher_key(&c->hasher, c->nodes[n].name, key_addr, cd->key);
+		election_hash(c->nodes[n].name, key_addr, cd->key);
 	}
 	xqsort(c->cands, nc, sizeof(*c->cands), cmp_cand);
 	el->ncands = nc;
@@ -599,7 +560,6 @@ static void ctx_free(struct plan_ctx *c)
 	free(c->has_ep);
 	free(c->cands);
 	free(c->ifaces);
-	hasher_free(&c->hasher);
 }
 
 int announce_l2(const struct model *m, const char *node_name, const struct announce_svc *svcs,
@@ -614,7 +574,6 @@ int announce_l2(const struct model *m, const char *node_name, const struct annou
 	c.svc_ads = xcalloc(c.nads, sizeof(*c.svc_ads));
 	c.has_ep = xcalloc(c.nnodes, sizeof(*c.has_ep));
 	c.cands = xcalloc(c.nnodes, sizeof(*c.cands));
-	hasher_init(&c.hasher);
 
 	for (size_t i = 0; i < nsvcs; i++)
 		plan_service(&c, &svcs[i], local, out);

@@ -566,7 +566,7 @@ struct ip_addr ip_mask(const struct ip_addr *a, unsigned len)
 	return r;
 }
 
-void ip_to_bytes(const struct ip_addr *a, uint8_t out[16])
+void ip_to_bytes(const struct ip_addr *a, uint8_t *out)
 {
 	/* Only the family's bytes: callers may pass a 4-byte buffer for IPv4. */
 	int n = a->family == IP_FAMILY_V4 ? 4 : a->family == IP_FAMILY_V6 ? 16 : 0;

@@ -69,7 +69,7 @@ int ip_sub(struct ip_addr *a, u128 delta);
 /* Keep the first len bits. */
 struct ip_addr ip_mask(const struct ip_addr *a, unsigned len);
 /* Network order bytes: 4 for IPv4, 16 for IPv6. */
-void ip_to_bytes(const struct ip_addr *a, uint8_t out[16]);
+void ip_to_bytes(const struct ip_addr *a, uint8_t *out); /* 4 or 16 bytes */
 struct ip_addr ip_from_bytes(enum ip_family f, const uint8_t *bytes);
 struct ip_addr ip_v4(uint32_t host_order);
 bool ip_is_v4_mapped(const struct ip_addr *a);   /* ::ffff:a.b.c.d */
