@@ -405,3 +405,38 @@ def test_failover_when_the_owner_is_excluded(cluster):
     assert set(resolve(c, v6)) == {new_mac}
     st_old = cl.speakers[old].status()
     assert not labmod.engine_addresses(st_old), "the excluded node announces nothing"
+
+
+# ---------------------------------------------------------------------------
+# signals and the state file
+
+
+def test_sighup_reloads_and_a_corrupt_state_file_is_moved_aside(cluster):
+    import signal
+
+    cl = cluster(nodes=("node-a",), example=None)
+    cl.write("pools.yaml", POOLS)
+    cl.write("web.yaml", labmod.service_manifest("web"))
+    cl.start()
+    web, _ = cl.wait_service("web")
+    sp = cl.speakers["node-a"]
+    reloads = sp.status()["config"]["reloads"]
+
+    # SIGHUP re-reads the directory; nothing moves, nothing is withdrawn.
+    sp.proc.send(signal.SIGHUP)
+    poll(lambda: sp.status()["config"]["reloads"] > reloads, 5, what="reload on SIGHUP")
+    assert cl.wait_service("web") == (web, "node-a")
+    wait_resolves_to(cl.client, web[0], cl.mac("node-a"))
+
+    # A state file that cannot be parsed is kept aside, never overwritten,
+    # and the daemon starts fresh.
+    assert sp.stop() == 0
+    sp.state.write_text("{ this is not json")
+    sp.start()
+    cl.wait_service("web")
+    aside = list(sp.state.parent.glob(sp.state.name + ".corrupt-*"))
+    assert len(aside) == 1 and aside[0].read_text() == "{ this is not json"
+    assert "state file is corrupt" in sp.log()
+    poll(lambda: sp.state.exists() and "web" in sp.state.read_text(), 5,
+         what="a new state file written")
+    assert sp.stop() == 0
