@@ -4,6 +4,7 @@
  */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -17,8 +18,9 @@ static void run_usage(FILE *out)
 	fputs("usage: ironlb run --manifests DIR [options]\n"
 	      "\n"
 	      "Run controller and speaker in one process: allocate addresses for the\n"
-	      "Services in DIR and announce the ones this node owns over Layer 2 (ARP\n"
-	      "for IPv4, NDP for IPv6).  DIR is watched; changes apply within\n"
+	      "Services in DIR, announce the ones this node owns over Layer 2 (ARP\n"
+	      "for IPv4, NDP for IPv6), and hold the BGP sessions of the BGPPeers\n"
+	      "that select this node.  DIR is watched; changes apply within\n"
 	      "milliseconds, and an invalid change keeps the last good configuration.\n"
 	      "\n"
 	      "options:\n"
@@ -31,7 +33,10 @@ static void run_usage(FILE *out)
 	      "      --install-vips     also add owned addresses to --vip-device so a\n"
 	      "                         server on this host answers them\n"
 	      "      --vip-device DEV   where --install-vips adds them (default lo)\n"
-	      "      --no-l2            announce nothing (allocate and serve status only)\n"
+	      "      --no-l2            no Layer 2 announcements\n"
+	      "      --no-bgp           no BGP sessions\n"
+	      "      --bgp-port PORT    accept BGP connections on PORT (default 179;\n"
+	      "                         0: only dial out)\n"
 	      "  -n, --namespace NS     namespace of the MetalLB configuration (default\n"
 	      "                         " MODEL_DEFAULT_CONFIG_NAMESPACE ")\n"
 	      "      --lb-class NAME    serve Services of this spec.loadBalancerClass\n"
@@ -44,7 +49,7 @@ static void run_usage(FILE *out)
 
 int cmd_run(int argc, char **argv)
 {
-	enum { OPT_VIPS = 256, OPT_VIPDEV, OPT_NOL2, OPT_CLASS, OPT_LOG };
+	enum { OPT_VIPS = 256, OPT_VIPDEV, OPT_NOL2, OPT_CLASS, OPT_LOG, OPT_NOBGP, OPT_BGPPORT };
 	static const struct option opts[] = {
 		{"manifests", required_argument, NULL, 'm'},
 		{"node-name", required_argument, NULL, 'N'},
@@ -53,6 +58,8 @@ int cmd_run(int argc, char **argv)
 		{"install-vips", no_argument, NULL, OPT_VIPS},
 		{"vip-device", required_argument, NULL, OPT_VIPDEV},
 		{"no-l2", no_argument, NULL, OPT_NOL2},
+		{"no-bgp", no_argument, NULL, OPT_NOBGP},
+		{"bgp-port", required_argument, NULL, OPT_BGPPORT},
 		{"namespace", required_argument, NULL, 'n'},
 		{"lb-class", required_argument, NULL, OPT_CLASS},
 		{"log-level", required_argument, NULL, OPT_LOG},
@@ -89,6 +96,22 @@ int cmd_run(int argc, char **argv)
 		case OPT_NOL2:
 			o.no_l2 = true;
 			break;
+		case OPT_NOBGP:
+			o.no_bgp = true;
+			break;
+		case OPT_BGPPORT: {
+			char *end;
+			long p = strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end || p < 0 || p > 65535) {
+				fprintf(stderr,
+					"ironlb run: --bgp-port \"%s\" is not a port (0..65535; 0 = do not listen)\n",
+					optarg);
+				return 2;
+			}
+			o.bgp_port = (unsigned)p;
+			o.bgp_port_set = true;
+			break;
+		}
 		case OPT_CLASS:
 			o.lb_class = optarg;
 			break;

@@ -8,8 +8,10 @@
  *   swap in as the last good model                 keep the last good model,
  *   allocate (adopting the state file)             config_stale = 1, errors
  *   save the state file when it changed            in the log and /status
- *   plan Layer 2 for this node
+ *   plan Layer 2 and BGP for this node
  *   l2 engine: own exactly the planned addresses (diffed)
+ *   BGP speaker: sessions and routes of the plan (diffed; a change that
+ *   only touches announcements never resets a session)
  *   metrics, /status
  *
  * Nothing is withdrawn because of a bad change: an invalid manifest
@@ -31,6 +33,9 @@ struct daemon_opts {
 	bool install_vips;
 	const char *vip_device;      /* default "lo" */
 	bool no_l2;                  /* plan and serve status, announce nothing */
+	bool no_bgp;                 /* hold no BGP sessions */
+	unsigned bgp_port;           /* listen port for BGP (default 179; 0 = do not listen) */
+	bool bgp_port_set;
 };
 
 /* Run until SIGTERM/SIGINT; returns the process exit code. */

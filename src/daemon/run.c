@@ -18,8 +18,10 @@
 
 #include "alloc/alloc.h"
 #include "announce/announce.h"
+#include "announce/bgp_plan.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "bgp/bgp_speaker.h"
 #include "daemon/state.h"
 #include "http/metrics.h"
 #include "http/server.h"
@@ -61,6 +63,8 @@ struct daemon {
 
 	struct l2_plan plan;
 	struct l2_engine *l2;
+	struct bgp_plan bgp;
+	struct bgp_speaker *speaker; /* created when a plan first has sessions */
 
 	struct metrics_registry *reg;
 	struct metrics_family *m_loaded, *m_stale, *m_updates, *m_update_errors;
@@ -276,6 +280,8 @@ static void svc_key(const struct service *s, char *buf, size_t len)
 	snprintf(buf, len, "%s/%s", s->meta.namespace_, s->meta.name);
 }
 
+static void apply_bgp(struct daemon *d, struct bgp_plan *bgp);
+
 static void apply_model(struct daemon *d, struct model *old_model, bool had_old)
 {
 	struct model *m = &d->model;
@@ -341,7 +347,11 @@ static void apply_model(struct daemon *d, struct model *old_model, bool had_old)
 
 	struct l2_plan plan = {0};
 	announce_l2(m, d->o->node_name, as, nas, &plan);
+	struct bgp_plan bgp = {0};
+	if (!d->o->no_bgp)
+		announce_bgp(m, d->o->node_name, as, nas, &bgp);
 	free(as);
+	apply_bgp(d, &bgp);
 
 	/* Log ownership changes for this node. */
 	for (size_t i = 0; i < plan.n; i++) {
@@ -380,6 +390,27 @@ static void apply_model(struct daemon *d, struct model *old_model, bool had_old)
 		l2_engine_set(d->l2, own, n);
 		free(own);
 	}
+}
+
+/* Hand the BGP plan to the speaker, creating it the first time there is a
+ * session to hold. */
+static void apply_bgp(struct daemon *d, struct bgp_plan *bgp)
+{
+	if (!d->speaker && bgp->nsessions) {
+		struct bgp_speaker_opts so = {
+			.listen_port = d->o->bgp_port_set ? (uint16_t)d->o->bgp_port : 179,
+			.no_listen = d->o->bgp_port_set && d->o->bgp_port == 0,
+			.node_name = d->o->node_name,
+		};
+		d->speaker = bgp_speaker_new(d->loop, d->reg, &so);
+		if (bgp_speaker_start(d->speaker) != 0)
+			log_error("BGP: cannot listen for peers; sessions are still dialled out",
+				  NULL);
+	}
+	if (d->speaker)
+		bgp_speaker_set(d->speaker, bgp);
+	bgp_plan_free(&d->bgp);
+	d->bgp = *bgp;
 }
 
 static void free_results(struct alloc_result *r, size_t n)
@@ -627,6 +658,10 @@ static json_t *status_json(struct daemon *d)
 	json_object_set_new(root, "layer2", l2);
 	if (d->l2)
 		json_object_set_new(root, "l2_engine", l2_engine_status_json(d->l2));
+	if (d->speaker)
+		json_object_set_new(root, "bgp", bgp_speaker_status_json(d->speaker));
+	else
+		json_object_set_new(root, "bgp", json_pack("{s:[]}", "sessions"));
 	return root;
 }
 
@@ -700,6 +735,8 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	log_info("stopping", "signal", w->signum == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
 	if (d->l2)
 		l2_engine_stop(d->l2);
+	if (d->speaker)
+		bgp_speaker_stop(d->speaker);
 	ev_break(loop, EVBREAK_ALL);
 }
 
@@ -834,6 +871,9 @@ int daemon_run(const struct daemon_opts *o)
 	/* Orderly shutdown. */
 	if (d.l2)
 		l2_engine_free(d.l2);
+	if (d.speaker)
+		bgp_speaker_free(d.speaker);
+	bgp_plan_free(&d.bgp);
 	http_server_free(d.http);
 	if (d.inotify_fd >= 0)
 		close(d.inotify_fd);

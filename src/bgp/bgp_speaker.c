@@ -1,0 +1,981 @@
+/*
+ * The BGP speaker (see bgp_speaker.h): sessions by name, the listening
+ * socket, and one Adj-RIB-Out per session.
+ *
+ * State:
+ *   plan     a copy of the last plan given to bgp_speaker_set().
+ *   peers    one per session of the plan, in the plan's order (by name):
+ *            the bgp_session, and the Adj-RIB-Out, the routes the peer
+ *            has from us (own copies, sorted by prefix).
+ *   listener one dual-stack TCP socket on [::]:port (an AF_INET one where
+ *            IPv6 is missing) that hands connections from a configured
+ *            peer address to its session and closes the others at once.
+ *            It carries the MD5 key of every peer that has one, since a
+ *            key must be on the listening socket before the SYN arrives.
+ *
+ * Data flow: bgp_speaker_set() copies the plan and walks old and new
+ * sessions by name.  Sessions whose parameters differ are replaced; for
+ * the others rib_sync() compares what the plan wants with the Adj-RIB-Out
+ * and sends only the difference: withdrawals, then announcements grouped
+ * by identical attributes so that each group packs into as few UPDATEs as
+ * the codec can make.  A session that becomes Established starts from an
+ * empty Adj-RIB-Out, so the same function sends it everything, followed
+ * by an End-of-RIB per family.
+ *
+ * A route is sent only when its family was negotiated and the session has
+ * a next hop for it (an IPv6 global address for IPv6 routes; for IPv4
+ * routes an IPv4 address, or over an IPv6 session with the extended next
+ * hop capability, RFC 8950, the IPv6 one).  Routes that cannot be sent
+ * stay out of the Adj-RIB-Out and show as not announced in the status.
+ */
+#include "bgp/bgp_speaker.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ev.h>
+#include <ifaddrs.h>
+#include <jansson.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "bgp/bgp_msg.h"
+#include "bgp/bgp_session.h"
+#include "http/metrics.h"
+
+#define DEFAULT_PORT 179
+#define LISTEN_BACKLOG 64
+#define STOP_MESSAGE "ironlb speaker stopping"
+
+struct peer {
+	struct bgp_speaker *sp;
+	const struct bgp_session_plan *plan;  /* inside sp->plan */
+	struct bgp_session *s;
+	struct bgp_route *rib;                /* Adj-RIB-Out, sorted by prefix */
+	size_t nrib;
+	bool md5_set;                         /* key on the listener */
+	struct ip_addr md5_addr;
+};
+
+struct bgp_speaker {
+	struct ev_loop *loop;
+	struct metrics_registry *reg;
+	struct bgp_session_metrics sm;
+	struct metrics_family *m_announced, *m_pending;
+	char *node_name;
+	uint16_t listen_port;
+	bool listen, listen_any;
+	uint32_t default_router_id;
+	int lfd, laf;
+	uint16_t bound_port;
+	ev_io lw;
+	struct bgp_plan plan;
+	struct peer **peers;
+	size_t npeers;
+	struct ip_addr *seen;                 /* peers established once */
+	size_t nseen;
+	bool stopped;
+};
+
+/* ------------------------------------------------------------------ */
+/* routes */
+
+static int prefix_cmp(const struct ip_prefix *a, const struct ip_prefix *b)
+{
+	int c = ip_cmp(&a->addr, &b->addr);
+
+	if (c)
+		return c;
+	return a->len < b->len ? -1 : a->len > b->len;
+}
+
+static int community_cmp(const struct community_value *a, const struct community_value *b)
+{
+	if (a->kind != b->kind)
+		return a->kind < b->kind ? -1 : 1;
+	if (a->a != b->a)
+		return a->a < b->a ? -1 : 1;
+	if (a->b != b->b)
+		return a->b < b->b ? -1 : 1;
+	if (a->c != b->c)
+		return a->c < b->c ? -1 : 1;
+	return 0;
+}
+
+/* Attributes only (not the prefix), to group routes into UPDATEs. */
+static int attrs_cmp(const struct bgp_route *a, const struct bgp_route *b)
+{
+	if (a->has_local_pref != b->has_local_pref)
+		return a->has_local_pref ? 1 : -1;
+	if (a->has_local_pref && a->local_pref != b->local_pref)
+		return a->local_pref < b->local_pref ? -1 : 1;
+	if (a->ncommunities != b->ncommunities)
+		return a->ncommunities < b->ncommunities ? -1 : 1;
+	for (size_t i = 0; i < a->ncommunities; i++) {
+		int c = community_cmp(&a->communities[i], &b->communities[i]);
+		if (c)
+			return c;
+	}
+	return 0;
+}
+
+static int ptr_prefix_cmp(const void *x, const void *y)
+{
+	const struct bgp_route *const *a = x, *const *b = y;
+
+	return prefix_cmp(&(*a)->prefix, &(*b)->prefix);
+}
+
+static int ptr_attrs_cmp(const void *x, const void *y)
+{
+	const struct bgp_route *const *a = x, *const *b = y;
+	int c = attrs_cmp(*a, *b);
+
+	return c ? c : prefix_cmp(&(*a)->prefix, &(*b)->prefix);
+}
+
+static void route_dup(struct bgp_route *dst, const struct bgp_route *src)
+{
+	*dst = *src;
+	dst->communities = NULL;
+	dst->services = NULL;
+	if (src->ncommunities) {
+		dst->communities = xcalloc(src->ncommunities, sizeof(*dst->communities));
+		memcpy(dst->communities, src->communities,
+		       src->ncommunities * sizeof(*dst->communities));
+	}
+	if (src->nservices) {
+		dst->services = xcalloc(src->nservices, sizeof(*dst->services));
+		for (size_t i = 0; i < src->nservices; i++)
+			dst->services[i] = xstrdup(src->services[i]);
+	}
+}
+
+static void route_clear(struct bgp_route *r)
+{
+	for (size_t i = 0; i < r->nservices; i++)
+		free(r->services[i]);
+	free(r->services);
+	free(r->communities);
+	memset(r, 0, sizeof(*r));
+}
+
+static void rib_clear(struct peer *p)
+{
+	for (size_t i = 0; i < p->nrib; i++)
+		route_clear(&p->rib[i]);
+	free(p->rib);
+	p->rib = NULL;
+	p->nrib = 0;
+}
+
+static const struct bgp_route *rib_find(const struct peer *p, const struct ip_prefix *pfx)
+{
+	size_t lo = 0, hi = p->nrib;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = prefix_cmp(&p->rib[mid].prefix, pfx);
+
+		if (c == 0)
+			return &p->rib[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* Whether the session can carry route r now. */
+static bool sendable(const struct bgp_session_info *in, const struct bgp_route *r)
+{
+	if (r->prefix.addr.family == IP_FAMILY_V4)
+		return in->neg.ipv4_unicast &&
+		       (in->next_hop4.family == IP_FAMILY_V4 ||
+			(in->neg.opts.ext_nh_ipv4 && in->next_hop6.family == IP_FAMILY_V6));
+	if (r->prefix.addr.family == IP_FAMILY_V6)
+		return in->neg.ipv6_unicast && in->next_hop6.family == IP_FAMILY_V6;
+	return false;
+}
+
+/* The attribute set of route r on a session (communities converted into
+ * the arrays given). */
+static void attr_set(const struct bgp_session_info *in, const struct bgp_route *r,
+		     const uint32_t *as_path, uint32_t *std, struct bgp_large_community *large,
+		     struct bgp_attr_set *a)
+{
+	memset(a, 0, sizeof(*a));
+	/* MetalLB: ORIGIN IGP, AS_PATH empty towards internal peers and our
+	 * AS towards external ones (RFC 4271 §5.1.2). */
+	a->origin = BGP_ORIGIN_IGP;
+	a->as_path_len = in->ibgp ? 0 : 1;
+	a->as_path = as_path;
+	/* IPv4 over an IPv6 session with RFC 8950 uses the IPv6 next hop. */
+	if (!(in->local.family == IP_FAMILY_V6 && in->neg.opts.ext_nh_ipv4 &&
+	      in->next_hop6.family == IP_FAMILY_V6))
+		a->next_hop = in->next_hop4;
+	a->next_hop6 = in->next_hop6;
+	a->next_hop6_ll = in->next_hop6_ll;
+	a->has_local_pref = r->has_local_pref && in->ibgp;
+	a->local_pref = r->local_pref;
+	for (size_t i = 0; i < r->ncommunities; i++) {
+		const struct community_value *c = &r->communities[i];
+
+		if (c->kind == COMMUNITY_STANDARD)
+			std[a->ncommunities++] = (c->a & 0xffff) << 16 | (c->b & 0xffff);
+		else
+			large[a->nlarge++] = (struct bgp_large_community){ c->a, c->b, c->c };
+	}
+	a->communities = std;
+	a->large = large;
+}
+
+/* Append the announcement of v[0..n), routes with equal attributes, in
+ * as few UPDATEs as the codec packs them.  The number of messages, or -1
+ * (nothing written) when they cannot be encoded. */
+static long announce_group(struct peer *p, struct wbuf *w, const struct bgp_route *const *v,
+			   size_t n)
+{
+	const struct bgp_session_info *in = bgp_session_info(p->s);
+	uint32_t as_path[1] = { in->local_as };
+	uint32_t *std = xcalloc(v[0]->ncommunities + 1, sizeof(*std));
+	struct bgp_large_community *large = xcalloc(v[0]->ncommunities + 1, sizeof(*large));
+	struct ip_prefix *pfx = xcalloc(n, sizeof(*pfx));
+	struct bgp_attr_set a;
+	size_t mark = wbuf_mark(w), nmsgs = 0;
+	long r = -1;
+
+	attr_set(in, v[0], as_path, std, large, &a);
+	for (size_t k = 0; k < n; k++)
+		pfx[k] = v[k]->prefix;
+	if (bgp_update_build_announce(w, &in->neg.opts, &a, pfx, n, &nmsgs) == 0) {
+		r = (long)nmsgs;
+	} else {
+		char buf[IP_STR_MAX];
+
+		/* Drop whatever the failed call wrote. */
+		w->len = mark;
+		w->err = false;
+		log_error("bgp routes not encodable", "session", bgp_session_name(p->s), "peer",
+			  bgp_session_peer_label(p->s), "first_prefix",
+			  ip_prefix_format(&v[0]->prefix, buf), NULL);
+	}
+	free(pfx);
+	free(std);
+	free(large);
+	return r;
+}
+
+/* Append announcements of routes v[0..n) (sorted by attributes), one
+ * group of equal attributes at a time.  ok[i] says whether v[i] went
+ * out. */
+static size_t build_announce(struct peer *p, struct wbuf *w, const struct bgp_route **v, size_t n,
+			     bool *ok)
+{
+	size_t total = 0;
+
+	for (size_t i = 0; i < n;) {
+		size_t j = i + 1;
+		long m;
+
+		while (j < n && attrs_cmp(v[i], v[j]) == 0)
+			j++;
+		m = announce_group(p, w, v + i, j - i);
+		if (m >= 0) {
+			total += (size_t)m;
+			for (size_t k = i; k < j; k++)
+				ok[k] = true;
+		}
+		i = j;
+	}
+	return total;
+}
+
+static void peer_metrics(struct peer *p)
+{
+	struct bgp_speaker *sp = p->sp;
+	const char *v[] = { bgp_session_peer_label(p->s) };
+
+	if (sp->m_announced)
+		metrics_set(sp->m_announced, v, (double)p->nrib);
+	/* MetalLB's meaning: the prefixes that should be advertised. */
+	if (sp->m_pending)
+		metrics_set(sp->m_pending, v, (double)p->plan->nroutes);
+}
+
+/* Bring the peer's Adj-RIB-Out to what the plan wants: withdraw what went
+ * away, announce what is new or changed.  initial: the session just came
+ * up, so End-of-RIB markers follow (RFC 4724 §2). */
+static void rib_sync(struct peer *p, bool initial)
+{
+	const struct bgp_session_plan *pl = p->plan;
+	const struct bgp_session_info *in;
+	const struct bgp_route **want = NULL, **ann = NULL;
+	struct ip_prefix *wd = NULL;
+	bool *ok = NULL, *failed = NULL;
+	size_t nwant = 0, nann = 0, nwd = 0, nmsgs = 0, k;
+	struct wbuf w, wa;
+	struct bgp_route *rib;
+	size_t nrib = 0;
+
+	if (bgp_session_state(p->s) != BGP_FSM_ESTABLISHED) {
+		peer_metrics(p);
+		return;
+	}
+	in = bgp_session_info(p->s);
+	want = xcalloc(pl->nroutes + 1, sizeof(*want));
+	for (size_t i = 0; i < pl->nroutes; i++)
+		if (sendable(in, &pl->routes[i]))
+			want[nwant++] = &pl->routes[i];
+	qsort(want, nwant, sizeof(*want), ptr_prefix_cmp);
+
+	/* Announce: new, or attributes changed (an implicit withdraw of
+	 * the old path, RFC 4271 §3.1). */
+	ann = xcalloc(nwant + 1, sizeof(*ann));
+	for (size_t i = 0; i < nwant; i++) {
+		const struct bgp_route *old = rib_find(p, &want[i]->prefix);
+		if (!old || !bgp_route_same_attrs(old, want[i]))
+			ann[nann++] = want[i];
+	}
+	qsort(ann, nann, sizeof(*ann), ptr_attrs_cmp);
+	ok = xcalloc(nann + 1, sizeof(*ok));
+	wbuf_init_dyn(&wa, 4096);
+	nmsgs += build_announce(p, &wa, ann, nann, ok);
+
+	/* Which wanted routes failed to encode (rare: a broken plan). */
+	failed = xcalloc(nwant + 1, sizeof(*failed));
+	for (k = 0; k < nann; k++)
+		if (!ok[k]) {
+			const struct bgp_route **at = bsearch(&ann[k], want, nwant, sizeof(*want),
+							      ptr_prefix_cmp);
+			if (at)
+				failed[at - want] = true;
+		}
+
+	/* Withdraw: gone from the plan, or not sendable any more, or a
+	 * changed route that could not be encoded. */
+	wd = xcalloc(p->nrib + 1, sizeof(*wd));
+	for (size_t i = 0, j = 0; i < p->nrib; i++) {
+		const struct bgp_route *r = &p->rib[i];
+		int c = 1;
+
+		while (j < nwant && (c = prefix_cmp(&want[j]->prefix, &r->prefix)) < 0)
+			j++;
+		if (j < nwant && c == 0 && !failed[j])
+			continue;
+		wd[nwd++] = r->prefix;
+	}
+	wbuf_init_dyn(&w, 4096);
+	if (nwd) {
+		size_t n = 0;
+		if (bgp_update_build_withdraw(&w, wd, nwd, &n) == 0)
+			nmsgs += n;
+	}
+	wbuf_bytes(&w, wa.p, wa.len);
+	if (initial) {
+		/* RFC 4724 §2: End-of-RIB for every family of the session. */
+		if (in->neg.ipv4_unicast &&
+		    bgp_update_build_eor(&w, BGP_AFI_IPV4, BGP_SAFI_UNICAST) == 0)
+			nmsgs++;
+		if (in->neg.ipv6_unicast &&
+		    bgp_update_build_eor(&w, BGP_AFI_IPV6, BGP_SAFI_UNICAST) == 0)
+			nmsgs++;
+	}
+
+	/* The new Adj-RIB-Out: every wanted route that is at the peer now. */
+	rib = xcalloc(nwant + 1, sizeof(*rib));
+	for (size_t i = 0; i < nwant; i++)
+		if (!failed[i])
+			route_dup(&rib[nrib++], want[i]);
+	rib_clear(p);
+	p->rib = rib;
+	p->nrib = nrib;
+
+	if (w.len && wbuf_ok(&w))
+		bgp_session_send_updates(p->s, w.p, w.len, nmsgs);
+	if (nann || nwd || initial) {
+		char a[24], d[24], m[24];
+
+		snprintf(a, sizeof(a), "%zu", nann);
+		snprintf(d, sizeof(d), "%zu", nwd);
+		snprintf(m, sizeof(m), "%zu", nmsgs);
+		log_info("bgp routes sent", "session", bgp_session_name(p->s), "peer",
+			 bgp_session_peer_label(p->s), "announced", a, "withdrawn", d, "updates", m,
+			 "initial", initial ? "true" : "false", NULL);
+	}
+	if (nwant < pl->nroutes) {
+		char n[24];
+
+		snprintf(n, sizeof(n), "%zu", pl->nroutes - nwant);
+		log_debug("bgp routes held back", "session", bgp_session_name(p->s), "peer",
+			  bgp_session_peer_label(p->s), "count", n, "reason",
+			  "family not negotiated or no next hop of that family", NULL);
+	}
+	peer_metrics(p);
+	wbuf_free(&w);
+	wbuf_free(&wa);
+	free(want);
+	free(ann);
+	free(ok);
+	free(failed);
+	free(wd);
+}
+
+/* ------------------------------------------------------------------ */
+/* session hooks */
+
+static void seen_add(struct bgp_speaker *sp, const struct ip_addr *a)
+{
+	for (size_t i = 0; i < sp->nseen; i++)
+		if (ip_eq(&sp->seen[i], a))
+			return;
+	*VEC_PUSH(sp->seen, sp->nseen) = *a;
+}
+
+static bool seen_has(const struct bgp_speaker *sp, const struct ip_addr *a)
+{
+	for (size_t i = 0; i < sp->nseen; i++)
+		if (ip_eq(&sp->seen[i], a))
+			return true;
+	return false;
+}
+
+static void hook_established(struct bgp_session *s, void *arg)
+{
+	struct peer *p = arg;
+
+	seen_add(p->sp, &bgp_session_info(s)->remote);
+	rib_clear(p);
+	rib_sync(p, true);
+}
+
+static void hook_down(struct bgp_session *s, void *arg)
+{
+	struct peer *p = arg;
+
+	rib_clear(p);
+	peer_metrics(p);
+}
+
+static void hook_route_refresh(struct bgp_session *s, uint16_t afi, uint8_t safi, void *arg)
+{
+	struct peer *p = arg;
+	enum ip_family f = afi == BGP_AFI_IPV4 ? IP_FAMILY_V4 : IP_FAMILY_V6;
+	const struct bgp_route **v = xcalloc(p->nrib + 1, sizeof(*v));
+	bool *ok = xcalloc(p->nrib + 1, sizeof(*ok));
+	size_t n = 0, nmsgs;
+	struct wbuf w;
+
+	/* RFC 2918 §4: the whole Adj-RIB-Out of the family again. */
+	for (size_t i = 0; i < p->nrib; i++)
+		if (p->rib[i].prefix.addr.family == f)
+			v[n++] = &p->rib[i];
+	qsort(v, n, sizeof(*v), ptr_attrs_cmp);
+	wbuf_init_dyn(&w, 4096);
+	nmsgs = build_announce(p, &w, v, n, ok);
+	if (w.len)
+		bgp_session_send_updates(s, w.p, w.len, nmsgs);
+	log_info("bgp route refresh answered", "session", bgp_session_name(s), "peer",
+		 bgp_session_peer_label(s), "afi", f == IP_FAMILY_V4 ? "ipv4" : "ipv6", NULL);
+	wbuf_free(&w);
+	free(v);
+	free(ok);
+}
+
+static const struct bgp_session_hooks hooks = {
+	.established = hook_established,
+	.down = hook_down,
+	.route_refresh = hook_route_refresh,
+};
+
+/* ------------------------------------------------------------------ */
+/* peers */
+
+static bool md5_wanted(const struct bgp_session_cfg *c)
+{
+	return c->password && *c->password && c->peer_address.family != IP_FAMILY_NONE &&
+	       !(c->vrf && *c->vrf);
+}
+
+static void md5_apply(struct peer *p)
+{
+	struct bgp_speaker *sp = p->sp;
+	const struct bgp_session_cfg *c = &p->plan->cfg;
+
+	if (sp->lfd < 0 || !md5_wanted(c))
+		return;
+	if (bgp_session_md5(sp->lfd, sp->laf, &c->peer_address, c->password) < 0) {
+		log_warn("bgp md5 key not set on the listening socket", "session", c->name, "peer",
+			 bgp_session_peer_label(p->s), "error", strerror(errno), NULL);
+		return;
+	}
+	p->md5_set = true;
+	p->md5_addr = c->peer_address;
+}
+
+static void md5_remove(struct peer *p)
+{
+	struct bgp_speaker *sp = p->sp;
+
+	if (!p->md5_set || sp->lfd < 0)
+		return;
+	bgp_session_md5(sp->lfd, sp->laf, &p->md5_addr, NULL);
+	p->md5_set = false;
+}
+
+static void session_create(struct peer *p)
+{
+	struct bgp_speaker *sp = p->sp;
+	struct bgp_session_env env = {
+		.loop = sp->loop,
+		.default_router_id = sp->default_router_id,
+		.gr_restarted = !seen_has(sp, &p->plan->cfg.peer_address),
+		.hooks = &hooks,
+		.arg = p,
+		.metrics = &sp->sm,
+	};
+
+	p->s = bgp_session_new(&p->plan->cfg, &env);
+	peer_metrics(p);
+	md5_apply(p);
+	if (!sp->stopped)
+		bgp_session_start(p->s);
+}
+
+static void peer_metrics_remove(struct peer *p)
+{
+	struct bgp_speaker *sp = p->sp;
+	const char *label = bgp_session_peer_label(p->s);
+	struct metrics_family *fams[] = {
+		sp->m_announced, sp->m_pending, sp->sm.session_up, sp->sm.opens_sent,
+		sp->sm.opens_received, sp->sm.notifications_sent, sp->sm.keepalives_sent,
+		sp->sm.keepalives_received, sp->sm.updates_sent, sp->sm.updates_received,
+		sp->sm.route_refresh_sent, sp->sm.total_sent, sp->sm.total_received,
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(fams); i++)
+		if (fams[i])
+			metrics_remove_matching(fams[i], "peer", label);
+}
+
+/* Close and free the session (after a NOTIFICATION with Cease /
+ * subcode). */
+static void session_destroy(struct peer *p, uint8_t subcode)
+{
+	if (!p->s)
+		return;
+	bgp_session_stop(p->s, subcode, NULL, false);
+	md5_remove(p);
+	peer_metrics_remove(p);
+	bgp_session_free(p->s);
+	p->s = NULL;
+	rib_clear(p);
+}
+
+static void peer_free(struct peer *p, uint8_t subcode)
+{
+	session_destroy(p, subcode);
+	free(p);
+}
+
+/* ------------------------------------------------------------------ */
+/* listening */
+
+static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct bgp_speaker *sp = w->data;
+
+	for (int budget = 0; budget < 64; budget++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		struct ip_addr a = { 0 };
+		uint16_t port = 0;
+		uint32_t scope = 0;
+		struct peer *p = NULL;
+		char from[IP_STR_MAX + 16];
+		int fd;
+
+		fd = accept4(sp->lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				log_warn("bgp accept failed", "error", strerror(errno), NULL);
+			return;
+		}
+		if (ss.ss_family == AF_INET) {
+			const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
+			a = ip_from_bytes(IP_FAMILY_V4, (const uint8_t *)&sin->sin_addr);
+			port = ntohs(sin->sin_port);
+		} else if (ss.ss_family == AF_INET6) {
+			const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&ss;
+			a = ip_from_bytes(IP_FAMILY_V6, sin6->sin6_addr.s6_addr);
+			if (ip_is_v4_mapped(&a))
+				a = ip_v4((uint32_t)a.v);
+			port = ntohs(sin6->sin6_port);
+			scope = sin6->sin6_scope_id;
+		}
+		/* Several sessions may share an address (other ports): the
+		 * first by name takes it. */
+		for (size_t i = 0; i < sp->npeers && !p; i++)
+			if (sp->peers[i]->s && bgp_session_wants(sp->peers[i]->s, &a, scope))
+				p = sp->peers[i];
+		bgp_session_format_peer(from, sizeof(from), &a, port);
+		if (!p) {
+			log_warn("bgp connection refused", "from", from, "reason",
+				 "not the address of a configured peer", NULL);
+			close(fd);
+			continue;
+		}
+		log_debug("bgp connection accepted", "session", bgp_session_name(p->s), "from",
+			  from, NULL);
+		bgp_session_accept(p->s, fd);
+	}
+}
+
+static int listen_open(struct bgp_speaker *sp)
+{
+	int fd, one = 1, zero = 0;
+	uint16_t port = sp->listen_any ? 0 : sp->listen_port;
+	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6, .sin6_port = htons(port),
+				     .sin6_addr = IN6ADDR_ANY_INIT };
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port),
+				   .sin_addr.s_addr = htonl(INADDR_ANY) };
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	sp->laf = AF_INET6;
+	fd = socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 && errno == EAFNOSUPPORT) {
+		sp->laf = AF_INET;
+		fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	}
+	if (fd < 0)
+		goto fail;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (sp->laf == AF_INET6) {
+		/* One socket for both families. */
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+		if (bind(fd, (struct sockaddr *)&sin6, sizeof(sin6)) < 0)
+			goto fail;
+	} else if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0) {
+		goto fail;
+	}
+	if (listen(fd, LISTEN_BACKLOG) < 0)
+		goto fail;
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+		sp->bound_port = ntohs(ss.ss_family == AF_INET6
+					       ? ((struct sockaddr_in6 *)&ss)->sin6_port
+					       : ((struct sockaddr_in *)&ss)->sin_port);
+	sp->lfd = fd;
+	ev_io_init(&sp->lw, on_accept, fd, EV_READ);
+	sp->lw.data = sp;
+	ev_io_start(sp->loop, &sp->lw);
+	return 0;
+fail: {
+	char p[8];
+	int err = errno;
+
+	snprintf(p, sizeof(p), "%u", port);
+	log_error("bgp listening socket failed", "port", p, "error", strerror(err), "hint",
+		  port && port < 1024 ? "binding a port below 1024 needs CAP_NET_BIND_SERVICE"
+				      : "is another BGP speaker running on this port?",
+		  NULL);
+	if (fd >= 0)
+		close(fd);
+	errno = err;
+	return -1;
+}
+}
+
+static void listen_close(struct bgp_speaker *sp)
+{
+	if (sp->lfd < 0)
+		return;
+	ev_io_stop(sp->loop, &sp->lw);
+	close(sp->lfd);
+	sp->lfd = -1;
+	sp->bound_port = 0;
+	for (size_t i = 0; i < sp->npeers; i++)
+		sp->peers[i]->md5_set = false;
+}
+
+/* ------------------------------------------------------------------ */
+/* router ID */
+
+uint32_t bgp_speaker_default_router_id(const char *node_name)
+{
+	struct ifaddrs *list = NULL;
+	uint32_t best = 0, h = 2166136261u;
+
+	if (getifaddrs(&list) == 0) {
+		for (struct ifaddrs *i = list; i; i = i->ifa_next) {
+			uint32_t v;
+
+			if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET ||
+			    !(i->ifa_flags & IFF_UP) || (i->ifa_flags & IFF_LOOPBACK))
+				continue;
+			v = ntohl(((const struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr);
+			/* Global only: not 0/8, 127/8 or link-local 169.254/16. */
+			if ((v >> 24) == 0 || (v >> 24) == 127 || (v >> 16) == 0xa9fe)
+				continue;
+			if (!best || v < best)
+				best = v;
+		}
+		freeifaddrs(list);
+	}
+	if (best)
+		return best;
+	/* No address: FNV-1a of the node name, stable across restarts. */
+	for (const char *c = node_name ? node_name : ""; *c; c++) {
+		h ^= (uint8_t)*c;
+		h *= 16777619u;
+	}
+	return h ? h : 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* public API */
+
+static struct metrics_family *family(struct metrics_registry *reg, const char *name,
+				     const char *help, enum metrics_type type)
+{
+	static const char *const labels[] = { "peer", NULL };
+	struct metrics_family *f;
+
+	if (!reg)
+		return NULL;
+	f = metrics_family_find(reg, name);
+	if (!f)
+		f = metrics_family_add(reg, name, help, type, labels);
+	return f;
+}
+
+struct bgp_speaker *bgp_speaker_new(struct ev_loop *loop, struct metrics_registry *reg,
+				    const struct bgp_speaker_opts *opts)
+{
+	struct bgp_speaker *sp = xcalloc(1, sizeof(*sp));
+
+	sp->loop = loop;
+	sp->reg = reg;
+	sp->lfd = -1;
+	sp->node_name = xstrdup(opts && opts->node_name ? opts->node_name : "");
+	sp->listen_port = opts ? opts->listen_port : DEFAULT_PORT;
+	sp->listen_any = opts && opts->listen_any_port;
+	sp->listen = !(opts && opts->no_listen) && (sp->listen_port != 0 || sp->listen_any);
+	sp->default_router_id = bgp_speaker_default_router_id(sp->node_name);
+	sp->sm.session_up = family(reg, "metallb_bgp_session_up",
+				   "BGP session state (1 is up, 0 is down)", METRICS_GAUGE);
+	sp->sm.updates_sent = family(reg, "metallb_bgp_updates_total",
+				     "Number of BGP UPDATE messages sent", METRICS_COUNTER);
+	sp->m_announced = family(reg, "metallb_bgp_announced_prefixes_total",
+				 "Number of prefixes currently being advertised on the BGP session",
+				 METRICS_GAUGE);
+	sp->m_pending = family(reg, "metallb_bgp_pending_prefixes_total",
+			       "Number of prefixes that should be advertised on the BGP session",
+			       METRICS_GAUGE);
+	sp->sm.opens_sent = family(reg, "metallb_bgp_opens_sent",
+				   "Number of BGP open messages sent", METRICS_COUNTER);
+	sp->sm.opens_received = family(reg, "metallb_bgp_opens_received",
+				       "Number of BGP open messages received", METRICS_COUNTER);
+	sp->sm.notifications_sent = family(reg, "metallb_bgp_notifications_sent",
+					   "Number of BGP notification messages sent",
+					   METRICS_COUNTER);
+	sp->sm.updates_received = family(reg, "metallb_bgp_updates_total_received",
+					 "Number of BGP UPDATE messages received", METRICS_COUNTER);
+	sp->sm.keepalives_sent = family(reg, "metallb_bgp_keepalives_sent",
+					"Number of BGP keepalive messages sent", METRICS_COUNTER);
+	sp->sm.keepalives_received = family(reg, "metallb_bgp_keepalives_received",
+					    "Number of BGP keepalive messages received",
+					    METRICS_COUNTER);
+	sp->sm.route_refresh_sent = family(reg, "metallb_bgp_route_refresh_sent",
+					   "Number of BGP route refresh messages sent",
+					   METRICS_COUNTER);
+	sp->sm.total_sent = family(reg, "metallb_bgp_total_sent",
+				   "Number of total BGP messages sent", METRICS_COUNTER);
+	sp->sm.total_received = family(reg, "metallb_bgp_total_received",
+				       "Number of total BGP messages received", METRICS_COUNTER);
+	return sp;
+}
+
+int bgp_speaker_start(struct bgp_speaker *sp)
+{
+	int r = 0;
+
+	sp->stopped = false;
+	if (sp->listen && sp->lfd < 0) {
+		/* Sessions still dial out when the port cannot be had. */
+		if (listen_open(sp) < 0) {
+			r = -1;
+		} else {
+			char p[8];
+
+			for (size_t i = 0; i < sp->npeers; i++)
+				md5_apply(sp->peers[i]);
+			snprintf(p, sizeof(p), "%u", sp->bound_port);
+			log_info("bgp listening", "port", p, "family",
+				 sp->laf == AF_INET6 ? "ipv4+ipv6" : "ipv4", NULL);
+		}
+	}
+	for (size_t i = 0; i < sp->npeers; i++)
+		if (sp->peers[i]->s && bgp_session_state(sp->peers[i]->s) == BGP_FSM_IDLE)
+			bgp_session_start(sp->peers[i]->s);
+	return r;
+}
+
+static struct peer *take_peer(struct peer **v, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i] && strcmp(bgp_session_cfg(v[i]->s)->name, name) == 0) {
+			struct peer *p = v[i];
+			v[i] = NULL;
+			return p;
+		}
+	return NULL;
+}
+
+void bgp_speaker_set(struct bgp_speaker *sp, const struct bgp_plan *plan)
+{
+	struct bgp_plan np;
+	struct peer **old = sp->peers, **nv;
+	size_t nold = sp->npeers;
+
+	bgp_plan_copy(&np, plan);
+	/* Removed sessions first, so that a key or address they free is not
+	 * one a new session has just taken. */
+	for (size_t i = 0; i < nold; i++) {
+		bool kept = false;
+
+		for (size_t k = 0; k < np.nsessions && !kept; k++)
+			kept = strcmp(bgp_session_name(old[i]->s), np.sessions[k].cfg.name) == 0;
+		if (kept)
+			continue;
+		log_info("bgp peer removed", "session", bgp_session_name(old[i]->s), "peer",
+			 bgp_session_peer_label(old[i]->s), NULL);
+		/* RFC 4486 §4: Peer De-configured. */
+		peer_free(old[i], BGP_CEASE_PEER_DECONFIGURED);
+		old[i] = NULL;
+	}
+	nv = xcalloc(np.nsessions + 1, sizeof(*nv));
+	for (size_t i = 0; i < np.nsessions; i++) {
+		const struct bgp_session_plan *sp_new = &np.sessions[i];
+		struct peer *p = take_peer(old, nold, sp_new->cfg.name);
+
+		if (!p) {
+			p = xcalloc(1, sizeof(*p));
+			p->sp = sp;
+			p->plan = sp_new;
+			session_create(p);
+			log_info("bgp peer added", "session", sp_new->cfg.name, "peer",
+				 bgp_session_peer_label(p->s), NULL);
+		} else if (bgp_session_cfg_differs(bgp_session_cfg(p->s), &sp_new->cfg)) {
+			log_info("bgp peer changed", "session", sp_new->cfg.name, "peer",
+				 bgp_session_peer_label(p->s), "action", "session reset", NULL);
+			/* RFC 4486 §4: Other Configuration Change. */
+			session_destroy(p, BGP_CEASE_CONFIG_CHANGE);
+			p->plan = sp_new;
+			session_create(p);
+		} else {
+			p->plan = sp_new;
+			rib_sync(p, false);
+		}
+		nv[i] = p;
+	}
+	free(old);
+	bgp_plan_free(&sp->plan);
+	sp->plan = np;
+	sp->peers = nv;
+	sp->npeers = np.nsessions;
+}
+
+void bgp_speaker_stop(struct bgp_speaker *sp)
+{
+	sp->stopped = true;
+	listen_close(sp);
+	/* RFC 4724 §4.1 with graceful restart; RFC 9003 Administrative
+	 * Shutdown otherwise. */
+	for (size_t i = 0; i < sp->npeers; i++)
+		if (sp->peers[i]->s)
+			bgp_session_stop(sp->peers[i]->s, BGP_CEASE_ADMIN_SHUTDOWN, STOP_MESSAGE,
+					 true);
+}
+
+void bgp_speaker_free(struct bgp_speaker *sp)
+{
+	if (!sp)
+		return;
+	if (!sp->stopped)
+		bgp_speaker_stop(sp);
+	listen_close(sp);
+	for (size_t i = 0; i < sp->npeers; i++)
+		peer_free(sp->peers[i], BGP_CEASE_ADMIN_SHUTDOWN);
+	free(sp->peers);
+	bgp_plan_free(&sp->plan);
+	free(sp->seen);
+	free(sp->node_name);
+	free(sp);
+}
+
+uint16_t bgp_speaker_listen_port(const struct bgp_speaker *sp)
+{
+	return sp->bound_port;
+}
+
+uint32_t bgp_speaker_router_id(const struct bgp_speaker *sp)
+{
+	return sp->default_router_id;
+}
+
+static json_t *route_json(const struct peer *p, const struct bgp_route *r)
+{
+	json_t *o = json_object(), *comms = json_array(), *svcs = json_array();
+	const struct bgp_route *at = rib_find(p, &r->prefix);
+	char buf[IP_STR_MAX];
+
+	json_object_set_new(o, "prefix", json_string(ip_prefix_format(&r->prefix, buf)));
+	json_object_set_new(o, "local_pref",
+			    r->has_local_pref ? json_integer(r->local_pref) : json_null());
+	for (size_t i = 0; i < r->ncommunities; i++) {
+		char c[64];
+		community_format(&r->communities[i], c, sizeof(c));
+		json_array_append_new(comms, json_string(c));
+	}
+	json_object_set_new(o, "communities", comms);
+	for (size_t i = 0; i < r->nservices; i++)
+		json_array_append_new(svcs, json_string(r->services[i]));
+	json_object_set_new(o, "services", svcs);
+	json_object_set_new(o, "announced", json_boolean(at && bgp_route_same_attrs(at, r)));
+	return o;
+}
+
+void *bgp_speaker_status_json(const struct bgp_speaker *sp)
+{
+	json_t *root = json_object(), *arr = json_array();
+	char rid[IP_STR_MAX];
+	struct ip_addr a = ip_v4(sp->default_router_id);
+
+	for (size_t i = 0; i < sp->npeers; i++) {
+		const struct peer *p = sp->peers[i];
+		json_t *o, *routes = json_array();
+
+		if (!p->s)
+			continue;
+		o = bgp_session_status_json(p->s);
+		for (size_t k = 0; k < p->plan->nroutes; k++)
+			json_array_append_new(routes, route_json(p, &p->plan->routes[k]));
+		json_object_set_new(o, "routes", routes);
+		json_object_set_new(o, "announced_prefixes", json_integer((json_int_t)p->nrib));
+		json_array_append_new(arr, o);
+	}
+	json_object_set_new(root, "default_router_id", json_string(ip_format(&a, rid)));
+	json_object_set_new(root, "listen_port", json_integer(sp->bound_port));
+	json_object_set_new(root, "sessions", arr);
+	return root;
+}

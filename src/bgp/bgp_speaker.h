@@ -1,0 +1,80 @@
+/*
+ * The BGP speaker (I/O): holds the sessions of a bgp_plan and keeps each
+ * peer's Adj-RIB-Out equal to the plan's routes for it.
+ *
+ * bgp_speaker_set() takes a new plan and diffs it against the current one:
+ *   - a session that appears is created (connect with connectTime timeout
+ *     and exponential backoff, and accept from its peer address);
+ *   - a session that disappears is closed with a Cease / Peer
+ *     De-configured NOTIFICATION (RFC 4486);
+ *   - a session whose parameters changed (bgp_session_cfg_differs) is
+ *     reset with Cease / Other Configuration Change, and only that one;
+ *   - for every other session, only the routes that differ are sent: new or
+ *     changed routes as announcements (packed, many prefixes per UPDATE),
+ *     removed ones as withdrawals.  A configuration change that only
+ *     touches announcements never resets a session.
+ *
+ * Layers: bgp_msg (wire codec, pure), bgp_fsm (the RFC 4271 state machine
+ * as a state x event table, pure), bgp_session (sockets, timers, MD5,
+ * TTL), bgp_speaker (sessions, Adj-RIB-Out, plan diffs).
+ *
+ * Metrics (MetalLB's names, label peer = "address:port"):
+ * metallb_bgp_session_up, metallb_bgp_announced_prefixes_total,
+ * metallb_bgp_pending_prefixes_total, metallb_bgp_updates_total,
+ * metallb_bgp_opens_sent, metallb_bgp_opens_received,
+ * metallb_bgp_notifications_sent, metallb_bgp_keepalives_sent,
+ * metallb_bgp_keepalives_received, metallb_bgp_updates_total_received,
+ * metallb_bgp_route_refresh_sent, metallb_bgp_total_sent,
+ * metallb_bgp_total_received.
+ */
+#ifndef IRONLB_BGP_BGP_SPEAKER_H
+#define IRONLB_BGP_BGP_SPEAKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "announce/bgp_plan.h"
+
+struct ev_loop;
+struct metrics_registry;
+struct bgp_speaker;
+
+struct bgp_speaker_opts {
+	uint16_t listen_port;        /* default 179; 0 = do not listen */
+	bool no_listen;
+	const char *node_name;       /* for logs */
+	/* Router ID when a session has none: a stable IPv4 address of this
+	 * host (the lowest global IPv4 on an up interface), else derived from
+	 * a hash of the node name. */
+	bool listen_any_port;        /* listen on a port the kernel picks
+				      * (tests; see bgp_speaker_listen_port) */
+};
+
+struct bgp_speaker *bgp_speaker_new(struct ev_loop *loop, struct metrics_registry *reg,
+				    const struct bgp_speaker_opts *opts);
+/* Start listening (if enabled).  -1 with a logged reason. */
+int bgp_speaker_start(struct bgp_speaker *sp);
+/* Converge to plan (copied). */
+void bgp_speaker_set(struct bgp_speaker *sp, const struct bgp_plan *plan);
+/* Stop: sessions with graceful restart negotiated are closed without a
+ * NOTIFICATION so the peer keeps the routes (RFC 4724 helper mode); the
+ * others get Cease / Administrative Shutdown. */
+void bgp_speaker_stop(struct bgp_speaker *sp);
+void bgp_speaker_free(struct bgp_speaker *sp);
+
+/* For /status: per session its name, peer, state, uptime, negotiated
+ * capabilities and hold time, last error, counters, and the routes
+ * announced with their attributes.  A new jansson json_t (as void *). */
+void *bgp_speaker_status_json(const struct bgp_speaker *sp);
+
+/* The port listened on (0 when not listening). */
+uint16_t bgp_speaker_listen_port(const struct bgp_speaker *sp);
+/* The router ID of sessions without one (host order). */
+uint32_t bgp_speaker_router_id(const struct bgp_speaker *sp);
+/* How that default is chosen: the lowest IPv4 address on an up,
+ * non-loopback interface that is not in 0/8, 127/8 or 169.254/16; on a
+ * host without one, the 32-bit FNV-1a hash of the node name (1 if that is
+ * 0), the same on every start. */
+uint32_t bgp_speaker_default_router_id(const char *node_name);
+
+#endif
