@@ -1,19 +1,31 @@
 /*
- * HTTP server: libmicrohttpd run from the daemon's libev loop, serving the
- * routes the daemon registers (/metrics, /healthz, /status).
+ * HTTP server: a small HTTP/1.1 server of our own on the daemon's libev
+ * loop, serving the routes the daemon registers (/metrics, /healthz,
+ * /status).  No library: libmicrohttpd would load gnutls and its
+ * dependencies (~2.8 MiB resident) for three GET routes.
  *
- * MHD runs in its external epoll mode: no thread of its own; one ev_io
- * watches MHD's epoll descriptor and one ev_timer follows MHD_get_timeout(),
- * and both call MHD_run().  Handlers therefore run on the loop, between
- * other events, and may read daemon state without locks; they must not
- * block.
+ * Everything runs on the loop: one ev_io for the listening socket, one
+ * ev_io and one idle ev_timer per connection, non-blocking reads and
+ * writes.  Handlers therefore run between other events and may read
+ * daemon state without locks; they must not block.  An idle server costs
+ * no wake-ups.
+ *
+ * HTTP/1.0 and 1.1 with keep-alive (the default in 1.1) and pipelining
+ * (answered in order).  Bounds: a request head (request line and header
+ * fields) of at most 16 KiB (else 431) and 100 fields, a body of at most
+ * 1 MiB, sent with Content-Length (Transfer-Encoding gets 501); 128
+ * connections, further clients wait in the listen backlog; a connection
+ * without progress for 30 s is closed.  A malformed request gets 400 and
+ * the connection is closed.
  *
  * A request goes to the route whose method and path match exactly (a GET
- * route also answers HEAD); a path with no route gets 404, a path whose
- * routes have other methods gets 405 with an Allow header.  A request body
- * is read and dropped (no route takes one).  A handler fills
- * a response: status, content type and a malloc'd body that the server
- * frees once sent.
+ * route also answers HEAD, without the body); a path with no route gets
+ * 404, a path whose routes have other methods gets 405 with an Allow
+ * header.  A request body is read and dropped (no route takes one).  A
+ * handler fills a response: status (200..599; anything else becomes 500),
+ * content type and a malloc'd body that the server frees once sent; a
+ * large body is sent from the handler's buffer as the client reads it,
+ * without blocking the loop.
  */
 #ifndef IRONLB_HTTP_SERVER_H
 #define IRONLB_HTTP_SERVER_H
