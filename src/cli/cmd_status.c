@@ -26,7 +26,8 @@ static void status_usage(FILE *out)
 	fputs("usage: ironlb status [--server URL] [-o table|json]\n"
 	      "\n"
 	      "Show a running ironlb's configuration state, the addresses of its\n"
-	      "Services, which node announces each, its interfaces and pool usage.\n"
+	      "Services, which node announces each, its interfaces, its BGP sessions\n"
+	      "and the prefixes announced on them, and pool usage.\n"
 	      "\n"
 	      "options:\n"
 	      "  -s, --server URL      the daemon's HTTP address (default\n"
@@ -272,6 +273,42 @@ static void print_status(json_t *root)
 			       (long long)json_integer_value(json_object_get(v, "responses")),
 			       (long long)json_integer_value(json_object_get(v, "gratuitous")));
 			free(ifs);
+		}
+	}
+
+	json_t *bgp = json_object_get(json_object_get(root, "bgp"), "sessions");
+	if (json_array_size(bgp)) {
+		printf("\n%-22s %-28s %-12s %-10s %-6s %-9s %s\n", "BGP SESSION", "PEER", "STATE",
+		       "UPTIME", "HOLD", "PREFIXES", "LAST ERROR");
+		json_array_foreach(bgp, i, v) {
+			char up[32];
+			long long u = (long long)json_integer_value(json_object_get(v, "uptime_s"));
+			if (u >= 3600)
+				snprintf(up, sizeof(up), "%lldh%02lldm", u / 3600, u / 60 % 60);
+			else
+				snprintf(up, sizeof(up), "%lldm%02llds", u / 60, u % 60);
+			printf("%-22s %-28s %-12s %-10s %-6lld %-9lld %s\n", js(v, "name"), js(v, "peer"),
+			       js(v, "state"), up,
+			       (long long)json_integer_value(json_object_get(v, "hold_time")),
+			       (long long)json_integer_value(json_object_get(v, "announced_prefixes")),
+			       js(v, "last_error"));
+		}
+		printf("\n%-22s %-44s %-10s %s\n", "BGP SESSION", "PREFIX", "LOCALPREF",
+		       "COMMUNITIES");
+		json_array_foreach(bgp, i, v) {
+			size_t k;
+			json_t *r;
+			json_array_foreach(json_object_get(v, "routes"), k, r) {
+				char *comm = join_strings(json_object_get(r, "communities"));
+				json_t *lp = json_object_get(r, "local_pref");
+				char lps[16] = "-";
+				if (json_is_integer(lp))
+					snprintf(lps, sizeof(lps), "%lld", (long long)json_integer_value(lp));
+				printf("%-22s %-44s %-10s %s%s\n", js(v, "name"), js(r, "prefix"), lps,
+				       comm,
+				       json_is_false(json_object_get(r, "announced")) ? "  (not sent)" : "");
+				free(comm);
+			}
 		}
 	}
 
