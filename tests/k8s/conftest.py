@@ -1,0 +1,44 @@
+"""Fixtures for tests that need a real Kubernetes API server.
+
+The binaries come from tests/k8s/build.sh (a cache outside the repo).  With
+IRONLB_K8S=1 a missing binary is built first (a cold build takes many
+minutes) and a build failure is an error; without it, tests needing the
+plane are skipped when the binaries have not been built."""
+import os
+import pathlib
+import re
+import sys
+import uuid
+
+import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+
+import controlplane as cpmod  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def k8s_binaries():
+    build = os.environ.get("IRONLB_K8S") == "1"
+    try:
+        return cpmod.find_binaries(build=build)
+    except cpmod.BinariesMissing as e:
+        pytest.skip("Kubernetes binaries not built (run `IRONLB_K8S=1 scripts/install-deps` "
+                    f"or tests/k8s/build.sh): {e}")
+
+
+@pytest.fixture(scope="module")
+def plane(k8s_binaries):
+    """One dual-stack control plane per test module; use `namespace`."""
+    with cpmod.ControlPlane(k8s_binaries) as cp:
+        yield cp
+
+
+@pytest.fixture
+def namespace(plane, request):
+    """A fresh namespace per test (deleted namespaces stay Terminating here:
+    no controller-manager, so names are never reused)."""
+    base = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
+    name = f"{base}-{uuid.uuid4().hex[:6]}"
+    plane.create_namespace(name)
+    return name
