@@ -13,6 +13,8 @@
 # Usage: tests/k8s/build.sh            build what is missing, print the paths
 #        tests/k8s/build.sh --check    build nothing; print the paths and exit 0
 #                                      if all are built and current, else exit 1
+#        tests/k8s/build.sh --download fetch the Go modules only (what
+#                                      scripts/install-deps does)
 # stdout: KUBE_APISERVER=/path, KUBECTL=/path, ETCD=/path (one per line).
 # Progress and go's own errors go to stderr; a failed build exits non-zero.
 #
@@ -26,10 +28,12 @@ CACHE=${IRONLB_K8S_CACHE:-/var/cache/ironlb-k8s}
 RECIPE=1
 
 check_only=0
+download_only=0
 case "${1:-}" in
 --check) check_only=1 ;;
+--download) download_only=1 ;;
 "") ;;
-*) echo "usage: $0 [--check]" >&2; exit 2 ;;
+*) echo "usage: $0 [--check|--download]" >&2; exit 2 ;;
 esac
 
 log() { echo "k8s/build.sh: $*" >&2; }
@@ -58,6 +62,16 @@ if [ "$check_only" = 0 ] && command -v flock >/dev/null 2>&1; then
 fi
 
 goversion=$("$GO" env GOVERSION) || die "'$GO env GOVERSION' failed"
+
+if [ "$download_only" = 1 ]; then
+	for dir in "$HERE" "$HERE/etcd"; do
+		log "downloading the Go modules of $dir"
+		(cd "$dir" && GOFLAGS=-mod=mod "$GO" mod download) ||
+			die "go mod download failed in $dir (see above)"
+	done
+	log "Go modules present in $GOMODCACHE"
+	exit 0
+fi
 
 # Version of module $2 required in $1/go.mod (read from the file: no network).
 modversion() {
