@@ -164,7 +164,7 @@ static int qcmp_community(const void *a, const void *b)
 static size_t communities_normalize(struct community_value *v, size_t n)
 {
 	if (n > 1)
-		qsort(v, n, sizeof(*v), qcmp_community);
+		xqsort(v, n, sizeof(*v), qcmp_community);
 	size_t u = 0;
 	for (size_t i = 0; i < n; i++)
 		if (u == 0 || cmp_community(&v[u - 1], &v[i]) != 0)
@@ -266,7 +266,7 @@ static void build_sessions(struct bp_ctx *c, struct bgp_plan *out)
 			continue;
 		c->sessions[n++] = (struct bp_session){.peer = p, .order = i};
 	}
-	qsort(c->sessions, n, sizeof(*c->sessions), cmp_bp_session);
+	xqsort(c->sessions, n, sizeof(*c->sessions), cmp_bp_session);
 	size_t u = 0;
 	for (size_t i = 0; i < n; i++)
 		if (u == 0 ||
@@ -363,7 +363,7 @@ static void build_pools(struct bp_ctx *c)
 			if (bgpadv_selects_pool(c->ads[a].ad, p))
 				bp->ads[bp->nads++] = (uint32_t)a;
 	}
-	qsort(c->pools, c->npools, sizeof(*c->pools), cmp_bp_pool);
+	xqsort(c->pools, c->npools, sizeof(*c->pools), cmp_bp_pool);
 	size_t u = 0;
 	for (size_t i = 0; i < c->npools; i++) {
 		if (u > 0 && strcmp(c->pools[u - 1].name, c->pools[i].name) == 0) {
@@ -423,7 +423,7 @@ static void rank_services(struct bp_ctx *c, const struct announce_svc *svcs, siz
 	for (size_t i = 0; i < nsvcs; i++)
 		if (svc_plannable(&svcs[i]))
 			refs[n++] = (struct name_ref){announce_service_name(svcs[i].svc), i};
-	qsort(refs, n, sizeof(*refs), cmp_name_ref);
+	xqsort(refs, n, sizeof(*refs), cmp_name_ref);
 	c->rank = xcalloc(nsvcs ? nsvcs : 1, sizeof(*c->rank));
 	c->names = xcalloc(n ? n : 1, sizeof(*c->names));
 	for (size_t i = 0; i < n; i++) {
@@ -581,7 +581,7 @@ static void make_route(struct bp_ctx *c, const struct bp_rec *recs, size_t nrecs
 	for (size_t i = 0; i < nrecs; i++)
 		mb->ads[nads++] = recs[i].ad;
 	if (nads > 1)
-		qsort(mb->ads, nads, sizeof(*mb->ads), cmp_u32);
+		xqsort(mb->ads, nads, sizeof(*mb->ads), cmp_u32);
 	size_t u = 0;
 	size_t ncomms = 0;
 	for (size_t i = 0; i < nads; i++) {
@@ -635,7 +635,7 @@ static size_t group_end(const struct bp_ctx *c, size_t i)
 static void build_routes(struct bp_ctx *c, struct bgp_plan *out)
 {
 	if (c->nrecs > 1)
-		qsort(c->recs, c->nrecs, sizeof(*c->recs), cmp_rec);
+		xqsort(c->recs, c->nrecs, sizeof(*c->recs), cmp_rec);
 	/* Count first so that each session's routes are allocated once. */
 	for (size_t i = 0; i < c->nrecs; i = group_end(c, i))
 		out->sessions[c->recs[i].session].nroutes++;

@@ -334,7 +334,7 @@ static void rib_sync(struct peer *p, bool initial)
 	for (size_t i = 0; i < pl->nroutes; i++)
 		if (sendable(in, &pl->routes[i]))
 			want[nwant++] = &pl->routes[i];
-	qsort(want, nwant, sizeof(*want), ptr_prefix_cmp);
+	xqsort(want, nwant, sizeof(*want), ptr_prefix_cmp);
 
 	/* Announce: new, or attributes changed (an implicit withdraw of
 	 * the old path, RFC 4271 §3.1). */
@@ -344,7 +344,7 @@ static void rib_sync(struct peer *p, bool initial)
 		if (!old || !bgp_route_same_attrs(old, want[i]))
 			ann[nann++] = want[i];
 	}
-	qsort(ann, nann, sizeof(*ann), ptr_attrs_cmp);
+	xqsort(ann, nann, sizeof(*ann), ptr_attrs_cmp);
 	ok = xcalloc(nann + 1, sizeof(*ok));
 	wbuf_init_dyn(&wa, 4096);
 	nmsgs += build_announce(p, &wa, ann, nann, ok);
@@ -353,7 +353,7 @@ static void rib_sync(struct peer *p, bool initial)
 	failed = xcalloc(nwant + 1, sizeof(*failed));
 	for (k = 0; k < nann; k++)
 		if (!ok[k]) {
-			const struct bgp_route **at = bsearch(&ann[k], want, nwant, sizeof(*want),
+			const struct bgp_route **at = xbsearch(&ann[k], want, nwant, sizeof(*want),
 							      ptr_prefix_cmp);
 			if (at)
 				failed[at - want] = true;
@@ -477,7 +477,7 @@ static void hook_route_refresh(struct bgp_session *s, uint16_t afi, uint8_t safi
 	for (size_t i = 0; i < p->nrib; i++)
 		if (p->rib[i].prefix.addr.family == f)
 			v[n++] = &p->rib[i];
-	qsort(v, n, sizeof(*v), ptr_attrs_cmp);
+	xqsort(v, n, sizeof(*v), ptr_attrs_cmp);
 	wbuf_init_dyn(&w, 4096);
 	nmsgs = build_announce(p, &w, v, n, ok);
 	if (w.len)

@@ -851,7 +851,7 @@ static size_t sorted_unique(void *arr, size_t n, size_t size,
 
 	if (n == 0)
 		return 0;
-	qsort(arr, n, size, cmp);
+	xqsort(arr, n, size, cmp);
 	for (size_t i = 1; i < n; i++)
 		if (cmp(p + k * size, p + i * size) != 0) {
 			k++;

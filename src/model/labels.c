@@ -166,7 +166,7 @@ char *selector_canon(const struct label_selector *s)
 		char **vals = xcalloc(r->nvalues, sizeof(*vals));
 		if (r->nvalues)
 			memcpy(vals, r->values, r->nvalues * sizeof(*vals));
-		qsort(vals, r->nvalues, sizeof(*vals), cmp_strp);
+		xqsort(vals, r->nvalues, sizeof(*vals), cmp_strp);
 		char *acc = xasprintf("%s %s (", r->key, sel_op_names[r->op]);
 		for (size_t k = 0; k < r->nvalues; k++) {
 			char *n = xasprintf("%s%s%s", acc, k ? "," : "", vals[k]);
@@ -177,7 +177,7 @@ char *selector_canon(const struct label_selector *s)
 		free(acc);
 		free(vals);
 	}
-	qsort(parts + s->match_labels.n, s->nreqs, sizeof(*parts), cmp_strp);
+	xqsort(parts + s->match_labels.n, s->nreqs, sizeof(*parts), cmp_strp);
 	char *out = xstrdup("");
 	for (size_t i = 0; i < np; i++) {
 		char *n = xasprintf("%s%s%s", out, i ? ";" : "", parts[i]);
@@ -418,7 +418,7 @@ char *known_names_hint(const char *s, const char *const *cands, size_t n)
 		return xasprintf(" (did you mean \"%s\"?)", close);
 	const char **sorted = xcalloc(n, sizeof(*sorted));
 	memcpy(sorted, cands, n * sizeof(*sorted));
-	qsort(sorted, n, sizeof(*sorted), cmp_strp);
+	xqsort(sorted, n, sizeof(*sorted), cmp_strp);
 	char *acc = xstrdup(" (known: ");
 	size_t shown = 0;
 	bool more = false;

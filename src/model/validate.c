@@ -131,7 +131,7 @@ static void build_ranges(const struct model *m, struct range_table *t)
 	for (size_t i = 0; i < m->npools; i++)
 		for (size_t k = 0; k < m->pools[i].nranges; k++)
 			t->e[n++] = (struct rent){m->pools[i].ranges[k], i, k};
-	qsort(t->e, t->n, sizeof(*t->e), rent_cmp);
+	xqsort(t->e, t->n, sizeof(*t->e), rent_cmp);
 	for (size_t i = 0; i < t->n; i++) {
 		t->maxlast[i] = t->e[i].r.last;
 		if (i > 0 && t->e[i - 1].r.first.family == t->e[i].r.first.family &&
