@@ -1420,11 +1420,19 @@ static void on_retry(struct ev_loop *loop, ev_timer *w, int revents)
 		fsm_event(s, BGP_FSM_EV_TCP_FAILS, why);
 		return;
 	}
+	/* RFC 2385 §2.0: a segment whose MD5 digest is missing or wrong is
+	 * dropped without an answer, so a password mismatch looks exactly like
+	 * an unreachable peer.  Say so when this session signs its segments. */
+	bool md5 = s->cfg.password && *s->cfg.password;
+	const char *why = s->state != BGP_FSM_CONNECT ? "connect retry timer expired"
+			  : md5 ? "connect timed out; TCP MD5 is set for this peer: a password "
+				  "mismatch, or a peer without MD5, drops our segments silently"
+				: "connect timed out";
 	if (s->state == BGP_FSM_CONNECT)
-		set_error(s, "connect: timed out");
-	fsm_event(s, BGP_FSM_EV_CONNECT_RETRY_EXPIRES,
-		  s->state == BGP_FSM_CONNECT ? "connect timed out"
-					      : "connect retry timer expired");
+		set_error(s, "%s", md5 ? "connect: timed out (TCP MD5 is set for this peer: "
+					  "check that both sides use the same password)"
+				       : "connect: timed out");
+	fsm_event(s, BGP_FSM_EV_CONNECT_RETRY_EXPIRES, why);
 }
 
 static void on_hold(struct ev_loop *loop, ev_timer *w, int revents)

@@ -694,8 +694,7 @@ static void watch_dir(struct daemon *d)
 		inotify_rm_watch(d->inotify_fd, d->watch);
 	d->watch = inotify_add_watch(d->inotify_fd, d->o->manifests_dir,
 				     IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE |
-					     IN_CREATE | IN_DELETE_SELF | IN_MOVE_SELF |
-					     IN_ATTRIB);
+					     IN_DELETE_SELF | IN_MOVE_SELF | IN_ATTRIB);
 	if (d->watch < 0)
 		log_error("cannot watch the manifests directory; send SIGHUP to reload", "dir",
 			  d->o->manifests_dir, "error", strerror(errno), NULL);
@@ -720,9 +719,11 @@ static void on_inotify(struct ev_loop *loop, ev_io *w, int revents)
 	}
 	if (rewatch)
 		watch_dir(d);
-	/* Editors write a file in several steps: apply once they are done. */
+	/* Only complete files wake us (closed after writing, or renamed into
+	 * the directory; not IN_CREATE, which fires on an empty new file).  A
+	 * 1 ms pause gathers a burst (a `cp *.yaml`) into one reload. */
 	ev_timer_stop(loop, &d->debounce);
-	ev_timer_set(&d->debounce, 0.01, 0.);
+	ev_timer_set(&d->debounce, 0.001, 0.);
 	ev_timer_start(loop, &d->debounce);
 }
 
@@ -855,7 +856,7 @@ int daemon_run(const struct daemon_opts *o)
 		d.inotify_w.data = &d;
 		ev_io_start(d.loop, &d.inotify_w);
 	}
-	ev_timer_init(&d.debounce, on_debounce, 0.01, 0.);
+	ev_timer_init(&d.debounce, on_debounce, 0.001, 0.);
 	d.debounce.data = &d;
 	ev_signal_init(&d.sig_term, on_signal, SIGTERM);
 	ev_signal_init(&d.sig_int, on_signal, SIGINT);

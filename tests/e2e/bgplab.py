@@ -15,13 +15,20 @@ gives namespaces, processes and teardown).  What this module adds:
   local preference, stale flag);
 - `Bird` can also announce static routes (the benchmark's reference
   speaker, and a stand-in for ironlb when the lab itself is checked);
+- `Speaker`: lab.Ironlb plus the "bgp" part of /status (sessions, their
+  routes, counters) and the daemon's VmRSS / VmHWM; manifest builders for
+  BGPPeer, BGPAdvertisement, Community and basic-auth Secret;
 - `ScriptedPeer`: a BGP speaker written in Python over a plain socket that
   sends whatever bytes a test wants (malformed messages) and returns what
-  came back.
+  came back;
+- `BgpSniffer`: BGP messages seen on an interface with the kernel's
+  receive timestamps (to time UPDATEs).
 
 Every router keeps its files (config, control socket, pid file, log)
 under <lab workdir>/<host>-<kind>/, never the host's /etc or /run, and
 runs in the foreground as a lab process, so lab teardown stops it.
+Routers send nothing back to their neighbours (export none), so what a
+test reads from a router is exactly what ironlb announced.
 
 Versions this was written against (Debian 12): BIRD 2.0.12, GoBGP 3.10.0,
 FRR 8.4.4.
@@ -30,14 +37,12 @@ import datetime
 import ipaddress
 import json
 import os
-import pathlib
 import re
 import select
 import shutil
 import signal
 import socket
 import struct
-import subprocess
 import threading
 import time
 
@@ -240,15 +245,17 @@ class Router:
 
     # -- sessions
     def wait_established(self, addr, timeout=20):
-        return poll(lambda: self.state(addr) == "Established", timeout,
-                    what=f"{self.kind} session with {addr} Established "
-                    f"(state {self._safe_state(addr)})")
+        last = "?"
 
-    def _safe_state(self, addr):
+        def up():
+            nonlocal last
+            last = self.state(addr)
+            return last == "Established"
         try:
-            return self.state(addr)
-        except Exception as e:  # noqa: BLE001 - for messages only
-            return f"? ({e})"
+            return poll(up, timeout, what=f"{self.kind} session with {addr} Established")
+        except labmod.PollTimeout as e:
+            raise labmod.PollTimeout(f"{e}; its state: {last}; last lines of its log:\n"
+                                     + "\n".join(self.log().splitlines()[-15:])) from None
 
     def uptime(self, addr):
         """Seconds since the session with addr was established (None when
@@ -256,14 +263,16 @@ class Router:
         t = self.established_at(addr)
         return None if t is None else time.time() - t
 
+    def session_mark(self, addr):
+        """Changes whenever the session with addr is established anew
+        (the router's own view, plus which run of the router this is)."""
+        return (self.starts, self._mark(addr))
+
     def routes_by_prefix(self, addr, fam):
         return {r.prefix: r for r in self.routes(addr, fam)}
 
     def wait_routes(self, addr, fam, pred, timeout=10, what=None):
         """Poll until pred({prefix: Route}) is true; returns the dict."""
-        def ok():
-            rs = self.routes_by_prefix(addr, fam)
-            return rs if pred(rs) else None
         last = {}
 
         def ok2():
@@ -430,9 +439,22 @@ class Bird(Router):
         return 0
 
     def routes(self, addr, fam):
+        """BIRD 2.0 prints no stale mark on a route: while the neighbour
+        restarts (until its End-of-RIB), `show protocols all` says
+        "Neighbor graceful restart active", and every route from it is
+        stale then."""
         n = self.neighbor(addr)
         out = self.birdc("show", "route", "all", "table", f"master{fam}", "protocol", n.name)
-        return parse_bird_routes(out, n.address)
+        rs = parse_bird_routes(out, n.address)
+        if rs and any("restart active" in line for line in self.gr_state(addr)):
+            for r in rs:
+                r.stale = True
+        return rs
+
+    def _mark(self, addr):
+        """Changes whenever the session is established anew."""
+        info = self.protocol(addr)
+        return (info.get("BGP state"), info.get("since"))
 
     def gr_state(self, addr):
         """The neighbour's graceful-restart line(s) from `show protocols
@@ -586,6 +608,12 @@ class Gobgp(Router):
         up = (j.get("timers", {}).get("state", {}) or {}).get("uptime")
         return _parse_gobgp_time(up)
 
+    def _mark(self, addr):
+        j = self.neighbor_json(addr)
+        st = j.get("state", {})
+        opens = ((st.get("messages") or {}).get("received") or {}).get("open")
+        return (self.state(addr), opens, (j.get("timers", {}).get("state", {}) or {}).get("uptime"))
+
     def count(self, addr, fam):
         j = self.neighbor_json(addr)
         for a in j.get("afi_safis", []) or []:
@@ -596,8 +624,17 @@ class Gobgp(Router):
         return 0
 
     def routes(self, addr, fam):
+        """The neighbour's Adj-RIB-In (attributes as received).  GoBGP
+        refuses it for a neighbour that was never Established; then there
+        is nothing from it (the global RIB would still show stale paths
+        of a session that went down, and is read instead)."""
         addr = norm_ip(addr)
-        j = self.gobgp_json("neighbor", addr, "adj-in", "-a", f"ipv{fam}")
+        try:
+            j = self.gobgp_json("neighbor", addr, "adj-in", "-a", f"ipv{fam}")
+        except RuntimeError as e:
+            if "not established" not in str(e):
+                raise
+            return [r for r in self.rib(fam) if r.source == addr]
         out = []
         for prefix, paths in (j or {}).items():
             for p in paths:
@@ -676,12 +713,13 @@ def parse_gobgp_path(prefix, p, source=None):
 
 
 class Frr(Router):
-    """FRR 8: zebra and bgpd, each with -N (pathspace), --vty_socket, -i and
-    -z pointing under the router's directory (no TCP vty, not the host's
-    /etc/frr or /var/run/frr); queried with `vtysh --vty_socket DIR -d
-    bgpd -c '... json'`.  zebra is needed: without it bgpd does not know
-    its interfaces and treats an IPv6 route whose next hop includes a
-    link-local address as withdrawn."""
+    """FRR 8: zebra and bgpd, each with -i (pid file), --vty_socket and -z
+    (zserv socket) under the router's directory, never the host's
+    /etc/frr or /var/run/frr, and no TCP vty; queried with `vtysh
+    --vty_socket DIR -d bgpd -c '... json'`.  zebra is needed: without it
+    bgpd does not know its interfaces and treats an IPv6 route whose next
+    hop includes a link-local address as withdrawn.  restart() restarts
+    bgpd only (the BGP speaker); zebra keeps running."""
 
     kind = "frr"
     BIN = "/usr/lib/frr/bgpd"
@@ -702,7 +740,10 @@ class Frr(Router):
 
     def _common(self, daemon):
         return ["-i", self.dir / f"{daemon}.pid", "--vty_socket", self.vty_dir,
-                "-z", self.dir / "zserv.api", "-u", "root", "-g", "frrvty", "-P", "0", "--log", "stdout",
+                "-z", self.dir / "zserv.api",
+                # root, with the vty group as its group: FRR insists that
+                # its user belongs to frrvty; no TCP vty (-P 0)
+                "-u", "root", "-g", "frrvty", "-P", "0", "--log", "stdout",
                 "--log-level", "debugging"]
 
     def command(self):
@@ -724,9 +765,6 @@ class Frr(Router):
             raise RuntimeError(f"zebra exited {self.zebra.returncode}: "
                                f"{self.zebra.output()[-2000:]}")
         return False
-
-    def stop(self, timeout=5):
-        super().stop(timeout)
 
     def stop_all(self, timeout=5):
         super().stop(timeout)
@@ -804,6 +842,20 @@ class Frr(Router):
         t = j.get("bgpTimerUpEstablishedEpoch")
         return None if t is None else float(t)
 
+    def _mark(self, addr):
+        """FRR counts establishments and drops; its established epoch is
+        derived from the uptime and jitters by a second."""
+        j = self.neighbor_json(addr)
+        return (j.get("bgpState"), j.get("connectionsEstablished"),
+                j.get("connectionsDropped"))
+
+    def uptime(self, addr):
+        """bgpTimerUpMsec (whole seconds, counted by FRR itself)."""
+        j = self.neighbor_json(addr)
+        if j.get("bgpState") != "Established":
+            return None
+        return j.get("bgpTimerUpMsec", 0) / 1000.0
+
     def count(self, addr, fam):
         j = self.neighbor_json(addr)
         af = (j.get("addressFamilyInfo") or {}).get(f"ipv{fam}Unicast") or {}
@@ -837,7 +889,8 @@ class Frr(Router):
             args += ["-c", c]
         p = self.host.run(args, timeout=timeout, check=False)
         if p.returncode != 0:
-            raise RuntimeError(f"vtysh: exit {p.returncode}: {p.stderr.strip() or p.stdout.strip()}")
+            raise RuntimeError(f"vtysh: exit {p.returncode}: "
+                               f"{p.stderr.strip() or p.stdout.strip()}")
         dec, text, pos, docs = json.JSONDecoder(), p.stdout, 0, []
         while True:
             while pos < len(text) and text[pos].isspace():
@@ -892,3 +945,425 @@ def missing_routers():
     if "frr" not in out and not os.access(Frr.BIN, os.X_OK):
         out.append("frr")
     return out
+
+
+# ---------------------------------------------------------------------------
+# ironlb's side: manifests and the "bgp" part of /status
+
+
+def bgppeer_manifest(name, my_asn, peer_asn, peer_address, namespace="metallb-system",
+                     **spec):
+    """A BGPPeer (metallb.io/v1beta2).  Extra spec fields by their
+    manifest names: sourceAddress, password, passwordSecret (a dict),
+    ebgpMultiHop, enableGracefulRestart, holdTime, keepaliveTime,
+    connectTime, routerID, nodeSelectors, dualStackAddressFamily..."""
+    lines = ["apiVersion: metallb.io/v1beta2", "kind: BGPPeer", "metadata:", f"  name: {name}",
+             f"  namespace: {namespace}", "spec:", f"  myASN: {my_asn}", f"  peerASN: {peer_asn}",
+             f'  peerAddress: "{peer_address}"']
+    lines += _yaml_fields(spec, 2)
+    return "\n".join(lines) + "\n"
+
+
+def bgpadv_manifest(name, pools=None, peers=None, communities=None, local_pref=None,
+                    aggregation_length=None, aggregation_length_v6=None,
+                    namespace="metallb-system"):
+    lines = ["apiVersion: metallb.io/v1beta1", "kind: BGPAdvertisement", "metadata:",
+             f"  name: {name}", f"  namespace: {namespace}"]
+    spec = {}
+    if pools:
+        spec["ipAddressPools"] = list(pools)
+    if peers:
+        spec["peers"] = list(peers)
+    if aggregation_length is not None:
+        spec["aggregationLength"] = aggregation_length
+    if aggregation_length_v6 is not None:
+        spec["aggregationLengthV6"] = aggregation_length_v6
+    if communities:
+        spec["communities"] = list(communities)
+    if local_pref is not None:
+        spec["localPref"] = local_pref
+    lines += (["spec:"] + _yaml_fields(spec, 2)) if spec else ["spec: {}"]
+    return "\n".join(lines) + "\n"
+
+
+def community_manifest(name, aliases, namespace="metallb-system"):
+    """A Community object: aliases {name: "a:b" or "large:a:b:c"}."""
+    lines = ["apiVersion: metallb.io/v1beta1", "kind: Community", "metadata:",
+             f"  name: {name}", f"  namespace: {namespace}", "spec:", "  communities:"]
+    for k, v in aliases.items():
+        lines += [f"  - name: {k}", f'    value: "{v}"']
+    return "\n".join(lines) + "\n"
+
+
+def secret_manifest(name, password, namespace="metallb-system"):
+    """A kubernetes.io/basic-auth Secret holding an MD5 password."""
+    import base64
+    b64 = base64.b64encode(password.encode()).decode()
+    return "\n".join(["apiVersion: v1", "kind: Secret", "metadata:", f"  name: {name}",
+                      f"  namespace: {namespace}", "type: kubernetes.io/basic-auth", "data:",
+                      f"  password: {b64}"]) + "\n"
+
+
+def _yaml_fields(d, indent):
+    pad = " " * indent
+    out = []
+    for k, v in d.items():
+        if isinstance(v, bool):
+            out.append(f"{pad}{k}: {'true' if v else 'false'}")
+        elif isinstance(v, (int, float)):
+            out.append(f"{pad}{k}: {v}")
+        elif isinstance(v, dict):
+            out.append(f"{pad}{k}:")
+            out += _yaml_fields(v, indent + 2)
+        elif isinstance(v, (list, tuple)):
+            out.append(f"{pad}{k}:")
+            for x in v:
+                if isinstance(x, dict):
+                    sub = _yaml_fields(x, indent + 2)
+                    out.append(f"{pad}- " + sub[0].strip())
+                    out += sub[1:]
+                else:
+                    out.append(f'{pad}- "{x}"')
+        else:
+            out.append(f'{pad}{k}: "{v}"')
+    return out
+
+
+class Speaker(labmod.Ironlb):
+    """`ironlb run` holding BGP sessions: lab.Ironlb plus the "bgp" key of
+    /status ({"sessions": [{"name", "peer", "state", "uptime_s",
+    "hold_time", "capabilities", "last_error", "counters", "routes":
+    [{"prefix", "local_pref", "communities", "services"}]}]})."""
+
+    def __init__(self, host, manifests, bgp_port=None, **kw):
+        kw.setdefault("install_vips", False)
+        extra = list(kw.pop("extra", ()))
+        if bgp_port is not None:
+            extra += ["--bgp-port", str(bgp_port)]
+        super().__init__(host, manifests, extra=extra, **kw)
+
+    def sessions(self):
+        """{name: session} from /status (empty when there is no "bgp")."""
+        st = self.status()
+        return {s["name"]: s for s in (st.get("bgp") or {}).get("sessions", []) or []}
+
+    def session(self, name):
+        return self.sessions().get(name)
+
+    def wait_established(self, names, timeout=20):
+        last = {}
+
+        def ok():
+            nonlocal last
+            last = self.sessions()
+            return all((last.get(n) or {}).get("state") == "Established" for n in names)
+        try:
+            poll(ok, timeout, what=f"ironlb sessions {list(names)} Established")
+        except labmod.PollTimeout as e:
+            brief = {n: {k: (last.get(n) or {}).get(k) for k in ("state", "last_error", "peer")}
+                     for n in names}
+            raise labmod.PollTimeout(f"{e}; ironlb says {brief}") from None
+        return last
+
+    def announced(self, name):
+        """{prefix: route} that /status says session `name` announces."""
+        s = self.session(name) or {}
+        return {norm_prefix(r["prefix"]): r for r in s.get("routes", []) or []}
+
+    def ingress(self):
+        """{"namespace/name": [addresses]} of every Service with addresses."""
+        out = {}
+        for s in self.status().get("services", []):
+            if s.get("ingress"):
+                out[f"{s['namespace']}/{s['name']}"] = list(s["ingress"])
+        return out
+
+    def vm(self):
+        """VmRSS and VmHWM of the daemon in KiB (ip netns exec execs, so the
+        spawned pid is ironlb's)."""
+        out = {}
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                if k in ("VmRSS", "VmHWM"):
+                    out[k] = int(v.split()[0])
+        return out
+
+
+def host_prefixes(addresses, fam):
+    """/32 or /128 prefixes of the addresses of one family."""
+    return {norm_prefix(f"{a}/{32 if fam == 4 else 128}") for a in addresses if family(a) == fam}
+
+
+# ---------------------------------------------------------------------------
+# BGP messages by hand: a scripted peer
+
+
+MARKER = b"\xff" * 16
+MSG_OPEN, MSG_UPDATE, MSG_NOTIFICATION, MSG_KEEPALIVE = 1, 2, 3, 4
+
+
+def bgp_msg(mtype, body=b"", length=None):
+    """A BGP message: marker, length (the real one unless given), type."""
+    n = 19 + len(body) if length is None else length
+    return MARKER + struct.pack("!HB", n, mtype) + body
+
+
+def bgp_open(asn, bgp_id, hold=90, families=((1, 1),), four_octet=True, extra_caps=b""):
+    caps = b""
+    for afi, safi in families:
+        caps += bytes([1, 4]) + struct.pack("!HBB", afi, 0, safi)
+    if four_octet:
+        caps += bytes([65, 4]) + struct.pack("!I", asn)
+    caps += extra_caps
+    params = bytes([2, len(caps)]) + caps if caps else b""
+    my_as = asn if asn <= 0xffff else 23456
+    body = struct.pack("!BHH", 4, my_as, hold) + socket.inet_aton(bgp_id)
+    body += bytes([len(params)]) + params
+    return bgp_msg(MSG_OPEN, body)
+
+
+def bgp_attr(flags, type_code, value, length=None):
+    """A path attribute; `length` overrides the real length (to lie)."""
+    n = len(value) if length is None else length
+    if flags & 0x10:
+        return bytes([flags, type_code]) + struct.pack("!H", n) + value
+    return bytes([flags, type_code, n]) + value
+
+
+def bgp_update(withdrawn=b"", attrs=b"", nlri=b"", withdrawn_len=None, attrs_len=None):
+    wl = len(withdrawn) if withdrawn_len is None else withdrawn_len
+    al = len(attrs) if attrs_len is None else attrs_len
+    body = struct.pack("!H", wl) + withdrawn + struct.pack("!H", al) + attrs + nlri
+    return bgp_msg(MSG_UPDATE, body)
+
+
+def parse_notification(body):
+    """(code, subcode, data) of a NOTIFICATION body."""
+    if len(body) < 2:
+        return None, None, body
+    return body[0], body[1], body[2:]
+
+
+class BgpConn:
+    """One TCP connection with a BGP speaker, read message by message."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b""
+        self.received = []   # (type, body) in order
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def recv_msg(self, timeout=10.0):
+        """The next message as (type, body); None when the peer closed the
+        connection; raises TimeoutError after `timeout`."""
+        end = time.monotonic() + timeout
+        while True:
+            if len(self.buf) >= 19:
+                if self.buf[:16] != MARKER:
+                    raise ValueError(f"bad marker: {self.buf[:19].hex()}")
+                n = struct.unpack("!H", self.buf[16:18])[0]
+                if n < 19:
+                    raise ValueError(f"bad length {n}")
+                if len(self.buf) >= n:
+                    m = (self.buf[18], self.buf[19:n])
+                    self.buf = self.buf[n:]
+                    self.received.append(m)
+                    return m
+            left = end - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("no complete BGP message")
+            r, _, _ = select.select([self.sock], [], [], left)
+            if not r:
+                continue
+            try:
+                data = self.sock.recv(65536)
+            except ConnectionResetError:
+                return None
+            if not data:
+                return None
+            self.buf += data
+
+    def wait_for(self, mtype, timeout=10.0):
+        """Read until a message of mtype (returned as its body); None when
+        the connection closed first."""
+        end = time.monotonic() + timeout
+        while True:
+            m = self.recv_msg(max(0.0, end - time.monotonic()))
+            if m is None:
+                return None
+            if m[0] == mtype:
+                return m[1]
+
+    def closed(self, timeout=5.0):
+        """True once the peer has closed the connection (reads and drops
+        whatever comes before)."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            r, _, _ = select.select([self.sock], [], [], max(0.0, end - time.monotonic()))
+            if not r:
+                continue
+            try:
+                if not self.sock.recv(65536):
+                    return True
+            except ConnectionResetError:
+                return True
+        return False
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class ScriptedPeer:
+    """A listening BGP "router" in Python: accepts the speaker's
+    connection on addr:port inside host's namespace, and lets a test
+    exchange raw messages on it."""
+
+    def __init__(self, host, addr, port=179):
+        fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
+        with labmod.netns(host.ns):
+            self.lsock = socket.socket(fam, socket.SOCK_STREAM)
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind((addr, port))
+        self.lsock.listen(4)
+        self.conns = []
+
+    def accept(self, timeout=20.0):
+        r, _, _ = select.select([self.lsock], [], [], timeout)
+        if not r:
+            raise TimeoutError(f"nobody connected within {timeout}s")
+        s, _ = self.lsock.accept()
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        c = BgpConn(s)
+        self.conns.append(c)
+        return c
+
+    def establish(self, asn, bgp_id, timeout=20.0, **open_kw):
+        """Accept a connection, take the speaker's OPEN, answer with ours
+        and a KEEPALIVE, and wait for its KEEPALIVE (Established).
+        Returns (conn, the speaker's OPEN body)."""
+        c = self.accept(timeout)
+        their_open = c.wait_for(MSG_OPEN, timeout)
+        if their_open is None:
+            raise ConnectionError("closed before its OPEN")
+        c.send(bgp_open(asn, bgp_id, **open_kw))
+        c.send(bgp_msg(MSG_KEEPALIVE))
+        if c.wait_for(MSG_KEEPALIVE, timeout) is None:
+            raise ConnectionError(f"closed before its KEEPALIVE; got {c.received}")
+        return c, their_open
+
+    def close(self):
+        for c in self.conns:
+            c.close()
+        self.lsock.close()
+
+
+# ---------------------------------------------------------------------------
+# BGP on the wire: when did an UPDATE arrive
+
+
+class BgpSniffer:
+    """Capture TCP segments to or from port 179 on one interface of a host
+    (AF_PACKET, kernel receive timestamps in CLOCK_REALTIME) and keep, per
+    segment, the BGP messages that start in it.  Enough to time UPDATEs:
+    a message split over segments is seen in the segment where it starts
+    (its type byte must be in it)."""
+
+    def __init__(self, host, ifname="eth0"):
+        with labmod.netns(host.ns):
+            self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW,
+                                      socket.htons(labmod.ETH_P_ALL))
+        self.sock.bind((ifname, labmod.ETH_P_ALL))
+        self.sock.setsockopt(socket.SOL_SOCKET, labmod.SO_TIMESTAMPNS, 1)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 << 20)
+        self.events = []     # (ts, src, dst, [(type, bytes of the message seen)])
+        self.lock = threading.Lock()
+        self.stopping = False
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _loop(self):
+        while not self.stopping:
+            r, _, _ = select.select([self.sock], [], [], 0.1)
+            if not r:
+                continue
+            try:
+                data, anc, _, addr = self.sock.recvmsg(65535, 256)
+            except OSError:
+                return
+            ts = time.time()
+            for lvl, typ, val in anc:
+                if lvl == socket.SOL_SOCKET and typ == labmod.SO_TIMESTAMPNS and len(val) >= 16:
+                    sec, nsec = struct.unpack("qq", val[:16])
+                    ts = sec + nsec / 1e9
+            ev = parse_bgp_segment(data)
+            if ev:
+                with self.lock:
+                    self.events.append((ts,) + ev)
+
+    def snapshot(self):
+        with self.lock:
+            return list(self.events)
+
+    def clear(self):
+        with self.lock:
+            self.events.clear()
+
+    def stop(self):
+        self.stopping = True
+        self.thread.join(2)
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+
+def parse_bgp_segment(frame):
+    """(src ip, dst ip, [(type, message bytes present)]) of an Ethernet
+    frame carrying a TCP segment from or to port 179 with payload."""
+    if len(frame) < 14:
+        return None
+    etype = struct.unpack("!H", frame[12:14])[0]
+    if etype == 0x0800:
+        ihl = (frame[14] & 0x0f) * 4
+        if frame[23] != 6:
+            return None
+        src, dst = socket.inet_ntoa(frame[26:30]), socket.inet_ntoa(frame[30:34])
+        tot = struct.unpack("!H", frame[16:18])[0]
+        tcp = frame[14 + ihl:14 + tot]
+    elif etype == 0x86DD:
+        if frame[20] != 6:   # no extension headers on these segments
+            return None
+        src = socket.inet_ntop(socket.AF_INET6, frame[22:38])
+        dst = socket.inet_ntop(socket.AF_INET6, frame[38:54])
+        plen = struct.unpack("!H", frame[18:20])[0]
+        tcp = frame[54:54 + plen]
+    else:
+        return None
+    if len(tcp) < 20:
+        return None
+    sport, dport = struct.unpack("!HH", tcp[:4])
+    if 179 not in (sport, dport):
+        return None
+    payload = tcp[(tcp[12] >> 4) * 4:]
+    msgs = []
+    i = 0
+    while True:
+        i = payload.find(MARKER, i)
+        if i < 0 or i + 19 > len(payload):
+            break
+        n = struct.unpack("!H", payload[i + 16:i + 18])[0]
+        msgs.append((payload[i + 18], payload[i:i + n]))
+        i += max(n, 19)
+    if not msgs:
+        return None
+    return src, dst, msgs
