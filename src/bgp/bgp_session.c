@@ -94,6 +94,9 @@ struct bgp_session {
 	int connect_err;       /* a connect() that failed at once */
 	bool stopped;
 	bool gr_restarted;
+	/* The peer uses GTSM (RFC 5082): its last SYN to us came with TTL
+	 * 255.  Single-hop eBGP only (see detect_gtsm()). */
+	bool gtsm;
 	uint8_t stop_subcode;
 	char *stop_msg;
 	uint64_t rand_state;
@@ -280,16 +283,97 @@ int bgp_session_md5(int fd, int af, const struct ip_addr *addr, const char *key)
 	return setsockopt(fd, IPPROTO_TCP, TCP_MD5SIG, &md, sizeof(md));
 }
 
+static bool single_hop_ebgp(const struct bgp_session *s)
+{
+	return !s->cfg.ibgp && !s->cfg.ebgp_multihop;
+}
+
+/* RFC 5082 §3: accept TTLs from 255 - hops + 1 to 255; a directly
+ * connected peer is one hop away. */
+#define GTSM_MIN_TTL (255 - 1 + 1)
+
 /* The TTL of our packets: 1 towards a single-hop external peer, else 255
- * (RFC 4271 leaves it to configuration; MetalLB's ebgpMultiHop). */
+ * (RFC 4271 leaves it to configuration; MetalLB's ebgpMultiHop).  Towards
+ * a single-hop peer that uses GTSM, 255, and nothing received below
+ * GTSM_MIN_TTL: such a peer drops what arrives below it and sends with
+ * 255 itself. */
 static void set_ttl(const struct bgp_session *s, int fd)
 {
-	int ttl = (!s->cfg.ibgp && !s->cfg.ebgp_multihop) ? 1 : 255;
+	int ttl = single_hop_ebgp(s) && !s->gtsm ? 1 : 255;
+	int min = single_hop_ebgp(s) && s->gtsm ? GTSM_MIN_TTL : 0;
 
 	/* An IPv4 peer may sit on an AF_INET6 socket (v4-mapped), where the
 	 * IPv4 option is the one that counts; the other one fails harmlessly. */
 	setsockopt(fd, IPPROTO_IP, IP_TTL, &ttl, sizeof(ttl));
 	setsockopt(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &ttl, sizeof(ttl));
+	setsockopt(fd, IPPROTO_IP, IP_MINTTL, &min, sizeof(min));
+	setsockopt(fd, IPPROTO_IPV6, IPV6_MINHOPCOUNT, &min, sizeof(min));
+}
+
+int bgp_session_syn_ttl(const void *syn, size_t len)
+{
+	struct rbuf r;
+	uint8_t vihl, b;
+
+	rbuf_init(&r, syn, len);
+	if (rbuf_peek_u8(&r, &vihl) < 0)
+		return -1;
+	if (vihl >> 4 == 4) {
+		uint8_t ttl, proto;
+
+		/* RFC 791 §3.1: IHL counts 32-bit words, at least 5; the
+		 * whole header must be there. */
+		if ((vihl & 0x0f) < 5 || (size_t)(vihl & 0x0f) * 4 > len)
+			return -1;
+		if (rbuf_skip(&r, 8) < 0 || rbuf_u8(&r, &ttl) < 0 || rbuf_u8(&r, &proto) < 0)
+			return -1;
+		return proto == IPPROTO_TCP ? ttl : -1;
+	}
+	if (vihl >> 4 == 6) {
+		/* RFC 8200 §3: a fixed 40-byte header, Hop Limit at offset 7. */
+		if (len < 40 || rbuf_skip(&r, 7) < 0 || rbuf_u8(&r, &b) < 0)
+			return -1;
+		return b;
+	}
+	return -1;
+}
+
+/* RFC 5082 has no negotiation, and MetalLB's BGPPeer no field for it: a
+ * peer that uses GTSM shows it by the TTL 255 of its SYN (it is directly
+ * connected, so nothing decremented it), and it would drop our TTL-1
+ * packets.  The listener saved the SYN (TCP_SAVE_SYN); reading it frees
+ * it.  A connection whose SYN cannot be read changes nothing. */
+static void detect_gtsm(struct bgp_session *s, int fd)
+{
+	uint8_t syn[512];
+	socklen_t len = sizeof(syn);
+	int ttl;
+	bool was = s->gtsm;
+
+	if (!single_hop_ebgp(s))
+		return;
+	if (getsockopt(fd, IPPROTO_TCP, TCP_SAVED_SYN, syn, &len) < 0) {
+		SLOG(LOG_DEBUG, "bgp saved syn not readable", "error", strerror(errno), NULL);
+		return;
+	}
+	ttl = bgp_session_syn_ttl(syn, len);
+	if (ttl < 0) {
+		SLOG(LOG_DEBUG, "bgp saved syn not parsable", NULL);
+		return;
+	}
+	s->gtsm = ttl == 255;
+	/* The other connection (ours, or the peer's older one) follows: a
+	 * GTSM peer drops its TTL-1 segments, retransmissions included. */
+	if (s->gtsm != was) {
+		if (s->conn && s->conn->fd >= 0)
+			set_ttl(s, s->conn->fd);
+		if (s->tracked && s->tracked->fd >= 0)
+			set_ttl(s, s->tracked->fd);
+	}
+	if (s->gtsm && !was)
+		SLOG(LOG_INFO, "peer uses GTSM (RFC 5082): TTL 255 and minimum TTL 255", NULL);
+	else if (!s->gtsm && was)
+		SLOG(LOG_INFO, "peer no longer uses GTSM (RFC 5082): TTL 1", NULL);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1562,6 +1646,7 @@ void bgp_session_accept(struct bgp_session *s, int fd)
 
 	if (fl >= 0)
 		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	detect_gtsm(s, fd);
 	set_ttl(s, fd);
 	c = conn_new(s, fd, false);
 	conn_fill_addrs(c);
@@ -1639,6 +1724,11 @@ double bgp_session_uptime(const struct bgp_session *s)
 	return ev_time() - s->established_at;
 }
 
+bool bgp_session_gtsm(const struct bgp_session *s)
+{
+	return s->gtsm;
+}
+
 const char *bgp_session_last_error(const struct bgp_session *s)
 {
 	return s->last_error;
@@ -1685,6 +1775,7 @@ void *bgp_session_status_json(const struct bgp_session *s)
 			    json_boolean(negotiated && in->neg.opts.ext_nh_ipv4));
 	json_object_set_new(caps, "graceful_restart", json_boolean(negotiated && in->gr));
 	json_object_set_new(o, "capabilities", caps);
+	json_object_set_new(o, "gtsm", json_boolean(s->gtsm));
 	json_object_set_new(o, "last_error", json_string(s->last_error));
 #define CNT(name) json_object_set_new(cnt, #name, json_integer((json_int_t)c->name))
 	CNT(opens_sent);

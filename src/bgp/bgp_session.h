@@ -10,6 +10,12 @@
  * NOTIFICATION the codec names.  Received UPDATEs are decoded and checked
  * (RFC 7606) and then ignored: this speaker only announces.
  *
+ * GTSM (RFC 5082) towards a single-hop eBGP peer is detected, not
+ * configured: when the SYN of a connection the peer made came with TTL
+ * 255 (the speaker's listener saves SYNs), the session sends with TTL 255
+ * and accepts only TTL 255 (RFC 5082 §3, one hop) from then on, on that
+ * connection and on the ones it makes.
+ *
  * It knows nothing about routes.  Its owner (the speaker) is told through
  * hooks when the session becomes Established (send the Adj-RIB-Out), when
  * it leaves Established (the peer forgot it), and when the peer asks for a
@@ -149,9 +155,17 @@ double bgp_session_uptime(const struct bgp_session *s);
 /* The last error ("" when none): a NOTIFICATION sent or received, a
  * socket error. */
 const char *bgp_session_last_error(const struct bgp_session *s);
+/* Whether the peer uses GTSM (RFC 5082), as its last SYN to us said. */
+bool bgp_session_gtsm(const struct bgp_session *s);
 /* Status of this session as a jansson object (void *): name, peer, state,
- * uptime_s, hold_time, keepalive, capabilities, last_error, counters. */
+ * uptime_s, hold_time, keepalive, capabilities, gtsm, last_error,
+ * counters. */
 void *bgp_session_status_json(const struct bgp_session *s);
+
+/* The TTL (IPv4) or hop limit (IPv6) of a SYN as TCP_SAVED_SYN gives it
+ * (network header first), -1 when len bytes hold no valid IPv4 header of
+ * a TCP segment or IPv6 fixed header. */
+int bgp_session_syn_ttl(const void *syn, size_t len);
 
 /* The peer label of an address and port, as above. */
 void bgp_session_format_peer(char *buf, size_t len, const struct ip_addr *a, uint16_t port);

@@ -12,6 +12,9 @@
  *            peer address to its session and closes the others at once.
  *            It carries the MD5 key of every peer that has one, since a
  *            key must be on the listening socket before the SYN arrives.
+ *            It keeps each SYN (TCP_SAVE_SYN) for the session to tell a
+ *            peer that uses GTSM (RFC 5082), and answers with TTL 255 so
+ *            that such a peer takes the SYN-ACK.
  *
  * Data flow: bgp_speaker_set() copies the plan and walks old and new
  * sessions by name.  Sessions whose parameters differ are replaced; for
@@ -37,6 +40,7 @@
 #include <jansson.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -642,7 +646,7 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 
 static int listen_open(struct bgp_speaker *sp)
 {
-	int fd, one = 1, zero = 0;
+	int fd, one = 1, zero = 0, ttl = 255;
 	uint16_t port = sp->listen_any ? 0 : sp->listen_port;
 	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6, .sin6_port = htons(port),
 				     .sin6_addr = IN6ADDR_ANY_INIT };
@@ -660,6 +664,13 @@ static int listen_open(struct bgp_speaker *sp)
 	if (fd < 0)
 		goto fail;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* GTSM (RFC 5082): the session reads the TTL of the peer's SYN; the
+	 * SYN-ACK leaves with the listener's TTL, and a GTSM peer drops one
+	 * below 255.  Each session sets its own TTL once accepted. */
+	setsockopt(fd, IPPROTO_TCP, TCP_SAVE_SYN, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_IP, IP_TTL, &ttl, sizeof(ttl));
+	if (sp->laf == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &ttl, sizeof(ttl));
 	if (sp->laf == AF_INET6) {
 		/* One socket for both families. */
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));

@@ -160,12 +160,15 @@ def comm_str(v):
 class Neighbor:
     """A router's neighbour.  `address` is the neighbour's (ironlb's)
     address; `local_address` the router's own (source for multi-hop);
-    `multihop` a TTL (eBGP multi-hop) or None; `password` TCP MD5."""
+    `multihop` a TTL (eBGP multi-hop) or None; `password` TCP MD5;
+    `ttl_security` GTSM (RFC 5082) for a directly connected neighbour:
+    send with TTL 255, accept only 255."""
 
     def __init__(self, address, asn, local_asn=None, multihop=None, password=None,
                  local_address=None, passive=False, hold_time=90, keepalive=30,
-                 families=(4, 6), graceful_restart=True, name=None):
+                 families=(4, 6), graceful_restart=True, name=None, ttl_security=False):
         self.address = norm_ip(address)
+        self.ttl_security = ttl_security
         self.asn = int(asn)
         self.local_asn = local_asn
         self.multihop = multihop
@@ -362,6 +365,8 @@ class Bird(Router):
                 L.append("  passive on;")
             if n.multihop:
                 L.append(f"  multihop {n.multihop};")
+            if n.ttl_security:
+                L.append("  ttl security on;")
             if n.password:
                 L.append(f"  password \"{n.password}\";")
             if n.graceful_restart:
@@ -562,6 +567,9 @@ class Gobgp(Router):
             if n.multihop:
                 L += ["  [neighbors.ebgp-multihop.config]", "    enabled = true",
                       f"    multihop-ttl = {n.multihop}"]
+            if n.ttl_security:
+                L += ["  [neighbors.ttl-security.config]", "    enabled = true",
+                      "    ttl-min = 255"]
             if n.graceful_restart:
                 L += ["  [neighbors.graceful-restart.config]", "    enabled = true",
                       "    restart-time = 120", "    helper-only = true"]
@@ -788,6 +796,8 @@ class Frr(Router):
                 L.append(f" neighbor {a} password {n.password}")
             if n.multihop:
                 L.append(f" neighbor {a} ebgp-multihop {n.multihop}")
+            if n.ttl_security:
+                L.append(f" neighbor {a} ttl-security hops 1")
             if n.local_address:
                 L.append(f" neighbor {a} update-source {n.local_address}")
             if n.passive:
@@ -1032,7 +1042,7 @@ def _yaml_fields(d, indent):
 class Speaker(labmod.Ironlb):
     """`ironlb run` holding BGP sessions: lab.Ironlb plus the "bgp" key of
     /status ({"sessions": [{"name", "peer", "state", "uptime_s",
-    "hold_time", "capabilities", "last_error", "counters", "routes":
+    "hold_time", "capabilities", "gtsm", "last_error", "counters", "routes":
     [{"prefix", "local_pref", "communities", "services"}]}]})."""
 
     def __init__(self, host, manifests, bgp_port=None, **kw):

@@ -218,6 +218,7 @@ def test_ebgp_ipv4_and_ipv6_sessions_carry_their_family(net, kind):
         assert s["state"] == "Established", s
         assert peer in str(s["peer"]), s
         assert s["uptime_s"] >= 0 and s["hold_time"] == 90, s
+        assert s.get("gtsm") is False, f"GTSM for a router that does not use it: {s}"
         caps = s["capabilities"]
         assert caps.get(f"ipv{fam}_unicast") is True and caps.get("four_octet_as") is True, s
         routes = {norm_prefix(r["prefix"]): r for r in s["routes"]}
@@ -372,6 +373,47 @@ def test_ebgp_multihop_with_source_address(lab, tmp_path, ironlb_bin, routers, k
     # no link-local next hop can make sense two hops away
     for r in router.routes("2001:db8:f1::10", 6):
         assert all(not ipaddress.ip_address(n).is_link_local for n in r.next_hops), r
+
+
+# ---------------------------------------------------------------------------
+# GTSM (RFC 5082) on single-hop eBGP, detected from the router's SYNs
+
+
+# GoBGP (3.10) is left out: with ttl-security it accepts ironlb's TTL-1
+# SYN (no minimum TTL on its listener), then drops everything else ironlb
+# sends on that connection and never dials ironlb itself, so there is no
+# SYN of its own to detect GTSM from.  FRR sets the minimum on its
+# listener and dials; BIRD dials too, and ironlb moves its own connection
+# to TTL 255 once the SYN tells.
+GTSM_KINDS = [k for k in KINDS if k != "gobgp"]
+
+
+@pytest.mark.parametrize("kind", GTSM_KINDS)
+def test_gtsm_detected_for_single_hop_ebgp(net, kind):
+    """The router uses GTSM (FRR `ttl-security hops 1`, BIRD `ttl security
+    on`): it sends with TTL 255 and drops what arrives below 255, ironlb's
+    TTL-1 packets included.  MetalLB's BGPPeer has no field for it; ironlb
+    sees the TTL 255 of the router's SYN and answers with TTL 255 from
+    then on."""
+    ingress = start_guide(net, kind, ttl_security=True)
+    ips = addresses(ingress)
+    lp = ebgp_local_pref(kind)
+    wait_rib(net.router, NODE4, 4, want_routes(
+        host_prefixes(ips, 4), next_hop=NODE4, as_path=[MY_ASN], communities=["64500:100"],
+        large_communities=[], local_pref=lp, origin=SKIP, stale=False))
+    wait_rib(net.router, NODE6, 6, want_routes(
+        host_prefixes(ips, 6), next_hop=NODE6, as_path=[MY_ASN], communities=["64500:100"],
+        large_communities=[], local_pref=lp, origin=SKIP, stale=False))
+
+    sess = net.speaker.sessions()
+    for name in ("router-ipv4", "router-ipv6"):
+        assert sess[name]["state"] == "Established", sess[name]
+        assert sess[name].get("gtsm") is True, sess[name]
+    log = net.speaker.log()
+    for name in ("router-ipv4", "router-ipv6"):
+        lines = [line for line in log.splitlines()
+                 if "peer uses GTSM (RFC 5082)" in line and f"session={name}" in line]
+        assert len(lines) == 1, f"want one GTSM line for {name}:\n{log[-3000:]}"
 
 
 # ---------------------------------------------------------------------------

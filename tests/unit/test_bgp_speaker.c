@@ -15,8 +15,9 @@
  * matching and mismatching keys, dialled and accepted; connection
  * collisions resolved both ways; ROUTE-REFRESH; stop() with and without
  * graceful restart; connections from unknown addresses refused; metrics;
- * and two speakers of this project peering with each other over both
- * families.
+ * GTSM (RFC 5082) detected from the TTL of the peer's SYN, with the
+ * parsing of saved SYN headers from raw bytes; and two speakers of this
+ * project peering with each other over both families.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -191,6 +192,88 @@ static int tconnect(int af, uint16_t port, const char *md5)
 	/* Loopback: the handshake completes without the speaker's accept. */
 	assert_int_equal(connect(fd, (struct sockaddr *)&ss, sl), 0);
 	return fd;
+}
+
+/* Connect with this TTL (IPv4) or hop limit (IPv6) on the SYN. */
+static int tconnect_ttl(int af, uint16_t port, int ttl)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = loopback(af, port, &ss);
+	int fd = socket(af, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	if (af == AF_INET)
+		assert_int_equal(setsockopt(fd, IPPROTO_IP, IP_TTL, &ttl, sizeof(ttl)), 0);
+	else
+		assert_int_equal(setsockopt(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &ttl, sizeof(ttl)),
+				 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&ss, sl), 0);
+	return fd;
+}
+
+/* An address and port as 16 bytes (IPv4 v4-mapped) and a port, so that
+ * an AF_INET address matches its v4-mapped AF_INET6 form. */
+static void tsa_norm(const struct sockaddr_storage *ss, uint8_t a[18])
+{
+	memset(a, 0, 18);
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+		a[10] = a[11] = 0xff;
+		memcpy(a + 12, &sin->sin_addr, 4);
+		memcpy(a + 16, &sin->sin_port, 2);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+		memcpy(a, &sin6->sin6_addr, 16);
+		memcpy(a + 16, &sin6->sin6_port, 2);
+	}
+}
+
+/* The speaker's end of the scripted peer's connection fd: the socket of
+ * this process whose local address is fd's remote one and back. */
+static int tother_end(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	uint8_t mine[18], theirs[18], a[18];
+
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&ss, &sl), 0);
+	tsa_norm(&ss, mine);
+	sl = sizeof(ss);
+	assert_int_equal(getpeername(fd, (struct sockaddr *)&ss, &sl), 0);
+	tsa_norm(&ss, theirs);
+	for (int i = 0; i < 4096; i++) {
+		if (i == fd)
+			continue;
+		sl = sizeof(ss);
+		if (getsockname(i, (struct sockaddr *)&ss, &sl) < 0)
+			continue;
+		tsa_norm(&ss, a);
+		if (memcmp(a, theirs, 18) != 0)
+			continue;
+		sl = sizeof(ss);
+		if (getpeername(i, (struct sockaddr *)&ss, &sl) < 0)
+			continue;
+		tsa_norm(&ss, a);
+		if (memcmp(a, mine, 18) == 0)
+			return i;
+	}
+	fail_msg("no socket of the speaker at the other end of fd %d", fd);
+	return -1;
+}
+
+/* The IPv4 option on an IPv4 or v4-mapped socket, else the IPv6 one. */
+static int tsockopt_ttl(int fd, bool v4, bool min)
+{
+	int v = -1;
+	socklen_t l = sizeof(v);
+
+	if (v4)
+		assert_int_equal(getsockopt(fd, IPPROTO_IP, min ? IP_MINTTL : IP_TTL, &v, &l), 0);
+	else
+		assert_int_equal(getsockopt(fd, IPPROTO_IPV6,
+					    min ? IPV6_MINHOPCOUNT : IPV6_UNICAST_HOPS, &v, &l),
+				 0);
+	return v;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1384,6 +1467,114 @@ static void test_unknown_address_refused(void **state)
 	bgp_speaker_free(sp);
 }
 
+/* RFC 5082 detection: the TTL of saved SYN headers, from raw bytes. */
+static void test_syn_ttl(void **state)
+{
+	static const uint8_t v4[] = { 0x45, 0, 0, 60, 0, 0, 0x40, 0, 255, 6, 0, 0,
+				      127, 0, 0, 1, 127, 0, 0, 1 };
+	static const uint8_t v4_opts[24] = { 0x46, [8] = 64, [9] = 6 };
+	static const uint8_t v4_udp[20] = { 0x45, [8] = 255, [9] = 17 };
+	static const uint8_t v4_short_ihl[20] = { 0x44, [8] = 255, [9] = 6 };
+	static const uint8_t v4_ihl_past_end[20] = { 0x46, [8] = 255, [9] = 6 };
+	static const uint8_t v6[40] = { 0x60, [6] = 6, [7] = 255 };
+	static const uint8_t v5[40] = { 0x50, [7] = 255 };
+	static const struct {
+		const uint8_t *p;
+		size_t len;
+		int want;
+	} t[] = {
+		{ v4, sizeof(v4), 255 },
+		{ v4_opts, sizeof(v4_opts), 64 },
+		{ v4, 19, -1 },                      /* shorter than IHL says */
+		{ v4, 9, -1 },
+		{ v4_udp, sizeof(v4_udp), -1 },      /* not TCP */
+		{ v4_short_ihl, sizeof(v4_short_ihl), -1 },   /* RFC 791: IHL >= 5 */
+		{ v4_ihl_past_end, sizeof(v4_ihl_past_end), -1 },
+		{ v6, sizeof(v6), 255 },
+		{ v6, 39, -1 },                      /* RFC 8200: 40-byte header */
+		{ v6, 8, -1 },
+		{ v5, sizeof(v5), -1 },
+		{ v4, 0, -1 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if (bgp_session_syn_ttl(t[i].p, t[i].len) != t[i].want)
+			fail_msg("case %zu: %d, want %d", i, bgp_session_syn_ttl(t[i].p, t[i].len),
+				 t[i].want);
+}
+
+/* The scripted peer dials the speaker and brings the session up; the
+ * speaker's end of that connection. */
+static int tgtsm_up(struct bgp_speaker *sp, struct tconn *c, const char *name, uint32_t asn,
+		    bool v4)
+{
+	struct bgp_open o;
+
+	texpect_open(c, &o);
+	bgp_open_free(&o);
+	tsend_open(c, v4 ? OPEN4(asn, "10.0.0.9") : OPEN6(asn, "10.0.0.9"));
+	tsend_keepalive(c);
+	twait_state(sp, name, "Established");
+	return tother_end(c->fd);
+}
+
+static bool tgtsm_status(struct bgp_speaker *sp, const char *name)
+{
+	json_t *s = tstatus(sp, name);
+	json_t *g = json_object_get(s, "gtsm");
+	bool v;
+
+	assert_true(json_is_boolean(g));
+	v = json_is_true(g);
+	json_decref(s);
+	return v;
+}
+
+/* RFC 5082: a single-hop eBGP peer whose SYN comes with TTL 255 uses
+ * GTSM; the speaker answers with TTL 255 and accepts only 255 (§3:
+ * 255 - hops + 1, one hop).  One
+ * with the default TTL keeps the classic TTL 1 and no minimum. */
+static void test_gtsm_detected(void **state)
+{
+	struct bgp_speaker *sp = tspeaker(NULL);
+	struct tplan t = { 0 };
+	uint16_t lport = bgp_speaker_listen_port(sp);
+	struct tconn *c;
+	int fd;
+
+	(void)state;
+	/* Port 1: the speaker's own dialling is refused; the peer dials. */
+	tp_session(&t, "r4", "127.0.0.1", 1, 64500, 64501);
+	tp_session(&t, "r6", "::1", 1, 64500, 64502);
+	bgp_speaker_set(sp, &t.plan);
+	assert_false(tgtsm_status(sp, "r4"));
+
+	c = tconn_new(tconnect_ttl(AF_INET, lport, 255));
+	fd = tgtsm_up(sp, c, "r4", 64501, true);
+	assert_int_equal(tsockopt_ttl(fd, true, true), 255);
+	assert_int_equal(tsockopt_ttl(fd, true, false), 255);
+	assert_true(tgtsm_status(sp, "r4"));
+	tconn_free(c);
+
+	c = tconn_new(tconnect_ttl(AF_INET6, lport, 255));
+	fd = tgtsm_up(sp, c, "r6", 64502, false);
+	assert_int_equal(tsockopt_ttl(fd, false, true), 255);
+	assert_int_equal(tsockopt_ttl(fd, false, false), 255);
+	assert_true(tgtsm_status(sp, "r6"));
+	tconn_free(c);
+
+	/* The peer of r4 comes back with the default TTL (64): no GTSM. */
+	c = tconn_new(tconnect(AF_INET, lport, NULL));
+	fd = tgtsm_up(sp, c, "r4", 64501, true);
+	assert_int_equal(tsockopt_ttl(fd, true, true), 0);
+	assert_int_equal(tsockopt_ttl(fd, true, false), 1);
+	assert_false(tgtsm_status(sp, "r4"));
+	tconn_free(c);
+
+	bgp_speaker_free(sp);
+}
+
 /* Two speakers of this project, each dialling the other over IPv4 and
  * IPv6 (every pair collides, and the identifiers sort it out). */
 static void test_two_speakers(void **state)
@@ -1474,6 +1665,8 @@ int main(void)
 		cmocka_unit_test(test_graceful_restart),
 		cmocka_unit_test(test_route_refresh),
 		cmocka_unit_test(test_unknown_address_refused),
+		cmocka_unit_test(test_syn_ttl),
+		cmocka_unit_test(test_gtsm_detected),
 		cmocka_unit_test(test_two_speakers),
 	};
 
