@@ -58,8 +58,8 @@ struct daemon {
 	struct alloc *alloc;
 	struct state saved;   /* what the state file holds */
 	struct state adopt;   /* loaded at start: addresses to adopt */
-	size_t nevents;
-	struct svc_events *events; /* sorted by key */
+	size_t nevents, nevents_sorted;
+	struct svc_events *events; /* sorted by key up to nevents_sorted */
 
 	struct l2_plan plan;
 	struct l2_engine *l2;
@@ -95,20 +95,34 @@ static int events_cmp(const void *a, const void *b)
 	return strcmp(((const struct svc_events *)a)->key, ((const struct svc_events *)b)->key);
 }
 
+/* Looked up in the sorted prefix; Services new in this reload are
+ * appended and sorted in once by events_sort(), so a reload of n new
+ * Services costs n log n, not n^2. */
 static struct svc_events *events_find(struct daemon *d, const char *key)
 {
 	struct svc_events k = {.key = (char *)key};
-	return xbsearch(&k, d->events, d->nevents, sizeof(k), events_cmp);
+	return xbsearch(&k, d->events, d->nevents_sorted, sizeof(k), events_cmp);
+}
+
+static void events_sort(struct daemon *d)
+{
+	xqsort(d->events, d->nevents, sizeof(*d->events), events_cmp);
+	d->nevents_sorted = d->nevents;
 }
 
 static void events_record(struct daemon *d, const char *key, const struct alloc_event *ev)
 {
 	struct svc_events *se = events_find(d, key);
 	if (!se) {
-		se = VEC_PUSH(d->events, d->nevents);
-		se->key = xstrdup(key);
-		xqsort(d->events, d->nevents, sizeof(*d->events), events_cmp);
-		se = events_find(d, key);
+		/* Each Service's events are recorded in one run of its results,
+		 * so a key is appended at most once per reload. */
+		if (d->nevents > d->nevents_sorted &&
+		    strcmp(d->events[d->nevents - 1].key, key) == 0)
+			se = &d->events[d->nevents - 1];
+		else {
+			se = VEC_PUSH(d->events, d->nevents);
+			se->key = xstrdup(key);
+		}
 	}
 	if (se->n == EVENTS_KEPT) {
 		free(se->ev[0].type);
@@ -135,7 +149,7 @@ static void events_free(struct daemon *d)
 	}
 	free(d->events);
 	d->events = NULL;
-	d->nevents = 0;
+	d->nevents = d->nevents_sorted = 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -280,27 +294,55 @@ static void svc_key(const struct service *s, char *buf, size_t len)
 	snprintf(buf, len, "%s/%s", s->meta.namespace_, s->meta.name);
 }
 
+static int svc_ptr_cmp(const void *a, const void *b)
+{
+	const struct service *x = *(const struct service *const *)a;
+	const struct service *y = *(const struct service *const *)b;
+	int c = strcmp(x->meta.namespace_, y->meta.namespace_);
+	return c ? c : strcmp(x->meta.name, y->meta.name);
+}
+
+/* Whether plan (sorted by address) has addr owned by this node: binary
+ * search for the first entry of addr, then its Services. */
+static bool plan_owned_here(const struct l2_plan *p, const struct ip_addr *addr)
+{
+	size_t lo = 0, hi = p->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (ip_cmp(&p->entries[mid].addr, addr) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t k = lo; k < p->n && ip_eq(&p->entries[k].addr, addr); k++)
+		if (p->entries[k].here)
+			return true;
+	return false;
+}
+
 static void apply_bgp(struct daemon *d, struct bgp_plan *bgp);
 
 static void apply_model(struct daemon *d, struct model *old_model, bool had_old)
 {
 	struct model *m = &d->model;
 
-	/* Services that went away, or whose namespace/name vanished. */
+	/* Services that went away (looked up in the new model sorted by
+	 * namespace/name: reloads of 10,000 Services must stay linear-ish). */
 	if (had_old) {
+		const struct service **now = xcalloc(m->nservices ? m->nservices : 1, sizeof(*now));
+		for (size_t i = 0; i < m->nservices; i++)
+			now[i] = &m->services[i];
+		xqsort(now, m->nservices, sizeof(*now), svc_ptr_cmp);
 		for (size_t i = 0; i < old_model->nservices; i++) {
 			const struct service *s = &old_model->services[i];
-			bool found = false;
-			for (size_t k = 0; k < m->nservices && !found; k++)
-				found = strcmp(m->services[k].meta.namespace_, s->meta.namespace_) == 0 &&
-					strcmp(m->services[k].meta.name, s->meta.name) == 0;
-			if (!found) {
-				char key[512];
-				svc_key(s, key, sizeof(key));
-				alloc_release(d->alloc, s->meta.namespace_, s->meta.name);
-				log_info("service removed; addresses released", "service", key, NULL);
-			}
+			if (xbsearch(&s, now, m->nservices, sizeof(*now), svc_ptr_cmp))
+				continue;
+			char key[512];
+			svc_key(s, key, sizeof(key));
+			alloc_release(d->alloc, s->meta.namespace_, s->meta.name);
+			log_info("service removed; addresses released", "service", key, NULL);
 		}
+		free(now);
 	}
 
 	/* Adopt what the state file says for Services that hold nothing. */
@@ -343,6 +385,7 @@ static void apply_model(struct daemon *d, struct model *old_model, bool had_old)
 		}
 		nas++;
 	}
+	events_sort(d);
 	state_persist(d);
 
 	struct l2_plan plan = {0};
@@ -356,10 +399,7 @@ static void apply_model(struct daemon *d, struct model *old_model, bool had_old)
 	/* Log ownership changes for this node. */
 	for (size_t i = 0; i < plan.n; i++) {
 		const struct l2_entry *e = &plan.entries[i];
-		bool before = false;
-		for (size_t k = 0; k < d->plan.n; k++)
-			if (ip_eq(&d->plan.entries[k].addr, &e->addr) && d->plan.entries[k].here)
-				before = true;
+		bool before = plan_owned_here(&d->plan, &e->addr);
 		if (e->here != before) {
 			char ip[IP_STR_MAX];
 			log_info(e->here ? "address owned by this node" : "address owned by another node",
@@ -429,6 +469,8 @@ static void reload(struct daemon *d, const char *why)
 
 	d->reloads++;
 	d->last_reload = wall_now();
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	metrics_inc(d->m_updates, NULL);
 	manifest_read_paths(&set, paths, 1, &diags);
 	model_init(&m, d->o->config_namespace);
@@ -499,12 +541,17 @@ static void reload(struct daemon *d, const char *why)
 	 * daemon_run() initialised; free it too. */
 	model_free(&old);
 	metrics_update(d);
-	char nsvc[32], npools[32], nref[32];
+	char nsvc[32], npools[32], nref[32], ms[32];
+	struct timespec t1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
 	snprintf(nsvc, sizeof(nsvc), "%zu", d->model.nservices);
 	snprintf(npools, sizeof(npools), "%zu", d->model.npools);
 	snprintf(nref, sizeof(nref), "%zu", refs);
+	snprintf(ms, sizeof(ms), "%.1f",
+		 (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
 	log_info("configuration applied", "dir", d->o->manifests_dir, "pools", npools,
-		 "services", nsvc, "reference_errors", nref, "trigger", why, NULL);
+		 "services", nsvc, "reference_errors", nref, "trigger", why, "duration_ms", ms,
+		 NULL);
 	/* A reload builds and drops whole trees; give the memory back. */
 	malloc_trim(0);
 }
@@ -555,6 +602,31 @@ static int service_order(const void *a, const void *b)
 	return c ? c : strcmp(x->meta.name, y->meta.name);
 }
 
+/* The plan's entries sorted by Service, for /status lookups. */
+static int entry_svc_cmp(const void *a, const void *b)
+{
+	return strcmp((*(const struct l2_entry *const *)a)->service,
+		      (*(const struct l2_entry *const *)b)->service);
+}
+
+static const struct l2_entry **plan_by_service(const struct l2_plan *p)
+{
+	const struct l2_entry **v = xcalloc(p->n ? p->n : 1, sizeof(*v));
+	for (size_t i = 0; i < p->n; i++)
+		v[i] = &p->entries[i];
+	xqsort(v, p->n, sizeof(*v), entry_svc_cmp);
+	return v;
+}
+
+static const struct l2_entry *plan_by_service_find(const struct l2_entry **v, size_t n,
+						   const char *service)
+{
+	struct l2_entry key = {.service = (char *)service};
+	const struct l2_entry *kp = &key;
+	const struct l2_entry *const *hit = xbsearch(&kp, v, n, sizeof(*v), entry_svc_cmp);
+	return hit ? *hit : NULL;
+}
+
 static json_t *status_json(struct daemon *d)
 {
 	json_t *root = json_object();
@@ -585,6 +657,7 @@ static json_t *status_json(struct daemon *d)
 			order[i] = i;
 		sort_services = &d->model;
 		xqsort(order, d->model.nservices, sizeof(size_t), service_order);
+		const struct l2_entry **by_svc = plan_by_service(&d->plan);
 		for (size_t oi = 0; oi < d->model.nservices; oi++) {
 			size_t i = order[oi];
 			const struct service *s = &d->model.services[i];
@@ -607,11 +680,11 @@ static json_t *status_json(struct daemon *d)
 								    se->ev[k].message));
 			const char *owner = NULL;
 			bool here = false;
-			for (size_t k = 0; k < d->plan.n; k++)
-				if (strcmp(d->plan.entries[k].service, key) == 0) {
-					owner = d->plan.entries[k].owner;
-					here = d->plan.entries[k].here;
-				}
+			const struct l2_entry *pe = plan_by_service_find(by_svc, d->plan.n, key);
+			if (pe) {
+				owner = pe->owner;
+				here = pe->here;
+			}
 			json_array_append_new(
 				svcs, json_pack("{s:s, s:s, s:o, s:o, s:o, s:b, s:o}", "namespace",
 						s->meta.namespace_, "name", s->meta.name, "ingress",
@@ -620,6 +693,7 @@ static json_t *status_json(struct daemon *d)
 						here, "events", ev));
 		}
 		free(order);
+		free(by_svc);
 	}
 	json_object_set_new(root, "services", svcs);
 

@@ -713,8 +713,11 @@ static void http_date(double now, char out[30])
 		snprintf(out, 30, "Thu, 01 Jan 1970 00:00:00 GMT");
 		return;
 	}
-	snprintf(out, 30, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday], tm.tm_mday,
-		 months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	/* Day and month names from our tables, not the locale (RFC 9110 §5.6.7). */
+	char tail[24];
+	strftime(tail, sizeof(tail), "%Y %H:%M:%S", &tm);
+	snprintf(out, 30, "%.3s, %02u %.3s %.13s GMT", days[tm.tm_wday], (unsigned)tm.tm_mday % 100,
+		 months[tm.tm_mon], tail);
 }
 
 /* Queue a response; the body passes to the connection or is freed. */
