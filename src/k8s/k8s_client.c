@@ -1,0 +1,1176 @@
+/*
+ * Kubernetes API client on the libev loop (see k8s_client.h).
+ *
+ * libcurl's multi interface in its event-driven form: curl tells us, through
+ * CURLMOPT_SOCKETFUNCTION, which sockets to watch for what (each gets an
+ * ev_io), and through CURLMOPT_TIMERFUNCTION when to call it back (one
+ * ev_timer); both watchers call curl_multi_socket_action(), after which the
+ * finished transfers are read from curl_multi_info_read() and their
+ * callbacks run.
+ *
+ * Re-entrancy.  Response bodies arrive in curl's write callback, and a
+ * watch's events are decoded and delivered from there, i.e. while curl is
+ * inside curl_multi_socket_action().  libcurl forbids adding or removing
+ * easy handles at that moment, and a reflector's change callback is exactly
+ * where a controller wants to start a PATCH or to stop a watch.  So while
+ * `in_curl` is set, a new request is only linked into the client's list
+ * (added to curl afterwards) and a cancelled one is only marked (removed
+ * afterwards); after_curl() does both once curl has returned, then runs
+ * completions.  Completion callbacks run outside curl and may do anything
+ * but free the client.
+ *
+ * The reflector is a small state machine on top: LISTING (pages of
+ * k8s_list) -> WATCHING (k8s_watch from the list's resourceVersion) ->
+ * WATCHING again when the server ends the watch, or WAITING (a backoff
+ * timer) -> LISTING when anything fails.  The store (k8s_watch.c) turns
+ * both the list and the events into exactly-once changes.
+ */
+#include "k8s/k8s_client.h"
+
+#include <curl/curl.h>
+#include <ev.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "base/log.h"
+#include "base/util.h"
+
+/* Connection set-up (TCP and TLS) must finish within this. */
+#define K8S_CONNECT_TIMEOUT_MS 10000L
+/* A watch's connection outlives the server's timeoutSeconds by this. */
+#define K8S_WATCH_MARGIN 30
+/* The body of a failed watch (a Status) is kept up to this size. */
+#define K8S_ERROR_BODY_MAX ((size_t)1 << 20)
+/* Reflector: list requests' timeout, page size, and how long a watch must
+ * have been up for the backoff to start again from the beginning. */
+#define REFL_LIST_TIMEOUT 60.0
+#define REFL_PAGE_LIMIT 500
+#define REFL_STABLE_SECONDS 10.0
+
+static const char *const error_names[] = {
+	[K8S_OK] = "ok",
+	[K8S_ERR_HTTP] = "http",
+	[K8S_ERR_CONNECT] = "connect",
+	[K8S_ERR_TLS] = "tls",
+	[K8S_ERR_TIMEOUT] = "timeout",
+	[K8S_ERR_PROTOCOL] = "protocol",
+	[K8S_ERR_AUTH] = "auth",
+};
+
+const char *k8s_error_name(enum k8s_error e)
+{
+	if ((size_t)e < ARRAY_SIZE(error_names))
+		return error_names[e];
+	return "?";
+}
+
+struct k8s_client {
+	struct ev_loop *loop;
+	struct k8s_config cfg;
+	CURLM *multi;
+	ev_timer timer;
+	int in_curl;             /* inside curl_multi_socket_action() */
+	double timeout;
+	struct k8s_request *head;
+	size_t pending;
+	char *user_agent;
+};
+
+/* One socket curl asked us to watch. */
+struct k8s_sock {
+	ev_io io;
+	struct k8s_client *c;
+	curl_socket_t fd;
+};
+
+struct k8s_request {
+	struct k8s_client *c;
+	struct k8s_request *prev, *next;
+	CURL *easy;
+	bool in_multi;           /* added to curl */
+	bool cancelled;          /* by the caller: no callback, removed after curl */
+	bool finishing;          /* its callback is running */
+	struct curl_slist *headers;
+	char *method, *path, *url;
+	char errbuf[CURL_ERROR_SIZE];
+	/* the response */
+	long status;
+	char *body;
+	size_t len, cap, max;
+	/* set when we made curl abort the transfer */
+	enum k8s_error abort_error;
+	char *abort_message;
+	bool stopped;            /* a watch's receiver ended it */
+	/* watches */
+	k8s_event_fn *on_event;
+	struct k8s_watch_stream stream;
+	k8s_response_fn *done;
+	void *arg;
+};
+
+static void after_curl(struct k8s_client *c);
+
+/* ------------------------------------------------------------------ */
+/* libcurl on libev */
+
+static void drive(struct k8s_client *c, curl_socket_t fd, int action)
+{
+	int running;
+	c->in_curl++;
+	CURLMcode mc = curl_multi_socket_action(c->multi, fd, action, &running);
+	c->in_curl--;
+	if (mc != CURLM_OK)
+		log_error("curl_multi_socket_action failed", "error", curl_multi_strerror(mc), NULL);
+	after_curl(c);
+}
+
+static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct k8s_sock *sk = (struct k8s_sock *)w;
+	int action = (revents & EV_READ ? CURL_CSELECT_IN : 0) |
+		     (revents & EV_WRITE ? CURL_CSELECT_OUT : 0);
+	(void)loop;
+	drive(sk->c, sk->fd, action);  /* may free sk */
+}
+
+static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct k8s_client *c = (struct k8s_client *)((char *)w - offsetof(struct k8s_client, timer));
+	(void)loop;
+	(void)revents;
+	drive(c, CURL_SOCKET_TIMEOUT, 0);
+}
+
+static int socket_fn(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
+{
+	struct k8s_client *c = userp;
+	struct k8s_sock *sk = socketp;
+	(void)easy;
+	if (what == CURL_POLL_REMOVE) {
+		if (sk) {
+			ev_io_stop(c->loop, &sk->io);
+			curl_multi_assign(c->multi, s, NULL);
+			free(sk);
+		}
+		return 0;
+	}
+	int events = (what & CURL_POLL_IN ? EV_READ : 0) | (what & CURL_POLL_OUT ? EV_WRITE : 0);
+	if (!sk) {
+		sk = xcalloc(1, sizeof(*sk));
+		sk->c = c;
+		sk->fd = s;
+		ev_io_init(&sk->io, io_cb, s, events);
+		curl_multi_assign(c->multi, s, sk);
+	} else {
+		ev_io_stop(c->loop, &sk->io);
+		ev_io_set(&sk->io, s, events);
+	}
+	ev_io_start(c->loop, &sk->io);
+	return 0;
+}
+
+static int timer_fn(CURLM *multi, long timeout_ms, void *userp)
+{
+	struct k8s_client *c = userp;
+	(void)multi;
+	ev_timer_stop(c->loop, &c->timer);
+	if (timeout_ms >= 0) {
+		/* 0: "as soon as possible", which must not be from inside this
+		 * callback; the loop's next iteration is soon enough. */
+		ev_timer_set(&c->timer, (double)timeout_ms / 1000.0, 0.0);
+		ev_timer_start(c->loop, &c->timer);
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* client */
+
+struct k8s_client *k8s_client_new(struct ev_loop *loop, struct k8s_config *cfg, char **err)
+{
+	static bool curl_ready;
+	if (!curl_ready) {
+		CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+		if (rc != CURLE_OK) {
+			*err = xasprintf("cannot initialise libcurl: %s", curl_easy_strerror(rc));
+			return NULL;
+		}
+		curl_ready = true;
+	}
+	struct k8s_client *c = xcalloc(1, sizeof(*c));
+	c->multi = curl_multi_init();
+	if (!c->multi) {
+		free(c);
+		*err = xstrdup("cannot initialise libcurl: curl_multi_init failed");
+		return NULL;
+	}
+	c->loop = loop;
+	c->cfg = *cfg;
+	memset(cfg, 0, sizeof(*cfg));
+	c->timeout = K8S_DEFAULT_TIMEOUT;
+	c->user_agent = xasprintf("ironlb/%s", IRONLB_VERSION);
+	ev_timer_init(&c->timer, timer_cb, 0.0, 0.0);
+	curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, socket_fn);
+	curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
+	curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, timer_fn);
+	curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
+	curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+	return c;
+}
+
+const struct k8s_config *k8s_client_config(const struct k8s_client *c)
+{
+	return &c->cfg;
+}
+
+void k8s_client_set_timeout(struct k8s_client *c, double seconds)
+{
+	c->timeout = seconds;
+}
+
+size_t k8s_client_pending(const struct k8s_client *c)
+{
+	size_t n = 0;
+	for (const struct k8s_request *r = c->head; r; r = r->next)
+		n += !r->cancelled && !r->finishing;
+	return n;
+}
+
+static void request_destroy(struct k8s_request *r)
+{
+	struct k8s_client *c = r->c;
+	if (r->in_multi)
+		curl_multi_remove_handle(c->multi, r->easy);
+	curl_easy_cleanup(r->easy);
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		c->head = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	curl_slist_free_all(r->headers);
+	k8s_watch_stream_free(&r->stream);
+	free(r->method);
+	free(r->path);
+	free(r->url);
+	free(r->body);
+	free(r->abort_message);
+	free(r);
+}
+
+void k8s_client_free(struct k8s_client *c)
+{
+	if (!c)
+		return;
+	if (c->in_curl)
+		abort();  /* freed from inside one of its callbacks: see k8s_client.h */
+	while (c->head)
+		request_destroy(c->head);
+	/* Cleaning up the multi handle closes the sockets still pooled, which
+	 * calls socket_fn with CURL_POLL_REMOVE for each, and may set the
+	 * timer again: stop it only afterwards. */
+	curl_multi_cleanup(c->multi);
+	ev_timer_stop(c->loop, &c->timer);
+	k8s_config_free(&c->cfg);
+	free(c->user_agent);
+	free(c);
+}
+
+void k8s_request_cancel(struct k8s_request *r)
+{
+	if (!r || r->cancelled || r->finishing)
+		return;
+	r->cancelled = true;
+	if (!r->c->in_curl)
+		request_destroy(r);
+	/* else after_curl() removes it */
+}
+
+/* ------------------------------------------------------------------ */
+/* responses */
+
+static const char *status_text(long status)
+{
+	static const struct {
+		long status;
+		const char *text;
+	} t[] = {
+		{ 400, "Bad Request" }, { 401, "Unauthorized" }, { 403, "Forbidden" },
+		{ 404, "Not Found" }, { 405, "Method Not Allowed" }, { 406, "Not Acceptable" },
+		{ 409, "Conflict" }, { 410, "Gone" }, { 413, "Request Entity Too Large" },
+		{ 415, "Unsupported Media Type" }, { 422, "Unprocessable Entity" },
+		{ 429, "Too Many Requests" }, { 500, "Internal Server Error" },
+		{ 502, "Bad Gateway" }, { 503, "Service Unavailable" }, { 504, "Gateway Timeout" },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(t); i++)
+		if (t[i].status == status)
+			return t[i].text;
+	return status >= 500 ? "Server Error" : status >= 400 ? "Client Error" : "Unexpected";
+}
+
+static enum k8s_error classify(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_OPERATION_TIMEDOUT:
+		return K8S_ERR_TIMEOUT;
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_CRL_BADFILE:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+	case CURLE_SSL_INVALIDCERTSTATUS:
+	case CURLE_SSL_ENGINE_NOTFOUND:
+	case CURLE_SSL_ENGINE_SETFAILED:
+	case CURLE_SSL_ENGINE_INITFAILED:
+	case CURLE_SSL_SHUTDOWN_FAILED:
+	case CURLE_USE_SSL_FAILED:
+		return K8S_ERR_TLS;
+	default:
+		return K8S_ERR_CONNECT;
+	}
+}
+
+/* Parse JSON text into a tree; NULL (and *why) when it is not JSON. */
+static struct tree *parse_json(const char *text, size_t len, char **why)
+{
+	json_error_t je;
+	json_t *j = json_loadb(text, len, JSON_DECODE_ANY, &je);
+	if (!j) {
+		if (why)
+			*why = xasprintf("%s at line %d column %d", je.text, je.line, je.column);
+		return NULL;
+	}
+	struct tree *t = tree_from_json(j);
+	json_decref(j);
+	return t;
+}
+
+/* A short printable excerpt of a non-JSON body, for messages. */
+static char *body_excerpt(const char *body, size_t len)
+{
+	size_t n = len < 200 ? len : 200;
+	char *s = xmalloc(n + 4);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)body[i];
+		s[i] = ch >= 0x20 && ch < 0x7f ? (char)ch : ' ';
+	}
+	strcpy(s + n, len > n ? "..." : "");
+	return s;
+}
+
+/* Build the response of a finished transfer and run the callback. */
+static void request_finish(struct k8s_request *r, CURLcode rc)
+{
+	struct k8s_client *c = r->c;
+	if (r->in_multi) {
+		curl_multi_remove_handle(c->multi, r->easy);
+		r->in_multi = false;
+	}
+	if (r->cancelled) {
+		request_destroy(r);
+		return;
+	}
+	long status = r->status;
+	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+	if (!r->body) {
+		r->body = xmalloc(1);
+		r->cap = 1;
+	}
+	r->body[r->len] = '\0';
+
+	struct k8s_response resp = {
+		.status = status,
+		.body = r->body,
+		.body_len = r->len,
+	};
+	char *message = NULL;
+	bool watch = r->on_event != NULL;
+	if (r->abort_error) {
+		resp.error = r->abort_error;
+		message = xasprintf("%s %s: %s", r->method, r->url, r->abort_message);
+	} else if (r->stopped) {
+		resp.error = K8S_OK;
+	} else if (rc != CURLE_OK) {
+		resp.error = classify(rc);
+		const char *detail = r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc);
+		const char *what = resp.error == K8S_ERR_TLS ? "TLS"
+				 : resp.error == K8S_ERR_TIMEOUT ? "timeout"
+				 : watch && status >= 200 && status < 300 ? "the stream broke"
+				 : "connection";
+		message = xasprintf("%s %s: %s: %s", r->method, r->url, what, detail);
+	} else if (status < 200 || status > 299) {
+		resp.error = K8S_ERR_HTTP;
+		resp.object = r->len ? parse_json(r->body, r->len, NULL) : NULL;
+		if (resp.object && resp.object->type == TREE_OBJECT) {
+			resp.reason = tree_get_str(resp.object, "reason");
+			resp.status_message = tree_get_str(resp.object, "message");
+		}
+		if (resp.status_message) {
+			message = xasprintf("%s %s: %ld %s: %s", r->method, r->path, status,
+					    status_text(status), resp.status_message);
+		} else {
+			char *ex = body_excerpt(r->body, r->len);
+			message = xasprintf("%s %s: %ld %s%s%s", r->method, r->path, status,
+					    status_text(status), ex[0] ? ": " : "", ex);
+			free(ex);
+		}
+	} else if (watch) {
+		if (k8s_watch_stream_end(&r->stream) < 0) {
+			resp.error = K8S_ERR_PROTOCOL;
+			message = xasprintf("%s %s: %s", r->method, r->path, r->stream.error);
+		}
+	} else if (r->len) {
+		char *why = NULL;
+		resp.object = parse_json(r->body, r->len, &why);
+		if (!resp.object) {
+			resp.error = K8S_ERR_PROTOCOL;
+			message = xasprintf("%s %s: %ld response is not JSON: %s", r->method, r->path,
+					    status, why);
+			free(why);
+		}
+	}
+	resp.message = message;
+	r->finishing = true;
+	if (r->done)
+		r->done(&resp, r->arg);
+	tree_free(resp.object);
+	free(message);
+	request_destroy(r);
+}
+
+static void after_curl(struct k8s_client *c)
+{
+	if (c->in_curl)
+		return;
+	CURLMsg *m;
+	int left;
+	while ((m = curl_multi_info_read(c->multi, &left))) {
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		struct k8s_request *r = NULL;
+		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+		CURLcode rc = m->data.result;
+		if (r)
+			request_finish(r, rc);  /* may add, cancel and finish others */
+	}
+	/* Requests cancelled or started while curl was busy. */
+	for (struct k8s_request *r = c->head, *next; r; r = next) {
+		next = r->next;
+		if (r->cancelled) {
+			request_destroy(r);
+		} else if (!r->in_multi) {
+			CURLMcode mc = curl_multi_add_handle(c->multi, r->easy);
+			if (mc == CURLM_OK) {
+				r->in_multi = true;
+			} else {
+				r->abort_error = K8S_ERR_CONNECT;
+				r->abort_message = xasprintf("cannot start: %s", curl_multi_strerror(mc));
+				request_finish(r, CURLE_FAILED_INIT);
+				next = c->head;  /* the callback may have changed the list */
+			}
+		}
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* requests */
+
+static int deliver_event(struct k8s_event *ev, void *arg)
+{
+	struct k8s_request *r = arg;
+	if (r->cancelled)
+		return 1;
+	int stop = r->on_event(ev, r->arg);
+	if (stop && !r->cancelled)
+		r->stopped = true;
+	return stop || r->cancelled;
+}
+
+static size_t write_cb(char *p, size_t size, size_t nmemb, void *userp)
+{
+	struct k8s_request *r = userp;
+	size_t n = size * nmemb;
+	if (r->cancelled || r->stopped)
+		return 0;  /* makes curl end the transfer */
+	if (!r->status)
+		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
+	if (r->on_event && r->status >= 200 && r->status <= 299) {
+		int rc = k8s_watch_stream_feed(&r->stream, p, n, deliver_event, r);
+		if (rc < 0) {
+			r->abort_error = K8S_ERR_PROTOCOL;
+			r->abort_message = xstrdup(r->stream.error);
+			return 0;
+		}
+		return rc > 0 ? 0 : n;
+	}
+	if (n > r->max - r->len) {
+		r->abort_error = K8S_ERR_PROTOCOL;
+		r->abort_message = xasprintf("%ld response larger than %zu bytes", r->status, r->max);
+		return 0;
+	}
+	if (r->cap - r->len <= n) {
+		size_t cap = r->cap ? r->cap : 16384;
+		while (cap - r->len <= n)
+			cap *= 2;
+		r->body = xrealloc(r->body, cap);
+		r->cap = cap;
+	}
+	memcpy(r->body + r->len, p, n);
+	r->len += n;
+	return n;
+}
+
+static void set_tls(struct k8s_client *c, CURL *e)
+{
+	const struct k8s_config *cfg = &c->cfg;
+	if (cfg->insecure) {
+		curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+	} else if (cfg->ca_data || cfg->ca_file) {
+		/* This CA only, not the system's as well. */
+		curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+		if (cfg->ca_data) {
+			struct curl_blob b = { cfg->ca_data, cfg->ca_data_len, CURL_BLOB_NOCOPY };
+			curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &b);
+		} else {
+			curl_easy_setopt(e, CURLOPT_CAINFO, cfg->ca_file);
+		}
+	}
+	if (cfg->cert_data) {
+		struct curl_blob b = { cfg->cert_data, cfg->cert_data_len, CURL_BLOB_NOCOPY };
+		curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &b);
+		curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
+	} else if (cfg->cert_file) {
+		curl_easy_setopt(e, CURLOPT_SSLCERT, cfg->cert_file);
+		curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
+	}
+	if (cfg->key_data) {
+		struct curl_blob b = { cfg->key_data, cfg->key_data_len, CURL_BLOB_NOCOPY };
+		curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &b);
+		curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
+	} else if (cfg->key_file) {
+		curl_easy_setopt(e, CURLOPT_SSLKEY, cfg->key_file);
+		curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
+	}
+}
+
+static struct k8s_request *request_start(struct k8s_client *c, const char *method,
+					 const char *path, const char *content_type,
+					 const char *body, double timeout,
+					 k8s_response_fn *done, void *arg)
+{
+	if (!c || !method || !path || path[0] != '/')
+		return NULL;
+	CURL *e = curl_easy_init();
+	if (!e)
+		return NULL;
+	struct k8s_request *r = xcalloc(1, sizeof(*r));
+	r->c = c;
+	r->easy = e;
+	r->method = xstrdup(method);
+	r->path = xstrdup(path);
+	r->url = xasprintf("%s%s", c->cfg.server ? c->cfg.server : "", path);
+	r->max = K8S_MAX_BODY;
+	r->done = done;
+	r->arg = arg;
+
+	curl_easy_setopt(e, CURLOPT_URL, r->url);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)r);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, c->user_agent);
+#if CURL_AT_LEAST_VERSION(7, 85, 0)
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https,http");
+#else
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTPS | CURLPROTO_HTTP));
+#endif
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+	curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+	curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, K8S_CONNECT_TIMEOUT_MS);
+	if (timeout > 0)
+		curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(timeout * 1000.0));
+	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(e, CURLOPT_TCP_KEEPIDLE, 30L);
+	curl_easy_setopt(e, CURLOPT_TCP_KEEPINTVL, 10L);
+	set_tls(c, e);
+
+	r->headers = curl_slist_append(r->headers, "Accept: application/json");
+	char *token_err = NULL;
+	const char *token = k8s_config_token(&c->cfg, &token_err);
+	if (token_err) {
+		log_warn("cannot read the API token; using the last one", "error", token_err, NULL);
+		free(token_err);
+	}
+	if (token) {
+		char *h = xasprintf("Authorization: Bearer %s", token);
+		r->headers = curl_slist_append(r->headers, h);
+		free(h);
+	}
+	if (strcmp(method, "GET") != 0)
+		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+	if (body) {
+		char *h = xasprintf("Content-Type: %s", content_type ? content_type
+								   : "application/json");
+		r->headers = curl_slist_append(r->headers, h);
+		free(h);
+		/* no "Expect: 100-continue" round trip for large bodies */
+		r->headers = curl_slist_append(r->headers, "Expect:");
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
+		curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body);
+	}
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
+
+	r->next = c->head;
+	if (c->head)
+		c->head->prev = r;
+	c->head = r;
+	if (!c->in_curl) {
+		CURLMcode mc = curl_multi_add_handle(c->multi, e);
+		if (mc != CURLM_OK) {
+			log_error("cannot start an API request", "path", path, "error",
+				  curl_multi_strerror(mc), NULL);
+			request_destroy(r);
+			return NULL;
+		}
+		r->in_multi = true;
+	}
+	return r;
+}
+
+struct k8s_request *k8s_request(struct k8s_client *c, const char *method, const char *path,
+				const char *content_type, const char *body,
+				k8s_response_fn *done, void *arg)
+{
+	return request_start(c, method, path, content_type, body, c ? c->timeout : 0, done, arg);
+}
+
+struct k8s_request *k8s_get(struct k8s_client *c, const char *path, k8s_response_fn *done,
+			    void *arg)
+{
+	return k8s_request(c, "GET", path, NULL, NULL, done, arg);
+}
+
+struct k8s_request *k8s_create(struct k8s_client *c, const char *path, const char *json,
+			       k8s_response_fn *done, void *arg)
+{
+	return json ? k8s_request(c, "POST", path, "application/json", json, done, arg) : NULL;
+}
+
+struct k8s_request *k8s_update(struct k8s_client *c, const char *path, const char *json,
+			       k8s_response_fn *done, void *arg)
+{
+	return json ? k8s_request(c, "PUT", path, "application/json", json, done, arg) : NULL;
+}
+
+struct k8s_request *k8s_delete(struct k8s_client *c, const char *path, k8s_response_fn *done,
+			       void *arg)
+{
+	return k8s_request(c, "DELETE", path, NULL, NULL, done, arg);
+}
+
+struct k8s_request *k8s_patch(struct k8s_client *c, const char *path, enum k8s_patch_type type,
+			      const char *patch, k8s_response_fn *done, void *arg)
+{
+	static const char *const types[] = {
+		[K8S_PATCH_MERGE] = "application/merge-patch+json",
+		[K8S_PATCH_JSON] = "application/json-patch+json",
+		[K8S_PATCH_STRATEGIC] = "application/strategic-merge-patch+json",
+		[K8S_PATCH_APPLY] = "application/apply-patch+yaml",
+	};
+	if (!patch || (size_t)type >= ARRAY_SIZE(types))
+		return NULL;
+	return k8s_request(c, "PATCH", path, types[type], patch, done, arg);
+}
+
+/* path + "?" or "&" + the parameters given (values URL-encoded). */
+struct query {
+	char *s;
+	bool first;
+};
+
+static void query_add(struct query *q, const char *key, const char *value)
+{
+	if (!value)
+		return;
+	char *v = curl_easy_escape(NULL, value, 0);
+	char *s = xasprintf("%s%c%s=%s", q->s, q->first ? '?' : '&', key, v ? v : "");
+	curl_free(v);
+	free(q->s);
+	q->s = s;
+	q->first = false;
+}
+
+static void query_init(struct query *q, const char *path)
+{
+	q->s = xstrdup(path);
+	q->first = strchr(path, '?') == NULL;
+}
+
+struct k8s_request *k8s_list(struct k8s_client *c, const char *path,
+			     const struct k8s_list_opts *o, k8s_response_fn *done, void *arg)
+{
+	static const struct k8s_list_opts none;
+	if (!o)
+		o = &none;
+	if (!path)
+		return NULL;
+	struct query q;
+	char limit[24];
+	query_init(&q, path);
+	query_add(&q, "resourceVersion", o->resource_version);
+	query_add(&q, "resourceVersionMatch", o->resource_version_match);
+	if (o->limit) {
+		snprintf(limit, sizeof(limit), "%u", o->limit);
+		query_add(&q, "limit", limit);
+	}
+	query_add(&q, "continue", o->continue_token);
+	query_add(&q, "labelSelector", o->label_selector);
+	query_add(&q, "fieldSelector", o->field_selector);
+	struct k8s_request *r = request_start(c, "GET", q.s, NULL, NULL,
+					      o->timeout > 0 ? o->timeout : c ? c->timeout : 0,
+					      done, arg);
+	free(q.s);
+	return r;
+}
+
+const char *k8s_list_continue(const struct tree *list)
+{
+	const char *s = tree_get_str(tree_get(list, "metadata"), "continue");
+	return s && s[0] ? s : NULL;
+}
+
+struct k8s_request *k8s_watch(struct k8s_client *c, const char *path,
+			      const struct k8s_watch_opts *o, k8s_event_fn *on_event,
+			      k8s_response_fn *done, void *arg)
+{
+	static const struct k8s_watch_opts none;
+	if (!o)
+		o = &none;
+	if (!path || !on_event)
+		return NULL;
+	unsigned timeout = o->timeout_seconds ? o->timeout_seconds : 300;
+	char ts[24];
+	snprintf(ts, sizeof(ts), "%u", timeout);
+	struct query q;
+	query_init(&q, path);
+	query_add(&q, "watch", "1");
+	query_add(&q, "resourceVersion", o->resource_version);
+	if (!o->no_bookmarks)
+		query_add(&q, "allowWatchBookmarks", "true");
+	query_add(&q, "timeoutSeconds", ts);
+	query_add(&q, "labelSelector", o->label_selector);
+	query_add(&q, "fieldSelector", o->field_selector);
+	struct k8s_request *r = request_start(c, "GET", q.s, NULL, NULL,
+					      (double)timeout + K8S_WATCH_MARGIN, done, arg);
+	free(q.s);
+	if (!r)
+		return NULL;
+	r->on_event = on_event;
+	r->max = K8S_ERROR_BODY_MAX;
+	k8s_watch_stream_init(&r->stream, o->max_object);
+	return r;
+}
+
+/* ------------------------------------------------------------------ */
+/* reflector */
+
+enum refl_state { REFL_IDLE, REFL_LISTING, REFL_WATCHING, REFL_WAITING };
+
+static const char *const refl_state_name[] = {
+	[REFL_IDLE] = "idle",
+	[REFL_LISTING] = "listing",
+	[REFL_WATCHING] = "watching",
+	[REFL_WAITING] = "waiting",
+};
+
+struct k8s_reflector {
+	struct k8s_client *c;
+	char *path, *label_selector, *field_selector;
+	unsigned page_limit, watch_timeout;
+	double backoff_initial, backoff_max;
+	k8s_change_fn *on_change;
+	k8s_reflector_synced_fn *on_synced;
+	k8s_reflector_error_fn *on_error;
+	void *arg;
+
+	enum refl_state state;
+	struct k8s_store *store;
+	char *rv;                    /* where the store is */
+	bool synced;
+	unsigned lists;
+	struct k8s_request *req;
+	ev_timer timer;
+	unsigned failures;           /* since the last stable watch */
+	uint64_t rng;
+	/* the list being collected */
+	struct tree **items;
+	size_t nitems;
+	char *list_rv, *list_kind, *list_api_version, *continue_token;
+	bool unpaged;                /* continue token expired: list in one go */
+	/* the watch */
+	double watch_since;
+	bool watch_gone;             /* a 410 ended it */
+	bool watch_failed;           /* an ERROR event ended it */
+};
+
+static void refl_list(struct k8s_reflector *r);
+static void refl_watch(struct k8s_reflector *r);
+
+static void refl_set_state(struct k8s_reflector *r, enum refl_state s)
+{
+	if (r->state != s)
+		log_debug("reflector state", "resource", r->path, "from", refl_state_name[r->state],
+			  "to", refl_state_name[s], NULL);
+	r->state = s;
+}
+
+static double refl_random(struct k8s_reflector *r)
+{
+	/* xorshift64*: jitter only, nothing secret */
+	r->rng ^= r->rng >> 12;
+	r->rng ^= r->rng << 25;
+	r->rng ^= r->rng >> 27;
+	return (double)((r->rng * 2685821657736338717ull) >> 11) / (double)(1ull << 53);
+}
+
+static void refl_drop_list(struct k8s_reflector *r)
+{
+	for (size_t i = 0; i < r->nitems; i++)
+		tree_free(r->items[i]);
+	free(r->items);
+	r->items = NULL;
+	r->nitems = 0;
+	free(r->list_rv);
+	free(r->list_kind);
+	free(r->list_api_version);
+	free(r->continue_token);
+	r->list_rv = r->list_kind = r->list_api_version = r->continue_token = NULL;
+}
+
+static void refl_report(struct k8s_reflector *r, const struct k8s_response *resp)
+{
+	log_warn("API list/watch failed", "resource", r->path, "error",
+		 resp->message ? resp->message : k8s_error_name(resp->error), NULL);
+	if (r->on_error)
+		r->on_error(resp, r->arg);
+}
+
+static void refl_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct k8s_reflector *r = (struct k8s_reflector *)((char *)w -
+							   offsetof(struct k8s_reflector, timer));
+	(void)loop;
+	(void)revents;
+	refl_list(r);
+}
+
+/* List again after the backoff; `now` lists at once the first time (410:
+ * the usual way a watch ends for good, and nothing is wrong). */
+static void refl_retry(struct k8s_reflector *r, bool now)
+{
+	struct ev_loop *loop = r->c->loop;
+	if (r->state == REFL_WATCHING && ev_now(loop) - r->watch_since >= REFL_STABLE_SECONDS)
+		r->failures = 0;
+	double delay = 0;
+	if (!now || r->failures > 0) {
+		double base = r->backoff_initial;
+		for (unsigned i = 0; i < r->failures && base < r->backoff_max; i++)
+			base *= 2;
+		if (base > r->backoff_max)
+			base = r->backoff_max;
+		delay = base * (0.5 + 0.5 * refl_random(r));
+	}
+	r->failures++;
+	refl_drop_list(r);
+	refl_set_state(r, REFL_WAITING);
+	ev_timer_stop(loop, &r->timer);
+	ev_timer_set(&r->timer, delay, 0.0);
+	ev_timer_start(loop, &r->timer);
+}
+
+static void refl_list_done(struct k8s_response *resp, void *arg);
+
+static void refl_list_page(struct k8s_reflector *r)
+{
+	struct k8s_list_opts o = {
+		.limit = r->unpaged ? 0 : r->page_limit,
+		.continue_token = r->continue_token,
+		.label_selector = r->label_selector,
+		.field_selector = r->field_selector,
+		.timeout = REFL_LIST_TIMEOUT,
+	};
+	r->req = k8s_list(r->c, r->path, &o, refl_list_done, r);
+	if (!r->req) {
+		struct k8s_response resp = { .error = K8S_ERR_CONNECT,
+					     .message = "cannot start a list request" };
+		refl_report(r, &resp);
+		refl_retry(r, false);
+	}
+}
+
+static void refl_list(struct k8s_reflector *r)
+{
+	refl_drop_list(r);
+	refl_set_state(r, REFL_LISTING);
+	refl_list_page(r);
+}
+
+/* The kind of the items of a List kind: "ServiceList" -> "Service". */
+static char *item_kind(const char *list_kind)
+{
+	if (!list_kind || !str_has_suffix(list_kind, "List") || strlen(list_kind) <= 4)
+		return NULL;
+	return xstrndup(list_kind, strlen(list_kind) - 4);
+}
+
+static void refl_apply_list(struct k8s_reflector *r)
+{
+	k8s_store_replace_begin(r->store);
+	for (size_t i = 0; i < r->nitems; i++) {
+		struct tree *o = r->items[i];
+		r->items[i] = NULL;
+		if (k8s_store_replace_add(r->store, o, r->on_change, r->arg) < 0)
+			log_warn("API list item without metadata.name ignored", "resource", r->path,
+				 NULL);
+	}
+	k8s_store_replace_end(r->store, r->on_change, r->arg);
+	free(r->rv);
+	r->rv = xstrdup(r->list_rv ? r->list_rv : "");
+	r->lists++;
+	refl_drop_list(r);
+}
+
+static void refl_list_done(struct k8s_response *resp, void *arg)
+{
+	struct k8s_reflector *r = arg;
+	r->req = NULL;
+	if (resp->error) {
+		if (resp->status == 410 && r->continue_token && !r->unpaged) {
+			/* The continue token expired between pages: one list
+			 * without pages (client-go does the same). */
+			log_info("API list continue token expired; listing without pages",
+				 "resource", r->path, NULL);
+			r->unpaged = true;
+			refl_list(r);
+			return;
+		}
+		refl_report(r, resp);
+		refl_retry(r, false);
+		return;
+	}
+	struct tree *list = resp->object;
+	struct tree *items = tree_get(list, "items");
+	if (!list || list->type != TREE_OBJECT ||
+	    (items && items->type != TREE_ARRAY && items->type != TREE_NULL)) {
+		struct k8s_response bad = *resp;
+		bad.error = K8S_ERR_PROTOCOL;
+		bad.message = "the response to a list is not a List (no items array)";
+		refl_report(r, &bad);
+		refl_retry(r, false);
+		return;
+	}
+	if (!r->list_kind) {
+		r->list_kind = item_kind(tree_get_str(list, "kind"));
+		r->list_api_version = xstrdup(tree_get_str(list, "apiVersion"));
+	}
+	for (size_t i = 0; items && items->type == TREE_ARRAY && i < items->n; i++) {
+		struct tree *o = items->items[i];
+		items->items[i] = NULL;
+		if (o->type != TREE_OBJECT) {
+			tree_free(o);
+			continue;
+		}
+		if (r->list_kind && !tree_get(o, "kind"))
+			tree_object_set(o, "kind", tree_new_string(r->list_kind, NULL, 0));
+		if (r->list_api_version && !tree_get(o, "apiVersion"))
+			tree_object_set(o, "apiVersion",
+					tree_new_string(r->list_api_version, NULL, 0));
+		*VEC_PUSH(r->items, r->nitems) = o;
+	}
+	free(r->list_rv);
+	r->list_rv = xstrdup(tree_get_str(tree_get(list, "metadata"), "resourceVersion"));
+	const char *cont = k8s_list_continue(list);
+	free(r->continue_token);
+	r->continue_token = xstrdup(cont);
+	if (cont && !r->unpaged) {
+		refl_list_page(r);
+		return;
+	}
+	r->unpaged = false;
+	refl_apply_list(r);
+	if (!r->synced) {
+		r->synced = true;
+		log_info("API resource synced", "resource", r->path, "resourceVersion", r->rv, NULL);
+		if (r->on_synced)
+			r->on_synced(r->arg);
+	}
+	refl_watch(r);
+}
+
+static int refl_event(struct k8s_event *ev, void *arg)
+{
+	struct k8s_reflector *r = arg;
+	if (ev->type == K8S_EVENT_ERROR) {
+		char *m = xasprintf("watch %s: ERROR event: %d %s: %s", r->path, ev->code,
+				    ev->reason ? ev->reason : "", ev->message ? ev->message : "");
+		struct k8s_response resp = {
+			.error = K8S_ERR_HTTP,
+			.status = ev->code,
+			.message = m,
+			.reason = ev->reason,
+			.status_message = ev->message,
+		};
+		if (k8s_event_gone(ev)) {
+			log_info("API watch expired; listing again", "resource", r->path, "error", m,
+				 NULL);
+			if (r->on_error)
+				r->on_error(&resp, r->arg);
+			r->watch_gone = true;
+		} else {
+			refl_report(r, &resp);
+			r->watch_failed = true;
+		}
+		free(m);
+		return 1;
+	}
+	const char *rv = k8s_object_resource_version(ev->object);
+	if (rv) {
+		free(r->rv);
+		r->rv = xstrdup(rv);
+	}
+	if (ev->type != K8S_EVENT_BOOKMARK) {
+		struct tree *o = ev->object;
+		ev->object = NULL;
+		k8s_store_apply(r->store, ev->type, o, r->on_change, r->arg);
+	}
+	return 0;
+}
+
+static void refl_watch_done(struct k8s_response *resp, void *arg)
+{
+	struct k8s_reflector *r = arg;
+	r->req = NULL;
+	if (r->watch_gone) {
+		refl_retry(r, true);
+	} else if (r->watch_failed) {
+		refl_retry(r, false);
+	} else if (resp->error == K8S_OK) {
+		/* The server's timeoutSeconds: carry on from where we are. */
+		r->failures = 0;
+		refl_watch(r);
+	} else if (resp->status == 410) {
+		log_info("API watch expired; listing again", "resource", r->path, "error",
+			 resp->message ? resp->message : "410 Gone", NULL);
+		if (r->on_error)
+			r->on_error(resp, r->arg);
+		refl_retry(r, true);
+	} else {
+		refl_report(r, resp);
+		refl_retry(r, false);
+	}
+}
+
+static void refl_watch(struct k8s_reflector *r)
+{
+	unsigned timeout = r->watch_timeout;
+	if (!timeout)
+		timeout = 300 + (unsigned)(refl_random(r) * 300.0);
+	struct k8s_watch_opts o = {
+		.resource_version = r->rv,
+		.label_selector = r->label_selector,
+		.field_selector = r->field_selector,
+		.timeout_seconds = timeout,
+	};
+	refl_set_state(r, REFL_WATCHING);
+	r->watch_gone = r->watch_failed = false;
+	r->watch_since = ev_now(r->c->loop);
+	r->req = k8s_watch(r->c, r->path, &o, refl_event, refl_watch_done, r);
+	if (!r->req) {
+		struct k8s_response resp = { .error = K8S_ERR_CONNECT,
+					     .message = "cannot start a watch request" };
+		refl_report(r, &resp);
+		refl_retry(r, false);
+	}
+}
+
+struct k8s_reflector *k8s_reflector_new(struct k8s_client *c, const struct k8s_reflector_opts *o)
+{
+	if (!c || !o || !o->path || o->path[0] != '/')
+		return NULL;
+	struct k8s_reflector *r = xcalloc(1, sizeof(*r));
+	r->c = c;
+	r->path = xstrdup(o->path);
+	r->label_selector = xstrdup(o->label_selector);
+	r->field_selector = xstrdup(o->field_selector);
+	r->page_limit = o->page_limit ? o->page_limit : REFL_PAGE_LIMIT;
+	r->watch_timeout = o->watch_timeout;
+	r->backoff_initial = o->backoff_initial > 0 ? o->backoff_initial : 0.5;
+	r->backoff_max = o->backoff_max > 0 ? o->backoff_max : 30.0;
+	if (r->backoff_max < r->backoff_initial)
+		r->backoff_max = r->backoff_initial;
+	r->on_change = o->on_change;
+	r->on_synced = o->on_synced;
+	r->on_error = o->on_error;
+	r->arg = o->arg;
+	r->store = k8s_store_new();
+	r->rv = xstrdup("");
+	r->rng = (uint64_t)(uintptr_t)r ^ ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid();
+	if (!r->rng)
+		r->rng = 1;
+	ev_timer_init(&r->timer, refl_timer_cb, 0.0, 0.0);
+	return r;
+}
+
+void k8s_reflector_start(struct k8s_reflector *r)
+{
+	if (r->state == REFL_IDLE)
+		refl_list(r);
+}
+
+void k8s_reflector_free(struct k8s_reflector *r)
+{
+	if (!r)
+		return;
+	k8s_request_cancel(r->req);
+	ev_timer_stop(r->c->loop, &r->timer);
+	refl_drop_list(r);
+	k8s_store_free(r->store);
+	free(r->rv);
+	free(r->path);
+	free(r->label_selector);
+	free(r->field_selector);
+	free(r);
+}
+
+const struct k8s_store *k8s_reflector_store(const struct k8s_reflector *r)
+{
+	return r->store;
+}
+
+bool k8s_reflector_synced(const struct k8s_reflector *r)
+{
+	return r->synced;
+}
+
+const char *k8s_reflector_resource_version(const struct k8s_reflector *r)
+{
+	return r->rv;
+}
+
+unsigned k8s_reflector_lists(const struct k8s_reflector *r)
+{
+	return r->lists;
+}

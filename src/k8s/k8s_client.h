@@ -1,0 +1,214 @@
+/*
+ * The Kubernetes API client: requests to the API server on the daemon's
+ * libev loop, and reflectors that keep a local copy of one resource with
+ * list+watch.
+ *
+ * Transport: one libcurl multi handle driven by the loop
+ * (curl_multi_socket_action; curl's sockets become ev_io watchers and its
+ * timeout one ev_timer), so requests never block and an idle client costs
+ * no wake-ups.  HTTP/2 when the server offers it (all requests then share
+ * one connection), TLS checked against the configuration's CA, a bearer
+ * token (re-read from its file when that changes) and/or a client
+ * certificate.  libcurl is linked into this module only.
+ *
+ * Requests are asynchronous: each operation returns a handle (NULL only
+ * for bad arguments) and later calls its callback exactly once, with a
+ * k8s_response, unless the handle was cancelled first.  After the callback
+ * the handle is gone.  Callbacks run on the loop; they may start and cancel
+ * requests (also from inside a watch's event callback), but must not free
+ * the client.
+ *
+ * Errors carry what a person needs: the HTTP status and the API's Status
+ * (reason and message), or the transport failure (connect, TLS, timeout),
+ * in one line such as
+ *   PUT /api/v1/namespaces/a/services/web: 409 Conflict: Operation cannot be fulfilled on services "web": the object has been modified; please apply your changes to the latest version and try again
+ *   GET https://10.0.0.1:6443/api/v1/services: TLS: SSL certificate problem: unable to get local issuer certificate
+ */
+#ifndef IRONLB_K8S_K8S_CLIENT_H
+#define IRONLB_K8S_K8S_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "k8s/k8s_config.h"
+#include "k8s/k8s_watch.h"
+#include "manifest/tree.h"
+
+struct ev_loop;
+struct k8s_client;
+struct k8s_request;
+
+/* Requests other than watches fail after this many seconds by default. */
+#define K8S_DEFAULT_TIMEOUT 30.0
+/* A response body larger than this fails the request. */
+#define K8S_MAX_BODY ((size_t)256 << 20)
+
+enum k8s_error {
+	K8S_OK,
+	K8S_ERR_HTTP,        /* the server answered with a status other than 2xx */
+	K8S_ERR_CONNECT,     /* no connection, or it broke */
+	K8S_ERR_TLS,         /* handshake or certificate check failed */
+	K8S_ERR_TIMEOUT,     /* the request took longer than its timeout */
+	K8S_ERR_PROTOCOL,    /* the body is not what the API sends (bad JSON, too large) */
+	K8S_ERR_AUTH,        /* no credentials to send (unreadable token file) */
+};
+
+/* "ok", "http", "connect", "tls", "timeout", "protocol", "auth" */
+const char *k8s_error_name(enum k8s_error e);
+
+struct k8s_response {
+	enum k8s_error error;     /* K8S_OK for a 2xx response */
+	long status;              /* HTTP status; 0 when none arrived */
+	const char *message;      /* NULL when ok; else the one-line error above */
+	/* From the API's Status object of an error (or NULL): "Conflict",
+	 * "NotFound", "Forbidden", "Unauthorized", "AlreadyExists", "Expired", ... */
+	const char *reason;
+	const char *status_message;  /* the Status's own message, or NULL */
+	const char *body;         /* the body as received (NUL-terminated) */
+	size_t body_len;
+	/* The body as a tree when it is JSON (objects, lists, Status), else
+	 * NULL.  The callback may take it (set it to NULL). */
+	struct tree *object;
+};
+
+typedef void k8s_response_fn(struct k8s_response *resp, void *arg);
+
+/* Takes over cfg's content (cfg is left empty); NULL (and *err) when
+ * libcurl cannot be set up. */
+struct k8s_client *k8s_client_new(struct ev_loop *loop, struct k8s_config *cfg, char **err);
+/* Cancels every request (no callbacks) and frees; NULL is a no-op.  Not
+ * from inside a callback of this client. */
+void k8s_client_free(struct k8s_client *c);
+const struct k8s_config *k8s_client_config(const struct k8s_client *c);
+/* Timeout of requests other than watches, in seconds (0: none). */
+void k8s_client_set_timeout(struct k8s_client *c, double seconds);
+/* Requests started and not yet completed or cancelled. */
+size_t k8s_client_pending(const struct k8s_client *c);
+
+/* Cancel: the callback is not called; NULL is a no-op.  Not for a handle
+ * whose callback has been called. */
+void k8s_request_cancel(struct k8s_request *r);
+
+/*
+ * Any request: `path` starts with '/' and may carry a query
+ * ("/api/v1/namespaces/a/services/web/status"); body (JSON text, or NULL)
+ * is sent with content_type.
+ */
+struct k8s_request *k8s_request(struct k8s_client *c, const char *method, const char *path,
+				const char *content_type, const char *body,
+				k8s_response_fn *done, void *arg);
+
+struct k8s_request *k8s_get(struct k8s_client *c, const char *path, k8s_response_fn *done,
+			    void *arg);
+/* POST: create; 409 AlreadyExists when it exists. */
+struct k8s_request *k8s_create(struct k8s_client *c, const char *path, const char *json,
+			       k8s_response_fn *done, void *arg);
+/* PUT: update; with metadata.resourceVersion set, 409 Conflict when the
+ * object changed since. */
+struct k8s_request *k8s_update(struct k8s_client *c, const char *path, const char *json,
+			       k8s_response_fn *done, void *arg);
+struct k8s_request *k8s_delete(struct k8s_client *c, const char *path, k8s_response_fn *done,
+			       void *arg);
+
+enum k8s_patch_type {
+	K8S_PATCH_MERGE,      /* application/merge-patch+json (RFC 7386) */
+	K8S_PATCH_JSON,       /* application/json-patch+json (RFC 6902) */
+	K8S_PATCH_STRATEGIC,  /* application/strategic-merge-patch+json (built-in kinds) */
+	K8S_PATCH_APPLY,      /* application/apply-patch+yaml; give ?fieldManager= in path */
+};
+
+/* PATCH; the status subresource is path + "/status". */
+struct k8s_request *k8s_patch(struct k8s_client *c, const char *path, enum k8s_patch_type type,
+			      const char *patch, k8s_response_fn *done, void *arg);
+
+struct k8s_list_opts {
+	const char *resource_version;        /* NULL: the latest (a consistent read) */
+	const char *resource_version_match;  /* "NotOlderThan", "Exact", or NULL */
+	unsigned limit;                      /* page size; 0: all at once */
+	const char *continue_token;          /* from the previous page */
+	const char *label_selector;
+	const char *field_selector;
+	double timeout;                      /* seconds; 0: the client's */
+};
+
+/* One page of a list: resp->object is the List; see k8s_list_continue(). */
+struct k8s_request *k8s_list(struct k8s_client *c, const char *path,
+			     const struct k8s_list_opts *opts, k8s_response_fn *done, void *arg);
+/* metadata.continue of a List page, or NULL on the last page. */
+const char *k8s_list_continue(const struct tree *list);
+
+struct k8s_watch_opts {
+	const char *resource_version;  /* where to start; NULL: now ("" sends every object first) */
+	const char *label_selector;
+	const char *field_selector;
+	unsigned timeout_seconds;      /* the server ends the watch after this; 0: 300 */
+	bool no_bookmarks;             /* allowWatchBookmarks=true unless set */
+	size_t max_object;             /* 0: K8S_WATCH_MAX_OBJECT */
+};
+
+/*
+ * A watch: ?watch=1&resourceVersion=..&allowWatchBookmarks=true&timeoutSeconds=..
+ * on_event gets each event as it arrives (return non-zero to end the watch
+ * early: done is then called with K8S_OK); done gets the end: K8S_OK when
+ * the server ended the stream (its timeout), an error when the request
+ * failed, the stream broke or held something that is not a watch event.
+ * The connection's own timeout is timeout_seconds plus a margin.
+ */
+struct k8s_request *k8s_watch(struct k8s_client *c, const char *path,
+			      const struct k8s_watch_opts *opts, k8s_event_fn *on_event,
+			      k8s_response_fn *done, void *arg);
+
+/* ------------------------------------------------------------------ */
+/* reflector */
+
+/*
+ * A reflector keeps a k8s_store of one resource (path such as
+ * "/api/v1/services" or
+ * "/apis/metallb.io/v1beta1/namespaces/metallb-system/ipaddresspools") up to
+ * date: it lists (in pages), then watches from the list's resourceVersion;
+ * bookmarks and events move the resourceVersion on.  When the watch ends
+ * normally it watches again from there.  On 410 Gone, or when the stream
+ * breaks or the request fails, it lists again (after a backoff that doubles
+ * from backoff_initial to backoff_max, with jitter, reset once a watch has
+ * been up for a while) and merges the list into the store, so that every
+ * change is delivered exactly once, whatever happened while the stream was
+ * down.
+ *
+ * List items lack kind and apiVersion; the reflector sets them from the
+ * List's, so that objects from the list and from the watch look alike.
+ */
+struct k8s_reflector;
+
+/* Called for each failure (the reflector retries by itself): the response
+ * describes it; for an ERROR watch event, status is its code and reason
+ * and status_message its Status's. */
+typedef void k8s_reflector_error_fn(const struct k8s_response *resp, void *arg);
+typedef void k8s_reflector_synced_fn(void *arg);
+
+struct k8s_reflector_opts {
+	const char *path;
+	const char *label_selector;
+	const char *field_selector;
+	unsigned page_limit;            /* 0: 500 */
+	unsigned watch_timeout;         /* seconds; 0: random in 300..600 as client-go */
+	double backoff_initial;         /* seconds; 0: 0.5 */
+	double backoff_max;             /* seconds; 0: 30 */
+	k8s_change_fn *on_change;
+	k8s_reflector_synced_fn *on_synced;  /* once, after the first list is in the store */
+	k8s_reflector_error_fn *on_error;
+	void *arg;
+};
+
+struct k8s_reflector *k8s_reflector_new(struct k8s_client *c, const struct k8s_reflector_opts *o);
+/* Begins listing; the callbacks run from the loop. */
+void k8s_reflector_start(struct k8s_reflector *r);
+/* Stops (cancels what is under way) and frees; not from its own callbacks. */
+void k8s_reflector_free(struct k8s_reflector *r);
+const struct k8s_store *k8s_reflector_store(const struct k8s_reflector *r);
+bool k8s_reflector_synced(const struct k8s_reflector *r);
+/* The resourceVersion the store is at ("" before the first list). */
+const char *k8s_reflector_resource_version(const struct k8s_reflector *r);
+/* Lists done (the first one included), for tests and metrics. */
+unsigned k8s_reflector_lists(const struct k8s_reflector *r);
+
+#endif
