@@ -10,108 +10,12 @@
  * which nodes may announce.  The key itself is checked against digests
  * computed with sha256sum.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
+#include "announce_fixtures.h"
 
-#include <cmocka.h>
 #include <openssl/evp.h>
 
-#include "announce/announce.h"
-#include "base/util.h"
-#include "model/model.h"
-#include "net/ip.h"
-
-#define MAXN 8
-
 /* ------------------------------------------------------------------ */
-/* building a model from strings */
-
-static struct ip_addr addr_of(const char *s)
-{
-	struct ip_addr a;
-	char why[128] = "";
-	if (ip_parse(s, &a, why, sizeof(why)) < 0)
-		fail_msg("\"%s\" %s", s, why);
-	return a;
-}
-
-/* Split "a,b,c" (sep ',') into at most MAXN owned strings. */
-static size_t split(const char *s, char sep, char **out)
-{
-	size_t n = 0;
-	if (!s || !*s)
-		return 0;
-	const char *p = s;
-	for (;;) {
-		const char *e = strchr(p, sep);
-		size_t len = e ? (size_t)(e - p) : strlen(p);
-		assert_true(n < MAXN);
-		out[n++] = xstrndup(p, len);
-		if (!e)
-			return n;
-		p = e + 1;
-	}
-}
-
-static void free_parts(char **v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-}
-
-static char **strv_of(const char *s, size_t *n)
-{
-	char *parts[MAXN];
-	*n = split(s, ',', parts);
-	char **v = xcalloc(*n, sizeof(*v));
-	memcpy(v, parts, *n * sizeof(*v));
-	return v;
-}
-
-/* "k=v,k2=v2" */
-static void labels_of(struct labels *l, const char *s)
-{
-	char *parts[MAXN];
-	size_t n = split(s, ',', parts);
-	for (size_t i = 0; i < n; i++) {
-		char *eq = strchr(parts[i], '=');
-		assert_non_null(eq);
-		*eq = '\0';
-		labels_set(l, parts[i], eq + 1);
-	}
-	free_parts(parts, n);
-}
-
-/* "k=v,k2=v2;k3=v3": a list of selectors (matchLabels), any may match. */
-static struct label_selector *selectors_of(const char *s, size_t *n)
-{
-	char *parts[MAXN];
-	*n = split(s, ';', parts);
-	struct label_selector *sel = xcalloc(*n, sizeof(*sel));
-	for (size_t i = 0; i < *n; i++)
-		labels_of(&sel[i].match_labels, parts[i]);
-	free_parts(parts, *n);
-	return sel;
-}
-
-struct node_spec {
-	const char *name;
-	const char *labels;
-	bool excluded;
-	bool unavailable;
-};
-
-struct pool_spec {
-	const char *name;
-	const char *labels;
-	bool invalid;
-};
+/* building a model from strings (see announce_fixtures.h) */
 
 struct adv_spec {
 	const char *name;
@@ -123,42 +27,6 @@ struct adv_spec {
 	const char *prefs;       /* "weight:k=v;weight:k=v" */
 	bool invalid;
 };
-
-struct svc_spec {
-	const char *ns, *name;
-	const char *labels;
-	bool local;              /* externalTrafficPolicy: Local */
-	const char *addrs;       /* ingress order */
-	const char *pools;       /* pool of each address */
-};
-
-/* Endpoints "node:r" (ready), "node:s" (ready=false, serving=true),
- * "node:-" (neither). */
-struct slice_spec {
-	const char *ns, *service;
-	const char *eps;
-};
-
-static void add_node(struct model *m, const struct node_spec *s)
-{
-	struct node_obj *n = VEC_PUSH(m->nodes, m->nnodes);
-	n->meta.kind = KIND_NODE;
-	n->meta.name = xstrdup(s->name);
-	labels_of(&n->meta.labels, s->labels);
-	n->excluded = s->excluded;
-	n->network_unavailable = s->unavailable;
-}
-
-static void add_pool(struct model *m, const struct pool_spec *s)
-{
-	struct pool *p = VEC_PUSH(m->pools, m->npools);
-	p->meta.kind = KIND_IPADDRESSPOOL;
-	p->meta.name = xstrdup(s->name);
-	p->meta.namespace_ = xstrdup(MODEL_DEFAULT_CONFIG_NAMESPACE);
-	p->meta.invalid = s->invalid;
-	labels_of(&p->meta.labels, s->labels);
-	p->auto_assign = true;
-}
 
 static void add_adv(struct model *m, const struct adv_spec *s)
 {
@@ -186,61 +54,13 @@ static void add_adv(struct model *m, const struct adv_spec *s)
 	free_parts(parts, n);
 }
 
-static void add_service(struct model *m, const struct svc_spec *s)
-{
-	struct service *v = VEC_PUSH(m->services, m->nservices);
-	v->meta.kind = KIND_SERVICE;
-	v->meta.name = xstrdup(s->name);
-	v->meta.namespace_ = xstrdup(s->ns);
-	labels_of(&v->meta.labels, s->labels);
-	v->type = xstrdup("LoadBalancer");
-	v->external_traffic_policy = xstrdup(s->local ? "Local" : "Cluster");
-}
-
-static void add_slice(struct model *m, const struct slice_spec *s, size_t idx)
-{
-	struct endpointslice *e = VEC_PUSH(m->slices, m->nslices);
-	e->meta.kind = KIND_ENDPOINTSLICE;
-	e->meta.name = xasprintf("%s-%zu", s->service, idx);
-	e->meta.namespace_ = xstrdup(s->ns);
-	labels_set(&e->meta.labels, "kubernetes.io/service-name", s->service);
-	e->service_name = xstrdup(s->service);
-	e->address_type = IP_FAMILY_V4;
-	char *parts[MAXN];
-	size_t n = split(s->eps, ',', parts);
-	e->endpoints = xcalloc(n, sizeof(*e->endpoints));
-	e->nendpoints = n;
-	for (size_t i = 0; i < n; i++) {
-		char *colon = strchr(parts[i], ':');
-		assert_non_null(colon);
-		*colon = '\0';
-		struct endpoint *ep = &e->endpoints[i];
-		ep->node_name = xstrdup(parts[i]);
-		ep->ready = colon[1] == 'r';
-		ep->serving = colon[1] == 'r' || colon[1] == 's';
-		ep->naddresses = 1;
-		ep->addresses = xcalloc(1, sizeof(*ep->addresses));
-		ep->addresses[0] = ip_v4(0x0a000001u + (uint32_t)i);
-	}
-	free_parts(parts, n);
-}
-
 /* The allocation of the model's i-th Service, from its spec. */
 static void svc_input(const struct model *m, size_t i, const struct svc_spec *s,
 		      struct announce_svc *out, char **pool_store)
 {
 	memset(out, 0, sizeof(*out));
 	out->svc = &m->services[i];
-	char *addrs[MAXN];
-	size_t na = split(s->addrs, ',', addrs);
-	size_t np = split(s->pools, ',', pool_store);
-	assert_true(na <= 2 && np == na);
-	out->naddrs = na;
-	for (size_t k = 0; k < na; k++) {
-		out->addrs[k] = addr_of(addrs[k]);
-		out->pools[k] = pool_store[k];
-	}
-	free_parts(addrs, na);
+	svc_addrs_of(s, out, pool_store);
 }
 
 /* ------------------------------------------------------------------ */
@@ -610,25 +430,18 @@ static struct model build(const struct scenario *sc)
 {
 	struct model m;
 	model_init(&m, NULL);
-	for (size_t i = 0; i < MAXN && sc->nodes[i].name; i++)
-		add_node(&m, &sc->nodes[i]);
-	for (size_t i = 0; i < ARRAY_SIZE(sc->pools) && sc->pools[i].name; i++)
-		add_pool(&m, &sc->pools[i]);
+	add_nodes(&m, sc->nodes, ARRAY_SIZE(sc->nodes));
+	add_pools(&m, sc->pools, ARRAY_SIZE(sc->pools));
 	for (size_t i = 0; i < ARRAY_SIZE(sc->advs) && sc->advs[i].name; i++)
 		add_adv(&m, &sc->advs[i]);
-	for (size_t i = 0; i < ARRAY_SIZE(sc->svcs) && sc->svcs[i].name; i++)
-		add_service(&m, &sc->svcs[i]);
-	for (size_t i = 0; i < ARRAY_SIZE(sc->slices) && sc->slices[i].ns; i++)
-		add_slice(&m, &sc->slices[i], i);
+	add_services(&m, sc->svcs, ARRAY_SIZE(sc->svcs));
+	add_slices(&m, sc->slices, ARRAY_SIZE(sc->slices));
 	return m;
 }
 
 static size_t count_svcs(const struct scenario *sc)
 {
-	size_t n = 0;
-	while (n < ARRAY_SIZE(sc->svcs) && sc->svcs[n].name)
-		n++;
-	return n;
+	return count_svc_specs(sc->svcs, ARRAY_SIZE(sc->svcs));
 }
 
 /* Plan a scenario; pool name strings live in pool_store. */
@@ -1010,13 +823,6 @@ static void test_edges(void **state)
 
 /* ------------------------------------------------------------------ */
 /* scale: 10,000 Services x 10 nodes x 10 advertisements */
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void test_scale(void **state)
 {

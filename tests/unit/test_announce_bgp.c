@@ -14,108 +14,13 @@
  * equality, deep copies, independence from input order, the guide's own
  * manifests read through the decoder and validator, and a timed scale case.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-
-#include <cmocka.h>
+#include "announce_fixtures.h"
 
 #include "announce/bgp_plan.h"
-#include "base/util.h"
-#include "model/model.h"
-#include "net/ip.h"
 #include "test_model_helpers.h"
 
-#define MAXN 8
-
 /* ------------------------------------------------------------------ */
-/* building a model from strings */
-
-static struct ip_addr addr_of(const char *s)
-{
-	struct ip_addr a;
-	char why[128] = "";
-	if (ip_parse(s, &a, why, sizeof(why)) < 0)
-		fail_msg("\"%s\" %s", s, why);
-	return a;
-}
-
-/* Split "a,b,c" (sep ',') into at most MAXN owned strings. */
-static size_t split(const char *s, char sep, char **out)
-{
-	size_t n = 0;
-	if (!s || !*s)
-		return 0;
-	const char *p = s;
-	for (;;) {
-		const char *e = strchr(p, sep);
-		size_t len = e ? (size_t)(e - p) : strlen(p);
-		assert_true(n < MAXN);
-		out[n++] = xstrndup(p, len);
-		if (!e)
-			return n;
-		p = e + 1;
-	}
-}
-
-static void free_parts(char **v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-}
-
-static char **strv_of(const char *s, size_t *n)
-{
-	char *parts[MAXN];
-	*n = split(s, ',', parts);
-	char **v = xcalloc(*n ? *n : 1, sizeof(*v));
-	memcpy(v, parts, *n * sizeof(*v));
-	return v;
-}
-
-/* "k=v,k2=v2" */
-static void labels_of(struct labels *l, const char *s)
-{
-	char *parts[MAXN];
-	size_t n = split(s, ',', parts);
-	for (size_t i = 0; i < n; i++) {
-		char *eq = strchr(parts[i], '=');
-		assert_non_null(eq);
-		*eq = '\0';
-		labels_set(l, parts[i], eq + 1);
-	}
-	free_parts(parts, n);
-}
-
-/* "k=v,k2=v2;k3=v3": a list of selectors (matchLabels), any may match. */
-static struct label_selector *selectors_of(const char *s, size_t *n)
-{
-	char *parts[MAXN];
-	*n = split(s, ';', parts);
-	struct label_selector *sel = xcalloc(*n ? *n : 1, sizeof(*sel));
-	for (size_t i = 0; i < *n; i++)
-		labels_of(&sel[i].match_labels, parts[i]);
-	free_parts(parts, *n);
-	return sel;
-}
-
-struct node_spec {
-	const char *name;
-	const char *labels;
-	bool excluded;
-	bool unavailable;
-};
-
-struct pool_spec {
-	const char *name;
-	const char *labels;
-	bool invalid;
-};
+/* building a model from strings (see announce_fixtures.h) */
 
 struct peer_spec {
 	const char *name;
@@ -141,42 +46,6 @@ struct adv_spec {
 	uint32_t lp;             /* localPref, 0 = none */
 	bool invalid;
 };
-
-struct svc_spec {
-	const char *ns, *name;
-	const char *labels;
-	bool local;              /* externalTrafficPolicy: Local */
-	const char *addrs;       /* ingress order */
-	const char *pools;       /* pool of each address */
-};
-
-/* Endpoints "node:r" (ready), "node:s" (ready=false, serving=true),
- * "node:-" (neither). */
-struct slice_spec {
-	const char *ns, *service;
-	const char *eps;
-};
-
-static void add_node(struct model *m, const struct node_spec *s)
-{
-	struct node_obj *n = VEC_PUSH(m->nodes, m->nnodes);
-	n->meta.kind = KIND_NODE;
-	n->meta.name = xstrdup(s->name);
-	labels_of(&n->meta.labels, s->labels);
-	n->excluded = s->excluded;
-	n->network_unavailable = s->unavailable;
-}
-
-static void add_pool(struct model *m, const struct pool_spec *s)
-{
-	struct pool *p = VEC_PUSH(m->pools, m->npools);
-	p->meta.kind = KIND_IPADDRESSPOOL;
-	p->meta.name = xstrdup(s->name);
-	p->meta.namespace_ = xstrdup(MODEL_DEFAULT_CONFIG_NAMESPACE);
-	p->meta.invalid = s->invalid;
-	labels_of(&p->meta.labels, s->labels);
-	p->auto_assign = true;
-}
 
 static void add_peer(struct model *m, const struct peer_spec *s)
 {
@@ -254,45 +123,6 @@ static void add_aliases(struct model *m, const char *s)
 	free_parts(parts, n);
 }
 
-static void add_service(struct model *m, const struct svc_spec *s)
-{
-	struct service *v = VEC_PUSH(m->services, m->nservices);
-	v->meta.kind = KIND_SERVICE;
-	v->meta.name = xstrdup(s->name);
-	v->meta.namespace_ = xstrdup(s->ns);
-	labels_of(&v->meta.labels, s->labels);
-	v->type = xstrdup("LoadBalancer");
-	v->external_traffic_policy = xstrdup(s->local ? "Local" : "Cluster");
-}
-
-static void add_slice(struct model *m, const struct slice_spec *s, size_t idx)
-{
-	struct endpointslice *e = VEC_PUSH(m->slices, m->nslices);
-	e->meta.kind = KIND_ENDPOINTSLICE;
-	e->meta.name = xasprintf("%s-%zu", s->service, idx);
-	e->meta.namespace_ = xstrdup(s->ns);
-	labels_set(&e->meta.labels, "kubernetes.io/service-name", s->service);
-	e->service_name = xstrdup(s->service);
-	e->address_type = IP_FAMILY_V4;
-	char *parts[MAXN];
-	size_t n = split(s->eps, ',', parts);
-	e->endpoints = xcalloc(n ? n : 1, sizeof(*e->endpoints));
-	e->nendpoints = n;
-	for (size_t i = 0; i < n; i++) {
-		char *colon = strchr(parts[i], ':');
-		assert_non_null(colon);
-		*colon = '\0';
-		struct endpoint *ep = &e->endpoints[i];
-		ep->node_name = xstrdup(parts[i]);
-		ep->ready = colon[1] == 'r';
-		ep->serving = colon[1] == 'r' || colon[1] == 's';
-		ep->naddresses = 1;
-		ep->addresses = xcalloc(1, sizeof(*ep->addresses));
-		ep->addresses[0] = ip_v4(0x0a000001u + (uint32_t)i);
-	}
-	free_parts(parts, n);
-}
-
 /* ------------------------------------------------------------------ */
 /* scenarios */
 
@@ -313,28 +143,21 @@ static struct model build(const struct scenario *sc)
 {
 	struct model m;
 	model_init(&m, NULL);
-	for (size_t i = 0; i < ARRAY_SIZE(sc->nodes) && sc->nodes[i].name; i++)
-		add_node(&m, &sc->nodes[i]);
-	for (size_t i = 0; i < ARRAY_SIZE(sc->pools) && sc->pools[i].name; i++)
-		add_pool(&m, &sc->pools[i]);
+	add_nodes(&m, sc->nodes, ARRAY_SIZE(sc->nodes));
+	add_pools(&m, sc->pools, ARRAY_SIZE(sc->pools));
 	for (size_t i = 0; i < ARRAY_SIZE(sc->peers) && sc->peers[i].name; i++)
 		add_peer(&m, &sc->peers[i]);
 	add_aliases(&m, sc->aliases);
 	for (size_t i = 0; i < ARRAY_SIZE(sc->advs) && sc->advs[i].name; i++)
 		add_adv(&m, &sc->advs[i]);
-	for (size_t i = 0; i < ARRAY_SIZE(sc->svcs) && sc->svcs[i].name; i++)
-		add_service(&m, &sc->svcs[i]);
-	for (size_t i = 0; i < ARRAY_SIZE(sc->slices) && sc->slices[i].ns; i++)
-		add_slice(&m, &sc->slices[i], i);
+	add_services(&m, sc->svcs, ARRAY_SIZE(sc->svcs));
+	add_slices(&m, sc->slices, ARRAY_SIZE(sc->slices));
 	return m;
 }
 
 static size_t count_svcs(const struct scenario *sc)
 {
-	size_t n = 0;
-	while (n < ARRAY_SIZE(sc->svcs) && sc->svcs[n].name)
-		n++;
-	return n;
+	return count_svc_specs(sc->svcs, ARRAY_SIZE(sc->svcs));
 }
 
 /* The allocation inputs of a scenario; the model's Service is found by
@@ -366,17 +189,7 @@ static void inputs_build(struct inputs *in, const struct model *m, const struct 
 		const struct svc_spec *s = &sc->svcs[reverse ? in->n - 1 - k : k];
 		struct announce_svc *as = &in->in[k];
 		as->svc = find_service(m, s->ns, s->name);
-		char *addrs[MAXN];
-		size_t na = split(s->addrs, ',', addrs);
-		size_t np = split(s->pools, ',', in->store[k]);
-		assert_true(na <= 2 && np == na);
-		in->nstore[k] = np;
-		as->naddrs = na;
-		for (size_t i = 0; i < na; i++) {
-			as->addrs[i] = addr_of(addrs[i]);
-			as->pools[i] = in->store[k][i];
-		}
-		free_parts(addrs, na);
+		in->nstore[k] = svc_addrs_of(s, as, in->store[k]);
 	}
 }
 
@@ -1420,13 +1233,6 @@ static void test_guide_manifests(void **state)
 
 /* ------------------------------------------------------------------ */
 /* scale: 10,000 Services x 4 sessions x 3 advertisements */
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 #if defined(__SANITIZE_ADDRESS__)
 #define SCALE_BUDGET_MS 1000.0
