@@ -419,6 +419,7 @@ struct topen {
 	const char *id;
 	uint16_t hold;
 	bool v4, v6, gr, no_rr;
+	bool ext_nh;       /* RFC 8950: IPv4 unicast with an IPv6 next hop */
 };
 
 #define OPEN4(as, i) (&(struct topen){ .asn = (as), .id = (i), .hold = 90, .v4 = true })
@@ -446,6 +447,11 @@ static void tsend_open(struct tconn *c, const struct topen *t)
 	if (t->gr) {
 		o.caps.gr = true;
 		o.caps.gr_time = 120;
+	}
+	struct bgp_ext_nh xnh = { BGP_AFI_IPV4, BGP_SAFI_UNICAST, BGP_AFI_IPV6 };
+	if (t->ext_nh) {
+		o.caps.ext_nh = &xnh;
+		o.caps.next_nh = 1;
 	}
 	wbuf_init_dyn(&w, 64);
 	assert_int_equal(bgp_open_encode(&w, &o), 0);
@@ -1332,6 +1338,55 @@ static void test_collision_we_win(void **state)
 	collision(false);
 }
 
+/* dualStackAddressFamily over an IPv6 session: IPv4 routes go in
+ * MP_REACH_NLRI with an IPv6 next hop once both sides announce RFC 8950
+ * extended next hop. */
+static void test_ipv4_routes_over_ipv6_session(void **state)
+{
+	struct bgp_speaker *sp = tspeaker(NULL);
+	struct tplan t = { 0 };
+	struct bgp_open o;
+	struct rx r = { 0 };
+	uint16_t port;
+	int lfd = tlisten(AF_INET6, &port, NULL);
+	struct bgp_session_cfg *cfg = tp_session(&t, "r6", "::1", port, 64500, 64500);
+	struct topen peer = { .asn = 64500, .id = "10.0.0.9", .hold = 90, .v4 = true,
+			      .v6 = true, .ext_nh = true };
+
+	(void)state;
+	cfg->dual_stack_address_family = true;
+	tp_route(&t, 0, "192.0.2.10/32", NULL, NULL);
+	tp_route(&t, 0, "2001:db8::10/128", NULL, NULL);
+	bgp_speaker_set(sp, &t.plan);
+	struct tconn *c = testablish(lfd, &peer, &o);
+	/* Our OPEN offers both families and IPv4 with an IPv6 next hop. */
+	assert_int_equal(o.caps.nmp, 2);
+	assert_int_equal(o.caps.next_nh, 1);
+	assert_int_equal(o.caps.ext_nh[0].nlri_afi, BGP_AFI_IPV4);
+	assert_int_equal(o.caps.ext_nh[0].nh_afi, BGP_AFI_IPV6);
+	bgp_open_free(&o);
+
+	struct bgp_msg_opts xopts = { .as4 = true, .ext_nh_ipv4 = true };
+	rx_read(c, &xopts, &r, 2, 0);
+	assert_int_equal(rx_nlri(&r), 2);
+	const struct bgp_update *u = rx_find(&r, "192.0.2.10/32");
+	assert_non_null(u);
+	assert_true(u->has_mp_reach);
+	assert_int_equal(u->mp_reach_afi, BGP_AFI_IPV4);
+	assert_true(ip_is(&u->mp_next_hop, "::1"));
+	u = rx_find(&r, "2001:db8::10/128");
+	assert_non_null(u);
+	assert_true(ip_is(&u->mp_next_hop, "::1"));
+	json_t *st = tstatus(sp, "r6");
+	assert_true(json_is_true(json_object_get(json_object_get(st, "capabilities"),
+						 "extended_next_hop")));
+	json_decref(st);
+	rx_free(&r);
+	bgp_speaker_free(sp);
+	tconn_free(c);
+	close(lfd);
+}
+
 static void test_graceful_restart(void **state)
 {
 	struct bgp_speaker *sp = tspeaker(NULL);
@@ -1663,6 +1718,7 @@ int main(void)
 		cmocka_unit_test(test_collision_peer_wins),
 		cmocka_unit_test(test_collision_we_win),
 		cmocka_unit_test(test_graceful_restart),
+		cmocka_unit_test(test_ipv4_routes_over_ipv6_session),
 		cmocka_unit_test(test_route_refresh),
 		cmocka_unit_test(test_unknown_address_refused),
 		cmocka_unit_test(test_syn_ttl),
