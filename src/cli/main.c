@@ -2,8 +2,12 @@
  * ironlb: one binary, subcommands.  This file only dispatches; each
  * subcommand lives in src/cli/cmd_*.c.
  */
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 
@@ -15,12 +19,14 @@ struct command {
 
 static int cmd_version(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
+static int cmd_k8s(int argc, char **argv);
 
 static const struct command commands[] = {
 	{"check", cmd_check, "validate MetalLB manifests offline (file:line errors)"},
 	{"plan", cmd_plan, "show the addresses every Service would get, and why"},
 	{"run", cmd_run, "standalone daemon: allocate and announce from a manifests directory"},
 	{"status", cmd_status, "show a running daemon's state"},
+	{"controller", cmd_k8s, "in-cluster controller: allocate addresses for Services"},
 	{"version", cmd_version, "print the version"},
 	{"help", cmd_help, "this text, or `ironlb help COMMAND`"},
 };
@@ -46,6 +52,45 @@ static int cmd_version(int argc, char **argv)
 	(void)argv;
 	printf("ironlb %s\n", IRONLB_VERSION);
 	return 0;
+}
+
+/* `controller` lives in ironlb-k8s, next to this binary, so
+ * that libcurl never loads into `ironlb run`: exec it with the same
+ * arguments (argv[0] is the command name). */
+static int cmd_k8s(int argc, char **argv)
+{
+	(void)argc;
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n < 0) {
+		fprintf(stderr, "ironlb %s: cannot find own executable: %s\n", argv[0],
+			strerror(errno));
+		return 1;
+	}
+	self[n] = 0;
+	char *slash = strrchr(self, '/');
+	if (slash)
+		slash[1] = 0;
+	else
+		self[0] = 0;
+	char path[PATH_MAX + 16];
+	snprintf(path, sizeof(path), "%sironlb-k8s", self);
+	int argc2 = 0;
+	while (argv[argc2])
+		argc2++;
+	char **args = calloc((size_t)argc2 + 2, sizeof(*args));
+	if (!args)
+		return 1;
+	args[0] = path;
+	for (int i = 0; i < argc2; i++)
+		args[i + 1] = argv[i];
+	args[argc2 + 1] = NULL;
+	execv(path, args);
+	fprintf(stderr,
+		"ironlb %s: cannot run %s: %s\n"
+		"(`ironlb %s` is in the ironlb-k8s executable, installed next to ironlb)\n",
+		argv[0], path, strerror(errno), argv[0]);
+	return 127;
 }
 
 static const struct command *find_command(const char *name)

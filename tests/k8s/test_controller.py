@@ -1,0 +1,200 @@
+"""`ironlb-k8s controller` against a real kube-apiserver: the dual-stack L2
+guide's pools and Services get addresses in ipFamilies order, the pool
+annotation and an IPAllocated event; a restart keeps the addresses; a
+deleted Service's address goes to the next new one.
+
+The binary is found with $IRONLB_K8S_BIN, else next to $IRONLB_BIN, else
+build*/ironlb-k8s."""
+import os
+import pathlib
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+import controlplane as cpmod
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+GUIDE = ROOT / "examples" / "dual-stack-l2"
+
+
+def controller_bin():
+    b = os.environ.get("IRONLB_K8S_BIN")
+    if b:
+        return os.path.abspath(b)
+    cands = []
+    if os.environ.get("IRONLB_BIN"):
+        cands.append(pathlib.Path(os.environ["IRONLB_BIN"]).resolve().parent / "ironlb-k8s")
+    cands += [ROOT / d / "ironlb-k8s" for d in ("build", "build-ctl", "build-asan",
+                                                 "build-k8s", "build-k8s-asan")]
+    for c in cands:
+        if c.exists():
+            return str(c)
+    pytest.fail("ironlb-k8s not found: build it (ninja -C build ironlb-k8s) or set "
+                "IRONLB_K8S_BIN")
+
+
+def guide_doc(filename, name, namespace):
+    """One document of a guide file, by metadata.name, moved to namespace."""
+    import yaml
+    for doc in yaml.safe_load_all((GUIDE / filename).read_text()):
+        if doc and doc.get("metadata", {}).get("name") == name:
+            doc["metadata"]["namespace"] = namespace
+            return doc
+    raise AssertionError(f"{name} not in {filename}")
+
+
+class Controller:
+    def __init__(self, plane, tmp_path):
+        self.plane = plane
+        self.port = cpmod.free_port()
+        self.log = tmp_path / f"controller-{self.port}.log"
+        self.proc = None
+
+    def start(self):
+        self.logf = open(self.log, "w")
+        self.proc = subprocess.Popen(
+            [controller_bin(), "controller", "--kubeconfig", str(self.plane.kubeconfig),
+             "--metrics-listen", f"127.0.0.1:{self.port}"],
+            stdout=self.logf, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            self.check()
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz",
+                                            timeout=2) as r:
+                    if r.status == 200:
+                        return self
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"controller not healthy:\n{self.output()}")
+
+    def check(self):
+        if self.proc.poll() is not None:
+            raise AssertionError(f"controller exited {self.proc.returncode}:\n{self.output()}")
+
+    def output(self):
+        return self.log.read_text() if self.log.exists() else ""
+
+    def metrics(self):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as r:
+            return r.read().decode()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc:
+            self.logf.close()
+
+
+@pytest.fixture
+def controller(plane, tmp_path):
+    made = []
+
+    def start():
+        c = Controller(plane, tmp_path).start()
+        made.append(c)
+        return c
+
+    yield start
+    for c in made:
+        c.stop()
+
+
+@pytest.fixture(scope="module")
+def metallb(plane):
+    plane.kubectl("apply", "-f", str(ROOT / "deploy" / "ironlb.yaml"))
+    cpmod.wait_until(lambda: plane.kubectl("get", "ipaddresspools.metallb.io", "-A",
+                                           check=False).returncode == 0,
+                     timeout=30, what="metallb.io CRDs served")
+    plane.kubectl("apply", "-f", str(GUIDE / "ipaddresspools.yaml"))
+    return plane
+
+
+def ingress(plane, ns, name):
+    out = plane.kubectl("get", "svc", name, "-n", ns, "-o",
+                        "jsonpath={.status.loadBalancer.ingress[*].ip}").stdout
+    return out.split()
+
+
+def wait_ingress(plane, ctl, ns, name, n=2, timeout=20):
+    deadline = time.monotonic() + timeout
+    got = []
+    while time.monotonic() < deadline:
+        ctl.check()
+        got = ingress(plane, ns, name)
+        if len(got) == n:
+            return got
+        time.sleep(0.1)
+    raise AssertionError(f"{ns}/{name}: ingress {got}, wanted {n} addresses\n"
+                         f"{ctl.output()}")
+
+
+def families(plane, ns, name):
+    return plane.kubectl("get", "svc", name, "-n", ns, "-o",
+                         "jsonpath={.spec.ipFamilies[*]}").stdout.split()
+
+
+def is_v6(ip):
+    return ":" in ip
+
+
+def test_dual_stack_guide(metallb, namespace, controller):
+    plane = metallb
+    ctl = controller()
+    plane.apply(guide_doc("test-deployment.yaml", "dual-stack-test-svc", namespace))
+    plane.apply(guide_doc("ipv6-primary-service.yaml", "ipv6-primary-service", namespace))
+
+    a = wait_ingress(plane, ctl, namespace, "dual-stack-test-svc")
+    b = wait_ingress(plane, ctl, namespace, "ipv6-primary-service")
+    assert families(plane, namespace, "dual-stack-test-svc") == ["IPv4", "IPv6"]
+    assert [is_v6(x) for x in a] == [False, True], a
+    assert families(plane, namespace, "ipv6-primary-service") == ["IPv6", "IPv4"]
+    assert [is_v6(x) for x in b] == [True, False], b
+    assert a[0].startswith("192.168.100.") and a[1].startswith("2001:db8:1:")
+    assert len(set(a) | set(b)) == 4
+
+    ann = plane.kubectl("get", "svc", "dual-stack-test-svc", "-n", namespace, "-o",
+                        r"jsonpath={.metadata.annotations.metallb\.io/ip-allocated-from-pool}"
+                        ).stdout
+    assert sorted(ann.split(",")) == ["ipv4-pool", "ipv6-pool"], ann
+
+    def allocated_event():
+        evs = plane.kubectl_json("get", "events.v1.events.k8s.io", "-n", namespace)["items"]
+        return [e for e in evs if e.get("reason") == "IPAllocated"
+                and e["regarding"]["name"] == "dual-stack-test-svc"
+                and e.get("reportingController") == "metallb.io/controller"]
+    try:
+        cpmod.wait_until(allocated_event, timeout=10, what="IPAllocated event")
+    except cpmod.ControlPlaneError as e:
+        raise AssertionError(f"{e}\n{ctl.output()}")
+    ev = allocated_event()[0]
+    assert ev["type"] == "Normal" and ev["regarding"]["kind"] == "Service"
+
+    m = ctl.metrics()
+    assert 'metallb_allocator_addresses_in_use_total{pool="ipv4-pool"} 2' in m, m
+
+    # A restart adopts what the Services hold.
+    ctl.stop()
+    ctl = controller()
+    time.sleep(1.0)
+    assert ingress(plane, namespace, "dual-stack-test-svc") == a
+    assert ingress(plane, namespace, "ipv6-primary-service") == b
+    ctl.check()
+
+    # A deleted Service's addresses go to the next new one (lowest free).
+    plane.kubectl("delete", "svc", "dual-stack-test-svc", "-n", namespace)
+    doc = guide_doc("test-deployment.yaml", "dual-stack-test-svc", namespace)
+    doc["metadata"]["name"] = "next-svc"
+    cpmod.wait_until(lambda: f'ipv4-pool"}} 1' in ctl.metrics(), timeout=10,
+                     what="release of the deleted Service's addresses")
+    plane.apply(doc)
+    c = wait_ingress(plane, ctl, namespace, "next-svc")
+    assert c == a, (c, a)
