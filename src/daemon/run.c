@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "alloc/alloc.h"
+#include "alloc/alloc_metrics.h"
 #include "announce/announce.h"
 #include "announce/bgp_plan.h"
 #include "base/log.h"
@@ -68,7 +69,7 @@ struct daemon {
 
 	struct metrics_registry *reg;
 	struct metrics_family *m_loaded, *m_stale, *m_updates, *m_update_errors;
-	struct metrics_family *m_total, *m_in_use, *m_total4, *m_total6, *m_in_use4, *m_in_use6;
+	struct alloc_metrics am;
 	struct metrics_family *m_announced;
 	struct http_server *http;
 
@@ -157,42 +158,13 @@ static void events_free(struct daemon *d)
 
 static void metrics_setup(struct daemon *d)
 {
-	static const char *const pool_l[] = {"pool", NULL};
 	static const char *const ann_l[] = {"ip", "node", "protocol", "service", NULL};
 	d->reg = metrics_registry_new();
-	d->m_loaded = metrics_family_add(d->reg, "metallb_k8s_client_config_loaded_bool",
-					 "1 if the configuration was loaded at least once.",
-					 METRICS_GAUGE, NULL);
-	d->m_stale = metrics_family_add(d->reg, "metallb_k8s_client_config_stale_bool",
-					"1 if running on a stale configuration, because the latest "
-					"configuration failed to load.",
-					METRICS_GAUGE, NULL);
-	d->m_updates = metrics_family_add(d->reg, "metallb_k8s_client_updates_total",
-					  "Number of configuration updates processed.",
-					  METRICS_COUNTER, NULL);
-	d->m_update_errors = metrics_family_add(d->reg, "metallb_k8s_client_update_errors_total",
-						"Number of configuration updates that failed.",
-						METRICS_COUNTER, NULL);
-	d->m_total = metrics_family_add(d->reg, "metallb_allocator_addresses_total",
-					"Number of usable IP addresses, per pool.", METRICS_GAUGE,
-					pool_l);
-	d->m_in_use = metrics_family_add(d->reg, "metallb_allocator_addresses_in_use_total",
-					 "Number of IP addresses in use, per pool.", METRICS_GAUGE,
-					 pool_l);
-	d->m_total4 = metrics_family_add(d->reg, "metallb_allocator_ipv4_addresses_total",
-					 "Number of usable IPv4 addresses, per pool.",
-					 METRICS_GAUGE, pool_l);
-	d->m_total6 = metrics_family_add(d->reg, "metallb_allocator_ipv6_addresses_total",
-					 "Number of usable IPv6 addresses, per pool.",
-					 METRICS_GAUGE, pool_l);
-	d->m_in_use4 = metrics_family_add(d->reg,
-					  "metallb_allocator_ipv4_addresses_in_use_total",
-					  "Number of IPv4 addresses in use, per pool.",
-					  METRICS_GAUGE, pool_l);
-	d->m_in_use6 = metrics_family_add(d->reg,
-					  "metallb_allocator_ipv6_addresses_in_use_total",
-					  "Number of IPv6 addresses in use, per pool.",
-					  METRICS_GAUGE, pool_l);
+	alloc_metrics_register(&d->am, d->reg);
+	d->m_loaded = d->am.config_loaded;
+	d->m_stale = d->am.config_stale;
+	d->m_updates = d->am.updates;
+	d->m_update_errors = d->am.update_errors;
 	d->m_announced = metrics_family_add(d->reg, "metallb_speaker_announced",
 					    "Services being announced from this node. This is "
 					    "desired state, it does not guarantee that the routing "
@@ -205,25 +177,7 @@ static void metrics_update(struct daemon *d)
 	metrics_set(d->m_loaded, NULL, d->have_model ? 1 : 0);
 	metrics_set(d->m_stale, NULL, d->stale ? 1 : 0);
 
-	metrics_family_clear(d->m_total);
-	metrics_family_clear(d->m_in_use);
-	metrics_family_clear(d->m_total4);
-	metrics_family_clear(d->m_total6);
-	metrics_family_clear(d->m_in_use4);
-	metrics_family_clear(d->m_in_use6);
-	struct alloc_pool_stats *ps = NULL;
-	size_t nps = alloc_pool_stats(d->alloc, &ps);
-	for (size_t i = 0; i < nps; i++) {
-		const char *l[] = {ps[i].name};
-		u128 t6 = ps[i].total_v6_overflow ? ~(u128)0 : ps[i].total_v6;
-		metrics_set_u128(d->m_total, l, ps[i].total_v4 + t6);
-		metrics_set_u128(d->m_in_use, l, ps[i].in_use_v4 + ps[i].in_use_v6);
-		metrics_set_u128(d->m_total4, l, ps[i].total_v4);
-		metrics_set_u128(d->m_total6, l, t6);
-		metrics_set_u128(d->m_in_use4, l, ps[i].in_use_v4);
-		metrics_set_u128(d->m_in_use6, l, ps[i].in_use_v6);
-	}
-	free(ps);
+	alloc_metrics_update_pools(&d->am, d->alloc);
 
 	metrics_family_clear(d->m_announced);
 	for (size_t i = 0; i < d->plan.n; i++) {

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "alloc/alloc.h"
+#include "alloc/alloc_metrics.h"
 #include "base/diag.h"
 #include "base/log.h"
 #include "base/util.h"
@@ -72,7 +73,7 @@ struct ctl {
 
 	struct metrics_registry *reg;
 	struct metrics_family *m_loaded, *m_stale, *m_updates, *m_update_errors;
-	struct metrics_family *m_total, *m_in_use, *m_total4, *m_total6, *m_in_use4, *m_in_use6;
+	struct alloc_metrics am;
 	struct http_server *http;
 };
 
@@ -203,41 +204,12 @@ static void post_event(struct ctl *c, const struct tree *svc, const char *ns, co
 
 static void metrics_setup(struct ctl *c)
 {
-	static const char *const pool_l[] = {"pool", NULL};
 	c->reg = metrics_registry_new();
-	c->m_loaded = metrics_family_add(c->reg, "metallb_k8s_client_config_loaded_bool",
-					 "1 if the configuration was loaded at least once.",
-					 METRICS_GAUGE, NULL);
-	c->m_stale = metrics_family_add(c->reg, "metallb_k8s_client_config_stale_bool",
-					"1 if running on a stale configuration, because the latest "
-					"configuration failed to load.",
-					METRICS_GAUGE, NULL);
-	c->m_updates = metrics_family_add(c->reg, "metallb_k8s_client_updates_total",
-					  "Number of configuration updates processed.",
-					  METRICS_COUNTER, NULL);
-	c->m_update_errors = metrics_family_add(c->reg, "metallb_k8s_client_update_errors_total",
-						"Number of configuration updates that failed.",
-						METRICS_COUNTER, NULL);
-	c->m_total = metrics_family_add(c->reg, "metallb_allocator_addresses_total",
-					"Number of usable IP addresses, per pool.", METRICS_GAUGE,
-					pool_l);
-	c->m_in_use = metrics_family_add(c->reg, "metallb_allocator_addresses_in_use_total",
-					 "Number of IP addresses in use, per pool.", METRICS_GAUGE,
-					 pool_l);
-	c->m_total4 = metrics_family_add(c->reg, "metallb_allocator_ipv4_addresses_total",
-					 "Number of usable IPv4 addresses, per pool.",
-					 METRICS_GAUGE, pool_l);
-	c->m_total6 = metrics_family_add(c->reg, "metallb_allocator_ipv6_addresses_total",
-					 "Number of usable IPv6 addresses, per pool.",
-					 METRICS_GAUGE, pool_l);
-	c->m_in_use4 = metrics_family_add(c->reg,
-					  "metallb_allocator_ipv4_addresses_in_use_total",
-					  "Number of IPv4 addresses in use, per pool.",
-					  METRICS_GAUGE, pool_l);
-	c->m_in_use6 = metrics_family_add(c->reg,
-					  "metallb_allocator_ipv6_addresses_in_use_total",
-					  "Number of IPv6 addresses in use, per pool.",
-					  METRICS_GAUGE, pool_l);
+	alloc_metrics_register(&c->am, c->reg);
+	c->m_loaded = c->am.config_loaded;
+	c->m_stale = c->am.config_stale;
+	c->m_updates = c->am.updates;
+	c->m_update_errors = c->am.update_errors;
 }
 
 static void metrics_update(struct ctl *c)
@@ -248,25 +220,7 @@ static void metrics_update(struct ctl *c)
 	metrics_add(c->m_updates, NULL, (double)c->updates);
 	metrics_family_clear(c->m_update_errors);
 	metrics_add(c->m_update_errors, NULL, (double)c->update_errors);
-	metrics_family_clear(c->m_total);
-	metrics_family_clear(c->m_in_use);
-	metrics_family_clear(c->m_total4);
-	metrics_family_clear(c->m_total6);
-	metrics_family_clear(c->m_in_use4);
-	metrics_family_clear(c->m_in_use6);
-	struct alloc_pool_stats *ps = NULL;
-	size_t nps = alloc_pool_stats(c->alloc, &ps);
-	for (size_t i = 0; i < nps; i++) {
-		const char *l[] = {ps[i].name};
-		u128 t6 = ps[i].total_v6_overflow ? ~(u128)0 : ps[i].total_v6;
-		metrics_set_u128(c->m_total, l, ps[i].total_v4 + t6);
-		metrics_set_u128(c->m_in_use, l, ps[i].in_use_v4 + ps[i].in_use_v6);
-		metrics_set_u128(c->m_total4, l, ps[i].total_v4);
-		metrics_set_u128(c->m_total6, l, t6);
-		metrics_set_u128(c->m_in_use4, l, ps[i].in_use_v4);
-		metrics_set_u128(c->m_in_use6, l, ps[i].in_use_v6);
-	}
-	free(ps);
+	alloc_metrics_update_pools(&c->am, c->alloc);
 }
 
 static void h_metrics(const struct http_request *req, struct http_response *resp, void *arg)
