@@ -10,10 +10,18 @@
  * allocator runs over every Service, and Services whose addresses differ
  * from their status get status.loadBalancer.ingress and the
  * metallb.io/ip-allocated-from-pool annotation patched; allocator events
- * are posted as events.k8s.io/v1 Events.
+ * are posted as events.k8s.io/v1 Events.  After each pass, IPAddressPools
+ * whose figures changed get status.assignedIPv4/IPv6 and
+ * availableIPv4/IPv6 patched, and the ConfigurationState "controller" says
+ * whether the configuration is Valid (or Invalid, with the diagnostics).
+ *
+ * Only the holder of the Lease "ironlb-controller" (config namespace) writes
+ * anything; other replicas keep their reflectors in sync and take over when
+ * the Lease expires (or is given up on SIGTERM).
  */
 #include <errno.h>
 #include <ev.h>
+#include <stdint.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <signal.h>
@@ -40,8 +48,21 @@
 #define DEBOUNCE 0.005
 #define RETRY 1.0
 
+#define CONFIG_STATE_NAME "controller"
+#define LEASE_NAME "ironlb-controller"
+#define LEASE_DURATION 15    /* seconds */
+#define LEASE_RENEW 5.0      /* the leader renews this often */
+#define LEASE_RETRY 2.0      /* a follower checks the Lease this often */
+#define LEASE_RENEW_DEADLINE 10.0  /* a leader unable to renew this long steps down */
+
 enum { R_SERVICES, R_NAMESPACES, R_POOLS, R_L2ADVS, R_BGPADVS, R_COMMUNITIES, R_BFD,
        R_PEERS, R_COUNT };
+
+/* The status figures last sent for an IPAddressPool. */
+struct pool_sent {
+	char *name;
+	long long v[4];   /* assignedIPv4, assignedIPv6, availableIPv4, availableIPv6 */
+};
 
 /* What was last sent for a Service (status ingress and annotation), so a
  * rebuild before the watch shows the patch does not send it again. */
@@ -70,6 +91,22 @@ struct ctl {
 
 	size_t nsent;
 	struct sent *sent;
+	size_t npool_sent;
+	struct pool_sent *pool_sent;
+
+	/* ConfigurationState: what was last sent ("Valid\n" or "Invalid\n..."),
+	 * NULL when nothing (or it failed). */
+	char *cs_sent;
+
+	/* Leader election */
+	bool leader;
+	bool lease_busy;          /* a Lease request is under way */
+	bool stopping;
+	char *identity;
+	ev_timer lease_timer, stop_timer;
+	double last_renew;        /* ev_now of the last successful renewal */
+	char *observed;           /* holder + renewTime last seen */
+	double observed_at;
 
 	struct metrics_registry *reg;
 	struct metrics_family *m_loaded, *m_stale, *m_updates, *m_update_errors;
@@ -200,6 +237,455 @@ static void post_event(struct ctl *c, const struct tree *svc, const char *ns, co
 }
 
 /* ------------------------------------------------------------------ */
+/* IPAddressPool status */
+
+static struct pool_sent *pool_sent_get(struct ctl *c, const char *name, bool create)
+{
+	for (size_t i = 0; i < c->npool_sent; i++)
+		if (strcmp(c->pool_sent[i].name, name) == 0)
+			return &c->pool_sent[i];
+	if (!create)
+		return NULL;
+	struct pool_sent *p = VEC_PUSH(c->pool_sent, c->npool_sent);
+	memset(p, 0, sizeof(*p));
+	p->name = xstrdup(name);
+	return p;
+}
+
+static void pool_sent_forget(struct ctl *c, const char *name)
+{
+	for (size_t i = 0; i < c->npool_sent; i++)
+		if (strcmp(c->pool_sent[i].name, name) == 0) {
+			free(c->pool_sent[i].name);
+			c->pool_sent[i] = c->pool_sent[--c->npool_sent];
+			return;
+		}
+}
+
+static void pool_sent_clear(struct ctl *c)
+{
+	while (c->npool_sent)
+		pool_sent_forget(c, c->pool_sent[0].name);
+}
+
+struct pool_req {
+	struct ctl *c;
+	char *name;
+};
+
+static void on_pool_done(struct k8s_response *resp, void *arg)
+{
+	struct pool_req *r = arg;
+	if (resp->error != K8S_OK) {
+		log_warn("API request failed", "what", "pool status patch", "pool", r->name,
+			 "error", resp->message, NULL);
+		pool_sent_forget(r->c, r->name);
+		if (resp->reason == NULL || strcmp(resp->reason, "NotFound") != 0)
+			schedule(r->c, RETRY);
+	}
+	free(r->name);
+	free(r);
+}
+
+/* The status fields are int64 (as MetalLB's): a count beyond that (a /64
+ * pool holds 2^64 addresses, the whole IPv6 space 2^128) is capped at
+ * INT64_MAX, the largest value the field can hold. */
+static long long cap_int64(u128 v)
+{
+	return v > (u128)INT64_MAX ? INT64_MAX : (long long)v;
+}
+
+static const char *const POOL_FIELDS[4] = {"assignedIPv4", "assignedIPv6", "availableIPv4",
+					   "availableIPv6"};
+
+static void update_pool_status(struct ctl *c)
+{
+	struct alloc_pool_stats *st = NULL;
+	size_t n = alloc_pool_stats(c->alloc, &st);
+	const struct k8s_store *pools = k8s_reflector_store(c->refl[R_POOLS]);
+	for (size_t i = 0; i < n; i++) {
+		const struct alloc_pool_stats *s = &st[i];
+		const struct tree *obj = k8s_store_get(pools, c->ns, s->name);
+		if (!obj)
+			continue;
+		long long want[4] = {
+			cap_int64(s->in_use_v4),
+			cap_int64(s->in_use_v6),
+			cap_int64(s->total_v4 - s->in_use_v4),
+			s->total_v6_overflow ? INT64_MAX : cap_int64(s->total_v6 - s->in_use_v6),
+		};
+		bool same = true;
+		const struct tree *status = tree_get(obj, "status");
+		json_t *have = status ? tree_to_json(status) : NULL;
+		for (int k = 0; k < 4; k++) {
+			json_t *v = have ? json_object_get(have, POOL_FIELDS[k]) : NULL;
+			if (!v || !json_is_integer(v) || json_integer_value(v) != want[k])
+				same = false;
+		}
+		json_decref(have);
+		struct pool_sent *ps = pool_sent_get(c, s->name, false);
+		if (same) {
+			if (ps)
+				pool_sent_forget(c, s->name);
+			continue;
+		}
+		if (ps && memcmp(ps->v, want, sizeof(want)) == 0)
+			continue;   /* sent; the watch has not shown it yet */
+		ps = pool_sent_get(c, s->name, true);
+		memcpy(ps->v, want, sizeof(want));
+		json_t *fields = json_object();
+		for (int k = 0; k < 4; k++)
+			json_object_set_new(fields, POOL_FIELDS[k], json_integer(want[k]));
+		json_t *p = json_pack("{s:o}", "status", fields);
+		char *body = json_dumps(p, JSON_COMPACT);
+		json_decref(p);
+		char *path = xasprintf("/apis/metallb.io/v1beta1/namespaces/%s/ipaddresspools/%s/status",
+				       c->ns, s->name);
+		log_debug("updating pool status", "pool", s->name, "status", body, NULL);
+		struct pool_req *r = xcalloc(1, sizeof(*r));
+		r->c = c;
+		r->name = xstrdup(s->name);
+		if (!k8s_patch(c->client, path, K8S_PATCH_MERGE, body, on_pool_done, r)) {
+			pool_sent_forget(c, s->name);
+			free(r->name);
+			free(r);
+		}
+		free(path);
+		free(body);
+	}
+	free(st);
+}
+
+/* ------------------------------------------------------------------ */
+/* ConfigurationState */
+
+static void cs_send(struct ctl *c, bool may_create);
+
+struct cs_req {
+	struct ctl *c;
+	bool may_create;
+	bool creating;
+};
+
+static void on_cs_done(struct k8s_response *resp, void *arg)
+{
+	struct cs_req *r = arg;
+	struct ctl *c = r->c;
+	if (r->creating) {
+		if (resp->error == K8S_OK ||
+		    (resp->reason && strcmp(resp->reason, "AlreadyExists") == 0)) {
+			cs_send(c, false);
+		} else {
+			log_warn("API request failed", "what", "ConfigurationState create",
+				 "error", resp->message, NULL);
+			free(c->cs_sent);
+			c->cs_sent = NULL;
+			/* 404: the CRD is not installed; the next change tries again. */
+			if (resp->status != 404)
+				schedule(c, RETRY);
+		}
+	} else if (resp->error != K8S_OK) {
+		if (r->may_create && resp->reason && strcmp(resp->reason, "NotFound") == 0) {
+			json_t *o = json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s}}}", "apiVersion",
+					      "metallb.io/v1beta1", "kind", "ConfigurationState",
+					      "metadata", "name", CONFIG_STATE_NAME, "namespace",
+					      c->ns, "labels", "metallb.io/component-type",
+					      "controller");
+			char *body = json_dumps(o, JSON_COMPACT);
+			json_decref(o);
+			char *path = xasprintf(
+				"/apis/metallb.io/v1beta1/namespaces/%s/configurationstates", c->ns);
+			struct cs_req *n = xcalloc(1, sizeof(*n));
+			n->c = c;
+			n->creating = true;
+			if (!k8s_create(c->client, path, body, on_cs_done, n))
+				free(n);
+			free(path);
+			free(body);
+		} else {
+			log_warn("API request failed", "what", "ConfigurationState status",
+				 "error", resp->message, NULL);
+			free(c->cs_sent);
+			c->cs_sent = NULL;
+			schedule(c, RETRY);
+		}
+	}
+	free(r);
+}
+
+/* PATCH the status from c->cs_sent; when the object is missing, create it
+ * (may_create) and patch again. */
+static void cs_send(struct ctl *c, bool may_create)
+{
+	if (!c->cs_sent)
+		return;
+	const char *nl = strchr(c->cs_sent, '\n');
+	char *result = xasprintf("%.*s", (int)(nl - c->cs_sent), c->cs_sent);
+	json_t *p = json_pack("{s:{s:s, s:s}}", "status", "result", result, "errorSummary",
+			      nl + 1);
+	free(result);
+	char *body = json_dumps(p, JSON_COMPACT);
+	json_decref(p);
+	char *path = xasprintf("/apis/metallb.io/v1beta1/namespaces/%s/configurationstates/%s/status",
+			       c->ns, CONFIG_STATE_NAME);
+	struct cs_req *r = xcalloc(1, sizeof(*r));
+	r->c = c;
+	r->may_create = may_create;
+	if (!k8s_patch(c->client, path, K8S_PATCH_MERGE, body, on_cs_done, r))
+		free(r);
+	free(path);
+	free(body);
+}
+
+/* errors: the diagnostics, one a line ("" when valid). */
+static void update_config_state(struct ctl *c, bool valid, const char *errors)
+{
+	char *want = xasprintf("%s\n%s", valid ? "Valid" : "Invalid", valid ? "" : errors);
+	if (c->cs_sent && strcmp(c->cs_sent, want) == 0) {
+		free(want);
+		return;
+	}
+	free(c->cs_sent);
+	c->cs_sent = want;
+	cs_send(c, true);
+}
+
+/* ------------------------------------------------------------------ */
+/* Leader election on a coordination.k8s.io/v1 Lease, as client-go's
+ * LeaseLock: the leader renews every LEASE_RENEW seconds; a follower takes
+ * the Lease when it is free or its record (holder, renewTime) has not
+ * changed for leaseDurationSeconds by the follower's own clock.  Only the
+ * leader allocates and writes; a follower keeps its reflectors in sync. */
+
+static char *lease_path(const struct ctl *c)
+{
+	return xasprintf("/apis/coordination.k8s.io/v1/namespaces/%s/leases/%s", c->ns,
+			 LEASE_NAME);
+}
+
+static void micro_time(char *buf, size_t len)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	struct tm tm;
+	gmtime_r(&ts.tv_sec, &tm);
+	char stamp[32];
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, len, "%s.%06ldZ", stamp, ts.tv_nsec / 1000);
+}
+
+static void reset_state(struct ctl *c)
+{
+	alloc_free(c->alloc);
+	c->alloc = alloc_new();
+	alloc_set_lb_class(c->alloc, c->lb_class);
+	c->have_config = false;
+	c->stale = false;
+	while (c->nsent)
+		sent_forget(c, c->sent[0].key);
+	pool_sent_clear(c);
+	free(c->cs_sent);
+	c->cs_sent = NULL;
+}
+
+static void set_leader(struct ctl *c, bool leader)
+{
+	if (leader == c->leader)
+		return;
+	c->leader = leader;
+	if (leader) {
+		log_info("became leader", "identity", c->identity, "lease", LEASE_NAME, NULL);
+		/* Start from what the Services hold, as after a restart. */
+		reset_state(c);
+		schedule(c, 0);
+	} else {
+		log_warn("lost leadership", "identity", c->identity, "lease", LEASE_NAME, NULL);
+		ev_timer_stop(c->loop, &c->debounce);
+		reset_state(c);
+	}
+}
+
+static void lease_arm(struct ctl *c)
+{
+	ev_timer_stop(c->loop, &c->lease_timer);
+	ev_timer_set(&c->lease_timer, c->leader ? LEASE_RENEW : LEASE_RETRY, 0.);
+	ev_timer_start(c->loop, &c->lease_timer);
+}
+
+static void on_release_get(struct k8s_response *resp, void *arg);
+
+static void on_lease_write(struct k8s_response *resp, void *arg)
+{
+	struct ctl *c = arg;
+	c->lease_busy = false;
+	if (c->stopping) {
+		char *path = lease_path(c);
+		c->lease_busy = resp->error == K8S_OK &&
+				k8s_get(c->client, path, on_release_get, c) != NULL;
+		free(path);
+		if (!c->lease_busy)
+			ev_break(c->loop, EVBREAK_ALL);
+		return;
+	}
+	if (resp->error == K8S_OK) {
+		c->last_renew = ev_now(c->loop);
+		set_leader(c, true);
+	} else {
+		log_debug("lease write failed", "error", resp->message, NULL);
+		if (c->leader && ev_now(c->loop) - c->last_renew > LEASE_RENEW_DEADLINE)
+			set_leader(c, false);
+	}
+	lease_arm(c);
+}
+
+static void lease_write(struct ctl *c, json_t *lease, bool create)
+{
+	char *body = json_dumps(lease, JSON_COMPACT);
+	char *path = lease_path(c);
+	struct k8s_request *r;
+	if (create) {
+		char *coll = xasprintf("/apis/coordination.k8s.io/v1/namespaces/%s/leases", c->ns);
+		r = k8s_create(c->client, coll, body, on_lease_write, c);
+		free(coll);
+	} else {
+		r = k8s_update(c->client, path, body, on_lease_write, c);
+	}
+	c->lease_busy = r != NULL;
+	if (!r)
+		lease_arm(c);
+	free(path);
+	free(body);
+}
+
+static void on_lease_get(struct k8s_response *resp, void *arg)
+{
+	struct ctl *c = arg;
+	c->lease_busy = false;
+	if (c->stopping) {
+		on_release_get(resp, arg);
+		return;
+	}
+	char now[64];
+	micro_time(now, sizeof(now));
+	if (resp->error != K8S_OK) {
+		if (resp->reason && strcmp(resp->reason, "NotFound") == 0) {
+			json_t *l = json_pack(
+				"{s:s, s:s, s:{s:s, s:s}, s:{s:s, s:i, s:s, s:s, s:i}}",
+				"apiVersion", "coordination.k8s.io/v1", "kind", "Lease", "metadata",
+				"name", LEASE_NAME, "namespace", c->ns, "spec", "holderIdentity",
+				c->identity, "leaseDurationSeconds", LEASE_DURATION, "acquireTime",
+				now, "renewTime", now, "leaseTransitions", 0);
+			lease_write(c, l, true);
+			json_decref(l);
+			return;
+		}
+		log_warn("lease read failed", "error", resp->message, NULL);
+		if (c->leader && ev_now(c->loop) - c->last_renew > LEASE_RENEW_DEADLINE)
+			set_leader(c, false);
+		lease_arm(c);
+		return;
+	}
+	json_t *l = resp->object ? tree_to_json(resp->object) : NULL;
+	json_t *spec = l ? json_object_get(l, "spec") : NULL;
+	if (!spec || !json_is_object(spec)) {
+		json_decref(l);
+		lease_arm(c);
+		return;
+	}
+	const char *holder = json_string_value(json_object_get(spec, "holderIdentity"));
+	const char *renew = json_string_value(json_object_get(spec, "renewTime"));
+	json_int_t dur = json_integer_value(json_object_get(spec, "leaseDurationSeconds"));
+	if (dur <= 0)
+		dur = LEASE_DURATION;
+	char *record = xasprintf("%s|%s", holder ? holder : "", renew ? renew : "");
+	if (!c->observed || strcmp(c->observed, record) != 0) {
+		free(c->observed);
+		c->observed = record;
+		c->observed_at = ev_now(c->loop);
+	} else {
+		free(record);
+	}
+	bool mine = holder && strcmp(holder, c->identity) == 0;
+	bool free_ = !holder || !*holder || ev_now(c->loop) - c->observed_at > (double)dur;
+	if (!mine && !free_) {
+		set_leader(c, false);
+		json_decref(l);
+		lease_arm(c);
+		return;
+	}
+	if (!mine) {
+		/* Log before holderIdentity is replaced: holder points into it. */
+		log_info("taking over the lease", "from", holder ? holder : "", NULL);
+		json_int_t tr = json_integer_value(json_object_get(spec, "leaseTransitions"));
+		json_object_set_new(spec, "leaseTransitions", json_integer(tr + 1));
+		json_object_set_new(spec, "acquireTime", json_string(now));
+		json_object_set_new(spec, "holderIdentity", json_string(c->identity));
+	}
+	json_object_set_new(spec, "leaseDurationSeconds", json_integer(LEASE_DURATION));
+	json_object_set_new(spec, "renewTime", json_string(now));
+	/* metadata.resourceVersion stays: a concurrent writer makes this a 409. */
+	lease_write(c, l, false);
+	json_decref(l);
+}
+
+static void on_lease_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct ctl *c = w->data;
+	(void)loop;
+	(void)revents;
+	if (c->lease_busy || c->stopping)
+		return;
+	char *path = lease_path(c);
+	c->lease_busy = k8s_get(c->client, path, on_lease_get, c) != NULL;
+	if (!c->lease_busy)
+		lease_arm(c);
+	free(path);
+}
+
+/* On shutdown a leader gives the Lease up (holderIdentity emptied, as
+ * client-go's ReleaseOnCancel) so that another controller takes over at
+ * once; the loop ends when that is done or after a short wait. */
+static void on_lease_released(struct k8s_response *resp, void *arg)
+{
+	struct ctl *c = arg;
+	(void)resp;
+	c->lease_busy = false;
+	ev_break(c->loop, EVBREAK_ALL);
+}
+
+static void on_release_get(struct k8s_response *resp, void *arg)
+{
+	struct ctl *c = arg;
+	json_t *l = resp->error == K8S_OK && resp->object ? tree_to_json(resp->object) : NULL;
+	json_t *spec = l ? json_object_get(l, "spec") : NULL;
+	const char *holder = spec ? json_string_value(json_object_get(spec, "holderIdentity")) : NULL;
+	if (!holder || strcmp(holder, c->identity) != 0) {
+		json_decref(l);
+		c->lease_busy = false;
+		ev_break(c->loop, EVBREAK_ALL);
+		return;
+	}
+	json_object_set_new(spec, "holderIdentity", json_string(""));
+	json_object_set_new(spec, "leaseDurationSeconds", json_integer(1));
+	char *body = json_dumps(l, JSON_COMPACT);
+	json_decref(l);
+	char *path = lease_path(c);
+	if (!k8s_update(c->client, path, body, on_lease_released, c)) {
+		c->lease_busy = false;
+		ev_break(c->loop, EVBREAK_ALL);
+	}
+	free(path);
+	free(body);
+}
+
+static void on_stop_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)w;
+	(void)revents;
+	ev_break(loop, EVBREAK_ALL);
+}
+
+/* ------------------------------------------------------------------ */
 /* metrics */
 
 static void metrics_setup(struct ctl *c)
@@ -316,6 +802,8 @@ static char *pools_of(const struct alloc_result *r)
 
 static void reconcile(struct ctl *c)
 {
+	if (!c->leader)
+		return;   /* a follower writes nothing; its reflectors stay in sync */
 	struct model m;
 	struct diag_list d = {0};
 	model_init(&m, c->ns);
@@ -325,19 +813,28 @@ static void reconcile(struct ctl *c)
 	model_validate(&m, &d);
 
 	size_t nerr = 0;
+	char *errors = xstrdup("");
 	for (size_t i = 0; i < d.n; i++) {
 		const struct diag *x = &d.items[i];
 		if (x->level != DIAG_ERROR)
 			continue;
 		char *line = diag_format(x);
 		log_warn("configuration problem", "error", line, NULL);
+		if (!(x->object && str_has_prefix(x->object, "Service "))) {
+			char *e = xasprintf("%s%s%s", errors, *errors ? "\n" : "", line);
+			free(errors);
+			errors = e;
+		}
 		free(line);
 		if (!(x->flags & DIAG_FLAG_REFERENCE) &&
 		    !(x->object && str_has_prefix(x->object, "Service ")))
 			nerr++;
 	}
 	c->updates++;
-	if (nerr || config_invalid(&m)) {
+	bool invalid = nerr || config_invalid(&m);
+	update_config_state(c, !invalid, errors);
+	free(errors);
+	if (invalid) {
 		c->update_errors++;
 		c->stale = c->have_config;
 		log_error("configuration has errors; keeping the last good one", NULL);
@@ -437,6 +934,8 @@ static void reconcile(struct ctl *c)
 		else
 			i++;
 	}
+	if (c->have_config)
+		update_pool_status(c);
 	metrics_update(c);
 	diag_list_free(&d);
 	model_free(&m);
@@ -480,10 +979,25 @@ static void on_refl_error(const struct k8s_response *resp, void *arg)
 
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
-	(void)w;
+	struct ctl *c = w->data;
 	(void)revents;
 	log_info("stopping", NULL);
-	ev_break(loop, EVBREAK_ALL);
+	if (c->stopping || !c->leader) {
+		ev_break(loop, EVBREAK_ALL);
+		return;
+	}
+	c->stopping = true;
+	ev_timer_stop(loop, &c->debounce);
+	ev_timer_stop(loop, &c->lease_timer);
+	ev_timer_start(loop, &c->stop_timer);
+	if (!c->lease_busy) {
+		/* Give the Lease up; the callbacks end the loop. */
+		char *path = lease_path(c);
+		c->lease_busy = k8s_get(c->client, path, on_release_get, c) != NULL;
+		free(path);
+		if (!c->lease_busy)
+			ev_break(loop, EVBREAK_ALL);
+	}
 }
 
 /* ------------------------------------------------------------------ */
@@ -555,6 +1069,10 @@ static int cmd_controller(int argc, char **argv)
 	char host[256] = "ironlb";
 	gethostname(host, sizeof(host) - 1);
 	c.instance = xasprintf("%s", getenv("POD_NAME") ? getenv("POD_NAME") : host);
+	if (getenv("POD_NAME") && *getenv("POD_NAME"))
+		c.identity = xstrdup(getenv("POD_NAME"));
+	else
+		c.identity = xasprintf("%s_%ld", host, (long)getpid());
 	c.client = k8s_client_new(c.loop, &cfg, &err);
 	if (!c.client) {
 		fprintf(stderr, "ironlb controller: %s\n", err);
@@ -599,8 +1117,16 @@ static int cmd_controller(int argc, char **argv)
 		k8s_reflector_start(c.refl[i]);
 	}
 
+	ev_timer_init(&c.lease_timer, on_lease_timer, 0., 0.);
+	c.lease_timer.data = &c;
+	ev_timer_start(c.loop, &c.lease_timer);
+	ev_timer_init(&c.stop_timer, on_stop_timeout, 3., 0.);
+	c.stop_timer.data = &c;
+
 	ev_signal_init(&c.sig_term, on_signal, SIGTERM);
 	ev_signal_init(&c.sig_int, on_signal, SIGINT);
+	c.sig_term.data = &c;
+	c.sig_int.data = &c;
 	ev_signal_start(c.loop, &c.sig_term);
 	ev_signal_start(c.loop, &c.sig_int);
 	signal(SIGPIPE, SIG_IGN);
@@ -612,6 +1138,8 @@ static int cmd_controller(int argc, char **argv)
 	ev_run(c.loop, 0);
 
 	ev_timer_stop(c.loop, &c.debounce);
+	ev_timer_stop(c.loop, &c.lease_timer);
+	ev_timer_stop(c.loop, &c.stop_timer);
 	for (int i = 0; i < R_COUNT; i++) {
 		k8s_reflector_free(c.refl[i]);
 		free(c.paths[i]);
@@ -623,6 +1151,11 @@ static int cmd_controller(int argc, char **argv)
 	while (c.nsent)
 		sent_forget(&c, c.sent[0].key);
 	free(c.sent);
+	pool_sent_clear(&c);
+	free(c.pool_sent);
+	free(c.cs_sent);
+	free(c.observed);
+	free(c.identity);
 	free(c.instance);
 	return 0;
 }

@@ -1,7 +1,10 @@
 """`ironlb-k8s controller` against a real kube-apiserver: the dual-stack L2
 guide's pools and Services get addresses in ipFamilies order, the pool
 annotation and an IPAllocated event; a restart keeps the addresses; a
-deleted Service's address goes to the next new one.
+deleted Service's address goes to the next new one; IPAddressPool status
+figures; the ConfigurationState (Valid / Invalid with the diagnostics);
+leader election on the ironlb-controller Lease (one writer, takeover after
+the leader dies, release on a graceful stop).
 
 The binary is found with $IRONLB_K8S_BIN, else next to $IRONLB_BIN, else
 build*/ironlb-k8s."""
@@ -198,3 +201,135 @@ def test_dual_stack_guide(metallb, namespace, controller):
     plane.apply(doc)
     c = wait_ingress(plane, ctl, namespace, "next-svc")
     assert c == a, (c, a)
+
+
+def jsonpath(plane, kind, name, ns, path):
+    return plane.kubectl("get", kind, name, "-n", ns, "-o", f"jsonpath={path}",
+                         check=False).stdout.strip()
+
+
+def wait_for(cond, ctl, what, timeout=20):
+    try:
+        cpmod.wait_until(cond, timeout=timeout, what=what)
+    except cpmod.ControlPlaneError as e:
+        outs = ctl if isinstance(ctl, list) else [ctl]
+        raise AssertionError(f"{e}\n" + "\n----\n".join(c.output() for c in outs))
+
+
+def test_pool_status(metallb, namespace, controller):
+    plane = metallb
+    ctl = controller()
+    plane.apply(guide_doc("test-deployment.yaml", "dual-stack-test-svc", namespace))
+    plane.apply(guide_doc("ipv6-primary-service.yaml", "ipv6-primary-service", namespace))
+    wait_ingress(plane, ctl, namespace, "dual-stack-test-svc")
+    wait_ingress(plane, ctl, namespace, "ipv6-primary-service")
+
+    def figures(pool):
+        return [jsonpath(plane, "ipaddresspool", pool, "metallb-system",
+                         "{.status.%s}" % f)
+                for f in ("assignedIPv4", "assignedIPv6", "availableIPv4", "availableIPv6")]
+
+    # Other tests of this module may hold addresses too: count what the
+    # Services hold.
+    def in_use(v6):
+        svcs = plane.kubectl_json("get", "svc", "-A")["items"]
+        return len({i["ip"] for s in svcs
+                    for i in s.get("status", {}).get("loadBalancer", {}).get("ingress", [])
+                    if ("ip" in i) and (":" in i["ip"]) == v6})
+    n4, n6 = in_use(False), in_use(True)
+    assert n4 >= 2 and n6 >= 2
+    # ipv4-pool is 192.168.100.0/24 (256 addresses); ipv6-pool a /64, whose
+    # 2^64 addresses are capped at int64's maximum.
+    wait_for(lambda: figures("ipv4-pool") == [str(n4), "0", str(256 - n4), "0"], ctl,
+             f"ipv4-pool status {n4} in use (got {figures('ipv4-pool')})")
+    wait_for(lambda: figures("ipv6-pool") == ["0", str(n6), "0", str(2**63 - 1)], ctl,
+             f"ipv6-pool status {n6} in use (got {figures('ipv6-pool')})")
+    out = plane.kubectl("get", "ipaddresspool", "ipv4-pool", "-n", "metallb-system", "-o",
+                        "jsonpath={.status.assignedIPv4}").stdout
+    assert out == str(n4)
+
+    # A deleted Service's address is counted free again.
+    plane.kubectl("delete", "svc", "ipv6-primary-service", "-n", namespace)
+    wait_for(lambda: figures("ipv4-pool")[0] == str(n4 - 1), ctl, "ipv4-pool status after delete")
+    ctl.check()
+
+
+def config_state(plane):
+    return (jsonpath(plane, "configurationstate", "controller", "metallb-system",
+                     "{.status.result}"),
+            jsonpath(plane, "configurationstate", "controller", "metallb-system",
+                     "{.status.errorSummary}"))
+
+
+def test_configuration_state(metallb, namespace, controller):
+    plane = metallb
+    ctl = controller()
+    wait_for(lambda: config_state(plane) == ("Valid", ""), ctl, "ConfigurationState Valid")
+    plane.apply(guide_doc("test-deployment.yaml", "dual-stack-test-svc", namespace))
+    a = wait_ingress(plane, ctl, namespace, "dual-stack-test-svc")
+
+    combined = ROOT / "examples" / "invalid" / "overlapping-pools" / "combined-pool.yaml"
+    plane.kubectl("apply", "-f", str(combined))
+    wait_for(lambda: config_state(plane)[0] == "Invalid", ctl, "ConfigurationState Invalid")
+    result, summary = config_state(plane)
+    assert "overlaps" in summary, summary
+    assert "dual-stack-pool" in summary, summary
+    time.sleep(1.0)
+    assert ingress(plane, namespace, "dual-stack-test-svc") == a
+    ctl.check()
+
+    plane.kubectl("delete", "-f", str(combined))
+    wait_for(lambda: config_state(plane) == ("Valid", ""), ctl, "ConfigurationState Valid again")
+    assert ingress(plane, namespace, "dual-stack-test-svc") == a
+    labels = plane.kubectl_json("get", "configurationstate", "controller", "-n",
+                                "metallb-system")["metadata"].get("labels", {})
+    assert labels.get("metallb.io/component-type") == "controller", labels
+
+
+def lease_holder(plane):
+    return jsonpath(plane, "lease", "ironlb-controller", "metallb-system",
+                    "{.spec.holderIdentity}")
+
+
+def test_leader_election(metallb, namespace, controller):
+    plane = metallb
+    c1 = controller()
+    c2 = controller()
+    ids = {f"{os.uname().nodename}_{c.proc.pid}": c for c in (c1, c2)}
+    wait_for(lambda: lease_holder(plane) in ids, [c1, c2], "a Lease holder")
+    leader = ids[lease_holder(plane)]
+    follower = c2 if leader is c1 else c1
+
+    plane.apply(guide_doc("test-deployment.yaml", "dual-stack-test-svc", namespace))
+    a = wait_ingress(plane, leader, namespace, "dual-stack-test-svc")
+    time.sleep(6)   # a renewal or more
+    assert ids.get(lease_holder(plane)) is leader
+    assert "updating service status" in leader.output()
+    assert "updating service status" not in follower.output(), follower.output()
+    assert "became leader" not in follower.output()
+    assert ingress(plane, namespace, "dual-stack-test-svc") == a
+
+    # The leader dies without giving the Lease up: the follower takes over
+    # once the Lease has expired (15 s) and serves new Services.
+    leader.proc.kill()
+    leader.proc.wait()
+    t0 = time.monotonic()
+    fid = next(k for k, v in ids.items() if v is follower)
+    wait_for(lambda: lease_holder(plane) == fid, follower, "takeover", timeout=25)
+    assert time.monotonic() - t0 < 22
+    doc = guide_doc("test-deployment.yaml", "dual-stack-test-svc", namespace)
+    doc["metadata"]["name"] = "after-takeover"
+    plane.apply(doc)
+    b = wait_ingress(plane, follower, namespace, "after-takeover")
+    assert not set(a) & set(b), (a, b)
+    assert ingress(plane, namespace, "dual-stack-test-svc") == a
+    follower.check()
+
+    # A graceful stop gives the Lease up: a new controller leads at once.
+    follower.stop()
+    assert lease_holder(plane) == ""
+    c3 = controller()
+    wait_for(lambda: lease_holder(plane) == f"{os.uname().nodename}_{c3.proc.pid}", c3,
+             "new leader after release", timeout=5)
+    assert ingress(plane, namespace, "dual-stack-test-svc") == a
+    assert ingress(plane, namespace, "after-takeover") == b
