@@ -698,12 +698,13 @@ int announce_bgp(const struct model *m, const char *node_name, const struct anno
 /* ------------------------------------------------------------------ */
 /* plans */
 
-static void route_free(struct bgp_route *r)
+void bgp_route_free(struct bgp_route *r)
 {
 	free(r->communities);
 	for (size_t i = 0; i < r->nservices; i++)
 		free(r->services[i]);
 	free(r->services);
+	memset(r, 0, sizeof(*r));
 }
 
 void bgp_plan_free(struct bgp_plan *p)
@@ -712,7 +713,7 @@ void bgp_plan_free(struct bgp_plan *p)
 		struct bgp_session_plan *sp = &p->sessions[i];
 		bgp_session_cfg_free(&sp->cfg);
 		for (size_t k = 0; k < sp->nroutes; k++)
-			route_free(&sp->routes[k]);
+			bgp_route_free(&sp->routes[k]);
 		free(sp->routes);
 	}
 	free(p->sessions);
@@ -720,7 +721,7 @@ void bgp_plan_free(struct bgp_plan *p)
 	p->nsessions = 0;
 }
 
-static void route_copy(struct bgp_route *dst, const struct bgp_route *src)
+void bgp_route_copy(struct bgp_route *dst, const struct bgp_route *src)
 {
 	*dst = *src;
 	dst->communities = NULL;
@@ -752,7 +753,7 @@ void bgp_plan_copy(struct bgp_plan *dst, const struct bgp_plan *src)
 		if (s->nroutes) {
 			d->routes = xcalloc(s->nroutes, sizeof(*d->routes));
 			for (size_t k = 0; k < s->nroutes; k++)
-				route_copy(&d->routes[k], &s->routes[k]);
+				bgp_route_copy(&d->routes[k], &s->routes[k]);
 		}
 	}
 }

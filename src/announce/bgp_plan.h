@@ -87,6 +87,10 @@ int announce_bgp(const struct model *m, const char *node_name, const struct anno
 void bgp_plan_free(struct bgp_plan *p);
 /* Deep copy (the speaker keeps the plan it was given). */
 void bgp_plan_copy(struct bgp_plan *dst, const struct bgp_plan *src);
+/* Deep copy of one route, and freeing one (its fields; the struct is
+ * zeroed). */
+void bgp_route_copy(struct bgp_route *dst, const struct bgp_route *src);
+void bgp_route_free(struct bgp_route *r);
 /* Route equality (prefix and attributes, not services). */
 bool bgp_route_same_attrs(const struct bgp_route *a, const struct bgp_route *b);
 

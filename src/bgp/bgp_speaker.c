@@ -144,36 +144,10 @@ static int ptr_attrs_cmp(const void *x, const void *y)
 	return c ? c : prefix_cmp(&(*a)->prefix, &(*b)->prefix);
 }
 
-static void route_dup(struct bgp_route *dst, const struct bgp_route *src)
-{
-	*dst = *src;
-	dst->communities = NULL;
-	dst->services = NULL;
-	if (src->ncommunities) {
-		dst->communities = xcalloc(src->ncommunities, sizeof(*dst->communities));
-		memcpy(dst->communities, src->communities,
-		       src->ncommunities * sizeof(*dst->communities));
-	}
-	if (src->nservices) {
-		dst->services = xcalloc(src->nservices, sizeof(*dst->services));
-		for (size_t i = 0; i < src->nservices; i++)
-			dst->services[i] = xstrdup(src->services[i]);
-	}
-}
-
-static void route_clear(struct bgp_route *r)
-{
-	for (size_t i = 0; i < r->nservices; i++)
-		free(r->services[i]);
-	free(r->services);
-	free(r->communities);
-	memset(r, 0, sizeof(*r));
-}
-
 static void rib_clear(struct peer *p)
 {
 	for (size_t i = 0; i < p->nrib; i++)
-		route_clear(&p->rib[i]);
+		bgp_route_free(&p->rib[i]);
 	free(p->rib);
 	p->rib = NULL;
 	p->nrib = 0;
@@ -397,7 +371,7 @@ static void rib_sync(struct peer *p, bool initial)
 	rib = xcalloc(nwant + 1, sizeof(*rib));
 	for (size_t i = 0; i < nwant; i++)
 		if (!failed[i])
-			route_dup(&rib[nrib++], want[i]);
+			bgp_route_copy(&rib[nrib++], want[i]);
 	rib_clear(p);
 	p->rib = rib;
 	p->nrib = nrib;
