@@ -38,6 +38,9 @@ void xqsort(void *base, size_t n, size_t size, int (*cmp)(const void *, const vo
 void *xbsearch(const void *key, const void *base, size_t n, size_t size,
 	       int (*cmp)(const void *, const void *));
 
+/* Value of a hexadecimal digit (either case), or -1. */
+int hex_digit_value(char c);
+
 bool str_has_prefix(const char *s, const char *prefix);
 bool str_has_suffix(const char *s, const char *suffix);
 /* Copy of s with leading and trailing blanks (space, tab) removed. */

@@ -173,17 +173,6 @@ static bool list_has(const char *v, const char *token)
 	}
 }
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decode s in place (RFC 3986 §2.1), '+' as a space too in a query
  * (the form encoding that browsers and most clients use there).  -1 for a
  * '%' without two hex digits or an encoded NUL, which no C string can
@@ -196,8 +185,8 @@ static int pct_decode(struct span *s, bool plus)
 		char c = s->p[r];
 		if (c == '%') {
 			int hi, lo;
-			if (s->len - r < 3 || (hi = hex_value(s->p[r + 1])) < 0 ||
-			    (lo = hex_value(s->p[r + 2])) < 0 || (hi == 0 && lo == 0))
+			if (s->len - r < 3 || (hi = hex_digit_value(s->p[r + 1])) < 0 ||
+			    (lo = hex_digit_value(s->p[r + 2])) < 0 || (hi == 0 && lo == 0))
 				return -1;
 			s->p[w++] = (char)(hi << 4 | lo);
 			r += 3;

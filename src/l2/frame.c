@@ -17,6 +17,8 @@
 
 #include <string.h>
 
+#include "base/util.h"
+
 #define ARP_HTYPE_ETHERNET 1
 #define ARP_BODY_LEN 28
 #define ETH_HDR_LEN 14
@@ -129,17 +131,6 @@ bool l2_mac_is_group(const uint8_t mac[L2_MAC_LEN])
 	return mac[0] & 0x01;
 }
 
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int l2_mac_parse(const char *s, uint8_t mac[L2_MAC_LEN])
 {
 	uint8_t m[L2_MAC_LEN];
@@ -148,7 +139,7 @@ int l2_mac_parse(const char *s, uint8_t mac[L2_MAC_LEN])
 		return -1;
 	for (int i = 0; i < L2_MAC_LEN; i++) {
 		const char *p = s + 3 * i;
-		int hi = hex_digit(p[0]), lo = hex_digit(p[1]);
+		int hi = hex_digit_value(p[0]), lo = hex_digit_value(p[1]);
 		if (hi < 0 || lo < 0)
 			return -1;
 		if (i < L2_MAC_LEN - 1 && p[2] != ':')

@@ -87,17 +87,6 @@ char *yaml_single_quoted(const char *s, size_t len, size_t *out_len)
 	return out;
 }
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static size_t put_utf8(char *o, uint32_t cp)
 {
 	if (cp < 0x80) {
@@ -168,7 +157,7 @@ static size_t escape(const char *s, size_t avail, char *o, size_t *olen)
 		return 0;
 	cp = 0;
 	for (size_t k = 1; k <= digits; k++) {
-		int v = hex_value(s[k]);
+		int v = hex_digit_value(s[k]);
 		if (v < 0)
 			return 0;
 		cp = (cp << 4) | (uint32_t)v;

@@ -158,17 +158,6 @@ static bool is_digit(char c)
 	return c >= '0' && c <= '9';
 }
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static const char *find_char(const char *s, const char *end, char c)
 {
 	return memchr(s, c, (size_t)(end - s));
@@ -312,7 +301,7 @@ static int parse_v6(const char *s, const char *end, u128 *out, char *det, size_t
 		}
 		unsigned v = 0;
 		for (const char *c = p; c < q; c++) {
-			int h = hex_value(*c);
+			int h = hex_digit_value(*c);
 			if (h < 0) {
 				why_set(det, detlen, "hex digits only");
 				return -1;
