@@ -546,16 +546,6 @@ static json_t *counts_json(u128 total, u128 used, bool overflow)
 			 u128_format(used, a), "available", u128_format(total - used, b));
 }
 
-/* /status lists Services by namespace/name. */
-static const struct model *sort_services;
-static int service_order(const void *a, const void *b)
-{
-	const struct service *x = &sort_services->services[*(const size_t *)a];
-	const struct service *y = &sort_services->services[*(const size_t *)b];
-	int c = strcmp(x->meta.namespace_, y->meta.namespace_);
-	return c ? c : strcmp(x->meta.name, y->meta.name);
-}
-
 /* The plan's entries sorted by Service, for /status lookups. */
 static int entry_svc_cmp(const void *a, const void *b)
 {
@@ -606,15 +596,16 @@ static json_t *status_json(struct daemon *d)
 
 	json_t *svcs = json_array();
 	if (d->have_model) {
-		size_t *order = xcalloc(d->model.nservices ? d->model.nservices : 1, sizeof(size_t));
+		/* Listed by namespace/name. */
+		const struct service **order =
+			xcalloc(d->model.nservices ? d->model.nservices : 1, sizeof(*order));
 		for (size_t i = 0; i < d->model.nservices; i++)
-			order[i] = i;
-		sort_services = &d->model;
-		xqsort(order, d->model.nservices, sizeof(size_t), service_order);
+			order[i] = &d->model.services[i];
+		xqsort(order, d->model.nservices, sizeof(*order), svc_ptr_cmp);
 		const struct l2_entry **by_svc = plan_by_service(&d->plan);
 		for (size_t oi = 0; oi < d->model.nservices; oi++) {
-			size_t i = order[oi];
-			const struct service *s = &d->model.services[i];
+			const struct service *s = order[oi];
+			size_t i = (size_t)(s - d->model.services);
 			const struct alloc_result *r = &d->results[i];
 			if (!r->ours)
 				continue;
