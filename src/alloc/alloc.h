@@ -82,6 +82,12 @@ struct alloc_pool_stats {
 /* Per-pool figures, in pool name order; returns the count. */
 size_t alloc_pool_stats(const struct alloc *a, struct alloc_pool_stats **out);
 
+/* Per-pool usage as JSON, the form `ironlb plan -o json` and /status
+ * share: a new jansson array (as void *) of {"name", "ipv4": {"total",
+ * "in_use", "available"}, "ipv6": {...}}, a family present when the pool
+ * has addresses of it, counts as exact decimal strings. */
+void *alloc_pools_json(const struct alloc *a);
+
 /* Iterate assignments (for the state file and status): calls fn for every
  * Service holding addresses, in namespace/name order. */
 void alloc_foreach(const struct alloc *a,

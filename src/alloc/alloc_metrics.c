@@ -1,6 +1,7 @@
 /* Configuration and allocator metrics (see alloc_metrics.h). */
 #include "alloc/alloc_metrics.h"
 
+#include <jansson.h>
 #include <stdlib.h>
 
 void alloc_metrics_register(struct alloc_metrics *am, struct metrics_registry *reg)
@@ -62,4 +63,44 @@ void alloc_metrics_update_pools(const struct alloc_metrics *am, const struct all
 		metrics_set_u128(am->in_use6, l, ps[i].in_use_v6);
 	}
 	free(ps);
+}
+
+/* The whole IPv6 space holds 2^128 addresses, one more than a u128 holds:
+ * spell the total out, and compute what is available as (2^128 - 1 -
+ * used) + 1, exact while anything is in use. */
+static json_t *family_json(u128 total, u128 used, bool full_space)
+{
+	char t[U128_STR_MAX], u[U128_STR_MAX], av[U128_STR_MAX];
+	u128_format(used, u);
+	if (!full_space) {
+		u128_format(total, t);
+		u128_format(total - used, av);
+		return json_pack("{s:s, s:s, s:s}", "total", t, "in_use", u, "available", av);
+	}
+	static const char two_128[] = "340282366920938463463374607431768211456";
+	if (used == 0)
+		return json_pack("{s:s, s:s, s:s}", "total", two_128, "in_use", u, "available",
+				 two_128);
+	u128_format(~(u128)0 - used + 1, av);
+	return json_pack("{s:s, s:s, s:s}", "total", two_128, "in_use", u, "available", av);
+}
+
+void *alloc_pools_json(const struct alloc *a)
+{
+	json_t *pools = json_array();
+	struct alloc_pool_stats *ps = NULL;
+	size_t nps = alloc_pool_stats(a, &ps);
+	for (size_t i = 0; i < nps; i++) {
+		json_t *p = json_pack("{s:s}", "name", ps[i].name);
+		if (ps[i].total_v4)
+			json_object_set_new(p, "ipv4",
+					    family_json(ps[i].total_v4, ps[i].in_use_v4, false));
+		if (ps[i].total_v6 || ps[i].total_v6_overflow)
+			json_object_set_new(p, "ipv6",
+					    family_json(ps[i].total_v6, ps[i].in_use_v6,
+							ps[i].total_v6_overflow));
+		json_array_append_new(pools, p);
+	}
+	free(ps);
+	return pools;
 }

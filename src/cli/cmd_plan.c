@@ -194,21 +194,8 @@ static void print_table(const struct model *m, const struct alloc_result *res,
 	}
 }
 
-static json_t *family_json(u128 total, u128 used, bool full_space)
-{
-	char a[U128_STR_MAX], b[U128_STR_MAX], c[U128_STR_MAX];
-	if (full_space) {
-		/* 2^128 does not fit a u128: spell it out. */
-		return json_pack("{s:s, s:s, s:s}", "total",
-				 "340282366920938463463374607431768211456", "in_use",
-				 u128_format(used, a), "available", "unknown");
-	}
-	return json_pack("{s:s, s:s, s:s}", "total", u128_format(total, c), "in_use",
-			 u128_format(used, a), "available", u128_format(total - used, b));
-}
-
 static void print_json(const struct model *m, const struct alloc_result *res, const size_t *order,
-		       struct alloc_pool_stats *ps, size_t nps)
+		       const struct alloc *alloc)
 {
 	json_t *root = json_object();
 	json_t *svcs = json_array();
@@ -235,18 +222,7 @@ static void print_json(const struct model *m, const struct alloc_result *res, co
 						      pools, "events", events));
 	}
 	json_object_set_new(root, "services", svcs);
-	json_t *pools = json_array();
-	for (size_t i = 0; i < nps; i++) {
-		json_t *p = json_pack("{s:s}", "name", ps[i].name);
-		if (ps[i].total_v4)
-			json_object_set_new(p, "ipv4",
-					    family_json(ps[i].total_v4, ps[i].in_use_v4, false));
-		if (ps[i].total_v6 || ps[i].total_v6_overflow)
-			json_object_set_new(p, "ipv6",
-					    family_json(ps[i].total_v6, ps[i].in_use_v6,
-							ps[i].total_v6_overflow));
-		json_array_append_new(pools, p);
-	}
+	json_t *pools = alloc_pools_json(alloc);
 	json_object_set_new(root, "pools", pools);
 	json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	fputc('\n', stdout);
@@ -332,7 +308,7 @@ int cmd_plan(int argc, char **argv)
 		struct alloc_pool_stats *ps = NULL;
 		size_t nps = alloc_pool_stats(a, &ps);
 		if (json)
-			print_json(&m, res, order, ps, nps);
+			print_json(&m, res, order, a);
 		else
 			print_table(&m, res, order, ps, nps);
 		free(ps);

@@ -536,16 +536,6 @@ static void h_healthz(const struct http_request *req, struct http_response *resp
 		http_response_printf(resp, 503, "no valid configuration loaded yet\n");
 }
 
-static json_t *counts_json(u128 total, u128 used, bool overflow)
-{
-	char a[U128_STR_MAX], b[U128_STR_MAX], c[U128_STR_MAX];
-	if (overflow)
-		return json_pack("{s:s, s:s}", "total", "340282366920938463463374607431768211456",
-				 "in_use", u128_format(used, a));
-	return json_pack("{s:s, s:s, s:s}", "total", u128_format(total, c), "in_use",
-			 u128_format(used, a), "available", u128_format(total - used, b));
-}
-
 /* The plan's entries sorted by Service, for /status lookups. */
 static int entry_svc_cmp(const void *a, const void *b)
 {
@@ -642,19 +632,7 @@ static json_t *status_json(struct daemon *d)
 	}
 	json_object_set_new(root, "services", svcs);
 
-	json_t *pools = json_array();
-	struct alloc_pool_stats *ps = NULL;
-	size_t nps = alloc_pool_stats(d->alloc, &ps);
-	for (size_t i = 0; i < nps; i++) {
-		json_t *p = json_pack("{s:s}", "name", ps[i].name);
-		if (ps[i].total_v4)
-			json_object_set_new(p, "ipv4", counts_json(ps[i].total_v4, ps[i].in_use_v4, false));
-		if (ps[i].total_v6 || ps[i].total_v6_overflow)
-			json_object_set_new(p, "ipv6", counts_json(ps[i].total_v6, ps[i].in_use_v6,
-								   ps[i].total_v6_overflow));
-		json_array_append_new(pools, p);
-	}
-	free(ps);
+	json_t *pools = alloc_pools_json(d->alloc);
 	json_object_set_new(root, "pools", pools);
 
 	json_t *l2 = json_array();
