@@ -23,8 +23,9 @@ def k8s_binaries():
     try:
         return cpmod.find_binaries(build=build)
     except cpmod.BinariesMissing as e:
-        pytest.skip("Kubernetes binaries not built (run `IRONLB_K8S=1 scripts/install-deps` "
-                    f"or tests/k8s/build.sh): {e}")
+        if build:
+            pytest.fail(f"IRONLB_K8S=1 but the Kubernetes binaries are missing: {e}")
+        pytest.skip(f"Kubernetes binaries not built (run tests/k8s/build.sh): {e}")
 
 
 @pytest.fixture(scope="module")
