@@ -18,15 +18,12 @@
 
 #include "alloc/alloc.h"
 #include "alloc/alloc_metrics.h"
-#include "announce/announce.h"
-#include "announce/bgp_plan.h"
 #include "base/log.h"
 #include "base/util.h"
-#include "bgp/bgp_speaker.h"
+#include "daemon/announcer.h"
 #include "daemon/state.h"
 #include "http/metrics.h"
 #include "http/server.h"
-#include "l2/engine.h"
 #include "manifest/manifest.h"
 #include "model/model.h"
 
@@ -62,15 +59,11 @@ struct daemon {
 	size_t nevents, nevents_sorted;
 	struct svc_events *events; /* sorted by key up to nevents_sorted */
 
-	struct l2_plan plan;
-	struct l2_engine *l2;
-	struct bgp_plan bgp;
-	struct bgp_speaker *speaker; /* created when a plan first has sessions */
+	struct announcer *ann;
 
 	struct metrics_registry *reg;
 	struct metrics_family *m_loaded, *m_stale, *m_updates, *m_update_errors;
 	struct alloc_metrics am;
-	struct metrics_family *m_announced;
 	struct http_server *http;
 
 	int inotify_fd;
@@ -158,18 +151,12 @@ static void events_free(struct daemon *d)
 
 static void metrics_setup(struct daemon *d)
 {
-	static const char *const ann_l[] = {"ip", "node", "protocol", "service", NULL};
 	d->reg = metrics_registry_new();
 	alloc_metrics_register(&d->am, d->reg);
 	d->m_loaded = d->am.config_loaded;
 	d->m_stale = d->am.config_stale;
 	d->m_updates = d->am.updates;
 	d->m_update_errors = d->am.update_errors;
-	d->m_announced = metrics_family_add(d->reg, "metallb_speaker_announced",
-					    "Services being announced from this node. This is "
-					    "desired state, it does not guarantee that the routing "
-					    "protocols have converged.",
-					    METRICS_GAUGE, ann_l);
 }
 
 static void metrics_update(struct daemon *d)
@@ -178,16 +165,6 @@ static void metrics_update(struct daemon *d)
 	metrics_set(d->m_stale, NULL, d->stale ? 1 : 0);
 
 	alloc_metrics_update_pools(&d->am, d->alloc);
-
-	metrics_family_clear(d->m_announced);
-	for (size_t i = 0; i < d->plan.n; i++) {
-		const struct l2_entry *e = &d->plan.entries[i];
-		if (!e->here)
-			continue;
-		char ip[IP_STR_MAX];
-		const char *l[] = {ip_format(&e->addr, ip), d->o->node_name, "layer2", e->service};
-		metrics_set(d->m_announced, l, 1);
-	}
 }
 
 /* ------------------------------------------------------------------ */
@@ -256,26 +233,6 @@ static int svc_ptr_cmp(const void *a, const void *b)
 	return c ? c : strcmp(x->meta.name, y->meta.name);
 }
 
-/* Whether plan (sorted by address) has addr owned by this node: binary
- * search for the first entry of addr, then its Services. */
-static bool plan_owned_here(const struct l2_plan *p, const struct ip_addr *addr)
-{
-	size_t lo = 0, hi = p->n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (ip_cmp(&p->entries[mid].addr, addr) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	for (size_t k = lo; k < p->n && ip_eq(&p->entries[k].addr, addr); k++)
-		if (p->entries[k].here)
-			return true;
-	return false;
-}
-
-static void apply_bgp(struct daemon *d, struct bgp_plan *bgp);
-
 static void apply_model(struct daemon *d, struct model *old_model, bool had_old)
 {
 	struct model *m = &d->model;
@@ -342,69 +299,8 @@ static void apply_model(struct daemon *d, struct model *old_model, bool had_old)
 	events_sort(d);
 	state_persist(d);
 
-	struct l2_plan plan = {0};
-	announce_l2(m, d->o->node_name, as, nas, &plan);
-	struct bgp_plan bgp = {0};
-	if (!d->o->no_bgp)
-		announce_bgp(m, d->o->node_name, as, nas, &bgp);
+	announcer_apply(d->ann, m, as, nas);
 	free(as);
-	apply_bgp(d, &bgp);
-
-	/* Log ownership changes for this node. */
-	for (size_t i = 0; i < plan.n; i++) {
-		const struct l2_entry *e = &plan.entries[i];
-		bool before = plan_owned_here(&d->plan, &e->addr);
-		if (e->here != before) {
-			char ip[IP_STR_MAX];
-			log_info(e->here ? "address owned by this node" : "address owned by another node",
-				 "ip", ip_format(&e->addr, ip), "service", e->service, "owner",
-				 e->owner ? e->owner : "", NULL);
-		}
-	}
-	l2_plan_free(&d->plan);
-	d->plan = plan;
-
-	if (d->l2) {
-		struct l2_owned *own = xcalloc(plan.n ? plan.n : 1, sizeof(*own));
-		size_t n = 0;
-		for (size_t i = 0; i < plan.n; i++) {
-			const struct l2_entry *e = &plan.entries[i];
-			if (!e->here)
-				continue;
-			/* Shared addresses appear once per Service; own once. */
-			if (n && ip_eq(&own[n - 1].addr, &e->addr))
-				continue;
-			own[n].addr = e->addr;
-			own[n].service = e->service;
-			own[n].all_interfaces = e->all_interfaces;
-			own[n].ninterfaces = e->ninterfaces;
-			own[n].interfaces = e->interfaces;
-			n++;
-		}
-		l2_engine_set(d->l2, own, n);
-		free(own);
-	}
-}
-
-/* Hand the BGP plan to the speaker, creating it the first time there is a
- * session to hold. */
-static void apply_bgp(struct daemon *d, struct bgp_plan *bgp)
-{
-	if (!d->speaker && bgp->nsessions) {
-		struct bgp_speaker_opts so = {
-			.listen_port = d->o->bgp_port_set ? (uint16_t)d->o->bgp_port : 179,
-			.no_listen = d->o->bgp_port_set && d->o->bgp_port == 0,
-			.node_name = d->o->node_name,
-		};
-		d->speaker = bgp_speaker_new(d->loop, d->reg, &so);
-		if (bgp_speaker_start(d->speaker) != 0)
-			log_error("BGP: cannot listen for peers; sessions are still dialled out",
-				  NULL);
-	}
-	if (d->speaker)
-		bgp_speaker_set(d->speaker, bgp);
-	bgp_plan_free(&d->bgp);
-	d->bgp = *bgp;
 }
 
 static void free_results(struct alloc_result *r, size_t n)
@@ -592,7 +488,8 @@ static json_t *status_json(struct daemon *d)
 		for (size_t i = 0; i < d->model.nservices; i++)
 			order[i] = &d->model.services[i];
 		xqsort(order, d->model.nservices, sizeof(*order), svc_ptr_cmp);
-		const struct l2_entry **by_svc = plan_by_service(&d->plan);
+		const struct l2_plan *plan = announcer_l2_plan(d->ann);
+		const struct l2_entry **by_svc = plan_by_service(plan);
 		for (size_t oi = 0; oi < d->model.nservices; oi++) {
 			const struct service *s = order[oi];
 			size_t i = (size_t)(s - d->model.services);
@@ -615,7 +512,7 @@ static json_t *status_json(struct daemon *d)
 								    se->ev[k].message));
 			const char *owner = NULL;
 			bool here = false;
-			const struct l2_entry *pe = plan_by_service_find(by_svc, d->plan.n, key);
+			const struct l2_entry *pe = plan_by_service_find(by_svc, plan->n, key);
 			if (pe) {
 				owner = pe->owner;
 				here = pe->here;
@@ -635,30 +532,7 @@ static json_t *status_json(struct daemon *d)
 	json_t *pools = alloc_pools_json(d->alloc);
 	json_object_set_new(root, "pools", pools);
 
-	json_t *l2 = json_array();
-	for (size_t i = 0; i < d->plan.n; i++) {
-		const struct l2_entry *e = &d->plan.entries[i];
-		char ip[IP_STR_MAX];
-		json_t *ifs = json_array(), *cands = json_array();
-		for (size_t k = 0; k < e->ninterfaces; k++)
-			json_array_append_new(ifs, json_string(e->interfaces[k]));
-		for (size_t k = 0; k < e->ncandidates; k++)
-			json_array_append_new(cands, json_string(e->candidates[k]));
-		json_array_append_new(
-			l2, json_pack("{s:s, s:s, s:s, s:o, s:b, s:b, s:o, s:o}", "ip",
-				      ip_format(&e->addr, ip), "service", e->service, "pool",
-				      e->pool ? e->pool : "", "owner",
-				      e->owner ? json_string(e->owner) : json_null(), "here", e->here,
-				      "all_interfaces", e->all_interfaces, "interfaces", ifs,
-				      "candidates", cands));
-	}
-	json_object_set_new(root, "layer2", l2);
-	if (d->l2)
-		json_object_set_new(root, "l2_engine", l2_engine_status_json(d->l2));
-	if (d->speaker)
-		json_object_set_new(root, "bgp", bgp_speaker_status_json(d->speaker));
-	else
-		json_object_set_new(root, "bgp", json_pack("{s:[]}", "sessions"));
+	announcer_status_json(d->ann, root);
 	return root;
 }
 
@@ -733,10 +607,7 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 		return;
 	}
 	log_info("stopping", "signal", w->signum == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
-	if (d->l2)
-		l2_engine_stop(d->l2);
-	if (d->speaker)
-		bgp_speaker_stop(d->speaker);
+	announcer_stop(d->ann);
 	ev_break(loop, EVBREAK_ALL);
 }
 
@@ -827,21 +698,18 @@ int daemon_run(const struct daemon_opts *o)
 
 	if (!o->no_l2 && o->install_vips)
 		check_arp_ignore();
-	if (!o->no_l2) {
-		struct l2_engine_opts lo = {
-			.install_vips = o->install_vips,
-			.vip_device = o->vip_device ? o->vip_device : "lo",
-			.garp_interval = 1.1,
-			.garp_duration = 5.0,
-		};
-		d.l2 = l2_engine_new(d.loop, d.reg, &lo);
-		if (l2_engine_start(d.l2) != 0) {
-			log_error("cannot start Layer 2 announcements (needs CAP_NET_RAW and "
-				  "CAP_NET_ADMIN; --no-l2 runs without them)",
-				  NULL);
-			return 1;
-		}
-	}
+	struct announcer_opts ao = {
+		.node_name = o->node_name,
+		.no_l2 = o->no_l2,
+		.no_bgp = o->no_bgp,
+		.install_vips = o->install_vips,
+		.vip_device = o->vip_device,
+		.bgp_port = o->bgp_port,
+		.bgp_port_set = o->bgp_port_set,
+	};
+	d.ann = announcer_new(d.loop, d.reg, &ao);
+	if (announcer_start(d.ann) != 0)
+		return 1;
 
 	d.inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (d.inotify_fd < 0) {
@@ -874,11 +742,7 @@ int daemon_run(const struct daemon_opts *o)
 	ev_run(d.loop, 0);
 
 	/* Orderly shutdown. */
-	if (d.l2)
-		l2_engine_free(d.l2);
-	if (d.speaker)
-		bgp_speaker_free(d.speaker);
-	bgp_plan_free(&d.bgp);
+	announcer_free(d.ann);
 	http_server_free(d.http);
 	if (d.inotify_fd >= 0)
 		close(d.inotify_fd);
@@ -889,7 +753,6 @@ int daemon_run(const struct daemon_opts *o)
 	} else {
 		model_free(&d.model);
 	}
-	l2_plan_free(&d.plan);
 	alloc_free(d.alloc);
 	state_free(&d.saved);
 	state_free(&d.adopt);

@@ -1462,3 +1462,15 @@ void *l2_engine_status_json(const struct l2_engine *e)
 	json_object_set_new(root, "invalid_frames", invalid);
 	return root;
 }
+
+size_t l2_engine_announced_on(const struct l2_engine *e, const struct ip_addr *addr,
+			      char names[][L2_IFACE_NAME_MAX], size_t max)
+{
+	const struct l2_addr *a = addr_find(e, addr);
+	size_t n = 0;
+	for (size_t j = 0; a && j < a->nanns && n < max; j++, n++) {
+		char buf[L2_IFACE_NAME_MAX];
+		snprintf(names[n], L2_IFACE_NAME_MAX, "%s", iface_name(e, a->anns[j]->ifindex, buf));
+	}
+	return n;
+}

@@ -69,6 +69,11 @@ void l2_engine_set(struct l2_engine *e, const struct l2_owned *owned, size_t n);
 void l2_engine_stop(struct l2_engine *e);
 void l2_engine_free(struct l2_engine *e);
 
+/* The interfaces addr is announced on now (at most max names, in
+ * interface order); 0 when it is not owned or no interface is usable. */
+size_t l2_engine_announced_on(const struct l2_engine *e, const struct ip_addr *addr,
+			      char names[][16 /* L2_IFACE_NAME_MAX */], size_t max);
+
 /* Status for /status: per interface (name, index, MAC, usable or why not)
  * and per owned address (interfaces it is announced on, counters).
  * Returns a new jansson json_t (as void * to keep jansson out of this

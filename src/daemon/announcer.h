@@ -1,0 +1,55 @@
+/*
+ * The announcing half of a speaker, shared by `ironlb run` and
+ * `ironlb speaker`: from a validated model and each Service's addresses,
+ * plan Layer 2 and BGP for this node (announce.h, bgp_plan.h) and make it
+ * so: the Layer 2 engine owns exactly the addresses elected to this node,
+ * the BGP speaker holds the planned sessions and routes (both diffed, so a
+ * change costs only what changed), ownership changes are logged, and
+ * metallb_speaker_announced says what this node announces.
+ */
+#ifndef IRONLB_DAEMON_ANNOUNCER_H
+#define IRONLB_DAEMON_ANNOUNCER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "announce/announce.h"
+#include "announce/bgp_plan.h"
+#include "model/model.h"
+
+struct ev_loop;
+struct metrics_registry;
+struct announcer;
+
+struct announcer_opts {
+	const char *node_name;
+	bool no_l2;                  /* plan Layer 2, announce nothing */
+	bool no_bgp;                 /* hold no BGP sessions */
+	bool install_vips;
+	const char *vip_device;      /* default "lo" */
+	unsigned bgp_port;           /* listen port (default 179; 0 = do not listen) */
+	bool bgp_port_set;
+};
+
+struct announcer *announcer_new(struct ev_loop *loop, struct metrics_registry *reg,
+				const struct announcer_opts *o);
+/* Start the Layer 2 engine (unless no_l2); -1 with a logged reason. */
+int announcer_start(struct announcer *a);
+/* Plan and announce (svcs: Services of m with their addresses). */
+void announcer_apply(struct announcer *a, const struct model *m, const struct announce_svc *svcs,
+		     size_t nsvcs);
+const struct l2_plan *announcer_l2_plan(const struct announcer *a);
+const struct bgp_plan *announcer_bgp_plan(const struct announcer *a);
+/* The interfaces the Layer 2 engine answers for addr on (at most max
+ * names); 0 when it does not own it, has no usable interface for it, or
+ * runs without Layer 2. */
+size_t announcer_interfaces(const struct announcer *a, const struct ip_addr *addr,
+			    char names[][16], size_t max);
+/* Adds "layer2", "l2_engine" (with the engine) and "bgp" to a jansson
+ * object (void * to keep jansson out of this header). */
+void announcer_status_json(const struct announcer *a, void *root);
+/* Withdraw everything (orderly shutdown). */
+void announcer_stop(struct announcer *a);
+void announcer_free(struct announcer *a);
+
+#endif

@@ -1,0 +1,247 @@
+/*
+ * What controller and speaker write alike: Events and ConfigurationState
+ * (see k8sd.h).
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "k8sd/k8sd.h"
+
+void k8sd_micro_time(char *buf, size_t len)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	struct tm tm;
+	gmtime_r(&ts.tv_sec, &tm);
+	char stamp[32];
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, len, "%s.%06ldZ", stamp, ts.tv_nsec / 1000);
+}
+
+/* ------------------------------------------------------------------ */
+/* Events */
+
+static void on_event_done(struct k8s_response *resp, void *arg)
+{
+	char *what = arg;
+	if (resp->error != K8S_OK)
+		log_warn("API request failed", "what", what, "error", resp->message, NULL);
+	free(what);
+}
+
+void k8sd_post_event(struct k8s_client *c, const char *reporting_controller,
+		     const char *instance, const struct tree *svc, const char *ns,
+		     const char *name, const char *type, const char *reason,
+		     const char *message)
+{
+	char when[64];
+	k8sd_micro_time(when, sizeof(when));
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	const char *uid = svc ? tree_get_str(tree_get(svc, "metadata"), "uid") : NULL;
+	const char *rv = svc ? tree_get_str(tree_get(svc, "metadata"), "resourceVersion") : NULL;
+	json_t *regarding = json_pack("{s:s, s:s, s:s, s:s}", "apiVersion", "v1", "kind",
+				      "Service", "namespace", ns, "name", name);
+	if (uid)
+		json_object_set_new(regarding, "uid", json_string(uid));
+	if (rv)
+		json_object_set_new(regarding, "resourceVersion", json_string(rv));
+	/* Unique names as client-go's recorder makes them: object name and a
+	 * timestamp in hex (plus a counter for events of the same instant). */
+	static unsigned seq;
+	char *gen = xasprintf("%s.%llx", name,
+			      (unsigned long long)ts.tv_sec * 1000000000ull +
+				      (unsigned long long)ts.tv_nsec + seq++);
+	json_t *e = json_pack("{s:s, s:s, s:{s:s, s:s}, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o}",
+			      "apiVersion", "events.k8s.io/v1", "kind", "Event", "metadata",
+			      "name", gen, "namespace", ns, "eventTime", when,
+			      "reportingController", reporting_controller, "reportingInstance",
+			      instance, "action", reason, "reason", reason, "note", message,
+			      "type", type, "regarding", regarding);
+	free(gen);
+	char *body = json_dumps(e, JSON_COMPACT);
+	json_decref(e);
+	char *path = xasprintf("/apis/events.k8s.io/v1/namespaces/%s/events", ns);
+	char *what = xasprintf("event %s for %s/%s", reason, ns, name);
+	if (!k8s_create(c, path, body, on_event_done, what))
+		free(what);
+	free(path);
+	free(body);
+}
+
+/* ------------------------------------------------------------------ */
+/* ConfigurationState */
+
+struct k8sd_cstate {
+	struct k8s_client *client;
+	char *ns, *name, *component, *node;
+	void (*retry)(void *arg);
+	void *arg;
+	/* What was last sent ("Valid\n" or "Invalid\n<errors>"), NULL when
+	 * nothing was (or it failed). */
+	char *sent;
+	struct cs_req *pending;   /* requests under way, cancelled at free */
+};
+
+struct cs_req {
+	struct k8sd_cstate *s;
+	bool may_create;
+	bool creating;
+	struct k8s_request *req;
+	struct cs_req *next;
+};
+
+static void cs_send(struct k8sd_cstate *s, bool may_create);
+
+static struct cs_req *cs_req_new(struct k8sd_cstate *s)
+{
+	struct cs_req *r = xcalloc(1, sizeof(*r));
+	r->s = s;
+	r->next = s->pending;
+	s->pending = r;
+	return r;
+}
+
+static void cs_req_unlink(struct cs_req *r)
+{
+	for (struct cs_req **p = &r->s->pending; *p; p = &(*p)->next)
+		if (*p == r) {
+			*p = r->next;
+			break;
+		}
+}
+
+static void cs_failed(struct k8sd_cstate *s, const char *what, const struct k8s_response *resp)
+{
+	log_warn("API request failed", "what", what, "name", s->name, "error", resp->message,
+		 NULL);
+	free(s->sent);
+	s->sent = NULL;
+	/* 404: the CRD is not installed; the next change tries again. */
+	if (resp->status != 404 && s->retry)
+		s->retry(s->arg);
+}
+
+static void on_cs_done(struct k8s_response *resp, void *arg)
+{
+	struct cs_req *r = arg;
+	struct k8sd_cstate *s = r->s;
+	cs_req_unlink(r);
+	if (r->creating) {
+		if (resp->error == K8S_OK ||
+		    (resp->reason && strcmp(resp->reason, "AlreadyExists") == 0))
+			cs_send(s, false);
+		else
+			cs_failed(s, "ConfigurationState create", resp);
+	} else if (resp->error != K8S_OK) {
+		if (r->may_create && resp->reason && strcmp(resp->reason, "NotFound") == 0) {
+			json_t *labels = json_pack("{s:s}", "metallb.io/component-type",
+						   s->component);
+			if (s->node)
+				json_object_set_new(labels, "metallb.io/node-name",
+						    json_string(s->node));
+			json_t *o = json_pack("{s:s, s:s, s:{s:s, s:s, s:o}}", "apiVersion",
+					      "metallb.io/v1beta1", "kind", "ConfigurationState",
+					      "metadata", "name", s->name, "namespace", s->ns,
+					      "labels", labels);
+			char *body = json_dumps(o, JSON_COMPACT);
+			json_decref(o);
+			char *path = xasprintf(
+				"/apis/metallb.io/v1beta1/namespaces/%s/configurationstates", s->ns);
+			struct cs_req *n = cs_req_new(s);
+			n->creating = true;
+			n->req = k8s_create(s->client, path, body, on_cs_done, n);
+			if (!n->req) {
+				cs_req_unlink(n);
+				free(n);
+			}
+			free(path);
+			free(body);
+		} else {
+			cs_failed(s, "ConfigurationState status", resp);
+		}
+	}
+	free(r);
+}
+
+/* PATCH the status from s->sent; when the object is missing, create it
+ * (may_create) and patch again. */
+static void cs_send(struct k8sd_cstate *s, bool may_create)
+{
+	if (!s->sent)
+		return;
+	const char *nl = strchr(s->sent, '\n');
+	char *result = xasprintf("%.*s", (int)(nl - s->sent), s->sent);
+	json_t *p = json_pack("{s:{s:s, s:s}}", "status", "result", result, "errorSummary",
+			      nl + 1);
+	free(result);
+	char *body = json_dumps(p, JSON_COMPACT);
+	json_decref(p);
+	char *path = xasprintf("/apis/metallb.io/v1beta1/namespaces/%s/configurationstates/%s/status",
+			       s->ns, s->name);
+	struct cs_req *r = cs_req_new(s);
+	r->may_create = may_create;
+	r->req = k8s_patch(s->client, path, K8S_PATCH_MERGE, body, on_cs_done, r);
+	if (!r->req) {
+		cs_req_unlink(r);
+		free(r);
+	}
+	free(path);
+	free(body);
+}
+
+struct k8sd_cstate *k8sd_cstate_new(struct k8s_client *c, const char *ns, const char *name,
+				    const char *component, const char *node,
+				    void (*retry)(void *arg), void *arg)
+{
+	struct k8sd_cstate *s = xcalloc(1, sizeof(*s));
+	s->client = c;
+	s->ns = xstrdup(ns);
+	s->name = xstrdup(name);
+	s->component = xstrdup(component);
+	s->node = node ? xstrdup(node) : NULL;
+	s->retry = retry;
+	s->arg = arg;
+	return s;
+}
+
+void k8sd_cstate_set(struct k8sd_cstate *s, bool valid, const char *errors)
+{
+	char *want = xasprintf("%s\n%s", valid ? "Valid" : "Invalid", valid ? "" : errors);
+	if (s->sent && strcmp(s->sent, want) == 0) {
+		free(want);
+		return;
+	}
+	free(s->sent);
+	s->sent = want;
+	cs_send(s, true);
+}
+
+void k8sd_cstate_reset(struct k8sd_cstate *s)
+{
+	free(s->sent);
+	s->sent = NULL;
+}
+
+void k8sd_cstate_free(struct k8sd_cstate *s)
+{
+	if (!s)
+		return;
+	while (s->pending) {
+		struct cs_req *r = s->pending;
+		s->pending = r->next;
+		k8s_request_cancel(r->req);
+		free(r);
+	}
+	free(s->sent);
+	free(s->ns);
+	free(s->name);
+	free(s->component);
+	free(s->node);
+	free(s);
+}
