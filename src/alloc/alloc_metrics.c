@@ -4,9 +4,8 @@
 #include <jansson.h>
 #include <stdlib.h>
 
-void alloc_metrics_register(struct alloc_metrics *am, struct metrics_registry *reg)
+void alloc_metrics_register_config(struct alloc_metrics *am, struct metrics_registry *reg)
 {
-	static const char *const pool_l[] = {"pool", NULL};
 	am->config_loaded = metrics_family_add(reg, "metallb_k8s_client_config_loaded_bool",
 					       "1 if the configuration was loaded at least once.",
 					       METRICS_GAUGE, NULL);
@@ -20,6 +19,12 @@ void alloc_metrics_register(struct alloc_metrics *am, struct metrics_registry *r
 	am->update_errors = metrics_family_add(reg, "metallb_k8s_client_update_errors_total",
 					       "Number of configuration updates that failed.",
 					       METRICS_COUNTER, NULL);
+}
+
+void alloc_metrics_register(struct alloc_metrics *am, struct metrics_registry *reg)
+{
+	static const char *const pool_l[] = {"pool", NULL};
+	alloc_metrics_register_config(am, reg);
 	am->total = metrics_family_add(reg, "metallb_allocator_addresses_total",
 				       "Number of usable IP addresses, per pool.", METRICS_GAUGE,
 				       pool_l);

@@ -17,6 +17,8 @@ struct alloc_metrics {
 };
 
 void alloc_metrics_register(struct alloc_metrics *am, struct metrics_registry *reg);
+/* Only the metallb_k8s_client_* families (a speaker allocates nothing). */
+void alloc_metrics_register_config(struct alloc_metrics *am, struct metrics_registry *reg);
 /* Replace the per-pool series with the allocator's current figures.  An
  * IPv6 pool's count is exact beyond 2^53. */
 void alloc_metrics_update_pools(const struct alloc_metrics *am, const struct alloc *a);

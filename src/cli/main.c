@@ -27,6 +27,7 @@ static const struct command commands[] = {
 	{"run", cmd_run, "standalone daemon: allocate and announce from a manifests directory"},
 	{"status", cmd_status, "show a running daemon's state"},
 	{"controller", cmd_k8s, "in-cluster controller: allocate addresses for Services"},
+	{"speaker", cmd_k8s, "in-cluster speaker: announce Services from this node (ARP/NDP, BGP)"},
 	{"version", cmd_version, "print the version"},
 	{"help", cmd_help, "this text, or `ironlb help COMMAND`"},
 };
@@ -54,7 +55,7 @@ static int cmd_version(int argc, char **argv)
 	return 0;
 }
 
-/* `controller` lives in ironlb-k8s, next to this binary, so
+/* `controller` and `speaker` live in ironlb-k8s, next to this binary, so
  * that libcurl never loads into `ironlb run`: exec it with the same
  * arguments (argv[0] is the command name). */
 static int cmd_k8s(int argc, char **argv)

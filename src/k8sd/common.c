@@ -245,3 +245,57 @@ void k8sd_cstate_free(struct k8sd_cstate *s)
 	free(s->node);
 	free(s);
 }
+
+/* ------------------------------------------------------------------ */
+/* configuration verdict */
+
+/* Objects of the cluster (not of the configuration): their problems are
+ * the Service owner's, reported per object, never a reason to refuse the
+ * configuration. */
+static bool cluster_object(const char *display)
+{
+	static const char *const kinds[] = {"Service ", "Node ", "EndpointSlice ", "Namespace "};
+	for (size_t i = 0; display && i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (str_has_prefix(display, kinds[i]))
+			return true;
+	return false;
+}
+
+static bool any_config_invalid(const struct model *m)
+{
+#define ANY_INVALID(n, arr)                          \
+	for (size_t i = 0; i < m->n; i++)            \
+		if (m->arr[i].meta.invalid)          \
+			return true;
+	ANY_INVALID(npools, pools)
+	ANY_INVALID(nl2advs, l2advs)
+	ANY_INVALID(nbgpadvs, bgpadvs)
+	ANY_INVALID(npeers, peers)
+	ANY_INVALID(nbfdprofiles, bfdprofiles)
+	ANY_INVALID(ncommunities, communities)
+#undef ANY_INVALID
+	return false;
+}
+
+bool k8sd_config_verdict(const struct model *m, const struct diag_list *d, char **errors)
+{
+	size_t nerr = 0;
+	char *all = xstrdup("");
+	for (size_t i = 0; i < d->n; i++) {
+		const struct diag *x = &d->items[i];
+		if (x->level != DIAG_ERROR)
+			continue;
+		char *line = diag_format(x);
+		log_warn("configuration problem", "error", line, NULL);
+		if (!cluster_object(x->object)) {
+			char *e = xasprintf("%s%s%s", all, *all ? "\n" : "", line);
+			free(all);
+			all = e;
+			if (!(x->flags & DIAG_FLAG_REFERENCE))
+				nerr++;
+		}
+		free(line);
+	}
+	*errors = all;
+	return nerr || any_config_invalid(m);
+}

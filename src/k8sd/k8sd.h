@@ -14,8 +14,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "base/diag.h"
 #include "k8s/k8s_client.h"
 #include "manifest/tree.h"
+#include "model/model.h"
 
 int cmd_controller(int argc, char **argv);
 int cmd_speaker(int argc, char **argv);
@@ -29,6 +31,13 @@ void k8sd_post_event(struct k8s_client *c, const char *reporting_controller,
 		     const char *instance, const struct tree *svc, const char *ns,
 		     const char *name, const char *type, const char *reason,
 		     const char *message);
+
+/* Whether a validated model's configuration must be refused: errors of
+ * configuration objects other than unresolved references, or an object
+ * marked invalid.  *errors gets every configuration error, one a line ("" for
+ * none; free it); each error is logged.  Problems of Services, Nodes,
+ * EndpointSlices and Namespaces are not the configuration's. */
+bool k8sd_config_verdict(const struct model *m, const struct diag_list *d, char **errors);
 
 /*
  * A ConfigurationState writer: keeps metallb.io/v1beta1 ConfigurationState

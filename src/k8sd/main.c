@@ -8,8 +8,8 @@
 
 static void usage(FILE *out)
 {
-	fputs("usage: ironlb-k8s controller [options]\n"
-	      "(normally run as `ironlb controller`)\n",
+	fputs("usage: ironlb-k8s controller|speaker [options]\n"
+	      "(normally run as `ironlb controller` and `ironlb speaker`)\n",
 	      out);
 }
 
@@ -21,6 +21,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "controller") == 0)
 		return cmd_controller(argc - 1, argv + 1);
+	if (strcmp(argv[1], "speaker") == 0)
+		return cmd_speaker(argc - 1, argv + 1);
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
 		usage(stdout);
 		return 0;

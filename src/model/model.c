@@ -512,6 +512,19 @@ bool service_is_load_balancer(const struct service *s)
 	return s->type && strcmp(s->type, "LoadBalancer") == 0;
 }
 
+const struct pool *model_pool_containing(const struct model *m, const struct ip_addr *a)
+{
+	for (size_t i = 0; i < m->npools; i++) {
+		const struct pool *p = &m->pools[i];
+		if (p->meta.invalid)
+			continue;
+		for (size_t k = 0; k < p->nranges; k++)
+			if (ip_range_contains(&p->ranges[k], a))
+				return p;
+	}
+	return NULL;
+}
+
 bool bgppeer_is_ibgp(const struct bgppeer *p)
 {
 	if (p->dynamic_asn == DYNAMIC_ASN_INTERNAL)

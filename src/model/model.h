@@ -372,6 +372,10 @@ struct model {
 void model_init(struct model *m, const char *config_namespace);
 void model_free(struct model *m);
 
+/* The first valid pool (in model order) one of whose ranges holds a: the
+ * pool an address a Service holds came from; NULL for none. */
+const struct pool *model_pool_containing(const struct model *m, const struct ip_addr *a);
+
 /* Decode one object tree (takes ownership of it).  Kinds ironlb does not
  * read get a note and are dropped.  Returns 0 when the object was added
  * without error, 1 when skipped, -1 when it had errors (it is added with

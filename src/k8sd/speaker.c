@@ -1,0 +1,976 @@
+/*
+ * `ironlb speaker` (in ironlb-k8s, see k8sd.h): one per node, on the host
+ * network.
+ *
+ * Reflectors keep Services, EndpointSlices and Nodes (cluster-wide), the
+ * Secrets and metallb.io configuration kinds of the config namespace, and
+ * this node's ServiceL2Status / ServiceBGPStatus objects.  Once all are
+ * synced, and after each change (debounced), a model is built from them
+ * exactly as `ironlb run` builds one from files, and the announcer
+ * (src/daemon/announcer.h, the code `ironlb run` uses) plans Layer 2 and
+ * BGP for this node and makes it so.  The addresses announced are the ones
+ * the controller wrote in status.loadBalancer.ingress of Services that are
+ * ours (type LoadBalancer, our class); each address's pool is the valid
+ * pool that holds it.  The speaker never writes Services.
+ *
+ * A configuration with errors (other than unresolved references) is not
+ * taken: the last good configuration objects keep being used with the
+ * current Services, Nodes and EndpointSlices, so nothing is withdrawn
+ * because of a bad change, and the ConfigurationState "speaker-<node>"
+ * says Invalid with the errors until it is fixed.
+ *
+ * What this node announces is written where `kubectl get` shows it: one
+ * ServiceL2Status per Service it answers for over Layer 2 (with the
+ * interfaces), one ServiceBGPStatus per Service it announces over BGP (with
+ * the BGPPeers), named after node and Service so that a restart finds its
+ * own; objects for what it stopped announcing are deleted.  Events on the
+ * Service: nodeAssigned when this node starts announcing it (per
+ * protocol), announceFailed when it should answer over Layer 2 but has no
+ * usable interface for it.
+ */
+#include <errno.h>
+#include <ev.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "alloc/alloc_metrics.h"
+#include "base/diag.h"
+#include "base/log.h"
+#include "base/sha256.h"
+#include "base/util.h"
+#include "daemon/announcer.h"
+#include "http/metrics.h"
+#include "http/server.h"
+#include "k8s/k8s_client.h"
+#include "k8s/k8s_config.h"
+#include "k8sd/k8sd.h"
+#include "manifest/tree.h"
+#include "model/model.h"
+
+#define REPORTING_CONTROLLER "metallb.io/speaker"
+#define DEBOUNCE 0.005
+#define RETRY 1.0
+#define MAX_IFACES 32
+
+/* The order matters: [S_FIRST_CONFIG, S_STATUS_L2) are configuration. */
+enum { S_SERVICES, S_SLICES, S_NODES, S_SECRETS, S_POOLS, S_L2ADVS, S_BGPADVS,
+       S_COMMUNITIES, S_BFD, S_PEERS, S_L2STATUS, S_BGPSTATUS, S_COUNT };
+#define S_FIRST_CONFIG S_SECRETS
+#define S_END_MODEL S_L2STATUS
+
+/* Protocol bits of what this node does for a Service. */
+enum { P_L2 = 1, P_BGP = 2, P_L2_FAILED = 4 };
+
+/* What this node announced for a Service at the last pass (for events). */
+struct announced {
+	char *key;       /* "ns/name" */
+	unsigned bits;
+};
+
+/* A ServiceL2Status / ServiceBGPStatus object this node keeps. */
+struct status_rec {
+	char *name;
+	/* What was last sent and not yet seen back from the watch: the status
+	 * JSON text, "-" for a delete; NULL when nothing is outstanding. */
+	char *sent;
+};
+
+struct spk {
+	struct ev_loop *loop;
+	struct k8s_client *client;
+	const char *ns;
+	const char *node;
+	const char *lb_class;
+	char *instance;
+	struct k8s_reflector *refl[S_COUNT];
+	char *paths[S_COUNT];
+	bool started;
+	ev_timer debounce;
+	ev_signal sig_term, sig_int;
+
+	/* The last good configuration objects (clones), and whether any. */
+	size_t ngood;
+	struct tree **good;
+	bool have_config;
+	bool stale;
+	unsigned long updates, update_errors;
+
+	struct announcer *ann;
+	size_t nannounced;
+	struct announced *announced;  /* sorted by key */
+	size_t nrecs;
+	struct status_rec *recs;      /* sorted by name */
+
+	struct k8sd_cstate *cstate;
+	struct metrics_registry *reg;
+	struct alloc_metrics am;
+	struct http_server *http;
+};
+
+static void schedule(struct spk *s, double after)
+{
+	if (!s->started)
+		return;
+	ev_timer_stop(s->loop, &s->debounce);
+	ev_timer_set(&s->debounce, after, 0.);
+	ev_timer_start(s->loop, &s->debounce);
+}
+
+static void retry_soon(void *arg)
+{
+	schedule(arg, RETRY);
+}
+
+/* ------------------------------------------------------------------ */
+/* status objects */
+
+static int rec_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct status_rec *)a)->name, ((const struct status_rec *)b)->name);
+}
+
+static struct status_rec *rec_find(struct spk *s, const char *name)
+{
+	struct status_rec k = {.name = (char *)name};
+	return xbsearch(&k, s->recs, s->nrecs, sizeof(k), rec_cmp);
+}
+
+/* "l2-" or "bgp-" and 10 hex digits of sha256(node "/" ns "/" name): the
+ * same on every restart of this node, different for other nodes. */
+static char *status_name(const char *prefix, const char *node, const char *svc_key)
+{
+	uint8_t h[SHA256_DIGEST_LEN];
+	char *in = xasprintf("%s/%s", node, svc_key);
+	sha256(in, strlen(in), h);
+	free(in);
+	return xasprintf("%s%02x%02x%02x%02x%02x", prefix, h[0], h[1], h[2], h[3], h[4]);
+}
+
+struct status_req {
+	struct spk *s;
+	char *name;
+	char *kind_path;    /* collection path */
+	char *status;       /* JSON text to patch after a create */
+};
+
+static void status_req_free(struct status_req *r)
+{
+	free(r->name);
+	free(r->kind_path);
+	free(r->status);
+	free(r);
+}
+
+static void status_failed(struct status_req *r, const char *what, const struct k8s_response *resp)
+{
+	log_warn("API request failed", "what", what, "name", r->name, "error", resp->message,
+		 NULL);
+	struct status_rec *rec = rec_find(r->s, r->name);
+	if (rec) {
+		free(rec->sent);
+		rec->sent = NULL;
+	}
+	schedule(r->s, RETRY);
+}
+
+static void on_status_patched(struct k8s_response *resp, void *arg)
+{
+	struct status_req *r = arg;
+	if (resp->error != K8S_OK)
+		status_failed(r, "status object update", resp);
+	status_req_free(r);
+}
+
+static void patch_status(struct status_req *r)
+{
+	char *path = xasprintf("%s/%s/status", r->kind_path, r->name);
+	char *body = xasprintf("{\"status\":%s}", r->status);
+	if (!k8s_patch(r->s->client, path, K8S_PATCH_MERGE, body, on_status_patched, r))
+		status_req_free(r);
+	free(body);
+	free(path);
+}
+
+static void on_status_created(struct k8s_response *resp, void *arg)
+{
+	struct status_req *r = arg;
+	/* Created, or there already (a watch not yet seen): set its status. */
+	if (resp->error == K8S_OK || (resp->reason && strcmp(resp->reason, "AlreadyExists") == 0)) {
+		patch_status(r);
+		return;
+	}
+	status_failed(r, "status object create", resp);
+	status_req_free(r);
+}
+
+static void on_status_deleted(struct k8s_response *resp, void *arg)
+{
+	struct status_req *r = arg;
+	if (resp->error != K8S_OK && !(resp->reason && strcmp(resp->reason, "NotFound") == 0))
+		status_failed(r, "status object delete", resp);
+	status_req_free(r);
+}
+
+/* One wanted status object. */
+struct want {
+	char *name;
+	const char *kind;      /* "ServiceL2Status" / "ServiceBGPStatus" */
+	int refl;              /* S_L2STATUS / S_BGPSTATUS */
+	char *svc_ns, *svc_name;
+	json_t *status;
+};
+
+static int want_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct want *)a)->name, ((const struct want *)b)->name);
+}
+
+static const char *const KIND_PLURAL[] = {[S_L2STATUS] = "servicel2statuses",
+					  [S_BGPSTATUS] = "servicebgpstatuses"};
+
+struct gone_ctx {
+	struct spk *s;
+	const struct want *want;
+	size_t nwant;
+	int refl;
+	struct status_rec **next;
+	size_t *nnext;
+};
+
+/* k8s_store_foreach callback: delete an object of this node's (the
+ * reflector selects them by label) that is not wanted. */
+static void delete_unwanted(const char *key, const struct tree *obj, void *arg)
+{
+	struct gone_ctx *g = arg;
+	struct spk *s = g->s;
+	(void)key;
+	const char *name = tree_get_str(tree_get(obj, "metadata"), "name");
+	if (!name)
+		return;
+	struct want k = {.name = (char *)name};
+	if (xbsearch(&k, g->want, g->nwant, sizeof(k), want_cmp))
+		return;
+	struct status_rec *old = rec_find(s, name);
+	struct status_rec *rec = VEC_PUSH(*g->next, *g->nnext);
+	rec->name = xstrdup(name);
+	rec->sent = xstrdup("-");
+	if (old && old->sent && strcmp(old->sent, "-") == 0)
+		return;   /* deleting; the watch has not shown it yet */
+	struct status_req *r = xcalloc(1, sizeof(*r));
+	r->s = s;
+	r->name = xstrdup(name);
+	r->kind_path = xasprintf("/apis/metallb.io/v1beta1/namespaces/%s/%s", s->ns,
+				 KIND_PLURAL[g->refl]);
+	char *path = xasprintf("%s/%s", r->kind_path, name);
+	log_info("status object no longer wanted; deleting", "name", name, NULL);
+	if (!k8s_delete(s->client, path, on_status_deleted, r))
+		status_req_free(r);
+	free(path);
+}
+
+/* Make the stores of this node's status objects match `want` (sorted by
+ * name). */
+static void sync_status_objects(struct spk *s, struct want *want, size_t nwant)
+{
+	struct status_rec *next = NULL;
+	size_t nnext = 0;
+
+	for (size_t i = 0; i < nwant; i++) {
+		struct want *w = &want[i];
+		const struct tree *obj =
+			k8s_store_get(k8s_reflector_store(s->refl[w->refl]), s->ns, w->name);
+		json_t *have = NULL;
+		if (obj && tree_get(obj, "status"))
+			have = tree_to_json(tree_get(obj, "status"));
+		bool same = have && json_equal(have, w->status);
+		json_decref(have);
+		char *text = json_dumps(w->status, JSON_COMPACT | JSON_SORT_KEYS);
+		struct status_rec *old = rec_find(s, w->name);
+		struct status_rec *rec = VEC_PUSH(next, nnext);
+		rec->name = xstrdup(w->name);
+		rec->sent = old && old->sent ? xstrdup(old->sent) : NULL;
+		if (same) {
+			free(rec->sent);
+			rec->sent = NULL;
+			free(text);
+			continue;
+		}
+		if (rec->sent && strcmp(rec->sent, text) == 0) {
+			free(text);   /* sent; the watch has not shown it yet */
+			continue;
+		}
+		free(rec->sent);
+		rec->sent = text;
+		struct status_req *r = xcalloc(1, sizeof(*r));
+		r->s = s;
+		r->name = xstrdup(w->name);
+		r->kind_path = xasprintf("/apis/metallb.io/v1beta1/namespaces/%s/%s", s->ns,
+					 KIND_PLURAL[w->refl]);
+		r->status = xstrdup(text);
+		if (obj) {
+			patch_status(r);
+			continue;
+		}
+		json_t *o = json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s, s:s, s:s}}}", "apiVersion",
+				      "metallb.io/v1beta1", "kind", w->kind, "metadata", "name",
+				      w->name, "namespace", s->ns, "labels", "metallb.io/node",
+				      s->node, "metallb.io/service-name", w->svc_name,
+				      "metallb.io/service-namespace", w->svc_ns);
+		char *body = json_dumps(o, JSON_COMPACT);
+		json_decref(o);
+		if (!k8s_create(s->client, r->kind_path, body, on_status_created, r))
+			status_req_free(r);
+		free(body);
+	}
+
+	/* Objects of this node that are no longer wanted. */
+	struct gone_ctx g = {s, want, nwant, 0, &next, &nnext};
+	for (g.refl = S_L2STATUS; g.refl <= S_BGPSTATUS; g.refl++)
+		k8s_store_foreach(k8s_reflector_store(s->refl[g.refl]), delete_unwanted, &g);
+
+	/* Replace the records (those of objects neither wanted nor pending a
+	 * delete are dropped with them). */
+	for (size_t i = 0; i < s->nrecs; i++) {
+		free(s->recs[i].name);
+		free(s->recs[i].sent);
+	}
+	free(s->recs);
+	xqsort(next, nnext, sizeof(*next), rec_cmp);
+	s->recs = next;
+	s->nrecs = nnext;
+}
+
+/* ------------------------------------------------------------------ */
+/* what this node announces: status objects and events */
+
+static int announced_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct announced *)a)->key, ((const struct announced *)b)->key);
+}
+
+/* A (Service key, bits, detail) pair collected from the plans. */
+struct svc_item {
+	const char *key;     /* "ns/name" (points into a plan) */
+	unsigned bits;
+	const char *detail;  /* an interface or a BGPPeer name, NULL for none */
+};
+
+static int svc_item_cmp(const void *a, const void *b)
+{
+	const struct svc_item *x = a, *y = b;
+	int c = strcmp(x->key, y->key);
+	if (c)
+		return c;
+	if (x->bits != y->bits)
+		return x->bits < y->bits ? -1 : 1;
+	if (!x->detail || !y->detail)
+		return x->detail ? 1 : y->detail ? -1 : 0;
+	return strcmp(x->detail, y->detail);
+}
+
+static void post_event(struct spk *s, const char *key, const char *type, const char *reason,
+		       const char *msg)
+{
+	char *ns = xstrdup(key);
+	char *slash = strchr(ns, '/');
+	if (slash) {
+		*slash = 0;
+		const struct tree *svc =
+			k8s_store_get(k8s_reflector_store(s->refl[S_SERVICES]), ns, slash + 1);
+		log_msg(strcmp(type, "Warning") == 0 ? LOG_WARN : LOG_INFO, msg, "service", key,
+			"reason", reason, NULL);
+		k8sd_post_event(s->client, REPORTING_CONTROLLER, s->instance, svc, ns, slash + 1,
+				type, reason, msg);
+	}
+	free(ns);
+}
+
+/* From the plans just applied: the wanted ServiceL2Status and
+ * ServiceBGPStatus objects, and events for what changed since the last
+ * pass. */
+static void report(struct spk *s)
+{
+	const struct l2_plan *l2 = announcer_l2_plan(s->ann);
+	const struct bgp_plan *bgp = announcer_bgp_plan(s->ann);
+	struct svc_item *items = NULL;
+	size_t nitems = 0;
+	char (*ifs)[16] = xcalloc(MAX_IFACES, sizeof(*ifs));
+	/* Interface names live in this pool until report() returns. */
+	char **names = NULL;
+	size_t nnames = 0;
+
+	for (size_t i = 0; i < l2->n; i++) {
+		const struct l2_entry *e = &l2->entries[i];
+		if (!e->here)
+			continue;
+		size_t n = announcer_interfaces(s->ann, &e->addr, ifs, MAX_IFACES);
+		if (n == 0) {
+			struct svc_item *it = VEC_PUSH(items, nitems);
+			*it = (struct svc_item){e->service, P_L2_FAILED, NULL};
+		}
+		for (size_t k = 0; k < n; k++) {
+			char **nm = VEC_PUSH(names, nnames);
+			*nm = xstrdup(ifs[k]);
+			struct svc_item *it = VEC_PUSH(items, nitems);
+			*it = (struct svc_item){e->service, P_L2, *nm};
+		}
+	}
+	for (size_t i = 0; i < bgp->nsessions; i++) {
+		const struct bgp_session_plan *sp = &bgp->sessions[i];
+		for (size_t r = 0; r < sp->nroutes; r++)
+			for (size_t k = 0; k < sp->routes[r].nservices; k++) {
+				struct svc_item *it = VEC_PUSH(items, nitems);
+				*it = (struct svc_item){sp->routes[r].services[k], P_BGP,
+							sp->cfg.name};
+			}
+	}
+	free(ifs);
+	xqsort(items, nitems, sizeof(*items), svc_item_cmp);
+
+	struct want *want = NULL;
+	size_t nwant = 0;
+	struct announced *now = NULL;
+	size_t nnow = 0;
+	for (size_t i = 0; i < nitems;) {
+		const char *key = items[i].key;
+		size_t j = i;
+		unsigned bits = 0;
+		json_t *l2ifs = json_array(), *peers = json_array();
+		for (; j < nitems && strcmp(items[j].key, key) == 0; j++) {
+			const struct svc_item *it = &items[j];
+			bits |= it->bits;
+			/* Sorted: equal details are adjacent. */
+			bool dup = j > i && items[j - 1].bits == it->bits && it->detail &&
+				   items[j - 1].detail && strcmp(items[j - 1].detail, it->detail) == 0;
+			if (dup || !it->detail)
+				continue;
+			if (it->bits == P_L2)
+				json_array_append_new(l2ifs, json_pack("{s:s}", "name", it->detail));
+			else
+				json_array_append_new(peers, json_string(it->detail));
+		}
+		struct announced *a = VEC_PUSH(now, nnow);
+		a->key = xstrdup(key);
+		a->bits = bits;
+
+		char *svc_ns = xstrdup(key);
+		char *slash = strchr(svc_ns, '/');
+		const char *svc_name = slash ? slash + 1 : "";
+		if (slash)
+			*slash = 0;
+		if (bits & (P_L2 | P_L2_FAILED)) {
+			struct want *w = VEC_PUSH(want, nwant);
+			*w = (struct want){status_name("l2-", s->node, key), "ServiceL2Status",
+					   S_L2STATUS, xstrdup(svc_ns), xstrdup(svc_name),
+					   json_pack("{s:s, s:s, s:s, s:O}", "node", s->node,
+						     "serviceName", svc_name, "serviceNamespace",
+						     svc_ns, "interfaces", l2ifs)};
+		}
+		if (bits & P_BGP) {
+			struct want *w = VEC_PUSH(want, nwant);
+			*w = (struct want){status_name("bgp-", s->node, key), "ServiceBGPStatus",
+					   S_BGPSTATUS, xstrdup(svc_ns), xstrdup(svc_name),
+					   json_pack("{s:s, s:s, s:s, s:O}", "node", s->node,
+						     "serviceName", svc_name, "serviceNamespace",
+						     svc_ns, "peers", peers)};
+		}
+		free(svc_ns);
+		json_decref(l2ifs);
+		json_decref(peers);
+		i = j;
+	}
+	xqsort(want, nwant, sizeof(*want), want_cmp);
+	sync_status_objects(s, want, nwant);
+	for (size_t i = 0; i < nwant; i++) {
+		free(want[i].name);
+		free(want[i].svc_ns);
+		free(want[i].svc_name);
+		json_decref(want[i].status);
+	}
+	free(want);
+
+	/* Events for what is new since the last pass (now is sorted: items
+	 * were). */
+	for (size_t i = 0; i < nnow; i++) {
+		struct announced *a = &now[i];
+		const struct announced *before =
+			xbsearch(a, s->announced, s->nannounced, sizeof(*a), announced_cmp);
+		unsigned was = before ? before->bits : 0;
+		unsigned fresh = a->bits & ~was;
+		char msg[512];
+		if (fresh & P_L2) {
+			snprintf(msg, sizeof(msg), "announcing from node \"%s\" with protocol \"layer2\"",
+				 s->node);
+			post_event(s, a->key, "Normal", "nodeAssigned", msg);
+		}
+		if (fresh & P_BGP) {
+			snprintf(msg, sizeof(msg), "announcing from node \"%s\" with protocol \"bgp\"",
+				 s->node);
+			post_event(s, a->key, "Normal", "nodeAssigned", msg);
+		}
+		if (fresh & P_L2_FAILED) {
+			snprintf(msg, sizeof(msg),
+				 "node \"%s\" was elected to answer for the Service over layer 2 "
+				 "but has no usable interface for it (see the speaker's /status "
+				 "l2_engine.interfaces and the L2Advertisement's interfaces)",
+				 s->node);
+			post_event(s, a->key, "Warning", "announceFailed", msg);
+		}
+	}
+	for (size_t i = 0; i < s->nannounced; i++)
+		free(s->announced[i].key);
+	free(s->announced);
+	s->announced = now;
+	s->nannounced = nnow;
+
+	for (size_t i = 0; i < nnames; i++)
+		free(names[i]);
+	free(names);
+	free(items);
+}
+
+/* ------------------------------------------------------------------ */
+/* reconciling */
+
+struct add_ctx {
+	struct model *m;
+	struct diag_list *d;
+};
+
+static void add_obj(const char *key, const struct tree *obj, void *arg)
+{
+	struct add_ctx *a = arg;
+	(void)key;
+	model_add(a->m, tree_clone(obj), a->d);
+}
+
+static void add_good(struct spk *s, struct add_ctx *a)
+{
+	for (size_t i = 0; i < s->ngood; i++)
+		model_add(a->m, tree_clone(s->good[i]), a->d);
+}
+
+static void keep_obj(const char *key, const struct tree *obj, void *arg)
+{
+	struct spk *s = arg;
+	(void)key;
+	struct tree **t = VEC_PUSH(s->good, s->ngood);
+	*t = tree_clone(obj);
+}
+
+static void good_free(struct spk *s)
+{
+	for (size_t i = 0; i < s->ngood; i++)
+		tree_free(s->good[i]);
+	free(s->good);
+	s->good = NULL;
+	s->ngood = 0;
+}
+
+/* Whether svc is ours (a LoadBalancer of our class, as the controller
+ * decides). */
+static bool ours(const struct spk *s, const struct service *svc)
+{
+	if (!service_is_load_balancer(svc))
+		return false;
+	const char *got = svc->lb_class && *svc->lb_class ? svc->lb_class : NULL;
+	if (!s->lb_class)
+		return got == NULL;
+	return got && strcmp(got, s->lb_class) == 0;
+}
+
+static void metrics_update(struct spk *s)
+{
+	metrics_set(s->am.config_loaded, NULL, s->have_config ? 1 : 0);
+	metrics_set(s->am.config_stale, NULL, s->stale ? 1 : 0);
+	metrics_family_clear(s->am.updates);
+	metrics_add(s->am.updates, NULL, (double)s->updates);
+	metrics_family_clear(s->am.update_errors);
+	metrics_add(s->am.update_errors, NULL, (double)s->update_errors);
+}
+
+static void reconcile(struct spk *s)
+{
+	struct model m;
+	struct diag_list d = {0};
+	model_init(&m, s->ns);
+	struct add_ctx a = {&m, &d};
+	for (int i = 0; i < S_END_MODEL; i++)
+		k8s_store_foreach(k8s_reflector_store(s->refl[i]), add_obj, &a);
+	model_validate(&m, &d);
+	char *errors = NULL;
+	bool invalid = k8sd_config_verdict(&m, &d, &errors);
+	s->updates++;
+	k8sd_cstate_set(s->cstate, !invalid, errors);
+	free(errors);
+	diag_list_free(&d);
+	if (invalid) {
+		s->update_errors++;
+		s->stale = s->have_config;
+		model_free(&m);
+		if (!s->have_config) {
+			log_error("configuration has errors; nothing announced until it is fixed",
+				  NULL);
+			metrics_update(s);
+			return;
+		}
+		log_error("configuration has errors; announcing with the last good one", NULL);
+		/* The current Services, Nodes and EndpointSlices with the last
+		 * good configuration objects. */
+		model_init(&m, s->ns);
+		struct diag_list d2 = {0};
+		a.d = &d2;
+		for (int i = 0; i < S_FIRST_CONFIG; i++)
+			k8s_store_foreach(k8s_reflector_store(s->refl[i]), add_obj, &a);
+		add_good(s, &a);
+		model_validate(&m, &d2);
+		diag_list_free(&d2);
+	} else {
+		good_free(s);
+		for (int i = S_FIRST_CONFIG; i < S_END_MODEL; i++)
+			k8s_store_foreach(k8s_reflector_store(s->refl[i]), keep_obj, s);
+		s->have_config = true;
+		s->stale = false;
+	}
+	model_drop_trees(&m);
+
+	struct announce_svc *as = xcalloc(m.nservices ? m.nservices : 1, sizeof(*as));
+	size_t nas = 0;
+	for (size_t i = 0; i < m.nservices; i++) {
+		const struct service *svc = &m.services[i];
+		if (!ours(s, svc) || svc->ningress == 0)
+			continue;
+		struct announce_svc *x = &as[nas];
+		x->svc = svc;
+		for (size_t k = 0; k < svc->ningress; k++) {
+			const struct pool *p = model_pool_containing(&m, &svc->ingress[k]);
+			if (!p) {
+				char ip[IP_STR_MAX];
+				log_debug("address in no pool; not announced", "service",
+					  svc->meta.name, "ip", ip_format(&svc->ingress[k], ip),
+					  NULL);
+				continue;
+			}
+			x->addrs[x->naddrs] = svc->ingress[k];
+			x->pools[x->naddrs] = p->meta.name;
+			x->naddrs++;
+		}
+		if (x->naddrs)
+			nas++;
+	}
+	announcer_apply(s->ann, &m, as, nas);
+	free(as);
+	report(s);
+	metrics_update(s);
+	model_free(&m);
+}
+
+static void on_debounce(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	reconcile(w->data);
+}
+
+static void on_change(enum k8s_change change, const struct tree *object, const struct tree *old,
+		      void *arg)
+{
+	(void)change;
+	(void)object;
+	(void)old;
+	schedule(arg, DEBOUNCE);
+}
+
+static void on_synced(void *arg)
+{
+	struct spk *s = arg;
+	if (s->started)
+		return;
+	for (int i = 0; i < S_COUNT; i++)
+		if (!k8s_reflector_synced(s->refl[i]))
+			return;
+	s->started = true;
+	log_info("all resources synced", NULL);
+	schedule(s, 0);
+}
+
+static void on_refl_error(const struct k8s_response *resp, void *arg)
+{
+	(void)arg;
+	log_warn("watch failed; retrying (announcements are kept meanwhile)", "error",
+		 resp->message ? resp->message : "?", "reason", resp->reason, NULL);
+}
+
+/* ------------------------------------------------------------------ */
+/* HTTP */
+
+static void h_metrics(const struct http_request *req, struct http_response *resp, void *arg)
+{
+	struct spk *s = arg;
+	(void)req;
+	char *buf = NULL;
+	size_t len = 0;
+	metrics_render(s->reg, &buf, &len);
+	resp->status = 200;
+	resp->content_type = METRICS_CONTENT_TYPE;
+	resp->body = buf;
+	resp->body_len = len;
+}
+
+static void h_healthz(const struct http_request *req, struct http_response *resp, void *arg)
+{
+	struct spk *s = arg;
+	(void)req;
+	if (s->started)
+		http_response_printf(resp, 200, "ok\n");
+	else
+		http_response_printf(resp, 503, "not synced with the API server yet\n");
+}
+
+static void h_status(const struct http_request *req, struct http_response *resp, void *arg)
+{
+	struct spk *s = arg;
+	(void)req;
+	json_t *root = json_object();
+	json_object_set_new(root, "node", json_string(s->node));
+	json_object_set_new(root, "namespace", json_string(s->ns));
+	json_object_set_new(root, "config",
+			    json_pack("{s:b, s:b, s:b, s:I, s:I}", "synced", s->started, "loaded",
+				      s->have_config, "stale", s->stale, "updates",
+				      (json_int_t)s->updates, "failed_updates",
+				      (json_int_t)s->update_errors));
+	announcer_status_json(s->ann, root);
+	resp->body = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	resp->body_len = strlen(resp->body);
+	resp->status = 200;
+	resp->content_type = HTTP_APPLICATION_JSON;
+	json_decref(root);
+}
+
+static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct spk *s = w->data;
+	(void)revents;
+	log_info("stopping", "signal", w->signum == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
+	announcer_stop(s->ann);
+	ev_break(loop, EVBREAK_ALL);
+}
+
+/* ------------------------------------------------------------------ */
+
+static void speaker_usage(FILE *out)
+{
+	fputs("usage: ironlb speaker --node-name NODE [--kubeconfig FILE]\n"
+	      "                      [--metrics-listen ADDR:PORT] [--namespace NS]\n"
+	      "                      [--lb-class CLASS] [--install-vips] [--vip-device DEV]\n"
+	      "                      [--bgp-port PORT] [--log-level L]\n"
+	      "\n"
+	      "Announce the addresses of LoadBalancer Services from this node over ARP/NDP\n"
+	      "and BGP, as the metallb.io configuration of NS (default metallb-system)\n"
+	      "says.  NODE defaults to $NODE_NAME.  --metrics-listen defaults to :7473.\n",
+	      out);
+}
+
+int cmd_speaker(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"node-name", required_argument, NULL, 'N'},
+		{"kubeconfig", required_argument, NULL, 'k'},
+		{"metrics-listen", required_argument, NULL, 'm'},
+		{"namespace", required_argument, NULL, 'n'},
+		{"lb-class", required_argument, NULL, 'c'},
+		{"install-vips", no_argument, NULL, 'I'},
+		{"vip-device", required_argument, NULL, 'V'},
+		{"bgp-port", required_argument, NULL, 'b'},
+		{"log-level", required_argument, NULL, 'l'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	const char *kubeconfig = NULL, *listen = NULL, *ns = NULL, *lb_class = NULL;
+	const char *node = NULL, *vip_device = NULL;
+	bool install_vips = false, bgp_port_set = false;
+	unsigned bgp_port = 179;
+	int ch;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'N': node = optarg; break;
+		case 'k': kubeconfig = optarg; break;
+		case 'm': listen = optarg; break;
+		case 'n': ns = optarg; break;
+		case 'c': lb_class = optarg; break;
+		case 'I': install_vips = true; break;
+		case 'V': vip_device = optarg; break;
+		case 'b': {
+			char *end;
+			errno = 0;
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || v > 65535) {
+				fprintf(stderr,
+					"ironlb speaker: bad --bgp-port \"%s\" (a port 0-65535; "
+					"0 = do not listen)\n",
+					optarg);
+				return 2;
+			}
+			bgp_port = (unsigned)v;
+			bgp_port_set = true;
+			break;
+		}
+		case 'l': {
+			int l = log_level_parse(optarg);
+			if (l < 0) {
+				fprintf(stderr, "ironlb speaker: bad --log-level \"%s\"\n", optarg);
+				return 2;
+			}
+			log_set_level((enum log_level)l);
+			break;
+		}
+		case 'h': speaker_usage(stdout); return 0;
+		default: speaker_usage(stderr); return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "ironlb speaker: unexpected argument \"%s\"\n", argv[optind]);
+		return 2;
+	}
+	if (!node || !*node)
+		node = getenv("NODE_NAME");
+	if (!node || !*node) {
+		fprintf(stderr, "ironlb speaker: --node-name (or $NODE_NAME) is required: the "
+				"name of this node's Node object\n");
+		return 2;
+	}
+	if (!ns)
+		ns = getenv("METALLB_NAMESPACE");
+	if (!ns || !*ns)
+		ns = "metallb-system";
+	if (lb_class && !*lb_class)
+		lb_class = NULL;
+
+	struct k8s_config cfg = {0};
+	char *err = NULL;
+	if (k8s_config_load(&cfg, kubeconfig, NULL, NULL, &err) != 0) {
+		fprintf(stderr, "ironlb speaker: %s\n", err);
+		free(err);
+		return 1;
+	}
+	static struct spk s;
+	s.loop = ev_default_loop(0);
+	s.ns = ns;
+	s.node = node;
+	s.lb_class = lb_class;
+	s.instance = xasprintf("%s", getenv("POD_NAME") && *getenv("POD_NAME") ? getenv("POD_NAME")
+									   : node);
+	s.client = k8s_client_new(s.loop, &cfg, &err);
+	if (!s.client) {
+		fprintf(stderr, "ironlb speaker: %s\n", err);
+		free(err);
+		return 1;
+	}
+	char *cs_name = xasprintf("speaker-%s", node);
+	s.cstate = k8sd_cstate_new(s.client, ns, cs_name, "speaker", node, retry_soon, &s);
+	free(cs_name);
+	s.reg = metrics_registry_new();
+	alloc_metrics_register_config(&s.am, s.reg);
+	metrics_update(&s);
+
+	struct announcer_opts ao = {
+		.node_name = node,
+		.install_vips = install_vips,
+		.vip_device = vip_device,
+		.bgp_port = bgp_port,
+		.bgp_port_set = bgp_port_set,
+	};
+	s.ann = announcer_new(s.loop, s.reg, &ao);
+	if (announcer_start(s.ann) != 0)
+		return 1;
+
+	s.http = http_server_new(s.loop);
+	http_server_route(s.http, "GET", "/metrics", h_metrics, &s);
+	http_server_route(s.http, "GET", "/healthz", h_healthz, &s);
+	http_server_route(s.http, "GET", "/status", h_status, &s);
+	if (http_server_start(s.http, listen ? listen : ":7473", &err) != 0) {
+		fprintf(stderr, "ironlb speaker: %s\n", err);
+		free(err);
+		return 1;
+	}
+
+	s.paths[S_SERVICES] = xstrdup("/api/v1/services");
+	s.paths[S_SLICES] = xstrdup("/apis/discovery.k8s.io/v1/endpointslices");
+	s.paths[S_NODES] = xstrdup("/api/v1/nodes");
+	s.paths[S_SECRETS] = xasprintf("/api/v1/namespaces/%s/secrets", ns);
+	static const char *const v1b1[] = {
+		[S_POOLS] = "ipaddresspools",
+		[S_L2ADVS] = "l2advertisements",
+		[S_BGPADVS] = "bgpadvertisements",
+		[S_COMMUNITIES] = "communities",
+		[S_BFD] = "bfdprofiles",
+		[S_L2STATUS] = "servicel2statuses",
+		[S_BGPSTATUS] = "servicebgpstatuses",
+	};
+	for (int i = S_POOLS; i < S_COUNT; i++)
+		if (i != S_PEERS)
+			s.paths[i] = xasprintf("/apis/metallb.io/v1beta1/namespaces/%s/%s", ns,
+					       v1b1[i]);
+	s.paths[S_PEERS] = xasprintf("/apis/metallb.io/v1beta2/namespaces/%s/bgppeers", ns);
+	char *own_label = xasprintf("metallb.io/node=%s", node);
+
+	ev_timer_init(&s.debounce, on_debounce, DEBOUNCE, 0.);
+	s.debounce.data = &s;
+	for (int i = 0; i < S_COUNT; i++) {
+		struct k8s_reflector_opts o = {
+			.path = s.paths[i],
+			.label_selector = i == S_L2STATUS || i == S_BGPSTATUS ? own_label : NULL,
+			.on_change = on_change,
+			.on_synced = on_synced,
+			.on_error = on_refl_error,
+			.arg = &s,
+		};
+		s.refl[i] = k8s_reflector_new(s.client, &o);
+		k8s_reflector_start(s.refl[i]);
+	}
+
+	ev_signal_init(&s.sig_term, on_signal, SIGTERM);
+	ev_signal_init(&s.sig_int, on_signal, SIGINT);
+	s.sig_term.data = &s;
+	s.sig_int.data = &s;
+	ev_signal_start(s.loop, &s.sig_term);
+	ev_signal_start(s.loop, &s.sig_int);
+	signal(SIGPIPE, SIG_IGN);
+
+	char port[16];
+	snprintf(port, sizeof(port), "%u", http_server_port(s.http));
+	log_info("speaker started", "version", IRONLB_VERSION, "node", node, "namespace", ns,
+		 "server", k8s_client_config(s.client)->server, "metrics_port", port, NULL);
+	ev_run(s.loop, 0);
+
+	ev_timer_stop(s.loop, &s.debounce);
+	for (int i = 0; i < S_COUNT; i++) {
+		k8s_reflector_free(s.refl[i]);
+		free(s.paths[i]);
+	}
+	free(own_label);
+	k8sd_cstate_free(s.cstate);
+	k8s_client_free(s.client);
+	announcer_free(s.ann);
+	http_server_free(s.http);
+	metrics_registry_free(s.reg);
+	good_free(&s);
+	for (size_t i = 0; i < s.nannounced; i++)
+		free(s.announced[i].key);
+	free(s.announced);
+	for (size_t i = 0; i < s.nrecs; i++) {
+		free(s.recs[i].name);
+		free(s.recs[i].sent);
+	}
+	free(s.recs);
+	free(s.instance);
+	log_info("stopped", NULL);
+	return 0;
+}
