@@ -44,6 +44,11 @@
 
 /* Connection set-up (TCP and TLS) must finish within this. */
 #define K8S_CONNECT_TIMEOUT_MS 10000L
+/* Requests other than watches in flight at once; more wait in a queue.
+ * Each transfer holds curl's buffers (tens of KiB): a burst of thousands
+ * of writes (status of every Service after a restart) must not hold them
+ * all at once.  With HTTP/2 these share one connection anyway. */
+#define K8S_MAX_ACTIVE 8
 /* A watch's connection outlives the server's timeoutSeconds by this. */
 #define K8S_WATCH_MARGIN 30
 /* The body of a failed watch (a Status) is kept up to this size. */
@@ -80,6 +85,8 @@ struct k8s_client {
 	double timeout;
 	struct k8s_request *head;
 	size_t pending;
+	size_t active;           /* requests other than watches in curl */
+	struct k8s_request *qhead, *qtail;  /* waiting for a free slot, FIFO */
 	char *user_agent;
 };
 
@@ -95,10 +102,15 @@ struct k8s_request {
 	struct k8s_request *prev, *next;
 	CURL *easy;
 	bool in_multi;           /* added to curl */
+	bool watch;              /* not counted in active, never queued */
+	bool queued;             /* in the client's queue */
+	struct k8s_request *qnext;
 	bool cancelled;          /* by the caller: no callback, removed after curl */
 	bool finishing;          /* its callback is running */
 	struct curl_slist *headers;
 	char *method, *path, *url;
+	char *content_type, *req_body;  /* the request's, kept until it is sent */
+	double timeout;
 	char errbuf[CURL_ERROR_SIZE];
 	/* the response */
 	long status;
@@ -116,6 +128,7 @@ struct k8s_request {
 };
 
 static void after_curl(struct k8s_client *c);
+static int easy_setup(struct k8s_request *r);
 
 /* ------------------------------------------------------------------ */
 /* libcurl on libev */
@@ -243,11 +256,67 @@ size_t k8s_client_pending(const struct k8s_client *c)
 	return n;
 }
 
+static void unqueue(struct k8s_request *r)
+{
+	struct k8s_client *c = r->c;
+	struct k8s_request *prev = NULL;
+	for (struct k8s_request *q = c->qhead; q; prev = q, q = q->qnext)
+		if (q == r) {
+			if (prev)
+				prev->qnext = r->qnext;
+			else
+				c->qhead = r->qnext;
+			if (c->qtail == r)
+				c->qtail = prev;
+			break;
+		}
+	r->queued = false;
+	r->qnext = NULL;
+}
+
+/* Take r out of curl (it counted as active unless a watch). */
+static void leave_multi(struct k8s_request *r)
+{
+	if (!r->in_multi)
+		return;
+	curl_multi_remove_handle(r->c->multi, r->easy);
+	r->in_multi = false;
+	if (!r->watch)
+		r->c->active--;
+}
+
+/* Hand r to curl now if it is a watch or a slot is free, else queue it. */
+static CURLMcode enter_multi(struct k8s_request *r)
+{
+	struct k8s_client *c = r->c;
+	if (!r->watch && c->active >= K8S_MAX_ACTIVE) {
+		if (!r->queued) {
+			r->queued = true;
+			if (c->qtail)
+				c->qtail->qnext = r;
+			else
+				c->qhead = r;
+			c->qtail = r;
+		}
+		return CURLM_OK;
+	}
+	if (!r->easy && easy_setup(r) != 0)
+		return CURLM_OUT_OF_MEMORY;
+	CURLMcode mc = curl_multi_add_handle(c->multi, r->easy);
+	if (mc == CURLM_OK) {
+		r->in_multi = true;
+		if (!r->watch)
+			c->active++;
+	}
+	return mc;
+}
+
 static void request_destroy(struct k8s_request *r)
 {
 	struct k8s_client *c = r->c;
-	if (r->in_multi)
-		curl_multi_remove_handle(c->multi, r->easy);
+	leave_multi(r);
+	if (r->queued)
+		unqueue(r);
 	curl_easy_cleanup(r->easy);
 	if (r->prev)
 		r->prev->next = r->next;
@@ -260,6 +329,8 @@ static void request_destroy(struct k8s_request *r)
 	free(r->method);
 	free(r->path);
 	free(r->url);
+	free(r->content_type);
+	free(r->req_body);
 	free(r->body);
 	free(r->abort_message);
 	free(r);
@@ -287,9 +358,18 @@ void k8s_request_cancel(struct k8s_request *r)
 {
 	if (!r || r->cancelled || r->finishing)
 		return;
+	struct k8s_client *c = r->c;
 	r->cancelled = true;
-	if (!r->c->in_curl)
+	if (!c->in_curl) {
 		request_destroy(r);
+		/* A slot may have freed: let the timer start queued requests
+		 * (not from here, inside the caller). */
+		if (c->qhead) {
+			ev_timer_stop(c->loop, &c->timer);
+			ev_timer_set(&c->timer, 0., 0.);
+			ev_timer_start(c->loop, &c->timer);
+		}
+	}
 	/* else after_curl() removes it */
 }
 
@@ -371,17 +451,14 @@ static char *body_excerpt(const char *body, size_t len)
 /* Build the response of a finished transfer and run the callback. */
 static void request_finish(struct k8s_request *r, CURLcode rc)
 {
-	struct k8s_client *c = r->c;
-	if (r->in_multi) {
-		curl_multi_remove_handle(c->multi, r->easy);
-		r->in_multi = false;
-	}
+	leave_multi(r);
 	if (r->cancelled) {
 		request_destroy(r);
 		return;
 	}
 	long status = r->status;
-	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+	if (r->easy)
+		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
 	if (!r->body) {
 		r->body = xmalloc(1);
 		r->cap = 1;
@@ -463,15 +540,30 @@ static void after_curl(struct k8s_client *c)
 		if (r)
 			request_finish(r, rc);  /* may add, cancel and finish others */
 	}
-	/* Requests cancelled or started while curl was busy. */
+	/* Requests cancelled or started while curl was busy; queued ones as
+	 * slots free up, oldest first. */
 	for (struct k8s_request *r = c->head, *next; r; r = next) {
 		next = r->next;
-		if (r->cancelled) {
+		if (r->cancelled)
 			request_destroy(r);
-		} else if (!r->in_multi) {
-			CURLMcode mc = curl_multi_add_handle(c->multi, r->easy);
+	}
+	while (c->qhead && c->active < K8S_MAX_ACTIVE) {
+		struct k8s_request *q = c->qhead;
+		unqueue(q);
+		q->qnext = NULL;
+		CURLMcode mc = enter_multi(q);
+		if (mc != CURLM_OK) {
+			q->abort_error = K8S_ERR_CONNECT;
+			q->abort_message = xasprintf("cannot start: %s", curl_multi_strerror(mc));
+			request_finish(q, CURLE_FAILED_INIT);
+		}
+	}
+	for (struct k8s_request *r = c->head, *next; r; r = next) {
+		next = r->next;
+		if (!r->in_multi && !r->queued && !r->finishing) {
+			CURLMcode mc = enter_multi(r);
 			if (mc == CURLM_OK) {
-				r->in_multi = true;
+				continue;
 			} else {
 				r->abort_error = K8S_ERR_CONNECT;
 				r->abort_message = xasprintf("cannot start: %s", curl_multi_strerror(mc));
@@ -564,26 +656,16 @@ static void set_tls(struct k8s_client *c, CURL *e)
 	}
 }
 
-static struct k8s_request *request_start(struct k8s_client *c, const char *method,
-					 const char *path, const char *content_type,
-					 const char *body, double timeout,
-					 k8s_response_fn *done, void *arg)
+/* The curl handle of r, made when r enters curl (a queued request holds
+ * none: thousands may wait).  The token is read now, so a queued request
+ * goes out with the freshest one.  -1 when curl cannot make a handle. */
+static int easy_setup(struct k8s_request *r)
 {
-	if (!c || !method || !path || path[0] != '/')
-		return NULL;
+	struct k8s_client *c = r->c;
 	CURL *e = curl_easy_init();
 	if (!e)
-		return NULL;
-	struct k8s_request *r = xcalloc(1, sizeof(*r));
-	r->c = c;
+		return -1;
 	r->easy = e;
-	r->method = xstrdup(method);
-	r->path = xstrdup(path);
-	r->url = xasprintf("%s%s", c->cfg.server ? c->cfg.server : "", path);
-	r->max = K8S_MAX_BODY;
-	r->done = done;
-	r->arg = arg;
-
 	curl_easy_setopt(e, CURLOPT_URL, r->url);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)r);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
@@ -600,8 +682,8 @@ static struct k8s_request *request_start(struct k8s_client *c, const char *metho
 	curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
 	curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, K8S_CONNECT_TIMEOUT_MS);
-	if (timeout > 0)
-		curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(timeout * 1000.0));
+	if (r->timeout > 0)
+		curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(r->timeout * 1000.0));
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPIDLE, 30L);
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPINTVL, 10L);
@@ -619,33 +701,54 @@ static struct k8s_request *request_start(struct k8s_client *c, const char *metho
 		r->headers = curl_slist_append(r->headers, h);
 		free(h);
 	}
-	if (strcmp(method, "GET") != 0)
-		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
-	if (body) {
-		char *h = xasprintf("Content-Type: %s", content_type ? content_type
-								   : "application/json");
+	if (strcmp(r->method, "GET") != 0)
+		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
+	if (r->req_body) {
+		char *h = xasprintf("Content-Type: %s", r->content_type ? r->content_type
+									: "application/json");
 		r->headers = curl_slist_append(r->headers, h);
 		free(h);
 		/* no "Expect: 100-continue" round trip for large bodies */
 		r->headers = curl_slist_append(r->headers, "Expect:");
-		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
-		curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(r->req_body));
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->req_body);
 	}
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
+	return 0;
+}
+
+static struct k8s_request *request_start(struct k8s_client *c, const char *method,
+					 const char *path, const char *content_type,
+					 const char *body, double timeout, bool watch,
+					 k8s_response_fn *done, void *arg)
+{
+	if (!c || !method || !path || path[0] != '/')
+		return NULL;
+	struct k8s_request *r = xcalloc(1, sizeof(*r));
+	r->c = c;
+	r->method = xstrdup(method);
+	r->path = xstrdup(path);
+	r->url = xasprintf("%s%s", c->cfg.server ? c->cfg.server : "", path);
+	r->content_type = content_type ? xstrdup(content_type) : NULL;
+	r->req_body = body ? xstrdup(body) : NULL;
+	r->timeout = timeout;
+	r->max = K8S_MAX_BODY;
+	r->done = done;
+	r->arg = arg;
+	r->watch = watch;
 
 	r->next = c->head;
 	if (c->head)
 		c->head->prev = r;
 	c->head = r;
 	if (!c->in_curl) {
-		CURLMcode mc = curl_multi_add_handle(c->multi, e);
+		CURLMcode mc = enter_multi(r);
 		if (mc != CURLM_OK) {
 			log_error("cannot start an API request", "path", path, "error",
 				  curl_multi_strerror(mc), NULL);
 			request_destroy(r);
 			return NULL;
 		}
-		r->in_multi = true;
 	}
 	return r;
 }
@@ -654,7 +757,8 @@ struct k8s_request *k8s_request(struct k8s_client *c, const char *method, const 
 				const char *content_type, const char *body,
 				k8s_response_fn *done, void *arg)
 {
-	return request_start(c, method, path, content_type, body, c ? c->timeout : 0, done, arg);
+	return request_start(c, method, path, content_type, body, c ? c->timeout : 0, false,
+			     done, arg);
 }
 
 struct k8s_request *k8s_get(struct k8s_client *c, const char *path, k8s_response_fn *done,
@@ -741,7 +845,7 @@ struct k8s_request *k8s_list(struct k8s_client *c, const char *path,
 	query_add(&q, "fieldSelector", o->field_selector);
 	struct k8s_request *r = request_start(c, "GET", q.s, NULL, NULL,
 					      o->timeout > 0 ? o->timeout : c ? c->timeout : 0,
-					      done, arg);
+					      false, done, arg);
 	free(q.s);
 	return r;
 }
@@ -774,7 +878,7 @@ struct k8s_request *k8s_watch(struct k8s_client *c, const char *path,
 	query_add(&q, "labelSelector", o->label_selector);
 	query_add(&q, "fieldSelector", o->field_selector);
 	struct k8s_request *r = request_start(c, "GET", q.s, NULL, NULL,
-					      (double)timeout + K8S_WATCH_MARGIN, done, arg);
+					      (double)timeout + K8S_WATCH_MARGIN, true, done, arg);
 	free(q.s);
 	if (!r)
 		return NULL;
@@ -936,6 +1040,34 @@ static char *item_kind(const char *list_kind)
 	return xstrndup(list_kind, strlen(list_kind) - 4);
 }
 
+static void tree_object_remove(struct tree *o, const char *key)
+{
+	if (!o || o->type != TREE_OBJECT)
+		return;
+	for (size_t k = 0; k < o->n; k++) {
+		if (strcmp(o->keys[k], key) != 0)
+			continue;
+		tree_free(o->items[k]);
+		free(o->keys[k]);
+		memmove(&o->items[k], &o->items[k + 1], (o->n - k - 1) * sizeof(*o->items));
+		memmove(&o->keys[k], &o->keys[k + 1], (o->n - k - 1) * sizeof(*o->keys));
+		o->n--;
+		return;
+	}
+}
+
+/* What no reader of a store needs and costs the most memory: the
+ * field-manager records (often larger than the object) and kubectl's
+ * last-applied copy of the whole object, as client-go's informers are
+ * commonly told to drop. */
+static void strip_object(struct tree *o)
+{
+	struct tree *meta = tree_get(o, "metadata");
+	tree_object_remove(meta, "managedFields");
+	tree_object_remove(tree_get(meta, "annotations"),
+			   "kubectl.kubernetes.io/last-applied-configuration");
+}
+
 static void refl_apply_list(struct k8s_reflector *r)
 {
 	k8s_store_replace_begin(r->store);
@@ -998,6 +1130,7 @@ static void refl_list_done(struct k8s_response *resp, void *arg)
 		if (r->list_api_version && !tree_get(o, "apiVersion"))
 			tree_object_set(o, "apiVersion",
 					tree_new_string(r->list_api_version, NULL, 0));
+		strip_object(o);
 		*VEC_PUSH(r->items, r->nitems) = o;
 	}
 	free(r->list_rv);
@@ -1054,6 +1187,7 @@ static int refl_event(struct k8s_event *ev, void *arg)
 	if (ev->type != K8S_EVENT_BOOKMARK) {
 		struct tree *o = ev->object;
 		ev->object = NULL;
+		strip_object(o);
 		k8s_store_apply(r->store, ev->type, o, r->on_change, r->arg);
 	}
 	return 0;
