@@ -32,6 +32,7 @@
 #include <ev.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -92,6 +93,7 @@ struct spk {
 	char *paths[S_COUNT];
 	bool started;
 	ev_timer debounce;
+	double last_pass;   /* seconds the last reconcile took (at most 1) */
 	ev_signal sig_term, sig_int;
 
 	/* The last good configuration objects (clones), and whether any. */
@@ -117,6 +119,11 @@ static void schedule(struct spk *s, double after)
 {
 	if (!s->started)
 		return;
+	/* A pass costs time in proportion to the cluster: let changes gather
+	 * for as long as the last pass took, so a burst of them (a thousand
+	 * Services getting their addresses) is a few passes, not a thousand. */
+	if (after < s->last_pass)
+		after = s->last_pass;
 	ev_timer_stop(s->loop, &s->debounce);
 	ev_timer_set(&s->debounce, after, 0.);
 	ev_timer_start(s->loop, &s->debounce);
@@ -669,13 +676,21 @@ static void reconcile(struct spk *s)
 	report(s);
 	metrics_update(s);
 	model_free(&m);
+	/* A pass builds and drops a whole model: give the memory back. */
+	malloc_trim(0);
 }
 
 static void on_debounce(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	(void)loop;
+	struct spk *s = w->data;
 	(void)revents;
-	reconcile(w->data);
+	ev_now_update(loop);
+	double t0 = ev_now(loop);
+	reconcile(s);
+	ev_now_update(loop);
+	s->last_pass = ev_now(loop) - t0;
+	if (s->last_pass > 1.0)
+		s->last_pass = 1.0;
 }
 
 static void on_change(enum k8s_change change, const struct tree *object, const struct tree *old,
@@ -860,6 +875,11 @@ int cmd_speaker(int argc, char **argv)
 		free(err);
 		return 1;
 	}
+	/* Long-running, with bursts of allocation (each pass builds a model):
+	 * large blocks from mmap, the heap's top returned early (as ironlb
+	 * run). */
+	mallopt(M_MMAP_THRESHOLD, 64 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 128 * 1024);
 	static struct spk s;
 	s.loop = ev_default_loop(0);
 	s.ns = ns;
