@@ -26,27 +26,62 @@ void k8sd_micro_time(char *buf, size_t len)
 /* ------------------------------------------------------------------ */
 /* Events */
 
-static void on_event_done(struct k8s_response *resp, void *arg)
+/* Events under way, so that those still out when the client is freed
+ * (cancelled without callbacks) are freed too. */
+struct event_req {
+	char *what;
+	struct event_req *prev, *next;
+};
+
+static struct event_req *events_out;
+
+static void event_req_free(struct event_req *e)
 {
-	char *what = arg;
-	if (resp->error != K8S_OK)
-		log_warn("API request failed", "what", what, "error", resp->message, NULL);
-	free(what);
+	if (e->prev)
+		e->prev->next = e->next;
+	else
+		events_out = e->next;
+	if (e->next)
+		e->next->prev = e->prev;
+	free(e->what);
+	free(e);
 }
 
-void k8sd_post_event(struct k8s_client *c, const char *reporting_controller,
-		     const char *instance, const struct tree *svc, const char *ns,
-		     const char *name, const char *type, const char *reason,
-		     const char *message)
+static void on_event_done(struct k8s_response *resp, void *arg)
+{
+	struct event_req *e = arg;
+	if (resp->error != K8S_OK)
+		log_warn("API request failed", "what", e->what, "error", resp->message, NULL);
+	event_req_free(e);
+}
+
+void k8sd_events_forget(void)
+{
+	while (events_out)
+		event_req_free(events_out);
+}
+
+/* Event notes are limited to 1 KiB by the API server. */
+#define NOTE_MAX 1024
+
+static void post_event(struct k8s_client *c, const char *reporting_controller,
+		       const char *instance, const char *api_version, const char *kind,
+		       const struct tree *obj, const char *ns, const char *name,
+		       const char *type, const char *reason, const char *message)
 {
 	char when[64];
 	k8sd_micro_time(when, sizeof(when));
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	const char *uid = svc ? tree_get_str(tree_get(svc, "metadata"), "uid") : NULL;
-	const char *rv = svc ? tree_get_str(tree_get(svc, "metadata"), "resourceVersion") : NULL;
-	json_t *regarding = json_pack("{s:s, s:s, s:s, s:s}", "apiVersion", "v1", "kind",
-				      "Service", "namespace", ns, "name", name);
+	const char *uid = obj ? tree_get_str(tree_get(obj, "metadata"), "uid") : NULL;
+	const char *rv = obj ? tree_get_str(tree_get(obj, "metadata"), "resourceVersion") : NULL;
+	json_t *regarding = json_pack("{s:s, s:s, s:s, s:s}", "apiVersion", api_version, "kind",
+				      kind, "namespace", ns, "name", name);
+	char note[NOTE_MAX];
+	if (strlen(message) >= NOTE_MAX)
+		snprintf(note, sizeof(note), "%.*s...", NOTE_MAX - 4, message);
+	else
+		snprintf(note, sizeof(note), "%s", message);
 	if (uid)
 		json_object_set_new(regarding, "uid", json_string(uid));
 	if (rv)
@@ -61,17 +96,31 @@ void k8sd_post_event(struct k8s_client *c, const char *reporting_controller,
 			      "apiVersion", "events.k8s.io/v1", "kind", "Event", "metadata",
 			      "name", gen, "namespace", ns, "eventTime", when,
 			      "reportingController", reporting_controller, "reportingInstance",
-			      instance, "action", reason, "reason", reason, "note", message,
+			      instance, "action", reason, "reason", reason, "note", note,
 			      "type", type, "regarding", regarding);
 	free(gen);
 	char *body = json_dumps(e, JSON_COMPACT);
 	json_decref(e);
 	char *path = xasprintf("/apis/events.k8s.io/v1/namespaces/%s/events", ns);
-	char *what = xasprintf("event %s for %s/%s", reason, ns, name);
-	if (!k8s_create(c, path, body, on_event_done, what))
-		free(what);
+	struct event_req *er = xcalloc(1, sizeof(*er));
+	er->what = xasprintf("event %s for %s/%s", reason, ns, name);
+	er->next = events_out;
+	if (events_out)
+		events_out->prev = er;
+	events_out = er;
+	if (!k8s_create(c, path, body, on_event_done, er))
+		event_req_free(er);
 	free(path);
 	free(body);
+}
+
+void k8sd_post_event(struct k8s_client *c, const char *reporting_controller,
+		     const char *instance, const struct tree *svc, const char *ns,
+		     const char *name, const char *type, const char *reason,
+		     const char *message)
+{
+	post_event(c, reporting_controller, instance, "v1", "Service", svc, ns, name, type, reason,
+		   message);
 }
 
 /* ------------------------------------------------------------------ */
@@ -82,6 +131,8 @@ struct k8sd_cstate {
 	char *ns, *name, *component, *node;
 	void (*retry)(void *arg);
 	void *arg;
+	char *reporter, *instance;   /* for Events */
+	bool was_invalid;            /* what the last Event said */
 	/* What was last sent ("Valid\n" or "Invalid\n<errors>"), NULL when
 	 * nothing was (or it failed). */
 	char *sent;
@@ -197,9 +248,12 @@ static void cs_send(struct k8sd_cstate *s, bool may_create)
 
 struct k8sd_cstate *k8sd_cstate_new(struct k8s_client *c, const char *ns, const char *name,
 				    const char *component, const char *node,
+				    const char *reporter, const char *instance,
 				    void (*retry)(void *arg), void *arg)
 {
 	struct k8sd_cstate *s = xcalloc(1, sizeof(*s));
+	s->reporter = xstrdup(reporter);
+	s->instance = xstrdup(instance);
 	s->client = c;
 	s->ns = xstrdup(ns);
 	s->name = xstrdup(name);
@@ -220,6 +274,18 @@ void k8sd_cstate_set(struct k8sd_cstate *s, bool valid, const char *errors)
 	free(s->sent);
 	s->sent = want;
 	cs_send(s, true);
+	/* An Event on the ConfigurationState when the verdict changes (and
+	 * for the first invalid one), so `kubectl get events` shows it too. */
+	if (!valid || s->was_invalid) {
+		char *msg = valid ? xstrdup("the configuration is valid again")
+				  : xasprintf("the configuration has errors; the last valid one "
+					      "stays in force: %s", errors);
+		post_event(s->client, s->reporter, s->instance, "metallb.io/v1beta1",
+			   "ConfigurationState", NULL, s->ns, s->name, valid ? "Normal" : "Warning",
+			   valid ? "ConfigurationValid" : "ConfigurationInvalid", msg);
+		free(msg);
+	}
+	s->was_invalid = !valid;
 }
 
 void k8sd_cstate_reset(struct k8sd_cstate *s)
@@ -239,6 +305,8 @@ void k8sd_cstate_free(struct k8sd_cstate *s)
 		free(r);
 	}
 	free(s->sent);
+	free(s->reporter);
+	free(s->instance);
 	free(s->ns);
 	free(s->name);
 	free(s->component);
@@ -277,9 +345,10 @@ static bool any_config_invalid(const struct model *m)
 	return false;
 }
 
-bool k8sd_config_verdict(const struct model *m, const struct diag_list *d, char **errors)
+bool k8sd_config_verdict(const struct model *m, const struct diag_list *d, char **errors,
+			 bool *usable)
 {
-	size_t nerr = 0;
+	size_t nerr = 0, nref = 0;
 	char *all = xstrdup("");
 	for (size_t i = 0; i < d->n; i++) {
 		const struct diag *x = &d->items[i];
@@ -291,11 +360,16 @@ bool k8sd_config_verdict(const struct model *m, const struct diag_list *d, char 
 			char *e = xasprintf("%s%s%s", all, *all ? "\n" : "", line);
 			free(all);
 			all = e;
-			if (!(x->flags & DIAG_FLAG_REFERENCE))
+			if (x->flags & DIAG_FLAG_REFERENCE)
+				nref++;
+			else
 				nerr++;
 		}
 		free(line);
 	}
 	*errors = all;
-	return nerr || any_config_invalid(m);
+	bool bad = nerr || any_config_invalid(m);
+	if (usable)
+		*usable = !bad;
+	return bad || nref;
 }

@@ -9,6 +9,9 @@
  * whose figures changed get status.assignedIPv4/IPv6 and
  * availableIPv4/IPv6 patched, and the ConfigurationState "controller" says
  * whether the configuration is Valid (or Invalid, with the diagnostics).
+ * A Service that stops being ours (type or loadBalancerClass) gives its
+ * addresses back and, when they provably were ours, loses them from its
+ * status and the annotation (clear_service()).
  *
  * Only the holder of the Lease "ironlb-controller" (config namespace) writes
  * anything; other replicas keep their reflectors in sync and take over when
@@ -43,6 +46,7 @@
 #define REPORTING_CONTROLLER "metallb.io/controller"
 #define DEBOUNCE 0.005
 #define RETRY 1.0
+#define DRAIN 2.0     /* seconds requests under way may take at exit */
 
 #define CONFIG_STATE_NAME "controller"
 #define LEASE_NAME "ironlb-controller"
@@ -54,19 +58,120 @@
 enum { R_SERVICES, R_NAMESPACES, R_POOLS, R_L2ADVS, R_BGPADVS, R_COMMUNITIES, R_BFD,
        R_PEERS, R_COUNT };
 
-/* The status figures last sent for an IPAddressPool. */
-struct pool_sent {
-	char *name;
-	long long v[4];   /* assignedIPv4, assignedIPv6, availableIPv4, availableIPv6 */
+/*
+ * Sent records: what was last sent for a Service (status ingress and
+ * annotation) or an IPAddressPool (status figures), so that a pass before
+ * the watch shows a patch does not send it again.  A chained hash table by
+ * key: every pass looks up every Service, and a linear search made a pass
+ * O(n^2) in the number of Services.
+ */
+
+struct sent {
+	struct sent *next;    /* hash chain */
+	uint64_t hash;
+	char *key;            /* "namespace/name" of a Service, or a pool name */
+	char *status;         /* Service: ingress JSON sent, or NULL */
+	char *pools;          /* Service: annotation sent ("": removed), or NULL */
+	long long v[4];       /* pool: assignedIPv4, assignedIPv6, availableIPv4, availableIPv6 */
 };
 
-/* What was last sent for a Service (status ingress and annotation), so a
- * rebuild before the watch shows the patch does not send it again. */
-struct sent {
-	char *key;
-	char *status;
-	char *pools;
+struct sent_table {
+	struct sent **b;
+	size_t nb;            /* buckets: 0 or a power of two */
+	size_t n;
 };
+
+static uint64_t key_hash(const char *s)
+{
+	uint64_t h = 14695981039346656037ull;   /* FNV-1a */
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
+static struct sent **sent_slot(const struct sent_table *t, const char *key, uint64_t h)
+{
+	struct sent **pp = &t->b[h & (t->nb - 1)];
+	while (*pp && ((*pp)->hash != h || strcmp((*pp)->key, key) != 0))
+		pp = &(*pp)->next;
+	return pp;
+}
+
+static void sent_free(struct sent *s)
+{
+	free(s->key);
+	free(s->status);
+	free(s->pools);
+	free(s);
+}
+
+static struct sent *sent_get(struct sent_table *t, const char *key, bool create)
+{
+	uint64_t h = key_hash(key);
+	struct sent *s = t->nb ? *sent_slot(t, key, h) : NULL;
+	if (s || !create)
+		return s;
+	if (t->n >= t->nb) {
+		size_t nb = t->nb ? t->nb * 2 : 64;
+		struct sent **b = xcalloc(nb, sizeof(*b));
+		for (size_t i = 0; i < t->nb; i++)
+			while (t->b[i]) {
+				struct sent *e = t->b[i];
+				t->b[i] = e->next;
+				e->next = b[e->hash & (nb - 1)];
+				b[e->hash & (nb - 1)] = e;
+			}
+		free(t->b);
+		t->b = b;
+		t->nb = nb;
+	}
+	s = xcalloc(1, sizeof(*s));
+	s->hash = h;
+	s->key = xstrdup(key);
+	s->next = t->b[h & (t->nb - 1)];
+	t->b[h & (t->nb - 1)] = s;
+	t->n++;
+	return s;
+}
+
+static void sent_forget(struct sent_table *t, const char *key)
+{
+	if (!t->nb)
+		return;
+	struct sent **pp = sent_slot(t, key, key_hash(key));
+	struct sent *s = *pp;
+	if (!s)
+		return;
+	*pp = s->next;
+	t->n--;
+	sent_free(s);
+}
+
+/* Forget the records for which keep() says no. */
+static void sent_filter(struct sent_table *t, bool (*keep)(const struct sent *s, void *arg),
+			void *arg)
+{
+	for (size_t i = 0; i < t->nb; i++)
+		for (struct sent **pp = &t->b[i]; *pp;) {
+			struct sent *s = *pp;
+			if (keep && keep(s, arg)) {
+				pp = &s->next;
+				continue;
+			}
+			*pp = s->next;
+			t->n--;
+			sent_free(s);
+		}
+}
+
+static void sent_clear(struct sent_table *t)
+{
+	sent_filter(t, NULL, NULL);
+	free(t->b);
+	memset(t, 0, sizeof(*t));
+}
+
+struct req_ctx;
 
 struct ctl {
 	struct ev_loop *loop;
@@ -78,6 +183,7 @@ struct ctl {
 	char *paths[R_COUNT];
 	bool started;          /* all reflectors synced once */
 	ev_timer debounce;
+	double pass_end, pass_cost;   /* when the last pass ended, and what it took (s) */
 	ev_signal sig_term, sig_int;
 
 	struct alloc *alloc;
@@ -85,10 +191,9 @@ struct ctl {
 	bool stale;
 	unsigned long updates, update_errors;
 
-	size_t nsent;
-	struct sent *sent;
-	size_t npool_sent;
-	struct pool_sent *pool_sent;
+	struct sent_table sent;        /* by Service key */
+	struct sent_table pool_sent;   /* by pool name */
+	struct req_ctx *reqs;          /* patches under way */
 
 	struct k8sd_cstate *cstate;   /* ConfigurationState "controller" */
 
@@ -96,6 +201,7 @@ struct ctl {
 	bool leader;
 	bool lease_busy;          /* a Lease request is under way */
 	bool stopping;
+	bool quit;                /* a second signal: stop waiting for requests */
 	char *identity;
 	ev_timer lease_timer, stop_timer;
 	double last_renew;        /* ev_now of the last successful renewal */
@@ -108,9 +214,23 @@ struct ctl {
 	struct http_server *http;
 };
 
+/*
+ * Run a pass `after` seconds from now, or sooner if one is due sooner: a
+ * steady stream of changes must not put passes off for ever.  A pass costs
+ * O(Services) (the model is rebuilt from the stores), so the next one waits
+ * at least as long as the last one took: under a burst of changes (every
+ * status patch comes back through the watch) the controller then spends at
+ * most about half its time in passes, each taking more changes at once, and
+ * the API server sharing the node gets the rest.
+ */
 static void schedule(struct ctl *c, double after)
 {
 	if (!c->started)
+		return;
+	double rest = c->pass_end + c->pass_cost - ev_now(c->loop);
+	if (after < rest)
+		after = rest;
+	if (ev_is_active(&c->debounce) && ev_timer_remaining(c->loop, &c->debounce) <= after)
 		return;
 	ev_timer_stop(c->loop, &c->debounce);
 	ev_timer_set(&c->debounce, after, 0.);
@@ -118,125 +238,78 @@ static void schedule(struct ctl *c, double after)
 }
 
 /* ------------------------------------------------------------------ */
-/* sent records */
-
-static struct sent *sent_get(struct ctl *c, const char *key, bool create)
-{
-	for (size_t i = 0; i < c->nsent; i++)
-		if (strcmp(c->sent[i].key, key) == 0)
-			return &c->sent[i];
-	if (!create)
-		return NULL;
-	struct sent *s = VEC_PUSH(c->sent, c->nsent);
-	memset(s, 0, sizeof(*s));
-	s->key = xstrdup(key);
-	return s;
-}
-
-static void sent_forget(struct ctl *c, const char *key)
-{
-	for (size_t i = 0; i < c->nsent; i++)
-		if (strcmp(c->sent[i].key, key) == 0) {
-			free(c->sent[i].key);
-			free(c->sent[i].status);
-			free(c->sent[i].pools);
-			c->sent[i] = c->sent[--c->nsent];
-			return;
-		}
-}
-
-/* ------------------------------------------------------------------ */
 /* requests */
 
+/* A patch under way.  On failure its sent record is dropped, so that a
+ * later pass sends it again.  Kept in a list so that those still under
+ * way at exit are freed (k8s_client_free() cancels without callbacks). */
 struct req_ctx {
 	struct ctl *c;
+	struct req_ctx *prev, *next;
 	char *what;
-	char *key;   /* Service key whose sent record is dropped on failure */
+	char *key;    /* Service key or pool name */
+	bool pool;    /* key names a pool */
 };
 
-static void on_done(struct k8s_response *resp, void *arg)
+static void req_free(struct req_ctx *r)
 {
-	struct req_ctx *r = arg;
-	if (resp->error != K8S_OK) {
-		log_warn("API request failed", "what", r->what, "error", resp->message, NULL);
-		if (r->key) {
-			sent_forget(r->c, r->key);
-			schedule(r->c, RETRY);
-		}
-	} else {
-		log_debug("API request done", "what", r->what, NULL);
-	}
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		r->c->reqs = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
 	free(r->what);
 	free(r->key);
 	free(r);
 }
 
-static void send_patch(struct ctl *c, const char *path, json_t *patch, const char *what,
-		       const char *key)
+static void on_done(struct k8s_response *resp, void *arg)
+{
+	struct req_ctx *r = arg;
+	struct ctl *c = r->c;
+	if (resp->error != K8S_OK) {
+		log_warn("API request failed", "what", r->what, r->pool ? "pool" : "service", r->key,
+			 "error", resp->message, NULL);
+		sent_forget(r->pool ? &c->pool_sent : &c->sent, r->key);
+		/* A deleted object needs no retry: the watch shows the
+		 * deletion.  Anything else (a 409 from a resourceVersion
+		 * precondition, a timeout) is tried again with fresh data. */
+		if (!resp->reason || strcmp(resp->reason, "NotFound") != 0)
+			schedule(c, RETRY);
+	} else {
+		log_debug("API request done", "what", r->what, r->pool ? "pool" : "service", r->key,
+			  NULL);
+	}
+	req_free(r);
+}
+
+/* A patch of path; key (a Service's, or a pool name when pool) names the
+ * sent record that a failure drops. */
+static void send_patch(struct ctl *c, const char *path, enum k8s_patch_type type,
+		       json_t *patch, const char *what, const char *key, bool pool)
 {
 	char *body = json_dumps(patch, JSON_COMPACT);
 	struct req_ctx *r = xcalloc(1, sizeof(*r));
 	r->c = c;
 	r->what = xstrdup(what);
 	r->key = xstrdup(key);
-	if (!k8s_patch(c->client, path, K8S_PATCH_MERGE, body, on_done, r)) {
-		free(r->what);
-		free(r->key);
-		free(r);
+	r->pool = pool;
+	r->next = c->reqs;
+	if (c->reqs)
+		c->reqs->prev = r;
+	c->reqs = r;
+	if (!k8s_patch(c->client, path, type, body, on_done, r)) {
+		log_warn("API request not sent", "what", what, pool ? "pool" : "service", key,
+			 "path", path, NULL);
+		sent_forget(pool ? &c->pool_sent : &c->sent, key);
+		req_free(r);
 	}
 	free(body);
 }
 
 /* ------------------------------------------------------------------ */
 /* IPAddressPool status */
-
-static struct pool_sent *pool_sent_get(struct ctl *c, const char *name, bool create)
-{
-	for (size_t i = 0; i < c->npool_sent; i++)
-		if (strcmp(c->pool_sent[i].name, name) == 0)
-			return &c->pool_sent[i];
-	if (!create)
-		return NULL;
-	struct pool_sent *p = VEC_PUSH(c->pool_sent, c->npool_sent);
-	memset(p, 0, sizeof(*p));
-	p->name = xstrdup(name);
-	return p;
-}
-
-static void pool_sent_forget(struct ctl *c, const char *name)
-{
-	for (size_t i = 0; i < c->npool_sent; i++)
-		if (strcmp(c->pool_sent[i].name, name) == 0) {
-			free(c->pool_sent[i].name);
-			c->pool_sent[i] = c->pool_sent[--c->npool_sent];
-			return;
-		}
-}
-
-static void pool_sent_clear(struct ctl *c)
-{
-	while (c->npool_sent)
-		pool_sent_forget(c, c->pool_sent[0].name);
-}
-
-struct pool_req {
-	struct ctl *c;
-	char *name;
-};
-
-static void on_pool_done(struct k8s_response *resp, void *arg)
-{
-	struct pool_req *r = arg;
-	if (resp->error != K8S_OK) {
-		log_warn("API request failed", "what", "pool status patch", "pool", r->name,
-			 "error", resp->message, NULL);
-		pool_sent_forget(r->c, r->name);
-		if (resp->reason == NULL || strcmp(resp->reason, "NotFound") != 0)
-			schedule(r->c, RETRY);
-	}
-	free(r->name);
-	free(r);
-}
 
 /* The status fields are int64 (as MetalLB's): a count beyond that (a /64
  * pool holds 2^64 addresses, the whole IPv6 space 2^128) is capped at
@@ -274,35 +347,28 @@ static void update_pool_status(struct ctl *c)
 				same = false;
 		}
 		json_decref(have);
-		struct pool_sent *ps = pool_sent_get(c, s->name, false);
+		struct sent *ps = sent_get(&c->pool_sent, s->name, false);
 		if (same) {
 			if (ps)
-				pool_sent_forget(c, s->name);
+				sent_forget(&c->pool_sent, s->name);
 			continue;
 		}
 		if (ps && memcmp(ps->v, want, sizeof(want)) == 0)
 			continue;   /* sent; the watch has not shown it yet */
-		ps = pool_sent_get(c, s->name, true);
+		ps = sent_get(&c->pool_sent, s->name, true);
 		memcpy(ps->v, want, sizeof(want));
 		json_t *fields = json_object();
 		for (int k = 0; k < 4; k++)
 			json_object_set_new(fields, POOL_FIELDS[k], json_integer(want[k]));
 		json_t *p = json_pack("{s:o}", "status", fields);
-		char *body = json_dumps(p, JSON_COMPACT);
-		json_decref(p);
 		char *path = xasprintf("/apis/metallb.io/v1beta1/namespaces/%s/ipaddresspools/%s/status",
 				       c->ns, s->name);
+		char *body = json_dumps(fields, JSON_COMPACT);
 		log_debug("updating pool status", "pool", s->name, "status", body, NULL);
-		struct pool_req *r = xcalloc(1, sizeof(*r));
-		r->c = c;
-		r->name = xstrdup(s->name);
-		if (!k8s_patch(c->client, path, K8S_PATCH_MERGE, body, on_pool_done, r)) {
-			pool_sent_forget(c, s->name);
-			free(r->name);
-			free(r);
-		}
-		free(path);
 		free(body);
+		send_patch(c, path, K8S_PATCH_MERGE, p, "pool status patch", s->name, true);
+		json_decref(p);
+		free(path);
 	}
 	free(st);
 }
@@ -335,9 +401,8 @@ static void reset_state(struct ctl *c)
 	alloc_set_lb_class(c->alloc, c->lb_class);
 	c->have_config = false;
 	c->stale = false;
-	while (c->nsent)
-		sent_forget(c, c->sent[0].key);
-	pool_sent_clear(c);
+	sent_clear(&c->sent);
+	sent_clear(&c->pool_sent);
 	k8sd_cstate_reset(c->cstate);
 }
 
@@ -596,22 +661,6 @@ static void add_obj(const char *key, const struct tree *obj, void *arg)
 	model_add(m, tree_clone(obj), d);
 }
 
-static bool config_invalid(const struct model *m)
-{
-#define ANY_INVALID(n, arr)                          \
-	for (size_t i = 0; i < m->n; i++)            \
-		if (m->arr[i].meta.invalid)          \
-			return true;
-	ANY_INVALID(npools, pools)
-	ANY_INVALID(nl2advs, l2advs)
-	ANY_INVALID(nbgpadvs, bgpadvs)
-	ANY_INVALID(npeers, peers)
-	ANY_INVALID(nbfdprofiles, bfdprofiles)
-	ANY_INVALID(ncommunities, communities)
-#undef ANY_INVALID
-	return false;
-}
-
 static char *status_json(const struct alloc_result *r)
 {
 	json_t *ing = json_array();
@@ -653,6 +702,228 @@ static char *pools_of(const struct alloc_result *r)
 	return xstrdup(r->pools[0]);
 }
 
+/* Patch status.loadBalancer.ingress to want (JSON array text) when the
+ * Service shows something else (differs), unless that was sent already and
+ * the watch has not shown it yet.  expect: when not NULL, the ingress the
+ * patch requires to find (a JSON Patch "test"; the patch fails when someone
+ * else wrote the status meanwhile).  Returns true when a patch was sent. */
+static bool sync_status(struct ctl *c, const char *key, const char *ns, const char *name,
+			const char *want, bool differs, json_t *expect)
+{
+	struct sent *st = sent_get(&c->sent, key, false);
+	if (!differs) {
+		if (st) {
+			free(st->status);
+			st->status = NULL;
+		}
+		return false;
+	}
+	if (st && st->status && strcmp(st->status, want) == 0)
+		return false;   /* sent; the watch has not shown it yet */
+	st = sent_get(&c->sent, key, true);
+	free(st->status);
+	st->status = xstrdup(want);
+	char *path = xasprintf("/api/v1/namespaces/%s/services/%s/status", ns, name);
+	json_t *p;
+	if (expect)
+		p = json_pack("[{s:s, s:s, s:O}, {s:s, s:s, s:o}]", "op", "test", "path",
+			      "/status/loadBalancer/ingress", "value", expect, "op", "replace",
+			      "path", "/status/loadBalancer/ingress", "value",
+			      json_loads(want, 0, NULL));
+	else
+		p = json_pack("{s:{s:{s:o}}}", "status", "loadBalancer", "ingress",
+			      json_loads(want, 0, NULL));
+	log_info("updating service status", "service", key, "ingress", want, NULL);
+	send_patch(c, path, expect ? K8S_PATCH_JSON : K8S_PATCH_MERGE, p, "status patch", key,
+		   false);
+	json_decref(p);
+	free(path);
+	return true;
+}
+
+/* The same for the pool annotation: set it to want, or remove it (want
+ * NULL); have is its value now (NULL when absent). */
+static bool sync_annotation(struct ctl *c, const char *key, const char *ns, const char *name,
+			    const char *want, const char *have)
+{
+	struct sent *st = sent_get(&c->sent, key, false);
+	bool same = want && have ? strcmp(want, have) == 0 : want == have;
+	if (same) {
+		if (st) {
+			free(st->pools);
+			st->pools = NULL;
+		}
+		return false;
+	}
+	const char *w = want ? want : "";   /* "" in the record: removal sent */
+	if (st && st->pools && strcmp(st->pools, w) == 0)
+		return false;
+	st = sent_get(&c->sent, key, true);
+	free(st->pools);
+	st->pools = xstrdup(w);
+	char *path = xasprintf("/api/v1/namespaces/%s/services/%s", ns, name);
+	json_t *p = json_pack("{s:{s:{s:o}}}", "metadata", "annotations", POOL_ANNOTATION,
+			      want ? json_string(want) : json_null());
+	log_debug(want ? "updating service annotation" : "removing service annotation", "service",
+		  key, "annotation", POOL_ANNOTATION, "value", w, NULL);
+	send_patch(c, path, K8S_PATCH_MERGE, p, "annotation patch", key, false);
+	json_decref(p);
+	free(path);
+	return true;
+}
+
+/* Drop the record of a Service once nothing it holds is awaited. */
+static void sent_tidy(struct ctl *c, const char *key)
+{
+	struct sent *st = sent_get(&c->sent, key, false);
+	if (st && !st->status && !st->pools)
+		sent_forget(&c->sent, key);
+}
+
+/* Addresses the allocator held for a Service before a pass. */
+struct held {
+	size_t n;
+	struct ip_addr a[2];
+};
+
+/* Why a Service is not ours, for the log and the event. */
+static char *not_ours_why(const struct ctl *c, const struct service *s)
+{
+	if (!service_is_load_balancer(s))
+		return xasprintf("its type is %s, not LoadBalancer",
+				 s->type && *s->type ? s->type : "ClusterIP");
+	if (s->lb_class && *s->lb_class && c->lb_class)
+		return xasprintf("its loadBalancerClass is \"%s\", not \"%s\"", s->lb_class,
+				 c->lb_class);
+	if (s->lb_class && *s->lb_class)
+		return xasprintf("its loadBalancerClass is \"%s\"; this controller serves "
+				 "Services without one",
+				 s->lb_class);
+	return xasprintf("it has no loadBalancerClass; this controller serves \"%s\"",
+			 c->lb_class ? c->lb_class : "");
+}
+
+static void list_append(char **list, const char *sep, const char *item)
+{
+	char *n = xasprintf("%s%s%s", *list ? *list : "", *list ? sep : "", item);
+	free(*list);
+	*list = n;
+}
+
+/*
+ * A Service that is not ours (not a LoadBalancer, or of another
+ * loadBalancerClass).  As MetalLB's controller, we clear a Service we had
+ * given addresses to once it stops being ours: its addresses are released
+ * (alloc_service() did that), its ingress emptied and the pool annotation
+ * removed.  But another implementation writes the status of Services of its
+ * class, so we act only on evidence that the addresses are ours:
+ *
+ * - the allocator held addresses for it before this pass: those leave the
+ *   ingress, and the annotation goes;
+ * - after a restart or a change of leader the allocator knows nothing, and
+ *   the annotation is the evidence.  A Service that is no longer a
+ *   LoadBalancer loses it (the API server emptied its status when the type
+ *   changed; nobody else can hold addresses for it).  A LoadBalancer of
+ *   another class loses the ingress addresses that lie in our pools (ours
+ *   when --lb-class changed across a restart) and then the annotation, and
+ *   is otherwise left alone: the annotation may be another instance's
+ *   (MetalLB instances of different classes write the same one), or a
+ *   leftover from a Service that went through ClusterIP to another class
+ *   while we were down, whose status the other implementation now writes.
+ *
+ * The status patch tests that the ingress is still what we saw, so a write
+ * by another implementation in between makes it fail (and the next pass
+ * looks again) instead of being lost.
+ */
+static void clear_service(struct ctl *c, const struct model *m, const struct service *s,
+			  const struct tree *obj, const char *key, const struct held *held)
+{
+	const char *ns = s->meta.namespace_, *name = s->meta.name;
+	const char *ann = tree_get_str(tree_path(obj, "metadata.annotations"), POOL_ANNOTATION);
+	if (!held->n && !ann) {
+		sent_forget(&c->sent, key);   /* never ours, or cleared already */
+		return;
+	}
+	bool lb = service_is_load_balancer(s);
+	json_t *keep = json_array();
+	char *dropped = NULL;
+	size_t ndrop = 0;
+	const struct tree *arr = tree_path(obj, "status.loadBalancer.ingress");
+	json_t *ing = arr ? tree_to_json(arr) : NULL;
+	size_t i;
+	json_t *v;
+	if (ing && json_is_array(ing))
+		json_array_foreach(ing, i, v)
+		{
+			const char *ip = json_string_value(json_object_get(v, "ip"));
+			struct ip_addr a;
+			bool parsed = ip && ip_parse(ip, &a, NULL, 0) == 0;
+			/* A Service that is not a LoadBalancer may hold no
+			 * ingress at all (the API server refuses it). */
+			bool mine = !lb;
+			for (size_t k = 0; parsed && k < held->n && !mine; k++)
+				mine = ip_eq(&a, &held->a[k]);
+			if (parsed && !mine && ann)
+				mine = model_pool_containing(m, &a) != NULL;
+			if (mine) {
+				list_append(&dropped, ", ", ip ? ip : "(no ip)");
+				ndrop++;
+			} else {
+				json_array_append(keep, v);
+			}
+		}
+	if (!held->n && lb && !ndrop) {
+		json_decref(ing);
+		json_decref(keep);
+		sent_forget(&c->sent, key);
+		return;
+	}
+	char *want = json_dumps(keep, JSON_COMPACT);
+	json_decref(keep);
+	bool status_sent = sync_status(c, key, ns, name, want, ndrop > 0, ing);
+	json_decref(ing);
+	bool ann_sent = sync_annotation(c, key, ns, name, NULL, ann);
+	sent_tidy(c, key);
+	if (held->n || status_sent || ann_sent) {
+		char *why = not_ours_why(c, s);
+		char *released = NULL, *done = NULL;
+		for (size_t k = 0; k < held->n; k++) {
+			char b[IP_STR_MAX];
+			list_append(&released, ", ", ip_format(&held->a[k], b));
+		}
+		if (released) {
+			char *x = xasprintf("released %s", released);
+			list_append(&done, "; ", x);
+			free(x);
+		}
+		if (status_sent) {
+			char *x = xasprintf("cleared %s from its status", dropped ? dropped : "");
+			list_append(&done, "; ", x);
+			free(x);
+		}
+		if (ann_sent)
+			list_append(&done, "; ", "removed the " POOL_ANNOTATION " annotation");
+		char *msg = xasprintf("\"%s\" is no longer served by this controller (%s): %s", key,
+				      why, done ? done : "");
+		log_info("clearing service", "service", key, "why", why, "released",
+			 released ? released : "", "cleared",
+			 status_sent && dropped ? dropped : "", NULL);
+		k8sd_post_event(c->client, REPORTING_CONTROLLER, c->instance, obj, ns, name,
+				"Normal", "ClearAssignment", msg);
+		free(msg);
+		free(done);
+		free(released);
+		free(why);
+	}
+	free(want);
+	free(dropped);
+}
+
+static bool sent_service_exists(const struct sent *s, void *arg)
+{
+	return k8s_store_get_key(arg, s->key) != NULL;
+}
+
 static void reconcile(struct ctl *c)
 {
 	if (!c->leader)
@@ -665,42 +936,45 @@ static void reconcile(struct ctl *c)
 		k8s_store_foreach(k8s_reflector_store(c->refl[i]), add_obj, args);
 	model_validate(&m, &d);
 
-	size_t nerr = 0;
-	char *errors = xstrdup("");
-	for (size_t i = 0; i < d.n; i++) {
-		const struct diag *x = &d.items[i];
-		if (x->level != DIAG_ERROR)
-			continue;
-		char *line = diag_format(x);
-		log_warn("configuration problem", "error", line, NULL);
-		if (!(x->object && str_has_prefix(x->object, "Service "))) {
-			char *e = xasprintf("%s%s%s", errors, *errors ? "\n" : "", line);
-			free(errors);
-			errors = e;
-		}
-		free(line);
-		if (!(x->flags & DIAG_FLAG_REFERENCE) &&
-		    !(x->object && str_has_prefix(x->object, "Service ")))
-			nerr++;
-	}
+	char *errors = NULL;
+	bool usable;
+	bool invalid = k8sd_config_verdict(&m, &d, &errors, &usable);
 	c->updates++;
-	bool invalid = nerr || config_invalid(&m);
 	k8sd_cstate_set(c->cstate, !invalid, errors);
 	free(errors);
-	if (invalid) {
+	if (invalid)
 		c->update_errors++;
+	/* Taken when valid, or when only references dangle and there is no
+	 * valid configuration yet (those references then select nothing). */
+	if (invalid && (c->have_config || !usable)) {
 		c->stale = c->have_config;
-		log_error("configuration has errors; keeping the last good one", NULL);
+		log_error(c->have_config ? "configuration has errors; keeping the last good one"
+					 : "configuration has errors; nothing allocated until it "
+					   "is fixed",
+			  NULL);
 	} else {
+		if (invalid)
+			log_warn("configuration refers to objects that do not exist; running it "
+				 "(no valid one yet), those references select nothing",
+				 NULL);
 		alloc_set_config(c->alloc, &m);
 		c->have_config = true;
-		c->stale = false;
+		c->stale = invalid;
 	}
 	model_drop_trees(&m);
 
-	struct alloc_result *res = xcalloc(m.nservices ? m.nservices : 1, sizeof(*res));
-	if (c->have_config)
+	size_t nsvc = m.nservices ? m.nservices : 1;
+	struct alloc_result *res = xcalloc(nsvc, sizeof(*res));
+	/* What the allocator holds before the pass: alloc_service() releases
+	 * the addresses of a Service that is no longer ours, and
+	 * clear_service() needs to know which they were. */
+	struct held *held = xcalloc(nsvc, sizeof(*held));
+	if (c->have_config) {
+		for (size_t i = 0; i < m.nservices; i++)
+			held[i].n = alloc_get(c->alloc, m.services[i].meta.namespace_,
+					      m.services[i].meta.name, held[i].a, NULL);
 		alloc_run_all(c->alloc, &m, res);
+	}
 
 	const struct k8s_store *svcs = k8s_reflector_store(c->refl[R_SERVICES]);
 	for (size_t i = 0; c->have_config && i < m.nservices; i++) {
@@ -719,58 +993,19 @@ static void reconcile(struct ctl *c)
 					r->events[e].type, r->events[e].reason,
 					r->events[e].message);
 		}
-		if (!r->ours || !obj)
+		if (!obj)
 			continue;
+		if (!r->ours) {
+			clear_service(c, &m, s, obj, key, &held[i]);
+			continue;
+		}
 		char *want = status_json(r);
 		char *have = ingress_json_of(obj);
 		char *pools = pools_of(r);
-		const char *have_pools =
-			tree_get_str(tree_path(obj, "metadata.annotations"), POOL_ANNOTATION);
-		struct sent *st = sent_get(c, key, false);
-		if (strcmp(want, have) != 0) {
-			if (!st || !st->status || strcmp(st->status, want) != 0) {
-				st = sent_get(c, key, true);
-				free(st->status);
-				st->status = xstrdup(want);
-				char *path = xasprintf("/api/v1/namespaces/%s/services/%s/status",
-						       ns, name);
-				json_t *p = json_pack("{s:{s:{s:o}}}", "status", "loadBalancer",
-						      "ingress", json_loads(want, 0, NULL));
-				log_info("updating service status", "service", key, "ingress",
-					 want, NULL);
-				send_patch(c, path, p, "status patch", key);
-				json_decref(p);
-				free(path);
-			}
-		} else if (st) {
-			free(st->status);
-			st->status = NULL;
-		}
-		bool pools_same = (!pools && !have_pools) ||
-				  (pools && have_pools && strcmp(pools, have_pools) == 0);
-		st = sent_get(c, key, false);
-		if (!pools_same) {
-			const char *sent_p = st ? st->pools : NULL;
-			if (!sent_p || !pools || strcmp(sent_p, pools) != 0) {
-				st = sent_get(c, key, true);
-				free(st->pools);
-				st->pools = xstrdup(pools ? pools : "");
-				char *path = xasprintf("/api/v1/namespaces/%s/services/%s", ns,
-						       name);
-				json_t *p = json_pack("{s:{s:{s:o}}}", "metadata", "annotations",
-						      POOL_ANNOTATION,
-						      pools ? json_string(pools) : json_null());
-				send_patch(c, path, p, "annotation patch", key);
-				json_decref(p);
-				free(path);
-			}
-		} else if (st) {
-			free(st->pools);
-			st->pools = NULL;
-		}
-		st = sent_get(c, key, false);
-		if (st && !st->status && !st->pools)
-			sent_forget(c, key);
+		sync_status(c, key, ns, name, want, strcmp(want, have) != 0, NULL);
+		sync_annotation(c, key, ns, name, pools,
+				tree_get_str(tree_path(obj, "metadata.annotations"), POOL_ANNOTATION));
+		sent_tidy(c, key);
 		free(want);
 		free(have);
 		free(pools);
@@ -778,17 +1013,9 @@ static void reconcile(struct ctl *c)
 	for (size_t i = 0; i < m.nservices; i++)
 		alloc_result_free(&res[i]);
 	free(res);
+	free(held);
 	/* Records of Services that are gone. */
-	for (size_t i = 0; i < c->nsent;) {
-		char *slash = strchr(c->sent[i].key, '/');
-		*slash = 0;
-		bool gone = !k8s_store_get(svcs, c->sent[i].key, slash + 1);
-		*slash = '/';
-		if (gone)
-			sent_forget(c, c->sent[i].key);
-		else
-			i++;
-	}
+	sent_filter(&c->sent, sent_service_exists, (void *)svcs);
 	if (c->have_config)
 		update_pool_status(c);
 	metrics_update(c);
@@ -798,9 +1025,16 @@ static void reconcile(struct ctl *c)
 
 static void on_debounce(struct ev_loop *loop, ev_timer *w, int revents)
 {
+	struct ctl *c = w->data;
 	(void)loop;
 	(void)revents;
-	reconcile(w->data);
+	double t0 = ev_time();
+	reconcile(c);
+	c->pass_end = ev_time();
+	c->pass_cost = c->pass_end - t0;
+	char took[32];
+	snprintf(took, sizeof(took), "%.3f", c->pass_cost);
+	log_debug("pass done", "seconds", took, NULL);
 }
 
 static void on_change(enum k8s_change change, const struct tree *object,
@@ -837,7 +1071,10 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	struct ctl *c = w->data;
 	(void)revents;
 	log_info("stopping", NULL);
+	if (c->stopping)
+		c->quit = true;
 	if (c->stopping || !c->leader) {
+		c->stopping = true;
 		ev_break(loop, EVBREAK_ALL);
 		return;
 	}
@@ -920,7 +1157,7 @@ int cmd_controller(int argc, char **argv)
 	static struct ctl c;
 	c.loop = ev_default_loop(0);
 	c.ns = ns;
-	c.lb_class = lb_class;
+	c.lb_class = lb_class && *lb_class ? lb_class : NULL;   /* "": no class, as the allocator takes it */
 	char host[256] = "ironlb";
 	gethostname(host, sizeof(host) - 1);
 	c.instance = xasprintf("%s", getenv("POD_NAME") ? getenv("POD_NAME") : host);
@@ -935,7 +1172,7 @@ int cmd_controller(int argc, char **argv)
 		return 1;
 	}
 	c.cstate = k8sd_cstate_new(c.client, ns, CONFIG_STATE_NAME, "controller", NULL,
-				   retry_soon, &c);
+				   REPORTING_CONTROLLER, c.instance, retry_soon, &c);
 	c.alloc = alloc_new();
 	alloc_set_lb_class(c.alloc, lb_class);
 	metrics_setup(&c);
@@ -994,6 +1231,8 @@ int cmd_controller(int argc, char **argv)
 		 k8s_client_config(c.client)->server, "metrics_port", port, NULL);
 	ev_run(c.loop, 0);
 
+	c.stopping = true;
+	c.started = false;   /* no more passes */
 	ev_timer_stop(c.loop, &c.debounce);
 	ev_timer_stop(c.loop, &c.lease_timer);
 	ev_timer_stop(c.loop, &c.stop_timer);
@@ -1001,16 +1240,28 @@ int cmd_controller(int argc, char **argv)
 		k8s_reflector_free(c.refl[i]);
 		free(c.paths[i]);
 	}
+	/* Let the requests under way (patches, Events, a Lease release the
+	 * stop timer cut short) finish, for DRAIN seconds at most: a patch cut
+	 * off may or may not have been applied, and an Event's context is
+	 * freed by its callback.  A second signal ends the wait. */
+	ev_timer_set(&c.stop_timer, DRAIN, 0.);
+	ev_timer_start(c.loop, &c.stop_timer);
+	while (k8s_client_pending(c.client) && ev_is_active(&c.stop_timer) && !c.quit)
+		ev_run(c.loop, EVRUN_ONCE);
+	ev_timer_stop(c.loop, &c.stop_timer);
+	ev_signal_stop(c.loop, &c.sig_term);
+	ev_signal_stop(c.loop, &c.sig_int);
+
 	k8sd_cstate_free(c.cstate);
-	k8s_client_free(c.client);
+	k8s_client_free(c.client);   /* cancels the rest, without callbacks */
+	while (c.reqs)
+		req_free(c.reqs);
+	k8sd_events_forget();
 	http_server_free(c.http);
 	metrics_registry_free(c.reg);
 	alloc_free(c.alloc);
-	while (c.nsent)
-		sent_forget(&c, c.sent[0].key);
-	free(c.sent);
-	pool_sent_clear(&c);
-	free(c.pool_sent);
+	sent_clear(&c.sent);
+	sent_clear(&c.pool_sent);
 	free(c.observed);
 	free(c.identity);
 	free(c.instance);

@@ -32,25 +32,38 @@ void k8sd_post_event(struct k8s_client *c, const char *reporting_controller,
 		     const char *name, const char *type, const char *reason,
 		     const char *message);
 
-/* Whether a validated model's configuration must be refused: errors of
- * configuration objects other than unresolved references, or an object
- * marked invalid.  *errors gets every configuration error, one a line ("" for
- * none; free it); each error is logged.  Problems of Services, Nodes,
+/* Whether a validated model's configuration is invalid: any error of a
+ * configuration object, an unresolved reference (an advertisement naming a
+ * pool that does not exist, ...) included, or an object marked invalid.
+ * *errors gets every configuration error, one a line ("" for none; free
+ * it); each error is logged.  *usable (when not NULL) says whether it could
+ * still be run: its only errors are unresolved references, which just
+ * disable what names them (a component without any valid configuration
+ * runs such a one rather than nothing).  Problems of Services, Nodes,
  * EndpointSlices and Namespaces are not the configuration's. */
-bool k8sd_config_verdict(const struct model *m, const struct diag_list *d, char **errors);
+bool k8sd_config_verdict(const struct model *m, const struct diag_list *d, char **errors,
+			 bool *usable);
+
+/* Free the records of Events still under way; after k8s_client_free()
+ * (which cancels them without callbacks). */
+void k8sd_events_forget(void);
 
 /*
  * A ConfigurationState writer: keeps metallb.io/v1beta1 ConfigurationState
  * `name` in namespace `ns` (created when missing, labelled
  * metallb.io/component-type = component and, for a speaker,
  * metallb.io/node-name = node) saying status.result Valid or Invalid with
- * status.errorSummary.  Only changes are sent; a failed write calls
+ * status.errorSummary.  Only changes are sent; a change to Invalid (and
+ * back to Valid) is also an Event on the object (reason
+ * ConfigurationInvalid / ConfigurationValid, from reporter and instance).
+ * A failed write calls
  * retry(arg) so the owner tries again later (a missing CRD, 404, does not).
  */
 struct k8sd_cstate;
 
 struct k8sd_cstate *k8sd_cstate_new(struct k8s_client *c, const char *ns, const char *name,
 				    const char *component, const char *node,
+				    const char *reporter, const char *instance,
 				    void (*retry)(void *arg), void *arg);
 /* errors: one diagnostic a line ("" when valid). */
 void k8sd_cstate_set(struct k8sd_cstate *s, bool valid, const char *errors);

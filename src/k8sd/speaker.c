@@ -13,11 +13,13 @@
  * ours (type LoadBalancer, our class); each address's pool is the valid
  * pool that holds it.  The speaker never writes Services.
  *
- * A configuration with errors (other than unresolved references) is not
+ * A configuration with errors (an unresolved reference included) is not
  * taken: the last good configuration objects keep being used with the
  * current Services, Nodes and EndpointSlices, so nothing is withdrawn
  * because of a bad change, and the ConfigurationState "speaker-<node>"
- * says Invalid with the errors until it is fixed.
+ * says Invalid with the errors (and an Event) until it is fixed.  With no
+ * good configuration yet, one whose only errors are unresolved references
+ * is run (those references select nothing) rather than nothing.
  *
  * What this node announces is written where `kubectl get` shows it: one
  * ServiceL2Status per Service it answers for over Layer 2 (with the
@@ -92,7 +94,8 @@ struct spk {
 	struct k8s_reflector *refl[S_COUNT];
 	char *paths[S_COUNT];
 	bool started;
-	ev_timer debounce;
+	ev_timer debounce, drain;
+	bool stopping, quit;     /* draining at exit; a second signal seen */
 	double last_pass;   /* seconds the last reconcile took (at most 1) */
 	ev_signal sig_term, sig_int;
 
@@ -108,6 +111,7 @@ struct spk {
 	struct announced *announced;  /* sorted by key */
 	size_t nrecs;
 	struct status_rec *recs;      /* sorted by name */
+	struct status_req *reqs;      /* status object requests under way */
 
 	struct k8sd_cstate *cstate;
 	struct metrics_registry *reg;
@@ -161,13 +165,34 @@ static char *status_name(const char *prefix, const char *node, const char *svc_k
 
 struct status_req {
 	struct spk *s;
+	struct status_req *prev, *next;   /* in s->reqs */
 	char *name;
 	char *kind_path;    /* collection path */
 	char *status;       /* JSON text to patch after a create */
 };
 
+/* Requests under way are listed so that what is still out at shutdown
+ * (the client cancels them without callbacks) is freed. */
+static struct status_req *status_req_new(struct spk *s, const char *name)
+{
+	struct status_req *r = xcalloc(1, sizeof(*r));
+	r->s = s;
+	r->name = xstrdup(name);
+	r->next = s->reqs;
+	if (s->reqs)
+		s->reqs->prev = r;
+	s->reqs = r;
+	return r;
+}
+
 static void status_req_free(struct status_req *r)
 {
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		r->s->reqs = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
 	free(r->name);
 	free(r->kind_path);
 	free(r->status);
@@ -269,9 +294,7 @@ static void delete_unwanted(const char *key, const struct tree *obj, void *arg)
 	rec->sent = xstrdup("-");
 	if (old && old->sent && strcmp(old->sent, "-") == 0)
 		return;   /* deleting; the watch has not shown it yet */
-	struct status_req *r = xcalloc(1, sizeof(*r));
-	r->s = s;
-	r->name = xstrdup(name);
+	struct status_req *r = status_req_new(s, name);
 	r->kind_path = xasprintf("/apis/metallb.io/v1beta1/namespaces/%s/%s", s->ns,
 				 KIND_PLURAL[g->refl]);
 	char *path = xasprintf("%s/%s", r->kind_path, name);
@@ -314,9 +337,7 @@ static void sync_status_objects(struct spk *s, struct want *want, size_t nwant)
 		}
 		free(rec->sent);
 		rec->sent = text;
-		struct status_req *r = xcalloc(1, sizeof(*r));
-		r->s = s;
-		r->name = xstrdup(w->name);
+		struct status_req *r = status_req_new(s, w->name);
 		r->kind_path = xasprintf("/apis/metallb.io/v1beta1/namespaces/%s/%s", s->ns,
 					 KIND_PLURAL[w->refl]);
 		r->status = xstrdup(text);
@@ -471,7 +492,9 @@ static void report(struct spk *s)
 		const char *svc_name = slash ? slash + 1 : "";
 		if (slash)
 			*slash = 0;
-		if (bits & (P_L2 | P_L2_FAILED)) {
+		/* Only where it really answers: an elected node without a
+		 * usable interface has an announceFailed event instead. */
+		if (bits & P_L2) {
 			struct want *w = VEC_PUSH(want, nwant);
 			*w = (struct want){status_name("l2-", s->node, key), "ServiceL2Status",
 					   S_L2STATUS, xstrdup(svc_ns), xstrdup(svc_name),
@@ -612,13 +635,18 @@ static void reconcile(struct spk *s)
 		k8s_store_foreach(k8s_reflector_store(s->refl[i]), add_obj, &a);
 	model_validate(&m, &d);
 	char *errors = NULL;
-	bool invalid = k8sd_config_verdict(&m, &d, &errors);
+	bool usable;
+	bool invalid = k8sd_config_verdict(&m, &d, &errors, &usable);
 	s->updates++;
 	k8sd_cstate_set(s->cstate, !invalid, errors);
 	free(errors);
 	diag_list_free(&d);
-	if (invalid) {
+	if (invalid)
 		s->update_errors++;
+	/* Taken when valid, or when only references dangle and there is
+	 * nothing better to run. */
+	bool take = !invalid || (usable && !s->have_config);
+	if (!take) {
 		s->stale = s->have_config;
 		model_free(&m);
 		if (!s->have_config) {
@@ -639,11 +667,15 @@ static void reconcile(struct spk *s)
 		model_validate(&m, &d2);
 		diag_list_free(&d2);
 	} else {
+		if (invalid)
+			log_warn("configuration refers to objects that do not exist; running it "
+				 "(no valid one yet), those references select nothing",
+				 NULL);
 		good_free(s);
 		for (int i = S_FIRST_CONFIG; i < S_END_MODEL; i++)
 			k8s_store_foreach(k8s_reflector_store(s->refl[i]), keep_obj, s);
 		s->have_config = true;
-		s->stale = false;
+		s->stale = invalid;
 	}
 	model_drop_trees(&m);
 
@@ -768,10 +800,21 @@ static void h_status(const struct http_request *req, struct http_response *resp,
 	json_decref(root);
 }
 
+static void on_drain_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+}
+
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	struct spk *s = w->data;
 	(void)revents;
+	if (s->stopping) {
+		s->quit = true;
+		return;
+	}
 	log_info("stopping", "signal", w->signum == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
 	announcer_stop(s->ann);
 	ev_break(loop, EVBREAK_ALL);
@@ -894,7 +937,8 @@ int cmd_speaker(int argc, char **argv)
 		return 1;
 	}
 	char *cs_name = xasprintf("speaker-%s", node);
-	s.cstate = k8sd_cstate_new(s.client, ns, cs_name, "speaker", node, retry_soon, &s);
+	s.cstate = k8sd_cstate_new(s.client, ns, cs_name, "speaker", node, REPORTING_CONTROLLER,
+				   s.instance, retry_soon, &s);
 	free(cs_name);
 	s.reg = metrics_registry_new();
 	alloc_metrics_register_config(&s.am, s.reg);
@@ -975,9 +1019,23 @@ int cmd_speaker(int argc, char **argv)
 		k8s_reflector_free(s.refl[i]);
 		free(s.paths[i]);
 	}
+	/* Let the writes under way (status objects, Events) finish, for 2 s
+	 * at most; a second signal ends the wait. */
+	ev_timer_init(&s.drain, on_drain_timeout, 2., 0.);
+	ev_timer_start(s.loop, &s.drain);
+	s.stopping = true;
+	while (k8s_client_pending(s.client) && ev_is_active(&s.drain) && !s.quit)
+		ev_run(s.loop, EVRUN_ONCE);
+	ev_timer_stop(s.loop, &s.drain);
+	ev_signal_stop(s.loop, &s.sig_term);
+	ev_signal_stop(s.loop, &s.sig_int);
 	free(own_label);
 	k8sd_cstate_free(s.cstate);
 	k8s_client_free(s.client);
+	/* Cancelled with the client, without their callbacks. */
+	while (s.reqs)
+		status_req_free(s.reqs);
+	k8sd_events_forget();
 	announcer_free(s.ann);
 	http_server_free(s.http);
 	metrics_registry_free(s.reg);

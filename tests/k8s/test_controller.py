@@ -4,10 +4,16 @@ annotation and an IPAllocated event; a restart keeps the addresses; a
 deleted Service's address goes to the next new one; IPAddressPool status
 figures; the ConfigurationState (Valid / Invalid with the diagnostics);
 leader election on the ironlb-controller Lease (one writer, takeover after
-the leader dies, release on a graceful stop).
+the leader dies, release on a graceful stop); a Service that stops being a
+LoadBalancer is cleared and its address reused, while Services of another
+loadBalancerClass keep the status another implementation wrote (also across
+a restart), unless the addresses are provably ours.  Every controller
+stopped with SIGTERM must exit 0 without sanitizer reports (the suite runs
+under ASan too: IRONLB_K8S_BIN=build-asan/ironlb-k8s).
 
 The binary is found with $IRONLB_K8S_BIN, else next to $IRONLB_BIN, else
 build*/ironlb-k8s."""
+import json
 import os
 import pathlib
 import subprocess
@@ -86,15 +92,24 @@ class Controller:
             return r.read().decode()
 
     def stop(self):
+        """SIGTERM; the controller must exit 0 with nothing from a sanitizer
+        (leaks, UBSan) in its output.  One the test killed is not checked."""
+        rc = None
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(timeout=10)
+                rc = self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        if self.proc:
+                rc = "timeout"
+        if self.proc and not self.logf.closed:
             self.logf.close()
+        if rc is not None:
+            out = self.output()
+            assert rc == 0, f"controller exited {rc} on SIGTERM:\n{out}"
+            for bad in ("Sanitizer", "runtime error:"):
+                assert bad not in out, f"{bad} in the controller's output:\n{out}"
 
 
 @pytest.fixture
@@ -333,3 +348,169 @@ def test_leader_election(metallb, namespace, controller):
              "new leader after release", timeout=5)
     assert ingress(plane, namespace, "dual-stack-test-svc") == a
     assert ingress(plane, namespace, "after-takeover") == b
+
+
+# ---------------------------------------------------------------------------
+# Services that stop being ours
+
+POOL_ANN = "metallb.io/ip-allocated-from-pool"
+
+
+def lb_service(name, ns, pool=None, lb_class=None, annotations=None):
+    """A single-stack IPv4 LoadBalancer Service (from pool when given)."""
+    ann = dict(annotations or {})
+    if pool:
+        ann["metallb.io/address-pool"] = pool
+    spec = {"type": "LoadBalancer", "ipFamilyPolicy": "SingleStack", "ipFamilies": ["IPv4"],
+            "selector": {"app": name}, "ports": [{"port": 80, "protocol": "TCP"}]}
+    if lb_class:
+        spec["loadBalancerClass"] = lb_class
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": name, "namespace": ns, "annotations": ann}, "spec": spec}
+
+
+def set_ingress(plane, ns, name, ips):
+    """Write the status as another implementation would (with ports, which
+    ironlb does not write, so that a status patch that rebuilt the entries
+    would show)."""
+    plane.kubectl("patch", "svc", name, "-n", ns, "--subresource=status", "--type=merge",
+                  "-p", json.dumps({"status": {"loadBalancer": {"ingress": [
+                      {"ip": ip, "ports": [{"port": 80, "protocol": "TCP"}]} for ip in ips]}}}))
+
+
+def pool_annotation(plane, ns, name):
+    return plane.kubectl_json("get", "svc", name, "-n", ns)["metadata"].get(
+        "annotations", {}).get(POOL_ANN)
+
+
+def our_events(plane, ns, name, reason=None):
+    evs = plane.kubectl_json("get", "events.v1.events.k8s.io", "-n", ns)["items"]
+    return [e for e in evs if e["regarding"]["name"] == name
+            and e.get("reportingController") == "metallb.io/controller"
+            and (reason is None or e.get("reason") == reason)]
+
+
+def test_not_a_load_balancer_any_more(metallb, namespace, controller):
+    plane = metallb
+    # A pool of one address: the second Service gets it only if the first
+    # one's address is released.
+    pool = f"one-{namespace}"
+    plane.apply({"apiVersion": "metallb.io/v1beta1", "kind": "IPAddressPool",
+                 "metadata": {"name": pool, "namespace": "metallb-system"},
+                 "spec": {"addresses": ["198.51.100.7/32"], "autoAssign": False}})
+    ctl = controller()
+    try:
+        plane.apply(lb_service("first", namespace, pool=pool))
+        assert wait_ingress(plane, ctl, namespace, "first", n=1) == ["198.51.100.7"]
+        wait_for(lambda: pool_annotation(plane, namespace, "first") == pool, ctl,
+                 "pool annotation on first")
+        plane.apply(lb_service("second", namespace, pool=pool))
+        wait_for(lambda: our_events(plane, namespace, "second", "AllocationFailed"), ctl,
+                 "AllocationFailed for second (the pool is full)")
+        assert ingress(plane, namespace, "second") == []
+
+        plane.kubectl("patch", "svc", "first", "-n", namespace, "--type=merge",
+                      "-p", '{"spec":{"type":"ClusterIP"}}')
+        wait_for(lambda: pool_annotation(plane, namespace, "first") is None, ctl,
+                 "annotation removed from first")
+        assert ingress(plane, namespace, "first") == []
+        # The released address goes to the Service that waited for it.
+        assert wait_ingress(plane, ctl, namespace, "second", n=1) == ["198.51.100.7"]
+        wait_for(lambda: our_events(plane, namespace, "first", "ClearAssignment"), ctl,
+                 "ClearAssignment event for first")
+        ev = our_events(plane, namespace, "first", "ClearAssignment")[0]
+        assert ev["type"] == "Normal", ev
+        assert "198.51.100.7" in ev["note"] and "ClusterIP" in ev["note"], ev["note"]
+        assert "clearing service" in ctl.output()
+
+        # A restart changes nothing: first stays clear, second keeps it.
+        ctl.stop()
+        ctl = controller()
+        plane.apply(lb_service("barrier", namespace))
+        wait_ingress(plane, ctl, namespace, "barrier", n=1)
+        time.sleep(0.5)
+        assert ingress(plane, namespace, "second") == ["198.51.100.7"]
+        assert ingress(plane, namespace, "first") == []
+        assert pool_annotation(plane, namespace, "first") is None
+        assert len(our_events(plane, namespace, "first", "ClearAssignment")) == 1
+        ctl.check()
+    finally:
+        plane.kubectl("delete", "svc", "--all", "-n", namespace, "--wait=false")
+        plane.kubectl("delete", "ipaddresspool", pool, "-n", "metallb-system")
+
+
+def test_other_class_left_alone(metallb, namespace, controller):
+    plane = metallb
+    try:
+        # Another implementation's Service, with the status it wrote.
+        plane.apply(lb_service("theirs", namespace, lb_class="example.com/other"))
+        set_ingress(plane, namespace, "theirs", ["203.0.113.10"])
+        # One that went from us through ClusterIP to another class while no
+        # controller ran: our annotation is left over, the other
+        # implementation has written its status.  The annotation alone
+        # proves nothing, since MetalLB instances of other classes write it
+        # too.
+        plane.apply(lb_service("moved", namespace, lb_class="example.com/other",
+                               annotations={POOL_ANN: "ipv4-pool"}))
+        set_ingress(plane, namespace, "moved", ["203.0.113.11"])
+        before = {n: plane.kubectl_json("get", "svc", n, "-n", namespace)
+                  for n in ("theirs", "moved")}
+
+        for rnd in range(2):   # and again after a restart
+            ctl = controller()
+            # A Service of ours as a barrier: once it has its address, a pass
+            # has seen the others too.
+            plane.apply(lb_service(f"ours-{rnd}", namespace))
+            wait_ingress(plane, ctl, namespace, f"ours-{rnd}", n=1)
+            time.sleep(1.0)
+            for n, old in before.items():
+                now = plane.kubectl_json("get", "svc", n, "-n", namespace)
+                assert now["status"] == old["status"], (n, now["status"], ctl.output())
+                assert now["metadata"].get("annotations") == \
+                    old["metadata"].get("annotations"), (n, ctl.output())
+                assert now["metadata"]["resourceVersion"] == \
+                    old["metadata"]["resourceVersion"], n
+                assert our_events(plane, namespace, n) == [], n
+            assert "clearing service" not in ctl.output()
+            ctl.stop()
+    finally:
+        # Their ingress addresses would count in other tests' figures.
+        plane.kubectl("delete", "svc", "--all", "-n", namespace, "--wait=false")
+
+
+def test_stale_assignment_cleared_after_restart(metallb, namespace, controller):
+    """What a controller finds when it starts (or becomes leader), holding no
+    record: the annotation is the evidence, checked against the addresses."""
+    plane = metallb
+    try:
+        # A ClusterIP Service with our annotation left over (it stopped being
+        # a LoadBalancer while no controller ran; the API server emptied its
+        # status): nobody can hold addresses for it, the annotation goes.
+        left = lb_service("left", namespace, annotations={POOL_ANN: "ipv4-pool"})
+        left["spec"]["type"] = "ClusterIP"
+        plane.apply(left)
+        # A Service of another class that holds an address of our pool and
+        # our annotation (as after a restart with another --lb-class): ours,
+        # so cleared; the other implementation's address beside it stays.
+        plane.apply(lb_service("ours-before", namespace, lb_class="example.com/other",
+                               annotations={POOL_ANN: "ipv4-pool"}))
+        set_ingress(plane, namespace, "ours-before", ["192.168.100.200", "203.0.113.12"])
+
+        ctl = controller()
+        wait_for(lambda: pool_annotation(plane, namespace, "left") is None, ctl,
+                 "annotation removed from left")
+        wait_for(lambda: pool_annotation(plane, namespace, "ours-before") is None, ctl,
+                 "annotation removed from ours-before")
+        wait_for(lambda: ingress(plane, namespace, "ours-before") == ["203.0.113.12"], ctl,
+                 "ours-before keeps only the other address")
+        kept = plane.kubectl_json("get", "svc", "ours-before", "-n", namespace)
+        assert kept["status"]["loadBalancer"]["ingress"][0]["ports"] == \
+            [{"port": 80, "protocol": "TCP"}], kept["status"]
+        for n in ("left", "ours-before"):
+            wait_for(lambda: our_events(plane, namespace, n, "ClearAssignment"), ctl,
+                     f"ClearAssignment event for {n}")
+        note = our_events(plane, namespace, "ours-before", "ClearAssignment")[0]["note"]
+        assert "192.168.100.200" in note and "example.com/other" in note, note
+        assert "203.0.113.12" not in note, note
+    finally:
+        plane.kubectl("delete", "svc", "--all", "-n", namespace, "--wait=false")
