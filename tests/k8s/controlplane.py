@@ -414,9 +414,12 @@ class ControlPlane:
     def _write_admin_kubeconfig(self):
         self.write_kubeconfig(self.admin_token, self.kubeconfig, user=ADMIN_USER)
 
-    def write_kubeconfig(self, token: str, path, user: str = "user") -> Path:
+    def write_kubeconfig(self, token: str, path, user: str = "user",
+                         server: str | None = None) -> Path:
         """A kubeconfig for this plane that authenticates with `token`.
-        A relative path is taken inside the plane's directory."""
+        A relative path is taken inside the plane's directory.  `server`
+        replaces the API server's URL (e.g. a relay's; the certificate is
+        for 127.0.0.1)."""
         path = Path(path)
         if not path.is_absolute():
             path = self.dir / path
@@ -425,7 +428,7 @@ class ControlPlane:
             "apiVersion": "v1",
             "kind": "Config",
             "clusters": [{"name": "ironlb-test", "cluster": {
-                "server": self.url, "certificate-authority-data": ca}}],
+                "server": server or self.url, "certificate-authority-data": ca}}],
             "users": [{"name": user, "user": {"token": token}}],
             "contexts": [{"name": "ironlb-test", "context": {
                 "cluster": "ironlb-test", "user": user}}],
