@@ -169,7 +169,7 @@ def guide_neighbors(asn=MY_ASN, **kw):
     return [bgplab.Neighbor(NODE4, asn, **kw), bgplab.Neighbor(NODE6, asn, **kw)]
 
 
-def start_guide(net, kind, **nkw):
+def start_guide(net, kind, up=UP, **nkw):
     """The guide's BGP set (examples/bgp: pools, bgp-peers,
     bgp-advertisements, test-deployment) plus three Services, and a router
     peering with the node over IPv4 and IPv6 (AS 64501)."""
@@ -179,8 +179,8 @@ def start_guide(net, kind, **nkw):
     net.speaker.start()
     ingress = net.services(names)
     for a in (NODE4, NODE6):
-        net.router.wait_established(a, UP)
-    net.speaker.wait_established(["router-ipv4", "router-ipv6"], UP)
+        net.router.wait_established(a, up)
+    net.speaker.wait_established(["router-ipv4", "router-ipv6"], up)
     return ingress
 
 
@@ -395,7 +395,13 @@ def test_gtsm_detected_for_single_hop_ebgp(net, kind):
     TTL-1 packets included.  MetalLB's BGPPeer has no field for it; ironlb
     sees the TTL 255 of the router's SYN and answers with TTL 255 from
     then on."""
-    ingress = start_guide(net, kind, ttl_security=True)
+    # ironlb dials at once and BIRD only after its start delay, so ironlb
+    # has no SYN to learn GTSM from at first.  BIRD sets the minimum TTL on
+    # the connection it accepted only after accepting it: on a busy machine
+    # ironlb's TTL-1 OPEN can slip in before, its KEEPALIVE then not, and
+    # BIRD waits in OpenConfirm for its hold time before dropping the
+    # connection and dialling.  A short hold time bounds that wait.
+    ingress = start_guide(net, kind, up=UP + 20, ttl_security=True, hold_time=9, keepalive=3)
     ips = addresses(ingress)
     lp = ebgp_local_pref(kind)
     wait_rib(net.router, NODE4, 4, want_routes(
