@@ -423,6 +423,63 @@ def test_bgp_routes_from_both_nodes(c):
 # 5. failover
 
 
+
+MD5 = "md5-s3cret-1"
+
+
+def set_router_password(c, password):
+    for n in c.bird.neighbors:
+        n.password = password
+    c.bird.restart()
+
+
+def test_bgp_md5_password_from_a_secret(c):
+    """The speakers read a BGPPeer's passwordSecret (a
+    kubernetes.io/basic-auth Secret in metallb-system, which they watch) and
+    sign the sessions with TCP MD5: BIRD with the same password establishes
+    and holds the guide's routes again; the Secret's password changed to
+    another one takes the sessions down (BIRD refuses unsigned and wrongly
+    signed segments), and back up when it matches again."""
+    got = guide(c)
+    wait_sessions(c)
+    ips = [ip for name in BGP_SERVICES for ip in got[name]]
+    peers = ("router-ipv4", "router-ipv6")
+    c.kubectl("apply", "-f", "-", input=cl.bgplab.secret_manifest("bgp-md5", MD5))
+    try:
+        set_router_password(c, MD5)
+        for p in peers:
+            c.kubectl("patch", "bgppeers.metallb.io", p, "-n", "metallb-system", "--type=merge",
+                      "-p", json.dumps({"spec": {"passwordSecret": {
+                          "name": "bgp-md5", "namespace": "metallb-system"}}}))
+        wait_sessions(c)
+        for n in c.nodes:
+            for fam in (4, 6):
+                want = want_prefixes(ips, fam)
+                wait_bird(c, n, fam, lambda rs, want=want: want <= set(rs),
+                          f"the guide's {len(want)} prefixes over MD5")
+        for n, sp in c.speakers.items():
+            up = sp.metric("metallb_bgp_session_up")
+            assert len(up) == 2 and all(v == 1 for _, v in up), (n, up)
+
+        # The Secret changes: the speakers follow it, BIRD no longer agrees.
+        c.kubectl("apply", "-f", "-", input=cl.bgplab.secret_manifest("bgp-md5", "other-pass"))
+
+        def down():
+            return all(c.bird.state(a) != "Established"
+                       for n in c.nodes for a in (c.node_v4(n), c.node_v6(n)))
+        c.wait(down, 30, "BIRD drops the sessions signed with another password")
+        c.kubectl("apply", "-f", "-", input=cl.bgplab.secret_manifest("bgp-md5", MD5))
+        wait_sessions(c)
+    finally:
+        for p in peers:
+            c.kubectl("patch", "bgppeers.metallb.io", p, "-n", "metallb-system", "--type=json",
+                      "-p", json.dumps([{"op": "remove", "path": "/spec/passwordSecret"}]),
+                      check=False)
+        set_router_password(c, None)
+        c.kubectl("delete", "secret", "bgp-md5", "-n", "metallb-system", "--ignore-not-found")
+    wait_sessions(c)
+
+
 def set_excluded(c, node, how, on):
     """Take node out of (on=True) or back into announcing: by MetalLB's
     exclusion label, or by a NetworkUnavailable=True condition (what a CNI
