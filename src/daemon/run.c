@@ -409,19 +409,6 @@ static void reload(struct daemon *d, const char *why)
 /* ------------------------------------------------------------------ */
 /* HTTP */
 
-static void h_metrics(const struct http_request *req, struct http_response *resp, void *arg)
-{
-	struct daemon *d = arg;
-	(void)req;
-	char *buf = NULL;
-	size_t len = 0;
-	metrics_render(d->reg, &buf, &len);
-	resp->status = 200;
-	resp->content_type = METRICS_CONTENT_TYPE;
-	resp->body = buf;
-	resp->body_len = len;
-}
-
 static void h_healthz(const struct http_request *req, struct http_response *resp, void *arg)
 {
 	struct daemon *d = arg;
@@ -686,7 +673,7 @@ int daemon_run(const struct daemon_opts *o)
 	}
 
 	d.http = http_server_new(d.loop);
-	http_server_route(d.http, "GET", "/metrics", h_metrics, &d);
+	http_server_route(d.http, "GET", "/metrics", metrics_http_handler, d.reg);
 	http_server_route(d.http, "GET", "/healthz", h_healthz, &d);
 	http_server_route(d.http, "GET", "/status", h_status, &d);
 	char *err = NULL;

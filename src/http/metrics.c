@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "base/util.h"
+#include "http/server.h"
 
 /* 2^53: above it a double no longer holds every integer. */
 #define EXACT_LIMIT 9007199254740992.0
@@ -496,4 +497,17 @@ void metrics_render(const struct metrics_registry *reg, char **buf, size_t *len)
 			render_family(&o, reg->fams[i]);
 	*buf = o.p;
 	*len = o.len;
+}
+
+void metrics_http_handler(const struct http_request *req, struct http_response *resp,
+			  void *registry)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	(void)req;
+	metrics_render(registry, &buf, &len);
+	resp->status = 200;
+	resp->content_type = METRICS_CONTENT_TYPE;
+	resp->body = buf;
+	resp->body_len = len;
 }

@@ -89,6 +89,13 @@ int metrics_get_u128(const struct metrics_family *fam, const char *const *values
  */
 void metrics_render(const struct metrics_registry *reg, char **buf, size_t *len);
 
+struct http_request;
+struct http_response;
+/* An HTTP handler (http_server_route()) serving GET /metrics: arg is the
+ * registry. */
+void metrics_http_handler(const struct http_request *req, struct http_response *resp,
+			  void *registry);
+
 /*
  * How a value is written: integers up to 2^53 in magnitude as decimal
  * integers, other finite numbers in the shortest form that reads back to

@@ -627,19 +627,6 @@ static void metrics_update(struct ctl *c)
 	alloc_metrics_update_pools(&c->am, c->alloc);
 }
 
-static void h_metrics(const struct http_request *req, struct http_response *resp, void *arg)
-{
-	struct ctl *c = arg;
-	(void)req;
-	char *buf = NULL;
-	size_t len = 0;
-	metrics_render(c->reg, &buf, &len);
-	resp->status = 200;
-	resp->content_type = METRICS_CONTENT_TYPE;
-	resp->body = buf;
-	resp->body_len = len;
-}
-
 static void h_healthz(const struct http_request *req, struct http_response *resp, void *arg)
 {
 	struct ctl *c = arg;
@@ -1179,7 +1166,7 @@ int cmd_controller(int argc, char **argv)
 	metrics_update(&c);
 
 	c.http = http_server_new(c.loop);
-	http_server_route(c.http, "GET", "/metrics", h_metrics, &c);
+	http_server_route(c.http, "GET", "/metrics", metrics_http_handler, c.reg);
 	http_server_route(c.http, "GET", "/healthz", h_healthz, &c);
 	if (http_server_start(c.http, listen ? listen : ":7472", &err) != 0) {
 		fprintf(stderr, "ironlb controller: %s\n", err);

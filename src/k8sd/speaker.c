@@ -757,19 +757,6 @@ static void on_refl_error(const struct k8s_response *resp, void *arg)
 /* ------------------------------------------------------------------ */
 /* HTTP */
 
-static void h_metrics(const struct http_request *req, struct http_response *resp, void *arg)
-{
-	struct spk *s = arg;
-	(void)req;
-	char *buf = NULL;
-	size_t len = 0;
-	metrics_render(s->reg, &buf, &len);
-	resp->status = 200;
-	resp->content_type = METRICS_CONTENT_TYPE;
-	resp->body = buf;
-	resp->body_len = len;
-}
-
 static void h_healthz(const struct http_request *req, struct http_response *resp, void *arg)
 {
 	struct spk *s = arg;
@@ -956,7 +943,7 @@ int cmd_speaker(int argc, char **argv)
 		return 1;
 
 	s.http = http_server_new(s.loop);
-	http_server_route(s.http, "GET", "/metrics", h_metrics, &s);
+	http_server_route(s.http, "GET", "/metrics", metrics_http_handler, s.reg);
 	http_server_route(s.http, "GET", "/healthz", h_healthz, &s);
 	http_server_route(s.http, "GET", "/status", h_status, &s);
 	if (http_server_start(s.http, listen ? listen : ":7473", &err) != 0) {
