@@ -258,6 +258,23 @@ struct want {
 	json_t *status;
 };
 
+/* One more wanted object of kind refl for Service key: status node,
+ * serviceName, serviceNamespace and `field` (interfaces or peers). */
+static void want_push(struct want **v, size_t *n, const struct spk *s, int refl,
+		      const char *key, const char *svc_ns, const char *svc_name,
+		      const char *field, json_t *value)
+{
+	struct want *w = VEC_PUSH(*v, *n);
+	bool l2 = refl == S_L2STATUS;
+	*w = (struct want){status_name(l2 ? "l2-" : "bgp-", s->node, key),
+			   l2 ? "ServiceL2Status" : "ServiceBGPStatus",
+			   refl,
+			   xstrdup(svc_ns),
+			   xstrdup(svc_name),
+			   json_pack("{s:s, s:s, s:s, s:O}", "node", s->node, "serviceName",
+				     svc_name, "serviceNamespace", svc_ns, field, value)};
+}
+
 static int want_cmp(const void *a, const void *b)
 {
 	return strcmp(((const struct want *)a)->name, ((const struct want *)b)->name);
@@ -494,22 +511,12 @@ static void report(struct spk *s)
 			*slash = 0;
 		/* Only where it really answers: an elected node without a
 		 * usable interface has an announceFailed event instead. */
-		if (bits & P_L2) {
-			struct want *w = VEC_PUSH(want, nwant);
-			*w = (struct want){status_name("l2-", s->node, key), "ServiceL2Status",
-					   S_L2STATUS, xstrdup(svc_ns), xstrdup(svc_name),
-					   json_pack("{s:s, s:s, s:s, s:O}", "node", s->node,
-						     "serviceName", svc_name, "serviceNamespace",
-						     svc_ns, "interfaces", l2ifs)};
-		}
-		if (bits & P_BGP) {
-			struct want *w = VEC_PUSH(want, nwant);
-			*w = (struct want){status_name("bgp-", s->node, key), "ServiceBGPStatus",
-					   S_BGPSTATUS, xstrdup(svc_ns), xstrdup(svc_name),
-					   json_pack("{s:s, s:s, s:s, s:O}", "node", s->node,
-						     "serviceName", svc_name, "serviceNamespace",
-						     svc_ns, "peers", peers)};
-		}
+		if (bits & P_L2)
+			want_push(&want, &nwant, s, S_L2STATUS, key, svc_ns, svc_name, "interfaces",
+				  l2ifs);
+		if (bits & P_BGP)
+			want_push(&want, &nwant, s, S_BGPSTATUS, key, svc_ns, svc_name, "peers",
+				  peers);
 		free(svc_ns);
 		json_decref(l2ifs);
 		json_decref(peers);
