@@ -88,21 +88,7 @@ COMBINED_V4, COMBINED_V6 = "192.168.101.0/24", "2001:db8:2::/64"
 SEGMENTED_V4, SEGMENTED_V6 = "192.168.102.0/24", "2001:db8:3::/64"
 
 
-def k8s_bin() -> str:
-    """ironlb-k8s: $IRONLB_K8S_BIN, else next to $IRONLB_BIN, else build*/."""
-    b = os.environ.get("IRONLB_K8S_BIN")
-    if b:
-        return os.path.abspath(b)
-    cands = []
-    if os.environ.get("IRONLB_BIN"):
-        cands.append(pathlib.Path(os.environ["IRONLB_BIN"]).resolve().parent / "ironlb-k8s")
-    cands += [ROOT / d / "ironlb-k8s" for d in ("build", "build-cluster", "build-ctl",
-                                                 "build-asan", "build-k8s", "build-k8s-asan")]
-    for c in cands:
-        if c.exists():
-            return str(c)
-    raise FileNotFoundError("ironlb-k8s not found: build it (ninja -C build ironlb-k8s) or "
-                            "set IRONLB_K8S_BIN")
+k8s_bin = cpmod.ironlb_k8s_bin
 
 
 def missing_tools() -> list[str]:

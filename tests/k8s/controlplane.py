@@ -65,6 +65,25 @@ class Binaries:
     etcd: str
 
 
+def ironlb_k8s_bin() -> str:
+    """The ironlb-k8s executable under test: $IRONLB_K8S_BIN, else the one
+    next to $IRONLB_BIN (CI sets it to the ASan build), else build/ or
+    build-asan/ of the checkout.  FileNotFoundError when there is none."""
+    b = os.environ.get("IRONLB_K8S_BIN")
+    if b:
+        return os.path.abspath(b)
+    root = HERE.parents[1]
+    cands = []
+    if os.environ.get("IRONLB_BIN"):
+        cands.append(Path(os.environ["IRONLB_BIN"]).resolve().parent / "ironlb-k8s")
+    cands += [root / d / "ironlb-k8s" for d in ("build", "build-asan")]
+    for c in cands:
+        if c.exists():
+            return str(c)
+    raise FileNotFoundError("ironlb-k8s not found: build it (ninja -C build ironlb-k8s) or "
+                            "set IRONLB_K8S_BIN")
+
+
 def find_binaries(build: bool = False, timeout: float | None = None) -> Binaries:
     """Locate kube-apiserver, kubectl and etcd.
 

@@ -12,7 +12,7 @@ stopped with SIGTERM must exit 0 without sanitizer reports (the suite runs
 under ASan too: IRONLB_K8S_BIN=build-asan/ironlb-k8s).
 
 The binary is found with $IRONLB_K8S_BIN, else next to $IRONLB_BIN, else
-build*/ironlb-k8s."""
+build/ or build-asan/ (controlplane.ironlb_k8s_bin)."""
 import json
 import os
 import pathlib
@@ -29,19 +29,10 @@ GUIDE = ROOT / "examples" / "dual-stack-l2"
 
 
 def controller_bin():
-    b = os.environ.get("IRONLB_K8S_BIN")
-    if b:
-        return os.path.abspath(b)
-    cands = []
-    if os.environ.get("IRONLB_BIN"):
-        cands.append(pathlib.Path(os.environ["IRONLB_BIN"]).resolve().parent / "ironlb-k8s")
-    cands += [ROOT / d / "ironlb-k8s" for d in ("build", "build-ctl", "build-asan",
-                                                 "build-k8s", "build-k8s-asan")]
-    for c in cands:
-        if c.exists():
-            return str(c)
-    pytest.fail("ironlb-k8s not found: build it (ninja -C build ironlb-k8s) or set "
-                "IRONLB_K8S_BIN")
+    try:
+        return cpmod.ironlb_k8s_bin()
+    except FileNotFoundError as e:
+        pytest.fail(str(e))
 
 
 def guide_doc(filename, name, namespace):
