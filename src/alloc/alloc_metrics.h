@@ -7,7 +7,7 @@
 #define IRONLB_ALLOC_ALLOC_METRICS_H
 
 #include "alloc/alloc.h"
-#include "http/metrics.h"
+#include "base/metrics.h"
 
 struct alloc_metrics {
 	/* metallb_k8s_client_*: configuration loading */

@@ -46,7 +46,7 @@
 
 #include "base/log.h"
 #include "base/util.h"
-#include "http/metrics.h"
+#include "base/metrics.h"
 
 #define RX_BUF_SIZE (64 * 1024)
 #define DEFAULT_CONNECT_TIME 10.0

@@ -51,7 +51,7 @@
 #include "base/util.h"
 #include "bgp/bgp_msg.h"
 #include "bgp/bgp_session.h"
-#include "http/metrics.h"
+#include "base/metrics.h"
 
 #define DEFAULT_PORT 179
 #define LISTEN_BACKLOG 64

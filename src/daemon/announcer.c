@@ -10,7 +10,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "bgp/bgp_speaker.h"
-#include "http/metrics.h"
+#include "base/metrics.h"
 #include "l2/engine.h"
 
 struct announcer {

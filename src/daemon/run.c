@@ -22,7 +22,7 @@
 #include "base/util.h"
 #include "daemon/announcer.h"
 #include "daemon/state.h"
-#include "http/metrics.h"
+#include "base/metrics.h"
 #include "http/server.h"
 #include "manifest/manifest.h"
 #include "model/model.h"
@@ -673,7 +673,7 @@ int daemon_run(const struct daemon_opts *o)
 	}
 
 	d.http = http_server_new(d.loop);
-	http_server_route(d.http, "GET", "/metrics", metrics_http_handler, d.reg);
+	http_server_route(d.http, "GET", "/metrics", http_metrics_handler, d.reg);
 	http_server_route(d.http, "GET", "/healthz", h_healthz, &d);
 	http_server_route(d.http, "GET", "/status", h_status, &d);
 	char *err = NULL;

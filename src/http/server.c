@@ -55,6 +55,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/metrics.h"
 #include "base/util.h"
 #include "http/request.h"
 
@@ -532,6 +533,19 @@ const char *http_request_header(const struct http_request *req, const char *name
 		if (strcasecmp(req->fields[i].name, name) == 0)
 			return req->fields[i].value;
 	return NULL;
+}
+
+void http_metrics_handler(const struct http_request *req, struct http_response *resp,
+			  void *registry)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	(void)req;
+	metrics_render(registry, &buf, &len);
+	resp->status = 200;
+	resp->content_type = METRICS_CONTENT_TYPE;
+	resp->body = buf;
+	resp->body_len = len;
 }
 
 void http_response_printf(struct http_response *resp, unsigned status, const char *fmt, ...)

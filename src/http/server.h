@@ -77,6 +77,13 @@ uint16_t http_server_port(const struct http_server *srv);
 void http_response_printf(struct http_response *resp, unsigned status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* The handler for GET /metrics: arg is a struct metrics_registry
+ * (base/metrics.h), rendered in the Prometheus text format.  The registry
+ * itself is in base so that the modules that fill it (alloc, l2, bgp) do
+ * not link the server. */
+void http_metrics_handler(const struct http_request *req, struct http_response *resp,
+			  void *registry);
+
 /* The request as seen by a handler; strings live until the handler returns. */
 const char *http_request_method(const struct http_request *req);
 /* The path, without the query string, percent-decoded. */

@@ -34,7 +34,7 @@
 #include "base/diag.h"
 #include "base/log.h"
 #include "base/util.h"
-#include "http/metrics.h"
+#include "base/metrics.h"
 #include "http/server.h"
 #include "k8s/k8s_client.h"
 #include "k8s/k8s_config.h"
@@ -1166,7 +1166,7 @@ int cmd_controller(int argc, char **argv)
 	metrics_update(&c);
 
 	c.http = http_server_new(c.loop);
-	http_server_route(c.http, "GET", "/metrics", metrics_http_handler, c.reg);
+	http_server_route(c.http, "GET", "/metrics", http_metrics_handler, c.reg);
 	http_server_route(c.http, "GET", "/healthz", h_healthz, &c);
 	if (http_server_start(c.http, listen ? listen : ":7472", &err) != 0) {
 		fprintf(stderr, "ironlb controller: %s\n", err);

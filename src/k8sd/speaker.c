@@ -48,7 +48,7 @@
 #include "base/sha256.h"
 #include "base/util.h"
 #include "daemon/announcer.h"
-#include "http/metrics.h"
+#include "base/metrics.h"
 #include "http/server.h"
 #include "k8s/k8s_client.h"
 #include "k8s/k8s_config.h"
@@ -950,7 +950,7 @@ int cmd_speaker(int argc, char **argv)
 		return 1;
 
 	s.http = http_server_new(s.loop);
-	http_server_route(s.http, "GET", "/metrics", metrics_http_handler, s.reg);
+	http_server_route(s.http, "GET", "/metrics", http_metrics_handler, s.reg);
 	http_server_route(s.http, "GET", "/healthz", h_healthz, &s);
 	http_server_route(s.http, "GET", "/status", h_status, &s);
 	if (http_server_start(s.http, listen ? listen : ":7473", &err) != 0) {

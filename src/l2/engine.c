@@ -46,7 +46,7 @@
 
 #include "base/log.h"
 #include "base/util.h"
-#include "http/metrics.h"
+#include "base/metrics.h"
 #include "l2/frame.h"
 #include "l2/iface.h"
 

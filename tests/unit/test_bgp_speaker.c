@@ -43,7 +43,7 @@
 #include "bgp/bgp_msg.h"
 #include "bgp/bgp_session.h"
 #include "bgp/bgp_speaker.h"
-#include "http/metrics.h"
+#include "base/metrics.h"
 
 #define WAIT 5.0                       /* seconds any single step may take */
 

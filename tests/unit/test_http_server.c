@@ -26,7 +26,7 @@
 #include <cmocka.h>
 
 #include "base/util.h"
-#include "http/metrics.h"
+#include "base/metrics.h"
 #include "http/server.h"
 
 #define DEADLINE_SECONDS 5.0

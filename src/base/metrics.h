@@ -25,8 +25,8 @@
  * array sorted that way, so lookups are binary searches and rendering is a
  * single pass.  Not thread-safe: the daemon runs one event loop.
  */
-#ifndef IRONLB_HTTP_METRICS_H
-#define IRONLB_HTTP_METRICS_H
+#ifndef IRONLB_BASE_METRICS_H
+#define IRONLB_BASE_METRICS_H
 
 #include <stddef.h>
 
@@ -88,13 +88,6 @@ int metrics_get_u128(const struct metrics_family *fam, const char *const *values
  * becomes the new length.
  */
 void metrics_render(const struct metrics_registry *reg, char **buf, size_t *len);
-
-struct http_request;
-struct http_response;
-/* An HTTP handler (http_server_route()) serving GET /metrics: arg is the
- * registry. */
-void metrics_http_handler(const struct http_request *req, struct http_response *resp,
-			  void *registry);
 
 /*
  * How a value is written: integers up to 2^53 in magnitude as decimal

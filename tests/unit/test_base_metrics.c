@@ -1,5 +1,5 @@
 /*
- * Tests for src/http/metrics.c: value formatting and name validation as
+ * Tests for src/base/metrics.c: value formatting and name validation as
  * tables; registries rendered and compared byte for byte with the expected
  * exposition text.
  */
@@ -15,7 +15,7 @@
 #include <cmocka.h>
 
 #include "base/util.h"
-#include "http/metrics.h"
+#include "base/metrics.h"
 
 #define L(...) ((const char *const[]){ __VA_ARGS__ })
 #define NONE ((const char *const *)NULL)

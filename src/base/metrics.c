@@ -6,7 +6,7 @@
  * the slot where a new one goes.  A series is one allocation: the struct,
  * its array of label value pointers, then the strings they point at.
  */
-#include "http/metrics.h"
+#include "base/metrics.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -15,7 +15,6 @@
 #include <string.h>
 
 #include "base/util.h"
-#include "http/server.h"
 
 /* 2^53: above it a double no longer holds every integer. */
 #define EXACT_LIMIT 9007199254740992.0
@@ -497,17 +496,4 @@ void metrics_render(const struct metrics_registry *reg, char **buf, size_t *len)
 			render_family(&o, reg->fams[i]);
 	*buf = o.p;
 	*len = o.len;
-}
-
-void metrics_http_handler(const struct http_request *req, struct http_response *resp,
-			  void *registry)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	(void)req;
-	metrics_render(registry, &buf, &len);
-	resp->status = 200;
-	resp->content_type = METRICS_CONTENT_TYPE;
-	resp->body = buf;
-	resp->body_len = len;
 }
