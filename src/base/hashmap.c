@@ -1,12 +1,15 @@
 /*
- * Hash map (see hashmap.h): linear probing with backward-shift deletion.
+ * Hash map (see hashmap.h): linear probing, Robin Hood insertion and
+ * backward-shift deletion.
  *
- * An entry's home slot is hash & (cap - 1); it lies at the first slot
- * from its home on that it could take when it was inserted, and every
- * slot between its home and it is occupied.  Deleting an entry leaves a
- * hole that the entries after it in the cluster are moved into when their
- * home does not lie strictly between the hole and them, which keeps that
- * invariant without tombstones.
+ * An entry's home slot is hash & (cap - 1) and its distance how far past
+ * its home it lies.  Insertion walks from the home and takes the slot of
+ * the first entry nearer its own home than the new one is (which then
+ * moves on in its place), so along a cluster the homes never go back.
+ * A lookup can therefore stop at the first entry nearer its home than the
+ * key would be, which keeps misses short at high load.  Deleting an
+ * entry moves the following entries of its cluster back by one until an
+ * empty slot or an entry at its home, without tombstones.
  */
 #include "base/hashmap.h"
 
@@ -52,18 +55,43 @@ void hashmap_clear(struct hashmap *m)
 	m->n = 0;
 }
 
-/* The slot holding key, or the empty slot where it would go. */
+static size_t dist(const struct hashmap *m, size_t i)
+{
+	return (i - (m->slots[i].hash & (m->cap - 1))) & (m->cap - 1);
+}
+
+/* The slot holding key, or (size_t)-1. */
 static size_t probe(const struct hashmap *m, const void *key, size_t len, uint64_t h)
 {
 	size_t mask = m->cap - 1;
 	uint32_t h32 = (uint32_t)h;
 	size_t i = h32 & mask;
-	for (;; i = (i + 1) & mask) {
+	for (size_t d = 0;; i = (i + 1) & mask, d++) {
 		const struct hashmap_slot *s = &m->slots[i];
-		if (!s->key)
-			return i;
+		if (!s->key || dist(m, i) < d)
+			return (size_t)-1;
 		if (s->hash == h32 && s->len == len && memcmp(s->key, key, len) == 0)
 			return i;
+	}
+}
+
+/* Place an entry whose key is not in the map. */
+static void insert(struct hashmap *m, struct hashmap_slot e)
+{
+	size_t mask = m->cap - 1;
+	size_t i = e.hash & mask;
+	for (size_t d = 0;; i = (i + 1) & mask, d++) {
+		if (!m->slots[i].key) {
+			m->slots[i] = e;
+			return;
+		}
+		size_t di = dist(m, i);
+		if (di < d) {
+			struct hashmap_slot t = m->slots[i];
+			m->slots[i] = e;
+			e = t;
+			d = di;
+		}
 	}
 }
 
@@ -73,15 +101,9 @@ static void grow(struct hashmap *m)
 	struct hashmap_slot *old = m->slots;
 	m->cap = ocap ? ocap * 2 : HASHMAP_MIN_CAP;
 	m->slots = xcalloc(m->cap, sizeof(*m->slots));
-	size_t mask = m->cap - 1;
-	for (size_t i = 0; i < ocap; i++) {
-		if (!old[i].key)
-			continue;
-		size_t j = old[i].hash & mask;
-		while (m->slots[j].key)
-			j = (j + 1) & mask;
-		m->slots[j] = old[i];
-	}
+	for (size_t i = 0; i < ocap; i++)
+		if (old[i].key)
+			insert(m, old[i]);
 	free(old);
 }
 
@@ -90,7 +112,7 @@ bool hashmap_find(const struct hashmap *m, const void *key, size_t len, void **v
 	if (!m->n)
 		return false;
 	size_t i = probe(m, key, len, hashmap_hash(key, len));
-	if (!m->slots[i].key)
+	if (i == (size_t)-1)
 		return false;
 	if (value)
 		*value = m->slots[i].value;
@@ -116,14 +138,10 @@ bool hashmap_put(struct hashmap *m, const void *key, size_t len, void *value, vo
 	}
 	if (!key)
 		key = "";
-	/* At most 3/4 full, so that probe sequences stay short. */
-	if ((m->n + 1) * 4 > m->cap * 3)
-		grow(m);
 	uint64_t h = hashmap_hash(key, len);
-	size_t i = probe(m, key, len, h);
-	struct hashmap_slot *s = &m->slots[i];
-	bool replaced = s->key != NULL;
-	if (replaced) {
+	size_t i = m->n ? probe(m, key, len, h) : (size_t)-1;
+	if (i != (size_t)-1) {
+		struct hashmap_slot *s = &m->slots[i];
 		if (old)
 			*old = s->value;
 		s->value = value;
@@ -131,17 +149,20 @@ bool hashmap_put(struct hashmap *m, const void *key, size_t len, void *value, vo
 			s->key = key;
 		return true;
 	}
+	/* At most 7/8 full: Robin Hood keeps probes short up to there, and
+	 * the slots cost memory in every daemon. */
+	if ((m->n + 1) * 8 > m->cap * 7)
+		grow(m);
+	struct hashmap_slot e = { .value = value, .hash = (uint32_t)h, .len = (uint32_t)len };
 	if (m->copy_keys) {
 		char *k = xmalloc(len + 1);
 		memcpy(k, key, len);
 		k[len] = '\0';
-		s->key = k;
+		e.key = k;
 	} else {
-		s->key = key;
+		e.key = key;
 	}
-	s->value = value;
-	s->hash = (uint32_t)h;
-	s->len = (uint32_t)len;
+	insert(m, e);
 	m->n++;
 	return false;
 }
@@ -158,13 +179,7 @@ static void remove_at(struct hashmap *m, size_t i)
 	if (m->copy_keys)
 		free((char *)m->slots[i].key);
 	size_t hole = i;
-	for (size_t j = (i + 1) & mask; m->slots[j].key; j = (j + 1) & mask) {
-		size_t home = m->slots[j].hash & mask;
-		/* The entry at j stays when its home lies in (hole, j]
-		 * (cyclically): moving it to the hole would put it before its
-		 * home. */
-		if (((j - home) & mask) < ((j - hole) & mask))
-			continue;
+	for (size_t j = (i + 1) & mask; m->slots[j].key && dist(m, j) > 0; j = (j + 1) & mask) {
 		m->slots[hole] = m->slots[j];
 		hole = j;
 	}
@@ -177,7 +192,7 @@ bool hashmap_del(struct hashmap *m, const void *key, size_t len, void **old)
 	if (!m->n)
 		return false;
 	size_t i = probe(m, key, len, hashmap_hash(key, len));
-	if (!m->slots[i].key)
+	if (i == (size_t)-1)
 		return false;
 	if (old)
 		*old = m->slots[i].value;
@@ -199,7 +214,7 @@ void hashmap_iter_init(struct hashmap_iter *it, const struct hashmap *m)
 	if (!m->n)
 		return;
 	/* Start just after an empty slot (one exists: the map is at most
-	 * 3/4 full): no cluster then wraps from the slots seen last to those
+	 * 7/8 full): no cluster then wraps from the slots seen last to those
 	 * seen first, and a backward shift never moves an entry not yet seen
 	 * to a slot already passed. */
 	size_t e = 0;

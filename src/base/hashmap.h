@@ -14,16 +14,16 @@
  * Hash: 64-bit FNV-1a over the key bytes, finished with a 64-bit mixer so
  * that the low bits, which pick the slot, depend on every byte.
  *
- * Layout: open addressing with linear probing in one array of slots (a
- * power of two; 24 bytes each: key, value, 32 bits of hash, length),
- * grown to twice the size when more than 3/4 full (at most 2^32 slots).  Deletion shifts the
- * following entries of the cluster back (no tombstones), so lookups never
- * slow down with churn.
+ * Layout: open addressing in one array of slots (a power of two, at most
+ * 2^32; 24 bytes each: key, value, 32 bits of hash, length), Robin Hood
+ * linear probing, grown to twice the size when more than 7/8 full.
+ * Deletion shifts the following entries of the cluster back (no
+ * tombstones), so lookups do not slow down with churn.
  *
  * Complexity: get, put and del are O(1) expected (O(key length) to hash
  * and compare); a put that grows the table is O(n), amortised O(1).
  * Iteration is O(capacity), in no particular order.  Memory: 24 bytes per
- * slot, 32 to 64 bytes per entry.  Not thread-safe.
+ * slot, 27 to 55 bytes per entry.  Not thread-safe.
  */
 #ifndef IRONLB_BASE_HASHMAP_H
 #define IRONLB_BASE_HASHMAP_H
