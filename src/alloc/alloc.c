@@ -38,6 +38,7 @@
 #include <string.h>
 
 #include "alloc/ipset.h"
+#include "base/hashmap.h"
 #include "base/util.h"
 
 /* Index of a family in the per-family arrays. */
@@ -52,94 +53,37 @@ static enum ip_family idx_fam(int i)
 }
 
 /* ------------------------------------------------------------------ */
-/* intrusive chained hash table */
+/* hash keys (base/hashmap.h) */
 
-struct hnode {
-	struct hnode *next;
-	uint64_t hash;
+/* Records are keyed by "namespace\0name" and sharing keys by
+ * "key\0backend" ("key" alone without a backend): NUL cannot occur in
+ * either part, so the encoding is unambiguous.  Lookups build the key on
+ * the stack (on the heap when it is long). */
+struct ckey {
+	char *p;
+	size_t len;
+	char buf[320];
 };
 
-struct htab {
-	struct hnode **b;
-	size_t nb; /* 0 or a power of two */
-	size_t n;
-};
-
-static void htab_grow(struct htab *t)
+static void ckey_make(struct ckey *k, const char *a, const char *b)
 {
-	size_t nb = t->nb ? t->nb * 2 : 64;
-	struct hnode **b = xcalloc(nb, sizeof(*b));
-	for (size_t i = 0; i < t->nb; i++) {
-		struct hnode *e = t->b[i];
-		while (e) {
-			struct hnode *nx = e->next;
-			size_t j = e->hash & (nb - 1);
-			e->next = b[j];
-			b[j] = e;
-			e = nx;
-		}
-	}
-	free(t->b);
-	t->b = b;
-	t->nb = nb;
+	size_t la = strlen(a), lb = b ? strlen(b) + 1 : 0;
+	k->len = la + lb;
+	k->p = k->len + 1 <= sizeof(k->buf) ? k->buf : xmalloc(k->len + 1);
+	memcpy(k->p, a, la + 1);
+	if (b)
+		memcpy(k->p + la + 1, b, lb);
 }
 
-static void htab_add(struct htab *t, struct hnode *e)
+static void ckey_done(struct ckey *k)
 {
-	if (t->n >= t->nb)
-		htab_grow(t);
-	size_t j = e->hash & (t->nb - 1);
-	e->next = t->b[j];
-	t->b[j] = e;
-	t->n++;
+	if (k->p != k->buf)
+		free(k->p);
 }
 
-static void htab_del(struct htab *t, struct hnode *e)
-{
-	struct hnode **pp = &t->b[e->hash & (t->nb - 1)];
-	while (*pp != e)
-		pp = &(*pp)->next;
-	*pp = e->next;
-	t->n--;
-}
-
-static struct hnode *htab_chain(const struct htab *t, uint64_t hash)
-{
-	return t->nb ? t->b[hash & (t->nb - 1)] : NULL;
-}
-
-static uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdULL;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ULL;
-	x ^= x >> 33;
-	return x;
-}
-
-static uint64_t hash_bytes(uint64_t h, const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 0x100000001b3ULL;
-	}
-	return h;
-}
-
-static uint64_t hash_key(const char *ns, const char *name)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-	h = hash_bytes(h, ns, strlen(ns) + 1);
-	h = hash_bytes(h, name, strlen(name));
-	return mix64(h);
-}
-
-static uint64_t hash_addr(const struct ip_addr *a)
-{
-	uint64_t hi = (uint64_t)(a->v >> 64), lo = (uint64_t)a->v;
-	return mix64(hi * 0x9e3779b97f4a7c15ULL ^ lo ^ (uint64_t)a->family);
-}
+/* Holdings are kept in one map per family, keyed by the bytes of the
+ * address value (an unsigned __int128 has no padding). */
+#define ADDR_KEY(a) ((const char *)&(a)->v), sizeof((a)->v)
 
 /* ------------------------------------------------------------------ */
 /* state */
@@ -151,8 +95,7 @@ struct aport {
 
 /* What one Service holds, and what decides whom it may share with. */
 struct rec {
-	struct hnode h;
-	char *ns, *name;        /* one allocation: "ns\0name\0" */
+	char *ns, *name;        /* one allocation: "ns\0name\0", the hash key */
 	size_t naddrs;
 	struct ip_addr addrs[2]; /* ingress order */
 	const char *pools[2];   /* interned pool names */
@@ -166,8 +109,7 @@ struct rec {
 
 /* One address in use and the Services holding it. */
 struct holding {
-	struct hnode h;
-	struct ip_addr addr;
+	struct ip_addr addr;    /* addr.v is the hash key */
 	long pool;              /* index into alloc.pools, -1 when in no pool */
 	struct rec *first;
 	size_t nrest;
@@ -185,9 +127,9 @@ struct portset {
  * per port the addresses where it is taken: an address r can share is a
  * member of r's shkey outside the portsets of r's ports. */
 struct shkey {
-	struct hnode h;
-	char *key;
+	char *key;              /* one allocation with backend: the hash key */
 	char *backend;          /* NULL: none (externalTrafficPolicy Cluster) */
+	size_t klen;
 	struct ipset set[2];
 	size_t nports;
 	struct portset *ports;  /* sorted by port, then protocol */
@@ -235,7 +177,8 @@ struct alloc {
 	size_t *auto_order;     /* pool indices: priority, then name */
 	size_t nix[2];
 	struct range_ix *ix[2];
-	struct htab recs, holdings, keys;
+	struct hashmap recs, keys;   /* rec, shkey */
+	struct hashmap holdings[2];  /* holding, per family */
 	size_t nnames;
 	char **names;           /* interned pool names, kept until alloc_free */
 	unsigned epoch;
@@ -354,13 +297,16 @@ static u128 from_coord(const struct pool_fam *pf, u128 c)
 
 static struct rec *rec_find(const struct alloc *a, const char *ns, const char *name)
 {
-	uint64_t h = hash_key(ns, name);
-	for (struct hnode *e = htab_chain(&a->recs, h); e; e = e->next) {
-		struct rec *r = (struct rec *)e;
-		if (e->hash == h && strcmp(r->ns, ns) == 0 && strcmp(r->name, name) == 0)
-			return r;
-	}
-	return NULL;
+	struct ckey k;
+	ckey_make(&k, ns, name);
+	struct rec *r = hashmap_get(&a->recs, k.p, k.len);
+	ckey_done(&k);
+	return r;
+}
+
+static size_t rec_key_len(const struct rec *r)
+{
+	return (size_t)(r->name - r->ns) + strlen(r->name);
 }
 
 static struct rec *rec_new(struct alloc *a, const char *ns, const char *name)
@@ -371,8 +317,7 @@ static struct rec *rec_new(struct alloc *a, const char *ns, const char *name)
 	memcpy(r->ns, ns, lns + 1);
 	r->name = r->ns + lns + 1;
 	memcpy(r->name, name, lname + 1);
-	r->h.hash = hash_key(ns, name);
-	htab_add(&a->recs, &r->h);
+	hashmap_put(&a->recs, r->ns, lns + 1 + lname, r, NULL);
 	return r;
 }
 
@@ -395,20 +340,13 @@ static int rec_cmp(const void *x, const void *y)
 
 /* --- sharing keys --- */
 
-static uint64_t hash_shkey(const char *key, const char *backend)
-{
-	return hash_key(key, backend ? backend : "");
-}
-
 static struct shkey *key_find(const struct alloc *a, const char *key, const char *backend)
 {
-	uint64_t h = hash_shkey(key, backend);
-	for (struct hnode *e = htab_chain(&a->keys, h); e; e = e->next) {
-		struct shkey *k = (struct shkey *)e;
-		if (e->hash == h && strcmp(k->key, key) == 0 && str_eq_null(k->backend, backend))
-			return k;
-	}
-	return NULL;
+	struct ckey k;
+	ckey_make(&k, key, backend);
+	struct shkey *x = hashmap_get(&a->keys, k.p, k.len);
+	ckey_done(&k);
+	return x;
 }
 
 static void key_free(struct shkey *k)
@@ -420,7 +358,6 @@ static void key_free(struct shkey *k)
 			ipset_clear(&k->ports[i].set[f]);
 	free(k->ports);
 	free(k->key);
-	free(k->backend);
 	free(k);
 }
 
@@ -465,11 +402,15 @@ static void share_index_add(struct alloc *a, const struct rec *r, const struct i
 {
 	struct shkey *k = key_find(a, r->sharing_key, r->backend);
 	if (!k) {
+		struct ckey ck;
+		ckey_make(&ck, r->sharing_key, r->backend);
 		k = xcalloc(1, sizeof(*k));
-		k->key = xstrdup(r->sharing_key);
-		k->backend = xstrdup(r->backend);
-		k->h.hash = hash_shkey(r->sharing_key, r->backend);
-		htab_add(&a->keys, &k->h);
+		k->klen = ck.len;
+		k->key = xmalloc(ck.len + 1);
+		memcpy(k->key, ck.p, ck.len + 1);
+		k->backend = r->backend ? k->key + strlen(k->key) + 1 : NULL;
+		ckey_done(&ck);
+		hashmap_put(&a->keys, k->key, k->klen, k, NULL);
 	}
 	int fi = fam_idx(addr->family);
 	if (first)
@@ -511,7 +452,7 @@ static void share_index_remove(struct alloc *a, const struct rec *r, const struc
 	if (last)
 		ipset_remove(&k->set[fi], addr->v, addr->v);
 	if (ipset_nruns(&k->set[0]) == 0 && ipset_nruns(&k->set[1]) == 0 && k->nports == 0) {
-		htab_del(&a->keys, &k->h);
+		hashmap_del(&a->keys, k->key, k->klen, NULL);
 		key_free(k);
 	}
 }
@@ -566,13 +507,7 @@ static long pool_by_name(const struct alloc *a, const char *name)
 
 static struct holding *holding_find(const struct alloc *a, const struct ip_addr *addr)
 {
-	uint64_t h = hash_addr(addr);
-	for (struct hnode *e = htab_chain(&a->holdings, h); e; e = e->next) {
-		struct holding *x = (struct holding *)e;
-		if (e->hash == h && ip_eq(&x->addr, addr))
-			return x;
-	}
-	return NULL;
+	return hashmap_get(&a->holdings[fam_idx(addr->family)], ADDR_KEY(addr));
 }
 
 static size_t holders(const struct holding *x)
@@ -615,8 +550,7 @@ static void hold(struct alloc *a, struct rec *r, const struct ip_addr *addr)
 	if (!x) {
 		x = xcalloc(1, sizeof(*x));
 		x->addr = *addr;
-		x->h.hash = hash_addr(addr);
-		htab_add(&a->holdings, &x->h);
+		hashmap_put(&a->holdings[fam_idx(addr->family)], ADDR_KEY(&x->addr), x, NULL);
 		in_use_add(a, x);
 	}
 	bool first = !x->first;
@@ -654,7 +588,7 @@ static void unhold(struct alloc *a, struct rec *r, const struct ip_addr *addr)
 		return;
 	}
 	in_use_remove(a, x);
-	htab_del(&a->holdings, &x->h);
+	hashmap_del(&a->holdings[fam_idx(x->addr.family)], ADDR_KEY(&x->addr), NULL);
 	free(x->rest);
 	free(x);
 }
@@ -669,7 +603,7 @@ static void rec_unregister(struct alloc *a, struct rec *r)
 static void rec_delete(struct alloc *a, struct rec *r)
 {
 	rec_unregister(a, r);
-	htab_del(&a->recs, &r->h);
+	hashmap_del(&a->recs, r->ns, rec_key_len(r), NULL);
 	rec_free_params(r);
 	free(r->additional_msg);
 	free(r->ns);
@@ -1354,9 +1288,12 @@ void alloc_set_config(struct alloc *a, const struct model *m)
 
 	/* Addresses held now count as in use in whichever pool holds them
 	 * under the new configuration. */
-	for (size_t b = 0; b < a->holdings.nb; b++)
-		for (struct hnode *e = a->holdings.b[b]; e; e = e->next)
-			in_use_add(a, (struct holding *)e);
+	for (int fi = 0; fi < 2; fi++) {
+		struct hashmap_iter it;
+		hashmap_iter_init(&it, &a->holdings[fi]);
+		while (hashmap_iter_next(&it))
+			in_use_add(a, it.value);
+	}
 }
 
 /* ------------------------------------------------------------------ */
@@ -1371,38 +1308,29 @@ void alloc_free(struct alloc *a)
 {
 	if (!a)
 		return;
-	for (size_t b = 0; b < a->holdings.nb; b++) {
-		struct hnode *e = a->holdings.b[b];
-		while (e) {
-			struct hnode *nx = e->next;
-			free(((struct holding *)e)->rest);
-			free(e);
-			e = nx;
+	struct hashmap_iter it;
+	for (int fi = 0; fi < 2; fi++) {
+		hashmap_iter_init(&it, &a->holdings[fi]);
+		while (hashmap_iter_next(&it)) {
+			struct holding *x = it.value;
+			free(x->rest);
+			free(x);
 		}
+		hashmap_clear(&a->holdings[fi]);
 	}
-	for (size_t b = 0; b < a->recs.nb; b++) {
-		struct hnode *e = a->recs.b[b];
-		while (e) {
-			struct hnode *nx = e->next;
-			struct rec *r = (struct rec *)e;
-			rec_free_params(r);
-			free(r->additional_msg);
-			free(r->ns);
-			free(r);
-			e = nx;
-		}
+	hashmap_iter_init(&it, &a->recs);
+	while (hashmap_iter_next(&it)) {
+		struct rec *r = it.value;
+		rec_free_params(r);
+		free(r->additional_msg);
+		free(r->ns);
+		free(r);
 	}
-	for (size_t b = 0; b < a->keys.nb; b++) {
-		struct hnode *e = a->keys.b[b];
-		while (e) {
-			struct hnode *nx = e->next;
-			key_free((struct shkey *)e);
-			e = nx;
-		}
-	}
-	free(a->holdings.b);
-	free(a->recs.b);
-	free(a->keys.b);
+	hashmap_iter_init(&it, &a->keys);
+	while (hashmap_iter_next(&it))
+		key_free(it.value);
+	hashmap_clear(&a->recs);
+	hashmap_clear(&a->keys);
 	pools_free(a);
 	for (size_t i = 0; i < a->nnames; i++)
 		free(a->names[i]);
@@ -1833,10 +1761,11 @@ size_t alloc_run_all(struct alloc *a, const struct model *m, struct alloc_result
 	}
 	struct rec **gone = NULL;
 	size_t ngone = 0;
-	for (size_t b = 0; b < a->recs.nb; b++)
-		for (struct hnode *e = a->recs.b[b]; e; e = e->next)
-			if (((struct rec *)e)->mark != a->epoch)
-				*VEC_PUSH(gone, ngone) = (struct rec *)e;
+	struct hashmap_iter it;
+	hashmap_iter_init(&it, &a->recs);
+	while (hashmap_iter_next(&it))
+		if (((struct rec *)it.value)->mark != a->epoch)
+			*VEC_PUSH(gone, ngone) = it.value;
 	for (size_t i = 0; i < ngone; i++)
 		rec_delete(a, gone[i]);
 	free(gone);
@@ -1889,10 +1818,11 @@ void alloc_foreach(const struct alloc *a,
 {
 	struct rec **v = NULL;
 	size_t n = 0;
-	for (size_t b = 0; b < a->recs.nb; b++)
-		for (struct hnode *e = a->recs.b[b]; e; e = e->next)
-			if (((struct rec *)e)->naddrs)
-				*VEC_PUSH(v, n) = (struct rec *)e;
+	struct hashmap_iter it;
+	hashmap_iter_init(&it, &a->recs);
+	while (hashmap_iter_next(&it))
+		if (((struct rec *)it.value)->naddrs)
+			*VEC_PUSH(v, n) = it.value;
 	if (n)
 		xqsort(v, n, sizeof(*v), rec_cmp);
 	for (size_t i = 0; i < n; i++) {

@@ -12,7 +12,7 @@
  * are collected in `buf`, which is checked against max_object before it
  * grows and given back after an event larger than STREAM_KEEP_BYTES.
  *
- * Store: a hash table of entries chained by key.  A relist marks entries
+ * Store: entries in a hash map by key (base/hashmap.h).  A relist marks entries
  * with the store's generation as it sees them; those left unmarked at the
  * end are the deleted ones.
  */
@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/hashmap.h"
 #include "base/util.h"
 
 /* A buffer larger than this is freed after its event rather than kept for
@@ -362,36 +363,19 @@ const char *k8s_change_name(enum k8s_change c)
 }
 
 struct store_entry {
-	struct store_entry *next;
-	uint64_t hash;
-	char *key;
+	char *key;               /* the map borrows it */
 	struct tree *obj;
 	unsigned gen;
 };
 
 struct k8s_store {
-	struct store_entry **buckets;
-	size_t nbuckets;         /* a power of two */
-	size_t n;
+	struct hashmap map;      /* key -> store_entry */
 	unsigned gen;
 };
 
-static uint64_t hash_key(const char *s)
-{
-	uint64_t h = 0xcbf29ce484222325ull;  /* FNV-1a */
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 0x100000001b3ull;
-	}
-	return h;
-}
-
 struct k8s_store *k8s_store_new(void)
 {
-	struct k8s_store *s = xcalloc(1, sizeof(*s));
-	s->nbuckets = 64;
-	s->buckets = xcalloc(s->nbuckets, sizeof(*s->buckets));
-	return s;
+	return xcalloc(1, sizeof(struct k8s_store));
 }
 
 static void entry_free(struct store_entry *e)
@@ -405,53 +389,22 @@ void k8s_store_free(struct k8s_store *s)
 {
 	if (!s)
 		return;
-	for (size_t b = 0; b < s->nbuckets; b++) {
-		struct store_entry *e = s->buckets[b];
-		while (e) {
-			struct store_entry *next = e->next;
-			entry_free(e);
-			e = next;
-		}
-	}
-	free(s->buckets);
+	struct hashmap_iter it;
+	hashmap_iter_init(&it, &s->map);
+	while (hashmap_iter_next(&it))
+		entry_free(it.value);
+	hashmap_clear(&s->map);
 	free(s);
 }
 
 size_t k8s_store_count(const struct k8s_store *s)
 {
-	return s->n;
-}
-
-static struct store_entry **store_slot(const struct k8s_store *s, const char *key, uint64_t h)
-{
-	struct store_entry **p = &s->buckets[h & (s->nbuckets - 1)];
-	while (*p && ((*p)->hash != h || strcmp((*p)->key, key) != 0))
-		p = &(*p)->next;
-	return p;
-}
-
-static void store_grow(struct k8s_store *s)
-{
-	size_t nb = s->nbuckets * 2;
-	struct store_entry **b = xcalloc(nb, sizeof(*b));
-	for (size_t i = 0; i < s->nbuckets; i++) {
-		struct store_entry *e = s->buckets[i];
-		while (e) {
-			struct store_entry *next = e->next;
-			struct store_entry **head = &b[e->hash & (nb - 1)];
-			e->next = *head;
-			*head = e;
-			e = next;
-		}
-	}
-	free(s->buckets);
-	s->buckets = b;
-	s->nbuckets = nb;
+	return hashmap_count(&s->map);
 }
 
 const struct tree *k8s_store_get_key(const struct k8s_store *s, const char *key)
 {
-	struct store_entry *e = *store_slot(s, key, hash_key(key));
+	struct store_entry *e = hashmap_get_str(&s->map, key);
 	return e ? e->obj : NULL;
 }
 
@@ -477,10 +430,13 @@ static struct store_entry **store_sorted(const struct k8s_store *s, bool stale_o
 {
 	struct store_entry **v = NULL;
 	*n = 0;
-	for (size_t b = 0; b < s->nbuckets; b++)
-		for (struct store_entry *e = s->buckets[b]; e; e = e->next)
-			if (!stale_only || e->gen != s->gen)
-				*VEC_PUSH(v, *n) = e;
+	struct hashmap_iter it;
+	hashmap_iter_init(&it, &s->map);
+	while (hashmap_iter_next(&it)) {
+		struct store_entry *e = it.value;
+		if (!stale_only || e->gen != s->gen)
+			*VEC_PUSH(v, *n) = e;
+	}
 	xqsort(v, *n, sizeof(*v), cmp_entry_key);
 	return v;
 }
@@ -511,19 +467,13 @@ static int store_upsert(struct k8s_store *s, struct tree *obj, k8s_change_fn *fn
 		return -1;
 	}
 	k8s_object_strip(obj);
-	uint64_t h = hash_key(key);
-	struct store_entry **slot = store_slot(s, key, h);
-	struct store_entry *e = *slot;
+	struct store_entry *e = hashmap_get_str(&s->map, key);
 	if (!e) {
 		e = xcalloc(1, sizeof(*e));
-		e->hash = h;
 		e->key = key;
 		e->obj = obj;
 		e->gen = s->gen;
-		*slot = e;
-		s->n++;
-		if (s->n > s->nbuckets)
-			store_grow(s);
+		hashmap_put_str(&s->map, e->key, e, NULL);
 		if (fn)
 			fn(K8S_CHANGE_ADDED, obj, NULL, arg);
 		return 0;
@@ -544,11 +494,7 @@ static int store_upsert(struct k8s_store *s, struct tree *obj, k8s_change_fn *fn
 
 static void store_unlink(struct k8s_store *s, struct store_entry *e)
 {
-	struct store_entry **p = &s->buckets[e->hash & (s->nbuckets - 1)];
-	while (*p != e)
-		p = &(*p)->next;
-	*p = e->next;
-	s->n--;
+	hashmap_del_str(&s->map, e->key, NULL);
 }
 
 int k8s_store_apply(struct k8s_store *s, enum k8s_event_type type, struct tree *object,
@@ -565,7 +511,7 @@ int k8s_store_apply(struct k8s_store *s, enum k8s_event_type type, struct tree *
 		tree_free(object);
 		return -1;
 	}
-	struct store_entry *e = *store_slot(s, key, hash_key(key));
+	struct store_entry *e = hashmap_get_str(&s->map, key);
 	free(key);
 	if (e) {
 		store_unlink(s, e);

@@ -32,6 +32,7 @@
 #include "alloc/alloc.h"
 #include "alloc/alloc_metrics.h"
 #include "base/diag.h"
+#include "base/hashmap.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "base/metrics.h"
@@ -61,14 +62,12 @@ enum { R_SERVICES, R_NAMESPACES, R_POOLS, R_L2ADVS, R_BGPADVS, R_COMMUNITIES, R_
 /*
  * Sent records: what was last sent for a Service (status ingress and
  * annotation) or an IPAddressPool (status figures), so that a pass before
- * the watch shows a patch does not send it again.  A chained hash table by
- * key: every pass looks up every Service, and a linear search made a pass
+ * the watch shows a patch does not send it again.  In a hash map by key:
+ * every pass looks up every Service, and a linear search made a pass
  * O(n^2) in the number of Services.
  */
 
 struct sent {
-	struct sent *next;    /* hash chain */
-	uint64_t hash;
 	char *key;            /* "namespace/name" of a Service, or a pool name */
 	char *status;         /* Service: ingress JSON sent, or NULL */
 	char *pools;          /* Service: annotation sent ("": removed), or NULL */
@@ -76,26 +75,8 @@ struct sent {
 };
 
 struct sent_table {
-	struct sent **b;
-	size_t nb;            /* buckets: 0 or a power of two */
-	size_t n;
+	struct hashmap map;   /* key -> sent, borrowing sent.key */
 };
-
-static uint64_t key_hash(const char *s)
-{
-	uint64_t h = 14695981039346656037ull;   /* FNV-1a */
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ull;
-	return h;
-}
-
-static struct sent **sent_slot(const struct sent_table *t, const char *key, uint64_t h)
-{
-	struct sent **pp = &t->b[h & (t->nb - 1)];
-	while (*pp && ((*pp)->hash != h || strcmp((*pp)->key, key) != 0))
-		pp = &(*pp)->next;
-	return pp;
-}
 
 static void sent_free(struct sent *s)
 {
@@ -107,68 +88,41 @@ static void sent_free(struct sent *s)
 
 static struct sent *sent_get(struct sent_table *t, const char *key, bool create)
 {
-	uint64_t h = key_hash(key);
-	struct sent *s = t->nb ? *sent_slot(t, key, h) : NULL;
+	struct sent *s = hashmap_get_str(&t->map, key);
 	if (s || !create)
 		return s;
-	if (t->n >= t->nb) {
-		size_t nb = t->nb ? t->nb * 2 : 64;
-		struct sent **b = xcalloc(nb, sizeof(*b));
-		for (size_t i = 0; i < t->nb; i++)
-			while (t->b[i]) {
-				struct sent *e = t->b[i];
-				t->b[i] = e->next;
-				e->next = b[e->hash & (nb - 1)];
-				b[e->hash & (nb - 1)] = e;
-			}
-		free(t->b);
-		t->b = b;
-		t->nb = nb;
-	}
 	s = xcalloc(1, sizeof(*s));
-	s->hash = h;
 	s->key = xstrdup(key);
-	s->next = t->b[h & (t->nb - 1)];
-	t->b[h & (t->nb - 1)] = s;
-	t->n++;
+	hashmap_put_str(&t->map, s->key, s, NULL);
 	return s;
 }
 
 static void sent_forget(struct sent_table *t, const char *key)
 {
-	if (!t->nb)
-		return;
-	struct sent **pp = sent_slot(t, key, key_hash(key));
-	struct sent *s = *pp;
-	if (!s)
-		return;
-	*pp = s->next;
-	t->n--;
-	sent_free(s);
+	void *s;
+	if (hashmap_del_str(&t->map, key, &s))
+		sent_free(s);
 }
 
 /* Forget the records for which keep() says no. */
 static void sent_filter(struct sent_table *t, bool (*keep)(const struct sent *s, void *arg),
 			void *arg)
 {
-	for (size_t i = 0; i < t->nb; i++)
-		for (struct sent **pp = &t->b[i]; *pp;) {
-			struct sent *s = *pp;
-			if (keep && keep(s, arg)) {
-				pp = &s->next;
-				continue;
-			}
-			*pp = s->next;
-			t->n--;
-			sent_free(s);
-		}
+	struct hashmap_iter it;
+	hashmap_iter_init(&it, &t->map);
+	while (hashmap_iter_next(&it)) {
+		struct sent *s = it.value;
+		if (keep && keep(s, arg))
+			continue;
+		hashmap_iter_del(&it);
+		sent_free(s);
+	}
 }
 
 static void sent_clear(struct sent_table *t)
 {
 	sent_filter(t, NULL, NULL);
-	free(t->b);
-	memset(t, 0, sizeof(*t));
+	hashmap_clear(&t->map);
 }
 
 struct req_ctx;

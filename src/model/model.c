@@ -1,6 +1,6 @@
 /*
  * The model's container: init and free, the index of objects by kind,
- * namespace and name (a hash table, so that adding and looking up tens of
+ * namespace and name (base/hashmap.h, so that adding and looking up tens of
  * thousands of Services stays linear), lookups, diagnostics about an
  * object's field, and the small queries other modules ask of objects
  * (a Service's families, whether a peer is iBGP, which pools an
@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/hashmap.h"
 #include "base/util.h"
 #include "model/internal.h"
 #include "model/model.h"
@@ -52,44 +53,37 @@ const char *ip_family_policy_name(enum ip_family_policy p)
 /* ------------------------------------------------------------------ */
 /* the index */
 
-struct index_slot {
-	uint64_t hash;
-	size_t idx;        /* (size_t)-1: empty */
-	enum obj_kind kind;
-};
-
+/* Objects by kind, namespace and name: the key is the kind's byte, then
+ * "\1namespace" or "\0" (cluster-scoped), a NUL and the name; the value
+ * the index in the kind's array plus one. */
 struct model_index {
-	size_t cap;        /* power of two */
-	size_t used;
-	struct index_slot *slots;
+	struct hashmap map;     /* copies its keys */
 };
 
-static uint64_t fnv_str(uint64_t h, const char *s)
+struct index_key {
+	char *p;
+	size_t len;
+	char buf[320];
+};
+
+static void index_key_make(struct index_key *k, enum obj_kind kind, const char *ns,
+			   const char *name)
 {
-	for (; s && *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ull;
-	}
-	/* a separator, so that ("ab","c") and ("a","bc") differ */
-	h ^= 0xff;
-	h *= 1099511628211ull;
-	return h;
+	size_t lns = ns ? strlen(ns) : 0, lname = strlen(name);
+	k->len = 2 + lns + 1 + lname;
+	k->p = k->len <= sizeof(k->buf) ? k->buf : xmalloc(k->len);
+	k->p[0] = (char)('A' + (int)kind);
+	k->p[1] = ns ? '\1' : '\0';
+	if (ns)
+		memcpy(k->p + 2, ns, lns);
+	k->p[2 + lns] = '\0';
+	memcpy(k->p + 3 + lns, name, lname);
 }
 
-static uint64_t key_hash(enum obj_kind k, const char *ns, const char *name)
+static void index_key_done(struct index_key *k)
 {
-	uint64_t h = 14695981039346656037ull;
-	h ^= (uint64_t)k + 1;
-	h *= 1099511628211ull;
-	h = fnv_str(h, ns);
-	return fnv_str(h, name);
-}
-
-static bool str_eq_null(const char *a, const char *b)
-{
-	if (!a || !b)
-		return a == b;
-	return strcmp(a, b) == 0;
+	if (k->p != k->buf)
+		free(k->p);
 }
 
 struct obj_meta *model_meta_at(const struct model *m, enum obj_kind k, size_t i)
@@ -154,62 +148,32 @@ size_t model_count(const struct model *m, enum obj_kind k)
 	return 0;
 }
 
-static void index_insert(struct model_index *x, uint64_t h, enum obj_kind k, size_t idx)
-{
-	size_t mask = x->cap - 1;
-	size_t pos = (size_t)h & mask;
-	while (x->slots[pos].idx != (size_t)-1)
-		pos = (pos + 1) & mask;
-	x->slots[pos].hash = h;
-	x->slots[pos].kind = k;
-	x->slots[pos].idx = idx;
-	x->used++;
-}
-
-static void index_grow(struct model_index *x)
-{
-	size_t ncap = x->cap ? x->cap * 2 : 64;
-	struct index_slot *old = x->slots;
-	size_t ocap = x->cap;
-	x->slots = xmalloc(ncap * sizeof(*x->slots));
-	for (size_t i = 0; i < ncap; i++)
-		x->slots[i].idx = (size_t)-1;
-	x->cap = ncap;
-	x->used = 0;
-	for (size_t i = 0; i < ocap; i++)
-		if (old[i].idx != (size_t)-1)
-			index_insert(x, old[i].hash, old[i].kind, old[i].idx);
-	free(old);
-}
-
 void model_index_add(struct model *m, enum obj_kind k, size_t i)
 {
-	if (!m->index_)
+	if (!m->index_) {
 		m->index_ = xcalloc(1, sizeof(*m->index_));
-	struct model_index *x = m->index_;
-	if ((x->used + 1) * 2 > x->cap)
-		index_grow(x);
+		hashmap_init(&m->index_->map, true);
+	}
 	const struct obj_meta *meta = model_meta_at(m, k, i);
-	index_insert(x, key_hash(k, meta->namespace_, meta->name), k, i);
+	if (!meta->name)
+		return;
+	struct index_key key;
+	index_key_make(&key, k, meta->namespace_, meta->name);
+	/* The first object of a name is the one found. */
+	if (!hashmap_find(&m->index_->map, key.p, key.len, NULL))
+		hashmap_put(&m->index_->map, key.p, key.len, (void *)(uintptr_t)(i + 1), NULL);
+	index_key_done(&key);
 }
 
 size_t model_lookup(const struct model *m, enum obj_kind k, const char *ns, const char *name)
 {
-	const struct model_index *x = m->index_;
-	if (!x || !x->cap || !name)
+	if (!m->index_ || !name)
 		return (size_t)-1;
-	uint64_t h = key_hash(k, ns, name);
-	size_t mask = x->cap - 1;
-	for (size_t pos = (size_t)h & mask; x->slots[pos].idx != (size_t)-1;
-	     pos = (pos + 1) & mask) {
-		const struct index_slot *s = &x->slots[pos];
-		if (s->hash != h || s->kind != k)
-			continue;
-		const struct obj_meta *meta = model_meta_at(m, k, s->idx);
-		if (str_eq_null(meta->namespace_, ns) && strcmp(meta->name, name) == 0)
-			return s->idx;
-	}
-	return (size_t)-1;
+	struct index_key key;
+	index_key_make(&key, k, ns, name);
+	void *v = hashmap_get(&m->index_->map, key.p, key.len);
+	index_key_done(&key);
+	return v ? (size_t)(uintptr_t)v - 1 : (size_t)-1;
 }
 
 const char *model_intern_file(struct model *m, const char *file)
@@ -393,7 +357,7 @@ void model_free(struct model *m)
 #undef FREE_ALL
 	strv_free(m->files, m->nfiles);
 	if (m->index_)
-		free(m->index_->slots);
+		hashmap_clear(&m->index_->map);
 	free(m->index_);
 	free(m->config_namespace);
 	memset(m, 0, sizeof(*m));
