@@ -22,6 +22,8 @@
 #ifndef IRONLB_ALLOC_ALLOC_H
 #define IRONLB_ALLOC_ALLOC_H
 
+#include <jansson.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -83,10 +85,10 @@ struct alloc_pool_stats {
 size_t alloc_pool_stats(const struct alloc *a, struct alloc_pool_stats **out);
 
 /* Per-pool usage as JSON, the form `ironlb plan -o json` and /status
- * share: a new jansson array (as void *) of {"name", "ipv4": {"total",
+ * share: a new jansson array of {"name", "ipv4": {"total",
  * "in_use", "available"}, "ipv6": {...}}, a family present when the pool
  * has addresses of it, counts as exact decimal strings. */
-void *alloc_pools_json(const struct alloc *a);
+json_t *alloc_pools_json(const struct alloc *a);
 
 /* Iterate assignments (for the state file and status): calls fn for every
  * Service holding addresses, in namespace/name order. */

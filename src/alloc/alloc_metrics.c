@@ -90,7 +90,7 @@ static json_t *family_json(u128 total, u128 used, bool full_space)
 	return json_pack("{s:s, s:s, s:s}", "total", two_128, "in_use", u, "available", av);
 }
 
-void *alloc_pools_json(const struct alloc *a)
+json_t *alloc_pools_json(const struct alloc *a)
 {
 	json_t *pools = json_array();
 	struct alloc_pool_stats *ps = NULL;

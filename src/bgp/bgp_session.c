@@ -1742,7 +1742,7 @@ static json_t *id_json(uint32_t id)
 	return json_string(ip_format(&a, buf));
 }
 
-void *bgp_session_status_json(const struct bgp_session *s)
+json_t *bgp_session_status_json(const struct bgp_session *s)
 {
 	const struct bgp_session_info *in = &s->info;
 	const struct bgp_session_counters *c = &s->c;

@@ -30,6 +30,8 @@
 #ifndef IRONLB_BGP_BGP_SESSION_H
 #define IRONLB_BGP_BGP_SESSION_H
 
+#include <jansson.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -157,10 +159,10 @@ double bgp_session_uptime(const struct bgp_session *s);
 const char *bgp_session_last_error(const struct bgp_session *s);
 /* Whether the peer uses GTSM (RFC 5082), as its last SYN to us said. */
 bool bgp_session_gtsm(const struct bgp_session *s);
-/* Status of this session as a jansson object (void *): name, peer, state,
+/* Status of this session as a new jansson object: name, peer, state,
  * uptime_s, hold_time, keepalive, capabilities, gtsm, last_error,
  * counters. */
-void *bgp_session_status_json(const struct bgp_session *s);
+json_t *bgp_session_status_json(const struct bgp_session *s);
 
 /* The TTL (IPv4) or hop limit (IPv6) of a SYN as TCP_SAVED_SYN gives it
  * (network header first), -1 when len bytes hold no valid IPv4 header of

@@ -940,7 +940,7 @@ static json_t *route_json(const struct peer *p, const struct bgp_route *r)
 	return o;
 }
 
-void *bgp_speaker_status_json(const struct bgp_speaker *sp)
+json_t *bgp_speaker_status_json(const struct bgp_speaker *sp)
 {
 	json_t *root = json_object(), *arr = json_array();
 	char rid[IP_STR_MAX];

@@ -30,6 +30,8 @@
 #ifndef IRONLB_BGP_BGP_SPEAKER_H
 #define IRONLB_BGP_BGP_SPEAKER_H
 
+#include <jansson.h>
+
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -64,8 +66,8 @@ void bgp_speaker_free(struct bgp_speaker *sp);
 
 /* For /status: per session its name, peer, state, uptime, negotiated
  * capabilities and hold time, last error, counters, and the routes
- * announced with their attributes.  A new jansson json_t (as void *). */
-void *bgp_speaker_status_json(const struct bgp_speaker *sp);
+ * announced with their attributes.  A new jansson object. */
+json_t *bgp_speaker_status_json(const struct bgp_speaker *sp);
 
 /* The port listened on (0 when not listening). */
 uint16_t bgp_speaker_listen_port(const struct bgp_speaker *sp);

@@ -226,9 +226,8 @@ size_t announcer_interfaces(const struct announcer *a, const struct ip_addr *add
 	return a->l2 ? l2_engine_announced_on(a->l2, addr, names, max) : 0;
 }
 
-void announcer_status_json(const struct announcer *a, void *root_)
+void announcer_status_json(const struct announcer *a, json_t *root)
 {
-	json_t *root = root_;
 	json_t *l2 = json_array();
 	for (size_t i = 0; i < a->plan.n; i++) {
 		const struct l2_entry *e = &a->plan.entries[i];

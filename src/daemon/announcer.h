@@ -10,6 +10,8 @@
 #ifndef IRONLB_DAEMON_ANNOUNCER_H
 #define IRONLB_DAEMON_ANNOUNCER_H
 
+#include <jansson.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -46,8 +48,8 @@ const struct bgp_plan *announcer_bgp_plan(const struct announcer *a);
 size_t announcer_interfaces(const struct announcer *a, const struct ip_addr *addr,
 			    char names[][16], size_t max);
 /* Adds "layer2", "l2_engine" (with the engine) and "bgp" to a jansson
- * object (void * to keep jansson out of this header). */
-void announcer_status_json(const struct announcer *a, void *root);
+ * object. */
+void announcer_status_json(const struct announcer *a, json_t *root);
 /* Withdraw everything (orderly shutdown). */
 void announcer_stop(struct announcer *a);
 void announcer_free(struct announcer *a);

@@ -1403,7 +1403,7 @@ void l2_engine_set(struct l2_engine *e, const struct l2_owned *owned, size_t n)
 
 /* --- status --- */
 
-void *l2_engine_status_json(const struct l2_engine *e)
+json_t *l2_engine_status_json(const struct l2_engine *e)
 {
 	json_t *root = json_object();
 	json_t *ifs = json_array();

@@ -33,6 +33,8 @@
 #ifndef IRONLB_L2_ENGINE_H
 #define IRONLB_L2_ENGINE_H
 
+#include <jansson.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -76,9 +78,8 @@ size_t l2_engine_announced_on(const struct l2_engine *e, const struct ip_addr *a
 
 /* Status for /status: per interface (name, index, MAC, usable or why not)
  * and per owned address (interfaces it is announced on, counters).
- * Returns a new jansson json_t (as void * to keep jansson out of this
- * header). */
-void *l2_engine_status_json(const struct l2_engine *e);
+ * Returns a new jansson object. */
+json_t *l2_engine_status_json(const struct l2_engine *e);
 
 /*
  * Details of the behaviour above:

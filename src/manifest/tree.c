@@ -469,9 +469,8 @@ static char *format_double(double f)
 	return NULL;
 }
 
-struct tree *tree_from_json(const void *json_t_ptr)
+struct tree *tree_from_json(const json_t *j)
 {
-	const json_t *j = json_t_ptr;
 	if (!j)
 		return NULL;
 	struct tree *n;
@@ -549,7 +548,7 @@ static json_t *string_to_json(const char *s)
  * JSON has no infinity or NaN: such floats become null.  Strings that are
  * not valid UTF-8 (jansson refuses them) have the bad bytes replaced by '?'.
  */
-void *tree_to_json(const struct tree *t)
+json_t *tree_to_json(const struct tree *t)
 {
 	if (!t)
 		return json_null();

@@ -16,6 +16,8 @@
 #ifndef IRONLB_MANIFEST_TREE_H
 #define IRONLB_MANIFEST_TREE_H
 
+#include <jansson.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -79,9 +81,9 @@ struct tree *tree_new_plain_scalar(const char *text, const char *file, int line)
 /* Deep copy. */
 struct tree *tree_clone(const struct tree *t);
 
-/* Conversions to and from jansson's json_t (declared as void * so this header
- * does not pull in jansson.h).  from_json nodes have file NULL, line 0. */
-struct tree *tree_from_json(const void *json_t_ptr);
-void *tree_to_json(const struct tree *t);  /* a new json_t reference */
+/* Conversions to and from jansson's json_t.  from_json nodes have file
+ * NULL, line 0. */
+struct tree *tree_from_json(const json_t *json);
+json_t *tree_to_json(const struct tree *t);  /* a new reference */
 
 #endif
