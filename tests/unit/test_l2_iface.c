@@ -11,6 +11,8 @@
 
 #include <cmocka.h>
 
+#include "test_skip.h"
+
 #include <errno.h>
 #include <ev.h>
 #include <libmnl/libmnl.h>
@@ -464,16 +466,12 @@ static void live(void)
 
 static void test_live_kernel(void **state)
 {
-	if (geteuid() != 0) {
-		print_message("not root: skipping the kernel part\n");
-		skip();
-	}
+	if (geteuid() != 0)
+		TEST_SKIP("not root: the kernel part");
 	/* The process moves to a namespace of its own, which disappears
 	 * with it. */
-	if (unshare(CLONE_NEWNET) != 0) {
-		print_message("cannot create a network namespace: skipping the kernel part\n");
-		skip();
-	}
+	if (unshare(CLONE_NEWNET) != 0)
+		TEST_SKIP("cannot create a network namespace: the kernel part");
 	live();
 }
 
@@ -488,5 +486,5 @@ int main(void)
 		cmocka_unit_test(test_table_order_and_framing),
 		cmocka_unit_test(test_live_kernel),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return test_skip_status(cmocka_run_group_tests(tests, NULL, NULL));
 }
