@@ -31,75 +31,13 @@
 #include <stdint.h>
 
 #include "announce/announce.h"
+#include "bgp/bgp_config.h"
 #include "model/model.h"
 #include "net/ip.h"
 
-/* A session's parameters, copied from the BGPPeer (the plan does not point
- * into the model). */
-struct bgp_session_cfg {
-	char *name;                  /* BGPPeer metadata.name */
-	uint32_t my_asn;
-	uint32_t peer_asn;           /* 0 with dynamic_asn */
-	enum dynamic_asn dynamic_asn;
-	uint32_t local_asn;          /* 0 = my_asn */
-	struct ip_addr peer_address;
-	uint16_t peer_port;
-	bool has_source_address;
-	struct ip_addr source_address;
-	bool has_router_id;
-	struct ip_addr router_id;
-	uint32_t hold_time_s, keepalive_time_s, connect_time_s;
-	char *password;              /* resolved MD5 key, NULL for none */
-	bool ebgp_multihop;
-	char *vrf;                   /* NULL for the default VRF */
-	bool graceful_restart;
-	bool dual_stack_address_family;
-	bool ibgp;
-	char *interface;             /* spec.interface (unnumbered), NULL for none */
-};
-
-/* true when the two differ in anything that needs the session reset. */
-bool bgp_session_cfg_differs(const struct bgp_session_cfg *a, const struct bgp_session_cfg *b);
-
-struct bgp_route {
-	struct ip_prefix prefix;
-	bool has_local_pref;
-	uint32_t local_pref;
-	size_t ncommunities;
-	struct community_value *communities; /* sorted: standard first, then large */
-	size_t nservices;
-	char **services;             /* "ns/name" that make this route, sorted */
-};
-
-struct bgp_session_plan {
-	struct bgp_session_cfg cfg;
-	size_t nroutes;
-	struct bgp_route *routes;    /* sorted by prefix, unique */
-};
-
-struct bgp_plan {
-	size_t nsessions;
-	struct bgp_session_plan *sessions; /* sorted by name */
-};
-
+/* This node's plan.  Its types (sessions, routes) are the speaker's input
+ * and belong to the bgp module (bgp/bgp_config.h). */
 int announce_bgp(const struct model *m, const char *node_name, const struct announce_svc *svcs,
 		 size_t nsvcs, struct bgp_plan *out);
-void bgp_plan_free(struct bgp_plan *p);
-/* Deep copy (the speaker keeps the plan it was given). */
-void bgp_plan_copy(struct bgp_plan *dst, const struct bgp_plan *src);
-/* Deep copy of one route, and freeing one (its fields; the struct is
- * zeroed). */
-void bgp_route_copy(struct bgp_route *dst, const struct bgp_route *src);
-void bgp_route_free(struct bgp_route *r);
-/* Route equality (prefix and attributes, not services). */
-bool bgp_route_same_attrs(const struct bgp_route *a, const struct bgp_route *b);
-
-/* Whether the session carries prefixes of family f: the peer address's
- * family, or both with dualStackAddressFamily or an unnumbered (interface)
- * peer, whose MP-BGP session carries IPv4 and IPv6 alike. */
-bool bgp_session_carries(const struct bgp_session_cfg *c, enum ip_family f);
-/* Deep copy of one session's parameters (dst overwritten, not freed). */
-void bgp_session_cfg_copy(struct bgp_session_cfg *dst, const struct bgp_session_cfg *src);
-void bgp_session_cfg_free(struct bgp_session_cfg *c);
 
 #endif

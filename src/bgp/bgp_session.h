@@ -36,7 +36,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "announce/bgp_plan.h"
+#include "bgp/bgp_config.h"
 #include "base/buf.h"
 #include "bgp/bgp_fsm.h"
 #include "bgp/bgp_msg.h"

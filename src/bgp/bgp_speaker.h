@@ -35,7 +35,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "announce/bgp_plan.h"
+#include "bgp/bgp_config.h"
 
 struct ev_loop;
 struct metrics_registry;
