@@ -38,6 +38,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "base/hashmap.h"
 #include "base/util.h"
 #include "manifest/utf8.h"
 #include "manifest/yaml_text.h"
@@ -52,13 +53,6 @@ struct anchor {
 	size_t height;     /* levels in it, 1 for a scalar */
 };
 
-/* Open-addressing index of a mapping's keys, for duplicate detection in
- * large mappings: slots hold positions in node->keys plus one (0: empty). */
-struct key_index {
-	size_t cap;
-	size_t *slots;
-};
-
 struct frame {
 	struct tree *node; /* TREE_OBJECT or TREE_ARRAY being built */
 	char *anchor;      /* registered when the node is complete */
@@ -69,7 +63,9 @@ struct frame {
 	int key_line;
 	bool key_merge;    /* the key is a plain `<<` */
 	int *key_lines;    /* the line of each key in node->keys */
-	struct key_index index;
+	/* Mappings of more than 16 keys: key -> position in node->keys plus
+	 * one, for duplicate detection (borrows the keys). */
+	struct hashmap index;
 	struct tree **merges; /* values of `<<`, applied when the mapping ends */
 	size_t nmerges;
 };
@@ -118,39 +114,25 @@ static void reader_error(struct reader *r, int line, const char *path, const cha
 
 /* ---- key index ---- */
 
-static size_t hash_str(const char *s)
+static void index_insert(struct hashmap *ix, char *const *keys, size_t pos)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
-	return (size_t)h;
-}
-
-static void index_insert(struct key_index *ix, char **keys, size_t pos)
-{
-	size_t i = hash_str(keys[pos]) & (ix->cap - 1);
-	while (ix->slots[i])
-		i = (i + 1) & (ix->cap - 1);
-	ix->slots[i] = pos + 1;
+	/* The first of duplicate keys is the one found, as by the linear search. */
+	if (!hashmap_find(ix, keys[pos], strlen(keys[pos]), NULL))
+		hashmap_put_str(ix, keys[pos], (void *)(uintptr_t)(pos + 1), NULL);
 }
 
 /* Position of key in the frame's mapping, or -1. */
 static ssize_t frame_find_key(const struct frame *f, const char *key)
 {
 	const struct tree *m = f->node;
-	if (!f->index.cap) {
+	if (!hashmap_count(&f->index)) {
 		for (size_t i = 0; i < m->n; i++)
 			if (strcmp(m->keys[i], key) == 0)
 				return (ssize_t)i;
 		return -1;
 	}
-	size_t i = hash_str(key) & (f->index.cap - 1);
-	for (; f->index.slots[i]; i = (i + 1) & (f->index.cap - 1)) {
-		size_t pos = f->index.slots[i] - 1;
-		if (strcmp(m->keys[pos], key) == 0)
-			return (ssize_t)pos;
-	}
-	return -1;
+	void *v = hashmap_get_str(&f->index, key);
+	return v ? (ssize_t)((uintptr_t)v - 1) : -1;
 }
 
 /* Note the key just appended; mappings of up to 16 keys are searched linearly. */
@@ -159,13 +141,7 @@ static void frame_index_added(struct frame *f)
 	size_t n = f->node->n;
 	if (n <= 16)
 		return;
-	if (n * 2 > f->index.cap) {
-		size_t cap = 64;
-		while (cap < n * 4)
-			cap *= 2;
-		free(f->index.slots);
-		f->index.cap = cap;
-		f->index.slots = xcalloc(cap, sizeof(*f->index.slots));
+	if (!hashmap_count(&f->index)) {
 		for (size_t i = 0; i < n; i++)
 			index_insert(&f->index, f->node->keys, i);
 		return;
@@ -195,7 +171,7 @@ static void frame_free(struct frame *f)
 	free(f->anchor);
 	free(f->key);
 	free(f->key_lines);
-	free(f->index.slots);
+	hashmap_clear(&f->index);
 	for (size_t i = 0; i < f->nmerges; i++)
 		tree_free(f->merges[i]);
 	free(f->merges);
