@@ -365,6 +365,7 @@ static void reload(struct daemon *d, const char *why)
 	pipeline_sync_dir(d->pipe, d->o->manifests_dir);
 	struct pipeline_pass ps;
 	pipeline_build(d->pipe, &ps);
+	pipeline_release_trees(d->pipe);
 
 	for (size_t i = 0; i < ps.diags.n; i++) {
 		const struct diag *g = &ps.diags.items[i];

@@ -144,6 +144,12 @@ struct source {
 	bool failed;
 	bool ever_read;     /* read successfully once (a failure keeps its objects) */
 	struct diag_list problems;
+	/* A file synced by pipeline_sync_dir(): the text its objects were
+	 * last read from.  Its trees are released after each pass and parsed
+	 * again from the file (or, when the file is broken, from this text),
+	 * so that `ironlb run` holds the objects once, in the model, not twice. */
+	char *text;
+	size_t len;
 };
 
 struct pipeline {
@@ -233,6 +239,7 @@ static void source_free(struct source *s)
 	free(s->e);
 	hmap_clear(&s->index, NULL);
 	diag_list_free(&s->problems);
+	free(s->text);
 	free(s->name);
 }
 
@@ -332,7 +339,7 @@ static void entry_name(struct pipeline *p, struct entry *e, const struct tree *t
  * version, anything else goes. */
 static void retire(struct pipeline *p, struct entry *e)
 {
-	if (e->kind == KIND_SERVICE && e->good && e->name) {
+	if (e->kind == KIND_SERVICE && e->good && e->name && e->tree) {
 		char k[512];
 		svc_key(k, sizeof(k), e->ns, e->name);
 		struct hnode *n = hmap_put(&p->good_svc, k);
@@ -549,6 +556,133 @@ static void read_one(struct pipeline *p, const char *path)
 	manifest_set_free(&set);
 }
 
+/* Parse text as file `name`; the trees in *objs (caller owns).  -1 when it
+ * has problems (in d). */
+static int parse_text(struct pipeline *p, const char *name, const char *text, size_t len,
+		      struct tree ***objs, size_t *n, struct diag_list *d)
+{
+	struct manifest_set set = {0};
+	int rc = manifest_read_buffer(&set, name, text, len, d);
+	/* The trees point at the set's copy of the file name: point them at
+	 * the pipeline's before the set goes. */
+	const char *file = intern_file(p, name);
+	for (size_t i = 0; i < set.n; i++)
+		retarget(set.objects[i], file);
+	*objs = set.objects;
+	*n = set.n;
+	set.objects = NULL;
+	set.n = 0;
+	manifest_set_free(&set);
+	return rc != 0 || diag_count(d, DIAG_ERROR) ? -1 : 0;
+}
+
+/* Give a source's entries back their trees (objs in entry order, taken);
+ * 0, or -1 when they do not match (then objs are freed). */
+static int attach(struct pipeline *p, struct source *s, struct tree **objs, size_t n)
+{
+	int rc = n == s->n ? 0 : -1;
+	for (size_t i = 0; i < n; i++) {
+		if (rc == 0) {
+			retarget(objs[i], intern_file(p, objs[i] ? objs[i]->file : NULL));
+			tree_free(s->e[i].tree);
+			s->e[i].tree = objs[i];
+		} else {
+			tree_free(objs[i]);
+		}
+	}
+	free(objs);
+	return rc;
+}
+
+/* Restore the trees of a source from the text it was last read from. */
+static void restore(struct pipeline *p, struct source *s)
+{
+	if (!s->text)
+		return;
+	struct tree **objs;
+	size_t n;
+	struct diag_list d = {0};
+	parse_text(p, s->name, s->text, s->len, &objs, &n, &d);
+	diag_list_free(&d);
+	attach(p, s, objs, n);
+}
+
+/* One file of a synced directory: like read_one(), keeping the text. */
+static void sync_one(struct pipeline *p, const char *path)
+{
+	size_t len = 0;
+	char *text = file_read_all(path, &len);
+	struct source *s = source_find(p, path);
+	if (!text || len > MANIFEST_MAX_BYTES) {
+		/* The reader says why, the same way check does. */
+		free(text);
+		if (s)
+			restore(p, s);
+		read_one(p, path);
+		return;
+	}
+	struct tree **objs;
+	size_t n;
+	struct diag_list d = {0};
+	int rc = parse_text(p, path, text, len, &objs, &n, &d);
+	if (rc != 0 && s && s->ever_read) {
+		/* Broken: it keeps the objects of its last good text. */
+		for (size_t i = 0; i < n; i++)
+			tree_free(objs[i]);
+		free(objs);
+		restore(p, s);
+		pipeline_source_failed(p, path, &d);
+		free(text);
+		diag_list_free(&d);
+		return;
+	}
+	if (s && s->text && s->len == len && memcmp(s->text, text, len) == 0 && rc == 0 &&
+	    n == s->n && attach(p, s, objs, n) == 0) {
+		/* Unchanged: the same objects, judged as before (after a
+		 * broken version, this is the file fixed). */
+		s->failed = false;
+		diag_list_free(&s->problems);
+		for (size_t i = 0; i < d.n; i++)
+			diag_append_copy(&s->problems, &d.items[i]);
+		free(text);
+		diag_list_free(&d);
+		return;
+	}
+	/* Changed: with its old trees back, replacing them hands good
+	 * Services' old versions to their last good records. */
+	if (s)
+		restore(p, s);
+	pipeline_source_set(p, path, objs, n);
+	free(objs);
+	s = source_find(p, path);
+	if (rc != 0) {
+		/* Never read before: what could be read, reported. */
+		s->ever_read = false;
+		pipeline_source_failed(p, path, &d);
+		free(text);
+	} else {
+		free(s->text);
+		s->text = text;
+		s->len = len;
+		for (size_t i = 0; i < d.n; i++)
+			diag_append_copy(&s->problems, &d.items[i]);
+	}
+	diag_list_free(&d);
+}
+
+void pipeline_release_trees(struct pipeline *p)
+{
+	for (size_t si = 0; si < p->nsources; si++) {
+		struct source *s = &p->sources[si];
+		if (!s->text)
+			continue;
+		for (size_t i = 0; i < s->n; i++) {
+			tree_free(s->e[i].tree);
+			s->e[i].tree = NULL;
+		}
+	}
+}
+
 void pipeline_read_paths(struct pipeline *p, const char *const *paths, size_t npaths)
 {
 	for (size_t i = 0; i < npaths; i++) {
@@ -600,7 +734,7 @@ void pipeline_sync_dir(struct pipeline *p, const char *dir)
 		}
 	}
 	for (size_t k = 0; k < n; k++)
-		read_one(p, files[k]);
+		sync_one(p, files[k]);
 	pipeline_source_order(p, (const char *const *)files, n);
 	for (size_t k = 0; k < n; k++)
 		free(files[k]);
@@ -620,12 +754,22 @@ struct build {
 	const struct hmap *failed; /* "ns/name" -> struct pipeline_failed * */
 };
 
+static void restore(struct pipeline *p, struct source *s);
+
+/* The trees of a file with kept text are moved into the model (no copy:
+ * `ironlb run` with 10,000 Services must not hold them twice); a later
+ * build in the same pass parses the text again. */
 static void build_model(struct pipeline *p, struct build *b, struct model *m,
 			struct diag_list *d)
 {
 	model_init(m, p->config_ns);
 	for (size_t si = 0; si < p->nsources; si++) {
 		struct source *s = &p->sources[si];
+		bool moved = false;
+		for (size_t i = 0; s->text && i < s->n && !moved; i++)
+			moved = !s->e[i].tree;
+		if (moved)
+			restore(p, s);
 		for (size_t i = 0; i < s->n; i++) {
 			struct entry *e = &s->e[i];
 			if (!e->tree)
@@ -646,6 +790,10 @@ static void build_model(struct pipeline *p, struct build *b, struct model *m,
 					if (last) {
 						size_t before = m->nservices;
 						model_add(m, tree_clone(last), d);
+						if (last == e->tree && s->text) {
+							tree_free(e->tree);
+							e->tree = NULL;
+						}
 						if (m->nservices > before) {
 							f->kept = true;
 							f->index = m->nservices - 1;
@@ -655,7 +803,12 @@ static void build_model(struct pipeline *p, struct build *b, struct model *m,
 				}
 			}
 			size_t dn = d->n;
-			int rc = model_add(m, tree_clone(e->tree), d);
+			struct tree *t = e->tree;
+			if (s->text)
+				e->tree = NULL;
+			else
+				t = tree_clone(t);
+			int rc = model_add(m, t, d);
 			if (b->detect_ignored) {
 				e->ignored = rc < 0 && kind_is_ignorable(e->kind);
 				if (e->ignored) {
@@ -815,15 +968,22 @@ static void verdict_free(struct pipeline_verdict *v)
 
 /* Keep the configuration objects (and Secrets) of the current pass as the
  * last good configuration. */
-static void keep_good_config(struct pipeline *p)
+static void keep_good_config(struct pipeline *p, const struct model *m)
 {
 	good_config_free(p);
-	for (size_t si = 0; si < p->nsources; si++)
-		for (size_t i = 0; i < p->sources[si].n; i++) {
-			const struct entry *e = &p->sources[si].e[i];
-			if (e->tree && !e->ignored && kind_in_good_config(e->kind))
-				*VEC_PUSH(p->good_config, p->ngood) = tree_clone(e->tree);
-		}
+#define KEEP(n, arr)                                                                   \
+	for (size_t i = 0; i < m->n; i++)                                              \
+		if (m->arr[i].meta.tree)                                               \
+			*VEC_PUSH(p->good_config, p->ngood) = tree_clone(m->arr[i].meta.tree);
+	KEEP(npools, pools)
+	KEEP(nl2advs, l2advs)
+	KEEP(nbgpadvs, bgpadvs)
+	KEEP(npeers, peers)
+	KEEP(nbfdprofiles, bfdprofiles)
+	KEEP(ncommunities, communities)
+	KEEP(nnodes, nodes)
+	KEEP(nsecrets, secrets)
+#undef KEEP
 	p->have_good = true;
 }
 
@@ -834,14 +994,14 @@ static void mark_good_services(struct pipeline *p, const struct hmap *failed)
 	for (size_t si = 0; si < p->nsources; si++)
 		for (size_t i = 0; i < p->sources[si].n; i++) {
 			struct entry *e = &p->sources[si].e[i];
-			if (e->kind != KIND_SERVICE || !e->tree || !e->name)
+			if (e->kind != KIND_SERVICE || !e->name)
 				continue;
 			char k[512];
 			svc_key(k, sizeof(k), e->ns, e->name);
 			if (hmap_get(failed, k)) {
 				/* Its current tree is not good (and any earlier
 				 * judgement of this same tree no longer holds). */
-				if (e->good) {
+				if (e->good && e->tree) {
 					struct hnode *n = hmap_put(&p->good_svc, k);
 					if (!n->val)
 						n->val = tree_clone(e->tree);
@@ -901,7 +1061,7 @@ void pipeline_build(struct pipeline *p, struct pipeline_pass *out)
 	out->taken = v->config == PIPELINE_CONFIG_VALID ||
 		     (v->config == PIPELINE_CONFIG_INVALID_RUNNABLE && !p->have_good);
 	if (out->taken)
-		keep_good_config(p);
+		keep_good_config(p, &cur);
 	out->running = p->have_good;
 	out->stale = out->running && (!out->taken || v->config != PIPELINE_CONFIG_VALID);
 

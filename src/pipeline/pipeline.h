@@ -97,6 +97,12 @@ void pipeline_read_paths(struct pipeline *p, const char *const *paths, size_t np
  * source problem. */
 void pipeline_sync_dir(struct pipeline *p, const char *dir);
 
+/* Free the trees of the files pipeline_sync_dir() keeps the text of (the
+ * next sync parses them again, or the kept text when a file is broken):
+ * between passes `ironlb run` then holds its objects once, decoded in the
+ * model.  Call after pipeline_build(). */
+void pipeline_release_trees(struct pipeline *p);
+
 /* ---- one pass ---- */
 
 enum pipeline_config {
