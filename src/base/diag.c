@@ -16,6 +16,31 @@ void diag_vadd(struct diag_list *l, enum diag_level level, const char *file, int
 	d->object = xstrdup(object);
 	d->path = (path && *path) ? xstrdup(path) : NULL;
 	d->message = xvasprintf(fmt, ap);
+	d->kind = DIAG_KIND_NONE;
+}
+
+void diag_set_object(struct diag *d, int kind, const char *ns, const char *name)
+{
+	free(d->obj_namespace);
+	free(d->obj_name);
+	d->kind = kind;
+	d->obj_namespace = xstrdup(ns);
+	d->obj_name = xstrdup(name);
+}
+
+void diag_append_copy(struct diag_list *l, const struct diag *d)
+{
+	struct diag *c = VEC_PUSH(l->items, l->n);
+	c->level = d->level;
+	c->file = xstrdup(d->file);
+	c->line = d->line;
+	c->object = xstrdup(d->object);
+	c->path = xstrdup(d->path);
+	c->message = xstrdup(d->message);
+	c->flags = d->flags;
+	c->kind = d->kind;
+	c->obj_namespace = xstrdup(d->obj_namespace);
+	c->obj_name = xstrdup(d->obj_name);
 }
 
 void diag_add(struct diag_list *l, enum diag_level level, const char *file, int line,
@@ -101,6 +126,8 @@ void diag_list_free(struct diag_list *l)
 		free(l->items[i].object);
 		free(l->items[i].path);
 		free(l->items[i].message);
+		free(l->items[i].obj_namespace);
+		free(l->items[i].obj_name);
 	}
 	free(l->items);
 	l->items = NULL;

@@ -32,7 +32,17 @@ struct diag {
 	char *path;    /* "spec.addresses[1]", or NULL */
 	char *message;
 	unsigned flags;
+	/* The object the diagnostic belongs to, for deciding by kind (never by
+	 * the text of `object`): kind is the model's enum obj_kind, or
+	 * DIAG_KIND_NONE for a problem of a source (a file that cannot be read
+	 * or parsed, a document that names no object).  Set by model_diag();
+	 * obj_namespace is NULL for cluster-scoped kinds. */
+	int kind;
+	char *obj_namespace;
+	char *obj_name;
 };
+
+#define DIAG_KIND_NONE (-1)
 
 struct diag_list {
 	size_t n;
@@ -46,6 +56,10 @@ void diag_vadd(struct diag_list *l, enum diag_level level, const char *file, int
 	       const char *object, const char *path, const char *fmt, va_list ap)
 	__attribute__((format(printf, 7, 0)));
 size_t diag_count(const struct diag_list *l, enum diag_level level);
+/* Set the object a diagnostic belongs to (see struct diag). */
+void diag_set_object(struct diag *d, int kind, const char *ns, const char *name);
+/* Append a copy of d to l. */
+void diag_append_copy(struct diag_list *l, const struct diag *d);
 /* Stable sort by file, line, then insertion order. */
 void diag_sort(struct diag_list *l);
 /* One line, without the newline; caller frees. */

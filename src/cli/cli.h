@@ -15,11 +15,4 @@ int cmd_plan(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 
-/* Read manifests from paths into a model and validate it.  Diagnostics go
- * into d (sorted by file and line).  Returns the number of errors.  Free
- * the model before the set (the model's trees point at file names interned
- * in the set). */
-size_t cli_load_model(const char *const *paths, size_t npaths, const char *config_ns,
-		      struct manifest_set *set, struct model *m, struct diag_list *d);
-
 #endif

@@ -1,8 +1,10 @@
 /*
  * ironlb check PATH...: validate manifests offline, as admission would, and
  * stricter where MetalLB silently does the wrong thing.  Prints every
- * error, warning and note with file:line, object and field; exit 0 when
- * there is no error, 1 when there is, 2 on a usage error.
+ * error, warning and note with file:line, object and field, then the
+ * verdict every mode follows (pipeline.h: whether the configuration would
+ * run, which Services fail and why) and a count; exit 0 when there is no
+ * error, 1 when there is, 2 on a usage error.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -10,6 +12,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "pipeline/pipeline.h"
 
 static void check_usage(FILE *out)
 {
@@ -68,31 +71,31 @@ int cmd_check(int argc, char **argv)
 		return 2;
 	}
 
-	struct manifest_set set = {0};
-	struct model m;
-	struct diag_list d = {0};
-	size_t errors = cli_load_model((const char *const *)argv + optind,
-				       (size_t)(argc - optind), ns, &set, &m, &d);
-	size_t warnings = diag_count(&d, DIAG_WARNING);
-	for (size_t i = 0; i < d.n; i++) {
-		if (quiet && d.items[i].level == DIAG_NOTE)
+	/* The same pipeline and verdict as `ironlb run` from a cold start. */
+	struct pipeline_opts po = {.config_namespace = ns};
+	struct pipeline *p = pipeline_new(&po);
+	pipeline_read_paths(p, (const char *const *)argv + optind, (size_t)(argc - optind));
+	struct pipeline_pass ps;
+	pipeline_build(p, &ps);
+	const struct diag_list *d = &ps.diags;
+	size_t errors = diag_count(d, DIAG_ERROR);
+	size_t warnings = diag_count(d, DIAG_WARNING);
+	for (size_t i = 0; i < d->n; i++) {
+		if (quiet && d->items[i].level == DIAG_NOTE)
 			continue;
-		char *s = diag_format(&d.items[i]);
+		char *s = diag_format(&d->items[i]);
 		puts(s);
 		free(s);
 	}
 	if (!quiet) {
-		size_t objects = m.npools + m.nl2advs + m.nbgpadvs + m.npeers + m.nbfdprofiles +
-				 m.ncommunities + m.nservices + m.nnodes + m.nnamespaces +
-				 m.nsecrets + m.nslices;
+		pipeline_verdict_print(&ps.verdict, stdout);
 		printf("%s: %zu object%s checked, %zu skipped: %zu error%s, %zu warning%s\n",
-		       errors ? "invalid" : "valid", objects, objects == 1 ? "" : "s",
-		       m.nskipped, errors, errors == 1 ? "" : "s", warnings,
+		       errors ? "invalid" : "valid", ps.nobjects, ps.nobjects == 1 ? "" : "s",
+		       ps.nskipped, errors, errors == 1 ? "" : "s", warnings,
 		       warnings == 1 ? "" : "s");
 	}
-	model_free(&m);
-	manifest_set_free(&set);
-	diag_list_free(&d);
+	pipeline_pass_free(&ps);
+	pipeline_free(p);
 	if (errors)
 		return 1;
 	return werror && warnings ? 1 : 0;

@@ -1,11 +1,16 @@
 /*
- * ironlb plan PATH... [-o table|json]: validate, then allocate addresses for
- * every Service in the manifests exactly as the running daemon would, and
+ * ironlb plan PATH... [-o table|json]: judge the manifests with the verdict
+ * every mode follows (pipeline.h), then allocate addresses for every
+ * Service exactly as `ironlb run` would from a cold start (a Service that
+ * fails gets its AllocationFailed event and the others proceed), and
  * print per Service its addresses (in ingress order), the pools they came
  * from and its events, and per pool the addresses in use and available.
  *
- * The JSON form is stable (docs/cli.md):
- *   {"services": [{"namespace", "name", "type", "ingress": ["ip", ...],
+ * The JSON form is stable (docs/cli.md), and -o json always writes it, the
+ * configuration's errors included:
+ *   {"planned": bool, "configuration": {"verdict", "errors": [...],
+ *                                       "failed": [{"namespace", "name", "message"}]},
+ *    "services": [{"namespace", "name", "type", "ingress": ["ip", ...],
  *                  "pools": ["pool", ...], "events": [{"type", "reason", "message"}]}],
  *    "pools": [{"name", "ipv4": {"total", "in_use", "available"},
  *               "ipv6": {...}}]}
@@ -21,6 +26,7 @@
 #include "alloc/alloc.h"
 #include "base/util.h"
 #include "cli/cli.h"
+#include "pipeline/pipeline.h"
 
 static void plan_usage(FILE *out)
 {
@@ -38,8 +44,9 @@ static void plan_usage(FILE *out)
 	      "                       (default: only Services without a class)\n"
 	      "  -h, --help           this text\n"
 	      "\n"
-	      "exit status: 0 planned (even if some Services got no address), 1 the\n"
-	      "manifests have errors (nothing planned), 2 usage error\n",
+	      "exit status: 0 planned (even if some Services failed or got no address),\n"
+	      "1 not planned: ironlb run would run nothing (the configuration has errors\n"
+	      "other than unresolved references), 2 usage error\n",
 	      out);
 }
 
@@ -114,34 +121,73 @@ static char *join_ports(const struct service *s)
 	return out;
 }
 
-/* Services sorted by namespace/name for output. */
-static const struct model *sort_model;
-static int svc_order(const void *a, const void *b)
+/* One Service of the plan: a Service of the model with its allocation, or
+ * a failed Service that is left out (rule 2: never good, so nothing). */
+struct row {
+	const char *ns, *name, *type;
+	const struct service *svc;       /* NULL for a failed Service left out */
+	const struct alloc_result *res;  /* NULL for a failed Service left out */
+	struct alloc_event event;        /* the failure's event when left out */
+};
+
+static int row_cmp(const void *a, const void *b)
 {
-	const struct service *x = &sort_model->services[*(const size_t *)a];
-	const struct service *y = &sort_model->services[*(const size_t *)b];
-	int c = strcmp(x->meta.namespace_, y->meta.namespace_);
-	return c ? c : strcmp(x->meta.name, y->meta.name);
+	const struct row *x = a, *y = b;
+	int c = strcmp(x->ns, y->ns);
+	return c ? c : strcmp(x->name, y->name);
 }
 
-static void print_table(const struct model *m, const struct alloc_result *res,
-			const size_t *order, struct alloc_pool_stats *ps, size_t nps)
+/* The LoadBalancer Services of the plan and the failed ones, by
+ * namespace/name. */
+static struct row *plan_rows(const struct pipeline_pass *ps, size_t *nrows)
 {
-	struct table t = {.ncols = 6};
-	table_row(&t, (char *[]){xstrdup("NAMESPACE"), xstrdup("NAME"), xstrdup("TYPE"),
-				 xstrdup("EXTERNAL-IP"), xstrdup("PORT(S)"), xstrdup("POOL(S)")});
-	size_t shown = 0;
-	for (size_t k = 0; k < m->nservices; k++) {
-		size_t i = order[k];
+	const struct model *m = &ps->model;
+	struct row *rows = NULL;
+	size_t n = 0;
+	for (size_t i = 0; i < m->nservices; i++) {
 		const struct service *s = &m->services[i];
 		if (!service_is_load_balancer(s))
 			continue;
-		shown++;
-		table_row(&t, (char *[]){xstrdup(s->meta.namespace_), xstrdup(s->meta.name),
-					 xstrdup(s->type), join_addrs(&res[i]), join_ports(s),
-					 join_pools(&res[i])});
+		*VEC_PUSH(rows, n) = (struct row){s->meta.namespace_, s->meta.name, s->type, s,
+						  &ps->results[i], {0}};
 	}
-	if (shown) {
+	for (size_t i = 0; i < ps->verdict.nfailed; i++) {
+		const struct pipeline_failed *f = &ps->verdict.failed[i];
+		if (f->kept)
+			continue;
+		*VEC_PUSH(rows, n) = (struct row){f->namespace_, f->name, "LoadBalancer", NULL, NULL,
+						  pipeline_failed_event(f)};
+	}
+	xqsort(rows, n, sizeof(*rows), row_cmp);
+	*nrows = n;
+	return rows;
+}
+
+static const struct alloc_event *row_events(const struct row *r, size_t *n)
+{
+	if (r->res) {
+		*n = r->res->nevents;
+		return r->res->events;
+	}
+	*n = 1;
+	return &r->event;
+}
+
+static void print_table(const struct row *rows, size_t nrows, struct alloc_pool_stats *ps,
+			size_t nps)
+{
+	static const struct alloc_result none = {0};
+	struct table t = {.ncols = 6};
+	table_row(&t, (char *[]){xstrdup("NAMESPACE"), xstrdup("NAME"), xstrdup("TYPE"),
+				 xstrdup("EXTERNAL-IP"), xstrdup("PORT(S)"), xstrdup("POOL(S)")});
+	for (size_t i = 0; i < nrows; i++) {
+		const struct row *r = &rows[i];
+		const struct alloc_result *res = r->res ? r->res : &none;
+		table_row(&t, (char *[]){xstrdup(r->ns), xstrdup(r->name), xstrdup(r->type),
+					 join_addrs(res), r->svc ? join_ports(r->svc) : xstrdup("<none>"),
+					 join_pools(res)});
+	}
+	if (nrows) {
 		table_print(&t, stdout);
 	} else {
 		for (size_t i = 0; i < t.nrows * t.ncols; i++)
@@ -151,16 +197,15 @@ static void print_table(const struct model *m, const struct alloc_result *res,
 	}
 
 	bool any_events = false;
-	for (size_t k = 0; k < m->nservices; k++) {
-		size_t i = order[k];
-		const struct service *s = &m->services[i];
-		for (size_t e = 0; e < res[i].nevents; e++) {
+	for (size_t i = 0; i < nrows; i++) {
+		size_t ne;
+		const struct alloc_event *ev = row_events(&rows[i], &ne);
+		for (size_t e = 0; e < ne; e++) {
 			if (!any_events)
 				puts("\nEVENTS");
 			any_events = true;
-			printf("  %s/%s: %s %s: %s\n", s->meta.namespace_, s->meta.name,
-			       res[i].events[e].type, res[i].events[e].reason,
-			       res[i].events[e].message);
+			printf("  %s/%s: %s %s: %s\n", rows[i].ns, rows[i].name, ev[e].type,
+			       ev[e].reason, ev[e].message);
 		}
 	}
 
@@ -194,36 +239,51 @@ static void print_table(const struct model *m, const struct alloc_result *res,
 	}
 }
 
-static void print_json(const struct model *m, const struct alloc_result *res, const size_t *order,
+/* The verdict as JSON: {"verdict", "errors": [...], "failed": [{"namespace",
+ * "name", "message"}]}. */
+static json_t *verdict_json(const struct pipeline_pass *ps)
+{
+	const struct pipeline_verdict *v = &ps->verdict;
+	json_t *errors = json_array(), *failed = json_array();
+	for (size_t i = 0; i < v->nconfig_errors; i++)
+		json_array_append_new(errors, json_string(v->config_errors[i]));
+	for (size_t i = 0; i < v->nfailed; i++)
+		json_array_append_new(failed, json_pack("{s:s, s:s, s:s}", "namespace",
+							v->failed[i].namespace_, "name",
+							v->failed[i].name, "message",
+							v->failed[i].message));
+	return json_pack("{s:s, s:o, s:o}", "verdict", pipeline_config_name(v->config), "errors",
+			 errors, "failed", failed);
+}
+
+static void print_json(const struct pipeline_pass *ps, const struct row *rows, size_t nrows,
 		       const struct alloc *alloc)
 {
 	json_t *root = json_object();
+	json_object_set_new(root, "planned", json_boolean(ps->running));
+	json_object_set_new(root, "configuration", verdict_json(ps));
 	json_t *svcs = json_array();
-	for (size_t k = 0; k < m->nservices; k++) {
-		size_t i = order[k];
-		const struct service *s = &m->services[i];
-		if (!service_is_load_balancer(s))
-			continue;
+	for (size_t k = 0; k < nrows; k++) {
+		const struct row *r = &rows[k];
 		json_t *ingress = json_array(), *pools = json_array(), *events = json_array();
-		for (size_t a = 0; a < res[i].naddrs; a++) {
+		for (size_t a = 0; r->res && a < r->res->naddrs; a++) {
 			char buf[IP_STR_MAX];
-			json_array_append_new(ingress, json_string(ip_format(&res[i].addrs[a], buf)));
-			json_array_append_new(pools, json_string(res[i].pools[a]));
+			json_array_append_new(ingress, json_string(ip_format(&r->res->addrs[a], buf)));
+			json_array_append_new(pools, json_string(r->res->pools[a]));
 		}
-		for (size_t e = 0; e < res[i].nevents; e++)
-			json_array_append_new(events,
-					      json_pack("{s:s, s:s, s:s}", "type",
-							res[i].events[e].type, "reason",
-							res[i].events[e].reason, "message",
-							res[i].events[e].message));
+		size_t ne;
+		const struct alloc_event *ev = row_events(r, &ne);
+		for (size_t e = 0; e < ne; e++)
+			json_array_append_new(events, json_pack("{s:s, s:s, s:s}", "type", ev[e].type,
+								"reason", ev[e].reason, "message",
+								ev[e].message));
 		json_array_append_new(svcs, json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}", "namespace",
-						      s->meta.namespace_, "name", s->meta.name,
-						      "type", s->type, "ingress", ingress, "pools",
-						      pools, "events", events));
+						      r->ns, "name", r->name, "type", r->type,
+						      "ingress", ingress, "pools", pools, "events",
+						      events));
 	}
 	json_object_set_new(root, "services", svcs);
-	json_t *pools = alloc_pools_json(alloc);
-	json_object_set_new(root, "pools", pools);
+	json_object_set_new(root, "pools", alloc ? alloc_pools_json(alloc) : json_array());
 	json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	fputc('\n', stdout);
 	json_decref(root);
@@ -276,50 +336,49 @@ int cmd_plan(int argc, char **argv)
 		return 2;
 	}
 
-	struct manifest_set set = {0};
-	struct model m;
-	struct diag_list d = {0};
-	size_t errors = cli_load_model((const char *const *)argv + optind,
-				       (size_t)(argc - optind), ns, &set, &m, &d);
-	for (size_t i = 0; i < d.n; i++) {
-		if (d.items[i].level == DIAG_NOTE)
+	/* What `ironlb run` would do from a cold start on these manifests: the
+	 * same pipeline, verdict and allocator, no state file. */
+	struct pipeline_opts po = {.config_namespace = ns, .lb_class = lb_class};
+	struct pipeline *p = pipeline_new(&po);
+	pipeline_read_paths(p, (const char *const *)argv + optind, (size_t)(argc - optind));
+	struct pipeline_pass ps;
+	pipeline_build(p, &ps);
+	for (size_t i = 0; i < ps.diags.n; i++) {
+		if (ps.diags.items[i].level == DIAG_NOTE)
 			continue;
-		char *s = diag_format(&d.items[i]);
+		char *s = diag_format(&ps.diags.items[i]);
 		fprintf(stderr, "%s\n", s);
 		free(s);
 	}
+	if (ps.verdict.config != PIPELINE_CONFIG_VALID || ps.verdict.nfailed)
+		pipeline_verdict_print(&ps.verdict, stderr);
 	int rc = 0;
-	if (errors) {
+	if (!ps.running) {
+		size_t errors = diag_count(&ps.diags, DIAG_ERROR);
 		fprintf(stderr,
-			"ironlb plan: not planned: the manifests have %zu error%s (see above)\n",
+			"ironlb plan: not planned: the configuration has %zu error%s (see above); "
+			"ironlb run would allocate and announce nothing\n",
 			errors, errors == 1 ? "" : "s");
+		if (json)
+			print_json(&ps, NULL, 0, NULL);
 		rc = 1;
 	} else {
 		struct alloc *a = alloc_new();
 		alloc_set_lb_class(a, lb_class);
-		alloc_set_config(a, &m);
-		struct alloc_result *res = xcalloc(m.nservices ? m.nservices : 1, sizeof(*res));
-		alloc_run_all(a, &m, res);
-		size_t *order = xcalloc(m.nservices ? m.nservices : 1, sizeof(size_t));
-		for (size_t i = 0; i < m.nservices; i++)
-			order[i] = i;
-		sort_model = &m;
-		xqsort(order, m.nservices, sizeof(size_t), svc_order);
-		struct alloc_pool_stats *ps = NULL;
-		size_t nps = alloc_pool_stats(a, &ps);
+		pipeline_allocate(&ps, a);
+		size_t nrows;
+		struct row *rows = plan_rows(&ps, &nrows);
+		struct alloc_pool_stats *pst = NULL;
+		size_t nps = alloc_pool_stats(a, &pst);
 		if (json)
-			print_json(&m, res, order, a);
+			print_json(&ps, rows, nrows, a);
 		else
-			print_table(&m, res, order, ps, nps);
-		free(ps);
-		for (size_t i = 0; i < m.nservices; i++)
-			alloc_result_free(&res[i]);
-		free(res);
-		free(order);
+			print_table(rows, nrows, pst, nps);
+		free(pst);
+		free(rows);
 		alloc_free(a);
 	}
-	model_free(&m);
-	manifest_set_free(&set);
-	diag_list_free(&d);
+	pipeline_pass_free(&ps);
+	pipeline_free(p);
 	return rc;
 }

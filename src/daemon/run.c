@@ -26,6 +26,7 @@
 #include "http/server.h"
 #include "manifest/manifest.h"
 #include "model/model.h"
+#include "pipeline/pipeline.h"
 
 /* Events kept per Service for /status, newest last. */
 #define EVENTS_KEPT 8
@@ -40,14 +41,19 @@ struct daemon {
 	const struct daemon_opts *o;
 	struct ev_loop *loop;
 
-	/* the last good configuration */
+	/* The manifest directory feeds the pipeline (pipeline.h), which keeps
+	 * the last good configuration and Services and judges every reload. */
+	struct pipeline *pipe;
+	/* what is in force: the model of the last pass that ran, and its
+	 * allocations (one per model.services) */
 	bool have_model;
-	struct manifest_set set;
 	struct model model;
-	struct alloc_result *results; /* one per model.services */
+	struct alloc_result *results;
 
-	/* what the last reload said */
+	/* what the last reload said: its problems and its verdict (a pass
+	 * whose model and results moved above) */
 	struct diag_list diags;
+	struct pipeline_pass judged;
 	bool stale;
 	unsigned long reloads, reload_failures;
 	double last_reload;   /* wall clock of the last reload attempt */
@@ -233,19 +239,49 @@ static int svc_ptr_cmp(const void *a, const void *b)
 	return c ? c : strcmp(x->meta.name, y->meta.name);
 }
 
-static void apply_model(struct daemon *d, struct model *old_model, bool had_old)
+static void free_results(struct alloc_result *r, size_t n)
 {
-	struct model *m = &d->model;
+	for (size_t i = 0; i < n; i++)
+		alloc_result_free(&r[i]);
+	free(r);
+}
+
+/* Record (and log) a Service's event; a failure repeated by every reload
+ * is recorded once. */
+static void service_event(struct daemon *d, const char *key, const struct alloc_event *ev)
+{
+	enum log_level lvl = strcmp(ev->type, "Warning") == 0 ? LOG_WARN : LOG_INFO;
+	log_msg(lvl, ev->message, "service", key, "reason", ev->reason, NULL);
+	const struct svc_events *se = events_find(d, key);
+	if (!se && d->nevents > d->nevents_sorted &&
+	    strcmp(d->events[d->nevents - 1].key, key) == 0)
+		se = &d->events[d->nevents - 1];
+	if (se && se->n && strcmp(ev->reason, "AllocationFailed") == 0 &&
+	    strcmp(se->ev[se->n - 1].reason, ev->reason) == 0 &&
+	    strcmp(se->ev[se->n - 1].message, ev->message) == 0)
+		return;
+	events_record(d, key, ev);
+}
+
+/* Put the pass's model in force: allocate (after adopting what the state
+ * file holds), record events, announce.  The model and results move into
+ * d; the previous ones are freed. */
+static void apply_model(struct daemon *d, struct pipeline_pass *ps)
+{
+	struct model *m = &ps->model;
+	struct model old_model = d->model;
+	struct alloc_result *old_results = d->results;
+	size_t old_n = d->have_model ? old_model.nservices : 0;
 
 	/* Services that went away (looked up in the new model sorted by
 	 * namespace/name: reloads of 10,000 Services must stay linear-ish). */
-	if (had_old) {
+	if (d->have_model) {
 		const struct service **now = xcalloc(m->nservices ? m->nservices : 1, sizeof(*now));
 		for (size_t i = 0; i < m->nservices; i++)
 			now[i] = &m->services[i];
 		xqsort(now, m->nservices, sizeof(*now), svc_ptr_cmp);
-		for (size_t i = 0; i < old_model->nservices; i++) {
-			const struct service *s = &old_model->services[i];
+		for (size_t i = 0; i < old_model.nservices; i++) {
+			const struct service *s = &old_model.services[i];
 			if (xbsearch(&s, now, m->nservices, sizeof(*now), svc_ptr_cmp))
 				continue;
 			char key[512];
@@ -269,9 +305,14 @@ static void apply_model(struct daemon *d, struct model *old_model, bool had_old)
 			s->ingress[k] = e->addrs[k];
 	}
 
-	alloc_set_config(d->alloc, m);
-	d->results = xcalloc(m->nservices ? m->nservices : 1, sizeof(*d->results));
-	alloc_run_all(d->alloc, m, d->results);
+	pipeline_allocate(ps, d->alloc);
+	d->model = ps->model;
+	d->results = ps->results;
+	model_init(&ps->model, d->o->config_namespace);
+	ps->results = NULL;
+	ps->nresults = 0;
+	d->have_model = true;
+	m = &d->model;
 
 	struct announce_svc *as = xcalloc(m->nservices ? m->nservices : 1, sizeof(*as));
 	size_t nas = 0;
@@ -279,13 +320,8 @@ static void apply_model(struct daemon *d, struct model *old_model, bool had_old)
 		const struct alloc_result *r = &d->results[i];
 		char key[512];
 		svc_key(&m->services[i], key, sizeof(key));
-		for (size_t e = 0; e < r->nevents; e++) {
-			events_record(d, key, &r->events[e]);
-			enum log_level lvl = strcmp(r->events[e].type, "Warning") == 0 ? LOG_WARN
-										   : LOG_INFO;
-			log_msg(lvl, r->events[e].message, "service", key, "reason",
-				r->events[e].reason, NULL);
-		}
+		for (size_t e = 0; e < r->nevents; e++)
+			service_event(d, key, &r->events[e]);
 		if (!r->ours || r->naddrs == 0)
 			continue;
 		as[nas].svc = &m->services[i];
@@ -296,54 +332,43 @@ static void apply_model(struct daemon *d, struct model *old_model, bool had_old)
 		}
 		nas++;
 	}
+	/* Failed Services that were never good: not in the model, only their
+	 * event. */
+	for (size_t i = 0; i < ps->verdict.nfailed; i++) {
+		const struct pipeline_failed *f = &ps->verdict.failed[i];
+		if (f->kept)
+			continue;
+		char key[512];
+		snprintf(key, sizeof(key), "%s/%s", f->namespace_, f->name);
+		struct alloc_event ev = pipeline_failed_event(f);
+		service_event(d, key, &ev);
+	}
 	events_sort(d);
 	state_persist(d);
 
 	announcer_apply(d->ann, m, as, nas);
 	free(as);
-}
-
-static void free_results(struct alloc_result *r, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		alloc_result_free(&r[i]);
-	free(r);
+	free_results(old_results, old_n);
+	model_free(&old_model);
 }
 
 static void reload(struct daemon *d, const char *why)
 {
-	struct manifest_set set = {0};
-	struct model m;
-	struct diag_list diags = {0};
-	const char *paths[] = {d->o->manifests_dir};
-
 	d->reloads++;
 	d->last_reload = wall_now();
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	metrics_inc(d->m_updates, NULL);
-	manifest_read_paths(&set, paths, 1, &diags);
-	model_init(&m, d->o->config_namespace);
-	for (size_t i = 0; i < set.n; i++) {
-		model_add(&m, set.objects[i], &diags);
-		set.objects[i] = NULL;
-	}
-	set.n = 0;
-	model_validate(&m, &diags);
-	diag_sort(&diags);
 
-	size_t fatal = 0, refs = 0;
-	for (size_t i = 0; i < diags.n; i++) {
-		const struct diag *g = &diags.items[i];
-		if (g->level != DIAG_ERROR)
-			continue;
-		if (g->flags & DIAG_FLAG_REFERENCE)
-			refs++;
-		else
-			fatal++;
-	}
-	for (size_t i = 0; i < diags.n; i++) {
-		const struct diag *g = &diags.items[i];
+	/* The directory is the source: each file's objects are upserted or
+	 * deleted; a file that cannot be read keeps its objects. */
+	pipeline_sync_dir(d->pipe, d->o->manifests_dir);
+	struct pipeline_pass ps;
+	pipeline_build(d->pipe, &ps);
+	pipeline_release_trees(d->pipe);
+
+	for (size_t i = 0; i < ps.diags.n; i++) {
+		const struct diag *g = &ps.diags.items[i];
 		if (g->level == DIAG_NOTE)
 			continue;
 		char *s = diag_format(g);
@@ -352,56 +377,51 @@ static void reload(struct daemon *d, const char *why)
 		free(s);
 	}
 	diag_list_free(&d->diags);
-	d->diags = diags;
+	d->diags = ps.diags;
+	ps.diags = (struct diag_list){0};
 
+	const struct pipeline_verdict *v = &ps.verdict;
 	char nerr[32];
-	snprintf(nerr, sizeof(nerr), "%zu", fatal);
-	if (fatal) {
+	snprintf(nerr, sizeof(nerr), "%zu", v->nconfig_errors);
+	if (v->config != PIPELINE_CONFIG_VALID) {
 		d->reload_failures++;
 		metrics_inc(d->m_update_errors, NULL);
-		d->stale = d->have_model;
-		log_error(d->have_model ? "configuration rejected; keeping the last good one"
-					: "configuration rejected; nothing to run yet",
-			  "dir", d->o->manifests_dir, "errors", nerr, "trigger", why, NULL);
-		model_free(&m);
-		manifest_set_free(&set);
-		metrics_update(d);
-		return;
 	}
+	d->stale = ps.stale;
+	if (!ps.running)
+		log_error("configuration rejected; nothing to run yet", "dir", d->o->manifests_dir,
+			  "errors", nerr, "trigger", why, NULL);
+	else if (!ps.taken)
+		log_error("configuration rejected; keeping the last good one", "dir",
+			  d->o->manifests_dir, "errors", nerr, "trigger", why, NULL);
+	else if (v->config != PIPELINE_CONFIG_VALID)
+		log_warn("configuration refers to objects that do not exist; running it (no valid "
+			 "one yet), those references select nothing",
+			 "dir", d->o->manifests_dir, "errors", nerr, "trigger", why, NULL);
 
-	/* Validated: the positions are no longer needed. */
-	model_drop_trees(&m);
-	struct model old = d->model;
-	struct manifest_set old_set = d->set;
-	struct alloc_result *old_results = d->results;
-	bool had_old = d->have_model;
-	size_t old_n = had_old ? old.nservices : 0;
-
-	d->model = m;
-	d->set = set;
-	d->have_model = true;
-	d->stale = false;
-	d->last_applied = wall_now();
-	apply_model(d, &old, had_old);
-	if (had_old) {
-		free_results(old_results, old_n);
-		manifest_set_free(&old_set);
+	if (ps.running) {
+		apply_model(d, &ps);
+		if (ps.taken)
+			d->last_applied = wall_now();
 	}
-	/* Before the first good configuration, the model is the empty one
-	 * daemon_run() initialised; free it too. */
-	model_free(&old);
+	/* Keep the verdict for /status. */
+	pipeline_pass_free(&d->judged);
+	d->judged = ps;
 	metrics_update(d);
-	char nsvc[32], npools[32], nref[32], ms[32];
+	if (!d->have_model)
+		return;
+	char nsvc[32], npools[32], nfailed[32], ms[32];
 	struct timespec t1;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	snprintf(nsvc, sizeof(nsvc), "%zu", d->model.nservices);
 	snprintf(npools, sizeof(npools), "%zu", d->model.npools);
-	snprintf(nref, sizeof(nref), "%zu", refs);
+	snprintf(nfailed, sizeof(nfailed), "%zu", v->nfailed);
 	snprintf(ms, sizeof(ms), "%.1f",
 		 (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
-	log_info("configuration applied", "dir", d->o->manifests_dir, "pools", npools,
-		 "services", nsvc, "reference_errors", nref, "trigger", why, "duration_ms", ms,
-		 NULL);
+	log_info(ps.taken ? "configuration applied" : "services applied with the last good configuration",
+		 "dir", d->o->manifests_dir, "pools", npools, "services", nsvc, "failed_services",
+		 nfailed, "verdict", pipeline_config_name(d->judged.verdict.config), "trigger",
+		 why, "duration_ms", ms, NULL);
 	/* A reload builds and drops whole trees; give the memory back. */
 	malloc_trim(0);
 }
@@ -444,6 +464,19 @@ static const struct l2_entry *plan_by_service_find(const struct l2_entry **v, si
 	return hit ? *hit : NULL;
 }
 
+/* A row of /status services, listed in namespace/name order. */
+struct status_row {
+	const char *ns, *name;
+	json_t *j;
+};
+
+static int status_row_cmp(const void *a, const void *b)
+{
+	const struct status_row *x = a, *y = b;
+	int c = strcmp(x->ns, y->ns);
+	return c ? c : strcmp(x->name, y->name);
+}
+
 static json_t *status_json(struct daemon *d)
 {
 	json_t *root = json_object();
@@ -459,44 +492,42 @@ static json_t *status_json(struct daemon *d)
 		json_array_append_new(g->level == DIAG_ERROR ? errors : warnings, json_string(s));
 		free(s);
 	}
+	json_t *failed = json_array();
+	const struct pipeline_verdict *v = &d->judged.verdict;
+	for (size_t i = 0; i < v->nfailed; i++)
+		json_array_append_new(failed, json_pack("{s:s, s:s, s:s}", "namespace",
+							v->failed[i].namespace_, "name",
+							v->failed[i].name, "message",
+							v->failed[i].message));
 	json_object_set_new(root, "config",
-			    json_pack("{s:b, s:b, s:I, s:I, s:f, s:f, s:o, s:o}", "loaded",
+			    json_pack("{s:b, s:b, s:I, s:I, s:f, s:f, s:o, s:o, s:s, s:o}", "loaded",
 				      d->have_model, "stale", d->stale, "reloads",
 				      (json_int_t)d->reloads, "failed_reloads",
 				      (json_int_t)d->reload_failures, "last_reload",
 				      d->last_reload, "last_applied", d->last_applied, "errors",
-				      errors, "warnings", warnings));
+				      errors, "warnings", warnings, "verdict",
+				      pipeline_config_name(v->config), "failed", failed));
 
-	json_t *svcs = json_array();
+	/* Listed by namespace/name: the Services in force that are ours, and
+	 * failed Services that were never good (only their events). */
+	struct status_row *rows = NULL;
+	size_t nrows = 0;
 	if (d->have_model) {
-		/* Listed by namespace/name. */
-		const struct service **order =
-			xcalloc(d->model.nservices ? d->model.nservices : 1, sizeof(*order));
-		for (size_t i = 0; i < d->model.nservices; i++)
-			order[i] = &d->model.services[i];
-		xqsort(order, d->model.nservices, sizeof(*order), svc_ptr_cmp);
 		const struct l2_plan *plan = announcer_l2_plan(d->ann);
 		const struct l2_entry **by_svc = plan_by_service(plan);
-		for (size_t oi = 0; oi < d->model.nservices; oi++) {
-			const struct service *s = order[oi];
-			size_t i = (size_t)(s - d->model.services);
+		for (size_t i = 0; i < d->model.nservices; i++) {
+			const struct service *s = &d->model.services[i];
 			const struct alloc_result *r = &d->results[i];
 			if (!r->ours)
 				continue;
 			char key[512];
 			svc_key(s, key, sizeof(key));
-			json_t *ingress = json_array(), *pools = json_array(), *ev = json_array();
+			json_t *ingress = json_array(), *pools = json_array();
 			for (size_t k = 0; k < r->naddrs; k++) {
 				char ip[IP_STR_MAX];
 				json_array_append_new(ingress, json_string(ip_format(&r->addrs[k], ip)));
 				json_array_append_new(pools, json_string(r->pools[k]));
 			}
-			const struct svc_events *se = events_find(d, key);
-			for (size_t k = 0; se && k < se->n; k++)
-				json_array_append_new(ev, json_pack("{s:s, s:s, s:s}", "type",
-								    se->ev[k].type, "reason",
-								    se->ev[k].reason, "message",
-								    se->ev[k].message));
 			const char *owner = NULL;
 			bool here = false;
 			const struct l2_entry *pe = plan_by_service_find(by_svc, plan->n, key);
@@ -504,16 +535,44 @@ static json_t *status_json(struct daemon *d)
 				owner = pe->owner;
 				here = pe->here;
 			}
-			json_array_append_new(
-				svcs, json_pack("{s:s, s:s, s:o, s:o, s:o, s:b, s:o}", "namespace",
-						s->meta.namespace_, "name", s->meta.name, "ingress",
-						ingress, "pools", pools, "owner",
-						owner ? json_string(owner) : json_null(), "announced_here",
-						here, "events", ev));
+			struct status_row *row = VEC_PUSH(rows, nrows);
+			row->ns = s->meta.namespace_;
+			row->name = s->meta.name;
+			row->j = json_pack("{s:s, s:s, s:o, s:o, s:o, s:b}", "namespace",
+					   s->meta.namespace_, "name", s->meta.name, "ingress",
+					   ingress, "pools", pools, "owner",
+					   owner ? json_string(owner) : json_null(), "announced_here",
+					   here);
 		}
-		free(order);
 		free(by_svc);
 	}
+	for (size_t i = 0; i < v->nfailed; i++) {
+		const struct pipeline_failed *f = &v->failed[i];
+		if (f->kept && d->have_model)
+			continue;
+		struct status_row *row = VEC_PUSH(rows, nrows);
+		row->ns = f->namespace_;
+		row->name = f->name;
+		row->j = json_pack("{s:s, s:s, s:[], s:[], s:n, s:b}", "namespace", f->namespace_,
+				   "name", f->name, "ingress", "pools", "owner", "announced_here",
+				   false);
+	}
+	xqsort(rows, nrows, sizeof(*rows), status_row_cmp);
+	json_t *svcs = json_array();
+	for (size_t i = 0; i < nrows; i++) {
+		char key[512];
+		snprintf(key, sizeof(key), "%s/%s", rows[i].ns, rows[i].name);
+		json_t *ev = json_array();
+		const struct svc_events *se = events_find(d, key);
+		for (size_t k = 0; se && k < se->n; k++)
+			json_array_append_new(ev, json_pack("{s:s, s:s, s:s}", "type",
+							    se->ev[k].type, "reason",
+							    se->ev[k].reason, "message",
+							    se->ev[k].message));
+		json_object_set_new(rows[i].j, "events", ev);
+		json_array_append_new(svcs, rows[i].j);
+	}
+	free(rows);
 	json_object_set_new(root, "services", svcs);
 
 	json_t *pools = alloc_pools_json(d->alloc);
@@ -636,6 +695,8 @@ int daemon_run(const struct daemon_opts *o)
 	model_init(&d.model, o->config_namespace);
 	d.alloc = alloc_new();
 	alloc_set_lb_class(d.alloc, o->lb_class);
+	struct pipeline_opts po = {.config_namespace = o->config_namespace, .lb_class = o->lb_class};
+	d.pipe = pipeline_new(&po);
 	metrics_setup(&d);
 	metrics_set(d.m_loaded, NULL, 0);
 	metrics_set(d.m_stale, NULL, 0);
@@ -733,13 +794,11 @@ int daemon_run(const struct daemon_opts *o)
 	http_server_free(d.http);
 	if (d.inotify_fd >= 0)
 		close(d.inotify_fd);
-	if (d.have_model) {
+	if (d.have_model)
 		free_results(d.results, d.model.nservices);
-		model_free(&d.model);
-		manifest_set_free(&d.set);
-	} else {
-		model_free(&d.model);
-	}
+	model_free(&d.model);
+	pipeline_pass_free(&d.judged);
+	pipeline_free(d.pipe);
 	alloc_free(d.alloc);
 	state_free(&d.saved);
 	state_free(&d.adopt);

@@ -1,8 +1,11 @@
 /*
  * `ironlb controller` (in ironlb-k8s, see k8sd.h): reflectors for Services, Namespaces and the metallb.io
  * configuration kinds of the config namespace; once all are synced, and
- * after each change (debounced), a model is built from the stores, the
- * allocator runs over every Service, and Services whose addresses differ
+ * after each change (debounced), the pipeline (src/pipeline/pipeline.h)
+ * judges the stores' objects and builds the model in force (the last good
+ * configuration when the current one has errors; a Service with errors
+ * fails alone, with an AllocationFailed Event), the allocator runs over
+ * every Service, and Services whose addresses differ
  * from their status get status.loadBalancer.ingress and the
  * metallb.io/ip-allocated-from-pool annotation patched; allocator events
  * are posted as events.k8s.io/v1 Events.  After each pass, IPAddressPools
@@ -42,6 +45,7 @@
 #include "manifest/tree.h"
 #include "model/model.h"
 #include "k8sd/k8sd.h"
+#include "pipeline/pipeline.h"
 
 #define POOL_ANNOTATION "metallb.io/ip-allocated-from-pool"
 #define REPORTING_CONTROLLER "metallb.io/controller"
@@ -127,6 +131,11 @@ static void sent_clear(struct sent_table *t)
 
 struct req_ctx;
 
+struct tree_vec {
+	size_t n;
+	struct tree **t;
+};
+
 struct ctl {
 	struct ev_loop *loop;
 	struct k8s_client *client;
@@ -141,6 +150,8 @@ struct ctl {
 	ev_signal sig_term, sig_int;
 
 	struct alloc *alloc;
+	struct pipeline *pipe;         /* the store, verdict and last good records */
+	struct sent_table failed_sent; /* by Service key: the AllocationFailed message posted */
 	bool have_config;
 	bool stale;
 	unsigned long updates, update_errors;
@@ -594,12 +605,12 @@ static void h_healthz(const struct http_request *req, struct http_response *resp
 /* ------------------------------------------------------------------ */
 /* reconciling */
 
-static void add_obj(const char *key, const struct tree *obj, void *arg)
+/* Collect a reflector store's objects (clones) for the pipeline. */
+static void collect_obj(const char *key, const struct tree *obj, void *arg)
 {
-	struct diag_list *d = ((void **)arg)[1];
-	struct model *m = ((void **)arg)[0];
+	struct tree_vec *v = arg;
 	(void)key;
-	model_add(m, tree_clone(obj), d);
+	*VEC_PUSH(v->t, v->n) = tree_clone(obj);
 }
 
 static char *status_json(const struct alloc_result *r)
@@ -865,79 +876,108 @@ static bool sent_service_exists(const struct sent *s, void *arg)
 	return k8s_store_get_key(arg, s->key) != NULL;
 }
 
+/* Post a Service's event; a failure repeated by every pass is posted once
+ * (until the Service stops failing or the message changes). */
+static void service_event(struct ctl *c, const struct tree *obj, const char *key,
+			  const char *ns, const char *name, const struct alloc_event *ev)
+{
+	bool failure = strcmp(ev->reason, "AllocationFailed") == 0;
+	if (failure) {
+		struct sent *f = sent_get(&c->failed_sent, key, true);
+		if (f->status && strcmp(f->status, ev->message) == 0)
+			return;
+		free(f->status);
+		f->status = xstrdup(ev->message);
+	}
+	enum log_level lvl = strcmp(ev->type, "Warning") == 0 ? LOG_WARN : LOG_INFO;
+	log_msg(lvl, ev->message, "service", key, "reason", ev->reason, NULL);
+	k8sd_post_event(c->client, REPORTING_CONTROLLER, c->instance, obj, ns, name, ev->type,
+			ev->reason, ev->message);
+}
+
+/*
+ * One pass.  The reflectors' objects are given to the pipeline as one
+ * source, replaced as a whole on each pass (a pass already costs
+ * O(objects); feeding single changes from on_change is the step after),
+ * and the pipeline's verdict and model decide: the configuration in force
+ * (current or last good), and the Services that fail alone.
+ */
 static void reconcile(struct ctl *c)
 {
 	if (!c->leader)
 		return;   /* a follower writes nothing; its reflectors stay in sync */
-	struct model m;
-	struct diag_list d = {0};
-	model_init(&m, c->ns);
-	void *args[2] = {&m, &d};
+	struct tree_vec objs = {0};
 	for (int i = 0; i < R_COUNT; i++)
-		k8s_store_foreach(k8s_reflector_store(c->refl[i]), add_obj, args);
-	model_validate(&m, &d);
+		k8s_store_foreach(k8s_reflector_store(c->refl[i]), collect_obj, &objs);
+	pipeline_source_set(c->pipe, "api", objs.t, objs.n);
+	free(objs.t);
+	struct pipeline_pass ps;
+	pipeline_build(c->pipe, &ps);
 
-	char *errors = NULL;
-	bool usable;
-	bool invalid = k8sd_config_verdict(&m, &d, &errors, &usable);
+	for (size_t i = 0; i < ps.diags.n; i++) {
+		const struct diag *g = &ps.diags.items[i];
+		if (g->level != DIAG_ERROR)
+			continue;
+		char *line = diag_format(g);
+		log_warn("configuration problem", "error", line, NULL);
+		free(line);
+	}
+	const struct pipeline_verdict *v = &ps.verdict;
+	bool invalid = v->config != PIPELINE_CONFIG_VALID;
+	char *errors = xstrdup("");
+	for (size_t i = 0; i < v->nconfig_errors; i++) {
+		char *e = xasprintf("%s%s%s", errors, *errors ? "\n" : "", v->config_errors[i]);
+		free(errors);
+		errors = e;
+	}
 	c->updates++;
 	k8sd_cstate_set(c->cstate, !invalid, errors);
 	free(errors);
 	if (invalid)
 		c->update_errors++;
-	/* Taken when valid, or when only references dangle and there is no
-	 * valid configuration yet (those references then select nothing). */
-	if (invalid && (c->have_config || !usable)) {
-		c->stale = c->have_config;
-		log_error(c->have_config ? "configuration has errors; keeping the last good one"
-					 : "configuration has errors; nothing allocated until it "
-					   "is fixed",
-			  NULL);
-	} else {
-		if (invalid)
-			log_warn("configuration refers to objects that do not exist; running it "
-				 "(no valid one yet), those references select nothing",
-				 NULL);
-		alloc_set_config(c->alloc, &m);
-		c->have_config = true;
-		c->stale = invalid;
-	}
-	model_drop_trees(&m);
+	if (!ps.running)
+		log_error("configuration has errors; nothing allocated until it is fixed", NULL);
+	else if (!ps.taken)
+		log_error("configuration has errors; keeping the last good one", NULL);
+	else if (invalid)
+		log_warn("configuration refers to objects that do not exist; running it "
+			 "(no valid one yet), those references select nothing",
+			 NULL);
+	c->have_config = ps.running;
+	c->stale = ps.stale;
 
-	size_t nsvc = m.nservices ? m.nservices : 1;
-	struct alloc_result *res = xcalloc(nsvc, sizeof(*res));
+	struct model *m = &ps.model;
+	size_t nsvc = m->nservices ? m->nservices : 1;
 	/* What the allocator holds before the pass: alloc_service() releases
 	 * the addresses of a Service that is no longer ours, and
 	 * clear_service() needs to know which they were. */
 	struct held *held = xcalloc(nsvc, sizeof(*held));
 	if (c->have_config) {
-		for (size_t i = 0; i < m.nservices; i++)
-			held[i].n = alloc_get(c->alloc, m.services[i].meta.namespace_,
-					      m.services[i].meta.name, held[i].a, NULL);
-		alloc_run_all(c->alloc, &m, res);
+		for (size_t i = 0; i < m->nservices; i++)
+			held[i].n = alloc_get(c->alloc, m->services[i].meta.namespace_,
+					      m->services[i].meta.name, held[i].a, NULL);
+		pipeline_allocate(&ps, c->alloc);
 	}
 
 	const struct k8s_store *svcs = k8s_reflector_store(c->refl[R_SERVICES]);
-	for (size_t i = 0; c->have_config && i < m.nservices; i++) {
-		const struct service *s = &m.services[i];
-		const struct alloc_result *r = &res[i];
+	for (size_t i = 0; c->have_config && i < m->nservices; i++) {
+		const struct service *s = &m->services[i];
+		const struct alloc_result *r = &ps.results[i];
 		const char *ns = s->meta.namespace_, *name = s->meta.name;
 		const struct tree *obj = k8s_store_get(svcs, ns, name);
 		char key[512];
 		snprintf(key, sizeof(key), "%s/%s", ns, name);
+		bool failing = false;
 		for (size_t e = 0; e < r->nevents; e++) {
-			enum log_level lvl =
-				strcmp(r->events[e].type, "Warning") == 0 ? LOG_WARN : LOG_INFO;
-			log_msg(lvl, r->events[e].message, "service", key, "reason",
-				r->events[e].reason, NULL);
-			k8sd_post_event(c->client, REPORTING_CONTROLLER, c->instance, obj, ns, name,
-					r->events[e].type, r->events[e].reason,
-					r->events[e].message);
+			failing |= strcmp(r->events[e].reason, "AllocationFailed") == 0;
+			service_event(c, obj, key, ns, name, &r->events[e]);
 		}
+		if (!failing)
+			sent_forget(&c->failed_sent, key);
 		if (!obj)
 			continue;
 		if (!r->ours) {
-			clear_service(c, &m, s, obj, key, &held[i]);
+			clear_service(c, m, s, obj, key, &held[i]);
 			continue;
 		}
 		char *want = status_json(r);
@@ -951,17 +991,25 @@ static void reconcile(struct ctl *c)
 		free(have);
 		free(pools);
 	}
-	for (size_t i = 0; i < m.nservices; i++)
-		alloc_result_free(&res[i]);
-	free(res);
+	/* Failed Services that were never good: no address, only the event. */
+	for (size_t i = 0; c->have_config && i < v->nfailed; i++) {
+		const struct pipeline_failed *f = &v->failed[i];
+		if (f->kept)
+			continue;
+		char key[512];
+		snprintf(key, sizeof(key), "%s/%s", f->namespace_, f->name);
+		struct alloc_event ev = pipeline_failed_event(f);
+		service_event(c, k8s_store_get(svcs, f->namespace_, f->name), key, f->namespace_,
+			      f->name, &ev);
+	}
 	free(held);
 	/* Records of Services that are gone. */
 	sent_filter(&c->sent, sent_service_exists, (void *)svcs);
+	sent_filter(&c->failed_sent, sent_service_exists, (void *)svcs);
 	if (c->have_config)
 		update_pool_status(c);
 	metrics_update(c);
-	diag_list_free(&d);
-	model_free(&m);
+	pipeline_pass_free(&ps);
 }
 
 static void on_debounce(struct ev_loop *loop, ev_timer *w, int revents)
@@ -1116,6 +1164,8 @@ int cmd_controller(int argc, char **argv)
 				   REPORTING_CONTROLLER, c.instance, retry_soon, &c);
 	c.alloc = alloc_new();
 	alloc_set_lb_class(c.alloc, lb_class);
+	struct pipeline_opts po = {.config_namespace = ns, .lb_class = c.lb_class};
+	c.pipe = pipeline_new(&po);
 	metrics_setup(&c);
 	metrics_update(&c);
 
@@ -1201,7 +1251,9 @@ int cmd_controller(int argc, char **argv)
 	http_server_free(c.http);
 	metrics_registry_free(c.reg);
 	alloc_free(c.alloc);
+	pipeline_free(c.pipe);
 	sent_clear(&c.sent);
+	sent_clear(&c.failed_sent);
 	sent_clear(&c.pool_sent);
 	free(c.observed);
 	free(c.identity);

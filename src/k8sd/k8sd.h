@@ -6,7 +6,9 @@
  *
  * What both write the same way lives in common.c: Events about Services
  * and the ConfigurationState that tells a person whether a component
- * accepted the configuration.
+ * accepted the configuration.  Both judge what they read with the pipeline
+ * (src/pipeline/pipeline.h), the same verdict `ironlb run`, `check` and
+ * `plan` follow.
  */
 #ifndef IRONLB_K8SD_K8SD_H
 #define IRONLB_K8SD_K8SD_H
@@ -31,18 +33,6 @@ void k8sd_post_event(struct k8s_client *c, const char *reporting_controller,
 		     const char *instance, const struct tree *svc, const char *ns,
 		     const char *name, const char *type, const char *reason,
 		     const char *message);
-
-/* Whether a validated model's configuration is invalid: any error of a
- * configuration object, an unresolved reference (an advertisement naming a
- * pool that does not exist, ...) included, or an object marked invalid.
- * *errors gets every configuration error, one a line ("" for none; free
- * it); each error is logged.  *usable (when not NULL) says whether it could
- * still be run: its only errors are unresolved references, which just
- * disable what names them (a component without any valid configuration
- * runs such a one rather than nothing).  Problems of Services, Nodes,
- * EndpointSlices and Namespaces are not the configuration's. */
-bool k8sd_config_verdict(const struct model *m, const struct diag_list *d, char **errors,
-			 bool *usable);
 
 /* Free the records of Events still under way; after k8s_client_free()
  * (which cancels them without callbacks). */

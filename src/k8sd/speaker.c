@@ -13,13 +13,16 @@
  * ours (type LoadBalancer, our class); each address's pool is the valid
  * pool that holds it.  The speaker never writes Services.
  *
- * A configuration with errors (an unresolved reference included) is not
- * taken: the last good configuration objects keep being used with the
- * current Services, Nodes and EndpointSlices, so nothing is withdrawn
- * because of a bad change, and the ConfigurationState "speaker-<node>"
- * says Invalid with the errors (and an Event) until it is fixed.  With no
- * good configuration yet, one whose only errors are unresolved references
- * is run (those references select nothing) rather than nothing.
+ * What it reads is judged by the pipeline (src/pipeline/pipeline.h), as in
+ * every mode: a configuration with errors (an unresolved reference
+ * included) is not taken: the last good configuration objects keep being
+ * used with the current Services, Nodes and EndpointSlices, so nothing is
+ * withdrawn because of a bad change, and the ConfigurationState
+ * "speaker-<node>" says Invalid with the errors (and an Event) until it is
+ * fixed.  With no good configuration yet, one whose only errors are
+ * unresolved references is run (those references select nothing) rather
+ * than nothing.  A Service with errors is announced in its last good
+ * version, or not at all.
  *
  * What this node announces is written where `kubectl get` shows it: one
  * ServiceL2Status per Service it answers for over Layer 2 (with the
@@ -53,6 +56,7 @@
 #include "k8s/k8s_client.h"
 #include "k8s/k8s_config.h"
 #include "k8sd/k8sd.h"
+#include "pipeline/pipeline.h"
 #include "manifest/tree.h"
 #include "model/model.h"
 
@@ -99,9 +103,8 @@ struct spk {
 	double last_pass;   /* seconds the last reconcile took (at most 1) */
 	ev_signal sig_term, sig_int;
 
-	/* The last good configuration objects (clones), and whether any. */
-	size_t ngood;
-	struct tree **good;
+	/* The store, verdict and last good records (pipeline.h). */
+	struct pipeline *pipe;
 	bool have_config;
 	bool stale;
 	unsigned long updates, update_errors;
@@ -575,39 +578,17 @@ static void report(struct spk *s)
 /* ------------------------------------------------------------------ */
 /* reconciling */
 
-struct add_ctx {
-	struct model *m;
-	struct diag_list *d;
+struct tree_vec {
+	size_t n;
+	struct tree **t;
 };
 
-static void add_obj(const char *key, const struct tree *obj, void *arg)
+/* Collect a reflector store's objects (clones) for the pipeline. */
+static void collect_obj(const char *key, const struct tree *obj, void *arg)
 {
-	struct add_ctx *a = arg;
+	struct tree_vec *v = arg;
 	(void)key;
-	model_add(a->m, tree_clone(obj), a->d);
-}
-
-static void add_good(struct spk *s, struct add_ctx *a)
-{
-	for (size_t i = 0; i < s->ngood; i++)
-		model_add(a->m, tree_clone(s->good[i]), a->d);
-}
-
-static void keep_obj(const char *key, const struct tree *obj, void *arg)
-{
-	struct spk *s = arg;
-	(void)key;
-	struct tree **t = VEC_PUSH(s->good, s->ngood);
-	*t = tree_clone(obj);
-}
-
-static void good_free(struct spk *s)
-{
-	for (size_t i = 0; i < s->ngood; i++)
-		tree_free(s->good[i]);
-	free(s->good);
-	s->good = NULL;
-	s->ngood = 0;
+	*VEC_PUSH(v->t, v->n) = tree_clone(obj);
 }
 
 /* Whether svc is ours (a LoadBalancer of our class, as the controller
@@ -632,59 +613,62 @@ static void metrics_update(struct spk *s)
 	metrics_add(s->am.update_errors, NULL, (double)s->update_errors);
 }
 
+/*
+ * One pass.  The reflectors' objects are given to the pipeline as one
+ * source, replaced as a whole on each pass (feeding single changes from
+ * on_change is the step after), and the pipeline's verdict and model
+ * decide what is announced: the configuration in force (current or last
+ * good) with the current Services, Nodes and EndpointSlices; a Service
+ * with errors in its last good version or not at all (the controller
+ * posts its event).
+ */
 static void reconcile(struct spk *s)
 {
-	struct model m;
-	struct diag_list d = {0};
-	model_init(&m, s->ns);
-	struct add_ctx a = {&m, &d};
+	struct tree_vec objs = {0};
 	for (int i = 0; i < S_END_MODEL; i++)
-		k8s_store_foreach(k8s_reflector_store(s->refl[i]), add_obj, &a);
-	model_validate(&m, &d);
-	char *errors = NULL;
-	bool usable;
-	bool invalid = k8sd_config_verdict(&m, &d, &errors, &usable);
+		k8s_store_foreach(k8s_reflector_store(s->refl[i]), collect_obj, &objs);
+	pipeline_source_set(s->pipe, "api", objs.t, objs.n);
+	free(objs.t);
+	struct pipeline_pass ps;
+	pipeline_build(s->pipe, &ps);
+	for (size_t i = 0; i < ps.diags.n; i++) {
+		const struct diag *g = &ps.diags.items[i];
+		if (g->level != DIAG_ERROR)
+			continue;
+		char *line = diag_format(g);
+		log_warn("configuration problem", "error", line, NULL);
+		free(line);
+	}
+	const struct pipeline_verdict *v = &ps.verdict;
+	bool invalid = v->config != PIPELINE_CONFIG_VALID;
+	char *errors = xstrdup("");
+	for (size_t i = 0; i < v->nconfig_errors; i++) {
+		char *e = xasprintf("%s%s%s", errors, *errors ? "\n" : "", v->config_errors[i]);
+		free(errors);
+		errors = e;
+	}
 	s->updates++;
 	k8sd_cstate_set(s->cstate, !invalid, errors);
 	free(errors);
-	diag_list_free(&d);
 	if (invalid)
 		s->update_errors++;
-	/* Taken when valid, or when only references dangle and there is
-	 * nothing better to run. */
-	bool take = !invalid || (usable && !s->have_config);
-	if (!take) {
-		s->stale = s->have_config;
-		model_free(&m);
-		if (!s->have_config) {
-			log_error("configuration has errors; nothing announced until it is fixed",
-				  NULL);
-			metrics_update(s);
-			return;
-		}
-		log_error("configuration has errors; announcing with the last good one", NULL);
-		/* The current Services, Nodes and EndpointSlices with the last
-		 * good configuration objects. */
-		model_init(&m, s->ns);
-		struct diag_list d2 = {0};
-		a.d = &d2;
-		for (int i = 0; i < S_FIRST_CONFIG; i++)
-			k8s_store_foreach(k8s_reflector_store(s->refl[i]), add_obj, &a);
-		add_good(s, &a);
-		model_validate(&m, &d2);
-		diag_list_free(&d2);
-	} else {
-		if (invalid)
-			log_warn("configuration refers to objects that do not exist; running it "
-				 "(no valid one yet), those references select nothing",
-				 NULL);
-		good_free(s);
-		for (int i = S_FIRST_CONFIG; i < S_END_MODEL; i++)
-			k8s_store_foreach(k8s_reflector_store(s->refl[i]), keep_obj, s);
-		s->have_config = true;
-		s->stale = invalid;
+	s->have_config = ps.running;
+	s->stale = ps.stale;
+	if (!ps.running) {
+		log_error("configuration has errors; nothing announced until it is fixed", NULL);
+		metrics_update(s);
+		pipeline_pass_free(&ps);
+		return;
 	}
-	model_drop_trees(&m);
+	if (!ps.taken)
+		log_error("configuration has errors; announcing with the last good one", NULL);
+	else if (invalid)
+		log_warn("configuration refers to objects that do not exist; running it "
+			 "(no valid one yet), those references select nothing",
+			 NULL);
+	struct model m = ps.model;
+	model_init(&ps.model, s->ns);
+	pipeline_pass_free(&ps);
 
 	struct announce_svc *as = xcalloc(m.nservices ? m.nservices : 1, sizeof(*as));
 	size_t nas = 0;
@@ -922,6 +906,8 @@ int cmd_speaker(int argc, char **argv)
 	s.ns = ns;
 	s.node = node;
 	s.lb_class = lb_class;
+	struct pipeline_opts po = {.config_namespace = ns, .lb_class = lb_class};
+	s.pipe = pipeline_new(&po);
 	s.instance = xasprintf("%s", getenv("POD_NAME") && *getenv("POD_NAME") ? getenv("POD_NAME")
 									   : node);
 	s.client = k8s_client_new(s.loop, &cfg, &err);
@@ -1033,7 +1019,7 @@ int cmd_speaker(int argc, char **argv)
 	announcer_free(s.ann);
 	http_server_free(s.http);
 	metrics_registry_free(s.reg);
-	good_free(&s);
+	pipeline_free(s.pipe);
 	for (size_t i = 0; i < s.nannounced; i++)
 		free(s.announced[i].key);
 	free(s.announced);

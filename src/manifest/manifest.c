@@ -1006,10 +1006,10 @@ static int cmp_name(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Like `kubectl apply -f DIR`: the directory's manifest files in name
- * order; subdirectories are not entered. */
-static int read_dir(struct manifest_set *set, const char *dir, struct diag_list *diags)
+int manifest_dir_files(const char *dir, char ***files, size_t *nfiles, struct diag_list *diags)
 {
+	*files = NULL;
+	*nfiles = 0;
 	DIR *d = opendir(dir);
 	if (!d) {
 		path_error(diags, dir, errno);
@@ -1026,20 +1026,45 @@ static int read_dir(struct manifest_set *set, const char *dir, struct diag_list 
 		xqsort(names, n, sizeof(*names), cmp_name);
 	size_t dlen = strlen(dir);
 	bool slash = dlen > 0 && dir[dlen - 1] == '/';
-	int rc = 0;
 	for (size_t i = 0; i < n; i++) {
 		char *path = xasprintf("%s%s%s", dir, slash ? "" : "/", names[i]);
-		struct stat st;
-		if (stat(path, &st) != 0) {
-			path_error(diags, path, errno);
-			rc = -1;
-		} else if (S_ISREG(st.st_mode) && read_file(set, path, &st, diags) != 0) {
-			rc = -1;
-		}
-		free(path);
 		free(names[i]);
+		names[i] = path;
 	}
-	free(names);
+	*files = names;
+	*nfiles = n;
+	return 0;
+}
+
+int manifest_read_file(struct manifest_set *set, const char *path, struct diag_list *diags)
+{
+	if (strcmp(path, "-") == 0)
+		return read_stdin(set, diags);
+	struct stat st;
+	if (stat(path, &st) != 0) {
+		path_error(diags, path, errno);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode))
+		return 0;
+	return read_file(set, path, &st, diags);
+}
+
+/* Like `kubectl apply -f DIR`: the directory's manifest files in name
+ * order; subdirectories are not entered. */
+static int read_dir(struct manifest_set *set, const char *dir, struct diag_list *diags)
+{
+	char **files;
+	size_t n;
+	if (manifest_dir_files(dir, &files, &n, diags) != 0)
+		return -1;
+	int rc = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (manifest_read_file(set, files[i], diags) != 0)
+			rc = -1;
+		free(files[i]);
+	}
+	free(files);
 	return rc;
 }
 

@@ -40,6 +40,13 @@ struct manifest_set {
  * any path or document had an error (the others are still in the set). */
 int manifest_read_paths(struct manifest_set *set, const char *const *paths, size_t npaths,
 			struct diag_list *diags);
+/* The manifest files of a directory (*.yaml, *.yml, *.json, in name
+ * order, as paths "dir/name"; caller frees each and the array).  -1 with a
+ * diagnostic when the directory cannot be read. */
+int manifest_dir_files(const char *dir, char ***files, size_t *nfiles, struct diag_list *diags);
+/* Read one file ("-": standard input); a path that is not a regular file
+ * (a subdirectory) is skipped. */
+int manifest_read_file(struct manifest_set *set, const char *path, struct diag_list *diags);
 /* Read one YAML/JSON text; `name` is used as the file name in positions. */
 int manifest_read_buffer(struct manifest_set *set, const char *name, const char *text,
 			 size_t len, struct diag_list *diags);

@@ -2040,6 +2040,11 @@ int model_add(struct model *m, struct tree *obj, struct diag_list *d)
 		char *q = quote(av);
 		diag_add(d, DIAG_ERROR, file, tree_path_line(obj, "apiVersion"), NULL, "apiVersion",
 			 "%s is not served for %s (served: %s)", q, kind, list);
+		/* The object is known by kind and name even though it cannot be
+		 * decoded: its problem is that object's, not the file's. */
+		const struct tree *md = tree_get(obj, "metadata");
+		diag_set_object(&d->items[d->n - 1], (int)ki->k, md ? tree_get_str(md, "namespace") : NULL,
+				md ? tree_get_str(md, "name") : NULL);
 		free(q);
 		free(list);
 		free(group);

@@ -417,7 +417,9 @@ struct diag *model_vdiag(struct diag_list *d, enum diag_level level, const struc
 			line = l;
 	}
 	diag_vadd(d, level, m->file, line, m->display, path, fmt, ap);
-	return &d->items[d->n - 1];
+	struct diag *dg = &d->items[d->n - 1];
+	diag_set_object(dg, (int)m->kind, m->namespace_, m->name);
+	return dg;
 }
 
 void model_diag(struct diag_list *d, enum diag_level level, const struct obj_meta *m,

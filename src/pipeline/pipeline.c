@@ -1,0 +1,1194 @@
+/*
+ * The pipeline (see pipeline.h): the store of source objects, the verdict,
+ * last good records and the pass.
+ *
+ * A pass decodes the store into a model (builds are cheap next to what
+ * comes after, and the model is append-only, so a pass builds afresh):
+ *
+ *   1. every current object -> the verdict on the configuration (rules 1,
+ *      3, 4); Namespaces, Secrets and EndpointSlices with errors are left
+ *      out and the model built again without them;
+ *   2. when the current configuration is not taken, the last good
+ *      configuration with the current other objects;
+ *   3. when Services fail (rule 2, judged against the configuration in
+ *      force), once more with each failed Service in its last good version
+ *      or left out.
+ */
+#include "pipeline/pipeline.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/util.h"
+#include "manifest/manifest.h"
+
+/* ------------------------------------------------------------------ */
+/* a small string map (chained, power-of-two buckets) */
+
+struct hnode {
+	struct hnode *next;
+	uint64_t h;
+	char *key;
+	void *val;
+	size_t idx;
+};
+
+struct hmap {
+	struct hnode **b;
+	size_t nb, n;
+};
+
+static uint64_t hash_str(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
+static struct hnode *hmap_get(const struct hmap *m, const char *key)
+{
+	if (!m->nb)
+		return NULL;
+	uint64_t h = hash_str(key);
+	for (struct hnode *n = m->b[h & (m->nb - 1)]; n; n = n->next)
+		if (n->h == h && strcmp(n->key, key) == 0)
+			return n;
+	return NULL;
+}
+
+static struct hnode *hmap_put(struct hmap *m, const char *key)
+{
+	struct hnode *n = hmap_get(m, key);
+	if (n)
+		return n;
+	if (m->n + 1 > m->nb) {
+		size_t nb = m->nb ? m->nb * 2 : 16;
+		struct hnode **b = xcalloc(nb, sizeof(*b));
+		for (size_t i = 0; i < m->nb; i++)
+			for (struct hnode *x = m->b[i], *nx; x; x = nx) {
+				nx = x->next;
+				x->next = b[x->h & (nb - 1)];
+				b[x->h & (nb - 1)] = x;
+			}
+		free(m->b);
+		m->b = b;
+		m->nb = nb;
+	}
+	n = xcalloc(1, sizeof(*n));
+	n->h = hash_str(key);
+	n->key = xstrdup(key);
+	n->next = m->b[n->h & (m->nb - 1)];
+	m->b[n->h & (m->nb - 1)] = n;
+	m->n++;
+	return n;
+}
+
+/* Remove key; returns its value (the caller frees it) or NULL. */
+static void *hmap_del(struct hmap *m, const char *key)
+{
+	if (!m->nb)
+		return NULL;
+	uint64_t h = hash_str(key);
+	for (struct hnode **pp = &m->b[h & (m->nb - 1)]; *pp; pp = &(*pp)->next) {
+		struct hnode *n = *pp;
+		if (n->h != h || strcmp(n->key, key) != 0)
+			continue;
+		*pp = n->next;
+		void *v = n->val;
+		free(n->key);
+		free(n);
+		m->n--;
+		return v;
+	}
+	return NULL;
+}
+
+static void hmap_clear(struct hmap *m, void (*free_val)(void *))
+{
+	for (size_t i = 0; i < m->nb; i++)
+		for (struct hnode *x = m->b[i], *nx; x; x = nx) {
+			nx = x->next;
+			if (free_val)
+				free_val(x->val);
+			free(x->key);
+			free(x);
+		}
+	free(m->b);
+	memset(m, 0, sizeof(*m));
+}
+
+static void free_tree_val(void *v)
+{
+	tree_free(v);
+}
+
+/* ------------------------------------------------------------------ */
+/* the store */
+
+struct entry {
+	char *key;          /* "Kind/ns/name" (a duplicate in one source: "#2" added) */
+	int kind;           /* enum obj_kind, or -1 */
+	char *ns, *name;
+	struct tree *tree;
+	bool good;          /* a Service whose tree was judged good (for last good) */
+	bool ignored;       /* rule 3: left out of this pass */
+};
+
+struct source {
+	char *name;
+	size_t n;
+	struct entry *e;    /* in source order */
+	struct hmap index;  /* key -> position */
+	bool failed;
+	bool ever_read;     /* read successfully once (a failure keeps its objects) */
+	struct diag_list problems;
+	/* A file synced by pipeline_sync_dir(): the text its objects were
+	 * last read from.  Its trees are released after each pass and parsed
+	 * again from the file (or, when the file is broken, from this text),
+	 * so that `ironlb run` holds the objects once, in the model, not twice. */
+	char *text;
+	size_t len;
+};
+
+struct pipeline {
+	char *config_ns;
+	char *lb_class;
+	size_t nsources;
+	struct source *sources;
+	size_t nfiles;
+	char **files;       /* interned file names the stored trees point at */
+
+	/* last good */
+	bool have_good;
+	size_t ngood;
+	struct tree **good_config;  /* configuration objects and Secrets */
+	struct hmap good_svc;       /* "ns/name" -> tree of a Service replaced while good */
+};
+
+static bool kind_is_config(int k)
+{
+	switch (k) {
+	case KIND_IPADDRESSPOOL:
+	case KIND_L2ADVERTISEMENT:
+	case KIND_BGPADVERTISEMENT:
+	case KIND_BGPPEER:
+	case KIND_BFDPROFILE:
+	case KIND_COMMUNITY:
+	case KIND_NODE:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* In the last good configuration too: what the configuration objects read. */
+static bool kind_in_good_config(int k)
+{
+	return kind_is_config(k) || k == KIND_SECRET;
+}
+
+static bool kind_is_ignorable(int k)
+{
+	return k == KIND_NAMESPACE || k == KIND_SECRET || k == KIND_ENDPOINTSLICE;
+}
+
+static int kind_of(const char *name)
+{
+	for (int k = 0; name && k < KIND_COUNT_; k++)
+		if (strcmp(obj_kind_name((enum obj_kind)k), name) == 0)
+			return k;
+	return -1;
+}
+
+const char *pipeline_config_name(enum pipeline_config c)
+{
+	switch (c) {
+	case PIPELINE_CONFIG_VALID:
+		return "valid";
+	case PIPELINE_CONFIG_INVALID_RUNNABLE:
+		return "invalid but runnable";
+	case PIPELINE_CONFIG_INVALID:
+		return "invalid";
+	}
+	return "?";
+}
+
+struct pipeline *pipeline_new(const struct pipeline_opts *o)
+{
+	struct pipeline *p = xcalloc(1, sizeof(*p));
+	p->config_ns = xstrdup(o && o->config_namespace ? o->config_namespace
+						     : MODEL_DEFAULT_CONFIG_NAMESPACE);
+	p->lb_class = o && o->lb_class && *o->lb_class ? xstrdup(o->lb_class) : NULL;
+	return p;
+}
+
+static void entry_free(struct entry *e)
+{
+	free(e->key);
+	free(e->ns);
+	free(e->name);
+	tree_free(e->tree);
+}
+
+static void source_free(struct source *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		entry_free(&s->e[i]);
+	free(s->e);
+	hmap_clear(&s->index, NULL);
+	diag_list_free(&s->problems);
+	free(s->text);
+	free(s->name);
+}
+
+static void good_config_free(struct pipeline *p)
+{
+	for (size_t i = 0; i < p->ngood; i++)
+		tree_free(p->good_config[i]);
+	free(p->good_config);
+	p->good_config = NULL;
+	p->ngood = 0;
+}
+
+void pipeline_free(struct pipeline *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->nsources; i++)
+		source_free(&p->sources[i]);
+	free(p->sources);
+	good_config_free(p);
+	hmap_clear(&p->good_svc, free_tree_val);
+	for (size_t i = 0; i < p->nfiles; i++)
+		free(p->files[i]);
+	free(p->files);
+	free(p->config_ns);
+	free(p->lb_class);
+	free(p);
+}
+
+static const char *intern_file(struct pipeline *p, const char *file)
+{
+	if (!file)
+		return NULL;
+	for (size_t i = 0; i < p->nfiles; i++)
+		if (strcmp(p->files[i], file) == 0)
+			return p->files[i];
+	char *s = xstrdup(file);
+	*VEC_PUSH(p->files, p->nfiles) = s;
+	return s;
+}
+
+/* Point every node of a tree at the pipeline's copy of its file name (the
+ * reader's copy goes with its manifest_set). */
+static void retarget(struct tree *t, const char *file)
+{
+	if (!t)
+		return;
+	t->file = file;
+	for (size_t i = 0; i < t->n; i++)
+		retarget(t->items[i], file);
+}
+
+static struct source *source_find(struct pipeline *p, const char *name)
+{
+	for (size_t i = 0; i < p->nsources; i++)
+		if (strcmp(p->sources[i].name, name) == 0)
+			return &p->sources[i];
+	return NULL;
+}
+
+static struct source *source_get(struct pipeline *p, const char *name)
+{
+	struct source *s = source_find(p, name);
+	if (s)
+		return s;
+	s = VEC_PUSH(p->sources, p->nsources);
+	s->name = xstrdup(name);
+	return s;
+}
+
+static void svc_key(char *buf, size_t len, const char *ns, const char *name)
+{
+	snprintf(buf, len, "%s/%s", ns ? ns : "", name ? name : "");
+}
+
+/* The object an entry names, from its tree. */
+static void entry_name(struct pipeline *p, struct entry *e, const struct tree *t)
+{
+	const char *kind = t && t->type == TREE_OBJECT ? tree_get_str(t, "kind") : NULL;
+	const struct tree *md = kind ? tree_get(t, "metadata") : NULL;
+	const char *ns = md && md->type == TREE_OBJECT ? tree_get_str(md, "namespace") : NULL;
+	const char *name = md && md->type == TREE_OBJECT ? tree_get_str(md, "name") : NULL;
+	e->kind = kind_of(kind);
+	if (!ns || !*ns) {
+		if (kind_is_config(e->kind) && e->kind != KIND_NODE)
+			ns = p->config_ns;
+		else if (e->kind == KIND_NODE || e->kind == KIND_NAMESPACE)
+			ns = NULL;
+		else
+			ns = "default";
+	}
+	e->ns = xstrdup(ns);
+	e->name = xstrdup(name);
+}
+
+/* A tree replaced or deleted: a Service's good tree becomes its last good
+ * version, anything else goes. */
+static void retire(struct pipeline *p, struct entry *e)
+{
+	if (e->kind == KIND_SERVICE && e->good && e->name && e->tree) {
+		char k[512];
+		svc_key(k, sizeof(k), e->ns, e->name);
+		struct hnode *n = hmap_put(&p->good_svc, k);
+		tree_free(n->val);
+		n->val = e->tree;
+	} else {
+		tree_free(e->tree);
+	}
+	e->tree = NULL;
+	e->good = false;
+}
+
+static char *entry_key(const struct entry *e, size_t pos)
+{
+	if (!e->name)
+		return xasprintf("#%zu", pos);
+	return xasprintf("%d/%s/%s", e->kind, e->ns ? e->ns : "", e->name);
+}
+
+static void reindex(struct source *s)
+{
+	hmap_clear(&s->index, NULL);
+	for (size_t i = 0; i < s->n; i++)
+		hmap_put(&s->index, s->e[i].key)->idx = i;
+}
+
+static void upsert(struct pipeline *p, struct source *s, struct tree *obj)
+{
+	const char *file = intern_file(p, obj ? obj->file : NULL);
+	retarget(obj, file);
+	struct entry tmp = {0};
+	entry_name(p, &tmp, obj);
+	tmp.key = entry_key(&tmp, s->n);
+	struct hnode *n = hmap_get(&s->index, tmp.key);
+	if (n) {
+		struct entry *e = &s->e[n->idx];
+		retire(p, e);
+		e->tree = obj;
+		free(tmp.key);
+		free(tmp.ns);
+		free(tmp.name);
+		return;
+	}
+	tmp.tree = obj;
+	struct entry *e = VEC_PUSH(s->e, s->n);
+	*e = tmp;
+	hmap_put(&s->index, e->key)->idx = s->n - 1;
+}
+
+void pipeline_upsert(struct pipeline *p, const char *source, struct tree *obj)
+{
+	upsert(p, source_get(p, source), obj);
+}
+
+/* Delete the entry at i (its last good version goes too: the object is
+ * gone). */
+static void delete_at(struct pipeline *p, struct source *s, size_t i)
+{
+	struct entry *e = &s->e[i];
+	if (e->kind == KIND_SERVICE && e->name) {
+		char k[512];
+		svc_key(k, sizeof(k), e->ns, e->name);
+		tree_free(hmap_del(&p->good_svc, k));
+	}
+	entry_free(e);
+	memmove(&s->e[i], &s->e[i + 1], (s->n - i - 1) * sizeof(*s->e));
+	s->n--;
+}
+
+int pipeline_delete(struct pipeline *p, const char *source, const char *kind, const char *ns,
+		    const char *name)
+{
+	struct source *s = source_find(p, source);
+	if (!s)
+		return -1;
+	struct entry tmp = {.kind = kind_of(kind), .ns = (char *)ns, .name = (char *)name};
+	if (!tmp.ns) {
+		if (kind_is_config(tmp.kind) && tmp.kind != KIND_NODE)
+			tmp.ns = p->config_ns;
+		else if (tmp.kind != KIND_NODE && tmp.kind != KIND_NAMESPACE)
+			tmp.ns = "default";
+	}
+	char *key = entry_key(&tmp, 0);
+	struct hnode *n = hmap_get(&s->index, key);
+	free(key);
+	if (!n)
+		return -1;
+	delete_at(p, s, n->idx);
+	reindex(s);
+	return 0;
+}
+
+void pipeline_source_set(struct pipeline *p, const char *source, struct tree **objs, size_t n)
+{
+	struct source *s = source_get(p, source);
+	/* Old entries by key; each new object takes its old entry (an update:
+	 * a good Service's tree becomes its last good version) or is new. */
+	size_t nold = s->n;
+	struct entry *old = s->e;
+	struct hmap old_index = s->index;
+	memset(&s->index, 0, sizeof(s->index));
+	s->e = NULL;
+	s->n = 0;
+	bool *taken = xcalloc(nold ? nold : 1, sizeof(*taken));
+	for (size_t i = 0; i < n; i++) {
+		struct tree *obj = objs[i];
+		const char *file = intern_file(p, obj ? obj->file : NULL);
+		retarget(obj, file);
+		struct entry tmp = {0};
+		entry_name(p, &tmp, obj);
+		tmp.key = entry_key(&tmp, i);
+		/* The same object twice in one source: keep both (the model
+		 * reports the duplicate), under distinct keys. */
+		for (int dup = 2; hmap_get(&s->index, tmp.key); dup++) {
+			char *k = entry_key(&tmp, i);
+			free(tmp.key);
+			tmp.key = xasprintf("%s#%d", k, dup);
+			free(k);
+		}
+		struct hnode *on = hmap_get(&old_index, tmp.key);
+		if (on && !taken[on->idx]) {
+			struct entry *oe = &old[on->idx];
+			taken[on->idx] = true;
+			retire(p, oe);
+			tmp.good = false;
+		}
+		tmp.tree = obj;
+		struct entry *e = VEC_PUSH(s->e, s->n);
+		*e = tmp;
+		hmap_put(&s->index, e->key)->idx = s->n - 1;
+	}
+	/* Old entries not taken were deleted. */
+	for (size_t i = 0; i < nold; i++) {
+		if (!taken[i] && old[i].kind == KIND_SERVICE && old[i].name) {
+			/* Gone from this source; still its last good version if the
+			 * Service lives on in another source?  No: a Service belongs to
+			 * one source; it is gone. */
+			char k[512];
+			svc_key(k, sizeof(k), old[i].ns, old[i].name);
+			tree_free(hmap_del(&p->good_svc, k));
+		}
+		entry_free(&old[i]);
+	}
+	free(old);
+	free(taken);
+	hmap_clear(&old_index, NULL);
+	s->failed = false;
+	s->ever_read = true;
+	diag_list_free(&s->problems);
+}
+
+void pipeline_source_failed(struct pipeline *p, const char *source,
+			    const struct diag_list *problems)
+{
+	struct source *s = source_get(p, source);
+	s->failed = true;
+	diag_list_free(&s->problems);
+	for (size_t i = 0; problems && i < problems->n; i++)
+		diag_append_copy(&s->problems, &problems->items[i]);
+}
+
+void pipeline_source_remove(struct pipeline *p, const char *source)
+{
+	struct source *s = source_find(p, source);
+	if (!s)
+		return;
+	while (s->n)
+		delete_at(p, s, s->n - 1);
+	source_free(s);
+	size_t i = (size_t)(s - p->sources);
+	memmove(&p->sources[i], &p->sources[i + 1], (p->nsources - i - 1) * sizeof(*s));
+	p->nsources--;
+}
+
+void pipeline_source_order(struct pipeline *p, const char *const *names, size_t n)
+{
+	size_t at = 0;
+	for (size_t k = 0; k < n; k++)
+		for (size_t i = at; i < p->nsources; i++)
+			if (strcmp(p->sources[i].name, names[k]) == 0) {
+				struct source tmp = p->sources[i];
+				memmove(&p->sources[at + 1], &p->sources[at], (i - at) * sizeof(tmp));
+				p->sources[at++] = tmp;
+				break;
+			}
+	/* The indexes live inside each source and moved with it. */
+}
+
+/* Read one file as a source: its objects replace what it held, unless it
+ * has problems; then it keeps them (or, never read before, takes what
+ * could be read, so that `check` still reports on those objects). */
+static void read_one(struct pipeline *p, const char *path)
+{
+	struct manifest_set set = {0};
+	struct diag_list d = {0};
+	int rc = manifest_read_file(&set, path, &d);
+	struct source *s = source_find(p, path);
+	bool failed = rc != 0 || diag_count(&d, DIAG_ERROR) > 0;
+	if (!failed || !s || !s->ever_read) {
+		pipeline_source_set(p, path, set.objects, set.n);
+		for (size_t i = 0; i < set.n; i++)
+			set.objects[i] = NULL;
+		set.n = 0;
+		if (failed)
+			source_find(p, path)->ever_read = false;
+	}
+	if (failed)
+		pipeline_source_failed(p, path, &d);
+	else if (d.n)
+		/* Warnings and notes of the reader stay with the source. */
+		for (size_t i = 0; i < d.n; i++)
+			diag_append_copy(&source_find(p, path)->problems, &d.items[i]);
+	diag_list_free(&d);
+	manifest_set_free(&set);
+}
+
+/* Parse text as file `name`; the trees in *objs (caller owns).  -1 when it
+ * has problems (in d). */
+static int parse_text(struct pipeline *p, const char *name, const char *text, size_t len,
+		      struct tree ***objs, size_t *n, struct diag_list *d)
+{
+	struct manifest_set set = {0};
+	int rc = manifest_read_buffer(&set, name, text, len, d);
+	/* The trees point at the set's copy of the file name: point them at
+	 * the pipeline's before the set goes. */
+	const char *file = intern_file(p, name);
+	for (size_t i = 0; i < set.n; i++)
+		retarget(set.objects[i], file);
+	*objs = set.objects;
+	*n = set.n;
+	set.objects = NULL;
+	set.n = 0;
+	manifest_set_free(&set);
+	return rc != 0 || diag_count(d, DIAG_ERROR) ? -1 : 0;
+}
+
+/* Give a source's entries back their trees (objs in entry order, taken);
+ * 0, or -1 when they do not match (then objs are freed). */
+static int attach(struct pipeline *p, struct source *s, struct tree **objs, size_t n)
+{
+	int rc = n == s->n ? 0 : -1;
+	for (size_t i = 0; i < n; i++) {
+		if (rc == 0) {
+			retarget(objs[i], intern_file(p, objs[i] ? objs[i]->file : NULL));
+			tree_free(s->e[i].tree);
+			s->e[i].tree = objs[i];
+		} else {
+			tree_free(objs[i]);
+		}
+	}
+	free(objs);
+	return rc;
+}
+
+/* Restore the trees of a source from the text it was last read from. */
+static void restore(struct pipeline *p, struct source *s)
+{
+	if (!s->text)
+		return;
+	struct tree **objs;
+	size_t n;
+	struct diag_list d = {0};
+	parse_text(p, s->name, s->text, s->len, &objs, &n, &d);
+	diag_list_free(&d);
+	attach(p, s, objs, n);
+}
+
+/* One file of a synced directory: like read_one(), keeping the text. */
+static void sync_one(struct pipeline *p, const char *path)
+{
+	size_t len = 0;
+	char *text = file_read_all(path, &len);
+	struct source *s = source_find(p, path);
+	if (!text || len > MANIFEST_MAX_BYTES) {
+		/* The reader says why, the same way check does. */
+		free(text);
+		if (s)
+			restore(p, s);
+		read_one(p, path);
+		return;
+	}
+	struct tree **objs;
+	size_t n;
+	struct diag_list d = {0};
+	int rc = parse_text(p, path, text, len, &objs, &n, &d);
+	if (rc != 0 && s && s->ever_read) {
+		/* Broken: it keeps the objects of its last good text. */
+		for (size_t i = 0; i < n; i++)
+			tree_free(objs[i]);
+		free(objs);
+		restore(p, s);
+		pipeline_source_failed(p, path, &d);
+		free(text);
+		diag_list_free(&d);
+		return;
+	}
+	if (s && s->text && s->len == len && memcmp(s->text, text, len) == 0 && rc == 0 &&
+	    n == s->n && attach(p, s, objs, n) == 0) {
+		/* Unchanged: the same objects, judged as before (after a
+		 * broken version, this is the file fixed). */
+		s->failed = false;
+		diag_list_free(&s->problems);
+		for (size_t i = 0; i < d.n; i++)
+			diag_append_copy(&s->problems, &d.items[i]);
+		free(text);
+		diag_list_free(&d);
+		return;
+	}
+	/* Changed: with its old trees back, replacing them hands good
+	 * Services' old versions to their last good records. */
+	if (s)
+		restore(p, s);
+	pipeline_source_set(p, path, objs, n);
+	free(objs);
+	s = source_find(p, path);
+	if (rc != 0) {
+		/* Never read before: what could be read, reported. */
+		s->ever_read = false;
+		pipeline_source_failed(p, path, &d);
+		free(text);
+	} else {
+		free(s->text);
+		s->text = text;
+		s->len = len;
+		for (size_t i = 0; i < d.n; i++)
+			diag_append_copy(&s->problems, &d.items[i]);
+	}
+	diag_list_free(&d);
+}
+
+void pipeline_release_trees(struct pipeline *p)
+{
+	for (size_t si = 0; si < p->nsources; si++) {
+		struct source *s = &p->sources[si];
+		if (!s->text)
+			continue;
+		for (size_t i = 0; i < s->n; i++) {
+			tree_free(s->e[i].tree);
+			s->e[i].tree = NULL;
+		}
+	}
+}
+
+void pipeline_read_paths(struct pipeline *p, const char *const *paths, size_t npaths)
+{
+	for (size_t i = 0; i < npaths; i++) {
+		const char *path = paths[i];
+		char **files = NULL;
+		size_t n = 0;
+		struct diag_list d = {0};
+		bool dir = false;
+		/* A directory lists its files; anything else is read as one. */
+		if (strcmp(path, "-") != 0 && manifest_dir_files(path, &files, &n, &d) == 0)
+			dir = true;
+		diag_list_free(&d);
+		if (!dir) {
+			read_one(p, path);
+			continue;
+		}
+		for (size_t k = 0; k < n; k++) {
+			read_one(p, files[k]);
+			free(files[k]);
+		}
+		free(files);
+	}
+}
+
+void pipeline_sync_dir(struct pipeline *p, const char *dir)
+{
+	char **files = NULL;
+	size_t n = 0;
+	struct diag_list d = {0};
+	if (manifest_dir_files(dir, &files, &n, &d) != 0) {
+		/* Unlistable: every file keeps its objects. */
+		pipeline_source_failed(p, dir, &d);
+		diag_list_free(&d);
+		return;
+	}
+	diag_list_free(&d);
+	struct source *ds = source_find(p, dir);
+	if (ds)
+		pipeline_source_remove(p, dir);
+	/* Files that are gone. */
+	for (size_t i = p->nsources; i-- > 0;) {
+		bool keep = false;
+		for (size_t k = 0; k < n && !keep; k++)
+			keep = strcmp(p->sources[i].name, files[k]) == 0;
+		if (!keep) {
+			char *name = xstrdup(p->sources[i].name);
+			pipeline_source_remove(p, name);
+			free(name);
+		}
+	}
+	for (size_t k = 0; k < n; k++)
+		sync_one(p, files[k]);
+	pipeline_source_order(p, (const char *const *)files, n);
+	for (size_t k = 0; k < n; k++)
+		free(files[k]);
+	free(files);
+}
+
+/* ------------------------------------------------------------------ */
+/* building a model */
+
+enum cfg_from { CFG_CURRENT, CFG_GOOD };
+
+struct build {
+	enum cfg_from cfg;
+	bool detect_ignored;       /* mark rule-3 objects with errors */
+	struct diag_list ignored_diags;
+	size_t nignored;
+	const struct hmap *failed; /* "ns/name" -> struct pipeline_failed * */
+};
+
+static void restore(struct pipeline *p, struct source *s);
+
+/* The trees of a file with kept text are moved into the model (no copy:
+ * `ironlb run` with 10,000 Services must not hold them twice); a later
+ * build in the same pass parses the text again. */
+static void build_model(struct pipeline *p, struct build *b, struct model *m,
+			struct diag_list *d)
+{
+	model_init(m, p->config_ns);
+	for (size_t si = 0; si < p->nsources; si++) {
+		struct source *s = &p->sources[si];
+		bool moved = false;
+		for (size_t i = 0; s->text && i < s->n && !moved; i++)
+			moved = !s->e[i].tree;
+		if (moved)
+			restore(p, s);
+		for (size_t i = 0; i < s->n; i++) {
+			struct entry *e = &s->e[i];
+			if (!e->tree)
+				continue;
+			if (b->cfg == CFG_GOOD && kind_in_good_config(e->kind))
+				continue;
+			if (!b->detect_ignored && e->ignored)
+				continue;
+			if (b->failed && e->kind == KIND_SERVICE && e->name) {
+				char k[512];
+				svc_key(k, sizeof(k), e->ns, e->name);
+				const struct hnode *fn = hmap_get(b->failed, k);
+				if (fn) {
+					struct pipeline_failed *f = fn->val;
+					const struct hnode *g = hmap_get(&p->good_svc, k);
+					const struct tree *last = g ? g->val : e->good ? e->tree : NULL;
+					f->kept = false;
+					if (last) {
+						size_t before = m->nservices;
+						model_add(m, tree_clone(last), d);
+						if (last == e->tree && s->text) {
+							tree_free(e->tree);
+							e->tree = NULL;
+						}
+						if (m->nservices > before) {
+							f->kept = true;
+							f->index = m->nservices - 1;
+						}
+					}
+					continue;
+				}
+			}
+			size_t dn = d->n;
+			struct tree *t = e->tree;
+			if (s->text)
+				e->tree = NULL;
+			else
+				t = tree_clone(t);
+			int rc = model_add(m, t, d);
+			if (b->detect_ignored) {
+				e->ignored = rc < 0 && kind_is_ignorable(e->kind);
+				if (e->ignored) {
+					b->nignored++;
+					for (size_t k = dn; k < d->n; k++)
+						diag_append_copy(&b->ignored_diags, &d->items[k]);
+				}
+			}
+		}
+	}
+	if (b->cfg == CFG_GOOD)
+		for (size_t i = 0; i < p->ngood; i++)
+			model_add(m, tree_clone(p->good_config[i]), d);
+	model_validate(m, d);
+}
+
+/* ------------------------------------------------------------------ */
+/* the verdict */
+
+static bool ours(const struct pipeline *p, const struct service *s)
+{
+	if (!service_is_load_balancer(s))
+		return false;
+	const char *got = s->lb_class && *s->lb_class ? s->lb_class : NULL;
+	if (!p->lb_class)
+		return got == NULL;
+	return got && strcmp(got, p->lb_class) == 0;
+}
+
+static bool any_config_invalid(const struct model *m)
+{
+#define ANY_INVALID(n, arr)                  \
+	for (size_t i = 0; i < m->n; i++)    \
+		if (m->arr[i].meta.invalid)  \
+			return true;
+	ANY_INVALID(npools, pools)
+	ANY_INVALID(nl2advs, l2advs)
+	ANY_INVALID(nbgpadvs, bgpadvs)
+	ANY_INVALID(npeers, peers)
+	ANY_INVALID(nbfdprofiles, bfdprofiles)
+	ANY_INVALID(ncommunities, communities)
+	ANY_INVALID(nnodes, nodes)
+#undef ANY_INVALID
+	return false;
+}
+
+/* Rules 1, 3 and 4 on the diagnostics of the current objects. */
+static void judge_config(struct pipeline *p, const struct model *m, const struct diag_list *d,
+			 struct pipeline_verdict *v)
+{
+	size_t hard = 0, refs = 0;
+	for (size_t si = 0; si < p->nsources; si++)
+		hard += p->sources[si].failed;
+	for (size_t i = 0; i < d->n; i++) {
+		const struct diag *g = &d->items[i];
+		if (g->level != DIAG_ERROR)
+			continue;
+		bool config = g->kind == DIAG_KIND_NONE || kind_is_config(g->kind);
+		if (config) {
+			*VEC_PUSH(v->config_errors, v->nconfig_errors) = diag_format(g);
+			if (g->kind != DIAG_KIND_NONE && (g->flags & DIAG_FLAG_REFERENCE))
+				refs++;
+			else
+				hard++;
+		} else if (g->kind != KIND_SERVICE || !g->obj_name) {
+			*VEC_PUSH(v->ignored, v->nignored) = diag_format(g);
+		}
+	}
+	if (hard || any_config_invalid(m))
+		v->config = PIPELINE_CONFIG_INVALID;
+	else if (refs)
+		v->config = PIPELINE_CONFIG_INVALID_RUNNABLE;
+	else
+		v->config = PIPELINE_CONFIG_VALID;
+}
+
+static int failed_cmp(const void *a, const void *b)
+{
+	const struct pipeline_failed *x = a, *y = b;
+	int c = strcmp(x->namespace_, y->namespace_);
+	return c ? c : strcmp(x->name, y->name);
+}
+
+/* Rule 2: the Services of ours with errors in model m (diagnostics d).
+ * failed maps "ns/name" to entries of v->failed (valid until v changes). */
+static void judge_services(struct pipeline *p, const struct model *m, const struct diag_list *d,
+			   struct pipeline_verdict *v, struct hmap *failed)
+{
+	struct hmap svcs = {0};
+	for (size_t i = 0; i < m->nservices; i++) {
+		char k[512];
+		svc_key(k, sizeof(k), m->services[i].meta.namespace_, m->services[i].meta.name);
+		hmap_put(&svcs, k)->idx = i;
+	}
+	struct hmap msgs = {0};   /* "ns/name" -> message so far */
+	char **order = NULL;
+	size_t norder = 0;
+	for (size_t i = 0; i < d->n; i++) {
+		const struct diag *g = &d->items[i];
+		if (g->level != DIAG_ERROR || g->kind != KIND_SERVICE || !g->obj_name)
+			continue;
+		char k[512];
+		svc_key(k, sizeof(k), g->obj_namespace ? g->obj_namespace : "default", g->obj_name);
+		const struct hnode *sn = hmap_get(&svcs, k);
+		if (sn && !ours(p, &m->services[sn->idx]))
+			continue;
+		char *text = g->path ? xasprintf("%s: %s", g->path, g->message) : xstrdup(g->message);
+		struct hnode *n = hmap_get(&msgs, k);
+		if (!n) {
+			n = hmap_put(&msgs, k);
+			n->val = xstrdup(text);
+			*VEC_PUSH(order, norder) = xstrdup(k);
+		} else {
+			char *x = xasprintf("%s; %s", (char *)n->val, text);
+			free(n->val);
+			n->val = x;
+		}
+		free(text);
+	}
+	for (size_t i = 0; i < norder; i++) {
+		struct pipeline_failed *f = VEC_PUSH(v->failed, v->nfailed);
+		char *slash = strchr(order[i], '/');
+		f->namespace_ = xstrndup(order[i], (size_t)(slash - order[i]));
+		f->name = xstrdup(slash + 1);
+		f->why = hmap_get(&msgs, order[i])->val;
+		f->message = xasprintf("Failed to allocate IP for \"%s\": %s", order[i], f->why);
+		free(order[i]);
+	}
+	free(order);
+	hmap_clear(&msgs, NULL);
+	hmap_clear(&svcs, NULL);
+	xqsort(v->failed, v->nfailed, sizeof(*v->failed), failed_cmp);
+	for (size_t i = 0; i < v->nfailed; i++) {
+		char k[512];
+		svc_key(k, sizeof(k), v->failed[i].namespace_, v->failed[i].name);
+		hmap_put(failed, k)->val = &v->failed[i];
+	}
+}
+
+static void verdict_free(struct pipeline_verdict *v)
+{
+	for (size_t i = 0; i < v->nconfig_errors; i++)
+		free(v->config_errors[i]);
+	free(v->config_errors);
+	for (size_t i = 0; i < v->nignored; i++)
+		free(v->ignored[i]);
+	free(v->ignored);
+	for (size_t i = 0; i < v->nfailed; i++) {
+		free(v->failed[i].namespace_);
+		free(v->failed[i].name);
+		free(v->failed[i].message);
+		free(v->failed[i].why);
+	}
+	free(v->failed);
+	memset(v, 0, sizeof(*v));
+}
+
+/* Keep the configuration objects (and Secrets) of the current pass as the
+ * last good configuration. */
+static void keep_good_config(struct pipeline *p, const struct model *m)
+{
+	good_config_free(p);
+#define KEEP(n, arr)                                                                   \
+	for (size_t i = 0; i < m->n; i++)                                              \
+		if (m->arr[i].meta.tree)                                               \
+			*VEC_PUSH(p->good_config, p->ngood) = tree_clone(m->arr[i].meta.tree);
+	KEEP(npools, pools)
+	KEEP(nl2advs, l2advs)
+	KEEP(nbgpadvs, bgpadvs)
+	KEEP(npeers, peers)
+	KEEP(nbfdprofiles, bfdprofiles)
+	KEEP(ncommunities, communities)
+	KEEP(nnodes, nodes)
+	KEEP(nsecrets, secrets)
+#undef KEEP
+	p->have_good = true;
+}
+
+/* After a pass that ran: Services in force in their current version are
+ * good; their older last good versions go. */
+static void mark_good_services(struct pipeline *p, const struct hmap *failed)
+{
+	for (size_t si = 0; si < p->nsources; si++)
+		for (size_t i = 0; i < p->sources[si].n; i++) {
+			struct entry *e = &p->sources[si].e[i];
+			if (e->kind != KIND_SERVICE || !e->name)
+				continue;
+			char k[512];
+			svc_key(k, sizeof(k), e->ns, e->name);
+			if (hmap_get(failed, k)) {
+				/* Its current tree is not good (and any earlier
+				 * judgement of this same tree no longer holds). */
+				if (e->good && e->tree) {
+					struct hnode *n = hmap_put(&p->good_svc, k);
+					if (!n->val)
+						n->val = tree_clone(e->tree);
+				}
+				e->good = false;
+				continue;
+			}
+			e->good = true;
+			tree_free(hmap_del(&p->good_svc, k));
+		}
+}
+
+void pipeline_build(struct pipeline *p, struct pipeline_pass *out)
+{
+	memset(out, 0, sizeof(*out));
+	struct diag_list *d = &out->diags;
+	for (size_t si = 0; si < p->nsources; si++) {
+		const struct source *s = &p->sources[si];
+		for (size_t i = 0; i < s->problems.n; i++)
+			diag_append_copy(d, &s->problems.items[i]);
+	}
+	size_t nsource_diags = d->n;
+
+	/* 1. Every current object. */
+	struct build b = {.cfg = CFG_CURRENT, .detect_ignored = true};
+	struct model cur;
+	build_model(p, &b, &cur, d);
+	if (b.nignored) {
+		/* Again without the objects of rule 3; their own problems
+		 * are kept. */
+		for (size_t i = nsource_diags; i < d->n; i++) {
+			struct diag *g = &d->items[i];
+			free(g->file);
+			free(g->object);
+			free(g->path);
+			free(g->message);
+			free(g->obj_namespace);
+			free(g->obj_name);
+		}
+		d->n = nsource_diags;
+		for (size_t i = 0; i < b.ignored_diags.n; i++)
+			diag_append_copy(d, &b.ignored_diags.items[i]);
+		model_free(&cur);
+		b.detect_ignored = false;
+		build_model(p, &b, &cur, d);
+	}
+	diag_list_free(&b.ignored_diags);
+	diag_sort(d);
+
+	out->nobjects = cur.npools + cur.nl2advs + cur.nbgpadvs + cur.npeers + cur.nbfdprofiles +
+			cur.ncommunities + cur.nservices + cur.nnodes + cur.nnamespaces +
+			cur.nsecrets + cur.nslices + b.nignored;
+	out->nskipped = cur.nskipped;
+
+	struct pipeline_verdict *v = &out->verdict;
+	judge_config(p, &cur, d, v);
+	out->taken = v->config == PIPELINE_CONFIG_VALID ||
+		     (v->config == PIPELINE_CONFIG_INVALID_RUNNABLE && !p->have_good);
+	if (out->taken)
+		keep_good_config(p, &cur);
+	out->running = p->have_good;
+	out->stale = out->running && (!out->taken || v->config != PIPELINE_CONFIG_VALID);
+
+	/* 2. The configuration in force. */
+	struct model use;
+	struct diag_list use_d = {0};
+	enum cfg_from cfg = out->taken || !out->running ? CFG_CURRENT : CFG_GOOD;
+	if (cfg == CFG_CURRENT) {
+		use = cur;
+		for (size_t i = 0; i < d->n; i++)
+			diag_append_copy(&use_d, &d->items[i]);
+	} else {
+		model_free(&cur);
+		struct build b2 = {.cfg = CFG_GOOD};
+		build_model(p, &b2, &use, &use_d);
+	}
+
+	/* 3. Services, judged against that configuration. */
+	struct hmap failed = {0};
+	judge_services(p, &use, &use_d, v, &failed);
+	diag_list_free(&use_d);
+	if (v->nfailed && out->running) {
+		model_free(&use);
+		struct build b3 = {.cfg = cfg, .failed = &failed};
+		struct diag_list d3 = {0};
+		build_model(p, &b3, &use, &d3);
+		/* A last good version that fails now too (its pool went away,
+		 * say) is left out as well. */
+		bool again = false;
+		for (size_t i = 0; i < d3.n; i++) {
+			const struct diag *g = &d3.items[i];
+			if (g->level != DIAG_ERROR || g->kind != KIND_SERVICE || !g->obj_name)
+				continue;
+			char k[512];
+			svc_key(k, sizeof(k), g->obj_namespace, g->obj_name);
+			const struct hnode *fn = hmap_get(&failed, k);
+			if (fn && ((struct pipeline_failed *)fn->val)->kept) {
+				struct hnode *gn = hmap_get(&p->good_svc, k);
+				if (gn) {
+					tree_free(gn->val);
+					hmap_del(&p->good_svc, k);
+				}
+				again = true;
+			}
+		}
+		diag_list_free(&d3);
+		if (again) {
+			/* The entries' good flags name the current tree, which
+			 * failed: they are not the last good version. */
+			for (size_t si = 0; si < p->nsources; si++)
+				for (size_t i = 0; i < p->sources[si].n; i++) {
+					struct entry *e = &p->sources[si].e[i];
+					if (e->kind != KIND_SERVICE || !e->name)
+						continue;
+					char k[512];
+					svc_key(k, sizeof(k), e->ns, e->name);
+					if (hmap_get(&failed, k) && !hmap_get(&p->good_svc, k))
+						e->good = false;
+				}
+			model_free(&use);
+			d3 = (struct diag_list){0};
+			build_model(p, &b3, &use, &d3);
+			diag_list_free(&d3);
+		}
+	}
+	if (out->running)
+		mark_good_services(p, &failed);
+	hmap_clear(&failed, NULL);
+	out->model = use;
+	if (!out->running) {
+		/* Nothing in force: an empty model (the verdict still lists
+		 * the failing Services, for check). */
+		model_free(&out->model);
+		model_init(&out->model, p->config_ns);
+		for (size_t i = 0; i < v->nfailed; i++)
+			v->failed[i].kept = false;
+	}
+	model_drop_trees(&out->model);
+}
+
+struct alloc_event pipeline_failed_event(const struct pipeline_failed *f)
+{
+	return (struct alloc_event){.type = (char *)"Warning",
+				    .reason = (char *)"AllocationFailed",
+				    .message = f->message};
+}
+
+void pipeline_allocate(struct pipeline_pass *ps, struct alloc *a)
+{
+	if (!ps->running)
+		return;
+	const struct model *m = &ps->model;
+	alloc_set_config(a, m);
+	ps->nresults = m->nservices;
+	ps->results = xcalloc(m->nservices ? m->nservices : 1, sizeof(*ps->results));
+	alloc_run_all(a, m, ps->results);
+	for (size_t i = 0; i < ps->verdict.nfailed; i++) {
+		const struct pipeline_failed *f = &ps->verdict.failed[i];
+		if (!f->kept || f->index >= m->nservices)
+			continue;
+		struct alloc_result *r = &ps->results[f->index];
+		struct alloc_event *e = VEC_PUSH(r->events, r->nevents);
+		e->type = xstrdup("Warning");
+		e->reason = xstrdup("AllocationFailed");
+		e->message = xstrdup(f->message);
+	}
+}
+
+void pipeline_pass_free(struct pipeline_pass *ps)
+{
+	for (size_t i = 0; i < ps->nresults; i++)
+		alloc_result_free(&ps->results[i]);
+	free(ps->results);
+	model_free(&ps->model);
+	verdict_free(&ps->verdict);
+	diag_list_free(&ps->diags);
+	memset(ps, 0, sizeof(*ps));
+}
+
+void pipeline_verdict_print(const struct pipeline_verdict *v, FILE *out)
+{
+	if (v->config == PIPELINE_CONFIG_INVALID_RUNNABLE)
+		fprintf(out, "configuration: invalid but runnable (only unresolved references, "
+			     "which select nothing)\n");
+	else
+		fprintf(out, "configuration: %s\n", pipeline_config_name(v->config));
+	for (size_t i = 0; i < v->nfailed; i++)
+		fprintf(out, "service %s/%s: failed: %s\n", v->failed[i].namespace_,
+			v->failed[i].name, v->failed[i].why);
+}

@@ -1,0 +1,168 @@
+/*
+ * The pipeline: one way from source objects to the model every command
+ * runs, with one verdict.  `ironlb check`, `plan`, `run`, `controller` and
+ * `speaker` all go through it.
+ *
+ * Data flow:
+ *
+ *   sources --changes--> store --pipeline_build()--> verdict + model in use
+ *                                                      --pipeline_allocate()--> results
+ *
+ * Sources: a manifest file (pipeline_read_paths(), pipeline_sync_dir()) or
+ * the API reflectors.  Each source feeds changes into the store: an object
+ * added or updated (pipeline_upsert()), deleted (pipeline_delete()), or the
+ * whole content of a source replaced (pipeline_source_set(), what a file
+ * that was read again does; it is turned into the same per-object upserts
+ * and deletes).  A source that cannot be read keeps the objects it held
+ * before (pipeline_source_failed()): nothing is withdrawn because a file is
+ * broken.  The store is keyed by source and kind/namespace/name, so that
+ * incremental planning can later sit behind these calls and see exactly
+ * which objects changed; today pipeline_build() still decodes every object
+ * of the store on each pass.
+ *
+ * The verdict (docs/operations.md, "When a change is wrong") decides by
+ * the kind of the object each diagnostic belongs to (diag.kind), never by
+ * its text:
+ *
+ *  1. An error on a configuration object (IPAddressPool, L2Advertisement,
+ *     BGPAdvertisement, BGPPeer, BFDProfile, Community, Node), an
+ *     unresolved reference included, makes the configuration Invalid: the
+ *     last good configuration (the whole set of those objects, with the
+ *     Secrets they read) stays in force with the current Services.  With
+ *     no good configuration yet, one whose only errors are unresolved
+ *     references is run (Invalid but runnable); otherwise nothing runs.
+ *  2. An error on a Service of ours fails that Service alone: its last good
+ *     version (if any) keeps its addresses, it gets an AllocationFailed
+ *     event, and every other Service proceeds.
+ *  3. A Namespace, Secret or EndpointSlice with errors is left out (what
+ *     depends on it sees it missing) and reported.
+ *  4. A source problem (a file that cannot be read or parsed) makes the
+ *     configuration Invalid like rule 1.
+ *
+ * Last good bookkeeping lives here too: the configuration set as a whole,
+ * and each Service on its own.
+ */
+#ifndef IRONLB_PIPELINE_PIPELINE_H
+#define IRONLB_PIPELINE_PIPELINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "alloc/alloc.h"
+#include "base/diag.h"
+#include "manifest/tree.h"
+#include "model/model.h"
+
+struct pipeline;
+
+struct pipeline_opts {
+	const char *config_namespace; /* NULL: MODEL_DEFAULT_CONFIG_NAMESPACE */
+	const char *lb_class;         /* the Services that are ours (NULL: no class) */
+};
+
+struct pipeline *pipeline_new(const struct pipeline_opts *o);
+void pipeline_free(struct pipeline *p);
+
+/* ---- sources: changes into the store ---- */
+
+/* Add or replace one object of a source (takes the tree).  The object is
+ * named by its kind, metadata.namespace and metadata.name; a tree without
+ * them is kept in the store under its position (the model reports it). */
+void pipeline_upsert(struct pipeline *p, const char *source, struct tree *obj);
+/* Remove one object of a source; 0 when it was there, -1 when not. */
+int pipeline_delete(struct pipeline *p, const char *source, const char *kind, const char *ns,
+		    const char *name);
+/* Replace everything a source holds by objs (takes the trees, in this
+ * order; the array is the caller's).  Objects of the same kind and name
+ * as before are updates, the others adds and deletes. */
+void pipeline_source_set(struct pipeline *p, const char *source, struct tree **objs,
+			 size_t n);
+/* The source could not be read: it keeps the objects it held, and the
+ * problems (copied) make the configuration Invalid until it reads again. */
+void pipeline_source_failed(struct pipeline *p, const char *source,
+			    const struct diag_list *problems);
+/* Forget a source and its objects. */
+void pipeline_source_remove(struct pipeline *p, const char *source);
+/* Order of sources in the model: sources listed first come first (file
+ * order decides which of two overlapping pools is "the later one"). */
+void pipeline_source_order(struct pipeline *p, const char *const *sources, size_t n);
+
+/* Files and directories as `check` and `plan` read them (each file its own
+ * source, in the order given; a directory's files in name order). */
+void pipeline_read_paths(struct pipeline *p, const char *const *paths, size_t npaths);
+/* Bring the sources of a manifest directory up to date: every file read
+ * again (a file that fails keeps its objects), files that are gone
+ * removed.  A directory that cannot be listed keeps everything, as a
+ * source problem. */
+void pipeline_sync_dir(struct pipeline *p, const char *dir);
+
+/* Free the trees of the files pipeline_sync_dir() keeps the text of (the
+ * next sync parses them again, or the kept text when a file is broken):
+ * between passes `ironlb run` then holds its objects once, decoded in the
+ * model.  Call after pipeline_build(). */
+void pipeline_release_trees(struct pipeline *p);
+
+/* ---- one pass ---- */
+
+enum pipeline_config {
+	PIPELINE_CONFIG_VALID,
+	PIPELINE_CONFIG_INVALID_RUNNABLE, /* only unresolved references */
+	PIPELINE_CONFIG_INVALID,
+};
+
+const char *pipeline_config_name(enum pipeline_config c); /* "valid", "invalid", ... */
+
+/* A Service of ours that fails (rule 2). */
+struct pipeline_failed {
+	char *namespace_, *name;
+	char *why;       /* the problems: "path: message; ..." */
+	char *message;   /* the AllocationFailed event's message (names the Service, then why) */
+	bool kept;       /* its last good version is in the model, at index */
+	size_t index;
+};
+
+struct pipeline_verdict {
+	enum pipeline_config config;
+	size_t nconfig_errors;
+	char **config_errors;   /* diagnostics, formatted, of rules 1 and 4 */
+	size_t nfailed;
+	struct pipeline_failed *failed;   /* by namespace/name */
+	size_t nignored;
+	char **ignored;         /* diagnostics, formatted, of rule 3 */
+};
+
+struct pipeline_pass {
+	struct diag_list diags;  /* every problem of the current objects, sorted */
+	struct pipeline_verdict verdict;
+	bool running;   /* a configuration is in force; model is what to run */
+	bool taken;     /* this pass put the current configuration in force */
+	bool stale;     /* the configuration in force has errors or is not the current one */
+	size_t nobjects, nskipped;  /* current objects decoded, and of kinds not read */
+	struct model model;
+	size_t nresults;
+	struct alloc_result *results;  /* pipeline_allocate(): one per model.services */
+};
+
+/* Judge the store and build the model to use: the configuration in force
+ * (current or last good), the good Services (a failing one in its last
+ * good version, or left out), and every other object.  Updates the last
+ * good records.  Free out with pipeline_pass_free(). */
+void pipeline_build(struct pipeline *p, struct pipeline_pass *out);
+/* Allocate every Service of the model (alloc_set_config + alloc_run_all)
+ * and add each failed Service's AllocationFailed event to its result (for
+ * a kept Service) or leave it in verdict.failed (for one left out).  Does
+ * nothing when no configuration is in force. */
+void pipeline_allocate(struct pipeline_pass *ps, struct alloc *a);
+void pipeline_pass_free(struct pipeline_pass *ps);
+
+/* The AllocationFailed event of a failed Service (points into f). */
+struct alloc_event pipeline_failed_event(const struct pipeline_failed *f);
+
+/* The verdict as lines for people and tests, the same in every mode:
+ *   configuration: valid | invalid | invalid but runnable (...)
+ *   service NS/NAME: failed: WHY
+ * written to out. */
+void pipeline_verdict_print(const struct pipeline_verdict *v, FILE *out);
+
+#endif
