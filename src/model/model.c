@@ -193,6 +193,52 @@ void model_index_add(struct model *m, enum obj_kind k, size_t i)
 	index_insert(x, key_hash(k, meta->namespace_, meta->name), k, i);
 }
 
+/* The slot of object (k, i), found through its key; (size_t)-1 when not
+ * indexed. */
+static size_t index_slot_of(const struct model *m, enum obj_kind k, size_t i)
+{
+	const struct model_index *x = m->index_;
+	if (!x || !x->cap)
+		return (size_t)-1;
+	const struct obj_meta *meta = model_meta_at(m, k, i);
+	uint64_t h = key_hash(k, meta->namespace_, meta->name);
+	size_t mask = x->cap - 1;
+	for (size_t pos = (size_t)h & mask; x->slots[pos].idx != (size_t)-1;
+	     pos = (pos + 1) & mask)
+		if (x->slots[pos].kind == k && x->slots[pos].idx == i)
+			return pos;
+	return (size_t)-1;
+}
+
+void model_index_del(struct model *m, enum obj_kind k, size_t i)
+{
+	size_t pos = index_slot_of(m, k, i);
+	if (pos == (size_t)-1)
+		return;
+	struct model_index *x = m->index_;
+	size_t mask = x->cap - 1;
+	/* Backward-shift deletion keeps every probe chain unbroken without
+	 * tombstones, so a long-lived model's index never degrades. */
+	size_t hole = pos;
+	for (size_t j = (hole + 1) & mask; x->slots[j].idx != (size_t)-1; j = (j + 1) & mask) {
+		size_t home = (size_t)x->slots[j].hash & mask;
+		bool stays = hole <= j ? (hole < home && home <= j) : (hole < home || home <= j);
+		if (stays)
+			continue;
+		x->slots[hole] = x->slots[j];
+		hole = j;
+	}
+	x->slots[hole].idx = (size_t)-1;
+	x->used--;
+}
+
+void model_index_move(struct model *m, enum obj_kind k, size_t from, size_t to)
+{
+	size_t pos = index_slot_of(m, k, from);
+	if (pos != (size_t)-1)
+		m->index_->slots[pos].idx = to;
+}
+
 size_t model_lookup(const struct model *m, enum obj_kind k, const char *ns, const char *name)
 {
 	const struct model_index *x = m->index_;
@@ -594,4 +640,138 @@ void model_drop_trees(struct model *m)
 	DROP(secrets, nsecrets);
 	DROP(slices, nslices);
 #undef DROP
+}
+
+/* ------------------------------------------------------------------ */
+/* removal */
+
+/* Free one object of kind k at index i (its fields; the slot stays). */
+static void free_at(struct model *m, enum obj_kind k, size_t i)
+{
+	switch (k) {
+	case KIND_IPADDRESSPOOL:
+		pool_free(&m->pools[i]);
+		break;
+	case KIND_L2ADVERTISEMENT:
+		l2adv_free(&m->l2advs[i]);
+		break;
+	case KIND_BGPADVERTISEMENT:
+		bgpadv_free(&m->bgpadvs[i]);
+		break;
+	case KIND_BGPPEER:
+		bgppeer_free(&m->peers[i]);
+		break;
+	case KIND_BFDPROFILE:
+		bfdprofile_free(&m->bfdprofiles[i]);
+		break;
+	case KIND_COMMUNITY:
+		community_free(&m->communities[i]);
+		break;
+	case KIND_SERVICE:
+		service_free(&m->services[i]);
+		break;
+	case KIND_NODE:
+		node_free(&m->nodes[i]);
+		break;
+	case KIND_NAMESPACE:
+		namespace_free(&m->namespaces[i]);
+		break;
+	case KIND_SECRET:
+		secret_free(&m->secrets[i]);
+		break;
+	case KIND_ENDPOINTSLICE:
+		endpointslice_free(&m->slices[i]);
+		break;
+	case KIND_COUNT_:
+		break;
+	}
+}
+
+/* The kind's array, its element size and its count. */
+static void *kind_array(struct model *m, enum obj_kind k, size_t *size, size_t **count)
+{
+#define ARR(arr, n)                       \
+	do {                              \
+		*size = sizeof(*m->arr);  \
+		*count = &m->n;           \
+		return m->arr;            \
+	} while (0)
+	switch (k) {
+	case KIND_IPADDRESSPOOL:
+		ARR(pools, npools);
+	case KIND_L2ADVERTISEMENT:
+		ARR(l2advs, nl2advs);
+	case KIND_BGPADVERTISEMENT:
+		ARR(bgpadvs, nbgpadvs);
+	case KIND_BGPPEER:
+		ARR(peers, npeers);
+	case KIND_BFDPROFILE:
+		ARR(bfdprofiles, nbfdprofiles);
+	case KIND_COMMUNITY:
+		ARR(communities, ncommunities);
+	case KIND_SERVICE:
+		ARR(services, nservices);
+	case KIND_NODE:
+		ARR(nodes, nnodes);
+	case KIND_NAMESPACE:
+		ARR(namespaces, nnamespaces);
+	case KIND_SECRET:
+		ARR(secrets, nsecrets);
+	case KIND_ENDPOINTSLICE:
+		ARR(slices, nslices);
+	case KIND_COUNT_:
+		break;
+	}
+#undef ARR
+	*size = 0;
+	*count = NULL;
+	return NULL;
+}
+
+/* Configuration kinds keep their model order on removal: validation
+ * judges "the later of two overlapping pools" and planners keep "the first
+ * of duplicates" by it.  They are few, so shifting costs nothing. */
+static bool kind_keeps_order(enum obj_kind k)
+{
+	switch (k) {
+	case KIND_IPADDRESSPOOL:
+	case KIND_L2ADVERTISEMENT:
+	case KIND_BGPADVERTISEMENT:
+	case KIND_BGPPEER:
+	case KIND_BFDPROFILE:
+	case KIND_COMMUNITY:
+		return true;
+	default:
+		return false;
+	}
+}
+
+int model_remove(struct model *m, enum obj_kind k, const char *ns, const char *name)
+{
+	size_t i = model_lookup(m, k, ns, name);
+	if (i == (size_t)-1)
+		return -1;
+	size_t size, *count;
+	char *arr = kind_array(m, k, &size, &count);
+	size_t n = *count;
+	model_index_del(m, k, i);
+	free_at(m, k, i);
+	if (kind_keeps_order(k)) {
+		for (size_t j = i + 1; j < n; j++)
+			model_index_move(m, k, j, j - 1);
+		memmove(arr + i * size, arr + (i + 1) * size, (n - 1 - i) * size);
+	} else if (i != n - 1) {
+		model_index_move(m, k, n - 1, i);
+		memcpy(arr + i * size, arr + (n - 1) * size, size);
+	}
+	(*count)--;
+	memset(arr + *count * size, 0, size);
+	return 0;
+}
+
+const struct service *model_find_service(const struct model *m, const char *ns,
+					 const char *name)
+{
+	size_t i = model_lookup(m, KIND_SERVICE, ns, name);
+	return i == (size_t)-1 ? NULL : &m->services[i];
 }
