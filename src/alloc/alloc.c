@@ -764,8 +764,41 @@ static void rec_set_params(struct rec *r, const struct service *svc)
 	}
 }
 
+/* Why r may not hold addr beside holder h, or NULL when it may. */
+static char *holder_conflict(const struct rec *r, const struct rec *h, const char *ab)
+{
+	if (!h->sharing_key)
+		return xasprintf("\"%s\" is in use by \"%s/%s\", which does not allow "
+				 "sharing (no allow-shared-ip annotation)",
+				 ab, h->ns, h->name);
+	if (!r->sharing_key)
+		return xasprintf("\"%s\" is in use by \"%s/%s\" and this Service does not "
+				 "allow sharing (no allow-shared-ip annotation)",
+				 ab, h->ns, h->name);
+	if (strcmp(h->sharing_key, r->sharing_key) != 0)
+		return xasprintf("\"%s\" is in use by \"%s/%s\" with sharing key \"%s\", "
+				 "not \"%s\"",
+				 ab, h->ns, h->name, h->sharing_key, r->sharing_key);
+	if (!str_eq_null(h->backend, r->backend))
+		return xasprintf("\"%s\" is in use by \"%s/%s\" with other backends "
+				 "(with externalTrafficPolicy Local, Services share an "
+				 "address only when their selectors are equal)",
+				 ab, h->ns, h->name);
+	for (size_t p = 0; p < r->nports; p++)
+		for (size_t q = 0; q < h->nports; q++)
+			if (r->ports[p].port == h->ports[q].port &&
+			    strcmp(r->ports[p].proto, h->ports[q].proto) == 0)
+				return xasprintf("port %s/%d is already in use on \"%s\" "
+						 "by \"%s/%s\"",
+						 r->ports[p].proto, r->ports[p].port, ab,
+						 h->ns, h->name);
+	return NULL;
+}
+
 /* Why r may not use addr next to its current holders, or NULL when it may
- * (the address is free, or every holder shares with r). */
+ * (the address is free, or every holder shares with r).  The holder named
+ * is the first by namespace/name that r clashes with, so that the reason
+ * does not depend on the order in which the holders came. */
 static char *sharing_conflict(const struct alloc *a, const struct rec *r,
 			      const struct ip_addr *addr)
 {
@@ -774,37 +807,20 @@ static char *sharing_conflict(const struct alloc *a, const struct rec *r,
 		return NULL;
 	char ab[IP_STR_MAX];
 	fmt_ip(addr, ab);
+	const struct rec *best = NULL;
+	char *why = NULL;
 	for (size_t i = 0; i < holders(x); i++) {
 		const struct rec *h = holder_at(x, i);
-		if (h == r)
+		if (h == r || (best && rec_cmp(&h, &best) > 0))
 			continue;
-		if (!h->sharing_key)
-			return xasprintf("\"%s\" is in use by \"%s/%s\", which does not allow "
-					 "sharing (no allow-shared-ip annotation)",
-					 ab, h->ns, h->name);
-		if (!r->sharing_key)
-			return xasprintf("\"%s\" is in use by \"%s/%s\" and this Service does not "
-					 "allow sharing (no allow-shared-ip annotation)",
-					 ab, h->ns, h->name);
-		if (strcmp(h->sharing_key, r->sharing_key) != 0)
-			return xasprintf("\"%s\" is in use by \"%s/%s\" with sharing key \"%s\", "
-					 "not \"%s\"",
-					 ab, h->ns, h->name, h->sharing_key, r->sharing_key);
-		if (!str_eq_null(h->backend, r->backend))
-			return xasprintf("\"%s\" is in use by \"%s/%s\" with other backends "
-					 "(with externalTrafficPolicy Local, Services share an "
-					 "address only when their selectors are equal)",
-					 ab, h->ns, h->name);
-		for (size_t p = 0; p < r->nports; p++)
-			for (size_t q = 0; q < h->nports; q++)
-				if (r->ports[p].port == h->ports[q].port &&
-				    strcmp(r->ports[p].proto, h->ports[q].proto) == 0)
-					return xasprintf("port %s/%d is already in use on \"%s\" "
-							 "by \"%s/%s\"",
-							 r->ports[p].proto, r->ports[p].port, ab,
-							 h->ns, h->name);
+		char *w = holder_conflict(r, h, ab);
+		if (!w)
+			continue;
+		free(why);
+		why = w;
+		best = h;
 	}
-	return NULL;
+	return why;
 }
 
 static const struct labels no_labels;

@@ -94,6 +94,39 @@ void bgp_route_free(struct bgp_route *r);
 /* Route equality (prefix and attributes, not services). */
 bool bgp_route_same_attrs(const struct bgp_route *a, const struct bgp_route *b);
 
+/*
+ * Incremental BGP planning for one node: the plan lives between changes
+ * and each change re-plans only the Services it names.
+ *
+ * The planner keeps every (session, prefix, Service, advertisement)
+ * record, grouped by (session, prefix).  A route depends on its group
+ * only, so l2_planner_update()'s counterpart here takes a changed
+ * Service's records out of their groups, plans it again, files the new
+ * records, and rebuilds just the routes of the groups it touched: an
+ * aggregated prefix shared by many Services is rebuilt from its group
+ * (O(k log k) for k records), withdrawn when its last Service leaves, and
+ * never re-planned because another Service under it changed.
+ *   - bgp_planner_update(): Services whose allocation, labels or
+ *     EndpointSlices changed, or that were deleted.
+ *   - bgp_planner_reset(): after a change to BGPPeers, BGPAdvertisements,
+ *     IPAddressPools, Communities, Secrets (passwords), BFD profiles or the
+ *     local Node (sessions, reach and attributes of every route may move),
+ *     and whenever the model's arrays of those kinds may have moved (the
+ *     planner keeps pointers into them).  Costs what announce_bgp() costs.
+ * After any sequence of calls the plan equals announce_bgp() over the same
+ * model and allocations.
+ */
+struct bgp_planner;
+
+struct bgp_planner *bgp_planner_new(const char *node_name);
+void bgp_planner_free(struct bgp_planner *p);
+void bgp_planner_reset(struct bgp_planner *p, const struct model *m,
+		       const struct announce_svc *svcs, size_t nsvcs);
+void bgp_planner_update(struct bgp_planner *p, const struct model *m,
+			const struct announce_change *changes, size_t nchanges);
+/* The current plan; valid until the next call. */
+const struct bgp_plan *bgp_planner_plan(const struct bgp_planner *p);
+
 /* Whether the session carries prefixes of family f: the peer address's
  * family, or both with dualStackAddressFamily or an unnumbered (interface)
  * peer, whose MP-BGP session carries IPv4 and IPv6 alike. */
