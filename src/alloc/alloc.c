@@ -2158,6 +2158,24 @@ int alloc_update_service(struct alloc *a, const struct model *m, const char *ns,
 void alloc_update_config(struct alloc *a, const struct model *m, struct alloc_changes *out)
 {
 	alloc_set_config(a, m);
+	/* Services gone from the model: reported as removed (alloc_run_all()
+	 * would release them silently). */
+	struct rec **gone = NULL;
+	size_t ngone = 0;
+	for (size_t b = 0; b < a->recs.nb; b++)
+		for (struct hnode *e = a->recs.b[b]; e; e = e->next) {
+			const struct rec *r = (const struct rec *)e;
+			if (!model_find_service(m, *r->ns ? r->ns : NULL, r->name) &&
+			    !model_find_service(m, r->ns, r->name))
+				*VEC_PUSH(gone, ngone) = (struct rec *)e;
+		}
+	for (size_t i = 0; i < ngone; i++) {
+		struct alloc_change *c = change_push(out, gone[i]->ns, gone[i]->name);
+		c->removed = true;
+		c->result.changed = gone[i]->naddrs > 0;
+		rec_delete(a, gone[i]);
+	}
+	free(gone);
 	size_t n = m->nservices;
 	struct alloc_result *res = xcalloc(n ? n : 1, sizeof(*res));
 	alloc_run_all(a, m, res);

@@ -772,6 +772,15 @@ int model_remove(struct model *m, enum obj_kind k, const char *ns, const char *n
 const struct service *model_find_service(const struct model *m, const char *ns,
 					 const char *name)
 {
+	if (!m->index_) {
+		/* A model assembled by hand (tests, benchmarks) has no index. */
+		for (size_t i = 0; i < m->nservices; i++)
+			if (m->services[i].meta.name && name &&
+			    strcmp(m->services[i].meta.name, name) == 0 &&
+			    str_eq_null(m->services[i].meta.namespace_, ns))
+				return &m->services[i];
+		return NULL;
+	}
 	size_t i = model_lookup(m, KIND_SERVICE, ns, name);
 	return i == (size_t)-1 ? NULL : &m->services[i];
 }
