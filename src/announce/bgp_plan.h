@@ -100,9 +100,9 @@ bool bgp_route_same_attrs(const struct bgp_route *a, const struct bgp_route *b);
  *
  * The planner keeps every (session, prefix, Service, advertisement)
  * record, grouped by (session, prefix).  A route depends on its group
- * only, so l2_planner_update()'s counterpart here takes a changed
- * Service's records out of their groups, plans it again, files the new
- * records, and rebuilds just the routes of the groups it touched: an
+ * only, so an update takes a changed Service's records out of their
+ * groups, plans the Service again, files its new records, and rebuilds
+ * just the routes of the groups it touched: an
  * aggregated prefix shared by many Services is rebuilt from its group
  * (O(k log k) for k records), withdrawn when its last Service leaves, and
  * never re-planned because another Service under it changed.
