@@ -32,6 +32,12 @@
  * that select the Service and the node orders first (higher first), the
  * hash breaks ties; without preferences the order is the hash alone.
  *
+ * Incremental planning (l2_planner, end of this file) keeps the context of
+ * step 1 and the plan between calls: an update takes a Service's entries
+ * out of the sorted plan and inserts those of its new election, and looks
+ * its EndpointSlices up one by one (an index would point into the model's
+ * array, which later changes may move).
+ *
  * With ironlb a Service's two addresses may come from different pools; each
  * address is judged against its own pool's advertisements, while the key
  * stays the Service's first address, so both families land on one node

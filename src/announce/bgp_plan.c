@@ -27,6 +27,10 @@
  * becomes one route whose attributes merge the group's advertisements.
  * Cost: O(R log R) for R records, the rest linear in Services.
  *
+ * Incremental planning (bgp_planner, end of this file) keeps the context
+ * and the records between calls, grouped by (session, prefix), and
+ * rebuilds only the routes of the groups a changed Service touched.
+ *
  * Families: a session carries its peer address's family, and both when the
  * peer sets dualStackAddressFamily or is unnumbered (spec.interface), as
  * MetalLB configures FRR for such neighbors.  Communities sort standard
@@ -1064,6 +1068,11 @@ void bgp_planner_reset(struct bgp_planner *p, const struct model *m,
 	for (size_t i = 0; i < p->ndirty; i++) {
 		struct bp_group *g = p->dirty[i];
 		g->dirty = false;
+		if (g->n == 0) { /* emptied by a name given twice */
+			smap_del(&p->groups, g->me);
+			group_free(g);
+			continue;
+		}
 		struct bgp_session_plan *sp = &p->plan.sessions[g->session];
 		group_route(p, g, VEC_PUSH(sp->routes, sp->nroutes));
 	}
