@@ -104,7 +104,17 @@ struct rec {
 	size_t nports;
 	struct aport *ports;
 	char *additional_msg;   /* last AdditionalAssignFailed reason reported */
+	char *failure;          /* message of the last Warning event, NULL after success */
 	unsigned mark;
+	/* Adopted by alloc_run_all() before any Service allocates: what the
+	 * Service's status said it held (alloc_service() judges these). */
+	bool adopting;
+	size_t nadopt;
+	struct ip_addr adopt[2];
+	/* On the list of Services waiting for addresses: failed, or short of
+	 * a family (PreferDualStack), so that a freed address finds them. */
+	bool waiting;
+	struct rec *wprev, *wnext;
 };
 
 /* One address in use and the Services holding it. */
@@ -182,6 +192,8 @@ struct alloc {
 	size_t nnames;
 	char **names;           /* interned pool names, kept until alloc_free */
 	unsigned epoch;
+	struct rec *waiters;    /* doubly linked through rec.wprev/wnext */
+	size_t nwaiters;
 };
 
 /* ------------------------------------------------------------------ */
@@ -319,6 +331,30 @@ static struct rec *rec_new(struct alloc *a, const char *ns, const char *name)
 	memcpy(r->name, name, lname + 1);
 	hashmap_put(&a->recs, r->ns, lns + 1 + lname, r, NULL);
 	return r;
+}
+
+static void rec_set_waiting(struct alloc *a, struct rec *r, bool waiting)
+{
+	if (r->waiting == waiting)
+		return;
+	r->waiting = waiting;
+	if (waiting) {
+		r->wprev = NULL;
+		r->wnext = a->waiters;
+		if (a->waiters)
+			a->waiters->wprev = r;
+		a->waiters = r;
+		a->nwaiters++;
+		return;
+	}
+	if (r->wprev)
+		r->wprev->wnext = r->wnext;
+	else
+		a->waiters = r->wnext;
+	if (r->wnext)
+		r->wnext->wprev = r->wprev;
+	r->wprev = r->wnext = NULL;
+	a->nwaiters--;
 }
 
 static void rec_free_params(struct rec *r)
@@ -603,9 +639,11 @@ static void rec_unregister(struct alloc *a, struct rec *r)
 static void rec_delete(struct alloc *a, struct rec *r)
 {
 	rec_unregister(a, r);
+	rec_set_waiting(a, r, false);
 	hashmap_del(&a->recs, r->ns, rec_key_len(r), NULL);
 	rec_free_params(r);
 	free(r->additional_msg);
+	free(r->failure);
 	free(r->ns);
 	free(r);
 }
@@ -660,8 +698,41 @@ static void rec_set_params(struct rec *r, const struct service *svc)
 	}
 }
 
+/* Why r may not hold addr beside holder h, or NULL when it may. */
+static char *holder_conflict(const struct rec *r, const struct rec *h, const char *ab)
+{
+	if (!h->sharing_key)
+		return xasprintf("\"%s\" is in use by \"%s/%s\", which does not allow "
+				 "sharing (no allow-shared-ip annotation)",
+				 ab, h->ns, h->name);
+	if (!r->sharing_key)
+		return xasprintf("\"%s\" is in use by \"%s/%s\" and this Service does not "
+				 "allow sharing (no allow-shared-ip annotation)",
+				 ab, h->ns, h->name);
+	if (strcmp(h->sharing_key, r->sharing_key) != 0)
+		return xasprintf("\"%s\" is in use by \"%s/%s\" with sharing key \"%s\", "
+				 "not \"%s\"",
+				 ab, h->ns, h->name, h->sharing_key, r->sharing_key);
+	if (!str_eq_null(h->backend, r->backend))
+		return xasprintf("\"%s\" is in use by \"%s/%s\" with other backends "
+				 "(with externalTrafficPolicy Local, Services share an "
+				 "address only when their selectors are equal)",
+				 ab, h->ns, h->name);
+	for (size_t p = 0; p < r->nports; p++)
+		for (size_t q = 0; q < h->nports; q++)
+			if (r->ports[p].port == h->ports[q].port &&
+			    strcmp(r->ports[p].proto, h->ports[q].proto) == 0)
+				return xasprintf("port %s/%d is already in use on \"%s\" "
+						 "by \"%s/%s\"",
+						 r->ports[p].proto, r->ports[p].port, ab,
+						 h->ns, h->name);
+	return NULL;
+}
+
 /* Why r may not use addr next to its current holders, or NULL when it may
- * (the address is free, or every holder shares with r). */
+ * (the address is free, or every holder shares with r).  The holder named
+ * is the first by namespace/name that r clashes with, so that the reason
+ * does not depend on the order in which the holders came. */
 static char *sharing_conflict(const struct alloc *a, const struct rec *r,
 			      const struct ip_addr *addr)
 {
@@ -670,37 +741,20 @@ static char *sharing_conflict(const struct alloc *a, const struct rec *r,
 		return NULL;
 	char ab[IP_STR_MAX];
 	fmt_ip(addr, ab);
+	const struct rec *best = NULL;
+	char *why = NULL;
 	for (size_t i = 0; i < holders(x); i++) {
 		const struct rec *h = holder_at(x, i);
-		if (h == r)
+		if (h == r || (best && rec_cmp(&h, &best) > 0))
 			continue;
-		if (!h->sharing_key)
-			return xasprintf("\"%s\" is in use by \"%s/%s\", which does not allow "
-					 "sharing (no allow-shared-ip annotation)",
-					 ab, h->ns, h->name);
-		if (!r->sharing_key)
-			return xasprintf("\"%s\" is in use by \"%s/%s\" and this Service does not "
-					 "allow sharing (no allow-shared-ip annotation)",
-					 ab, h->ns, h->name);
-		if (strcmp(h->sharing_key, r->sharing_key) != 0)
-			return xasprintf("\"%s\" is in use by \"%s/%s\" with sharing key \"%s\", "
-					 "not \"%s\"",
-					 ab, h->ns, h->name, h->sharing_key, r->sharing_key);
-		if (!str_eq_null(h->backend, r->backend))
-			return xasprintf("\"%s\" is in use by \"%s/%s\" with other backends "
-					 "(with externalTrafficPolicy Local, Services share an "
-					 "address only when their selectors are equal)",
-					 ab, h->ns, h->name);
-		for (size_t p = 0; p < r->nports; p++)
-			for (size_t q = 0; q < h->nports; q++)
-				if (r->ports[p].port == h->ports[q].port &&
-				    strcmp(r->ports[p].proto, h->ports[q].proto) == 0)
-					return xasprintf("port %s/%d is already in use on \"%s\" "
-							 "by \"%s/%s\"",
-							 r->ports[p].proto, r->ports[p].port, ab,
-							 h->ns, h->name);
+		char *w = holder_conflict(r, h, ab);
+		if (!w)
+			continue;
+		free(why);
+		why = w;
+		best = h;
 	}
-	return NULL;
+	return why;
 }
 
 static const struct labels no_labels;
@@ -1323,6 +1377,7 @@ void alloc_free(struct alloc *a)
 		struct rec *r = it.value;
 		rec_free_params(r);
 		free(r->additional_msg);
+		free(r->failure);
 		free(r->ns);
 		free(r);
 	}
@@ -1651,6 +1706,15 @@ int alloc_service(struct alloc *a, const struct model *m, const struct service *
 			prev[nprev].pool = NULL;
 			nprev++;
 		}
+	} else if (r->adopting) {
+		/* Adopted by alloc_run_all(): judged as on first sight. */
+		for (size_t i = 0; i < r->nadopt; i++) {
+			prev[nprev].addr = r->adopt[i];
+			prev[nprev].pool = NULL;
+			nprev++;
+		}
+		r->adopting = false;
+		rec_unregister(a, r);
 	} else {
 		for (size_t i = 0; i < r->naddrs; i++) {
 			prev[nprev].addr = r->addrs[i];
@@ -1718,6 +1782,14 @@ int alloc_service(struct alloc *a, const struct model *m, const struct service *
 	out->changed = r->naddrs != nprev;
 	for (size_t i = 0; i < r->naddrs && !out->changed; i++)
 		out->changed = !ip_eq(&r->addrs[i], &prev[i].addr);
+	free(r->failure);
+	r->failure = NULL;
+	for (size_t i = 0; i < out->nevents; i++)
+		if (strcmp(out->events[i].type, "Warning") == 0) {
+			free(r->failure);
+			r->failure = xstrdup(out->events[i].message);
+		}
+	rec_set_waiting(a, r, fail || r->naddrs < c.n);
 
 	for (size_t t = 0; t < c.n; t++)
 		free(c.s[t].why);
@@ -1748,6 +1820,48 @@ static int run_cmp(const void *x, const void *y, void *arg)
 	if (!c)
 		c = i < j ? -1 : i > j;
 	return c;
+}
+
+/* Take in what a Service's status says it holds before any Service looks
+ * for new addresses, so that a restart cannot hand a held address to
+ * another Service that comes earlier in the order: the addresses it would
+ * keep are entered (checked against those adopted before it, as
+ * alloc_service() will check them), and alloc_service() later judges the
+ * whole status list as on first sight. */
+static void pre_adopt(struct alloc *a, const struct model *m, const struct service *svc)
+{
+	const char *ns = svc_ns(svc), *name = svc_name(svc);
+	if (!service_is_load_balancer(svc) || !class_matches(a, svc) || rec_find(a, ns, name))
+		return;
+	struct rec *r = rec_new(a, ns, name);
+	rec_set_params(r, svc);
+	r->adopting = true;
+	struct held prev[2];
+	size_t nprev = 0;
+	for (size_t i = 0; i < svc->ningress && nprev < 2; i++) {
+		enum ip_family f = svc->ingress[i].family;
+		if (f != IP_FAMILY_V4 && f != IP_FAMILY_V6)
+			continue;
+		r->adopt[nprev] = svc->ingress[i];
+		prev[nprev].addr = svc->ingress[i];
+		prev[nprev].pool = NULL;
+		nprev++;
+	}
+	r->nadopt = nprev;
+	struct call c = {.a = a, .svc = svc, .r = r, .ns = {.m = m, .ns = ns}};
+	char *fail_msg = plan_slots(&c);
+	if (!fail_msg) {
+		free(keep_held(&c, prev, nprev));
+		for (size_t t = 0; t < c.n; t++) {
+			if (!c.s[t].have)
+				continue;
+			r->addrs[r->naddrs] = c.s[t].addr;
+			r->pools[r->naddrs] = a->pools[c.s[t].pool].name;
+			r->naddrs++;
+			hold(a, r, &c.s[t].addr);
+		}
+	}
+	free(fail_msg);
 }
 
 size_t alloc_run_all(struct alloc *a, const struct model *m, struct alloc_result *results)
@@ -1781,6 +1895,8 @@ size_t alloc_run_all(struct alloc *a, const struct model *m, struct alloc_result
 	}
 	struct run_order ro = {m, holds};
 	qsort_r(order, n, sizeof(size_t), run_cmp, &ro);
+	for (size_t k = 0; k < n && holds[order[k]]; k++)
+		pre_adopt(a, m, &m->services[order[k]]);
 
 	size_t failed = 0;
 	for (size_t k = 0; k < n; k++) {
@@ -1845,4 +1961,162 @@ size_t alloc_get(const struct alloc *a, const char *ns, const char *name,
 			pools[i] = r->pools[i];
 	}
 	return r->naddrs;
+}
+
+const char *alloc_failure(const struct alloc *a, const char *ns, const char *name)
+{
+	const struct rec *r = rec_find(a, ns ? ns : "", name ? name : "");
+	return r ? r->failure : NULL;
+}
+
+size_t alloc_waiting(const struct alloc *a)
+{
+	return a->nwaiters;
+}
+
+/* ------------------------------------------------------------------ */
+/* incremental driver */
+
+static struct alloc_change *change_push(struct alloc_changes *out, const char *ns,
+					const char *name)
+{
+	struct alloc_change *c = VEC_PUSH(out->items, out->n);
+	memset(c, 0, sizeof(*c));
+	c->ns = xstrdup(ns);
+	c->name = xstrdup(name);
+	return c;
+}
+
+static void change_pop(struct alloc_changes *out)
+{
+	struct alloc_change *c = &out->items[--out->n];
+	free(c->ns);
+	free(c->name);
+	alloc_result_free(&c->result);
+}
+
+void alloc_changes_free(struct alloc_changes *c)
+{
+	while (c->n)
+		change_pop(c);
+	free(c->items);
+	c->items = NULL;
+}
+
+static int waiter_cmp(const void *x, const void *y)
+{
+	const struct rec *a = *(struct rec *const *)x, *b = *(struct rec *const *)y;
+	/* alloc_run_all()'s order: Services holding addresses first */
+	if ((a->naddrs > 0) != (b->naddrs > 0))
+		return a->naddrs > 0 ? -1 : 1;
+	return rec_cmp(x, y);
+}
+
+/* Give what may have been freed to the Services waiting for addresses, in
+ * alloc_run_all()'s order, pass after pass until a pass changes no
+ * addresses: then every waiting Service has been judged against the final
+ * holdings, and its result is what a run from scratch would give. */
+static void settle(struct alloc *a, const struct model *m, struct alloc_changes *out)
+{
+	for (;;) {
+		size_t n = 0;
+		struct rec **v = xcalloc(a->nwaiters ? a->nwaiters : 1, sizeof(*v));
+		for (struct rec *r = a->waiters; r; r = r->wnext)
+			v[n++] = r;
+		xqsort(v, n, sizeof(*v), waiter_cmp);
+		/* Names copied: alloc_service() deletes the record of a Service
+		 * that stopped being ours. */
+		char **keys = xcalloc(n ? 2 * n : 1, sizeof(*keys));
+		for (size_t i = 0; i < n; i++) {
+			keys[2 * i] = xstrdup(v[i]->ns);
+			keys[2 * i + 1] = xstrdup(v[i]->name);
+		}
+		bool moved = false;
+		for (size_t i = 0; i < n; i++) {
+			const char *ns = keys[2 * i], *name = keys[2 * i + 1];
+			const struct service *svc = model_find_service(m, *ns ? ns : NULL, name);
+			if (!svc)
+				svc = model_find_service(m, ns, name);
+			if (!svc)
+				continue; /* gone; the caller's update for it releases it */
+			const struct rec *r = rec_find(a, ns, name);
+			char *before = r && r->failure ? xstrdup(r->failure) : NULL;
+			struct alloc_change *c = change_push(out, ns, name);
+			c->rc = alloc_service(a, m, svc, &c->result);
+			r = rec_find(a, ns, name);
+			const char *after = r ? r->failure : NULL;
+			if (c->result.changed)
+				moved = true;
+			else if (str_eq_null(before, after) && (before == NULL) == (after == NULL))
+				change_pop(out); /* nothing to tell */
+			free(before);
+		}
+		for (size_t i = 0; i < 2 * n; i++)
+			free(keys[i]);
+		free(keys);
+		free(v);
+		if (!moved)
+			break;
+	}
+}
+
+int alloc_update_service(struct alloc *a, const struct model *m, const char *ns,
+			 const char *name, struct alloc_changes *out)
+{
+	const char *kns = ns ? ns : "", *kname = name ? name : "";
+	struct rec *r = rec_find(a, kns, kname);
+	bool touches = r && r->naddrs > 0;
+	const struct service *svc = name ? model_find_service(m, ns, name) : NULL;
+	int rc = 0;
+	if (svc) {
+		struct alloc_change *c = change_push(out, kns, kname);
+		rc = c->rc = alloc_service(a, m, svc, &c->result);
+		touches |= c->result.naddrs > 0;
+	} else if (r) {
+		struct alloc_change *c = change_push(out, kns, kname);
+		c->removed = true;
+		c->result.changed = r->naddrs > 0;
+		rec_delete(a, r);
+	}
+	/* A Service that held nothing before and holds nothing now changed
+	 * nothing another Service could see. */
+	if (touches && a->nwaiters)
+		settle(a, m, out);
+	return rc;
+}
+
+void alloc_update_config(struct alloc *a, const struct model *m, struct alloc_changes *out)
+{
+	alloc_set_config(a, m);
+	/* Services gone from the model: reported as removed (alloc_run_all()
+	 * would release them silently). */
+	struct rec **gone = NULL;
+	size_t ngone = 0;
+	struct hashmap_iter it;
+	hashmap_iter_init(&it, &a->recs);
+	while (hashmap_iter_next(&it)) {
+		struct rec *r = it.value;
+		if (!model_find_service(m, *r->ns ? r->ns : NULL, r->name) &&
+		    !model_find_service(m, r->ns, r->name))
+			*VEC_PUSH(gone, ngone) = r;
+	}
+	for (size_t i = 0; i < ngone; i++) {
+		struct alloc_change *c = change_push(out, gone[i]->ns, gone[i]->name);
+		c->removed = true;
+		c->result.changed = gone[i]->naddrs > 0;
+		rec_delete(a, gone[i]);
+	}
+	free(gone);
+	size_t n = m->nservices;
+	struct alloc_result *res = xcalloc(n ? n : 1, sizeof(*res));
+	alloc_run_all(a, m, res);
+	for (size_t i = 0; i < n; i++) {
+		const struct service *svc = &m->services[i];
+		struct alloc_change *c = change_push(out, svc_ns(svc), svc_name(svc));
+		c->result = res[i];
+		c->rc = res[i].ours && alloc_failure(a, svc_ns(svc), svc_name(svc)) ? -1 : 0;
+	}
+	free(res);
+	if (a->nwaiters)
+		settle(a, m, out);
 }

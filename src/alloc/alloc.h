@@ -17,7 +17,11 @@
  * alloc_release() when a Service goes away or stops being ours.
  * alloc_run_all() does the whole model in the deterministic order `plan`
  * uses: Services that already hold addresses first (adoption), then the
- * rest by namespace/name.
+ * rest by namespace/name.  The addresses in the status of Services seen
+ * for the first time are all taken in before any Service looks for a new
+ * address, so a restart never moves an address a Service holds.
+ * alloc_update_service() and alloc_update_config() (below) do the same
+ * work one change at a time.
  */
 #ifndef IRONLB_ALLOC_ALLOC_H
 #define IRONLB_ALLOC_ALLOC_H
@@ -117,5 +121,62 @@ void alloc_foreach(const struct alloc *a,
  * until alloc_free()) when they are not NULL. */
 size_t alloc_get(const struct alloc *a, const char *ns, const char *name,
 		 struct ip_addr addrs[2], const char *pools[2]);
+
+/* The message of the Warning event of the Service's last allocation
+ * (AllocationFailed, LoadBalancerFailed), NULL when it succeeded or is
+ * unknown.  Valid until the Service's next allocation. */
+const char *alloc_failure(const struct alloc *a, const char *ns, const char *name);
+/* How many Services wait for addresses (failed, or PreferDualStack short
+ * of a family). */
+size_t alloc_waiting(const struct alloc *a);
+
+/* ------------------------------------------------------------------ */
+/* Incremental driver: one change, only the work that depends on it.
+ *
+ * The allocator lives as long as the daemon, beside a model that follows
+ * the objects (model_upsert / model_remove).  After each change, the
+ * allocator's state is what alloc_run_all() on a fresh allocator would
+ * give for the same model with every Service's status carrying the
+ * addresses it holds (the order of changes decides who got an address
+ * first; holding it is then what counts, as on a restart):
+ *
+ *   alloc_update_service()  a Service was added, changed or deleted (it is
+ *       looked up in m; absent means deleted).  Allocates / re-checks that
+ *       Service, or releases what it held.  When it held or now holds
+ *       addresses, the Services waiting for addresses (failed, or
+ *       PreferDualStack short of a family) are retried in alloc_run_all()'s
+ *       order (holders first, then by namespace/name), pass after pass
+ *       until no address moves: a freed address, a newly shareable one or
+ *       a changed reason reaches them.  Cost: one alloc_service() for the
+ *       Service, plus one per waiting Service and pass when it held or
+ *       holds addresses (none when nothing waits).
+ *   alloc_update_config()   pools changed (or Namespaces' labels, which
+ *       pools' namespaceSelectors read): takes the new pools and re-checks
+ *       every Service (alloc_run_all()), then retries the waiting ones as
+ *       above.  A full re-check, O(Services), on purpose: a pool change
+ *       can invalidate any held address and reorder the automatic search.
+ *
+ * Each call appends to *out one item per Service whose allocation it
+ * computed and that changed something worth telling: the Service itself
+ * always; a retried waiting Service when its addresses or its failure
+ * message changed.  A Service may appear more than once; the last item is
+ * current.  Pool counters (alloc_pool_stats) are always current.
+ */
+struct alloc_change {
+	char *ns, *name;
+	bool removed;                 /* deleted: it holds nothing now */
+	int rc;                       /* alloc_service()'s return */
+	struct alloc_result result;   /* empty when removed (changed: it held some) */
+};
+
+struct alloc_changes {
+	size_t n;
+	struct alloc_change *items;
+};
+
+int alloc_update_service(struct alloc *a, const struct model *m, const char *ns,
+			 const char *name, struct alloc_changes *out);
+void alloc_update_config(struct alloc *a, const struct model *m, struct alloc_changes *out);
+void alloc_changes_free(struct alloc_changes *c);
 
 #endif

@@ -32,6 +32,12 @@
  * that select the Service and the node orders first (higher first), the
  * hash breaks ties; without preferences the order is the hash alone.
  *
+ * Incremental planning (l2_planner, end of this file) keeps the context of
+ * step 1 and the plan between calls: an update takes a Service's entries
+ * out of the sorted plan and inserts those of its new election, and looks
+ * its EndpointSlices up one by one (an index would point into the model's
+ * array, which later changes may move).
+ *
  * With ironlb a Service's two addresses may come from different pools; each
  * address is judged against its own pool's advertisements, while the key
  * stays the Service's first address, so both families land on one node
@@ -119,6 +125,7 @@ struct plan_ctx {
 	struct plan_pool *pools;      /* valid pools, sorted by name, unique */
 	bool slices_indexed;
 	struct announce_slices slices;
+	bool slices_scan;             /* look slices up one by one (no index) */
 	/* per-Service scratch */
 	size_t *svc_ads;
 	bool *has_ep;
@@ -346,6 +353,82 @@ size_t announce_slices_find(const struct announce_slices *ix, const char *ns, co
 	return lo;
 }
 
+bool announce_slice_is_of(const struct endpointslice *s, const char *ns, const char *name)
+{
+	const char *svc = slice_service(s);
+	return svc && cmp_ns_name(s->meta.namespace_, svc, ns, name) == 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* string map */
+
+static uint64_t smap_hash(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 0x100000001b3ULL;
+	}
+	return h ^ (h >> 29);
+}
+
+struct smap_entry *smap_get(struct smap *m, const char *key, bool create)
+{
+	uint64_t h = smap_hash(key);
+	if (m->nb) {
+		for (struct smap_entry *e = m->b[h & (m->nb - 1)]; e; e = e->next)
+			if (e->hash == h && strcmp(e->key, key) == 0)
+				return e;
+	}
+	if (!create)
+		return NULL;
+	if (m->n >= m->nb) {
+		size_t nb = m->nb ? 2 * m->nb : 64;
+		struct smap_entry **b = xcalloc(nb, sizeof(*b));
+		for (size_t i = 0; i < m->nb; i++)
+			for (struct smap_entry *e = m->b[i], *nx; e; e = nx) {
+				nx = e->next;
+				e->next = b[e->hash & (nb - 1)];
+				b[e->hash & (nb - 1)] = e;
+			}
+		free(m->b);
+		m->b = b;
+		m->nb = nb;
+	}
+	struct smap_entry *e = xcalloc(1, sizeof(*e));
+	e->hash = h;
+	e->key = xstrdup(key);
+	e->next = m->b[h & (m->nb - 1)];
+	m->b[h & (m->nb - 1)] = e;
+	m->n++;
+	return e;
+}
+
+void smap_del(struct smap *m, struct smap_entry *e)
+{
+	struct smap_entry **pp = &m->b[e->hash & (m->nb - 1)];
+	while (*pp != e)
+		pp = &(*pp)->next;
+	*pp = e->next;
+	m->n--;
+	free(e->key);
+	free(e);
+}
+
+void smap_free(struct smap *m, void (*free_val)(void *))
+{
+	for (size_t i = 0; i < m->nb; i++)
+		for (struct smap_entry *e = m->b[i], *nx; e; e = nx) {
+			nx = e->next;
+			if (free_val)
+				free_val(e->val);
+			free(e->key);
+			free(e);
+		}
+	free(m->b);
+	memset(m, 0, sizeof(*m));
+}
+
 /* ------------------------------------------------------------------ */
 /* endpoints */
 
@@ -353,6 +436,22 @@ size_t announce_slices_find(const struct announce_slices *ix, const char *ns, co
 static void mark_endpoint_nodes(struct plan_ctx *c, const struct service *svc)
 {
 	memset(c->has_ep, 0, c->nnodes * sizeof(*c->has_ep));
+	if (c->slices_scan) {
+		for (size_t i = 0; i < c->m->nslices; i++) {
+			const struct endpointslice *s = &c->m->slices[i];
+			if (!announce_slice_is_of(s, svc->meta.namespace_, svc->meta.name))
+				continue;
+			for (size_t e = 0; e < s->nendpoints; e++) {
+				const struct endpoint *ep = &s->endpoints[e];
+				if (!announce_endpoint_serves(ep))
+					continue;
+				size_t n = node_index(c, ep->node_name);
+				if (n != (size_t)-1)
+					c->has_ep[n] = true;
+			}
+		}
+		return;
+	}
 	if (!c->slices_indexed) {
 		announce_slices_index(&c->slices, c->m);
 		c->slices_indexed = true;
@@ -603,4 +702,170 @@ void l2_plan_free(struct l2_plan *p)
 	free(p->entries);
 	p->entries = NULL;
 	p->n = 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* incremental planning */
+
+/* The addresses a Service has entries for in the plan. */
+struct l2_held {
+	size_t n;
+	struct ip_addr addrs[2];
+};
+
+struct l2_planner {
+	char *node;                   /* local node name, NULL for none */
+	bool built;
+	struct plan_ctx c;            /* nodes, advertisements, pools: kept between updates */
+	struct l2_plan plan;
+	struct smap held;             /* "ns/name" -> struct l2_held */
+};
+
+struct l2_planner *l2_planner_new(const char *node_name)
+{
+	struct l2_planner *p = xcalloc(1, sizeof(*p));
+	p->node = node_name && *node_name ? xstrdup(node_name) : NULL;
+	return p;
+}
+
+static void planner_clear(struct l2_planner *p)
+{
+	if (p->built)
+		ctx_free(&p->c);
+	memset(&p->c, 0, sizeof(p->c));
+	p->built = false;
+	l2_plan_free(&p->plan);
+	smap_free(&p->held, free);
+}
+
+void l2_planner_free(struct l2_planner *p)
+{
+	if (!p)
+		return;
+	planner_clear(p);
+	free(p->node);
+	free(p);
+}
+
+const struct l2_plan *l2_planner_plan(const struct l2_planner *p)
+{
+	return &p->plan;
+}
+
+static char *change_key(const char *ns, const char *name)
+{
+	return ns && *ns ? xasprintf("%s/%s", ns, name) : xstrdup(name);
+}
+
+/* Remember which addresses entries[from..to) (one Service's) hold. */
+static void held_note(struct l2_planner *p, const char *key, const struct l2_entry *e, size_t n)
+{
+	if (n == 0)
+		return;
+	struct smap_entry *me = smap_get(&p->held, key, true);
+	struct l2_held *h = me->val;
+	if (!h)
+		h = me->val = xcalloc(1, sizeof(*h));
+	for (size_t i = 0; i < n && h->n < 2; i++)
+		h->addrs[h->n++] = e[i].addr;
+}
+
+void l2_planner_reset(struct l2_planner *p, const struct model *m,
+		      const struct announce_svc *svcs, size_t nsvcs)
+{
+	planner_clear(p);
+	struct plan_ctx *c = &p->c;
+	c->m = m;
+	build_nodes(c, p->node);
+	build_ads(c);
+	build_pools(c);
+	c->svc_ads = xcalloc(c->nads ? c->nads : 1, sizeof(*c->svc_ads));
+	c->has_ep = xcalloc(c->nnodes ? c->nnodes : 1, sizeof(*c->has_ep));
+	c->cands = xcalloc(c->nnodes ? c->nnodes : 1, sizeof(*c->cands));
+	p->built = true;
+	for (size_t i = 0; i < nsvcs; i++) {
+		size_t before = p->plan.n;
+		plan_service(c, &svcs[i], p->node, &p->plan);
+		if (p->plan.n > before) {
+			char *key = announce_service_name(svcs[i].svc);
+			held_note(p, key, &p->plan.entries[before], p->plan.n - before);
+			free(key);
+		}
+	}
+	if (p->plan.n > 1)
+		xqsort(p->plan.entries, p->plan.n, sizeof(*p->plan.entries), cmp_entry);
+	/* The slice index points into the model's array, which later changes
+	 * may move: updates look slices up one Service at a time. */
+	announce_slices_free(&c->slices);
+	c->slices_indexed = false;
+	c->slices_scan = true;
+}
+
+/* First index whose entry is not below (addr, service). */
+static size_t entry_lower(const struct l2_plan *pl, const struct ip_addr *addr,
+			  const char *service)
+{
+	struct l2_entry key = {.addr = *addr, .service = (char *)service};
+	size_t lo = 0, hi = pl->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (cmp_entry(&pl->entries[mid], &key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static void entry_free(struct l2_entry *e)
+{
+	free(e->service);
+	free(e->pool);
+	free(e->owner);
+	strv_free(e->interfaces, e->ninterfaces);
+	strv_free(e->candidates, e->ncandidates);
+}
+
+void l2_planner_update(struct l2_planner *p, const struct model *m,
+		       const struct announce_change *ch, size_t nch)
+{
+	if (!p->built) {
+		l2_planner_reset(p, m, NULL, 0);
+	}
+	p->c.m = m;
+	struct l2_plan *pl = &p->plan;
+	for (size_t k = 0; k < nch; k++) {
+		char *key = change_key(ch[k].ns, ch[k].name);
+		struct smap_entry *me = smap_get(&p->held, key, false);
+		if (me) {
+			const struct l2_held *h = me->val;
+			for (size_t i = 0; i < h->n; i++) {
+				size_t at = entry_lower(pl, &h->addrs[i], key);
+				if (at < pl->n && ip_eq(&pl->entries[at].addr, &h->addrs[i]) &&
+				    strcmp(pl->entries[at].service, key) == 0) {
+					entry_free(&pl->entries[at]);
+					memmove(&pl->entries[at], &pl->entries[at + 1],
+						(pl->n - at - 1) * sizeof(*pl->entries));
+					pl->n--;
+				}
+			}
+			free(me->val);
+			smap_del(&p->held, me);
+		}
+		struct l2_plan one = {0};
+		if (ch[k].as.svc)
+			plan_service(&p->c, &ch[k].as, p->node, &one);
+		if (one.n > 1)
+			xqsort(one.entries, one.n, sizeof(*one.entries), cmp_entry);
+		held_note(p, key, one.entries, one.n);
+		for (size_t i = 0; i < one.n; i++) {
+			size_t at = entry_lower(pl, &one.entries[i].addr, one.entries[i].service);
+			VEC_PUSH(pl->entries, pl->n);
+			memmove(&pl->entries[at + 1], &pl->entries[at],
+				(pl->n - 1 - at) * sizeof(*pl->entries));
+			pl->entries[at] = one.entries[i];
+		}
+		free(one.entries);
+		free(key);
+	}
 }

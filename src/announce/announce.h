@@ -65,6 +65,47 @@ int announce_l2(const struct model *m, const char *node_name, const struct annou
 		size_t nsvcs, struct l2_plan *out);
 void l2_plan_free(struct l2_plan *p);
 
+/* One Service that changed, for the incremental planners: its key and
+ * what it has now.  as.svc NULL (deleted, or no longer ours) or
+ * as.naddrs 0 (failed) leaves nothing of it in the plan. */
+struct announce_change {
+	const char *ns, *name;
+	struct announce_svc as;
+};
+
+/*
+ * Incremental Layer 2 planning for one node: the plan lives between
+ * changes and each change re-plans only the Services it names.
+ *
+ * A Service's election reads the Service (labels, externalTrafficPolicy),
+ * its addresses and their pools, the nodes, the L2Advertisements and its
+ * EndpointSlices.  So:
+ *   - l2_planner_update() for Services whose allocation, labels or
+ *     EndpointSlices changed (or that were deleted): their entries leave
+ *     the plan and their new ones are inserted at their sorted places.
+ *     Cost per Service: its election (one SHA-256 per eligible node), a
+ *     scan of the EndpointSlices for externalTrafficPolicy Local, and a
+ *     memmove of the plan's tail per entry.
+ *   - l2_planner_reset() for everything else: a change to Nodes,
+ *     L2Advertisements or IPAddressPools (every election may move), and
+ *     whenever the model's arrays of those kinds may have moved (the
+ *     planner keeps pointers into them: nodes' names and labels, the
+ *     advertisements, pool names).  Costs what announce_l2() costs.
+ * After any sequence of calls the plan equals announce_l2() over the same
+ * model and allocations.  The model passed must be the one reset saw (or
+ * one whose nodes, advertisements and pools were not touched since).
+ */
+struct l2_planner;
+
+struct l2_planner *l2_planner_new(const char *node_name);
+void l2_planner_free(struct l2_planner *p);
+void l2_planner_reset(struct l2_planner *p, const struct model *m,
+		      const struct announce_svc *svcs, size_t nsvcs);
+void l2_planner_update(struct l2_planner *p, const struct model *m,
+		       const struct announce_change *changes, size_t nchanges);
+/* The current plan (sorted as announce_l2's); valid until the next call. */
+const struct l2_plan *l2_planner_plan(const struct l2_planner *p);
+
 /* sha256(node + "#" + addr text) as used by the election, exposed for tests. */
 void announce_election_key(const char *node, const struct ip_addr *first_addr,
 			   unsigned char out[32]);

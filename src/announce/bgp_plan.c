@@ -27,6 +27,10 @@
  * becomes one route whose attributes merge the group's advertisements.
  * Cost: O(R log R) for R records, the rest linear in Services.
  *
+ * Incremental planning (bgp_planner, end of this file) keeps the context
+ * and the records between calls, grouped by (session, prefix), and
+ * rebuilds only the routes of the groups a changed Service touched.
+ *
  * Families: a session carries its peer address's family, and both when the
  * peer sets dualStackAddressFamily or is unnumbered (spec.interface), as
  * MetalLB configures FRR for such neighbors.  Communities sort standard
@@ -159,6 +163,7 @@ struct bp_ctx {
 	struct bp_pool *pools;        /* valid, sorted by name, unique */
 	bool slices_indexed;
 	struct announce_slices slices;
+	bool slices_scan;             /* look slices up one by one (no index) */
 	size_t nrecs, recs_cap;
 	struct bp_rec *recs;
 	size_t nnames;
@@ -386,6 +391,19 @@ static bool local_endpoint(struct bp_ctx *c, const struct service *svc)
 {
 	if (!c->local)
 		return false;
+	if (c->slices_scan) {
+		for (size_t i = 0; i < c->m->nslices; i++) {
+			const struct endpointslice *s = &c->m->slices[i];
+			if (!announce_slice_is_of(s, svc->meta.namespace_, svc->meta.name))
+				continue;
+			for (size_t e = 0; e < s->nendpoints; e++) {
+				const struct endpoint *ep = &s->endpoints[e];
+				if (announce_endpoint_serves(ep) && strcmp(ep->node_name, c->local) == 0)
+					return true;
+			}
+		}
+		return false;
+	}
 	if (!c->slices_indexed) {
 		announce_slices_index(&c->slices, c->m);
 		c->slices_indexed = true;
@@ -496,7 +514,7 @@ struct merge_buf {
 
 /* One route from the records of one (session, prefix). */
 static void make_route(struct bp_ctx *c, const struct bp_rec *recs, size_t nrecs,
-		       struct merge_buf *mb, struct bgp_route *r)
+		       char *const *names, struct merge_buf *mb, struct bgp_route *r)
 {
 	const struct bp_session *bs = &c->sessions[recs[0].session];
 	r->prefix = recs[0].prefix;
@@ -511,7 +529,7 @@ static void make_route(struct bp_ctx *c, const struct bp_rec *recs, size_t nrecs
 	nsvc = 0;
 	for (size_t i = 0; i < nrecs; i++)
 		if (i == 0 || recs[i].svc != recs[i - 1].svc)
-			r->services[nsvc++] = xstrdup(c->names[recs[i].svc]);
+			r->services[nsvc++] = xstrdup(names[recs[i].svc]);
 
 	/* Advertisements: usually one or two per group. */
 	if (nrecs > mb->ads_cap) {
@@ -590,7 +608,7 @@ static void build_routes(struct bp_ctx *c, struct bgp_plan *out)
 	for (size_t i = 0, j; i < c->nrecs; i = j) {
 		j = group_end(c, i);
 		struct bgp_session_plan *sp = &out->sessions[c->recs[i].session];
-		make_route(c, &c->recs[i], j - i, &mb, &sp->routes[sp->nroutes++]);
+		make_route(c, &c->recs[i], j - i, c->names, &mb, &sp->routes[sp->nroutes++]);
 	}
 	free(mb.ads);
 	free(mb.comms);
@@ -638,3 +656,314 @@ int announce_bgp(const struct model *m, const char *node_name, const struct anno
 
 /* ------------------------------------------------------------------ */
 /* plans */
+
+/* ------------------------------------------------------------------ */
+/* incremental planning
+ *
+ * The records of announce_bgp() are kept between calls, grouped by
+ * (session, prefix): a route is a function of its group alone (its
+ * Services, and its advertisements' attributes), so a Service's change
+ * touches only the groups of its old and new records, and an aggregated
+ * prefix shared by many Services is rebuilt from its group without
+ * looking at the others. */
+
+/* One record of a group: a Service (its key, owned by the per-Service map)
+ * and an advertisement that reached the (session, prefix). */
+struct bp_ref {
+	const char *svc;
+	uint32_t ad;
+};
+
+struct bp_group {
+	uint32_t session;
+	struct ip_prefix prefix;
+	size_t n;
+	struct bp_ref *refs;
+	bool dirty;
+	struct smap_entry *me;        /* its entry in groups */
+};
+
+/* What one Service contributes: (group, advertisement) pairs. */
+struct bp_svc {
+	size_t n;
+	struct bp_group **groups;
+	uint32_t *ads;
+};
+
+struct bgp_planner {
+	char *node;
+	bool built, active;           /* active: sessions exist and the node is usable */
+	struct bp_ctx c;
+	struct bgp_plan plan;
+	struct smap groups;           /* "session/prefix" -> struct bp_group */
+	struct smap svcs;             /* "ns/name" -> struct bp_svc */
+	size_t ndirty;
+	struct bp_group **dirty;
+	struct merge_buf mb;
+};
+
+struct bgp_planner *bgp_planner_new(const char *node_name)
+{
+	struct bgp_planner *p = xcalloc(1, sizeof(*p));
+	p->node = node_name && *node_name ? xstrdup(node_name) : NULL;
+	return p;
+}
+
+static void group_free(void *v)
+{
+	struct bp_group *g = v;
+	if (g)
+		free(g->refs);
+	free(g);
+}
+
+static void bsvc_free(void *v)
+{
+	struct bp_svc *s = v;
+	if (s) {
+		free(s->groups);
+		free(s->ads);
+	}
+	free(s);
+}
+
+static void planner_clear(struct bgp_planner *p)
+{
+	if (p->built)
+		ctx_free(&p->c);
+	memset(&p->c, 0, sizeof(p->c));
+	p->built = p->active = false;
+	bgp_plan_free(&p->plan);
+	smap_free(&p->groups, group_free);
+	smap_free(&p->svcs, bsvc_free);
+	free(p->dirty);
+	p->dirty = NULL;
+	p->ndirty = 0;
+}
+
+void bgp_planner_free(struct bgp_planner *p)
+{
+	if (!p)
+		return;
+	planner_clear(p);
+	free(p->mb.ads);
+	free(p->mb.comms);
+	free(p->node);
+	free(p);
+}
+
+const struct bgp_plan *bgp_planner_plan(const struct bgp_planner *p)
+{
+	return &p->plan;
+}
+
+static void mark_dirty(struct bgp_planner *p, struct bp_group *g)
+{
+	if (g->dirty)
+		return;
+	g->dirty = true;
+	*VEC_PUSH(p->dirty, p->ndirty) = g;
+}
+
+/* Take a Service's records out of their groups. */
+static void svc_unplan(struct bgp_planner *p, const char *key)
+{
+	struct smap_entry *me = smap_get(&p->svcs, key, false);
+	if (!me)
+		return;
+	struct bp_svc *s = me->val;
+	for (size_t i = 0; i < s->n; i++) {
+		struct bp_group *g = s->groups[i];
+		for (size_t k = 0; k < g->n; k++) {
+			if (g->refs[k].svc != me->key || g->refs[k].ad != s->ads[i])
+				continue;
+			g->refs[k] = g->refs[--g->n];
+			break;
+		}
+		mark_dirty(p, g);
+	}
+	bsvc_free(s);
+	smap_del(&p->svcs, me);
+}
+
+/* Plan one Service and file its records into their groups. */
+static void svc_plan(struct bgp_planner *p, const char *key, const struct announce_svc *as)
+{
+	if (!p->active || !svc_plannable(as))
+		return;
+	struct bp_ctx *c = &p->c;
+	c->nrecs = 0;
+	plan_service(c, as, 0);
+	if (c->nrecs == 0)
+		return;
+	struct smap_entry *me = smap_get(&p->svcs, key, true);
+	struct bp_svc *s = me->val;
+	if (!s)
+		s = me->val = xcalloc(1, sizeof(*s));
+	for (size_t i = 0; i < c->nrecs; i++) {
+		const struct bp_rec *r = &c->recs[i];
+		char pb[IP_STR_MAX];
+		char *gkey = xasprintf("%u %s/%u", r->session, ip_format(&r->prefix.addr, pb),
+				       r->prefix.len);
+		struct smap_entry *ge = smap_get(&p->groups, gkey, true);
+		free(gkey);
+		struct bp_group *g = ge->val;
+		if (!g) {
+			g = ge->val = xcalloc(1, sizeof(*g));
+			g->session = r->session;
+			g->prefix = r->prefix;
+			g->me = ge;
+		}
+		*VEC_PUSH(g->refs, g->n) = (struct bp_ref){.svc = me->key, .ad = r->ad};
+		mark_dirty(p, g);
+		size_t n = s->n;
+		*VEC_PUSH(s->groups, n) = g;
+		*VEC_PUSH(s->ads, s->n) = r->ad;
+	}
+}
+
+static int cmp_ref(const void *a, const void *b)
+{
+	const struct bp_ref *x = a, *y = b;
+	int r = strcmp(x->svc, y->svc);
+	if (r)
+		return r;
+	return x->ad < y->ad ? -1 : x->ad > y->ad;
+}
+
+/* The route of a group, as build_routes() would make it. */
+static void group_route(struct bgp_planner *p, struct bp_group *g, struct bgp_route *out)
+{
+	xqsort(g->refs, g->n, sizeof(*g->refs), cmp_ref);
+	struct bp_rec *recs = xcalloc(g->n, sizeof(*recs));
+	char **names = xcalloc(g->n, sizeof(*names));
+	size_t nnames = 0;
+	for (size_t i = 0; i < g->n; i++) {
+		if (nnames == 0 || strcmp(names[nnames - 1], g->refs[i].svc) != 0)
+			names[nnames++] = (char *)g->refs[i].svc;
+		recs[i] = (struct bp_rec){.prefix = g->prefix,
+					  .session = g->session,
+					  .svc = (uint32_t)(nnames - 1),
+					  .ad = g->refs[i].ad};
+	}
+	memset(out, 0, sizeof(*out));
+	make_route(&p->c, recs, g->n, names, &p->mb, out);
+	free(recs);
+	free(names);
+}
+
+static size_t route_lower(const struct bgp_session_plan *sp, const struct ip_prefix *prefix)
+{
+	size_t lo = 0, hi = sp->nroutes;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (cmp_prefix(&sp->routes[mid].prefix, prefix) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Bring the routes of the dirty groups up to date (insert, replace, or
+ * withdraw), and forget emptied groups. */
+static void flush_dirty(struct bgp_planner *p)
+{
+	for (size_t i = 0; i < p->ndirty; i++) {
+		struct bp_group *g = p->dirty[i];
+		g->dirty = false;
+		struct bgp_session_plan *sp = &p->plan.sessions[g->session];
+		size_t at = route_lower(sp, &g->prefix);
+		bool present = at < sp->nroutes && cmp_prefix(&sp->routes[at].prefix, &g->prefix) == 0;
+		if (g->n == 0) {
+			if (present) {
+				bgp_route_free(&sp->routes[at]);
+				memmove(&sp->routes[at], &sp->routes[at + 1],
+					(sp->nroutes - at - 1) * sizeof(*sp->routes));
+				sp->nroutes--;
+			}
+			smap_del(&p->groups, g->me);
+			group_free(g);
+			continue;
+		}
+		struct bgp_route r;
+		group_route(p, g, &r);
+		if (present) {
+			bgp_route_free(&sp->routes[at]);
+			sp->routes[at] = r;
+			continue;
+		}
+		VEC_PUSH(sp->routes, sp->nroutes);
+		memmove(&sp->routes[at + 1], &sp->routes[at],
+			(sp->nroutes - 1 - at) * sizeof(*sp->routes));
+		sp->routes[at] = r;
+	}
+	p->ndirty = 0;
+}
+
+static int cmp_route(const void *a, const void *b)
+{
+	return cmp_prefix(&((const struct bgp_route *)a)->prefix,
+			  &((const struct bgp_route *)b)->prefix);
+}
+
+void bgp_planner_reset(struct bgp_planner *p, const struct model *m,
+		       const struct announce_svc *svcs, size_t nsvcs)
+{
+	planner_clear(p);
+	struct bp_ctx *c = &p->c;
+	c->m = m;
+	c->local = p->node;
+	find_local(c);
+	build_sessions(c, &p->plan);
+	p->built = true;
+	p->active = c->nsessions > 0 && c->usable;
+	if (p->active) {
+		build_ads(c);
+		build_pools(c);
+	}
+	for (size_t i = 0; i < nsvcs; i++) {
+		if (!svc_plannable(&svcs[i]))
+			continue;
+		char *key = announce_service_name(svcs[i].svc);
+		svc_unplan(p, key); /* a name given twice: the last input counts */
+		svc_plan(p, key, &svcs[i]);
+		free(key);
+	}
+	/* Routes in bulk: append, then sort each session once. */
+	for (size_t i = 0; i < p->ndirty; i++) {
+		struct bp_group *g = p->dirty[i];
+		g->dirty = false;
+		if (g->n == 0) { /* emptied by a name given twice */
+			smap_del(&p->groups, g->me);
+			group_free(g);
+			continue;
+		}
+		struct bgp_session_plan *sp = &p->plan.sessions[g->session];
+		group_route(p, g, VEC_PUSH(sp->routes, sp->nroutes));
+	}
+	p->ndirty = 0;
+	for (size_t s = 0; s < p->plan.nsessions; s++)
+		if (p->plan.sessions[s].nroutes > 1)
+			xqsort(p->plan.sessions[s].routes, p->plan.sessions[s].nroutes,
+			       sizeof(struct bgp_route), cmp_route);
+	announce_slices_free(&c->slices);
+	c->slices_indexed = false;
+	c->slices_scan = true;
+}
+
+void bgp_planner_update(struct bgp_planner *p, const struct model *m,
+			const struct announce_change *ch, size_t nch)
+{
+	if (!p->built)
+		bgp_planner_reset(p, m, NULL, 0);
+	p->c.m = m;
+	for (size_t k = 0; k < nch; k++) {
+		char *key = ch[k].ns && *ch[k].ns ? xasprintf("%s/%s", ch[k].ns, ch[k].name)
+						  : xstrdup(ch[k].name);
+		svc_unplan(p, key);
+		svc_plan(p, key, &ch[k].as);
+		free(key);
+	}
+	flush_dirty(p);
+}

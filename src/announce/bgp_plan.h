@@ -40,4 +40,45 @@
 int announce_bgp(const struct model *m, const char *node_name, const struct announce_svc *svcs,
 		 size_t nsvcs, struct bgp_plan *out);
 
+/*
+ * Incremental BGP planning for one node: the plan lives between changes
+ * and each change re-plans only the Services it names.
+ *
+ * The planner keeps every (session, prefix, Service, advertisement)
+ * record, grouped by (session, prefix).  A route depends on its group
+ * only, so an update takes a changed Service's records out of their
+ * groups, plans the Service again, files its new records, and rebuilds
+ * just the routes of the groups it touched: an
+ * aggregated prefix shared by many Services is rebuilt from its group
+ * (O(k log k) for k records), withdrawn when its last Service leaves, and
+ * never re-planned because another Service under it changed.
+ *   - bgp_planner_update(): Services whose allocation, labels or
+ *     EndpointSlices changed, or that were deleted.
+ *   - bgp_planner_reset(): after a change to BGPPeers, BGPAdvertisements,
+ *     IPAddressPools, Communities, Secrets (passwords), BFD profiles or the
+ *     local Node (sessions, reach and attributes of every route may move),
+ *     and whenever the model's arrays of those kinds may have moved (the
+ *     planner keeps pointers into them).  Costs what announce_bgp() costs.
+ * After any sequence of calls the plan equals announce_bgp() over the same
+ * model and allocations.
+ */
+struct bgp_planner;
+
+struct bgp_planner *bgp_planner_new(const char *node_name);
+void bgp_planner_free(struct bgp_planner *p);
+void bgp_planner_reset(struct bgp_planner *p, const struct model *m,
+		       const struct announce_svc *svcs, size_t nsvcs);
+void bgp_planner_update(struct bgp_planner *p, const struct model *m,
+			const struct announce_change *changes, size_t nchanges);
+/* The current plan; valid until the next call. */
+const struct bgp_plan *bgp_planner_plan(const struct bgp_planner *p);
+
+/* Whether the session carries prefixes of family f: the peer address's
+ * family, or both with dualStackAddressFamily or an unnumbered (interface)
+ * peer, whose MP-BGP session carries IPv4 and IPv6 alike. */
+bool bgp_session_carries(const struct bgp_session_cfg *c, enum ip_family f);
+/* Deep copy of one session's parameters (dst overwritten, not freed). */
+void bgp_session_cfg_copy(struct bgp_session_cfg *dst, const struct bgp_session_cfg *src);
+void bgp_session_cfg_free(struct bgp_session_cfg *c);
+
 #endif

@@ -1970,14 +1970,39 @@ static char *served_list(const struct kind_info *ki)
 	return acc;
 }
 
-/* Append a decoded object to its array and index it. */
-#define PUSH(arr, n, obj, kind)                                        \
+/* Append a decoded object to its array and index it, or, when replacing,
+ * free the old object at index `prev` and put the new one in its slot (the
+ * key is the same, so the index entry stays). */
+#define PUSH(arr, n, obj, kind, freefn)                                \
 	do {                                                           \
-		*VEC_PUSH(m->arr, m->n) = (obj);                       \
-		model_index_add(m, (kind), m->n - 1);                  \
+		if (prev != (size_t)-1) {                              \
+			freefn(&m->arr[prev]);                         \
+			m->arr[prev] = (obj);                          \
+		} else {                                               \
+			*VEC_PUSH(m->arr, m->n) = (obj);               \
+			model_index_add(m, (kind), m->n - 1);          \
+		}                                                      \
 	} while (0)
 
+static int add_object(struct model *m, struct tree *obj, struct diag_list *d, bool replace,
+		      bool *replaced);
+
 int model_add(struct model *m, struct tree *obj, struct diag_list *d)
+{
+	return add_object(m, obj, d, false, NULL);
+}
+
+int model_upsert(struct model *m, struct tree *obj, struct diag_list *d, bool *replaced)
+{
+	bool r = false;
+	int rc = add_object(m, obj, d, true, &r);
+	if (replaced)
+		*replaced = r;
+	return rc;
+}
+
+static int add_object(struct model *m, struct tree *obj, struct diag_list *d, bool replace,
+		      bool *replaced)
 {
 	if (!obj)
 		return -1;
@@ -2092,7 +2117,9 @@ int model_add(struct model *m, struct tree *obj, struct diag_list *d)
 		return had_errors ? -1 : 1;
 	}
 	size_t prev = model_lookup(m, ki->k, meta->namespace_, meta->name);
-	if (prev != (size_t)-1) {
+	if (prev != (size_t)-1 && replace) {
+		*replaced = true;
+	} else if (prev != (size_t)-1) {
 		const struct obj_meta *pm = model_meta_at(m, ki->k, prev);
 		char *where = meta_where(pm, NULL);
 		/* where is " (file:line)": say "at file:line" */
@@ -2111,47 +2138,47 @@ int model_add(struct model *m, struct tree *obj, struct diag_list *d)
 	switch (ki->k) {
 	case KIND_IPADDRESSPOOL:
 		decode_pool(&c, obj, &u.pool);
-		PUSH(pools, npools, u.pool, ki->k);
+		PUSH(pools, npools, u.pool, ki->k, pool_free);
 		break;
 	case KIND_L2ADVERTISEMENT:
 		decode_l2adv(&c, obj, &u.l2);
-		PUSH(l2advs, nl2advs, u.l2, ki->k);
+		PUSH(l2advs, nl2advs, u.l2, ki->k, l2adv_free);
 		break;
 	case KIND_BGPADVERTISEMENT:
 		decode_bgpadv(&c, obj, &u.bgpadv);
-		PUSH(bgpadvs, nbgpadvs, u.bgpadv, ki->k);
+		PUSH(bgpadvs, nbgpadvs, u.bgpadv, ki->k, bgpadv_free);
 		break;
 	case KIND_BGPPEER:
 		u.peer.is_v1beta1 = strcmp(av, "metallb.io/v1beta1") == 0;
 		decode_peer(&c, obj, &u.peer);
-		PUSH(peers, npeers, u.peer, ki->k);
+		PUSH(peers, npeers, u.peer, ki->k, bgppeer_free);
 		break;
 	case KIND_BFDPROFILE:
 		decode_bfd(&c, obj, &u.bfd);
-		PUSH(bfdprofiles, nbfdprofiles, u.bfd, ki->k);
+		PUSH(bfdprofiles, nbfdprofiles, u.bfd, ki->k, bfdprofile_free);
 		break;
 	case KIND_COMMUNITY:
 		decode_community(&c, obj, &u.community);
-		PUSH(communities, ncommunities, u.community, ki->k);
+		PUSH(communities, ncommunities, u.community, ki->k, community_free);
 		break;
 	case KIND_SERVICE:
 		decode_service(&c, obj, &u.svc);
-		PUSH(services, nservices, u.svc, ki->k);
+		PUSH(services, nservices, u.svc, ki->k, service_free);
 		break;
 	case KIND_NODE:
 		decode_node(&c, obj, &u.node);
-		PUSH(nodes, nnodes, u.node, ki->k);
+		PUSH(nodes, nnodes, u.node, ki->k, node_free);
 		break;
 	case KIND_NAMESPACE:
-		PUSH(namespaces, nnamespaces, u.ns, ki->k);
+		PUSH(namespaces, nnamespaces, u.ns, ki->k, namespace_free);
 		break;
 	case KIND_SECRET:
 		decode_secret(&c, obj, &u.secret);
-		PUSH(secrets, nsecrets, u.secret, ki->k);
+		PUSH(secrets, nsecrets, u.secret, ki->k, secret_free);
 		break;
 	case KIND_ENDPOINTSLICE:
 		decode_slice(&c, obj, &u.slice);
-		PUSH(slices, nslices, u.slice, ki->k);
+		PUSH(slices, nslices, u.slice, ki->k, endpointslice_free);
 		break;
 	case KIND_COUNT_:
 		break;

@@ -37,6 +37,10 @@ size_t model_count(const struct model *m, enum obj_kind k);
 /* Index in the kind's array, or (size_t)-1. */
 size_t model_lookup(const struct model *m, enum obj_kind k, const char *ns, const char *name);
 void model_index_add(struct model *m, enum obj_kind k, size_t i);
+/* Take object (k, i) out of the index / index it at `to` instead (its key
+ * is read from the object, which must still be in place). */
+void model_index_del(struct model *m, enum obj_kind k, size_t i);
+void model_index_move(struct model *m, enum obj_kind k, size_t from, size_t to);
 const char *model_intern_file(struct model *m, const char *file);
 
 void meta_free(struct obj_meta *meta);

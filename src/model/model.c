@@ -86,6 +86,13 @@ static void index_key_done(struct index_key *k)
 		free(k->p);
 }
 
+static bool str_eq_null(const char *a, const char *b)
+{
+	if (!a || !b)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
+
 struct obj_meta *model_meta_at(const struct model *m, enum obj_kind k, size_t i)
 {
 	switch (k) {
@@ -162,6 +169,42 @@ void model_index_add(struct model *m, enum obj_kind k, size_t i)
 	/* The first object of a name is the one found. */
 	if (!hashmap_find(&m->index_->map, key.p, key.len, NULL))
 		hashmap_put(&m->index_->map, key.p, key.len, (void *)(uintptr_t)(i + 1), NULL);
+	index_key_done(&key);
+}
+
+/* The index holds the first object of each name; (k, i) is indexed when
+ * its key maps to i. */
+static bool index_key_of(const struct model *m, enum obj_kind k, size_t i,
+			 struct index_key *key)
+{
+	if (!m->index_)
+		return false;
+	const struct obj_meta *meta = model_meta_at(m, k, i);
+	if (!meta->name)
+		return false;
+	index_key_make(key, k, meta->namespace_, meta->name);
+	void *v = hashmap_get(&m->index_->map, key->p, key->len);
+	if (v == (void *)(uintptr_t)(i + 1))
+		return true;
+	index_key_done(key);
+	return false;
+}
+
+void model_index_del(struct model *m, enum obj_kind k, size_t i)
+{
+	struct index_key key;
+	if (!index_key_of(m, k, i, &key))
+		return;
+	hashmap_del(&m->index_->map, key.p, key.len, NULL);
+	index_key_done(&key);
+}
+
+void model_index_move(struct model *m, enum obj_kind k, size_t from, size_t to)
+{
+	struct index_key key;
+	if (!index_key_of(m, k, from, &key))
+		return;
+	hashmap_put(&m->index_->map, key.p, key.len, (void *)(uintptr_t)(to + 1), NULL);
 	index_key_done(&key);
 }
 
@@ -560,4 +603,147 @@ void model_drop_trees(struct model *m)
 	DROP(secrets, nsecrets);
 	DROP(slices, nslices);
 #undef DROP
+}
+
+/* ------------------------------------------------------------------ */
+/* removal */
+
+/* Free one object of kind k at index i (its fields; the slot stays). */
+static void free_at(struct model *m, enum obj_kind k, size_t i)
+{
+	switch (k) {
+	case KIND_IPADDRESSPOOL:
+		pool_free(&m->pools[i]);
+		break;
+	case KIND_L2ADVERTISEMENT:
+		l2adv_free(&m->l2advs[i]);
+		break;
+	case KIND_BGPADVERTISEMENT:
+		bgpadv_free(&m->bgpadvs[i]);
+		break;
+	case KIND_BGPPEER:
+		bgppeer_free(&m->peers[i]);
+		break;
+	case KIND_BFDPROFILE:
+		bfdprofile_free(&m->bfdprofiles[i]);
+		break;
+	case KIND_COMMUNITY:
+		community_free(&m->communities[i]);
+		break;
+	case KIND_SERVICE:
+		service_free(&m->services[i]);
+		break;
+	case KIND_NODE:
+		node_free(&m->nodes[i]);
+		break;
+	case KIND_NAMESPACE:
+		namespace_free(&m->namespaces[i]);
+		break;
+	case KIND_SECRET:
+		secret_free(&m->secrets[i]);
+		break;
+	case KIND_ENDPOINTSLICE:
+		endpointslice_free(&m->slices[i]);
+		break;
+	case KIND_COUNT_:
+		break;
+	}
+}
+
+/* The kind's array, its element size and its count. */
+static void *kind_array(struct model *m, enum obj_kind k, size_t *size, size_t **count)
+{
+#define ARR(arr, n)                       \
+	do {                              \
+		*size = sizeof(*m->arr);  \
+		*count = &m->n;           \
+		return m->arr;            \
+	} while (0)
+	switch (k) {
+	case KIND_IPADDRESSPOOL:
+		ARR(pools, npools);
+	case KIND_L2ADVERTISEMENT:
+		ARR(l2advs, nl2advs);
+	case KIND_BGPADVERTISEMENT:
+		ARR(bgpadvs, nbgpadvs);
+	case KIND_BGPPEER:
+		ARR(peers, npeers);
+	case KIND_BFDPROFILE:
+		ARR(bfdprofiles, nbfdprofiles);
+	case KIND_COMMUNITY:
+		ARR(communities, ncommunities);
+	case KIND_SERVICE:
+		ARR(services, nservices);
+	case KIND_NODE:
+		ARR(nodes, nnodes);
+	case KIND_NAMESPACE:
+		ARR(namespaces, nnamespaces);
+	case KIND_SECRET:
+		ARR(secrets, nsecrets);
+	case KIND_ENDPOINTSLICE:
+		ARR(slices, nslices);
+	case KIND_COUNT_:
+		break;
+	}
+#undef ARR
+	*size = 0;
+	*count = NULL;
+	return NULL;
+}
+
+/* Configuration kinds keep their model order on removal: validation
+ * judges "the later of two overlapping pools" and planners keep "the first
+ * of duplicates" by it.  They are few, so shifting costs nothing. */
+static bool kind_keeps_order(enum obj_kind k)
+{
+	switch (k) {
+	case KIND_IPADDRESSPOOL:
+	case KIND_L2ADVERTISEMENT:
+	case KIND_BGPADVERTISEMENT:
+	case KIND_BGPPEER:
+	case KIND_BFDPROFILE:
+	case KIND_COMMUNITY:
+		return true;
+	default:
+		return false;
+	}
+}
+
+int model_remove(struct model *m, enum obj_kind k, const char *ns, const char *name)
+{
+	size_t i = model_lookup(m, k, ns, name);
+	if (i == (size_t)-1)
+		return -1;
+	size_t size, *count;
+	char *arr = kind_array(m, k, &size, &count);
+	size_t n = *count;
+	model_index_del(m, k, i);
+	free_at(m, k, i);
+	if (kind_keeps_order(k)) {
+		for (size_t j = i + 1; j < n; j++)
+			model_index_move(m, k, j, j - 1);
+		memmove(arr + i * size, arr + (i + 1) * size, (n - 1 - i) * size);
+	} else if (i != n - 1) {
+		model_index_move(m, k, n - 1, i);
+		memcpy(arr + i * size, arr + (n - 1) * size, size);
+	}
+	(*count)--;
+	memset(arr + *count * size, 0, size);
+	return 0;
+}
+
+const struct service *model_find_service(const struct model *m, const char *ns,
+					 const char *name)
+{
+	if (!m->index_) {
+		/* A model assembled by hand (tests, benchmarks) has no index. */
+		for (size_t i = 0; i < m->nservices; i++)
+			if (m->services[i].meta.name && name &&
+			    strcmp(m->services[i].meta.name, name) == 0 &&
+			    str_eq_null(m->services[i].meta.namespace_, ns))
+				return &m->services[i];
+		return NULL;
+	}
+	size_t i = model_lookup(m, KIND_SERVICE, ns, name);
+	return i == (size_t)-1 ? NULL : &m->services[i];
 }

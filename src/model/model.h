@@ -382,6 +382,48 @@ const struct pool *model_pool_containing(const struct model *m, const struct ip_
  * meta.invalid set unless it could not be identified at all). */
 int model_add(struct model *m, struct tree *obj, struct diag_list *d);
 
+/*
+ * Changing a model in place, so that one model can live as long as the
+ * daemon and follow the objects one change at a time:
+ *
+ * model_upsert() decodes like model_add(), but an object of the same kind,
+ * namespace and name is replaced where it stands instead of being reported
+ * as a duplicate (*replaced says which happened).  When the new version
+ * cannot be identified (no kind, no name) nothing changes and -1 is
+ * returned; a version with field errors replaces the old one with
+ * meta.invalid set, as model_add() would have added it.
+ *
+ * model_remove() removes the object of that kind, namespace (NULL for
+ * cluster-scoped kinds; the config namespace for metallb.io kinds) and
+ * name: 0 when removed, -1 when there was none.
+ *
+ * Pointer stability (what a holder of `&m->services[i]` may keep):
+ *   - model_add() / an upsert that adds may move the whole array of that
+ *     kind (it grows): every pointer into that kind's array is void; the
+ *     arrays of other kinds do not move.
+ *   - an upsert that replaces keeps the object at its index and address,
+ *     but frees and replaces everything it points to (its strings, labels,
+ *     ranges): pointers to the object stay valid, pointers into its fields
+ *     do not.
+ *   - model_remove() of a configuration kind (IPAddressPool,
+ *     L2Advertisement, BGPAdvertisement, BGPPeer, BFDProfile, Community)
+ *     shifts the later objects of that kind down one place, keeping model
+ *     order (it decides which of two overlapping pools is refused, and
+ *     which of two duplicates planners keep); for the other kinds (Service,
+ *     Node, Namespace, Secret, EndpointSlice: the many) the last object of
+ *     the kind moves into the freed slot, in O(1).  Either way pointers to
+ *     the removed object and to the moved ones are void.
+ *   - Indices are as unstable as pointers: refer to objects by kind,
+ *     namespace and name across changes (the allocator and the incremental
+ *     planners do).
+ *   - model_validate() resolves references into pointers (a BGPPeer's
+ *     BFDProfile) and sets `invalid` on objects; after changing
+ *     configuration kinds run it again (the `invalid` it set on other
+ *     objects is not cleared: a pipeline that needs that re-decodes them).
+ */
+int model_upsert(struct model *m, struct tree *obj, struct diag_list *d, bool *replaced);
+int model_remove(struct model *m, enum obj_kind k, const char *ns, const char *name);
+
 /* Free the object trees kept for error positions, once the model is
  * validated and will produce no more diagnostics (the daemon keeps the
  * model running for a long time; 1,000 Services' trees are megabytes).
@@ -406,6 +448,8 @@ const struct bgppeer *model_find_peer(const struct model *m, const char *name);
 const struct bfdprofile *model_find_bfdprofile(const struct model *m, const char *name);
 const struct namespace_obj *model_find_namespace(const struct model *m, const char *name);
 const struct node_obj *model_find_node(const struct model *m, const char *name);
+const struct service *model_find_service(const struct model *m, const char *ns,
+					 const char *name);
 const struct secret *model_find_secret(const struct model *m, const char *ns,
 				       const char *name);
 /* Resolve a community literal or alias name. */

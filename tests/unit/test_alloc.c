@@ -884,6 +884,90 @@ static void test_adoption_conflict(void **state)
 	fx_free(&f);
 }
 
+/* A restart (a new allocator, Services carrying status) never moves an
+ * address a Service holds: a PreferDualStack Service earlier in name order
+ * that lacks IPv6 does not take the only IPv6 address from a later holder. */
+static void test_restart_keeps_held(void **state)
+{
+	(void)state;
+	struct pool_spec pools[] = {IPV4_POOL, {.name = "v6", .addresses = "fd00::1/128"}};
+	struct fixture f;
+	fx_init(&f, pools, NP(pools));
+	add_svc(&f.m, &(struct svc_spec){.name = "aa", .policy = "Prefer", .families = "4,6",
+					 .ingress = "192.168.100.5"});
+	add_svc(&f.m, &(struct svc_spec){.name = "zz", .families = "6", .ingress = "fd00::1"});
+	struct alloc_result r[2];
+	assert_int_equal(alloc_run_all(f.a, &f.m, r), 0);
+	check("aa", &r[0], 0,
+	      &(struct expect){"192.168.100.5", "ipv4-pool", 0, "AdditionalAssignFailed",
+			       "cannot assign additional IP in PreferDualStack: no available IPs"});
+	check("zz", &r[1], 0, &(struct expect){"fd00::1", "v6", 0, ""});
+	assert_false(r[1].changed);
+	alloc_result_free(&r[0]);
+	alloc_result_free(&r[1]);
+	assert_int_equal(alloc_waiting(f.a), 1);
+	fx_free(&f);
+}
+
+/* alloc_update_service(): a released address goes to the first waiting
+ * Service in alloc_run_all()'s order; a Service that still waits with the
+ * same reason is not reported again. */
+static void test_update_gives_freed_to_waiting(void **state)
+{
+	(void)state;
+	struct pool_spec pools[] = {{.name = "p", .addresses = "10.0.0.0/31"}};
+	struct fixture f;
+	fx_init(&f, pools, NP(pools));
+	add_svc(&f.m, &(struct svc_spec){.name = "a"});
+	add_svc(&f.m, &(struct svc_spec){.name = "b"});
+	add_svc(&f.m, &(struct svc_spec){.name = "d"});
+	add_svc(&f.m, &(struct svc_spec){.name = "c"});
+	struct alloc_changes ch = {0};
+	for (int i = 0; i < 4; i++) {
+		alloc_update_service(f.a, &f.m, "default", f.m.services[i].meta.name, &ch);
+		alloc_changes_free(&ch);
+	}
+	assert_int_equal(alloc_waiting(f.a), 2);
+	assert_non_null(alloc_failure(f.a, "default", "c"));
+	assert_non_null(strstr(alloc_failure(f.a, "default", "d"), "no available IPs"));
+
+	/* b stops being a LoadBalancer: its address goes to c, not d. */
+	reset_svc(&f.m, 1, &(struct svc_spec){.name = "b", .type = "ClusterIP"});
+	assert_int_equal(alloc_update_service(f.a, &f.m, "default", "b", &ch), 0);
+	assert_int_equal(ch.n, 2);
+	assert_string_equal(ch.items[0].name, "b");
+	assert_true(ch.items[0].result.changed);
+	assert_false(ch.items[0].result.ours);
+	assert_string_equal(ch.items[1].name, "c");
+	check("c", &ch.items[1].result, ch.items[1].rc,
+	      &(struct expect){"10.0.0.1", "p", 0, "IPAllocated"});
+	alloc_changes_free(&ch);
+	assert_null(alloc_failure(f.a, "default", "c"));
+	assert_non_null(alloc_failure(f.a, "default", "d"));
+	assert_int_equal(alloc_waiting(f.a), 1);
+
+	/* A Service gone from the model: its address goes to d. */
+	if (!replaced.config_namespace)
+		model_init(&replaced, NULL);
+	/* "c", the last one, leaves the model (freed with `replaced`) */
+	*VEC_PUSH(replaced.services, replaced.nservices) = f.m.services[--f.m.nservices];
+	assert_int_equal(alloc_update_service(f.a, &f.m, "default", "c", &ch), 0);
+	assert_int_equal(ch.n, 2);
+	assert_true(ch.items[0].removed);
+	check("d", &ch.items[1].result, ch.items[1].rc,
+	      &(struct expect){"10.0.0.1", "p", 0, "IPAllocated"});
+	alloc_changes_free(&ch);
+	assert_int_equal(alloc_waiting(f.a), 0);
+
+	/* Nothing held before or after: the waiting Services are not tried. */
+	add_svc(&f.m, &(struct svc_spec){.name = "e"});
+	alloc_update_service(f.a, &f.m, "default", "e", &ch);
+	assert_int_equal(ch.n, 1);
+	assert_int_equal(ch.items[0].rc, -1);
+	alloc_changes_free(&ch);
+	fx_free(&f);
+}
+
 static void test_config_change_keeps_and_clears(void **state)
 {
 	(void)state;
@@ -1573,6 +1657,8 @@ int main(void)
 		cmocka_unit_test(test_scenarios),
 		cmocka_unit_test(test_adopts_ingress),
 		cmocka_unit_test(test_adoption_conflict),
+		cmocka_unit_test(test_restart_keeps_held),
+		cmocka_unit_test(test_update_gives_freed_to_waiting),
 		cmocka_unit_test(test_config_change_keeps_and_clears),
 		cmocka_unit_test(test_prefer_gains_second_family),
 		cmocka_unit_test(test_prefer_gains_primary_later),
