@@ -943,9 +943,55 @@ static bool own_service_write(struct ctl *c, enum k8s_change change, const struc
 		return false;
 	char key[512];
 	snprintf(key, sizeof(key), "%s/%s", ns, name);
-	const struct sent *st = sent_get(&c->sent, key, false);
-	return k8sd_service_echo(old, object, POOL_ANNOTATION, st ? st->status : NULL,
-				 st ? st->pools : NULL);
+	struct sent *st = sent_get(&c->sent, key, false);
+	if (!k8sd_service_echo(old, object, POOL_ANNOTATION, st ? st->status : NULL,
+			       st ? st->pools : NULL))
+		return false;
+	if (!st)
+		return true;
+	/* What the watch now shows is no longer awaited: a later write by
+	 * someone else is a difference that the next pass must undo. */
+	if (st->status) {
+		char *have = k8sd_ingress_json(object);
+		if (strcmp(have, st->status) == 0) {
+			free(st->status);
+			st->status = NULL;
+		}
+		free(have);
+	}
+	if (st->pools) {
+		const char *ann = tree_get_str(tree_path(object, "metadata.annotations"),
+					       POOL_ANNOTATION);
+		if (ann ? strcmp(ann, st->pools) == 0 : !*st->pools) {
+			free(st->pools);
+			st->pools = NULL;
+		}
+	}
+	sent_tidy(c, key);
+	return true;
+}
+
+/* Whether an IPAddressPool update only shows the status figures this
+ * controller sent (k8sd_status_patch_echo()). */
+static bool own_pool_write(struct ctl *c, enum k8s_change change, const struct tree *object,
+			   const struct tree *old)
+{
+	if (change != K8S_CHANGE_MODIFIED || !old)
+		return false;
+	const char *name = tree_get_str(tree_get(object, "metadata"), "name");
+	const struct sent *ps = name ? sent_get(&c->pool_sent, name, false) : NULL;
+	if (!ps)
+		return false;
+	json_t *fields = json_object();
+	for (int k = 0; k < 4; k++)
+		json_object_set_new(fields, POOL_FIELDS[k], json_integer(ps->v[k]));
+	char *sent = json_dumps(fields, JSON_COMPACT);
+	json_decref(fields);
+	bool echo = k8sd_status_patch_echo(old, object, sent);
+	free(sent);
+	if (echo)
+		sent_forget(&c->pool_sent, name);   /* shown: no longer awaited */
+	return echo;
 }
 
 static void on_change(enum k8s_change change, const struct tree *object,
@@ -953,7 +999,8 @@ static void on_change(enum k8s_change change, const struct tree *object,
 {
 	struct refl_arg *ra = arg;
 	struct ctl *c = ra->c;
-	if (ra->i == R_SERVICES && own_service_write(c, change, object, old)) {
+	if ((ra->i == R_SERVICES && own_service_write(c, change, object, old)) ||
+	    (ra->i == R_POOLS && own_pool_write(c, change, object, old))) {
 		reconciler_own_write(c->rec);
 		return;
 	}

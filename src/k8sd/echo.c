@@ -136,3 +136,50 @@ bool k8sd_status_object_echo(enum k8s_change change, const struct tree *obj, con
 	json_decref(w);
 	return same;
 }
+
+/* The object without metadata bookkeeping and without status[k] for each
+ * key k of `keys`. */
+static json_t *status_rest(const struct tree *t, json_t *keys)
+{
+	json_t *j = tree_to_json(t);
+	if (!json_is_object(j)) {
+		json_decref(j);
+		return json_null();
+	}
+	json_t *meta = json_object_get(j, "metadata");
+	if (json_is_object(meta)) {
+		json_object_del(meta, "resourceVersion");
+		json_object_del(meta, "managedFields");
+		json_object_del(meta, "generation");
+	}
+	const char *k;
+	json_t *v;
+	json_object_foreach(keys, k, v)
+		drop(j, "status", k);
+	return j;
+}
+
+bool k8sd_status_patch_echo(const struct tree *old, const struct tree *obj, const char *sent)
+{
+	if (!old || !obj || !sent)
+		return false;
+	json_t *want = json_loads(sent, 0, NULL);
+	if (!json_is_object(want)) {
+		json_decref(want);
+		return false;
+	}
+	json_t *a = status_rest(old, want), *b = status_rest(obj, want);
+	bool same = json_equal(a, b);
+	json_decref(a);
+	json_decref(b);
+	const struct tree *st = tree_get(obj, "status");
+	json_t *have = st ? tree_to_json(st) : NULL;
+	const char *k;
+	json_t *v;
+	json_object_foreach(want, k, v)
+		if (!json_is_object(have) || !json_equal(json_object_get(have, k), v))
+			same = false;
+	json_decref(have);
+	json_decref(want);
+	return same;
+}

@@ -64,12 +64,18 @@ bool k8sd_config_verdict(const struct model *m, const struct diag_list *d, char 
  * JSON text, "-" for a delete, NULL for none).  An echo is: the object
  * holding the wanted status; its create while that write is under way; its
  * deletion (or a late event) while a delete is under way.
+ *
+ * k8sd_status_patch_echo: an update (old -> obj) whose only differences
+ * are metadata bookkeeping and the status fields of `sent` (the JSON
+ * object of a status merge patch, the controller's IPAddressPool figures),
+ * which obj holds with the values sent.
  */
 char *k8sd_ingress_json(const struct tree *obj);   /* [{"ip":...}] of status.loadBalancer */
 bool k8sd_service_echo(const struct tree *old, const struct tree *obj, const char *annotation,
 		       const char *sent_ingress, const char *sent_pools);
 bool k8sd_status_object_echo(enum k8s_change change, const struct tree *obj, const char *want,
 			     const char *sent);
+bool k8sd_status_patch_echo(const struct tree *old, const struct tree *obj, const char *sent);
 
 /* Free the records of Events still under way; after k8s_client_free()
  * (which cancels them without callbacks). */

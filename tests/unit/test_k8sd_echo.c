@@ -211,6 +211,29 @@ static void test_status_object_echo(void **state)
 	tree_free(bare);
 }
 
+static void test_status_patch_echo(void **state)
+{
+	(void)state;
+	struct tree *before = T("{\"metadata\":{\"name\":\"p\",\"resourceVersion\":\"1\"},"
+				"\"spec\":{\"addresses\":[\"192.0.2.0/24\"]},"
+				"\"status\":{\"assignedIPv4\":0,\"availableIPv4\":256}}");
+	struct tree *mine = T("{\"metadata\":{\"name\":\"p\",\"resourceVersion\":\"2\"},"
+			      "\"spec\":{\"addresses\":[\"192.0.2.0/24\"]},"
+			      "\"status\":{\"assignedIPv4\":1,\"availableIPv4\":255}}");
+	struct tree *spec = T("{\"metadata\":{\"name\":\"p\",\"resourceVersion\":\"2\"},"
+			      "\"spec\":{\"addresses\":[\"192.0.2.0/25\"]},"
+			      "\"status\":{\"assignedIPv4\":1,\"availableIPv4\":255}}");
+	const char *sent = "{\"assignedIPv4\":1,\"availableIPv4\":255}";
+	assert_true(k8sd_status_patch_echo(before, mine, sent));
+	assert_false(k8sd_status_patch_echo(before, mine, NULL));
+	assert_false(k8sd_status_patch_echo(before, mine, "{\"assignedIPv4\":2,\"availableIPv4\":254}"));
+	assert_false(k8sd_status_patch_echo(before, spec, sent));
+	assert_false(k8sd_status_patch_echo(before, mine, "not json"));
+	tree_free(before);
+	tree_free(mine);
+	tree_free(spec);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -218,6 +241,7 @@ int main(void)
 		cmocka_unit_test(test_service_echo_removal),
 		cmocka_unit_test(test_ingress_json),
 		cmocka_unit_test(test_status_object_echo),
+		cmocka_unit_test(test_status_patch_echo),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
