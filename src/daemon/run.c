@@ -20,7 +20,6 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "daemon/announcer.h"
-#include "daemon/reconcile_metrics.h"
 #include "daemon/state.h"
 #include "base/metrics.h"
 #include "http/server.h"
@@ -71,7 +70,6 @@ struct daemon {
 	int watch;
 	ev_io inotify_w;
 	struct reconciler *rec;   /* when reloads run; signals */
-	struct daemon_reconcile_metrics rm;
 	const char *trigger;      /* why the next reload runs ("start", "SIGHUP") */
 	int exit_code;
 };
@@ -650,7 +648,7 @@ int daemon_run(const struct daemon_opts *o)
 		.arg = &d,
 	};
 	d.rec = reconciler_new(d.loop, &ro);
-	daemon_reconcile_metrics_register(&d.rm, d.reg, d.rec);
+	reconciler_metrics(d.rec, d.reg);
 	metrics_set(d.m_loaded, NULL, 0);
 	metrics_set(d.m_stale, NULL, 0);
 
@@ -687,7 +685,7 @@ int daemon_run(const struct daemon_opts *o)
 	}
 
 	d.http = http_server_new(d.loop);
-	http_server_route(d.http, "GET", "/metrics", daemon_reconcile_metrics_handler, &d.rm);
+	http_server_route(d.http, "GET", "/metrics", http_metrics_handler, d.reg);
 	http_server_route(d.http, "GET", "/healthz", h_healthz, &d);
 	http_server_route(d.http, "GET", "/status", h_status, &d);
 	char *err = NULL;

@@ -38,7 +38,6 @@
 #include "http/server.h"
 #include "k8s/k8s_client.h"
 #include "k8s/k8s_config.h"
-#include "daemon/reconcile_metrics.h"
 #include "manifest/tree.h"
 #include "model/model.h"
 #include "reconcile/reconciler.h"
@@ -141,7 +140,6 @@ struct ctl {
 	} rargs[R_COUNT];
 	bool started;          /* all reflectors synced once */
 	struct reconciler *rec;   /* when passes run; signals; drain at exit */
-	struct daemon_reconcile_metrics rm;
 
 	struct alloc *alloc;
 	bool have_config;
@@ -1168,11 +1166,11 @@ int cmd_controller(int argc, char **argv)
 	ro.drain = DRAIN;   /* the Lease release comes first */
 	c.rec = reconciler_new(c.loop, &ro);
 	metrics_setup(&c);
-	daemon_reconcile_metrics_register(&c.rm, c.reg, c.rec);
+	reconciler_metrics(c.rec, c.reg);
 	metrics_update(&c);
 
 	c.http = http_server_new(c.loop);
-	http_server_route(c.http, "GET", "/metrics", daemon_reconcile_metrics_handler, &c.rm);
+	http_server_route(c.http, "GET", "/metrics", http_metrics_handler, c.reg);
 	http_server_route(c.http, "GET", "/healthz", h_healthz, &c);
 	http_server_route(c.http, "GET", "/status", h_status, &c);
 	if (http_server_start(c.http, listen ? listen : ":7472", &err) != 0) {

@@ -47,7 +47,6 @@
 #include "base/sha256.h"
 #include "base/util.h"
 #include "daemon/announcer.h"
-#include "daemon/reconcile_metrics.h"
 #include "base/metrics.h"
 #include "http/server.h"
 #include "k8s/k8s_client.h"
@@ -102,7 +101,6 @@ struct spk {
 	} rargs[S_COUNT];
 	bool started;
 	struct reconciler *rec;   /* when passes run; signals; drain at exit */
-	struct daemon_reconcile_metrics rm;
 
 	/* The last good configuration objects (clones), and whether any. */
 	size_t ngood;
@@ -957,7 +955,7 @@ int cmd_speaker(int argc, char **argv)
 	s.rec = reconciler_new(s.loop, &ro);
 	s.reg = metrics_registry_new();
 	alloc_metrics_register_config(&s.am, s.reg);
-	daemon_reconcile_metrics_register(&s.rm, s.reg, s.rec);
+	reconciler_metrics(s.rec, s.reg);
 	metrics_update(&s);
 
 	struct announcer_opts ao = {
@@ -972,7 +970,7 @@ int cmd_speaker(int argc, char **argv)
 		return 1;
 
 	s.http = http_server_new(s.loop);
-	http_server_route(s.http, "GET", "/metrics", daemon_reconcile_metrics_handler, &s.rm);
+	http_server_route(s.http, "GET", "/metrics", http_metrics_handler, s.reg);
 	http_server_route(s.http, "GET", "/healthz", h_healthz, &s);
 	http_server_route(s.http, "GET", "/status", h_status, &s);
 	if (http_server_start(s.http, listen ? listen : ":7473", &err) != 0) {

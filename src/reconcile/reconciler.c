@@ -15,6 +15,7 @@
 #include <stdlib.h>
 
 #include "base/log.h"
+#include "base/metrics.h"
 #include "base/util.h"
 
 struct reconciler {
@@ -33,6 +34,10 @@ struct reconciler {
 	double last_end;          /* when the last pass ended (ev_now) */
 
 	struct reconciler_stats st;
+
+	/* ironlb_reconcile_*, when the owner has a registry */
+	struct metrics_family *m_passes, *m_changes, *m_own_writes, *m_last_pass,
+		*m_longest_pass, *m_last_wait, *m_longest_wait;
 };
 
 static double min_d(double a, double b)
@@ -76,6 +81,24 @@ static void arm(struct reconciler *r)
 	ev_timer_start(r->loop, &r->timer);
 }
 
+static void count(struct metrics_family *f)
+{
+	if (f)
+		metrics_inc(f, NULL);
+}
+
+/* The gauges, after a pass (or when the families are registered). */
+static void metrics_gauges(const struct reconciler *r)
+{
+	struct metrics_family *f[4] = {r->m_last_pass, r->m_longest_pass, r->m_last_wait,
+				       r->m_longest_wait};
+	double v[4] = {r->st.last_pass, r->st.longest_pass, r->st.last_wait,
+		       r->st.longest_wait};
+	for (int i = 0; i < 4; i++)
+		if (f[i])
+			metrics_set(f[i], NULL, v[i]);
+}
+
 static void run_pass(struct reconciler *r)
 {
 	ev_timer_stop(r->loop, &r->timer);
@@ -99,6 +122,8 @@ static void run_pass(struct reconciler *r)
 	r->st.passes++;
 	r->st.last_pass = took;
 	r->st.longest_pass = max_d(r->st.longest_pass, took);
+	count(r->m_passes);
+	metrics_gauges(r);
 	if (log_enabled(LOG_DEBUG)) {
 		char t[32], w[32];
 		snprintf(t, sizeof(t), "%.6f", took);
@@ -224,6 +249,7 @@ void reconciler_changed(struct reconciler *r)
 {
 	double now = ev_now(r->loop);
 	r->st.changes++;
+	count(r->m_changes);
 	if (!r->have_change) {
 		r->have_change = true;
 		r->first_change = now;
@@ -235,6 +261,7 @@ void reconciler_changed(struct reconciler *r)
 void reconciler_own_write(struct reconciler *r)
 {
 	r->st.own_writes++;
+	count(r->m_own_writes);
 }
 
 void reconciler_retry(struct reconciler *r, double after)
@@ -302,4 +329,37 @@ json_t *reconciler_status_json(const struct reconciler *r)
 			 s.last_wait, "longest_wait_seconds", s.longest_wait, "timing", "quiet",
 			 r->o.quiet, "max_delay", r->o.max_delay, "cost_factor",
 			 r->o.cost_factor, "max_spacing", r->o.max_spacing);
+}
+
+void reconciler_metrics(struct reconciler *r, struct metrics_registry *reg)
+{
+	r->m_passes = metrics_family_add(reg, "ironlb_reconcile_passes_total",
+					 "Reconcile passes run.", METRICS_COUNTER, NULL);
+	r->m_changes = metrics_family_add(reg, "ironlb_reconcile_changes_total",
+					  "Changes from the sources (files, watches) that asked "
+					  "for a pass.",
+					  METRICS_COUNTER, NULL);
+	r->m_own_writes = metrics_family_add(reg, "ironlb_reconcile_own_writes_total",
+					     "Watch events recognised as this process's own "
+					     "writes, which asked for no pass.",
+					     METRICS_COUNTER, NULL);
+	r->m_last_pass = metrics_family_add(reg, "ironlb_reconcile_last_pass_seconds",
+					    "How long the last pass took.", METRICS_GAUGE, NULL);
+	r->m_longest_pass = metrics_family_add(reg, "ironlb_reconcile_longest_pass_seconds",
+					       "How long the longest pass took.", METRICS_GAUGE,
+					       NULL);
+	r->m_last_wait = metrics_family_add(reg, "ironlb_reconcile_last_wait_seconds",
+					    "Time from the first change the last pass took to "
+					    "that pass.",
+					    METRICS_GAUGE, NULL);
+	r->m_longest_wait = metrics_family_add(reg, "ironlb_reconcile_longest_wait_seconds",
+					       "The longest time a change waited for its pass.",
+					       METRICS_GAUGE, NULL);
+	/* What happened before (a start pass) is counted too. */
+	struct metrics_family *f[3] = {r->m_passes, r->m_changes, r->m_own_writes};
+	unsigned long v[3] = {r->st.passes, r->st.changes, r->st.own_writes};
+	for (int i = 0; i < 3; i++)
+		if (f[i] && v[i])
+			metrics_add(f[i], NULL, (double)v[i]);
+	metrics_gauges(r);
 }

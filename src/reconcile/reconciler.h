@@ -27,8 +27,10 @@
  *
  * It only schedules: a pass is the owner's function, called from the event
  * loop.  The counters (passes, durations, the longest wait between a change
- * and the pass that took it) are read with reconciler_stats() for /status
- * and /metrics; reconciler_ready() is what /healthz answers.
+ * and the pass that took it) are read with reconciler_stats() or
+ * reconciler_status_json() for /status, and kept as ironlb_reconcile_*
+ * metrics in the owner's registry (reconciler_metrics()); reconciler_ready()
+ * is what /healthz answers.
  */
 #ifndef IRONLB_RECONCILE_RECONCILER_H
 #define IRONLB_RECONCILE_RECONCILER_H
@@ -107,5 +109,10 @@ void reconciler_stats(const struct reconciler *r, struct reconciler_stats *s);
 const struct reconciler_opts *reconciler_opts(const struct reconciler *r);
 /* The stats and timing rules as a JSON object, for /status. */
 json_t *reconciler_status_json(const struct reconciler *r);
+
+struct metrics_registry;
+/* Register the ironlb_reconcile_* families in reg (docs/operations.md) and
+ * keep them up to date from now on; reg must outlive r's last pass. */
+void reconciler_metrics(struct reconciler *r, struct metrics_registry *reg);
 
 #endif

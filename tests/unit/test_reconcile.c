@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "base/metrics.h"
 #include "reconcile/reconciler.h"
 
 /* Slack for a loaded machine and a sanitizer build: timers fire late, never
@@ -332,6 +333,40 @@ static void test_own_writes_counted_no_pass(void **state)
 	rig_free(&g);
 }
 
+static double metric(struct metrics_registry *reg, const char *name)
+{
+	double v = -1;
+	assert_non_null(metrics_family_find(reg, name));
+	assert_int_equal(metrics_get(metrics_family_find(reg, name), NULL, &v), 0);
+	return v;
+}
+
+static void test_metrics(void **state)
+{
+	(void)state;
+	struct rig g;
+	rig_init(&g, (struct reconciler_opts){.quiet = 0.001, .max_delay = 0.05});
+	g.pass_cost = 0.01;
+	reconciler_synced(g.r);
+	reconciler_pass_now(g.r);   /* before the registry: counted too */
+	struct metrics_registry *reg = metrics_registry_new();
+	reconciler_metrics(g.r, reg);
+	assert_true(metric(reg, "ironlb_reconcile_passes_total") == 1);
+	assert_true(metric(reg, "ironlb_reconcile_last_pass_seconds") >= 0.01);
+	reconciler_changed(g.r);
+	reconciler_own_write(g.r);
+	assert_true(run_until_passes(&g, 2, 2.0));
+	assert_true(metric(reg, "ironlb_reconcile_passes_total") == 2);
+	assert_true(metric(reg, "ironlb_reconcile_changes_total") == 1);
+	assert_true(metric(reg, "ironlb_reconcile_own_writes_total") == 1);
+	assert_true(metric(reg, "ironlb_reconcile_longest_pass_seconds") >= 0.01);
+	assert_true(metric(reg, "ironlb_reconcile_last_wait_seconds") >= 0.001 - 0.0005);
+	assert_true(metric(reg, "ironlb_reconcile_longest_wait_seconds") >=
+		    metric(reg, "ironlb_reconcile_last_wait_seconds"));
+	rig_free(&g);
+	metrics_registry_free(reg);
+}
+
 static void on_deadline_break(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	(void)revents;
@@ -468,6 +503,7 @@ int main(void)
 		cmocka_unit_test(test_max_delay_beats_spacing),
 		cmocka_unit_test(test_retry_and_cancel),
 		cmocka_unit_test(test_own_writes_counted_no_pass),
+		cmocka_unit_test(test_metrics),
 		cmocka_unit_test(test_stop_drains),
 		cmocka_unit_test(test_stop_drain_bounded),
 		cmocka_unit_test(test_sighup_reloads),
