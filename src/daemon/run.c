@@ -8,7 +8,6 @@
 #include <jansson.h>
 #include <limits.h>
 #include <malloc.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +26,7 @@
 #include "manifest/manifest.h"
 #include "model/model.h"
 #include "pipeline/pipeline.h"
+#include "reconcile/reconciler.h"
 
 /* Events kept per Service for /status, newest last. */
 #define EVENTS_KEPT 8
@@ -75,8 +75,8 @@ struct daemon {
 	int inotify_fd;
 	int watch;
 	ev_io inotify_w;
-	ev_timer debounce;
-	ev_signal sig_term, sig_int, sig_hup;
+	struct reconciler *rec;   /* when reloads run; signals */
+	const char *trigger;      /* why the next reload runs ("start", "SIGHUP") */
 	int exit_code;
 };
 
@@ -433,7 +433,7 @@ static void h_healthz(const struct http_request *req, struct http_response *resp
 {
 	struct daemon *d = arg;
 	(void)req;
-	if (d->have_model)
+	if (d->have_model && reconciler_ready(d->rec))
 		http_response_printf(resp, 200, "ok\n");
 	else
 		http_response_printf(resp, 503, "no valid configuration loaded yet\n");
@@ -579,6 +579,7 @@ static json_t *status_json(struct daemon *d)
 	json_object_set_new(root, "pools", pools);
 
 	announcer_status_json(d->ann, root);
+	json_object_set_new(root, "reconciler", reconciler_status_json(d->rec));
 	return root;
 }
 
@@ -598,11 +599,26 @@ static void h_status(const struct http_request *req, struct http_response *resp,
 /* ------------------------------------------------------------------ */
 /* watching the directory, signals */
 
-static void on_debounce(struct ev_loop *loop, ev_timer *w, int revents)
+/* The reconciler's pass: a reload, for the reason given or a file change. */
+static void on_pass(void *arg)
 {
-	(void)loop;
-	(void)revents;
-	reload(w->data, "file change");
+	struct daemon *d = arg;
+	const char *why = d->trigger ? d->trigger : "file change";
+	d->trigger = NULL;
+	reload(d, why);
+}
+
+static void on_sighup(void *arg)
+{
+	struct daemon *d = arg;
+	d->trigger = "SIGHUP";
+	reconciler_pass_now(d->rec);
+}
+
+static void on_stop(void *arg)
+{
+	struct daemon *d = arg;
+	announcer_stop(d->ann);
 }
 
 static void watch_dir(struct daemon *d)
@@ -637,24 +653,11 @@ static void on_inotify(struct ev_loop *loop, ev_io *w, int revents)
 	if (rewatch)
 		watch_dir(d);
 	/* Only complete files wake us (closed after writing, or renamed into
-	 * the directory; not IN_CREATE, which fires on an empty new file).  A
-	 * 1 ms pause gathers a burst (a `cp *.yaml`) into one reload. */
-	ev_timer_stop(loop, &d->debounce);
-	ev_timer_set(&d->debounce, 0.001, 0.);
-	ev_timer_start(loop, &d->debounce);
-}
-
-static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
-{
-	struct daemon *d = w->data;
-	(void)revents;
-	if (w->signum == SIGHUP) {
-		reload(d, "SIGHUP");
-		return;
-	}
-	log_info("stopping", "signal", w->signum == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
-	announcer_stop(d->ann);
-	ev_break(loop, EVBREAK_ALL);
+	 * the directory; not IN_CREATE, which fires on an empty new file).
+	 * The reconciler's quiet time (1 ms) gathers a burst (a `cp *.yaml`)
+	 * into one reload. */
+	(void)loop;
+	reconciler_changed(d->rec);
 }
 
 /* ------------------------------------------------------------------ */
@@ -698,6 +701,15 @@ int daemon_run(const struct daemon_opts *o)
 	struct pipeline_opts po = {.config_namespace = o->config_namespace, .lb_class = o->lb_class};
 	d.pipe = pipeline_new(&po);
 	metrics_setup(&d);
+	struct reconciler_opts ro = {
+		RECONCILER_RUN_DEFAULTS,
+		.pass = on_pass,
+		.stop = on_stop,
+		.reload = on_sighup,
+		.arg = &d,
+	};
+	d.rec = reconciler_new(d.loop, &ro);
+	reconciler_metrics(d.rec, d.reg);
 	metrics_set(d.m_loaded, NULL, 0);
 	metrics_set(d.m_stale, NULL, 0);
 
@@ -769,27 +781,21 @@ int daemon_run(const struct daemon_opts *o)
 		d.inotify_w.data = &d;
 		ev_io_start(d.loop, &d.inotify_w);
 	}
-	ev_timer_init(&d.debounce, on_debounce, 0.001, 0.);
-	d.debounce.data = &d;
-	ev_signal_init(&d.sig_term, on_signal, SIGTERM);
-	ev_signal_init(&d.sig_int, on_signal, SIGINT);
-	ev_signal_init(&d.sig_hup, on_signal, SIGHUP);
-	d.sig_term.data = d.sig_int.data = d.sig_hup.data = &d;
-	ev_signal_start(d.loop, &d.sig_term);
-	ev_signal_start(d.loop, &d.sig_int);
-	ev_signal_start(d.loop, &d.sig_hup);
-	signal(SIGPIPE, SIG_IGN);
 
 	char port[16];
 	snprintf(port, sizeof(port), "%u", http_server_port(d.http));
 	log_info("ironlb running", "version", IRONLB_VERSION, "node", o->node_name, "manifests",
 		 o->manifests_dir, "listen", o->listen ? o->listen : "127.0.0.1:7472", "port",
 		 port, NULL);
-	reload(&d, "start");
+	/* A directory is complete as soon as it is read: no gate to wait for. */
+	reconciler_synced(d.rec);
+	d.trigger = "start";
+	reconciler_pass_now(d.rec);
 
 	ev_run(d.loop, 0);
 
 	/* Orderly shutdown. */
+	reconciler_free(d.rec);
 	announcer_free(d.ann);
 	http_server_free(d.http);
 	if (d.inotify_fd >= 0)

@@ -1,11 +1,11 @@
 /*
  * `ironlb controller` (in ironlb-k8s, see k8sd.h): reflectors for Services, Namespaces and the metallb.io
  * configuration kinds of the config namespace; once all are synced, and
- * after each change (debounced), the pipeline (src/pipeline/pipeline.h)
- * judges the stores' objects and builds the model in force (the last good
- * configuration when the current one has errors; a Service with errors
- * fails alone, with an AllocationFailed Event), the allocator runs over
- * every Service, and Services whose addresses differ
+ * after changes (src/reconcile: quiet time, maximum delay), the pipeline
+ * (src/pipeline/pipeline.h) judges the stores' objects and builds the model
+ * in force (the last good configuration when the current one has errors; a
+ * Service with errors fails alone, with an AllocationFailed Event), the
+ * allocator runs over every Service, and Services whose addresses differ
  * from their status get status.loadBalancer.ingress and the
  * metallb.io/ip-allocated-from-pool annotation patched; allocator events
  * are posted as events.k8s.io/v1 Events.  After each pass, IPAddressPools
@@ -25,7 +25,6 @@
 #include <stdint.h>
 #include <getopt.h>
 #include <jansson.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,14 +43,14 @@
 #include "k8s/k8s_config.h"
 #include "manifest/tree.h"
 #include "model/model.h"
+#include "reconcile/reconciler.h"
 #include "k8sd/k8sd.h"
 #include "pipeline/pipeline.h"
 
 #define POOL_ANNOTATION "metallb.io/ip-allocated-from-pool"
 #define REPORTING_CONTROLLER "metallb.io/controller"
-#define DEBOUNCE 0.005
 #define RETRY 1.0
-#define DRAIN 2.0     /* seconds requests under way may take at exit */
+#define DRAIN 3.0     /* seconds the Lease release and requests under way may take at exit */
 
 #define CONFIG_STATE_NAME "controller"
 #define LEASE_NAME "ironlb-controller"
@@ -144,10 +143,12 @@ struct ctl {
 	char *instance;
 	struct k8s_reflector *refl[R_COUNT];
 	char *paths[R_COUNT];
+	struct refl_arg {
+		struct ctl *c;
+		int i;
+	} rargs[R_COUNT];
 	bool started;          /* all reflectors synced once */
-	ev_timer debounce;
-	double pass_end, pass_cost;   /* when the last pass ended, and what it took (s) */
-	ev_signal sig_term, sig_int;
+	struct reconciler *rec;   /* when passes run; signals; drain at exit */
 
 	struct alloc *alloc;
 	struct pipeline *pipe;         /* the store, verdict and last good records */
@@ -166,9 +167,8 @@ struct ctl {
 	bool leader;
 	bool lease_busy;          /* a Lease request is under way */
 	bool stopping;
-	bool quit;                /* a second signal: stop waiting for requests */
 	char *identity;
-	ev_timer lease_timer, stop_timer;
+	ev_timer lease_timer;
 	double last_renew;        /* ev_now of the last successful renewal */
 	char *observed;           /* holder + renewTime last seen */
 	double observed_at;
@@ -180,27 +180,12 @@ struct ctl {
 };
 
 /*
- * Run a pass `after` seconds from now, or sooner if one is due sooner: a
- * steady stream of changes must not put passes off for ever.  A pass costs
- * O(Services) (the model is rebuilt from the stores), so the next one waits
- * at least as long as the last one took: under a burst of changes (every
- * status patch comes back through the watch) the controller then spends at
- * most about half its time in passes, each taking more changes at once, and
- * the API server sharing the node gets the rest.
+ * When passes run is the reconciler's (src/reconcile/reconciler.h): a pass
+ * costs O(Services) (the model is rebuilt from the stores), so the next one
+ * waits as long as the last one took (at most max_spacing), and no change
+ * waits longer than max_delay.  Our own status and annotation patches
+ * coming back through the watch cause none (on_change()).
  */
-static void schedule(struct ctl *c, double after)
-{
-	if (!c->started)
-		return;
-	double rest = c->pass_end + c->pass_cost - ev_now(c->loop);
-	if (after < rest)
-		after = rest;
-	if (ev_is_active(&c->debounce) && ev_timer_remaining(c->loop, &c->debounce) <= after)
-		return;
-	ev_timer_stop(c->loop, &c->debounce);
-	ev_timer_set(&c->debounce, after, 0.);
-	ev_timer_start(c->loop, &c->debounce);
-}
 
 /* ------------------------------------------------------------------ */
 /* requests */
@@ -241,7 +226,7 @@ static void on_done(struct k8s_response *resp, void *arg)
 		 * deletion.  Anything else (a 409 from a resourceVersion
 		 * precondition, a timeout) is tried again with fresh data. */
 		if (!resp->reason || strcmp(resp->reason, "NotFound") != 0)
-			schedule(c, RETRY);
+			reconciler_retry(c->rec, RETRY);
 	} else {
 		log_debug("API request done", "what", r->what, r->pool ? "pool" : "service", r->key,
 			  NULL);
@@ -343,7 +328,8 @@ static void update_pool_status(struct ctl *c)
 
 static void retry_soon(void *arg)
 {
-	schedule(arg, RETRY);
+	struct ctl *c = arg;
+	reconciler_retry(c->rec, RETRY);
 }
 
 /* ------------------------------------------------------------------ */
@@ -380,10 +366,10 @@ static void set_leader(struct ctl *c, bool leader)
 		log_info("became leader", "identity", c->identity, "lease", LEASE_NAME, NULL);
 		/* Start from what the Services hold, as after a restart. */
 		reset_state(c);
-		schedule(c, 0);
+		reconciler_retry(c->rec, 0);
 	} else {
 		log_warn("lost leadership", "identity", c->identity, "lease", LEASE_NAME, NULL);
-		ev_timer_stop(c->loop, &c->debounce);
+		reconciler_cancel(c->rec);
 		reset_state(c);
 	}
 }
@@ -406,8 +392,6 @@ static void on_lease_write(struct k8s_response *resp, void *arg)
 		c->lease_busy = resp->error == K8S_OK &&
 				k8s_get(c->client, path, on_release_get, c) != NULL;
 		free(path);
-		if (!c->lease_busy)
-			ev_break(c->loop, EVBREAK_ALL);
 		return;
 	}
 	if (resp->error == K8S_OK) {
@@ -527,13 +511,13 @@ static void on_lease_timer(struct ev_loop *loop, ev_timer *w, int revents)
 
 /* On shutdown a leader gives the Lease up (holderIdentity emptied, as
  * client-go's ReleaseOnCancel) so that another controller takes over at
- * once; the loop ends when that is done or after a short wait. */
+ * once; the reconciler's drain ends the loop when that is done (lease_busy
+ * false) or after DRAIN seconds. */
 static void on_lease_released(struct k8s_response *resp, void *arg)
 {
 	struct ctl *c = arg;
 	(void)resp;
 	c->lease_busy = false;
-	ev_break(c->loop, EVBREAK_ALL);
 }
 
 static void on_release_get(struct k8s_response *resp, void *arg)
@@ -545,7 +529,6 @@ static void on_release_get(struct k8s_response *resp, void *arg)
 	if (!holder || strcmp(holder, c->identity) != 0) {
 		json_decref(l);
 		c->lease_busy = false;
-		ev_break(c->loop, EVBREAK_ALL);
 		return;
 	}
 	json_object_set_new(spec, "holderIdentity", json_string(""));
@@ -553,19 +536,9 @@ static void on_release_get(struct k8s_response *resp, void *arg)
 	char *body = json_dumps(l, JSON_COMPACT);
 	json_decref(l);
 	char *path = lease_path(c);
-	if (!k8s_update(c->client, path, body, on_lease_released, c)) {
-		c->lease_busy = false;
-		ev_break(c->loop, EVBREAK_ALL);
-	}
+	c->lease_busy = k8s_update(c->client, path, body, on_lease_released, c) != NULL;
 	free(path);
 	free(body);
-}
-
-static void on_stop_timeout(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	(void)w;
-	(void)revents;
-	ev_break(loop, EVBREAK_ALL);
 }
 
 /* ------------------------------------------------------------------ */
@@ -596,7 +569,7 @@ static void h_healthz(const struct http_request *req, struct http_response *resp
 {
 	struct ctl *c = arg;
 	(void)req;
-	if (c->started)
+	if (reconciler_ready(c->rec))
 		http_response_printf(resp, 200, "ok\n");
 	else
 		http_response_printf(resp, 503, "not synced with the API server yet\n");
@@ -627,22 +600,8 @@ static char *status_json(const struct alloc_result *r)
 
 static char *ingress_json_of(const struct tree *obj)
 {
-	json_t *ing = json_array();
-	const struct tree *arr = tree_path(obj, "status.loadBalancer.ingress");
-	json_t *j = arr ? tree_to_json(arr) : NULL;
-	size_t i;
-	json_t *v;
-	if (j && json_is_array(j))
-		json_array_foreach(j, i, v)
-		{
-			const char *ip = json_string_value(json_object_get(v, "ip"));
-			if (ip)
-				json_array_append_new(ing, json_pack("{s:s}", "ip", ip));
-		}
-	json_decref(j);
-	char *s = json_dumps(ing, JSON_COMPACT);
-	json_decref(ing);
-	return s;
+	/* The form own_service_write() compares with what was sent. */
+	return k8sd_ingress_json(obj);
 }
 
 static char *pools_of(const struct alloc_result *r)
@@ -1012,32 +971,91 @@ static void reconcile(struct ctl *c)
 	pipeline_pass_free(&ps);
 }
 
-static void on_debounce(struct ev_loop *loop, ev_timer *w, int revents)
+static void on_pass(void *arg)
 {
-	struct ctl *c = w->data;
-	(void)loop;
-	(void)revents;
-	double t0 = ev_time();
-	reconcile(c);
-	c->pass_end = ev_time();
-	c->pass_cost = c->pass_end - t0;
-	char took[32];
-	snprintf(took, sizeof(took), "%.3f", c->pass_cost);
-	log_debug("pass done", "seconds", took, NULL);
+	reconcile(arg);
+}
+
+/* Whether a Service update only shows the status and annotation patches
+ * this controller sent (k8sd_service_echo()): those need no pass. */
+static bool own_service_write(struct ctl *c, enum k8s_change change, const struct tree *object,
+			      const struct tree *old)
+{
+	if (change != K8S_CHANGE_MODIFIED || !old)
+		return false;
+	const struct tree *meta = tree_get(object, "metadata");
+	const char *ns = tree_get_str(meta, "namespace"), *name = tree_get_str(meta, "name");
+	if (!ns || !name)
+		return false;
+	char key[512];
+	snprintf(key, sizeof(key), "%s/%s", ns, name);
+	struct sent *st = sent_get(&c->sent, key, false);
+	if (!k8sd_service_echo(old, object, POOL_ANNOTATION, st ? st->status : NULL,
+			       st ? st->pools : NULL))
+		return false;
+	if (!st)
+		return true;
+	/* What the watch now shows is no longer awaited: a later write by
+	 * someone else is a difference that the next pass must undo. */
+	if (st->status) {
+		char *have = k8sd_ingress_json(object);
+		if (strcmp(have, st->status) == 0) {
+			free(st->status);
+			st->status = NULL;
+		}
+		free(have);
+	}
+	if (st->pools) {
+		const char *ann = tree_get_str(tree_path(object, "metadata.annotations"),
+					       POOL_ANNOTATION);
+		if (ann ? strcmp(ann, st->pools) == 0 : !*st->pools) {
+			free(st->pools);
+			st->pools = NULL;
+		}
+	}
+	sent_tidy(c, key);
+	return true;
+}
+
+/* Whether an IPAddressPool update only shows the status figures this
+ * controller sent (k8sd_status_patch_echo()). */
+static bool own_pool_write(struct ctl *c, enum k8s_change change, const struct tree *object,
+			   const struct tree *old)
+{
+	if (change != K8S_CHANGE_MODIFIED || !old)
+		return false;
+	const char *name = tree_get_str(tree_get(object, "metadata"), "name");
+	const struct sent *ps = name ? sent_get(&c->pool_sent, name, false) : NULL;
+	if (!ps)
+		return false;
+	json_t *fields = json_object();
+	for (int k = 0; k < 4; k++)
+		json_object_set_new(fields, POOL_FIELDS[k], json_integer(ps->v[k]));
+	char *sent = json_dumps(fields, JSON_COMPACT);
+	json_decref(fields);
+	bool echo = k8sd_status_patch_echo(old, object, sent);
+	free(sent);
+	if (echo)
+		sent_forget(&c->pool_sent, name);   /* shown: no longer awaited */
+	return echo;
 }
 
 static void on_change(enum k8s_change change, const struct tree *object,
 		      const struct tree *old, void *arg)
 {
-	(void)change;
-	(void)object;
-	(void)old;
-	schedule(arg, DEBOUNCE);
+	struct refl_arg *ra = arg;
+	struct ctl *c = ra->c;
+	if ((ra->i == R_SERVICES && own_service_write(c, change, object, old)) ||
+	    (ra->i == R_POOLS && own_pool_write(c, change, object, old))) {
+		reconciler_own_write(c->rec);
+		return;
+	}
+	reconciler_changed(c->rec);
 }
 
 static void on_synced(void *arg)
 {
-	struct ctl *c = arg;
+	struct ctl *c = ((struct refl_arg *)arg)->c;
 	if (c->started)
 		return;
 	for (int i = 0; i < R_COUNT; i++)
@@ -1045,7 +1063,7 @@ static void on_synced(void *arg)
 			return;
 	c->started = true;
 	log_info("all resources synced", NULL);
-	schedule(c, 0);
+	reconciler_synced(c->rec);
 }
 
 static void on_refl_error(const struct k8s_response *resp, void *arg)
@@ -1055,30 +1073,52 @@ static void on_refl_error(const struct k8s_response *resp, void *arg)
 		 "reason", resp->reason, NULL);
 }
 
-static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
+/* SIGTERM/SIGINT (the reconciler's stop): no more watches; a leader gives
+ * its Lease up.  The reconciler then lets the Lease release and the
+ * requests under way (patches, Events) finish, for DRAIN seconds at most:
+ * a patch cut off may or may not have been applied.  A second signal ends
+ * the wait. */
+static void on_stop(void *arg)
 {
-	struct ctl *c = w->data;
-	(void)revents;
-	log_info("stopping", NULL);
-	if (c->stopping)
-		c->quit = true;
-	if (c->stopping || !c->leader) {
-		c->stopping = true;
-		ev_break(loop, EVBREAK_ALL);
-		return;
-	}
+	struct ctl *c = arg;
 	c->stopping = true;
-	ev_timer_stop(loop, &c->debounce);
-	ev_timer_stop(loop, &c->lease_timer);
-	ev_timer_start(loop, &c->stop_timer);
-	if (!c->lease_busy) {
-		/* Give the Lease up; the callbacks end the loop. */
+	ev_timer_stop(c->loop, &c->lease_timer);
+	for (int i = 0; i < R_COUNT; i++) {
+		k8s_reflector_free(c->refl[i]);
+		c->refl[i] = NULL;
+	}
+	if (c->leader && !c->lease_busy) {
+		/* Give the Lease up. */
 		char *path = lease_path(c);
 		c->lease_busy = k8s_get(c->client, path, on_release_get, c) != NULL;
 		free(path);
-		if (!c->lease_busy)
-			ev_break(loop, EVBREAK_ALL);
 	}
+}
+
+static bool on_pending(void *arg)
+{
+	struct ctl *c = arg;
+	return c->lease_busy || k8s_client_pending(c->client);
+}
+
+static void h_status(const struct http_request *req, struct http_response *resp, void *arg)
+{
+	struct ctl *c = arg;
+	(void)req;
+	json_t *root = json_object();
+	json_object_set_new(root, "namespace", json_string(c->ns));
+	json_object_set_new(root, "leader", json_boolean(c->leader));
+	json_object_set_new(root, "config",
+			    json_pack("{s:b, s:b, s:b, s:I, s:I}", "synced", c->started, "loaded",
+				      c->have_config, "stale", c->stale, "updates",
+				      (json_int_t)c->updates, "failed_updates",
+				      (json_int_t)c->update_errors));
+	json_object_set_new(root, "reconciler", reconciler_status_json(c->rec));
+	resp->body = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	resp->body_len = strlen(resp->body);
+	resp->status = 200;
+	resp->content_type = HTTP_APPLICATION_JSON;
+	json_decref(root);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1166,12 +1206,23 @@ int cmd_controller(int argc, char **argv)
 	alloc_set_lb_class(c.alloc, lb_class);
 	struct pipeline_opts po = {.config_namespace = ns, .lb_class = c.lb_class};
 	c.pipe = pipeline_new(&po);
+	struct reconciler_opts ro = {
+		RECONCILER_K8S_DEFAULTS,
+		.pass = on_pass,
+		.stop = on_stop,
+		.pending = on_pending,
+		.arg = &c,
+	};
+	ro.drain = DRAIN;   /* the Lease release comes first */
+	c.rec = reconciler_new(c.loop, &ro);
 	metrics_setup(&c);
+	reconciler_metrics(c.rec, c.reg);
 	metrics_update(&c);
 
 	c.http = http_server_new(c.loop);
 	http_server_route(c.http, "GET", "/metrics", http_metrics_handler, c.reg);
 	http_server_route(c.http, "GET", "/healthz", h_healthz, &c);
+	http_server_route(c.http, "GET", "/status", h_status, &c);
 	if (http_server_start(c.http, listen ? listen : ":7472", &err) != 0) {
 		fprintf(stderr, "ironlb controller: %s\n", err);
 		free(err);
@@ -1188,15 +1239,14 @@ int cmd_controller(int argc, char **argv)
 	c.paths[R_BFD] = xasprintf("/apis/metallb.io/v1beta1/namespaces/%s/bfdprofiles", ns);
 	c.paths[R_PEERS] = xasprintf("/apis/metallb.io/v1beta2/namespaces/%s/bgppeers", ns);
 
-	ev_timer_init(&c.debounce, on_debounce, DEBOUNCE, 0.);
-	c.debounce.data = &c;
 	for (int i = 0; i < R_COUNT; i++) {
+		c.rargs[i] = (struct refl_arg){&c, i};
 		struct k8s_reflector_opts o = {
 			.path = c.paths[i],
 			.on_change = on_change,
 			.on_synced = on_synced,
 			.on_error = on_refl_error,
-			.arg = &c,
+			.arg = &c.rargs[i],
 		};
 		c.refl[i] = k8s_reflector_new(c.client, &o);
 		k8s_reflector_start(c.refl[i]);
@@ -1205,16 +1255,6 @@ int cmd_controller(int argc, char **argv)
 	ev_timer_init(&c.lease_timer, on_lease_timer, 0., 0.);
 	c.lease_timer.data = &c;
 	ev_timer_start(c.loop, &c.lease_timer);
-	ev_timer_init(&c.stop_timer, on_stop_timeout, 3., 0.);
-	c.stop_timer.data = &c;
-
-	ev_signal_init(&c.sig_term, on_signal, SIGTERM);
-	ev_signal_init(&c.sig_int, on_signal, SIGINT);
-	c.sig_term.data = &c;
-	c.sig_int.data = &c;
-	ev_signal_start(c.loop, &c.sig_term);
-	ev_signal_start(c.loop, &c.sig_int);
-	signal(SIGPIPE, SIG_IGN);
 
 	char port[16];
 	snprintf(port, sizeof(port), "%u", http_server_port(c.http));
@@ -1222,26 +1262,13 @@ int cmd_controller(int argc, char **argv)
 		 k8s_client_config(c.client)->server, "metrics_port", port, NULL);
 	ev_run(c.loop, 0);
 
-	c.stopping = true;
-	c.started = false;   /* no more passes */
-	ev_timer_stop(c.loop, &c.debounce);
+	/* The reconciler ended the loop after on_stop() and the drain. */
 	ev_timer_stop(c.loop, &c.lease_timer);
-	ev_timer_stop(c.loop, &c.stop_timer);
 	for (int i = 0; i < R_COUNT; i++) {
 		k8s_reflector_free(c.refl[i]);
 		free(c.paths[i]);
 	}
-	/* Let the requests under way (patches, Events, a Lease release the
-	 * stop timer cut short) finish, for DRAIN seconds at most: a patch cut
-	 * off may or may not have been applied, and an Event's context is
-	 * freed by its callback.  A second signal ends the wait. */
-	ev_timer_set(&c.stop_timer, DRAIN, 0.);
-	ev_timer_start(c.loop, &c.stop_timer);
-	while (k8s_client_pending(c.client) && ev_is_active(&c.stop_timer) && !c.quit)
-		ev_run(c.loop, EVRUN_ONCE);
-	ev_timer_stop(c.loop, &c.stop_timer);
-	ev_signal_stop(c.loop, &c.sig_term);
-	ev_signal_stop(c.loop, &c.sig_int);
+	reconciler_free(c.rec);
 
 	k8sd_cstate_free(c.cstate);
 	k8s_client_free(c.client);   /* cancels the rest, without callbacks */

@@ -18,6 +18,7 @@
 
 #include "base/diag.h"
 #include "k8s/k8s_client.h"
+#include "k8s/k8s_watch.h"
 #include "manifest/tree.h"
 #include "model/model.h"
 
@@ -33,6 +34,38 @@ void k8sd_post_event(struct k8s_client *c, const char *reporting_controller,
 		     const char *instance, const struct tree *svc, const char *ns,
 		     const char *name, const char *type, const char *reason,
 		     const char *message);
+
+/*
+ * Echoes of our own writes (echo.c): whether a watch event only shows what
+ * this process wrote, so that it needs no pass.
+ *
+ * k8sd_service_echo: a Service update (old -> obj) whose only differences
+ * are metadata bookkeeping (resourceVersion, managedFields, generation),
+ * status.loadBalancer and the annotation `annotation`, where a changed
+ * ingress equals sent_ingress (the ingress JSON last sent, as
+ * k8sd_ingress_json() writes it; NULL: nothing sent) and a changed
+ * annotation equals sent_pools ("" when its removal was sent; NULL:
+ * nothing sent).  An update that changes nothing but bookkeeping is one
+ * too: a pass would not see it.
+ *
+ * k8sd_status_object_echo: an event on one of the speaker's own status
+ * objects; want is the status it wants the object to hold (JSON text; NULL
+ * when it wants the object gone), sent the write under way (the status
+ * JSON text, "-" for a delete, NULL for none).  An echo is: the object
+ * holding the wanted status; its create while that write is under way; its
+ * deletion (or a late event) while a delete is under way.
+ *
+ * k8sd_status_patch_echo: an update (old -> obj) whose only differences
+ * are metadata bookkeeping and the status fields of `sent` (the JSON
+ * object of a status merge patch, the controller's IPAddressPool figures),
+ * which obj holds with the values sent.
+ */
+char *k8sd_ingress_json(const struct tree *obj);   /* [{"ip":...}] of status.loadBalancer */
+bool k8sd_service_echo(const struct tree *old, const struct tree *obj, const char *annotation,
+		       const char *sent_ingress, const char *sent_pools);
+bool k8sd_status_object_echo(enum k8s_change change, const struct tree *obj, const char *want,
+			     const char *sent);
+bool k8sd_status_patch_echo(const struct tree *old, const struct tree *obj, const char *sent);
 
 /* Free the records of Events still under way; after k8s_client_free()
  * (which cancels them without callbacks). */

@@ -5,10 +5,10 @@
  * Reflectors keep Services, EndpointSlices and Nodes (cluster-wide), the
  * Secrets and metallb.io configuration kinds of the config namespace, and
  * this node's ServiceL2Status / ServiceBGPStatus objects.  Once all are
- * synced, and after each change (debounced), a model is built from them
- * exactly as `ironlb run` builds one from files, and the announcer
- * (src/daemon/announcer.h, the code `ironlb run` uses) plans Layer 2 and
- * BGP for this node and makes it so.  The addresses announced are the ones
+ * synced, and after changes (src/reconcile: quiet time, maximum delay), a
+ * model is built from them exactly as `ironlb run` builds one from files,
+ * and the announcer (src/daemon/announcer.h, the code `ironlb run` uses)
+ * plans Layer 2 and BGP for this node and makes it so.  The addresses announced are the ones
  * the controller wrote in status.loadBalancer.ingress of Services that are
  * ours (type LoadBalancer, our class); each address's pool is the valid
  * pool that holds it.  The speaker never writes Services.
@@ -38,7 +38,6 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <malloc.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,9 +58,9 @@
 #include "pipeline/pipeline.h"
 #include "manifest/tree.h"
 #include "model/model.h"
+#include "reconcile/reconciler.h"
 
 #define REPORTING_CONTROLLER "metallb.io/speaker"
-#define DEBOUNCE 0.005
 #define RETRY 1.0
 #define MAX_IFACES 32
 
@@ -86,6 +85,9 @@ struct status_rec {
 	/* What was last sent and not yet seen back from the watch: the status
 	 * JSON text, "-" for a delete; NULL when nothing is outstanding. */
 	char *sent;
+	/* The status it should hold (JSON text), NULL when it should go: what
+	 * an event on it is compared with (k8sd_status_object_echo()). */
+	char *want;
 };
 
 struct spk {
@@ -97,11 +99,12 @@ struct spk {
 	char *instance;
 	struct k8s_reflector *refl[S_COUNT];
 	char *paths[S_COUNT];
+	struct refl_arg {
+		struct spk *s;
+		int i;
+	} rargs[S_COUNT];
 	bool started;
-	ev_timer debounce, drain;
-	bool stopping, quit;     /* draining at exit; a second signal seen */
-	double last_pass;   /* seconds the last reconcile took (at most 1) */
-	ev_signal sig_term, sig_int;
+	struct reconciler *rec;   /* when passes run; signals; drain at exit */
 
 	/* The store, verdict and last good records (pipeline.h). */
 	struct pipeline *pipe;
@@ -122,23 +125,15 @@ struct spk {
 	struct http_server *http;
 };
 
-static void schedule(struct spk *s, double after)
-{
-	if (!s->started)
-		return;
-	/* A pass costs time in proportion to the cluster: let changes gather
-	 * for as long as the last pass took, so a burst of them (a thousand
-	 * Services getting their addresses) is a few passes, not a thousand. */
-	if (after < s->last_pass)
-		after = s->last_pass;
-	ev_timer_stop(s->loop, &s->debounce);
-	ev_timer_set(&s->debounce, after, 0.);
-	ev_timer_start(s->loop, &s->debounce);
-}
-
+/* When passes run is the reconciler's (src/reconcile/reconciler.h): a pass
+ * costs time in proportion to the cluster, so changes gather for as long
+ * as the last pass took (at most max_spacing), a burst of them (a thousand
+ * Services getting their addresses) is a few passes, not a thousand, and
+ * no change waits longer than max_delay. */
 static void retry_soon(void *arg)
 {
-	schedule(arg, RETRY);
+	struct spk *s = arg;
+	reconciler_retry(s->rec, RETRY);
 }
 
 /* ------------------------------------------------------------------ */
@@ -211,7 +206,7 @@ static void status_failed(struct status_req *r, const char *what, const struct k
 		free(rec->sent);
 		rec->sent = NULL;
 	}
-	schedule(r->s, RETRY);
+	reconciler_retry(r->s->rec, RETRY);
 }
 
 static void on_status_patched(struct k8s_response *resp, void *arg)
@@ -345,6 +340,7 @@ static void sync_status_objects(struct spk *s, struct want *want, size_t nwant)
 		struct status_rec *rec = VEC_PUSH(next, nnext);
 		rec->name = xstrdup(w->name);
 		rec->sent = old && old->sent ? xstrdup(old->sent) : NULL;
+		rec->want = xstrdup(text);
 		if (same) {
 			free(rec->sent);
 			rec->sent = NULL;
@@ -387,6 +383,7 @@ static void sync_status_objects(struct spk *s, struct want *want, size_t nwant)
 	for (size_t i = 0; i < s->nrecs; i++) {
 		free(s->recs[i].name);
 		free(s->recs[i].sent);
+		free(s->recs[i].want);
 	}
 	free(s->recs);
 	xqsort(next, nnext, sizeof(*next), rec_cmp);
@@ -703,31 +700,45 @@ static void reconcile(struct spk *s)
 	malloc_trim(0);
 }
 
-static void on_debounce(struct ev_loop *loop, ev_timer *w, int revents)
+static void on_pass(void *arg)
 {
-	struct spk *s = w->data;
-	(void)revents;
-	ev_now_update(loop);
-	double t0 = ev_now(loop);
-	reconcile(s);
-	ev_now_update(loop);
-	s->last_pass = ev_now(loop) - t0;
-	if (s->last_pass > 1.0)
-		s->last_pass = 1.0;
+	reconcile(arg);
+}
+
+/* Whether an event on one of this node's status objects shows what this
+ * speaker wrote (k8sd_status_object_echo()).  Once the watch shows the
+ * status written, the write is no longer under way: a later change by
+ * someone else is then a difference. */
+static bool own_status_write(struct spk *s, enum k8s_change change, const struct tree *object)
+{
+	const char *name = tree_get_str(tree_get(object, "metadata"), "name");
+	struct status_rec *rec = name ? rec_find(s, name) : NULL;
+	if (!rec || !k8sd_status_object_echo(change, object, rec->want, rec->sent))
+		return false;
+	if (change != K8S_CHANGE_DELETED && rec->want && rec->sent &&
+	    strcmp(rec->sent, rec->want) == 0 && tree_get(object, "status")) {
+		free(rec->sent);
+		rec->sent = NULL;
+	}
+	return true;
 }
 
 static void on_change(enum k8s_change change, const struct tree *object, const struct tree *old,
 		      void *arg)
 {
-	(void)change;
-	(void)object;
+	struct refl_arg *ra = arg;
+	struct spk *s = ra->s;
 	(void)old;
-	schedule(arg, DEBOUNCE);
+	if ((ra->i == S_L2STATUS || ra->i == S_BGPSTATUS) && own_status_write(s, change, object)) {
+		reconciler_own_write(s->rec);
+		return;
+	}
+	reconciler_changed(s->rec);
 }
 
 static void on_synced(void *arg)
 {
-	struct spk *s = arg;
+	struct spk *s = ((struct refl_arg *)arg)->s;
 	if (s->started)
 		return;
 	for (int i = 0; i < S_COUNT; i++)
@@ -735,7 +746,7 @@ static void on_synced(void *arg)
 			return;
 	s->started = true;
 	log_info("all resources synced", NULL);
-	schedule(s, 0);
+	reconciler_synced(s->rec);
 }
 
 static void on_refl_error(const struct k8s_response *resp, void *arg)
@@ -752,7 +763,7 @@ static void h_healthz(const struct http_request *req, struct http_response *resp
 {
 	struct spk *s = arg;
 	(void)req;
-	if (s->started)
+	if (reconciler_ready(s->rec))
 		http_response_printf(resp, 200, "ok\n");
 	else
 		http_response_printf(resp, 503, "not synced with the API server yet\n");
@@ -771,6 +782,7 @@ static void h_status(const struct http_request *req, struct http_response *resp,
 				      (json_int_t)s->updates, "failed_updates",
 				      (json_int_t)s->update_errors));
 	announcer_status_json(s->ann, root);
+	json_object_set_new(root, "reconciler", reconciler_status_json(s->rec));
 	resp->body = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	resp->body_len = strlen(resp->body);
 	resp->status = 200;
@@ -778,24 +790,23 @@ static void h_status(const struct http_request *req, struct http_response *resp,
 	json_decref(root);
 }
 
-static void on_drain_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+/* SIGTERM/SIGINT (the reconciler's stop): withdraw, and no more watches.
+ * The reconciler then lets the writes under way (status objects, Events)
+ * finish, for 2 s at most; a second signal ends the wait. */
+static void on_stop(void *arg)
 {
-	(void)loop;
-	(void)w;
-	(void)revents;
+	struct spk *s = arg;
+	announcer_stop(s->ann);
+	for (int i = 0; i < S_COUNT; i++) {
+		k8s_reflector_free(s->refl[i]);
+		s->refl[i] = NULL;
+	}
 }
 
-static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
+static bool on_pending(void *arg)
 {
-	struct spk *s = w->data;
-	(void)revents;
-	if (s->stopping) {
-		s->quit = true;
-		return;
-	}
-	log_info("stopping", "signal", w->signum == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
-	announcer_stop(s->ann);
-	ev_break(loop, EVBREAK_ALL);
+	struct spk *s = arg;
+	return k8s_client_pending(s->client);
 }
 
 /* ------------------------------------------------------------------ */
@@ -920,8 +931,17 @@ int cmd_speaker(int argc, char **argv)
 	s.cstate = k8sd_cstate_new(s.client, ns, cs_name, "speaker", node, REPORTING_CONTROLLER,
 				   s.instance, retry_soon, &s);
 	free(cs_name);
+	struct reconciler_opts ro = {
+		RECONCILER_K8S_DEFAULTS,
+		.pass = on_pass,
+		.stop = on_stop,
+		.pending = on_pending,
+		.arg = &s,
+	};
+	s.rec = reconciler_new(s.loop, &ro);
 	s.reg = metrics_registry_new();
 	alloc_metrics_register_config(&s.am, s.reg);
+	reconciler_metrics(s.rec, s.reg);
 	metrics_update(&s);
 
 	struct announcer_opts ao = {
@@ -965,28 +985,20 @@ int cmd_speaker(int argc, char **argv)
 	s.paths[S_PEERS] = xasprintf("/apis/metallb.io/v1beta2/namespaces/%s/bgppeers", ns);
 	char *own_label = xasprintf("metallb.io/node=%s", node);
 
-	ev_timer_init(&s.debounce, on_debounce, DEBOUNCE, 0.);
-	s.debounce.data = &s;
 	for (int i = 0; i < S_COUNT; i++) {
+		s.rargs[i] = (struct refl_arg){&s, i};
 		struct k8s_reflector_opts o = {
 			.path = s.paths[i],
 			.label_selector = i == S_L2STATUS || i == S_BGPSTATUS ? own_label : NULL,
 			.on_change = on_change,
 			.on_synced = on_synced,
 			.on_error = on_refl_error,
-			.arg = &s,
+			.arg = &s.rargs[i],
 		};
 		s.refl[i] = k8s_reflector_new(s.client, &o);
 		k8s_reflector_start(s.refl[i]);
 	}
 
-	ev_signal_init(&s.sig_term, on_signal, SIGTERM);
-	ev_signal_init(&s.sig_int, on_signal, SIGINT);
-	s.sig_term.data = &s;
-	s.sig_int.data = &s;
-	ev_signal_start(s.loop, &s.sig_term);
-	ev_signal_start(s.loop, &s.sig_int);
-	signal(SIGPIPE, SIG_IGN);
 
 	char port[16];
 	snprintf(port, sizeof(port), "%u", http_server_port(s.http));
@@ -994,21 +1006,12 @@ int cmd_speaker(int argc, char **argv)
 		 "server", k8s_client_config(s.client)->server, "metrics_port", port, NULL);
 	ev_run(s.loop, 0);
 
-	ev_timer_stop(s.loop, &s.debounce);
+	/* The reconciler ended the loop after on_stop() and the drain. */
 	for (int i = 0; i < S_COUNT; i++) {
 		k8s_reflector_free(s.refl[i]);
 		free(s.paths[i]);
 	}
-	/* Let the writes under way (status objects, Events) finish, for 2 s
-	 * at most; a second signal ends the wait. */
-	ev_timer_init(&s.drain, on_drain_timeout, 2., 0.);
-	ev_timer_start(s.loop, &s.drain);
-	s.stopping = true;
-	while (k8s_client_pending(s.client) && ev_is_active(&s.drain) && !s.quit)
-		ev_run(s.loop, EVRUN_ONCE);
-	ev_timer_stop(s.loop, &s.drain);
-	ev_signal_stop(s.loop, &s.sig_term);
-	ev_signal_stop(s.loop, &s.sig_int);
+	reconciler_free(s.rec);
 	free(own_label);
 	k8sd_cstate_free(s.cstate);
 	k8s_client_free(s.client);
@@ -1026,6 +1029,7 @@ int cmd_speaker(int argc, char **argv)
 	for (size_t i = 0; i < s.nrecs; i++) {
 		free(s.recs[i].name);
 		free(s.recs[i].sent);
+		free(s.recs[i].want);
 	}
 	free(s.recs);
 	free(s.instance);

@@ -367,6 +367,61 @@ def test_speaker_metrics_and_configuration_state(c):
     assert c.config_state("controller") == ("Valid", "")
 
 
+def settled_passes(c, sp, window=1.5, timeout=30):
+    """A speaker's pass count (metallb_k8s_client_updates_total) once it has
+    not changed for `window` seconds (three times the reconciler's maximum
+    delay)."""
+    state = {"last": None, "since": time.monotonic()}
+
+    def ok():
+        sp.check()
+        n = sp.metric("metallb_k8s_client_updates_total")[0][1]
+        if n != state["last"]:
+            state["last"], state["since"] = n, time.monotonic()
+            return None
+        return n if time.monotonic() - state["since"] >= window else None
+    return c.wait(ok, timeout, f"speaker {sp.node}: passes settled")
+
+
+def test_speaker_own_status_writes_cause_no_pass(c):
+    """The ServiceL2Status objects a speaker writes come back through its
+    watch: they are counted as its own writes
+    (ironlb_reconcile_own_writes_total) and cause no pass
+    (metallb_k8s_client_updates_total).  Someone else's change to one, or
+    its deletion, is a difference: one pass, which puts it back."""
+    guide(c)
+    st = l2_owner(c, "dual-stack-test-svc")
+    owner = st["status"]["node"]
+    name = st["metadata"]["name"]
+    sp = c.speakers[owner]
+    mine = c.plane.kubectl_json("get", "servicel2statuses.metallb.io", "-n", NS, "-l",
+                                f"metallb.io/node={owner}")["items"]
+    assert mine
+    before = settled_passes(c, sp)
+    own = sp.metric("ironlb_reconcile_own_writes_total")[0][1]
+    # Each object's create and status write came back as own writes.
+    assert own >= len(mine), (own, len(mine))
+
+    def status_of():
+        got = c.plane.kubectl("get", "servicel2statuses.metallb.io", name, "-n", NS,
+                              "-o", "json", check=False)
+        return json.loads(got.stdout).get("status") if got.returncode == 0 else None
+
+    c.kubectl("patch", "servicel2statuses.metallb.io", name, "-n", NS,
+              "--subresource=status", "--type=merge", "-p",
+              json.dumps({"status": {"interfaces": [{"name": "other0"}]}}))
+    c.wait(lambda: status_of() == st["status"], 20, f"{name}'s status written back")
+    after = settled_passes(c, sp)
+    assert after == before + 1, (before, after)
+    assert sp.metric("ironlb_reconcile_own_writes_total")[0][1] > own
+
+    c.kubectl("delete", "servicel2statuses.metallb.io", name, "-n", NS)
+    c.wait(lambda: status_of() == st["status"], 20, f"{name} made again")
+    assert settled_passes(c, sp) > after
+    rec = sp.status()["reconciler"]
+    assert rec["synced"] and rec["own_writes"] > own and not rec["pending"], rec
+
+
 # ---------------------------------------------------------------------------
 # 4. BGP
 

@@ -505,3 +505,65 @@ def test_stale_assignment_cleared_after_restart(metallb, namespace, controller):
         assert "203.0.113.12" not in note, note
     finally:
         plane.kubectl("delete", "svc", "--all", "-n", namespace, "--wait=false")
+
+
+def metric_value(ctl, name):
+    for line in ctl.metrics().splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} not in the controller's /metrics")
+
+
+def settled_passes(ctl, window=1.5, timeout=30):
+    """The pass count (metallb_k8s_client_updates_total) once it has not
+    changed for `window` seconds (three times the reconciler's maximum
+    delay)."""
+    deadline = time.monotonic() + timeout
+    last, since = None, time.monotonic()
+    while time.monotonic() < deadline:
+        ctl.check()
+        n = metric_value(ctl, "metallb_k8s_client_updates_total")
+        if n != last:
+            last, since = n, time.monotonic()
+        elif time.monotonic() - since >= window:
+            return n
+        time.sleep(0.1)
+    raise AssertionError(f"passes never settled (last {last})\n{ctl.output()}")
+
+
+def test_own_writes_cause_no_pass(metallb, namespace, controller):
+    """The status and pool annotation the controller patches onto a Service,
+    and the figures it writes into the IPAddressPools' status, come back
+    through its watches: they are counted as its own writes and cause no
+    pass.  A new Service is one pass, not one per patch of it."""
+    plane = metallb
+    ctl = controller()
+    before = settled_passes(ctl)
+    own_before = metric_value(ctl, "ironlb_reconcile_own_writes_total")
+    plane.apply(guide_doc("test-deployment.yaml", "dual-stack-test-svc", namespace))
+    wait_ingress(plane, ctl, namespace, "dual-stack-test-svc")
+    wait_for(lambda: pool_annotation(plane, namespace, "dual-stack-test-svc"), ctl,
+             "the pool annotation")
+    # The ingress and the annotation came back, as did the pools' figures.
+    wait_for(lambda: metric_value(ctl, "ironlb_reconcile_own_writes_total") >= own_before + 2,
+             ctl, "the Service's patches seen as own writes")
+    after = settled_passes(ctl)
+    assert after == before + 1, (before, after, ctl.output())
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{ctl.port}/status", timeout=5) as r:
+        st = json.load(r)
+    rec = st["reconciler"]
+    # The reconciler also counts the passes before the Lease was won, in
+    # which a follower writes nothing.
+    assert rec["synced"] and rec["passes"] >= after, rec
+    assert rec["own_writes"] >= own_before + 2, rec
+    assert rec["timing"]["max_delay"] == 0.5, rec
+
+    # Someone else's write is a difference: it causes a pass, which puts
+    # the controller's addresses back.
+    want = ingress(plane, namespace, "dual-stack-test-svc")
+    set_ingress(plane, namespace, "dual-stack-test-svc", ["192.0.2.99"])
+    wait_for(lambda: ingress(plane, namespace, "dual-stack-test-svc") == want, ctl,
+             f"the ingress written back to {want}")
+    assert settled_passes(ctl) > after
+    ctl.check()

@@ -1,0 +1,185 @@
+/*
+ * Echoes of our own writes.  Everything the controller and the speaker
+ * write to objects they also watch comes back through the watch: a
+ * Service's status and pool annotation (controller), this node's
+ * ServiceL2Status / ServiceBGPStatus objects (speaker).  A pass rebuilds
+ * the model from every object, so such an echo must not cause one when it
+ * shows exactly what was written; only a difference (someone else's write,
+ * a deletion) does.  These functions compare; the callers count an echo
+ * with reconciler_own_write() instead of asking for a pass.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "k8sd/k8sd.h"
+
+char *k8sd_ingress_json(const struct tree *obj)
+{
+	json_t *ing = json_array();
+	const struct tree *arr = tree_path(obj, "status.loadBalancer.ingress");
+	json_t *j = arr ? tree_to_json(arr) : NULL;
+	size_t i;
+	json_t *v;
+	if (j && json_is_array(j))
+		json_array_foreach(j, i, v)
+		{
+			const char *ip = json_string_value(json_object_get(v, "ip"));
+			if (ip)
+				json_array_append_new(ing, json_pack("{s:s}", "ip", ip));
+		}
+	json_decref(j);
+	char *s = json_dumps(ing, JSON_COMPACT);
+	json_decref(ing);
+	return s;
+}
+
+/* Remove o[key], and o itself from its parent when that leaves it empty
+ * (the API server drops an emptied map). */
+static void drop(json_t *parent, const char *pkey, const char *key)
+{
+	json_t *o = json_object_get(parent, pkey);
+	if (!json_is_object(o))
+		return;
+	json_object_del(o, key);
+	if (json_object_size(o) == 0)
+		json_object_del(parent, pkey);
+}
+
+/* The object without what a Service echo may change: metadata
+ * bookkeeping, the pool annotation and status.loadBalancer. */
+static json_t *service_rest(const struct tree *t, const char *annotation)
+{
+	json_t *j = tree_to_json(t);
+	if (!json_is_object(j)) {
+		json_decref(j);
+		return json_null();
+	}
+	json_t *meta = json_object_get(j, "metadata");
+	if (json_is_object(meta)) {
+		json_object_del(meta, "resourceVersion");
+		json_object_del(meta, "managedFields");
+		json_object_del(meta, "generation");
+		drop(meta, "annotations", annotation);
+	}
+	drop(j, "status", "loadBalancer");
+	return j;
+}
+
+static bool subtree_equal(const struct tree *a, const struct tree *b, const char *path)
+{
+	const struct tree *x = tree_path(a, path), *y = tree_path(b, path);
+	if (!x || !y)
+		return !x && !y;
+	json_t *jx = tree_to_json(x), *jy = tree_to_json(y);
+	bool eq = json_equal(jx, jy);
+	json_decref(jx);
+	json_decref(jy);
+	return eq;
+}
+
+bool k8sd_service_echo(const struct tree *old, const struct tree *obj, const char *annotation,
+		       const char *sent_ingress, const char *sent_pools)
+{
+	if (!old || !obj)
+		return false;
+	json_t *a = service_rest(old, annotation), *b = service_rest(obj, annotation);
+	bool rest = json_equal(a, b);
+	json_decref(a);
+	json_decref(b);
+	if (!rest)
+		return false;
+	/* The ingress: unchanged, or what was sent. */
+	if (!subtree_equal(old, obj, "status.loadBalancer")) {
+		if (!sent_ingress)
+			return false;
+		char *have = k8sd_ingress_json(obj);
+		json_t *h = json_loads(have, 0, NULL), *s = json_loads(sent_ingress, 0, NULL);
+		bool same = h && s && json_equal(h, s);
+		json_decref(h);
+		json_decref(s);
+		free(have);
+		if (!same)
+			return false;
+	}
+	/* The annotation: unchanged, or what was sent ("" for its removal). */
+	const char *was = tree_get_str(tree_path(old, "metadata.annotations"), annotation);
+	const char *is = tree_get_str(tree_path(obj, "metadata.annotations"), annotation);
+	if (was && is ? strcmp(was, is) != 0 : was != is) {
+		if (!sent_pools)
+			return false;
+		if (is ? strcmp(is, sent_pools) != 0 : *sent_pools != '\0')
+			return false;
+	}
+	return true;
+}
+
+bool k8sd_status_object_echo(enum k8s_change change, const struct tree *obj, const char *want,
+			     const char *sent)
+{
+	bool deleting = sent && strcmp(sent, "-") == 0;
+	if (change == K8S_CHANGE_DELETED)
+		return !want && deleting;
+	if (!want)
+		/* Not wanted: our delete is under way and this is an older
+		 * write of ours coming back.  Otherwise someone made it. */
+		return deleting;
+	const struct tree *st = obj ? tree_get(obj, "status") : NULL;
+	if (!st)
+		/* The create of a status object (its status comes in a patch
+		 * after it) is ours while that write is under way. */
+		return change == K8S_CHANGE_ADDED && sent && strcmp(sent, want) == 0;
+	json_t *have = tree_to_json(st), *w = json_loads(want, 0, NULL);
+	bool same = w && json_equal(have, w);
+	json_decref(have);
+	json_decref(w);
+	return same;
+}
+
+/* The object without metadata bookkeeping and without status[k] for each
+ * key k of `keys`. */
+static json_t *status_rest(const struct tree *t, json_t *keys)
+{
+	json_t *j = tree_to_json(t);
+	if (!json_is_object(j)) {
+		json_decref(j);
+		return json_null();
+	}
+	json_t *meta = json_object_get(j, "metadata");
+	if (json_is_object(meta)) {
+		json_object_del(meta, "resourceVersion");
+		json_object_del(meta, "managedFields");
+		json_object_del(meta, "generation");
+	}
+	const char *k;
+	json_t *v;
+	json_object_foreach(keys, k, v)
+		drop(j, "status", k);
+	return j;
+}
+
+bool k8sd_status_patch_echo(const struct tree *old, const struct tree *obj, const char *sent)
+{
+	if (!old || !obj || !sent)
+		return false;
+	json_t *want = json_loads(sent, 0, NULL);
+	if (!json_is_object(want)) {
+		json_decref(want);
+		return false;
+	}
+	json_t *a = status_rest(old, want), *b = status_rest(obj, want);
+	bool same = json_equal(a, b);
+	json_decref(a);
+	json_decref(b);
+	const struct tree *st = tree_get(obj, "status");
+	json_t *have = st ? tree_to_json(st) : NULL;
+	const char *k;
+	json_t *v;
+	json_object_foreach(want, k, v)
+		if (!json_is_object(have) || !json_equal(json_object_get(have, k), v))
+			same = false;
+	json_decref(have);
+	json_decref(want);
+	return same;
+}
