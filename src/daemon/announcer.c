@@ -18,9 +18,16 @@ struct announcer {
 	char *node;
 	struct ev_loop *loop;
 	struct metrics_registry *reg;
-	struct l2_plan plan;
+	/* The planners keep the plans between changes (announce.h,
+	 * bgp_plan.h): a reset plans everything, an update the Services
+	 * named. */
+	struct l2_planner *l2p;
+	struct bgp_planner *bgpp;
 	struct l2_engine *l2;
-	struct bgp_plan bgp;
+	/* The addresses of a Service by "ns/name" (BGP metrics name the
+	 * Service's addresses under each route). */
+	size_t (*addrs_of)(void *arg, const char *key, struct ip_addr addrs[2]);
+	void *addrs_arg;
 	struct bgp_speaker *speaker; /* created when a plan first has sessions */
 	struct metrics_family *m_announced;
 };
@@ -35,6 +42,8 @@ struct announcer *announcer_new(struct ev_loop *loop, struct metrics_registry *r
 	a->o.node_name = a->node;
 	a->loop = loop;
 	a->reg = reg;
+	a->l2p = l2_planner_new(a->node);
+	a->bgpp = bgp_planner_new(a->node);
 	a->m_announced = metrics_family_add(reg, "metallb_speaker_announced",
 					    "Services being announced from this node. This is "
 					    "desired state, it does not guarantee that the routing "
@@ -83,7 +92,7 @@ static bool plan_owned_here(const struct l2_plan *p, const struct ip_addr *addr)
 
 /* Hand the BGP plan to the speaker, creating it the first time there is a
  * session to hold. */
-static void apply_bgp(struct announcer *a, struct bgp_plan *bgp)
+static void apply_bgp(struct announcer *a, const struct bgp_plan *bgp)
 {
 	if (!a->speaker && bgp->nsessions) {
 		struct bgp_speaker_opts so = {
@@ -98,8 +107,35 @@ static void apply_bgp(struct announcer *a, struct bgp_plan *bgp)
 	}
 	if (a->speaker)
 		bgp_speaker_set(a->speaker, bgp);
-	bgp_plan_free(&a->bgp);
-	a->bgp = *bgp;
+}
+
+/* metallb_speaker_announced: one series per (address, Service) announced
+ * here, labelled with the Service's address (for BGP too, also when the
+ * route is an aggregate).  Layer 2 series follow the Services that
+ * changed; BGP series are set again from the plan when it has sessions. */
+static void metrics_l2_service(struct announcer *a, const char *key,
+			       const struct announce_svc *as)
+{
+	metrics_remove_matching(a->m_announced, "service", key);
+	const struct l2_plan *plan = l2_planner_plan(a->l2p);
+	for (size_t x = 0; as && as->svc && x < as->naddrs; x++) {
+		size_t lo = 0, hi = plan->n;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (ip_cmp(&plan->entries[mid].addr, &as->addrs[x]) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (size_t k = lo; k < plan->n && ip_eq(&plan->entries[k].addr, &as->addrs[x]); k++) {
+			const struct l2_entry *e = &plan->entries[k];
+			if (!e->here || strcmp(e->service, key) != 0)
+				continue;
+			char ip[IP_STR_MAX];
+			const char *l[] = {ip_format(&e->addr, ip), a->node, "layer2", e->service};
+			metrics_set(a->m_announced, l, 1);
+		}
+	}
 }
 
 static int svc_ref_cmp(const void *a, const void *b)
@@ -110,51 +146,55 @@ static int svc_ref_cmp(const void *a, const void *b)
 	return c ? c : strcmp(x->meta.name, y->meta.name);
 }
 
-/* metallb_speaker_announced: one series per (address, Service) announced
- * here, labelled with the Service's address (for BGP too, also when the
- * route is an aggregate). */
-static void metrics_update(struct announcer *a, const struct announce_svc *svcs, size_t nsvcs)
+/* A Service's addresses: from by_key (svcs sorted by name) when given,
+ * else from the owner's lookup. */
+static size_t addrs_lookup(const struct announcer *a, const struct announce_svc **by_key,
+			   size_t n, const char *key, struct ip_addr addrs[2])
 {
-	metrics_family_clear(a->m_announced);
-	for (size_t i = 0; i < a->plan.n; i++) {
-		const struct l2_entry *e = &a->plan.entries[i];
-		if (!e->here)
-			continue;
-		char ip[IP_STR_MAX];
-		const char *l[] = {ip_format(&e->addr, ip), a->node, "layer2", e->service};
-		metrics_set(a->m_announced, l, 1);
+	if (!by_key)
+		return a->addrs_of ? a->addrs_of(a->addrs_arg, key, addrs) : 0;
+	/* "ns/name": names cannot hold '/'. */
+	char *ns = xstrdup(key);
+	char *slash = strchr(ns, '/');
+	size_t got = 0;
+	if (slash) {
+		*slash = 0;
+		struct service ks = {.meta = {.namespace_ = ns, .name = slash + 1}};
+		struct announce_svc ka = {.svc = &ks};
+		const struct announce_svc *kp = &ka;
+		const struct announce_svc *const *hit =
+			xbsearch(&kp, by_key, n, sizeof(*by_key), svc_ref_cmp);
+		for (size_t x = 0; hit && x < (*hit)->naddrs && x < 2; x++)
+			addrs[got++] = (*hit)->addrs[x];
 	}
-	if (!a->bgp.nsessions)
-		return;
-	const struct announce_svc **by_key = xcalloc(nsvcs ? nsvcs : 1, sizeof(*by_key));
-	for (size_t i = 0; i < nsvcs; i++)
-		by_key[i] = &svcs[i];
-	xqsort(by_key, nsvcs, sizeof(*by_key), svc_ref_cmp);
-	for (size_t s = 0; s < a->bgp.nsessions; s++) {
-		const struct bgp_session_plan *sp = &a->bgp.sessions[s];
+	free(ns);
+	return got;
+}
+
+static void metrics_bgp(struct announcer *a, const struct announce_svc *svcs, size_t nsvcs)
+{
+	const struct announce_svc **by_key = NULL;
+	if (svcs) {
+		by_key = xcalloc(nsvcs ? nsvcs : 1, sizeof(*by_key));
+		for (size_t i = 0; i < nsvcs; i++)
+			by_key[i] = &svcs[i];
+		xqsort(by_key, nsvcs, sizeof(*by_key), svc_ref_cmp);
+	}
+	metrics_remove_matching(a->m_announced, "protocol", "bgp");
+	const struct bgp_plan *bgp = bgp_planner_plan(a->bgpp);
+	for (size_t s = 0; s < bgp->nsessions; s++) {
+		const struct bgp_session_plan *sp = &bgp->sessions[s];
 		for (size_t r = 0; r < sp->nroutes; r++) {
 			const struct bgp_route *rt = &sp->routes[r];
 			for (size_t k = 0; k < rt->nservices; k++) {
-				/* "ns/name": names cannot hold '/'. */
-				char *ns = xstrdup(rt->services[k]);
-				char *slash = strchr(ns, '/');
-				if (!slash) {
-					free(ns);
-					continue;
-				}
-				*slash = 0;
-				struct service ks = {.meta = {.namespace_ = ns, .name = slash + 1}};
-				struct announce_svc ka = {.svc = &ks};
-				const struct announce_svc *kp = &ka;
-				const struct announce_svc *const *hit =
-					xbsearch(&kp, by_key, nsvcs, sizeof(*by_key), svc_ref_cmp);
-				free(ns);
-				for (size_t x = 0; hit && x < (*hit)->naddrs; x++) {
-					if (!ip_prefix_contains(&rt->prefix, &(*hit)->addrs[x]))
+				struct ip_addr addrs[2];
+				size_t n = addrs_lookup(a, by_key, nsvcs, rt->services[k], addrs);
+				for (size_t x = 0; x < n; x++) {
+					if (!ip_prefix_contains(&rt->prefix, &addrs[x]))
 						continue;
 					char ip[IP_STR_MAX];
-					const char *l[] = {ip_format(&(*hit)->addrs[x], ip), a->node,
-							   "bgp", rt->services[k]};
+					const char *l[] = {ip_format(&addrs[x], ip), a->node, "bgp",
+							   rt->services[k]};
 					metrics_set(a->m_announced, l, 1);
 				}
 			}
@@ -163,61 +203,145 @@ static void metrics_update(struct announcer *a, const struct announce_svc *svcs,
 	free(by_key);
 }
 
+/* Log an ownership change of this node's addresses (before: whether the
+ * old plan had the address owned here). */
+static void log_owner(const struct l2_entry *e, bool before)
+{
+	if (e->here == before)
+		return;
+	char ip[IP_STR_MAX];
+	log_info(e->here ? "address owned by this node" : "address owned by another node", "ip",
+		 ip_format(&e->addr, ip), "service", e->service, "owner", e->owner ? e->owner : "",
+		 NULL);
+}
+
+/* The Layer 2 engine owns exactly the addresses planned here. */
+static void apply_l2(struct announcer *a)
+{
+	if (!a->l2)
+		return;
+	const struct l2_plan *plan = l2_planner_plan(a->l2p);
+	struct l2_owned *own = xcalloc(plan->n ? plan->n : 1, sizeof(*own));
+	size_t n = 0;
+	for (size_t i = 0; i < plan->n; i++) {
+		const struct l2_entry *e = &plan->entries[i];
+		if (!e->here)
+			continue;
+		/* Shared addresses appear once per Service; own once. */
+		if (n && ip_eq(&own[n - 1].addr, &e->addr))
+			continue;
+		own[n].addr = e->addr;
+		own[n].service = e->service;
+		own[n].all_interfaces = e->all_interfaces;
+		own[n].ninterfaces = e->ninterfaces;
+		own[n].interfaces = e->interfaces;
+		n++;
+	}
+	l2_engine_set(a->l2, own, n);
+	free(own);
+}
+
 void announcer_apply(struct announcer *a, const struct model *m, const struct announce_svc *svcs,
 		     size_t nsvcs)
 {
-	struct l2_plan plan = {0};
-	announce_l2(m, a->node, svcs, nsvcs, &plan);
-	struct bgp_plan bgp = {0};
+	/* The old plan, for the ownership log. */
+	struct l2_plan old = {0};
+	const struct l2_plan *cur = l2_planner_plan(a->l2p);
+	old.n = cur->n;
+	old.entries = xcalloc(cur->n ? cur->n : 1, sizeof(*old.entries));
+	memcpy(old.entries, cur->entries, cur->n * sizeof(*old.entries));
+	/* The entries' strings are the planner's and go at reset: keep only
+	 * what the comparison reads (addresses and here). */
+	for (size_t i = 0; i < old.n; i++) {
+		old.entries[i].service = NULL;
+		old.entries[i].pool = NULL;
+		old.entries[i].owner = NULL;
+		old.entries[i].interfaces = NULL;
+		old.entries[i].candidates = NULL;
+		old.entries[i].ninterfaces = old.entries[i].ncandidates = 0;
+	}
+	l2_planner_reset(a->l2p, m, svcs, nsvcs);
 	if (!a->o.no_bgp)
-		announce_bgp(m, a->node, svcs, nsvcs, &bgp);
-	apply_bgp(a, &bgp);
-
-	/* Log ownership changes for this node. */
-	for (size_t i = 0; i < plan.n; i++) {
-		const struct l2_entry *e = &plan.entries[i];
-		bool before = plan_owned_here(&a->plan, &e->addr);
-		if (e->here != before) {
-			char ip[IP_STR_MAX];
-			log_info(e->here ? "address owned by this node" : "address owned by another node",
-				 "ip", ip_format(&e->addr, ip), "service", e->service, "owner",
-				 e->owner ? e->owner : "", NULL);
-		}
+		bgp_planner_reset(a->bgpp, m, svcs, nsvcs);
+	apply_bgp(a, bgp_planner_plan(a->bgpp));
+	const struct l2_plan *plan = l2_planner_plan(a->l2p);
+	for (size_t i = 0; i < plan->n; i++)
+		log_owner(&plan->entries[i], plan_owned_here(&old, &plan->entries[i].addr));
+	free(old.entries);
+	apply_l2(a);
+	metrics_family_clear(a->m_announced);
+	for (size_t i = 0; i < plan->n; i++) {
+		const struct l2_entry *e = &plan->entries[i];
+		if (!e->here)
+			continue;
+		char ip[IP_STR_MAX];
+		const char *l[] = {ip_format(&e->addr, ip), a->node, "layer2", e->service};
+		metrics_set(a->m_announced, l, 1);
 	}
-	l2_plan_free(&a->plan);
-	a->plan = plan;
+	if (bgp_planner_plan(a->bgpp)->nsessions)
+		metrics_bgp(a, svcs, nsvcs);
+}
 
-	if (a->l2) {
-		struct l2_owned *own = xcalloc(plan.n ? plan.n : 1, sizeof(*own));
-		size_t n = 0;
-		for (size_t i = 0; i < plan.n; i++) {
-			const struct l2_entry *e = &plan.entries[i];
-			if (!e->here)
-				continue;
-			/* Shared addresses appear once per Service; own once. */
-			if (n && ip_eq(&own[n - 1].addr, &e->addr))
-				continue;
-			own[n].addr = e->addr;
-			own[n].service = e->service;
-			own[n].all_interfaces = e->all_interfaces;
-			own[n].ninterfaces = e->ninterfaces;
-			own[n].interfaces = e->interfaces;
-			n++;
-		}
-		l2_engine_set(a->l2, own, n);
-		free(own);
+void announcer_update(struct announcer *a, const struct model *m,
+		      const struct announce_change *changes, size_t nchanges)
+{
+	if (!nchanges)
+		return;
+	/* Whether each changed Service's new addresses were owned here
+	 * before, read from the plan before it moves. */
+	bool(*before)[2] = xcalloc(nchanges, sizeof(*before));
+	const struct l2_plan *plan = l2_planner_plan(a->l2p);
+	for (size_t i = 0; i < nchanges; i++)
+		for (size_t x = 0; x < changes[i].as.naddrs && x < 2; x++)
+			before[i][x] = plan_owned_here(plan, &changes[i].as.addrs[x]);
+	l2_planner_update(a->l2p, m, changes, nchanges);
+	if (!a->o.no_bgp) {
+		bgp_planner_update(a->bgpp, m, changes, nchanges);
+		if (bgp_planner_plan(a->bgpp)->nsessions || a->speaker)
+			apply_bgp(a, bgp_planner_plan(a->bgpp));
 	}
-	metrics_update(a, svcs, nsvcs);
+	plan = l2_planner_plan(a->l2p);
+	for (size_t i = 0; i < nchanges; i++) {
+		char key[512];
+		snprintf(key, sizeof(key), "%s/%s", changes[i].ns, changes[i].name);
+		for (size_t x = 0; changes[i].as.svc && x < changes[i].as.naddrs && x < 2; x++) {
+			const struct ip_addr *ad = &changes[i].as.addrs[x];
+			size_t lo = 0, hi = plan->n;
+			while (lo < hi) {
+				size_t mid = lo + (hi - lo) / 2;
+				if (ip_cmp(&plan->entries[mid].addr, ad) < 0)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			for (size_t k = lo; k < plan->n && ip_eq(&plan->entries[k].addr, ad); k++)
+				if (strcmp(plan->entries[k].service, key) == 0)
+					log_owner(&plan->entries[k], before[i][x]);
+		}
+		metrics_l2_service(a, key, &changes[i].as);
+	}
+	free(before);
+	apply_l2(a);
+	if (bgp_planner_plan(a->bgpp)->nsessions)
+		metrics_bgp(a, NULL, 0);
 }
 
 const struct l2_plan *announcer_l2_plan(const struct announcer *a)
 {
-	return &a->plan;
+	return l2_planner_plan(a->l2p);
 }
 
 const struct bgp_plan *announcer_bgp_plan(const struct announcer *a)
 {
-	return &a->bgp;
+	return bgp_planner_plan(a->bgpp);
+}
+
+void announcer_addrs_source(struct announcer *a,
+			    size_t (*fn)(void *arg, const char *key, struct ip_addr addrs[2]),
+			    void *arg)
+{
+	a->addrs_of = fn;
+	a->addrs_arg = arg;
 }
 
 size_t announcer_interfaces(const struct announcer *a, const struct ip_addr *addr,
@@ -229,8 +353,9 @@ size_t announcer_interfaces(const struct announcer *a, const struct ip_addr *add
 void announcer_status_json(const struct announcer *a, json_t *root)
 {
 	json_t *l2 = json_array();
-	for (size_t i = 0; i < a->plan.n; i++) {
-		const struct l2_entry *e = &a->plan.entries[i];
+	const struct l2_plan *plan = l2_planner_plan(a->l2p);
+	for (size_t i = 0; i < plan->n; i++) {
+		const struct l2_entry *e = &plan->entries[i];
 		char ip[IP_STR_MAX];
 		json_t *ifs = json_array(), *cands = json_array();
 		for (size_t k = 0; k < e->ninterfaces; k++)
@@ -270,8 +395,8 @@ void announcer_free(struct announcer *a)
 		l2_engine_free(a->l2);
 	if (a->speaker)
 		bgp_speaker_free(a->speaker);
-	bgp_plan_free(&a->bgp);
-	l2_plan_free(&a->plan);
+	l2_planner_free(a->l2p);
+	bgp_planner_free(a->bgpp);
 	free(a->node);
 	free(a);
 }

@@ -37,9 +37,21 @@ struct announcer *announcer_new(struct ev_loop *loop, struct metrics_registry *r
 				const struct announcer_opts *o);
 /* Start the Layer 2 engine (unless no_l2); -1 with a logged reason. */
 int announcer_start(struct announcer *a);
-/* Plan and announce (svcs: Services of m with their addresses). */
+/* Plan everything again and announce (svcs: Services of m with their
+ * addresses): after a change to configuration objects or Nodes, or when
+ * the model's arrays moved. */
 void announcer_apply(struct announcer *a, const struct model *m, const struct announce_svc *svcs,
 		     size_t nsvcs);
+/* Plan again only the Services named (announce.h: struct announce_change;
+ * the model must be the one the last announcer_apply() saw, changed only
+ * in Services and EndpointSlices since) and announce the difference. */
+void announcer_update(struct announcer *a, const struct model *m,
+		      const struct announce_change *changes, size_t nchanges);
+/* How BGP metrics find a Service's addresses by "ns/name" after
+ * announcer_update() (announcer_apply() reads them from svcs). */
+void announcer_addrs_source(struct announcer *a,
+			    size_t (*fn)(void *arg, const char *key, struct ip_addr addrs[2]),
+			    void *arg);
 const struct l2_plan *announcer_l2_plan(const struct announcer *a);
 const struct bgp_plan *announcer_bgp_plan(const struct announcer *a);
 /* The interfaces the Layer 2 engine answers for addr on (at most max

@@ -17,6 +17,7 @@
 
 #include "alloc/alloc.h"
 #include "alloc/alloc_metrics.h"
+#include "base/hashmap.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "daemon/announcer.h"
@@ -30,6 +31,8 @@
 
 /* Events kept per Service for /status, newest last. */
 #define EVENTS_KEPT 8
+/* At most one state file write per this many seconds. */
+#define STATE_INTERVAL 1.0
 
 struct svc_events {
 	char *key; /* "ns/name" */
@@ -44,16 +47,10 @@ struct daemon {
 	/* The manifest directory feeds the pipeline (pipeline.h), which keeps
 	 * the last good configuration and Services and judges every reload. */
 	struct pipeline *pipe;
-	/* what is in force: the model of the last pass that ran, and its
-	 * allocations (one per model.services) */
+	/* What is in force and the verdict, kept between passes and changed
+	 * one object at a time (pipeline_step()). */
+	struct pipeline_live live;
 	bool have_model;
-	struct model model;
-	struct alloc_result *results;
-
-	/* what the last reload said: its problems and its verdict (a pass
-	 * whose model and results moved above) */
-	struct diag_list diags;
-	struct pipeline_pass judged;
 	bool stale;
 	unsigned long reloads, reload_failures;
 	double last_reload;   /* wall clock of the last reload attempt */
@@ -62,8 +59,11 @@ struct daemon {
 	struct alloc *alloc;
 	struct state saved;   /* what the state file holds */
 	struct state adopt;   /* loaded at start: addresses to adopt */
-	size_t nevents, nevents_sorted;
-	struct svc_events *events; /* sorted by key up to nevents_sorted */
+	/* The state file is written off the critical path: at most once per
+	 * STATE_INTERVAL after allocations changed, and at exit. */
+	bool state_dirty;
+	ev_timer state_w;
+	struct hashmap events; /* "ns/name" -> struct svc_events */
 
 	struct announcer *ann;
 
@@ -74,6 +74,10 @@ struct daemon {
 
 	int inotify_fd;
 	int watch;
+	/* Files inotify named since the last pass (read alone), or a full
+	 * resync (start, SIGHUP, inotify overflow, the directory moved). */
+	struct hashmap pending;  /* name -> NULL, keys copied */
+	bool resync;
 	ev_io inotify_w;
 	struct reconciler *rec;   /* when reloads run; signals */
 	const char *trigger;      /* why the next reload runs ("start", "SIGHUP") */
@@ -90,39 +94,18 @@ static double wall_now(void)
 /* ------------------------------------------------------------------ */
 /* events per Service */
 
-static int events_cmp(const void *a, const void *b)
-{
-	return strcmp(((const struct svc_events *)a)->key, ((const struct svc_events *)b)->key);
-}
-
-/* Looked up in the sorted prefix; Services new in this reload are
- * appended and sorted in once by events_sort(), so a reload of n new
- * Services costs n log n, not n^2. */
 static struct svc_events *events_find(struct daemon *d, const char *key)
 {
-	struct svc_events k = {.key = (char *)key};
-	return xbsearch(&k, d->events, d->nevents_sorted, sizeof(k), events_cmp);
-}
-
-static void events_sort(struct daemon *d)
-{
-	xqsort(d->events, d->nevents, sizeof(*d->events), events_cmp);
-	d->nevents_sorted = d->nevents;
+	return hashmap_get_str(&d->events, key);
 }
 
 static void events_record(struct daemon *d, const char *key, const struct alloc_event *ev)
 {
 	struct svc_events *se = events_find(d, key);
 	if (!se) {
-		/* Each Service's events are recorded in one run of its results,
-		 * so a key is appended at most once per reload. */
-		if (d->nevents > d->nevents_sorted &&
-		    strcmp(d->events[d->nevents - 1].key, key) == 0)
-			se = &d->events[d->nevents - 1];
-		else {
-			se = VEC_PUSH(d->events, d->nevents);
-			se->key = xstrdup(key);
-		}
+		se = xcalloc(1, sizeof(*se));
+		se->key = xstrdup(key);
+		hashmap_put_str(&d->events, se->key, se, NULL);
 	}
 	if (se->n == EVENTS_KEPT) {
 		free(se->ev[0].type);
@@ -139,17 +122,19 @@ static void events_record(struct daemon *d, const char *key, const struct alloc_
 
 static void events_free(struct daemon *d)
 {
-	for (size_t i = 0; i < d->nevents; i++) {
-		for (size_t k = 0; k < d->events[i].n; k++) {
-			free(d->events[i].ev[k].type);
-			free(d->events[i].ev[k].reason);
-			free(d->events[i].ev[k].message);
+	struct hashmap_iter it;
+	hashmap_iter_init(&it, &d->events);
+	while (hashmap_iter_next(&it)) {
+		struct svc_events *se = it.value;
+		for (size_t k = 0; k < se->n; k++) {
+			free(se->ev[k].type);
+			free(se->ev[k].reason);
+			free(se->ev[k].message);
 		}
-		free(d->events[i].key);
+		free(se->key);
+		free(se);
 	}
-	free(d->events);
-	d->events = NULL;
-	d->nevents = d->nevents_sorted = 0;
+	hashmap_clear(&d->events);
 }
 
 /* ------------------------------------------------------------------ */
@@ -223,28 +208,21 @@ static void state_persist(struct daemon *d)
 	log_debug("state saved", "path", d->o->state_path, "services", n, NULL);
 }
 
+/* The coalescing timer: the allocations of every step in the last
+ * STATE_INTERVAL, written once. */
+static void on_state_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct daemon *d = w->data;
+	(void)loop;
+	(void)revents;
+	if (!d->state_dirty)
+		return;
+	d->state_dirty = false;
+	state_persist(d);
+}
+
 /* ------------------------------------------------------------------ */
-/* applying a model */
-
-static void svc_key(const struct service *s, char *buf, size_t len)
-{
-	snprintf(buf, len, "%s/%s", s->meta.namespace_, s->meta.name);
-}
-
-static int svc_ptr_cmp(const void *a, const void *b)
-{
-	const struct service *x = *(const struct service *const *)a;
-	const struct service *y = *(const struct service *const *)b;
-	int c = strcmp(x->meta.namespace_, y->meta.namespace_);
-	return c ? c : strcmp(x->meta.name, y->meta.name);
-}
-
-static void free_results(struct alloc_result *r, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		alloc_result_free(&r[i]);
-	free(r);
-}
+/* applying a step */
 
 /* Record (and log) a Service's event; a failure repeated by every reload
  * is recorded once. */
@@ -253,9 +231,6 @@ static void service_event(struct daemon *d, const char *key, const struct alloc_
 	enum log_level lvl = strcmp(ev->type, "Warning") == 0 ? LOG_WARN : LOG_INFO;
 	log_msg(lvl, ev->message, "service", key, "reason", ev->reason, NULL);
 	const struct svc_events *se = events_find(d, key);
-	if (!se && d->nevents > d->nevents_sorted &&
-	    strcmp(d->events[d->nevents - 1].key, key) == 0)
-		se = &d->events[d->nevents - 1];
 	if (se && se->n && strcmp(ev->reason, "AllocationFailed") == 0 &&
 	    strcmp(se->ev[se->n - 1].reason, ev->reason) == 0 &&
 	    strcmp(se->ev[se->n - 1].message, ev->message) == 0)
@@ -263,93 +238,129 @@ static void service_event(struct daemon *d, const char *key, const struct alloc_
 	events_record(d, key, ev);
 }
 
-/* Put the pass's model in force: allocate (after adopting what the state
- * file holds), record events, announce.  The model and results move into
- * d; the previous ones are freed. */
-static void apply_model(struct daemon *d, struct pipeline_pass *ps)
+/* A Service the allocator sees for the first time adopts what the state
+ * file says it held. */
+static void adopt(void *arg, struct service *s)
 {
-	struct model *m = &ps->model;
-	struct model old_model = d->model;
-	struct alloc_result *old_results = d->results;
-	size_t old_n = d->have_model ? old_model.nservices : 0;
+	struct daemon *d = arg;
+	if (s->ningress)
+		return;
+	const struct state_entry *e = state_find(&d->adopt, s->meta.namespace_, s->meta.name);
+	if (!e)
+		return;
+	s->ningress = e->naddrs;
+	for (size_t k = 0; k < e->naddrs; k++)
+		s->ingress[k] = e->addrs[k];
+}
 
-	/* Services that went away (looked up in the new model sorted by
-	 * namespace/name: reloads of 10,000 Services must stay linear-ish). */
-	if (d->have_model) {
-		const struct service **now = xcalloc(m->nservices ? m->nservices : 1, sizeof(*now));
+/* A Service's allocation as the planners take it (pools point into the
+ * allocator). */
+static size_t service_alloc(struct daemon *d, const struct service *s, struct announce_svc *as)
+{
+	memset(as, 0, sizeof(*as));
+	as->svc = s;
+	if (!s || !pipeline_service_ours(d->pipe, s))
+		return 0;
+	const char *pools[2] = {NULL, NULL};
+	as->naddrs = alloc_get(d->alloc, s->meta.namespace_, s->meta.name, as->addrs, pools);
+	as->pools[0] = pools[0];
+	as->pools[1] = pools[1];
+	return as->naddrs;
+}
+
+static size_t addrs_of(void *arg, const char *key, struct ip_addr addrs[2])
+{
+	struct daemon *d = arg;
+	const char *slash = strchr(key, '/');
+	if (!slash)
+		return 0;
+	char ns[256];
+	snprintf(ns, sizeof(ns), "%.*s", (int)(slash - key), key);
+	return alloc_get(d->alloc, ns, slash + 1, addrs, NULL);
+}
+
+/* Events of what the allocator computed, announce what the step changed. */
+static void apply_step(struct daemon *d, struct pipeline_step *st)
+{
+	struct model *m = &d->live.model;
+	for (size_t i = 0; i < st->changes.n; i++) {
+		const struct alloc_change *c = &st->changes.items[i];
+		char key[512];
+		snprintf(key, sizeof(key), "%s/%s", c->ns, c->name);
+		if (c->removed && c->result.changed)
+			log_info("service removed; addresses released", "service", key, NULL);
+		for (size_t e = 0; e < c->result.nevents; e++)
+			service_event(d, key, &c->result.events[e]);
+	}
+	if (st->full) {
+		/* Failed Services: their AllocationFailed event (recorded once
+		 * while it says the same). */
+		for (size_t i = 0; i < d->live.verdict.nfailed; i++) {
+			const struct pipeline_failed *f = &d->live.verdict.failed[i];
+			char key[512];
+			snprintf(key, sizeof(key), "%s/%s", f->namespace_, f->name);
+			struct alloc_event ev = pipeline_failed_event(f);
+			service_event(d, key, &ev);
+		}
+		struct announce_svc *as = xcalloc(m->nservices ? m->nservices : 1, sizeof(*as));
+		size_t nas = 0;
 		for (size_t i = 0; i < m->nservices; i++)
-			now[i] = &m->services[i];
-		xqsort(now, m->nservices, sizeof(*now), svc_ptr_cmp);
-		for (size_t i = 0; i < old_model.nservices; i++) {
-			const struct service *s = &old_model.services[i];
-			if (xbsearch(&s, now, m->nservices, sizeof(*now), svc_ptr_cmp))
+			if (service_alloc(d, &m->services[i], &as[nas]))
+				nas++;
+		announcer_apply(d->ann, m, as, nas);
+		free(as);
+	} else {
+		struct announce_change *ch = xcalloc(st->nreplan ? st->nreplan : 1, sizeof(*ch));
+		char **names = xcalloc(st->nreplan ? st->nreplan : 1, sizeof(*names));
+		for (size_t i = 0; i < st->nreplan; i++) {
+			names[i] = xstrdup(st->replan[i]);
+			char *slash = strchr(names[i], '/');
+			*slash = 0;
+			ch[i].ns = names[i];
+			ch[i].name = slash + 1;
+			const struct service *s = model_find_service(m, ch[i].ns, ch[i].name);
+			if (service_alloc(d, s, &ch[i].as) == 0)
+				ch[i].as.svc = s && pipeline_service_ours(d->pipe, s) ? s : NULL;
+		}
+		announcer_update(d->ann, m, ch, st->nreplan);
+		for (size_t i = 0; i < st->nreplan; i++)
+			free(names[i]);
+		free(names);
+		free(ch);
+	}
+	if ((st->full || st->changes.n) && d->o->state_path) {
+		d->state_dirty = true;
+		if (!ev_is_active(&d->state_w))
+			ev_timer_start(d->loop, &d->state_w);
+	}
+}
+
+/* Log the problems of the current objects: all of them after a whole
+ * pass, those of the changed Services after a step. */
+static void log_diags(struct daemon *d, const struct pipeline_step *st)
+{
+	struct hashmap only = {0};
+	for (size_t i = 0; !st->full && i < st->nreplan; i++)
+		hashmap_put_str(&only, st->replan[i], st->replan[i], NULL);
+	for (size_t i = 0; i < d->live.diags.n && (st->full || only.n); i++) {
+		const struct diag *g = &d->live.diags.items[i];
+		if (g->level == DIAG_NOTE)
+			continue;
+		if (!st->full) {
+			if (g->kind != KIND_SERVICE || !g->obj_name)
 				continue;
 			char key[512];
-			svc_key(s, key, sizeof(key));
-			alloc_release(d->alloc, s->meta.namespace_, s->meta.name);
-			log_info("service removed; addresses released", "service", key, NULL);
+			snprintf(key, sizeof(key), "%s/%s",
+				 g->obj_namespace ? g->obj_namespace : "default", g->obj_name);
+			if (!hashmap_get_str(&only, key))
+				continue;
 		}
-		free(now);
+		char *txt = diag_format(g);
+		log_msg(g->level == DIAG_ERROR ? LOG_ERROR : LOG_WARN, "configuration problem",
+			"detail", txt, NULL);
+		free(txt);
 	}
-
-	/* Adopt what the state file says for Services that hold nothing. */
-	for (size_t i = 0; i < m->nservices; i++) {
-		struct service *s = &m->services[i];
-		if (s->ningress)
-			continue;
-		const struct state_entry *e = state_find(&d->adopt, s->meta.namespace_, s->meta.name);
-		if (!e)
-			continue;
-		s->ningress = e->naddrs;
-		for (size_t k = 0; k < e->naddrs; k++)
-			s->ingress[k] = e->addrs[k];
-	}
-
-	pipeline_allocate(ps, d->alloc);
-	d->model = ps->model;
-	d->results = ps->results;
-	model_init(&ps->model, d->o->config_namespace);
-	ps->results = NULL;
-	ps->nresults = 0;
-	d->have_model = true;
-	m = &d->model;
-
-	struct announce_svc *as = xcalloc(m->nservices ? m->nservices : 1, sizeof(*as));
-	size_t nas = 0;
-	for (size_t i = 0; i < m->nservices; i++) {
-		const struct alloc_result *r = &d->results[i];
-		char key[512];
-		svc_key(&m->services[i], key, sizeof(key));
-		for (size_t e = 0; e < r->nevents; e++)
-			service_event(d, key, &r->events[e]);
-		if (!r->ours || r->naddrs == 0)
-			continue;
-		as[nas].svc = &m->services[i];
-		as[nas].naddrs = r->naddrs;
-		for (size_t k = 0; k < r->naddrs; k++) {
-			as[nas].addrs[k] = r->addrs[k];
-			as[nas].pools[k] = r->pools[k];
-		}
-		nas++;
-	}
-	/* Failed Services that were never good: not in the model, only their
-	 * event. */
-	for (size_t i = 0; i < ps->verdict.nfailed; i++) {
-		const struct pipeline_failed *f = &ps->verdict.failed[i];
-		if (f->kept)
-			continue;
-		char key[512];
-		snprintf(key, sizeof(key), "%s/%s", f->namespace_, f->name);
-		struct alloc_event ev = pipeline_failed_event(f);
-		service_event(d, key, &ev);
-	}
-	events_sort(d);
-	state_persist(d);
-
-	announcer_apply(d->ann, m, as, nas);
-	free(as);
-	free_results(old_results, old_n);
-	model_free(&old_model);
+	hashmap_clear(&only);
 }
 
 static void reload(struct daemon *d, const char *why)
@@ -361,69 +372,76 @@ static void reload(struct daemon *d, const char *why)
 	metrics_inc(d->m_updates, NULL);
 
 	/* The directory is the source: each file's objects are upserted or
-	 * deleted; a file that cannot be read keeps its objects. */
-	pipeline_sync_dir(d->pipe, d->o->manifests_dir);
-	struct pipeline_pass ps;
-	pipeline_build(d->pipe, &ps);
-	pipeline_release_trees(d->pipe);
-
-	for (size_t i = 0; i < ps.diags.n; i++) {
-		const struct diag *g = &ps.diags.items[i];
-		if (g->level == DIAG_NOTE)
-			continue;
-		char *s = diag_format(g);
-		log_msg(g->level == DIAG_ERROR ? LOG_ERROR : LOG_WARN, "configuration problem",
-			"detail", s, NULL);
-		free(s);
+	 * deleted; a file that cannot be read keeps its objects.  Only the
+	 * files inotify named are read, unless a full resync is due. */
+	if (d->resync) {
+		pipeline_sync_dir(d->pipe, d->o->manifests_dir);
+	} else {
+		struct hashmap_iter it;
+		hashmap_iter_init(&it, &d->pending);
+		while (hashmap_iter_next(&it))
+			pipeline_sync_file(d->pipe, d->o->manifests_dir, it.key);
 	}
-	diag_list_free(&d->diags);
-	d->diags = ps.diags;
-	ps.diags = (struct diag_list){0};
+	d->resync = false;
+	hashmap_clear(&d->pending);
+	struct pipeline_step st;
+	pipeline_step(d->pipe, d->alloc, &d->live, adopt, d, &st);
+	pipeline_release_trees(d->pipe);
+	log_diags(d, &st);
 
-	const struct pipeline_verdict *v = &ps.verdict;
+	const struct pipeline_verdict *v = &d->live.verdict;
 	char nerr[32];
 	snprintf(nerr, sizeof(nerr), "%zu", v->nconfig_errors);
 	if (v->config != PIPELINE_CONFIG_VALID) {
 		d->reload_failures++;
 		metrics_inc(d->m_update_errors, NULL);
 	}
-	d->stale = ps.stale;
-	if (!ps.running)
-		log_error("configuration rejected; nothing to run yet", "dir", d->o->manifests_dir,
-			  "errors", nerr, "trigger", why, NULL);
-	else if (!ps.taken)
-		log_error("configuration rejected; keeping the last good one", "dir",
-			  d->o->manifests_dir, "errors", nerr, "trigger", why, NULL);
-	else if (v->config != PIPELINE_CONFIG_VALID)
-		log_warn("configuration refers to objects that do not exist; running it (no valid "
-			 "one yet), those references select nothing",
-			 "dir", d->o->manifests_dir, "errors", nerr, "trigger", why, NULL);
+	d->stale = d->live.stale;
+	if (st.full) {
+		if (!d->live.running)
+			log_error("configuration rejected; nothing to run yet", "dir",
+				  d->o->manifests_dir, "errors", nerr, "trigger", why, NULL);
+		else if (!st.taken)
+			log_error("configuration rejected; keeping the last good one", "dir",
+				  d->o->manifests_dir, "errors", nerr, "trigger", why, NULL);
+		else if (v->config != PIPELINE_CONFIG_VALID)
+			log_warn("configuration refers to objects that do not exist; running it (no "
+				 "valid one yet), those references select nothing",
+				 "dir", d->o->manifests_dir, "errors", nerr, "trigger", why, NULL);
+	}
 
-	if (ps.running) {
-		apply_model(d, &ps);
-		if (ps.taken)
+	if (d->live.running) {
+		d->have_model = true;
+		apply_step(d, &st);
+		if (st.full && st.taken)
 			d->last_applied = wall_now();
 	}
-	/* Keep the verdict for /status. */
-	pipeline_pass_free(&d->judged);
-	d->judged = ps;
 	metrics_update(d);
+	bool full = st.full;
+	pipeline_step_free(&st);
 	if (!d->have_model)
 		return;
 	char nsvc[32], npools[32], nfailed[32], ms[32];
 	struct timespec t1;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	snprintf(nsvc, sizeof(nsvc), "%zu", d->model.nservices);
-	snprintf(npools, sizeof(npools), "%zu", d->model.npools);
+	snprintf(nsvc, sizeof(nsvc), "%zu", d->live.model.nservices);
+	snprintf(npools, sizeof(npools), "%zu", d->live.model.npools);
 	snprintf(nfailed, sizeof(nfailed), "%zu", v->nfailed);
 	snprintf(ms, sizeof(ms), "%.1f",
 		 (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
-	log_info(ps.taken ? "configuration applied" : "services applied with the last good configuration",
-		 "dir", d->o->manifests_dir, "pools", npools, "services", nsvc, "failed_services",
-		 nfailed, "verdict", pipeline_config_name(d->judged.verdict.config), "trigger",
-		 why, "duration_ms", ms, NULL);
-	/* A reload builds and drops whole trees; give the memory back. */
-	malloc_trim(0);
+	if (full) {
+		log_info(d->live.taken ? "configuration applied"
+				       : "services applied with the last good configuration",
+			 "dir", d->o->manifests_dir, "pools", npools, "services", nsvc,
+			 "failed_services", nfailed, "verdict", pipeline_config_name(v->config),
+			 "trigger", why, "duration_ms", ms, NULL);
+		/* A whole pass builds and drops whole trees; give the memory
+		 * back. */
+		malloc_trim(0);
+	} else {
+		log_debug("services applied", "services", nsvc, "failed_services", nfailed,
+			  "trigger", why, "duration_ms", ms, NULL);
+	}
 }
 
 /* ------------------------------------------------------------------ */
@@ -484,8 +502,8 @@ static json_t *status_json(struct daemon *d)
 	json_object_set_new(root, "manifests", json_string(d->o->manifests_dir));
 
 	json_t *errors = json_array(), *warnings = json_array();
-	for (size_t i = 0; i < d->diags.n; i++) {
-		const struct diag *g = &d->diags.items[i];
+	for (size_t i = 0; i < d->live.diags.n; i++) {
+		const struct diag *g = &d->live.diags.items[i];
 		if (g->level == DIAG_NOTE)
 			continue;
 		char *s = diag_format(g);
@@ -493,7 +511,7 @@ static json_t *status_json(struct daemon *d)
 		free(s);
 	}
 	json_t *failed = json_array();
-	const struct pipeline_verdict *v = &d->judged.verdict;
+	const struct pipeline_verdict *v = &d->live.verdict;
 	for (size_t i = 0; i < v->nfailed; i++)
 		json_array_append_new(failed, json_pack("{s:s, s:s, s:s}", "namespace",
 							v->failed[i].namespace_, "name",
@@ -515,18 +533,19 @@ static json_t *status_json(struct daemon *d)
 	if (d->have_model) {
 		const struct l2_plan *plan = announcer_l2_plan(d->ann);
 		const struct l2_entry **by_svc = plan_by_service(plan);
-		for (size_t i = 0; i < d->model.nservices; i++) {
-			const struct service *s = &d->model.services[i];
-			const struct alloc_result *r = &d->results[i];
-			if (!r->ours)
+		for (size_t i = 0; i < d->live.model.nservices; i++) {
+			const struct service *s = &d->live.model.services[i];
+			if (!pipeline_service_ours(d->pipe, s))
 				continue;
+			struct announce_svc r;
+			service_alloc(d, s, &r);
 			char key[512];
-			svc_key(s, key, sizeof(key));
+			snprintf(key, sizeof(key), "%s/%s", s->meta.namespace_, s->meta.name);
 			json_t *ingress = json_array(), *pools = json_array();
-			for (size_t k = 0; k < r->naddrs; k++) {
+			for (size_t k = 0; k < r.naddrs; k++) {
 				char ip[IP_STR_MAX];
-				json_array_append_new(ingress, json_string(ip_format(&r->addrs[k], ip)));
-				json_array_append_new(pools, json_string(r->pools[k]));
+				json_array_append_new(ingress, json_string(ip_format(&r.addrs[k], ip)));
+				json_array_append_new(pools, json_string(r.pools[k]));
 			}
 			const char *owner = NULL;
 			bool here = false;
@@ -548,7 +567,7 @@ static json_t *status_json(struct daemon *d)
 	}
 	for (size_t i = 0; i < v->nfailed; i++) {
 		const struct pipeline_failed *f = &v->failed[i];
-		if (f->kept && d->have_model)
+		if (d->have_model && model_find_service(&d->live.model, f->namespace_, f->name))
 			continue;
 		struct status_row *row = VEC_PUSH(rows, nrows);
 		row->ns = f->namespace_;
@@ -612,6 +631,7 @@ static void on_sighup(void *arg)
 {
 	struct daemon *d = arg;
 	d->trigger = "SIGHUP";
+	d->resync = true;
 	reconciler_pass_now(d->rec);
 }
 
@@ -619,6 +639,12 @@ static void on_stop(void *arg)
 {
 	struct daemon *d = arg;
 	announcer_stop(d->ann);
+	/* What the coalescing timer has not written yet. */
+	if (d->state_dirty) {
+		d->state_dirty = false;
+		state_persist(d);
+	}
+	ev_timer_stop(d->loop, &d->state_w);
 }
 
 static void watch_dir(struct daemon *d)
@@ -645,8 +671,15 @@ static void on_inotify(struct ev_loop *loop, ev_io *w, int revents)
 			break;
 		for (char *p = buf; p < buf + n;) {
 			const struct inotify_event *ev = (const struct inotify_event *)p;
-			if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED))
+			if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) {
 				rewatch = true;
+				d->resync = true;
+			}
+			if (ev->mask & IN_Q_OVERFLOW)
+				/* Events were lost: which files changed is unknown. */
+				d->resync = true;
+			else if (ev->len && ev->name[0])
+				hashmap_put_str(&d->pending, ev->name, NULL, NULL);
 			p += sizeof(*ev) + ev->len;
 		}
 	}
@@ -695,7 +728,11 @@ int daemon_run(const struct daemon_opts *o)
 		log_error("cannot create the event loop", NULL);
 		return 1;
 	}
-	model_init(&d.model, o->config_namespace);
+	pipeline_live_init(&d.live, o->config_namespace);
+	hashmap_init(&d.pending, true);
+	d.resync = true;
+	ev_timer_init(&d.state_w, on_state_timer, STATE_INTERVAL, 0.);
+	d.state_w.data = &d;
 	d.alloc = alloc_new();
 	alloc_set_lb_class(d.alloc, o->lb_class);
 	struct pipeline_opts po = {.config_namespace = o->config_namespace, .lb_class = o->lb_class};
@@ -768,6 +805,7 @@ int daemon_run(const struct daemon_opts *o)
 		.bgp_port_set = o->bgp_port_set,
 	};
 	d.ann = announcer_new(d.loop, d.reg, &ao);
+	announcer_addrs_source(d.ann, addrs_of, &d);
 	if (announcer_start(d.ann) != 0)
 		return 1;
 
@@ -800,16 +838,15 @@ int daemon_run(const struct daemon_opts *o)
 	http_server_free(d.http);
 	if (d.inotify_fd >= 0)
 		close(d.inotify_fd);
-	if (d.have_model)
-		free_results(d.results, d.model.nservices);
-	model_free(&d.model);
-	pipeline_pass_free(&d.judged);
+	if (d.state_dirty)
+		state_persist(&d);
+	pipeline_live_free(&d.live);
+	hashmap_clear(&d.pending);
 	pipeline_free(d.pipe);
 	alloc_free(d.alloc);
 	state_free(&d.saved);
 	state_free(&d.adopt);
 	events_free(&d);
-	diag_list_free(&d.diags);
 	metrics_registry_free(d.reg);
 	log_info("stopped", NULL);
 	return d.exit_code;

@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/util.h"
 #include "manifest/manifest.h"
@@ -165,6 +166,13 @@ struct pipeline {
 	size_t ngood;
 	struct tree **good_config;  /* configuration objects and Secrets */
 	struct hmap good_svc;       /* "ns/name" -> tree of a Service replaced while good */
+
+	/* Changes since the last pipeline_step(): the Services by "ns/name",
+	 * and whether anything else changed (configuration objects, Nodes,
+	 * Namespaces, Secrets, EndpointSlices, source problems, file order). */
+	struct hmap changed;
+	bool dirty;
+	bool live_ok;       /* the live state holds a pass that ran to build on */
 };
 
 static bool kind_is_config(int k)
@@ -261,6 +269,7 @@ void pipeline_free(struct pipeline *p)
 	free(p->sources);
 	good_config_free(p);
 	hmap_clear(&p->good_svc, free_tree_val);
+	hmap_clear(&p->changed, NULL);
 	for (size_t i = 0; i < p->nfiles; i++)
 		free(p->files[i]);
 	free(p->files);
@@ -313,6 +322,18 @@ static struct source *source_get(struct pipeline *p, const char *name)
 static void svc_key(char *buf, size_t len, const char *ns, const char *name)
 {
 	snprintf(buf, len, "%s/%s", ns ? ns : "", name ? name : "");
+}
+
+/* Note a change for the next pipeline_step(). */
+static void mark(struct pipeline *p, int kind, const char *ns, const char *name)
+{
+	if (kind != KIND_SERVICE || !name) {
+		p->dirty = true;
+		return;
+	}
+	char k[512];
+	svc_key(k, sizeof(k), ns, name);
+	hmap_put(&p->changed, k);
 }
 
 /* The object an entry names, from its tree. */
@@ -373,6 +394,7 @@ static void upsert(struct pipeline *p, struct source *s, struct tree *obj)
 	struct entry tmp = {0};
 	entry_name(p, &tmp, obj);
 	tmp.key = entry_key(&tmp, s->n);
+	mark(p, tmp.kind, tmp.ns, tmp.name);
 	struct hnode *n = hmap_get(&s->index, tmp.key);
 	if (n) {
 		struct entry *e = &s->e[n->idx];
@@ -399,6 +421,7 @@ void pipeline_upsert(struct pipeline *p, const char *source, struct tree *obj)
 static void delete_at(struct pipeline *p, struct source *s, size_t i)
 {
 	struct entry *e = &s->e[i];
+	mark(p, e->kind, e->ns, e->name);
 	if (e->kind == KIND_SERVICE && e->name) {
 		char k[512];
 		svc_key(k, sizeof(k), e->ns, e->name);
@@ -435,6 +458,8 @@ int pipeline_delete(struct pipeline *p, const char *source, const char *kind, co
 void pipeline_source_set(struct pipeline *p, const char *source, struct tree **objs, size_t n)
 {
 	struct source *s = source_get(p, source);
+	if (s->problems.n || s->failed)
+		p->dirty = true;
 	/* Old entries by key; each new object takes its old entry (an update:
 	 * a good Service's tree becomes its last good version) or is new. */
 	size_t nold = s->n;
@@ -451,6 +476,7 @@ void pipeline_source_set(struct pipeline *p, const char *source, struct tree **o
 		struct entry tmp = {0};
 		entry_name(p, &tmp, obj);
 		tmp.key = entry_key(&tmp, i);
+		mark(p, tmp.kind, tmp.ns, tmp.name);
 		/* The same object twice in one source: keep both (the model
 		 * reports the duplicate), under distinct keys. */
 		for (int dup = 2; hmap_get(&s->index, tmp.key); dup++) {
@@ -473,6 +499,8 @@ void pipeline_source_set(struct pipeline *p, const char *source, struct tree **o
 	}
 	/* Old entries not taken were deleted. */
 	for (size_t i = 0; i < nold; i++) {
+		if (!taken[i])
+			mark(p, old[i].kind, old[i].ns, old[i].name);
 		if (!taken[i] && old[i].kind == KIND_SERVICE && old[i].name) {
 			/* Gone from this source; still its last good version if the
 			 * Service lives on in another source?  No: a Service belongs to
@@ -495,6 +523,7 @@ void pipeline_source_failed(struct pipeline *p, const char *source,
 			    const struct diag_list *problems)
 {
 	struct source *s = source_get(p, source);
+	p->dirty = true;
 	s->failed = true;
 	diag_list_free(&s->problems);
 	for (size_t i = 0; problems && i < problems->n; i++)
@@ -506,6 +535,8 @@ void pipeline_source_remove(struct pipeline *p, const char *source)
 	struct source *s = source_find(p, source);
 	if (!s)
 		return;
+	if (s->problems.n || s->failed)
+		p->dirty = true;
 	while (s->n)
 		delete_at(p, s, s->n - 1);
 	source_free(s);
@@ -548,7 +579,7 @@ static void read_one(struct pipeline *p, const char *path)
 	}
 	if (failed)
 		pipeline_source_failed(p, path, &d);
-	else if (d.n)
+	else if (d.n && (p->dirty = true))
 		/* Warnings and notes of the reader stay with the source. */
 		for (size_t i = 0; i < d.n; i++)
 			diag_append_copy(&source_find(p, path)->problems, &d.items[i]);
@@ -640,6 +671,8 @@ static void sync_one(struct pipeline *p, const char *path)
 	    n == s->n && attach(p, s, objs, n) == 0) {
 		/* Unchanged: the same objects, judged as before (after a
 		 * broken version, this is the file fixed). */
+		if (s->failed || s->problems.n || d.n)
+			p->dirty = true;
 		s->failed = false;
 		diag_list_free(&s->problems);
 		for (size_t i = 0; i < d.n; i++)
@@ -664,6 +697,8 @@ static void sync_one(struct pipeline *p, const char *path)
 		free(s->text);
 		s->text = text;
 		s->len = len;
+		if (d.n)
+			p->dirty = true;
 		for (size_t i = 0; i < d.n; i++)
 			diag_append_copy(&s->problems, &d.items[i]);
 	}
@@ -719,6 +754,8 @@ void pipeline_sync_dir(struct pipeline *p, const char *dir)
 		return;
 	}
 	diag_list_free(&d);
+	/* A full resync: the next step judges everything again. */
+	p->dirty = true;
 	struct source *ds = source_find(p, dir);
 	if (ds)
 		pipeline_source_remove(p, dir);
@@ -739,6 +776,36 @@ void pipeline_sync_dir(struct pipeline *p, const char *dir)
 	for (size_t k = 0; k < n; k++)
 		free(files[k]);
 	free(files);
+}
+
+void pipeline_sync_file(struct pipeline *p, const char *dir, const char *name)
+{
+	size_t dlen = strlen(dir);
+	char *path = xasprintf("%s%s%s", dir, dlen && dir[dlen - 1] == '/' ? "" : "/", name);
+	bool manifest = str_has_suffix(name, ".yaml") || str_has_suffix(name, ".yml") ||
+			str_has_suffix(name, ".json");
+	if (!manifest || access(path, F_OK) != 0) {
+		pipeline_source_remove(p, path);
+		free(path);
+		return;
+	}
+	bool fresh = !source_find(p, path);
+	sync_one(p, path);
+	if (fresh && p->nsources > 1) {
+		/* A new file takes its place in name order (the directory's
+		 * files are in that order; it decides which of two overlapping
+		 * pools is the later one). */
+		size_t at = p->nsources - 1;
+		while (at > 0 && strcmp(p->sources[at - 1].name, path) > 0)
+			at--;
+		if (at != p->nsources - 1) {
+			struct source tmp = p->sources[p->nsources - 1];
+			memmove(&p->sources[at + 1], &p->sources[at],
+				(p->nsources - 1 - at) * sizeof(tmp));
+			p->sources[at] = tmp;
+		}
+	}
+	free(path);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1191,4 +1258,256 @@ void pipeline_verdict_print(const struct pipeline_verdict *v, FILE *out)
 	for (size_t i = 0; i < v->nfailed; i++)
 		fprintf(out, "service %s/%s: failed: %s\n", v->failed[i].namespace_,
 			v->failed[i].name, v->failed[i].why);
+}
+
+/* ------------------------------------------------------------------ */
+/* the live pass: one change at a time */
+
+bool pipeline_service_ours(const struct pipeline *p, const struct service *s)
+{
+	return ours(p, s);
+}
+
+void pipeline_live_init(struct pipeline_live *l, const char *config_namespace)
+{
+	memset(l, 0, sizeof(*l));
+	model_init(&l->model, config_namespace);
+}
+
+void pipeline_live_free(struct pipeline_live *l)
+{
+	model_free(&l->model);
+	verdict_free(&l->verdict);
+	diag_list_free(&l->diags);
+	memset(l, 0, sizeof(*l));
+}
+
+void pipeline_step_free(struct pipeline_step *st)
+{
+	alloc_changes_free(&st->changes);
+	for (size_t i = 0; i < st->nreplan; i++)
+		free(st->replan[i]);
+	free(st->replan);
+	memset(st, 0, sizeof(*st));
+}
+
+static void diag_fields_free(struct diag *g)
+{
+	free(g->file);
+	free(g->object);
+	free(g->path);
+	free(g->message);
+	free(g->obj_namespace);
+	free(g->obj_name);
+}
+
+/* Drop the diagnostics of one Service from l. */
+static void diags_drop_service(struct diag_list *l, const char *ns, const char *name)
+{
+	size_t w = 0;
+	for (size_t i = 0; i < l->n; i++) {
+		struct diag *g = &l->items[i];
+		if (g->kind == KIND_SERVICE && g->obj_name && strcmp(g->obj_name, name) == 0 &&
+		    strcmp(g->obj_namespace ? g->obj_namespace : "default", ns) == 0) {
+			diag_fields_free(g);
+			continue;
+		}
+		l->items[w++] = *g;
+	}
+	l->n = w;
+}
+
+static bool verdict_has_failed(const struct pipeline_verdict *v, const char *ns,
+			       const char *name)
+{
+	struct pipeline_failed k = {.namespace_ = (char *)ns, .name = (char *)name};
+	return xbsearch(&k, v->failed, v->nfailed, sizeof(k), failed_cmp) != NULL;
+}
+
+/* The one Service entry of the store named ns/name: 0 with *out (NULL when
+ * there is none), -1 when several sources hold it (a duplicate: judged by
+ * a whole pass). */
+static int find_service(struct pipeline *p, const char *ns, const char *name, struct source **src,
+			struct entry **out)
+{
+	*out = NULL;
+	*src = NULL;
+	struct entry tmp = {.kind = KIND_SERVICE, .ns = (char *)ns, .name = (char *)name};
+	char *key = entry_key(&tmp, 0);
+	size_t found = 0;
+	for (size_t si = 0; si < p->nsources; si++) {
+		struct source *s = &p->sources[si];
+		const struct hnode *n = hmap_get(&s->index, key);
+		if (!n)
+			continue;
+		/* Twice in one source: "#2" keys. */
+		char *dup = xasprintf("%s#2", key);
+		bool twice = hmap_get(&s->index, dup) != NULL;
+		free(dup);
+		found += twice ? 2 : 1;
+		*out = &s->e[n->idx];
+		*src = s;
+	}
+	free(key);
+	return found > 1 ? -1 : 0;
+}
+
+static void full_step(struct pipeline *p, struct alloc *a, struct pipeline_live *live,
+		      pipeline_adopt_fn adopt, void *arg, struct pipeline_step *out)
+{
+	struct pipeline_pass ps;
+	pipeline_build(p, &ps);
+	out->full = true;
+	out->taken = ps.taken;
+	live->running = ps.running;
+	live->taken = ps.taken;
+	live->stale = ps.stale;
+	live->nobjects = ps.nobjects;
+	live->nskipped = ps.nskipped;
+	verdict_free(&live->verdict);
+	live->verdict = ps.verdict;
+	ps.verdict = (struct pipeline_verdict){0};
+	diag_list_free(&live->diags);
+	live->diags = ps.diags;
+	ps.diags = (struct diag_list){0};
+	if (ps.running) {
+		for (size_t i = 0; adopt && i < ps.model.nservices; i++)
+			adopt(arg, &ps.model.services[i]);
+		/* The pools and every Service checked again (what alloc_run_all
+		 * does), then the waiting ones retried. */
+		alloc_update_config(a, &ps.model, &out->changes);
+		model_free(&live->model);
+		live->model = ps.model;
+		model_init(&ps.model, p->config_ns);
+	}
+	pipeline_pass_free(&ps);
+	p->live_ok = live->running;
+}
+
+static void replan_add(struct pipeline_step *out, struct hmap *seen, const char *ns,
+		       const char *name)
+{
+	char k[512];
+	svc_key(k, sizeof(k), ns, name);
+	if (hmap_get(seen, k))
+		return;
+	hmap_put(seen, k);
+	*VEC_PUSH(out->replan, out->nreplan) = xstrdup(k);
+}
+
+void pipeline_step(struct pipeline *p, struct alloc *a, struct pipeline_live *live,
+		   pipeline_adopt_fn adopt, void *arg, struct pipeline_step *out)
+{
+	memset(out, 0, sizeof(*out));
+	bool full = !p->live_ok || p->dirty;
+	/* The changed Services, with their entries, checked before anything
+	 * moves: a Service held twice, or failing before, goes through a
+	 * whole pass (its verdict reads the others). */
+	size_t nch = 0;
+	struct {
+		char *ns, *name;
+		struct source *s;
+		struct entry *e;
+	} *ch = NULL;
+	for (size_t b = 0; !full && b < p->changed.nb; b++)
+		for (struct hnode *n = p->changed.b[b]; n && !full; n = n->next) {
+			const char *slash = strchr(n->key, '/');
+			char *ns = xstrndup(n->key, (size_t)(slash - n->key));
+			char *name = xstrdup(slash + 1);
+			struct source *s;
+			struct entry *e;
+			if (find_service(p, ns, name, &s, &e) != 0 ||
+			    verdict_has_failed(&live->verdict, ns, name) ||
+			    (e && !e->tree && !s->text)) {
+				full = true;
+				free(ns);
+				free(name);
+				break;
+			}
+			ch = xrealloc(ch, (nch + 1) * sizeof(*ch));
+			ch[nch].ns = ns;
+			ch[nch].name = name;
+			ch[nch].s = s;
+			ch[nch].e = e;
+			nch++;
+		}
+	/* Decode each new version into the live model; an error there is
+	 * rule 2's business, for a whole pass (the live model is rebuilt). */
+	struct diag_list nd = {0};
+	size_t decoded = 0;
+	for (size_t i = 0; !full && i < nch; i++, decoded++) {
+		struct entry *e = ch[i].e;
+		if (!e) {
+			if (model_remove(&live->model, KIND_SERVICE, ch[i].ns, ch[i].name) == 0)
+				live->nobjects--;
+			continue;
+		}
+		if (!e->tree)
+			restore(p, ch[i].s);
+		struct diag_list d = {0};
+		bool replaced = false;
+		int rc = e->tree ? model_upsert(&live->model, tree_clone(e->tree), &d, &replaced)
+				 : -1;
+		if (rc != 0 || diag_count(&d, DIAG_ERROR) > 0) {
+			full = true;
+		} else if (!replaced) {
+			live->nobjects++;
+		}
+		for (size_t k = 0; k < d.n; k++)
+			diag_append_copy(&nd, &d.items[k]);
+		diag_list_free(&d);
+	}
+	if (full) {
+		for (size_t i = 0; i < nch; i++) {
+			free(ch[i].ns);
+			free(ch[i].name);
+		}
+		free(ch);
+		diag_list_free(&nd);
+		full_step(p, a, live, adopt, arg, out);
+		hmap_clear(&p->changed, NULL);
+		p->dirty = false;
+		return;
+	}
+	(void)decoded;
+	model_drop_trees(&live->model);
+	/* Judged good: the last good records follow (as mark_good_services
+	 * does), the diagnostics of each changed Service are its new ones. */
+	bool resort = false;
+	for (size_t i = 0; i < nch; i++) {
+		size_t before = live->diags.n;
+		diags_drop_service(&live->diags, ch[i].ns, ch[i].name);
+		resort |= before != live->diags.n;
+		if (ch[i].e) {
+			ch[i].e->good = true;
+			char k[512];
+			svc_key(k, sizeof(k), ch[i].ns, ch[i].name);
+			tree_free(hmap_del(&p->good_svc, k));
+		}
+	}
+	for (size_t k = 0; k < nd.n; k++)
+		diag_append_copy(&live->diags, &nd.items[k]);
+	if (resort || nd.n)
+		diag_sort(&live->diags);
+	diag_list_free(&nd);
+
+	/* Allocate each, and re-plan each and whatever the allocator moved. */
+	struct hmap seen = {0};
+	for (size_t i = 0; i < nch; i++) {
+		const struct service *svc = model_find_service(&live->model, ch[i].ns, ch[i].name);
+		if (svc && adopt)
+			adopt(arg, (struct service *)svc);
+		alloc_update_service(a, &live->model, ch[i].ns, ch[i].name, &out->changes);
+		replan_add(out, &seen, ch[i].ns, ch[i].name);
+	}
+	for (size_t k = 0; k < out->changes.n; k++)
+		replan_add(out, &seen, out->changes.items[k].ns, out->changes.items[k].name);
+	hmap_clear(&seen, NULL);
+	for (size_t i = 0; i < nch; i++) {
+		free(ch[i].ns);
+		free(ch[i].name);
+	}
+	free(ch);
+	hmap_clear(&p->changed, NULL);
+	out->taken = false;
 }

@@ -97,6 +97,13 @@ void pipeline_read_paths(struct pipeline *p, const char *const *paths, size_t np
  * source problem. */
 void pipeline_sync_dir(struct pipeline *p, const char *dir);
 
+/* Bring one file of a manifest directory up to date, as
+ * pipeline_sync_dir() does for each (`ironlb run` calls it for the names
+ * inotify reports): read again when it is there (a broken file keeps its
+ * objects), removed with its objects when it is gone or is not a manifest
+ * name.  A new file takes its place in name order. */
+void pipeline_sync_file(struct pipeline *p, const char *dir, const char *name);
+
 /* Free the trees of the files pipeline_sync_dir() keeps the text of (the
  * next sync parses them again, or the kept text when a file is broken):
  * between passes `ironlb run` then holds its objects once, decoded in the
@@ -155,6 +162,54 @@ void pipeline_build(struct pipeline *p, struct pipeline_pass *out);
  * nothing when no configuration is in force. */
 void pipeline_allocate(struct pipeline_pass *ps, struct alloc *a);
 void pipeline_pass_free(struct pipeline_pass *ps);
+
+/* ---- the live pass: work proportional to the change (daemons) ---- */
+
+/* What is in force, kept between steps: the model follows the store one
+ * object at a time (model_upsert / model_remove), the allocator beside it
+ * (the caller's) follows with alloc_update_service / alloc_update_config.
+ * Equal, after every step, to what pipeline_build() + pipeline_allocate()
+ * over the same store would give with every Service carrying the
+ * addresses it holds (tests/unit/test_pipeline_incremental.c). */
+struct pipeline_live {
+	bool running, taken, stale;    /* as in pipeline_pass, of the last whole pass */
+	struct model model;            /* what runs (empty until running) */
+	struct pipeline_verdict verdict;  /* failed[].index is not kept: use names */
+	struct diag_list diags;        /* every problem of the current objects, sorted */
+	size_t nobjects, nskipped;
+};
+
+/* What one step did. */
+struct pipeline_step {
+	bool full;      /* a whole pass: every Service checked, plan everything again */
+	bool taken;     /* (full) it put the current configuration in force */
+	struct alloc_changes changes;  /* the allocations computed (alloc.h) */
+	size_t nreplan; /* (not full) the Services to plan again, "ns/name" */
+	char **replan;
+};
+
+/* Called on each Service about to be allocated that the allocator may see
+ * for the first time (a restart adopts what the state file says). */
+typedef void (*pipeline_adopt_fn)(void *arg, struct service *s);
+
+void pipeline_live_init(struct pipeline_live *l, const char *config_namespace);
+void pipeline_live_free(struct pipeline_live *l);
+/* Take the changes made to the store since the last step:
+ *  - only Services changed (added, updated, deleted), each judged good
+ *    alone: each is upserted into (or removed from) the live model, its
+ *    diagnostics replace its old ones, and alloc_update_service()
+ *    allocates it; replan lists it and every Service whose allocation
+ *    moved.  Cost: those Services, not the store.
+ *  - anything else (a configuration object, a Node, Namespace, Secret or
+ *    EndpointSlice, a source problem, a Service with errors, held twice or
+ *    failing until now, the first step): a whole pass, pipeline_build()
+ *    then alloc_update_config(); full is set and everything is planned
+ *    again by the caller. */
+void pipeline_step(struct pipeline *p, struct alloc *a, struct pipeline_live *live,
+		   pipeline_adopt_fn adopt, void *arg, struct pipeline_step *out);
+void pipeline_step_free(struct pipeline_step *st);
+/* Whether a Service is ours (a LoadBalancer of our class). */
+bool pipeline_service_ours(const struct pipeline *p, const struct service *s);
 
 /* The AllocationFailed event of a failed Service (points into f). */
 struct alloc_event pipeline_failed_event(const struct pipeline_failed *f);
