@@ -441,6 +441,12 @@ void model_drop_trees(struct model *m);
  * profiles (reported; the rest of the object still applies, as in
  * MetalLB's daemon).  It may run again on the same model. */
 size_t model_validate(struct model *m, struct diag_list *d);
+/* What model_validate() checks of one Service (its pool names and
+ * requested addresses against the pools), for a Service upserted into a
+ * validated model whose configuration did not change.  Cost: the pools'
+ * ranges, sorted once per call. */
+size_t model_validate_service(const struct model *m, const struct service *s,
+			      struct diag_list *d);
 
 /* Lookups by name (configuration kinds: in the config namespace). */
 const struct pool *model_find_pool(const struct model *m, const char *name);

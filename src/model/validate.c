@@ -631,12 +631,12 @@ static char *annotation_path(const struct service *s, const char *name)
 	return p;
 }
 
-static void check_services(struct model *m, const struct range_table *t, struct diag_list *d)
+static void check_service(const struct model *m, const struct range_table *t,
+			  const struct service *s, struct diag_list *d)
 {
-	for (size_t i = 0; i < m->nservices; i++) {
-		const struct service *s = &m->services[i];
+	{
 		if (!service_is_load_balancer(s))
-			continue;
+			return;
 		if (s->npool_names > 0) {
 			char *path = annotation_path(s, "address-pool");
 			for (size_t k = 0; k < s->npool_names; k++)
@@ -646,7 +646,7 @@ static void check_services(struct model *m, const struct range_table *t, struct 
 			free(path);
 		}
 		if (s->nrequested == 0)
-			continue;
+			return;
 		char *path = labels_get(&s->meta.annotations, ANNOT_PREFIX_NEW "loadBalancerIPs") ||
 					     labels_get(&s->meta.annotations,
 							ANNOT_PREFIX_OLD "loadBalancerIPs")
@@ -678,6 +678,24 @@ static void check_services(struct model *m, const struct range_table *t, struct 
 		}
 		free(path);
 	}
+}
+
+static void check_services(struct model *m, const struct range_table *t, struct diag_list *d)
+{
+	for (size_t i = 0; i < m->nservices; i++)
+		check_service(m, t, &m->services[i], d);
+}
+
+size_t model_validate_service(const struct model *m, const struct service *s,
+			      struct diag_list *d)
+{
+	size_t before = diag_count(d, DIAG_ERROR);
+	struct range_table t;
+	build_ranges(m, &t);
+	check_service(m, &t, s, d);
+	free(t.e);
+	free(t.maxlast);
+	return diag_count(d, DIAG_ERROR) - before;
 }
 
 /* ------------------------------------------------------------------ */

@@ -1381,7 +1381,11 @@ static void full_step(struct pipeline *p, struct alloc *a, struct pipeline_live 
 		model_init(&ps.model, p->config_ns);
 	}
 	pipeline_pass_free(&ps);
-	p->live_ok = live->running;
+	/* Steps build on a model of the current configuration only: with
+	 * the last good one in force, the diagnostics (of the current
+	 * objects) and the verdict (against the configuration in force) are
+	 * judged against different pools, which a whole pass does. */
+	p->live_ok = live->running && live->taken;
 }
 
 static void replan_add(struct pipeline_step *out, struct hmap *seen, const char *ns,
@@ -1448,6 +1452,14 @@ void pipeline_step(struct pipeline *p, struct alloc *a, struct pipeline_live *li
 		bool replaced = false;
 		int rc = e->tree ? model_upsert(&live->model, tree_clone(e->tree), &d, &replaced)
 				 : -1;
+		if (rc == 0) {
+			/* What validation checks of a Service: its pools and
+			 * requested addresses against the pools in force. */
+			const struct service *svc =
+				model_find_service(&live->model, ch[i].ns, ch[i].name);
+			if (svc)
+				model_validate_service(&live->model, svc, &d);
+		}
 		if (rc != 0 || diag_count(&d, DIAG_ERROR) > 0) {
 			full = true;
 		} else if (!replaced) {
