@@ -6,7 +6,9 @@
  * Data flow:
  *
  *   sources --changes--> store --pipeline_build()--> verdict + model in use
- *                                                      --pipeline_allocate()--> results
+ *                                  |                   --pipeline_allocate()--> results
+ *                                  +--pipeline_step()--> live verdict + model,
+ *                                                        allocator updated, Services to re-plan
  *
  * Sources: a manifest file (pipeline_read_paths(), pipeline_sync_dir()) or
  * the API reflectors.  Each source feeds changes into the store: an object
@@ -15,10 +17,10 @@
  * that was read again does; it is turned into the same per-object upserts
  * and deletes).  A source that cannot be read keeps the objects it held
  * before (pipeline_source_failed()): nothing is withdrawn because a file is
- * broken.  The store is keyed by source and kind/namespace/name, so that
- * incremental planning can later sit behind these calls and see exactly
- * which objects changed; today pipeline_build() still decodes every object
- * of the store on each pass.
+ * broken.  The store is keyed by source and kind/namespace/name and notes
+ * which objects changed: pipeline_step() (the daemons) takes a change to
+ * Services one object at a time on a live model; pipeline_build() (check,
+ * plan, and every change a step does not take) decodes the whole store.
  *
  * The verdict (docs/operations.md, "When a change is wrong") decides by
  * the kind of the object each diagnostic belongs to (diag.kind), never by
