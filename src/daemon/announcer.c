@@ -249,7 +249,8 @@ void announcer_apply(struct announcer *a, const struct model *m, const struct an
 	const struct l2_plan *cur = l2_planner_plan(a->l2p);
 	old.n = cur->n;
 	old.entries = xcalloc(cur->n ? cur->n : 1, sizeof(*old.entries));
-	memcpy(old.entries, cur->entries, cur->n * sizeof(*old.entries));
+	if (cur->n)
+		memcpy(old.entries, cur->entries, cur->n * sizeof(*old.entries));
 	/* The entries' strings are the planner's and go at reset: keep only
 	 * what the comparison reads (addresses and here). */
 	for (size_t i = 0; i < old.n; i++) {
