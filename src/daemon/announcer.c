@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/hashmap.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "bgp/bgp_speaker.h"
@@ -24,6 +25,10 @@ struct announcer {
 	struct l2_planner *l2p;
 	struct bgp_planner *bgpp;
 	struct l2_engine *l2;
+	/* "ns/name" -> struct svc_addrs: each Service's addresses as last
+	 * planned, so that an update hands the engine only the addresses
+	 * that a change can move (the old and the new ones). */
+	struct hashmap planned;
 	/* The addresses of a Service by "ns/name" (BGP metrics name the
 	 * Service's addresses under each route). */
 	size_t (*addrs_of)(void *arg, const char *key, struct ip_addr addrs[2]);
@@ -31,6 +36,45 @@ struct announcer {
 	struct bgp_speaker *speaker; /* created when a plan first has sessions */
 	struct metrics_family *m_announced;
 };
+
+struct svc_addrs {
+	char *key;
+	size_t n;
+	struct ip_addr addrs[2];
+};
+
+static void planned_clear(struct announcer *a)
+{
+	struct hashmap_iter it;
+	hashmap_iter_init(&it, &a->planned);
+	while (hashmap_iter_next(&it)) {
+		struct svc_addrs *sa = it.value;
+		free(sa->key);
+		free(sa);
+	}
+	hashmap_clear(&a->planned);
+}
+
+static void planned_set(struct announcer *a, const char *key, const struct announce_svc *as)
+{
+	struct svc_addrs *sa = hashmap_get_str(&a->planned, key);
+	if (!as || !as->svc || !as->naddrs) {
+		if (sa) {
+			hashmap_del_str(&a->planned, key, NULL);
+			free(sa->key);
+			free(sa);
+		}
+		return;
+	}
+	if (!sa) {
+		sa = xcalloc(1, sizeof(*sa));
+		sa->key = xstrdup(key);
+		hashmap_put_str(&a->planned, sa->key, sa, NULL);
+	}
+	sa->n = as->naddrs > 2 ? 2 : as->naddrs;
+	for (size_t x = 0; x < sa->n; x++)
+		sa->addrs[x] = as->addrs[x];
+}
 
 struct announcer *announcer_new(struct ev_loop *loop, struct metrics_registry *reg,
 				const struct announcer_opts *o)
@@ -264,6 +308,13 @@ void announcer_apply(struct announcer *a, const struct model *m, const struct an
 	l2_planner_reset(a->l2p, m, svcs, nsvcs);
 	if (!a->o.no_bgp)
 		bgp_planner_reset(a->bgpp, m, svcs, nsvcs);
+	planned_clear(a);
+	for (size_t i = 0; i < nsvcs; i++) {
+		char key[512];
+		snprintf(key, sizeof(key), "%s/%s", svcs[i].svc->meta.namespace_,
+			 svcs[i].svc->meta.name);
+		planned_set(a, key, &svcs[i]);
+	}
 	apply_bgp(a, bgp_planner_plan(a->bgpp));
 	const struct l2_plan *plan = l2_planner_plan(a->l2p);
 	for (size_t i = 0; i < plan->n; i++)
@@ -281,6 +332,59 @@ void announcer_apply(struct announcer *a, const struct model *m, const struct an
 	}
 	if (bgp_planner_plan(a->bgpp)->nsessions)
 		metrics_bgp(a, svcs, nsvcs);
+}
+
+/* The Layer 2 engine takes the addresses the changes can move: each
+ * changed Service's old and new ones, owned now by the first Service of
+ * the plan that has them here (as apply_l2() picks), or gone. */
+static void l2_apply_changes(struct announcer *a, const struct announce_change *changes,
+			     size_t nchanges)
+{
+	const struct l2_plan *plan = l2_planner_plan(a->l2p);
+	struct l2_owned *own = xcalloc(4 * nchanges + 1, sizeof(*own));
+	struct ip_addr *gone = xcalloc(4 * nchanges + 1, sizeof(*gone));
+	size_t nown = 0, ngone = 0;
+	for (size_t i = 0; i < nchanges; i++) {
+		char key[512];
+		snprintf(key, sizeof(key), "%s/%s", changes[i].ns, changes[i].name);
+		struct ip_addr cand[4];
+		size_t nc = 0;
+		const struct svc_addrs *old = hashmap_get_str(&a->planned, key);
+		for (size_t x = 0; old && x < old->n; x++)
+			cand[nc++] = old->addrs[x];
+		for (size_t x = 0; changes[i].as.svc && x < changes[i].as.naddrs && x < 2; x++)
+			cand[nc++] = changes[i].as.addrs[x];
+		for (size_t c = 0; c < nc; c++) {
+			size_t lo = 0, hi = plan->n;
+			while (lo < hi) {
+				size_t mid = lo + (hi - lo) / 2;
+				if (ip_cmp(&plan->entries[mid].addr, &cand[c]) < 0)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			const struct l2_entry *e = NULL;
+			for (size_t k = lo; k < plan->n && ip_eq(&plan->entries[k].addr, &cand[c]) && !e;
+			     k++)
+				if (plan->entries[k].here)
+					e = &plan->entries[k];
+			if (!e) {
+				gone[ngone++] = cand[c];
+				continue;
+			}
+			own[nown].addr = e->addr;
+			own[nown].service = e->service;
+			own[nown].all_interfaces = e->all_interfaces;
+			own[nown].ninterfaces = e->ninterfaces;
+			own[nown].interfaces = e->interfaces;
+			nown++;
+		}
+		planned_set(a, key, &changes[i].as);
+	}
+	if (a->l2)
+		l2_engine_update(a->l2, own, nown, gone, ngone);
+	free(own);
+	free(gone);
 }
 
 void announcer_update(struct announcer *a, const struct model *m,
@@ -322,7 +426,7 @@ void announcer_update(struct announcer *a, const struct model *m,
 		metrics_l2_service(a, key, &changes[i].as);
 	}
 	free(before);
-	apply_l2(a);
+	l2_apply_changes(a, changes, nchanges);
 	if (bgp_planner_plan(a->bgpp)->nsessions)
 		metrics_bgp(a, NULL, 0);
 }
@@ -398,6 +502,7 @@ void announcer_free(struct announcer *a)
 		bgp_speaker_free(a->speaker);
 	l2_planner_free(a->l2p);
 	bgp_planner_free(a->bgpp);
+	planned_clear(a);
 	free(a->node);
 	free(a);
 }

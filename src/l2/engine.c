@@ -778,28 +778,26 @@ static void addr_withdraw_all(struct l2_engine *e, struct l2_addr *a, const char
 		ann_remove(e, a, a->nanns - 1, why);
 }
 
-static void reconcile(struct l2_engine *e)
+/* One address: its announcements follow the interfaces it wants. */
+static void reconcile_addr(struct l2_engine *e, struct l2_addr *a, size_t nifs)
 {
-	size_t nifs;
-
-	if (!e->running)
-		return;
-	nifs = l2_iface_count(e->ifs);
-	for (size_t i = 0; i < e->naddrs; i++) {
-		struct l2_addr *a = e->addrs[i];
-		for (size_t j = a->nanns; j-- > 0;) {
-			const struct l2_iface *ifc = l2_iface_find(e->ifs, a->anns[j]->ifindex);
-			if (!ifc)
-				ann_remove(e, a, j, "interface gone");
-			else if (!addr_wants(e, a, ifc))
-				ann_remove(e, a, j, "interface not usable or not selected");
-		}
-		for (size_t k = 0; k < nifs; k++) {
-			const struct l2_iface *ifc = l2_iface_at(e->ifs, k);
-			if (addr_wants(e, a, ifc) && !ann_find(a, ifc->index))
-				ann_add(e, a, ifc);
-		}
+	for (size_t j = a->nanns; j-- > 0;) {
+		const struct l2_iface *ifc = l2_iface_find(e->ifs, a->anns[j]->ifindex);
+		if (!ifc)
+			ann_remove(e, a, j, "interface gone");
+		else if (!addr_wants(e, a, ifc))
+			ann_remove(e, a, j, "interface not usable or not selected");
 	}
+	for (size_t k = 0; k < nifs; k++) {
+		const struct l2_iface *ifc = l2_iface_at(e->ifs, k);
+		if (addr_wants(e, a, ifc) && !ann_find(a, ifc->index))
+			ann_add(e, a, ifc);
+	}
+}
+
+/* Ports without announcements close; the others follow their interface. */
+static void reconcile_ports(struct l2_engine *e)
+{
 	for (size_t i = e->nports; i-- > 0;) {
 		struct l2_port *p = e->ports[i];
 		if (p->nanns == 0) {
@@ -812,6 +810,18 @@ static void reconcile(struct l2_engine *e)
 		for (size_t j = 0; j < p->ngroups; j++)
 			group_sync(p, &p->groups[j]);
 	}
+}
+
+static void reconcile(struct l2_engine *e)
+{
+	size_t nifs;
+
+	if (!e->running)
+		return;
+	nifs = l2_iface_count(e->ifs);
+	for (size_t i = 0; i < e->naddrs; i++)
+		reconcile_addr(e, e->addrs[i], nifs);
+	reconcile_ports(e);
 	for (size_t i = 0; i < e->naddrs; i++)
 		vip_install(e, e->addrs[i]);
 }
@@ -1399,6 +1409,84 @@ void l2_engine_set(struct l2_engine *e, const struct l2_owned *owned, size_t n)
 	e->addrs = next;
 	e->naddrs = nnext;
 	reconcile(e);
+}
+
+/* The position of addr in e->addrs (sorted), or where it would go. */
+static size_t addr_pos(const struct l2_engine *e, const struct ip_addr *addr)
+{
+	size_t lo = 0, hi = e->naddrs;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (ip_cmp(&e->addrs[mid]->addr, addr) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+void l2_engine_update(struct l2_engine *e, const struct l2_owned *owned, size_t n,
+		      const struct ip_addr *gone, size_t ngone)
+{
+	size_t nifs = e->running ? l2_iface_count(e->ifs) : 0;
+	for (size_t k = 0; k < ngone; k++) {
+		size_t i = addr_pos(e, &gone[k]);
+		if (i == e->naddrs || !ip_eq(&e->addrs[i]->addr, &gone[k]))
+			continue;
+		struct l2_addr *a = e->addrs[i];
+		addr_release(e, a, "address released");
+		log_info("address released", "ip", a->ip, "service", a->service, NULL);
+		addr_free(a);
+		memmove(&e->addrs[i], &e->addrs[i + 1], (e->naddrs - i - 1) * sizeof(*e->addrs));
+		e->naddrs--;
+	}
+	for (size_t k = 0; k < n; k++) {
+		if (owned[k].addr.family != IP_FAMILY_V4 && owned[k].addr.family != IP_FAMILY_V6)
+			continue;
+		const struct l2_owned *in = &owned[k];
+		struct l2_addr *w = want_build(e, &in, 1);
+		size_t i = addr_pos(e, &w->addr);
+		struct l2_addr *a = NULL;
+		if (i < e->naddrs && ip_eq(&e->addrs[i]->addr, &w->addr)) {
+			a = e->addrs[i];
+			if (strcmp(a->service, w->service) != 0) {
+				free(a->service);
+				a->service = w->service;
+				w->service = NULL;
+			}
+			if (!same_selection(a, w)) {
+				for (size_t j = 0; j < a->nifnames; j++)
+					free(a->ifnames[j]);
+				free(a->ifnames);
+				a->all = w->all;
+				a->ifnames = w->ifnames;
+				a->nifnames = w->nifnames;
+				w->ifnames = NULL;
+				w->nifnames = 0;
+				char *names = selection_str(a);
+				log_info("address interfaces changed", "ip", a->ip, "service",
+					 a->service, "interfaces", names, NULL);
+				free(names);
+			}
+			addr_free(w);
+		} else {
+			char *names = selection_str(w);
+			log_info("address taken", "ip", w->ip, "service", w->service, "interfaces",
+				 names, NULL);
+			free(names);
+			e->addrs = xrealloc(e->addrs, (e->naddrs + 1) * sizeof(*e->addrs));
+			memmove(&e->addrs[i + 1], &e->addrs[i], (e->naddrs - i) * sizeof(*e->addrs));
+			e->addrs[i] = w;
+			e->naddrs++;
+			a = w;
+		}
+		if (e->running) {
+			reconcile_addr(e, a, nifs);
+			vip_install(e, a);
+		}
+	}
+	if (e->running)
+		reconcile_ports(e);
 }
 
 /* --- status --- */

@@ -67,6 +67,11 @@ struct l2_engine *l2_engine_new(struct ev_loop *loop, struct metrics_registry *r
 int l2_engine_start(struct l2_engine *e);
 /* Replace the set of owned addresses (diffed: only changes cause work). */
 void l2_engine_set(struct l2_engine *e, const struct l2_owned *owned, size_t n);
+/* Change only the addresses named: each of owned (one per address) is
+ * owned now, as l2_engine_set() would take it; each of gone is not.  The
+ * work is that of those addresses, not of every owned one. */
+void l2_engine_update(struct l2_engine *e, const struct l2_owned *owned, size_t n,
+		      const struct ip_addr *gone, size_t ngone);
 /* Stop answering everything and remove installed addresses. */
 void l2_engine_stop(struct l2_engine *e);
 void l2_engine_free(struct l2_engine *e);
