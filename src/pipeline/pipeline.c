@@ -1482,7 +1482,16 @@ void pipeline_step(struct pipeline *p, struct alloc *a, struct pipeline_live *li
 		return;
 	}
 	(void)decoded;
-	model_drop_trees(&live->model);
+	/* The upserted Services' trees were for error positions; they are
+	 * judged (model_drop_trees() for just them, not a walk of the model). */
+	for (size_t i = 0; i < nch; i++) {
+		struct service *svc =
+			(struct service *)model_find_service(&live->model, ch[i].ns, ch[i].name);
+		if (svc && svc->meta.tree) {
+			tree_free(svc->meta.tree);
+			svc->meta.tree = NULL;
+		}
+	}
 	/* Judged good: the last good records follow (as mark_good_services
 	 * does), the diagnostics of each changed Service are its new ones. */
 	bool resort = false;
