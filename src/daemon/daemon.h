@@ -2,17 +2,21 @@
  * The standalone daemon, `ironlb run`: controller and speaker in one
  * process on one libev loop.
  *
- *   manifests dir --inotify--> reload: read, decode, validate
- *        | valid (reference errors are reported, not fatal)   | invalid
- *        v                                                    v
- *   swap in as the last good model                 keep the last good model,
- *   allocate (adopting the state file)             config_stale = 1, errors
- *   save the state file when it changed            in the log and /status
- *   plan Layer 2 and BGP for this node
- *   l2 engine: own exactly the planned addresses (diffed)
+ *   manifests dir --inotify (names the files)--> read those files only
+ *        | (a full resync at start, on SIGHUP and on inotify overflow)
+ *        v
+ *   pipeline_step(): only Services changed, each good alone?
+ *        | yes: upsert each into the live model,      | no: a whole pass: verdict,
+ *        |      alloc_update_service(), re-plan        |     model in force (current or
+ *        |      those Services and the ones whose      |     last good), alloc_update_config(),
+ *        |      addresses moved                        |     plan everything again
+ *        v                                             v
+ *   l2 engine: own exactly the planned addresses (only the changed ones
+ *   handed over after a step; diffed)
  *   BGP speaker: sessions and routes of the plan (diffed; a change that
  *   only touches announcements never resets a session)
- *   metrics, /status
+ *   state file: at most one write per second after allocations changed,
+ *   and at exit; /status and /metrics built when asked
  *
  * Nothing is withdrawn because of a bad change: an invalid manifest
  * directory leaves the previous model, allocations and announcements as
