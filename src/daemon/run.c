@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -63,6 +64,10 @@ struct daemon {
 	 * STATE_INTERVAL after allocations changed, and at exit. */
 	bool state_dirty;
 	ev_timer state_w;
+	/* A write in a child process (fork: it sees the allocations as they
+	 * are; the loop goes on while it serialises and fsyncs), or -1. */
+	pid_t state_child;
+	ev_child state_child_w;
 	struct hashmap events; /* "ns/name" -> struct svc_events */
 
 	struct announcer *ann;
@@ -208,17 +213,57 @@ static void state_persist(struct daemon *d)
 	log_debug("state saved", "path", d->o->state_path, "services", n, NULL);
 }
 
+/* The writer is done: a failure is logged by the child; what changed
+ * meanwhile is written next. */
+static void on_state_child(struct ev_loop *loop, ev_child *w, int revents)
+{
+	struct daemon *d = w->data;
+	(void)revents;
+	ev_child_stop(loop, w);
+	d->state_child = -1;
+	if (d->state_dirty && !ev_is_active(&d->state_w))
+		ev_timer_start(loop, &d->state_w);
+}
+
+/* Wait for a write under way (exit, or a synchronous write). */
+static void state_child_wait(struct daemon *d)
+{
+	if (d->state_child < 0)
+		return;
+	int st;
+	while (waitpid(d->state_child, &st, 0) < 0 && errno == EINTR)
+		;
+	ev_child_stop(d->loop, &d->state_child_w);
+	d->state_child = -1;
+}
+
 /* The coalescing timer: the allocations of every step in the last
- * STATE_INTERVAL, written once. */
+ * STATE_INTERVAL, written once, by a child process: with 100,000
+ * Services serialising and fsyncing the file takes longer than a change
+ * may wait.  The first write (nothing saved yet, or the file as loaded)
+ * and any write when fork fails are made here. */
 static void on_state_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct daemon *d = w->data;
-	(void)loop;
 	(void)revents;
 	if (!d->state_dirty)
 		return;
+	if (d->state_child >= 0)
+		return; /* written again when the child is done */
 	d->state_dirty = false;
-	state_persist(d);
+	pid_t pid = fork();
+	if (pid == 0) {
+		/* The child: write and go, touching nothing of the loop. */
+		state_persist(d);
+		_exit(0);
+	}
+	if (pid < 0) {
+		state_persist(d);
+		return;
+	}
+	d->state_child = pid;
+	ev_child_set(&d->state_child_w, pid, 0);
+	ev_child_start(loop, &d->state_child_w);
 }
 
 /* ------------------------------------------------------------------ */
@@ -640,6 +685,7 @@ static void on_stop(void *arg)
 	struct daemon *d = arg;
 	announcer_stop(d->ann);
 	/* What the coalescing timer has not written yet. */
+	state_child_wait(d);
 	if (d->state_dirty) {
 		d->state_dirty = false;
 		state_persist(d);
@@ -733,6 +779,9 @@ int daemon_run(const struct daemon_opts *o)
 	d.resync = true;
 	ev_timer_init(&d.state_w, on_state_timer, STATE_INTERVAL, 0.);
 	d.state_w.data = &d;
+	d.state_child = -1;
+	ev_child_init(&d.state_child_w, on_state_child, 0, 0);
+	d.state_child_w.data = &d;
 	d.alloc = alloc_new();
 	alloc_set_lb_class(d.alloc, o->lb_class);
 	struct pipeline_opts po = {.config_namespace = o->config_namespace, .lb_class = o->lb_class};
@@ -838,6 +887,7 @@ int daemon_run(const struct daemon_opts *o)
 	http_server_free(d.http);
 	if (d.inotify_fd >= 0)
 		close(d.inotify_fd);
+	state_child_wait(&d);
 	if (d.state_dirty)
 		state_persist(&d);
 	pipeline_live_free(&d.live);
