@@ -286,9 +286,9 @@ void member_io_silence(struct member_io *io);
 struct member *member_io_core(struct member_io *io);
 /* The port the sockets are bound to (useful with port 0 in tests). */
 uint16_t member_io_port(const struct member_io *io);
-/* {"name","port","authenticated","incarnation","awareness","counters":{},
- *  "members":[{"name","address","port","state","incarnation","since_ms",
- *  "last_heard_ms","rtt_ms"}]} */
+/* {"name","port","authenticated","incarnation","local_health","counters":{},
+ *  "members":[{"name","address","port","state","incarnation","in_state_ms",
+ *  "last_heard_ms_ago" (null: never),"rtt_ms" (null: none)}]} */
 json_t *member_io_status_json(const struct member_io *io);
 
 #endif
