@@ -103,6 +103,7 @@ struct member {
 	unsigned awareness;
 	bool left;
 	bool announce_self;          /* join/leave: our own update in every packet */
+	bool refuted;                /* during this input */
 	struct member_counters c;
 	uint8_t pkt[MEMBER_PACKET_MAX];
 };
@@ -434,6 +435,7 @@ static void refute(struct member *m, uint32_t heard, int64_t now)
 
 	self->inc = heard + 1;
 	m->c.refutes++;
+	m->refuted = true;
 	/* Being suspected while alive suggests we are the slow one. */
 	awareness_add(m, 1);
 	enqueue(m, self);
@@ -449,8 +451,15 @@ static void apply(struct member *m, const struct member_update *u, struct mnode 
 	if (x->self) {
 		if (m->left)
 			return;
-		if (u->state != MEMBER_ALIVE && u->incarnation >= x->inc)
+		if (u->state != MEMBER_ALIVE && u->incarnation >= x->inc) {
 			refute(m, u->incarnation, now);
+		} else if (u->state != MEMBER_ALIVE) {
+			/* An accusation we already refuted: its sender missed the
+			 * refutation, which may have run out of retransmissions.
+			 * Send it again, to the sender first. */
+			enqueue(m, x);
+			m->refuted = true;
+		}
 		else if (u->state == MEMBER_ALIVE && u->incarnation > x->inc)
 			refute(m, u->incarnation, now);    /* an earlier run's, outdo it */
 		return;
@@ -621,10 +630,14 @@ static void handle(struct member *m, const struct member_msg *msg, struct mnode 
 		send_simple(m, MEMBER_MSG_ACK, src, msg->probe, from);
 		break;
 	case MEMBER_MSG_PING_REQ: {
-		struct relay *r = relay_new(m);
 		struct mnode *target = node_by_name(m, msg->target);
 		struct member_msg ping;
 
+		/* Only configured members are pinged on request, at the address
+		 * we hold: a ping-req cannot aim our packets elsewhere. */
+		if (!target || target->self)
+			return;
+		struct relay *r = relay_new(m);
 		memset(r, 0, sizeof(*r));
 		r->used = true;
 		r->id = ++m->next_id ? m->next_id : ++m->next_id;
@@ -636,7 +649,7 @@ static void handle(struct member *m, const struct member_msg *msg, struct mnode 
 		ping.type = MEMBER_MSG_PING;
 		ping.probe = r->id;
 		strcpy(ping.target, msg->target);
-		send_msg(m, target ? &target->addr : &msg->target_addr, &ping, target);
+		send_msg(m, &target->addr, &ping, target);
 		break;
 	}
 	case MEMBER_MSG_ACK:
@@ -705,9 +718,17 @@ void member_input(struct member *m, const struct member_addr *src, const uint8_t
 		goto out;
 	}
 	from->last_heard = now;
+	m->refuted = false;
 	for (size_t i = 0; i < msg->n_updates; i++)
 		apply(m, &msg->updates[i], from, now);
 	handle(m, msg, from, src, now);
+	/* The one who told us we are suspected hears the refutation straight
+	 * away (a ping's ack already carried it). */
+	if (m->refuted && msg->type != MEMBER_MSG_PING && now - from->told_at > 0) {
+		from->told_at = now;
+		gossip_to(m, from);
+	}
+	m->refuted = false;
 	flush_push(m);
 	m->due = member_next_deadline(m);
 out:
@@ -770,13 +791,15 @@ void member_tick(struct member *m, int64_t now)
 		m->next_probe_at = now + scaled(m, m->t.probe_interval_us);
 		if (!m->probe.active)
 			start_probe(m, now);
-		/* Members we suspect are pinged every period, carrying the
-		 * suspicion, so they can refute in their ack. */
+		/* Members we suspect on our own evidence are pinged every
+		 * period, carrying the suspicion, so they can refute in their
+		 * ack (those who only heard of it do not: the cost stays one
+		 * extra packet per suspecting prober). */
 		unsigned sent = 0;
 		for (size_t i = 1; i < m->n && m->n_suspect_timers && sent < SUSPECT_PINGS_MAX; i++) {
 			struct mnode *x = m->nodes[i];
 
-			if (x->state == MEMBER_SUSPECT && x != m->probe.target) {
+			if (x->state == MEMBER_SUSPECT && x->susp_own && x != m->probe.target) {
 				send_simple(m, MEMBER_MSG_PING, &x->addr, 0, x);
 				sent++;
 			}
@@ -857,7 +880,7 @@ void member_timing_default(struct member_timing *t)
 		.suspicion_mult = 3,
 		.suspicion_max_mult = 2,
 		.suspicion_k = 3,
-		.retransmit_mult = 3,
+		.retransmit_mult = 4,
 		.gossip_fanout = 3,
 		.awareness_max = 8,
 		.reconnect_interval_us = 500000,

@@ -201,6 +201,9 @@ static void rearm(struct member_io *io)
 	int64_t d = member_next_deadline(io->m);
 
 	ev_timer_stop(io->loop, &io->timer);
+	/* libev times from the loop's cached clock: refresh it so the timer
+	 * does not fire early by however long this iteration has run. */
+	ev_now_update(io->loop);
 	if (d != INT64_MAX && !io->silenced) {
 		int64_t wait = d - mono_us();
 		ev_timer_set(&io->timer, wait > 0 ? (double)wait / 1e6 : 0.0, 0.0);
