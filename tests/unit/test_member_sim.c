@@ -37,6 +37,8 @@ struct snode {
 	int group;
 	int64_t starve_timer_us;     /* timers fire up to this late */
 	int64_t starve_input_us;     /* packets handled up to this late */
+	int64_t frozen_until;        /* nothing runs before (SIGSTOP) */
+	bool expect_dead;            /* being found dead is right */
 	uint64_t gen;                /* of the pending timer event */
 	uint64_t sent;
 	uint64_t epoch;
@@ -192,7 +194,7 @@ static void sim_change(void *ctx, const struct member_event *ev)
 	if (ev->to == MEMBER_DEAD) {
 		if (!s->dead_at[x->id * s->n + subj])
 			s->dead_at[x->id * s->n + subj] = ev->at;
-		if (!s->nodes[subj].dead)
+		if (!s->nodes[subj].dead && !s->nodes[subj].expect_dead)
 			s->false_dead++;
 	}
 	if (ev->to == MEMBER_LEFT && !s->left_at[x->id * s->n + subj])
@@ -268,6 +270,12 @@ static void run_until(struct sim *s, int64_t end)
 		struct event e = pop_ev(s);
 		struct snode *x = &s->nodes[e.node];
 
+		if (x->frozen_until > e.t && !x->dead) {
+			/* Frozen: everything waits for the process to run again. */
+			e.t = x->frozen_until;
+			push_ev(s, e);
+			continue;
+		}
 		s->now = e.t;
 		if (e.kind == EV_TIMER) {
 			if (!x->dead && e.gen == x->gen) {
@@ -519,6 +527,48 @@ static void test_starved_no_false_dead(void **state)
 	no_false_dead(10, &t, 0.01, 3, 120 * SEC, 22);
 }
 
+/* A node frozen (SIGSTOP, a long stall) for 250 ms every 3 s: shorter
+ * than the suspicion, so it refutes when it runs again and nobody is
+ * declared dead; frozen for 2 s, it is. */
+static void test_frozen(void **state)
+{
+	(void)state;
+	struct member_timing t;
+	const int n = 10;
+
+	member_timing_default(&t);
+	struct sim *s = sim_new(n, &t, 31);
+	run_until(s, s->now + 2 * SEC);
+	for (int i = 0; i < 20; i++) {
+		s->nodes[5].frozen_until = s->now + 250 * MS;
+		run_until(s, s->now + 3 * SEC);
+	}
+	assert_int_equal(s->false_dead, 0);
+	print_message("frozen 250 ms x 20: no false dead; the frozen node refuted %llu suspicions\n",
+		      (unsigned long long)member_counters(s->nodes[5].m)->refutes);
+
+	/* Frozen for 2 s: dead at every other member (a failover), and alive
+	 * again everywhere once it runs. */
+	int64_t at = s->now;
+	s->nodes[5].frozen_until = s->now + 2 * SEC;
+	s->nodes[5].expect_dead = true;
+	run_until(s, s->now + 2 * SEC - 1);
+	for (int o = 0; o < n; o++)
+		if (o != 5)
+			assert_true(s->dead_at[o * n + 5] != 0 && s->dead_at[o * n + 5] - at < 1 * SEC);
+	int64_t back = s->now;
+	while (!all_alive(s) && s->now - back < 5 * SEC)
+		run_until(s, s->now + 10 * MS);
+	int64_t took = s->now - back;
+	assert_true(all_alive(s));
+	s->nodes[5].expect_dead = false;
+	run_until(s, s->now + 5 * SEC);
+	assert_true(all_alive(s));
+	print_message("frozen 2 s: dead everywhere, alive again within %.0f ms after it thawed\n",
+		      (double)took / 1e3);
+	sim_free(s);
+}
+
 /* An intruder without the key, and a replay of a real packet from an
  * earlier run of a member, change nothing and are counted. */
 static void test_wrong_key_and_replay(void **state)
@@ -634,6 +684,7 @@ int main(void)
 		cmocka_unit_test(test_wrong_key_and_replay),
 		cmocka_unit_test(test_loss_no_false_dead),
 		cmocka_unit_test(test_starved_no_false_dead),
+		cmocka_unit_test(test_frozen),
 		cmocka_unit_test(test_rate_bounded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
