@@ -818,9 +818,13 @@ void member_tick(struct member *m, int64_t now)
 	}
 
 	if (now >= m->next_reconnect_at) {
-		m->next_reconnect_at = now + m->t.reconnect_interval_us;
 		/* Try one dead member: after a partition heals, neither side
-		 * probes the other, so one side has to reach out. */
+		 * probes the other, so one side has to reach out.  Each node
+		 * tries every reconnect_interval x N/10, so the whole cluster
+		 * sends about 10 / reconnect_interval such pings however large
+		 * it is, rather than every node pinging a dead machine. */
+		size_t scale = (m->n - 1) / 10;
+		m->next_reconnect_at = now + m->t.reconnect_interval_us * (int64_t)(scale ? scale : 1);
 		if (m->count[MEMBER_DEAD]) {
 			size_t start = rnd_below(m, m->n - 1);
 			for (size_t i = 0; i < m->n - 1; i++) {
