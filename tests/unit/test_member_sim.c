@@ -361,7 +361,7 @@ static void report(const char *what, int n, struct dist *d)
 
 static void check_detection(const struct member_timing *t, const char *what, int64_t p95_max)
 {
-	static const struct { int n, runs; } sizes[] = { {3, 60}, {10, 30}, {100, 6} };
+	static const struct { int n, runs; } sizes[] = { {2, 60}, {3, 60}, {10, 30}, {100, 6} };
 
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		struct dist d = {0};
@@ -512,6 +512,9 @@ static void test_loss_no_false_dead(void **state)
 	no_false_dead(10, &t, 0.03, -1, 300 * SEC, 11);
 	member_timing_fast(&t);
 	no_false_dead(10, &t, 0.03, -1, 120 * SEC, 12);
+	/* Two nodes: no relay to ask, only the second direct ping. */
+	member_timing_default(&t);
+	no_false_dead(2, &t, 0.03, -1, 300 * SEC, 14);
 	/* A margin: ten percent. */
 	member_timing_default(&t);
 	no_false_dead(10, &t, 0.10, -1, 120 * SEC, 13);
