@@ -81,6 +81,15 @@ static bool cond_heard(void *arg)
 	return heard_all(c->io, N);
 }
 
+static struct member_io **watched;
+
+static bool cond_bad_tag(void *arg)
+{
+	const uint64_t *before = arg;
+	return member_counters(member_io_core(watched[0]))->bad_tag > *before &&
+	       member_counters(member_io_core(watched[2]))->bad_tag > 0;
+}
+
 static bool cond_dead(void *arg)
 {
 	struct ctx *c = arg;
@@ -134,6 +143,7 @@ static void trio(const char *addr)
 	}
 
 	struct ctx c = { .io = io, .victim = 2 };
+	watched = io;
 	assert_true(run_until(loop, 5.0, cond_heard, &c));
 
 	json_t *st = member_io_status_json(io[0]);
@@ -144,6 +154,28 @@ static void trio(const char *addr)
 	assert_string_equal(json_string_value(json_object_get(m0, "address")), addr);
 	assert_true(json_is_number(json_object_get(m0, "rtt_ms")));
 	json_decref(st);
+
+	/* An intruder with another key, claiming to be n1, joins: every
+	 * packet it sends is dropped for its tag and nothing changes. */
+	{
+		static const char bad_key[] = "not the key";
+		static int intruder_id = 1;
+		struct member_io_config icfg = {
+			.name = "n1", .port = 0, .bind = &ip,
+			.key = (const uint8_t *)bad_key, .key_len = sizeof(bad_key) - 1,
+			.on_change = on_change, .ctx = &intruder_id,
+		};
+		member_timing_default(&icfg.timing);
+		struct member_io *intruder = member_io_new(loop, &icfg, why, sizeof(why));
+		assert_non_null(intruder);
+		assert_int_equal(member_io_set_peers(intruder, peers, N), 0);
+		member_io_join(intruder);
+		uint64_t before = member_counters(member_io_core(io[0]))->bad_tag;
+		assert_true(run_until(loop, 2.0, cond_bad_tag, &before));
+		member_io_free(intruder);
+		assert_true(heard_all(io, N));
+		assert_true(shared.dead_at[0][1] == 0 && shared.dead_at[2][1] == 0);
+	}
 
 	/* n2 stops answering, as if killed. */
 	member_io_silence(io[2]);
