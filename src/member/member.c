@@ -3,9 +3,12 @@
  * refinements, pure and deterministic (no syscalls; time comes in as `now`,
  * packets go out through cfg.send, randomness from a seeded generator).
  *
- * Each probe period this node pings one member, taken in a shuffled
- * round-robin order, so every member is probed by every node within one
- * pass.  No ack within the probe timeout: the member is pinged again and k
+ * Each probe period this node pings one member: every other period its
+ * successor on a ring of the members (so each member is probed at least
+ * every two periods), the others in a shuffled round-robin order (so every
+ * node probes every member within a pass), and a member it heard is
+ * suspected out of turn, to confirm or not.  No ack within the probe
+ * timeout: the member is pinged again and k
  * other members are asked to ping it (ping-req); no ack by the end of the
  * period: it becomes suspect.  A suspect that hears of it refutes by raising
  * its incarnation; otherwise it is declared dead when the suspicion times
@@ -83,6 +86,10 @@ struct member {
 
 	struct mnode **order;        /* probe order (others) */
 	size_t n_order, pos;
+	struct mnode *probe_first;   /* heard suspected: probe it next */
+	struct mnode **ring;         /* all members by hash of name, this node too */
+	bool ring_turn;              /* every other probe goes to the successor */
+	bool last_out_of_turn;
 
 	struct mnode **queue;        /* updates to disseminate */
 	size_t nq;
@@ -91,6 +98,7 @@ struct member {
 
 	struct {
 		bool active, acked, indirect;
+		bool direct_only;            /* out of turn, to confirm a suspicion */
 		struct mnode *target;
 		uint32_t id;
 		int64_t start, direct_deadline, end;
@@ -202,6 +210,13 @@ static size_t base_len(const struct member *m, const struct member_msg *msg)
 	return n;
 }
 
+static int by_transmits(const void *a, const void *b)
+{
+	const struct mnode *x = *(struct mnode *const *)a, *y = *(struct mnode *const *)b;
+
+	return (x->transmits > y->transmits) - (x->transmits < y->transmits);
+}
+
 /*
  * Send msg to `to` with as many updates as fit: first what we hold about
  * the recipient when it is not simply alive (so it can refute), then the
@@ -211,8 +226,8 @@ static void send_msg(struct member *m, const struct member_addr *to, struct memb
 		     struct mnode *dest)
 {
 	size_t len = base_len(m, msg);
-	size_t qidx[MEMBER_UPDATES_MAX];
-	size_t nq = 0;
+	struct mnode *picked[MEMBER_UPDATES_MAX];
+	size_t npicked = 0;
 
 	msg->epoch = m->epoch;
 	msg->seq = ++m->seq;
@@ -228,37 +243,33 @@ static void send_msg(struct member *m, const struct member_addr *to, struct memb
 		node_update(m, m->nodes[0], u);
 		len += member_update_wire_len(u);
 	}
-	/* Fewest transmissions first: a selection, the queue is short. */
-	while (msg->n_updates < MEMBER_UPDATES_MAX && nq < MEMBER_UPDATES_MAX) {
-		size_t best = (size_t)-1;
-
+	/* Fewest transmissions first.  The queue is usually a handful of
+	 * updates but can hold one per member after a partition heals, so it
+	 * is sorted rather than scanned once per slot. */
+	struct mnode **byt = NULL;
+	size_t nc = 0;
+	if (m->nq) {
+		byt = xmalloc(m->nq * sizeof(*byt));
 		for (size_t i = 0; i < m->nq; i++) {
-			bool taken = false;
-
-			if (m->queue[i] == dest && dest && !dest->self &&
-			    dest->state != MEMBER_ALIVE)
-				continue;
-			if (m->announce_self && m->queue[i]->self)
-				continue;
-			for (size_t j = 0; j < nq; j++)
-				if (qidx[j] == i)
-					taken = true;
-			if (taken)
-				continue;
-			if (best == (size_t)-1 || m->queue[i]->transmits < m->queue[best]->transmits)
-				best = i;
+			struct mnode *x = m->queue[i];
+			if ((x == dest && !x->self && x->state != MEMBER_ALIVE) ||
+			    (m->announce_self && x->self))
+				continue;     /* already in */
+			byt[nc++] = x;
 		}
-		if (best == (size_t)-1)
-			break;
+		qsort(byt, nc, sizeof(*byt), by_transmits);
+	}
+	for (size_t i = 0; i < nc && msg->n_updates < MEMBER_UPDATES_MAX; i++) {
 		struct member_update *u = &msg->updates[msg->n_updates];
-		node_update(m, m->queue[best], u);
+		node_update(m, byt[i], u);
 		size_t ul = member_update_wire_len(u);
 		if (len + ul > MEMBER_PACKET_MAX)
 			break;
 		len += ul;
 		msg->n_updates++;
-		qidx[nq++] = best;
+		picked[npicked++] = byt[i];
 	}
+	free(byt);
 
 	struct wbuf w;
 	wbuf_init_fixed(&w, m->pkt, sizeof(m->pkt));
@@ -273,8 +284,8 @@ static void send_msg(struct member *m, const struct member_addr *to, struct memb
 	/* Count the transmissions; retire updates sent often enough (from the
 	 * highest index down, so removals do not move unvisited ones). */
 	unsigned limit = retransmit_limit(m);
-	for (size_t j = 0; j < nq; j++)
-		m->queue[qidx[j]]->transmits++;
+	for (size_t j = 0; j < npicked; j++)
+		picked[j]->transmits++;
 	for (size_t i = m->nq; i-- > 0;)
 		if (m->queue[i]->transmits >= limit)
 			dequeue_at(m, i);
@@ -375,6 +386,12 @@ static void set_state(struct member *m, struct mnode *x, enum member_state to, i
 	m->count[to]++;
 	x->state = to;
 	x->since = now;
+	/* A dead member is back: likely a partition healed, and the others
+	 * behind it are alive too.  Try the next dead member within a period
+	 * rather than the next reconnect round (at most one try a period). */
+	if (from == MEMBER_DEAD && to == MEMBER_ALIVE &&
+	    m->next_reconnect_at > now + m->t.probe_interval_us)
+		m->next_reconnect_at = now + m->t.probe_interval_us;
 	if (m->on_change) {
 		struct member_event ev = {
 			.name = x->name, .addr = &x->addr, .from = from, .to = to,
@@ -476,6 +493,10 @@ static void apply(struct member *m, const struct member_update *u, struct mnode 
 			suspect(m, x, u->incarnation, false, now);
 			if (u->own)
 				confirm(m, x, from->name);
+			/* Check it ourselves in the next period, out of turn: our
+			 * own failed probe confirms the suspicion (and shortens
+			 * it) at no extra cost, an ack weighs against it. */
+			m->probe_first = x;
 		} else if (x->state == MEMBER_SUSPECT && u->incarnation == x->inc) {
 			if (u->own)
 				confirm(m, x, from->name);
@@ -541,9 +562,67 @@ static struct mnode *next_target(struct member *m)
 	return NULL;
 }
 
+static int by_ring(const void *a, const void *b)
+{
+	const struct mnode *x = *(struct mnode *const *)a, *y = *(struct mnode *const *)b;
+	uint64_t hx = hashmap_hash(x->name, strlen(x->name));
+	uint64_t hy = hashmap_hash(y->name, strlen(y->name));
+
+	if (hx != hy)
+		return hx < hy ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+/* The next live member after us on the ring (members ordered by a hash of
+ * their name, the same order at every node). */
+static struct mnode *successor(const struct member *m)
+{
+	size_t self = 0;
+
+	for (size_t i = 0; i < m->n; i++)
+		if (m->ring[i]->self)
+			self = i;
+	for (size_t k = 1; k < m->n; k++) {
+		struct mnode *x = m->ring[(self + k) % m->n];
+		if (live(x))
+			return x;
+	}
+	return NULL;
+}
+
+/*
+ * The target of this period's probe.  Every other probe goes to our
+ * successor on the ring, so every member is probed at least every two
+ * periods by its predecessor however large the cluster (with random
+ * targets alone, at 100 nodes no one probes a given member in a period
+ * more than a third of the time, and the first probe of a dead member
+ * comes after a geometric wait).  The others follow a shuffled round-robin
+ * order, which gossip and asymmetric faults need.  A member we heard is
+ * suspected goes first, out of turn.
+ */
+static struct mnode *pick_target(struct member *m, bool *out_of_turn)
+{
+	struct mnode *x = m->probe_first;
+
+	m->probe_first = NULL;
+	*out_of_turn = false;
+	/* Never two out of turn in a row: when many members are suspected at
+	 * once (a partition), probing in turn must go on. */
+	if (x && x->state == MEMBER_SUSPECT && !x->susp_own && !m->last_out_of_turn) {
+		*out_of_turn = m->last_out_of_turn = true;
+		return x;
+	}
+	m->last_out_of_turn = false;
+	m->ring_turn = !m->ring_turn;
+	if (m->ring_turn && (x = successor(m)))
+		return x;
+	return next_target(m);
+}
+
 static void start_probe(struct member *m, int64_t now)
 {
-	struct mnode *x = next_target(m);
+	bool out_of_turn;
+	struct mnode *x = pick_target(m, &out_of_turn);
 
 	if (!x)
 		return;
@@ -557,6 +636,7 @@ static void start_probe(struct member *m, int64_t now)
 	m->probe.direct_deadline = now + scaled(m, m->t.probe_timeout_us);
 	m->probe.end = now + scaled(m, m->t.probe_interval_us);
 	m->probe.nacks = m->probe.nacks_expected = 0;
+	m->probe.direct_only = out_of_turn;
 	send_simple(m, MEMBER_MSG_PING, &x->addr, m->probe.id, x);
 }
 
@@ -564,7 +644,10 @@ static void probe_indirect(struct member *m)
 {
 	struct mnode *x = m->probe.target, *relays[16];
 	size_t k = m->t.indirect_k < 16 ? m->t.indirect_k : 16;
-	size_t n = pick_members(m, relays, k, false, x, NULL);
+	/* A confirming probe asks no relays: the suspicion it confirms was
+	 * already checked through them, and every member confirms at once,
+	 * so relays would multiply the cost of each death by the cluster. */
+	size_t n = m->probe.direct_only ? 0 : pick_members(m, relays, k, false, x, NULL);
 
 	m->probe.indirect = true;
 	/* A second direct try as well: under loss the first ping or its ack
@@ -824,7 +907,10 @@ void member_tick(struct member *m, int64_t now)
 		 * sends about 10 / reconnect_interval such pings however large
 		 * it is, rather than every node pinging a dead machine. */
 		size_t scale = (m->n - 1) / 10;
-		m->next_reconnect_at = now + m->t.reconnect_interval_us * (int64_t)(scale ? scale : 1);
+		int64_t period = m->t.reconnect_interval_us * (int64_t)(scale ? scale : 1);
+		/* Jittered (0.5 to 1.5 periods): nodes started together must not
+		 * all try at the same instants and leave long gaps between. */
+		m->next_reconnect_at = now + period / 2 + (int64_t)rnd_below(m, (size_t)period);
 		if (m->count[MEMBER_DEAD]) {
 			size_t start = rnd_below(m, m->n - 1);
 			for (size_t i = 0; i < m->n - 1; i++) {
@@ -955,11 +1041,13 @@ struct member *member_new(const struct member_config *cfg, int64_t now)
 	m->nodes[0] = self;
 	m->n = 1;
 	hashmap_put_str(&m->by_name, self->name, self, NULL);
+	m->ring = xmalloc(sizeof(*m->ring));
+	m->ring[0] = self;
 	/* The first probe at a random point of the first period, so nodes
 	 * started together do not probe in lockstep. */
 	m->next_probe_at = now + (int64_t)rnd_below(m, (size_t)m->t.probe_interval_us);
 	m->next_gossip_at = now + m->t.probe_interval_us;
-	m->next_reconnect_at = now + m->t.reconnect_interval_us;
+	m->next_reconnect_at = now + (int64_t)rnd_below(m, (size_t)m->t.reconnect_interval_us);
 	m->due = 0;
 	return m;
 }
@@ -972,6 +1060,7 @@ void member_free(struct member *m)
 		node_free(m->nodes[i]);
 	free(m->nodes);
 	free(m->order);
+	free(m->ring);
 	free(m->queue);
 	hashmap_clear(&m->by_name);
 	if (m->key)
@@ -1023,6 +1112,8 @@ int member_set_peers(struct member *m, const struct member_peer *peers, size_t n
 			m->probe.active = false, m->probe.target = NULL;
 		if (m->push_skip == x)
 			m->push_skip = NULL;
+		if (m->probe_first == x)
+			m->probe_first = NULL;
 		node_free(x);
 	}
 	free(m->nodes);
@@ -1040,6 +1131,9 @@ int member_set_peers(struct member *m, const struct member_peer *peers, size_t n
 		}
 	}
 	shuffle_order(m);
+	m->ring = xrealloc(m->ring, k * sizeof(*m->ring));
+	memcpy(m->ring, nodes, k * sizeof(*m->ring));
+	qsort(m->ring, k, sizeof(*m->ring), by_ring);
 	m->due = member_next_deadline(m);
 	return 0;
 }

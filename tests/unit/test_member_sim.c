@@ -361,7 +361,7 @@ static void report(const char *what, int n, struct dist *d)
 
 static void check_detection(const struct member_timing *t, const char *what, int64_t p95_max)
 {
-	static const struct { int n, runs; } sizes[] = { {2, 60}, {3, 60}, {10, 30}, {100, 6} };
+	static const struct { int n, runs; } sizes[] = { {2, 60}, {3, 60}, {10, 30}, {100, 20} };
 
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		struct dist d = {0};
@@ -438,17 +438,15 @@ static bool all_alive(struct sim *s)
 	return true;
 }
 
-static void test_partition_heals(void **state)
+static void partition(int n, int minority, uint64_t seed)
 {
-	(void)state;
 	struct member_timing t;
-	const int n = 10;
 
 	member_timing_default(&t);
-	struct sim *s = sim_new(n, &t, 7);
+	struct sim *s = sim_new(n, &t, seed);
 	run_until(s, s->now + 2 * SEC);
 	for (int i = 0; i < n; i++)
-		s->nodes[i].group = i < 4;
+		s->nodes[i].group = i < minority;
 	s->partitioned = true;
 	run_until(s, s->now + 5 * SEC);
 	/* Each side holds the other dead. */
@@ -460,14 +458,23 @@ static void test_partition_heals(void **state)
 	int64_t healed = s->now;
 	while (!all_alive(s) && s->now - healed < 10 * SEC)
 		run_until(s, s->now + 10 * MS);
+	int64_t took = s->now - healed;
 	assert_true(all_alive(s));
-	print_message("partition 4/6 healed: every member alive everywhere after %.0f ms\n",
-		      (double)(s->now - healed) / 1e3);
+	print_message("partition %d/%d healed: every member alive everywhere within %.0f ms\n",
+		      minority, n - minority, (double)took / 1e3);
 	/* And it stays so. */
 	memset(s->dead_at, 0, (size_t)n * (size_t)n * sizeof(int64_t));
 	run_until(s, s->now + 10 * SEC);
 	assert_true(all_alive(s));
 	sim_free(s);
+}
+
+static void test_partition_heals(void **state)
+{
+	(void)state;
+	partition(10, 4, 7);
+	partition(3, 1, 8);
+	partition(100, 30, 9);
 }
 
 static void no_false_dead(int n, const struct member_timing *t, double loss, int starved,
@@ -683,7 +690,7 @@ static void test_rate_bounded(void **state)
 		/* One probe per period and its ack: 2 / interval = 20, whatever N. */
 		assert_true(mean <= 21.0);
 		assert_true(max <= 30.0);
-		assert_true(fmean <= 30.0);
+		assert_true(fmean <= 35.0);
 		assert_true(fmax <= 45.0);
 	}
 }
