@@ -361,7 +361,7 @@ static void report(const char *what, int n, struct dist *d)
 
 static void check_detection(const struct member_timing *t, const char *what, int64_t p95_max)
 {
-	static const struct { int n, runs; } sizes[] = { {2, 60}, {3, 60}, {10, 30}, {100, 20} };
+	static const struct { int n, runs; } sizes[] = { {2, 60}, {3, 60}, {10, 30}, {100, 12} };
 
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		struct dist d = {0};
