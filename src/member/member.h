@@ -255,6 +255,13 @@ bool member_has_key(const struct member *m);
 
 /* ---------------------------------------------------------------- I/O */
 
+#define MEMBER_KEY_MAX 4096
+/* Read a shared key from a file holding it as text (--member-key FILE):
+ * the file's bytes with trailing blanks and newlines removed, 1 to
+ * MEMBER_KEY_MAX bytes.  0 with *key (malloc'd; the caller frees it) and
+ * *len, or -1 with a message naming the file in why. */
+int member_key_read(const char *path, uint8_t **key, size_t *len, char *why, size_t whylen);
+
 struct ev_loop;
 struct metrics_registry;
 struct member_io;

@@ -453,6 +453,31 @@ uint16_t member_io_port(const struct member_io *io)
 	return io->port;
 }
 
+int member_key_read(const char *path, uint8_t **key, size_t *len, char *why, size_t whylen)
+{
+	size_t n;
+	char *buf = file_read_all(path, &n);
+
+	if (!buf) {
+		snprintf(why, whylen, "%s: cannot read the member key: %s", path, strerror(errno));
+		return -1;
+	}
+	/* Editors and `echo` end the file with a newline: not part of the key. */
+	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' ||
+		     buf[n - 1] == '\t'))
+		n--;
+	if (n == 0 || n > MEMBER_KEY_MAX) {
+		snprintf(why, whylen, "%s: the member key is %s; expected 1 to %d bytes of text "
+			 "(the same on every node)", path, n ? "too long" : "empty", MEMBER_KEY_MAX);
+		memset(buf, 0, n);
+		free(buf);
+		return -1;
+	}
+	*key = (uint8_t *)buf;
+	*len = n;
+	return 0;
+}
+
 static json_t *ms_ago(int64_t now, int64_t t)
 {
 	return t ? json_real((double)(now - t) / 1000.0) : json_null();
