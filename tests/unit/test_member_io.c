@@ -240,11 +240,61 @@ static void test_ipv6(void **state)
 	trio("::1");
 }
 
+static struct member_io *pair[2];
+
+static bool cond_pair(void *arg)
+{
+	(void)arg;
+	return heard_all(pair, 2);
+}
+
+/* The default socket: the IPv6 wildcard, dual-stack.  An IPv4 member is
+ * reached through it as a v4-mapped address and its answers come back as
+ * IPv4. */
+static void test_dual_stack(void **state)
+{
+	(void)state;
+	static int ids[2] = {0, 1};
+	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+	struct ip_addr v4;
+	char why[256];
+
+	ip_parse("127.0.0.1", &v4, NULL, 0);
+	struct member_io_config a = { .name = "n0", .port = 0, .bind = NULL,
+				      .on_change = on_change, .ctx = &ids[0] };
+	struct member_io_config b = { .name = "n1", .port = 0, .bind = &v4,
+				      .on_change = on_change, .ctx = &ids[1] };
+	member_timing_default(&a.timing);
+	member_timing_default(&b.timing);
+	pair[0] = member_io_new(loop, &a, why, sizeof(why));
+	if (!pair[0])
+		fail_msg("%s", why);
+	pair[1] = member_io_new(loop, &b, why, sizeof(why));
+	if (!pair[1])
+		fail_msg("%s", why);
+	struct member_peer peers[2] = {
+		{ "n0", { v4, member_io_port(pair[0]) } },
+		{ "n1", { v4, member_io_port(pair[1]) } },
+	};
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(member_io_set_peers(pair[i], peers, 2), 0);
+		member_io_join(pair[i]);
+	}
+	assert_true(run_until(loop, 5.0, cond_pair, NULL));
+	json_t *st = member_io_status_json(pair[0]);
+	assert_false(json_is_true(json_object_get(st, "authenticated")));
+	json_decref(st);
+	member_io_free(pair[0]);
+	member_io_free(pair[1]);
+	ev_loop_destroy(loop);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ipv4),
 		cmocka_unit_test(test_ipv6),
+		cmocka_unit_test(test_dual_stack),
 	};
 	return test_skip_status(cmocka_run_group_tests(tests, NULL, NULL));
 }
