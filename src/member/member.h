@@ -275,6 +275,11 @@ struct member_io_config {
 	const struct ip_addr *bind;
 	const uint8_t *key;
 	size_t key_len;
+	/* Boot epoch, greater at every start (see member_config); 0: the wall
+	 * clock in microseconds, which fails only if the clock steps back
+	 * across a restart (a caller with a state file can persist
+	 * max(clock, last + 1) instead). */
+	uint64_t epoch;
 	struct member_timing timing;
 	void (*on_change)(void *ctx, const struct member_event *ev);
 	void *ctx;

@@ -371,12 +371,14 @@ struct member_io *member_io_new(struct ev_loop *loop, const struct member_io_con
 		free(io);
 		return NULL;
 	}
-	/* The boot epoch: wall-clock microseconds, greater at every start as
-	 * long as the clock does not step back across a restart. */
+	/* The boot epoch, unless given: wall-clock microseconds, greater at
+	 * every start as long as the clock does not step back across a
+	 * restart. */
 	clock_gettime(CLOCK_REALTIME, &ts);
 	struct member_config mc = {
 		.name = cfg->name,
-		.epoch = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u,
+		.epoch = cfg->epoch ? cfg->epoch
+				    : (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u,
 		.key = cfg->key, .key_len = cfg->key_len,
 		.timing = cfg->timing,
 		.seed = (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32) ^
