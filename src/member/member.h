@@ -11,9 +11,9 @@
  *                 microseconds of a monotonic clock) and an injected send
  *                 function; it probes, suspects, gossips and reports state
  *                 changes through a callback;
- *   member_io.c   the binding: one UDP socket per family, a libev timer,
- *                 counters as a status JSON object and ironlb_member_*
- *                 metrics.
+ *   member_io.c   the binding: one UDP socket (IPv6 dual-stack, or the
+ *                 family of the bind address), a libev timer, counters as
+ *                 a status JSON object and ironlb_member_* metrics.
  *
  * The member list is given by the caller (Node objects' InternalIP
  * addresses); gossip never adds a member the caller did not configure, it
