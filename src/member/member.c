@@ -603,12 +603,16 @@ static struct mnode *successor(const struct member *m)
 static struct mnode *pick_target(struct member *m, bool *out_of_turn)
 {
 	struct mnode *x = m->probe_first;
+	bool wanted = x && x->state == MEMBER_SUSPECT && !x->susp_own;
 
-	m->probe_first = NULL;
 	*out_of_turn = false;
+	if (!wanted)
+		m->probe_first = NULL;
 	/* Never two out of turn in a row: when many members are suspected at
-	 * once (a partition), probing in turn must go on. */
-	if (x && x->state == MEMBER_SUSPECT && !x->susp_own && !m->last_out_of_turn) {
+	 * once (a partition), probing in turn must go on (the suspect waits
+	 * for the next period). */
+	if (wanted && !m->last_out_of_turn) {
+		m->probe_first = NULL;
 		*out_of_turn = m->last_out_of_turn = true;
 		return x;
 	}
