@@ -56,6 +56,7 @@ Usage: sudo python3 bench/pipeline.py [--old PATH --new PATH | --bin
 [LABEL=]PATH ... | --old-rev REV] {latency,churn,memory} [options]
 (default binary: $IRONLB_BIN or build/ironlb, label "ironlb")."""
 import argparse
+import contextlib
 import ipaddress
 import os
 import pathlib
@@ -188,15 +189,18 @@ def binaries(a, default_bin, keep):
 # manifests and readiness
 
 
-def svc_text(name, ips=None):
-    return labmod.service_manifest(name, ips=ips)
+def svc_text(name, ips=None, families=("IPv4", "IPv6")):
+    return labmod.service_manifest(name, ips=ips, families=families)
 
 
-def write_bulk(mdir, n, prefix="svc"):
-    """n dual-stack Services in files of FILE_CHUNK (a few large files keep
-    the start-up sane)."""
+FAMILIES = {"dual": ("IPv4", "IPv6"), "ipv4": ("IPv4",), "ipv6": ("IPv6",)}
+
+
+def write_bulk(mdir, n, families="dual", prefix="svc"):
+    """n Services (dual-stack by default) in files of FILE_CHUNK (a few
+    large files keep the start-up sane)."""
     for start in range(0, n, FILE_CHUNK):
-        text = "---\n".join(svc_text(f"{prefix}-{i:06d}")
+        text = "---\n".join(svc_text(f"{prefix}-{i:06d}", families=FAMILIES[families])
                             for i in range(start, min(n, start + FILE_CHUNK)))
         (mdir / f"{prefix}-{start // FILE_CHUNK:03d}.yaml").write_text(text)
 
@@ -321,7 +325,8 @@ class FirstSeen:
     drop counter is reported)."""
 
     def __init__(self, host, ifname="eth0"):
-        with labmod.netns(host.ns):
+        # host None: the interface is in this process's own namespace
+        with labmod.netns(host.ns) if host is not None else contextlib.nullcontext():
             self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
         self.sock.bind((ifname, ETH_P_ALL))
         self.sock.setsockopt(socket.SOL_SOCKET, labmod.SO_TIMESTAMPNS, 1)
@@ -408,8 +413,8 @@ def l2_node_lab(L, a):
     return clients["client"], nodes["node-a"]
 
 
-def load_bulk(d, n, timeout, t0):
-    wait_allocated(d, 2 * n, timeout)
+def load_bulk(d, addresses, timeout, t0):
+    wait_allocated(d, addresses, timeout)
     out("start_to_all_allocated_ms", f"{(time.monotonic() - t0) * 1000:.0f}")
 
 
@@ -419,12 +424,12 @@ def bench_latency_l2(a):
         client, node = l2_node_lab(L, a)
         mdir = L.workdir / "manifests"
         l2_base(mdir, node.name)
-        write_bulk(mdir, n)
+        write_bulk(mdir, n, a.bulk_families)
         (mdir / "lat-change.yaml").write_text(svc_text("lat-change", ips=f"{LAT4 + 60000},"
                                                        f"{LAT6 + 60000}"))
         t0 = time.monotonic()
         d = start_ironlb(node, mdir, a)
-        load_bulk(d, n + 1, a.timeout, t0)
+        load_bulk(d, len(FAMILIES[a.bulk_families]) * n + 2, a.timeout, t0)
         wait_quiet(client)
         new4, new6, ch4, ch6 = [], [], [], []
         with FirstSeen(client) as sn:
@@ -439,6 +444,7 @@ def bench_latency_l2(a):
                 ch4.append((wait_seen(sn, v4, t, a.round_timeout) - t) * 1000)
                 ch6.append((wait_seen(sn, v6, t, a.round_timeout) - t) * 1000)
         out("services", n)
+        out("services_families", a.bulk_families)
         out("rounds", a.rounds)
         stats("new_service_to_gratuitous_arp", new4)
         stats("new_service_to_unsolicited_na", new6)
@@ -496,7 +502,7 @@ def bench_latency_bgp(a):
         write_bulk(mdir, n)
         t0 = time.monotonic()
         d = start_ironlb(hosts["node"], mdir, a, bgp=True)
-        load_bulk(d, n, a.timeout, t0)
+        load_bulk(d, 2 * n, a.timeout, t0)
         bgpbench.wait_counts(counts, {node4: n, node6: n}, a.timeout, interval=0.5)
         out("start_to_router_holds_all_ms", f"{(time.monotonic() - t0) * 1000:.0f}")
         d4, d6 = [], []
@@ -636,7 +642,7 @@ def bench_churn(a):
         write_bulk(mdir, n)
         t0 = time.monotonic()
         d = start_ironlb(node, mdir, a)
-        load_bulk(d, n, a.timeout, t0)
+        load_bulk(d, 2 * n, a.timeout, t0)
         wait_quiet(client)
         before = metric_values(d, {UPDATES, "ironlb_*"})
         with FirstSeen(client) as sn:
@@ -724,7 +730,7 @@ def bench_memory_l2(a):
         write_bulk(mdir, n)
         t0 = time.monotonic()
         d = start_ironlb(node, mdir, a)
-        load_bulk(d, n, a.timeout, t0)
+        load_bulk(d, 2 * n, a.timeout, t0)
         wait_quiet(client)
         vm = proc_vm(d.proc.pid)
         out("l2_services", n)
@@ -759,6 +765,9 @@ def bench_memory_bgp(a):
         bird.start(timeout=120)
         bgpbench.wait_counts(counts, {src4: n, src6: n}, a.timeout, interval=0.2)
         out("bgp_bird_start_to_router_holds_all_ms", f"{(time.monotonic() - t0) * 1000:.0f}")
+        comm = pathlib.Path(f"/proc/{bird.proc.pid}/comm").read_text().strip()
+        if comm != "bird":    # the figures below must be BIRD's own
+            raise RuntimeError(f"pid {bird.proc.pid} is {comm!r}, not bird")
         out("bgp_bird_cpu_s_to_router_holds_all", f"{proc_cpu(bird.proc.pid):.2f}")
         time.sleep(1)   # BIRD's own housekeeping after the export, as ironlb's below
         vm = proc_vm(bird.proc.pid)
@@ -816,6 +825,9 @@ def main():
     p.add_argument("--rounds", type=int, default=20)
     p.add_argument("--round-timeout", type=float, default=30.0)
     p.add_argument("--bgp", action="store_true", help="to a BGP peer instead of Layer 2")
+    p.add_argument("--bulk-families", choices=sorted(FAMILIES), default="dual",
+                   help="address families of the N loaded Services (the measured ones are "
+                        "always dual-stack)")
     p = sub.add_parser("churn", help="a stream of changes")
     p.add_argument("--services", type=int, default=10000)
     p.add_argument("--rate", type=float, default=1000.0, help="changes per second")
