@@ -695,11 +695,15 @@ def bench_churn(a):
         out("passes_logged", len(passes))
         out("passes_logged_rejected", sum(1 for p in passes if "reject" in p[2]))
         if passes:
-            ends = [w0] + [p[0] for p in passes if p[0] <= w1]
-            gaps = [(y - x) * 1000 for x, y in zip(ends, ends[1:])]
-            if gaps:
-                out("largest_gap_between_passes_ms", f"{max(gaps):.0f}")
-                out("median_gap_between_passes_ms", f"{statistics.median(gaps):.0f}")
+            # From the start of the churn to its end; a rejected pass (the
+            # whole configuration refused) moves nothing forward, so the
+            # gaps between applied ones are given apart.
+            for what, keep in (("passes", lambda p: True),
+                               ("applied_passes", lambda p: "reject" not in p[2])):
+                ends = [w0] + [p[0] for p in passes if p[0] <= w1 and keep(p)] + [w1]
+                gaps = [(y - x) * 1000 for x, y in zip(ends, ends[1:])]
+                out(f"largest_gap_between_{what}_ms", f"{max(gaps):.0f}")
+                out(f"median_gap_between_{what}_ms", f"{statistics.median(gaps):.0f}")
             durs = [p[1] for p in passes if p[1] is not None]
             if durs:
                 out("pass_duration_median_ms", f"{statistics.median(durs):.1f}")
