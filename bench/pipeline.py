@@ -15,7 +15,8 @@ with cmake and ninja, RelWithDebInfo, and measures it as "old").
   latency   one node in a Layer 2 lab (a client on the same switch
             captures frames with kernel receive timestamps); the manifest
             directory holds --services dual-stack Services (in files of
-            10,000), a /12 IPv4 and a /64 IPv6 pool.  Once all are
+            10,000; --bulk-families ipv4 for single-stack ones), a /12
+            IPv4 and a /64 IPv6 pool.  Once all are
             allocated (the allocator's in-use metric; /status would be
             tens of MB) and the start-up gratuitous rounds are over,
             --rounds times: a new Service file with fixed addresses is
@@ -36,12 +37,13 @@ with cmake and ninja, RelWithDebInfo, and measures it as "old").
             place is on the wire; a change overtaken by a later change of
             the same file before its address appeared is counted apart
             (superseded), never as a delay.  Passes: the daemon's log
-            lines (--pass-msg, default the "configuration applied" and
-            "configuration rejected" lines of each reload, millisecond
-            timestamps) give their number, the
-            largest gap between two of them during the churn and their
-            duration; any `ironlb_` metric or /status key holding "pass"
-            is printed too.
+            lines (--pass-msg, a regular expression; default the
+            "configuration applied" and "configuration rejected" lines of
+            each reload, millisecond timestamps) give their number, their
+            duration and the largest gap between two of them during the
+            churn, also between applied ones alone (a rejected pass moves
+            nothing forward); any `ironlb_` metric or /status key holding
+            "pass" is printed too.
   memory    VmRSS / VmHWM of `ironlb run` with --services (10,000)
             dual-stack Services in Layer 2 mode, once all are announced
             and the gratuitous rounds are over; then BGP: BIRD announcing
@@ -49,8 +51,9 @@ with cmake and ninja, RelWithDebInfo, and measures it as "old").
             then ironlb announcing --bgp-services dual-stack Services to
             the same router: RSS of each, and the CPU time (utime+stime of
             /proc/PID/stat) each spent from its start until the router
-            holds every route (ironlb's also at the moment all addresses
-            are allocated: plan vs push).
+            holds every route (ironlb's also when the in-use metric first
+            shows every address allocated: plan vs push, where the daemon
+            answers /metrics during a pass).
 
 Usage: sudo python3 bench/pipeline.py [--old PATH --new PATH | --bin
 [LABEL=]PATH ... | --old-rev REV] {latency,churn,memory} [options]
@@ -408,7 +411,7 @@ def wait_seen(sn, ip, t0, timeout):
 # latency
 
 
-def l2_node_lab(L, a):
+def l2_node_lab(L):
     sw, clients, nodes = labmod.l2_lab(L, ("node-a",))
     return clients["client"], nodes["node-a"]
 
@@ -421,7 +424,7 @@ def load_bulk(d, addresses, timeout, t0):
 def bench_latency_l2(a):
     n = a.services
     with labmod.Lab() as L:
-        client, node = l2_node_lab(L, a)
+        client, node = l2_node_lab(L)
         mdir = L.workdir / "manifests"
         l2_base(mdir, node.name)
         write_bulk(mdir, n, a.bulk_families)
@@ -636,7 +639,7 @@ def pass_keys(doc, path=""):
 def bench_churn(a):
     n = a.services
     with labmod.Lab() as L:
-        client, node = l2_node_lab(L, a)
+        client, node = l2_node_lab(L)
         mdir = L.workdir / "manifests"
         l2_base(mdir, node.name)
         write_bulk(mdir, n)
@@ -728,7 +731,7 @@ def bench_churn(a):
 def bench_memory_l2(a):
     n = a.services
     with labmod.Lab() as L:
-        client, node = l2_node_lab(L, a)
+        client, node = l2_node_lab(L)
         mdir = L.workdir / "manifests"
         l2_base(mdir, node.name)
         write_bulk(mdir, n)
