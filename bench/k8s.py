@@ -258,11 +258,11 @@ class Sampler:
 
 
 class Change:
-    __slots__ = ("op", "name", "v4", "v6", "t", "status", "t_next")
+    __slots__ = ("op", "name", "v4", "v6", "t", "status", "nxt")
 
     def __init__(self, op, name, v4=None, v6=None):
         self.op, self.name, self.v4, self.v6 = op, name, v4, v6
-        self.t = self.status = self.t_next = None
+        self.t = self.status = self.nxt = None
 
 
 def churn(plane, a, ports):
@@ -329,7 +329,7 @@ def churn(plane, a, ports):
             if op != "delete":
                 c.v4, c.v6 = str(CHURN4 + k), str(CHURN6 + k)
             if o in last:
-                last[o].t_next = c
+                last[o].nxt = c
             last[o] = c
             changes.append(c)
             queues[o % a.workers].put(c)
@@ -343,7 +343,7 @@ def churn(plane, a, ports):
 
         def settled():
             return all(c.v4 in watcher.first and sn.seen(c.v4) is not None
-                       for c in want if c.t_next is None)
+                       for c in want if c.nxt is None)
         end = time.monotonic() + a.settle
         while time.monotonic() < end and not settled():
             time.sleep(0.2)
@@ -366,7 +366,7 @@ def churn(plane, a, ports):
                 ts = seen(ip)
                 if ts is not None and ts >= c.t - 0.5:
                     delays.append(max(0.0, ts - c.t) * 1000)
-                elif c.t_next is not None:
+                elif c.nxt is not None:
                     superseded += 1
                 else:
                     missing += 1
@@ -377,6 +377,16 @@ def churn(plane, a, ports):
                 out(f"churn_to_{who}_p50_ms", f"{pct(delays, 50):.0f}")
                 out(f"churn_to_{who}_p99_ms", f"{pct(delays, 99):.0f}")
                 out(f"churn_to_{who}_max_ms", f"{max(delays):.0f}")
+            v, by_delete, never = pipeline.state_delays(
+                [c for c in changes if c.status in (200, 201, 202)], seen,
+                6 if who.endswith("_na") else 4, slack=0.5)
+            out(f"churn_state_reflected_{who}", len(v))
+            out(f"churn_state_ended_by_delete_{who}", by_delete)
+            out(f"churn_state_not_reflected_{who}", never)
+            if v:
+                out(f"churn_to_state_{who}_p50_ms", f"{pct(v, 50):.0f}")
+                out(f"churn_to_state_{who}_p99_ms", f"{pct(v, 99):.0f}")
+                out(f"churn_to_state_{who}_max_ms", f"{max(v):.0f}")
         out("churn_capture_drops", drops)
         out("churn_watch_events", watcher.events)
         for i, who in enumerate(("controller", "speaker")):

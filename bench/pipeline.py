@@ -36,7 +36,11 @@ with cmake and ninja, RelWithDebInfo, and measures it as "old").
             address.  A change is reflected when the address it put in
             place is on the wire; a change overtaken by a later change of
             the same file before its address appeared is counted apart
-            (superseded), never as a delay.  Passes: the daemon's log
+            (superseded), never as a delay; so the figures that count
+            are the change_to_state_on_wire ones: from each change to
+            the first frame showing that file's state at least as new
+            (its own address or that of any later change of the file,
+            up to a delete).  Passes: the daemon's log
             lines (--pass-msg, a regular expression; default the
             "configuration applied" and "configuration rejected" lines of
             each reload, millisecond timestamps) give their number, their
@@ -538,11 +542,11 @@ def bench_latency(a):
 
 
 class Change:
-    __slots__ = ("k", "op", "t", "file", "v4", "v6", "t_next")
+    __slots__ = ("k", "op", "t", "file", "v4", "v6", "nxt")
 
     def __init__(self, k, op, t, file, v4=None, v6=None):
         self.k, self.op, self.t, self.file, self.v4, self.v6 = k, op, t, file, v4, v6
-        self.t_next = None      # time of the next change of the same file
+        self.nxt = None         # the next change of the same file
 
 
 def churn_loop(mdir, rate, seconds, max_live, seed):
@@ -589,7 +593,7 @@ def churn_loop(mdir, rate, seconds, max_live, seed):
             t = rename_in(mdir, path.name, svc_text(f"churn-{f:06d}", f"{v4},{v6}"))
             c = Change(k, op, t, f, v4, v6)
         if f in last:
-            last[f].t_next = t
+            last[f].nxt = c
         last[f] = c
         changes.append(c)
     return changes, time.monotonic() - t_start
@@ -636,6 +640,51 @@ def pass_keys(doc, path=""):
     return found
 
 
+def state_delays(changes, seen, fam, slack=0.001):
+    """Delay from each add/modify change to the first moment the wire
+    shows its object in that state or a later one: the first appearance
+    of its own address or of the address of any later change of the same
+    object, up to a delete (after which nothing is visible).  Unlike the
+    first appearance of the change's own address, this charges a daemon
+    that skips states (a later change overtook it) with the time until
+    the newer state is out.  Returns (delays ms, ended by a delete, never
+    reflected).  `slack`: how much earlier than a change's time a sighting
+    may be and still count (its time may be taken after the fact)."""
+    res, by_delete, never = [], 0, 0
+    memo = {}
+
+    def reflected(c):
+        # iterative over the chain (a chain may be thousands long)
+        chain = []
+        while c is not None and c.op != "delete" and id(c) not in memo:
+            chain.append(c)
+            c = c.nxt
+        best = memo.get(id(c)) if c is not None and c.op != "delete" else None
+        for x in reversed(chain):
+            ip = x.v4 if fam == 4 else x.v6
+            ts = seen(ip)
+            if ts is not None and ts >= x.t - slack and (best is None or ts < best):
+                best = ts
+            memo[id(x)] = best
+        return best
+
+    for c in changes:
+        if c.op == "delete" or c.t is None:
+            continue
+        ts = reflected(c)
+        if ts is not None:
+            res.append(max(0.0, ts - c.t) * 1000)
+        else:
+            x = c
+            while x is not None and x.op != "delete":
+                x = x.nxt
+            if x is not None:
+                by_delete += 1
+            else:
+                never += 1
+    return res, by_delete, never
+
+
 def bench_churn(a):
     n = a.services
     with labmod.Lab() as L:
@@ -656,7 +705,7 @@ def bench_churn(a):
 
             def settled():
                 return all(sn.seen(c.v4) is not None and sn.seen(c.v6) is not None
-                           for c in want if c.t_next is None)
+                           for c in want if c.nxt is None)
             try:
                 poll(settled, a.settle, interval=0.1, what="last changes on the wire")
             except labmod.PollTimeout:
@@ -673,7 +722,7 @@ def bench_churn(a):
                 ts = sn.seen(ip)
                 if ts is not None and ts >= c.t - 0.001:
                     delays[fam].append((ts - c.t) * 1000)
-                elif c.t_next is not None:
+                elif c.nxt is not None:
                     superseded[fam] += 1
                 else:
                     missing[fam] += 1
@@ -692,6 +741,15 @@ def bench_churn(a):
                 out(f"change_to_{what}_p50_ms", f"{pct(v, 50):.1f}")
                 out(f"change_to_{what}_p99_ms", f"{pct(v, 99):.1f}")
                 out(f"change_to_{what}_max_ms", f"{max(v):.1f}")
+        for fam, what in ((4, "gratuitous_arp"), (6, "unsolicited_na")):
+            v, by_delete, never = state_delays(changes, sn.seen, fam)
+            out(f"state_reflected_{what}", len(v))
+            out(f"state_ended_by_delete_{what}", by_delete)
+            out(f"state_not_reflected_{what}", never)
+            if v:
+                out(f"change_to_state_on_wire_{what}_p50_ms", f"{pct(v, 50):.1f}")
+                out(f"change_to_state_on_wire_{what}_p99_ms", f"{pct(v, 99):.1f}")
+                out(f"change_to_state_on_wire_{what}_max_ms", f"{max(v):.1f}")
         out("frames_captured", frames)
         out("frames_dropped_by_capture", drops)
         passes = passes_from_log(d.log(), a.pass_msg, w0, w2)
