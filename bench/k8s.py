@@ -269,7 +269,9 @@ def churn(plane, a, ports):
     """a.rate changes a second for a.churn_seconds; prints the figures."""
     import pipeline
     rng = random.Random(a.seed)
-    queues = [queue.Queue() for _ in range(a.workers)]
+    # Short queues: when the API server cannot keep up, the loop waits
+    # (and stops at its time bound) instead of piling up a backlog.
+    queues = [queue.Queue(maxsize=4) for _ in range(a.workers)]
     changes = []
 
     def worker(q):
@@ -306,12 +308,13 @@ def churn(plane, a, ports):
         total = int(a.rate * a.churn_seconds)
         w0 = time.time()
         t_start = time.monotonic()
+        hard_stop = t_start + 1.5 * a.churn_seconds
         for k in range(total):
             due = t_start + k / a.rate
             now = time.monotonic()
             if now < due:
                 time.sleep(due - now)
-            elif now > t_start + 1.5 * a.churn_seconds:
+            elif now > hard_stop:
                 break
             r = rng.random()
             if len(live) < 2 or (r < 0.4 and len(live) < a.churn_live):
@@ -328,11 +331,14 @@ def churn(plane, a, ports):
             c = Change(op, f"churn-{o:06d}")
             if op != "delete":
                 c.v4, c.v6 = str(CHURN4 + k), str(CHURN6 + k)
+            try:
+                queues[o % a.workers].put(c, timeout=max(0.01, hard_stop - time.monotonic()))
+            except queue.Full:
+                break              # never sent
             if o in last:
                 last[o].nxt = c
             last[o] = c
             changes.append(c)
-            queues[o % a.workers].put(c)
         for q in queues:
             q.put(None)
         for t in threads:

@@ -662,7 +662,7 @@ def state_delays(changes, seen, fam, slack=0.001):
         best = memo.get(id(c)) if c is not None and c.op != "delete" else None
         for x in reversed(chain):
             ip = x.v4 if fam == 4 else x.v6
-            ts = seen(ip)
+            ts = seen(ip) if x.t is not None else None   # None: never sent
             if ts is not None and ts >= x.t - slack and (best is None or ts < best):
                 best = ts
             memo[id(x)] = best
