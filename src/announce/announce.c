@@ -51,6 +51,7 @@
 
 #include "announce/announce.h"
 #include "announce/internal.h"
+#include "base/hashmap.h"
 #include "base/sha256.h"
 #include "base/util.h"
 
@@ -360,76 +361,6 @@ bool announce_slice_is_of(const struct endpointslice *s, const char *ns, const c
 }
 
 /* ------------------------------------------------------------------ */
-/* string map */
-
-static uint64_t smap_hash(const char *s)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 0x100000001b3ULL;
-	}
-	return h ^ (h >> 29);
-}
-
-struct smap_entry *smap_get(struct smap *m, const char *key, bool create)
-{
-	uint64_t h = smap_hash(key);
-	if (m->nb) {
-		for (struct smap_entry *e = m->b[h & (m->nb - 1)]; e; e = e->next)
-			if (e->hash == h && strcmp(e->key, key) == 0)
-				return e;
-	}
-	if (!create)
-		return NULL;
-	if (m->n >= m->nb) {
-		size_t nb = m->nb ? 2 * m->nb : 64;
-		struct smap_entry **b = xcalloc(nb, sizeof(*b));
-		for (size_t i = 0; i < m->nb; i++)
-			for (struct smap_entry *e = m->b[i], *nx; e; e = nx) {
-				nx = e->next;
-				e->next = b[e->hash & (nb - 1)];
-				b[e->hash & (nb - 1)] = e;
-			}
-		free(m->b);
-		m->b = b;
-		m->nb = nb;
-	}
-	struct smap_entry *e = xcalloc(1, sizeof(*e));
-	e->hash = h;
-	e->key = xstrdup(key);
-	e->next = m->b[h & (m->nb - 1)];
-	m->b[h & (m->nb - 1)] = e;
-	m->n++;
-	return e;
-}
-
-void smap_del(struct smap *m, struct smap_entry *e)
-{
-	struct smap_entry **pp = &m->b[e->hash & (m->nb - 1)];
-	while (*pp != e)
-		pp = &(*pp)->next;
-	*pp = e->next;
-	m->n--;
-	free(e->key);
-	free(e);
-}
-
-void smap_free(struct smap *m, void (*free_val)(void *))
-{
-	for (size_t i = 0; i < m->nb; i++)
-		for (struct smap_entry *e = m->b[i], *nx; e; e = nx) {
-			nx = e->next;
-			if (free_val)
-				free_val(e->val);
-			free(e->key);
-			free(e);
-		}
-	free(m->b);
-	memset(m, 0, sizeof(*m));
-}
-
-/* ------------------------------------------------------------------ */
 /* endpoints */
 
 /* Mark the nodes holding an endpoint of svc that can take traffic. */
@@ -707,10 +638,12 @@ void l2_plan_free(struct l2_plan *p)
 /* ------------------------------------------------------------------ */
 /* incremental planning */
 
-/* The addresses a Service has entries for in the plan. */
+/* The addresses a Service has entries for in the plan; the record holds
+ * its map key. */
 struct l2_held {
 	size_t n;
 	struct ip_addr addrs[2];
+	char key[];                   /* "ns/name" */
 };
 
 struct l2_planner {
@@ -718,7 +651,7 @@ struct l2_planner {
 	bool built;
 	struct plan_ctx c;            /* nodes, advertisements, pools: kept between updates */
 	struct l2_plan plan;
-	struct smap held;             /* "ns/name" -> struct l2_held */
+	struct hashmap held;          /* "ns/name" -> struct l2_held (its key) */
 };
 
 struct l2_planner *l2_planner_new(const char *node_name)
@@ -735,7 +668,11 @@ static void planner_clear(struct l2_planner *p)
 	memset(&p->c, 0, sizeof(p->c));
 	p->built = false;
 	l2_plan_free(&p->plan);
-	smap_free(&p->held, free);
+	struct hashmap_iter it;
+	hashmap_iter_init(&it, &p->held);
+	while (hashmap_iter_next(&it))
+		free(it.value);
+	hashmap_clear(&p->held);
 }
 
 void l2_planner_free(struct l2_planner *p)
@@ -762,10 +699,13 @@ static void held_note(struct l2_planner *p, const char *key, const struct l2_ent
 {
 	if (n == 0)
 		return;
-	struct smap_entry *me = smap_get(&p->held, key, true);
-	struct l2_held *h = me->val;
-	if (!h)
-		h = me->val = xcalloc(1, sizeof(*h));
+	struct l2_held *h = hashmap_get_str(&p->held, key);
+	if (!h) {
+		size_t len = strlen(key);
+		h = xcalloc(1, sizeof(*h) + len + 1);
+		memcpy(h->key, key, len + 1);
+		hashmap_put(&p->held, h->key, len, h, NULL);
+	}
 	for (size_t i = 0; i < n && h->n < 2; i++)
 		h->addrs[h->n++] = e[i].addr;
 }
@@ -836,9 +776,9 @@ void l2_planner_update(struct l2_planner *p, const struct model *m,
 	struct l2_plan *pl = &p->plan;
 	for (size_t k = 0; k < nch; k++) {
 		char *key = change_key(ch[k].ns, ch[k].name);
-		struct smap_entry *me = smap_get(&p->held, key, false);
-		if (me) {
-			const struct l2_held *h = me->val;
+		void *old;
+		if (hashmap_del_str(&p->held, key, &old)) {
+			struct l2_held *h = old;
 			for (size_t i = 0; i < h->n; i++) {
 				size_t at = entry_lower(pl, &h->addrs[i], key);
 				if (at < pl->n && ip_eq(&pl->entries[at].addr, &h->addrs[i]) &&
@@ -849,8 +789,7 @@ void l2_planner_update(struct l2_planner *p, const struct model *m,
 					pl->n--;
 				}
 			}
-			free(me->val);
-			smap_del(&p->held, me);
+			free(h);
 		}
 		struct l2_plan one = {0};
 		if (ch[k].as.svc)
