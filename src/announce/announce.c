@@ -421,14 +421,6 @@ static int cmp_strp(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static char **strv_dup(const char *const *v, size_t n)
-{
-	char **out = xcalloc(n, sizeof(*out));
-	for (size_t i = 0; i < n; i++)
-		out[i] = xstrdup(v[i]);
-	return out;
-}
-
 /* The outcome of one election, shared by the addresses that use one pool. */
 struct election {
 	size_t ncands;
@@ -511,26 +503,55 @@ static void elect(struct plan_ctx *c, size_t nads, bool local_policy, const char
 	el->nifaces = u;
 }
 
+/* An entry's arrays and strings live in one allocation, arrays first (for
+ * their alignment): candidates, interfaces, then service, pool, owner and
+ * the names the arrays point at.  One allocation instead of five or more
+ * per entry; entry_block() finds it again to free it. */
 static void emit(struct plan_ctx *c, const struct election *el, const struct ip_addr *addr,
 		 const char *service, const char *pool, const char *local, struct l2_plan *out)
 {
+	const char *owner = el->owner != (size_t)-1 ? c->nodes[el->owner].name : NULL;
+	size_t nc = el->ncands, ni = el->nifaces;
+	size_t size = (nc + ni) * sizeof(char *) + strlen(service) + 1 + strlen(pool) + 1;
+	if (owner)
+		size += strlen(owner) + 1;
+	for (size_t i = 0; i < nc; i++)
+		size += strlen(c->nodes[c->cands[i].node].name) + 1;
+	for (size_t i = 0; i < ni; i++)
+		size += strlen(c->ifaces[i]) + 1;
+	char **pv = xmalloc(size);
+	char *sp = (char *)(pv + nc + ni);
+#define PUT(dst, src)                           \
+	do {                                    \
+		size_t l_ = strlen(src) + 1;    \
+		memcpy(sp, (src), l_);          \
+		(dst) = sp;                     \
+		sp += l_;                       \
+	} while (0)
+
 	struct l2_entry *e = VEC_PUSH(out->entries, out->n);
 	e->addr = *addr;
-	e->service = xstrdup(service);
-	e->pool = xstrdup(pool);
-	if (el->owner != (size_t)-1) {
-		e->owner = xstrdup(c->nodes[el->owner].name);
-		e->here = local && strcmp(e->owner, local) == 0;
+	PUT(e->service, service);
+	PUT(e->pool, pool);
+	if (owner) {
+		PUT(e->owner, owner);
+		e->here = local && strcmp(owner, local) == 0;
 	}
 	e->all_interfaces = el->all_interfaces;
-	e->ninterfaces = el->nifaces;
-	e->interfaces = el->nifaces ? strv_dup(c->ifaces, el->nifaces) : NULL;
-	e->ncandidates = el->ncands;
-	if (el->ncands) {
-		e->candidates = xcalloc(el->ncands, sizeof(*e->candidates));
-		for (size_t i = 0; i < el->ncands; i++)
-			e->candidates[i] = xstrdup(c->nodes[c->cands[i].node].name);
-	}
+	e->ncandidates = nc;
+	e->candidates = nc ? pv : NULL;
+	for (size_t i = 0; i < nc; i++)
+		PUT(pv[i], c->nodes[c->cands[i].node].name);
+	e->ninterfaces = ni;
+	e->interfaces = ni ? pv + nc : NULL;
+	for (size_t i = 0; i < ni; i++)
+		PUT(pv[nc + i], c->ifaces[i]);
+#undef PUT
+}
+
+static void *entry_block(const struct l2_entry *e)
+{
+	return e->service ? (char **)e->service - (e->ncandidates + e->ninterfaces) : NULL;
 }
 
 static void plan_service(struct plan_ctx *c, const struct announce_svc *as, const char *local,
@@ -613,23 +634,10 @@ int announce_l2(const struct model *m, const char *node_name, const struct annou
 	return 0;
 }
 
-static void strv_free(char **v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
 void l2_plan_free(struct l2_plan *p)
 {
-	for (size_t i = 0; i < p->n; i++) {
-		struct l2_entry *e = &p->entries[i];
-		free(e->service);
-		free(e->pool);
-		free(e->owner);
-		strv_free(e->interfaces, e->ninterfaces);
-		strv_free(e->candidates, e->ncandidates);
-	}
+	for (size_t i = 0; i < p->n; i++)
+		free(entry_block(&p->entries[i]));
 	free(p->entries);
 	p->entries = NULL;
 	p->n = 0;
@@ -759,11 +767,7 @@ static size_t entry_lower(const struct l2_plan *pl, const struct ip_addr *addr,
 
 static void entry_free(struct l2_entry *e)
 {
-	free(e->service);
-	free(e->pool);
-	free(e->owner);
-	strv_free(e->interfaces, e->ninterfaces);
-	strv_free(e->candidates, e->ncandidates);
+	free(entry_block(e));
 }
 
 void l2_planner_update(struct l2_planner *p, const struct model *m,
