@@ -525,12 +525,14 @@ static void make_route(struct bp_ctx *c, const struct bp_rec *recs, size_t nrecs
 	for (size_t i = 0; i < nrecs; i++)
 		if (i == 0 || recs[i].svc != recs[i - 1].svc)
 			nsvc++;
-	r->nservices = nsvc;
-	r->services = xcalloc(nsvc, sizeof(*r->services));
+	const char **v = xcalloc(nsvc, sizeof(*v));
 	nsvc = 0;
 	for (size_t i = 0; i < nrecs; i++)
 		if (i == 0 || recs[i].svc != recs[i - 1].svc)
-			r->services[nsvc++] = xstrdup(names[recs[i].svc]);
+			v[nsvc++] = names[recs[i].svc];
+	r->nservices = nsvc;
+	r->services = bgp_route_services(v, nsvc);
+	free(v);
 
 	/* Advertisements: usually one or two per group. */
 	if (nrecs > mb->ads_cap) {
