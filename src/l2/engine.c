@@ -90,21 +90,26 @@ struct l2_ann {
 	unsigned garp_round;    /* rounds sent since garp_start */
 };
 
+/* One per owned address (tens of thousands): no text form kept (ADDR_IP
+ * formats it for a log line), fields ordered to leave no padding. */
 struct l2_addr {
-	struct l2_engine *e;
 	struct ip_addr addr;
-	char ip[IP_STR_MAX];
+	struct l2_engine *e;
 	char *service;          /* "ns/name"; several joined by ',' when shared */
-	bool all;               /* every usable interface ... */
-	size_t nifnames;        /* ... else exactly these */
 	char **ifnames;
 	struct l2_ann **anns;
+	size_t nifnames;        /* ... else exactly these */
 	size_t nanns;
 	uint64_t requests, responses, gratuitous;
+	ev_tstamp conflict_logged;
 	enum vip_state vip;
 	int vip_ifindex;
-	ev_tstamp conflict_logged;
+	bool all;               /* every usable interface ... */
 };
+
+/* The address of a as text, in a buffer that lives to the end of the
+ * enclosing block (a compound literal). */
+#define ADDR_IP(a) ip_format(&(a)->addr, (char[IP_STR_MAX]){0})
 
 /* A solicited-node group joined on a port. */
 struct mc_group {
@@ -175,11 +180,11 @@ static const char *iface_name(const struct l2_engine *e, int index, char buf[L2_
 static void count(struct l2_engine *e, struct metrics_family *fam, struct l2_addr *a,
 		  uint64_t *field)
 {
-	const char *labels[] = { a->ip };
-
 	(*field)++;
-	if (fam)
+	if (fam) {
+		const char *labels[] = { ADDR_IP(a) };
 		metrics_inc(fam, labels);
+	}
 }
 
 static void schedule_retry(struct l2_engine *e)
@@ -352,7 +357,7 @@ static int send_frame(struct l2_port *p, int fd, const struct wbuf *w, const str
 		return -1;
 	if (send(fd, w->p, w->len, 0) == (ssize_t)w->len)
 		return 0;
-	log_warn("sending frame failed", "what", what, "ip", a->ip, "service", a->service,
+	log_warn("sending frame failed", "what", what, "ip", ADDR_IP(a), "service", a->service,
 		 "iface", p->name, "error", strerror(errno), NULL);
 	return -1;
 }
@@ -693,7 +698,7 @@ static void ann_add(struct l2_engine *e, struct l2_addr *a, const struct l2_ifac
 	p->nanns++;
 	if (a->addr.family == IP_FAMILY_V6)
 		group_ref(p, &a->addr);
-	log_info("announcing address", "ip", a->ip, "service", a->service, "iface", ifc->name,
+	log_info("announcing address", "ip", ADDR_IP(a), "service", a->service, "iface", ifc->name,
 		 NULL);
 	garp_start(ann);
 }
@@ -710,7 +715,7 @@ static void ann_remove(struct l2_engine *e, struct l2_addr *a, size_t i, const c
 			group_unref(p, &a->addr);
 		p->nanns--;
 	}
-	log_info("stopped announcing address", "ip", a->ip, "service", a->service, "iface",
+	log_info("stopped announcing address", "ip", ADDR_IP(a), "service", a->service, "iface",
 		 p ? p->name : iface_name(e, ann->ifindex, buf), "reason", why, NULL);
 	free(ann);
 	a->anns[i] = a->anns[--a->nanns];
@@ -735,7 +740,7 @@ static void vip_install(struct l2_engine *e, struct l2_addr *a)
 	int r = l2_iface_addr_add(dev->index, &a->addr);
 	if (r < 0) {
 		if (a->vip != VIP_FAILED)
-			log_error("cannot add service address to device", "ip", a->ip, "service",
+			log_error("cannot add service address to device", "ip", ADDR_IP(a), "service",
 				  a->service, "iface", dev->name, "error", strerror(errno),
 				  "retry_in_s", "5", NULL);
 		a->vip = VIP_FAILED;
@@ -745,10 +750,10 @@ static void vip_install(struct l2_engine *e, struct l2_addr *a)
 	a->vip_ifindex = dev->index;
 	a->vip = r == 0 ? VIP_INSTALLED : VIP_FOREIGN;
 	if (r == 0)
-		log_info("service address added to device", "ip", a->ip, "service", a->service,
+		log_info("service address added to device", "ip", ADDR_IP(a), "service", a->service,
 			 "iface", dev->name, NULL);
 	else
-		log_info("service address already on device, left as it is", "ip", a->ip,
+		log_info("service address already on device, left as it is", "ip", ADDR_IP(a),
 			 "service", a->service, "iface", dev->name, NULL);
 }
 
@@ -760,10 +765,10 @@ static void vip_remove(struct l2_engine *e, struct l2_addr *a)
 		const char *dev = iface_name(e, a->vip_ifindex, buf);
 		if (l2_iface_addr_del(a->vip_ifindex, &a->addr) == 0 || errno == EADDRNOTAVAIL ||
 		    errno == ENODEV)
-			log_info("service address removed from device", "ip", a->ip, "service",
+			log_info("service address removed from device", "ip", ADDR_IP(a), "service",
 				 a->service, "iface", dev, NULL);
 		else
-			log_error("cannot remove service address from device", "ip", a->ip,
+			log_error("cannot remove service address from device", "ip", ADDR_IP(a),
 				  "service", a->service, "iface", dev, "error", strerror(errno),
 				  NULL);
 	}
@@ -910,7 +915,7 @@ static void handle_arp(struct l2_port *p, const uint8_t *frame, size_t len)
 		if (a->conflict_logged == 0 || now - a->conflict_logged >= CONFLICT_LOG_INTERVAL) {
 			char mac[L2_MAC_STR_MAX];
 			a->conflict_logged = now;
-			log_warn("another host claims an owned address", "ip", a->ip, "service",
+			log_warn("another host claims an owned address", "ip", ADDR_IP(a), "service",
 				 a->service, "iface", p->name, "mac", l2_mac_format(m.sha, mac),
 				 NULL);
 		}
@@ -1094,7 +1099,7 @@ static void on_iface(void *arg, const struct l2_iface *ifc, enum l2_iface_event 
 			if (ann) {
 				char mac[L2_MAC_STR_MAX];
 				log_info("interface MAC changed, announcing again", "ip",
-					 e->addrs[i]->ip, "service", e->addrs[i]->service, "iface",
+					 ADDR_IP(e->addrs[i]), "service", e->addrs[i]->service, "iface",
 					 ifc->name, "mac", l2_mac_format(ifc->mac, mac), NULL);
 				garp_start(ann);
 			}
@@ -1271,7 +1276,6 @@ static struct l2_addr *want_build(struct l2_engine *e, const struct l2_owned *co
 
 	w->e = e;
 	w->addr = in[0]->addr;
-	ip_format(&w->addr, w->ip);
 	for (size_t i = 0; i < n; i++) {
 		const char *svc = in[i]->service ? in[i]->service : "";
 		size_t l = strlen(svc);
@@ -1360,12 +1364,12 @@ void l2_engine_set(struct l2_engine *e, const struct l2_owned *owned, size_t n)
 		if (c < 0) {
 			struct l2_addr *a = e->addrs[i++];
 			addr_release(e, a, "address released");
-			log_info("address released", "ip", a->ip, "service", a->service, NULL);
+			log_info("address released", "ip", ADDR_IP(a), "service", a->service, NULL);
 			addr_free(a);
 		} else if (c > 0) {
 			struct l2_addr *w = want[j++];
 			char *names = selection_str(w);
-			log_info("address taken", "ip", w->ip, "service", w->service, "interfaces",
+			log_info("address taken", "ip", ADDR_IP(w), "service", w->service, "interfaces",
 				 names, NULL);
 			free(names);
 			*VEC_PUSH(next, nnext) = w;
@@ -1386,7 +1390,7 @@ void l2_engine_set(struct l2_engine *e, const struct l2_owned *owned, size_t n)
 				w->ifnames = NULL;
 				w->nifnames = 0;
 				char *names = selection_str(a);
-				log_info("address interfaces changed", "ip", a->ip, "service",
+				log_info("address interfaces changed", "ip", ADDR_IP(a), "service",
 					 a->service, "interfaces", names, NULL);
 				free(names);
 			}
@@ -1443,7 +1447,7 @@ json_t *l2_engine_status_json(const struct l2_engine *e)
 			const char *name = iface_name(e, a->anns[j]->ifindex, buf);
 			json_array_append_new(on, json_string(name));
 		}
-		json_object_set_new(o, "ip", json_string(a->ip));
+		json_object_set_new(o, "ip", json_string(ADDR_IP(a)));
 		json_object_set_new(o, "service", json_string(a->service));
 		json_object_set_new(o, "interfaces", on);
 		json_object_set_new(o, "requests", json_integer((json_int_t)a->requests));
