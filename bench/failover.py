@@ -272,52 +272,59 @@ def run_system(make, kinds, trials, settle):
     with labmod.Lab() as L:
         fl = fo.FailoverLab(L)
         try:
-            sysut = make(fl)
-        except NotAvailable as e:
-            out(getattr(make, "label", "system"), f"not available ({e})")
-            return
-        sysut.start()
-        c = fl.client
-        with labmod.Sniffer(c) as sn, fo.HttpLoop(c, VIP4) as h4, fo.HttpLoop(c, VIP6) as h6:
-            for kind in kinds:
-                vals = {m: [] for m in METRICS}
-                for i in range(trials):
-                    try:
-                        owner = sysut.owner(settle)
-                    except PollTimeout as e:
-                        out(f"{sysut.name}_{kind}", f"not available (no settled owner "
-                            f"before trial {i + 1}: {e})")
-                        break
-                    mac = fl.host(owner).mac()
-                    sn.clear()
-                    now = time.time()
-                    h4.trim(now - 5)
-                    h6.trim(now - 5)
-                    t0 = fail(fl, owner, kind)
-                    try:
-                        g4, m4 = fo.first_gratuitous(sn, VIP4, t0, not_mac=mac)
-                        n6, m6 = fo.first_gratuitous(sn, VIP6, t0, not_mac=mac)
-                        o4 = poll(lambda: h4.outage(t0, not_body=owner), 15, what="IPv4 back")
-                        o6 = poll(lambda: h6.outage(t0, not_body=owner), 15, what="IPv6 back")
-                    except PollTimeout as e:
-                        out(f"{sysut.name}_{kind}",
-                            f"not available (trial {i + 1}: no takeover seen: {e})")
-                        sysut.restore(owner, kind)
-                        break
-                    vals["garp4"].append(g4)
-                    vals["na6"].append(n6)
-                    vals["outage4"].append(o4[0])
-                    vals["outage6"].append(o6[0])
-                    print(f"# {sysut.name} {kind} {i + 1}: owner {owner} -> {o4[1]}/{o6[1]} "
-                          f"garp4 {g4 * 1000:.0f} ms na6 {n6 * 1000:.0f} ms outage4 "
-                          f"{o4[0] * 1000:.0f} ms outage6 {o6[0] * 1000:.0f} ms", flush=True)
+            run_trials(fl, make, kinds, trials, settle)
+        finally:
+            fl.thaw_all()
+
+
+def run_trials(fl, make, kinds, trials, settle):
+    try:
+        sysut = make(fl)
+    except NotAvailable as e:
+        out(getattr(make, "label", "system"), f"not available ({e})")
+        return
+    sysut.start()
+    c = fl.client
+    with labmod.Sniffer(c) as sn, fo.HttpLoop(c, VIP4) as h4, fo.HttpLoop(c, VIP6) as h6:
+        for kind in kinds:
+            vals = {m: [] for m in METRICS}
+            for i in range(trials):
+                try:
+                    owner = sysut.owner(settle)
+                except PollTimeout as e:
+                    out(f"{sysut.name}_{kind}", f"not available (no settled owner "
+                        f"before trial {i + 1}: {e})")
+                    break
+                mac = fl.host(owner).mac()
+                sn.clear()
+                now = time.time()
+                h4.trim(now - 5)
+                h6.trim(now - 5)
+                t0 = fail(fl, owner, kind)
+                try:
+                    g4, m4 = fo.first_gratuitous(sn, VIP4, t0, not_mac=mac)
+                    n6, m6 = fo.first_gratuitous(sn, VIP6, t0, not_mac=mac)
+                    o4 = poll(lambda: h4.outage(t0, not_body=owner), 15, what="IPv4 back")
+                    o6 = poll(lambda: h6.outage(t0, not_body=owner), 15, what="IPv6 back")
+                except PollTimeout as e:
+                    out(f"{sysut.name}_{kind}",
+                        f"not available (trial {i + 1}: no takeover seen: {e})")
                     sysut.restore(owner, kind)
-                n = len(vals["garp4"])
-                if n == 0:
-                    continue
-                out(f"{sysut.name}_{kind}_trials", n)
-                for m in METRICS:
-                    report(f"{sysut.name}_{kind}_{m}", vals[m])
+                    break
+                vals["garp4"].append(g4)
+                vals["na6"].append(n6)
+                vals["outage4"].append(o4[0])
+                vals["outage6"].append(o6[0])
+                print(f"# {sysut.name} {kind} {i + 1}: owner {owner} -> {o4[1]}/{o6[1]} "
+                      f"garp4 {g4 * 1000:.0f} ms na6 {n6 * 1000:.0f} ms outage4 "
+                      f"{o4[0] * 1000:.0f} ms outage6 {o6[0] * 1000:.0f} ms", flush=True)
+                sysut.restore(owner, kind)
+            n = len(vals["garp4"])
+            if n == 0:
+                continue
+            out(f"{sysut.name}_{kind}_trials", n)
+            for m in METRICS:
+                report(f"{sysut.name}_{kind}_{m}", vals[m])
 
 
 def main():

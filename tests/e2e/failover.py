@@ -60,6 +60,7 @@ class FailoverLab:
         self.sw, self.clients, self.nodes = labmod.l2_lab(L, nodes, clients)
         self.client = self.clients[clients[0]]
         self.bridges = []
+        self.frozen = set()
 
     # --- where things are
 
@@ -100,10 +101,18 @@ class FailoverLab:
         return t0
 
     def freeze(self, name):
+        self.frozen.add(name)
         return self._signal(name, signal.SIGSTOP)
 
     def thaw(self, name):
         self._signal(name, signal.SIGCONT)
+        self.frozen.discard(name)
+
+    def thaw_all(self):
+        """SIGCONT every frozen node: call before the lab closes, so its
+        teardown does not wait for stopped processes to take SIGTERM."""
+        for name in list(self.frozen):
+            self.thaw(name)
 
     def link_down(self, name, ifname="eth0"):
         port = self.port(name, ifname)
