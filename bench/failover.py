@@ -18,8 +18,10 @@ that owns the virtual addresses, fail it, and measure from the client
 
 then restore the node (restart / SIGCONT / link up) and wait until the
 system is settled before the next trial.  Failure kinds: kill (SIGKILL of
-every process of the owner node: daemon and HTTP server), stop (SIGSTOP
-of them all; SIGCONT to restore), link (the owner's switch port down).
+every process of the owner node, daemon and HTTP server, all stopped
+first so that none resigns gracefully), stop (SIGSTOP of them all; SIGCONT
+to restore), link (the owner's switch port down, its eth0 without
+carrier).
 
 Systems:
   keepalived-1s, keepalived-0.1s   Debian's keepalived, VRRPv3, advert_int

@@ -11,7 +11,8 @@ Failures, each returning the wall-clock time (time.time(), the clock of
 the Sniffer's kernel timestamps) taken just before it was applied:
 
   kill(node)        SIGKILL every process in the node's namespace (its
-                    daemon and its HTTP server), as a crashed host
+                    daemon and its HTTP server), as a crashed host: all are
+                    stopped first, so none reacts to another's death
   freeze(node)      SIGSTOP them all (a hung host: its kernel still
                     answers ARP for addresses on its interfaces and
                     completes TCP handshakes, but nothing answers);
@@ -96,7 +97,12 @@ class FailoverLab:
         return t0
 
     def kill(self, name):
-        t0 = self._signal(name, signal.SIGKILL)
+        # Stop them all first: a process whose parent dies before the
+        # SIGKILL reaches it could otherwise react (keepalived's VRRP child
+        # resigns with a priority-0 advertisement), which a crash does not.
+        t0 = self._signal(name, signal.SIGSTOP)
+        self._signal(name, signal.SIGKILL)
+        self.frozen.discard(name)
         poll(lambda: not self.pids(name), 10, what=f"every process of {name} gone")
         return t0
 
