@@ -41,6 +41,7 @@ The lab is torn down on every exit, on exceptions and on Ctrl-C.
 """
 import argparse
 import math
+import os
 import pathlib
 import shutil
 import statistics
@@ -196,6 +197,7 @@ class Ironlb:
         if missing:
             raise NotAvailable(f"{binary} run has no {', '.join(missing)}: failover between "
                                "nodes is not wired into `ironlb run` in this build")
+        os.environ["IRONLB_BIN"] = binary  # what lab.Ironlb starts
         self.mdir = fl.L.workdir / "manifests"
         self.mdir.mkdir()
         self.key = fl.L.workdir / "member.key"
@@ -285,7 +287,11 @@ def run_trials(fl, make, kinds, trials, settle):
     except NotAvailable as e:
         out(getattr(make, "label", "system"), f"not available ({e})")
         return
-    sysut.start()
+    try:
+        sysut.start()
+    except (PollTimeout, RuntimeError) as e:
+        out(sysut.name, f"not available (did not start: {str(e)[:500]})")
+        return
     c = fl.client
     with labmod.Sniffer(c) as sn, fo.HttpLoop(c, VIP4) as h4, fo.HttpLoop(c, VIP6) as h6:
         for kind in kinds:
