@@ -53,6 +53,8 @@
 #define DEFAULT_VIP_DEVICE "lo"
 #define DEFAULT_GARP_INTERVAL 1.1
 #define DEFAULT_GARP_DURATION 5.0
+#define DEFAULT_GARP_BURST 3
+#define DEFAULT_GARP_BURST_GAP 0.1
 /* Delay before reopening failed sockets and retrying failed address
  * installs. */
 #define RETRY_INTERVAL 5.0
@@ -146,7 +148,7 @@ struct l2_engine {
 	struct metrics_family *m_requests, *m_responses, *m_gratuitous;
 	bool install_vips;
 	char *vip_device;
-	double garp_interval, garp_duration;
+	struct l2_engine_opts garp;     /* the gratuitous schedule, defaults applied */
 	bool running;
 	struct l2_iface_table *ifs;
 	struct l2_addr **addrs;         /* sorted by address */
@@ -645,16 +647,49 @@ static void garp_send(struct l2_ann *ann)
 		count(e, e->m_gratuitous, a, &a->gratuitous);
 }
 
-/* Schedule the round after garp_round, or stop when it would fall at or
- * after garp_duration.  Rounds are due at start + k * interval, so a late
- * wake-up does not push the later ones back. */
+int l2_garp_offset(const struct l2_engine_opts *o, unsigned r, double *at)
+{
+	/* The burst: round 0 always, the others while before duration. */
+	unsigned nb = 1;
+	while (o->garp_burst_gap > 0 && nb < o->garp_burst && nb * o->garp_burst_gap < o->garp_duration)
+		nb++;
+	if (r < nb) {
+		*at = r * o->garp_burst_gap;
+		return 0;
+	}
+	r -= nb;
+	double last = (nb - 1) * o->garp_burst_gap;
+	/* Interval rounds the burst has not already covered. */
+	if (o->garp_interval > 0) {
+		unsigned k = 1;
+		while (k * o->garp_interval <= last + 1e-9)
+			k++;
+		for (; k * o->garp_interval < o->garp_duration; k++) {
+			last = k * o->garp_interval;
+			if (r == 0) {
+				*at = last;
+				return 0;
+			}
+			r--;
+		}
+	}
+	if (o->gratuitous_interval > 0) {
+		*at = last + (r + 1) * o->gratuitous_interval;
+		return 0;
+	}
+	return -1;
+}
+
+/* Schedule the round after garp_round, or stop when the schedule has no
+ * more.  Rounds are due at start + offset, so a late wake-up does not push
+ * the later ones back. */
 static void garp_schedule(struct l2_ann *ann)
 {
 	struct l2_engine *e = ann->a->e;
-	double at = ann->garp_round * e->garp_interval;
+	double at;
 
 	ev_timer_stop(e->loop, &ann->garp);
-	if (e->garp_interval <= 0 || at >= e->garp_duration)
+	if (l2_garp_offset(&e->garp, ann->garp_round, &at) < 0)
 		return;
 	double delay = ann->garp_start + at - ev_now(e->loop);
 	ev_timer_set(&ann->garp, delay > 0 ? delay : 0, 0.0);
@@ -1132,10 +1167,16 @@ struct l2_engine *l2_engine_new(struct ev_loop *loop, struct metrics_registry *r
 	e->install_vips = opts && opts->install_vips;
 	e->vip_device = xstrdup(opts && opts->vip_device && opts->vip_device[0] ? opts->vip_device
 									      : DEFAULT_VIP_DEVICE);
-	e->garp_interval = opts && opts->garp_interval > 0 ? opts->garp_interval
-							    : DEFAULT_GARP_INTERVAL;
-	e->garp_duration = opts && opts->garp_duration > 0 ? opts->garp_duration
-							    : DEFAULT_GARP_DURATION;
+	e->garp.garp_interval = opts && opts->garp_interval > 0 ? opts->garp_interval
+								 : DEFAULT_GARP_INTERVAL;
+	e->garp.garp_duration = opts && opts->garp_duration > 0 ? opts->garp_duration
+								 : DEFAULT_GARP_DURATION;
+	e->garp.garp_burst = opts && opts->garp_burst > 0 ? opts->garp_burst : DEFAULT_GARP_BURST;
+	e->garp.garp_burst_gap = opts && opts->garp_burst_gap > 0 ? opts->garp_burst_gap
+								   : DEFAULT_GARP_BURST_GAP;
+	e->garp.gratuitous_interval = opts && opts->gratuitous_interval > 0
+					      ? opts->gratuitous_interval
+					      : 0;
 	e->m_requests = family(reg, "metallb_layer2_requests_received",
 			       "Number of layer2 requests received for owned IPs");
 	e->m_responses = family(reg, "metallb_layer2_responses_sent",
