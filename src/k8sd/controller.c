@@ -136,6 +136,7 @@ struct tree_vec {
 };
 
 struct ctl {
+	json_t *verdict;   /* the last pass's, for /status */
 	struct ev_loop *loop;
 	struct k8s_client *client;
 	const char *ns;
@@ -882,6 +883,8 @@ static void reconcile(struct ctl *c)
 		free(line);
 	}
 	const struct pipeline_verdict *v = &ps.verdict;
+	json_decref(c->verdict);
+	c->verdict = k8sd_verdict_json(v);
 	bool invalid = v->config != PIPELINE_CONFIG_VALID;
 	char *errors = xstrdup("");
 	for (size_t i = 0; i < v->nconfig_errors; i++) {
@@ -1113,6 +1116,8 @@ static void h_status(const struct http_request *req, struct http_response *resp,
 				      c->have_config, "stale", c->stale, "updates",
 				      (json_int_t)c->updates, "failed_updates",
 				      (json_int_t)c->update_errors));
+	if (c->verdict)
+		json_object_update(json_object_get(root, "config"), c->verdict);
 	json_object_set_new(root, "reconciler", reconciler_status_json(c->rec));
 	resp->body = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	resp->body_len = strlen(resp->body);
@@ -1279,6 +1284,7 @@ int cmd_controller(int argc, char **argv)
 	metrics_registry_free(c.reg);
 	alloc_free(c.alloc);
 	pipeline_free(c.pipe);
+	json_decref(c.verdict);
 	sent_clear(&c.sent);
 	sent_clear(&c.failed_sent);
 	sent_clear(&c.pool_sent);

@@ -111,7 +111,7 @@ struct spk {
 	bool have_config;
 	bool stale;
 	unsigned long updates, update_errors;
-	json_t *verdict;   /* the last pass's, for /status (verdict_json()) */
+	json_t *verdict;   /* the last pass's, for /status (k8sd_verdict_json()) */
 
 	struct announcer *ann;
 	size_t nannounced;
@@ -611,23 +611,6 @@ static void metrics_update(struct spk *s)
 	metrics_add(s->am.update_errors, NULL, (double)s->update_errors);
 }
 
-/* The verdict as /status shows it, the same as `ironlb plan -o json`'s
- * "configuration" and `ironlb run`'s /status: {"verdict", "errors",
- * "failed": [{"namespace", "name", "message"}]}. */
-static json_t *verdict_json(const struct pipeline_verdict *v)
-{
-	json_t *errors = json_array(), *failed = json_array();
-	for (size_t i = 0; i < v->nconfig_errors; i++)
-		json_array_append_new(errors, json_string(v->config_errors[i]));
-	for (size_t i = 0; i < v->nfailed; i++)
-		json_array_append_new(failed, json_pack("{s:s, s:s, s:s}", "namespace",
-							v->failed[i].namespace_, "name",
-							v->failed[i].name, "message",
-							v->failed[i].message));
-	return json_pack("{s:s, s:o, s:o}", "verdict", pipeline_config_name(v->config), "errors",
-			 errors, "failed", failed);
-}
-
 /*
  * One pass.  The reflectors' objects are given to the pipeline as one
  * source, replaced as a whole on each pass (feeding single changes from
@@ -657,7 +640,7 @@ static void reconcile(struct spk *s)
 	const struct pipeline_verdict *v = &ps.verdict;
 	bool invalid = v->config != PIPELINE_CONFIG_VALID;
 	json_decref(s->verdict);
-	s->verdict = verdict_json(v);
+	s->verdict = k8sd_verdict_json(v);
 	char *errors = xstrdup("");
 	for (size_t i = 0; i < v->nconfig_errors; i++) {
 		char *e = xasprintf("%s%s%s", errors, *errors ? "\n" : "", v->config_errors[i]);

@@ -9,6 +9,7 @@ share the control plane) do not change its address."""
 import json
 import pathlib
 import subprocess
+import urllib.request
 import uuid
 
 import yaml
@@ -62,4 +63,19 @@ def test_controller_matches_plan(metallb, controller, tmp_path):
     assert ingress(plane, team_b, "api") == []
     assert our_events(plane, team_a, "web", "AllocationFailed") == []
     wait_for(lambda: config_state(plane) == ("Valid", ""), ctl, "ConfigurationState Valid")
+
+    # The controller's /status carries the same verdict as plan's
+    # "configuration" (team-b's Service failed, with plan's message).
+    def status_config():
+        with urllib.request.urlopen(f"http://127.0.0.1:{ctl.port}/status", timeout=5) as r:
+            return json.load(r)["config"]
+
+    def same_verdict():
+        got_cfg = status_config()
+        mine = [f for f in got_cfg.get("failed", []) if f["namespace"] in (team_a, team_b)]
+        want = [f for f in plan["configuration"]["failed"]
+                if f["namespace"] in (team_a, team_b)]
+        return (got_cfg.get("verdict") == plan["configuration"]["verdict"] and
+                got_cfg.get("errors") == plan["configuration"]["errors"] and mine == want)
+    wait_for(same_verdict, ctl, "the controller's /status verdict equal to plan's")
     ctl.check()
