@@ -44,6 +44,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "base/hashmap.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "base/metrics.h"
@@ -113,6 +114,16 @@ struct l2_addr {
  * enclosing block (a compound literal). */
 #define ADDR_IP(a) ip_format(&(a)->addr, (char[IP_STR_MAX]){0})
 
+/* Solicited-node groups joined one by one on an interface, at most.  The
+ * kernel keeps an interface's multicast memberships in lists walked on
+ * every join, so joins cost O(groups) each and 100,000 addresses (as many
+ * groups in a /64) would take the kernel minutes; past this many the IPv6
+ * packet socket takes every multicast frame (PACKET_MR_ALLMULTI, its BPF
+ * filter still passing only Neighbor Solicitations) and no further MLD
+ * report is sent (logged once: a switch that snoops MLD must then flood
+ * multicast to the port). */
+#define L2_MC_JOIN_MAX 1024
+
 /* A solicited-node group joined on a port. */
 struct mc_group {
 	struct ip_addr group;
@@ -120,6 +131,7 @@ struct mc_group {
 	bool link_joined;       /* PACKET_ADD_MEMBERSHIP on the IPv6 socket */
 	int mld_sock;           /* index into port->mld, -1 when not joined */
 	bool link_warned, mld_warned;   /* a failure is logged once */
+	bool joined;            /* counted in port->njoined: it has (or tries) its own joins */
 };
 
 struct l2_port {
@@ -132,6 +144,10 @@ struct l2_port {
 	size_t nanns;
 	size_t ngroups;
 	struct mc_group *groups;
+	struct hashmap group_index;  /* group address (16 bytes) -> index + 1 in groups */
+	size_t njoined;         /* groups holding their own joins (at most L2_MC_JOIN_MAX) */
+	bool allmulti;          /* the IPv6 packet socket receives every multicast frame */
+	bool cap_logged;
 	size_t nmld;
 	int *mld;               /* UDP sockets holding the MLD joins */
 };
@@ -425,9 +441,41 @@ static void group_mld_leave(struct l2_port *p, struct mc_group *g)
 }
 
 /* Make the joins of g match its reference count (join what is missing). */
+static void port_allmulti(struct l2_port *p)
+{
+	if (p->allmulti || p->ndp_fd < 0)
+		return;
+	struct packet_mreq mr = {.mr_ifindex = p->ifindex, .mr_type = PACKET_MR_ALLMULTI};
+	if (setsockopt(p->ndp_fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof(mr)) == 0)
+		p->allmulti = true;
+	else
+		log_warn("receiving all multicast failed; solicitations for the addresses past "
+			 "the joined groups may be missed", "iface", p->name, "error",
+			 strerror(errno), NULL);
+}
+
 static void group_sync(struct l2_port *p, struct mc_group *g)
 {
 	char gs[IP_STR_MAX];
+
+	if (!g->joined) {
+		if (p->njoined >= L2_MC_JOIN_MAX) {
+			if (!p->cap_logged) {
+				p->cap_logged = true;
+				char n[32];
+				snprintf(n, sizeof(n), "%d", L2_MC_JOIN_MAX);
+				log_warn("more solicited-node groups than are joined one by one; "
+					 "receiving all multicast instead, MLD reports sent for the "
+					 "first groups only (an MLD-snooping switch must flood to "
+					 "this port)",
+					 "iface", p->name, "joined", n, NULL);
+			}
+			port_allmulti(p);
+			return;
+		}
+		g->joined = true;
+		p->njoined++;
+	}
 
 	if (!g->link_joined && p->ndp_fd >= 0) {
 		if (group_link(p, g, true) == 0) {
@@ -461,13 +509,16 @@ static void group_ref(struct l2_port *p, const struct ip_addr *addr)
 
 	if (ndp_solicited_node(addr, &sn) < 0)
 		return;
-	for (size_t i = 0; i < p->ngroups; i++)
-		if (ip_eq(&p->groups[i].group, &sn))
-			g = &p->groups[i];
-	if (!g) {
+	uint8_t key[16];
+	ip_to_bytes(&sn, key);
+	void *v = hashmap_get(&p->group_index, key, sizeof(key));
+	if (v)
+		g = &p->groups[(size_t)(uintptr_t)v - 1];
+	else {
 		g = VEC_PUSH(p->groups, p->ngroups);
 		g->group = sn;
 		g->mld_sock = -1;
+		hashmap_put(&p->group_index, key, sizeof(key), (void *)(uintptr_t)p->ngroups, NULL);
 	}
 	if (g->refs++ == 0)
 		group_sync(p, g);
@@ -479,17 +530,25 @@ static void group_unref(struct l2_port *p, const struct ip_addr *addr)
 
 	if (ndp_solicited_node(addr, &sn) < 0)
 		return;
-	for (size_t i = 0; i < p->ngroups; i++) {
-		struct mc_group *g = &p->groups[i];
-		if (!ip_eq(&g->group, &sn))
-			continue;
-		if (--g->refs > 0)
-			return;
-		if (g->link_joined)
-			group_link(p, g, false);
-		group_mld_leave(p, g);
-		p->groups[i] = p->groups[--p->ngroups];
+	uint8_t key[16];
+	ip_to_bytes(&sn, key);
+	void *v = hashmap_get(&p->group_index, key, sizeof(key));
+	if (!v)
 		return;
+	size_t i = (size_t)(uintptr_t)v - 1;
+	struct mc_group *g = &p->groups[i];
+	if (--g->refs > 0)
+		return;
+	if (g->link_joined)
+		group_link(p, g, false);
+	group_mld_leave(p, g);
+	if (g->joined)
+		p->njoined--;
+	hashmap_del(&p->group_index, key, sizeof(key), NULL);
+	p->groups[i] = p->groups[--p->ngroups];
+	if (i < p->ngroups) {
+		ip_to_bytes(&p->groups[i].group, key);
+		hashmap_put(&p->group_index, key, sizeof(key), (void *)(uintptr_t)(i + 1), NULL);
 	}
 }
 
@@ -520,6 +579,7 @@ static void port_close_sockets(struct l2_port *p)
 	/* Link-layer memberships belong to the IPv6 packet socket. */
 	for (size_t i = 0; i < p->ngroups; i++)
 		p->groups[i].link_joined = false;
+	p->allmulti = false;
 }
 
 static void on_arp(struct ev_loop *loop, ev_io *w, int revents);
@@ -581,6 +641,7 @@ static struct l2_port *port_get(struct l2_engine *e, const struct l2_iface *ifc)
 	p->ifindex = ifc->index;
 	memcpy(p->name, ifc->name, sizeof(p->name));
 	p->arp_fd = p->ndp_fd = -1;
+	hashmap_init(&p->group_index, true);
 	ev_init(&p->arp_w, on_arp);
 	ev_init(&p->ndp_w, on_ndp);
 	p->arp_w.data = p->ndp_w.data = p;
@@ -598,6 +659,7 @@ static void port_free(struct l2_engine *e, size_t i)
 		close(p->mld[j]);
 	free(p->mld);
 	free(p->groups);
+	hashmap_clear(&p->group_index);
 	free(p);
 	e->ports[i] = e->ports[--e->nports];
 }

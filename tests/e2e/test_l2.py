@@ -488,3 +488,31 @@ def test_sighup_reloads_and_a_corrupt_state_file_is_moved_aside(cluster):
     poll(lambda: sp.state.exists() and "web" in sp.state.read_text(), 5,
          what="a new state file written")
     assert sp.stop() == 0
+
+
+# ---------------------------------------------------------------------------
+# many IPv6 addresses: solicited-node groups past the per-interface limit
+
+
+def test_ndp_answers_past_the_joined_group_limit(cluster):
+    """1,100 IPv6 Services (as many solicited-node groups, more than the
+    1,024 joined one by one): the interface then receives all multicast,
+    says so once in the log, and solicitations for the first and for the
+    last addresses are answered by the owner."""
+    n = 1100
+    cl = cluster(nodes=("node-a",), example=None)
+    cl.write("pools.yaml", labmod.pool_manifest("v6", ["2001:db8:1::1000-2001:db8:1::1fff"]) +
+             "---\n" + labmod.l2adv_manifest("all"))
+    cl.write("many.yaml", "---\n".join(
+        labmod.service_manifest(f"s{i:04d}", families=("IPv6",)) for i in range(n)))
+    cl.start()
+    sp = cl.speakers["node-a"]
+    poll(lambda: sp.metric("metallb_allocator_addresses_in_use_total", {"pool": "v6"}) == n,
+         60, what=f"{n} addresses allocated")
+    first, _ = cl.wait_service("s0000", timeout=30)
+    last, _ = cl.wait_service(f"s{n - 1:04d}", timeout=30)
+    mac = cl.mac("node-a")
+    for ip in first + last:
+        wait_resolves_to(cl.client, ip, mac, timeout=15)
+    log = sp.log()
+    assert log.count("more solicited-node groups than are joined one by one") == 1, log[-2000:]
