@@ -21,7 +21,7 @@
 #include "base/hashmap.h"
 #include "base/log.h"
 #include "base/util.h"
-#include "daemon/announcer.h"
+#include "node/announcer.h"
 #include "daemon/state.h"
 #include "base/metrics.h"
 #include "http/server.h"

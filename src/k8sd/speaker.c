@@ -7,7 +7,7 @@
  * this node's ServiceL2Status / ServiceBGPStatus objects.  Once all are
  * synced, and after changes (src/reconcile: quiet time, maximum delay), a
  * model is built from them exactly as `ironlb run` builds one from files,
- * and the announcer (src/daemon/announcer.h, the code `ironlb run` uses)
+ * and the announcer (src/node/announcer.h, the code `ironlb run` uses)
  * plans Layer 2 and BGP for this node and makes it so.  The addresses announced are the ones
  * the controller wrote in status.loadBalancer.ingress of Services that are
  * ours (type LoadBalancer, our class); each address's pool is the valid
@@ -49,7 +49,7 @@
 #include "base/log.h"
 #include "base/sha256.h"
 #include "base/util.h"
-#include "daemon/announcer.h"
+#include "node/announcer.h"
 #include "base/metrics.h"
 #include "http/server.h"
 #include "k8s/k8s_client.h"

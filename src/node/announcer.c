@@ -1,7 +1,7 @@
 /*
  * Planning and announcing for this node (see announcer.h).
  */
-#include "daemon/announcer.h"
+#include "node/announcer.h"
 
 #include <jansson.h>
 #include <stdlib.h>
