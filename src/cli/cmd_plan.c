@@ -239,29 +239,12 @@ static void print_table(const struct row *rows, size_t nrows, struct alloc_pool_
 	}
 }
 
-/* The verdict as JSON: {"verdict", "errors": [...], "failed": [{"namespace",
- * "name", "message"}]}. */
-static json_t *verdict_json(const struct pipeline_pass *ps)
-{
-	const struct pipeline_verdict *v = &ps->verdict;
-	json_t *errors = json_array(), *failed = json_array();
-	for (size_t i = 0; i < v->nconfig_errors; i++)
-		json_array_append_new(errors, json_string(v->config_errors[i]));
-	for (size_t i = 0; i < v->nfailed; i++)
-		json_array_append_new(failed, json_pack("{s:s, s:s, s:s}", "namespace",
-							v->failed[i].namespace_, "name",
-							v->failed[i].name, "message",
-							v->failed[i].message));
-	return json_pack("{s:s, s:o, s:o}", "verdict", pipeline_config_name(v->config), "errors",
-			 errors, "failed", failed);
-}
-
 static void print_json(const struct pipeline_pass *ps, const struct row *rows, size_t nrows,
 		       const struct alloc *alloc)
 {
 	json_t *root = json_object();
 	json_object_set_new(root, "planned", json_boolean(ps->running));
-	json_object_set_new(root, "configuration", verdict_json(ps));
+	json_object_set_new(root, "configuration", pipeline_verdict_json(&ps->verdict));
 	json_t *svcs = json_array();
 	for (size_t k = 0; k < nrows; k++) {
 		const struct row *r = &rows[k];

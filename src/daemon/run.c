@@ -555,13 +555,10 @@ static json_t *status_json(struct daemon *d)
 		json_array_append_new(g->level == DIAG_ERROR ? errors : warnings, json_string(s));
 		free(s);
 	}
-	json_t *failed = json_array();
 	const struct pipeline_verdict *v = &d->live.verdict;
-	for (size_t i = 0; i < v->nfailed; i++)
-		json_array_append_new(failed, json_pack("{s:s, s:s, s:s}", "namespace",
-							v->failed[i].namespace_, "name",
-							v->failed[i].name, "message",
-							v->failed[i].message));
+	json_t *verdict = pipeline_verdict_json(v);
+	json_t *failed = json_incref(json_object_get(verdict, "failed"));
+	json_decref(verdict);
 	json_object_set_new(root, "config",
 			    json_pack("{s:b, s:b, s:I, s:I, s:f, s:f, s:o, s:o, s:s, s:o}", "loaded",
 				      d->have_model, "stale", d->stale, "reloads",

@@ -124,26 +124,6 @@ void k8sd_post_event(struct k8s_client *c, const char *reporting_controller,
 }
 
 /* ------------------------------------------------------------------ */
-/* the verdict in /status */
-
-/* The verdict as /status shows it, the same as `ironlb plan -o json`'s
- * "configuration" and `ironlb run`'s /status: {"verdict", "errors",
- * "failed": [{"namespace", "name", "message"}]}. */
-json_t *k8sd_verdict_json(const struct pipeline_verdict *v)
-{
-	json_t *errors = json_array(), *failed = json_array();
-	for (size_t i = 0; i < v->nconfig_errors; i++)
-		json_array_append_new(errors, json_string(v->config_errors[i]));
-	for (size_t i = 0; i < v->nfailed; i++)
-		json_array_append_new(failed, json_pack("{s:s, s:s, s:s}", "namespace",
-							v->failed[i].namespace_, "name",
-							v->failed[i].name, "message",
-							v->failed[i].message));
-	return json_pack("{s:s, s:o, s:o}", "verdict", pipeline_config_name(v->config), "errors",
-			 errors, "failed", failed);
-}
-
-/* ------------------------------------------------------------------ */
 /* ConfigurationState */
 
 struct k8sd_cstate {

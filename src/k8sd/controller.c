@@ -884,7 +884,7 @@ static void reconcile(struct ctl *c)
 	}
 	const struct pipeline_verdict *v = &ps.verdict;
 	json_decref(c->verdict);
-	c->verdict = k8sd_verdict_json(v);
+	c->verdict = pipeline_verdict_json(v);
 	bool invalid = v->config != PIPELINE_CONFIG_VALID;
 	char *errors = xstrdup("");
 	for (size_t i = 0; i < v->nconfig_errors; i++) {

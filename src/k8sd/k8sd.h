@@ -21,7 +21,6 @@
 #include "k8s/k8s_watch.h"
 #include "manifest/tree.h"
 #include "model/model.h"
-#include "pipeline/pipeline.h"
 
 int cmd_controller(int argc, char **argv);
 int cmd_speaker(int argc, char **argv);
@@ -67,11 +66,6 @@ bool k8sd_service_echo(const struct tree *old, const struct tree *obj, const cha
 bool k8sd_status_object_echo(enum k8s_change change, const struct tree *obj, const char *want,
 			     const char *sent);
 bool k8sd_status_patch_echo(const struct tree *old, const struct tree *obj, const char *sent);
-
-/* The verdict as /status shows it, the same in the controller, the speaker,
- * `ironlb run` and `ironlb plan -o json`'s "configuration": {"verdict",
- * "errors", "failed": [{"namespace", "name", "message"}]}. */
-json_t *k8sd_verdict_json(const struct pipeline_verdict *v);
 
 /* Free the records of Events still under way; after k8s_client_free()
  * (which cancels them without callbacks). */

@@ -111,7 +111,7 @@ struct spk {
 	bool have_config;
 	bool stale;
 	unsigned long updates, update_errors;
-	json_t *verdict;   /* the last pass's, for /status (k8sd_verdict_json()) */
+	json_t *verdict;   /* the last pass's, for /status (pipeline_verdict_json()) */
 
 	struct announcer *ann;
 	size_t nannounced;
@@ -640,7 +640,7 @@ static void reconcile(struct spk *s)
 	const struct pipeline_verdict *v = &ps.verdict;
 	bool invalid = v->config != PIPELINE_CONFIG_VALID;
 	json_decref(s->verdict);
-	s->verdict = k8sd_verdict_json(v);
+	s->verdict = pipeline_verdict_json(v);
 	char *errors = xstrdup("");
 	for (size_t i = 0; i < v->nconfig_errors; i++) {
 		char *e = xasprintf("%s%s%s", errors, *errors ? "\n" : "", v->config_errors[i]);

@@ -1532,3 +1532,17 @@ void pipeline_step(struct pipeline *p, struct alloc *a, struct pipeline_live *li
 	hmap_clear(&p->changed, NULL);
 	out->taken = false;
 }
+
+json_t *pipeline_verdict_json(const struct pipeline_verdict *v)
+{
+	json_t *errors = json_array(), *failed = json_array();
+	for (size_t i = 0; i < v->nconfig_errors; i++)
+		json_array_append_new(errors, json_string(v->config_errors[i]));
+	for (size_t i = 0; i < v->nfailed; i++)
+		json_array_append_new(failed, json_pack("{s:s, s:s, s:s}", "namespace",
+							v->failed[i].namespace_, "name",
+							v->failed[i].name, "message",
+							v->failed[i].message));
+	return json_pack("{s:s, s:o, s:o}", "verdict", pipeline_config_name(v->config), "errors",
+			 errors, "failed", failed);
+}

@@ -51,6 +51,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include <jansson.h>
+
 #include "alloc/alloc.h"
 #include "base/diag.h"
 #include "manifest/tree.h"
@@ -221,5 +223,10 @@ struct alloc_event pipeline_failed_event(const struct pipeline_failed *f);
  *   service NS/NAME: failed: WHY
  * written to out. */
 void pipeline_verdict_print(const struct pipeline_verdict *v, FILE *out);
+/* The verdict as JSON, the same wherever it is shown (`ironlb plan -o
+ * json`'s "configuration", the /status "config" of run, controller and
+ * speaker): {"verdict", "errors": [...], "failed": [{"namespace", "name",
+ * "message"}]}.  A new reference. */
+json_t *pipeline_verdict_json(const struct pipeline_verdict *v);
 
 #endif
