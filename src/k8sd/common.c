@@ -124,6 +124,54 @@ void k8sd_post_event(struct k8s_client *c, const char *reporting_controller,
 }
 
 /* ------------------------------------------------------------------ */
+/* the start of a pass */
+
+static void collect_obj(const char *key, const struct tree *obj, void *arg)
+{
+	struct tree_vec_ {
+		size_t n;
+		struct tree **t;
+	} *v = arg;
+	(void)key;
+	*VEC_PUSH(v->t, v->n) = tree_clone(obj);
+}
+
+bool k8sd_pass_build(struct pipeline *p, struct k8s_reflector *const *refl, size_t nrefl,
+		     struct k8sd_cstate *cs, struct pipeline_pass *ps, json_t **verdict)
+{
+	struct {
+		size_t n;
+		struct tree **t;
+	} objs = {0};
+	for (size_t i = 0; i < nrefl; i++)
+		k8s_store_foreach(k8s_reflector_store(refl[i]), collect_obj, &objs);
+	pipeline_source_set(p, "api", objs.t, objs.n);
+	free(objs.t);
+	pipeline_build(p, ps);
+	for (size_t i = 0; i < ps->diags.n; i++) {
+		const struct diag *g = &ps->diags.items[i];
+		if (g->level != DIAG_ERROR)
+			continue;
+		char *line = diag_format(g);
+		log_warn("configuration problem", "error", line, NULL);
+		free(line);
+	}
+	const struct pipeline_verdict *v = &ps->verdict;
+	json_decref(*verdict);
+	*verdict = pipeline_verdict_json(v);
+	bool invalid = v->config != PIPELINE_CONFIG_VALID;
+	char *errors = xstrdup("");
+	for (size_t i = 0; i < v->nconfig_errors; i++) {
+		char *e = xasprintf("%s%s%s", errors, *errors ? "\n" : "", v->config_errors[i]);
+		free(errors);
+		errors = e;
+	}
+	k8sd_cstate_set(cs, !invalid, errors);
+	free(errors);
+	return invalid;
+}
+
+/* ------------------------------------------------------------------ */
 /* ConfigurationState */
 
 struct k8sd_cstate {

@@ -130,11 +130,6 @@ static void sent_clear(struct sent_table *t)
 
 struct req_ctx;
 
-struct tree_vec {
-	size_t n;
-	struct tree **t;
-};
-
 struct ctl {
 	json_t *verdict;   /* the last pass's, for /status */
 	struct ev_loop *loop;
@@ -580,13 +575,6 @@ static void h_healthz(const struct http_request *req, struct http_response *resp
 /* reconciling */
 
 /* Collect a reflector store's objects (clones) for the pipeline. */
-static void collect_obj(const char *key, const struct tree *obj, void *arg)
-{
-	struct tree_vec *v = arg;
-	(void)key;
-	*VEC_PUSH(v->t, v->n) = tree_clone(obj);
-}
-
 static char *status_json(const struct alloc_result *r)
 {
 	json_t *ing = json_array();
@@ -866,35 +854,10 @@ static void reconcile(struct ctl *c)
 {
 	if (!c->leader)
 		return;   /* a follower writes nothing; its reflectors stay in sync */
-	struct tree_vec objs = {0};
-	for (int i = 0; i < R_COUNT; i++)
-		k8s_store_foreach(k8s_reflector_store(c->refl[i]), collect_obj, &objs);
-	pipeline_source_set(c->pipe, "api", objs.t, objs.n);
-	free(objs.t);
 	struct pipeline_pass ps;
-	pipeline_build(c->pipe, &ps);
-
-	for (size_t i = 0; i < ps.diags.n; i++) {
-		const struct diag *g = &ps.diags.items[i];
-		if (g->level != DIAG_ERROR)
-			continue;
-		char *line = diag_format(g);
-		log_warn("configuration problem", "error", line, NULL);
-		free(line);
-	}
+	bool invalid = k8sd_pass_build(c->pipe, c->refl, R_COUNT, c->cstate, &ps, &c->verdict);
 	const struct pipeline_verdict *v = &ps.verdict;
-	json_decref(c->verdict);
-	c->verdict = pipeline_verdict_json(v);
-	bool invalid = v->config != PIPELINE_CONFIG_VALID;
-	char *errors = xstrdup("");
-	for (size_t i = 0; i < v->nconfig_errors; i++) {
-		char *e = xasprintf("%s%s%s", errors, *errors ? "\n" : "", v->config_errors[i]);
-		free(errors);
-		errors = e;
-	}
 	c->updates++;
-	k8sd_cstate_set(c->cstate, !invalid, errors);
-	free(errors);
 	if (invalid)
 		c->update_errors++;
 	if (!ps.running)

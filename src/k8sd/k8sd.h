@@ -21,6 +21,7 @@
 #include "k8s/k8s_watch.h"
 #include "manifest/tree.h"
 #include "model/model.h"
+#include "pipeline/pipeline.h"
 
 int cmd_controller(int argc, char **argv);
 int cmd_speaker(int argc, char **argv);
@@ -94,5 +95,15 @@ void k8sd_cstate_set(struct k8sd_cstate *s, bool valid, const char *errors);
 void k8sd_cstate_reset(struct k8sd_cstate *s);
 /* Cancels what is under way; before k8s_client_free(). */
 void k8sd_cstate_free(struct k8sd_cstate *s);
+
+/* The start of a controller's or speaker's pass: the objects of the
+ * reflectors refl[0..nrefl) (cloned) become the pipeline's "api" source
+ * (replaced as a whole), the pass is built into *ps (free it with
+ * pipeline_pass_free()), its errors are logged, the verdict replaces
+ * *verdict (its JSON for /status) and is written to the ConfigurationState
+ * cs.  Returns whether the configuration is invalid. */
+struct k8sd_cstate;
+bool k8sd_pass_build(struct pipeline *p, struct k8s_reflector *const *refl, size_t nrefl,
+		     struct k8sd_cstate *cs, struct pipeline_pass *ps, json_t **verdict);
 
 #endif

@@ -576,19 +576,7 @@ static void report(struct spk *s)
 /* ------------------------------------------------------------------ */
 /* reconciling */
 
-struct tree_vec {
-	size_t n;
-	struct tree **t;
-};
-
 /* Collect a reflector store's objects (clones) for the pipeline. */
-static void collect_obj(const char *key, const struct tree *obj, void *arg)
-{
-	struct tree_vec *v = arg;
-	(void)key;
-	*VEC_PUSH(v->t, v->n) = tree_clone(obj);
-}
-
 /* Whether svc is ours (a LoadBalancer of our class, as the controller
  * decides). */
 static bool ours(const struct spk *s, const struct service *svc)
@@ -622,34 +610,9 @@ static void metrics_update(struct spk *s)
  */
 static void reconcile(struct spk *s)
 {
-	struct tree_vec objs = {0};
-	for (int i = 0; i < S_END_MODEL; i++)
-		k8s_store_foreach(k8s_reflector_store(s->refl[i]), collect_obj, &objs);
-	pipeline_source_set(s->pipe, "api", objs.t, objs.n);
-	free(objs.t);
 	struct pipeline_pass ps;
-	pipeline_build(s->pipe, &ps);
-	for (size_t i = 0; i < ps.diags.n; i++) {
-		const struct diag *g = &ps.diags.items[i];
-		if (g->level != DIAG_ERROR)
-			continue;
-		char *line = diag_format(g);
-		log_warn("configuration problem", "error", line, NULL);
-		free(line);
-	}
-	const struct pipeline_verdict *v = &ps.verdict;
-	bool invalid = v->config != PIPELINE_CONFIG_VALID;
-	json_decref(s->verdict);
-	s->verdict = pipeline_verdict_json(v);
-	char *errors = xstrdup("");
-	for (size_t i = 0; i < v->nconfig_errors; i++) {
-		char *e = xasprintf("%s%s%s", errors, *errors ? "\n" : "", v->config_errors[i]);
-		free(errors);
-		errors = e;
-	}
+	bool invalid = k8sd_pass_build(s->pipe, s->refl, S_END_MODEL, s->cstate, &ps, &s->verdict);
 	s->updates++;
-	k8sd_cstate_set(s->cstate, !invalid, errors);
-	free(errors);
 	if (invalid)
 		s->update_errors++;
 	s->have_config = ps.running;
