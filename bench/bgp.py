@@ -20,10 +20,13 @@ in phases, torn down at the end; prints `key: value` lines.
      the wire until the router holds all 10,000 of them, and the time on
      the wire; from starting BIRD until the router holds all 20,000; then
      BIRD stops and the router is back to empty; --bird-runs times
+     (--services 10000); at that point BIRD's VmRSS, VmHWM and CPU time
+     (user + system since it started)
   C  ironlb with 10,000 dual-stack Services (20,000 prefixes), the same
      router, the same two sessions: the same times, the slower family's
      against BIRD's median, and ironlb's start until its configuration is
-     applied (reading and allocating 10,000 Services)
+     applied (reading and allocating 10,000 Services); once the router
+     holds them all, ironlb's VmRSS, VmHWM and CPU time, as BIRD's in B
   D  latency again, with those 20,000 prefixes announced
   E  two more sessions (BGPPeers for rtr2 added to the directory); once
      rtr2 holds all 20,000 too: VmHWM and VmRSS of ironlb with 4 sessions
@@ -116,6 +119,28 @@ class Counts:
                         res[a] = int((af.get("state") or {}).get("received", 0) or 0)
             return res
         return {a: self.r.count(a, bgplab.family(a)) for a in nbr}
+
+
+def proc_usage(pid):
+    """VmRSS and VmHWM (KiB) and CPU time (user + system, ms) of a process."""
+    vals = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("VmHWM", "VmRSS"):
+                vals[k] = int(v.split()[0])
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    ticks = int(fields[11]) + int(fields[12])   # utime, stime (fields 14, 15)
+    vals["cpu_ms"] = ticks * 1000 // os.sysconf("SC_CLK_TCK")
+    return vals
+
+
+def out_usage(prefix, pid):
+    u = proc_usage(pid)
+    out(f"{prefix}_vmrss_kib", u["VmRSS"])
+    out(f"{prefix}_vmhwm_kib", u["VmHWM"])
+    out(f"{prefix}_cpu_ms", u["cpu_ms"])
 
 
 def wait_counts(counts, want, timeout, interval=0.02):
@@ -308,6 +333,7 @@ def phase_b(a, hosts, counts, sn):
         bird.start(timeout=60)
         reached = wait_counts(counts, {src4: n, src6: n}, a.timeout)
         runs.append(transfer(f"bird_run{i + 1}", sn, reached, t0))
+        out_usage(f"bird_run{i + 1}", bird.proc.pid)
         bird.stop()
         wait_counts(counts, {src4: 0, src6: 0}, a.timeout)
     stats("bird_first_update_to_router_holds_all", runs)
@@ -328,6 +354,7 @@ def phase_cde(a, L, hosts, counts, sn, bird_ms):
     sp.start(timeout=60)
     reached = wait_counts(counts, {node4: n, node6: n}, a.timeout)
     ironlb_ms = transfer("ironlb", sn, reached, t0)
+    out_usage("ironlb_two_sessions", sp.proc.pid)
     out("ironlb_first_update_to_router_holds_all_ms", f"{ironlb_ms:.0f}")
     if bird_ms:
         out("ironlb_vs_bird_best_first_update_to_all", f"{ironlb_ms / bird_ms[0]:.2f}")

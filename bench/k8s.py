@@ -4,29 +4,64 @@
 RequireDualStack LoadBalancer Services created before either starts (a
 restart into a full cluster: the worst burst of writes).
 
-Prints `key: value` lines:
+Prints `key: value` lines, each key prefixed with the binary's label:
   services                  N
   controller_all_ingress_s  controller start -> every Service has both addresses
+  controller_passes_to_all_ingress  passes it made until then (the pass
+                            counter metallb_k8s_client_updates_total)
+  controller_passes_after_done  passes in the --quiet seconds after that,
+                            with nothing changing but its own status writes
   speaker_all_l2status_s    speaker start -> a ServiceL2Status for every Service
+  speaker_passes_to_all_l2status, speaker_passes_after_done   the same
   controller_rss_kib, controller_hwm_kib   VmRSS / VmHWM once done
   speaker_rss_kib, speaker_hwm_kib
   idle_rss_kib              the speaker's VmRSS with no Service (libraries)
 
+With --churn-seconds S (after the start above): --rate changes a second
+for S seconds through the API (a seeded random mix of creating a Service
+with fixed addresses, changing its metallb.io/loadBalancerIPs and deleting
+it; at most --churn-live at once, every address used once; requests from
+--workers connections, the changes of one Service always on the same one).
+A change is reflected for the controller when a watch of the Services sees
+its new IPv4 address in the status, for the speaker when its gratuitous
+ARP / unsolicited NA is on the wire (captured on the other end of the
+speaker's veth); delays run from the API's answer to the change.  Changes
+overtaken by a later change of the same Service before being reflected are
+counted apart.  The pass counters are sampled every --sample seconds: the
+largest time with changes pending and no pass is reported (resolution: the
+sampling interval).
+
 Everything runs in a network namespace of its own (made and removed here)
 holding a veth pair for the speaker's Layer 2 engine; the API server
-listens on that namespace's loopback.
+listens on that namespace's loopback.  Several binaries (--bin LABEL=PATH
+repeated, --old/--new, or --old-rev REV built in a temporary worktree)
+are measured one after the other, each against a fresh control plane.
 
-Usage: sudo python3 bench/k8s.py [-n 1000] [--bin build/ironlb-k8s]"""
+Usage: sudo python3 bench/k8s.py [-n 1000] [--bin [LABEL=]build/ironlb-k8s]
+[--churn-seconds 60 --rate 1000]"""
 import argparse
+import http.client
+import ipaddress
+import json
 import os
 import pathlib
+import queue
+import random
+import re
 import subprocess
 import sys
+import threading
 import time
+import urllib.parse
+import urllib.request
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "k8s"))
+sys.path.insert(0, str(ROOT / "bench"))
 NETNS = f"ironlb-bench-k8s-{os.getpid()}"
+UPDATES = "metallb_k8s_client_updates_total"
+CHURN4 = ipaddress.ip_address("10.8.0.0")
+CHURN6 = ipaddress.ip_address("2001:db8::8:0:0")
 
 CONFIG = """
 apiVersion: v1
@@ -36,12 +71,23 @@ metadata: {name: node-a}
 apiVersion: metallb.io/v1beta1
 kind: IPAddressPool
 metadata: {name: bench, namespace: metallb-system}
-spec: {addresses: [10.0.0.0/16, "2001:db8::/64"]}
+spec: {addresses: [10.0.0.0/12, "2001:db8::/64"]}
 ---
 apiVersion: metallb.io/v1beta1
 kind: L2Advertisement
 metadata: {name: bench, namespace: metallb-system}
 """
+
+LABEL = ["ironlb"]
+
+
+def out(key, value):
+    print(f"{LABEL[0]}_{key}: {value}", flush=True)
+
+
+def pct(values, p):
+    v = sorted(values)
+    return v[max(0, min(len(v) - 1, int(round(p / 100 * len(v) + 0.5)) - 1))]
 
 
 def mem(pid):
@@ -54,27 +100,348 @@ def count(plane, *args):
     return len(r.stdout.split())
 
 
-def run(n, binary):
+def passes(port):
+    """The pass counter of the daemon serving /metrics on port (None if
+    unreadable)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+            for line in r.read().decode().splitlines():
+                m = re.match(rf"^{UPDATES}(?:\{{[^}}]*\}})?\s+(\S+)", line)
+                if m:
+                    return float(m.group(1))
+    except OSError:
+        return None
+    return None
+
+
+def svc(name, ips=None):
+    md = {"name": name, "namespace": "default"}
+    if ips:
+        md["annotations"] = {"metallb.io/loadBalancerIPs": ips}
+    return {"apiVersion": "v1", "kind": "Service", "metadata": md,
+            # no node ports: the API server has 2,768 of them, fewer than the Services
+            "spec": {"type": "LoadBalancer", "ipFamilyPolicy": "RequireDualStack",
+                     "allocateLoadBalancerNodePorts": False, "ports": [{"port": 80}]}}
+
+
+def start_daemon(binary, what, plane, port, logdir, extra=()):
+    log = open(logdir / f"{LABEL[0]}-{what}.log", "wb")
+    args = [binary, what, "--kubeconfig", str(plane.kubeconfig),
+            "--metrics-listen", f"127.0.0.1:{port}", *extra]
+    return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+
+
+def wait_passes_settled(port, quiet):
+    """The pass counter once it has not moved for `quiet` seconds (at most
+    5 x quiet); returns (first value, last value)."""
+    first = last = passes(port)
+    since, end = time.monotonic(), time.monotonic() + 5 * quiet
+    while time.monotonic() < end:
+        time.sleep(0.1)
+        v = passes(port)
+        if v != last:
+            last, since = v, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            break
+    return first, last
+
+
+# ---------------------------------------------------------------------------
+# churn
+
+
+class Api:
+    """One persistent HTTPS connection to the API server, admin token."""
+
+    def __init__(self, plane):
+        u = urllib.parse.urlsplit(plane.url)
+        self.host, self.port = u.hostname, u.port
+        self.ctx = plane._ssl()
+        self.hdr = {"Authorization": f"Bearer {plane.admin_token}", "Accept": "application/json"}
+        self.conn = None
+
+    def request(self, method, path, body=None, ctype="application/json"):
+        data = json.dumps(body).encode() if body is not None else None
+        for attempt in (1, 2):
+            if self.conn is None:
+                self.conn = http.client.HTTPSConnection(self.host, self.port, context=self.ctx,
+                                                        timeout=60)
+            try:
+                h = dict(self.hdr)
+                if data is not None:
+                    h["Content-Type"] = ctype
+                self.conn.request(method, path, body=data, headers=h)
+                r = self.conn.getresponse()
+                return r.status, r.read()
+            except (OSError, http.client.HTTPException):
+                self.conn.close()
+                self.conn = None
+                if attempt == 2:
+                    raise
+        return None, b""
+
+
+class Watcher:
+    """Watch the Services of namespace default from resourceVersion rv;
+    the first time each IPv4 address is seen in a Service's status."""
+
+    def __init__(self, plane, rv):
+        self.api = Api(plane)
+        self.rv = rv
+        self.first = {}
+        self.events = 0
+        self.stopping = False
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _loop(self):
+        while not self.stopping:
+            a = self.api
+            conn = http.client.HTTPSConnection(a.host, a.port, context=a.ctx, timeout=3600)
+            try:
+                conn.request("GET", f"/api/v1/namespaces/default/services?watch=1"
+                             f"&resourceVersion={self.rv}", headers=a.hdr)
+                r = conn.getresponse()
+                while not self.stopping:
+                    line = r.readline()
+                    if not line:
+                        break
+                    now = time.time()
+                    ev = json.loads(line)
+                    obj = ev.get("object") or {}
+                    rv = (obj.get("metadata") or {}).get("resourceVersion")
+                    if rv:
+                        self.rv = rv
+                    self.events += 1
+                    for ing in ((obj.get("status") or {}).get("loadBalancer") or {}).get(
+                            "ingress") or []:
+                        ip = ing.get("ip")
+                        if ip and ip not in self.first:
+                            self.first[ip] = now
+            except (OSError, http.client.HTTPException, ValueError):
+                time.sleep(0.1)
+            finally:
+                conn.close()
+
+    def stop(self):
+        self.stopping = True   # a daemon thread: it may sit in readline()
+        self.thread.join(1)
+
+
+class Sampler:
+    """The pass counters of the controller and the speaker every
+    `interval` seconds: [(time, controller, speaker)]."""
+
+    def __init__(self, ports, interval):
+        self.ports, self.interval = ports, interval
+        self.samples = []
+        self.stopping = False
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _loop(self):
+        while not self.stopping:
+            t = time.time()
+            self.samples.append((t, *[passes(p) for p in self.ports]))
+            time.sleep(max(0.0, self.interval - (time.time() - t)))
+
+    def stop(self):
+        self.stopping = True
+        self.thread.join(10)
+
+    def largest_gap(self, i, t_from, t_to):
+        """Longest stretch in [t_from, t_to] without a change of counter i."""
+        pts = [(s[0], s[i + 1]) for s in self.samples if s[i + 1] is not None]
+        moved = [t_from] + [t for (t, v), (_, pv) in zip(pts[1:], pts) if v != pv and
+                            t_from <= t <= t_to] + [t_to]
+        return max(y - x for x, y in zip(moved, moved[1:]))
+
+
+class Change:
+    __slots__ = ("op", "name", "v4", "v6", "t", "status", "nxt")
+
+    def __init__(self, op, name, v4=None, v6=None):
+        self.op, self.name, self.v4, self.v6 = op, name, v4, v6
+        self.t = self.status = self.nxt = None
+
+
+def churn(plane, a, ports):
+    """a.rate changes a second for a.churn_seconds; prints the figures."""
+    import pipeline
+    rng = random.Random(a.seed)
+    # Short queues: when the API server cannot keep up, the loop waits
+    # (and stops at its time bound) instead of piling up a backlog.
+    queues = [queue.Queue(maxsize=4) for _ in range(a.workers)]
+    changes = []
+
+    def worker(q):
+        api = Api(plane)
+        base = "/api/v1/namespaces/default/services"
+        while True:
+            c = q.get()
+            if c is None:
+                return
+            ips = f"{c.v4},{c.v6}" if c.v4 else None
+            try:
+                if c.op == "add":
+                    st, _ = api.request("POST", base, svc(c.name, ips))
+                elif c.op == "modify":
+                    st, _ = api.request("PATCH", f"{base}/{c.name}",
+                                        {"metadata": {"annotations": {
+                                            "metallb.io/loadBalancerIPs": ips}}},
+                                        "application/merge-patch+json")
+                else:
+                    st, _ = api.request("DELETE", f"{base}/{c.name}")
+            except (OSError, http.client.HTTPException):
+                st = None
+            c.t, c.status = time.time(), st
+
+    st, body = Api(plane).request("GET", "/api/v1/namespaces/default/services?limit=1")
+    rv = json.loads(body)["metadata"]["resourceVersion"]
+    watcher = Watcher(plane, rv)
+    sampler = Sampler(ports, a.sample)
+    threads = [threading.Thread(target=worker, args=(q,), daemon=True) for q in queues]
+    for t in threads:
+        t.start()
+    with pipeline.FirstSeen(None, "eth1") as sn:
+        live, last, next_obj = [], {}, 0
+        total = int(a.rate * a.churn_seconds)
+        w0 = time.time()
+        t_start = time.monotonic()
+        hard_stop = t_start + 1.5 * a.churn_seconds
+        for k in range(total):
+            due = t_start + k / a.rate
+            now = time.monotonic()
+            if now < due:
+                time.sleep(due - now)
+            elif now > hard_stop:
+                break
+            r = rng.random()
+            if len(live) < 2 or (r < 0.4 and len(live) < a.churn_live):
+                op, o = "add", next_obj
+                next_obj += 1
+                live.append(o)
+            else:
+                j = rng.randrange(len(live))
+                o = live[j]
+                op = "modify" if r < 0.7 else "delete"
+                if op == "delete":
+                    live[j] = live[-1]
+                    live.pop()
+            c = Change(op, f"churn-{o:06d}")
+            if op != "delete":
+                c.v4, c.v6 = str(CHURN4 + k), str(CHURN6 + k)
+            try:
+                queues[o % a.workers].put(c, timeout=max(0.01, hard_stop - time.monotonic()))
+            except queue.Full:
+                break              # never sent
+            if o in last:
+                last[o].nxt = c
+            last[o] = c
+            changes.append(c)
+        for q in queues:
+            q.put(None)
+        for t in threads:
+            t.join(120)
+        took = time.monotonic() - t_start
+        w1 = time.time()
+        want = [c for c in changes if c.op != "delete" and c.status in (200, 201)]
+
+        def settled():
+            return all(c.v4 in watcher.first and sn.seen(c.v4) is not None
+                       for c in want if c.nxt is None)
+        end = time.monotonic() + a.settle
+        while time.monotonic() < end and not settled():
+            time.sleep(0.2)
+        w2 = time.time()
+        watcher.stop()
+        sampler.stop()
+        drops = sn.drops()
+        ops = {op: sum(1 for c in changes if c.op == op) for op in ("add", "modify", "delete")}
+        out("churn_changes", len(changes))
+        out("churn_add_modify_delete", f"{ops['add']} {ops['modify']} {ops['delete']}")
+        out("churn_api_errors", sum(1 for c in changes if c.status not in (200, 201, 202)))
+        out("churn_changes_per_s_achieved", f"{len(changes) / took:.0f}")
+        out("churn_seconds", f"{took:.1f}")
+        for who, seen in (("controller_ingress", lambda ip: watcher.first.get(ip)),
+                          ("speaker_gratuitous_arp", sn.seen),
+                          ("speaker_unsolicited_na", sn.seen)):
+            delays, superseded, missing = [], 0, 0
+            for c in want:
+                ip = c.v6 if who.endswith("_na") else c.v4
+                ts = seen(ip)
+                if ts is not None and ts >= c.t - 0.5:
+                    delays.append(max(0.0, ts - c.t) * 1000)
+                elif c.nxt is not None:
+                    superseded += 1
+                else:
+                    missing += 1
+            out(f"churn_reflected_{who}", len(delays))
+            out(f"churn_superseded_{who}", superseded)
+            out(f"churn_not_reflected_{who}", missing)
+            if delays:
+                out(f"churn_to_{who}_p50_ms", f"{pct(delays, 50):.0f}")
+                out(f"churn_to_{who}_p99_ms", f"{pct(delays, 99):.0f}")
+                out(f"churn_to_{who}_max_ms", f"{max(delays):.0f}")
+            v, by_delete, never = pipeline.state_delays(
+                [c for c in changes if c.status in (200, 201, 202)], seen,
+                6 if who.endswith("_na") else 4, slack=0.5)
+            out(f"churn_state_reflected_{who}", len(v))
+            out(f"churn_state_ended_by_delete_{who}", by_delete)
+            out(f"churn_state_not_reflected_{who}", never)
+            if v:
+                out(f"churn_to_state_{who}_p50_ms", f"{pct(v, 50):.0f}")
+                out(f"churn_to_state_{who}_p99_ms", f"{pct(v, 99):.0f}")
+                out(f"churn_to_state_{who}_max_ms", f"{max(v):.0f}")
+        out("churn_capture_drops", drops)
+        out("churn_watch_events", watcher.events)
+        for i, who in enumerate(("controller", "speaker")):
+            s = [x[i + 1] for x in sampler.samples if x[i + 1] is not None and w0 <= x[0] <= w2]
+            if len(s) >= 2:
+                out(f"churn_{who}_passes", f"{s[-1] - s[0]:.0f}")
+                out(f"churn_{who}_largest_gap_between_passes_ms",
+                    f"{sampler.largest_gap(i, w0, w1) * 1000:.0f}")
+        out("churn_pass_sampling_ms", f"{a.sample * 1000:.0f}")
+
+
+def create_services(plane, names, workers):
+    """POST the Services from `workers` connections (kubectl apply reads
+    each object before writing it: minutes for 10,000)."""
+    errors = []
+
+    def work(part):
+        api = Api(plane)
+        for name in part:
+            st, body = api.request("POST", "/api/v1/namespaces/default/services", svc(name))
+            if st not in (201, 409):
+                errors.append(f"{name}: {st} {body[:200]!r}")
+    ts = [threading.Thread(target=work, args=(names[i::workers],)) for i in range(workers)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    if errors:
+        raise RuntimeError(f"creating Services: {len(errors)} failed, e.g. {errors[0]}")
+
+
+def run(n, binary, a):
     import controlplane as cpmod
-    out = {"services": n}
+    logdir = pathlib.Path(a.logdir)
+    out("services", n)
     with cpmod.ControlPlane(cpmod.find_binaries()) as p:
         p.kubectl("apply", "-f", str(ROOT / "deploy" / "ironlb.yaml"))
         cpmod.wait_until(lambda: p.kubectl("get", "ipaddresspools.metallb.io", "-A",
                                            check=False).returncode == 0, timeout=60)
         p.apply(CONFIG)
-        items = [{"apiVersion": "v1", "kind": "Service",
-                  "metadata": {"name": f"s{i}", "namespace": "default"},
-                  "spec": {"type": "LoadBalancer", "ipFamilyPolicy": "RequireDualStack",
-                           "ports": [{"port": 80}]}} for i in range(n)]
-        for i in range(0, n, 500):
-            p.apply({"apiVersion": "v1", "kind": "List", "items": items[i:i + 500]},
-                    timeout=600)
+        t = time.monotonic()
+        create_services(p, [f"s{i}" for i in range(n)], a.workers)
+        print(f"# {n} Services created in {time.monotonic() - t:.0f} s", file=sys.stderr,
+              flush=True)
         procs = []
+        cport, sport = cpmod.free_ports(2)
         try:
             t0 = time.monotonic()
-            ctl = subprocess.Popen([binary, "controller", "--kubeconfig", str(p.kubeconfig),
-                                    "--metrics-listen", "127.0.0.1:0"],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            ctl = start_daemon(binary, "controller", p, cport, logdir)
             procs.append(ctl)
 
             def all_ingress():
@@ -84,19 +451,29 @@ def run(n, binary):
                 return sum(1 for line in r.stdout.splitlines() if line.strip()) >= n
 
             cpmod.wait_until(all_ingress, timeout=1200, what="every Service has two addresses")
-            out["controller_all_ingress_s"] = round(time.monotonic() - t0, 2)
+            out("controller_all_ingress_s", round(time.monotonic() - t0, 2))
+            done, settled = wait_passes_settled(cport, a.quiet)
+            out("controller_passes_to_all_ingress", f"{done:.0f}" if done is not None else None)
+            if done is not None and settled is not None:
+                out("controller_passes_after_done", f"{settled - done:.0f}")
             t1 = time.monotonic()
-            spk = subprocess.Popen([binary, "speaker", "--node-name", "node-a", "--kubeconfig",
-                                    str(p.kubeconfig), "--metrics-listen", "127.0.0.1:0"],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            spk = start_daemon(binary, "speaker", p, sport, logdir,
+                               ["--node-name", "node-a"])
             procs.append(spk)
             cpmod.wait_until(lambda: count(p, "servicel2statuses", "-n", "metallb-system") >= n,
                              timeout=1200, what="a ServiceL2Status per Service")
-            out["speaker_all_l2status_s"] = round(time.monotonic() - t1, 2)
-            # Settled: no more writes pending.
-            time.sleep(2)
-            out["controller_rss_kib"], out["controller_hwm_kib"] = mem(ctl.pid)
-            out["speaker_rss_kib"], out["speaker_hwm_kib"] = mem(spk.pid)
+            out("speaker_all_l2status_s", round(time.monotonic() - t1, 2))
+            done, settled = wait_passes_settled(sport, a.quiet)
+            out("speaker_passes_to_all_l2status", f"{done:.0f}" if done is not None else None)
+            if done is not None and settled is not None:
+                out("speaker_passes_after_done", f"{settled - done:.0f}")
+            out("controller_passes_after_speaker_done", f"{passes(cport) or 0:.0f} (total)")
+            out("controller_rss_kib", mem(ctl.pid)[0])
+            out("controller_hwm_kib", mem(ctl.pid)[1])
+            out("speaker_rss_kib", mem(spk.pid)[0])
+            out("speaker_hwm_kib", mem(spk.pid)[1])
+            if a.churn_seconds:
+                churn(p, a, (cport, sport))
         finally:
             for pr in procs:
                 if pr.poll() is None:
@@ -105,11 +482,9 @@ def run(n, binary):
                         pr.wait(timeout=10)
                     except subprocess.TimeoutExpired:
                         pr.kill()
-    for k, v in out.items():
-        print(f"{k}: {v}")
 
 
-def idle(binary):
+def idle(binary, a):
     import controlplane as cpmod
     with cpmod.ControlPlane(cpmod.find_binaries()) as p:
         p.kubectl("apply", "-f", str(ROOT / "deploy" / "ironlb.yaml"))
@@ -123,7 +498,7 @@ def idle(binary):
             cpmod.wait_until(lambda: count(p, "configurationstates", "-n",
                                            "metallb-system") >= 1, timeout=60)
             time.sleep(2)
-            print(f"idle_rss_kib: {mem(spk.pid)[0]}")
+            out("idle_rss_kib", mem(spk.pid)[0])
         finally:
             spk.terminate()
             spk.wait(timeout=10)
@@ -132,26 +507,69 @@ def idle(binary):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-n", type=int, default=1000)
-    ap.add_argument("--bin", default=os.environ.get("IRONLB_K8S_BIN",
-                                                    str(ROOT / "build" / "ironlb-k8s")))
+    ap.add_argument("--bin", action="append", metavar="[LABEL=]PATH",
+                    help="an ironlb-k8s binary (repeat for several; default "
+                         "$IRONLB_K8S_BIN or build/ironlb-k8s)")
+    ap.add_argument("--old", metavar="PATH")
+    ap.add_argument("--new", metavar="PATH")
+    ap.add_argument("--old-rev", metavar="REV", help="build this revision, measure it as old")
+    ap.add_argument("--quiet", type=float, default=3.0,
+                    help="seconds without a pass that mean settled")
+    ap.add_argument("--no-idle", action="store_true", help="skip the idle RSS measure")
+    ap.add_argument("--churn-seconds", type=float, default=0.0)
+    ap.add_argument("--rate", type=float, default=1000.0)
+    ap.add_argument("--churn-live", type=int, default=1000)
+    ap.add_argument("--workers", type=int, default=16)
+    ap.add_argument("--seed", type=int, default=9)
+    ap.add_argument("--settle", type=float, default=60.0)
+    ap.add_argument("--sample", type=float, default=0.2)
+    ap.add_argument("--label", default="ironlb", help=argparse.SUPPRESS)
+    ap.add_argument("--logdir", help=argparse.SUPPRESS)
     ap.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
-    binary = os.path.abspath(a.bin)
     if a.inside:
-        idle(binary)
-        run(a.n, binary)
+        LABEL[0] = a.label
+        binary = os.path.abspath(a.bin[0])
+        if not a.no_idle:
+            idle(binary, a)
+        run(a.n, binary, a)
         return
     if os.geteuid() != 0:
         sys.exit("bench/k8s.py needs root (a network namespace of its own)")
+    import pipeline
+    keep = []
+    default = os.environ.get("IRONLB_K8S_BIN", str(ROOT / "build" / "ironlb-k8s"))
+    try:
+        bins = pipeline.binaries(a, default, keep)
+        logdir = pathlib.Path(pipeline.tempfile.mkdtemp(prefix="ironlb-bench-k8s-"))
+        print(f"logs: {logdir}", flush=True)
+        rc = 0
+        for label, binary in bins:
+            print(f"{label}_binary: {binary}", flush=True)
+            rc |= inside(a, label, binary, logdir)
+        sys.exit(rc)
+    finally:
+        for d in keep:
+            pipeline.shutil.rmtree(d, ignore_errors=True)
+
+
+def inside(a, label, binary, logdir):
+    """Run the measures of one binary in a fresh namespace; returns the
+    exit code."""
     subprocess.run(["ip", "netns", "add", NETNS], check=True)
     try:
         for cmd in (["ip", "link", "set", "lo", "up"],
                     ["ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth1"],
                     ["ip", "link", "set", "eth0", "up"], ["ip", "link", "set", "eth1", "up"]):
             subprocess.run(["ip", "netns", "exec", NETNS, *cmd], check=True)
-        r = subprocess.run(["ip", "netns", "exec", NETNS, sys.executable, __file__, "--inside",
-                            "-n", str(a.n), "--bin", binary])
-        sys.exit(r.returncode)
+        args = [sys.executable, __file__, "--inside", "-n", str(a.n), "--bin", binary,
+                "--label", label, "--logdir", str(logdir), "--quiet", str(a.quiet),
+                "--churn-seconds", str(a.churn_seconds), "--rate", str(a.rate),
+                "--churn-live", str(a.churn_live), "--workers", str(a.workers),
+                "--seed", str(a.seed), "--settle", str(a.settle), "--sample", str(a.sample)]
+        if a.no_idle:
+            args.append("--no-idle")
+        return subprocess.run(["ip", "netns", "exec", NETNS, *args]).returncode
     finally:
         for pid in subprocess.run(["ip", "netns", "pids", NETNS], capture_output=True,
                                   text=True).stdout.split():

@@ -7,14 +7,18 @@ prints `key: value` lines.
              ARP and the first unsolicited NA seen by the client (its kernel
              receive timestamps), repeated; then the same for a failover
              (the owner's Node manifest gets the exclude label)
-  rss        VmHWM and VmRSS of `ironlb run` owning 1,000 dual-stack
-             Services (2,000 addresses), once they are all announced
+  rss        VmHWM and VmRSS of `ironlb run` owning --services dual-stack
+             Services (default 10,000: 20,000 addresses), once they are all
+             announced (the poll reads /status, whose JSON counts in VmHWM);
+             with --compare OLD_BIN, the same for OLD_BIN first, in the
+             same run (keys prefixed old_)
   arp-rate   ARP replies per second from ironlb for a service address and
              from the kernel for an address of the interface: the client
              sends requests as fast as it can from a raw socket and counts
              the replies arriving in a fixed window; same method for both
 
 Usage: sudo python3 bench/l2.py [announce|rss|arp-rate|all] [--bin PATH]
+[--services N] [--compare OLD_BIN]
 (default all, binary $IRONLB_BIN or build/ironlb)."""
 import argparse
 import os
@@ -123,7 +127,7 @@ def proc_status(pid):
     return vals
 
 
-def bench_rss(nsvc):
+def bench_rss(nsvc, prefix=""):
     with labmod.Lab() as L:
         sw, clients, nodes = labmod.l2_lab(L, ("node-a",))
         node = nodes["node-a"]
@@ -151,14 +155,14 @@ def bench_rss(nsvc):
         took = time.monotonic() - t0
         full = proc_status(sp.proc.pid)
         assert sum(1 for s in st["services"] if len(s["ingress"]) == 2) == nsvc
-        out("services", nsvc)
-        out("addresses_announced", 2 * nsvc)
-        out("write_to_all_announced_ms", f"{took * 1000:.0f}")
-        out("vmrss_kib_empty_config", empty["VmRSS"])
-        out("vmhwm_kib", full["VmHWM"])
-        out("vmrss_kib", full["VmRSS"])
+        out(prefix + "services", nsvc)
+        out(prefix + "addresses_announced", 2 * nsvc)
+        out(prefix + "write_to_all_announced_ms", f"{took * 1000:.0f}")
+        out(prefix + "vmrss_kib_empty_config", empty["VmRSS"])
+        out(prefix + "vmhwm_kib", full["VmHWM"])
+        out(prefix + "vmrss_kib", full["VmRSS"])
         rc = sp.stop(timeout=10)
-        out("exit_code_after_sigterm", rc)
+        out(prefix + "exit_code_after_sigterm", rc)
 
 
 # ---------------------------------------------------------------------------
@@ -270,7 +274,8 @@ def main():
                                                                "all"])
     ap.add_argument("--bin", default=os.environ.get("IRONLB_BIN") or str(ROOT / "build" / "ironlb"))
     ap.add_argument("--rounds", type=int, default=10)
-    ap.add_argument("--services", type=int, default=1000)
+    ap.add_argument("--services", type=int, default=10000)
+    ap.add_argument("--compare", metavar="OLD_BIN", help="rss: measure OLD_BIN too, first")
     ap.add_argument("--window", type=float, default=2.0)
     ap.add_argument("--max-requests", type=int, default=1_000_000)
     ap.add_argument("--repeats", type=int, default=3, help="arp-rate runs per responder")
@@ -283,6 +288,11 @@ def main():
     if a.what in ("announce", "all"):
         bench_announce(a.rounds)
     if a.what in ("rss", "all"):
+        if a.compare:
+            os.environ["IRONLB_BIN"] = os.path.abspath(a.compare)
+            out("old_ironlb", a.compare)
+            bench_rss(a.services, "old_")
+            os.environ["IRONLB_BIN"] = os.path.abspath(a.bin)
         bench_rss(a.services)
     if a.what in ("arp-rate", "all"):
         bench_arp_rate(a.window, a.max_requests, a.repeats)

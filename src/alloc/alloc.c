@@ -95,7 +95,7 @@ struct aport {
 
 /* What one Service holds, and what decides whom it may share with. */
 struct rec {
-	char *ns, *name;        /* one allocation: "ns\0name\0", the hash key */
+	char *ns, *name;        /* in key below: "ns\0name\0", the hash key */
 	size_t naddrs;
 	struct ip_addr addrs[2]; /* ingress order */
 	const char *pools[2];   /* interned pool names */
@@ -110,11 +110,12 @@ struct rec {
 	 * Service's status said it held (alloc_service() judges these). */
 	bool adopting;
 	size_t nadopt;
-	struct ip_addr adopt[2];
+	struct ip_addr *adopt;  /* two, allocated only while adopting */
 	/* On the list of Services waiting for addresses: failed, or short of
 	 * a family (PreferDualStack), so that a freed address finds them. */
 	bool waiting;
 	struct rec *wprev, *wnext;
+	char key[];             /* one allocation with the record */
 };
 
 /* One address in use and the Services holding it. */
@@ -323,9 +324,9 @@ static size_t rec_key_len(const struct rec *r)
 
 static struct rec *rec_new(struct alloc *a, const char *ns, const char *name)
 {
-	struct rec *r = xcalloc(1, sizeof(*r));
 	size_t lns = strlen(ns), lname = strlen(name);
-	r->ns = xmalloc(lns + lname + 2);
+	struct rec *r = xcalloc(1, sizeof(*r) + lns + lname + 2);
+	r->ns = r->key;
 	memcpy(r->ns, ns, lns + 1);
 	r->name = r->ns + lns + 1;
 	memcpy(r->name, name, lname + 1);
@@ -644,7 +645,7 @@ static void rec_delete(struct alloc *a, struct rec *r)
 	rec_free_params(r);
 	free(r->additional_msg);
 	free(r->failure);
-	free(r->ns);
+	free(r->adopt);
 	free(r);
 }
 
@@ -1378,7 +1379,7 @@ void alloc_free(struct alloc *a)
 		rec_free_params(r);
 		free(r->additional_msg);
 		free(r->failure);
-		free(r->ns);
+		free(r->adopt);
 		free(r);
 	}
 	hashmap_iter_init(&it, &a->keys);
@@ -1714,6 +1715,8 @@ int alloc_service(struct alloc *a, const struct model *m, const struct service *
 			nprev++;
 		}
 		r->adopting = false;
+		free(r->adopt);
+		r->adopt = NULL;
 		rec_unregister(a, r);
 	} else {
 		for (size_t i = 0; i < r->naddrs; i++) {
@@ -1836,6 +1839,7 @@ static void pre_adopt(struct alloc *a, const struct model *m, const struct servi
 	struct rec *r = rec_new(a, ns, name);
 	rec_set_params(r, svc);
 	r->adopting = true;
+	r->adopt = xcalloc(2, sizeof(*r->adopt));
 	struct held prev[2];
 	size_t nprev = 0;
 	for (size_t i = 0; i < svc->ningress && nprev < 2; i++) {

@@ -51,6 +51,7 @@
 
 #include "announce/announce.h"
 #include "announce/internal.h"
+#include "base/hashmap.h"
 #include "base/sha256.h"
 #include "base/util.h"
 
@@ -360,76 +361,6 @@ bool announce_slice_is_of(const struct endpointslice *s, const char *ns, const c
 }
 
 /* ------------------------------------------------------------------ */
-/* string map */
-
-static uint64_t smap_hash(const char *s)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 0x100000001b3ULL;
-	}
-	return h ^ (h >> 29);
-}
-
-struct smap_entry *smap_get(struct smap *m, const char *key, bool create)
-{
-	uint64_t h = smap_hash(key);
-	if (m->nb) {
-		for (struct smap_entry *e = m->b[h & (m->nb - 1)]; e; e = e->next)
-			if (e->hash == h && strcmp(e->key, key) == 0)
-				return e;
-	}
-	if (!create)
-		return NULL;
-	if (m->n >= m->nb) {
-		size_t nb = m->nb ? 2 * m->nb : 64;
-		struct smap_entry **b = xcalloc(nb, sizeof(*b));
-		for (size_t i = 0; i < m->nb; i++)
-			for (struct smap_entry *e = m->b[i], *nx; e; e = nx) {
-				nx = e->next;
-				e->next = b[e->hash & (nb - 1)];
-				b[e->hash & (nb - 1)] = e;
-			}
-		free(m->b);
-		m->b = b;
-		m->nb = nb;
-	}
-	struct smap_entry *e = xcalloc(1, sizeof(*e));
-	e->hash = h;
-	e->key = xstrdup(key);
-	e->next = m->b[h & (m->nb - 1)];
-	m->b[h & (m->nb - 1)] = e;
-	m->n++;
-	return e;
-}
-
-void smap_del(struct smap *m, struct smap_entry *e)
-{
-	struct smap_entry **pp = &m->b[e->hash & (m->nb - 1)];
-	while (*pp != e)
-		pp = &(*pp)->next;
-	*pp = e->next;
-	m->n--;
-	free(e->key);
-	free(e);
-}
-
-void smap_free(struct smap *m, void (*free_val)(void *))
-{
-	for (size_t i = 0; i < m->nb; i++)
-		for (struct smap_entry *e = m->b[i], *nx; e; e = nx) {
-			nx = e->next;
-			if (free_val)
-				free_val(e->val);
-			free(e->key);
-			free(e);
-		}
-	free(m->b);
-	memset(m, 0, sizeof(*m));
-}
-
-/* ------------------------------------------------------------------ */
 /* endpoints */
 
 /* Mark the nodes holding an endpoint of svc that can take traffic. */
@@ -488,14 +419,6 @@ static int cmp_cand(const void *a, const void *b)
 static int cmp_strp(const void *a, const void *b)
 {
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-static char **strv_dup(const char *const *v, size_t n)
-{
-	char **out = xcalloc(n, sizeof(*out));
-	for (size_t i = 0; i < n; i++)
-		out[i] = xstrdup(v[i]);
-	return out;
 }
 
 /* The outcome of one election, shared by the addresses that use one pool. */
@@ -580,26 +503,55 @@ static void elect(struct plan_ctx *c, size_t nads, bool local_policy, const char
 	el->nifaces = u;
 }
 
+/* An entry's arrays and strings live in one allocation, arrays first (for
+ * their alignment): candidates, interfaces, then service, pool, owner and
+ * the names the arrays point at.  One allocation instead of five or more
+ * per entry; entry_block() finds it again to free it. */
 static void emit(struct plan_ctx *c, const struct election *el, const struct ip_addr *addr,
 		 const char *service, const char *pool, const char *local, struct l2_plan *out)
 {
+	const char *owner = el->owner != (size_t)-1 ? c->nodes[el->owner].name : NULL;
+	size_t nc = el->ncands, ni = el->nifaces;
+	size_t size = (nc + ni) * sizeof(char *) + strlen(service) + 1 + strlen(pool) + 1;
+	if (owner)
+		size += strlen(owner) + 1;
+	for (size_t i = 0; i < nc; i++)
+		size += strlen(c->nodes[c->cands[i].node].name) + 1;
+	for (size_t i = 0; i < ni; i++)
+		size += strlen(c->ifaces[i]) + 1;
+	char **pv = xmalloc(size);
+	char *sp = (char *)(pv + nc + ni);
+#define PUT(dst, src)                           \
+	do {                                    \
+		size_t l_ = strlen(src) + 1;    \
+		memcpy(sp, (src), l_);          \
+		(dst) = sp;                     \
+		sp += l_;                       \
+	} while (0)
+
 	struct l2_entry *e = VEC_PUSH(out->entries, out->n);
 	e->addr = *addr;
-	e->service = xstrdup(service);
-	e->pool = xstrdup(pool);
-	if (el->owner != (size_t)-1) {
-		e->owner = xstrdup(c->nodes[el->owner].name);
-		e->here = local && strcmp(e->owner, local) == 0;
+	PUT(e->service, service);
+	PUT(e->pool, pool);
+	if (owner) {
+		PUT(e->owner, owner);
+		e->here = local && strcmp(owner, local) == 0;
 	}
 	e->all_interfaces = el->all_interfaces;
-	e->ninterfaces = el->nifaces;
-	e->interfaces = el->nifaces ? strv_dup(c->ifaces, el->nifaces) : NULL;
-	e->ncandidates = el->ncands;
-	if (el->ncands) {
-		e->candidates = xcalloc(el->ncands, sizeof(*e->candidates));
-		for (size_t i = 0; i < el->ncands; i++)
-			e->candidates[i] = xstrdup(c->nodes[c->cands[i].node].name);
-	}
+	e->ncandidates = nc;
+	e->candidates = nc ? pv : NULL;
+	for (size_t i = 0; i < nc; i++)
+		PUT(pv[i], c->nodes[c->cands[i].node].name);
+	e->ninterfaces = ni;
+	e->interfaces = ni ? pv + nc : NULL;
+	for (size_t i = 0; i < ni; i++)
+		PUT(pv[nc + i], c->ifaces[i]);
+#undef PUT
+}
+
+static void *entry_block(const struct l2_entry *e)
+{
+	return e->service ? (char **)e->service - (e->ncandidates + e->ninterfaces) : NULL;
 }
 
 static void plan_service(struct plan_ctx *c, const struct announce_svc *as, const char *local,
@@ -682,23 +634,10 @@ int announce_l2(const struct model *m, const char *node_name, const struct annou
 	return 0;
 }
 
-static void strv_free(char **v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
 void l2_plan_free(struct l2_plan *p)
 {
-	for (size_t i = 0; i < p->n; i++) {
-		struct l2_entry *e = &p->entries[i];
-		free(e->service);
-		free(e->pool);
-		free(e->owner);
-		strv_free(e->interfaces, e->ninterfaces);
-		strv_free(e->candidates, e->ncandidates);
-	}
+	for (size_t i = 0; i < p->n; i++)
+		free(entry_block(&p->entries[i]));
 	free(p->entries);
 	p->entries = NULL;
 	p->n = 0;
@@ -707,10 +646,12 @@ void l2_plan_free(struct l2_plan *p)
 /* ------------------------------------------------------------------ */
 /* incremental planning */
 
-/* The addresses a Service has entries for in the plan. */
+/* The addresses a Service has entries for in the plan; the record holds
+ * its map key. */
 struct l2_held {
 	size_t n;
 	struct ip_addr addrs[2];
+	char key[];                   /* "ns/name" */
 };
 
 struct l2_planner {
@@ -718,7 +659,7 @@ struct l2_planner {
 	bool built;
 	struct plan_ctx c;            /* nodes, advertisements, pools: kept between updates */
 	struct l2_plan plan;
-	struct smap held;             /* "ns/name" -> struct l2_held */
+	struct hashmap held;          /* "ns/name" -> struct l2_held (its key) */
 };
 
 struct l2_planner *l2_planner_new(const char *node_name)
@@ -735,7 +676,11 @@ static void planner_clear(struct l2_planner *p)
 	memset(&p->c, 0, sizeof(p->c));
 	p->built = false;
 	l2_plan_free(&p->plan);
-	smap_free(&p->held, free);
+	struct hashmap_iter it;
+	hashmap_iter_init(&it, &p->held);
+	while (hashmap_iter_next(&it))
+		free(it.value);
+	hashmap_clear(&p->held);
 }
 
 void l2_planner_free(struct l2_planner *p)
@@ -762,10 +707,13 @@ static void held_note(struct l2_planner *p, const char *key, const struct l2_ent
 {
 	if (n == 0)
 		return;
-	struct smap_entry *me = smap_get(&p->held, key, true);
-	struct l2_held *h = me->val;
-	if (!h)
-		h = me->val = xcalloc(1, sizeof(*h));
+	struct l2_held *h = hashmap_get_str(&p->held, key);
+	if (!h) {
+		size_t len = strlen(key);
+		h = xcalloc(1, sizeof(*h) + len + 1);
+		memcpy(h->key, key, len + 1);
+		hashmap_put(&p->held, h->key, len, h, NULL);
+	}
 	for (size_t i = 0; i < n && h->n < 2; i++)
 		h->addrs[h->n++] = e[i].addr;
 }
@@ -819,11 +767,7 @@ static size_t entry_lower(const struct l2_plan *pl, const struct ip_addr *addr,
 
 static void entry_free(struct l2_entry *e)
 {
-	free(e->service);
-	free(e->pool);
-	free(e->owner);
-	strv_free(e->interfaces, e->ninterfaces);
-	strv_free(e->candidates, e->ncandidates);
+	free(entry_block(e));
 }
 
 void l2_planner_update(struct l2_planner *p, const struct model *m,
@@ -836,9 +780,9 @@ void l2_planner_update(struct l2_planner *p, const struct model *m,
 	struct l2_plan *pl = &p->plan;
 	for (size_t k = 0; k < nch; k++) {
 		char *key = change_key(ch[k].ns, ch[k].name);
-		struct smap_entry *me = smap_get(&p->held, key, false);
-		if (me) {
-			const struct l2_held *h = me->val;
+		void *old;
+		if (hashmap_del_str(&p->held, key, &old)) {
+			struct l2_held *h = old;
 			for (size_t i = 0; i < h->n; i++) {
 				size_t at = entry_lower(pl, &h->addrs[i], key);
 				if (at < pl->n && ip_eq(&pl->entries[at].addr, &h->addrs[i]) &&
@@ -849,8 +793,7 @@ void l2_planner_update(struct l2_planner *p, const struct model *m,
 					pl->n--;
 				}
 			}
-			free(me->val);
-			smap_del(&p->held, me);
+			free(h);
 		}
 		struct l2_plan one = {0};
 		if (ch[k].as.svc)

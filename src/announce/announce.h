@@ -53,7 +53,8 @@ struct l2_entry {
 	char **candidates;
 };
 
-/* Sorted by address, then service. */
+/* Sorted by address, then service.  An entry's strings and arrays are one
+ * allocation that l2_plan_free() frees: read them, do not replace them. */
 struct l2_plan {
 	size_t n;
 	struct l2_entry *entries;

@@ -43,6 +43,7 @@
 
 #include "announce/bgp_plan.h"
 #include "announce/internal.h"
+#include "base/hashmap.h"
 #include "base/util.h"
 
 /* ------------------------------------------------------------------ */
@@ -524,12 +525,14 @@ static void make_route(struct bp_ctx *c, const struct bp_rec *recs, size_t nrecs
 	for (size_t i = 0; i < nrecs; i++)
 		if (i == 0 || recs[i].svc != recs[i - 1].svc)
 			nsvc++;
-	r->nservices = nsvc;
-	r->services = xcalloc(nsvc, sizeof(*r->services));
+	const char **v = xcalloc(nsvc, sizeof(*v));
 	nsvc = 0;
 	for (size_t i = 0; i < nrecs; i++)
 		if (i == 0 || recs[i].svc != recs[i - 1].svc)
-			r->services[nsvc++] = xstrdup(names[recs[i].svc]);
+			v[nsvc++] = names[recs[i].svc];
+	r->nservices = nsvc;
+	r->services = bgp_route_services(v, nsvc);
+	free(v);
 
 	/* Advertisements: usually one or two per group. */
 	if (nrecs > mb->ads_cap) {
@@ -674,13 +677,16 @@ struct bp_ref {
 	uint32_t ad;
 };
 
+/* A group's map key: session, family, length and address bytes. */
+#define BP_GKEY_LEN (4 + 1 + 1 + 16)
+
 struct bp_group {
 	uint32_t session;
 	struct ip_prefix prefix;
 	size_t n;
 	struct bp_ref *refs;
 	bool dirty;
-	struct smap_entry *me;        /* its entry in groups */
+	unsigned char key[BP_GKEY_LEN]; /* its key in groups */
 };
 
 /* What one Service contributes: (group, advertisement) pairs. */
@@ -688,6 +694,7 @@ struct bp_svc {
 	size_t n;
 	struct bp_group **groups;
 	uint32_t *ads;
+	char key[];                   /* "ns/name": its key in svcs, and the refs' */
 };
 
 struct bgp_planner {
@@ -695,8 +702,8 @@ struct bgp_planner {
 	bool built, active;           /* active: sessions exist and the node is usable */
 	struct bp_ctx c;
 	struct bgp_plan plan;
-	struct smap groups;           /* "session/prefix" -> struct bp_group */
-	struct smap svcs;             /* "ns/name" -> struct bp_svc */
+	struct hashmap groups;        /* (session, prefix) -> struct bp_group */
+	struct hashmap svcs;          /* "ns/name" -> struct bp_svc */
 	size_t ndirty;
 	struct bp_group **dirty;
 	struct merge_buf mb;
@@ -734,8 +741,15 @@ static void planner_clear(struct bgp_planner *p)
 	memset(&p->c, 0, sizeof(p->c));
 	p->built = p->active = false;
 	bgp_plan_free(&p->plan);
-	smap_free(&p->groups, group_free);
-	smap_free(&p->svcs, bsvc_free);
+	struct hashmap_iter it;
+	hashmap_iter_init(&it, &p->groups);
+	while (hashmap_iter_next(&it))
+		group_free(it.value);
+	hashmap_clear(&p->groups);
+	hashmap_iter_init(&it, &p->svcs);
+	while (hashmap_iter_next(&it))
+		bsvc_free(it.value);
+	hashmap_clear(&p->svcs);
 	free(p->dirty);
 	p->dirty = NULL;
 	p->ndirty = 0;
@@ -768,14 +782,14 @@ static void mark_dirty(struct bgp_planner *p, struct bp_group *g)
 /* Take a Service's records out of their groups. */
 static void svc_unplan(struct bgp_planner *p, const char *key)
 {
-	struct smap_entry *me = smap_get(&p->svcs, key, false);
-	if (!me)
+	void *old;
+	if (!hashmap_del_str(&p->svcs, key, &old))
 		return;
-	struct bp_svc *s = me->val;
+	struct bp_svc *s = old;
 	for (size_t i = 0; i < s->n; i++) {
 		struct bp_group *g = s->groups[i];
 		for (size_t k = 0; k < g->n; k++) {
-			if (g->refs[k].svc != me->key || g->refs[k].ad != s->ads[i])
+			if (g->refs[k].svc != s->key || g->refs[k].ad != s->ads[i])
 				continue;
 			g->refs[k] = g->refs[--g->n];
 			break;
@@ -783,7 +797,15 @@ static void svc_unplan(struct bgp_planner *p, const char *key)
 		mark_dirty(p, g);
 	}
 	bsvc_free(s);
-	smap_del(&p->svcs, me);
+}
+
+static void group_key(uint32_t session, const struct ip_prefix *pf,
+		      unsigned char out[BP_GKEY_LEN])
+{
+	memcpy(out, &session, 4);
+	out[4] = (unsigned char)pf->addr.family;
+	out[5] = (unsigned char)pf->len;
+	memcpy(out + 6, &pf->addr.v, 16);
 }
 
 /* Plan one Service and file its records into their groups. */
@@ -796,25 +818,26 @@ static void svc_plan(struct bgp_planner *p, const char *key, const struct announ
 	plan_service(c, as, 0);
 	if (c->nrecs == 0)
 		return;
-	struct smap_entry *me = smap_get(&p->svcs, key, true);
-	struct bp_svc *s = me->val;
-	if (!s)
-		s = me->val = xcalloc(1, sizeof(*s));
+	struct bp_svc *s = hashmap_get_str(&p->svcs, key);
+	if (!s) {
+		size_t len = strlen(key);
+		s = xcalloc(1, sizeof(*s) + len + 1);
+		memcpy(s->key, key, len + 1);
+		hashmap_put(&p->svcs, s->key, len, s, NULL);
+	}
 	for (size_t i = 0; i < c->nrecs; i++) {
 		const struct bp_rec *r = &c->recs[i];
-		char pb[IP_STR_MAX];
-		char *gkey = xasprintf("%u %s/%u", r->session, ip_format(&r->prefix.addr, pb),
-				       r->prefix.len);
-		struct smap_entry *ge = smap_get(&p->groups, gkey, true);
-		free(gkey);
-		struct bp_group *g = ge->val;
+		unsigned char gkey[BP_GKEY_LEN];
+		group_key(r->session, &r->prefix, gkey);
+		struct bp_group *g = hashmap_get(&p->groups, gkey, sizeof(gkey));
 		if (!g) {
-			g = ge->val = xcalloc(1, sizeof(*g));
+			g = xcalloc(1, sizeof(*g));
 			g->session = r->session;
 			g->prefix = r->prefix;
-			g->me = ge;
+			memcpy(g->key, gkey, sizeof(gkey));
+			hashmap_put(&p->groups, g->key, sizeof(g->key), g, NULL);
 		}
-		*VEC_PUSH(g->refs, g->n) = (struct bp_ref){.svc = me->key, .ad = r->ad};
+		*VEC_PUSH(g->refs, g->n) = (struct bp_ref){.svc = s->key, .ad = r->ad};
 		mark_dirty(p, g);
 		size_t n = s->n;
 		*VEC_PUSH(s->groups, n) = g;
@@ -882,7 +905,7 @@ static void flush_dirty(struct bgp_planner *p)
 					(sp->nroutes - at - 1) * sizeof(*sp->routes));
 				sp->nroutes--;
 			}
-			smap_del(&p->groups, g->me);
+			hashmap_del(&p->groups, g->key, sizeof(g->key), NULL);
 			group_free(g);
 			continue;
 		}
@@ -935,7 +958,7 @@ void bgp_planner_reset(struct bgp_planner *p, const struct model *m,
 		struct bp_group *g = p->dirty[i];
 		g->dirty = false;
 		if (g->n == 0) { /* emptied by a name given twice */
-			smap_del(&p->groups, g->me);
+			hashmap_del(&p->groups, g->key, sizeof(g->key), NULL);
 			group_free(g);
 			continue;
 		}

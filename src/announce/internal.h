@@ -45,25 +45,4 @@ size_t announce_slices_find(const struct announce_slices *ix, const char *ns, co
  * change of the model's arrays would leave dangling). */
 bool announce_slice_is_of(const struct endpointslice *s, const char *ns, const char *name);
 
-/* A small map from strings to pointers, for the incremental planners'
- * per-Service and per-route records. */
-struct smap_entry {
-	struct smap_entry *next;
-	uint64_t hash;
-	char *key;                    /* owned; stable while the entry lives */
-	void *val;
-};
-
-struct smap {
-	struct smap_entry **b;
-	size_t nb, n;
-};
-
-/* The entry of key, or NULL; with create, a new entry (val NULL). */
-struct smap_entry *smap_get(struct smap *m, const char *key, bool create);
-/* Remove and free an entry (its key; the value is the caller's). */
-void smap_del(struct smap *m, struct smap_entry *e);
-/* Free every entry, calling free_val on each value when given. */
-void smap_free(struct smap *m, void (*free_val)(void *));
-
 #endif

@@ -71,8 +71,6 @@ void bgp_session_cfg_free(struct bgp_session_cfg *c)
 void bgp_route_free(struct bgp_route *r)
 {
 	free(r->communities);
-	for (size_t i = 0; i < r->nservices; i++)
-		free(r->services[i]);
 	free(r->services);
 	memset(r, 0, sizeof(*r));
 }
@@ -101,11 +99,27 @@ void bgp_route_copy(struct bgp_route *dst, const struct bgp_route *src)
 		memcpy(dst->communities, src->communities,
 		       src->ncommunities * sizeof(*dst->communities));
 	}
-	if (src->nservices) {
-		dst->services = xcalloc(src->nservices, sizeof(*dst->services));
-		for (size_t i = 0; i < src->nservices; i++)
-			dst->services[i] = xstrdup(src->services[i]);
+	dst->services = bgp_route_services((const char *const *)src->services, src->nservices);
+}
+
+/* One allocation for a route's names: every route holds one or a few, and
+ * a plan of 40,000 routes is copied whole by the speaker. */
+char **bgp_route_services(const char *const *v, size_t n)
+{
+	if (n == 0)
+		return NULL;
+	size_t size = n * sizeof(char *);
+	for (size_t i = 0; i < n; i++)
+		size += strlen(v[i]) + 1;
+	char **out = xmalloc(size);
+	char *sp = (char *)(out + n);
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(v[i]) + 1;
+		memcpy(sp, v[i], l);
+		out[i] = sp;
+		sp += l;
 	}
+	return out;
 }
 
 void bgp_plan_copy(struct bgp_plan *dst, const struct bgp_plan *src)

@@ -50,7 +50,10 @@ struct bgp_route {
 	size_t ncommunities;
 	struct community_value *communities; /* sorted: standard first, then large */
 	size_t nservices;
-	char **services;             /* "ns/name" that make this route, sorted */
+	char **services;             /* "ns/name" that make this route, sorted; the
+				      * array and the names are one allocation
+				      * (bgp_route_services()), bgp_route_free()
+				      * frees it */
 };
 
 struct bgp_session_plan {
@@ -71,6 +74,9 @@ void bgp_plan_copy(struct bgp_plan *dst, const struct bgp_plan *src);
  * zeroed). */
 void bgp_route_copy(struct bgp_route *dst, const struct bgp_route *src);
 void bgp_route_free(struct bgp_route *r);
+/* The services array of a route: v[0..n) copied into one allocation
+ * (the pointers, then the names); NULL when n is 0. */
+char **bgp_route_services(const char *const *v, size_t n);
 /* Route equality (prefix and attributes, not services). */
 bool bgp_route_same_attrs(const struct bgp_route *a, const struct bgp_route *b);
 

@@ -61,7 +61,7 @@ struct peer {
 	struct bgp_speaker *sp;
 	const struct bgp_session_plan *plan;  /* inside sp->plan */
 	struct bgp_session *s;
-	struct bgp_route *rib;                /* Adj-RIB-Out, sorted by prefix */
+	struct bgp_route *rib;                /* Adj-RIB-Out, sorted by prefix; no services */
 	size_t nrib;
 	bool md5_set;                         /* key on the listener */
 	struct ip_addr md5_addr;
@@ -367,11 +367,18 @@ static void rib_sync(struct peer *p, bool initial)
 			nmsgs++;
 	}
 
-	/* The new Adj-RIB-Out: every wanted route that is at the peer now. */
+	/* The new Adj-RIB-Out: every wanted route that is at the peer now,
+	 * what was sent only (prefix and attributes): the Services behind a
+	 * route stay in the plan, not in one more copy per peer. */
 	rib = xcalloc(nwant + 1, sizeof(*rib));
-	for (size_t i = 0; i < nwant; i++)
-		if (!failed[i])
-			bgp_route_copy(&rib[nrib++], want[i]);
+	for (size_t i = 0; i < nwant; i++) {
+		if (failed[i])
+			continue;
+		struct bgp_route r = *want[i];
+		r.nservices = 0;
+		r.services = NULL;
+		bgp_route_copy(&rib[nrib++], &r);
+	}
 	rib_clear(p);
 	p->rib = rib;
 	p->nrib = nrib;

@@ -37,6 +37,10 @@ static void run_usage(FILE *out)
 	      "      --no-bgp           no BGP sessions\n"
 	      "      --bgp-port PORT    accept BGP connections on PORT (default 179;\n"
 	      "                         0: only dial out)\n"
+	      "      --gratuitous-interval DURATION\n"
+	      "                         repeat gratuitous ARP / unsolicited NA for every\n"
+	      "                         owned address this often (e.g. 30s, 1m; at least\n"
+	      "                         100ms; default 0: only after a takeover)\n"
 	      "  -n, --namespace NS     namespace of the MetalLB configuration (default\n"
 	      "                         " MODEL_DEFAULT_CONFIG_NAMESPACE ")\n"
 	      "      --lb-class NAME    serve Services of this spec.loadBalancerClass\n"
@@ -47,9 +51,40 @@ static void run_usage(FILE *out)
 	      out);
 }
 
+/* A duration for --gratuitous-interval: "0", or a number (fraction
+ * allowed) with one unit ms, s, m or h, at least 100ms (shorter would
+ * flood the link for nothing: switch tables age out in minutes). */
+static int parse_interval(const char *s, double *out)
+{
+	static const struct {
+		const char *unit;
+		double seconds;
+	} units[] = { {"ms", 0.001}, {"s", 1}, {"m", 60}, {"h", 3600} };
+	char *end;
+
+	if (strcmp(s, "0") == 0) {
+		*out = 0;
+		return 0;
+	}
+	if (!(*s >= '0' && *s <= '9'))
+		return -1;
+	double v = strtod(s, &end);
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(end, units[i].unit) == 0) {
+			v *= units[i].seconds;
+			if (!(v >= 0.1 && v <= 86400.0 * 365))
+				return -1;
+			*out = v;
+			return 0;
+		}
+	}
+	return -1;
+}
+
 int cmd_run(int argc, char **argv)
 {
-	enum { OPT_VIPS = 256, OPT_VIPDEV, OPT_NOL2, OPT_CLASS, OPT_LOG, OPT_NOBGP, OPT_BGPPORT };
+	enum { OPT_VIPS = 256, OPT_VIPDEV, OPT_NOL2, OPT_CLASS, OPT_LOG, OPT_NOBGP, OPT_BGPPORT,
+	       OPT_GARP_INTERVAL };
 	static const struct option opts[] = {
 		{"manifests", required_argument, NULL, 'm'},
 		{"node-name", required_argument, NULL, 'N'},
@@ -60,6 +95,7 @@ int cmd_run(int argc, char **argv)
 		{"no-l2", no_argument, NULL, OPT_NOL2},
 		{"no-bgp", no_argument, NULL, OPT_NOBGP},
 		{"bgp-port", required_argument, NULL, OPT_BGPPORT},
+		{"gratuitous-interval", required_argument, NULL, OPT_GARP_INTERVAL},
 		{"namespace", required_argument, NULL, 'n'},
 		{"lb-class", required_argument, NULL, OPT_CLASS},
 		{"log-level", required_argument, NULL, OPT_LOG},
@@ -112,6 +148,15 @@ int cmd_run(int argc, char **argv)
 			o.bgp_port_set = true;
 			break;
 		}
+		case OPT_GARP_INTERVAL:
+			if (parse_interval(optarg, &o.gratuitous_interval) != 0) {
+				fprintf(stderr,
+					"ironlb run: --gratuitous-interval \"%s\" is not a duration of at "
+					"least 100ms (write e.g. \"30s\", \"1m\" or \"500ms\"; 0 = off)\n",
+					optarg);
+				return 2;
+			}
+			break;
 		case OPT_CLASS:
 			o.lb_class = optarg;
 			break;

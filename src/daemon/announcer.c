@@ -99,6 +99,7 @@ struct announcer *announcer_new(struct ev_loop *loop, struct metrics_registry *r
 			.vip_device = o->vip_device ? o->vip_device : "lo",
 			.garp_interval = 1.1,
 			.garp_duration = 5.0,
+			.gratuitous_interval = o->gratuitous_interval,
 		};
 		a->l2 = l2_engine_new(loop, reg, &lo);
 	}

@@ -31,6 +31,7 @@ struct announcer_opts {
 	const char *vip_device;      /* default "lo" */
 	unsigned bgp_port;           /* listen port (default 179; 0 = do not listen) */
 	bool bgp_port_set;
+	double gratuitous_interval;  /* seconds; 0: no periodic gratuitous rounds */
 };
 
 struct announcer *announcer_new(struct ev_loop *loop, struct metrics_registry *reg,

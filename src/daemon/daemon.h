@@ -40,6 +40,7 @@ struct daemon_opts {
 	bool no_bgp;                 /* hold no BGP sessions */
 	unsigned bgp_port;           /* listen port for BGP (default 179; 0 = do not listen) */
 	bool bgp_port_set;
+	double gratuitous_interval;  /* seconds between periodic gratuitous rounds; 0 = off */
 };
 
 /* Run until SIGTERM/SIGINT; returns the process exit code. */

@@ -852,6 +852,7 @@ int daemon_run(const struct daemon_opts *o)
 		.vip_device = o->vip_device,
 		.bgp_port = o->bgp_port,
 		.bgp_port_set = o->bgp_port_set,
+		.gratuitous_interval = o->gratuitous_interval,
 	};
 	d.ann = announcer_new(d.loop, d.reg, &ao);
 	announcer_addrs_source(d.ann, addrs_of, &d);

@@ -137,6 +137,10 @@ struct k8sd_cstate {
 	 * nothing was (or it failed). */
 	char *sent;
 	struct cs_req *pending;   /* requests under way, cancelled at free */
+	/* A newer status waits for the request under way: two PATCHes in
+	 * flight at once may reach the API server in either order, and the
+	 * older one would win. */
+	bool dirty;
 };
 
 struct cs_req {
@@ -218,6 +222,10 @@ static void on_cs_done(struct k8s_response *resp, void *arg)
 		}
 	}
 	free(r);
+	if (!s->pending && s->dirty) {
+		s->dirty = false;
+		cs_send(s, true);
+	}
 }
 
 /* PATCH the status from s->sent; when the object is missing, create it
@@ -226,6 +234,10 @@ static void cs_send(struct k8sd_cstate *s, bool may_create)
 {
 	if (!s->sent)
 		return;
+	if (s->pending) {
+		s->dirty = true;   /* sent when the one under way is done */
+		return;
+	}
 	const char *nl = strchr(s->sent, '\n');
 	char *result = xasprintf("%.*s", (int)(nl - s->sent), s->sent);
 	json_t *p = json_pack("{s:{s:s, s:s}}", "status", "result", result, "errorSummary",

@@ -111,6 +111,7 @@ struct spk {
 	bool have_config;
 	bool stale;
 	unsigned long updates, update_errors;
+	json_t *verdict;   /* the last pass's, for /status (verdict_json()) */
 
 	struct announcer *ann;
 	size_t nannounced;
@@ -610,6 +611,23 @@ static void metrics_update(struct spk *s)
 	metrics_add(s->am.update_errors, NULL, (double)s->update_errors);
 }
 
+/* The verdict as /status shows it, the same as `ironlb plan -o json`'s
+ * "configuration" and `ironlb run`'s /status: {"verdict", "errors",
+ * "failed": [{"namespace", "name", "message"}]}. */
+static json_t *verdict_json(const struct pipeline_verdict *v)
+{
+	json_t *errors = json_array(), *failed = json_array();
+	for (size_t i = 0; i < v->nconfig_errors; i++)
+		json_array_append_new(errors, json_string(v->config_errors[i]));
+	for (size_t i = 0; i < v->nfailed; i++)
+		json_array_append_new(failed, json_pack("{s:s, s:s, s:s}", "namespace",
+							v->failed[i].namespace_, "name",
+							v->failed[i].name, "message",
+							v->failed[i].message));
+	return json_pack("{s:s, s:o, s:o}", "verdict", pipeline_config_name(v->config), "errors",
+			 errors, "failed", failed);
+}
+
 /*
  * One pass.  The reflectors' objects are given to the pipeline as one
  * source, replaced as a whole on each pass (feeding single changes from
@@ -638,6 +656,8 @@ static void reconcile(struct spk *s)
 	}
 	const struct pipeline_verdict *v = &ps.verdict;
 	bool invalid = v->config != PIPELINE_CONFIG_VALID;
+	json_decref(s->verdict);
+	s->verdict = verdict_json(v);
 	char *errors = xstrdup("");
 	for (size_t i = 0; i < v->nconfig_errors; i++) {
 		char *e = xasprintf("%s%s%s", errors, *errors ? "\n" : "", v->config_errors[i]);
@@ -776,11 +796,16 @@ static void h_status(const struct http_request *req, struct http_response *resp,
 	json_t *root = json_object();
 	json_object_set_new(root, "node", json_string(s->node));
 	json_object_set_new(root, "namespace", json_string(s->ns));
-	json_object_set_new(root, "config",
-			    json_pack("{s:b, s:b, s:b, s:I, s:I}", "synced", s->started, "loaded",
-				      s->have_config, "stale", s->stale, "updates",
-				      (json_int_t)s->updates, "failed_updates",
-				      (json_int_t)s->update_errors));
+	json_t *config =
+		json_pack("{s:b, s:b, s:b, s:I, s:I}", "synced", s->started, "loaded",
+			  s->have_config, "stale", s->stale, "updates", (json_int_t)s->updates,
+			  "failed_updates", (json_int_t)s->update_errors);
+	/* Before the first pass there is no verdict yet: "verdict" is null. */
+	if (s->verdict)
+		json_object_update(config, s->verdict);
+	else
+		json_object_set_new(config, "verdict", json_null());
+	json_object_set_new(root, "config", config);
 	announcer_status_json(s->ann, root);
 	json_object_set_new(root, "reconciler", reconciler_status_json(s->rec));
 	resp->body = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -1023,6 +1048,7 @@ int cmd_speaker(int argc, char **argv)
 	http_server_free(s.http);
 	metrics_registry_free(s.reg);
 	pipeline_free(s.pipe);
+	json_decref(s.verdict);
 	for (size_t i = 0; i < s.nannounced; i++)
 		free(s.announced[i].key);
 	free(s.announced);

@@ -53,6 +53,8 @@
 #define DEFAULT_VIP_DEVICE "lo"
 #define DEFAULT_GARP_INTERVAL 1.1
 #define DEFAULT_GARP_DURATION 5.0
+#define DEFAULT_GARP_BURST 3
+#define DEFAULT_GARP_BURST_GAP 0.1
 /* Delay before reopening failed sockets and retrying failed address
  * installs. */
 #define RETRY_INTERVAL 5.0
@@ -90,21 +92,26 @@ struct l2_ann {
 	unsigned garp_round;    /* rounds sent since garp_start */
 };
 
+/* One per owned address (tens of thousands): no text form kept (ADDR_IP
+ * formats it for a log line), fields ordered to leave no padding. */
 struct l2_addr {
-	struct l2_engine *e;
 	struct ip_addr addr;
-	char ip[IP_STR_MAX];
+	struct l2_engine *e;
 	char *service;          /* "ns/name"; several joined by ',' when shared */
-	bool all;               /* every usable interface ... */
-	size_t nifnames;        /* ... else exactly these */
 	char **ifnames;
 	struct l2_ann **anns;
+	size_t nifnames;        /* ... else exactly these */
 	size_t nanns;
 	uint64_t requests, responses, gratuitous;
+	ev_tstamp conflict_logged;
 	enum vip_state vip;
 	int vip_ifindex;
-	ev_tstamp conflict_logged;
+	bool all;               /* every usable interface ... */
 };
+
+/* The address of a as text, in a buffer that lives to the end of the
+ * enclosing block (a compound literal). */
+#define ADDR_IP(a) ip_format(&(a)->addr, (char[IP_STR_MAX]){0})
 
 /* A solicited-node group joined on a port. */
 struct mc_group {
@@ -141,7 +148,7 @@ struct l2_engine {
 	struct metrics_family *m_requests, *m_responses, *m_gratuitous;
 	bool install_vips;
 	char *vip_device;
-	double garp_interval, garp_duration;
+	struct l2_engine_opts garp;     /* the gratuitous schedule, defaults applied */
 	bool running;
 	struct l2_iface_table *ifs;
 	struct l2_addr **addrs;         /* sorted by address */
@@ -175,11 +182,11 @@ static const char *iface_name(const struct l2_engine *e, int index, char buf[L2_
 static void count(struct l2_engine *e, struct metrics_family *fam, struct l2_addr *a,
 		  uint64_t *field)
 {
-	const char *labels[] = { a->ip };
-
 	(*field)++;
-	if (fam)
+	if (fam) {
+		const char *labels[] = { ADDR_IP(a) };
 		metrics_inc(fam, labels);
+	}
 }
 
 static void schedule_retry(struct l2_engine *e)
@@ -352,7 +359,7 @@ static int send_frame(struct l2_port *p, int fd, const struct wbuf *w, const str
 		return -1;
 	if (send(fd, w->p, w->len, 0) == (ssize_t)w->len)
 		return 0;
-	log_warn("sending frame failed", "what", what, "ip", a->ip, "service", a->service,
+	log_warn("sending frame failed", "what", what, "ip", ADDR_IP(a), "service", a->service,
 		 "iface", p->name, "error", strerror(errno), NULL);
 	return -1;
 }
@@ -640,16 +647,49 @@ static void garp_send(struct l2_ann *ann)
 		count(e, e->m_gratuitous, a, &a->gratuitous);
 }
 
-/* Schedule the round after garp_round, or stop when it would fall at or
- * after garp_duration.  Rounds are due at start + k * interval, so a late
- * wake-up does not push the later ones back. */
+int l2_garp_offset(const struct l2_engine_opts *o, unsigned r, double *at)
+{
+	/* The burst: round 0 always, the others while before duration. */
+	unsigned nb = 1;
+	while (o->garp_burst_gap > 0 && nb < o->garp_burst && nb * o->garp_burst_gap < o->garp_duration)
+		nb++;
+	if (r < nb) {
+		*at = r * o->garp_burst_gap;
+		return 0;
+	}
+	r -= nb;
+	double last = (nb - 1) * o->garp_burst_gap;
+	/* Interval rounds the burst has not already covered. */
+	if (o->garp_interval > 0) {
+		unsigned k = 1;
+		while (k * o->garp_interval <= last + 1e-9)
+			k++;
+		for (; k * o->garp_interval < o->garp_duration; k++) {
+			last = k * o->garp_interval;
+			if (r == 0) {
+				*at = last;
+				return 0;
+			}
+			r--;
+		}
+	}
+	if (o->gratuitous_interval > 0) {
+		*at = last + (r + 1) * o->gratuitous_interval;
+		return 0;
+	}
+	return -1;
+}
+
+/* Schedule the round after garp_round, or stop when the schedule has no
+ * more.  Rounds are due at start + offset, so a late wake-up does not push
+ * the later ones back. */
 static void garp_schedule(struct l2_ann *ann)
 {
 	struct l2_engine *e = ann->a->e;
-	double at = ann->garp_round * e->garp_interval;
+	double at;
 
 	ev_timer_stop(e->loop, &ann->garp);
-	if (e->garp_interval <= 0 || at >= e->garp_duration)
+	if (l2_garp_offset(&e->garp, ann->garp_round, &at) < 0)
 		return;
 	double delay = ann->garp_start + at - ev_now(e->loop);
 	ev_timer_set(&ann->garp, delay > 0 ? delay : 0, 0.0);
@@ -693,7 +733,7 @@ static void ann_add(struct l2_engine *e, struct l2_addr *a, const struct l2_ifac
 	p->nanns++;
 	if (a->addr.family == IP_FAMILY_V6)
 		group_ref(p, &a->addr);
-	log_info("announcing address", "ip", a->ip, "service", a->service, "iface", ifc->name,
+	log_info("announcing address", "ip", ADDR_IP(a), "service", a->service, "iface", ifc->name,
 		 NULL);
 	garp_start(ann);
 }
@@ -710,7 +750,7 @@ static void ann_remove(struct l2_engine *e, struct l2_addr *a, size_t i, const c
 			group_unref(p, &a->addr);
 		p->nanns--;
 	}
-	log_info("stopped announcing address", "ip", a->ip, "service", a->service, "iface",
+	log_info("stopped announcing address", "ip", ADDR_IP(a), "service", a->service, "iface",
 		 p ? p->name : iface_name(e, ann->ifindex, buf), "reason", why, NULL);
 	free(ann);
 	a->anns[i] = a->anns[--a->nanns];
@@ -735,7 +775,7 @@ static void vip_install(struct l2_engine *e, struct l2_addr *a)
 	int r = l2_iface_addr_add(dev->index, &a->addr);
 	if (r < 0) {
 		if (a->vip != VIP_FAILED)
-			log_error("cannot add service address to device", "ip", a->ip, "service",
+			log_error("cannot add service address to device", "ip", ADDR_IP(a), "service",
 				  a->service, "iface", dev->name, "error", strerror(errno),
 				  "retry_in_s", "5", NULL);
 		a->vip = VIP_FAILED;
@@ -745,10 +785,10 @@ static void vip_install(struct l2_engine *e, struct l2_addr *a)
 	a->vip_ifindex = dev->index;
 	a->vip = r == 0 ? VIP_INSTALLED : VIP_FOREIGN;
 	if (r == 0)
-		log_info("service address added to device", "ip", a->ip, "service", a->service,
+		log_info("service address added to device", "ip", ADDR_IP(a), "service", a->service,
 			 "iface", dev->name, NULL);
 	else
-		log_info("service address already on device, left as it is", "ip", a->ip,
+		log_info("service address already on device, left as it is", "ip", ADDR_IP(a),
 			 "service", a->service, "iface", dev->name, NULL);
 }
 
@@ -760,10 +800,10 @@ static void vip_remove(struct l2_engine *e, struct l2_addr *a)
 		const char *dev = iface_name(e, a->vip_ifindex, buf);
 		if (l2_iface_addr_del(a->vip_ifindex, &a->addr) == 0 || errno == EADDRNOTAVAIL ||
 		    errno == ENODEV)
-			log_info("service address removed from device", "ip", a->ip, "service",
+			log_info("service address removed from device", "ip", ADDR_IP(a), "service",
 				 a->service, "iface", dev, NULL);
 		else
-			log_error("cannot remove service address from device", "ip", a->ip,
+			log_error("cannot remove service address from device", "ip", ADDR_IP(a),
 				  "service", a->service, "iface", dev, "error", strerror(errno),
 				  NULL);
 	}
@@ -920,7 +960,7 @@ static void handle_arp(struct l2_port *p, const uint8_t *frame, size_t len)
 		if (a->conflict_logged == 0 || now - a->conflict_logged >= CONFLICT_LOG_INTERVAL) {
 			char mac[L2_MAC_STR_MAX];
 			a->conflict_logged = now;
-			log_warn("another host claims an owned address", "ip", a->ip, "service",
+			log_warn("another host claims an owned address", "ip", ADDR_IP(a), "service",
 				 a->service, "iface", p->name, "mac", l2_mac_format(m.sha, mac),
 				 NULL);
 		}
@@ -1104,7 +1144,7 @@ static void on_iface(void *arg, const struct l2_iface *ifc, enum l2_iface_event 
 			if (ann) {
 				char mac[L2_MAC_STR_MAX];
 				log_info("interface MAC changed, announcing again", "ip",
-					 e->addrs[i]->ip, "service", e->addrs[i]->service, "iface",
+					 ADDR_IP(e->addrs[i]), "service", e->addrs[i]->service, "iface",
 					 ifc->name, "mac", l2_mac_format(ifc->mac, mac), NULL);
 				garp_start(ann);
 			}
@@ -1137,10 +1177,16 @@ struct l2_engine *l2_engine_new(struct ev_loop *loop, struct metrics_registry *r
 	e->install_vips = opts && opts->install_vips;
 	e->vip_device = xstrdup(opts && opts->vip_device && opts->vip_device[0] ? opts->vip_device
 									      : DEFAULT_VIP_DEVICE);
-	e->garp_interval = opts && opts->garp_interval > 0 ? opts->garp_interval
-							    : DEFAULT_GARP_INTERVAL;
-	e->garp_duration = opts && opts->garp_duration > 0 ? opts->garp_duration
-							    : DEFAULT_GARP_DURATION;
+	e->garp.garp_interval = opts && opts->garp_interval > 0 ? opts->garp_interval
+								 : DEFAULT_GARP_INTERVAL;
+	e->garp.garp_duration = opts && opts->garp_duration > 0 ? opts->garp_duration
+								 : DEFAULT_GARP_DURATION;
+	e->garp.garp_burst = opts && opts->garp_burst > 0 ? opts->garp_burst : DEFAULT_GARP_BURST;
+	e->garp.garp_burst_gap = opts && opts->garp_burst_gap > 0 ? opts->garp_burst_gap
+								   : DEFAULT_GARP_BURST_GAP;
+	e->garp.gratuitous_interval = opts && opts->gratuitous_interval > 0
+					      ? opts->gratuitous_interval
+					      : 0;
 	e->m_requests = family(reg, "metallb_layer2_requests_received",
 			       "Number of layer2 requests received for owned IPs");
 	e->m_responses = family(reg, "metallb_layer2_responses_sent",
@@ -1281,7 +1327,6 @@ static struct l2_addr *want_build(struct l2_engine *e, const struct l2_owned *co
 
 	w->e = e;
 	w->addr = in[0]->addr;
-	ip_format(&w->addr, w->ip);
 	for (size_t i = 0; i < n; i++) {
 		const char *svc = in[i]->service ? in[i]->service : "";
 		size_t l = strlen(svc);
@@ -1370,12 +1415,12 @@ void l2_engine_set(struct l2_engine *e, const struct l2_owned *owned, size_t n)
 		if (c < 0) {
 			struct l2_addr *a = e->addrs[i++];
 			addr_release(e, a, "address released");
-			log_info("address released", "ip", a->ip, "service", a->service, NULL);
+			log_info("address released", "ip", ADDR_IP(a), "service", a->service, NULL);
 			addr_free(a);
 		} else if (c > 0) {
 			struct l2_addr *w = want[j++];
 			char *names = selection_str(w);
-			log_info("address taken", "ip", w->ip, "service", w->service, "interfaces",
+			log_info("address taken", "ip", ADDR_IP(w), "service", w->service, "interfaces",
 				 names, NULL);
 			free(names);
 			*VEC_PUSH(next, nnext) = w;
@@ -1396,7 +1441,7 @@ void l2_engine_set(struct l2_engine *e, const struct l2_owned *owned, size_t n)
 				w->ifnames = NULL;
 				w->nifnames = 0;
 				char *names = selection_str(a);
-				log_info("address interfaces changed", "ip", a->ip, "service",
+				log_info("address interfaces changed", "ip", ADDR_IP(a), "service",
 					 a->service, "interfaces", names, NULL);
 				free(names);
 			}
@@ -1531,7 +1576,7 @@ json_t *l2_engine_status_json(const struct l2_engine *e)
 			const char *name = iface_name(e, a->anns[j]->ifindex, buf);
 			json_array_append_new(on, json_string(name));
 		}
-		json_object_set_new(o, "ip", json_string(a->ip));
+		json_object_set_new(o, "ip", json_string(ADDR_IP(a)));
 		json_object_set_new(o, "service", json_string(a->service));
 		json_object_set_new(o, "interfaces", on);
 		json_object_set_new(o, "requests", json_integer((json_int_t)a->requests));

@@ -19,9 +19,12 @@
  * (link-layer membership and an MLD join, so snooping switches forward the
  * solicitations), and on taking an address over sends gratuitous ARP
  * (request and reply) or an unsolicited Neighbor Advertisement (Override
- * set) at once and then every `garp_interval` for `garp_duration` while it
- * still owns the address.  An address it no longer owns is not answered
- * from the moment l2_engine_set() returns.
+ * set): a burst of `garp_burst` rounds `garp_burst_gap` apart, the first at
+ * once (one frame can be lost), then a round every `garp_interval` until
+ * `garp_duration`, and then, when `gratuitous_interval` is set, a round
+ * every `gratuitous_interval` for as long as it owns the address (switch
+ * forwarding tables and neighbour caches age out).  An address it no
+ * longer owns is not answered from the moment l2_engine_set() returns.
  *
  * With install_vips, owned addresses are also added to `vip_device` (a
  * /32 or /128, IPv6 with nodad) so a server on this host answers them, and
@@ -49,7 +52,19 @@ struct l2_engine_opts {
 	const char *vip_device;     /* default "lo" */
 	double garp_interval;       /* seconds, default 1.1 */
 	double garp_duration;       /* seconds, default 5.0 */
+	unsigned garp_burst;        /* rounds at takeover, default 3 */
+	double garp_burst_gap;      /* seconds between them, default 0.1 */
+	double gratuitous_interval; /* seconds; 0: no periodic rounds */
 };
+
+/* The schedule of gratuitous rounds after a takeover, as offsets from it
+ * (pure; the engine's timer follows it).  Round 0 is at 0.  Burst rounds
+ * are at k * burst_gap (k < burst) and before duration; interval rounds at
+ * k * interval after the last burst round and before duration; then, with
+ * periodic > 0, one every periodic after the last of those, forever.
+ * Returns the offset of round r in *at and 0, or -1 when there is no
+ * round r.  Options are taken as given (no defaults applied). */
+int l2_garp_offset(const struct l2_engine_opts *o, unsigned r, double *at);
 
 /* One address to own. */
 struct l2_owned {

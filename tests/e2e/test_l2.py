@@ -379,6 +379,11 @@ def test_failover_when_the_owner_is_excluded(cluster):
     assert_reaches(c, v4, old)
     assert_reaches(c, v6, old)
     assert c.neigh(v4) == old_mac and c.neigh(v6) == old_mac
+    # the old owner's takeover burst (three rounds in 0.2 s) is over, so
+    # every announcement seen from here on is the new owner's
+    poll(lambda: (a := labmod.engine_addresses(cl.speakers[old].status()))
+         and a[v4]["gratuitous"] >= 6 and a[v6]["gratuitous"] >= 3, 5,
+         what="the old owner's burst sent")
 
     with labmod.Sniffer(c) as sn:
         t0 = time.time()
@@ -405,6 +410,49 @@ def test_failover_when_the_owner_is_excluded(cluster):
     assert set(resolve(c, v6)) == {new_mac}
     st_old = cl.speakers[old].status()
     assert not labmod.engine_addresses(st_old), "the excluded node announces nothing"
+
+
+def rounds(frames, ip, mac):
+    """Receive times of the gratuitous rounds for ip from mac: one per ARP
+    request (each round is a request and a reply) or per unsolicited NA."""
+    return [f.ts for f in labmod.garps(frames, ip)
+            if f.src == mac and (f.kind == "na" or f.op == 1)]
+
+
+def test_takeover_burst_then_periodic_gratuitous(cluster):
+    cl = cluster()
+    for sp in cl.speakers.values():
+        sp.extra += ["--gratuitous-interval", "1s"]
+    cl.start()
+    (v4, v6), old = cl.wait_service("dual-stack-test-svc")
+    new = next(n for n in cl.nodes if n != old)
+    new_mac = cl.mac(new)
+    c = cl.client
+    sp = cl.speakers[new]
+    assert sp.metric("metallb_layer2_gratuitous_sent", {"ip": v4}) in (None, 0)
+
+    with labmod.Sniffer(c) as sn:
+        cl.write(f"node-{old}.yaml", labmod.node_manifest(old, {EXCLUDE: ""}))
+        # The takeover: three rounds 100 ms apart, then 1.1 s rounds until
+        # 5 s (1.1 .. 4.4 s), then one every second (5.4, 6.4 s, ...).
+        want = [0, 0.1, 0.2, 1.1, 2.2, 3.3, 4.4, 5.4, 6.4]
+        for ip in (v4, v6):
+            got = poll(lambda ip=ip: (r := rounds(sn.snapshot(), ip, new_mac))
+                       and len(r) >= len(want) and r, 10, what=f"{len(want)} rounds for {ip}")
+            offsets = [t - got[0] for t in got[:len(want)]]
+            for k, (o, w) in enumerate(zip(offsets, want)):
+                assert w - 0.05 <= o <= w + 0.3, f"{ip} round {k}: {offsets}"
+            # the frames of each IPv4 round: a request and a reply
+            if ip == v4:
+                reps = [f for f in labmod.garps(sn.snapshot(), ip) if f.op == 2
+                        and f.src == new_mac]
+                assert len(reps) >= len(want)
+        # metallb_layer2_gratuitous_sent counts every frame sent (two per
+        # IPv4 round, one per IPv6 round) and is exported as they go
+        poll(lambda: sp.metric("metallb_layer2_gratuitous_sent", {"ip": v4})
+             == 2 * len(rounds(sn.snapshot(), v4, new_mac)), 2, what="IPv4 counter")
+        poll(lambda: sp.metric("metallb_layer2_gratuitous_sent", {"ip": v6})
+             == len(rounds(sn.snapshot(), v6, new_mac)), 2, what="IPv6 counter")
 
 
 # ---------------------------------------------------------------------------

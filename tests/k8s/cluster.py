@@ -61,6 +61,8 @@ import sys
 import threading
 import time
 
+import yaml
+
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
@@ -89,6 +91,7 @@ SEGMENTED_V4, SEGMENTED_V6 = "192.168.102.0/24", "2001:db8:3::/64"
 
 
 k8s_bin = cpmod.ironlb_k8s_bin
+ironlb_bin = cpmod.ironlb_bin
 
 
 def missing_tools() -> list[str]:
@@ -174,6 +177,29 @@ spec:
   - staging-ipv4
   - staging-ipv6
 """
+
+
+TEAMS = ROOT / "tests" / "fixtures" / "teams"
+
+
+def teams_docs(suffix: str) -> list[dict]:
+    """tests/fixtures/teams (a pool and its L2Advertisement, team-a's valid
+    Service "web", team-b's Service "api" with metallb.io/loadBalancerIPs
+    "not-an-ip"), the Services in namespaces team-a-SUFFIX / team-b-SUFFIX
+    and "web" pinned to the fixture's pool, so that the other Services of
+    a shared control plane do not change its address."""
+    docs = []
+    for f in sorted(TEAMS.glob("*.yaml")):
+        for d in yaml.safe_load_all(f.read_text()):
+            if not d:
+                continue
+            if d["kind"] == "Service":
+                d["metadata"]["namespace"] += f"-{suffix}"
+                if d["metadata"]["name"] == "web":
+                    d["metadata"].setdefault("annotations", {})[
+                        "metallb.io/address-pool"] = "teams"
+            docs.append(d)
+    return docs
 
 
 def node_manifest(name: str, labels: dict | None = None) -> dict:

@@ -84,6 +84,20 @@ def ironlb_k8s_bin() -> str:
                             "set IRONLB_K8S_BIN")
 
 
+def ironlb_bin() -> str:
+    """The ironlb executable under test (for `ironlb check` / `plan` on the
+    manifests a test applies): $IRONLB_BIN, else build/ or build-asan/ of
+    the checkout."""
+    b = os.environ.get("IRONLB_BIN")
+    if b:
+        return b
+    root = HERE.parents[1]
+    for cand in (root / "build" / "ironlb", root / "build-asan" / "ironlb"):
+        if cand.exists():
+            return str(cand)
+    raise AssertionError("ironlb binary not found: build it or set IRONLB_BIN")
+
+
 def find_binaries(build: bool = False, timeout: float | None = None) -> Binaries:
     """Locate kube-apiserver, kubectl and etcd.
 

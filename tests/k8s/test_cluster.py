@@ -28,6 +28,12 @@ what it needs, so that a failure of one does not hide the others):
    message and a ConfigurationInvalid Warning Event, while the last valid
    configuration keeps running (ARP, NDP and BIRD's routes unchanged);
    Valid again, with a ConfigurationValid Event, once fixed;
+   the same manifests give the same verdict everywhere: every speaker's
+   /status verdict and failed Services equal `ironlb plan -o json`'s
+   for tests/fixtures/teams (team-a's Service announced at plan's
+   address, team-b's "not-an-ip" Service failing alone with nothing),
+   and an overlapping pool's error reads the same in `ironlb check`,
+   `plan`, every ConfigurationState and every speaker's /status;
 8. an L2Advertisement limited to an interface the nodes lack gives an
    announceFailed Warning event, no ServiceL2Status, and nobody answers;
 9. a controller restart changes no address;
@@ -45,11 +51,14 @@ and BIRD; as root a missing tool is a failure.
 import ipaddress
 import json
 import os
+import re
 import subprocess
 import threading
 import time
+import uuid
 
 import pytest
+import yaml
 
 import cluster as cl
 import lab as labmod
@@ -879,6 +888,148 @@ def test_unresolved_reference_is_invalid_and_changes_nothing(c):
         c.wait(lambda sp=sp: sp.metric("metallb_k8s_client_config_stale_bool") == [({}, 0.0)],
                10, f"{n}: config_stale 0")
     unchanged()
+
+
+# ---------------------------------------------------------------------------
+# 7b. one verdict: the speakers agree with `ironlb check` and `ironlb plan`
+
+
+def plan_json(tmp_path, files):
+    """`ironlb plan -o json` of a directory holding files ({name: text})."""
+    d = tmp_path / "manifests"
+    d.mkdir(exist_ok=True)
+    for name, text in files.items():
+        (d / name).write_text(text)
+    p = subprocess.run([cl.ironlb_bin(), "plan", "-o", "json", str(d)], capture_output=True,
+                       text=True, timeout=30)
+    return d, json.loads(p.stdout)
+
+
+def speaker_verdicts(c):
+    """{node: (verdict, errors, failed)} of every speaker's /status config."""
+    out = {}
+    for n, sp in c.speakers.items():
+        cfg = sp.status()["config"]
+        out[n] = (cfg.get("verdict"), cfg.get("errors"), cfg.get("failed"))
+    return out
+
+
+def test_speakers_verdict_and_announcements_match_plan(c, tmp_path):
+    """tests/fixtures/teams (a valid pool, team-a's valid Service, team-b's
+    Service with metallb.io/loadBalancerIPs "not-an-ip") in the cluster:
+    every speaker's /status verdict and failed Services equal `ironlb plan
+    -o json`'s "configuration" for the same manifests; team-a's Service
+    gets plan's address and is announced (a ServiceL2Status, ARP answered
+    by that node's MAC); team-b's fails alone and has nothing."""
+    suffix = uuid.uuid4().hex[:6]
+    docs = cl.teams_docs(suffix)
+    team_a, team_b = f"team-a-{suffix}", f"team-b-{suffix}"
+    _, plan = plan_json(tmp_path, {"teams.yaml": yaml.safe_dump_all(docs)})
+    want = plan["configuration"]
+    assert want["verdict"] == "valid" and want["errors"] == [], want
+    assert [(f["namespace"], f["name"]) for f in want["failed"]] == [(team_b, "api")], want
+    planned = {(s["namespace"], s["name"]): s for s in plan["services"]}
+    web_plan = planned[(team_a, "web")]["ingress"]
+    assert len(web_plan) == 1, planned
+
+    # The teams pool (192.0.2.10-19) is on the switch for the client.
+    c.client.route("192.0.2.0/24")
+    c.plane.create_namespace(team_a)
+    c.plane.create_namespace(team_b)
+    try:
+        for doc in docs:
+            c.plane.apply(doc)
+        assert c.wait_ingress("web", team_a, n=1) == web_plan
+
+        last = {}
+
+        def agree():
+            last.update(speaker_verdicts(c))
+            return all(v == (want["verdict"], want["errors"], want["failed"])
+                       for v in last.values())
+        try:
+            labmod.poll(agree, 15, interval=0.1, what="every speaker's verdict equal to plan's")
+        except labmod.PollTimeout as e:
+            raise AssertionError(f"{e}; plan {want}, speakers {last}\n{c.logs()}") from None
+
+        owner = l2_owner(c, "web", team_a)["status"]["node"]
+        c.wait_resolves_to(web_plan[0], owner)
+        assert c.speakers[owner].plan(web_plan[0])["here"], c.speakers[owner].status()
+
+        # team-b's Service: the controller's AllocationFailed event with
+        # plan's message, no address, no status object, nothing announced
+        evs = c.wait(lambda: c.events("api", team_b, reason="AllocationFailed"), 15,
+                     f"AllocationFailed event on {team_b}/api")
+        assert evs[0]["note"] == planned[(team_b, "api")]["events"][0]["message"], evs
+        assert c.ingress("api", team_b) == []
+        assert c.l2_statuses("api", team_b) == [] and c.bgp_statuses("api", team_b) == []
+        assert not [e for e in c.events("api", team_b) if e.get("reason") == "nodeAssigned"]
+        for n, sp in c.speakers.items():
+            assert not [e for e in sp.status().get("layer2", [])
+                        if e.get("service") == f"{team_b}/api"], (n, sp.status())
+        assert c.events("web", team_a, reason="AllocationFailed") == []
+    finally:
+        for doc in docs:
+            m = doc["metadata"]
+            kind = ("service" if doc["kind"] == "Service"
+                    else f"{doc['kind'].lower()}s.metallb.io")
+            c.kubectl("delete", kind, m["name"], "-n", m["namespace"], "--ignore-not-found")
+        c.client.run(["ip", "route", "del", "192.0.2.0/24", "dev", "eth0"], check=False)
+    # as before: nothing fails, nothing of the teams announced
+    c.wait(lambda: all(v == ("valid", [], []) for v in speaker_verdicts(c).values()), 15,
+           "every speaker's verdict valid with no failed Service again")
+    no_l2_status(c, "web", team_a)
+
+
+def strip_files(line):
+    """A diagnostic without its file locations ("FILE:LINE: " in front,
+    " (FILE:LINE)" after an object it names): what is left names the
+    object, the field and the problem, as from the API server."""
+    line = re.sub(r"^\S+?:\d+: ", "", line)
+    return re.sub(r" \(\S+?:\d+\)", "", line)
+
+
+def test_configuration_error_is_the_same_verdict_everywhere(c, tmp_path):
+    """An overlapping pool: `ironlb check` and `ironlb plan -o json` on the
+    guide's pools and that pool, the controller's ConfigurationState and
+    every speaker's ConfigurationState and /status give the same verdict
+    (invalid) and the same error."""
+    states = ["controller"] + [f"speaker-{n}" for n in c.nodes]
+    d, plan = plan_json(tmp_path, {
+        "00-pools.yaml": (EX / "dual-stack-l2" / "ipaddresspools.yaml").read_text(),
+        "10-overlap.yaml": OVERLAP_POOL})
+    want = plan["configuration"]
+    assert want["verdict"] == "invalid" and want["failed"] == [], want
+    assert len(want["errors"]) == 1 and "overlapping-pool" in want["errors"][0], want
+    error = strip_files(want["errors"][0])
+    chk = subprocess.run([cl.ironlb_bin(), "check", str(d)], capture_output=True, text=True,
+                         timeout=30)
+    assert chk.returncode == 1, chk.stdout + chk.stderr
+    lines = chk.stdout.splitlines()
+    assert "configuration: invalid" in lines, chk.stdout
+    assert error in [strip_files(x) for x in lines], (error, chk.stdout)
+
+    c.plane.apply(OVERLAP_POOL)
+    try:
+        for s in states:
+            got = wait_state(c, s, lambda r, m: r == "Invalid" and m, "Invalid")
+            assert got == ("Invalid", error), (s, got, error)
+        last = {}
+
+        def agree():
+            last.update(speaker_verdicts(c))
+            return all(v == ("invalid", [error], []) for v in last.values())
+        try:
+            labmod.poll(agree, 15, interval=0.1, what="every speaker's /status verdict invalid")
+        except labmod.PollTimeout as e:
+            raise AssertionError(f"{e}; want {error!r}, speakers {last}\n{c.logs()}") from None
+    finally:
+        c.kubectl("delete", "ipaddresspool", "overlapping-pool", "-n", NS, "--ignore-not-found")
+    for s in states:
+        c.wait(lambda s=s: c.config_state(s) == ("Valid", ""), 15,
+               f"ConfigurationState {s} Valid again")
+    c.wait(lambda: all(v == ("valid", [], []) for v in speaker_verdicts(c).values()), 15,
+           "every speaker's verdict valid again")
 
 
 # ---------------------------------------------------------------------------

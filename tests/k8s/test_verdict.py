@@ -16,35 +16,10 @@ import yaml
 from test_controller import (  # noqa: F401 (fixtures)
     config_state, controller, ingress, metallb, our_events, wait_for, wait_ingress)
 
+from cluster import ironlb_bin, teams_docs
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-FIXTURE = ROOT / "tests" / "fixtures" / "teams"
 GUIDE_POOLS = ROOT / "examples" / "dual-stack-l2" / "ipaddresspools.yaml"
-
-
-def ironlb_bin():
-    import os
-    b = os.environ.get("IRONLB_BIN")
-    if b:
-        return b
-    for cand in (ROOT / "build" / "ironlb", ROOT / "build-asan" / "ironlb"):
-        if cand.exists():
-            return str(cand)
-    raise AssertionError("ironlb binary not found: build it or set IRONLB_BIN")
-
-
-def teams_docs(suffix):
-    docs = []
-    for f in sorted(FIXTURE.glob("*.yaml")):
-        for d in yaml.safe_load_all(f.read_text()):
-            if not d:
-                continue
-            if d["kind"] == "Service":
-                d["metadata"]["namespace"] += f"-{suffix}"
-                if d["metadata"]["name"] == "web":
-                    d["metadata"].setdefault("annotations", {})[
-                        "metallb.io/address-pool"] = "teams"
-            docs.append(d)
-    return docs
 
 
 def test_controller_matches_plan(metallb, controller, tmp_path):

@@ -894,6 +894,87 @@ static bool match_nothing(const uint8_t *f, size_t n, void *arg)
 	return false;
 }
 
+/* The schedule, as a table: options, then the offsets of rounds 0.. (a
+ * negative entry: no such round). */
+static void test_garp_schedule(void **state)
+{
+	static const struct {
+		struct l2_engine_opts o;
+		double at[9];
+	} cases[] = {
+		/* The defaults: a burst, then the interval rounds, then stop. */
+		{ { .garp_interval = 1.1, .garp_duration = 5, .garp_burst = 3, .garp_burst_gap = 0.1 },
+		  { 0, 0.1, 0.2, 1.1, 2.2, 3.3, 4.4, -1 } },
+		/* Periodic rounds after the last interval round. */
+		{ { .garp_interval = 1.1, .garp_duration = 5, .garp_burst = 3, .garp_burst_gap = 0.1,
+		    .gratuitous_interval = 30 },
+		  { 0, 0.1, 0.2, 1.1, 2.2, 3.3, 4.4, 34.4, 64.4 } },
+		/* Interval rounds the burst covers are not sent twice. */
+		{ { .garp_interval = 0.1, .garp_duration = 0.25, .garp_burst = 3, .garp_burst_gap = 0.1 },
+		  { 0, 0.1, 0.2, -1 } },
+		{ { .garp_interval = 0.1, .garp_duration = 0.45, .garp_burst = 3, .garp_burst_gap = 0.05 },
+		  { 0, 0.05, 0.1, 0.2, 0.3, 0.4, -1 } },
+		/* The burst ends with the duration; round 0 always goes. */
+		{ { .garp_interval = 10, .garp_duration = 0.15, .garp_burst = 3, .garp_burst_gap = 0.1 },
+		  { 0, 0.1, -1 } },
+		{ { .garp_interval = 10, .garp_duration = 0.01, .garp_burst = 3, .garp_burst_gap = 0.1,
+		    .gratuitous_interval = 2 },
+		  { 0, 2, 4, 6 } },
+		/* No burst: today's rounds at k * interval. */
+		{ { .garp_interval = 1, .garp_duration = 3, .garp_burst = 1, .garp_burst_gap = 0.1 },
+		  { 0, 1, 2, -1 } },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		for (unsigned r = 0; r < ARRAY_SIZE(cases[i].at); r++) {
+			double want = cases[i].at[r], got = -1;
+			int rc = l2_garp_offset(&cases[i].o, r, &got);
+			if (want < 0) {
+				if (rc != -1)
+					fail_msg("case %zu round %u: got %g, want none", i, r, got);
+				break;
+			}
+			if (rc != 0 || got < want - 1e-6 || got > want + 1e-6)
+				fail_msg("case %zu round %u: got %g (rc %d), want %g", i, r, got, rc, want);
+			if (r == ARRAY_SIZE(cases[i].at) - 1 || cases[i].at[r + 1] == 0)
+				break;
+		}
+	}
+}
+
+/* With gratuitous_interval the rounds go on after garp_duration, and the
+ * counters count each frame. */
+static void test_gratuitous_periodic(void **state)
+{
+	struct pair *p = add_pair("l2e0", "l2c0", true);
+	/* Burst 0, 0.05, 0.1 (the duration ends it), then every 0.3 s. */
+	struct l2_engine_opts opts = { .garp_interval = 10, .garp_duration = 0.12,
+				       .garp_burst_gap = 0.05, .gratuitous_interval = 0.3 };
+	start_engine(&opts);
+	wait_until(cond_link_local, "l2e0", NULL, 3.0);
+	drain(p);
+	struct garp_count c = { p->emac, "192.0.2.32", "2001:db8::32", .t0 = ev_time() };
+	struct l2_owned o[] = {
+		owned("192.0.2.32", "default/p"),
+		owned("2001:db8::32", "default/p"),
+	};
+	l2_engine_set(L.e, o, 2);
+	/* Rounds at 0, 0.05, 0.1, 0.4, 0.7, 1.0: six by 1.15 s. */
+	collect(p, match_garp, &c, 0, 1.15);
+	assert_int_equal(c.req, 6);
+	assert_int_equal(c.rep, 6);
+	assert_int_equal(c.na, 6);
+	assert_true(metric("metallb_layer2_gratuitous_sent", "192.0.2.32") == 12);
+	assert_true(metric("metallb_layer2_gratuitous_sent", "2001:db8::32") == 6);
+
+	/* Released: the periodic rounds stop. */
+	l2_engine_set(L.e, NULL, 0);
+	collect(p, match_nothing, NULL, 0, 0.03);
+	c.req = c.rep = c.na = 0;
+	collect(p, match_garp, &c, 0, 0.7);
+	assert_int_equal(c.req + c.rep + c.na, 0);
+}
+
+
 static void test_gratuitous_stops_when_released(void **state)
 {
 	struct pair *p = add_pair("l2e0", "l2c0", true);
@@ -1326,6 +1407,8 @@ int main(void)
 		LAB_TEST(test_ndp_without_link_local),
 		LAB_TEST(test_gratuitous),
 		LAB_TEST(test_gratuitous_stops_when_released),
+		cmocka_unit_test(test_garp_schedule),
+		LAB_TEST(test_gratuitous_periodic),
 		LAB_TEST(test_interface_restriction),
 		LAB_TEST(test_install_vips),
 		LAB_TEST(test_interface_appears_later),
