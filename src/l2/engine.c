@@ -1480,7 +1480,7 @@ void l2_engine_update(struct l2_engine *e, const struct l2_owned *owned, size_t 
 			continue;
 		struct l2_addr *a = e->addrs[i];
 		addr_release(e, a, "address released");
-		log_info("address released", "ip", a->ip, "service", a->service, NULL);
+		log_info("address released", "ip", ADDR_IP(a), "service", a->service, NULL);
 		addr_free(a);
 		memmove(&e->addrs[i], &e->addrs[i + 1], (e->naddrs - i - 1) * sizeof(*e->addrs));
 		e->naddrs--;
@@ -1509,14 +1509,14 @@ void l2_engine_update(struct l2_engine *e, const struct l2_owned *owned, size_t 
 				w->ifnames = NULL;
 				w->nifnames = 0;
 				char *names = selection_str(a);
-				log_info("address interfaces changed", "ip", a->ip, "service",
+				log_info("address interfaces changed", "ip", ADDR_IP(a), "service",
 					 a->service, "interfaces", names, NULL);
 				free(names);
 			}
 			addr_free(w);
 		} else {
 			char *names = selection_str(w);
-			log_info("address taken", "ip", w->ip, "service", w->service, "interfaces",
+			log_info("address taken", "ip", ADDR_IP(w), "service", w->service, "interfaces",
 				 names, NULL);
 			free(names);
 			e->addrs = xrealloc(e->addrs, (e->naddrs + 1) * sizeof(*e->addrs));
