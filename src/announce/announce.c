@@ -97,7 +97,7 @@ void announce_election_key(const char *node, const struct ip_addr *first_addr,
 struct plan_node {
 	const char *name;
 	const struct labels *labels;  /* empty for a local node without a Node object */
-	bool usable;                  /* neither excluded nor NetworkUnavailable */
+	bool usable;                  /* neither excluded, NetworkUnavailable nor member_down */
 	size_t order;                 /* position in m->nodes, to keep the first of duplicates */
 };
 
@@ -277,7 +277,7 @@ static const struct plan_pool *find_pool(const struct plan_ctx *c, const char *n
 
 bool announce_node_usable(const struct node_obj *n)
 {
-	return !n->excluded && !n->network_unavailable;
+	return !n->excluded && !n->network_unavailable && !n->member_down;
 }
 
 bool announce_endpoint_serves(const struct endpoint *ep)

@@ -7,8 +7,9 @@
  * answers for a Service: the eligible nodes for a Service are the nodes
  * (Node objects of the model, plus the local node even without a Node
  * object, with no labels then) that
- *   - are not excluded (label node.kubernetes.io/exclude-from-external-load-balancers)
- *     and not NetworkUnavailable,
+ *   - are not excluded (label node.kubernetes.io/exclude-from-external-load-balancers),
+ *     not NetworkUnavailable, and not held dead or left by `ironlb run`'s
+ *     failure detector (node_obj.member_down),
  *   - are selected by at least one L2Advertisement that selects the
  *     Service's pool (ipAddressPools / ipAddressPoolSelectors; both empty =
  *     all pools) and the node (nodeSelectors; empty = all nodes) and the

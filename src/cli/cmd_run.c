@@ -12,6 +12,7 @@
 #include "base/log.h"
 #include "cli/cli.h"
 #include "daemon/daemon.h"
+#include "member/member.h"
 
 static void run_usage(FILE *out)
 {
@@ -41,6 +42,11 @@ static void run_usage(FILE *out)
 	      "                         repeat gratuitous ARP / unsolicited NA for every\n"
 	      "                         owned address this often (e.g. 30s, 1m; at least\n"
 	      "                         100ms; default 0: only after a takeover)\n"
+	      "      --member-port PORT UDP port of the failure detector between nodes\n"
+	      "                         (default 7946; the same on every node)\n"
+	      "      --member-key FILE  shared key authenticating the failure detector's\n"
+	      "                         packets (the file holds it as text); without it\n"
+	      "                         the detector runs unauthenticated\n"
 	      "  -n, --namespace NS     namespace of the MetalLB configuration (default\n"
 	      "                         " MODEL_DEFAULT_CONFIG_NAMESPACE ")\n"
 	      "      --lb-class NAME    serve Services of this spec.loadBalancerClass\n"
@@ -84,7 +90,7 @@ static int parse_interval(const char *s, double *out)
 int cmd_run(int argc, char **argv)
 {
 	enum { OPT_VIPS = 256, OPT_VIPDEV, OPT_NOL2, OPT_CLASS, OPT_LOG, OPT_NOBGP, OPT_BGPPORT,
-	       OPT_GARP_INTERVAL };
+	       OPT_GARP_INTERVAL, OPT_MEMBER_PORT, OPT_MEMBER_KEY };
 	static const struct option opts[] = {
 		{"manifests", required_argument, NULL, 'm'},
 		{"node-name", required_argument, NULL, 'N'},
@@ -96,13 +102,17 @@ int cmd_run(int argc, char **argv)
 		{"no-bgp", no_argument, NULL, OPT_NOBGP},
 		{"bgp-port", required_argument, NULL, OPT_BGPPORT},
 		{"gratuitous-interval", required_argument, NULL, OPT_GARP_INTERVAL},
+		{"member-port", required_argument, NULL, OPT_MEMBER_PORT},
+		{"member-key", required_argument, NULL, OPT_MEMBER_KEY},
 		{"namespace", required_argument, NULL, 'n'},
 		{"lb-class", required_argument, NULL, OPT_CLASS},
 		{"log-level", required_argument, NULL, OPT_LOG},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
-	struct daemon_opts o = {.config_namespace = MODEL_DEFAULT_CONFIG_NAMESPACE};
+	struct daemon_opts o = {.config_namespace = MODEL_DEFAULT_CONFIG_NAMESPACE,
+				.member_port = MEMBER_DEFAULT_PORT};
+	const char *key_path = NULL;
 	static char host[256];
 	int c;
 	optind = 1;
@@ -157,6 +167,21 @@ int cmd_run(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case OPT_MEMBER_PORT: {
+			char *end;
+			long p = strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end || p < 1 || p > 65535) {
+				fprintf(stderr,
+					"ironlb run: --member-port \"%s\" is not a port (1..65535)\n",
+					optarg);
+				return 2;
+			}
+			o.member_port = (unsigned)p;
+			break;
+		}
+		case OPT_MEMBER_KEY:
+			key_path = optarg;
+			break;
 		case OPT_CLASS:
 			o.lb_class = optarg;
 			break;
@@ -200,5 +225,16 @@ int cmd_run(int argc, char **argv)
 		}
 		o.node_name = host;
 	}
-	return daemon_run(&o);
+	uint8_t *key = NULL;
+	if (key_path) {
+		char why[512];
+		if (member_key_read(key_path, &key, &o.member_key_len, why, sizeof(why)) != 0) {
+			fprintf(stderr, "ironlb run: --member-key: %s\n", why);
+			return 2;
+		}
+		o.member_key = key;
+	}
+	int rc = daemon_run(&o);
+	free(key);
+	return rc;
 }

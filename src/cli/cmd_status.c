@@ -27,7 +27,8 @@ static void status_usage(FILE *out)
 	      "\n"
 	      "Show a running ironlb's configuration state, the addresses of its\n"
 	      "Services, which node announces each, its interfaces, its BGP sessions\n"
-	      "and the prefixes announced on them, and pool usage.\n"
+	      "and the prefixes announced on them, the failure detector's members,\n"
+	      "and pool usage.\n"
 	      "\n"
 	      "options:\n"
 	      "  -s, --server URL      the daemon's HTTP address (default\n"
@@ -225,6 +226,46 @@ static char *join_strings(json_t *arr)
 	return out;
 }
 
+/* A duration in milliseconds for the members table: "-" when null. */
+static void fmt_ms(json_t *v, char *out, size_t len)
+{
+	if (!json_is_number(v)) {
+		snprintf(out, len, "-");
+		return;
+	}
+	double ms = json_number_value(v);
+	if (ms < 10000)
+		snprintf(out, len, "%.1fms", ms);
+	else
+		snprintf(out, len, "%.0fs", ms / 1000);
+}
+
+/* The failure detector's members (absent or null: not running). */
+static void print_members(json_t *mem)
+{
+	if (!json_is_object(mem)) {
+		printf("\nmembers:     failure detector not running (no InternalIP for this node)\n");
+		return;
+	}
+	printf("\nmembers:     port %lld, %s, local health %lld\n",
+	       (long long)json_integer_value(json_object_get(mem, "port")),
+	       json_is_true(json_object_get(mem, "authenticated")) ? "authenticated"
+								     : "UNAUTHENTICATED",
+	       (long long)json_integer_value(json_object_get(mem, "local_health")));
+	printf("%-28s %-40s %-8s %-12s %-12s %s\n", "MEMBER", "ADDRESS", "STATE", "IN-STATE",
+	       "LAST-HEARD", "RTT");
+	size_t i;
+	json_t *v;
+	json_array_foreach(json_object_get(mem, "members"), i, v) {
+		char in_state[32], heard[32], rtt[32];
+		fmt_ms(json_object_get(v, "in_state_ms"), in_state, sizeof(in_state));
+		fmt_ms(json_object_get(v, "last_heard_ms_ago"), heard, sizeof(heard));
+		fmt_ms(json_object_get(v, "rtt_ms"), rtt, sizeof(rtt));
+		printf("%-28s %-40s %-8s %-12s %-12s %s\n", js(v, "name"), js(v, "address"),
+		       js(v, "state"), in_state, heard, rtt);
+	}
+}
+
 static void print_status(json_t *root)
 {
 	json_t *cfg = json_object_get(root, "config");
@@ -311,6 +352,8 @@ static void print_status(json_t *root)
 			}
 		}
 	}
+
+	print_members(json_object_get(root, "members"));
 
 	printf("\n%-24s %-7s %-24s %-24s %s\n", "POOL", "FAMILY", "IN-USE", "AVAILABLE", "TOTAL");
 	json_array_foreach(json_object_get(root, "pools"), i, v) {

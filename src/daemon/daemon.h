@@ -26,6 +26,8 @@
 #define IRONLB_DAEMON_DAEMON_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 struct daemon_opts {
 	const char *manifests_dir;
@@ -41,6 +43,9 @@ struct daemon_opts {
 	unsigned bgp_port;           /* listen port for BGP (default 179; 0 = do not listen) */
 	bool bgp_port_set;
 	double gratuitous_interval;  /* seconds between periodic gratuitous rounds; 0 = off */
+	unsigned member_port;        /* failure detector's UDP port (MEMBER_DEFAULT_PORT) */
+	const uint8_t *member_key;   /* NULL: the detector runs unauthenticated */
+	size_t member_key_len;
 };
 
 /* Run until SIGTERM/SIGINT; returns the process exit code. */

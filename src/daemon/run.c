@@ -25,6 +25,7 @@
 #include "daemon/state.h"
 #include "base/metrics.h"
 #include "http/server.h"
+#include "member/member.h"
 #include "manifest/manifest.h"
 #include "model/model.h"
 #include "pipeline/pipeline.h"
@@ -71,6 +72,17 @@ struct daemon {
 	struct hashmap events; /* "ns/name" -> struct svc_events */
 
 	struct announcer *ann;
+
+	/* The failure detector between nodes (NULL until this node's Node
+	 * object has an InternalIP).  A node it holds dead or left is in
+	 * `down` and is no Layer 2 candidate until it is alive again; a
+	 * change is applied by a whole re-plan (liveness changes are rare),
+	 * from a zero timer so that it runs after the detector's own work. */
+	struct member_io *mio;
+	struct hashmap down;       /* node name -> (void *)1, keys copied */
+	struct hashmap no_addr;    /* nodes already warned about, keys copied */
+	bool self_warned;
+	ev_timer liveness_w;
 
 	struct metrics_registry *reg;
 	struct metrics_family *m_loaded, *m_stale, *m_updates, *m_update_errors;
@@ -324,6 +336,189 @@ static size_t addrs_of(void *arg, const char *key, struct ip_addr addrs[2])
 	return alloc_get(d->alloc, ns, slash + 1, addrs, NULL);
 }
 
+/* Plan every Service again and announce (a whole pass, or a member's
+ * liveness changed). */
+static void announce_all(struct daemon *d)
+{
+	struct model *m = &d->live.model;
+	struct announce_svc *as = xcalloc(m->nservices ? m->nservices : 1, sizeof(*as));
+	size_t nas = 0;
+	for (size_t i = 0; i < m->nservices; i++)
+		if (service_alloc(d, &m->services[i], &as[nas]))
+			nas++;
+	announcer_apply(d->ann, m, as, nas);
+	free(as);
+}
+
+/* ------------------------------------------------------------------ */
+/* members: the failure detector feeding the Layer 2 election */
+
+static bool node_down(const struct daemon *d, const char *name)
+{
+	return hashmap_get_str(&d->down, name) != NULL;
+}
+
+/* Mark the model's nodes the detector holds dead or left (a whole pass
+ * builds the model afresh, without the marks). */
+static void mark_down_nodes(struct daemon *d)
+{
+	struct model *m = &d->live.model;
+	for (size_t i = 0; i < m->nnodes; i++)
+		m->nodes[i].member_down = node_down(d, m->nodes[i].meta.name);
+}
+
+static void on_member_change(void *ctx, const struct member_event *ev)
+{
+	struct daemon *d = ctx;
+	bool was_down = node_down(d, ev->name);
+	bool is_down = ev->to == MEMBER_DEAD || ev->to == MEMBER_LEFT;
+	char addr[IP_STR_MAX];
+	ip_format(&ev->addr->ip, addr);
+	if (is_down == was_down) {
+		log_debug("member state changed", "node", ev->name, "address", addr, "from",
+			  member_state_name[ev->from], "to", member_state_name[ev->to], NULL);
+		return;
+	}
+	if (is_down) {
+		/* Detection time: from the last packet heard from it (its last
+		 * sign of life) to now; a graceful leave is immediate. */
+		char ms[32];
+		if (ev->last_heard > 0)
+			snprintf(ms, sizeof(ms), "%.1f", (double)(ev->at - ev->last_heard) / 1e3);
+		else
+			snprintf(ms, sizeof(ms), "unknown");
+		hashmap_put_str(&d->down, ev->name, (void *)1, NULL);
+		log_warn(ev->to == MEMBER_LEFT ? "member left; its Services fail over"
+					       : "member dead; its Services fail over",
+			 "node", ev->name, "address", addr, "from", member_state_name[ev->from],
+			 "detection_ms", ms, NULL);
+	} else {
+		hashmap_del_str(&d->down, ev->name, NULL);
+		log_info("member alive again; it is a candidate again", "node", ev->name, "address",
+			 addr, NULL);
+	}
+	if (!ev_is_active(&d->liveness_w))
+		ev_timer_start(d->loop, &d->liveness_w);
+}
+
+static void on_liveness(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct daemon *d = w->data;
+	(void)loop;
+	(void)revents;
+	if (!d->have_model || !d->live.running)
+		return;
+	mark_down_nodes(d);
+	announce_all(d);
+}
+
+/* The address a member is reached at: an InternalIP of the family of
+ * this node's own (the other family still works: the socket is
+ * dual-stack), else the first InternalIP. */
+static const struct ip_addr *member_address(const struct node_obj *n, enum ip_family fam)
+{
+	for (size_t k = 0; k < n->ninternal; k++)
+		if (n->internal[k].family == fam)
+			return &n->internal[k];
+	return n->ninternal ? &n->internal[0] : NULL;
+}
+
+/* After a whole pass: the members are the Node objects' InternalIP
+ * addresses; start the detector once this node has one. */
+static void members_sync(struct daemon *d)
+{
+	struct model *m = &d->live.model;
+	const struct node_obj *self = model_find_node(m, d->o->node_name);
+	if (!d->mio && (!self || self->ninternal == 0)) {
+		if (!d->self_warned)
+			log_warn("this node's Node object has no InternalIP in status.addresses; "
+				 "the failure detector is not started: no failover between nodes",
+				 "node", d->o->node_name, NULL);
+		d->self_warned = true;
+		mark_down_nodes(d);
+		return;
+	}
+	if (!d->mio) {
+		struct member_io_config mc = {
+			.name = d->o->node_name,
+			.port = (uint16_t)d->o->member_port,
+			.key = d->o->member_key,
+			.key_len = d->o->member_key_len,
+			.on_change = on_member_change,
+			.ctx = d,
+			.metrics = d->reg,
+		};
+		member_timing_default(&mc.timing);
+		char why[512];
+		d->mio = member_io_new(d->loop, &mc, why, sizeof(why));
+		if (!d->mio) {
+			if (!d->self_warned)
+				log_error("cannot start the failure detector; no failover between nodes",
+					  "error", why, NULL);
+			d->self_warned = true;
+			mark_down_nodes(d);
+			return;
+		}
+		char port[16];
+		snprintf(port, sizeof(port), "%u", member_io_port(d->mio));
+		if (!d->o->member_key)
+			log_warn("the member protocol is unauthenticated: give --member-key FILE "
+				 "(the same key on every node)",
+				 "port", port, NULL);
+		log_info("failure detector started", "node", d->o->node_name, "port", port,
+			 "authenticated", d->o->member_key ? "true" : "false", NULL);
+	}
+	enum ip_family fam = self && self->ninternal ? self->internal[0].family : IP_FAMILY_V4;
+	struct member_peer *peers = xcalloc(m->nnodes ? m->nnodes : 1, sizeof(*peers));
+	size_t np = 0;
+	for (size_t i = 0; i < m->nnodes; i++) {
+		const struct node_obj *n = &m->nodes[i];
+		if (strcmp(n->meta.name, d->o->node_name) == 0)
+			continue;
+		const struct ip_addr *a = member_address(n, fam);
+		if (!a) {
+			if (!hashmap_get_str(&d->no_addr, n->meta.name)) {
+				hashmap_put_str(&d->no_addr, n->meta.name, (void *)1, NULL);
+				log_warn("Node has no InternalIP in status.addresses: it is not a "
+					 "member of the failure detector and has no failover",
+					 "node", n->meta.name, NULL);
+			}
+			continue;
+		}
+		if (!member_name_valid(n->meta.name, strlen(n->meta.name)))
+			continue;
+		/* Duplicate Node names: the first one, as the election takes it. */
+		bool dup = false;
+		for (size_t k = 0; k < np && !dup; k++)
+			dup = strcmp(peers[k].name, n->meta.name) == 0;
+		if (dup)
+			continue;
+		peers[np].name = n->meta.name;
+		peers[np].addr.ip = *a;
+		peers[np].addr.port = (uint16_t)d->o->member_port;
+		np++;
+	}
+	bool first = member_count(member_io_core(d->mio)) == 0 && np > 0;
+	if (member_io_set_peers(d->mio, peers, np) != 0)
+		log_error("cannot set the failure detector's members", NULL);
+	free(peers);
+	/* A node no longer configured is forgotten (no event): drop it
+	 * from `down`, or it would stay down if it came back. */
+	struct hashmap_iter it;
+	hashmap_iter_init(&it, &d->down);
+	while (hashmap_iter_next(&it)) {
+		struct member_info mi;
+		if (member_find(member_io_core(d->mio), it.key, &mi) != 0 ||
+		    (mi.state != MEMBER_DEAD && mi.state != MEMBER_LEFT))
+			hashmap_iter_del(&it);
+	}
+	if (first)
+		/* Members that hold us dead from an earlier run learn at once
+		 * that we are back. */
+		member_io_join(d->mio);
+	mark_down_nodes(d);
+}
+
 /* Events of what the allocator computed, announce what the step changed. */
 static void apply_step(struct daemon *d, struct pipeline_step *st)
 {
@@ -347,13 +542,8 @@ static void apply_step(struct daemon *d, struct pipeline_step *st)
 			struct alloc_event ev = pipeline_failed_event(f);
 			service_event(d, key, &ev);
 		}
-		struct announce_svc *as = xcalloc(m->nservices ? m->nservices : 1, sizeof(*as));
-		size_t nas = 0;
-		for (size_t i = 0; i < m->nservices; i++)
-			if (service_alloc(d, &m->services[i], &as[nas]))
-				nas++;
-		announcer_apply(d->ann, m, as, nas);
-		free(as);
+		members_sync(d);
+		announce_all(d);
 	} else {
 		struct announce_change *ch = xcalloc(st->nreplan ? st->nreplan : 1, sizeof(*ch));
 		char **names = xcalloc(st->nreplan ? st->nreplan : 1, sizeof(*names));
@@ -641,6 +831,8 @@ static json_t *status_json(struct daemon *d)
 
 	announcer_status_json(d->ann, root);
 	json_object_set_new(root, "reconciler", reconciler_status_json(d->rec));
+	json_object_set_new(root, "members",
+			    d->mio ? member_io_status_json(d->mio) : json_null());
 	return root;
 }
 
@@ -680,6 +872,11 @@ static void on_sighup(void *arg)
 static void on_stop(void *arg)
 {
 	struct daemon *d = arg;
+	/* Tell the other members first, so that they take over at once
+	 * rather than after detecting our silence. */
+	if (d->mio)
+		member_io_leave(d->mio);
+	ev_timer_stop(d->loop, &d->liveness_w);
 	announcer_stop(d->ann);
 	/* What the coalescing timer has not written yet. */
 	state_child_wait(d);
@@ -773,6 +970,10 @@ int daemon_run(const struct daemon_opts *o)
 	}
 	pipeline_live_init(&d.live, o->config_namespace);
 	hashmap_init(&d.pending, true);
+	hashmap_init(&d.down, true);
+	hashmap_init(&d.no_addr, true);
+	ev_timer_init(&d.liveness_w, on_liveness, 0., 0.);
+	d.liveness_w.data = &d;
 	d.resync = true;
 	ev_timer_init(&d.state_w, on_state_timer, STATE_INTERVAL, 0.);
 	d.state_w.data = &d;
@@ -881,6 +1082,10 @@ int daemon_run(const struct daemon_opts *o)
 
 	/* Orderly shutdown. */
 	reconciler_free(d.rec);
+	ev_timer_stop(d.loop, &d.liveness_w);
+	member_io_free(d.mio);
+	hashmap_clear(&d.down);
+	hashmap_clear(&d.no_addr);
 	announcer_free(d.ann);
 	http_server_free(d.http);
 	if (d.inotify_fd >= 0)

@@ -1610,8 +1610,11 @@ static void decode_node(struct dctx *c, const struct tree *root, struct node_obj
 			struct ip_addr a;
 			if (type && (strcmp(type, "InternalIP") == 0 ||
 				     strcmp(type, "ExternalIP") == 0) &&
-			    get_addr(c, e, ep, "address", &a) == 1)
+			    get_addr(c, e, ep, "address", &a) == 1) {
 				*VEC_PUSH(n->addresses, n->naddresses) = a;
+				if (strcmp(type, "InternalIP") == 0)
+					*VEC_PUSH(n->internal, n->ninternal) = a;
+			}
 			free(ep);
 		}
 		free(lp);

@@ -347,6 +347,7 @@ void node_free(struct node_obj *n)
 {
 	meta_free(&n->meta);
 	free(n->addresses);
+	free(n->internal);
 }
 
 void namespace_free(struct namespace_obj *n)

@@ -311,6 +311,11 @@ struct node_obj {
 	bool excluded;                /* label node.kubernetes.io/exclude-from-external-load-balancers */
 	size_t naddresses;
 	struct ip_addr *addresses;    /* status.addresses (InternalIP, ExternalIP) */
+	size_t ninternal;
+	struct ip_addr *internal;     /* the InternalIP ones alone (failure detector members) */
+	/* Not decoded: `ironlb run` sets it while its failure detector holds
+	 * the node dead or left; such a node is not a Layer 2 candidate. */
+	bool member_down;
 };
 
 struct namespace_obj {

@@ -113,6 +113,7 @@ struct node_spec {
 	const char *labels;
 	bool excluded;
 	bool unavailable;
+	bool down;               /* held dead or left by the failure detector */
 };
 
 struct pool_spec {
@@ -144,6 +145,7 @@ static inline void add_node(struct model *m, const struct node_spec *s)
 	labels_of(&n->meta.labels, s->labels);
 	n->excluded = s->excluded;
 	n->network_unavailable = s->unavailable;
+	n->member_down = s->down;
 }
 
 static inline void add_pool(struct model *m, const struct pool_spec *s)

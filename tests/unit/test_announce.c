@@ -171,6 +171,15 @@ static const struct scenario scenarios[] = {
 		.want = {{"192.168.10.1", "default/web", "pool-a", "node-a,node-d", "*"}},
 	},
 	{
+		.name = "a node the failure detector holds down is skipped until it is back",
+		.local = "node-a",
+		.nodes = {{.name = "node-a"}, {.name = "node-b", .down = true}, {.name = "node-c"}},
+		.pools = {POOL_A},
+		.advs = {ANY_ADV},
+		.svcs = {WEB("192.168.10.1")},
+		.want = {{"192.168.10.1", "default/web", "pool-a", "node-a,node-c", "*"}},
+	},
+	{
 		.name = "nodeSelectors: any selector of the list may match",
 		.local = "node-a",
 		.nodes = {{.name = "node-a", .labels = "zone=east"},
