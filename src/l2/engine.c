@@ -1444,6 +1444,32 @@ static char *selection_str(const struct l2_addr *a)
 	return s;
 }
 
+/* An address held and wanted again: take the wanted version's Service
+ * name and interface selection (logged when it changes); frees w. */
+static void addr_take_wanted(struct l2_addr *a, struct l2_addr *w)
+{
+	if (strcmp(a->service, w->service) != 0) {
+		free(a->service);
+		a->service = w->service;
+		w->service = NULL;
+	}
+	if (!same_selection(a, w)) {
+		for (size_t k = 0; k < a->nifnames; k++)
+			free(a->ifnames[k]);
+		free(a->ifnames);
+		a->all = w->all;
+		a->ifnames = w->ifnames;
+		a->nifnames = w->nifnames;
+		w->ifnames = NULL;
+		w->nifnames = 0;
+		char *names = selection_str(a);
+		log_info("address interfaces changed", "ip", ADDR_IP(a), "service", a->service,
+			 "interfaces", names, NULL);
+		free(names);
+	}
+	addr_free(w);
+}
+
 void l2_engine_set(struct l2_engine *e, const struct l2_owned *owned, size_t n)
 {
 	const struct l2_owned **in = xcalloc(n ? n : 1, sizeof(*in));
@@ -1487,27 +1513,8 @@ void l2_engine_set(struct l2_engine *e, const struct l2_owned *owned, size_t n)
 			free(names);
 			*VEC_PUSH(next, nnext) = w;
 		} else {
-			struct l2_addr *a = e->addrs[i++], *w = want[j++];
-			if (strcmp(a->service, w->service) != 0) {
-				free(a->service);
-				a->service = w->service;
-				w->service = NULL;
-			}
-			if (!same_selection(a, w)) {
-				for (size_t k = 0; k < a->nifnames; k++)
-					free(a->ifnames[k]);
-				free(a->ifnames);
-				a->all = w->all;
-				a->ifnames = w->ifnames;
-				a->nifnames = w->nifnames;
-				w->ifnames = NULL;
-				w->nifnames = 0;
-				char *names = selection_str(a);
-				log_info("address interfaces changed", "ip", ADDR_IP(a), "service",
-					 a->service, "interfaces", names, NULL);
-				free(names);
-			}
-			addr_free(w);
+			struct l2_addr *a = e->addrs[i++];
+			addr_take_wanted(a, want[j++]);
 			*VEC_PUSH(next, nnext) = a;
 		}
 	}
@@ -1556,26 +1563,7 @@ void l2_engine_update(struct l2_engine *e, const struct l2_owned *owned, size_t 
 		struct l2_addr *a = NULL;
 		if (i < e->naddrs && ip_eq(&e->addrs[i]->addr, &w->addr)) {
 			a = e->addrs[i];
-			if (strcmp(a->service, w->service) != 0) {
-				free(a->service);
-				a->service = w->service;
-				w->service = NULL;
-			}
-			if (!same_selection(a, w)) {
-				for (size_t j = 0; j < a->nifnames; j++)
-					free(a->ifnames[j]);
-				free(a->ifnames);
-				a->all = w->all;
-				a->ifnames = w->ifnames;
-				a->nifnames = w->nifnames;
-				w->ifnames = NULL;
-				w->nifnames = 0;
-				char *names = selection_str(a);
-				log_info("address interfaces changed", "ip", ADDR_IP(a), "service",
-					 a->service, "interfaces", names, NULL);
-				free(names);
-			}
-			addr_free(w);
+			addr_take_wanted(a, w);
 		} else {
 			char *names = selection_str(w);
 			log_info("address taken", "ip", ADDR_IP(w), "service", w->service, "interfaces",
