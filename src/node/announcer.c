@@ -117,9 +117,8 @@ int announcer_start(struct announcer *a)
 	return 0;
 }
 
-/* Whether plan (sorted by address) has addr owned by this node: binary
- * search for the first entry of addr, then its Services. */
-static bool plan_owned_here(const struct l2_plan *p, const struct ip_addr *addr)
+/* The first entry of plan (sorted by address) at or after addr. */
+static size_t plan_lower(const struct l2_plan *p, const struct ip_addr *addr)
 {
 	size_t lo = 0, hi = p->n;
 	while (lo < hi) {
@@ -129,6 +128,14 @@ static bool plan_owned_here(const struct l2_plan *p, const struct ip_addr *addr)
 		else
 			hi = mid;
 	}
+	return lo;
+}
+
+/* Whether plan (sorted by address) has addr owned by this node: binary
+ * search for the first entry of addr, then its Services. */
+static bool plan_owned_here(const struct l2_plan *p, const struct ip_addr *addr)
+{
+	size_t lo = plan_lower(p, addr);
 	for (size_t k = lo; k < p->n && ip_eq(&p->entries[k].addr, addr); k++)
 		if (p->entries[k].here)
 			return true;
@@ -164,14 +171,7 @@ static void metrics_l2_service(struct announcer *a, const char *key,
 	metrics_remove_matching(a->m_announced, "service", key);
 	const struct l2_plan *plan = l2_planner_plan(a->l2p);
 	for (size_t x = 0; as && as->svc && x < as->naddrs; x++) {
-		size_t lo = 0, hi = plan->n;
-		while (lo < hi) {
-			size_t mid = lo + (hi - lo) / 2;
-			if (ip_cmp(&plan->entries[mid].addr, &as->addrs[x]) < 0)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
+		size_t lo = plan_lower(plan, &as->addrs[x]);
 		for (size_t k = lo; k < plan->n && ip_eq(&plan->entries[k].addr, &as->addrs[x]); k++) {
 			const struct l2_entry *e = &plan->entries[k];
 			if (!e->here || strcmp(e->service, key) != 0)
@@ -356,14 +356,7 @@ static void l2_apply_changes(struct announcer *a, const struct announce_change *
 		for (size_t x = 0; changes[i].as.svc && x < changes[i].as.naddrs && x < 2; x++)
 			cand[nc++] = changes[i].as.addrs[x];
 		for (size_t c = 0; c < nc; c++) {
-			size_t lo = 0, hi = plan->n;
-			while (lo < hi) {
-				size_t mid = lo + (hi - lo) / 2;
-				if (ip_cmp(&plan->entries[mid].addr, &cand[c]) < 0)
-					lo = mid + 1;
-				else
-					hi = mid;
-			}
+			size_t lo = plan_lower(plan, &cand[c]);
 			const struct l2_entry *e = NULL;
 			for (size_t k = lo; k < plan->n && ip_eq(&plan->entries[k].addr, &cand[c]) && !e;
 			     k++)
@@ -412,14 +405,7 @@ void announcer_update(struct announcer *a, const struct model *m,
 		snprintf(key, sizeof(key), "%s/%s", changes[i].ns, changes[i].name);
 		for (size_t x = 0; changes[i].as.svc && x < changes[i].as.naddrs && x < 2; x++) {
 			const struct ip_addr *ad = &changes[i].as.addrs[x];
-			size_t lo = 0, hi = plan->n;
-			while (lo < hi) {
-				size_t mid = lo + (hi - lo) / 2;
-				if (ip_cmp(&plan->entries[mid].addr, ad) < 0)
-					lo = mid + 1;
-				else
-					hi = mid;
-			}
+			size_t lo = plan_lower(plan, ad);
 			for (size_t k = lo; k < plan->n && ip_eq(&plan->entries[k].addr, ad); k++)
 				if (strcmp(plan->entries[k].service, key) == 0)
 					log_owner(&plan->entries[k], before[i][x]);
