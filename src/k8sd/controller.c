@@ -1105,7 +1105,10 @@ static void on_change(enum k8s_change change, const struct tree *object,
 		if (key && change == K8S_CHANGE_DELETED)
 			sent_forget(&c->sent, key);
 		free(key);
-	} else {
+	} else if (ra->i == R_NAMESPACES || !k8sd_status_only(change, object, old)) {
+		/* A status-only change of a metallb.io object (someone else's
+		 * write of a pool's figures) changes no configuration: the pass
+		 * is a step, whose pool status update puts the figures back. */
 		c->config_dirty = true;
 	}
 	reconciler_changed(c->rec);

@@ -67,6 +67,10 @@ bool k8sd_service_echo(const struct tree *old, const struct tree *obj, const cha
 bool k8sd_status_object_echo(enum k8s_change change, const struct tree *obj, const char *want,
 			     const char *sent);
 bool k8sd_status_patch_echo(const struct tree *old, const struct tree *obj, const char *sent);
+/* An update (old -> obj) whose only differences are metadata bookkeeping
+ * and status: of a metallb.io configuration object, nothing the model
+ * reads (the controller's IPAddressPool figures, as seen by a speaker). */
+bool k8sd_status_only(enum k8s_change change, const struct tree *old, const struct tree *obj);
 
 /* Free the records of Events still under way; after k8s_client_free()
  * (which cancels them without callbacks). */

@@ -828,7 +828,6 @@ static void on_change(enum k8s_change change, const struct tree *object, const s
 {
 	struct refl_arg *ra = arg;
 	struct spk *s = ra->s;
-	(void)old;
 	if (ra->i == S_L2STATUS || ra->i == S_BGPSTATUS) {
 		if (own_status_write(s, change, object)) {
 			reconciler_own_write(s->rec);
@@ -848,6 +847,10 @@ static void on_change(enum k8s_change change, const struct tree *object, const s
 		}
 	} else if (ra->i == S_SERVICES || ra->i == S_SLICES) {
 		k8sd_feed(s->pipe, change, object);
+	} else if (ra->i >= S_POOLS && k8sd_status_only(change, object, old)) {
+		/* The controller's IPAddressPool figures: nothing announced
+		 * depends on a metallb.io object's status. */
+		return;
 	} else {
 		s->config_dirty = true;
 	}
