@@ -130,7 +130,9 @@ static void put_obj(struct pipeline *p, const char *src, const char *old, const 
 	}
 	if (!old)
 		return;
-	const struct tree *t = tree_of(old);
+	/* Parsed apart (freed with the others at the end): the cache of
+	 * tree_of() is keyed by the text's address. */
+	const struct tree *t = parse(old)->objects[0];
 	const struct tree *md = tree_get(t, "metadata");
 	pipeline_delete(p, "api", tree_get_str(t, "kind"), tree_get_str(md, "namespace"),
 			tree_get_str(md, "name"));
