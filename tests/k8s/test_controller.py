@@ -634,7 +634,10 @@ def test_incremental(metallb, namespace, controller):
         assert apiserver_patches(plane, "status") == status0 + 1
         assert apiserver_patches(plane, "") == ann0 + 1
         step = metric_value(ctl, "ironlb_reconcile_last_pass_seconds")
-        assert step < max(first_pass / 4, 0.002), (step, first_pass)
+        # A whole pass over 200 Services takes about 200 times a step of
+        # one (0.18 s and 0.8 ms under ASan); a tenth leaves room for a
+        # loaded machine.
+        assert step < first_pass / 10, (step, first_pass)
 
         # A deleted Service's address is free for the next one.
         freed = ingress(plane, namespace, "s100")
