@@ -448,7 +448,10 @@ static void members_sync(struct daemon *d)
 			.ctx = d,
 			.metrics = d->reg,
 		};
-		member_timing_default(&mc.timing);
+		/* cmd_run accepted the name; "default" when not given. */
+		if (member_timing_named(d->o->member_timing ? d->o->member_timing : "default",
+					&mc.timing) != 0)
+			member_timing_default(&mc.timing);
 		char why[512];
 		d->mio = member_io_new(d->loop, &mc, why, sizeof(why));
 		if (!d->mio) {
@@ -466,7 +469,8 @@ static void members_sync(struct daemon *d)
 				 "(the same key on every node)",
 				 "port", port, NULL);
 		log_info("failure detector started", "node", d->o->node_name, "port", port,
-			 "authenticated", d->o->member_key ? "true" : "false", NULL);
+			 "authenticated", d->o->member_key ? "true" : "false", "timing",
+			 d->o->member_timing ? d->o->member_timing : "default", NULL);
 	}
 	enum ip_family fam = self && self->ninternal ? self->internal[0].family : IP_FAMILY_V4;
 	struct member_peer *peers = xcalloc(m->nnodes ? m->nnodes : 1, sizeof(*peers));
