@@ -277,6 +277,15 @@ class Ironlb:
             self.start_node(name)
         elif kind == "stop":
             self.fl.thaw(name)
+            # The thawed node was the owner and, the election depending
+            # on names only, takes its Services back.  Twice in 40 such
+            # restores the client did not reach the one announcer within
+            # 30 s (cause not found; not what is measured here, the
+            # takeover is): once one node announces, forget the client's
+            # neighbour entries so that the next trial starts settled.
+            poll(lambda: len(self.announcers()) == 1, 30, interval=0.1,
+                 what="one ironlb announcer after the thaw")
+            self.fl.client.neigh_flush()
         else:
             self.fl.link_up(name)
 
@@ -361,30 +370,12 @@ def run_trials(fl, make, kinds, trials, settle):
 # stress: no false failover while every CPU is busy
 
 
-HOG = ("import time\n"
-       "end = time.monotonic() + {seconds}\n"
-       "while time.monotonic() < end:\n"
-       "    pass\n")
-
-
 def cpu_times():
     """(busy, total) jiffies of all CPUs, from /proc/stat."""
     with open("/proc/stat") as f:
         v = [int(x) for x in f.readline().split()[1:]]
     idle = v[3] + (v[4] if len(v) > 4 else 0)
     return sum(v) - idle, sum(v)
-
-
-def start_hogs(fl, nodes, per_node, seconds):
-    """per_node busy loops in every node's namespace, each ending by itself
-    after `seconds` (so none outlives a crashed bench by long) and killed
-    with the lab in any case."""
-    procs = []
-    for n in nodes:
-        for k in range(per_node):
-            procs.append(fl.host(n).spawn(["python3", "-c", HOG.format(seconds=seconds)],
-                                          name=f"{n}-hog{k}"))
-    return procs
 
 
 def counters(sp):
@@ -407,7 +398,8 @@ def run_stress(binary, seconds, timing, hogs, settle):
             before = {n: counters(sysut.sps[n]) for n in nodes}
             busy0, total0 = cpu_times()
             t0 = time.monotonic()
-            start_hogs(fl, nodes, hogs, seconds)
+            for n in nodes:
+                fl.hogs(n, hogs, seconds)
             not_alive, changes, max_health, samples, failed_reads = 0, 0, 0, 0, 0
             last_owner = owner
             seen = []
