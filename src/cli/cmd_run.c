@@ -47,6 +47,11 @@ static void run_usage(FILE *out)
 	      "      --member-key FILE  shared key authenticating the failure detector's\n"
 	      "                         packets (the file holds it as text); without it\n"
 	      "                         the detector runs unauthenticated\n"
+	      "      --member-timing NAME\n"
+	      "                         failure detector timing, the same on every node:\n"
+	      "                         default (100 ms probes: a dead node's Services\n"
+	      "                         move within 1 s) or fast (30 ms probes: within\n"
+	      "                         0.3 s, three times the packets)\n"
 	      "  -n, --namespace NS     namespace of the MetalLB configuration (default\n"
 	      "                         " MODEL_DEFAULT_CONFIG_NAMESPACE ")\n"
 	      "      --lb-class NAME    serve Services of this spec.loadBalancerClass\n"
@@ -90,7 +95,8 @@ static int parse_interval(const char *s, double *out)
 int cmd_run(int argc, char **argv)
 {
 	enum { OPT_VIPS = 256, OPT_VIPDEV, OPT_NOL2, OPT_CLASS, OPT_LOG, OPT_NOBGP, OPT_BGPPORT,
-	       OPT_GARP_INTERVAL, OPT_MEMBER_PORT, OPT_MEMBER_KEY };
+	       OPT_GARP_INTERVAL, OPT_MEMBER_PORT, OPT_MEMBER_KEY,
+	       OPT_MEMBER_TIMING };
 	static const struct option opts[] = {
 		{"manifests", required_argument, NULL, 'm'},
 		{"node-name", required_argument, NULL, 'N'},
@@ -104,6 +110,7 @@ int cmd_run(int argc, char **argv)
 		{"gratuitous-interval", required_argument, NULL, OPT_GARP_INTERVAL},
 		{"member-port", required_argument, NULL, OPT_MEMBER_PORT},
 		{"member-key", required_argument, NULL, OPT_MEMBER_KEY},
+		{"member-timing", required_argument, NULL, OPT_MEMBER_TIMING},
 		{"namespace", required_argument, NULL, 'n'},
 		{"lb-class", required_argument, NULL, OPT_CLASS},
 		{"log-level", required_argument, NULL, OPT_LOG},
@@ -182,6 +189,18 @@ int cmd_run(int argc, char **argv)
 		case OPT_MEMBER_KEY:
 			key_path = optarg;
 			break;
+		case OPT_MEMBER_TIMING: {
+			struct member_timing t;
+			if (member_timing_named(optarg, &t) != 0) {
+				fprintf(stderr,
+					"ironlb run: --member-timing \"%s\" is not a timing (accepted: "
+					MEMBER_TIMING_NAMES ")\n",
+					optarg);
+				return 2;
+			}
+			o.member_timing = optarg;
+			break;
+		}
 		case OPT_CLASS:
 			o.lb_class = optarg;
 			break;

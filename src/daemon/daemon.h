@@ -46,6 +46,7 @@ struct daemon_opts {
 	unsigned member_port;        /* failure detector's UDP port (MEMBER_DEFAULT_PORT) */
 	const uint8_t *member_key;   /* NULL: the detector runs unauthenticated */
 	size_t member_key_len;
+	const char *member_timing;   /* member_timing_named(): "default" (NULL) or "fast" */
 };
 
 /* Run until SIGTERM/SIGINT; returns the process exit code. */

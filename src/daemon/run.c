@@ -35,6 +35,10 @@
 #define EVENTS_KEPT 8
 /* At most one state file write per this many seconds. */
 #define STATE_INTERVAL 1.0
+/* Seconds a node that leaves keeps its addresses after telling the
+ * members: the successor's takeover takes one network delay and a
+ * re-election (milliseconds); the rest is margin for a loaded host. */
+#define LEAVE_LINGER 0.15
 
 struct svc_events {
 	char *key; /* "ns/name" */
@@ -83,6 +87,9 @@ struct daemon {
 	struct hashmap no_addr;    /* nodes already warned about, keys copied */
 	bool self_warned;
 	ev_timer liveness_w;
+	/* Graceful leave: between telling the members and withdrawing. */
+	ev_timer linger_w;
+	bool lingering;
 
 	struct metrics_registry *reg;
 	struct metrics_family *m_loaded, *m_stale, *m_updates, *m_update_errors;
@@ -448,7 +455,10 @@ static void members_sync(struct daemon *d)
 			.ctx = d,
 			.metrics = d->reg,
 		};
-		member_timing_default(&mc.timing);
+		/* cmd_run accepted the name; "default" when not given. */
+		if (member_timing_named(d->o->member_timing ? d->o->member_timing : "default",
+					&mc.timing) != 0)
+			member_timing_default(&mc.timing);
 		char why[512];
 		d->mio = member_io_new(d->loop, &mc, why, sizeof(why));
 		if (!d->mio) {
@@ -466,7 +476,8 @@ static void members_sync(struct daemon *d)
 				 "(the same key on every node)",
 				 "port", port, NULL);
 		log_info("failure detector started", "node", d->o->node_name, "port", port,
-			 "authenticated", d->o->member_key ? "true" : "false", NULL);
+			 "authenticated", d->o->member_key ? "true" : "false", "timing",
+			 d->o->member_timing ? d->o->member_timing : "default", NULL);
 	}
 	enum ip_family fam = self && self->ninternal ? self->internal[0].family : IP_FAMILY_V4;
 	struct member_peer *peers = xcalloc(m->nnodes ? m->nnodes : 1, sizeof(*peers));
@@ -869,14 +880,11 @@ static void on_sighup(void *arg)
 	reconciler_pass_now(d->rec);
 }
 
-static void on_stop(void *arg)
+/* Withdraw every announcement and write the state: the end of a stop. */
+static void stop_announcing(struct daemon *d)
 {
-	struct daemon *d = arg;
-	/* Tell the other members first, so that they take over at once
-	 * rather than after detecting our silence. */
-	if (d->mio)
-		member_io_leave(d->mio);
-	ev_timer_stop(d->loop, &d->liveness_w);
+	d->lingering = false;
+	ev_timer_stop(d->loop, &d->linger_w);
 	announcer_stop(d->ann);
 	/* What the coalescing timer has not written yet. */
 	state_child_wait(d);
@@ -885,6 +893,51 @@ static void on_stop(void *arg)
 		state_persist(d);
 	}
 	ev_timer_stop(d->loop, &d->state_w);
+}
+
+static void on_linger_end(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	stop_announcing(w->data);
+}
+
+/* Whether any other member is alive: someone to hand the Services to. */
+static bool members_alive(struct daemon *d)
+{
+	struct member_info mi;
+	const struct member *m = member_io_core(d->mio);
+	for (size_t i = 0; member_get(m, i, &mi) == 0; i++)
+		if (mi.state == MEMBER_ALIVE || mi.state == MEMBER_SUSPECT)
+			return true;
+	return false;
+}
+
+static void on_stop(void *arg)
+{
+	struct daemon *d = arg;
+	ev_timer_stop(d->loop, &d->liveness_w);
+	/* Tell the other members first, so that they take over at once
+	 * rather than after detecting our silence; then make before break:
+	 * keep our addresses a moment (LEAVE_LINGER), until the successor's
+	 * gratuitous ARP / unsolicited NA has moved the clients, so that a
+	 * request sent meanwhile finds a node that still answers instead of
+	 * one that just dropped the address. */
+	if (d->mio && members_alive(d)) {
+		member_io_leave(d->mio);
+		d->lingering = true;
+		ev_timer_set(&d->linger_w, LEAVE_LINGER, 0.);
+		ev_timer_start(d->loop, &d->linger_w);
+		return;
+	}
+	stop_announcing(d);
+}
+
+/* The drain at stop waits for the linger. */
+static bool on_pending(void *arg)
+{
+	const struct daemon *d = arg;
+	return d->lingering;
 }
 
 static void watch_dir(struct daemon *d)
@@ -974,6 +1027,8 @@ int daemon_run(const struct daemon_opts *o)
 	hashmap_init(&d.no_addr, true);
 	ev_timer_init(&d.liveness_w, on_liveness, 0., 0.);
 	d.liveness_w.data = &d;
+	ev_timer_init(&d.linger_w, on_linger_end, 0., 0.);
+	d.linger_w.data = &d;
 	d.resync = true;
 	ev_timer_init(&d.state_w, on_state_timer, STATE_INTERVAL, 0.);
 	d.state_w.data = &d;
@@ -989,9 +1044,13 @@ int daemon_run(const struct daemon_opts *o)
 		RECONCILER_RUN_DEFAULTS,
 		.pass = on_pass,
 		.stop = on_stop,
+		.pending = on_pending,
 		.reload = on_sighup,
 		.arg = &d,
 	};
+	/* The linger of a graceful leave, with room to spare; a second signal
+	 * ends it at once. */
+	ro.drain = 2 * LEAVE_LINGER;
 	d.rec = reconciler_new(d.loop, &ro);
 	reconciler_metrics(d.rec, d.reg);
 	metrics_set(d.m_loaded, NULL, 0);
@@ -1080,7 +1139,9 @@ int daemon_run(const struct daemon_opts *o)
 
 	ev_run(d.loop, 0);
 
-	/* Orderly shutdown. */
+	/* Orderly shutdown (a linger cut short by a second signal ends here). */
+	if (d.lingering)
+		stop_announcing(&d);
 	reconciler_free(d.rec);
 	ev_timer_stop(d.loop, &d.liveness_w);
 	member_io_free(d.mio);

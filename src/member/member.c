@@ -989,6 +989,17 @@ void member_timing_fast(struct member_timing *t)
 	t->reconnect_interval_us = 300000;
 }
 
+int member_timing_named(const char *name, struct member_timing *t)
+{
+	if (strcmp(name, "default") == 0)
+		member_timing_default(t);
+	else if (strcmp(name, "fast") == 0)
+		member_timing_fast(t);
+	else
+		return -1;
+	return 0;
+}
+
 static bool timing_ok(const struct member_timing *t)
 {
 	return t->probe_interval_us >= 1000 && t->probe_timeout_us >= 100 &&

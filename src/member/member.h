@@ -164,6 +164,11 @@ void member_timing_default(struct member_timing *t);
 /* Faster: 30 ms probes; death -> dead under 0.3 s at p95, three times the
  * packets of the default. */
 void member_timing_fast(struct member_timing *t);
+/* The timing named by `ironlb run --member-timing NAME`: "default" or
+ * "fast"; -1 (t untouched) for another name.  MEMBER_TIMING_NAMES lists
+ * the accepted names for error messages. */
+#define MEMBER_TIMING_NAMES "default, fast"
+int member_timing_named(const char *name, struct member_timing *t);
 
 /* A configured member: a Node's name and its InternalIP and port. */
 struct member_peer {
@@ -298,7 +303,9 @@ void member_io_silence(struct member_io *io);
 struct member *member_io_core(struct member_io *io);
 /* The port the sockets are bound to (useful with port 0 in tests). */
 uint16_t member_io_port(const struct member_io *io);
-/* {"name","port","authenticated","incarnation","local_health","counters":{},
+/* {"name","port","authenticated","incarnation","local_health",
+ *  "timing":{"probe_interval_ms","probe_timeout_ms","suspicion_min_ms",
+ *  "suspicion_max_ms"},"counters":{},
  *  "members":[{"name","address","port","state","incarnation","in_state_ms",
  *  "last_heard_ms_ago" (null: never),"rtt_ms" (null: none)}]} */
 json_t *member_io_status_json(const struct member_io *io);

@@ -44,6 +44,7 @@ struct member_io {
 	void (*on_change)(void *ctx, const struct member_event *ev);
 	void *ctx;
 	struct member_counters published;
+	struct member_timing timing;   /* for /status */
 	struct {
 		struct metrics_family *in, *out, *dropped, *probes, *probes_failed, *failovers,
 			*members, *awareness;
@@ -366,6 +367,7 @@ struct member_io *member_io_new(struct ev_loop *loop, const struct member_io_con
 		return NULL;
 	}
 	io->name = xstrdup(cfg->name);
+	io->timing = cfg->timing;
 	if (open_socket(io, cfg->bind, cfg->port, why, whylen) != 0) {
 		free(io->name);
 		free(io);
@@ -485,6 +487,21 @@ static json_t *ms_ago(int64_t now, int64_t t)
 	return t ? json_real((double)(now - t) / 1000.0) : json_null();
 }
 
+/* The settings an operator compares between nodes (every node should run
+ * the same timing: a node with a shorter suspicion than its peers'
+ * refutation delay declares them dead sooner than they can answer). */
+static json_t *timing_json(const struct member_timing *t)
+{
+	double min_ms = (double)t->suspicion_mult * (double)t->probe_interval_us / 1000.0;
+	json_t *o = json_object();
+
+	json_object_set_new(o, "probe_interval_ms", json_real((double)t->probe_interval_us / 1000.0));
+	json_object_set_new(o, "probe_timeout_ms", json_real((double)t->probe_timeout_us / 1000.0));
+	json_object_set_new(o, "suspicion_min_ms", json_real(min_ms));
+	json_object_set_new(o, "suspicion_max_ms", json_real(min_ms * t->suspicion_max_mult));
+	return o;
+}
+
 json_t *member_io_status_json(const struct member_io *io)
 {
 	const struct member_counters *c = member_counters(io->m);
@@ -496,6 +513,7 @@ json_t *member_io_status_json(const struct member_io *io)
 	json_object_set_new(o, "authenticated", json_boolean(member_has_key(io->m)));
 	json_object_set_new(o, "incarnation", json_integer(member_incarnation(io->m)));
 	json_object_set_new(o, "local_health", json_integer(member_awareness(io->m)));
+	json_object_set_new(o, "timing", timing_json(&io->timing));
 #define C(f) json_object_set_new(cs, #f, json_integer((json_int_t)c->f))
 	C(packets_in); C(packets_out); C(bad); C(bad_tag); C(replayed); C(unknown_sender);
 	C(send_errors); C(probes); C(probes_failed); C(indirect_probes); C(suspects);

@@ -43,3 +43,11 @@ def test_member_options_in_help():
     assert r.rc == 0
     assert "--member-port PORT" in r.out and "default 7946" in r.out
     assert "--member-key FILE" in r.out
+    assert "--member-timing NAME" in r.out and "default" in r.out and "fast" in r.out
+
+
+@pytest.mark.parametrize("value", ["slow", "", "Fast", "30ms"])
+def test_bad_member_timing(tmp_path, value):
+    r = run_ironlb("run", "--manifests", tmp_path, "--member-timing", value)
+    assert r.rc == 2
+    assert f'--member-timing "{value}" is not a timing (accepted: default, fast)' in r.err

@@ -37,6 +37,13 @@ Measurements from the client:
                     end of the first answered request that started after
                     t0
 
+Load and captures:
+
+  hogs(node, n, seconds)  n busy loops in node's namespace (niced 0, like
+                    the daemons), each ending by itself after `seconds`
+  UdpCapture(host, filter)  tcpdump writing a pcap in host's namespace;
+                    payloads() gives the UDP payloads captured
+
 Everything is torn down by the Lab it was built in (Lab.close() on exit,
 on exceptions, on SIGINT and SIGTERM): bridges, ports and processes all
 live in the lab's namespaces, so a lab closed mid-partition or with a
@@ -44,8 +51,10 @@ frozen node leaves nothing behind (SIGKILL reaches stopped processes).
 """
 import json
 import os
+import pathlib
 import signal
 import socket
+import struct
 import threading
 import time
 
@@ -129,6 +138,18 @@ class FailoverLab:
     def link_up(self, name, ifname="eth0"):
         self.sw.run(["ip", "link", "set", self.port(name, ifname), "up"])
 
+    def hogs(self, name, n, seconds):
+        """n busy loops in name's namespace, niced 0: the CPU load of
+        a busy host.  Each ends by itself after `seconds`, so none outlives
+        a crashed caller by long; the lab kills them on close in any case.
+        Returns their Procs."""
+        prog = ("import time\n"
+                f"end = time.monotonic() + {float(seconds)}\n"
+                "while time.monotonic() < end:\n"
+                "    pass\n")
+        return [self.host(name).spawn(["python3", "-c", prog], name=f"{name}-hog{k}")
+                for k in range(n)]
+
     def partition(self, *groups):
         """Cut the switch into islands: the ports of the first group stay
         on br0, those of group k move to a bridge brK of their own (the
@@ -174,9 +195,26 @@ def first_gratuitous(sniffer, ip, t0, not_mac=None, timeout=15.0):
     return poll(seen, timeout, interval=0.005, what=f"a gratuitous announcement of {ip}")
 
 
+def _complete(data):
+    """Whether data holds a whole response with a Content-Length: then the
+    answer is in, as curl sees it, whatever happens to the connection
+    afterwards (after an address moved, the client's last ACK or FIN
+    reaches the new owner, which answers with a reset)."""
+    head, sep, body = data.partition(b"\r\n\r\n")
+    if not sep:
+        return False
+    for line in head.split(b"\r\n")[1:]:
+        k, _, v = line.partition(b":")
+        if k.strip().lower() == b"content-length" and v.strip().isdigit():
+            return len(body) >= int(v.strip())
+    return False
+
+
 def http_get(ns, ip, port=labmod.HTTP_PORT, timeout=0.1):
     """One GET http://ip:port/ from namespace ns on a fresh connection: the
-    body (the answering node's name), or None when it failed or timed out."""
+    body (the answering node's name), or None when it failed or timed out.
+    A response is complete when its Content-Length bytes are in (or at the
+    server's close), as for curl."""
     fam = socket.AF_INET6 if ":" in ip else socket.AF_INET
     with labmod.netns(ns):
         s = socket.socket(fam, socket.SOCK_STREAM)
@@ -187,7 +225,7 @@ def http_get(ns, ip, port=labmod.HTTP_PORT, timeout=0.1):
         s.sendall(f"GET / HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
         data = b""
         end = time.monotonic() + timeout
-        while time.monotonic() < end:
+        while time.monotonic() < end and not _complete(data):
             chunk = s.recv(4096)
             if not chunk:
                 break
@@ -270,3 +308,44 @@ class HttpLoop:
     def __exit__(self, *exc):
         self.stop()
         return False
+
+
+class UdpCapture:
+    """tcpdump in host's namespace writing the packets that match the BPF
+    expression `bpf` on ifname to a pcap file (unbuffered); stop() ends it
+    and payloads() returns the UDP payloads of the IPv4 and IPv6 packets
+    captured, in order."""
+
+    def __init__(self, host, bpf, path, ifname="eth0"):
+        self.host, self.path = host, path
+        self.proc = host.spawn(["tcpdump", "-i", ifname, "-n", "-U", "-s", "0", "-w", path, bpf],
+                               name=f"{host.name}-tcpdump")
+        # tcpdump says "listening on" once its filter is installed
+        poll(lambda: "listening on" in self.proc.output(), 10, what="tcpdump listening")
+
+    def stop(self):
+        self.proc.stop(signal.SIGINT, 5)
+
+    def payloads(self):
+        data = pathlib.Path(self.path).read_bytes()
+        magic = struct.unpack("<I", data[:4])[0]
+        end = "<" if magic in (0xa1b2c3d4, 0xa1b23c4d) else ">"
+        linktype = struct.unpack(end + "I", data[20:24])[0]
+        assert linktype == 1, f"{self.path}: link type {linktype}, expected Ethernet"
+        out, off = [], 24
+        while off + 16 <= len(data):
+            incl = struct.unpack(end + "I", data[off + 8:off + 12])[0]
+            frame = data[off + 16:off + 16 + incl]
+            off += 16 + incl
+            etype = struct.unpack("!H", frame[12:14])[0]
+            if etype == 0x0800 and frame[23] == 17:
+                ihl = (frame[14] & 0x0f) * 4
+                udp = frame[14 + ihl:]
+            elif etype == 0x86dd and frame[20] == 17:
+                udp = frame[54:]
+            else:
+                continue
+            ulen = struct.unpack("!H", udp[4:6])[0]
+            out.append(bytes(udp[8:ulen]))
+        return out
+
