@@ -138,9 +138,10 @@ struct spk {
 	/* s->announced holds what this node announced before the first
 	 * report (its own status objects), so a restart posts no events. */
 	bool reported;
-	/* Nodes that may not answer over Layer 2 at the last pass (dead,
-	 * left or not Ready): their status objects for what this node takes
-	 * over are stale, and deleted (they cannot do it themselves). */
+	/* Nodes the failure detector held dead or left at the last pass:
+	 * their status objects for what this node takes over are stale, and
+	 * deleted here, since their speakers cannot.  (A node that is only
+	 * not Ready has a running speaker, which deletes its own.) */
 	size_t ndown;
 	char **down;
 	size_t nannounced;
@@ -525,7 +526,7 @@ static void on_stale_deleted(struct k8s_response *resp, void *arg)
 }
 
 /* This node took Service key over over Layer 2: the ServiceL2Status
- * objects of the nodes that are down say otherwise, and their speakers
+ * objects of the nodes held dead or left say otherwise, and their speakers
  * cannot delete them; delete them here (names are known: status_name()),
  * so that `kubectl get servicel2statuses` shows one announcer, and a node
  * that comes back does not take its stale object for its own. */
@@ -828,7 +829,7 @@ static void reconcile(struct spk *s)
 		free(s->down[i]);
 	s->ndown = 0;
 	for (size_t i = 0; i < m.nnodes; i++)
-		if (m.nodes[i].member_down)
+		if (liveness_down(s->live, m.nodes[i].meta.name))
 			*VEC_PUSH(s->down, s->ndown) = xstrdup(m.nodes[i].meta.name);
 
 	struct announce_svc *as = xcalloc(m.nservices ? m.nservices : 1, sizeof(*as));
