@@ -15,6 +15,8 @@ What is checked, in this order (one lab for the module):
    per move) and deletes the dead node's stale ServiceL2Status; the killed
    speaker started again, and a SIGTERM'd bystander started again, post no
    event for what did not move;
+   SIGTERM of the owner (a rolling restart): the others hold it left and
+   one takes over at once, well within a detection time;
 3. a Node set Ready=False (its status patched, as the kubelet or the node
    lifecycle controller would) loses its Services although its speaker
    runs; Ready=True makes it a candidate again;
@@ -31,6 +33,7 @@ ended by SIGTERM must have exited 0 with no sanitizer report.  Needs root
 """
 import json
 import os
+import signal
 import subprocess
 import time
 
@@ -215,6 +218,34 @@ def test_sigkill_of_the_owner_fails_over_within_2s(c):
     assert after == now
     # Events are written asynchronously: a wrong one would show meanwhile.
     holds(c, lambda: assigned(c) == want, 1.5, f"nodeAssigned events stay {want}")
+
+
+def test_sigterm_of_the_owner_hands_over_at_once(c):
+    """A rolling restart: the owner's SIGTERM tells the others it leaves;
+    one takes over without waiting for a detection time."""
+    ips, owner = settled(c)
+    before = assigned(c)
+    others = [n for n in NODES if n != owner]
+    sp = c.speakers[owner]
+    t0 = time.monotonic()
+    sp.proc.send(signal.SIGTERM)
+    new = c.wait(lambda: (owners(c, ips, others) or [None])[0], 10,
+                 f"a survivor owns {ips}")
+    took = time.monotonic() - t0
+    # The detector's default timing declares a silent node dead after about
+    # 0.5 s; a leave is news at once (the margin is for the sanitizer build).
+    assert took <= 1.0, f"takeover after {took:.2f} s\n{c.logs()}"
+    for n in others:
+        assert members(c.speakers[n])[owner] == "left", members(c.speakers[n])
+    assert "member left; its Services fail over" in c.speakers[new].output()
+    sp.proc.wait(15)                # the drain of its writes, then the exit
+    assert sp.stop() is None        # exited 0 by itself, no sanitizer report
+    for ip in ips:
+        c.wait_resolves_to(ip, new, timeout=5)
+    c.wait(lambda: assigned(c) == before + [new], 10, f"one more nodeAssigned, on {new}")
+    sp.restart()
+    sp.wait_healthy(30)
+    settled(c)
 
 
 def test_not_ready_node_loses_its_services(c):
