@@ -132,7 +132,7 @@ struct spk {
 	/* The failure detector and the Ready condition (liveness.h); the
 	 * key from --member-key FILE (key_from_file), else the memberlist
 	 * Secret. */
-	struct liveness *live;
+	struct liveness *liveness;
 	bool key_from_file;
 	char *key_problem;            /* last logged problem with the Secret */
 	/* s->announced holds what this node announced before the first
@@ -724,7 +724,7 @@ static void member_key_from_secret(struct spk *s)
 				  "runs unauthenticated"
 				: "no memberlist Secret; the member protocol runs unauthenticated",
 			    false);
-		liveness_set_key(s->live, NULL, 0);
+		liveness_set_key(s->liveness, NULL, 0);
 		return;
 	}
 	uint8_t *key = NULL;
@@ -749,7 +749,7 @@ static void member_key_from_secret(struct spk *s)
 		free(p);
 	} else {
 		key_problem(s, NULL, false);
-		liveness_set_key(s->live, key, len);
+		liveness_set_key(s->liveness, key, len);
 	}
 	memset(key, 0, len);
 	free(key);
@@ -824,12 +824,12 @@ static void reconcile(struct spk *s)
 	model_init(&ps.model, s->ns);
 	pipeline_pass_free(&ps);
 	/* Members from the Nodes; dead, left or not Ready nodes marked. */
-	liveness_sync(s->live, &m);
+	liveness_sync(s->liveness, &m);
 	for (size_t i = 0; i < s->ndown; i++)
 		free(s->down[i]);
 	s->ndown = 0;
 	for (size_t i = 0; i < m.nnodes; i++)
-		if (liveness_down(s->live, m.nodes[i].meta.name))
+		if (liveness_down(s->liveness, m.nodes[i].meta.name))
 			*VEC_PUSH(s->down, s->ndown) = xstrdup(m.nodes[i].meta.name);
 
 	struct announce_svc *as = xcalloc(m.nservices ? m.nservices : 1, sizeof(*as));
@@ -959,7 +959,7 @@ static void h_status(const struct http_request *req, struct http_response *resp,
 	json_object_set_new(root, "config", config);
 	announcer_status_json(s->ann, root);
 	json_object_set_new(root, "reconciler", reconciler_status_json(s->rec));
-	json_object_set_new(root, "members", liveness_status_json(s->live));
+	json_object_set_new(root, "members", liveness_status_json(s->liveness));
 	resp->body = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	resp->body_len = strlen(resp->body);
 	resp->status = 200;
@@ -975,7 +975,7 @@ static void h_status(const struct http_request *req, struct http_response *resp,
 static void on_stop(void *arg)
 {
 	struct spk *s = arg;
-	liveness_leave(s->live);
+	liveness_leave(s->liveness);
 	announcer_stop(s->ann);
 	for (int i = 0; i < S_COUNT; i++) {
 		k8s_reflector_free(s->refl[i]);
@@ -1180,11 +1180,11 @@ int cmd_speaker(int argc, char **argv)
 		.on_change = on_liveness,
 		.arg = &s,
 	};
-	s.live = liveness_new(s.loop, &lo);
+	s.liveness = liveness_new(s.loop, &lo);
 	free(key_hint);
 	if (file_key) {
 		s.key_from_file = true;
-		liveness_set_key(s.live, file_key, file_key_len);
+		liveness_set_key(s.liveness, file_key, file_key_len);
 		memset(file_key, 0, file_key_len);
 		free(file_key);
 	}
@@ -1253,7 +1253,7 @@ int cmd_speaker(int argc, char **argv)
 	while (s.reqs)
 		status_req_free(s.reqs);
 	k8sd_events_forget();
-	liveness_free(s.live);
+	liveness_free(s.liveness);
 	announcer_free(s.ann);
 	http_server_free(s.http);
 	metrics_registry_free(s.reg);
