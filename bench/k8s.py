@@ -16,6 +16,10 @@ Prints `key: value` lines, each key prefixed with the binary's label:
   controller_rss_kib, controller_hwm_kib   VmRSS / VmHWM once done
   speaker_rss_kib, speaker_hwm_kib
   idle_rss_kib              the speaker's VmRSS with no Service (libraries)
+  *_own_writes_seen         own writes that came back through the watches
+                            (counted, no pass: ironlb_reconcile_own_writes_total)
+  *_whole_passes            of the passes, whole ones (/status config.whole_passes;
+                            absent before the incremental controller and speaker)
 
 With --churn-seconds S (after the start above): --rate changes a second
 for S seconds through the API (a seeded random mix of creating a Service
@@ -27,7 +31,9 @@ its new IPv4 address in the status, for the speaker when its gratuitous
 ARP / unsolicited NA is on the wire (captured on the other end of the
 speaker's veth); delays run from the API's answer to the change.  Changes
 overtaken by a later change of the same Service before being reflected are
-counted apart.  The pass counters are sampled every --sample seconds: the
+counted apart.  Per created Service also: the time to both addresses in
+its status (controller) and to a ServiceL2Status naming an interface
+(speaker), p50/p99/max.  The pass counters are sampled every --sample seconds: the
 largest time with changes pending and no pass is reported (resolution: the
 sampling interval).
 
@@ -114,6 +120,27 @@ def passes(port):
     return None
 
 
+def metric(port, name):
+    """One unlabelled metric of the daemon serving /metrics on port."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+            for line in r.read().decode().splitlines():
+                if line.startswith(name + " "):
+                    return float(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def status_field(port, field):
+    """/status config.<field> (None when absent: an older binary)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=10) as r:
+            return json.load(r).get("config", {}).get(field)
+    except (OSError, ValueError):
+        return None
+
+
 def svc(name, ips=None):
     md = {"name": name, "namespace": "default"}
     if ips:
@@ -181,13 +208,29 @@ class Api:
         return None, b""
 
 
-class Watcher:
-    """Watch the Services of namespace default from resourceVersion rv;
-    the first time each IPv4 address is seen in a Service's status."""
+def ingress_ips(obj):
+    """The addresses in a Service's status."""
+    return [i.get("ip") for i in ((obj.get("status") or {}).get("loadBalancer") or {}).get(
+        "ingress") or [] if i.get("ip")]
 
-    def __init__(self, plane, rv):
+
+def l2status_service(obj):
+    """A ServiceL2Status naming interfaces: [its Service's name]."""
+    st = obj.get("status") or {}
+    name = ((obj.get("metadata") or {}).get("labels") or {}).get("metallb.io/service-name")
+    return [name] if name and st.get("interfaces") else []
+
+
+class Watcher:
+    """Watch a collection (default: the Services of namespace default)
+    from resourceVersion rv; the first time each key keys(object) names is
+    seen (default: the addresses of a Service's status)."""
+
+    def __init__(self, plane, rv, path="/api/v1/namespaces/default/services",
+                 keys=ingress_ips):
         self.api = Api(plane)
         self.rv = rv
+        self.path, self.keys = path, keys
         self.first = {}
         self.events = 0
         self.stopping = False
@@ -199,7 +242,7 @@ class Watcher:
             a = self.api
             conn = http.client.HTTPSConnection(a.host, a.port, context=a.ctx, timeout=3600)
             try:
-                conn.request("GET", f"/api/v1/namespaces/default/services?watch=1"
+                conn.request("GET", f"{self.path}?watch=1"
                              f"&resourceVersion={self.rv}", headers=a.hdr)
                 r = conn.getresponse()
                 while not self.stopping:
@@ -213,11 +256,11 @@ class Watcher:
                     if rv:
                         self.rv = rv
                     self.events += 1
-                    for ing in ((obj.get("status") or {}).get("loadBalancer") or {}).get(
-                            "ingress") or []:
-                        ip = ing.get("ip")
-                        if ip and ip not in self.first:
-                            self.first[ip] = now
+                    if ev.get("type") == "DELETED":
+                        continue
+                    for k in self.keys(obj):
+                        if k not in self.first:
+                            self.first[k] = now
             except (OSError, http.client.HTTPException, ValueError):
                 time.sleep(0.1)
             finally:
@@ -299,6 +342,10 @@ def churn(plane, a, ports):
     st, body = Api(plane).request("GET", "/api/v1/namespaces/default/services?limit=1")
     rv = json.loads(body)["metadata"]["resourceVersion"]
     watcher = Watcher(plane, rv)
+    l2path = "/apis/metallb.io/v1beta1/namespaces/metallb-system/servicel2statuses"
+    st, body = Api(plane).request("GET", f"{l2path}?limit=1")
+    l2watch = Watcher(plane, json.loads(body)["metadata"]["resourceVersion"], l2path,
+                      l2status_service)
     sampler = Sampler(ports, a.sample)
     threads = [threading.Thread(target=worker, args=(q,), daemon=True) for q in queues]
     for t in threads:
@@ -355,6 +402,7 @@ def churn(plane, a, ports):
             time.sleep(0.2)
         w2 = time.time()
         watcher.stop()
+        l2watch.stop()
         sampler.stop()
         drops = sn.drops()
         ops = {op: sum(1 for c in changes if c.op == op) for op in ("add", "modify", "delete")}
@@ -393,12 +441,39 @@ def churn(plane, a, ports):
                 out(f"churn_to_state_{who}_p50_ms", f"{pct(v, 50):.0f}")
                 out(f"churn_to_state_{who}_p99_ms", f"{pct(v, 99):.0f}")
                 out(f"churn_to_state_{who}_max_ms", f"{max(v):.0f}")
+        # Per created Service: to both addresses in its status (the
+        # controller), to a ServiceL2Status naming an interface (the
+        # speaker; a Service's object is made once, so only creates count).
+        both = lambda c: (max(watcher.first[c.v4], watcher.first[c.v6])
+                          if c.v4 in watcher.first and c.v6 in watcher.first else None)
+        for who, seen in (("controller_both_addresses", both),
+                          ("speaker_l2status", lambda c: l2watch.first.get(c.name))):
+            delays, superseded, missing = [], 0, 0
+            for c in want:
+                if c.op != "add":
+                    continue
+                ts = seen(c)
+                if ts is not None:
+                    delays.append(max(0.0, ts - c.t) * 1000)
+                elif c.nxt is not None:
+                    superseded += 1
+                else:
+                    missing += 1
+            out(f"churn_creates_reflected_{who}", len(delays))
+            out(f"churn_creates_superseded_{who}", superseded)
+            out(f"churn_creates_not_reflected_{who}", missing)
+            if delays:
+                out(f"churn_create_to_{who}_p50_ms", f"{pct(delays, 50):.0f}")
+                out(f"churn_create_to_{who}_p99_ms", f"{pct(delays, 99):.0f}")
+                out(f"churn_create_to_{who}_max_ms", f"{max(delays):.0f}")
         out("churn_capture_drops", drops)
         out("churn_watch_events", watcher.events)
         for i, who in enumerate(("controller", "speaker")):
             s = [x[i + 1] for x in sampler.samples if x[i + 1] is not None and w0 <= x[0] <= w2]
             if len(s) >= 2:
                 out(f"churn_{who}_passes", f"{s[-1] - s[0]:.0f}")
+                whole = status_field(ports[i], "whole_passes")
+                out(f"churn_{who}_whole_passes_total", whole)
                 out(f"churn_{who}_largest_gap_between_passes_ms",
                     f"{sampler.largest_gap(i, w0, w1) * 1000:.0f}")
         out("churn_pass_sampling_ms", f"{a.sample * 1000:.0f}")
@@ -456,6 +531,8 @@ def run(n, binary, a):
             out("controller_passes_to_all_ingress", f"{done:.0f}" if done is not None else None)
             if done is not None and settled is not None:
                 out("controller_passes_after_done", f"{settled - done:.0f}")
+            out("controller_own_writes_seen", f"{metric(cport, 'ironlb_reconcile_own_writes_total') or 0:.0f}")
+            out("controller_whole_passes", status_field(cport, "whole_passes"))
             t1 = time.monotonic()
             spk = start_daemon(binary, "speaker", p, sport, logdir,
                                ["--node-name", "node-a"])
@@ -467,6 +544,8 @@ def run(n, binary, a):
             out("speaker_passes_to_all_l2status", f"{done:.0f}" if done is not None else None)
             if done is not None and settled is not None:
                 out("speaker_passes_after_done", f"{settled - done:.0f}")
+            out("speaker_own_writes_seen", f"{metric(sport, 'ironlb_reconcile_own_writes_total') or 0:.0f}")
+            out("speaker_whole_passes", status_field(sport, "whole_passes"))
             out("controller_passes_after_speaker_done", f"{passes(cport) or 0:.0f} (total)")
             out("controller_rss_kib", mem(ctl.pid)[0])
             out("controller_hwm_kib", mem(ctl.pid)[1])

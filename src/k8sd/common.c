@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/hashmap.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "k8sd/k8sd.h"
@@ -124,7 +125,18 @@ void k8sd_post_event(struct k8s_client *c, const char *reporting_controller,
 }
 
 /* ------------------------------------------------------------------ */
-/* the start of a pass */
+/* the reflectors feeding the pipeline, and a step */
+
+void k8sd_feed(struct pipeline *p, enum k8s_change change, const struct tree *obj)
+{
+	if (change != K8S_CHANGE_DELETED) {
+		pipeline_upsert(p, K8SD_SOURCE_OBJECTS, tree_clone(obj));
+		return;
+	}
+	const struct tree *meta = tree_get(obj, "metadata");
+	pipeline_delete(p, K8SD_SOURCE_OBJECTS, tree_get_str(obj, "kind"),
+			tree_get_str(meta, "namespace"), tree_get_str(meta, "name"));
+}
 
 static void collect_obj(const char *key, const struct tree *obj, void *arg)
 {
@@ -136,8 +148,23 @@ static void collect_obj(const char *key, const struct tree *obj, void *arg)
 	*VEC_PUSH(v->t, v->n) = tree_clone(obj);
 }
 
-bool k8sd_pass_build(struct pipeline *p, struct k8s_reflector *const *refl, size_t nrefl,
-		     struct k8sd_cstate *cs, struct pipeline_pass *ps, json_t **verdict)
+void k8sd_feed_config(struct pipeline *p, struct k8s_reflector *const *refl, size_t nrefl)
+{
+	struct {
+		size_t n;
+		struct tree **t;
+	} objs = {0};
+	/* Reflector by reflector, each in key order (namespace/name): the
+	 * order depends on the objects alone, never on when they arrived, so
+	 * that a restart takes the same pool as "the later one" of two that
+	 * overlap. */
+	for (size_t i = 0; i < nrefl; i++)
+		k8s_store_foreach(k8s_reflector_store(refl[i]), collect_obj, &objs);
+	pipeline_source_set(p, K8SD_SOURCE_CONFIG, objs.t, objs.n);
+	free(objs.t);
+}
+
+void k8sd_feed_all(struct pipeline *p, struct k8s_reflector *const *refl, size_t nrefl)
 {
 	struct {
 		size_t n;
@@ -145,21 +172,51 @@ bool k8sd_pass_build(struct pipeline *p, struct k8s_reflector *const *refl, size
 	} objs = {0};
 	for (size_t i = 0; i < nrefl; i++)
 		k8s_store_foreach(k8s_reflector_store(refl[i]), collect_obj, &objs);
-	pipeline_source_set(p, "api", objs.t, objs.n);
+	pipeline_source_set(p, K8SD_SOURCE_OBJECTS, objs.t, objs.n);
 	free(objs.t);
-	pipeline_build(p, ps);
-	for (size_t i = 0; i < ps->diags.n; i++) {
-		const struct diag *g = &ps->diags.items[i];
+}
+
+/* The problems worth a line: every error after a whole pass; after a
+ * step, those of the Services it changed. */
+static void log_problems(const struct pipeline_live *live, const struct pipeline_step *st)
+{
+	struct hashmap only;
+	hashmap_init(&only, false);
+	for (size_t i = 0; !st->full && i < st->nreplan; i++)
+		hashmap_put_str(&only, st->replan[i], st->replan[i], NULL);
+	for (size_t i = 0; i < live->diags.n && (st->full || hashmap_count(&only)); i++) {
+		const struct diag *g = &live->diags.items[i];
 		if (g->level != DIAG_ERROR)
 			continue;
+		if (!st->full) {
+			if (g->kind != KIND_SERVICE || !g->obj_name)
+				continue;
+			char key[512];
+			snprintf(key, sizeof(key), "%s/%s",
+				 g->obj_namespace ? g->obj_namespace : "default", g->obj_name);
+			if (!hashmap_get_str(&only, key))
+				continue;
+		}
 		char *line = diag_format(g);
 		log_warn("configuration problem", "error", line, NULL);
 		free(line);
 	}
-	const struct pipeline_verdict *v = &ps->verdict;
+	hashmap_clear(&only);
+}
+
+bool k8sd_step(struct pipeline *p, struct alloc *a, struct pipeline_live *live,
+	       struct k8sd_cstate *cs, json_t **verdict, struct pipeline_step *st)
+{
+	pipeline_step(p, a, live, NULL, NULL, st);
+	log_problems(live, st);
+	const struct pipeline_verdict *v = &live->verdict;
+	bool invalid = v->config != PIPELINE_CONFIG_VALID;
+	/* A step takes only good Services: the verdict is the last whole
+	 * pass's. */
+	if (!st->full && *verdict)
+		return invalid;
 	json_decref(*verdict);
 	*verdict = pipeline_verdict_json(v);
-	bool invalid = v->config != PIPELINE_CONFIG_VALID;
 	char *errors = xstrdup("");
 	for (size_t i = 0; i < v->nconfig_errors; i++) {
 		char *e = xasprintf("%s%s%s", errors, *errors ? "\n" : "", v->config_errors[i]);

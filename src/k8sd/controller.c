@@ -1,12 +1,15 @@
 /*
  * `ironlb controller` (in ironlb-k8s, see k8sd.h): reflectors for Services, Namespaces and the metallb.io
  * configuration kinds of the config namespace; once all are synced, and
- * after changes (src/reconcile: quiet time, maximum delay), the pipeline
- * (src/pipeline/pipeline.h) judges the stores' objects and builds the model
- * in force (the last good configuration when the current one has errors; a
- * Service with errors fails alone, with an AllocationFailed Event), the
- * allocator runs over every Service, and Services whose addresses differ
- * from their status get status.loadBalancer.ingress and the
+ * after changes (src/reconcile: quiet time, maximum delay), a pipeline step
+ * (src/pipeline/pipeline.h) takes what the reflectors fed it (each Service
+ * event one object; the configuration kinds as a whole when one changed):
+ * the model in force (the last good configuration when the current one has
+ * errors; a Service with errors fails alone, with an AllocationFailed
+ * Event), the allocator updated for the changed Services only (every
+ * Service after a configuration change), and of the Services the step
+ * names (all after a whole pass) those whose addresses differ from their
+ * status get status.loadBalancer.ingress and the
  * metallb.io/ip-allocated-from-pool annotation patched; allocator events
  * are posted as events.k8s.io/v1 Events.  After each pass, IPAddressPools
  * whose figures changed get status.assignedIPv4/IPv6 and
@@ -148,10 +151,19 @@ struct ctl {
 
 	struct alloc *alloc;
 	struct pipeline *pipe;         /* the store, verdict and last good records */
+	/* What is in force, followed one change at a time (pipeline_step());
+	 * the Services fed since the last pass ("ns/name" -> struct held: what
+	 * the allocator held for each before the pass), and whether any
+	 * other kind changed (the configuration source is fed again). */
+	struct pipeline_live live;
+	struct hashmap pending;
+	bool config_dirty;
 	struct sent_table failed_sent; /* by Service key: the AllocationFailed message posted */
 	bool have_config;
 	bool stale;
 	unsigned long updates, update_errors;
+	/* Of the passes: whole ones (everything judged and planned again). */
+	unsigned long whole_passes;
 
 	struct sent_table sent;        /* by Service key */
 	struct sent_table pool_sent;   /* by pool name */
@@ -176,10 +188,10 @@ struct ctl {
 };
 
 /*
- * When passes run is the reconciler's (src/reconcile/reconciler.h): a pass
- * costs O(Services) (the model is rebuilt from the stores), so the next one
- * waits as long as the last one took (at most max_spacing), and no change
- * waits longer than max_delay.  Our own status and annotation patches
+ * When passes run is the reconciler's (src/reconcile/reconciler.h): the
+ * next pass waits as long as the last one took (at most max_spacing; a
+ * step is short, a whole pass O(Services)), and no change waits longer
+ * than max_delay.  Our own status and annotation patches
  * coming back through the watch cause none (on_change()).
  */
 
@@ -346,6 +358,11 @@ static void reset_state(struct ctl *c)
 	alloc_free(c->alloc);
 	c->alloc = alloc_new();
 	alloc_set_lb_class(c->alloc, c->lb_class);
+	/* The next pass is a whole one, into a fresh allocator. */
+	pipeline_live_free(&c->live);
+	pipeline_live_init(&c->live, c->ns);
+	pipeline_resync(c->pipe);
+	c->config_dirty = true;
 	c->have_config = false;
 	c->stale = false;
 	sent_clear(&c->sent);
@@ -843,98 +860,156 @@ static void service_event(struct ctl *c, const struct tree *obj, const char *key
 			ev->reason, ev->message);
 }
 
+/* Whether the verdict fails ns/name (rule 2). */
+static bool verdict_fails(const struct pipeline_verdict *v, const char *ns, const char *name)
+{
+	for (size_t i = 0; i < v->nfailed; i++)
+		if (strcmp(v->failed[i].namespace_, ns) == 0 && strcmp(v->failed[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+/* Bring one Service's status and annotation to what the allocator holds
+ * for it (or clear it when it is no longer ours); held: what the
+ * allocator held before the pass (NULL: nothing known). */
+static void sync_service(struct ctl *c, const struct service *s, const struct held *held)
+{
+	const char *ns = s->meta.namespace_, *name = s->meta.name;
+	const struct tree *obj = k8s_store_get(k8s_reflector_store(c->refl[R_SERVICES]), ns, name);
+	if (!obj)
+		return;
+	char key[512];
+	snprintf(key, sizeof(key), "%s/%s", ns, name);
+	if (!pipeline_service_ours(c->pipe, s)) {
+		static const struct held none;
+		clear_service(c, &c->live.model, s, obj, key, held ? held : &none);
+		return;
+	}
+	struct alloc_result r = {0};
+	const char *pools[2] = {NULL, NULL};
+	r.naddrs = alloc_get(c->alloc, ns, name, r.addrs, pools);
+	r.pools[0] = (char *)pools[0];
+	r.pools[1] = (char *)pools[1];
+	char *want = status_json(&r);
+	char *have = ingress_json_of(obj);
+	char *ann = pools_of(&r);
+	sync_status(c, key, ns, name, want, strcmp(want, have) != 0, NULL);
+	sync_annotation(c, key, ns, name, ann,
+			tree_get_str(tree_path(obj, "metadata.annotations"), POOL_ANNOTATION));
+	sent_tidy(c, key);
+	free(want);
+	free(have);
+	free(ann);
+}
+
 /*
- * One pass.  The reflectors' objects are given to the pipeline as one
- * source, replaced as a whole on each pass (a pass already costs
- * O(objects); feeding single changes from on_change is the step after),
- * and the pipeline's verdict and model decide: the configuration in force
- * (current or last good), and the Services that fail alone.
+ * One pass: a pipeline step over what the reflectors fed since the last
+ * one (on_change()).  Services and EndpointSlices were fed one change at a
+ * time; when a configuration kind changed, its source is fed again.  A
+ * step that only saw good Services allocates just those
+ * (alloc_update_service()) and patches the status of those and of the
+ * Services whose addresses it moved; anything else is a whole pass
+ * (every Service checked, its status compared).
  */
 static void reconcile(struct ctl *c)
 {
 	if (!c->leader)
 		return;   /* a follower writes nothing; its reflectors stay in sync */
-	struct pipeline_pass ps;
-	bool invalid = k8sd_pass_build(c->pipe, c->refl, R_COUNT, c->cstate, &ps, &c->verdict);
-	const struct pipeline_verdict *v = &ps.verdict;
+	if (c->config_dirty) {
+		k8sd_feed_config(c->pipe, &c->refl[R_NAMESPACES], R_COUNT - R_NAMESPACES);
+		c->config_dirty = false;
+	}
+	/* What the allocator holds for each changed Service before the step:
+	 * one that stopped being ours is released by it, and clear_service()
+	 * needs to know which addresses were ours. */
+	struct hashmap_iter it;
+	hashmap_iter_init(&it, &c->pending);
+	while (hashmap_iter_next(&it)) {
+		struct held *h = it.value;
+		const char *slash = strchr(it.key, '/');
+		char ns[256];
+		snprintf(ns, sizeof(ns), "%.*s", (int)(slash - (const char *)it.key),
+			 (const char *)it.key);
+		h->n = alloc_get(c->alloc, ns, slash + 1, h->a, NULL);
+	}
+	struct pipeline_step st;
+	bool invalid = k8sd_step(c->pipe, c->alloc, &c->live, c->cstate, &c->verdict, &st);
+	c->whole_passes += st.full;
+	const struct pipeline_verdict *v = &c->live.verdict;
 	c->updates++;
 	if (invalid)
 		c->update_errors++;
-	if (!ps.running)
-		log_error("configuration has errors; nothing allocated until it is fixed", NULL);
-	else if (!ps.taken)
-		log_error("configuration has errors; keeping the last good one", NULL);
-	else if (invalid)
-		log_warn("configuration refers to objects that do not exist; running it "
-			 "(no valid one yet), those references select nothing",
-			 NULL);
-	c->have_config = ps.running;
-	c->stale = ps.stale;
-
-	struct model *m = &ps.model;
-	size_t nsvc = m->nservices ? m->nservices : 1;
-	/* What the allocator holds before the pass: alloc_service() releases
-	 * the addresses of a Service that is no longer ours, and
-	 * clear_service() needs to know which they were. */
-	struct held *held = xcalloc(nsvc, sizeof(*held));
-	if (c->have_config) {
-		for (size_t i = 0; i < m->nservices; i++)
-			held[i].n = alloc_get(c->alloc, m->services[i].meta.namespace_,
-					      m->services[i].meta.name, held[i].a, NULL);
-		pipeline_allocate(&ps, c->alloc);
+	if (st.full) {
+		if (!c->live.running)
+			log_error("configuration has errors; nothing allocated until it is fixed",
+				  NULL);
+		else if (!st.taken)
+			log_error("configuration has errors; keeping the last good one", NULL);
+		else if (invalid)
+			log_warn("configuration refers to objects that do not exist; running it "
+				 "(no valid one yet), those references select nothing",
+				 NULL);
 	}
+	c->have_config = c->live.running;
+	c->stale = c->live.stale;
 
 	const struct k8s_store *svcs = k8s_reflector_store(c->refl[R_SERVICES]);
-	for (size_t i = 0; c->have_config && i < m->nservices; i++) {
-		const struct service *s = &m->services[i];
-		const struct alloc_result *r = &ps.results[i];
-		const char *ns = s->meta.namespace_, *name = s->meta.name;
-		const struct tree *obj = k8s_store_get(svcs, ns, name);
+	struct model *m = &c->live.model;
+	/* The allocator's events (each Service it computed), in order. */
+	for (size_t i = 0; c->have_config && i < st.changes.n; i++) {
+		const struct alloc_change *ch = &st.changes.items[i];
+		const struct alloc_result *r = &ch->result;
 		char key[512];
-		snprintf(key, sizeof(key), "%s/%s", ns, name);
+		snprintf(key, sizeof(key), "%s/%s", ch->ns, ch->name);
+		const struct tree *obj = k8s_store_get(svcs, ch->ns, ch->name);
 		bool failing = false;
 		for (size_t e = 0; e < r->nevents; e++) {
 			failing |= strcmp(r->events[e].reason, "AllocationFailed") == 0;
-			service_event(c, obj, key, ns, name, &r->events[e]);
+			service_event(c, obj, key, ch->ns, ch->name, &r->events[e]);
 		}
-		if (!failing)
+		if (!failing && !verdict_fails(v, ch->ns, ch->name))
 			sent_forget(&c->failed_sent, key);
-		if (!obj)
-			continue;
-		if (!r->ours) {
-			clear_service(c, m, s, obj, key, &held[i]);
-			continue;
+	}
+	if (c->have_config && st.full) {
+		for (size_t i = 0; i < m->nservices; i++) {
+			char key[512];
+			snprintf(key, sizeof(key), "%s/%s", m->services[i].meta.namespace_,
+				 m->services[i].meta.name);
+			sync_service(c, &m->services[i], hashmap_get_str(&c->pending, key));
 		}
-		char *want = status_json(r);
-		char *have = ingress_json_of(obj);
-		char *pools = pools_of(r);
-		sync_status(c, key, ns, name, want, strcmp(want, have) != 0, NULL);
-		sync_annotation(c, key, ns, name, pools,
-				tree_get_str(tree_path(obj, "metadata.annotations"), POOL_ANNOTATION));
-		sent_tidy(c, key);
-		free(want);
-		free(have);
-		free(pools);
+		/* Failed Services: their AllocationFailed event (posted once
+		 * while it says the same). */
+		for (size_t i = 0; i < v->nfailed; i++) {
+			const struct pipeline_failed *f = &v->failed[i];
+			char key[512];
+			snprintf(key, sizeof(key), "%s/%s", f->namespace_, f->name);
+			struct alloc_event ev = pipeline_failed_event(f);
+			service_event(c, k8s_store_get(svcs, f->namespace_, f->name), key,
+				      f->namespace_, f->name, &ev);
+		}
+		/* Records of Services that are gone. */
+		sent_filter(&c->sent, sent_service_exists, (void *)svcs);
+		sent_filter(&c->failed_sent, sent_service_exists, (void *)svcs);
+	} else if (c->have_config) {
+		for (size_t i = 0; i < st.nreplan; i++) {
+			const char *key = st.replan[i];
+			const char *slash = strchr(key, '/');
+			char ns[256];
+			snprintf(ns, sizeof(ns), "%.*s", (int)(slash - key), key);
+			const struct service *svc = model_find_service(m, ns, slash + 1);
+			if (svc)
+				sync_service(c, svc, hashmap_get_str(&c->pending, key));
+		}
 	}
-	/* Failed Services that were never good: no address, only the event. */
-	for (size_t i = 0; c->have_config && i < v->nfailed; i++) {
-		const struct pipeline_failed *f = &v->failed[i];
-		if (f->kept)
-			continue;
-		char key[512];
-		snprintf(key, sizeof(key), "%s/%s", f->namespace_, f->name);
-		struct alloc_event ev = pipeline_failed_event(f);
-		service_event(c, k8s_store_get(svcs, f->namespace_, f->name), key, f->namespace_,
-			      f->name, &ev);
+	pipeline_step_free(&st);
+	hashmap_iter_init(&it, &c->pending);
+	while (hashmap_iter_next(&it)) {
+		free(it.value);
+		hashmap_iter_del(&it);
 	}
-	free(held);
-	/* Records of Services that are gone. */
-	sent_filter(&c->sent, sent_service_exists, (void *)svcs);
-	sent_filter(&c->failed_sent, sent_service_exists, (void *)svcs);
 	if (c->have_config)
 		update_pool_status(c);
 	metrics_update(c);
-	pipeline_pass_free(&ps);
 }
 
 static void on_pass(void *arg)
@@ -1011,10 +1086,30 @@ static void on_change(enum k8s_change change, const struct tree *object,
 {
 	struct refl_arg *ra = arg;
 	struct ctl *c = ra->c;
-	if ((ra->i == R_SERVICES && own_service_write(c, change, object, old)) ||
-	    (ra->i == R_POOLS && own_pool_write(c, change, object, old))) {
+	if (ra->i == R_SERVICES && own_service_write(c, change, object, old)) {
+		/* The store follows (a later change of the Service is read
+		 * with it), without a step. */
+		pipeline_refresh(c->pipe, K8SD_SOURCE_OBJECTS, tree_clone(object));
 		reconciler_own_write(c->rec);
 		return;
+	}
+	if (ra->i == R_POOLS && own_pool_write(c, change, object, old)) {
+		reconciler_own_write(c->rec);
+		return;
+	}
+	if (ra->i == R_SERVICES) {
+		k8sd_feed(c->pipe, change, object);
+		char *key = k8s_object_key(object);
+		if (key && !hashmap_get_str(&c->pending, key))
+			hashmap_put_str(&c->pending, key, xcalloc(1, sizeof(struct held)), NULL);
+		if (key && change == K8S_CHANGE_DELETED)
+			sent_forget(&c->sent, key);
+		free(key);
+	} else if (ra->i == R_NAMESPACES || !k8sd_status_only(change, object, old)) {
+		/* A status-only change of a metallb.io object (someone else's
+		 * write of a pool's figures) changes no configuration: the pass
+		 * is a step, whose pool status update puts the figures back. */
+		c->config_dirty = true;
 	}
 	reconciler_changed(c->rec);
 }
@@ -1079,6 +1174,8 @@ static void h_status(const struct http_request *req, struct http_response *resp,
 				      c->have_config, "stale", c->stale, "updates",
 				      (json_int_t)c->updates, "failed_updates",
 				      (json_int_t)c->update_errors));
+	json_object_set_new(json_object_get(root, "config"), "whole_passes",
+			    json_integer((json_int_t)c->whole_passes));
 	if (c->verdict)
 		json_object_update(json_object_get(root, "config"), c->verdict);
 	json_object_set_new(root, "reconciler", reconciler_status_json(c->rec));
@@ -1174,6 +1271,9 @@ int cmd_controller(int argc, char **argv)
 	alloc_set_lb_class(c.alloc, lb_class);
 	struct pipeline_opts po = {.config_namespace = ns, .lb_class = c.lb_class};
 	c.pipe = pipeline_new(&po);
+	pipeline_live_init(&c.live, ns);
+	hashmap_init(&c.pending, true);
+	c.config_dirty = true;
 	struct reconciler_opts ro = {
 		RECONCILER_K8S_DEFAULTS,
 		.pass = on_pass,
@@ -1246,6 +1346,12 @@ int cmd_controller(int argc, char **argv)
 	http_server_free(c.http);
 	metrics_registry_free(c.reg);
 	alloc_free(c.alloc);
+	pipeline_live_free(&c.live);
+	struct hashmap_iter it;
+	hashmap_iter_init(&it, &c.pending);
+	while (hashmap_iter_next(&it))
+		free(it.value);
+	hashmap_clear(&c.pending);
 	pipeline_free(c.pipe);
 	json_decref(c.verdict);
 	sent_clear(&c.sent);

@@ -183,3 +183,30 @@ bool k8sd_status_patch_echo(const struct tree *old, const struct tree *obj, cons
 	json_decref(want);
 	return same;
 }
+
+/* The object without metadata bookkeeping and status. */
+static json_t *spec_rest(const struct tree *t)
+{
+	json_t *j = tree_to_json(t);
+	if (!json_is_object(j))
+		return j;
+	json_t *meta = json_object_get(j, "metadata");
+	if (json_is_object(meta)) {
+		json_object_del(meta, "resourceVersion");
+		json_object_del(meta, "managedFields");
+		json_object_del(meta, "generation");
+	}
+	json_object_del(j, "status");
+	return j;
+}
+
+bool k8sd_status_only(enum k8s_change change, const struct tree *old, const struct tree *obj)
+{
+	if (change != K8S_CHANGE_MODIFIED || !old)
+		return false;
+	json_t *a = spec_rest(old), *b = spec_rest(obj);
+	bool eq = json_equal(a, b);
+	json_decref(a);
+	json_decref(b);
+	return eq;
+}

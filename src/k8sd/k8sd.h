@@ -67,6 +67,10 @@ bool k8sd_service_echo(const struct tree *old, const struct tree *obj, const cha
 bool k8sd_status_object_echo(enum k8s_change change, const struct tree *obj, const char *want,
 			     const char *sent);
 bool k8sd_status_patch_echo(const struct tree *old, const struct tree *obj, const char *sent);
+/* An update (old -> obj) whose only differences are metadata bookkeeping
+ * and status: of a metallb.io configuration object, nothing the model
+ * reads (the controller's IPAddressPool figures, as seen by a speaker). */
+bool k8sd_status_only(enum k8s_change change, const struct tree *old, const struct tree *obj);
 
 /* Free the records of Events still under way; after k8s_client_free()
  * (which cancels them without callbacks). */
@@ -96,14 +100,36 @@ void k8sd_cstate_reset(struct k8sd_cstate *s);
 /* Cancels what is under way; before k8s_client_free(). */
 void k8sd_cstate_free(struct k8sd_cstate *s);
 
-/* The start of a controller's or speaker's pass: the objects of the
- * reflectors refl[0..nrefl) (cloned) become the pipeline's "api" source
- * (replaced as a whole), the pass is built into *ps (free it with
- * pipeline_pass_free()), its errors are logged, the verdict replaces
- * *verdict (its JSON for /status) and is written to the ConfigurationState
- * cs.  Returns whether the configuration is invalid. */
-struct k8sd_cstate;
-bool k8sd_pass_build(struct pipeline *p, struct k8s_reflector *const *refl, size_t nrefl,
-		     struct k8sd_cstate *cs, struct pipeline_pass *ps, json_t **verdict);
+/*
+ * The reflectors feed the pipeline (src/pipeline/pipeline.h) object by
+ * object, and a pass is a pipeline step: work in proportion to what
+ * changed.
+ *
+ * k8sd_feed: a watch event on a Service or an EndpointSlice, into the
+ * source K8SD_SOURCE_OBJECTS (a clone is upserted; a deletion deleted).
+ * k8sd_feed_all: every object of those reflectors as that source (a
+ * controller taking the lead starts from them).
+ *
+ * k8sd_feed_config: the objects of the other reflectors (the metallb.io
+ * kinds, Nodes, Namespaces, Secrets) as the source K8SD_SOURCE_CONFIG,
+ * replaced as a whole when one of them changed (they are few; a change to
+ * them is a whole pass anyway).  Reflector by reflector, each in
+ * namespace/name order, so that the order never depends on arrival.
+ *
+ * k8sd_step: pipeline_step() (a may be NULL: the speaker allocates
+ * nothing), its errors logged (all after a whole pass, the changed
+ * Services' after a step); after a whole pass (or the first time) the
+ * verdict replaces *verdict (its JSON for /status) and is written to the
+ * ConfigurationState cs.  Returns whether the configuration is invalid.
+ * Free st with pipeline_step_free().
+ */
+#define K8SD_SOURCE_OBJECTS "api"
+#define K8SD_SOURCE_CONFIG "api-config"
+
+void k8sd_feed(struct pipeline *p, enum k8s_change change, const struct tree *obj);
+void k8sd_feed_all(struct pipeline *p, struct k8s_reflector *const *refl, size_t nrefl);
+void k8sd_feed_config(struct pipeline *p, struct k8s_reflector *const *refl, size_t nrefl);
+bool k8sd_step(struct pipeline *p, struct alloc *a, struct pipeline_live *live,
+	       struct k8sd_cstate *cs, json_t **verdict, struct pipeline_step *st);
 
 #endif

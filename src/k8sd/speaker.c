@@ -6,9 +6,12 @@
  * Secrets and metallb.io configuration kinds of the config namespace, and
  * this node's ServiceL2Status / ServiceBGPStatus objects.  Once all are
  * synced, and after changes (src/reconcile: quiet time, maximum delay), a
- * model is built from them exactly as `ironlb run` builds one from files,
- * and the announcer (src/node/announcer.h, the code `ironlb run` uses)
- * plans Layer 2 and BGP for this node and makes it so.  The addresses announced are the ones
+ * pipeline step takes what they fed (each Service and EndpointSlice event
+ * one object; the configuration kinds, Nodes and Secrets as a whole when
+ * one changed), as `ironlb run` takes files, and the announcer
+ * (src/node/announcer.h, the code `ironlb run` uses) plans Layer 2 and BGP
+ * for this node again: for the Services the step names, or everything
+ * after a whole pass.  The addresses announced are the ones
  * the controller wrote in status.loadBalancer.ingress of Services that are
  * ours (type LoadBalancer, our class); each address's pool is the valid
  * pool that holds it.  The speaker never writes Services.
@@ -56,6 +59,7 @@
 #include "alloc/alloc_metrics.h"
 #include "base/diag.h"
 #include "base/base64.h"
+#include "base/hashmap.h"
 #include "base/log.h"
 #include "base/sha256.h"
 #include "base/util.h"
@@ -87,12 +91,6 @@ enum { S_SERVICES, S_SLICES, S_NODES, S_SECRETS, S_POOLS, S_L2ADVS, S_BGPADVS,
 
 /* Protocol bits of what this node does for a Service. */
 enum { P_L2 = 1, P_BGP = 2, P_L2_FAILED = 4 };
-
-/* What this node announced for a Service at the last pass (for events). */
-struct announced {
-	char *key;       /* "ns/name" */
-	unsigned bits;
-};
 
 /* A ServiceL2Status / ServiceBGPStatus object this node keeps. */
 struct status_rec {
@@ -126,7 +124,17 @@ struct spk {
 	bool have_config;
 	bool stale;
 	unsigned long updates, update_errors;
+	/* Of the passes: whole ones (everything judged and planned again). */
+	unsigned long whole_passes;
 	json_t *verdict;   /* the last pass's, for /status (pipeline_verdict_json()) */
+
+	/* What is in force, followed one change at a time (pipeline_step(),
+	 * without an allocator); whether a configuration kind changed (its
+	 * source is fed again at the next pass); the Services whose status
+	 * objects someone else changed ("ns/name", checked at the next pass). */
+	struct pipeline_live live;
+	bool config_dirty;
+	struct hashmap dirty_svcs;
 
 	struct announcer *ann;
 	/* The failure detector and the Ready condition (liveness.h); the
@@ -138,16 +146,19 @@ struct spk {
 	/* s->announced holds what this node announced before the first
 	 * report (its own status objects), so a restart posts no events. */
 	bool reported;
+	/* The detector changed its verdict on a node: the next pass plans
+	 * every Service again (a step would re-plan none). */
+	bool replan_all;
 	/* Nodes the failure detector held dead or left at the last pass:
 	 * their status objects for what this node takes over are stale, and
 	 * deleted here, since their speakers cannot.  (A node that is only
 	 * not Ready has a running speaker, which deletes its own.) */
 	size_t ndown;
 	char **down;
-	size_t nannounced;
-	struct announced *announced;  /* sorted by key */
-	size_t nrecs;
-	struct status_rec *recs;      /* sorted by name */
+	/* What this node announces per Service ("ns/name" -> protocol bits,
+	 * for events), and its status objects by name (-> struct status_rec). */
+	struct hashmap announced;
+	struct hashmap recs;
 	struct status_req *reqs;      /* status object requests under way */
 
 	struct k8sd_cstate *cstate;
@@ -156,11 +167,10 @@ struct spk {
 	struct http_server *http;
 };
 
-/* When passes run is the reconciler's (src/reconcile/reconciler.h): a pass
- * costs time in proportion to the cluster, so changes gather for as long
- * as the last pass took (at most max_spacing), a burst of them (a thousand
- * Services getting their addresses) is a few passes, not a thousand, and
- * no change waits longer than max_delay. */
+/* When passes run is the reconciler's (src/reconcile/reconciler.h):
+ * changes gather for as long as the last pass took (at most max_spacing),
+ * a burst of them (a thousand Services getting their addresses) is a few
+ * passes, not a thousand, and no change waits longer than max_delay. */
 static void retry_soon(void *arg)
 {
 	struct spk *s = arg;
@@ -170,15 +180,35 @@ static void retry_soon(void *arg)
 /* ------------------------------------------------------------------ */
 /* status objects */
 
-static int rec_cmp(const void *a, const void *b)
+static void rec_free(struct status_rec *r)
 {
-	return strcmp(((const struct status_rec *)a)->name, ((const struct status_rec *)b)->name);
+	free(r->name);
+	free(r->sent);
+	free(r->want);
+	free(r);
 }
 
 static struct status_rec *rec_find(struct spk *s, const char *name)
 {
-	struct status_rec k = {.name = (char *)name};
-	return xbsearch(&k, s->recs, s->nrecs, sizeof(k), rec_cmp);
+	return hashmap_get_str(&s->recs, name);
+}
+
+static struct status_rec *rec_get(struct spk *s, const char *name)
+{
+	struct status_rec *r = rec_find(s, name);
+	if (!r) {
+		r = xcalloc(1, sizeof(*r));
+		r->name = xstrdup(name);
+		hashmap_put_str(&s->recs, r->name, r, NULL);
+	}
+	return r;
+}
+
+static void rec_drop(struct spk *s, const char *name)
+{
+	void *r;
+	if (hashmap_del_str(&s->recs, name, &r))
+		rec_free(r);
 }
 
 /* "l2-" or "bgp-" and 10 hex digits of sha256(node "/" ns "/" name): the
@@ -278,71 +308,81 @@ static void on_status_deleted(struct k8s_response *resp, void *arg)
 	status_req_free(r);
 }
 
-/* One wanted status object. */
-struct want {
-	char *name;
-	const char *kind;      /* "ServiceL2Status" / "ServiceBGPStatus" */
-	int refl;              /* S_L2STATUS / S_BGPSTATUS */
-	char *svc_ns, *svc_name;
-	json_t *status;
-};
-
-/* One more wanted object of kind refl for Service key: status node,
- * serviceName, serviceNamespace and `field` (interfaces or peers). */
-static void want_push(struct want **v, size_t *n, const struct spk *s, int refl,
-		      const char *key, const char *svc_ns, const char *svc_name,
-		      const char *field, json_t *value)
-{
-	struct want *w = VEC_PUSH(*v, *n);
-	bool l2 = refl == S_L2STATUS;
-	*w = (struct want){status_name(l2 ? "l2-" : "bgp-", s->node, key),
-			   l2 ? "ServiceL2Status" : "ServiceBGPStatus",
-			   refl,
-			   xstrdup(svc_ns),
-			   xstrdup(svc_name),
-			   json_pack("{s:s, s:s, s:s, s:O}", "node", s->node, "serviceName",
-				     svc_name, "serviceNamespace", svc_ns, field, value)};
-}
-
-static int want_cmp(const void *a, const void *b)
-{
-	return strcmp(((const struct want *)a)->name, ((const struct want *)b)->name);
-}
-
 static const char *const KIND_PLURAL[] = {[S_L2STATUS] = "servicel2statuses",
 					  [S_BGPSTATUS] = "servicebgpstatuses"};
 
-struct gone_ctx {
-	struct spk *s;
-	const struct want *want;
-	size_t nwant;
-	int refl;
-	struct status_rec **next;
-	size_t *nnext;
-};
-
-/* k8s_store_foreach callback: delete an object of this node's (the
- * reflector selects them by label) that is not wanted. */
-static void delete_unwanted(const char *key, const struct tree *obj, void *arg)
+/* Make this node's status object `name` of kind refl (S_L2STATUS /
+ * S_BGPSTATUS) for Service svc_ns/svc_name hold `status` (node,
+ * serviceName, serviceNamespace and interfaces or peers): nothing when it
+ * does, or when that was sent and the watch has not shown it yet; else a
+ * patch, or a create and a patch. */
+static void sync_want(struct spk *s, int refl, const char *name, const char *svc_ns,
+		      const char *svc_name, json_t *status)
 {
-	struct gone_ctx *g = arg;
-	struct spk *s = g->s;
-	(void)key;
-	const char *name = tree_get_str(tree_get(obj, "metadata"), "name");
-	if (!name)
+	const struct tree *obj = k8s_store_get(k8s_reflector_store(s->refl[refl]), s->ns, name);
+	json_t *have = NULL;
+	if (obj && tree_get(obj, "status"))
+		have = tree_to_json(tree_get(obj, "status"));
+	bool same = have && json_equal(have, status);
+	json_decref(have);
+	char *text = json_dumps(status, JSON_COMPACT | JSON_SORT_KEYS);
+	struct status_rec *rec = rec_get(s, name);
+	free(rec->want);
+	rec->want = xstrdup(text);
+	if (same) {
+		free(rec->sent);
+		rec->sent = NULL;
+		free(text);
 		return;
-	struct want k = {.name = (char *)name};
-	if (xbsearch(&k, g->want, g->nwant, sizeof(k), want_cmp))
+	}
+	if (rec->sent && strcmp(rec->sent, text) == 0) {
+		free(text);   /* sent; the watch has not shown it yet */
 		return;
-	struct status_rec *old = rec_find(s, name);
-	struct status_rec *rec = VEC_PUSH(*g->next, *g->nnext);
-	rec->name = xstrdup(name);
-	rec->sent = xstrdup("-");
-	if (old && old->sent && strcmp(old->sent, "-") == 0)
-		return;   /* deleting; the watch has not shown it yet */
+	}
+	free(rec->sent);
+	rec->sent = text;
 	struct status_req *r = status_req_new(s, name);
 	r->kind_path = xasprintf("/apis/metallb.io/v1beta1/namespaces/%s/%s", s->ns,
-				 KIND_PLURAL[g->refl]);
+				 KIND_PLURAL[refl]);
+	r->status = xstrdup(text);
+	if (obj) {
+		patch_status(r);
+		return;
+	}
+	json_t *o = json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s, s:s, s:s}}}", "apiVersion",
+			      "metallb.io/v1beta1", "kind",
+			      refl == S_L2STATUS ? "ServiceL2Status" : "ServiceBGPStatus",
+			      "metadata", "name", name, "namespace", s->ns, "labels",
+			      "metallb.io/node", s->node, "metallb.io/service-name", svc_name,
+			      "metallb.io/service-namespace", svc_ns);
+	char *body = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (!k8s_create(s->client, r->kind_path, body, on_status_created, r))
+		status_req_free(r);
+	free(body);
+}
+
+/* This node's status object `name` of kind refl is not wanted: deleted
+ * when the store holds it (unless a delete is under way); its record goes
+ * when it holds none (a create still under way comes back through the
+ * watch as a change that is not ours, and is deleted then). */
+static void unwant(struct spk *s, int refl, const char *name)
+{
+	const struct tree *obj = k8s_store_get(k8s_reflector_store(s->refl[refl]), s->ns, name);
+	if (!obj) {
+		rec_drop(s, name);
+		return;
+	}
+	struct status_rec *rec = rec_get(s, name);
+	free(rec->want);
+	rec->want = NULL;
+	if (rec->sent && strcmp(rec->sent, "-") == 0)
+		return;   /* deleting; the watch has not shown it yet */
+	free(rec->sent);
+	rec->sent = xstrdup("-");
+	struct status_req *r = status_req_new(s, name);
+	r->kind_path = xasprintf("/apis/metallb.io/v1beta1/namespaces/%s/%s", s->ns,
+				 KIND_PLURAL[refl]);
 	char *path = xasprintf("%s/%s", r->kind_path, name);
 	log_info("status object no longer wanted; deleting", "name", name, NULL);
 	if (!k8s_delete(s->client, path, on_status_deleted, r))
@@ -350,92 +390,48 @@ static void delete_unwanted(const char *key, const struct tree *obj, void *arg)
 	free(path);
 }
 
-/* Make the stores of this node's status objects match `want` (sorted by
- * name). */
-static void sync_status_objects(struct spk *s, struct want *want, size_t nwant)
+struct gone_ctx {
+	struct spk *s;
+	const struct hashmap *wanted;
+	int refl;
+};
+
+/* k8s_store_foreach callback (a whole pass): an object of this node's
+ * (the reflector selects them by label) that is not wanted goes. */
+static void delete_unwanted(const char *key, const struct tree *obj, void *arg)
 {
-	struct status_rec *next = NULL;
-	size_t nnext = 0;
-
-	for (size_t i = 0; i < nwant; i++) {
-		struct want *w = &want[i];
-		const struct tree *obj =
-			k8s_store_get(k8s_reflector_store(s->refl[w->refl]), s->ns, w->name);
-		json_t *have = NULL;
-		if (obj && tree_get(obj, "status"))
-			have = tree_to_json(tree_get(obj, "status"));
-		bool same = have && json_equal(have, w->status);
-		json_decref(have);
-		char *text = json_dumps(w->status, JSON_COMPACT | JSON_SORT_KEYS);
-		struct status_rec *old = rec_find(s, w->name);
-		struct status_rec *rec = VEC_PUSH(next, nnext);
-		rec->name = xstrdup(w->name);
-		rec->sent = old && old->sent ? xstrdup(old->sent) : NULL;
-		rec->want = xstrdup(text);
-		if (same) {
-			free(rec->sent);
-			rec->sent = NULL;
-			free(text);
-			continue;
-		}
-		if (rec->sent && strcmp(rec->sent, text) == 0) {
-			free(text);   /* sent; the watch has not shown it yet */
-			continue;
-		}
-		free(rec->sent);
-		rec->sent = text;
-		struct status_req *r = status_req_new(s, w->name);
-		r->kind_path = xasprintf("/apis/metallb.io/v1beta1/namespaces/%s/%s", s->ns,
-					 KIND_PLURAL[w->refl]);
-		r->status = xstrdup(text);
-		if (obj) {
-			patch_status(r);
-			continue;
-		}
-		json_t *o = json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s, s:s, s:s}}}", "apiVersion",
-				      "metallb.io/v1beta1", "kind", w->kind, "metadata", "name",
-				      w->name, "namespace", s->ns, "labels", "metallb.io/node",
-				      s->node, "metallb.io/service-name", w->svc_name,
-				      "metallb.io/service-namespace", w->svc_ns);
-		char *body = json_dumps(o, JSON_COMPACT);
-		json_decref(o);
-		if (!k8s_create(s->client, r->kind_path, body, on_status_created, r))
-			status_req_free(r);
-		free(body);
-	}
-
-	/* Objects of this node that are no longer wanted. */
-	struct gone_ctx g = {s, want, nwant, 0, &next, &nnext};
-	for (g.refl = S_L2STATUS; g.refl <= S_BGPSTATUS; g.refl++)
-		k8s_store_foreach(k8s_reflector_store(s->refl[g.refl]), delete_unwanted, &g);
-
-	/* Replace the records (those of objects neither wanted nor pending a
-	 * delete are dropped with them). */
-	for (size_t i = 0; i < s->nrecs; i++) {
-		free(s->recs[i].name);
-		free(s->recs[i].sent);
-		free(s->recs[i].want);
-	}
-	free(s->recs);
-	xqsort(next, nnext, sizeof(*next), rec_cmp);
-	s->recs = next;
-	s->nrecs = nnext;
+	struct gone_ctx *g = arg;
+	(void)key;
+	const char *name = tree_get_str(tree_get(obj, "metadata"), "name");
+	if (name && !hashmap_get_str(g->wanted, name))
+		unwant(g->s, g->refl, name);
 }
 
 /* ------------------------------------------------------------------ */
 /* what this node announces: status objects and events */
 
-static int announced_cmp(const void *a, const void *b)
-{
-	return strcmp(((const struct announced *)a)->key, ((const struct announced *)b)->key);
-}
-
-/* A (Service key, bits, detail) pair collected from the plans. */
+/* A (Service key, bits, detail) item collected from the plans. */
 struct svc_item {
 	const char *key;     /* "ns/name" (points into a plan) */
 	unsigned bits;
 	const char *detail;  /* an interface or a BGPPeer name, NULL for none */
 };
+
+struct items {
+	size_t n;
+	struct svc_item *v;
+	size_t nnames;
+	char **names;        /* interface names the items point at */
+};
+
+static void items_free(struct items *it)
+{
+	for (size_t i = 0; i < it->nnames; i++)
+		free(it->names[i]);
+	free(it->names);
+	free(it->v);
+	memset(it, 0, sizeof(*it));
+}
 
 static int svc_item_cmp(const void *a, const void *b)
 {
@@ -448,6 +444,82 @@ static int svc_item_cmp(const void *a, const void *b)
 	if (!x->detail || !y->detail)
 		return x->detail ? 1 : y->detail ? -1 : 0;
 	return strcmp(x->detail, y->detail);
+}
+
+/* The items of one Layer 2 plan entry elected here: an interface each,
+ * or announceFailed when it has none. */
+static void items_l2_entry(struct spk *s, struct items *it, const struct l2_entry *e)
+{
+	char ifs[MAX_IFACES][16];
+	size_t n = announcer_interfaces(s->ann, &e->addr, ifs, MAX_IFACES);
+	if (n == 0)
+		*VEC_PUSH(it->v, it->n) = (struct svc_item){e->service, P_L2_FAILED, NULL};
+	for (size_t k = 0; k < n; k++) {
+		char **nm = VEC_PUSH(it->names, it->nnames);
+		*nm = xstrdup(ifs[k]);
+		*VEC_PUSH(it->v, it->n) = (struct svc_item){e->service, P_L2, *nm};
+	}
+}
+
+/* The items of every Service (a whole pass), sorted. */
+static void items_all(struct spk *s, struct items *it)
+{
+	const struct l2_plan *l2 = announcer_l2_plan(s->ann);
+	const struct bgp_plan *bgp = announcer_bgp_plan(s->ann);
+	for (size_t i = 0; i < l2->n; i++)
+		if (l2->entries[i].here)
+			items_l2_entry(s, it, &l2->entries[i]);
+	for (size_t i = 0; i < bgp->nsessions; i++) {
+		const struct bgp_session_plan *sp = &bgp->sessions[i];
+		for (size_t r = 0; r < sp->nroutes; r++)
+			for (size_t k = 0; k < sp->routes[r].nservices; k++)
+				*VEC_PUSH(it->v, it->n) = (struct svc_item){
+					sp->routes[r].services[k], P_BGP, sp->cfg.name};
+	}
+	xqsort(it->v, it->n, sizeof(*it->v), svc_item_cmp);
+}
+
+/* The first entry of a plan (sorted by address, then Service) at addr. */
+static size_t l2_lower(const struct l2_plan *p, const struct ip_addr *addr)
+{
+	size_t lo = 0, hi = p->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (ip_cmp(&p->entries[mid].addr, addr) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The items of one Service (a step): its Layer 2 entries found by its
+ * addresses (binary search), its BGP routes by a scan of the routes (a
+ * comparison each: no index by Service is kept). */
+static void items_of(struct spk *s, struct items *it, const char *key, const struct service *svc)
+{
+	const struct l2_plan *l2 = announcer_l2_plan(s->ann);
+	const struct bgp_plan *bgp = announcer_bgp_plan(s->ann);
+	for (size_t a = 0; svc && a < svc->ningress; a++) {
+		bool dup = false;
+		for (size_t b = 0; b < a && !dup; b++)
+			dup = ip_eq(&svc->ingress[a], &svc->ingress[b]);
+		if (dup)
+			continue;
+		for (size_t k = l2_lower(l2, &svc->ingress[a]);
+		     k < l2->n && ip_eq(&l2->entries[k].addr, &svc->ingress[a]); k++)
+			if (l2->entries[k].here && strcmp(l2->entries[k].service, key) == 0)
+				items_l2_entry(s, it, &l2->entries[k]);
+	}
+	for (size_t i = 0; svc && i < bgp->nsessions; i++) {
+		const struct bgp_session_plan *sp = &bgp->sessions[i];
+		for (size_t r = 0; r < sp->nroutes; r++)
+			for (size_t k = 0; k < sp->routes[r].nservices; k++)
+				if (strcmp(sp->routes[r].services[k], key) == 0)
+					*VEC_PUSH(it->v, it->n) = (struct svc_item){
+						sp->routes[r].services[k], P_BGP, sp->cfg.name};
+	}
+	xqsort(it->v, it->n, sizeof(*it->v), svc_item_cmp);
 }
 
 static void post_event(struct spk *s, const char *key, const char *type, const char *reason,
@@ -467,24 +539,21 @@ static void post_event(struct spk *s, const char *key, const char *type, const c
 	free(ns);
 }
 
-struct seed_ctx {
-	struct announced *v;
-	size_t n;
-	unsigned bits;
-};
-
 static void seed_one(const char *key, const struct tree *obj, void *arg)
 {
-	struct seed_ctx *c = arg;
+	struct spk *s = ((struct refl_arg *)arg)->s;
+	unsigned bits = ((struct refl_arg *)arg)->i == S_L2STATUS ? P_L2 : P_BGP;
 	const struct tree *st = tree_get(obj, "status");
 	const char *ns = st ? tree_get_str(st, "serviceNamespace") : NULL;
 	const char *name = st ? tree_get_str(st, "serviceName") : NULL;
 	(void)key;
 	if (!ns || !name)
 		return;
-	struct announced *a = VEC_PUSH(c->v, c->n);
-	a->key = xasprintf("%s/%s", ns, name);
-	a->bits = c->bits;
+	char *k = xasprintf("%s/%s", ns, name);
+	void *was = NULL;
+	hashmap_find(&s->announced, k, strlen(k), &was);
+	hashmap_put_str(&s->announced, k, (void *)((uintptr_t)was | bits), NULL);
+	free(k);
 }
 
 /* Before the first report: what this node announced when it last ran,
@@ -493,27 +562,11 @@ static void seed_one(const char *key, const struct tree *obj, void *arg)
  * really changed: once per change of announcer, not once per start. */
 static void seed_announced(struct spk *s)
 {
-	struct seed_ctx c = {0};
-	c.bits = P_L2;
-	k8s_store_foreach(k8s_reflector_store(s->refl[S_L2STATUS]), seed_one, &c);
-	c.bits = P_BGP;
-	k8s_store_foreach(k8s_reflector_store(s->refl[S_BGPSTATUS]), seed_one, &c);
-	xqsort(c.v, c.n, sizeof(*c.v), announced_cmp);
-	/* One entry per Service, its bits merged. */
-	size_t k = 0;
-	for (size_t i = 0; i < c.n; i++) {
-		if (k && strcmp(c.v[k - 1].key, c.v[i].key) == 0) {
-			c.v[k - 1].bits |= c.v[i].bits;
-			free(c.v[i].key);
-			continue;
-		}
-		c.v[k++] = c.v[i];
-	}
-	for (size_t i = 0; i < s->nannounced; i++)
-		free(s->announced[i].key);
-	free(s->announced);
-	s->announced = c.v;
-	s->nannounced = k;
+	if (s->reported)
+		return;
+	s->reported = true;
+	for (int refl = S_L2STATUS; refl <= S_BGPSTATUS; refl++)
+		k8s_store_foreach(k8s_reflector_store(s->refl[refl]), seed_one, &s->rargs[refl]);
 }
 
 static void on_stale_deleted(struct k8s_response *resp, void *arg)
@@ -544,144 +597,150 @@ static void delete_stale_l2(struct spk *s, const char *key)
 	}
 }
 
-/* From the plans just applied: the wanted ServiceL2Status and
- * ServiceBGPStatus objects, and events for what changed since the last
- * pass. */
-static void report(struct spk *s)
+/* Events for what this node does for a Service now (bits) and did not
+ * before (was). */
+static void key_events(struct spk *s, const char *key, unsigned bits, unsigned was)
 {
-	const struct l2_plan *l2 = announcer_l2_plan(s->ann);
-	const struct bgp_plan *bgp = announcer_bgp_plan(s->ann);
-	struct svc_item *items = NULL;
-	size_t nitems = 0;
-	char (*ifs)[16] = xcalloc(MAX_IFACES, sizeof(*ifs));
-	/* Interface names live in this pool until report() returns. */
-	char **names = NULL;
-	size_t nnames = 0;
+	unsigned fresh = bits & ~was;
+	char msg[512];
+	if (fresh & P_L2) {
+		snprintf(msg, sizeof(msg), "announcing from node \"%s\" with protocol \"layer2\"",
+			 s->node);
+		post_event(s, key, "Normal", "nodeAssigned", msg);
+		delete_stale_l2(s, key);
+	}
+	if (fresh & P_BGP) {
+		snprintf(msg, sizeof(msg), "announcing from node \"%s\" with protocol \"bgp\"",
+			 s->node);
+		post_event(s, key, "Normal", "nodeAssigned", msg);
+	}
+	if (fresh & P_L2_FAILED) {
+		snprintf(msg, sizeof(msg),
+			 "node \"%s\" was elected to answer for the Service over layer 2 "
+			 "but has no usable interface for it (see the speaker's /status "
+			 "l2_engine.interfaces and the L2Advertisement's interfaces)",
+			 s->node);
+		post_event(s, key, "Warning", "announceFailed", msg);
+	}
+}
 
-	for (size_t i = 0; i < l2->n; i++) {
-		const struct l2_entry *e = &l2->entries[i];
-		if (!e->here)
+/* One Service from its items (v[0..n), sorted, all of key): its
+ * ServiceL2Status and ServiceBGPStatus wanted or not, and its events.
+ * wanted (a whole pass): the names wanted are added, and objects not
+ * wanted are left to the caller; NULL (a step): they are deleted here. */
+static void key_report(struct spk *s, const char *key, const struct svc_item *v, size_t n,
+		       struct hashmap *wanted)
+{
+	unsigned bits = 0;
+	json_t *l2ifs = json_array(), *peers = json_array();
+	for (size_t j = 0; j < n; j++) {
+		const struct svc_item *it = &v[j];
+		bits |= it->bits;
+		/* Sorted: equal details are adjacent. */
+		bool dup = j > 0 && v[j - 1].bits == it->bits && it->detail && v[j - 1].detail &&
+			   strcmp(v[j - 1].detail, it->detail) == 0;
+		if (dup || !it->detail)
 			continue;
-		size_t n = announcer_interfaces(s->ann, &e->addr, ifs, MAX_IFACES);
-		if (n == 0) {
-			struct svc_item *it = VEC_PUSH(items, nitems);
-			*it = (struct svc_item){e->service, P_L2_FAILED, NULL};
-		}
-		for (size_t k = 0; k < n; k++) {
-			char **nm = VEC_PUSH(names, nnames);
-			*nm = xstrdup(ifs[k]);
-			struct svc_item *it = VEC_PUSH(items, nitems);
-			*it = (struct svc_item){e->service, P_L2, *nm};
-		}
+		if (it->bits == P_L2)
+			json_array_append_new(l2ifs, json_pack("{s:s}", "name", it->detail));
+		else
+			json_array_append_new(peers, json_string(it->detail));
 	}
-	for (size_t i = 0; i < bgp->nsessions; i++) {
-		const struct bgp_session_plan *sp = &bgp->sessions[i];
-		for (size_t r = 0; r < sp->nroutes; r++)
-			for (size_t k = 0; k < sp->routes[r].nservices; k++) {
-				struct svc_item *it = VEC_PUSH(items, nitems);
-				*it = (struct svc_item){sp->routes[r].services[k], P_BGP,
-							sp->cfg.name};
-			}
-	}
-	free(ifs);
-	xqsort(items, nitems, sizeof(*items), svc_item_cmp);
-
-	struct want *want = NULL;
-	size_t nwant = 0;
-	struct announced *now = NULL;
-	size_t nnow = 0;
-	for (size_t i = 0; i < nitems;) {
-		const char *key = items[i].key;
-		size_t j = i;
-		unsigned bits = 0;
-		json_t *l2ifs = json_array(), *peers = json_array();
-		for (; j < nitems && strcmp(items[j].key, key) == 0; j++) {
-			const struct svc_item *it = &items[j];
-			bits |= it->bits;
-			/* Sorted: equal details are adjacent. */
-			bool dup = j > i && items[j - 1].bits == it->bits && it->detail &&
-				   items[j - 1].detail && strcmp(items[j - 1].detail, it->detail) == 0;
-			if (dup || !it->detail)
-				continue;
-			if (it->bits == P_L2)
-				json_array_append_new(l2ifs, json_pack("{s:s}", "name", it->detail));
-			else
-				json_array_append_new(peers, json_string(it->detail));
-		}
-		struct announced *a = VEC_PUSH(now, nnow);
-		a->key = xstrdup(key);
-		a->bits = bits;
-
-		char *svc_ns = xstrdup(key);
-		char *slash = strchr(svc_ns, '/');
-		const char *svc_name = slash ? slash + 1 : "";
-		if (slash)
-			*slash = 0;
+	char *svc_ns = xstrdup(key);
+	char *slash = strchr(svc_ns, '/');
+	const char *svc_name = slash ? slash + 1 : "";
+	if (slash)
+		*slash = 0;
+	static const char *const prefix[] = {[S_L2STATUS] = "l2-", [S_BGPSTATUS] = "bgp-"};
+	for (int refl = S_L2STATUS; refl <= S_BGPSTATUS; refl++) {
+		char *name = status_name(prefix[refl], s->node, key);
+		bool l2 = refl == S_L2STATUS;
 		/* Only where it really answers: an elected node without a
 		 * usable interface has an announceFailed event instead. */
-		if (bits & P_L2)
-			want_push(&want, &nwant, s, S_L2STATUS, key, svc_ns, svc_name, "interfaces",
-				  l2ifs);
-		if (bits & P_BGP)
-			want_push(&want, &nwant, s, S_BGPSTATUS, key, svc_ns, svc_name, "peers",
-				  peers);
-		free(svc_ns);
-		json_decref(l2ifs);
-		json_decref(peers);
+		if (bits & (l2 ? P_L2 : P_BGP)) {
+			json_t *st = json_pack("{s:s, s:s, s:s, s:O}", "node", s->node,
+					       "serviceName", svc_name, "serviceNamespace", svc_ns,
+					       l2 ? "interfaces" : "peers", l2 ? l2ifs : peers);
+			sync_want(s, refl, name, svc_ns, svc_name, st);
+			json_decref(st);
+			if (wanted)
+				hashmap_put_str(wanted, name, (void *)1, NULL);
+		} else if (!wanted) {
+			unwant(s, refl, name);
+		}
+		free(name);
+	}
+	free(svc_ns);
+	json_decref(l2ifs);
+	json_decref(peers);
+
+	void *was = NULL;
+	hashmap_find(&s->announced, key, strlen(key), &was);
+	key_events(s, key, bits, (unsigned)(uintptr_t)was);
+	if (bits)
+		hashmap_put_str(&s->announced, key, (void *)(uintptr_t)bits, NULL);
+	else
+		hashmap_del_str(&s->announced, key, NULL);
+}
+
+/* After a whole pass: every Service's status objects and events from the
+ * plans just applied; objects of this node no longer wanted are deleted,
+ * records of objects neither wanted nor held dropped. */
+static void report_all(struct spk *s)
+{
+	seed_announced(s);
+	struct items it = {0};
+	items_all(s, &it);
+	struct hashmap wanted, seen;
+	hashmap_init(&wanted, true);
+	hashmap_init(&seen, true);
+	for (size_t i = 0; i < it.n;) {
+		size_t j = i;
+		while (j < it.n && strcmp(it.v[j].key, it.v[i].key) == 0)
+			j++;
+		key_report(s, it.v[i].key, &it.v[i], j - i, &wanted);
+		hashmap_put_str(&seen, it.v[i].key, (void *)1, NULL);
 		i = j;
 	}
-	xqsort(want, nwant, sizeof(*want), want_cmp);
-	sync_status_objects(s, want, nwant);
-	for (size_t i = 0; i < nwant; i++) {
-		free(want[i].name);
-		free(want[i].svc_ns);
-		free(want[i].svc_name);
-		json_decref(want[i].status);
+	/* Services announced before and not now. */
+	struct hashmap_iter hi;
+	hashmap_iter_init(&hi, &s->announced);
+	while (hashmap_iter_next(&hi))
+		if (!hashmap_get_str(&seen, hi.key))
+			hashmap_iter_del(&hi);
+	struct gone_ctx g = {s, &wanted, 0};
+	for (g.refl = S_L2STATUS; g.refl <= S_BGPSTATUS; g.refl++)
+		k8s_store_foreach(k8s_reflector_store(s->refl[g.refl]), delete_unwanted, &g);
+	hashmap_iter_init(&hi, &s->recs);
+	while (hashmap_iter_next(&hi)) {
+		struct status_rec *r = hi.value;
+		if (hashmap_get_str(&wanted, r->name) ||
+		    k8s_store_get(k8s_reflector_store(s->refl[S_L2STATUS]), s->ns, r->name) ||
+		    k8s_store_get(k8s_reflector_store(s->refl[S_BGPSTATUS]), s->ns, r->name))
+			continue;
+		hashmap_iter_del(&hi);
+		rec_free(r);
 	}
-	free(want);
+	hashmap_clear(&wanted);
+	hashmap_clear(&seen);
+	items_free(&it);
+}
 
-	if (!s->reported)
-		seed_announced(s);
-	s->reported = true;
-	/* Events for what is new since the last pass (now is sorted: items
-	 * were). */
-	for (size_t i = 0; i < nnow; i++) {
-		struct announced *a = &now[i];
-		const struct announced *before =
-			xbsearch(a, s->announced, s->nannounced, sizeof(*a), announced_cmp);
-		unsigned was = before ? before->bits : 0;
-		unsigned fresh = a->bits & ~was;
-		char msg[512];
-		if (fresh & P_L2) {
-			snprintf(msg, sizeof(msg), "announcing from node \"%s\" with protocol \"layer2\"",
-				 s->node);
-			post_event(s, a->key, "Normal", "nodeAssigned", msg);
-			delete_stale_l2(s, a->key);
-		}
-		if (fresh & P_BGP) {
-			snprintf(msg, sizeof(msg), "announcing from node \"%s\" with protocol \"bgp\"",
-				 s->node);
-			post_event(s, a->key, "Normal", "nodeAssigned", msg);
-		}
-		if (fresh & P_L2_FAILED) {
-			snprintf(msg, sizeof(msg),
-				 "node \"%s\" was elected to answer for the Service over layer 2 "
-				 "but has no usable interface for it (see the speaker's /status "
-				 "l2_engine.interfaces and the L2Advertisement's interfaces)",
-				 s->node);
-			post_event(s, a->key, "Warning", "announceFailed", msg);
-		}
+/* After a step: the status objects and events of the Services named
+ * ("ns/name"), from the plans just updated. */
+static void report_keys(struct spk *s, char *const *keys, size_t nkeys)
+{
+	seed_announced(s);
+	for (size_t i = 0; i < nkeys; i++) {
+		const char *slash = strchr(keys[i], '/');
+		char ns[256];
+		snprintf(ns, sizeof(ns), "%.*s", (int)(slash - keys[i]), keys[i]);
+		const struct service *svc = model_find_service(&s->live.model, ns, slash + 1);
+		struct items it = {0};
+		items_of(s, &it, keys[i], svc);
+		key_report(s, keys[i], it.v, it.n, NULL);
+		items_free(&it);
 	}
-	for (size_t i = 0; i < s->nannounced; i++)
-		free(s->announced[i].key);
-	free(s->announced);
-	s->announced = now;
-	s->nannounced = nnow;
-
-	for (size_t i = 0; i < nnames; i++)
-		free(names[i]);
-	free(names);
-	free(items);
 }
 
 /* ------------------------------------------------------------------ */
@@ -760,6 +819,7 @@ static void member_key_from_secret(struct spk *s)
 static void on_liveness(void *arg)
 {
 	struct spk *s = arg;
+	s->replan_all = true;
 	if (reconciler_ready(s->rec))
 		reconciler_pass_now(s->rec);
 }
@@ -767,7 +827,6 @@ static void on_liveness(void *arg)
 /* ------------------------------------------------------------------ */
 /* reconciling */
 
-/* Collect a reflector store's objects (clones) for the pipeline. */
 /* Whether svc is ours (a LoadBalancer of our class, as the controller
  * decides). */
 static bool ours(const struct spk *s, const struct service *svc)
@@ -790,79 +849,139 @@ static void metrics_update(struct spk *s)
 	metrics_add(s->am.update_errors, NULL, (double)s->update_errors);
 }
 
+/* What a Service of ours announces: the addresses of its status that lie
+ * in a pool of the model, each with that pool.  0 when none. */
+static size_t svc_announce(const struct spk *s, const struct model *m, const struct service *svc,
+			   struct announce_svc *x)
+{
+	memset(x, 0, sizeof(*x));
+	x->svc = svc;
+	if (!svc || !ours(s, svc))
+		return 0;
+	for (size_t k = 0; k < svc->ningress && x->naddrs < 2; k++) {
+		const struct pool *p = model_pool_containing(m, &svc->ingress[k]);
+		if (!p) {
+			char ip[IP_STR_MAX];
+			log_debug("address in no pool; not announced", "service", svc->meta.name,
+				  "ip", ip_format(&svc->ingress[k], ip), NULL);
+			continue;
+		}
+		x->addrs[x->naddrs] = svc->ingress[k];
+		x->pools[x->naddrs] = p->meta.name;
+		x->naddrs++;
+	}
+	return x->naddrs;
+}
+
+/* The addresses announced for a Service by "ns/name" (the announcer's
+ * BGP metrics read them after announcer_update()). */
+static size_t addrs_of(void *arg, const char *key, struct ip_addr addrs[2])
+{
+	struct spk *s = arg;
+	const char *slash = strchr(key, '/');
+	if (!slash)
+		return 0;
+	char ns[256];
+	snprintf(ns, sizeof(ns), "%.*s", (int)(slash - key), key);
+	struct announce_svc x;
+	size_t n = svc_announce(s, &s->live.model,
+				model_find_service(&s->live.model, ns, slash + 1), &x);
+	for (size_t k = 0; k < n; k++)
+		addrs[k] = x.addrs[k];
+	return n;
+}
+
 /*
- * One pass.  The reflectors' objects are given to the pipeline as one
- * source, replaced as a whole on each pass (feeding single changes from
- * on_change is the step after), and the pipeline's verdict and model
- * decide what is announced: the configuration in force (current or last
- * good) with the current Services, Nodes and EndpointSlices; a Service
- * with errors in its last good version or not at all (the controller
- * posts its event).
+ * One pass: a pipeline step (without an allocator) over what the
+ * reflectors fed since the last one (on_change()).  The configuration in
+ * force (current or last good) with the current Services, Nodes and
+ * EndpointSlices decides what is announced; a Service with errors is
+ * announced in its last good version or not at all (the controller posts
+ * its event).  A step that only saw Services and EndpointSlices plans
+ * just their Services again (announcer_update()) and writes just their
+ * status objects; anything else plans everything (announcer_apply()).
  */
 static void reconcile(struct spk *s)
 {
-	struct pipeline_pass ps;
-	bool invalid = k8sd_pass_build(s->pipe, s->refl, S_END_MODEL, s->cstate, &ps, &s->verdict);
+	if (s->config_dirty) {
+		k8sd_feed_config(s->pipe, &s->refl[S_NODES], S_END_MODEL - S_NODES);
+		s->config_dirty = false;
+	}
+	struct pipeline_step st;
+	bool invalid = k8sd_step(s->pipe, NULL, &s->live, s->cstate, &s->verdict, &st);
+	s->whole_passes += st.full;
 	s->updates++;
 	if (invalid)
 		s->update_errors++;
-	s->have_config = ps.running;
-	s->stale = ps.stale;
-	if (!ps.running) {
-		log_error("configuration has errors; nothing announced until it is fixed", NULL);
-		metrics_update(s);
-		pipeline_pass_free(&ps);
-		return;
-	}
-	if (!ps.taken)
-		log_error("configuration has errors; announcing with the last good one", NULL);
-	else if (invalid)
-		log_warn("configuration refers to objects that do not exist; running it "
-			 "(no valid one yet), those references select nothing",
-			 NULL);
-	struct model m = ps.model;
-	model_init(&ps.model, s->ns);
-	pipeline_pass_free(&ps);
-	/* Members from the Nodes; dead, left or not Ready nodes marked. */
-	liveness_sync(s->liveness, &m);
-	for (size_t i = 0; i < s->ndown; i++)
-		free(s->down[i]);
-	s->ndown = 0;
-	for (size_t i = 0; i < m.nnodes; i++)
-		if (liveness_down(s->liveness, m.nodes[i].meta.name))
-			*VEC_PUSH(s->down, s->ndown) = xstrdup(m.nodes[i].meta.name);
-
-	struct announce_svc *as = xcalloc(m.nservices ? m.nservices : 1, sizeof(*as));
-	size_t nas = 0;
-	for (size_t i = 0; i < m.nservices; i++) {
-		const struct service *svc = &m.services[i];
-		if (!ours(s, svc) || svc->ningress == 0)
-			continue;
-		struct announce_svc *x = &as[nas];
-		x->svc = svc;
-		for (size_t k = 0; k < svc->ningress; k++) {
-			const struct pool *p = model_pool_containing(&m, &svc->ingress[k]);
-			if (!p) {
-				char ip[IP_STR_MAX];
-				log_debug("address in no pool; not announced", "service",
-					  svc->meta.name, "ip", ip_format(&svc->ingress[k], ip),
-					  NULL);
-				continue;
-			}
-			x->addrs[x->naddrs] = svc->ingress[k];
-			x->pools[x->naddrs] = p->meta.name;
-			x->naddrs++;
+	s->have_config = s->live.running;
+	s->stale = s->live.stale;
+	struct model *m = &s->live.model;
+	if (!s->live.running) {
+		if (st.full)
+			log_error("configuration has errors; nothing announced until it is fixed",
+				  NULL);
+	} else if (st.full || s->replan_all) {
+		s->replan_all = false;
+		if (!st.taken)
+			log_error("configuration has errors; announcing with the last good one", NULL);
+		else if (invalid)
+			log_warn("configuration refers to objects that do not exist; running it "
+				 "(no valid one yet), those references select nothing",
+				 NULL);
+		/* Members from the Nodes; dead, left or not Ready nodes marked. */
+		liveness_sync(s->liveness, m);
+		for (size_t i = 0; i < s->ndown; i++)
+			free(s->down[i]);
+		s->ndown = 0;
+		for (size_t i = 0; i < m->nnodes; i++)
+			if (liveness_down(s->liveness, m->nodes[i].meta.name))
+				*VEC_PUSH(s->down, s->ndown) = xstrdup(m->nodes[i].meta.name);
+		struct announce_svc *as = xcalloc(m->nservices ? m->nservices : 1, sizeof(*as));
+		size_t nas = 0;
+		for (size_t i = 0; i < m->nservices; i++)
+			if (svc_announce(s, m, &m->services[i], &as[nas]))
+				nas++;
+		announcer_apply(s->ann, m, as, nas);
+		free(as);
+		report_all(s);
+	} else {
+		/* The Services the step names, and those whose status objects
+		 * someone else changed. */
+		struct hashmap_iter hi;
+		hashmap_iter_init(&hi, &s->dirty_svcs);
+		while (hashmap_iter_next(&hi)) {
+			bool named = false;
+			for (size_t i = 0; i < st.nreplan && !named; i++)
+				named = strcmp(st.replan[i], hi.key) == 0;
+			if (!named)
+				*VEC_PUSH(st.replan, st.nreplan) = xstrdup(hi.key);
 		}
-		if (x->naddrs)
-			nas++;
+		struct announce_change *ch = xcalloc(st.nreplan ? st.nreplan : 1, sizeof(*ch));
+		char **names = xcalloc(st.nreplan ? st.nreplan : 1, sizeof(*names));
+		for (size_t i = 0; i < st.nreplan; i++) {
+			names[i] = xstrdup(st.replan[i]);
+			char *slash = strchr(names[i], '/');
+			*slash = 0;
+			ch[i].ns = names[i];
+			ch[i].name = slash + 1;
+			const struct service *svc = model_find_service(m, ch[i].ns, ch[i].name);
+			if (svc_announce(s, m, svc, &ch[i].as) == 0)
+				ch[i].as.svc = svc && ours(s, svc) ? svc : NULL;
+		}
+		announcer_update(s->ann, m, ch, st.nreplan);
+		report_keys(s, st.replan, st.nreplan);
+		for (size_t i = 0; i < st.nreplan; i++)
+			free(names[i]);
+		free(names);
+		free(ch);
 	}
-	announcer_apply(s->ann, &m, as, nas);
-	free(as);
-	report(s);
+	hashmap_clear(&s->dirty_svcs);
 	metrics_update(s);
-	model_free(&m);
-	/* A pass builds and drops a whole model: give the memory back. */
-	malloc_trim(0);
+	bool full = st.full;
+	pipeline_step_free(&st);
+	/* A whole pass builds and drops a whole model: give the memory back. */
+	if (full)
+		malloc_trim(0);
 }
 
 static void on_pass(void *arg)
@@ -893,15 +1012,36 @@ static void on_change(enum k8s_change change, const struct tree *object, const s
 {
 	struct refl_arg *ra = arg;
 	struct spk *s = ra->s;
-	(void)old;
 	if (ra->i == S_SECRETS && s->started) {
 		const char *name = tree_get_str(tree_get(object, "metadata"), "name");
 		if (name && strcmp(name, MEMBER_SECRET) == 0)
 			member_key_from_secret(s);
 	}
-	if ((ra->i == S_L2STATUS || ra->i == S_BGPSTATUS) && own_status_write(s, change, object)) {
-		reconciler_own_write(s->rec);
+	if (ra->i == S_L2STATUS || ra->i == S_BGPSTATUS) {
+		if (own_status_write(s, change, object)) {
+			reconciler_own_write(s->rec);
+			return;
+		}
+		/* Someone else's change: its Service is looked at again. */
+		const struct tree *labels = tree_path(object, "metadata.labels");
+		const char *sns = labels ? tree_get_str(labels, "metallb.io/service-namespace") : NULL;
+		const char *sname = labels ? tree_get_str(labels, "metallb.io/service-name") : NULL;
+		if (sns && sname) {
+			char key[512];
+			snprintf(key, sizeof(key), "%s/%s", sns, sname);
+			hashmap_put_str(&s->dirty_svcs, key, (void *)1, NULL);
+		} else {
+			s->config_dirty = true;   /* unknown: a whole pass */
+			pipeline_resync(s->pipe);
+		}
+	} else if (ra->i == S_SERVICES || ra->i == S_SLICES) {
+		k8sd_feed(s->pipe, change, object);
+	} else if (ra->i >= S_POOLS && k8sd_status_only(change, object, old)) {
+		/* The controller's IPAddressPool figures: nothing announced
+		 * depends on a metallb.io object's status. */
 		return;
+	} else {
+		s->config_dirty = true;
 	}
 	reconciler_changed(s->rec);
 }
@@ -951,6 +1091,7 @@ static void h_status(const struct http_request *req, struct http_response *resp,
 		json_pack("{s:b, s:b, s:b, s:I, s:I}", "synced", s->started, "loaded",
 			  s->have_config, "stale", s->stale, "updates", (json_int_t)s->updates,
 			  "failed_updates", (json_int_t)s->update_errors);
+	json_object_set_new(config, "whole_passes", json_integer((json_int_t)s->whole_passes));
 	/* Before the first pass there is no verdict yet: "verdict" is null. */
 	if (s->verdict)
 		json_object_update(config, s->verdict);
@@ -1131,6 +1272,11 @@ int cmd_speaker(int argc, char **argv)
 	s.lb_class = lb_class;
 	struct pipeline_opts po = {.config_namespace = ns, .lb_class = lb_class};
 	s.pipe = pipeline_new(&po);
+	pipeline_live_init(&s.live, ns);
+	hashmap_init(&s.dirty_svcs, true);
+	hashmap_init(&s.announced, true);
+	hashmap_init(&s.recs, false);
+	s.config_dirty = true;
 	s.instance = xasprintf("%s", getenv("POD_NAME") && *getenv("POD_NAME") ? getenv("POD_NAME")
 									   : node);
 	s.client = k8s_client_new(s.loop, &cfg, &err);
@@ -1164,6 +1310,7 @@ int cmd_speaker(int argc, char **argv)
 		.bgp_port_set = bgp_port_set,
 	};
 	s.ann = announcer_new(s.loop, s.reg, &ao);
+	announcer_addrs_source(s.ann, addrs_of, &s);
 	if (announcer_start(s.ann) != 0)
 		return 1;
 	char *key_hint = member_key_file
@@ -1257,17 +1404,16 @@ int cmd_speaker(int argc, char **argv)
 	announcer_free(s.ann);
 	http_server_free(s.http);
 	metrics_registry_free(s.reg);
+	pipeline_live_free(&s.live);
 	pipeline_free(s.pipe);
 	json_decref(s.verdict);
-	for (size_t i = 0; i < s.nannounced; i++)
-		free(s.announced[i].key);
-	free(s.announced);
-	for (size_t i = 0; i < s.nrecs; i++) {
-		free(s.recs[i].name);
-		free(s.recs[i].sent);
-		free(s.recs[i].want);
-	}
-	free(s.recs);
+	hashmap_clear(&s.dirty_svcs);
+	hashmap_clear(&s.announced);
+	struct hashmap_iter hi;
+	hashmap_iter_init(&hi, &s.recs);
+	while (hashmap_iter_next(&hi))
+		rec_free(hi.value);
+	hashmap_clear(&s.recs);
 	for (size_t i = 0; i < s.ndown; i++)
 		free(s.down[i]);
 	free(s.down);

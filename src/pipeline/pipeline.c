@@ -171,6 +171,11 @@ struct pipeline {
 	 * and whether anything else changed (configuration objects, Nodes,
 	 * Namespaces, Secrets, EndpointSlices, source problems, file order). */
 	struct hmap changed;
+	/* EndpointSlices upserted or deleted one at a time (pipeline_upsert,
+	 * pipeline_delete) by "ns/name", and the Services ("ns/name") their
+	 * earlier versions belonged to: a step re-plans those Services. */
+	struct hmap changed_slices;
+	struct hmap slice_svcs;
 	bool dirty;
 	bool live_ok;       /* the live state holds a pass that ran to build on */
 };
@@ -270,6 +275,8 @@ void pipeline_free(struct pipeline *p)
 	good_config_free(p);
 	hmap_clear(&p->good_svc, free_tree_val);
 	hmap_clear(&p->changed, NULL);
+	hmap_clear(&p->changed_slices, NULL);
+	hmap_clear(&p->slice_svcs, NULL);
 	for (size_t i = 0; i < p->nfiles; i++)
 		free(p->files[i]);
 	free(p->files);
@@ -336,6 +343,39 @@ static void mark(struct pipeline *p, int kind, const char *ns, const char *name)
 	hmap_put(&p->changed, k);
 }
 
+/* The Service ("ns/name") an EndpointSlice tree belongs to, into buf;
+ * false when it names none. */
+static bool slice_service(const struct tree *t, const char *ns, char *buf, size_t len)
+{
+	const struct tree *labels = t ? tree_path(t, "metadata.labels") : NULL;
+	const char *svc = labels && labels->type == TREE_OBJECT
+				  ? tree_get_str(labels, "kubernetes.io/service-name")
+				  : NULL;
+	if (!svc || !*svc)
+		return false;
+	svc_key(buf, len, ns, svc);
+	return true;
+}
+
+/* An EndpointSlice changed one object at a time (upsert or delete from
+ * the API): noted apart, with the Service its old version (old, may be
+ * NULL) belonged to, so that a step takes it without a whole pass. */
+static void mark_slice(struct pipeline *p, const char *ns, const char *name, bool had,
+		       const struct tree *old)
+{
+	/* An old version whose tree was released (a file's): its Service is
+	 * not known here; a whole pass. */
+	if (!name || (had && !old)) {
+		p->dirty = true;
+		return;
+	}
+	char k[512];
+	svc_key(k, sizeof(k), ns, name);
+	hmap_put(&p->changed_slices, k);
+	if (slice_service(old, ns, k, sizeof(k)))
+		hmap_put(&p->slice_svcs, k);
+}
+
 /* The object an entry names, from its tree. */
 static void entry_name(struct pipeline *p, struct entry *e, const struct tree *t)
 {
@@ -394,8 +434,11 @@ static void upsert(struct pipeline *p, struct source *s, struct tree *obj)
 	struct entry tmp = {0};
 	entry_name(p, &tmp, obj);
 	tmp.key = entry_key(&tmp, s->n);
-	mark(p, tmp.kind, tmp.ns, tmp.name);
 	struct hnode *n = hmap_get(&s->index, tmp.key);
+	if (tmp.kind == KIND_ENDPOINTSLICE)
+		mark_slice(p, tmp.ns, tmp.name, n != NULL, n ? s->e[n->idx].tree : NULL);
+	else
+		mark(p, tmp.kind, tmp.ns, tmp.name);
 	if (n) {
 		struct entry *e = &s->e[n->idx];
 		retire(p, e);
@@ -416,12 +459,40 @@ void pipeline_upsert(struct pipeline *p, const char *source, struct tree *obj)
 	upsert(p, source_get(p, source), obj);
 }
 
+void pipeline_refresh(struct pipeline *p, const char *source, struct tree *obj)
+{
+	struct source *s = source_get(p, source);
+	struct entry tmp = {0};
+	entry_name(p, &tmp, obj);
+	tmp.key = entry_key(&tmp, s->n);
+	struct hnode *n = hmap_get(&s->index, tmp.key);
+	struct entry *e = n ? &s->e[n->idx] : NULL;
+	free(tmp.key);
+	free(tmp.ns);
+	free(tmp.name);
+	if (!e || e->kind != KIND_SERVICE || !e->good || !e->tree) {
+		upsert(p, s, obj);
+		return;
+	}
+	retarget(obj, intern_file(p, obj ? obj->file : NULL));
+	tree_free(e->tree);
+	e->tree = obj;
+}
+
+void pipeline_resync(struct pipeline *p)
+{
+	p->dirty = true;
+}
+
 /* Delete the entry at i (its last good version goes too: the object is
  * gone). */
 static void delete_at(struct pipeline *p, struct source *s, size_t i)
 {
 	struct entry *e = &s->e[i];
-	mark(p, e->kind, e->ns, e->name);
+	if (e->kind == KIND_ENDPOINTSLICE)
+		mark_slice(p, e->ns, e->name, true, e->tree);
+	else
+		mark(p, e->kind, e->ns, e->name);
 	if (e->kind == KIND_SERVICE && e->name) {
 		char k[512];
 		svc_key(k, sizeof(k), e->ns, e->name);
@@ -1324,15 +1395,15 @@ static bool verdict_has_failed(const struct pipeline_verdict *v, const char *ns,
 	return xbsearch(&k, v->failed, v->nfailed, sizeof(k), failed_cmp) != NULL;
 }
 
-/* The one Service entry of the store named ns/name: 0 with *out (NULL when
- * there is none), -1 when several sources hold it (a duplicate: judged by
- * a whole pass). */
-static int find_service(struct pipeline *p, const char *ns, const char *name, struct source **src,
-			struct entry **out)
+/* The one entry of that kind in the store named ns/name: 0 with *out
+ * (NULL when there is none), -1 when several sources hold it (a
+ * duplicate: judged by a whole pass). */
+static int find_entry(struct pipeline *p, int kind, const char *ns, const char *name,
+		      struct source **src, struct entry **out)
 {
 	*out = NULL;
 	*src = NULL;
-	struct entry tmp = {.kind = KIND_SERVICE, .ns = (char *)ns, .name = (char *)name};
+	struct entry tmp = {.kind = kind, .ns = (char *)ns, .name = (char *)name};
 	char *key = entry_key(&tmp, 0);
 	size_t found = 0;
 	for (size_t si = 0; si < p->nsources; si++) {
@@ -1350,6 +1421,19 @@ static int find_service(struct pipeline *p, const char *ns, const char *name, st
 	}
 	free(key);
 	return found > 1 ? -1 : 0;
+}
+
+/* Whether the live diagnostics name an EndpointSlice (it was left out or
+ * warned about: a whole pass judges its new version). */
+static bool slice_has_diags(const struct diag_list *l, const char *ns, const char *name)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		const struct diag *g = &l->items[i];
+		if (g->kind == KIND_ENDPOINTSLICE && g->obj_name && strcmp(g->obj_name, name) == 0 &&
+		    strcmp(g->obj_namespace ? g->obj_namespace : "default", ns) == 0)
+			return true;
+	}
+	return false;
 }
 
 static void full_step(struct pipeline *p, struct alloc *a, struct pipeline_live *live,
@@ -1375,7 +1459,8 @@ static void full_step(struct pipeline *p, struct alloc *a, struct pipeline_live 
 			adopt(arg, &ps.model.services[i]);
 		/* The pools and every Service checked again (what alloc_run_all
 		 * does), then the waiting ones retried. */
-		alloc_update_config(a, &ps.model, &out->changes);
+		if (a)
+			alloc_update_config(a, &ps.model, &out->changes);
 		model_free(&live->model);
 		live->model = ps.model;
 		model_init(&ps.model, p->config_ns);
@@ -1420,7 +1505,7 @@ void pipeline_step(struct pipeline *p, struct alloc *a, struct pipeline_live *li
 			char *name = xstrdup(slash + 1);
 			struct source *s;
 			struct entry *e;
-			if (find_service(p, ns, name, &s, &e) != 0 ||
+			if (find_entry(p, KIND_SERVICE, ns, name, &s, &e) != 0 ||
 			    verdict_has_failed(&live->verdict, ns, name) ||
 			    (e && !e->tree && !s->text)) {
 				full = true;
@@ -1469,6 +1554,39 @@ void pipeline_step(struct pipeline *p, struct alloc *a, struct pipeline_live *li
 			diag_append_copy(&nd, &d.items[k]);
 		diag_list_free(&d);
 	}
+	/* EndpointSlices: each new version into the live model (one with
+	 * any problem, held twice, or left out until now goes through a whole
+	 * pass: rule 3 reads it), and the Services of its old and new
+	 * versions are planned again. */
+	struct hmap slice_svcs = {0};
+	for (size_t b = 0; !full && b < p->changed_slices.nb; b++)
+		for (struct hnode *n = p->changed_slices.b[b]; n && !full; n = n->next) {
+			const char *slash = strchr(n->key, '/');
+			char *ns = xstrndup(n->key, (size_t)(slash - n->key));
+			const char *name = slash + 1;
+			struct source *s;
+			struct entry *e;
+			if (find_entry(p, KIND_ENDPOINTSLICE, ns, name, &s, &e) != 0 ||
+			    (e && !e->tree) || slice_has_diags(&live->diags, ns, name)) {
+				full = true;
+			} else if (!e) {
+				if (model_remove(&live->model, KIND_ENDPOINTSLICE, ns, name) == 0)
+					live->nobjects--;
+			} else {
+				char k[512];
+				if (slice_service(e->tree, ns, k, sizeof(k)))
+					hmap_put(&slice_svcs, k);
+				struct diag_list d = {0};
+				bool replaced = false;
+				if (model_upsert(&live->model, tree_clone(e->tree), &d, &replaced) != 0 ||
+				    d.n > 0)
+					full = true;
+				else if (!replaced)
+					live->nobjects++;
+				diag_list_free(&d);
+			}
+			free(ns);
+		}
 	if (full) {
 		for (size_t i = 0; i < nch; i++) {
 			free(ch[i].ns);
@@ -1476,8 +1594,11 @@ void pipeline_step(struct pipeline *p, struct alloc *a, struct pipeline_live *li
 		}
 		free(ch);
 		diag_list_free(&nd);
+		hmap_clear(&slice_svcs, NULL);
 		full_step(p, a, live, adopt, arg, out);
 		hmap_clear(&p->changed, NULL);
+		hmap_clear(&p->changed_slices, NULL);
+		hmap_clear(&p->slice_svcs, NULL);
 		p->dirty = false;
 		return;
 	}
@@ -1518,9 +1639,25 @@ void pipeline_step(struct pipeline *p, struct alloc *a, struct pipeline_live *li
 		const struct service *svc = model_find_service(&live->model, ch[i].ns, ch[i].name);
 		if (svc && adopt)
 			adopt(arg, (struct service *)svc);
-		alloc_update_service(a, &live->model, ch[i].ns, ch[i].name, &out->changes);
+		if (a)
+			alloc_update_service(a, &live->model, ch[i].ns, ch[i].name,
+					     &out->changes);
 		replan_add(out, &seen, ch[i].ns, ch[i].name);
 	}
+	/* The Services whose EndpointSlices changed. */
+	for (int pass = 0; pass < 2; pass++) {
+		const struct hmap *set = pass ? &p->slice_svcs : &slice_svcs;
+		for (size_t b = 0; b < set->nb; b++)
+			for (struct hnode *n = set->b[b]; n; n = n->next) {
+				const char *slash = strchr(n->key, '/');
+				char ns[256];
+				snprintf(ns, sizeof(ns), "%.*s", (int)(slash - n->key), n->key);
+				replan_add(out, &seen, ns, slash + 1);
+			}
+	}
+	hmap_clear(&slice_svcs, NULL);
+	hmap_clear(&p->changed_slices, NULL);
+	hmap_clear(&p->slice_svcs, NULL);
 	for (size_t k = 0; k < out->changes.n; k++)
 		replan_add(out, &seen, out->changes.items[k].ns, out->changes.items[k].name);
 	hmap_clear(&seen, NULL);

@@ -74,6 +74,16 @@ void pipeline_free(struct pipeline *p);
  * named by its kind, metadata.namespace and metadata.name; a tree without
  * them is kept in the store under its position (the model reports it). */
 void pipeline_upsert(struct pipeline *p, const char *source, struct tree *obj);
+/* A Service's new version that only shows what its caller wrote itself
+ * (the controller's status patch coming back through the watch): the
+ * store takes it without noting a change, so that no step is due for it.
+ * The live model keeps the version it had (what a step reads of a
+ * Service does not include what the caller writes).  Anything but a
+ * Service judged good is an ordinary pipeline_upsert(). */
+void pipeline_refresh(struct pipeline *p, const char *source, struct tree *obj);
+/* The next step is a whole pass (the caller starts its allocator again:
+ * the controller taking the lead). */
+void pipeline_resync(struct pipeline *p);
 /* Remove one object of a source; 0 when it was there, -1 when not. */
 int pipeline_delete(struct pipeline *p, const char *source, const char *kind, const char *ns,
 		    const char *name);
@@ -199,16 +209,22 @@ typedef void (*pipeline_adopt_fn)(void *arg, struct service *s);
 void pipeline_live_init(struct pipeline_live *l, const char *config_namespace);
 void pipeline_live_free(struct pipeline_live *l);
 /* Take the changes made to the store since the last step:
- *  - only Services changed (added, updated, deleted), each judged good
- *    alone: each is upserted into (or removed from) the live model, its
- *    diagnostics replace its old ones, and alloc_update_service()
- *    allocates it; replan lists it and every Service whose allocation
- *    moved.  Cost: those Services, not the store.
- *  - anything else (a configuration object, a Node, Namespace, Secret or
- *    EndpointSlice, a source problem, a Service with errors, held twice or
- *    failing until now, the first step): a whole pass, pipeline_build()
- *    then alloc_update_config(); full is set and everything is planned
- *    again by the caller. */
+ *  - only Services and EndpointSlices changed (added, updated, deleted;
+ *    EndpointSlices through pipeline_upsert() / pipeline_delete(), not a
+ *    whole source), each judged good alone: each is upserted into (or
+ *    removed from) the live model, a Service's diagnostics replace its old
+ *    ones, and alloc_update_service() allocates it; replan lists each
+ *    changed Service, the Services of each changed EndpointSlice (its old
+ *    and new versions) and every Service whose allocation moved.  Cost:
+ *    those objects, not the store.
+ *  - anything else (a configuration object, a Node, Namespace or Secret,
+ *    a source problem, a Service with errors, held twice or failing until
+ *    now, an EndpointSlice with a problem or left out until now, the first
+ *    step): a whole pass, pipeline_build() then alloc_update_config();
+ *    full is set and everything is planned again by the caller.
+ * a may be NULL (the speaker: it announces the addresses the Services'
+ * status holds and allocates nothing): nothing is allocated and changes
+ * stays empty. */
 void pipeline_step(struct pipeline *p, struct alloc *a, struct pipeline_live *live,
 		   pipeline_adopt_fn adopt, void *arg, struct pipeline_step *out);
 void pipeline_step_free(struct pipeline_step *st);

@@ -567,3 +567,96 @@ def test_own_writes_cause_no_pass(metallb, namespace, controller):
              f"the ingress written back to {want}")
     assert settled_passes(ctl) > after
     ctl.check()
+
+
+def apiserver_patches(plane, subresource):
+    """PATCH requests on Services the API server has counted (its own
+    apiserver_request_total), of the status subresource ("status") or of
+    the object itself ("")."""
+    n = 0
+    for line in plane.kubectl("get", "--raw", "/metrics").stdout.splitlines():
+        if (line.startswith("apiserver_request_total{") and 'verb="PATCH"' in line
+                and 'resource="services"' in line
+                and f'subresource="{subresource}"' in line):
+            n += float(line.rsplit(" ", 1)[1])
+    return int(n)
+
+
+def controller_status(ctl):
+    with urllib.request.urlopen(f"http://127.0.0.1:{ctl.port}/status", timeout=5) as r:
+        return json.load(r)
+
+
+def test_incremental(metallb, namespace, controller):
+    """With 200 Services in force, one more is a step, not a whole pass:
+    only it is allocated and only its status (and pool annotation) is
+    patched, in a pass far shorter than the whole one; a deleted Service's
+    address goes to the next new one; a pool added (a configuration change)
+    is a whole pass and serves a Service that asks for it."""
+    plane = metallb
+    pool = {"apiVersion": "metallb.io/v1beta1", "kind": "IPAddressPool",
+            "metadata": {"name": "inc-pool", "namespace": "metallb-system"},
+            "spec": {"addresses": ["10.77.0.0/23"], "autoAssign": False}}
+    plane.apply(pool)
+
+    def svc(name, pool_name="inc-pool"):
+        return {"apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": name, "namespace": namespace,
+                             "annotations": {"metallb.io/address-pool": pool_name}},
+                "spec": {"type": "LoadBalancer", "selector": {"app": name},
+                         "ports": [{"port": 80, "protocol": "TCP"}]}}
+    try:
+        plane.apply({"apiVersion": "v1", "kind": "List",
+                     "items": [svc(f"s{i:03d}") for i in range(200)]})
+        ctl = controller()
+
+        def with_address():
+            items = plane.kubectl_json("get", "svc", "-n", namespace)["items"]
+            return sum(1 for s in items
+                       if s.get("status", {}).get("loadBalancer", {}).get("ingress"))
+        wait_for(lambda: with_address() == 200, ctl, "200 Services with an address",
+                 timeout=60)
+        settled_passes(ctl)
+        st0 = controller_status(ctl)
+        whole0 = st0["config"]["whole_passes"]
+        status0 = apiserver_patches(plane, "status")
+        ann0 = apiserver_patches(plane, "")
+        first_pass = metric_value(ctl, "ironlb_reconcile_longest_pass_seconds")
+
+        plane.apply(svc("s200"))
+        got = wait_ingress(plane, ctl, namespace, "s200", n=1)
+        assert got[0].startswith("10.77."), got
+        wait_for(lambda: pool_annotation(plane, namespace, "s200") == "inc-pool", ctl,
+                 "the pool annotation of s200")
+        settled_passes(ctl)
+        assert controller_status(ctl)["config"]["whole_passes"] == whole0
+        # Exactly one status patch and one annotation patch, both of s200.
+        assert apiserver_patches(plane, "status") == status0 + 1
+        assert apiserver_patches(plane, "") == ann0 + 1
+        step = metric_value(ctl, "ironlb_reconcile_last_pass_seconds")
+        assert step < max(first_pass / 4, 0.002), (step, first_pass)
+
+        # A deleted Service's address is free for the next one.
+        freed = ingress(plane, namespace, "s100")
+        plane.kubectl("delete", "svc", "s100", "-n", namespace)
+        settled_passes(ctl)
+        plane.apply(svc("s201"))
+        assert wait_ingress(plane, ctl, namespace, "s201", n=1) == freed
+        assert controller_status(ctl)["config"]["whole_passes"] == whole0
+
+        # A pool added: a configuration change, one whole pass.
+        pool2 = json.loads(json.dumps(pool))
+        pool2["metadata"]["name"] = "inc-pool-2"
+        pool2["spec"]["addresses"] = ["10.78.0.0/24"]
+        plane.apply(pool2)
+        wait_for(lambda: controller_status(ctl)["config"]["whole_passes"] > whole0, ctl,
+                 "a whole pass for the new pool")
+        plane.apply(svc("s202", "inc-pool-2"))
+        assert wait_ingress(plane, ctl, namespace, "s202", n=1)[0].startswith("10.78.")
+        assert len(set(ingress(plane, namespace, f"s{i:03d}")[0]
+                       for i in (0, 1, 199, 200, 201))) == 5
+        ctl.check()
+    finally:
+        plane.kubectl("delete", "svc", "--all", "-n", namespace, "--wait=false", check=False)
+        plane.kubectl("delete", "ipaddresspool", "inc-pool", "inc-pool-2", "-n",
+                      "metallb-system", "--ignore-not-found", check=False)

@@ -18,6 +18,12 @@
  * failure, the pools' counters, the Layer 2 plan and the BGP routes.
  * IRONLB_PROPERTY_SEED=N and IRONLB_PROPERTY_STEPS=N replay one seed.
  *
+ * The same again as the controller and the speaker feed the store
+ * (api_mode): every Service and EndpointSlice one object at a time into
+ * one source (pipeline_upsert(), pipeline_delete(), what a watch event
+ * does), the configuration as a whole into another; EndpointSlice
+ * changes are then steps too.
+ *
  * The object generators and comparisons are test_incremental.c's (the
  * same objects, one level up): it is included, its own test left unused.
  */
@@ -100,9 +106,36 @@ static void put_config(struct pipeline *p, const struct pworld *pw)
 	pipeline_source_set(p, config_src, objs, n);
 }
 
+static void put_file(struct pipeline *p, const char *src, const char *text);
+
 static char *src_name(const char *what, int i)
 {
 	return xasprintf("%s-%02d.yaml", what, i);
+}
+
+/* Services and EndpointSlices as watch events (one source), not files. */
+static bool api_mode;
+
+/* One object changed: written (text), or deleted (NULL; old: what it
+ * was).  A file of its own, or a watch event in api_mode. */
+static void put_obj(struct pipeline *p, const char *src, const char *old, const char *text)
+{
+	if (!api_mode) {
+		put_file(p, src, text);
+		return;
+	}
+	if (text) {
+		pipeline_upsert(p, "api", clone_of(text));
+		return;
+	}
+	if (!old)
+		return;
+	/* Parsed apart (freed with the others at the end): the cache of
+	 * tree_of() is keyed by the text's address. */
+	const struct tree *t = parse(old)->objects[0];
+	const struct tree *md = tree_get(t, "metadata");
+	pipeline_delete(p, "api", tree_get_str(t, "kind"), tree_get_str(md, "namespace"),
+			tree_get_str(md, "name"));
 }
 
 /* A file holding one object, written (text) or deleted (NULL). */
@@ -271,9 +304,13 @@ static bool run_pipeline_seed(uint64_t seed, int steps)
 			config_broken = false;
 		}
 		uint32_t r = rnd(100);
+		/* No broken files among watch events. */
+		if (api_mode && r >= 60 && r < 64)
+			r = 59;
 		if (r < 60) {
 			int i = (int)rnd(NSVC);
 			char *src = src_name("svc", i);
+			char *old = w->svc[i] ? xstrdup(w->svc[i]) : NULL;
 			if (w->svc[i] && coin(25)) {
 				set_text(&w->svc[i], NULL);
 				snprintf(action, sizeof(action), "delete %s", src);
@@ -281,8 +318,9 @@ static bool run_pipeline_seed(uint64_t seed, int steps)
 				snprintf(action, sizeof(action), "%s %s", w->svc[i] ? "change" : "add", src);
 				set_text(&w->svc[i], gen_service(i));
 			}
-			put_file(pi, src, w->svc[i]);
-			put_file(pr, src, w->svc[i]);
+			put_obj(pi, src, old, w->svc[i]);
+			put_obj(pr, src, old, w->svc[i]);
+			free(old);
 			broken[i] = false;
 			free(src);
 		} else if (r < 64) {
@@ -296,13 +334,15 @@ static bool run_pipeline_seed(uint64_t seed, int steps)
 		} else if (r < 76) {
 			int i = (int)rnd(NSVC);
 			char *src = src_name("eps", i);
+			char *old = w->slice[i] ? xstrdup(w->slice[i]) : NULL;
 			if (w->slice[i] && coin(30))
 				set_text(&w->slice[i], NULL);
 			else
 				set_text(&w->slice[i], gen_slice(i));
 			snprintf(action, sizeof(action), "%s", src);
-			put_file(pi, src, w->slice[i]);
-			put_file(pr, src, w->slice[i]);
+			put_obj(pi, src, old, w->slice[i]);
+			put_obj(pr, src, old, w->slice[i]);
+			free(old);
 			free(src);
 		} else {
 			uint32_t c = rnd(100);
@@ -487,10 +527,28 @@ static void test_pipeline_random_changes(void **state)
 		assert_true(run_pipeline_seed(seeds[i], pipeline_steps()));
 }
 
+/* As the controller and speaker feed it: watch events one object at a
+ * time. */
+static void test_pipeline_random_watch_events(void **state)
+{
+	(void)state;
+	static const uint64_t seeds[] = {5, 20261207};
+	api_mode = true;
+	const char *one = getenv("IRONLB_PROPERTY_SEED");
+	if (one) {
+		assert_true(run_pipeline_seed(strtoull(one, NULL, 10), pipeline_steps()));
+	} else {
+		for (size_t i = 0; i < ARRAY_SIZE(seeds); i++)
+			assert_true(run_pipeline_seed(seeds[i], pipeline_steps()));
+	}
+	api_mode = false;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pipeline_random_changes),
+		cmocka_unit_test(test_pipeline_random_watch_events),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -229,6 +229,11 @@ static void test_status_patch_echo(void **state)
 	assert_false(k8sd_status_patch_echo(before, mine, "{\"assignedIPv4\":2,\"availableIPv4\":254}"));
 	assert_false(k8sd_status_patch_echo(before, spec, sent));
 	assert_false(k8sd_status_patch_echo(before, mine, "not json"));
+	/* Whoever wrote it, a status-only update changes no configuration. */
+	assert_true(k8sd_status_only(K8S_CHANGE_MODIFIED, before, mine));
+	assert_false(k8sd_status_only(K8S_CHANGE_MODIFIED, before, spec));
+	assert_false(k8sd_status_only(K8S_CHANGE_ADDED, NULL, mine));
+	assert_false(k8sd_status_only(K8S_CHANGE_DELETED, NULL, mine));
 	tree_free(before);
 	tree_free(mine);
 	tree_free(spec);
