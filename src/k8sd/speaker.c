@@ -571,11 +571,11 @@ static void seed_announced(struct spk *s)
 
 static void on_stale_deleted(struct k8s_response *resp, void *arg)
 {
-	char *name = arg;
+	struct status_req *r = arg;
 	if (resp->error != K8S_OK && !(resp->reason && strcmp(resp->reason, "NotFound") == 0))
-		log_warn("cannot delete a stale status object of a node that is down", "name", name,
-			 "error", resp->message, NULL);
-	free(name);
+		log_warn("cannot delete a stale status object of a node that is down", "name",
+			 r->name, "error", resp->message, NULL);
+	status_req_free(r);
 }
 
 /* This node took Service key over over Layer 2: the ServiceL2Status
@@ -589,11 +589,14 @@ static void delete_stale_l2(struct spk *s, const char *key)
 		if (strcmp(s->down[i], s->node) == 0)
 			continue;
 		char *name = status_name("l2-", s->down[i], key);
+		/* A request record: what is still out at exit is freed. */
+		struct status_req *r = status_req_new(s, name);
 		char *path = xasprintf("/apis/metallb.io/v1beta1/namespaces/%s/%s/%s", s->ns,
 				       KIND_PLURAL[S_L2STATUS], name);
-		if (!k8s_delete(s->client, path, on_stale_deleted, name))
-			free(name);
+		if (!k8s_delete(s->client, path, on_stale_deleted, r))
+			status_req_free(r);
 		free(path);
+		free(name);
 	}
 }
 
