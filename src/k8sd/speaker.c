@@ -33,8 +33,17 @@
  * the BGPPeers), named after node and Service so that a restart finds its
  * own; objects for what it stopped announcing are deleted.  Events on the
  * Service: nodeAssigned when this node starts announcing it (per
- * protocol), announceFailed when it should answer over Layer 2 but has no
- * usable interface for it.
+ * protocol; once per change: a restart that finds its own status object
+ * for a Service posts none), announceFailed when it should answer over
+ * Layer 2 but has no usable interface for it.
+ *
+ * Which nodes may answer over Layer 2 is the failure detector's
+ * (src/node/liveness.h, src/member): its members are the Nodes' InternalIP
+ * addresses, its key the `memberlist` Secret's `secretkey` in the config
+ * namespace (MetalLB's name; --member-key FILE instead), and a node it
+ * holds dead or left, or whose Ready condition is False or Unknown, is no
+ * candidate.  A verdict of the detector is a pass at once, without waiting
+ * for the API server.  SIGTERM tells the other members first.
  */
 #include <errno.h>
 #include <ev.h>
@@ -49,11 +58,14 @@
 
 #include "alloc/alloc_metrics.h"
 #include "base/diag.h"
+#include "base/base64.h"
 #include "base/hashmap.h"
 #include "base/log.h"
 #include "base/sha256.h"
 #include "base/util.h"
 #include "node/announcer.h"
+#include "node/liveness.h"
+#include "member/member.h"
 #include "base/metrics.h"
 #include "http/server.h"
 #include "k8s/k8s_client.h"
@@ -67,6 +79,9 @@
 #define REPORTING_CONTROLLER "metallb.io/speaker"
 #define RETRY 1.0
 #define MAX_IFACES 32
+/* The Secret holding the member key, as MetalLB's install names it. */
+#define MEMBER_SECRET "memberlist"
+#define MEMBER_SECRET_KEY "secretkey"
 
 /* The order matters: [S_FIRST_CONFIG, S_STATUS_L2) are configuration. */
 enum { S_SERVICES, S_SLICES, S_NODES, S_SECRETS, S_POOLS, S_L2ADVS, S_BGPADVS,
@@ -122,6 +137,24 @@ struct spk {
 	struct hashmap dirty_svcs;
 
 	struct announcer *ann;
+	/* The failure detector and the Ready condition (liveness.h); the
+	 * key from --member-key FILE (key_from_file), else the memberlist
+	 * Secret. */
+	struct liveness *liveness;
+	bool key_from_file;
+	char *key_problem;            /* last logged problem with the Secret */
+	/* s->announced holds what this node announced before the first
+	 * report (its own status objects), so a restart posts no events. */
+	bool reported;
+	/* The detector changed its verdict on a node: the next pass plans
+	 * every Service again (a step would re-plan none). */
+	bool replan_all;
+	/* Nodes the failure detector held dead or left at the last pass:
+	 * their status objects for what this node takes over are stale, and
+	 * deleted here, since their speakers cannot.  (A node that is only
+	 * not Ready has a running speaker, which deletes its own.) */
+	size_t ndown;
+	char **down;
 	/* What this node announces per Service ("ns/name" -> protocol bits,
 	 * for events), and its status objects by name (-> struct status_rec). */
 	struct hashmap announced;
@@ -506,6 +539,67 @@ static void post_event(struct spk *s, const char *key, const char *type, const c
 	free(ns);
 }
 
+static void seed_one(const char *key, const struct tree *obj, void *arg)
+{
+	struct spk *s = ((struct refl_arg *)arg)->s;
+	unsigned bits = ((struct refl_arg *)arg)->i == S_L2STATUS ? P_L2 : P_BGP;
+	const struct tree *st = tree_get(obj, "status");
+	const char *ns = st ? tree_get_str(st, "serviceNamespace") : NULL;
+	const char *name = st ? tree_get_str(st, "serviceName") : NULL;
+	(void)key;
+	if (!ns || !name)
+		return;
+	char *k = xasprintf("%s/%s", ns, name);
+	void *was = NULL;
+	hashmap_find(&s->announced, k, strlen(k), &was);
+	hashmap_put_str(&s->announced, k, (void *)((uintptr_t)was | bits), NULL);
+	free(k);
+}
+
+/* Before the first report: what this node announced when it last ran,
+ * from its own ServiceL2Status / ServiceBGPStatus objects, so that a
+ * restart (or a start after a crash) posts nodeAssigned only for what
+ * really changed: once per change of announcer, not once per start. */
+static void seed_announced(struct spk *s)
+{
+	if (s->reported)
+		return;
+	s->reported = true;
+	for (int refl = S_L2STATUS; refl <= S_BGPSTATUS; refl++)
+		k8s_store_foreach(k8s_reflector_store(s->refl[refl]), seed_one, &s->rargs[refl]);
+}
+
+static void on_stale_deleted(struct k8s_response *resp, void *arg)
+{
+	struct status_req *r = arg;
+	if (resp->error != K8S_OK && !(resp->reason && strcmp(resp->reason, "NotFound") == 0))
+		log_warn("cannot delete a stale status object of a node that is down", "name",
+			 r->name, "error", resp->message, NULL);
+	status_req_free(r);
+}
+
+/* This node took Service key over over Layer 2: the ServiceL2Status
+ * objects of the nodes held dead or left say otherwise, and their speakers
+ * cannot delete them; delete them here (names are known: status_name()),
+ * so that `kubectl get servicel2statuses` shows one announcer, and a node
+ * that comes back does not take its stale object for its own. */
+static void delete_stale_l2(struct spk *s, const char *key)
+{
+	for (size_t i = 0; i < s->ndown; i++) {
+		if (strcmp(s->down[i], s->node) == 0)
+			continue;
+		char *name = status_name("l2-", s->down[i], key);
+		/* A request record: what is still out at exit is freed. */
+		struct status_req *r = status_req_new(s, name);
+		char *path = xasprintf("/apis/metallb.io/v1beta1/namespaces/%s/%s/%s", s->ns,
+				       KIND_PLURAL[S_L2STATUS], name);
+		if (!k8s_delete(s->client, path, on_stale_deleted, r))
+			status_req_free(r);
+		free(path);
+		free(name);
+	}
+}
+
 /* Events for what this node does for a Service now (bits) and did not
  * before (was). */
 static void key_events(struct spk *s, const char *key, unsigned bits, unsigned was)
@@ -516,6 +610,7 @@ static void key_events(struct spk *s, const char *key, unsigned bits, unsigned w
 		snprintf(msg, sizeof(msg), "announcing from node \"%s\" with protocol \"layer2\"",
 			 s->node);
 		post_event(s, key, "Normal", "nodeAssigned", msg);
+		delete_stale_l2(s, key);
 	}
 	if (fresh & P_BGP) {
 		snprintf(msg, sizeof(msg), "announcing from node \"%s\" with protocol \"bgp\"",
@@ -596,6 +691,7 @@ static void key_report(struct spk *s, const char *key, const struct svc_item *v,
  * records of objects neither wanted nor held dropped. */
 static void report_all(struct spk *s)
 {
+	seed_announced(s);
 	struct items it = {0};
 	items_all(s, &it);
 	struct hashmap wanted, seen;
@@ -637,6 +733,7 @@ static void report_all(struct spk *s)
  * ("ns/name"), from the plans just updated. */
 static void report_keys(struct spk *s, char *const *keys, size_t nkeys)
 {
+	seed_announced(s);
 	for (size_t i = 0; i < nkeys; i++) {
 		const char *slash = strchr(keys[i], '/');
 		char ns[256];
@@ -647,6 +744,87 @@ static void report_keys(struct spk *s, char *const *keys, size_t nkeys)
 		key_report(s, keys[i], it.v, it.n, NULL);
 		items_free(&it);
 	}
+}
+
+/* ------------------------------------------------------------------ */
+/* the member key */
+
+/* Log a problem with the memberlist Secret once per change (NULL: none). */
+static void key_problem(struct spk *s, const char *problem, bool error)
+{
+	if ((!problem && !s->key_problem) ||
+	    (problem && s->key_problem && strcmp(problem, s->key_problem) == 0))
+		return;
+	free(s->key_problem);
+	s->key_problem = problem ? xstrdup(problem) : NULL;
+	if (!problem)
+		return;
+	char *where = xasprintf("Secret %s/%s", s->ns, MEMBER_SECRET);
+	char *fix = xasprintf("kubectl create secret generic -n %s %s "
+			      "--from-literal=%s=\"$(openssl rand -base64 128)\"",
+			      s->ns, MEMBER_SECRET, MEMBER_SECRET_KEY);
+	log_msg(error ? LOG_ERROR : LOG_WARN, problem, "object", where, "fix", fix, NULL);
+	free(fix);
+	free(where);
+}
+
+/* The key from the memberlist Secret (data.secretkey, the text with
+ * trailing blanks and newlines removed, as --member-key FILE reads it):
+ * at the start and whenever the Secret changes (a rotation).  A Secret
+ * whose key cannot be read leaves the key in use as it is. */
+static void member_key_from_secret(struct spk *s)
+{
+	if (s->key_from_file)
+		return;
+	const struct tree *sec =
+		k8s_store_get(k8s_reflector_store(s->refl[S_SECRETS]), s->ns, MEMBER_SECRET);
+	const struct tree *data = sec ? tree_get(sec, "data") : NULL;
+	const char *b64 = data ? tree_get_str(data, MEMBER_SECRET_KEY) : NULL;
+	if (!b64) {
+		key_problem(s,
+			    sec ? "the memberlist Secret has no data.secretkey; the member protocol "
+				  "runs unauthenticated"
+				: "no memberlist Secret; the member protocol runs unauthenticated",
+			    false);
+		liveness_set_key(s->liveness, NULL, 0);
+		return;
+	}
+	uint8_t *key = NULL;
+	size_t len = 0;
+	char why[256];
+	if (base64_decode(b64, &key, &len, why, sizeof(why)) != 0) {
+		char *p = xasprintf("the memberlist Secret's data.secretkey %s; the member key in "
+				    "use is kept",
+				    why);
+		key_problem(s, p, true);
+		free(p);
+		return;
+	}
+	while (len && (key[len - 1] == '\n' || key[len - 1] == '\r' || key[len - 1] == ' ' ||
+		       key[len - 1] == '\t'))
+		len--;
+	if (len == 0 || len > MEMBER_KEY_MAX) {
+		char *p = xasprintf("the memberlist Secret's data.secretkey is %s (expected 1 to %d "
+				    "bytes of text); the member key in use is kept",
+				    len ? "too long" : "empty", MEMBER_KEY_MAX);
+		key_problem(s, p, true);
+		free(p);
+	} else {
+		key_problem(s, NULL, false);
+		liveness_set_key(s->liveness, key, len);
+	}
+	memset(key, 0, len);
+	free(key);
+}
+
+/* The detector changed its verdict on a node: plan again now (a pass
+ * reads the reflectors' stores: nothing waits for the API server). */
+static void on_liveness(void *arg)
+{
+	struct spk *s = arg;
+	s->replan_all = true;
+	if (reconciler_ready(s->rec))
+		reconciler_pass_now(s->rec);
 }
 
 /* ------------------------------------------------------------------ */
@@ -745,13 +923,22 @@ static void reconcile(struct spk *s)
 		if (st.full)
 			log_error("configuration has errors; nothing announced until it is fixed",
 				  NULL);
-	} else if (st.full) {
+	} else if (st.full || s->replan_all) {
+		s->replan_all = false;
 		if (!st.taken)
 			log_error("configuration has errors; announcing with the last good one", NULL);
 		else if (invalid)
 			log_warn("configuration refers to objects that do not exist; running it "
 				 "(no valid one yet), those references select nothing",
 				 NULL);
+		/* Members from the Nodes; dead, left or not Ready nodes marked. */
+		liveness_sync(s->liveness, m);
+		for (size_t i = 0; i < s->ndown; i++)
+			free(s->down[i]);
+		s->ndown = 0;
+		for (size_t i = 0; i < m->nnodes; i++)
+			if (liveness_down(s->liveness, m->nodes[i].meta.name))
+				*VEC_PUSH(s->down, s->ndown) = xstrdup(m->nodes[i].meta.name);
 		struct announce_svc *as = xcalloc(m->nservices ? m->nservices : 1, sizeof(*as));
 		size_t nas = 0;
 		for (size_t i = 0; i < m->nservices; i++)
@@ -828,6 +1015,11 @@ static void on_change(enum k8s_change change, const struct tree *object, const s
 {
 	struct refl_arg *ra = arg;
 	struct spk *s = ra->s;
+	if (ra->i == S_SECRETS && s->started) {
+		const char *name = tree_get_str(tree_get(object, "metadata"), "name");
+		if (name && strcmp(name, MEMBER_SECRET) == 0)
+			member_key_from_secret(s);
+	}
 	if (ra->i == S_L2STATUS || ra->i == S_BGPSTATUS) {
 		if (own_status_write(s, change, object)) {
 			reconciler_own_write(s->rec);
@@ -867,6 +1059,7 @@ static void on_synced(void *arg)
 			return;
 	s->started = true;
 	log_info("all resources synced", NULL);
+	member_key_from_secret(s);
 	reconciler_synced(s->rec);
 }
 
@@ -910,6 +1103,7 @@ static void h_status(const struct http_request *req, struct http_response *resp,
 	json_object_set_new(root, "config", config);
 	announcer_status_json(s->ann, root);
 	json_object_set_new(root, "reconciler", reconciler_status_json(s->rec));
+	json_object_set_new(root, "members", liveness_status_json(s->liveness));
 	resp->body = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	resp->body_len = strlen(resp->body);
 	resp->status = 200;
@@ -917,12 +1111,15 @@ static void h_status(const struct http_request *req, struct http_response *resp,
 	json_decref(root);
 }
 
-/* SIGTERM/SIGINT (the reconciler's stop): withdraw, and no more watches.
- * The reconciler then lets the writes under way (status objects, Events)
- * finish, for 2 s at most; a second signal ends the wait. */
+/* SIGTERM/SIGINT (the reconciler's stop): tell the other members first
+ * (they take over at once rather than after detecting our silence),
+ * withdraw, and no more watches.  The reconciler then lets the writes
+ * under way (status objects, Events) finish, for 2 s at most; a second
+ * signal ends the wait. */
 static void on_stop(void *arg)
 {
 	struct spk *s = arg;
+	liveness_leave(s->liveness);
 	announcer_stop(s->ann);
 	for (int i = 0; i < S_COUNT; i++) {
 		k8s_reflector_free(s->refl[i]);
@@ -943,11 +1140,15 @@ static void speaker_usage(FILE *out)
 	fputs("usage: ironlb speaker --node-name NODE [--kubeconfig FILE]\n"
 	      "                      [--metrics-listen ADDR:PORT] [--namespace NS]\n"
 	      "                      [--lb-class CLASS] [--install-vips] [--vip-device DEV]\n"
-	      "                      [--bgp-port PORT] [--log-level L]\n"
+	      "                      [--bgp-port PORT] [--member-port PORT]\n"
+	      "                      [--member-key FILE] [--log-level L]\n"
 	      "\n"
 	      "Announce the addresses of LoadBalancer Services from this node over ARP/NDP\n"
 	      "and BGP, as the metallb.io configuration of NS (default metallb-system)\n"
-	      "says.  NODE defaults to $NODE_NAME.  --metrics-listen defaults to :7473.\n",
+	      "says.  NODE defaults to $NODE_NAME.  --metrics-listen defaults to :7473.\n"
+	      "The failure detector between nodes listens on UDP --member-port (default\n"
+	      "7946); its key is the Secret NS/memberlist, key secretkey, or the text of\n"
+	      "--member-key FILE.\n",
 	      out);
 }
 
@@ -962,12 +1163,15 @@ int cmd_speaker(int argc, char **argv)
 		{"install-vips", no_argument, NULL, 'I'},
 		{"vip-device", required_argument, NULL, 'V'},
 		{"bgp-port", required_argument, NULL, 'b'},
+		{"member-port", required_argument, NULL, 'M'},
+		{"member-key", required_argument, NULL, 'K'},
 		{"log-level", required_argument, NULL, 'l'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
 	const char *kubeconfig = NULL, *listen = NULL, *ns = NULL, *lb_class = NULL;
-	const char *node = NULL, *vip_device = NULL;
+	const char *node = NULL, *vip_device = NULL, *member_key_file = NULL;
+	unsigned member_port = MEMBER_DEFAULT_PORT;
 	bool install_vips = false, bgp_port_set = false;
 	unsigned bgp_port = 179;
 	int ch;
@@ -996,6 +1200,20 @@ int cmd_speaker(int argc, char **argv)
 			bgp_port_set = true;
 			break;
 		}
+		case 'M': {
+			char *end;
+			errno = 0;
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || v < 1 || v > 65535) {
+				fprintf(stderr,
+					"ironlb speaker: --member-port \"%s\" is not a port (1..65535)\n",
+					optarg);
+				return 2;
+			}
+			member_port = (unsigned)v;
+			break;
+		}
+		case 'K': member_key_file = optarg; break;
 		case 'l': {
 			int l = log_level_parse(optarg);
 			if (l < 0) {
@@ -1026,6 +1244,17 @@ int cmd_speaker(int argc, char **argv)
 		ns = "metallb-system";
 	if (lb_class && !*lb_class)
 		lb_class = NULL;
+
+	uint8_t *file_key = NULL;
+	size_t file_key_len = 0;
+	if (member_key_file) {
+		char why[512];
+		if (member_key_read(member_key_file, &file_key, &file_key_len, why, sizeof(why)) !=
+		    0) {
+			fprintf(stderr, "ironlb speaker: --member-key: %s\n", why);
+			return 2;
+		}
+	}
 
 	struct k8s_config cfg = {0};
 	char *err = NULL;
@@ -1087,6 +1316,28 @@ int cmd_speaker(int argc, char **argv)
 	announcer_addrs_source(s.ann, addrs_of, &s);
 	if (announcer_start(s.ann) != 0)
 		return 1;
+	char *key_hint = member_key_file
+		? xasprintf("put the same key in %s on every node", member_key_file)
+		: xasprintf("kubectl create secret generic -n %s %s --from-literal=%s=\"$(openssl "
+			    "rand -base64 128)\"",
+			    ns, MEMBER_SECRET, MEMBER_SECRET_KEY);
+	struct liveness_opts lo = {
+		.node_name = node,
+		.port = (uint16_t)member_port,
+		.use_ready = true,
+		.key_hint = key_hint,
+		.metrics = s.reg,
+		.on_change = on_liveness,
+		.arg = &s,
+	};
+	s.liveness = liveness_new(s.loop, &lo);
+	free(key_hint);
+	if (file_key) {
+		s.key_from_file = true;
+		liveness_set_key(s.liveness, file_key, file_key_len);
+		memset(file_key, 0, file_key_len);
+		free(file_key);
+	}
 
 	s.http = http_server_new(s.loop);
 	http_server_route(s.http, "GET", "/metrics", http_metrics_handler, s.reg);
@@ -1152,6 +1403,7 @@ int cmd_speaker(int argc, char **argv)
 	while (s.reqs)
 		status_req_free(s.reqs);
 	k8sd_events_forget();
+	liveness_free(s.liveness);
 	announcer_free(s.ann);
 	http_server_free(s.http);
 	metrics_registry_free(s.reg);
@@ -1165,6 +1417,10 @@ int cmd_speaker(int argc, char **argv)
 	while (hashmap_iter_next(&hi))
 		rec_free(hi.value);
 	hashmap_clear(&s.recs);
+	for (size_t i = 0; i < s.ndown; i++)
+		free(s.down[i]);
+	free(s.down);
+	free(s.key_problem);
 	free(s.instance);
 	log_info("stopped", NULL);
 	return 0;

@@ -72,6 +72,13 @@ struct member {
 	uint64_t epoch, seq;
 	uint8_t *key;
 	size_t key_len;
+	/* The key before the last member_set_key() (prev_key_len 0: there
+	 * was none): packets go out under it, and are accepted under either,
+	 * while in_rotation, until prev_until. */
+	uint8_t *prev_key;
+	size_t prev_key_len;
+	int64_t prev_until;
+	bool in_rotation;
 	struct member_timing t;
 	uint64_t rng;
 	int (*send)(void *ctx, const struct member_addr *to, const uint8_t *p, size_t len);
@@ -205,7 +212,7 @@ static size_t base_len(const struct member *m, const struct member_msg *msg)
 		n += 1 + strlen(msg->target);
 	if (msg->type == MEMBER_MSG_PING_REQ)
 		n += 1 + 16 + 2;
-	if (m->key_len)
+	if (m->in_rotation ? m->prev_key_len : m->key_len)
 		n += MEMBER_TAG_LEN;
 	return n;
 }
@@ -273,7 +280,8 @@ static void send_msg(struct member *m, const struct member_addr *to, struct memb
 
 	struct wbuf w;
 	wbuf_init_fixed(&w, m->pkt, sizeof(m->pkt));
-	if (member_msg_encode(&w, msg, m->key, m->key_len) != 0) {
+	if (member_msg_encode(&w, msg, m->in_rotation ? m->prev_key : m->key,
+			      m->in_rotation ? m->prev_key_len : m->key_len) != 0) {
 		m->c.send_errors++;
 		return;
 	}
@@ -777,6 +785,23 @@ static void handle(struct member *m, const struct member_msg *msg, struct mnode 
 	}
 }
 
+static bool tag_ok_under(const uint8_t *key, size_t key_len, const struct member_msg *msg,
+			 const uint8_t *p, size_t len)
+{
+	return key_len == 0 || (msg->tagged && member_msg_tag_ok(p, len, key, key_len));
+}
+
+/* Under the key, or under the previous one while a rotation is in its
+ * grace time. */
+static bool tag_accepted(const struct member *m, const struct member_msg *msg, const uint8_t *p,
+			 size_t len, int64_t now)
+{
+	if (tag_ok_under(m->key, m->key_len, msg, p, len))
+		return true;
+	return m->in_rotation && now < m->prev_until &&
+	       tag_ok_under(m->prev_key, m->prev_key_len, msg, p, len);
+}
+
 void member_input(struct member *m, const struct member_addr *src, const uint8_t *p,
 		  size_t len, int64_t now)
 {
@@ -791,7 +816,7 @@ void member_input(struct member *m, const struct member_addr *src, const uint8_t
 		m->c.bad++;
 		goto out;
 	}
-	if (m->key_len && (!msg->tagged || !member_msg_tag_ok(p, len, m->key, m->key_len))) {
+	if (!tag_accepted(m, msg, p, len, now)) {
 		m->c.bad_tag++;
 		goto out;
 	}
@@ -824,10 +849,22 @@ out:
 
 /* ------------------------------------------------------------ timers */
 
+static void drop_prev_key(struct member *m)
+{
+	if (m->prev_key)
+		memset(m->prev_key, 0, m->prev_key_len);
+	free(m->prev_key);
+	m->prev_key = NULL;
+	m->prev_key_len = 0;
+	m->in_rotation = false;
+}
+
 void member_tick(struct member *m, int64_t now)
 {
 	if (m->left)
 		return;
+	if (m->in_rotation && now >= m->prev_until)
+		drop_prev_key(m);
 	int64_t late = now - m->due;
 	if (m->due && late > m->t.probe_timeout_us) {
 		/* Our timers fired late: the CPU was starved.  What we did not
@@ -1081,8 +1118,34 @@ void member_free(struct member *m)
 	if (m->key)
 		memset(m->key, 0, m->key_len);
 	free(m->key);
+	drop_prev_key(m);
 	free(m->name);
 	free(m);
+}
+
+void member_set_key(struct member *m, const uint8_t *key, size_t key_len, int64_t now)
+{
+	if (key_len == m->key_len && (key_len == 0 || memcmp(key, m->key, key_len) == 0))
+		return;
+	/* A rotation during a rotation: the nodes still on the oldest key
+	 * are the ones the grace time is for; keep sending under it. */
+	if (m->in_rotation) {
+		if (m->key)
+			memset(m->key, 0, m->key_len);
+		free(m->key);
+	} else {
+		m->prev_key = m->key;
+		m->prev_key_len = m->key_len;
+		m->in_rotation = true;
+	}
+	m->prev_until = now + MEMBER_KEY_GRACE_US;
+	m->key = NULL;
+	m->key_len = 0;
+	if (key && key_len) {
+		m->key = xmalloc(key_len);
+		memcpy(m->key, key, key_len);
+		m->key_len = key_len;
+	}
 }
 
 int member_set_peers(struct member *m, const struct member_peer *peers, size_t n, int64_t now)

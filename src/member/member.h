@@ -257,6 +257,16 @@ const struct member_counters *member_counters(const struct member *m);
 unsigned member_awareness(const struct member *m);     /* 0: healthy */
 uint32_t member_incarnation(const struct member *m);
 bool member_has_key(const struct member *m);
+/* A key rotation (the memberlist Secret changed; NULL/0: no key).  For
+ * MEMBER_KEY_GRACE_US packets still go out under the previous key (untagged
+ * when there was none) and are accepted under either, so that nodes that
+ * learn the new key later (each speaker's watch delivers the Secret on its
+ * own) hear and are heard throughout: a rotation fails nothing over.  Then
+ * only the new key is used.  A node that starts during the grace time with
+ * the new key alone does not hear the others until it ends.  The same key
+ * again changes nothing. */
+#define MEMBER_KEY_GRACE_US (10 * 1000000LL)
+void member_set_key(struct member *m, const uint8_t *key, size_t key_len, int64_t now);
 
 /* ---------------------------------------------------------------- I/O */
 
@@ -298,6 +308,8 @@ void member_io_free(struct member_io *io);
 int member_io_set_peers(struct member_io *io, const struct member_peer *peers, size_t n);
 void member_io_join(struct member_io *io);
 void member_io_leave(struct member_io *io);
+/* member_set_key() now. */
+void member_io_set_key(struct member_io *io, const uint8_t *key, size_t key_len);
 /* Stop sending and receiving, as if the node had died (for tests). */
 void member_io_silence(struct member_io *io);
 struct member *member_io_core(struct member_io *io);

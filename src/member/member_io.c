@@ -440,6 +440,11 @@ void member_io_leave(struct member_io *io)
 	rearm(io);
 }
 
+void member_io_set_key(struct member_io *io, const uint8_t *key, size_t key_len)
+{
+	member_set_key(io->m, key, key_len, mono_us());
+}
+
 void member_io_silence(struct member_io *io)
 {
 	io->silenced = true;

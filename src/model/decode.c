@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/base64.h"
 #include "base/util.h"
 #include "model/internal.h"
 #include "model/model.h"
@@ -1599,6 +1600,12 @@ static void decode_node(struct dctx *c, const struct tree *root, struct node_obj
 			if (type && status && strcmp(type, "NetworkUnavailable") == 0 &&
 			    strcmp(status, "True") == 0)
 				n->network_unavailable = true;
+			/* The kubelet stopped reporting (Unknown) or reports the
+			 * node unhealthy (False); no Ready condition at all (a
+			 * standalone manifest) is no evidence either way. */
+			if (type && status && strcmp(type, "Ready") == 0 &&
+			    (strcmp(status, "False") == 0 || strcmp(status, "Unknown") == 0))
+				n->not_ready = true;
 		}
 		free(lp);
 	}
@@ -1620,78 +1627,6 @@ static void decode_node(struct dctx *c, const struct tree *root, struct node_obj
 		free(lp);
 	}
 	free(stp);
-}
-
-static int b64_val(unsigned char ch)
-{
-	if (ch >= 'A' && ch <= 'Z')
-		return ch - 'A';
-	if (ch >= 'a' && ch <= 'z')
-		return ch - 'a' + 26;
-	if (ch >= '0' && ch <= '9')
-		return ch - '0' + 52;
-	if (ch == '+')
-		return 62;
-	if (ch == '/')
-		return 63;
-	return -1;
-}
-
-/* Standard base64 with padding, as Kubernetes encodes Secret data; line
- * breaks are skipped.  Returns 0, or -1 with a reason that does not show
- * the value. */
-static int b64_decode(const char *s, uint8_t **out, size_t *len, char *why, size_t whylen)
-{
-	size_t n = strlen(s);
-	uint8_t *buf = xmalloc(n / 4 * 3 + 3);
-	size_t o = 0, q = 0, pad = 0, pos = 0;
-	uint32_t acc = 0;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)s[i];
-		if (ch == '\r' || ch == '\n')
-			continue;
-		pos++;
-		if (ch == '=') {
-			pad++;
-			acc <<= 6;
-			q++;
-		} else {
-			int v = b64_val(ch);
-			if (v < 0 || pad) {
-				snprintf(why, whylen, "is not valid base64 (character %zu)", pos);
-				free(buf);
-				return -1;
-			}
-			acc = acc << 6 | (uint32_t)v;
-			q++;
-		}
-		if (q == 4) {
-			if (pad > 2) {
-				snprintf(why, whylen, "is not valid base64 (too much padding)");
-				free(buf);
-				return -1;
-			}
-			buf[o++] = (uint8_t)(acc >> 16);
-			if (pad < 2)
-				buf[o++] = (uint8_t)(acc >> 8);
-			if (pad < 1)
-				buf[o++] = (uint8_t)acc;
-			q = 0;
-			acc = 0;
-			if (pad)
-				pad = 3; /* nothing may follow padding */
-		}
-	}
-	if (q != 0) {
-		snprintf(why, whylen,
-			 "is not valid base64 (its length is not a multiple of 4; padding with '=' "
-			 "is required)");
-		free(buf);
-		return -1;
-	}
-	*out = buf;
-	*len = o;
-	return 0;
 }
 
 static void secret_put(struct secret *s, const char *key, uint8_t *value, size_t len)
@@ -1732,7 +1667,7 @@ static void decode_secret(struct dctx *c, const struct tree *root, struct secret
 			} else if (v->type != TREE_STRING) {
 				derr(c, ep, "expected a base64 string, found %s",
 				     tree_type_name(v->type));
-			} else if (b64_decode(v->text, &bytes, &len, why, sizeof(why)) < 0) {
+			} else if (base64_decode(v->text, &bytes, &len, why, sizeof(why)) < 0) {
 				derr(c, ep, "the value %s", why);
 			} else {
 				secret_put(s, data->keys[i], bytes, len);

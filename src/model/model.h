@@ -308,13 +308,15 @@ bool service_is_load_balancer(const struct service *s);
 struct node_obj {
 	struct obj_meta meta;
 	bool network_unavailable;     /* condition NetworkUnavailable=True */
+	bool not_ready;               /* condition Ready=False or Ready=Unknown */
 	bool excluded;                /* label node.kubernetes.io/exclude-from-external-load-balancers */
 	size_t naddresses;
 	struct ip_addr *addresses;    /* status.addresses (InternalIP, ExternalIP) */
 	size_t ninternal;
 	struct ip_addr *internal;     /* the InternalIP ones alone (failure detector members) */
-	/* Not decoded: `ironlb run` sets it while its failure detector holds
-	 * the node dead or left; such a node is not a Layer 2 candidate. */
+	/* Not decoded: `ironlb run` and `ironlb speaker` set it while their
+	 * failure detector holds the node dead or left (the speaker also while
+	 * the node is not_ready); such a node is not a Layer 2 candidate. */
 	bool member_down;
 };
 

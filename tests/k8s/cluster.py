@@ -79,7 +79,8 @@ NS = "metallb-system"
 ROUTER4, ROUTER6 = "192.168.1.1", "2001:db8::1"      # examples/bgp/bgp-peers.yaml
 ROUTER6_NET = "2001:db8::/64"
 MY_ASN, PEER_ASN = 64500, 64501
-NODES = {"node-a": 10, "node-b": 11}                  # host number on the switch
+NODES = {"node-a": 10, "node-b": 11, "node-c": 12}    # host number on the switch
+DEFAULT_NODES = ("node-a", "node-b")                  # Cluster's default set
 CLIENT_NUM = 100
 RELAY_PORT = 6443                                     # inside each node's namespace
 SPEAKER_PORT = 7473                                   # --metrics-listen inside the node
@@ -89,6 +90,10 @@ EXCLUDE_LABEL = "node.kubernetes.io/exclude-from-external-load-balancers"
 COMBINED_V4, COMBINED_V6 = "192.168.101.0/24", "2001:db8:2::/64"
 SEGMENTED_V4, SEGMENTED_V6 = "192.168.102.0/24", "2001:db8:3::/64"
 
+
+# The failure detector's shared key in member labs (the memberlist Secret);
+# the shape of `openssl rand -base64 128`.
+MEMBER_KEY = ("k3y0f7hEmemb3rl1stS3cr3tF0rTh3Lab/" * 5)[:172]
 
 k8s_bin = cpmod.ironlb_k8s_bin
 ironlb_bin = cpmod.ironlb_bin
@@ -556,6 +561,18 @@ class Speaker:
     def output(self):
         return self.proc.output() if self.proc else ""
 
+    def kill(self):
+        """SIGKILL, as a crash (no leave, no withdrawal)."""
+        self.proc.send(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def restart(self, extra=None):
+        """Start again (after kill() or stop()), with other extra
+        arguments when given."""
+        if extra is not None:
+            self.extra = list(extra)
+        return self.start()
+
     def stop(self, timeout=15):
         """SIGTERM (SIGKILL after `timeout`); returns exit_problem() (None:
         exit code 0, no sanitizer report), also kept in .problem."""
@@ -581,7 +598,14 @@ class Cluster:
             ...
     """
 
-    def __init__(self, plane, workdir, nodes=tuple(NODES), log_level="info"):
+    def __init__(self, plane, workdir, nodes=DEFAULT_NODES, log_level="info",
+                 members=False):
+        """members: the Nodes get status.addresses (InternalIP: the node's
+        switch addresses) and a Ready condition, and the memberlist Secret
+        holds MEMBER_KEY, so the speakers run their failure detector
+        authenticated (without it they run without one, as on Nodes that
+        have no addresses)."""
+        self.members = members
         self.plane = plane
         self.workdir = pathlib.Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -666,6 +690,10 @@ class Cluster:
                          timeout=30, what="metallb.io CRDs served")
         for n in self.node_names:
             p.apply(node_manifest(n))
+            if self.members:
+                self.set_node_status(n, ready="True")
+        if self.members:
+            self.set_member_key(MEMBER_KEY)
         # The guide's Layer 2 set and BGP set, and the moved pools.
         p.kubectl("apply", "-f", str(EXAMPLES / "dual-stack-l2" / "ipaddresspools.yaml"))
         p.kubectl("apply", "-f", str(EXAMPLES / "dual-stack-l2" / "l2-advertisements.yaml"))
@@ -733,6 +761,36 @@ class Cluster:
             s.check()
         if self.controller is not None:
             self.controller.check()
+
+    # -- Kubernetes writes -------------------------------------------------
+
+    def set_node_status(self, node, ready="True"):
+        """What the kubelet would report: the node's switch addresses as
+        InternalIP (the failure detector's members) and condition Ready
+        ("True", "False" or "Unknown").  No controller-manager runs here,
+        so nothing else changes it."""
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        status = {"addresses": [{"type": "InternalIP", "address": self.node_v4(node)},
+                                {"type": "InternalIP", "address": self.node_v6(node)},
+                                {"type": "Hostname", "address": node}],
+                  "conditions": [{"type": "Ready", "status": ready,
+                                  "reason": "KubeletReady" if ready == "True"
+                                  else "KubeletNotReady",
+                                  "message": "set by the test", "lastHeartbeatTime": now,
+                                  "lastTransitionTime": now}]}
+        self.kubectl("patch", "node", node, "--subresource=status", "--type=merge", "-p",
+                     json.dumps({"status": status}))
+
+    def set_member_key(self, key: str | None):
+        """The memberlist Secret, as MetalLB's docs create it, or changed in
+        place when it exists (a rotation); None deletes it."""
+        if key is None:
+            self.kubectl("delete", "secret", "-n", NS, "memberlist", "--ignore-not-found")
+            return
+        doc = self.kubectl("create", "secret", "generic", "-n", NS, "memberlist",
+                           f"--from-literal=secretkey={key}", "--dry-run=client",
+                           "-o", "json").stdout
+        self.kubectl("apply", "-f", "-", input=doc)
 
     # -- Kubernetes reads --------------------------------------------------
 

@@ -175,6 +175,9 @@ def test_workloads(plane, deployed):
     c = pod["containers"][0]
     assert pod["hostNetwork"] is True
     assert c["args"] == ["speaker", "--node-name", "$(NODE_NAME)", "--metrics-listen", ":7473"]
+    # the failure detector's port, as MetalLB declares its memberlist port
+    ports = {(p["name"], p["containerPort"], p.get("protocol", "TCP")) for p in c["ports"]}
+    assert {("memberlist-tcp", 7946, "TCP"), ("memberlist-udp", 7946, "UDP")} <= ports, ports
     assert c["env"][0] == {"name": "NODE_NAME", "valueFrom": {"fieldRef": {
         "apiVersion": "v1", "fieldPath": "spec.nodeName"}}}
     assert sorted(c["securityContext"]["capabilities"]["add"]) == \

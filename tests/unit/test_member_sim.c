@@ -645,6 +645,52 @@ static void test_wrong_key_and_replay(void **state)
 	sim_free(s);
 }
 
+/* A key rotation as the memberlist Secret's watch delivers it: each node
+ * gets the new key a little later than the one before; the grace time on
+ * the previous key keeps every member alive.  Past the grace time the old
+ * key is refused. */
+static void test_key_rotation(void **state)
+{
+	(void)state;
+	struct member_timing t;
+	const int n = 4;
+	static const char new_key[] = "rotated-shared-key";
+
+	member_timing_default(&t);
+	struct sim *s = sim_new(n, &t, 9);
+	run_until(s, s->now + 1 * SEC);
+	assert_true(all_alive(s));
+	for (int i = 0; i < n; i++) {
+		member_set_key(s->nodes[i].m, (const uint8_t *)new_key, strlen(new_key), s->now);
+		run_until(s, s->now + 300 * MS);
+	}
+	run_until(s, s->now + 2 * SEC);
+	assert_true(all_alive(s));
+	assert_int_equal(s->false_dead, 0);
+
+	/* The same key again changes nothing (no new grace time). */
+	member_set_key(s->nodes[0].m, (const uint8_t *)new_key, strlen(new_key), s->now);
+
+	/* Past the grace time, a packet under the old key is refused. */
+	run_until(s, s->now + MEMBER_KEY_GRACE_US);
+	struct member_msg msg;
+	memset(&msg, 0, sizeof(msg));
+	msg.type = MEMBER_MSG_GOSSIP;
+	msg.epoch = UINT64_MAX;
+	msg.seq = 1;
+	strcpy(msg.sender, "n1");
+	uint8_t buf[MEMBER_PACKET_MAX];
+	struct wbuf w;
+	wbuf_init_fixed(&w, buf, sizeof(buf));
+	assert_int_equal(member_msg_encode(&w, &msg, (const uint8_t *)s->key, strlen(s->key)), 0);
+	const struct member_counters *c0 = member_counters(s->nodes[0].m);
+	uint64_t bad_tag = c0->bad_tag;
+	struct member_addr from = addr_of(1);
+	member_input(s->nodes[0].m, &from, buf, w.len, s->now);
+	assert_int_equal(c0->bad_tag, bad_tag + 1);
+	sim_free(s);
+}
+
 static void per_node_rate(struct sim *s, int64_t window, double *mean, double *max)
 {
 	for (int i = 0; i < s->n; i++)
@@ -714,6 +760,7 @@ int main(void)
 		cmocka_unit_test(test_leave),
 		cmocka_unit_test(test_partition_heals),
 		cmocka_unit_test(test_wrong_key_and_replay),
+		cmocka_unit_test(test_key_rotation),
 		cmocka_unit_test(test_loss_no_false_dead),
 		cmocka_unit_test(test_starved_no_false_dead),
 		cmocka_unit_test(test_frozen),

@@ -430,6 +430,10 @@ static void test_cluster_kinds(void **state)
 		"    address: n1\n"
 		"---\napiVersion: v1\nkind: Node\nmetadata:\n  name: n2\nstatus:\n  conditions:\n"
 		"  - type: NetworkUnavailable\n    status: \"False\"\n"
+		"---\napiVersion: v1\nkind: Node\nmetadata:\n  name: n3\nstatus:\n  conditions:\n"
+		"  - type: Ready\n    status: \"False\"\n"
+		"---\napiVersion: v1\nkind: Node\nmetadata:\n  name: n4\nstatus:\n  conditions:\n"
+		"  - type: Ready\n    status: Unknown\n"
 		"---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n"
 		"  labels: {team: a}\n"
 		"---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: s\ntype: \"\"\n"
@@ -453,6 +457,11 @@ static void test_cluster_kinds(void **state)
 	const struct node_obj *n2 = model_find_node(&l->m, "n2");
 	assert_false(n2->excluded);
 	assert_false(n2->network_unavailable);
+	/* Ready: True, absent (a standalone manifest), False, Unknown. */
+	assert_false(n1->not_ready);
+	assert_false(n2->not_ready);
+	assert_true(model_find_node(&l->m, "n3")->not_ready);
+	assert_true(model_find_node(&l->m, "n4")->not_ready);
 
 	const struct namespace_obj *ns = model_find_namespace(&l->m, "shop");
 	assert_non_null(ns);
