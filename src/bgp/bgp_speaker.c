@@ -179,20 +179,15 @@ static int ptr_attrs_cmp(const void *x, const void *y)
 
 /*
  * The Adj-RIB-Out holds what was sent and nothing more: per route the
- * prefix in 18 bytes and the index of its attribute set, 24 bytes in all
- * (a struct bgp_route and its communities take about 130).  Routes share
+ * prefix in 18 bytes (struct bgp_prefix) and the index of its attribute
+ * set, 24 bytes in all (a struct bgp_route and its communities took
+ * about 130).  Routes share
  * their attribute sets (nearly all of a node's routes carry the same
  * communities and LOCAL_PREF), so each distinct set is kept once per
  * peer, numbered in attribute order, and a route names its set by index.
  */
-struct rib_prefix {
-	uint8_t addr[16];      /* network byte order: memcmp() is numeric order */
-	uint8_t family;        /* enum ip_family */
-	uint8_t len;
-};
-
 struct rib_entry {
-	struct rib_prefix pfx;
+	struct bgp_prefix pfx;
 	uint32_t attrs;        /* index into the peer's attribute sets */
 };
 
@@ -202,38 +197,6 @@ struct rib_attrs {
 	uint32_t ncommunities;
 	struct community_value *communities;
 };
-
-static struct rib_prefix rib_prefix_of(const struct ip_prefix *p)
-{
-	struct rib_prefix r = { .family = (uint8_t)p->addr.family, .len = (uint8_t)p->len };
-
-	for (int i = 0; i < 16; i++)
-		r.addr[i] = (uint8_t)(p->addr.v >> (8 * (15 - i)));
-	return r;
-}
-
-static struct ip_prefix rib_prefix_ip(const struct rib_prefix *r)
-{
-	struct ip_prefix p = { .len = r->len };
-
-	p.addr.family = (enum ip_family)r->family;
-	for (int i = 0; i < 16; i++)
-		p.addr.v = p.addr.v << 8 | r->addr[i];
-	return p;
-}
-
-/* The order of prefix_cmp(): family, address, length. */
-static int rib_prefix_cmp(const struct rib_prefix *a, const struct rib_prefix *b)
-{
-	int c;
-
-	if (a->family != b->family)
-		return a->family < b->family ? -1 : 1;
-	c = memcmp(a->addr, b->addr, sizeof(a->addr));
-	if (c)
-		return c;
-	return a->len < b->len ? -1 : a->len > b->len;
-}
 
 static struct attrs_view rib_attrs_view(const struct peer *p, const struct rib_entry *e)
 {
@@ -262,12 +225,12 @@ static void rib_clear(struct peer *p)
 
 static const struct rib_entry *rib_find(const struct peer *p, const struct ip_prefix *pfx)
 {
-	struct rib_prefix key = rib_prefix_of(pfx);
+	struct bgp_prefix key = bgp_prefix_pack(pfx);
 	size_t lo = 0, hi = p->nrib;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		int c = rib_prefix_cmp(&p->rib[mid].pfx, &key);
+		int c = bgp_prefix_cmp(&p->rib[mid].pfx, &key);
 
 		if (c == 0)
 			return &p->rib[mid];
@@ -464,7 +427,7 @@ static void rib_rebuild(struct peer *p, const struct bgp_route **v, size_t n, co
 			else
 				hi = mid;
 		}
-		rib[nrib].pfx = rib_prefix_of(&v[i]->prefix);
+		rib[nrib].pfx = bgp_prefix_pack(&v[i]->prefix);
 		rib[nrib].attrs = (uint32_t)lo;
 		nrib++;
 	}
@@ -535,7 +498,7 @@ static void rib_sync(struct peer *p, bool initial)
 	 * changed route that could not be encoded. */
 	wd = xcalloc(p->nrib + 1, sizeof(*wd));
 	for (size_t i = 0, j = 0; i < p->nrib; i++) {
-		struct ip_prefix r = rib_prefix_ip(&p->rib[i].pfx);
+		struct ip_prefix r = bgp_prefix_unpack(&p->rib[i].pfx);
 		int c = 1;
 
 		while (j < nwant && (c = prefix_cmp(&want[j]->prefix, &r)) < 0)
@@ -636,7 +599,7 @@ static int entry_cmp(const void *x, const void *y)
 
 	if ((*a)->attrs != (*b)->attrs)
 		return (*a)->attrs < (*b)->attrs ? -1 : 1;
-	return rib_prefix_cmp(&(*a)->pfx, &(*b)->pfx);
+	return bgp_prefix_cmp(&(*a)->pfx, &(*b)->pfx);
 }
 
 static void hook_route_refresh(struct bgp_session *s, uint16_t afi, uint8_t safi, void *arg)
@@ -661,7 +624,7 @@ static void hook_route_refresh(struct bgp_session *s, uint16_t afi, uint8_t safi
 		long m;
 
 		while (j < n && v[j]->attrs == v[i]->attrs) {
-			pfx[j - i] = rib_prefix_ip(&v[j]->pfx);
+			pfx[j - i] = bgp_prefix_unpack(&v[j]->pfx);
 			j++;
 		}
 		m = announce_group(p, &w, &a, pfx, j - i);
