@@ -42,6 +42,7 @@
 #include <ev.h>
 #include <ifaddrs.h>
 #include <jansson.h>
+#include <malloc.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -583,6 +584,10 @@ static void hook_established(struct bgp_session *s, void *arg)
 	seen_add(p->sp, &bgp_session_info(s)->remote);
 	rib_clear(p);
 	rib_sync(p, true);
+	/* The whole table went out: its scratch (the route lists, the
+	 * UPDATEs before they were queued) was as large as the table and
+	 * sits in the middle of the heap; hand those pages back. */
+	malloc_trim(0);
 }
 
 static void hook_down(struct bgp_session *s, void *arg)
