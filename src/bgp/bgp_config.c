@@ -141,11 +141,6 @@ void bgp_plan_copy(struct bgp_plan *dst, const struct bgp_plan *src)
 	}
 }
 
-static bool prefix_eq(const struct ip_prefix *x, const struct ip_prefix *y)
-{
-	return x->addr.family == y->addr.family && x->addr.v == y->addr.v && x->len == y->len;
-}
-
 static bool community_eq(const struct community_value *x, const struct community_value *y)
 {
 	return x->kind == y->kind && x->a == y->a && x->b == y->b &&
@@ -154,7 +149,7 @@ static bool community_eq(const struct community_value *x, const struct community
 
 bool bgp_route_same_attrs(const struct bgp_route *a, const struct bgp_route *b)
 {
-	if (!prefix_eq(&a->prefix, &b->prefix))
+	if (bgp_prefix_cmp(&a->prefix, &b->prefix) != 0)
 		return false;
 	if (a->has_local_pref != b->has_local_pref ||
 	    (a->has_local_pref && a->local_pref != b->local_pref))

@@ -45,7 +45,22 @@ struct bgp_session_cfg {
 /* true when the two differ in anything that needs the session reset. */
 bool bgp_session_cfg_differs(const struct bgp_session_cfg *a, const struct bgp_session_cfg *b);
 
-/* A route: 80 bytes.  In a plan from announce_bgp() (or bgp_plan_copy())
+/* A prefix in 18 bytes (struct ip_prefix takes 48): the address in network
+ * byte order, so that memcmp() is numeric order.  For what is held per
+ * route: a plan's routes, the speaker's Adj-RIB-Out, the planner's
+ * records. */
+struct bgp_prefix {
+	uint8_t addr[16];
+	uint8_t family;              /* enum ip_family */
+	uint8_t len;
+};
+
+struct bgp_prefix bgp_prefix_pack(const struct ip_prefix *p);
+struct ip_prefix bgp_prefix_unpack(const struct bgp_prefix *p);
+/* The order of ip_cmp() then length: family, address, length. */
+int bgp_prefix_cmp(const struct bgp_prefix *a, const struct bgp_prefix *b);
+
+/* A route: 48 bytes.  In a plan from announce_bgp() (or bgp_plan_copy())
  * the route owns its arrays: communities, and services as one allocation
  * of the pointers and the names (bgp_route_services(); bgp_route_free()
  * frees both).  In the incremental planner's plan (bgp_planner_plan())
@@ -53,7 +68,7 @@ bool bgp_session_cfg_differs(const struct bgp_session_cfg *a, const struct bgp_s
  * at the planner's copy of its name, a route of one advertisement at that
  * advertisement's communities; read it, never free it. */
 struct bgp_route {
-	struct ip_prefix prefix;
+	struct bgp_prefix prefix;
 	bool has_local_pref;
 	uint32_t local_pref;
 	uint32_t ncommunities;
@@ -83,20 +98,6 @@ void bgp_route_free(struct bgp_route *r);
 /* The services array of a route: v[0..n) copied into one allocation
  * (the pointers, then the names); NULL when n is 0. */
 char **bgp_route_services(const char *const *v, size_t n);
-/* A prefix in 18 bytes (struct ip_prefix takes 48): the address in network
- * byte order, so that memcmp() is numeric order.  For tables that hold
- * many prefixes (the speaker's Adj-RIB-Out, the planner's records). */
-struct bgp_prefix {
-	uint8_t addr[16];
-	uint8_t family;              /* enum ip_family */
-	uint8_t len;
-};
-
-struct bgp_prefix bgp_prefix_pack(const struct ip_prefix *p);
-struct ip_prefix bgp_prefix_unpack(const struct bgp_prefix *p);
-/* The order of ip_cmp() then length: family, address, length. */
-int bgp_prefix_cmp(const struct bgp_prefix *a, const struct bgp_prefix *b);
-
 /* Route equality (prefix and attributes, not services). */
 bool bgp_route_same_attrs(const struct bgp_route *a, const struct bgp_route *b);
 

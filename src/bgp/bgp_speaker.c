@@ -102,15 +102,6 @@ struct bgp_speaker {
 /* ------------------------------------------------------------------ */
 /* routes */
 
-static int prefix_cmp(const struct ip_prefix *a, const struct ip_prefix *b)
-{
-	int c = ip_cmp(&a->addr, &b->addr);
-
-	if (c)
-		return c;
-	return a->len < b->len ? -1 : a->len > b->len;
-}
-
 static int community_cmp(const struct community_value *a, const struct community_value *b)
 {
 	if (a->kind != b->kind)
@@ -168,7 +159,7 @@ static int ptr_prefix_cmp(const void *x, const void *y)
 {
 	const struct bgp_route *const *a = x, *const *b = y;
 
-	return prefix_cmp(&(*a)->prefix, &(*b)->prefix);
+	return bgp_prefix_cmp(&(*a)->prefix, &(*b)->prefix);
 }
 
 static int ptr_attrs_cmp(const void *x, const void *y)
@@ -176,7 +167,7 @@ static int ptr_attrs_cmp(const void *x, const void *y)
 	const struct bgp_route *const *a = x, *const *b = y;
 	int c = route_attrs_cmp(*a, *b);
 
-	return c ? c : prefix_cmp(&(*a)->prefix, &(*b)->prefix);
+	return c ? c : bgp_prefix_cmp(&(*a)->prefix, &(*b)->prefix);
 }
 
 /*
@@ -225,14 +216,13 @@ static void rib_clear(struct peer *p)
 	p->nattrs = 0;
 }
 
-static const struct rib_entry *rib_find(const struct peer *p, const struct ip_prefix *pfx)
+static const struct rib_entry *rib_find(const struct peer *p, const struct bgp_prefix *key)
 {
-	struct bgp_prefix key = bgp_prefix_pack(pfx);
 	size_t lo = 0, hi = p->nrib;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		int c = bgp_prefix_cmp(&p->rib[mid].pfx, &key);
+		int c = bgp_prefix_cmp(&p->rib[mid].pfx, key);
 
 		if (c == 0)
 			return &p->rib[mid];
@@ -350,7 +340,7 @@ static size_t build_announce(struct peer *p, struct wbuf *w, const struct bgp_ro
 		while (j < n && route_attrs_cmp(v[i], v[j]) == 0)
 			j++;
 		for (size_t k = i; k < j; k++)
-			pfx[k - i] = v[k]->prefix;
+			pfx[k - i] = bgp_prefix_unpack(&v[k]->prefix);
 		m = announce_group(p, w, &a, pfx, j - i);
 		if (m >= 0) {
 			total += (size_t)m;
@@ -429,7 +419,7 @@ static void rib_rebuild(struct peer *p, const struct bgp_route **v, size_t n, co
 			else
 				hi = mid;
 		}
-		rib[nrib].pfx = bgp_prefix_pack(&v[i]->prefix);
+		rib[nrib].pfx = v[i]->prefix;
 		rib[nrib].attrs = (uint32_t)lo;
 		nrib++;
 	}
@@ -475,7 +465,7 @@ static void rib_sync(struct peer *p, bool initial)
 	in = bgp_session_info(p->s);
 	want = xcalloc(pl->nroutes + 1, sizeof(*want));
 	for (size_t i = 0; i < pl->nroutes; i++)
-		if (sendable(in, pl->routes[i].prefix.addr.family))
+		if (sendable(in, (enum ip_family)pl->routes[i].prefix.family))
 			want[nwant++] = &pl->routes[i];
 	xqsort(want, nwant, sizeof(*want), ptr_prefix_cmp);
 
@@ -504,14 +494,14 @@ static void rib_sync(struct peer *p, bool initial)
 	 * changed route that could not be encoded. */
 	wd = xcalloc(p->nrib + 1, sizeof(*wd));
 	for (size_t i = 0, j = 0; i < p->nrib; i++) {
-		struct ip_prefix r = bgp_prefix_unpack(&p->rib[i].pfx);
+		const struct bgp_prefix *r = &p->rib[i].pfx;
 		int c = 1;
 
-		while (j < nwant && (c = prefix_cmp(&want[j]->prefix, &r)) < 0)
+		while (j < nwant && (c = bgp_prefix_cmp(&want[j]->prefix, r)) < 0)
 			j++;
 		if (j < nwant && c == 0 && !failed[j])
 			continue;
-		wd[nwd++] = r;
+		wd[nwd++] = bgp_prefix_unpack(r);
 	}
 	wbuf_init_dyn(&w, 4096);
 	if (nwd) {
@@ -1113,7 +1103,9 @@ static json_t *route_json(const struct peer *p, const struct bgp_route *r)
 	json_t *o = json_object(), *comms = json_array(), *svcs = json_array();
 	char buf[IP_STR_MAX];
 
-	json_object_set_new(o, "prefix", json_string(ip_prefix_format(&r->prefix, buf)));
+	struct ip_prefix pf = bgp_prefix_unpack(&r->prefix);
+
+	json_object_set_new(o, "prefix", json_string(ip_prefix_format(&pf, buf)));
 	json_object_set_new(o, "local_pref",
 			    r->has_local_pref ? json_integer(r->local_pref) : json_null());
 	for (size_t i = 0; i < r->ncommunities; i++) {

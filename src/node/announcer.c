@@ -259,7 +259,8 @@ static void metrics_bgp(struct announcer *a, const struct announce_svc *svcs, si
 				struct ip_addr addrs[2];
 				size_t n = addrs_lookup(a, by_key, nsvcs, rt->services[k], addrs);
 				for (size_t x = 0; x < n; x++) {
-					if (!ip_prefix_contains(&rt->prefix, &addrs[x]))
+					struct ip_prefix pf = bgp_prefix_unpack(&rt->prefix);
+					if (!ip_prefix_contains(&pf, &addrs[x]))
 						continue;
 					char ip[IP_STR_MAX];
 					const char *l[] = {ip_format(&addrs[x], ip), a->node, "bgp",

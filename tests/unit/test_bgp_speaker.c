@@ -611,7 +611,8 @@ static struct bgp_route *tp_route(struct tplan *t, size_t i, const char *prefix,
 	char why[128];
 
 	memset(r, 0, sizeof(*r));
-	r->prefix = P(prefix);
+	struct ip_prefix pf = P(prefix);
+	r->prefix = bgp_prefix_pack(&pf);
 	r->communities = cv;
 	for (size_t k = 0; k < 2; k++)
 		if (cs[k]) {
