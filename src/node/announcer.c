@@ -273,6 +273,40 @@ static void metrics_bgp(struct announcer *a, const struct announce_svc *svcs, si
 	free(by_key);
 }
 
+/* The BGP series of one Service (its others were removed by the caller):
+ * per route of the plan that it is part of, its addresses that the
+ * route's prefix covers, as metrics_bgp() sets them for every Service. */
+struct bgp_series {
+	struct announcer *a;
+	const char *key;
+	size_t n;
+	struct ip_addr addrs[2];
+};
+
+static void bgp_series_route(void *arg, const struct bgp_route *rt)
+{
+	struct bgp_series *bs = arg;
+	struct ip_prefix pf = bgp_prefix_unpack(&rt->prefix);
+	for (size_t x = 0; x < bs->n; x++) {
+		if (!ip_prefix_contains(&pf, &bs->addrs[x]))
+			continue;
+		char ip[IP_STR_MAX];
+		const char *l[] = {ip_format(&bs->addrs[x], ip), bs->a->node, "bgp", bs->key};
+		metrics_set(bs->a->m_announced, l, 1);
+	}
+}
+
+static void metrics_bgp_service(struct announcer *a, const struct announce_change *ch)
+{
+	/* The planner's key for the Service (bgp_planner_update()). */
+	char *key = ch->ns && *ch->ns ? xasprintf("%s/%s", ch->ns, ch->name) : xstrdup(ch->name);
+	struct bgp_series bs = {.a = a, .key = key};
+	bs.n = addrs_lookup(a, NULL, 0, key, bs.addrs);
+	if (bs.n)
+		bgp_planner_service_routes(a->bgpp, key, bgp_series_route, &bs);
+	free(key);
+}
+
 /* Log an ownership change of this node's addresses (before: whether the
  * old plan had the address owned here). */
 static void log_owner(const struct l2_entry *e, bool before)
@@ -435,12 +469,16 @@ void announcer_update(struct announcer *a, const struct model *m,
 				if (strcmp(plan->entries[k].service, key) == 0)
 					log_owner(&plan->entries[k], before[i][x]);
 		}
+		/* Removes the Service's series of both protocols. */
 		metrics_l2_service(a, key, &changes[i].as);
+		/* The other Services' BGP series cannot move: a route leaves the
+		 * plan only with its last Service, and a Service's series are
+		 * its own addresses under its own routes. */
+		if (bgp_planner_plan(a->bgpp)->nsessions)
+			metrics_bgp_service(a, &changes[i]);
 	}
 	free(before);
 	l2_apply_changes(a, changes, nchanges);
-	if (bgp_planner_plan(a->bgpp)->nsessions)
-		metrics_bgp(a, NULL, 0);
 }
 
 const struct l2_plan *announcer_l2_plan(const struct announcer *a)
