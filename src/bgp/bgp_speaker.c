@@ -365,62 +365,82 @@ static void peer_metrics(struct peer *p)
 		metrics_set(sp->m_pending, v, p->plan ? (double)p->plan->nroutes : 0.0);
 }
 
+/* The index of attributes a in the sorted sets v[0..n), or where it
+ * would go. */
+static size_t attrs_lower(const struct rib_attrs *v, size_t n, const struct attrs_view *a)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		struct attrs_view have = { v[mid].has_local_pref, v[mid].local_pref,
+					   v[mid].ncommunities, v[mid].communities };
+
+		if (attrs_cmp(&have, a) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 /* The new Adj-RIB-Out of a peer: the routes v[0..n) (sorted by prefix)
  * that are not skip[i], what was sent (prefix and attributes: the
  * Services behind a route stay in the plan).  The attribute sets are
- * kept sorted, so a route finds its set by a binary search. */
+ * kept sorted, so a route finds its set by a binary search; consecutive
+ * routes nearly always share one, so each route costs one comparison. */
 static void rib_rebuild(struct peer *p, const struct bgp_route **v, size_t n, const bool *skip)
 {
-	const struct bgp_route **by_attrs = xcalloc(n + 1, sizeof(*by_attrs));
 	struct rib_entry *rib = xcalloc(n + 1, sizeof(*rib));
 	struct rib_attrs *attrs = NULL;
-	size_t nrib = 0, nattrs = 0, nb = 0;
+	size_t nrib = 0, nattrs = 0, cap = 0;
+	const struct bgp_route *last = NULL;
 
-	for (size_t i = 0; i < n; i++)
-		if (!skip[i])
-			by_attrs[nb++] = v[i];
-	xqsort(by_attrs, nb, sizeof(*by_attrs), ptr_attrs_cmp);
-	for (size_t i = 0; i < nb; i++)
-		if (i == 0 || route_attrs_cmp(by_attrs[i - 1], by_attrs[i]) != 0)
-			nattrs++;
-	attrs = xcalloc(nattrs + 1, sizeof(*attrs));
-	nattrs = 0;
-	for (size_t i = 0; i < nb; i++) {
-		const struct bgp_route *r = by_attrs[i];
-		struct rib_attrs *a;
+	/* The distinct sets, sorted (a set new to the table is inserted in
+	 * its place; there are few). */
+	for (size_t i = 0; i < n; i++) {
+		struct attrs_view a;
+		size_t at;
 
-		if (i > 0 && route_attrs_cmp(by_attrs[i - 1], r) == 0)
+		if (skip[i] || (last && route_attrs_cmp(last, v[i]) == 0))
 			continue;
-		a = &attrs[nattrs++];
-		a->has_local_pref = r->has_local_pref;
-		a->local_pref = r->local_pref;
-		a->ncommunities = (uint32_t)r->ncommunities;
-		if (r->ncommunities) {
-			a->communities = xcalloc(r->ncommunities, sizeof(*a->communities));
-			memcpy(a->communities, r->communities,
-			       r->ncommunities * sizeof(*a->communities));
+		last = v[i];
+		a = route_attrs(v[i]);
+		at = attrs_lower(attrs, nattrs, &a);
+		if (at < nattrs) {
+			struct attrs_view have = { attrs[at].has_local_pref, attrs[at].local_pref,
+						   attrs[at].ncommunities, attrs[at].communities };
+
+			if (attrs_cmp(&have, &a) == 0)
+				continue;
+		}
+		if (nattrs == cap) {
+			cap = cap ? 2 * cap : 4;
+			attrs = xrealloc(attrs, cap * sizeof(*attrs));
+		}
+		memmove(&attrs[at + 1], &attrs[at], (nattrs - at) * sizeof(*attrs));
+		nattrs++;
+		attrs[at] = (struct rib_attrs){ .has_local_pref = a.has_local_pref,
+						.local_pref = a.local_pref,
+						.ncommunities = (uint32_t)a.ncommunities };
+		if (a.ncommunities) {
+			attrs[at].communities = xcalloc(a.ncommunities, sizeof(*attrs[at].communities));
+			memcpy(attrs[at].communities, a.communities,
+			       a.ncommunities * sizeof(*attrs[at].communities));
 		}
 	}
-	free(by_attrs);
-	for (size_t i = 0; i < n; i++) {
-		struct attrs_view want;
-		size_t lo = 0, hi = nattrs;
-
+	last = NULL;
+	for (size_t i = 0, id = 0; i < n; i++) {
 		if (skip[i])
 			continue;
-		want = route_attrs(v[i]);
-		while (lo < hi) {
-			size_t mid = lo + (hi - lo) / 2;
-			struct attrs_view have = { attrs[mid].has_local_pref, attrs[mid].local_pref,
-						   attrs[mid].ncommunities, attrs[mid].communities };
+		if (!last || route_attrs_cmp(last, v[i]) != 0) {
+			struct attrs_view a = route_attrs(v[i]);
 
-			if (attrs_cmp(&have, &want) < 0)
-				lo = mid + 1;
-			else
-				hi = mid;
+			id = attrs_lower(attrs, nattrs, &a);
+			last = v[i];
 		}
 		rib[nrib].pfx = v[i]->prefix;
-		rib[nrib].attrs = (uint32_t)lo;
+		rib[nrib].attrs = (uint32_t)id;
 		nrib++;
 	}
 	rib_clear(p);
@@ -433,12 +453,20 @@ static void rib_rebuild(struct peer *p, const struct bgp_route **v, size_t n, co
 	}
 	p->nrib = nrib;
 	if (nattrs) {
-		p->attrs = attrs;
+		p->attrs = xrealloc(attrs, nattrs * sizeof(*attrs));
 	} else {
 		free(attrs);
 		p->attrs = NULL;
 	}
 	p->nattrs = nattrs;
+}
+
+static bool sorted_by_prefix(const struct bgp_route **v, size_t n)
+{
+	for (size_t i = 1; i < n; i++)
+		if (bgp_prefix_cmp(&v[i - 1]->prefix, &v[i]->prefix) >= 0)
+			return false;
+	return true;
 }
 
 /* Bring the peer's Adj-RIB-Out to what the plan wants: withdraw what went
@@ -467,14 +495,29 @@ static void rib_sync(struct peer *p, bool initial)
 	for (size_t i = 0; i < pl->nroutes; i++)
 		if (sendable(in, (enum ip_family)pl->routes[i].prefix.family))
 			want[nwant++] = &pl->routes[i];
-	xqsort(want, nwant, sizeof(*want), ptr_prefix_cmp);
+	/* A plan's routes are sorted by prefix (bgp_config.h); a plan built
+	 * by other means is sorted here. */
+	if (!sorted_by_prefix(want, nwant))
+		xqsort(want, nwant, sizeof(*want), ptr_prefix_cmp);
 
 	/* Announce: new, or attributes changed (an implicit withdraw of
-	 * the old path, RFC 4271 §3.1). */
+	 * the old path, RFC 4271 §3.1).  Both lists are sorted by prefix:
+	 * one walk. */
 	ann = xcalloc(nwant + 1, sizeof(*ann));
-	for (size_t i = 0; i < nwant; i++)
-		if (!rib_has(p, want[i]))
-			ann[nann++] = want[i];
+	for (size_t i = 0, j = 0; i < nwant; i++) {
+		int c = 1;
+
+		while (j < p->nrib && (c = bgp_prefix_cmp(&p->rib[j].pfx, &want[i]->prefix)) < 0)
+			j++;
+		if (j < p->nrib && c == 0) {
+			struct attrs_view have = rib_attrs_view(p, &p->rib[j]);
+			struct attrs_view a = route_attrs(want[i]);
+
+			if (attrs_cmp(&have, &a) == 0)
+				continue;
+		}
+		ann[nann++] = want[i];
+	}
 	xqsort(ann, nann, sizeof(*ann), ptr_attrs_cmp);
 	ok = xcalloc(nann + 1, sizeof(*ok));
 	wbuf_init_dyn(&wa, 4096);
@@ -521,8 +564,11 @@ static void rib_sync(struct peer *p, bool initial)
 			nmsgs++;
 	}
 
-	/* The new Adj-RIB-Out: every wanted route that is at the peer now. */
-	rib_rebuild(p, want, nwant, failed);
+	/* The new Adj-RIB-Out: every wanted route that is at the peer now
+	 * (the same as before when nothing was sent, the common case for
+	 * the sessions of the other family). */
+	if (nann || nwd || initial)
+		rib_rebuild(p, want, nwant, failed);
 
 	if (w.len && wbuf_ok(&w))
 		bgp_session_send_updates(p->s, w.p, w.len, nmsgs);
