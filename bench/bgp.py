@@ -26,7 +26,9 @@ in phases, torn down at the end; prints `key: value` lines.
      router, the same two sessions: the same times, the slower family's
      against BIRD's median, and ironlb's start until its configuration is
      applied (reading and allocating 10,000 Services); once the router
-     holds them all, ironlb's VmRSS, VmHWM and CPU time, as BIRD's in B
+     holds them all, ironlb's VmRSS, VmHWM and CPU time, as BIRD's in B,
+     and from ironlb's log the CPU time of the BGP work alone: planning
+     every route, and building the initial UPDATEs of both sessions
   D  latency again, with those 20,000 prefixes announced
   E  two more sessions (BGPPeers for rtr2 added to the directory); once
      rtr2 holds all 20,000 too: VmHWM and VmRSS of ironlb with 4 sessions
@@ -218,6 +220,14 @@ def log_time(log, needle):
     return None
 
 
+def log_cpu_ms(log, needle, want=""):
+    """Sum of the cpu_ms= fields of ironlb's log lines holding needle (and
+    want), or None when there is none (a binary that does not log it)."""
+    vals = [float(f[7:]) for line in log.splitlines() if needle in line and want in line
+            for f in line.split() if f.startswith("cpu_ms=")]
+    return sum(vals) if vals else None
+
+
 def rename_in(mdir, name, text):
     """Write a file beside the directory, then rename it in: the change
     ironlb sees is the rename; returns the wall-clock time just before."""
@@ -362,6 +372,15 @@ def phase_cde(a, L, hosts, counts, sn, bird_ms):
     applied = log_time(sp.log(), 'msg="configuration applied"')
     if applied:
         out("ironlb_start_to_configuration_applied_ms", f"{(applied - t0) * 1000:.0f}")
+    # CPU of the BGP work alone, beside BIRD's whole process: planning
+    # every route (the pass's planner reset) and building the UPDATEs of
+    # the initial push (both sessions).
+    plan_cpu = log_cpu_ms(sp.log(), 'msg="bgp planned"')
+    push_cpu = log_cpu_ms(sp.log(), 'msg="bgp routes sent"', "initial=true")
+    if plan_cpu is not None:
+        out("ironlb_bgp_plan_cpu_ms", f"{plan_cpu:.1f}")
+    if push_cpu is not None:
+        out("ironlb_bgp_initial_push_cpu_ms", f"{push_cpu:.1f}")
     for name, s in sorted(sp.sessions().items()):
         out(f"ironlb_{name}_updates_sent", (s.get("counters") or {}).get("updates_sent"))
     ing = sp.ingress()

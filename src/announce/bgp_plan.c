@@ -513,35 +513,24 @@ struct merge_buf {
 	size_t comms_cap;
 };
 
-/* One route from the records of one (session, prefix). */
-static void make_route(struct bp_ctx *c, const struct bp_rec *recs, size_t nrecs,
-		       char *const *names, struct merge_buf *mb, struct bgp_route *r)
+/* The attributes of the route of one (session, prefix) that the
+ * advertisements ads[0..n) reach: LOCAL_PREF the highest given (iBGP
+ * only), communities united.  borrow: a route of one advertisement points
+ * at that advertisement's communities instead of a copy (the planner's
+ * plan, which lives no longer than the advertisements).  Returns whether
+ * r->communities was allocated for the route. */
+static bool route_attrs(const struct bp_ctx *c, uint32_t session, const uint32_t *ads, size_t n,
+			struct merge_buf *mb, bool borrow, struct bgp_route *r)
 {
-	const struct bp_session *bs = &c->sessions[recs[0].session];
-	r->prefix = recs[0].prefix;
+	const struct bp_session *bs = &c->sessions[session];
 
-	/* Services: the records are sorted by name rank within the group. */
-	size_t nsvc = 0;
-	for (size_t i = 0; i < nrecs; i++)
-		if (i == 0 || recs[i].svc != recs[i - 1].svc)
-			nsvc++;
-	const char **v = xcalloc(nsvc, sizeof(*v));
-	nsvc = 0;
-	for (size_t i = 0; i < nrecs; i++)
-		if (i == 0 || recs[i].svc != recs[i - 1].svc)
-			v[nsvc++] = names[recs[i].svc];
-	r->nservices = nsvc;
-	r->services = bgp_route_services(v, nsvc);
-	free(v);
-
-	/* Advertisements: usually one or two per group. */
-	if (nrecs > mb->ads_cap) {
-		mb->ads_cap = 2 * nrecs;
+	/* Advertisements: usually one or two per route. */
+	if (n > mb->ads_cap) {
+		mb->ads_cap = 2 * n;
 		mb->ads = xrealloc(mb->ads, mb->ads_cap * sizeof(*mb->ads));
 	}
-	size_t nads = 0;
-	for (size_t i = 0; i < nrecs; i++)
-		mb->ads[nads++] = recs[i].ad;
+	memcpy(mb->ads, ads, n * sizeof(*ads));
+	size_t nads = n;
 	if (nads > 1)
 		xqsort(mb->ads, nads, sizeof(*mb->ads), cmp_u32);
 	size_t u = 0;
@@ -564,7 +553,13 @@ static void make_route(struct bp_ctx *c, const struct bp_rec *recs, size_t nrecs
 	}
 
 	if (ncomms == 0)
-		return;
+		return false;
+	if (borrow && nads == 1) {
+		/* Already sorted and unique (ad_communities()). */
+		r->ncommunities = (uint32_t)ncomms;
+		r->communities = c->ads[mb->ads[0]].comms;
+		return false;
+	}
 	if (ncomms > mb->comms_cap) {
 		mb->comms_cap = 2 * ncomms;
 		mb->comms = xrealloc(mb->comms, mb->comms_cap * sizeof(*mb->comms));
@@ -579,9 +574,37 @@ static void make_route(struct bp_ctx *c, const struct bp_rec *recs, size_t nrecs
 	}
 	if (nads > 1)
 		ncomms = communities_normalize(mb->comms, ncomms);
-	r->ncommunities = ncomms;
+	r->ncommunities = (uint32_t)ncomms;
 	r->communities = xcalloc(ncomms, sizeof(*r->communities));
 	memcpy(r->communities, mb->comms, ncomms * sizeof(*r->communities));
+	return true;
+}
+
+/* One route from the records of one (session, prefix), owning its
+ * arrays (announce_bgp()). */
+static void make_route(struct bp_ctx *c, const struct bp_rec *recs, size_t nrecs,
+		       char *const *names, struct merge_buf *mb, struct bgp_route *r)
+{
+	r->prefix = bgp_prefix_pack(&recs[0].prefix);
+
+	/* Services: the records are sorted by name rank within the group. */
+	size_t nsvc = 0;
+	for (size_t i = 0; i < nrecs; i++)
+		if (i == 0 || recs[i].svc != recs[i - 1].svc)
+			nsvc++;
+	const char **v = xcalloc(nsvc, sizeof(*v));
+	uint32_t *ads = xcalloc(nrecs, sizeof(*ads));
+	nsvc = 0;
+	for (size_t i = 0; i < nrecs; i++) {
+		if (i == 0 || recs[i].svc != recs[i - 1].svc)
+			v[nsvc++] = names[recs[i].svc];
+		ads[i] = recs[i].ad;
+	}
+	r->nservices = (uint32_t)nsvc;
+	r->services = bgp_route_services(v, nsvc);
+	free(v);
+	route_attrs(c, recs[0].session, ads, nrecs, mb, false, r);
+	free(ads);
 }
 
 /* The end of the group of records that starts at i. */
@@ -668,33 +691,69 @@ int announce_bgp(const struct model *m, const char *node_name, const struct anno
  * Services, and its advertisements' attributes), so a Service's change
  * touches only the groups of its old and new records, and an aggregated
  * prefix shared by many Services is rebuilt from its group without
- * looking at the others. */
+ * looking at the others.
+ *
+ * Memory is what 20,000 Services to a router is about (40,000 routes),
+ * so the state is laid out flat:
+ *   - each session's groups are an array parallel to the plan's routes
+ *     (same index, both sorted by prefix): a group is found by a binary
+ *     search of the routes, no map and no per-group allocation; a group
+ *     of one record (nearly all) holds it inline;
+ *   - a Service is one allocation: its records (prefix packed into 18
+ *     bytes, session, advertisement) and its name, which the routes of
+ *     that Service alone point at instead of holding a copy;
+ *   - a route of one advertisement points at that advertisement's
+ *     communities;
+ *   - the plan's arrays are allocated to their exact size by a reset and
+ *     grow by an eighth when a change adds a route.
+ * That is about 48 (route) + 24 (group) + 70 (Service and its map slot)
+ * bytes per route with one Service and one advertisement. */
 
-/* One record of a group: a Service (its key, owned by the per-Service map)
- * and an advertisement that reached the (session, prefix). */
+struct bp_svc;
+
+/* One record of a group: a Service and an advertisement that reached the
+ * (session, prefix). */
 struct bp_ref {
-	const char *svc;
+	struct bp_svc *svc;
 	uint32_t ad;
 };
 
-/* A group's map key: session, family, length and address bytes. */
-#define BP_GKEY_LEN (4 + 1 + 1 + 16)
-
+/* The records of one route (same index in the session's arrays). */
 struct bp_group {
-	uint32_t session;
-	struct ip_prefix prefix;
-	size_t n;
-	struct bp_ref *refs;
-	bool dirty;
-	unsigned char key[BP_GKEY_LEN]; /* its key in groups */
+	uint32_t n;                   /* records; a power-of-two capacity above 1 */
+	bool dirty;                   /* in the planner's dirty list */
+	bool own_comms;               /* the route's communities were allocated */
+	union {
+		struct bp_ref one;    /* n <= 1 */
+		struct bp_ref *many;  /* n > 1 */
+	};
 };
 
-/* What one Service contributes: (group, advertisement) pairs. */
+/* What one Service contributes: one (session, prefix, advertisement) per
+ * record. */
+struct bp_use {
+	struct bgp_prefix prefix;
+	uint32_t session;
+	uint32_t ad;
+};
+
 struct bp_svc {
-	size_t n;
-	struct bp_group **groups;
-	uint32_t *ads;
-	char key[];                   /* "ns/name": its key in svcs, and the refs' */
+	char *name;                   /* "ns/name", after the uses: the key in
+				       * svcs, and the services array of a
+				       * route of this Service alone (&name) */
+	uint32_t n;
+	struct bp_use uses[];
+};
+
+/* A group whose route must be rebuilt (or dropped when empty). */
+struct bp_dirty {
+	uint32_t session;
+	struct bgp_prefix prefix;
+};
+
+struct bp_sess {
+	size_t cap;                   /* of the plan's routes and of groups */
+	struct bp_group *groups;
 };
 
 struct bgp_planner {
@@ -702,10 +761,10 @@ struct bgp_planner {
 	bool built, active;           /* active: sessions exist and the node is usable */
 	struct bp_ctx c;
 	struct bgp_plan plan;
-	struct hashmap groups;        /* (session, prefix) -> struct bp_group */
+	struct bp_sess *sess;         /* one per session of the plan */
 	struct hashmap svcs;          /* "ns/name" -> struct bp_svc */
 	size_t ndirty;
-	struct bp_group **dirty;
+	struct bp_dirty *dirty;
 	struct merge_buf mb;
 };
 
@@ -716,39 +775,87 @@ struct bgp_planner *bgp_planner_new(const char *node_name)
 	return p;
 }
 
-static void group_free(void *v)
+static struct bp_ref *group_refs(struct bp_group *g)
 {
-	struct bp_group *g = v;
-	if (g)
-		free(g->refs);
-	free(g);
+	return g->n > 1 ? g->many : &g->one;
 }
 
-static void bsvc_free(void *v)
+static void group_add(struct bp_group *g, struct bp_svc *s, uint32_t ad)
 {
-	struct bp_svc *s = v;
-	if (s) {
-		free(s->groups);
-		free(s->ads);
+	struct bp_ref r = {.svc = s, .ad = ad};
+	if (g->n == 0) {
+		g->one = r;
+	} else if (g->n == 1) {
+		struct bp_ref *v = xcalloc(2, sizeof(*v));
+		v[0] = g->one;
+		v[1] = r;
+		g->many = v;
+	} else {
+		/* Capacity: the power of two at or above n. */
+		if ((g->n & (g->n - 1)) == 0)
+			g->many = xrealloc(g->many, 2 * (size_t)g->n * sizeof(*g->many));
+		g->many[g->n] = r;
 	}
-	free(s);
+	g->n++;
+}
+
+/* Take one record (s, ad) out of g. */
+static void group_del(struct bp_group *g, const struct bp_svc *s, uint32_t ad)
+{
+	struct bp_ref *v = group_refs(g);
+	for (uint32_t k = 0; k < g->n; k++) {
+		if (v[k].svc != s || v[k].ad != ad)
+			continue;
+		v[k] = v[g->n - 1];
+		g->n--;
+		if (g->n == 1) {
+			struct bp_ref last = v[0];
+			free(v);
+			g->one = last;
+		}
+		return;
+	}
+}
+
+static void group_free(struct bp_group *g)
+{
+	if (g->n > 1)
+		free(g->many);
+	g->n = 0;
+}
+
+/* The parts of a planner's route that are its own. */
+static void route_release(struct bgp_route *r, const struct bp_group *g)
+{
+	if (r->nservices > 1)
+		free(r->services);
+	if (g->own_comms)
+		free(r->communities);
+	memset(r, 0, sizeof(*r));
 }
 
 static void planner_clear(struct bgp_planner *p)
 {
+	for (size_t s = 0; p->sess && s < p->plan.nsessions; s++) {
+		struct bgp_session_plan *sp = &p->plan.sessions[s];
+		for (size_t i = 0; i < sp->nroutes; i++) {
+			route_release(&sp->routes[i], &p->sess[s].groups[i]);
+			group_free(&p->sess[s].groups[i]);
+		}
+		free(p->sess[s].groups);
+	}
+	free(p->sess);
+	p->sess = NULL;
 	if (p->built)
 		ctx_free(&p->c);
 	memset(&p->c, 0, sizeof(p->c));
 	p->built = p->active = false;
+	/* What is left is the plan's own: routes arrays and the sessions. */
 	bgp_plan_free(&p->plan);
 	struct hashmap_iter it;
-	hashmap_iter_init(&it, &p->groups);
-	while (hashmap_iter_next(&it))
-		group_free(it.value);
-	hashmap_clear(&p->groups);
 	hashmap_iter_init(&it, &p->svcs);
 	while (hashmap_iter_next(&it))
-		bsvc_free(it.value);
+		free(it.value);
 	hashmap_clear(&p->svcs);
 	free(p->dirty);
 	p->dirty = NULL;
@@ -771,12 +878,40 @@ const struct bgp_plan *bgp_planner_plan(const struct bgp_planner *p)
 	return &p->plan;
 }
 
-static void mark_dirty(struct bgp_planner *p, struct bp_group *g)
+/* The index of the first route of a session at or after prefix. */
+static size_t route_lower(const struct bgp_session_plan *sp, const struct bgp_prefix *prefix)
+{
+	size_t lo = 0, hi = sp->nroutes;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (bgp_prefix_cmp(&sp->routes[mid].prefix, prefix) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static void mark_dirty(struct bgp_planner *p, uint32_t session, const struct bgp_prefix *prefix,
+		       struct bp_group *g)
 {
 	if (g->dirty)
 		return;
 	g->dirty = true;
-	*VEC_PUSH(p->dirty, p->ndirty) = g;
+	*VEC_PUSH(p->dirty, p->ndirty) = (struct bp_dirty){.session = session, .prefix = *prefix};
+}
+
+void bgp_planner_service_routes(const struct bgp_planner *p, const char *key,
+				void (*fn)(void *arg, const struct bgp_route *r), void *arg)
+{
+	const struct bp_svc *s = hashmap_get_str(&p->svcs, key);
+	for (uint32_t i = 0; s && i < s->n; i++) {
+		const struct bp_use *u = &s->uses[i];
+		const struct bgp_session_plan *sp = &p->plan.sessions[u->session];
+		size_t at = route_lower(sp, &u->prefix);
+		if (at < sp->nroutes && bgp_prefix_cmp(&sp->routes[at].prefix, &u->prefix) == 0)
+			fn(arg, &sp->routes[at]);
+	}
 }
 
 /* Take a Service's records out of their groups. */
@@ -786,29 +921,43 @@ static void svc_unplan(struct bgp_planner *p, const char *key)
 	if (!hashmap_del_str(&p->svcs, key, &old))
 		return;
 	struct bp_svc *s = old;
-	for (size_t i = 0; i < s->n; i++) {
-		struct bp_group *g = s->groups[i];
-		for (size_t k = 0; k < g->n; k++) {
-			if (g->refs[k].svc != s->key || g->refs[k].ad != s->ads[i])
-				continue;
-			g->refs[k] = g->refs[--g->n];
-			break;
-		}
-		mark_dirty(p, g);
+	for (uint32_t i = 0; i < s->n; i++) {
+		const struct bp_use *u = &s->uses[i];
+		struct bgp_session_plan *sp = &p->plan.sessions[u->session];
+		size_t at = route_lower(sp, &u->prefix);
+		if (at >= sp->nroutes || bgp_prefix_cmp(&sp->routes[at].prefix, &u->prefix) != 0)
+			continue; /* cannot happen: every record has its route */
+		struct bp_group *g = &p->sess[u->session].groups[at];
+		group_del(g, s, u->ad);
+		mark_dirty(p, u->session, &u->prefix, g);
 	}
-	bsvc_free(s);
+	free(s);
 }
 
-static void group_key(uint32_t session, const struct ip_prefix *pf,
-		      unsigned char out[BP_GKEY_LEN])
+/* A Service with room for n records, not in the map yet. */
+static struct bp_svc *svc_new(const char *key, size_t n)
 {
-	memcpy(out, &session, 4);
-	out[4] = (unsigned char)pf->addr.family;
-	out[5] = (unsigned char)pf->len;
-	memcpy(out + 6, &pf->addr.v, 16);
+	size_t len = strlen(key);
+	struct bp_svc *s = xcalloc(1, sizeof(*s) + n * sizeof(s->uses[0]) + len + 1);
+	s->name = (char *)&s->uses[n];
+	memcpy(s->name, key, len + 1);
+	return s;
 }
 
-/* Plan one Service and file its records into their groups. */
+/* Room for one more route in session s. */
+static void sess_grow(struct bgp_planner *p, size_t s)
+{
+	struct bgp_session_plan *sp = &p->plan.sessions[s];
+	struct bp_sess *ss = &p->sess[s];
+	if (sp->nroutes < ss->cap)
+		return;
+	ss->cap = ss->cap + ss->cap / 8 + 16;
+	sp->routes = xrealloc(sp->routes, ss->cap * sizeof(*sp->routes));
+	ss->groups = xrealloc(ss->groups, ss->cap * sizeof(*ss->groups));
+}
+
+/* Plan one Service and file its records into their groups (a group that
+ * is new gets an empty route, built by flush_dirty()). */
 static void svc_plan(struct bgp_planner *p, const char *key, const struct announce_svc *as)
 {
 	if (!p->active || !svc_plannable(as))
@@ -818,116 +967,191 @@ static void svc_plan(struct bgp_planner *p, const char *key, const struct announ
 	plan_service(c, as, 0);
 	if (c->nrecs == 0)
 		return;
-	struct bp_svc *s = hashmap_get_str(&p->svcs, key);
-	if (!s) {
-		size_t len = strlen(key);
-		s = xcalloc(1, sizeof(*s) + len + 1);
-		memcpy(s->key, key, len + 1);
-		hashmap_put(&p->svcs, s->key, len, s, NULL);
-	}
+	struct bp_svc *s = svc_new(key, c->nrecs);
+	s->n = (uint32_t)c->nrecs;
+	hashmap_put(&p->svcs, s->name, strlen(s->name), s, NULL);
 	for (size_t i = 0; i < c->nrecs; i++) {
 		const struct bp_rec *r = &c->recs[i];
-		unsigned char gkey[BP_GKEY_LEN];
-		group_key(r->session, &r->prefix, gkey);
-		struct bp_group *g = hashmap_get(&p->groups, gkey, sizeof(gkey));
-		if (!g) {
-			g = xcalloc(1, sizeof(*g));
-			g->session = r->session;
-			g->prefix = r->prefix;
-			memcpy(g->key, gkey, sizeof(gkey));
-			hashmap_put(&p->groups, g->key, sizeof(g->key), g, NULL);
+		struct bgp_session_plan *sp = &p->plan.sessions[r->session];
+		struct bp_sess *ss = &p->sess[r->session];
+		struct bgp_prefix pk = bgp_prefix_pack(&r->prefix);
+		s->uses[i] = (struct bp_use){.prefix = pk, .session = r->session, .ad = r->ad};
+		size_t at = route_lower(sp, &pk);
+		if (at >= sp->nroutes || bgp_prefix_cmp(&sp->routes[at].prefix, &pk) != 0) {
+			sess_grow(p, r->session);
+			memmove(&sp->routes[at + 1], &sp->routes[at],
+				(sp->nroutes - at) * sizeof(*sp->routes));
+			memmove(&ss->groups[at + 1], &ss->groups[at],
+				(sp->nroutes - at) * sizeof(*ss->groups));
+			sp->nroutes++;
+			memset(&sp->routes[at], 0, sizeof(sp->routes[at]));
+			memset(&ss->groups[at], 0, sizeof(ss->groups[at]));
+			sp->routes[at].prefix = pk;
 		}
-		*VEC_PUSH(g->refs, g->n) = (struct bp_ref){.svc = s->key, .ad = r->ad};
-		mark_dirty(p, g);
-		size_t n = s->n;
-		*VEC_PUSH(s->groups, n) = g;
-		*VEC_PUSH(s->ads, s->n) = r->ad;
+		group_add(&ss->groups[at], s, r->ad);
+		mark_dirty(p, r->session, &pk, &ss->groups[at]);
 	}
 }
 
 static int cmp_ref(const void *a, const void *b)
 {
 	const struct bp_ref *x = a, *y = b;
-	int r = strcmp(x->svc, y->svc);
+	int r = strcmp(x->svc->name, y->svc->name);
 	if (r)
 		return r;
 	return x->ad < y->ad ? -1 : x->ad > y->ad;
 }
 
-/* The route of a group, as build_routes() would make it. */
-static void group_route(struct bgp_planner *p, struct bp_group *g, struct bgp_route *out)
+/* The route of a group, as build_routes() would make it, sharing what it
+ * can (struct bgp_route). */
+static void group_route(struct bgp_planner *p, uint32_t session, struct bp_group *g,
+			struct bgp_route *r)
 {
-	xqsort(g->refs, g->n, sizeof(*g->refs), cmp_ref);
-	struct bp_rec *recs = xcalloc(g->n, sizeof(*recs));
-	char **names = xcalloc(g->n, sizeof(*names));
-	size_t nnames = 0;
-	for (size_t i = 0; i < g->n; i++) {
-		if (nnames == 0 || strcmp(names[nnames - 1], g->refs[i].svc) != 0)
-			names[nnames++] = (char *)g->refs[i].svc;
-		recs[i] = (struct bp_rec){.prefix = g->prefix,
-					  .session = g->session,
-					  .svc = (uint32_t)(nnames - 1),
-					  .ad = g->refs[i].ad};
+	struct bp_ref *refs = group_refs(g);
+	struct bgp_prefix prefix = r->prefix;
+	uint32_t one_ad, *ads = g->n > 1 ? xcalloc(g->n, sizeof(*ads)) : &one_ad;
+	if (g->n > 1)
+		xqsort(refs, g->n, sizeof(*refs), cmp_ref);
+	memset(r, 0, sizeof(*r));
+	r->prefix = prefix;
+	size_t nsvc = 0;
+	for (uint32_t i = 0; i < g->n; i++) {
+		if (i == 0 || refs[i].svc != refs[i - 1].svc)
+			nsvc++;
+		ads[i] = refs[i].ad;
 	}
-	memset(out, 0, sizeof(*out));
-	make_route(&p->c, recs, g->n, names, &p->mb, out);
-	free(recs);
-	free(names);
+	r->nservices = (uint32_t)nsvc;
+	if (nsvc == 1) {
+		r->services = &refs[0].svc->name;
+	} else {
+		r->services = xcalloc(nsvc, sizeof(*r->services));
+		nsvc = 0;
+		for (uint32_t i = 0; i < g->n; i++)
+			if (i == 0 || refs[i].svc != refs[i - 1].svc)
+				r->services[nsvc++] = refs[i].svc->name;
+	}
+	g->own_comms = route_attrs(&p->c, session, ads, g->n, &p->mb, true, r);
+	if (ads != &one_ad)
+		free(ads);
 }
 
-static size_t route_lower(const struct bgp_session_plan *sp, const struct ip_prefix *prefix)
-{
-	size_t lo = 0, hi = sp->nroutes;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (cmp_prefix(&sp->routes[mid].prefix, prefix) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-/* Bring the routes of the dirty groups up to date (insert, replace, or
- * withdraw), and forget emptied groups. */
+/* Bring the routes of the dirty groups up to date (build, rebuild, or
+ * withdraw when emptied). */
 static void flush_dirty(struct bgp_planner *p)
 {
 	for (size_t i = 0; i < p->ndirty; i++) {
-		struct bp_group *g = p->dirty[i];
+		const struct bp_dirty *d = &p->dirty[i];
+		struct bgp_session_plan *sp = &p->plan.sessions[d->session];
+		struct bp_sess *ss = &p->sess[d->session];
+		size_t at = route_lower(sp, &d->prefix);
+		if (at >= sp->nroutes || bgp_prefix_cmp(&sp->routes[at].prefix, &d->prefix) != 0)
+			continue;
+		struct bp_group *g = &ss->groups[at];
 		g->dirty = false;
-		struct bgp_session_plan *sp = &p->plan.sessions[g->session];
-		size_t at = route_lower(sp, &g->prefix);
-		bool present = at < sp->nroutes && cmp_prefix(&sp->routes[at].prefix, &g->prefix) == 0;
+		route_release(&sp->routes[at], g);
 		if (g->n == 0) {
-			if (present) {
-				bgp_route_free(&sp->routes[at]);
-				memmove(&sp->routes[at], &sp->routes[at + 1],
-					(sp->nroutes - at - 1) * sizeof(*sp->routes));
-				sp->nroutes--;
-			}
-			hashmap_del(&p->groups, g->key, sizeof(g->key), NULL);
 			group_free(g);
+			memmove(&sp->routes[at], &sp->routes[at + 1],
+				(sp->nroutes - at - 1) * sizeof(*sp->routes));
+			memmove(&ss->groups[at], &ss->groups[at + 1],
+				(sp->nroutes - at - 1) * sizeof(*ss->groups));
+			sp->nroutes--;
 			continue;
 		}
-		struct bgp_route r;
-		group_route(p, g, &r);
-		if (present) {
-			bgp_route_free(&sp->routes[at]);
-			sp->routes[at] = r;
-			continue;
-		}
-		VEC_PUSH(sp->routes, sp->nroutes);
-		memmove(&sp->routes[at + 1], &sp->routes[at],
-			(sp->nroutes - 1 - at) * sizeof(*sp->routes));
-		sp->routes[at] = r;
+		sp->routes[at].prefix = d->prefix;
+		group_route(p, d->session, g, &sp->routes[at]);
 	}
 	p->ndirty = 0;
 }
 
-static int cmp_route(const void *a, const void *b)
+/* Records of every Service at once, for a reset: appended, sorted, and
+ * filed into exactly sized arrays, instead of one insertion each. */
+struct bulk_rec {
+	struct bp_rec rec;
+	struct bp_svc *svc;
+};
+
+static int cmp_bulk(const void *a, const void *b)
 {
-	return cmp_prefix(&((const struct bgp_route *)a)->prefix,
-			  &((const struct bgp_route *)b)->prefix);
+	const struct bulk_rec *x = a, *y = b;
+	if (x->rec.session != y->rec.session)
+		return x->rec.session < y->rec.session ? -1 : 1;
+	return cmp_prefix(&x->rec.prefix, &y->rec.prefix);
+}
+
+static void bulk_plan(struct bgp_planner *p, const struct announce_svc *svcs, size_t nsvcs)
+{
+	struct bp_ctx *c = &p->c;
+	struct bulk_rec *all = NULL;
+	size_t nall = 0, cap = 0;
+	for (size_t i = 0; i < nsvcs; i++) {
+		if (!svc_plannable(&svcs[i]))
+			continue;
+		char *key = announce_service_name(svcs[i].svc);
+		void *old;
+		/* A name given twice: the last input counts. */
+		if (hashmap_del_str(&p->svcs, key, &old)) {
+			struct bp_svc *o = old;
+			for (size_t k = 0; k < nall; k++)
+				if (all[k].svc == o)
+					all[k].svc = NULL;
+			free(o);
+		}
+		c->nrecs = 0;
+		plan_service(c, &svcs[i], 0);
+		if (c->nrecs) {
+			struct bp_svc *s = svc_new(key, c->nrecs);
+			s->n = (uint32_t)c->nrecs;
+			hashmap_put(&p->svcs, s->name, strlen(s->name), s, NULL);
+			if (nall + c->nrecs > cap) {
+				cap = 2 * (nall + c->nrecs);
+				all = xrealloc(all, cap * sizeof(*all));
+			}
+			for (size_t k = 0; k < c->nrecs; k++) {
+				const struct bp_rec *r = &c->recs[k];
+				s->uses[k] = (struct bp_use){.prefix = bgp_prefix_pack(&r->prefix),
+							     .session = r->session,
+							     .ad = r->ad};
+				all[nall++] = (struct bulk_rec){.rec = *r, .svc = s};
+			}
+		}
+		free(key);
+	}
+	/* Stable order within a group does not matter: group_route() sorts
+	 * its records by name. */
+	xqsort(all, nall, sizeof(*all), cmp_bulk);
+	for (size_t pass = 0; pass < 2; pass++) {
+		for (size_t i = 0, j; i < nall; i = j) {
+			j = i + 1;
+			while (j < nall && cmp_bulk(&all[i], &all[j]) == 0)
+				j++;
+			size_t live = 0;
+			for (size_t k = i; k < j; k++)
+				live += all[k].svc != NULL;
+			if (!live)
+				continue;
+			uint32_t s = all[i].rec.session;
+			struct bgp_session_plan *sp = &p->plan.sessions[s];
+			if (pass == 0) {
+				p->sess[s].cap++;
+				continue;
+			}
+			struct bp_group *g = &p->sess[s].groups[sp->nroutes];
+			struct bgp_route *r = &sp->routes[sp->nroutes++];
+			for (size_t k = i; k < j; k++)
+				if (all[k].svc)
+					group_add(g, all[k].svc, all[k].rec.ad);
+			r->prefix = bgp_prefix_pack(&all[i].rec.prefix);
+			group_route(p, s, g, r);
+		}
+		if (pass == 0)
+			for (size_t s = 0; s < p->plan.nsessions; s++) {
+				size_t n = p->sess[s].cap;
+				p->plan.sessions[s].routes = n ? xcalloc(n, sizeof(struct bgp_route)) : NULL;
+				p->sess[s].groups = n ? xcalloc(n, sizeof(struct bp_group)) : NULL;
+			}
+	}
+	free(all);
 }
 
 void bgp_planner_reset(struct bgp_planner *p, const struct model *m,
@@ -939,37 +1163,18 @@ void bgp_planner_reset(struct bgp_planner *p, const struct model *m,
 	c->local = p->node;
 	find_local(c);
 	build_sessions(c, &p->plan);
+	p->sess = xcalloc(p->plan.nsessions + 1, sizeof(*p->sess));
 	p->built = true;
 	p->active = c->nsessions > 0 && c->usable;
 	if (p->active) {
 		build_ads(c);
 		build_pools(c);
+		bulk_plan(p, svcs, nsvcs);
 	}
-	for (size_t i = 0; i < nsvcs; i++) {
-		if (!svc_plannable(&svcs[i]))
-			continue;
-		char *key = announce_service_name(svcs[i].svc);
-		svc_unplan(p, key); /* a name given twice: the last input counts */
-		svc_plan(p, key, &svcs[i]);
-		free(key);
-	}
-	/* Routes in bulk: append, then sort each session once. */
-	for (size_t i = 0; i < p->ndirty; i++) {
-		struct bp_group *g = p->dirty[i];
-		g->dirty = false;
-		if (g->n == 0) { /* emptied by a name given twice */
-			hashmap_del(&p->groups, g->key, sizeof(g->key), NULL);
-			group_free(g);
-			continue;
-		}
-		struct bgp_session_plan *sp = &p->plan.sessions[g->session];
-		group_route(p, g, VEC_PUSH(sp->routes, sp->nroutes));
-	}
-	p->ndirty = 0;
-	for (size_t s = 0; s < p->plan.nsessions; s++)
-		if (p->plan.sessions[s].nroutes > 1)
-			xqsort(p->plan.sessions[s].routes, p->plan.sessions[s].nroutes,
-			       sizeof(struct bgp_route), cmp_route);
+	/* The scratch of a whole pass is not kept for one Service's. */
+	free(c->recs);
+	c->recs = NULL;
+	c->nrecs = c->recs_cap = 0;
 	announce_slices_free(&c->slices);
 	c->slices_indexed = false;
 	c->slices_scan = true;

@@ -102,8 +102,7 @@ void bgp_route_copy(struct bgp_route *dst, const struct bgp_route *src)
 	dst->services = bgp_route_services((const char *const *)src->services, src->nservices);
 }
 
-/* One allocation for a route's names: every route holds one or a few, and
- * a plan of 40,000 routes is copied whole by the speaker. */
+/* One allocation for a route's names: every route holds one or a few. */
 char **bgp_route_services(const char *const *v, size_t n)
 {
 	if (n == 0)
@@ -142,11 +141,6 @@ void bgp_plan_copy(struct bgp_plan *dst, const struct bgp_plan *src)
 	}
 }
 
-static bool prefix_eq(const struct ip_prefix *x, const struct ip_prefix *y)
-{
-	return x->addr.family == y->addr.family && x->addr.v == y->addr.v && x->len == y->len;
-}
-
 static bool community_eq(const struct community_value *x, const struct community_value *y)
 {
 	return x->kind == y->kind && x->a == y->a && x->b == y->b &&
@@ -155,7 +149,7 @@ static bool community_eq(const struct community_value *x, const struct community
 
 bool bgp_route_same_attrs(const struct bgp_route *a, const struct bgp_route *b)
 {
-	if (!prefix_eq(&a->prefix, &b->prefix))
+	if (bgp_prefix_cmp(&a->prefix, &b->prefix) != 0)
 		return false;
 	if (a->has_local_pref != b->has_local_pref ||
 	    (a->has_local_pref && a->local_pref != b->local_pref))
@@ -166,4 +160,35 @@ bool bgp_route_same_attrs(const struct bgp_route *a, const struct bgp_route *b)
 		if (!community_eq(&a->communities[i], &b->communities[i]))
 			return false;
 	return true;
+}
+
+struct bgp_prefix bgp_prefix_pack(const struct ip_prefix *p)
+{
+	struct bgp_prefix r = { .family = (uint8_t)p->addr.family, .len = (uint8_t)p->len };
+
+	for (int i = 0; i < 16; i++)
+		r.addr[i] = (uint8_t)(p->addr.v >> (8 * (15 - i)));
+	return r;
+}
+
+struct ip_prefix bgp_prefix_unpack(const struct bgp_prefix *r)
+{
+	struct ip_prefix p = { .len = r->len };
+
+	p.addr.family = (enum ip_family)r->family;
+	for (int i = 0; i < 16; i++)
+		p.addr.v = p.addr.v << 8 | r->addr[i];
+	return p;
+}
+
+int bgp_prefix_cmp(const struct bgp_prefix *a, const struct bgp_prefix *b)
+{
+	int c;
+
+	if (a->family != b->family)
+		return a->family < b->family ? -1 : 1;
+	c = memcmp(a->addr, b->addr, sizeof(a->addr));
+	if (c)
+		return c;
+	return a->len < b->len ? -1 : a->len > b->len;
 }

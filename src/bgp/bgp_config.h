@@ -4,8 +4,10 @@
  * these types; the planner (announce/bgp_plan.h) produces them from the
  * model, and bgp_speaker_set() diffs them against what was sent.
  *
- * A plan is plain data: it does not point into the model, and every
- * string and array in it belongs to it (bgp_plan_copy, bgp_plan_free).
+ * A plan is plain data: it does not point into the model.  A plan from
+ * announce_bgp() or bgp_plan_copy() owns every string and array in it
+ * (bgp_plan_free); the incremental planner's plan is the planner's (see
+ * struct bgp_route).
  */
 #ifndef IRONLB_BGP_BGP_CONFIG_H
 #define IRONLB_BGP_BGP_CONFIG_H
@@ -43,17 +45,36 @@ struct bgp_session_cfg {
 /* true when the two differ in anything that needs the session reset. */
 bool bgp_session_cfg_differs(const struct bgp_session_cfg *a, const struct bgp_session_cfg *b);
 
+/* A prefix in 18 bytes (struct ip_prefix takes 48): the address in network
+ * byte order, so that memcmp() is numeric order.  For what is held per
+ * route: a plan's routes, the speaker's Adj-RIB-Out, the planner's
+ * records. */
+struct bgp_prefix {
+	uint8_t addr[16];
+	uint8_t family;              /* enum ip_family */
+	uint8_t len;
+};
+
+struct bgp_prefix bgp_prefix_pack(const struct ip_prefix *p);
+struct ip_prefix bgp_prefix_unpack(const struct bgp_prefix *p);
+/* The order of ip_cmp() then length: family, address, length. */
+int bgp_prefix_cmp(const struct bgp_prefix *a, const struct bgp_prefix *b);
+
+/* A route: 48 bytes.  In a plan from announce_bgp() (or bgp_plan_copy())
+ * the route owns its arrays: communities, and services as one allocation
+ * of the pointers and the names (bgp_route_services(); bgp_route_free()
+ * frees both).  In the incremental planner's plan (bgp_planner_plan())
+ * they are the planner's and may be shared: a route of one Service points
+ * at the planner's copy of its name, a route of one advertisement at that
+ * advertisement's communities; read it, never free it. */
 struct bgp_route {
-	struct ip_prefix prefix;
+	struct bgp_prefix prefix;
 	bool has_local_pref;
 	uint32_t local_pref;
-	size_t ncommunities;
+	uint32_t ncommunities;
+	uint32_t nservices;
 	struct community_value *communities; /* sorted: standard first, then large */
-	size_t nservices;
-	char **services;             /* "ns/name" that make this route, sorted; the
-				      * array and the names are one allocation
-				      * (bgp_route_services()), bgp_route_free()
-				      * frees it */
+	char **services;             /* "ns/name" that make this route, sorted */
 };
 
 struct bgp_session_plan {

@@ -427,6 +427,9 @@ static void conn_free(struct conn *c)
 
 /* Write what is queued without blocking; -1 with errno on a socket
  * error. */
+/* The send buffer kept between bursts; a larger one is freed once sent. */
+#define TX_KEEP (64 * 1024)
+
 static int conn_flush(struct conn *c)
 {
 	while (c->txoff < c->tx.len) {
@@ -441,7 +444,15 @@ static int conn_flush(struct conn *c)
 		}
 		c->txoff += (size_t)n;
 	}
-	wbuf_reset(&c->tx);
+	/* All sent.  A full table (hundreds of KiB of UPDATEs) leaves a
+	 * buffer that size behind: give it back rather than keep it for
+	 * KEEPALIVEs and the odd change. */
+	if (c->tx.cap > TX_KEEP) {
+		wbuf_free(&c->tx);
+		wbuf_init_dyn(&c->tx, 4096);
+	} else {
+		wbuf_reset(&c->tx);
+	}
 	c->txoff = 0;
 	return 0;
 }

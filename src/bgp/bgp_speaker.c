@@ -3,10 +3,14 @@
  * socket, and one Adj-RIB-Out per session.
  *
  * State:
- *   plan     a copy of the last plan given to bgp_speaker_set().
+ *   plan     the last plan given to bgp_speaker_set(), borrowed: its owner
+ *            (the announcer's planner) keeps it unchanged until it calls
+ *            bgp_speaker_set() again, so the plan exists once in memory,
+ *            not once in the planner and once more here.
  *   peers    one per session of the plan, in the plan's order (by name):
  *            the bgp_session, and the Adj-RIB-Out, the routes the peer
- *            has from us (own copies, sorted by prefix).
+ *            has from us (sorted by prefix; each a compact prefix and the
+ *            index of its attribute set, the sets kept once per peer).
  *   listener one dual-stack TCP socket on [::]:port (an AF_INET one where
  *            IPv6 is missing) that hands connections from a configured
  *            peer address to its session and closes the others at once.
@@ -16,7 +20,7 @@
  *            peer that uses GTSM (RFC 5082), and answers with TTL 255 so
  *            that such a peer takes the SYN-ACK.
  *
- * Data flow: bgp_speaker_set() copies the plan and walks old and new
+ * Data flow: bgp_speaker_set() takes the plan and walks old and new
  * sessions by name.  Sessions whose parameters differ are replaced; for
  * the others rib_sync() compares what the plan wants with the Adj-RIB-Out
  * and sends only the difference: withdrawals, then announcements grouped
@@ -38,6 +42,7 @@
 #include <ev.h>
 #include <ifaddrs.h>
 #include <jansson.h>
+#include <malloc.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -45,6 +50,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/log.h"
@@ -57,12 +63,18 @@
 #define LISTEN_BACKLOG 64
 #define STOP_MESSAGE "ironlb speaker stopping"
 
+struct rib_entry;
+struct rib_attrs;
+
 struct peer {
 	struct bgp_speaker *sp;
-	const struct bgp_session_plan *plan;  /* inside sp->plan */
+	const struct bgp_session_plan *plan;  /* inside sp->plan; NULL while the
+					       * peer is being rebound or removed */
 	struct bgp_session *s;
-	struct bgp_route *rib;                /* Adj-RIB-Out, sorted by prefix; no services */
+	struct rib_entry *rib;                /* Adj-RIB-Out, sorted by prefix */
 	size_t nrib;
+	struct rib_attrs *attrs;              /* its attribute sets, sorted */
+	size_t nattrs;
 	bool md5_set;                         /* key on the listener */
 	struct ip_addr md5_addr;
 };
@@ -79,7 +91,7 @@ struct bgp_speaker {
 	int lfd, laf;
 	uint16_t bound_port;
 	ev_io lw;
-	struct bgp_plan plan;
+	const struct bgp_plan *plan;          /* borrowed (see above) */
 	struct peer **peers;
 	size_t npeers;
 	struct ip_addr *seen;                 /* peers established once */
@@ -90,15 +102,6 @@ struct bgp_speaker {
 /* ------------------------------------------------------------------ */
 /* routes */
 
-static int prefix_cmp(const struct ip_prefix *a, const struct ip_prefix *b)
-{
-	int c = ip_cmp(&a->addr, &b->addr);
-
-	if (c)
-		return c;
-	return a->len < b->len ? -1 : a->len > b->len;
-}
-
 static int community_cmp(const struct community_value *a, const struct community_value *b)
 {
 	if (a->kind != b->kind)
@@ -107,13 +110,29 @@ static int community_cmp(const struct community_value *a, const struct community
 		return a->a < b->a ? -1 : 1;
 	if (a->b != b->b)
 		return a->b < b->b ? -1 : 1;
-	if (a->c != b->c)
+	/* c is part of large communities only (bgp_route_same_attrs()). */
+	if (a->kind == COMMUNITY_LARGE && a->c != b->c)
 		return a->c < b->c ? -1 : 1;
 	return 0;
 }
 
+/* The attributes of a route, or of an attribute set of the Adj-RIB-Out
+ * (the communities borrowed from either). */
+struct attrs_view {
+	bool has_local_pref;
+	uint32_t local_pref;
+	size_t ncommunities;
+	const struct community_value *communities;
+};
+
+static struct attrs_view route_attrs(const struct bgp_route *r)
+{
+	return (struct attrs_view){ r->has_local_pref, r->local_pref, r->ncommunities,
+				    r->communities };
+}
+
 /* Attributes only (not the prefix), to group routes into UPDATEs. */
-static int attrs_cmp(const struct bgp_route *a, const struct bgp_route *b)
+static int attrs_cmp(const struct attrs_view *a, const struct attrs_view *b)
 {
 	if (a->has_local_pref != b->has_local_pref)
 		return a->has_local_pref ? 1 : -1;
@@ -129,37 +148,81 @@ static int attrs_cmp(const struct bgp_route *a, const struct bgp_route *b)
 	return 0;
 }
 
+static int route_attrs_cmp(const struct bgp_route *a, const struct bgp_route *b)
+{
+	struct attrs_view x = route_attrs(a), y = route_attrs(b);
+
+	return attrs_cmp(&x, &y);
+}
+
 static int ptr_prefix_cmp(const void *x, const void *y)
 {
 	const struct bgp_route *const *a = x, *const *b = y;
 
-	return prefix_cmp(&(*a)->prefix, &(*b)->prefix);
+	return bgp_prefix_cmp(&(*a)->prefix, &(*b)->prefix);
 }
 
 static int ptr_attrs_cmp(const void *x, const void *y)
 {
 	const struct bgp_route *const *a = x, *const *b = y;
-	int c = attrs_cmp(*a, *b);
+	int c = route_attrs_cmp(*a, *b);
 
-	return c ? c : prefix_cmp(&(*a)->prefix, &(*b)->prefix);
+	return c ? c : bgp_prefix_cmp(&(*a)->prefix, &(*b)->prefix);
+}
+
+/*
+ * The Adj-RIB-Out holds what was sent and nothing more: per route the
+ * prefix in 18 bytes (struct bgp_prefix) and the index of its attribute
+ * set, 24 bytes in all (a struct bgp_route and its communities took
+ * about 130).  Routes share
+ * their attribute sets (nearly all of a node's routes carry the same
+ * communities and LOCAL_PREF), so each distinct set is kept once per
+ * peer, numbered in attribute order, and a route names its set by index.
+ */
+struct rib_entry {
+	struct bgp_prefix pfx;
+	uint32_t attrs;        /* index into the peer's attribute sets */
+};
+
+struct rib_attrs {
+	bool has_local_pref;
+	uint32_t local_pref;
+	uint32_t ncommunities;
+	struct community_value *communities;
+};
+
+static struct attrs_view rib_attrs_view(const struct peer *p, const struct rib_entry *e)
+{
+	const struct rib_attrs *a = &p->attrs[e->attrs];
+
+	return (struct attrs_view){ a->has_local_pref, a->local_pref, a->ncommunities,
+				    a->communities };
+}
+
+static void attrs_table_free(struct rib_attrs *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i].communities);
+	free(v);
 }
 
 static void rib_clear(struct peer *p)
 {
-	for (size_t i = 0; i < p->nrib; i++)
-		bgp_route_free(&p->rib[i]);
 	free(p->rib);
 	p->rib = NULL;
 	p->nrib = 0;
+	attrs_table_free(p->attrs, p->nattrs);
+	p->attrs = NULL;
+	p->nattrs = 0;
 }
 
-static const struct bgp_route *rib_find(const struct peer *p, const struct ip_prefix *pfx)
+static const struct rib_entry *rib_find(const struct peer *p, const struct bgp_prefix *key)
 {
 	size_t lo = 0, hi = p->nrib;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		int c = prefix_cmp(&p->rib[mid].prefix, pfx);
+		int c = bgp_prefix_cmp(&p->rib[mid].pfx, key);
 
 		if (c == 0)
 			return &p->rib[mid];
@@ -171,21 +234,34 @@ static const struct bgp_route *rib_find(const struct peer *p, const struct ip_pr
 	return NULL;
 }
 
-/* Whether the session can carry route r now. */
-static bool sendable(const struct bgp_session_info *in, const struct bgp_route *r)
+/* Whether the peer has route r with r's attributes. */
+static bool rib_has(const struct peer *p, const struct bgp_route *r)
 {
-	if (r->prefix.addr.family == IP_FAMILY_V4)
+	const struct rib_entry *e = rib_find(p, &r->prefix);
+	struct attrs_view a, b;
+
+	if (!e)
+		return false;
+	a = rib_attrs_view(p, e);
+	b = route_attrs(r);
+	return attrs_cmp(&a, &b) == 0;
+}
+
+/* Whether the session can carry a route of family f now. */
+static bool sendable(const struct bgp_session_info *in, enum ip_family f)
+{
+	if (f == IP_FAMILY_V4)
 		return in->neg.ipv4_unicast &&
 		       (in->next_hop4.family == IP_FAMILY_V4 ||
 			(in->neg.opts.ext_nh_ipv4 && in->next_hop6.family == IP_FAMILY_V6));
-	if (r->prefix.addr.family == IP_FAMILY_V6)
+	if (f == IP_FAMILY_V6)
 		return in->neg.ipv6_unicast && in->next_hop6.family == IP_FAMILY_V6;
 	return false;
 }
 
-/* The attribute set of route r on a session (communities converted into
- * the arrays given). */
-static void attr_set(const struct bgp_session_info *in, const struct bgp_route *r,
+/* The attribute set of attributes r on a session (communities converted
+ * into the arrays given). */
+static void attr_set(const struct bgp_session_info *in, const struct attrs_view *r,
 		     const uint32_t *as_path, uint32_t *std, struct bgp_large_community *large,
 		     struct bgp_attr_set *a)
 {
@@ -215,26 +291,23 @@ static void attr_set(const struct bgp_session_info *in, const struct bgp_route *
 	a->large = large;
 }
 
-/* Append the announcement of v[0..n), routes with equal attributes, in
- * as few UPDATEs as the codec packs them.  The number of messages, or -1
- * (nothing written) when they cannot be encoded. */
-static long announce_group(struct peer *p, struct wbuf *w, const struct bgp_route *const *v,
-			   size_t n)
+/* Append the announcement of prefixes pfx[0..n), all with attributes r,
+ * in as few UPDATEs as the codec packs them.  The number of messages, or
+ * -1 (nothing written) when they cannot be encoded. */
+static long announce_group(struct peer *p, struct wbuf *w, const struct attrs_view *r,
+			   const struct ip_prefix *pfx, size_t n)
 {
 	const struct bgp_session_info *in = bgp_session_info(p->s);
 	uint32_t as_path[1] = { in->local_as };
-	uint32_t *std = xcalloc(v[0]->ncommunities + 1, sizeof(*std));
-	struct bgp_large_community *large = xcalloc(v[0]->ncommunities + 1, sizeof(*large));
-	struct ip_prefix *pfx = xcalloc(n, sizeof(*pfx));
+	uint32_t *std = xcalloc(r->ncommunities + 1, sizeof(*std));
+	struct bgp_large_community *large = xcalloc(r->ncommunities + 1, sizeof(*large));
 	struct bgp_attr_set a;
 	size_t mark = wbuf_mark(w), nmsgs = 0;
-	long r = -1;
+	long ret = -1;
 
-	attr_set(in, v[0], as_path, std, large, &a);
-	for (size_t k = 0; k < n; k++)
-		pfx[k] = v[k]->prefix;
+	attr_set(in, r, as_path, std, large, &a);
 	if (bgp_update_build_announce(w, &in->neg.opts, &a, pfx, n, &nmsgs) == 0) {
-		r = (long)nmsgs;
+		ret = (long)nmsgs;
 	} else {
 		char buf[IP_STR_MAX];
 
@@ -243,12 +316,11 @@ static long announce_group(struct peer *p, struct wbuf *w, const struct bgp_rout
 		w->err = false;
 		log_error("bgp routes not encodable", "session", bgp_session_name(p->s), "peer",
 			  bgp_session_peer_label(p->s), "first_prefix",
-			  ip_prefix_format(&v[0]->prefix, buf), NULL);
+			  ip_prefix_format(&pfx[0], buf), NULL);
 	}
-	free(pfx);
 	free(std);
 	free(large);
-	return r;
+	return ret;
 }
 
 /* Append announcements of routes v[0..n) (sorted by attributes), one
@@ -257,15 +329,19 @@ static long announce_group(struct peer *p, struct wbuf *w, const struct bgp_rout
 static size_t build_announce(struct peer *p, struct wbuf *w, const struct bgp_route **v, size_t n,
 			     bool *ok)
 {
+	struct ip_prefix *pfx = xcalloc(n + 1, sizeof(*pfx));
 	size_t total = 0;
 
 	for (size_t i = 0; i < n;) {
 		size_t j = i + 1;
+		struct attrs_view a = route_attrs(v[i]);
 		long m;
 
-		while (j < n && attrs_cmp(v[i], v[j]) == 0)
+		while (j < n && route_attrs_cmp(v[i], v[j]) == 0)
 			j++;
-		m = announce_group(p, w, v + i, j - i);
+		for (size_t k = i; k < j; k++)
+			pfx[k - i] = bgp_prefix_unpack(&v[k]->prefix);
+		m = announce_group(p, w, &a, pfx, j - i);
 		if (m >= 0) {
 			total += (size_t)m;
 			for (size_t k = i; k < j; k++)
@@ -273,6 +349,7 @@ static size_t build_announce(struct peer *p, struct wbuf *w, const struct bgp_ro
 		}
 		i = j;
 	}
+	free(pfx);
 	return total;
 }
 
@@ -285,7 +362,111 @@ static void peer_metrics(struct peer *p)
 		metrics_set(sp->m_announced, v, (double)p->nrib);
 	/* MetalLB's meaning: the prefixes that should be advertised. */
 	if (sp->m_pending)
-		metrics_set(sp->m_pending, v, (double)p->plan->nroutes);
+		metrics_set(sp->m_pending, v, p->plan ? (double)p->plan->nroutes : 0.0);
+}
+
+/* The index of attributes a in the sorted sets v[0..n), or where it
+ * would go. */
+static size_t attrs_lower(const struct rib_attrs *v, size_t n, const struct attrs_view *a)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		struct attrs_view have = { v[mid].has_local_pref, v[mid].local_pref,
+					   v[mid].ncommunities, v[mid].communities };
+
+		if (attrs_cmp(&have, a) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The new Adj-RIB-Out of a peer: the routes v[0..n) (sorted by prefix)
+ * that are not skip[i], what was sent (prefix and attributes: the
+ * Services behind a route stay in the plan).  The attribute sets are
+ * kept sorted, so a route finds its set by a binary search; consecutive
+ * routes nearly always share one, so each route costs one comparison. */
+static void rib_rebuild(struct peer *p, const struct bgp_route **v, size_t n, const bool *skip)
+{
+	struct rib_entry *rib = xcalloc(n + 1, sizeof(*rib));
+	struct rib_attrs *attrs = NULL;
+	size_t nrib = 0, nattrs = 0, cap = 0;
+	const struct bgp_route *last = NULL;
+
+	/* The distinct sets, sorted (a set new to the table is inserted in
+	 * its place; there are few). */
+	for (size_t i = 0; i < n; i++) {
+		struct attrs_view a;
+		size_t at;
+
+		if (skip[i] || (last && route_attrs_cmp(last, v[i]) == 0))
+			continue;
+		last = v[i];
+		a = route_attrs(v[i]);
+		at = attrs_lower(attrs, nattrs, &a);
+		if (at < nattrs) {
+			struct attrs_view have = { attrs[at].has_local_pref, attrs[at].local_pref,
+						   attrs[at].ncommunities, attrs[at].communities };
+
+			if (attrs_cmp(&have, &a) == 0)
+				continue;
+		}
+		if (nattrs == cap) {
+			cap = cap ? 2 * cap : 4;
+			attrs = xrealloc(attrs, cap * sizeof(*attrs));
+		}
+		memmove(&attrs[at + 1], &attrs[at], (nattrs - at) * sizeof(*attrs));
+		nattrs++;
+		attrs[at] = (struct rib_attrs){ .has_local_pref = a.has_local_pref,
+						.local_pref = a.local_pref,
+						.ncommunities = (uint32_t)a.ncommunities };
+		if (a.ncommunities) {
+			attrs[at].communities = xcalloc(a.ncommunities, sizeof(*attrs[at].communities));
+			memcpy(attrs[at].communities, a.communities,
+			       a.ncommunities * sizeof(*attrs[at].communities));
+		}
+	}
+	last = NULL;
+	for (size_t i = 0, id = 0; i < n; i++) {
+		if (skip[i])
+			continue;
+		if (!last || route_attrs_cmp(last, v[i]) != 0) {
+			struct attrs_view a = route_attrs(v[i]);
+
+			id = attrs_lower(attrs, nattrs, &a);
+			last = v[i];
+		}
+		rib[nrib].pfx = v[i]->prefix;
+		rib[nrib].attrs = (uint32_t)id;
+		nrib++;
+	}
+	rib_clear(p);
+	/* Exactly the size needed: the table lives until the next change. */
+	if (nrib) {
+		p->rib = xrealloc(rib, nrib * sizeof(*rib));
+	} else {
+		free(rib);
+		p->rib = NULL;
+	}
+	p->nrib = nrib;
+	if (nattrs) {
+		p->attrs = xrealloc(attrs, nattrs * sizeof(*attrs));
+	} else {
+		free(attrs);
+		p->attrs = NULL;
+	}
+	p->nattrs = nattrs;
+}
+
+static bool sorted_by_prefix(const struct bgp_route **v, size_t n)
+{
+	for (size_t i = 1; i < n; i++)
+		if (bgp_prefix_cmp(&v[i - 1]->prefix, &v[i]->prefix) >= 0)
+			return false;
+	return true;
 }
 
 /* Bring the peer's Adj-RIB-Out to what the plan wants: withdraw what went
@@ -300,27 +481,42 @@ static void rib_sync(struct peer *p, bool initial)
 	bool *ok = NULL, *failed = NULL;
 	size_t nwant = 0, nann = 0, nwd = 0, nmsgs = 0, k;
 	struct wbuf w, wa;
-	struct bgp_route *rib;
-	size_t nrib = 0;
+	struct timespec t0, t1;
 
-	if (bgp_session_state(p->s) != BGP_FSM_ESTABLISHED) {
+	if (!pl || bgp_session_state(p->s) != BGP_FSM_ESTABLISHED) {
 		peer_metrics(p);
 		return;
 	}
+	/* CPU time of the diff and the encoding, for the log (bench/bgp.py
+	 * reports it beside BIRD's). */
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
 	in = bgp_session_info(p->s);
 	want = xcalloc(pl->nroutes + 1, sizeof(*want));
 	for (size_t i = 0; i < pl->nroutes; i++)
-		if (sendable(in, &pl->routes[i]))
+		if (sendable(in, (enum ip_family)pl->routes[i].prefix.family))
 			want[nwant++] = &pl->routes[i];
-	xqsort(want, nwant, sizeof(*want), ptr_prefix_cmp);
+	/* A plan's routes are sorted by prefix (bgp_config.h); a plan built
+	 * by other means is sorted here. */
+	if (!sorted_by_prefix(want, nwant))
+		xqsort(want, nwant, sizeof(*want), ptr_prefix_cmp);
 
 	/* Announce: new, or attributes changed (an implicit withdraw of
-	 * the old path, RFC 4271 §3.1). */
+	 * the old path, RFC 4271 §3.1).  Both lists are sorted by prefix:
+	 * one walk. */
 	ann = xcalloc(nwant + 1, sizeof(*ann));
-	for (size_t i = 0; i < nwant; i++) {
-		const struct bgp_route *old = rib_find(p, &want[i]->prefix);
-		if (!old || !bgp_route_same_attrs(old, want[i]))
-			ann[nann++] = want[i];
+	for (size_t i = 0, j = 0; i < nwant; i++) {
+		int c = 1;
+
+		while (j < p->nrib && (c = bgp_prefix_cmp(&p->rib[j].pfx, &want[i]->prefix)) < 0)
+			j++;
+		if (j < p->nrib && c == 0) {
+			struct attrs_view have = rib_attrs_view(p, &p->rib[j]);
+			struct attrs_view a = route_attrs(want[i]);
+
+			if (attrs_cmp(&have, &a) == 0)
+				continue;
+		}
+		ann[nann++] = want[i];
 	}
 	xqsort(ann, nann, sizeof(*ann), ptr_attrs_cmp);
 	ok = xcalloc(nann + 1, sizeof(*ok));
@@ -341,14 +537,14 @@ static void rib_sync(struct peer *p, bool initial)
 	 * changed route that could not be encoded. */
 	wd = xcalloc(p->nrib + 1, sizeof(*wd));
 	for (size_t i = 0, j = 0; i < p->nrib; i++) {
-		const struct bgp_route *r = &p->rib[i];
+		const struct bgp_prefix *r = &p->rib[i].pfx;
 		int c = 1;
 
-		while (j < nwant && (c = prefix_cmp(&want[j]->prefix, &r->prefix)) < 0)
+		while (j < nwant && (c = bgp_prefix_cmp(&want[j]->prefix, r)) < 0)
 			j++;
 		if (j < nwant && c == 0 && !failed[j])
 			continue;
-		wd[nwd++] = r->prefix;
+		wd[nwd++] = bgp_prefix_unpack(r);
 	}
 	wbuf_init_dyn(&w, 4096);
 	if (nwd) {
@@ -357,6 +553,7 @@ static void rib_sync(struct peer *p, bool initial)
 			nmsgs += n;
 	}
 	wbuf_bytes(&w, wa.p, wa.len);
+	wbuf_free(&wa);
 	if (initial) {
 		/* RFC 4724 §2: End-of-RIB for every family of the session. */
 		if (in->neg.ipv4_unicast &&
@@ -367,33 +564,28 @@ static void rib_sync(struct peer *p, bool initial)
 			nmsgs++;
 	}
 
-	/* The new Adj-RIB-Out: every wanted route that is at the peer now,
-	 * what was sent only (prefix and attributes): the Services behind a
-	 * route stay in the plan, not in one more copy per peer. */
-	rib = xcalloc(nwant + 1, sizeof(*rib));
-	for (size_t i = 0; i < nwant; i++) {
-		if (failed[i])
-			continue;
-		struct bgp_route r = *want[i];
-		r.nservices = 0;
-		r.services = NULL;
-		bgp_route_copy(&rib[nrib++], &r);
-	}
-	rib_clear(p);
-	p->rib = rib;
-	p->nrib = nrib;
+	/* The new Adj-RIB-Out: every wanted route that is at the peer now
+	 * (the same as before when nothing was sent, the common case for
+	 * the sessions of the other family). */
+	if (nann || nwd || initial)
+		rib_rebuild(p, want, nwant, failed);
 
 	if (w.len && wbuf_ok(&w))
 		bgp_session_send_updates(p->s, w.p, w.len, nmsgs);
+	wbuf_free(&w);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);
 	if (nann || nwd || initial) {
-		char a[24], d[24], m[24];
+		char a[24], d[24], m[24], cpu[32];
 
 		snprintf(a, sizeof(a), "%zu", nann);
 		snprintf(d, sizeof(d), "%zu", nwd);
 		snprintf(m, sizeof(m), "%zu", nmsgs);
+		snprintf(cpu, sizeof(cpu), "%.1f",
+			 (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+				 (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
 		log_info("bgp routes sent", "session", bgp_session_name(p->s), "peer",
 			 bgp_session_peer_label(p->s), "announced", a, "withdrawn", d, "updates", m,
-			 "initial", initial ? "true" : "false", NULL);
+			 "initial", initial ? "true" : "false", "cpu_ms", cpu, NULL);
 	}
 	if (nwant < pl->nroutes) {
 		char n[24];
@@ -404,8 +596,6 @@ static void rib_sync(struct peer *p, bool initial)
 			  "family not negotiated or no next hop of that family", NULL);
 	}
 	peer_metrics(p);
-	wbuf_free(&w);
-	wbuf_free(&wa);
 	free(want);
 	free(ann);
 	free(ok);
@@ -439,6 +629,10 @@ static void hook_established(struct bgp_session *s, void *arg)
 	seen_add(p->sp, &bgp_session_info(s)->remote);
 	rib_clear(p);
 	rib_sync(p, true);
+	/* The whole table went out: its scratch (the route lists, the
+	 * UPDATEs before they were queued) was as large as the table and
+	 * sits in the middle of the heap; hand those pages back. */
+	malloc_trim(0);
 }
 
 static void hook_down(struct bgp_session *s, void *arg)
@@ -449,29 +643,52 @@ static void hook_down(struct bgp_session *s, void *arg)
 	peer_metrics(p);
 }
 
+static int entry_cmp(const void *x, const void *y)
+{
+	const struct rib_entry *const *a = x, *const *b = y;
+
+	if ((*a)->attrs != (*b)->attrs)
+		return (*a)->attrs < (*b)->attrs ? -1 : 1;
+	return bgp_prefix_cmp(&(*a)->pfx, &(*b)->pfx);
+}
+
 static void hook_route_refresh(struct bgp_session *s, uint16_t afi, uint8_t safi, void *arg)
 {
 	struct peer *p = arg;
 	enum ip_family f = afi == BGP_AFI_IPV4 ? IP_FAMILY_V4 : IP_FAMILY_V6;
-	const struct bgp_route **v = xcalloc(p->nrib + 1, sizeof(*v));
-	bool *ok = xcalloc(p->nrib + 1, sizeof(*ok));
-	size_t n = 0, nmsgs;
+	const struct rib_entry **v = xcalloc(p->nrib + 1, sizeof(*v));
+	struct ip_prefix *pfx = xcalloc(p->nrib + 1, sizeof(*pfx));
+	size_t n = 0, nmsgs = 0;
 	struct wbuf w;
 
-	/* RFC 2918 §4: the whole Adj-RIB-Out of the family again. */
+	/* RFC 2918 §4: the whole Adj-RIB-Out of the family again, grouped
+	 * by attribute set (the sets are numbered in attribute order). */
 	for (size_t i = 0; i < p->nrib; i++)
-		if (p->rib[i].prefix.addr.family == f)
+		if (p->rib[i].pfx.family == (uint8_t)f)
 			v[n++] = &p->rib[i];
-	xqsort(v, n, sizeof(*v), ptr_attrs_cmp);
+	xqsort(v, n, sizeof(*v), entry_cmp);
 	wbuf_init_dyn(&w, 4096);
-	nmsgs = build_announce(p, &w, v, n, ok);
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+		struct attrs_view a = rib_attrs_view(p, v[i]);
+		long m;
+
+		while (j < n && v[j]->attrs == v[i]->attrs) {
+			pfx[j - i] = bgp_prefix_unpack(&v[j]->pfx);
+			j++;
+		}
+		m = announce_group(p, &w, &a, pfx, j - i);
+		if (m > 0)
+			nmsgs += (size_t)m;
+		i = j;
+	}
 	if (w.len)
 		bgp_session_send_updates(s, w.p, w.len, nmsgs);
 	log_info("bgp route refresh answered", "session", bgp_session_name(s), "peer",
 		 bgp_session_peer_label(s), "afi", f == IP_FAMILY_V4 ? "ipv4" : "ipv6", NULL);
 	wbuf_free(&w);
 	free(v);
-	free(ok);
+	free(pfx);
 }
 
 static const struct bgp_session_hooks hooks = {
@@ -835,18 +1052,23 @@ static struct peer *take_peer(struct peer **v, size_t n, const char *name)
 
 void bgp_speaker_set(struct bgp_speaker *sp, const struct bgp_plan *plan)
 {
-	struct bgp_plan np;
+	const struct bgp_plan *np = plan;
 	struct peer **old = sp->peers, **nv;
 	size_t nold = sp->npeers;
 
-	bgp_plan_copy(&np, plan);
+	/* The previous plan may be gone already (its owner replaced it before
+	 * calling here): nothing below reads it.  A session closed on the way
+	 * reports down, which reads the peer's plan, so unbind them first. */
+	for (size_t i = 0; i < nold; i++)
+		old[i]->plan = NULL;
+	sp->plan = np;
 	/* Removed sessions first, so that a key or address they free is not
 	 * one a new session has just taken. */
 	for (size_t i = 0; i < nold; i++) {
 		bool kept = false;
 
-		for (size_t k = 0; k < np.nsessions && !kept; k++)
-			kept = strcmp(bgp_session_name(old[i]->s), np.sessions[k].cfg.name) == 0;
+		for (size_t k = 0; k < np->nsessions && !kept; k++)
+			kept = strcmp(bgp_session_name(old[i]->s), np->sessions[k].cfg.name) == 0;
 		if (kept)
 			continue;
 		log_info("bgp peer removed", "session", bgp_session_name(old[i]->s), "peer",
@@ -855,9 +1077,9 @@ void bgp_speaker_set(struct bgp_speaker *sp, const struct bgp_plan *plan)
 		peer_free(old[i], BGP_CEASE_PEER_DECONFIGURED);
 		old[i] = NULL;
 	}
-	nv = xcalloc(np.nsessions + 1, sizeof(*nv));
-	for (size_t i = 0; i < np.nsessions; i++) {
-		const struct bgp_session_plan *sp_new = &np.sessions[i];
+	nv = xcalloc(np->nsessions + 1, sizeof(*nv));
+	for (size_t i = 0; i < np->nsessions; i++) {
+		const struct bgp_session_plan *sp_new = &np->sessions[i];
 		struct peer *p = take_peer(old, nold, sp_new->cfg.name);
 
 		if (!p) {
@@ -871,8 +1093,8 @@ void bgp_speaker_set(struct bgp_speaker *sp, const struct bgp_plan *plan)
 			log_info("bgp peer changed", "session", sp_new->cfg.name, "peer",
 				 bgp_session_peer_label(p->s), "action", "session reset", NULL);
 			/* RFC 4486 §4: Other Configuration Change. */
-			session_destroy(p, BGP_CEASE_CONFIG_CHANGE);
 			p->plan = sp_new;
+			session_destroy(p, BGP_CEASE_CONFIG_CHANGE);
 			session_create(p);
 		} else {
 			p->plan = sp_new;
@@ -881,10 +1103,8 @@ void bgp_speaker_set(struct bgp_speaker *sp, const struct bgp_plan *plan)
 		nv[i] = p;
 	}
 	free(old);
-	bgp_plan_free(&sp->plan);
-	sp->plan = np;
 	sp->peers = nv;
-	sp->npeers = np.nsessions;
+	sp->npeers = np->nsessions;
 }
 
 void bgp_speaker_stop(struct bgp_speaker *sp)
@@ -909,7 +1129,6 @@ void bgp_speaker_free(struct bgp_speaker *sp)
 	for (size_t i = 0; i < sp->npeers; i++)
 		peer_free(sp->peers[i], BGP_CEASE_ADMIN_SHUTDOWN);
 	free(sp->peers);
-	bgp_plan_free(&sp->plan);
 	free(sp->seen);
 	free(sp->node_name);
 	free(sp);
@@ -928,10 +1147,11 @@ uint32_t bgp_speaker_router_id(const struct bgp_speaker *sp)
 static json_t *route_json(const struct peer *p, const struct bgp_route *r)
 {
 	json_t *o = json_object(), *comms = json_array(), *svcs = json_array();
-	const struct bgp_route *at = rib_find(p, &r->prefix);
 	char buf[IP_STR_MAX];
 
-	json_object_set_new(o, "prefix", json_string(ip_prefix_format(&r->prefix, buf)));
+	struct ip_prefix pf = bgp_prefix_unpack(&r->prefix);
+
+	json_object_set_new(o, "prefix", json_string(ip_prefix_format(&pf, buf)));
 	json_object_set_new(o, "local_pref",
 			    r->has_local_pref ? json_integer(r->local_pref) : json_null());
 	for (size_t i = 0; i < r->ncommunities; i++) {
@@ -943,7 +1163,7 @@ static json_t *route_json(const struct peer *p, const struct bgp_route *r)
 	for (size_t i = 0; i < r->nservices; i++)
 		json_array_append_new(svcs, json_string(r->services[i]));
 	json_object_set_new(o, "services", svcs);
-	json_object_set_new(o, "announced", json_boolean(at && bgp_route_same_attrs(at, r)));
+	json_object_set_new(o, "announced", json_boolean(rib_has(p, r)));
 	return o;
 }
 

@@ -56,7 +56,12 @@ struct bgp_speaker *bgp_speaker_new(struct ev_loop *loop, struct metrics_registr
 				    const struct bgp_speaker_opts *opts);
 /* Start listening (if enabled).  -1 with a logged reason. */
 int bgp_speaker_start(struct bgp_speaker *sp);
-/* Converge to plan (copied). */
+/* Converge to plan.  The plan is borrowed, not copied: it must stay valid
+ * and unchanged until the next bgp_speaker_set() or bgp_speaker_free()
+ * (the speaker reads it when a session comes up and for the status).  Its
+ * owner may free or change it once it has called here again, or replace
+ * it and call here at once, with nothing in between (the event loop does
+ * not run in between). */
 void bgp_speaker_set(struct bgp_speaker *sp, const struct bgp_plan *plan);
 /* Stop: sessions with graceful restart negotiated are closed without a
  * NOTIFICATION so the peer keeps the routes (RFC 4724 helper mode); the

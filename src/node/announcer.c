@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/hashmap.h"
 #include "base/log.h"
@@ -161,6 +162,29 @@ static void apply_bgp(struct announcer *a, const struct bgp_plan *bgp)
 		bgp_speaker_set(a->speaker, bgp);
 }
 
+/* Plan every BGP route again; logged with its CPU time when this node has
+ * sessions (bench/bgp.py reports it beside BIRD's). */
+static void bgp_plan_all(struct announcer *a, const struct model *m,
+			 const struct announce_svc *svcs, size_t nsvcs)
+{
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
+	bgp_planner_reset(a->bgpp, m, svcs, nsvcs);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);
+	const struct bgp_plan *plan = bgp_planner_plan(a->bgpp);
+	if (!plan->nsessions)
+		return;
+	size_t nroutes = 0;
+	for (size_t s = 0; s < plan->nsessions; s++)
+		nroutes += plan->sessions[s].nroutes;
+	char ns[24], nr[24], cpu[32];
+	snprintf(ns, sizeof(ns), "%zu", plan->nsessions);
+	snprintf(nr, sizeof(nr), "%zu", nroutes);
+	snprintf(cpu, sizeof(cpu), "%.1f",
+		 (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+	log_info("bgp planned", "sessions", ns, "routes", nr, "cpu_ms", cpu, NULL);
+}
+
 /* metallb_speaker_announced: one series per (address, Service) announced
  * here, labelled with the Service's address (for BGP too, also when the
  * route is an aggregate).  Layer 2 series follow the Services that
@@ -235,7 +259,8 @@ static void metrics_bgp(struct announcer *a, const struct announce_svc *svcs, si
 				struct ip_addr addrs[2];
 				size_t n = addrs_lookup(a, by_key, nsvcs, rt->services[k], addrs);
 				for (size_t x = 0; x < n; x++) {
-					if (!ip_prefix_contains(&rt->prefix, &addrs[x]))
+					struct ip_prefix pf = bgp_prefix_unpack(&rt->prefix);
+					if (!ip_prefix_contains(&pf, &addrs[x]))
 						continue;
 					char ip[IP_STR_MAX];
 					const char *l[] = {ip_format(&addrs[x], ip), a->node, "bgp",
@@ -246,6 +271,40 @@ static void metrics_bgp(struct announcer *a, const struct announce_svc *svcs, si
 		}
 	}
 	free(by_key);
+}
+
+/* The BGP series of one Service (its others were removed by the caller):
+ * per route of the plan that it is part of, its addresses that the
+ * route's prefix covers, as metrics_bgp() sets them for every Service. */
+struct bgp_series {
+	struct announcer *a;
+	const char *key;
+	size_t n;
+	struct ip_addr addrs[2];
+};
+
+static void bgp_series_route(void *arg, const struct bgp_route *rt)
+{
+	struct bgp_series *bs = arg;
+	struct ip_prefix pf = bgp_prefix_unpack(&rt->prefix);
+	for (size_t x = 0; x < bs->n; x++) {
+		if (!ip_prefix_contains(&pf, &bs->addrs[x]))
+			continue;
+		char ip[IP_STR_MAX];
+		const char *l[] = {ip_format(&bs->addrs[x], ip), bs->a->node, "bgp", bs->key};
+		metrics_set(bs->a->m_announced, l, 1);
+	}
+}
+
+static void metrics_bgp_service(struct announcer *a, const struct announce_change *ch)
+{
+	/* The planner's key for the Service (bgp_planner_update()). */
+	char *key = ch->ns && *ch->ns ? xasprintf("%s/%s", ch->ns, ch->name) : xstrdup(ch->name);
+	struct bgp_series bs = {.a = a, .key = key};
+	bs.n = addrs_lookup(a, NULL, 0, key, bs.addrs);
+	if (bs.n)
+		bgp_planner_service_routes(a->bgpp, key, bgp_series_route, &bs);
+	free(key);
 }
 
 /* Log an ownership change of this node's addresses (before: whether the
@@ -308,7 +367,7 @@ void announcer_apply(struct announcer *a, const struct model *m, const struct an
 	}
 	l2_planner_reset(a->l2p, m, svcs, nsvcs);
 	if (!a->o.no_bgp)
-		bgp_planner_reset(a->bgpp, m, svcs, nsvcs);
+		bgp_plan_all(a, m, svcs, nsvcs);
 	planned_clear(a);
 	for (size_t i = 0; i < nsvcs; i++) {
 		char key[512];
@@ -410,12 +469,16 @@ void announcer_update(struct announcer *a, const struct model *m,
 				if (strcmp(plan->entries[k].service, key) == 0)
 					log_owner(&plan->entries[k], before[i][x]);
 		}
+		/* Removes the Service's series of both protocols. */
 		metrics_l2_service(a, key, &changes[i].as);
+		/* The other Services' BGP series cannot move: a route leaves the
+		 * plan only with its last Service, and a Service's series are
+		 * its own addresses under its own routes. */
+		if (bgp_planner_plan(a->bgpp)->nsessions)
+			metrics_bgp_service(a, &changes[i]);
 	}
 	free(before);
 	l2_apply_changes(a, changes, nchanges);
-	if (bgp_planner_plan(a->bgpp)->nsessions)
-		metrics_bgp(a, NULL, 0);
 }
 
 const struct l2_plan *announcer_l2_plan(const struct announcer *a)

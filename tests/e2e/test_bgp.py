@@ -18,6 +18,7 @@ Needs root (namespaces) and the routers (scripts/install-deps installs
 bird2, gobgpd and frr); as root a missing router is a failure, not a skip.
 """
 import ipaddress
+import re
 import shutil
 import time
 
@@ -118,6 +119,33 @@ def split_docs(text):
 
 def addresses(ingress):
     return [a for ips in ingress.values() for a in ips]
+
+
+def bgp_announced_series(speaker):
+    """{(ip, service)} of the metallb_speaker_announced series of protocol
+    bgp on /metrics."""
+    out = set()
+    for line in speaker.fetch("/metrics").splitlines():
+        if not line.startswith("metallb_speaker_announced{"):
+            continue
+        labels = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', line))
+        if labels.get("protocol") == "bgp":
+            out.add((labels.get("ip"), labels.get("service")))
+    return out
+
+
+def wait_bgp_series(speaker, want, timeout=10):
+    """Poll until the bgp series are exactly `want` {(ip, service)}."""
+    last = set()
+
+    def ok():
+        nonlocal last
+        last = bgp_announced_series(speaker)
+        return last == want
+    try:
+        poll(ok, timeout, what="metallb_speaker_announced bgp series")
+    except labmod.PollTimeout as e:
+        raise labmod.PollTimeout(f"{e}; missing {want - last}, extra {last - want}") from None
 
 
 def check_routes(rs, want):
@@ -554,6 +582,9 @@ def test_aggregated_and_specific_prefixes(net, kind):
     agg = net.speaker.announced("router-ipv6")[norm_prefix("2001:db8:1::/64")]
     assert set(agg["services"]) == {"default/dual-stack-test-svc", "default/web",
                                     "default/v6-only"}, agg
+    # one metallb_speaker_announced series per announced Service address,
+    # an aggregate's included (MetalLB labels them with the address)
+    wait_bgp_series(net.speaker, {(a, n) for n, ips in ingress.items() for a in ips})
 
 
 # ---------------------------------------------------------------------------
@@ -577,6 +608,7 @@ def test_service_added_community_changed_service_deleted_without_reset(net, kind
     ips = addresses(ingress)
     wait_rib(r, NODE4, 4, want_routes(host_prefixes(ips, 4), communities=["64500:100"]))
     wait_rib(r, NODE6, 6, want_routes(host_prefixes(ips, 6), communities=["64500:100"]))
+    wait_bgp_series(net.speaker, {(a, n) for n, v in ingress.items() for a in v})
 
     # 2. the advertisement's community changed: every route re-announced
     adv = (EXAMPLES / "bgp" / "bgp-advertisements.yaml").read_text()
@@ -593,6 +625,7 @@ def test_service_added_community_changed_service_deleted_without_reset(net, kind
         rs = wait_rib(r, nbr, fam, want_routes(host_prefixes(ips, fam),
                                                 communities=["64500:200"]))
         assert not host_prefixes(gone, fam) & set(rs)
+    wait_bgp_series(net.speaker, {(a, n) for n, v in ingress.items() for a in v})
 
     # no session was reset: same session at the router, uptimes counting
     for a in (NODE4, NODE6):

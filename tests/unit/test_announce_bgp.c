@@ -231,7 +231,8 @@ static void append(char **s, const char *fmt, ...)
 static char *route_line(const char *session, const struct bgp_route *r)
 {
 	char buf[IP_STR_MAX];
-	char *s = xasprintf("%s %s", session, ip_prefix_format(&r->prefix, buf));
+	struct ip_prefix pf = bgp_prefix_unpack(&r->prefix);
+	char *s = xasprintf("%s %s", session, ip_prefix_format(&pf, buf));
 	if (r->has_local_pref)
 		append(&s, " lp=%u", r->local_pref);
 	for (size_t i = 0; i < r->ncommunities; i++) {
@@ -994,7 +995,7 @@ static void test_route_same_attrs(void **state)
 	struct ip_prefix p4b = {addr_of("192.168.100.11"), 32};
 	struct ip_prefix p4s = {addr_of("192.168.100.10"), 31};
 	struct ip_prefix p6 = {addr_of("::ffff:192.168.100.10"), 128};
-	const struct bgp_route base = {.prefix = p4, .has_local_pref = true, .local_pref = 100,
+	const struct bgp_route base = {.prefix = bgp_prefix_pack(&p4), .has_local_pref = true, .local_pref = 100,
 				       .ncommunities = 2, .communities = c1,
 				       .nservices = 1, .services = svc_a};
 	static const struct {
@@ -1011,9 +1012,9 @@ static void test_route_same_attrs(void **state)
 		rows[i] = base;
 	rows[1].nservices = 2;
 	rows[1].services = svc_b;
-	rows[2].prefix = p4b;
-	rows[3].prefix = p4s;
-	rows[4].prefix = p6;
+	rows[2].prefix = bgp_prefix_pack(&p4b);
+	rows[3].prefix = bgp_prefix_pack(&p4s);
+	rows[4].prefix = bgp_prefix_pack(&p6);
 	rows[5].has_local_pref = false;
 	rows[6].local_pref = 200;
 	rows[7].ncommunities = 1;
@@ -1323,10 +1324,10 @@ static void test_scale(void **state)
 		bool v6 = sp->cfg.peer_address.family == IP_FAMILY_V6;
 		assert_int_equal(sp->nroutes, announced + (v6 ? NSVC / 256 + 1 : 0));
 		for (size_t k = 1; k < sp->nroutes; k++) {
-			const struct ip_prefix *a = &sp->routes[k - 1].prefix;
-			const struct ip_prefix *b = &sp->routes[k].prefix;
-			int c = ip_cmp(&a->addr, &b->addr);
-			assert_true(c < 0 || (c == 0 && a->len < b->len));
+			struct ip_prefix a = bgp_prefix_unpack(&sp->routes[k - 1].prefix);
+			struct ip_prefix b = bgp_prefix_unpack(&sp->routes[k].prefix);
+			int c = ip_cmp(&a.addr, &b.addr);
+			assert_true(c < 0 || (c == 0 && a.len < b.len));
 		}
 		bool ibgp = strcmp(sp->cfg.name, "tor2-ipv4") == 0;
 		for (size_t k = 0; k < sp->nroutes; k++) {

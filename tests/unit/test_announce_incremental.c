@@ -57,7 +57,8 @@ static char *routes(const struct bgp_plan *p)
 	for (size_t i = 0; i < p->sessions[0].nroutes; i++) {
 		const struct bgp_route *r = &p->sessions[0].routes[i];
 		char b[IP_STR_MAX];
-		char *t = xasprintf("%s%s/%u", s, ip_format(&r->prefix.addr, b), r->prefix.len);
+		struct ip_prefix pf = bgp_prefix_unpack(&r->prefix);
+		char *t = xasprintf("%s%s/%u", s, ip_format(&pf.addr, b), pf.len);
 		free(s);
 		s = t;
 		for (size_t k = 0; k < r->nservices; k++) {

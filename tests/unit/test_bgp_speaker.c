@@ -611,7 +611,8 @@ static struct bgp_route *tp_route(struct tplan *t, size_t i, const char *prefix,
 	char why[128];
 
 	memset(r, 0, sizeof(*r));
-	r->prefix = P(prefix);
+	struct ip_prefix pf = P(prefix);
+	r->prefix = bgp_prefix_pack(&pf);
 	r->communities = cv;
 	for (size_t k = 0; k < 2; k++)
 		if (cs[k]) {
@@ -1490,8 +1491,14 @@ static void test_route_refresh(void **state)
 	tsend_w(c, &w);
 	rx_read(c, &ebgp_opts, &r, 0, 0.3);
 	assert_int_equal(r.n, 2);
-	assert_non_null(rx_find(&r, "192.0.2.10/32"));
-	assert_non_null(rx_find(&r, "192.0.2.11/32"));
+	/* Each with its own attributes again (one UPDATE per set). */
+	const struct bgp_update *u10 = rx_find(&r, "192.0.2.10/32");
+	const struct bgp_update *u11 = rx_find(&r, "192.0.2.11/32");
+	assert_non_null(u10);
+	assert_non_null(u11);
+	assert_int_equal(u10->attrs.ncommunities, 1);
+	assert_int_equal(u10->attrs.communities[0], 65000u << 16 | 1);
+	assert_int_equal(u11->attrs.ncommunities, 0);
 	rx_free(&r);
 	/* A family we did not advertise is ignored (RFC 2918 §4). */
 	wbuf_init_dyn(&w, 32);

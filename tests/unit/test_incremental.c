@@ -611,8 +611,8 @@ static char *fmt_bgp(const struct bgp_plan *p)
 				free(attrs);
 				attrs = u;
 			}
-			t = xasprintf("%s  %s/%u %s\n", s, ip_format(&r->prefix.addr, b),
-				      r->prefix.len, attrs);
+			struct ip_prefix pf = bgp_prefix_unpack(&r->prefix);
+			t = xasprintf("%s  %s/%u %s\n", s, ip_format(&pf.addr, b), pf.len, attrs);
 			free(attrs);
 			free(s);
 			s = t;
