@@ -110,6 +110,44 @@ bool sync_msg_tag_ok(const uint8_t *p, size_t len, const uint8_t *key, size_t ke
 int sync_msg_encode(struct wbuf *w, const struct sync_msg *m, const uint8_t *key,
 		    size_t key_len);
 
+/* ---------------------------------------------------------------- table */
+
+/*
+ * The address table the members agree on (pure; every node computes it
+ * alike from the same holdings):
+ *   - per Service, the holding with the oldest allocation wins: the least
+ *     stamp, then the least node name;
+ *   - per address, when the winners of two Services hold it, the oldest
+ *     allocation keeps it (least stamp, then least Service key); the other
+ *     Service loses that address and is allocated another one.
+ * An address in use thus never moves for a newer claim.  The caller gives
+ * only the holdings that count: those of live members that are settled
+ * (a node that starts or returns counts only once it has adopted the
+ * table), and its own once it is settled.
+ */
+struct sync_holding {
+	const char *node;
+	const struct sync_state *state;
+};
+
+struct sync_agreed {
+	const char *key;             /* points into the holdings */
+	const char *node;            /* whose holding won */
+	size_t naddrs;               /* 0..2, less than the holding's when one was lost */
+	struct ip_addr addrs[2];
+	uint64_t stamp;
+	bool lost;                   /* an address went to an older allocation */
+};
+
+struct sync_table {
+	size_t n;
+	struct sync_agreed *v;       /* sorted by key */
+};
+
+void sync_resolve(const struct sync_holding *h, size_t nh, struct sync_table *out);
+const struct sync_agreed *sync_table_find(const struct sync_table *t, const char *key);
+void sync_table_free(struct sync_table *t);
+
 /* ---------------------------------------------------------------- I/O */
 
 struct ev_loop;

@@ -304,6 +304,115 @@ static void test_header_digest(void **st)
 		member_free(net.m[i]);
 }
 
+/* ------------------------------------------------------------ table */
+
+struct hold_row {
+	const char *key;
+	uint32_t v4;                 /* 10.20.0.x, 0: no address */
+	uint64_t stamp;
+};
+
+static struct sync_state holding(const struct hold_row *rows, size_t n)
+{
+	struct sync_state s = {.settled = true, .n = n};
+	s.entries = xcalloc(n ? n : 1, sizeof(*s.entries));
+	for (size_t i = 0; i < n; i++) {
+		s.entries[i].key = xstrdup(rows[i].key);
+		s.entries[i].naddrs = rows[i].v4 ? 1 : 0;
+		s.entries[i].addrs[0] = ip_v4(0x0a140000u + rows[i].v4);
+		s.entries[i].stamp = rows[i].stamp;
+	}
+	qsort(s.entries, n, sizeof(*s.entries), cmp_entry_key);
+	return s;
+}
+
+/* key -> 10.20.0.x (0: no address left) and the node whose holding won */
+struct want_row {
+	const char *key;
+	uint32_t v4;
+	const char *node;
+};
+
+static void check_table(const struct sync_holding *h, size_t nh, const struct want_row *want,
+			size_t nw)
+{
+	/* The holdings in both orders: the result must not depend on it. */
+	for (int rev = 0; rev < 2; rev++) {
+		struct sync_holding hh[4];
+		for (size_t i = 0; i < nh; i++)
+			hh[i] = h[rev ? nh - 1 - i : i];
+		struct sync_table t;
+		sync_resolve(hh, nh, &t);
+		assert_int_equal(t.n, nw);
+		for (size_t i = 0; i < nw; i++) {
+			const struct sync_agreed *a = sync_table_find(&t, want[i].key);
+			assert_non_null(a);
+			assert_string_equal(a->node, want[i].node);
+			if (want[i].v4) {
+				assert_int_equal(a->naddrs, 1);
+				assert_true(
+					    a->addrs[0].v == 0x0a140000u + want[i].v4);
+				assert_false(a->lost);
+			} else {
+				assert_int_equal(a->naddrs, 0);
+				assert_true(a->lost);
+			}
+		}
+		sync_table_free(&t);
+	}
+}
+
+static void test_resolve(void **st)
+{
+	(void)st;
+	/* Issue 10's divergence: node-a (running) holds s3 = .0 and s1 = .2;
+	 * node-b (returning, not settled) is not a holding that counts, so
+	 * the table is node-a's: s3 = .10, s1 = .2. */
+	/* (.10 stands for the issue's .0: 0 means "no address" in these rows) */
+	struct hold_row a_rows[] = {{"default/s1", 2, 400}, {"default/s2", 1, 200},
+				    {"default/s3", 10, 300}};
+	struct sync_state a = holding(a_rows, 3);
+	struct sync_holding h1[] = {{"node-a", &a}};
+	struct want_row w1[] = {{"default/s1", 2, "node-a"}, {"default/s2", 1, "node-a"},
+				{"default/s3", 10, "node-a"}};
+	check_table(h1, 1, w1, 3);
+
+	/* Two settled members that diverged (a partition): node-b still
+	 * holds s1 = .10 from long ago.  s1: the oldest allocation wins (b's);
+	 * .10: s1's allocation is older than s3's, so s3 loses it and is
+	 * allocated again; s2 agrees. */
+	struct hold_row b_rows[] = {{"default/s1", 10, 100}, {"default/s2", 1, 200}};
+	struct sync_state b = holding(b_rows, 2);
+	struct sync_holding h2[] = {{"node-a", &a}, {"node-b", &b}};
+	struct want_row w2[] = {{"default/s1", 10, "node-b"}, {"default/s2", 1, "node-a"},
+				{"default/s3", 0, "node-a"}};
+	check_table(h2, 2, w2, 3);
+
+	/* Ties: the same stamp for one Service on two nodes -> the least
+	 * node name; one address for two Services with the same stamp -> the
+	 * least key keeps it. */
+	struct hold_row c_rows[] = {{"default/x", 5, 700}, {"default/y", 6, 700}};
+	struct hold_row d_rows[] = {{"default/x", 7, 700}, {"default/z", 6, 700}};
+	struct sync_state c = holding(c_rows, 2), dd = holding(d_rows, 2);
+	struct sync_holding h3[] = {{"node-c", &c}, {"node-b", &dd}};
+	struct want_row w3[] = {{"default/x", 7, "node-b"}, {"default/y", 6, "node-c"},
+				{"default/z", 0, "node-b"}};
+	check_table(h3, 2, w3, 3);
+
+	/* Entries without addresses are no claim. */
+	struct hold_row e_rows[] = {{"default/x", 0, 1}};
+	struct sync_state e = holding(e_rows, 1);
+	struct sync_holding h4[] = {{"node-b", &dd}, {"node-a", &e}};
+	struct want_row w4[] = {{"default/x", 7, "node-b"}, {"default/z", 6, "node-b"}};
+	check_table(h4, 2, w4, 2);
+
+	sync_state_free(&a);
+	sync_state_free(&b);
+	sync_state_free(&c);
+	sync_state_free(&dd);
+	sync_state_free(&e);
+}
+
 /* ------------------------------------------------------------ TCP */
 
 static double now_s(void)
@@ -455,6 +564,7 @@ int main(void)
 		cmocka_unit_test(test_pull_bytes),
 		cmocka_unit_test(test_decode_errors),
 		cmocka_unit_test(test_header_digest),
+		cmocka_unit_test(test_resolve),
 		cmocka_unit_test(test_tcp_pull),
 	};
 	return test_skip_status(cmocka_run_group_tests(tests, NULL, NULL));
