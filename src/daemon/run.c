@@ -99,6 +99,12 @@ struct daemon {
 	ev_timer table_w;          /* resolve the table (a holding arrived) */
 	ev_timer settle_w;         /* the grace time for settling is over */
 	ev_timer own_w;            /* publish this node's holding again */
+	/* Layer 2 placement (sticky, balanced): who announces what now, from
+	 * the live members' holdings and this node's plan, with since when
+	 * (d->since: this node's, "ns/name" -> uint64_t *). */
+	struct announce_claim *claims;
+	size_t nclaims;
+	struct hashmap since;
 	struct hashmap no_addr;    /* nodes already warned about, keys copied */
 	bool self_warned;
 	ev_timer liveness_w;
@@ -394,9 +400,12 @@ static size_t addrs_of(void *arg, const char *key, struct ip_addr addrs[2])
 
 /* Plan every Service again and announce (a whole pass, or a member's
  * liveness changed). */
+static void claims_build(struct daemon *d);
+
 static void announce_all(struct daemon *d)
 {
 	struct model *m = &d->live.model;
+	claims_build(d);
 	struct announce_svc *as = xcalloc(m->nservices ? m->nservices : 1, sizeof(*as));
 	size_t nas = 0;
 	for (size_t i = 0; i < m->nservices; i++)
@@ -420,9 +429,9 @@ static void table_start(struct daemon *d);
 static void pull_member(struct daemon *d, const char *name);
 static void own_kick(struct daemon *d);
 
-/* Mark the model's nodes the detector holds dead or left, and the
- * members that have not adopted the address table yet (a whole pass
- * builds the model afresh, without the marks). */
+/* Mark the model's nodes the detector holds dead or left, and this node
+ * until it has adopted the address table (a whole pass builds the model
+ * afresh, without the marks). */
 static void mark_down_nodes(struct daemon *d)
 {
 	struct model *m = &d->live.model;
@@ -605,20 +614,14 @@ static void table_kick(struct daemon *d)
 		ev_timer_start(d->loop, &d->table_w);
 }
 
-/* Whether a member takes part in the Layer 2 election: once it is
- * settled (this node: d->settled; another member: its last holding says
- * so).  Nodes that are not members (no InternalIP) are judged as before. */
+/* This node announces nothing until it is settled.  The others stay
+ * candidates while they settle: a Service placed on one of them is
+ * announced once it is (within SETTLE_GRACE), and nodes that start
+ * together are all candidates from the first plan, so they share the
+ * Services out evenly rather than the first one settled taking them all. */
 static bool node_unsettled(const struct daemon *d, const char *name)
 {
-	if (!d->mio)
-		return false;
-	if (strcmp(name, d->o->node_name) == 0)
-		return !d->settled;
-	struct member_info mi;
-	if (member_find(member_io_core(d->mio), name, &mi) != 0)
-		return false;
-	const struct sync_state *st = hashmap_get_str(&d->holdings, name);
-	return !st || !st->settled;
+	return d->mio && !d->settled && strcmp(name, d->o->node_name) == 0;
 }
 
 static void pull_member(struct daemon *d, const char *name)
@@ -667,9 +670,92 @@ static void sync_on_state(void *ctx, const char *name, struct sync_state *st)
 	snprintf(n, sizeof(n), "%zu", held->n);
 	log_debug("member state pulled", "member", name, "services", n, "settled",
 		  held->settled ? "true" : "false", NULL);
-	if (held->settled != was_settled && !ev_is_active(&d->liveness_w))
+	(void)was_settled;
+	/* Its settledness (candidacy) or its claims may have changed: plan
+	 * again with them. */
+	if (!ev_is_active(&d->liveness_w))
 		ev_timer_start(d->loop, &d->liveness_w);
 	table_kick(d);
+}
+
+/* Since when this node announces a Service (set the first time asked). */
+static uint64_t since_of(struct daemon *d, const char *key, uint64_t now)
+{
+	uint64_t *v = hashmap_get_str(&d->since, key);
+	if (!v) {
+		v = xmalloc(sizeof(*v));
+		*v = now;
+		hashmap_put_str(&d->since, key, v, NULL);
+	}
+	return *v;
+}
+
+static void claims_free(struct daemon *d)
+{
+	for (size_t i = 0; i < d->nclaims; i++) {
+		free((char *)d->claims[i].service);
+		free((char *)d->claims[i].node);
+	}
+	free(d->claims);
+	d->claims = NULL;
+	d->nclaims = 0;
+}
+
+/* The claims the next whole plan starts from: this node's current plan
+ * (what it announces now) and every live member's last holding.  Without
+ * the detector there are none: MetalLB's hash election, as before. */
+static void claims_build(struct daemon *d)
+{
+	claims_free(d);
+	if (!d->mio) {
+		announcer_set_claims(d->ann, NULL);
+		return;
+	}
+	uint64_t now = wall_us();
+	const struct l2_plan *plan = announcer_l2_plan(d->ann);
+	for (size_t i = 0; plan && i < plan->n; i++) {
+		const struct l2_entry *e = &plan->entries[i];
+		if (!e->here || (i && plan->entries[i - 1].here &&
+				 strcmp(plan->entries[i - 1].service, e->service) == 0))
+			continue;
+		struct announce_claim *c = VEC_PUSH(d->claims, d->nclaims);
+		c->service = xstrdup(e->service);
+		c->node = xstrdup(d->o->node_name);
+		c->since = since_of(d, e->service, now);
+	}
+	struct hashmap_iter it;
+	hashmap_iter_init(&it, &d->holdings);
+	while (hashmap_iter_next(&it)) {
+		const struct sync_state *st = it.value;
+		struct member_info mi;
+		if (member_find(member_io_core(d->mio), it.key, &mi) != 0 ||
+		    mi.state == MEMBER_DEAD || mi.state == MEMBER_LEFT)
+			continue;
+		for (size_t k = 0; k < st->n; k++) {
+			if (!st->entries[k].announcing)
+				continue;
+			struct announce_claim *c = VEC_PUSH(d->claims, d->nclaims);
+			c->service = xstrdup(st->entries[k].key);
+			c->node = xstrdup(it.key);
+			c->since = st->entries[k].since;
+		}
+	}
+	/* One claim per (Service, node): a plan lists a dual-stack Service's
+	 * addresses apart, not always next to each other. */
+	announce_claims_sort(d->claims, d->nclaims);
+	size_t u = 0;
+	for (size_t i = 0; i < d->nclaims; i++) {
+		if (u && strcmp(d->claims[u - 1].service, d->claims[i].service) == 0 &&
+		    strcmp(d->claims[u - 1].node, d->claims[i].node) == 0) {
+			free((char *)d->claims[i].service);
+			free((char *)d->claims[i].node);
+			continue;
+		}
+		d->claims[u++] = d->claims[i];
+	}
+	d->nclaims = u;
+	struct announce_claims cl = {.n = d->nclaims, .v = d->claims};
+	announcer_set_claims(d->ann, &cl);
 }
 
 struct own_collect {
@@ -699,6 +785,8 @@ static void own_collect(const char *ns, const char *name, size_t naddrs,
 		stamp_set(oc->d, e->key, e->stamp);
 	}
 	e->announcing = hashmap_get_str(&oc->here, e->key) != NULL;
+	if (e->announcing)
+		e->since = since_of(oc->d, e->key, oc->now);
 }
 
 static int cmp_sync_entry(const void *a, const void *b)
@@ -719,6 +807,14 @@ static void own_build(struct daemon *d)
 	struct sync_state st = {.settled = d->settled};
 	oc.st = &st;
 	alloc_foreach(d->alloc, own_collect, &oc);
+	/* Forget since when we announced what we no longer announce. */
+	struct hashmap_iter it;
+	hashmap_iter_init(&it, &d->since);
+	while (hashmap_iter_next(&it))
+		if (!hashmap_get_str(&oc.here, it.key)) {
+			free(it.value);
+			hashmap_iter_del(&it);
+		}
 	hashmap_clear(&oc.here);
 	xqsort(st.entries, st.n, sizeof(*st.entries), cmp_sync_entry);
 	st.digest = sync_state_digest(&st);
@@ -1483,6 +1579,7 @@ int daemon_run(const struct daemon_opts *o)
 	d.liveness_w.data = &d;
 	hashmap_init(&d.holdings, true);
 	hashmap_init(&d.stamps, true);
+	hashmap_init(&d.since, true);
 	ev_timer_init(&d.table_w, on_table, 0., 0.);
 	d.table_w.data = &d;
 	ev_timer_init(&d.own_w, on_own, 0., 0.);
@@ -1620,10 +1717,15 @@ int daemon_run(const struct daemon_opts *o)
 	while (hashmap_iter_next(&hit))
 		free(hit.value);
 	hashmap_clear(&d.stamps);
+	hashmap_iter_init(&hit, &d.since);
+	while (hashmap_iter_next(&hit))
+		free(hit.value);
+	hashmap_clear(&d.since);
 	sync_state_free(&d.own);
 	hashmap_clear(&d.down);
 	hashmap_clear(&d.no_addr);
 	announcer_free(d.ann);
+	claims_free(&d);
 	http_server_free(d.http);
 	if (d.inotify_fd >= 0)
 		close(d.inotify_fd);

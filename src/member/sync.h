@@ -57,6 +57,7 @@ struct sync_entry {
 	struct ip_addr addrs[2];     /* ingress order */
 	uint64_t stamp;              /* when the addresses were allocated (wall clock, us) */
 	bool announcing;
+	uint64_t since;              /* announcing: since when (wall clock, us) */
 };
 
 /* A node's state: its entries sorted by key, unique. */

@@ -47,10 +47,12 @@ void sync_state_free(struct sync_state *s)
 
 uint64_t sync_entry_hash(const struct sync_entry *e)
 {
-	uint8_t b[8 + 1 + 2 * 17] = {0};
+	uint8_t b[8 + 8 + 1 + 2 * 17] = {0};
 	size_t n = 0;
 	for (int i = 0; i < 8; i++)
 		b[n++] = (uint8_t)(e->stamp >> (8 * i));
+	for (int i = 0; i < 8; i++)
+		b[n++] = (uint8_t)((e->announcing ? e->since : 0) >> (8 * i));
 	b[n++] = (uint8_t)((e->announcing ? 0x80 : 0) | (e->naddrs & 3));
 	for (size_t k = 0; k < e->naddrs && k < 2; k++) {
 		b[n++] = (uint8_t)e->addrs[k].family;
@@ -123,7 +125,7 @@ static int read_entry(struct rbuf *r, struct sync_entry *e, const char *prev,
 		*why = SYNC_MSG_BAD_KEY;
 		return -1;
 	}
-	if (rbuf_u8(r, &flags) != 0 || rbuf_u64(r, &e->stamp) != 0 || rbuf_u8(r, &naddrs) != 0) {
+	if (rbuf_u8(r, &flags) != 0 || rbuf_u64(r, &e->stamp) != 0) {
 		*why = SYNC_MSG_SHORT;
 		return -1;
 	}
@@ -132,6 +134,11 @@ static int read_entry(struct rbuf *r, struct sync_entry *e, const char *prev,
 		return -1;
 	}
 	e->announcing = flags & SYNC_ENTRY_ANNOUNCING;
+	/* The claim's time follows the stamp, only when announcing. */
+	if ((e->announcing && rbuf_u64(r, &e->since) != 0) || rbuf_u8(r, &naddrs) != 0) {
+		*why = SYNC_MSG_SHORT;
+		return -1;
+	}
 	if (naddrs > 2) {
 		*why = SYNC_MSG_BAD_ADDR;
 		return -1;
@@ -288,6 +295,8 @@ int sync_msg_encode(struct wbuf *w, const struct sync_msg *m, const uint8_t *key
 			wbuf_bytes(w, e->key, kl);
 			wbuf_u8(w, e->announcing ? SYNC_ENTRY_ANNOUNCING : 0);
 			wbuf_u64(w, e->stamp);
+			if (e->announcing)
+				wbuf_u64(w, e->since);
 			wbuf_u8(w, (uint8_t)e->naddrs);
 			for (size_t k = 0; k < e->naddrs; k++) {
 				uint8_t b[16];

@@ -145,3 +145,128 @@ def test_a_returning_node_adopts_the_running_members_addresses(cluster2):
         st = json.loads(cl.sps["node-b"].state.read_text())
         return {s["name"]: tuple(s["addresses"]) for s in st["services"]} == a
     poll(saved, 10, what="node-b's state file holds the adopted table")
+
+
+# ---------------------------------------------------------------------------
+# placement: sticky and balanced (docs/operations.md, "Placement")
+
+
+@pytest.fixture
+def cluster3(tools, tmp_path, ironlb_bin):
+    with labmod.Lab(workdir=tmp_path) as L:
+        c = Cluster(L)
+        try:
+            yield c
+        finally:
+            c.fl.thaw_all()
+
+
+SVCS = ["s1", "s2", "s3"]
+
+
+def owners(cl, among=None):
+    """{service: sorted nodes announcing every one of its addresses}."""
+    got = {}
+    for ip, holders in cl.announced(among).items():
+        for n, svc in holders:
+            got.setdefault(svc.split("/", 1)[1], {}).setdefault(n, set()).add(ip)
+    tab = cl.table(among[0] if among else cl.running()[0])
+    return {s: sorted(n for n, ips in byn.items() if ips == set(tab.get(s, ())))
+            for s, byn in got.items()}
+
+
+def one_owner_each(cl, names, among=None):
+    """{service: node} when every Service has exactly one announcer (of all
+    its addresses, and nobody announces any of them besides), else None."""
+    tab = cl.agreed(names, among)
+    if tab is None:
+        return None
+    o = owners(cl, among)
+    if set(o) != set(names) or any(len(v) != 1 for v in o.values()):
+        return None
+    return {s: v[0] for s, v in o.items()}
+
+
+def client_reaches(cl, ips, node):
+    """The client's ARP / NDP entries for ips are node's MAC and curl gets
+    node's answer."""
+    c = cl.fl.client
+    mac = cl.fl.host(node).mac()
+    # the GET first: it makes the client resolve the address
+    return all(fo.http_get(c.ns, ip, timeout=0.3) == node and c.neigh(ip) == mac for ip in ips)
+
+
+def test_a_fresh_cluster_is_balanced_and_a_returning_node_takes_nothing_back(cluster3):
+    cl = cluster3
+    cl.services(SVCS)
+    cl.start()
+    own = poll(lambda: one_owner_each(cl, SVCS), 20, interval=0.1,
+               what="one announcer per Service")
+    # three nodes, three new Services: at most ceil(3/3) = 1 each
+    assert sorted(own.values()) == sorted(cl.fl.nodes), own
+    tab = cl.table("node-a")
+    for svc, n in own.items():
+        poll(lambda: client_reaches(cl, tab[svc], n), 10, interval=0.05,
+             what=f"client resolves and reaches {n} for {svc}")
+
+    # kill the owner of s1: it moves to a survivor; s2 and s3 stay put
+    victim = own["s1"]
+    survivors = [n for n in cl.fl.nodes if n != victim]
+    cl.fl.kill(victim)
+    moved = poll(lambda: one_owner_each(cl, SVCS, survivors), 15, interval=0.05,
+                 what="s1 taken over by a survivor")
+    new = moved["s1"]
+    assert new in survivors
+    assert {s: moved[s] for s in ("s2", "s3")} == {s: own[s] for s in ("s2", "s3")}, (own, moved)
+    poll(lambda: client_reaches(cl, tab["s1"], new), 10, interval=0.05,
+         what=f"client resolves and reaches {new} for s1")
+
+    # the victim starts again: it adopts the table, and takes nothing back
+    labmod.start_httpd(cl.fl.host(victim))
+    cl.start([victim])
+    poll(lambda: cl.settled(victim) and
+         all((cl.sps[n].status()["members"]["table"]["members"].get(victim) or {})
+             .get("settled") for n in survivors),
+         15, what=f"{victim} settled, as the others see it")
+    after = poll(lambda: one_owner_each(cl, SVCS), 10, interval=0.1,
+                 what="one announcer per Service with the victim back")
+    assert after == moved, (moved, after)
+    # for a while after: the client still resolves s1 to the survivor
+    end = time.monotonic() + 2.0
+    while time.monotonic() < end:
+        assert client_reaches(cl, tab["s1"], new)
+        assert one_owner_each(cl, SVCS) == moved
+        time.sleep(0.2)
+
+
+def test_a_partition_announces_on_both_sides_and_heals_to_one_owner(cluster3):
+    cl = cluster3
+    cl.services(SVCS)
+    cl.start()
+    own = poll(lambda: one_owner_each(cl, SVCS), 20, interval=0.1,
+               what="one announcer per Service")
+    lone = own["s1"]
+    rest = [n for n in cl.fl.nodes if n != lone]
+    tab = cl.table(lone)
+    ips = set(tab["s1"])
+
+    def s1_announcers():
+        return sorted(n for n, holders in
+                      ((n, labmod.engine_addresses(cl.sps[n].status())) for n in cl.fl.nodes)
+                      if ips <= set(holders))
+
+    cl.fl.partition([lone], rest)
+    # each side announces s1: the lone node keeps it, the other side
+    # elects one of its own
+    split = poll(lambda: (lambda a: a if len(a) == 2 and lone in a else None)(s1_announcers()),
+                 15, interval=0.05, what="s1 announced on both sides")
+    t0 = time.time()
+    cl.fl.heal()
+    healed = poll(lambda: one_owner_each(cl, SVCS), 15, interval=0.05,
+                  what="one announcer per Service after the partition heals")
+    took = time.time() - t0
+    assert healed["s1"] in split
+    # the owner the client sees is the one that remains
+    poll(lambda: client_reaches(cl, tab["s1"], healed["s1"]), 10, interval=0.05,
+         what="client resolves and reaches the remaining owner")
+    print(f"one owner {took:.2f} s after the heal")

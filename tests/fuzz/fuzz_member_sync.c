@@ -31,7 +31,8 @@ static void same(const struct sync_msg *a, const struct sync_msg *b)
 	for (size_t i = 0; i < a->state.n; i++) {
 		const struct sync_entry *x = &a->state.entries[i], *y = &b->state.entries[i];
 		check(strcmp(x->key, y->key) == 0 && x->naddrs == y->naddrs &&
-		      x->stamp == y->stamp && x->announcing == y->announcing);
+		      x->stamp == y->stamp && x->announcing == y->announcing &&
+		      (!x->announcing || x->since == y->since));
 		for (size_t k = 0; k < x->naddrs; k++)
 			check(ip_eq(&x->addrs[k], &y->addrs[k]));
 	}

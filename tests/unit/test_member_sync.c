@@ -45,6 +45,7 @@ static struct sync_state make_state(size_t n, bool settled)
 		e->addrs[1] = v6;
 		e->stamp = 1700000000000000ull + i;
 		e->announcing = i % 3 == 0;
+		e->since = e->announcing ? 1700000000500000ull + i : 0;
 	}
 	/* Keys sorted (the ns prefix puts them out of order). */
 	qsort(s.entries, n, sizeof(*s.entries), cmp_entry_key);
@@ -65,6 +66,7 @@ static void same_state(const struct sync_state *a, const struct sync_state *b)
 			assert_true(ip_eq(&x->addrs[k], &y->addrs[k]));
 		assert_int_equal(x->stamp, y->stamp);
 		assert_int_equal(x->announcing, y->announcing);
+		assert_int_equal(x->since, y->since);
 	}
 }
 
@@ -114,6 +116,12 @@ static void test_digest(void **st)
 	b.entries[4].announcing = !b.entries[4].announcing;
 	assert_int_not_equal(sync_state_digest(&a), sync_state_digest(&b));
 	b.entries[4].announcing = !b.entries[4].announcing;
+	size_t ann = 0;
+	while (!b.entries[ann].announcing)
+		ann++;
+	b.entries[ann].since++;
+	assert_int_not_equal(sync_state_digest(&a), sync_state_digest(&b));
+	b.entries[ann].since--;
 	b.settled = false;
 	assert_int_not_equal(sync_state_digest(&a), sync_state_digest(&b));
 	/* XOR of entries: the order of computation does not matter, and
@@ -154,14 +162,15 @@ static void test_decode_errors(void **st)
 {
 	(void)st;
 	/* A STATE with one entry, untagged: header(7) name(3) nonce(16)
-	 * digest(8) count(4) entry: klen(2) "a/b"(3) flags(1) stamp(8)
-	 * naddrs(1) fam(1) addr(4). */
+	 * digest(8) count(4) entry: klen(2) "a/b"(3) flags(1: announcing)
+	 * stamp(8) since(8) naddrs(1) fam(1) addr(4). */
 	uint8_t good[] = {
 		'I', 'L', 'B', 'S', 1, 2, 0, 2, 'n', '1',
 		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 		0, 0, 0, 0, 0, 0, 0, 9,
 		0, 0, 0, 1,
-		0, 3, 'a', '/', 'b', 1, 0, 0, 0, 0, 0, 0, 0, 5, 1, 4, 10, 0, 0, 1,
+		0, 3, 'a', '/', 'b', 1, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 6,
+		1, 4, 10, 0, 0, 1,
 	};
 	struct sync_msg d;
 	enum sync_msg_err why;
@@ -170,6 +179,7 @@ static void test_decode_errors(void **st)
 	assert_string_equal(d.state.entries[0].key, "a/b");
 	assert_true(d.state.entries[0].announcing);
 	assert_int_equal(d.state.entries[0].stamp, 5);
+	assert_int_equal(d.state.entries[0].since, 6);
 	sync_state_free(&d.state);
 
 	struct {
@@ -188,9 +198,10 @@ static void test_decode_errors(void **st)
 		{39, 0, SYNC_MSG_SHORT},          /* key length 0x0003 -> 0x0000? see below */
 		{40, ' ', SYNC_MSG_BAD_KEY},
 		{43, 2, SYNC_MSG_BAD_FLAGS},
-		{52, 3, SYNC_MSG_BAD_ADDR},
-		{53, 5, SYNC_MSG_BAD_ADDR},
-		{57, -1, SYNC_MSG_SHORT},
+		{60, 3, SYNC_MSG_BAD_ADDR},
+		{61, 5, SYNC_MSG_BAD_ADDR},
+		{65, -1, SYNC_MSG_SHORT},
+		{50, -1, SYNC_MSG_SHORT},         /* in the claim's time */
 		{10, -1, SYNC_MSG_SHORT},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
