@@ -98,6 +98,7 @@ struct daemon {
 	unsigned long adopted;     /* Services whose addresses the table moved */
 	ev_timer table_w;          /* resolve the table (a holding arrived) */
 	ev_timer settle_w;         /* the grace time for settling is over */
+	ev_timer claims_w;         /* a holding arrived: did the claims change? */
 	ev_timer own_w;            /* publish this node's holding again */
 	/* Layer 2 placement (sticky, balanced): who announces what now, from
 	 * the live members' holdings and this node's plan, with since when
@@ -400,12 +401,12 @@ static size_t addrs_of(void *arg, const char *key, struct ip_addr addrs[2])
 
 /* Plan every Service again and announce (a whole pass, or a member's
  * liveness changed). */
-static void claims_build(struct daemon *d);
+static bool claims_build(struct daemon *d);
 
-static void announce_all(struct daemon *d)
+/* Plan every Service again with the claims in force. */
+static void plan_all(struct daemon *d)
 {
 	struct model *m = &d->live.model;
-	claims_build(d);
 	struct announce_svc *as = xcalloc(m->nservices ? m->nservices : 1, sizeof(*as));
 	size_t nas = 0;
 	for (size_t i = 0; i < m->nservices; i++)
@@ -413,6 +414,12 @@ static void announce_all(struct daemon *d)
 			nas++;
 	announcer_apply(d->ann, m, as, nas);
 	free(as);
+}
+
+static void announce_all(struct daemon *d)
+{
+	claims_build(d);
+	plan_all(d);
 }
 
 /* ------------------------------------------------------------------ */
@@ -671,10 +678,9 @@ static void sync_on_state(void *ctx, const char *name, struct sync_state *st)
 	log_debug("member state pulled", "member", name, "services", n, "settled",
 		  held->settled ? "true" : "false", NULL);
 	(void)was_settled;
-	/* Its settledness (candidacy) or its claims may have changed: plan
-	 * again with them. */
-	if (!ev_is_active(&d->liveness_w))
-		ev_timer_start(d->loop, &d->liveness_w);
+	/* Its claims may have changed: plan again if they did. */
+	if (!ev_is_active(&d->claims_w))
+		ev_timer_start(d->loop, &d->claims_w);
 	table_kick(d);
 }
 
@@ -704,12 +710,31 @@ static void claims_free(struct daemon *d)
 /* The claims the next whole plan starts from: this node's current plan
  * (what it announces now) and every live member's last holding.  Without
  * the detector there are none: MetalLB's hash election, as before. */
-static void claims_build(struct daemon *d)
+static bool claims_same(const struct announce_claim *a, size_t na,
+			const struct announce_claim *b, size_t nb)
 {
-	claims_free(d);
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++)
+		if (a[i].since != b[i].since || strcmp(a[i].service, b[i].service) != 0 ||
+		    strcmp(a[i].node, b[i].node) != 0)
+			return false;
+	return true;
+}
+
+/* Returns whether the claims changed. */
+static bool claims_build(struct daemon *d)
+{
+	struct announce_claim *old = d->claims;
+	size_t nold = d->nclaims;
+	d->claims = NULL;
+	d->nclaims = 0;
 	if (!d->mio) {
 		announcer_set_claims(d->ann, NULL);
-		return;
+		d->claims = old;
+		d->nclaims = nold;
+		claims_free(d);
+		return nold != 0;
 	}
 	uint64_t now = wall_us();
 	const struct l2_plan *plan = announcer_l2_plan(d->ann);
@@ -756,6 +781,29 @@ static void claims_build(struct daemon *d)
 	d->nclaims = u;
 	struct announce_claims cl = {.n = d->nclaims, .v = d->claims};
 	announcer_set_claims(d->ann, &cl);
+	bool changed = !claims_same(old, nold, d->claims, d->nclaims);
+	for (size_t i = 0; i < nold; i++) {
+		free((char *)old[i].service);
+		free((char *)old[i].node);
+	}
+	free(old);
+	return changed;
+}
+
+/* A member's holding arrived: plan again only if what anyone claims
+ * changed (most holdings change in addresses, not in who announces). */
+static void on_claims(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct daemon *d = w->data;
+	(void)loop;
+	(void)revents;
+	if (!d->have_model || !d->live.running)
+		return;
+	if (claims_build(d)) {
+		mark_down_nodes(d);
+		plan_all(d);
+		own_kick(d);
+	}
 }
 
 struct own_collect {
@@ -1480,6 +1528,15 @@ static void on_stop(void *arg)
 	if (d->mio)
 		member_io_leave(d->mio);
 	ev_timer_stop(d->loop, &d->liveness_w);
+	/* Nothing may plan (and so announce) again after the withdrawal. */
+	ev_timer_stop(d->loop, &d->claims_w);
+	ev_timer_stop(d->loop, &d->table_w);
+	ev_timer_stop(d->loop, &d->settle_w);
+	ev_timer_stop(d->loop, &d->own_w);
+	if (d->sio) {
+		sync_io_free(d->sio);
+		d->sio = NULL;
+	}
 	announcer_stop(d->ann);
 	/* What the coalescing timer has not written yet. */
 	state_child_wait(d);
@@ -1586,6 +1643,8 @@ int daemon_run(const struct daemon_opts *o)
 	d.own_w.data = &d;
 	ev_timer_init(&d.settle_w, on_table, 0., 0.);
 	d.settle_w.data = &d;
+	ev_timer_init(&d.claims_w, on_claims, 0., 0.);
+	d.claims_w.data = &d;
 	d.resync = true;
 	ev_timer_init(&d.state_w, on_state_timer, STATE_INTERVAL, 0.);
 	d.state_w.data = &d;
@@ -1704,6 +1763,7 @@ int daemon_run(const struct daemon_opts *o)
 	ev_timer_stop(d.loop, &d.table_w);
 	ev_timer_stop(d.loop, &d.own_w);
 	ev_timer_stop(d.loop, &d.settle_w);
+	ev_timer_stop(d.loop, &d.claims_w);
 	sync_io_free(d.sio);
 	member_io_free(d.mio);
 	struct hashmap_iter hit;
