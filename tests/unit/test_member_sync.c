@@ -191,11 +191,11 @@ static void test_decode_errors(void **st)
 		{4, 2, SYNC_MSG_BAD_VERSION},
 		{5, 3, SYNC_MSG_BAD_TYPE},
 		{6, 0x80, SYNC_MSG_BAD_FLAGS},
-		{7, 0, SYNC_MSG_SHORT},            /* empty name: 0 bytes then nonce... */
+		{7, 0, SYNC_MSG_SHORT},            /* empty name (refused, see below) */
 		{8, ' ', SYNC_MSG_BAD_NAME},
 		{34, 0x10, SYNC_MSG_TOO_MANY},    /* count 0x10000001 */
 		{37, 2, SYNC_MSG_SHORT},          /* count 2, only one entry */
-		{39, 0, SYNC_MSG_SHORT},          /* key length 0x0003 -> 0x0000? see below */
+		{39, 0, SYNC_MSG_SHORT},          /* empty key (refused, see below) */
 		{40, ' ', SYNC_MSG_BAD_KEY},
 		{43, 2, SYNC_MSG_BAD_FLAGS},
 		{60, 3, SYNC_MSG_BAD_ADDR},
