@@ -38,6 +38,14 @@
  * its EndpointSlices up one by one (an index would point into the model's
  * array, which later changes may move).
  *
+ * Placement with claims (`ironlb run`): after the candidates are sorted as
+ * above, the owner is chosen among those with the top preference score:
+ * the claimant with the newest claim, else the one that owns the fewest
+ * Services so far in this plan (c->load), the hash order breaking ties.
+ * The Services are planned claimed first, then by namespace/name, so the
+ * loads, and so the plan, are the same on every node given the same
+ * inputs.  A Service's later pool elections prefer its first owner.
+ *
  * With ironlb a Service's two addresses may come from different pools; each
  * address is judged against its own pool's advertisements, while the key
  * stays the Service's first address, so both families land on one node
@@ -127,6 +135,8 @@ struct plan_ctx {
 	bool slices_indexed;
 	struct announce_slices slices;
 	bool slices_scan;             /* look slices up one by one (no index) */
+	const struct announce_claims *claims;   /* NULL: the hash alone */
+	size_t *load;                 /* [node]: Services it owns in this plan */
 	/* per-Service scratch */
 	size_t *svc_ads;
 	bool *has_ep;
@@ -403,6 +413,40 @@ static void mark_endpoint_nodes(struct plan_ctx *c, const struct service *svc)
 }
 
 /* ------------------------------------------------------------------ */
+/* claims */
+
+static int cmp_claim(const void *a, const void *b)
+{
+	const struct announce_claim *x = a, *y = b;
+	int c = strcmp(x->service, y->service);
+	return c ? c : strcmp(x->node, y->node);
+}
+
+void announce_claims_sort(struct announce_claim *v, size_t n)
+{
+	if (n > 1)
+		xqsort(v, n, sizeof(*v), cmp_claim);
+}
+
+/* The claims of one Service are cl->v[*lo .. *hi). */
+static void claims_range(const struct announce_claims *cl, const char *service, size_t *lo,
+			 size_t *hi)
+{
+	size_t l = 0, h = cl->n;
+	while (l < h) {
+		size_t mid = l + (h - l) / 2;
+		if (strcmp(cl->v[mid].service, service) < 0)
+			l = mid + 1;
+		else
+			h = mid;
+	}
+	*lo = l;
+	while (l < cl->n && strcmp(cl->v[l].service, service) == 0)
+		l++;
+	*hi = l;
+}
+
+/* ------------------------------------------------------------------ */
 /* election */
 
 static int cmp_cand(const void *a, const void *b)
@@ -445,8 +489,46 @@ static size_t select_ads(struct plan_ctx *c, const struct plan_pool *pp,
 	return n;
 }
 
+/* Sticky, then balanced, among the top-scored candidates: moves the
+ * chosen one to the front of c->cands (the rest keep their order). */
+static void place(struct plan_ctx *c, size_t nc, const char *service, size_t prefer)
+{
+	size_t ntop = 1;
+	while (ntop < nc && c->cands[ntop].score == c->cands[0].score)
+		ntop++;
+	size_t best = (size_t)-1;
+	for (size_t i = 0; i < ntop && best == (size_t)-1; i++)
+		if (c->cands[i].node == prefer)
+			best = i;
+	if (best == (size_t)-1) {
+		size_t lo, hi;
+		uint64_t since = 0;
+		claims_range(c->claims, service, &lo, &hi);
+		for (size_t i = 0; i < ntop && lo < hi; i++) {
+			const char *name = c->nodes[c->cands[i].node].name;
+			for (size_t k = lo; k < hi; k++)
+				if (strcmp(c->claims->v[k].node, name) == 0 &&
+				    (best == (size_t)-1 || c->claims->v[k].since > since)) {
+					best = i;
+					since = c->claims->v[k].since;
+				}
+		}
+	}
+	if (best == (size_t)-1) {
+		best = 0;
+		for (size_t i = 1; i < ntop; i++)
+			if (c->load[c->cands[i].node] < c->load[c->cands[best].node])
+				best = i;
+	}
+	if (best) {
+		struct cand t = c->cands[best];
+		memmove(&c->cands[1], &c->cands[0], best * sizeof(*c->cands));
+		c->cands[0] = t;
+	}
+}
+
 static void elect(struct plan_ctx *c, size_t nads, bool local_policy, const char *key_addr,
-		  struct election *el)
+		  const char *service, size_t prefer, struct election *el)
 {
 	size_t nc = 0;
 	for (size_t n = 0; n < c->nnodes; n++) {
@@ -469,6 +551,8 @@ static void elect(struct plan_ctx *c, size_t nads, bool local_policy, const char
 		election_hash(c->nodes[n].name, key_addr, cd->key);
 	}
 	xqsort(c->cands, nc, sizeof(*c->cands), cmp_cand);
+	if (c->claims && nc)
+		place(c, nc, service, prefer);
 	el->ncands = nc;
 	el->owner = nc ? c->cands[0].node : (size_t)-1;
 	el->all_interfaces = false;
@@ -554,13 +638,16 @@ static void *entry_block(const struct l2_entry *e)
 	return e->service ? (char **)e->service - (e->ncandidates + e->ninterfaces) : NULL;
 }
 
-static void plan_service(struct plan_ctx *c, const struct announce_svc *as, const char *local,
-			 struct l2_plan *out)
+/* Plan one Service; returns the node its load was counted on (claims
+ * mode), or (size_t)-1. */
+static size_t plan_service(struct plan_ctx *c, const struct announce_svc *as, const char *local,
+			   struct l2_plan *out)
 {
 	const struct service *svc = as->svc;
 	size_t naddrs = as->naddrs < 2 ? as->naddrs : 2;
+	size_t prefer = (size_t)-1;
 	if (!svc || naddrs == 0 || !svc->meta.name)
-		return;
+		return prefer;
 	char *service = announce_service_name(svc);
 	char key_addr[IP_STR_MAX];
 	key_addr_format(&as->addrs[0], key_addr);
@@ -580,7 +667,9 @@ static void plan_service(struct plan_ctx *c, const struct announce_svc *as, cons
 			eps_marked = true;
 		}
 		struct election el;
-		elect(c, nads, local_policy, key_addr, &el);
+		elect(c, nads, local_policy, key_addr, service, prefer, &el);
+		if (prefer == (size_t)-1)
+			prefer = el.owner;
 		/* Later addresses from the same pool share this election. */
 		for (size_t k = i; k < naddrs; k++)
 			if (find_pool(c, as->pools[k]) == pp)
@@ -588,6 +677,52 @@ static void plan_service(struct plan_ctx *c, const struct announce_svc *as, cons
 		done = pp;
 	}
 	free(service);
+	if (!c->claims || prefer == (size_t)-1)
+		return (size_t)-1;
+	c->load[prefer]++;
+	return prefer;
+}
+
+/* The order Services are planned in: as given without claims; with
+ * claims, the claimed ones first, then the rest, each by namespace/name
+ * (the loads depend on the order, which must be the same everywhere). */
+struct order_key {
+	size_t i;
+	bool unclaimed;
+	char *key;
+};
+
+static int cmp_order(const void *a, const void *b)
+{
+	const struct order_key *x = a, *y = b;
+	if (x->unclaimed != y->unclaimed)
+		return x->unclaimed ? 1 : -1;
+	return strcmp(x->key, y->key);
+}
+
+static size_t *plan_order(const struct plan_ctx *c, const struct announce_svc *svcs, size_t n)
+{
+	size_t *order = xcalloc(n ? n : 1, sizeof(*order));
+	for (size_t i = 0; i < n; i++)
+		order[i] = i;
+	if (!c->claims || n < 2)
+		return order;
+	struct order_key *k = xcalloc(n, sizeof(*k));
+	for (size_t i = 0; i < n; i++) {
+		k[i].i = i;
+		k[i].key = svcs[i].svc && svcs[i].svc->meta.name ? announce_service_name(svcs[i].svc)
+								   : xstrdup("");
+		size_t lo, hi;
+		claims_range(c->claims, k[i].key, &lo, &hi);
+		k[i].unclaimed = lo == hi;
+	}
+	xqsort(k, n, sizeof(*k), cmp_order);
+	for (size_t i = 0; i < n; i++) {
+		order[i] = k[i].i;
+		free(k[i].key);
+	}
+	free(k);
+	return order;
 }
 
 static int cmp_entry(const void *a, const void *b)
@@ -611,23 +746,34 @@ static void ctx_free(struct plan_ctx *c)
 	free(c->has_ep);
 	free(c->cands);
 	free(c->ifaces);
+	free(c->load);
 }
 
 int announce_l2(const struct model *m, const char *node_name, const struct announce_svc *svcs,
 		size_t nsvcs, struct l2_plan *out)
 {
+	return announce_l2_claims(m, node_name, svcs, nsvcs, NULL, out);
+}
+
+int announce_l2_claims(const struct model *m, const char *node_name,
+		       const struct announce_svc *svcs, size_t nsvcs,
+		       const struct announce_claims *claims, struct l2_plan *out)
+{
 	memset(out, 0, sizeof(*out));
-	struct plan_ctx c = {.m = m};
+	struct plan_ctx c = {.m = m, .claims = claims};
 	const char *local = node_name && *node_name ? node_name : NULL;
 	build_nodes(&c, local);
 	build_ads(&c);
 	build_pools(&c);
 	c.svc_ads = xcalloc(c.nads, sizeof(*c.svc_ads));
 	c.has_ep = xcalloc(c.nnodes, sizeof(*c.has_ep));
-	c.cands = xcalloc(c.nnodes, sizeof(*c.cands));
+	c.cands = xcalloc(c.nnodes ? c.nnodes : 1, sizeof(*c.cands));
+	c.load = xcalloc(c.nnodes ? c.nnodes : 1, sizeof(*c.load));
 
+	size_t *order = plan_order(&c, svcs, nsvcs);
 	for (size_t i = 0; i < nsvcs; i++)
-		plan_service(&c, &svcs[i], local, out);
+		plan_service(&c, &svcs[order[i]], local, out);
+	free(order);
 	if (out->n > 1)
 		xqsort(out->entries, out->n, sizeof(*out->entries), cmp_entry);
 	ctx_free(&c);
@@ -651,6 +797,7 @@ void l2_plan_free(struct l2_plan *p)
 struct l2_held {
 	size_t n;
 	struct ip_addr addrs[2];
+	size_t counted;               /* node its load was counted on, or (size_t)-1 */
 	char key[];                   /* "ns/name" */
 };
 
@@ -660,7 +807,21 @@ struct l2_planner {
 	struct plan_ctx c;            /* nodes, advertisements, pools: kept between updates */
 	struct l2_plan plan;
 	struct hashmap held;          /* "ns/name" -> struct l2_held (its key) */
+	bool claims_on;
+	struct announce_claims claims;  /* borrowed (l2_planner_set_claims) */
 };
+
+void l2_planner_set_claims(struct l2_planner *p, const struct announce_claims *claims)
+{
+	p->claims_on = claims != NULL;
+	if (claims)
+		p->claims = *claims;
+	else
+		memset(&p->claims, 0, sizeof(p->claims));
+	/* Updates until the next reset read the new claims too. */
+	if (p->built)
+		p->c.claims = p->claims_on ? &p->claims : NULL;
+}
 
 struct l2_planner *l2_planner_new(const char *node_name)
 {
@@ -703,15 +864,20 @@ static char *change_key(const char *ns, const char *name)
 }
 
 /* Remember which addresses entries[from..to) (one Service's) hold. */
-static void held_note(struct l2_planner *p, const char *key, const struct l2_entry *e, size_t n)
+static void held_note(struct l2_planner *p, const char *key, const struct l2_entry *e, size_t n,
+		      size_t counted)
 {
-	if (n == 0)
+	if (n == 0) {
+		if (counted != (size_t)-1 && p->c.load)
+			p->c.load[counted]--;
 		return;
+	}
 	struct l2_held *h = hashmap_get_str(&p->held, key);
 	if (!h) {
 		size_t len = strlen(key);
 		h = xcalloc(1, sizeof(*h) + len + 1);
 		memcpy(h->key, key, len + 1);
+		h->counted = counted;
 		hashmap_put(&p->held, h->key, len, h, NULL);
 	}
 	for (size_t i = 0; i < n && h->n < 2; i++)
@@ -730,16 +896,23 @@ void l2_planner_reset(struct l2_planner *p, const struct model *m,
 	c->svc_ads = xcalloc(c->nads ? c->nads : 1, sizeof(*c->svc_ads));
 	c->has_ep = xcalloc(c->nnodes ? c->nnodes : 1, sizeof(*c->has_ep));
 	c->cands = xcalloc(c->nnodes ? c->nnodes : 1, sizeof(*c->cands));
+	c->load = xcalloc(c->nnodes ? c->nnodes : 1, sizeof(*c->load));
+	c->claims = p->claims_on ? &p->claims : NULL;
 	p->built = true;
+	size_t *order = plan_order(c, svcs, nsvcs);
 	for (size_t i = 0; i < nsvcs; i++) {
+		const struct announce_svc *as = &svcs[order[i]];
 		size_t before = p->plan.n;
-		plan_service(c, &svcs[i], p->node, &p->plan);
+		size_t counted = plan_service(c, as, p->node, &p->plan);
 		if (p->plan.n > before) {
-			char *key = announce_service_name(svcs[i].svc);
-			held_note(p, key, &p->plan.entries[before], p->plan.n - before);
+			char *key = announce_service_name(as->svc);
+			held_note(p, key, &p->plan.entries[before], p->plan.n - before, counted);
 			free(key);
+		} else if (counted != (size_t)-1) {
+			c->load[counted]--;
 		}
 	}
+	free(order);
 	if (p->plan.n > 1)
 		xqsort(p->plan.entries, p->plan.n, sizeof(*p->plan.entries), cmp_entry);
 	/* The slice index points into the model's array, which later changes
@@ -783,6 +956,8 @@ void l2_planner_update(struct l2_planner *p, const struct model *m,
 		void *old;
 		if (hashmap_del_str(&p->held, key, &old)) {
 			struct l2_held *h = old;
+			if (h->counted != (size_t)-1 && p->c.load && p->c.load[h->counted])
+				p->c.load[h->counted]--;
 			for (size_t i = 0; i < h->n; i++) {
 				size_t at = entry_lower(pl, &h->addrs[i], key);
 				if (at < pl->n && ip_eq(&pl->entries[at].addr, &h->addrs[i]) &&
@@ -796,11 +971,12 @@ void l2_planner_update(struct l2_planner *p, const struct model *m,
 			free(h);
 		}
 		struct l2_plan one = {0};
+		size_t counted = (size_t)-1;
 		if (ch[k].as.svc)
-			plan_service(&p->c, &ch[k].as, p->node, &one);
+			counted = plan_service(&p->c, &ch[k].as, p->node, &one);
 		if (one.n > 1)
 			xqsort(one.entries, one.n, sizeof(*one.entries), cmp_entry);
-		held_note(p, key, one.entries, one.n);
+		held_note(p, key, one.entries, one.n, counted);
 		for (size_t i = 0; i < one.n; i++) {
 			size_t at = entry_lower(pl, &one.entries[i].addr, one.entries[i].service);
 			VEC_PUSH(pl->entries, pl->n);

@@ -20,6 +20,19 @@
  * first one owns every address of the Service (both families announced by
  * one node).  Failback is automatic: the order depends only on the inputs.
  *
+ * Placement with claims (announce_l2_claims(), l2_planner_set_claims();
+ * `ironlb run` gives them, MetalLB's hash is kept without): the claims say
+ * which nodes announce a Service now and since when.  Among the eligible
+ * nodes with the highest preferredNodeSelectors score:
+ *   - sticky: a claimant keeps the Service; several claimants (after a
+ *     partition, or a node that was frozen) -> the newest claim (greatest
+ *     `since`: the cluster's latest decision), then the hash order;
+ *   - balanced: a Service no such node claims goes to the one announcing
+ *     the fewest Services in this plan, then the hash order.  Services are
+ *     placed claimed first, then the rest in namespace/name order, so that
+ *     every node given the same inputs computes the same plan, and N nodes
+ *     given M new Services announce at most ceil(M/N) each.
+ *
  * Interfaces: the union of the `interfaces` of the L2Advertisements that
  * select the pool and the owner node; if any of them lists none, all
  * usable interfaces.
@@ -29,6 +42,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "model/model.h"
 #include "net/ip.h"
@@ -65,6 +79,29 @@ struct l2_plan {
  * L2Advertisement selects are not in the plan.  Returns 0. */
 int announce_l2(const struct model *m, const char *node_name, const struct announce_svc *svcs,
 		size_t nsvcs, struct l2_plan *out);
+
+/* A node that announces a Service now (standalone: the members'
+ * holdings; Kubernetes: its ServiceL2Status objects), since `since` (any
+ * clock all nodes read alike; greater is newer). */
+struct announce_claim {
+	const char *service;         /* "namespace/name" */
+	const char *node;
+	uint64_t since;
+};
+
+/* Sorted by service, then node (announce_claims_sort()). */
+struct announce_claims {
+	size_t n;
+	const struct announce_claim *v;
+};
+
+void announce_claims_sort(struct announce_claim *v, size_t n);
+
+/* announce_l2() with sticky and balanced placement from claims (see the
+ * top of this file); claims NULL is announce_l2(). */
+int announce_l2_claims(const struct model *m, const char *node_name,
+		       const struct announce_svc *svcs, size_t nsvcs,
+		       const struct announce_claims *claims, struct l2_plan *out);
 void l2_plan_free(struct l2_plan *p);
 
 /* One Service that changed, for the incremental planners: its key and
@@ -101,6 +138,13 @@ struct l2_planner;
 
 struct l2_planner *l2_planner_new(const char *node_name);
 void l2_planner_free(struct l2_planner *p);
+/* Place with claims from now on (NULL: MetalLB's hash, the default).  The
+ * array is borrowed until the next call; it takes effect at the next
+ * reset (an update places a Service whose claims changed only if it is
+ * in the update).  An update places a Service by the load of the current
+ * plan, so after updates the plan equals announce_l2_claims() given the
+ * plan's own owners as claims. */
+void l2_planner_set_claims(struct l2_planner *p, const struct announce_claims *claims);
 void l2_planner_reset(struct l2_planner *p, const struct model *m,
 		      const struct announce_svc *svcs, size_t nsvcs);
 void l2_planner_update(struct l2_planner *p, const struct model *m,

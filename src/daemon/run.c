@@ -26,6 +26,7 @@
 #include "base/metrics.h"
 #include "http/server.h"
 #include "member/member.h"
+#include "member/sync.h"
 #include "manifest/manifest.h"
 #include "model/model.h"
 #include "pipeline/pipeline.h"
@@ -39,6 +40,9 @@
  * members: the successor's takeover takes one network delay and a
  * re-election (milliseconds); the rest is margin for a loaded host. */
 #define LEAVE_LINGER 0.15
+/* A node that starts adopts the running members' address table once it
+ * has every live member's state, or after this long without it. */
+#define SETTLE_GRACE 3.0
 
 struct svc_events {
 	char *key; /* "ns/name" */
@@ -84,6 +88,28 @@ struct daemon {
 	 * from a zero timer so that it runs after the detector's own work. */
 	struct member_io *mio;
 	struct hashmap down;       /* node name -> (void *)1, keys copied */
+	/* The members' address table (docs/operations.md, "One address
+	 * table"): every member's holding, pulled over the state exchange
+	 * when its digest changes, and this node's own.  A node is settled
+	 * once it adopted the table of the running members; until then it
+	 * is no Layer 2 candidate and its holding does not count. */
+	struct sync_io *sio;
+	struct hashmap holdings;   /* member name -> struct sync_state *, keys copied */
+	struct hashmap stamps;     /* "ns/name" -> uint64_t * (allocation time, us) */
+	struct sync_state own;
+	bool settled;
+	double settle_by;          /* ev_now by which to settle regardless */
+	unsigned long adopted;     /* Services whose addresses the table moved */
+	ev_timer table_w;          /* resolve the table (a holding arrived) */
+	ev_timer settle_w;         /* the grace time for settling is over */
+	ev_timer claims_w;         /* a holding arrived: did the claims change? */
+	ev_timer own_w;            /* publish this node's holding again */
+	/* Layer 2 placement (sticky, balanced): who announces what now, from
+	 * the live members' holdings and this node's plan, with since when
+	 * (d->since: this node's, "ns/name" -> uint64_t *). */
+	struct announce_claim *claims;
+	size_t nclaims;
+	struct hashmap since;
 	struct hashmap no_addr;    /* nodes already warned about, keys copied */
 	bool self_warned;
 	ev_timer liveness_w;
@@ -113,6 +139,38 @@ static double wall_now(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* When a Service's addresses were allocated (wall clock, us), for the
+ * members' address table and the state file. */
+static uint64_t wall_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static uint64_t stamp_get(const struct daemon *d, const char *key)
+{
+	const uint64_t *v = hashmap_get_str(&d->stamps, key);
+	return v ? *v : 0;
+}
+
+static void stamp_set(struct daemon *d, const char *key, uint64_t v)
+{
+	uint64_t *p = hashmap_get_str(&d->stamps, key);
+	if (!p) {
+		p = xmalloc(sizeof(*p));
+		hashmap_put_str(&d->stamps, key, p, NULL);
+	}
+	*p = v;
+}
+
+static void stamp_del(struct daemon *d, const char *key)
+{
+	void *old;
+	if (hashmap_del_str(&d->stamps, key, &old))
+		free(old);
 }
 
 /* ------------------------------------------------------------------ */
@@ -198,7 +256,7 @@ static bool state_equal(const struct state *a, const struct state *b)
 	for (size_t i = 0; i < a->n; i++) {
 		const struct state_entry *x = &a->entries[i], *y = &b->entries[i];
 		if (strcmp(x->namespace_, y->namespace_) || strcmp(x->name, y->name) ||
-		    x->naddrs != y->naddrs)
+		    x->naddrs != y->naddrs || x->stamp != y->stamp)
 			return false;
 		for (size_t k = 0; k < x->naddrs; k++)
 			if (!ip_eq(&x->addrs[k], &y->addrs[k]) || strcmp(x->pools[k], y->pools[k]))
@@ -213,6 +271,11 @@ static void state_persist(struct daemon *d)
 		return;
 	struct state now = {0};
 	alloc_foreach(d->alloc, state_collect, &now);
+	for (size_t i = 0; i < now.n; i++) {
+		char *key = xasprintf("%s/%s", now.entries[i].namespace_, now.entries[i].name);
+		now.entries[i].stamp = stamp_get(d, key);
+		free(key);
+	}
 	if (state_equal(&now, &d->saved)) {
 		state_free(&now);
 		return;
@@ -345,7 +408,10 @@ static size_t addrs_of(void *arg, const char *key, struct ip_addr addrs[2])
 
 /* Plan every Service again and announce (a whole pass, or a member's
  * liveness changed). */
-static void announce_all(struct daemon *d)
+static bool claims_build(struct daemon *d);
+
+/* Plan every Service again with the claims in force. */
+static void plan_all(struct daemon *d)
 {
 	struct model *m = &d->live.model;
 	struct announce_svc *as = xcalloc(m->nservices ? m->nservices : 1, sizeof(*as));
@@ -357,6 +423,12 @@ static void announce_all(struct daemon *d)
 	free(as);
 }
 
+static void announce_all(struct daemon *d)
+{
+	claims_build(d);
+	plan_all(d);
+}
+
 /* ------------------------------------------------------------------ */
 /* members: the failure detector feeding the Layer 2 election */
 
@@ -365,13 +437,21 @@ static bool node_down(const struct daemon *d, const char *name)
 	return hashmap_get_str(&d->down, name) != NULL;
 }
 
-/* Mark the model's nodes the detector holds dead or left (a whole pass
- * builds the model afresh, without the marks). */
+static bool node_unsettled(const struct daemon *d, const char *name);
+static void on_member_digest(void *ctx, const char *name, uint64_t digest);
+static void table_start(struct daemon *d);
+static void pull_member(struct daemon *d, const char *name);
+static void own_kick(struct daemon *d);
+
+/* Mark the model's nodes the detector holds dead or left, and this node
+ * until it has adopted the address table (a whole pass builds the model
+ * afresh, without the marks). */
 static void mark_down_nodes(struct daemon *d)
 {
 	struct model *m = &d->live.model;
 	for (size_t i = 0; i < m->nnodes; i++)
-		m->nodes[i].member_down = node_down(d, m->nodes[i].meta.name);
+		m->nodes[i].member_down = node_down(d, m->nodes[i].meta.name) ||
+					  node_unsettled(d, m->nodes[i].meta.name);
 }
 
 static void on_member_change(void *ctx, const struct member_event *ev)
@@ -403,6 +483,8 @@ static void on_member_change(void *ctx, const struct member_event *ev)
 		hashmap_del_str(&d->down, ev->name, NULL);
 		log_info("member alive again; it is a candidate again", "node", ev->name, "address",
 			 addr, NULL);
+		/* What it holds now (it may have restarted). */
+		pull_member(d, ev->name);
 	}
 	if (!ev_is_active(&d->liveness_w))
 		ev_timer_start(d->loop, &d->liveness_w);
@@ -417,6 +499,7 @@ static void on_liveness(struct ev_loop *loop, ev_timer *w, int revents)
 		return;
 	mark_down_nodes(d);
 	announce_all(d);
+	own_kick(d);
 }
 
 /* The address a member is reached at: an InternalIP of the family of
@@ -442,6 +525,7 @@ static void members_sync(struct daemon *d)
 				 "the failure detector is not started: no failover between nodes",
 				 "node", d->o->node_name, NULL);
 		d->self_warned = true;
+		d->settled = true;
 		mark_down_nodes(d);
 		return;
 	}
@@ -452,6 +536,7 @@ static void members_sync(struct daemon *d)
 			.key = d->o->member_key,
 			.key_len = d->o->member_key_len,
 			.on_change = on_member_change,
+			.on_digest = on_member_digest,
 			.ctx = d,
 			.metrics = d->reg,
 		};
@@ -466,9 +551,11 @@ static void members_sync(struct daemon *d)
 				log_error("cannot start the failure detector; no failover between nodes",
 					  "error", why, NULL);
 			d->self_warned = true;
+			d->settled = true;
 			mark_down_nodes(d);
 			return;
 		}
+		table_start(d);
 		char port[16];
 		snprintf(port, sizeof(port), "%u", member_io_port(d->mio));
 		if (!d->o->member_key)
@@ -530,6 +617,559 @@ static void members_sync(struct daemon *d)
 	mark_down_nodes(d);
 }
 
+/* ------------------------------------------------------------------ */
+/* the members' address table */
+
+static void own_kick(struct daemon *d)
+{
+	if (d->mio && !ev_is_active(&d->own_w))
+		ev_timer_start(d->loop, &d->own_w);
+}
+
+static void table_kick(struct daemon *d)
+{
+	if (d->mio && !ev_is_active(&d->table_w))
+		ev_timer_start(d->loop, &d->table_w);
+}
+
+/* This node announces nothing until it is settled.  The others stay
+ * candidates while they settle: a Service placed on one of them is
+ * announced once it is (within SETTLE_GRACE), and nodes that start
+ * together are all candidates from the first plan, so they share the
+ * Services out evenly rather than the first one settled taking them all. */
+static bool node_unsettled(const struct daemon *d, const char *name)
+{
+	return d->mio && !d->settled && strcmp(name, d->o->node_name) == 0;
+}
+
+static void pull_member(struct daemon *d, const char *name)
+{
+	struct member_info mi;
+	if (!d->sio || member_find(member_io_core(d->mio), name, &mi) != 0)
+		return;
+	sync_io_pull(d->sio, name, &mi.addr);
+}
+
+/* A member's digest differs from the one it sent before: pull its state
+ * unless we hold that one already. */
+static void on_member_digest(void *ctx, const char *name, uint64_t digest)
+{
+	struct daemon *d = ctx;
+	const struct sync_state *st = hashmap_get_str(&d->holdings, name);
+	if (!st || st->digest != digest)
+		pull_member(d, name);
+}
+
+static bool sync_is_member(void *ctx, const char *name)
+{
+	struct daemon *d = ctx;
+	struct member_info mi;
+	return d->mio && member_find(member_io_core(d->mio), name, &mi) == 0;
+}
+
+static const struct sync_state *sync_local(void *ctx)
+{
+	return &((struct daemon *)ctx)->own;
+}
+
+static void sync_on_state(void *ctx, const char *name, struct sync_state *st)
+{
+	struct daemon *d = ctx;
+	struct sync_state *held = hashmap_get_str(&d->holdings, name);
+	bool was_settled = held && held->settled;
+	if (!held) {
+		held = xcalloc(1, sizeof(*held));
+		hashmap_put_str(&d->holdings, name, held, NULL);
+	}
+	sync_state_free(held);
+	*held = *st;
+	memset(st, 0, sizeof(*st));
+	char n[32];
+	snprintf(n, sizeof(n), "%zu", held->n);
+	log_debug("member state pulled", "member", name, "services", n, "settled",
+		  held->settled ? "true" : "false", NULL);
+	(void)was_settled;
+	/* Its claims may have changed: plan again if they did. */
+	if (!ev_is_active(&d->claims_w))
+		ev_timer_start(d->loop, &d->claims_w);
+	table_kick(d);
+}
+
+/* Since when this node announces a Service (set the first time asked). */
+static uint64_t since_of(struct daemon *d, const char *key, uint64_t now)
+{
+	uint64_t *v = hashmap_get_str(&d->since, key);
+	if (!v) {
+		v = xmalloc(sizeof(*v));
+		*v = now;
+		hashmap_put_str(&d->since, key, v, NULL);
+	}
+	return *v;
+}
+
+static void claims_free(struct daemon *d)
+{
+	for (size_t i = 0; i < d->nclaims; i++) {
+		free((char *)d->claims[i].service);
+		free((char *)d->claims[i].node);
+	}
+	free(d->claims);
+	d->claims = NULL;
+	d->nclaims = 0;
+}
+
+/* The claims the next whole plan starts from: this node's current plan
+ * (what it announces now) and every live member's last holding.  Without
+ * the detector there are none: MetalLB's hash election, as before. */
+static bool claims_same(const struct announce_claim *a, size_t na,
+			const struct announce_claim *b, size_t nb)
+{
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++)
+		if (a[i].since != b[i].since || strcmp(a[i].service, b[i].service) != 0 ||
+		    strcmp(a[i].node, b[i].node) != 0)
+			return false;
+	return true;
+}
+
+/* Returns whether the claims changed. */
+static bool claims_build(struct daemon *d)
+{
+	struct announce_claim *old = d->claims;
+	size_t nold = d->nclaims;
+	d->claims = NULL;
+	d->nclaims = 0;
+	if (!d->mio) {
+		announcer_set_claims(d->ann, NULL);
+		d->claims = old;
+		d->nclaims = nold;
+		claims_free(d);
+		return nold != 0;
+	}
+	uint64_t now = wall_us();
+	const struct l2_plan *plan = announcer_l2_plan(d->ann);
+	for (size_t i = 0; plan && i < plan->n; i++) {
+		const struct l2_entry *e = &plan->entries[i];
+		if (!e->here || (i && plan->entries[i - 1].here &&
+				 strcmp(plan->entries[i - 1].service, e->service) == 0))
+			continue;
+		struct announce_claim *c = VEC_PUSH(d->claims, d->nclaims);
+		c->service = xstrdup(e->service);
+		c->node = xstrdup(d->o->node_name);
+		c->since = since_of(d, e->service, now);
+	}
+	struct hashmap_iter it;
+	hashmap_iter_init(&it, &d->holdings);
+	while (hashmap_iter_next(&it)) {
+		const struct sync_state *st = it.value;
+		struct member_info mi;
+		if (member_find(member_io_core(d->mio), it.key, &mi) != 0 ||
+		    mi.state == MEMBER_DEAD || mi.state == MEMBER_LEFT)
+			continue;
+		for (size_t k = 0; k < st->n; k++) {
+			if (!st->entries[k].announcing)
+				continue;
+			struct announce_claim *c = VEC_PUSH(d->claims, d->nclaims);
+			c->service = xstrdup(st->entries[k].key);
+			c->node = xstrdup(it.key);
+			c->since = st->entries[k].since;
+		}
+	}
+	/* One claim per (Service, node): a plan lists a dual-stack Service's
+	 * addresses apart, not always next to each other. */
+	announce_claims_sort(d->claims, d->nclaims);
+	size_t u = 0;
+	for (size_t i = 0; i < d->nclaims; i++) {
+		if (u && strcmp(d->claims[u - 1].service, d->claims[i].service) == 0 &&
+		    strcmp(d->claims[u - 1].node, d->claims[i].node) == 0) {
+			free((char *)d->claims[i].service);
+			free((char *)d->claims[i].node);
+			continue;
+		}
+		d->claims[u++] = d->claims[i];
+	}
+	d->nclaims = u;
+	struct announce_claims cl = {.n = d->nclaims, .v = d->claims};
+	announcer_set_claims(d->ann, &cl);
+	bool changed = !claims_same(old, nold, d->claims, d->nclaims);
+	for (size_t i = 0; i < nold; i++) {
+		free((char *)old[i].service);
+		free((char *)old[i].node);
+	}
+	free(old);
+	return changed;
+}
+
+/* A member's holding arrived: plan again only if what anyone claims
+ * changed (most holdings change in addresses, not in who announces). */
+static void on_claims(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct daemon *d = w->data;
+	(void)loop;
+	(void)revents;
+	if (!d->have_model || !d->live.running)
+		return;
+	if (claims_build(d)) {
+		mark_down_nodes(d);
+		plan_all(d);
+		own_kick(d);
+	}
+}
+
+struct own_collect {
+	struct daemon *d;
+	struct hashmap here;       /* Services this node announces */
+	struct sync_state *st;
+	uint64_t now;
+};
+
+static void own_collect(const char *ns, const char *name, size_t naddrs,
+			const struct ip_addr *addrs, char *const *pools, void *arg)
+{
+	struct own_collect *oc = arg;
+	(void)pools;
+	if (naddrs == 0)
+		return;
+	struct sync_entry *e = VEC_PUSH(oc->st->entries, oc->st->n);
+	memset(e, 0, sizeof(*e));
+	e->key = xasprintf("%s/%s", ns, name);
+	e->naddrs = naddrs > 2 ? 2 : naddrs;
+	for (size_t k = 0; k < e->naddrs; k++)
+		e->addrs[k] = addrs[k];
+	e->stamp = stamp_get(oc->d, e->key);
+	if (!e->stamp) {
+		/* Allocated before stamps were kept (an old state file). */
+		e->stamp = oc->now;
+		stamp_set(oc->d, e->key, e->stamp);
+	}
+	e->announcing = hashmap_get_str(&oc->here, e->key) != NULL;
+	if (e->announcing)
+		e->since = since_of(oc->d, e->key, oc->now);
+}
+
+static int cmp_sync_entry(const void *a, const void *b)
+{
+	return strcmp(((const struct sync_entry *)a)->key, ((const struct sync_entry *)b)->key);
+}
+
+/* This node's holding from the allocator and the plan, and its digest
+ * into the member packets. */
+static void own_build(struct daemon *d)
+{
+	struct own_collect oc = {.d = d, .now = wall_us()};
+	hashmap_init(&oc.here, false);
+	const struct l2_plan *plan = announcer_l2_plan(d->ann);
+	for (size_t i = 0; plan && i < plan->n; i++)
+		if (plan->entries[i].here)
+			hashmap_put_str(&oc.here, plan->entries[i].service, (void *)1, NULL);
+	struct sync_state st = {.settled = d->settled};
+	oc.st = &st;
+	alloc_foreach(d->alloc, own_collect, &oc);
+	/* Forget since when we announced what we no longer announce. */
+	struct hashmap_iter it;
+	hashmap_iter_init(&it, &d->since);
+	while (hashmap_iter_next(&it))
+		if (!hashmap_get_str(&oc.here, it.key)) {
+			free(it.value);
+			hashmap_iter_del(&it);
+		}
+	hashmap_clear(&oc.here);
+	xqsort(st.entries, st.n, sizeof(*st.entries), cmp_sync_entry);
+	st.digest = sync_state_digest(&st);
+	sync_state_free(&d->own);
+	d->own = st;
+	if (d->mio)
+		member_io_set_digest(d->mio, st.digest);
+}
+
+static bool same_addrs(size_t n1, const struct ip_addr *a1, size_t n2, const struct ip_addr *a2)
+{
+	if (n1 != n2)
+		return false;
+	for (size_t k = 0; k < n1; k++)
+		if (!ip_eq(&a1[k], &a2[k]))
+			return false;
+	return true;
+}
+
+/* The holdings that count: live members' that are settled, and ours
+ * once we are. */
+static size_t table_holdings(struct daemon *d, struct sync_holding *h)
+{
+	size_t n = 0;
+	if (d->settled)
+		h[n++] = (struct sync_holding){d->o->node_name, &d->own};
+	struct hashmap_iter it;
+	hashmap_iter_init(&it, &d->holdings);
+	while (hashmap_iter_next(&it)) {
+		const struct sync_state *st = it.value;
+		struct member_info mi;
+		if (!st->settled || member_find(member_io_core(d->mio), it.key, &mi) != 0 ||
+		    mi.state == MEMBER_DEAD || mi.state == MEMBER_LEFT)
+			continue;
+		h[n++] = (struct sync_holding){it.key, st};
+	}
+	return n;
+}
+
+struct redo {
+	char *key;
+	const struct sync_agreed *a;   /* NULL: allocate afresh */
+};
+
+struct local_collect {
+	struct redo *v;
+	size_t n;
+	const struct sync_table *t;
+	struct hashmap *taken;         /* address text -> key, agreed */
+	struct daemon *d;
+};
+
+static void local_collect(const char *ns, const char *name, size_t naddrs,
+			  const struct ip_addr *addrs, char *const *pools, void *arg)
+{
+	struct local_collect *lc = arg;
+	(void)pools;
+	char *key = xasprintf("%s/%s", ns, name);
+	const struct sync_agreed *a = sync_table_find(lc->t, key);
+	if (a) {
+		if (!same_addrs(naddrs, addrs, a->naddrs, a->addrs)) {
+			*VEC_PUSH(lc->v, lc->n) = (struct redo){key, a->naddrs ? a : NULL};
+			return;
+		}
+		if (a->stamp != stamp_get(lc->d, key))
+			/* Same addresses, allocated here a moment later: take
+			 * the older time so that every holding agrees. */
+			stamp_set(lc->d, key, a->stamp);
+		free(key);
+		return;
+	}
+	/* Not in the table: it keeps its addresses unless the table gives
+	 * one of them to another Service. */
+	for (size_t k = 0; k < naddrs; k++) {
+		char txt[IP_STR_MAX];
+		const char *other = hashmap_get_str(lc->taken, ip_format(&addrs[k], txt));
+		if (other && strcmp(other, key) != 0) {
+			*VEC_PUSH(lc->v, lc->n) = (struct redo){key, NULL};
+			return;
+		}
+	}
+	free(key);
+}
+
+/* Make the allocator hold what the table says: Services whose addresses
+ * differ are released, then given the table's addresses (older
+ * allocations keep theirs), then those that lost an address are
+ * allocated afresh.  Returns how many Services moved. */
+static size_t table_apply(struct daemon *d, const struct sync_table *t)
+{
+	struct model *m = &d->live.model;
+	struct hashmap taken;
+	hashmap_init(&taken, true);
+	for (size_t i = 0; i < t->n; i++)
+		for (size_t k = 0; k < t->v[i].naddrs; k++) {
+			char txt[IP_STR_MAX];
+			hashmap_put_str(&taken, ip_format(&t->v[i].addrs[k], txt), (void *)t->v[i].key,
+					NULL);
+		}
+	struct local_collect lc = {.t = t, .taken = &taken, .d = d};
+	alloc_foreach(d->alloc, local_collect, &lc);
+	/* Services of ours without addresses here that the table has. */
+	for (size_t i = 0; i < t->n; i++) {
+		if (!t->v[i].naddrs)
+			continue;
+		const char *slash = strchr(t->v[i].key, '/');
+		if (!slash)
+			continue;
+		char *ns = xstrndup(t->v[i].key, (size_t)(slash - t->v[i].key));
+		const struct service *s = model_find_service(m, ns, slash + 1);
+		if (s && pipeline_service_ours(d->pipe, s) &&
+		    alloc_get(d->alloc, ns, slash + 1, NULL, NULL) == 0)
+			*VEC_PUSH(lc.v, lc.n) = (struct redo){xstrdup(t->v[i].key), &t->v[i]};
+		free(ns);
+	}
+	hashmap_clear(&taken);
+	if (lc.n == 0) {
+		free(lc.v);
+		return 0;
+	}
+	struct alloc_changes changes = {0};
+	for (size_t i = 0; i < lc.n; i++) {
+		char *slash = strchr(lc.v[i].key, '/');
+		*slash = 0;
+		alloc_release(d->alloc, lc.v[i].key, slash + 1);
+		*slash = '/';
+	}
+	/* Adopted first (they take their addresses), then the fresh ones. */
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < lc.n; i++) {
+			const struct sync_agreed *a = lc.v[i].a;
+			if ((pass == 0) != (a != NULL))
+				continue;
+			char *slash = strchr(lc.v[i].key, '/');
+			*slash = 0;
+			struct service *s = (struct service *)model_find_service(m, lc.v[i].key,
+										 slash + 1);
+			if (s) {
+				size_t n0 = s->ningress;
+				struct ip_addr i0[2] = {s->ingress[0], s->ingress[1]};
+				s->ningress = a ? a->naddrs : 0;
+				for (size_t k = 0; a && k < a->naddrs; k++)
+					s->ingress[k] = a->addrs[k];
+				alloc_update_service(d->alloc, m, lc.v[i].key, slash + 1, &changes);
+				s->ningress = n0;
+				s->ingress[0] = i0[0];
+				s->ingress[1] = i0[1];
+			}
+			*slash = '/';
+			if (a)
+				stamp_set(d, lc.v[i].key, a->stamp);
+			else
+				stamp_del(d, lc.v[i].key);
+			log_info(a ? "addresses adopted from the members' address table"
+				   : "address given to an older allocation by the members' address "
+				     "table; allocating again",
+				 "service", lc.v[i].key, "from", a ? a->node : "-", NULL);
+		}
+	}
+	/* Re-plan what moved (retried waiting Services included). */
+	struct announce_change *ch = xcalloc(changes.n ? changes.n : 1, sizeof(*ch));
+	for (size_t i = 0; i < changes.n; i++) {
+		const struct alloc_change *c = &changes.items[i];
+		char key[600];
+		snprintf(key, sizeof(key), "%s/%s", c->ns, c->name);
+		if (c->result.changed && c->result.naddrs && !stamp_get(d, key))
+			stamp_set(d, key, wall_us());
+		ch[i].ns = c->ns;
+		ch[i].name = c->name;
+		const struct service *s = model_find_service(m, c->ns, c->name);
+		if (service_alloc(d, s, &ch[i].as) == 0)
+			ch[i].as.svc = s && pipeline_service_ours(d->pipe, s) ? s : NULL;
+	}
+	announcer_update(d->ann, m, ch, changes.n);
+	free(ch);
+	alloc_changes_free(&changes);
+	for (size_t i = 0; i < lc.n; i++)
+		free(lc.v[i].key);
+	free(lc.v);
+	if (d->o->state_path) {
+		d->state_dirty = true;
+		if (!ev_is_active(&d->state_w))
+			ev_timer_start(d->loop, &d->state_w);
+	}
+	d->adopted += lc.n;
+	return lc.n;
+}
+
+/* Every live member's state is here (or the grace time is over). */
+static bool settle_ready(struct daemon *d)
+{
+	if (ev_now(d->loop) >= d->settle_by)
+		return true;
+	struct member_info mi;
+	for (size_t i = 0; member_get(member_io_core(d->mio), i, &mi) == 0; i++)
+		if ((mi.state == MEMBER_ALIVE || mi.state == MEMBER_SUSPECT) &&
+		    !hashmap_get_str(&d->holdings, mi.name))
+			return false;
+	return true;
+}
+
+static void on_table(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct daemon *d = w->data;
+	(void)loop;
+	(void)revents;
+	if (!d->mio || !d->have_model || !d->live.running)
+		return;
+	bool settling = !d->settled;
+	if (settling && !settle_ready(d)) {
+		/* Try again when the grace time is over, if no pull ends
+		 * sooner. */
+		if (!ev_is_active(&d->settle_w)) {
+			ev_timer_set(&d->settle_w, d->settle_by - ev_now(d->loop) + 0.01, 0.);
+			ev_timer_start(d->loop, &d->settle_w);
+		}
+		return;
+	}
+	struct sync_holding *h = xcalloc(hashmap_count(&d->holdings) + 1, sizeof(*h));
+	size_t nh = table_holdings(d, h);
+	struct sync_table t;
+	sync_resolve(h, nh, &t);
+	size_t moved = table_apply(d, &t);
+	sync_table_free(&t);
+	free(h);
+	if (settling) {
+		d->settled = true;
+		ev_timer_stop(d->loop, &d->settle_w);
+		char n[32], m[32];
+		snprintf(n, sizeof(n), "%zu", nh);
+		snprintf(m, sizeof(m), "%zu", moved);
+		log_info("address table adopted; this node is a candidate now", "members_settled", n,
+			 "services_moved", m, NULL);
+		mark_down_nodes(d);
+		announce_all(d);
+	}
+	own_build(d);
+}
+
+static void on_own(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct daemon *d = w->data;
+	(void)loop;
+	(void)revents;
+	if (d->mio && d->have_model)
+		own_build(d);
+}
+
+/* The exchange starts with the detector, on its port (TCP). */
+static void table_start(struct daemon *d)
+{
+	struct sync_io_config sc = {
+		.name = d->o->node_name,
+		.port = member_io_port(d->mio),
+		.key = d->o->member_key,
+		.key_len = d->o->member_key_len,
+		.is_member = sync_is_member,
+		.local = sync_local,
+		.on_state = sync_on_state,
+		.ctx = d,
+	};
+	char why[512];
+	d->sio = sync_io_new(d->loop, &sc, why, sizeof(why));
+	if (!d->sio) {
+		log_error("cannot start the state exchange; this node keeps its own addresses",
+			  "error", why, NULL);
+		d->settled = true;
+		return;
+	}
+	d->settle_by = ev_now(d->loop) + SETTLE_GRACE;
+}
+
+static json_t *table_status_json(const struct daemon *d)
+{
+	json_t *o = json_object();
+	char hex[24];
+	snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)d->own.digest);
+	json_object_set_new(o, "settled", json_boolean(d->settled));
+	json_object_set_new(o, "digest", json_string(hex));
+	json_object_set_new(o, "services", json_integer((json_int_t)d->own.n));
+	json_object_set_new(o, "adopted", json_integer((json_int_t)d->adopted));
+	json_t *hs = json_object();
+	struct hashmap_iter it;
+	hashmap_iter_init(&it, &d->holdings);
+	while (hashmap_iter_next(&it)) {
+		const struct sync_state *st = it.value;
+		snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)st->digest);
+		json_object_set_new(hs, it.key,
+				    json_pack("{s:b, s:s, s:I}", "settled", st->settled, "digest", hex,
+					      "services", (json_int_t)st->n));
+	}
+	json_object_set_new(o, "members", hs);
+	json_object_set_new(o, "exchange", d->sio ? sync_io_status_json(d->sio) : json_null());
+	return o;
+}
+
 /* Events of what the allocator computed, announce what the step changed. */
 static void apply_step(struct daemon *d, struct pipeline_step *st)
 {
@@ -540,6 +1180,11 @@ static void apply_step(struct daemon *d, struct pipeline_step *st)
 		snprintf(key, sizeof(key), "%s/%s", c->ns, c->name);
 		if (c->removed && c->result.changed)
 			log_info("service removed; addresses released", "service", key, NULL);
+		/* When the addresses were allocated, for the members' table. */
+		if (c->removed || c->result.naddrs == 0)
+			stamp_del(d, key);
+		else if (c->result.changed || !stamp_get(d, key))
+			stamp_set(d, key, wall_us());
 		for (size_t e = 0; e < c->result.nevents; e++)
 			service_event(d, key, &c->result.events[e]);
 	}
@@ -579,6 +1224,10 @@ static void apply_step(struct daemon *d, struct pipeline_step *st)
 		if (!ev_is_active(&d->state_w))
 			ev_timer_start(d->loop, &d->state_w);
 	}
+	own_kick(d);
+	if (st->full && d->mio && !ev_is_active(&d->table_w))
+		/* A whole pass may have met members for the first time. */
+		ev_timer_start(d->loop, &d->table_w);
 }
 
 /* Log the problems of the current objects: all of them after a whole
@@ -842,8 +1491,10 @@ static json_t *status_json(struct daemon *d)
 
 	announcer_status_json(d->ann, root);
 	json_object_set_new(root, "reconciler", reconciler_status_json(d->rec));
-	json_object_set_new(root, "members",
-			    d->mio ? member_io_status_json(d->mio) : json_null());
+	json_t *members = d->mio ? member_io_status_json(d->mio) : json_null();
+	if (d->mio)
+		json_object_set_new(members, "table", table_status_json(d));
+	json_object_set_new(root, "members", members);
 	return root;
 }
 
@@ -917,6 +1568,15 @@ static void on_stop(void *arg)
 {
 	struct daemon *d = arg;
 	ev_timer_stop(d->loop, &d->liveness_w);
+	/* Nothing may plan (and so announce) again after the leave. */
+	ev_timer_stop(d->loop, &d->claims_w);
+	ev_timer_stop(d->loop, &d->table_w);
+	ev_timer_stop(d->loop, &d->settle_w);
+	ev_timer_stop(d->loop, &d->own_w);
+	if (d->sio) {
+		sync_io_free(d->sio);
+		d->sio = NULL;
+	}
 	/* Tell the other members first, so that they take over at once
 	 * rather than after detecting our silence; then make before break:
 	 * keep our addresses a moment (LEAVE_LINGER), until the successor's
@@ -1029,6 +1689,17 @@ int daemon_run(const struct daemon_opts *o)
 	d.liveness_w.data = &d;
 	ev_timer_init(&d.linger_w, on_linger_end, 0., 0.);
 	d.linger_w.data = &d;
+	hashmap_init(&d.holdings, true);
+	hashmap_init(&d.stamps, true);
+	hashmap_init(&d.since, true);
+	ev_timer_init(&d.table_w, on_table, 0., 0.);
+	d.table_w.data = &d;
+	ev_timer_init(&d.own_w, on_own, 0., 0.);
+	d.own_w.data = &d;
+	ev_timer_init(&d.settle_w, on_table, 0., 0.);
+	d.settle_w.data = &d;
+	ev_timer_init(&d.claims_w, on_claims, 0., 0.);
+	d.claims_w.data = &d;
 	d.resync = true;
 	ev_timer_init(&d.state_w, on_state_timer, STATE_INTERVAL, 0.);
 	d.state_w.data = &d;
@@ -1068,6 +1739,12 @@ int daemon_run(const struct daemon_opts *o)
 				const struct state_entry *e = &d.adopt.entries[i];
 				state_add(&d.saved, e->namespace_, e->name, e->naddrs, e->addrs,
 					  e->pools);
+				d.saved.entries[d.saved.n - 1].stamp = e->stamp;
+				if (e->stamp) {
+					char *key = xasprintf("%s/%s", e->namespace_, e->name);
+					stamp_set(&d, key, e->stamp);
+					free(key);
+				}
 			}
 			break;
 		}
@@ -1144,10 +1821,32 @@ int daemon_run(const struct daemon_opts *o)
 		stop_announcing(&d);
 	reconciler_free(d.rec);
 	ev_timer_stop(d.loop, &d.liveness_w);
+	ev_timer_stop(d.loop, &d.table_w);
+	ev_timer_stop(d.loop, &d.own_w);
+	ev_timer_stop(d.loop, &d.settle_w);
+	ev_timer_stop(d.loop, &d.claims_w);
+	sync_io_free(d.sio);
 	member_io_free(d.mio);
+	struct hashmap_iter hit;
+	hashmap_iter_init(&hit, &d.holdings);
+	while (hashmap_iter_next(&hit)) {
+		sync_state_free(hit.value);
+		free(hit.value);
+	}
+	hashmap_clear(&d.holdings);
+	hashmap_iter_init(&hit, &d.stamps);
+	while (hashmap_iter_next(&hit))
+		free(hit.value);
+	hashmap_clear(&d.stamps);
+	hashmap_iter_init(&hit, &d.since);
+	while (hashmap_iter_next(&hit))
+		free(hit.value);
+	hashmap_clear(&d.since);
+	sync_state_free(&d.own);
 	hashmap_clear(&d.down);
 	hashmap_clear(&d.no_addr);
 	announcer_free(d.ann);
+	claims_free(&d);
 	http_server_free(d.http);
 	if (d.inotify_fd >= 0)
 		close(d.inotify_fd);

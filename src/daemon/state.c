@@ -105,7 +105,15 @@ int state_parse(const char *text, size_t len, struct state *out, char **why)
 			*why = xasprintf("services[%zu]: %s/%s listed twice", i, ns, name);
 			goto fail;
 		}
+		json_t *stamp = json_object_get(e, "allocated");
+		if (stamp && (!json_is_integer(stamp) || json_integer_value(stamp) < 0)) {
+			*why = xasprintf("services[%zu].allocated: not a count of microseconds "
+					 "(a non-negative integer)",
+					 i);
+			goto fail;
+		}
 		state_add(out, ns, name, n, a, p);
+		out->entries[out->n - 1].stamp = stamp ? (uint64_t)json_integer_value(stamp) : 0;
 		xqsort(out->entries, out->n, sizeof(*out->entries), entry_cmp);
 	}
 	json_decref(root);
@@ -181,9 +189,11 @@ int state_save(const char *path, const char *node, const struct state *s, char *
 			json_array_append_new(addrs, json_string(ip_format(&e->addrs[k], buf)));
 			json_array_append_new(pools, json_string(e->pools[k]));
 		}
-		json_array_append_new(svcs, json_pack("{s:s, s:s, s:o, s:o}", "namespace",
-						      e->namespace_, "name", e->name,
-						      "addresses", addrs, "pools", pools));
+		json_t *o = json_pack("{s:s, s:s, s:o, s:o}", "namespace", e->namespace_, "name",
+				      e->name, "addresses", addrs, "pools", pools);
+		if (e->stamp)
+			json_object_set_new(o, "allocated", json_integer((json_int_t)e->stamp));
+		json_array_append_new(svcs, o);
 	}
 	json_object_set_new(root, "services", svcs);
 	char *text = json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER);

@@ -5,7 +5,12 @@
  *   {"version": 1, "node": "node-a",
  *    "services": [{"namespace": "default", "name": "web",
  *                  "addresses": ["192.168.100.10", "2001:db8:1::10"],
- *                  "pools": ["ipv4-pool", "ipv6-pool"]}]}
+ *                  "pools": ["ipv4-pool", "ipv6-pool"],
+ *                  "allocated": 1764000000000000}]}
+ *
+ * "allocated" (optional): when the Service got these addresses, in
+ * microseconds of the wall clock; the members' address table gives an
+ * address to the oldest allocation (docs/operations.md).
  *
  * Written atomically (temporary file in the same directory, fsync, rename,
  * fsync of the directory).  A file that cannot be parsed is never
@@ -25,6 +30,7 @@ struct state_entry {
 	size_t naddrs;
 	struct ip_addr addrs[2];
 	char *pools[2];
+	uint64_t stamp;               /* "allocated", 0: unknown */
 };
 
 struct state {

@@ -57,6 +57,9 @@ struct mnode {
 	bool queued;
 	unsigned transmits;
 	int64_t told_at;                          /* last buddy message sent to it */
+	/* Its state digest, from the header of its packets. */
+	bool has_digest;
+	uint64_t digest;
 };
 
 struct relay {
@@ -83,7 +86,15 @@ struct member {
 	uint64_t rng;
 	int (*send)(void *ctx, const struct member_addr *to, const uint8_t *p, size_t len);
 	void (*on_change)(void *ctx, const struct member_event *ev);
+	void (*on_digest)(void *ctx, const char *name, uint64_t digest);
 	void *ctx;
+
+	/* This node's state digest (member_set_digest), in every header;
+	 * a change is also sent to every live member, rate-limited. */
+	bool has_digest;
+	uint64_t digest;
+	bool digest_dirty;
+	int64_t next_digest_at;
 
 	struct mnode **nodes;        /* nodes[0] is this node */
 	size_t n;
@@ -214,6 +225,8 @@ static size_t base_len(const struct member *m, const struct member_msg *msg)
 		n += 1 + 16 + 2;
 	if (m->in_rotation ? m->prev_key_len : m->key_len)
 		n += MEMBER_TAG_LEN;
+	if (m->has_digest)
+		n += MEMBER_DIGEST_LEN;
 	return n;
 }
 
@@ -238,6 +251,8 @@ static void send_msg(struct member *m, const struct member_addr *to, struct memb
 
 	msg->epoch = m->epoch;
 	msg->seq = ++m->seq;
+	msg->has_digest = m->has_digest;
+	msg->digest = m->digest;
 	strcpy(msg->sender, m->name);
 	msg->n_updates = 0;
 	if (dest && !dest->self && dest->state != MEMBER_ALIVE) {
@@ -830,6 +845,12 @@ void member_input(struct member *m, const struct member_addr *src, const uint8_t
 		goto out;
 	}
 	from->last_heard = now;
+	if (msg->has_digest && (!from->has_digest || from->digest != msg->digest)) {
+		from->has_digest = true;
+		from->digest = msg->digest;
+		if (m->on_digest)
+			m->on_digest(m->ctx, from->name, from->digest);
+	}
 	m->refuted = false;
 	for (size_t i = 0; i < msg->n_updates; i++)
 		apply(m, &msg->updates[i], from, now);
@@ -845,6 +866,38 @@ void member_input(struct member *m, const struct member_addr *src, const uint8_t
 	m->due = member_next_deadline(m);
 out:
 	free(msg);
+}
+
+/* ------------------------------------------------------------ digest */
+
+/* Tell every live member our new digest at once (one small gossip packet
+ * each), then no more often than max(probe_interval, N x 10 ms): a
+ * stream of changes costs at most 100 packets a second, and the digest
+ * rides on every ping and ack anyway. */
+static void digest_broadcast(struct member *m, int64_t now)
+{
+	m->digest_dirty = false;
+	int64_t gap = (int64_t)(m->n - 1) * 10000;
+	if (gap < m->t.probe_interval_us)
+		gap = m->t.probe_interval_us;
+	m->next_digest_at = now + gap;
+	for (size_t i = 1; i < m->n; i++)
+		if (live(m->nodes[i]))
+			gossip_to(m, m->nodes[i]);
+}
+
+void member_set_digest(struct member *m, uint64_t digest, int64_t now)
+{
+	if (m->has_digest && m->digest == digest)
+		return;
+	m->has_digest = true;
+	m->digest = digest;
+	if (m->left)
+		return;
+	m->digest_dirty = true;
+	if (now >= m->next_digest_at)
+		digest_broadcast(m, now);
+	m->due = member_next_deadline(m);
 }
 
 /* ------------------------------------------------------------ timers */
@@ -964,6 +1017,8 @@ void member_tick(struct member *m, int64_t now)
 			}
 		}
 	}
+	if (m->digest_dirty && now >= m->next_digest_at)
+		digest_broadcast(m, now);
 	flush_push(m);
 	m->due = member_next_deadline(m);
 }
@@ -996,6 +1051,8 @@ int64_t member_next_deadline(const struct member *m)
 		EARLIER(m->next_gossip_at);
 	if (m->count[MEMBER_DEAD])
 		EARLIER(m->next_reconnect_at);
+	if (m->digest_dirty)
+		EARLIER(m->next_digest_at);
 #undef EARLIER
 	return d;
 }
@@ -1085,6 +1142,7 @@ struct member *member_new(const struct member_config *cfg, int64_t now)
 	m->rng = cfg->seed ^ 0x6d656d626572ULL;
 	m->send = cfg->send;
 	m->on_change = cfg->on_change;
+	m->on_digest = cfg->on_digest;
 	m->ctx = cfg->ctx;
 	hashmap_init(&m->by_name, false);
 	struct mnode *self = node_new(cfg->name, NULL, now);
@@ -1262,6 +1320,8 @@ static void info(const struct mnode *x, struct member_info *out)
 	out->since = x->since;
 	out->last_heard = x->last_heard;
 	out->rtt_us = x->rtt_us;
+	out->has_digest = x->has_digest;
+	out->digest = x->digest;
 }
 
 int member_get(const struct member *m, size_t i, struct member_info *out)

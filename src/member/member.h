@@ -66,6 +66,11 @@ enum member_state {
 extern const char *const member_state_name[MEMBER_STATE_COUNT];
 
 #define MEMBER_FLAG_TAG 0x01         /* header flag: a tag ends the packet */
+/* Header flag: an 8-byte state digest of the sender follows the probe
+ * number (the state exchange, src/member/sync.h, pulls a member's state
+ * over TCP when its digest differs from the one last pulled). */
+#define MEMBER_FLAG_DIGEST 0x02
+#define MEMBER_DIGEST_LEN 8
 /* In an update's state byte: the sender suspects the member because its
  * own probe failed (Lifeguard counts only such independent suspicions). */
 #define MEMBER_UPDATE_OWN 0x80
@@ -88,6 +93,8 @@ struct member_msg {
 	uint64_t epoch;              /* sender's boot epoch */
 	uint64_t seq;                /* sender's packet sequence, from 1 */
 	uint32_t probe;              /* probe number (ping, ping-req, ack, nack) */
+	bool has_digest;             /* MEMBER_FLAG_DIGEST */
+	uint64_t digest;             /* sender's state digest */
 	char sender[MEMBER_NAME_MAX + 1];
 	char target[MEMBER_NAME_MAX + 1];   /* ping, ping-req */
 	struct member_addr target_addr;     /* ping-req */
@@ -213,6 +220,9 @@ struct member_config {
 	/* Send one packet; 0 or -1 (counted, never fatal). */
 	int (*send)(void *ctx, const struct member_addr *to, const uint8_t *p, size_t len);
 	void (*on_change)(void *ctx, const struct member_event *ev);
+	/* Optional: a member's state digest differs from the one it sent
+	 * before (first heard, or changed). */
+	void (*on_digest)(void *ctx, const char *name, uint64_t digest);
 	void *ctx;
 };
 
@@ -224,6 +234,8 @@ struct member_info {
 	int64_t since;               /* when it entered state */
 	int64_t last_heard;          /* 0: never */
 	int64_t rtt_us;              /* last direct probe round trip, -1: none */
+	bool has_digest;             /* a digest was heard from it */
+	uint64_t digest;             /* its state digest, as last heard */
 };
 
 struct member;
@@ -241,6 +253,11 @@ int member_set_peers(struct member *m, const struct member_peer *peers, size_t n
 void member_join(struct member *m, int64_t now);
 /* Graceful leave: every member is told at once; we stop probing. */
 void member_leave(struct member *m, int64_t now);
+/* This node's state digest, sent in the header of every packet from now
+ * on.  When it changes, every live member is also sent a gossip packet
+ * carrying it, at most once per max(probe_interval, N x 10 ms) (so a
+ * stream of changes costs at most 100 packets a second per node). */
+void member_set_digest(struct member *m, uint64_t digest, int64_t now);
 /* A packet received from `from`. */
 void member_input(struct member *m, const struct member_addr *from, const uint8_t *p,
 		  size_t len, int64_t now);
@@ -297,6 +314,7 @@ struct member_io_config {
 	uint64_t epoch;
 	struct member_timing timing;
 	void (*on_change)(void *ctx, const struct member_event *ev);
+	void (*on_digest)(void *ctx, const char *name, uint64_t digest);
 	void *ctx;
 	struct metrics_registry *metrics;   /* NULL: no metrics */
 };
@@ -307,6 +325,7 @@ struct member_io *member_io_new(struct ev_loop *loop, const struct member_io_con
 void member_io_free(struct member_io *io);
 int member_io_set_peers(struct member_io *io, const struct member_peer *peers, size_t n);
 void member_io_join(struct member_io *io);
+void member_io_set_digest(struct member_io *io, uint64_t digest);
 void member_io_leave(struct member_io *io);
 /* member_set_key() now. */
 void member_io_set_key(struct member_io *io, const uint8_t *key, size_t key_len);

@@ -42,6 +42,7 @@ struct member_io {
 	struct member *m;
 	bool silenced;
 	void (*on_change)(void *ctx, const struct member_event *ev);
+	void (*on_digest)(void *ctx, const char *name, uint64_t digest);
 	void *ctx;
 	struct member_counters published;
 	struct member_timing timing;   /* for /status */
@@ -148,6 +149,14 @@ static void io_change(void *ctx, const struct member_event *ev)
 	}
 	if (io->on_change)
 		io->on_change(io->ctx, ev);
+}
+
+static void io_digest(void *ctx, const char *name, uint64_t digest)
+{
+	struct member_io *io = ctx;
+
+	if (io->on_digest)
+		io->on_digest(io->ctx, name, digest);
 }
 
 static void add_delta(struct metrics_family *f, const char *const *v, uint64_t now,
@@ -358,6 +367,7 @@ struct member_io *member_io_new(struct ev_loop *loop, const struct member_io_con
 	io->loop = loop;
 	io->fd = -1;
 	io->on_change = cfg->on_change;
+	io->on_digest = cfg->on_digest;
 	io->ctx = cfg->ctx;
 	if (!cfg->name || !member_name_valid(cfg->name, strlen(cfg->name))) {
 		snprintf(why, whylen, "member: node name \"%s\" is not a valid member name "
@@ -385,7 +395,7 @@ struct member_io *member_io_new(struct ev_loop *loop, const struct member_io_con
 		.timing = cfg->timing,
 		.seed = (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32) ^
 			hashmap_hash(cfg->name, strlen(cfg->name)),
-		.send = io_send, .on_change = io_change, .ctx = io,
+		.send = io_send, .on_change = io_change, .on_digest = io_digest, .ctx = io,
 	};
 	io->m = member_new(&mc, mono_us());
 	if (!io->m) {
@@ -431,6 +441,12 @@ int member_io_set_peers(struct member_io *io, const struct member_peer *peers, s
 void member_io_join(struct member_io *io)
 {
 	member_join(io->m, mono_us());
+	rearm(io);
+}
+
+void member_io_set_digest(struct member_io *io, uint64_t digest)
+{
+	member_set_digest(io->m, digest, mono_us());
 	rearm(io);
 }
 

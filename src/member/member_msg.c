@@ -137,7 +137,7 @@ int member_msg_decode(const uint8_t *p, size_t len, struct member_msg *m,
 		*why = MEMBER_MSG_BAD_TYPE;
 		return -1;
 	}
-	if (flags & ~MEMBER_FLAG_TAG) {
+	if (flags & ~(MEMBER_FLAG_TAG | MEMBER_FLAG_DIGEST)) {
 		*why = MEMBER_MSG_BAD_FLAGS;
 		return -1;
 	}
@@ -154,6 +154,11 @@ int member_msg_decode(const uint8_t *p, size_t len, struct member_msg *m,
 	}
 	if (rbuf_u64(&r, &m->epoch) != 0 || rbuf_u64(&r, &m->seq) != 0 ||
 	    rbuf_u32(&r, &m->probe) != 0) {
+		*why = MEMBER_MSG_SHORT;
+		return -1;
+	}
+	m->has_digest = flags & MEMBER_FLAG_DIGEST;
+	if (m->has_digest && rbuf_u64(&r, &m->digest) != 0) {
 		*why = MEMBER_MSG_SHORT;
 		return -1;
 	}
@@ -239,10 +244,12 @@ int member_msg_encode(struct wbuf *w, const struct member_msg *m, const uint8_t 
 	wbuf_u32(w, MEMBER_MAGIC);
 	wbuf_u8(w, MEMBER_VERSION);
 	wbuf_u8(w, (uint8_t)m->type);
-	wbuf_u8(w, tag ? MEMBER_FLAG_TAG : 0);
+	wbuf_u8(w, (uint8_t)((tag ? MEMBER_FLAG_TAG : 0) | (m->has_digest ? MEMBER_FLAG_DIGEST : 0)));
 	wbuf_u64(w, m->epoch);
 	wbuf_u64(w, m->seq);
 	wbuf_u32(w, m->probe);
+	if (m->has_digest)
+		wbuf_u64(w, m->digest);
 	write_name(w, m->sender);
 	if (m->type == MEMBER_MSG_PING || m->type == MEMBER_MSG_PING_REQ)
 		write_name(w, m->target);

@@ -481,6 +481,11 @@ void announcer_update(struct announcer *a, const struct model *m,
 	l2_apply_changes(a, changes, nchanges);
 }
 
+void announcer_set_claims(struct announcer *a, const struct announce_claims *claims)
+{
+	l2_planner_set_claims(a->l2p, claims);
+}
+
 const struct l2_plan *announcer_l2_plan(const struct announcer *a)
 {
 	return l2_planner_plan(a->l2p);

@@ -48,6 +48,10 @@ void announcer_apply(struct announcer *a, const struct model *m, const struct an
  * in Services and EndpointSlices since) and announce the difference. */
 void announcer_update(struct announcer *a, const struct model *m,
 		      const struct announce_change *changes, size_t nchanges);
+/* Layer 2 placement from claims from now on (announce.h: sticky and
+ * balanced; NULL: MetalLB's hash).  The array is borrowed until the next
+ * call; it takes effect at the next announcer_apply(). */
+void announcer_set_claims(struct announcer *a, const struct announce_claims *claims);
 /* How BGP metrics find a Service's addresses by "ns/name" after
  * announcer_update() (announcer_apply() reads them from svcs). */
 void announcer_addrs_source(struct announcer *a,

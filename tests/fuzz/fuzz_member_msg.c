@@ -30,6 +30,7 @@ static void same(const struct member_msg *a, const struct member_msg *b)
 {
 	check(a->type == b->type && a->epoch == b->epoch && a->seq == b->seq &&
 	      a->probe == b->probe && a->n_updates == b->n_updates);
+	check(a->has_digest == b->has_digest && (!a->has_digest || a->digest == b->digest));
 	check(strcmp(a->sender, b->sender) == 0 && strcmp(a->target, b->target) == 0);
 	if (a->type == MEMBER_MSG_PING_REQ)
 		check(ip_eq(&a->target_addr.ip, &b->target_addr.ip) &&

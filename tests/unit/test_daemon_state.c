@@ -45,6 +45,15 @@ static const struct {
 	 "{\"namespace\":\"a\",\"name\":\"b\",\"addresses\":[],\"pools\":[]}]}",
 	 "a/b listed twice"},
 	{"{\"version\":1,", "line 1"},
+	{"{\"version\":1,\"services\":[{\"namespace\":\"a\",\"name\":\"b\",\"addresses\":[],"
+	 "\"pools\":[],\"allocated\":1764000000000000}]}",
+	 NULL},
+	{"{\"version\":1,\"services\":[{\"namespace\":\"a\",\"name\":\"b\",\"addresses\":[],"
+	 "\"pools\":[],\"allocated\":-1}]}",
+	 "services[0].allocated: not a count of microseconds"},
+	{"{\"version\":1,\"services\":[{\"namespace\":\"a\",\"name\":\"b\",\"addresses\":[],"
+	 "\"pools\":[],\"allocated\":\"x\"}]}",
+	 "services[0].allocated: not a count of microseconds"},
 };
 
 static void test_parse_table(void **st)
@@ -84,6 +93,7 @@ static void test_save_load_roundtrip(void **st)
 	struct ip_addr two[2] = {A("2001:db8:1::2"), A("192.168.100.2")};
 	char *pools[2] = {"ipv6-pool", "ipv4-pool"};
 	state_add(&s, "default", "web", 2, two, pools);
+	s.entries[0].stamp = 1764000000123456ull;   /* when allocated */
 	struct ip_addr one = A("192.168.100.3");
 	char *p1[1] = {"ipv4-pool"};
 	state_add(&s, "apps", "api", 1, &one, p1);
@@ -99,6 +109,8 @@ static void test_save_load_roundtrip(void **st)
 	assert_true(ip_eq(&e->addrs[0], &two[0]));
 	assert_true(ip_eq(&e->addrs[1], &two[1]));
 	assert_string_equal(e->pools[0], "ipv6-pool");
+	assert_int_equal(e->stamp, 1764000000123456ull);
+	assert_int_equal(state_find(&back, "apps", "api")->stamp, 0);   /* unknown: not written */
 	assert_non_null(state_find(&back, "apps", "api"));
 	assert_null(state_find(&back, "apps", "nope"));
 	/* no temporary file left behind */

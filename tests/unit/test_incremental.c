@@ -12,7 +12,11 @@
  * over the long-lived model's objects after every step, and over a model
  * read anew from the objects' text every 16th step and at the end.
  * Compared: each Service's addresses, pools and failure message, the
- * pools' counters, the Layer 2 plan and the BGP routes.  A mismatch names
+ * pools' counters, the Layer 2 plan and the BGP routes.  A second Layer 2
+ * planner places with claims (sticky, balanced: what `ironlb run` does),
+ * each reset given its own plan's owners as claims; after every step its
+ * plan must equal announce_l2_claims() from scratch given the same
+ * (its current owners, the owner of a Service's first address newest).  A mismatch names
  * the seed and the step; IRONLB_PROPERTY_SEED=N and
  * IRONLB_PROPERTY_STEPS=N replay one seed, IRONLB_PROPERTY_DEBUG=1 says
  * how much each seed exercised.
@@ -331,12 +335,64 @@ static void sets_free(void)
 /* ------------------------------------------------------------------ */
 /* the incremental side */
 
+/* Claims with the strings they point at. */
+struct claimset {
+	size_t n;
+	struct announce_claim *v;
+};
+
 struct inc {
 	struct model m;
 	struct alloc *a;
 	struct l2_planner *l2;
 	struct bgp_planner *bgp;
+	struct l2_planner *l2c;       /* with claims */
+	struct claimset cs;           /* what l2c was last reset with */
 };
+
+static void claimset_free(struct claimset *cs)
+{
+	for (size_t i = 0; i < cs->n; i++) {
+		free((char *)cs->v[i].service);
+		free((char *)cs->v[i].node);
+	}
+	free(cs->v);
+	cs->v = NULL;
+	cs->n = 0;
+}
+
+/* A plan's owners as claims: the owner of a Service's first address (its
+ * first election, which the later ones prefer) newest. */
+static void claims_of(const struct l2_plan *p, const struct alloc *a, struct claimset *cs)
+{
+	claimset_free(cs);
+	for (size_t i = 0; i < p->n; i++) {
+		const struct l2_entry *e = &p->entries[i];
+		if (!e->owner)
+			continue;
+		char *slash = strchr(e->service, '/');
+		char *ns = xstrndup(e->service, (size_t)(slash - e->service));
+		struct ip_addr addrs[2];
+		size_t n = alloc_get(a, ns, slash + 1, addrs, NULL);
+		free(ns);
+		uint64_t since = n && ip_eq(&addrs[0], &e->addr) ? 2 : 1;
+		bool dup = false;
+		for (size_t k = 0; k < cs->n && !dup; k++)
+			if (strcmp(cs->v[k].service, e->service) == 0 &&
+			    strcmp(cs->v[k].node, e->owner) == 0) {
+				dup = true;
+				if (since > cs->v[k].since)
+					cs->v[k].since = since;
+			}
+		if (dup)
+			continue;
+		struct announce_claim *c = VEC_PUSH(cs->v, cs->n);
+		c->service = xstrdup(e->service);
+		c->node = xstrdup(e->owner);
+		c->since = since;
+	}
+	announce_claims_sort(cs->v, cs->n);
+}
 
 static void inc_upsert(struct model *m, const char *yaml)
 {
@@ -388,6 +444,10 @@ static void replan_all(struct inc *s)
 	size_t n;
 	all_svcs(s, &v, &n);
 	l2_planner_reset(s->l2, &s->m, v, n);
+	claims_of(l2_planner_plan(s->l2c), s->a, &s->cs);
+	struct announce_claims cl = {s->cs.n, s->cs.v};
+	l2_planner_set_claims(s->l2c, &cl);
+	l2_planner_reset(s->l2c, &s->m, v, n);
 	bgp_planner_reset(s->bgp, &s->m, v, n);
 	free(v);
 }
@@ -415,6 +475,7 @@ static void replan_changes(struct inc *s, const struct alloc_changes *ch, int ex
 		n++;
 	}
 	l2_planner_update(s->l2, &s->m, v, n);
+	l2_planner_update(s->l2c, &s->m, v, n);
 	bgp_planner_update(s->bgp, &s->m, v, n);
 	for (size_t k = 0; k < n; k++)
 		free(names[k]);
@@ -448,8 +509,13 @@ struct scratch {
 	struct model m;
 	struct alloc *a;
 	struct l2_plan l2;
+	struct l2_plan l2c;
 	struct bgp_plan bgp;
 };
+
+/* The claims the from-scratch placement is given (the incremental
+ * planner's current owners). */
+static const struct announce_claims *scratch_claims;
 
 static void scratch_plan(struct scratch *f, const struct model *m)
 {
@@ -469,6 +535,7 @@ static void scratch_plan(struct scratch *f, const struct model *m)
 	}
 	free(res);
 	announce_l2(m, LOCAL_NODE, v, m->nservices, &f->l2);
+	announce_l2_claims(m, LOCAL_NODE, v, m->nservices, scratch_claims, &f->l2c);
 	announce_bgp(m, LOCAL_NODE, v, m->nservices, &f->bgp);
 	free(v);
 }
@@ -536,6 +603,7 @@ static void scratch_build(struct scratch *f, const struct world *w, struct inc *
 static void scratch_free(struct scratch *f)
 {
 	l2_plan_free(&f->l2);
+	l2_plan_free(&f->l2c);
 	bgp_plan_free(&f->bgp);
 	alloc_free(f->a);
 	model_free(&f->m); /* empty unless rebuilt */
@@ -749,6 +817,11 @@ static bool compare(struct inc *s, struct scratch *f, uint64_t seed, int step,
 		     action);
 		ok = false;
 	}
+	if (ok && !l2_same(l2_planner_plan(s->l2c), &f->l2c)) {
+		show("Layer 2 plan with claims", fmt_l2(l2_planner_plan(s->l2c)), fmt_l2(&f->l2c),
+		     seed, step, action);
+		ok = false;
+	}
 	if (ok && !bgp_same(bgp_planner_plan(s->bgp), &f->bgp)) {
 		show("BGP plan", fmt_bgp(bgp_planner_plan(s->bgp)), fmt_bgp(&f->bgp), seed, step,
 		     action);
@@ -784,6 +857,11 @@ static bool run_seed(uint64_t seed, int steps)
 	model_init(&s.m, NULL);
 	s.a = alloc_new();
 	s.l2 = l2_planner_new(LOCAL_NODE);
+	s.l2c = l2_planner_new(LOCAL_NODE);
+	{
+		struct announce_claims none = {0};
+		l2_planner_set_claims(s.l2c, &none);
+	}
 	s.bgp = bgp_planner_new(LOCAL_NODE);
 
 	/* A starting configuration. */
@@ -893,7 +971,13 @@ static bool run_seed(uint64_t seed, int steps)
 		for (size_t k = 0; k < bgp_planner_plan(s.bgp)->nsessions; k++)
 			nroutes += bgp_planner_plan(s.bgp)->sessions[k].nroutes;
 		struct scratch f = {0};
+		struct claimset now = {0};
+		claims_of(l2_planner_plan(s.l2c), s.a, &now);
+		struct announce_claims ncl = {now.n, now.v};
+		scratch_claims = &ncl;
 		scratch_build(&f, &w, &s, step % 16 == 15 || step == steps - 1);
+		scratch_claims = NULL;
+		claimset_free(&now);
 		ok = compare(&s, &f, seed, step, action);
 		scratch_free(&f);
 	}
@@ -905,6 +989,8 @@ static bool run_seed(uint64_t seed, int steps)
 			      "%zu BGP routes\n",
 			      (unsigned long long)seed, nwaiting, nl2, nroutes);
 	l2_planner_free(s.l2);
+	l2_planner_free(s.l2c);
+	claimset_free(&s.cs);
 	bgp_planner_free(s.bgp);
 	alloc_free(s.a);
 	model_free(&s.m);

@@ -124,7 +124,7 @@ static void test_malformed(void **state)
 		{ 4, 0x02, MEMBER_MSG_BAD_VERSION },
 		{ 5, 0x00, MEMBER_MSG_BAD_TYPE },
 		{ 5, 0x06, MEMBER_MSG_BAD_TYPE },
-		{ 6, 0x02, MEMBER_MSG_BAD_FLAGS },
+		{ 6, 0x04, MEMBER_MSG_BAD_FLAGS },       /* 0x01 tag, 0x02 digest */
 		{ 27, 0x00, MEMBER_MSG_BAD_NAME },       /* empty sender */
 		{ 28, ' ', MEMBER_MSG_BAD_NAME },        /* blank in a name */
 		{ 29, 0x7f, MEMBER_MSG_BAD_NAME },
