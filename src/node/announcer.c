@@ -76,6 +76,8 @@ static void planned_set(struct announcer *a, const char *key, const struct annou
 		sa->addrs[x] = as->addrs[x];
 }
 
+static void collect_l2(struct metrics_family *fam, void *arg);
+
 struct announcer *announcer_new(struct ev_loop *loop, struct metrics_registry *reg,
 				const struct announcer_opts *o)
 {
@@ -93,6 +95,8 @@ struct announcer *announcer_new(struct ev_loop *loop, struct metrics_registry *r
 					    "desired state, it does not guarantee that the routing "
 					    "protocols have converged.",
 					    METRICS_GAUGE, ann_l);
+	if (a->m_announced)
+		metrics_family_set_collector(a->m_announced, collect_l2, a);
 	if (!o->no_l2) {
 		struct l2_engine_opts lo = {
 			.install_vips = o->install_vips,
@@ -163,23 +167,20 @@ static void apply_bgp(struct announcer *a, const struct bgp_plan *bgp)
 
 /* metallb_speaker_announced: one series per (address, Service) announced
  * here, labelled with the Service's address (for BGP too, also when the
- * route is an aggregate).  Layer 2 series follow the Services that
- * changed; BGP series are set again from the plan when it has sessions. */
-static void metrics_l2_service(struct announcer *a, const char *key,
-			       const struct announce_svc *as)
+ * route is an aggregate).  The Layer 2 series are made from the plan when
+ * the metrics are read (20,000 held series cost 2.7 MiB); BGP series are
+ * set again from the plan when it has sessions. */
+static void collect_l2(struct metrics_family *fam, void *arg)
 {
-	metrics_remove_matching(a->m_announced, "service", key);
+	const struct announcer *a = arg;
 	const struct l2_plan *plan = l2_planner_plan(a->l2p);
-	for (size_t x = 0; as && as->svc && x < as->naddrs; x++) {
-		size_t lo = plan_lower(plan, &as->addrs[x]);
-		for (size_t k = lo; k < plan->n && ip_eq(&plan->entries[k].addr, &as->addrs[x]); k++) {
-			const struct l2_entry *e = &plan->entries[k];
-			if (!e->here || strcmp(e->service, key) != 0)
-				continue;
-			char ip[IP_STR_MAX];
-			const char *l[] = {ip_format(&e->addr, ip), a->node, "layer2", e->service};
-			metrics_set(a->m_announced, l, 1);
-		}
+	for (size_t i = 0; i < plan->n; i++) {
+		const struct l2_entry *e = &plan->entries[i];
+		if (!e->here)
+			continue;
+		char ip[IP_STR_MAX];
+		const char *l[] = {ip_format(&e->addr, ip), a->node, "layer2", e->service};
+		metrics_set(fam, l, 1);
 	}
 }
 
@@ -323,14 +324,6 @@ void announcer_apply(struct announcer *a, const struct model *m, const struct an
 	free(old.entries);
 	apply_l2(a);
 	metrics_family_clear(a->m_announced);
-	for (size_t i = 0; i < plan->n; i++) {
-		const struct l2_entry *e = &plan->entries[i];
-		if (!e->here)
-			continue;
-		char ip[IP_STR_MAX];
-		const char *l[] = {ip_format(&e->addr, ip), a->node, "layer2", e->service};
-		metrics_set(a->m_announced, l, 1);
-	}
 	if (bgp_planner_plan(a->bgpp)->nsessions)
 		metrics_bgp(a, svcs, nsvcs);
 }
@@ -410,7 +403,6 @@ void announcer_update(struct announcer *a, const struct model *m,
 				if (strcmp(plan->entries[k].service, key) == 0)
 					log_owner(&plan->entries[k], before[i][x]);
 		}
-		metrics_l2_service(a, key, &changes[i].as);
 	}
 	free(before);
 	l2_apply_changes(a, changes, nchanges);
@@ -483,6 +475,9 @@ void announcer_free(struct announcer *a)
 {
 	if (!a)
 		return;
+	/* The family is the registry's and may outlive the announcer. */
+	if (a->m_announced)
+		metrics_family_set_collector(a->m_announced, NULL, NULL);
 	if (a->l2)
 		l2_engine_free(a->l2);
 	if (a->speaker)
