@@ -1450,8 +1450,17 @@ void pipeline_step(struct pipeline *p, struct alloc *a, struct pipeline_live *li
 			restore(p, ch[i].s);
 		struct diag_list d = {0};
 		bool replaced = false;
-		int rc = e->tree ? model_upsert(&live->model, tree_clone(e->tree), &d, &replaced)
-				 : -1;
+		/* A file's tree is moved into the model, as build_model() does
+		 * (the source parses its kept text again when it needs trees):
+		 * a copy per Service, made among the model's new strings and
+		 * freed after the step, left the heap's pages pinned by those
+		 * strings (10,000 Services: 14 MiB resident in holes). */
+		struct tree *t = e->tree;
+		if (t && ch[i].s->text)
+			e->tree = NULL;
+		else if (t)
+			t = tree_clone(t);
+		int rc = t ? model_upsert(&live->model, t, &d, &replaced) : -1;
 		if (rc == 0) {
 			/* What validation checks of a Service: its pools and
 			 * requested addresses against the pools in force. */
