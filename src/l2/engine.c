@@ -88,27 +88,37 @@ struct l2_addr;
 struct l2_ann {
 	struct l2_addr *a;
 	int ifindex;
+	unsigned garp_round;    /* rounds sent since garp_start */
 	ev_timer garp;
 	ev_tstamp garp_start;
-	unsigned garp_round;    /* rounds sent since garp_start */
 };
 
 /* One per owned address (tens of thousands): no text form kept (ADDR_IP
- * formats it for a log line), fields ordered to leave no padding. */
+ * formats it for a log line), fields ordered to leave no padding.  The
+ * first announcement is part of the record (an address is announced on
+ * one interface, as a rule); the others have a block each, since their
+ * timers must not move. */
 struct l2_addr {
 	struct ip_addr addr;
 	struct l2_engine *e;
 	char *service;          /* "ns/name"; several joined by ',' when shared */
 	char **ifnames;
-	struct l2_ann **anns;
+	struct l2_ann **more;   /* announcements 1 .. nanns-1 */
 	size_t nifnames;        /* ... else exactly these */
-	size_t nanns;
 	uint64_t requests, responses, gratuitous;
 	ev_tstamp conflict_logged;
-	enum vip_state vip;
 	int vip_ifindex;
+	uint16_t nanns;
+	uint8_t vip;            /* enum vip_state */
 	bool all;               /* every usable interface ... */
+	struct l2_ann first;    /* announcement 0, when nanns > 0 */
 };
+
+/* Announcement i of a (i < a->nanns). */
+static struct l2_ann *ann_at(const struct l2_addr *a, size_t i)
+{
+	return i == 0 ? (struct l2_ann *)&a->first : a->more[i - 1];
+}
 
 /* The address of a as text, in a buffer that lives to the end of the
  * enclosing block (a compound literal). */
@@ -124,14 +134,16 @@ struct l2_addr {
  * multicast to the port). */
 #define L2_MC_JOIN_MAX 1024
 
-/* A solicited-node group joined on a port. */
+/* A solicited-node group on a port (one per IPv6 address announced there,
+ * less those sharing their low 24 bits): 12 bytes, since the group is
+ * ff02::1:ff00:0/104 and those bits. */
 struct mc_group {
-	struct ip_addr group;
-	unsigned refs;
+	uint32_t low24;         /* the group's last 24 bits: its key, the array's order */
+	uint32_t refs;
+	int16_t mld_sock;       /* index into port->mld, -1 when not joined */
 	bool link_joined;       /* PACKET_ADD_MEMBERSHIP on the IPv6 socket */
-	int mld_sock;           /* index into port->mld, -1 when not joined */
-	bool link_warned, mld_warned;   /* a failure is logged once */
 	bool joined;            /* counted in port->njoined: it has (or tries) its own joins */
+	bool link_warned, mld_warned;   /* a failure is logged once */
 };
 
 struct l2_port {
@@ -143,8 +155,7 @@ struct l2_port {
 	bool failed;            /* packet sockets closed after an error */
 	size_t nanns;
 	size_t ngroups;
-	struct mc_group *groups;
-	struct hashmap group_index;  /* group address (16 bytes) -> index + 1 in groups */
+	struct mc_group *groups;     /* sorted by low24 (binary search) */
 	size_t njoined;         /* groups holding their own joins (at most L2_MC_JOIN_MAX) */
 	bool allmulti;          /* the IPv6 packet socket receives every multicast frame */
 	bool cap_logged;
@@ -299,8 +310,8 @@ static struct l2_addr *addr_find(const struct l2_engine *e, const struct ip_addr
 static struct l2_ann *ann_find(const struct l2_addr *a, int ifindex)
 {
 	for (size_t i = 0; i < a->nanns; i++)
-		if (a->anns[i]->ifindex == ifindex)
-			return a->anns[i];
+		if (ann_at(a, i)->ifindex == ifindex)
+			return ann_at(a, i);
 	return NULL;
 }
 
@@ -382,6 +393,14 @@ static int send_frame(struct l2_port *p, int fd, const struct wbuf *w, const str
 
 /* --- multicast groups --- */
 
+/* The group's address. */
+static struct ip_addr group_addr(const struct mc_group *g)
+{
+	struct ip_addr low = {.v = g->low24, .family = IP_FAMILY_V6}, sn;
+	ndp_solicited_node(&low, &sn);
+	return sn;
+}
+
 static int group_link(struct l2_port *p, struct mc_group *g, bool join)
 {
 	struct packet_mreq mr = {
@@ -390,7 +409,8 @@ static int group_link(struct l2_port *p, struct mc_group *g, bool join)
 		.mr_alen = L2_MAC_LEN,
 	};
 
-	if (ndp_multicast_mac(&g->group, mr.mr_address) < 0 || p->ndp_fd < 0)
+	struct ip_addr ga = group_addr(g);
+	if (ndp_multicast_mac(&ga, mr.mr_address) < 0 || p->ndp_fd < 0)
 		return -1;
 	int op = join ? PACKET_ADD_MEMBERSHIP : PACKET_DROP_MEMBERSHIP;
 	return setsockopt(p->ndp_fd, SOL_PACKET, op, &mr, sizeof(mr));
@@ -399,7 +419,8 @@ static int group_link(struct l2_port *p, struct mc_group *g, bool join)
 static void group_mreq(const struct l2_port *p, const struct mc_group *g, struct ipv6_mreq *mr)
 {
 	memset(mr, 0, sizeof(*mr));
-	ip_to_bytes(&g->group, mr->ipv6mr_multiaddr.s6_addr);
+	struct ip_addr ga = group_addr(g);
+	ip_to_bytes(&ga, mr->ipv6mr_multiaddr.s6_addr);
 	mr->ipv6mr_interface = (unsigned)p->ifindex;
 }
 
@@ -421,7 +442,7 @@ static int group_mld_join(struct l2_port *p, struct mc_group *g)
 		}
 		int r = setsockopt(p->mld[i], IPPROTO_IPV6, IPV6_ADD_MEMBERSHIP, &mr, sizeof(mr));
 		if (r == 0) {
-			g->mld_sock = (int)i;
+			g->mld_sock = (int16_t)i;
 			return 0;
 		}
 		if (errno != ENOBUFS && errno != ENOMEM)
@@ -457,6 +478,7 @@ static void port_allmulti(struct l2_port *p)
 static void group_sync(struct l2_port *p, struct mc_group *g)
 {
 	char gs[IP_STR_MAX];
+	struct ip_addr ga = group_addr(g);
 
 	if (!g->joined) {
 		if (p->njoined >= L2_MC_JOIN_MAX) {
@@ -484,7 +506,7 @@ static void group_sync(struct l2_port *p, struct mc_group *g)
 		} else if (!g->link_warned) {
 			g->link_warned = true;
 			log_warn("joining link-layer multicast group failed", "group",
-				 ip_format(&g->group, gs), "iface", p->name, "error",
+				 ip_format(&ga, gs), "iface", p->name, "error",
 				 strerror(errno), NULL);
 		}
 	}
@@ -496,46 +518,61 @@ static void group_sync(struct l2_port *p, struct mc_group *g)
 			 * being enabled on it brings a link-local address). */
 			g->mld_warned = true;
 			log_warn("joining IPv6 multicast group failed; snooping switches may not forward solicitations",
-				 "group", ip_format(&g->group, gs), "iface", p->name, "error",
+				 "group", ip_format(&ga, gs), "iface", p->name, "error",
 				 strerror(errno), NULL);
 		}
 	}
 }
 
+/* The position of the group with these low 24 bits in p->groups, or
+ * where it would go. */
+static size_t group_pos(const struct l2_port *p, uint32_t low24)
+{
+	size_t lo = 0, hi = p->ngroups;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (p->groups[mid].low24 < low24)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static uint32_t addr_low24(const struct ip_addr *addr)
+{
+	return (uint32_t)(addr->v & 0xffffff);
+}
+
 static void group_ref(struct l2_port *p, const struct ip_addr *addr)
 {
-	struct ip_addr sn;
-	struct mc_group *g = NULL;
-
-	if (ndp_solicited_node(addr, &sn) < 0)
+	if (addr->family != IP_FAMILY_V6)
 		return;
-	uint8_t key[16];
-	ip_to_bytes(&sn, key);
-	void *v = hashmap_get(&p->group_index, key, sizeof(key));
-	if (v)
-		g = &p->groups[(size_t)(uintptr_t)v - 1];
-	else {
-		g = VEC_PUSH(p->groups, p->ngroups);
-		g->group = sn;
-		g->mld_sock = -1;
-		hashmap_put(&p->group_index, key, sizeof(key), (void *)(uintptr_t)p->ngroups, NULL);
+	uint32_t low = addr_low24(addr);
+	size_t i = group_pos(p, low);
+	if (i == p->ngroups || p->groups[i].low24 != low) {
+		/* Addresses are mostly taken in ascending order: the new
+		 * group usually goes at the end. */
+		VEC_PUSH(p->groups, p->ngroups);
+		memmove(&p->groups[i + 1], &p->groups[i],
+			(p->ngroups - 1 - i) * sizeof(*p->groups));
+		memset(&p->groups[i], 0, sizeof(p->groups[i]));
+		p->groups[i].low24 = low;
+		p->groups[i].mld_sock = -1;
 	}
+	struct mc_group *g = &p->groups[i];
 	if (g->refs++ == 0)
 		group_sync(p, g);
 }
 
 static void group_unref(struct l2_port *p, const struct ip_addr *addr)
 {
-	struct ip_addr sn;
-
-	if (ndp_solicited_node(addr, &sn) < 0)
+	if (addr->family != IP_FAMILY_V6)
 		return;
-	uint8_t key[16];
-	ip_to_bytes(&sn, key);
-	void *v = hashmap_get(&p->group_index, key, sizeof(key));
-	if (!v)
+	uint32_t low = addr_low24(addr);
+	size_t i = group_pos(p, low);
+	if (i == p->ngroups || p->groups[i].low24 != low)
 		return;
-	size_t i = (size_t)(uintptr_t)v - 1;
 	struct mc_group *g = &p->groups[i];
 	if (--g->refs > 0)
 		return;
@@ -544,12 +581,8 @@ static void group_unref(struct l2_port *p, const struct ip_addr *addr)
 	group_mld_leave(p, g);
 	if (g->joined)
 		p->njoined--;
-	hashmap_del(&p->group_index, key, sizeof(key), NULL);
-	p->groups[i] = p->groups[--p->ngroups];
-	if (i < p->ngroups) {
-		ip_to_bytes(&p->groups[i].group, key);
-		hashmap_put(&p->group_index, key, sizeof(key), (void *)(uintptr_t)(i + 1), NULL);
-	}
+	memmove(&p->groups[i], &p->groups[i + 1], (p->ngroups - 1 - i) * sizeof(*p->groups));
+	p->ngroups--;
 }
 
 /* --- ports --- */
@@ -641,7 +674,6 @@ static struct l2_port *port_get(struct l2_engine *e, const struct l2_iface *ifc)
 	p->ifindex = ifc->index;
 	memcpy(p->name, ifc->name, sizeof(p->name));
 	p->arp_fd = p->ndp_fd = -1;
-	hashmap_init(&p->group_index, true);
 	ev_init(&p->arp_w, on_arp);
 	ev_init(&p->ndp_w, on_ndp);
 	p->arp_w.data = p->ndp_w.data = p;
@@ -659,7 +691,6 @@ static void port_free(struct l2_engine *e, size_t i)
 		close(p->mld[j]);
 	free(p->mld);
 	free(p->groups);
-	hashmap_clear(&p->group_index);
 	free(p);
 	e->ports[i] = e->ports[--e->nports];
 }
@@ -785,13 +816,20 @@ static void garp_start(struct l2_ann *ann)
 static void ann_add(struct l2_engine *e, struct l2_addr *a, const struct l2_iface *ifc)
 {
 	struct l2_port *p = port_get(e, ifc);
-	struct l2_ann *ann = xcalloc(1, sizeof(*ann));
+	struct l2_ann *ann = &a->first;
 
+	if (a->nanns) {
+		ann = xcalloc(1, sizeof(*ann));
+		a->more = xrealloc(a->more, a->nanns * sizeof(*a->more));
+		a->more[a->nanns - 1] = ann;
+	} else {
+		memset(ann, 0, sizeof(*ann));
+	}
+	a->nanns++;
 	ann->a = a;
 	ann->ifindex = ifc->index;
 	ev_init(&ann->garp, on_garp);
 	ann->garp.data = ann;
-	*VEC_PUSH(a->anns, a->nanns) = ann;
 	p->nanns++;
 	if (a->addr.family == IP_FAMILY_V6)
 		group_ref(p, &a->addr);
@@ -802,7 +840,7 @@ static void ann_add(struct l2_engine *e, struct l2_addr *a, const struct l2_ifac
 
 static void ann_remove(struct l2_engine *e, struct l2_addr *a, size_t i, const char *why)
 {
-	struct l2_ann *ann = a->anns[i];
+	struct l2_ann *ann = ann_at(a, i);
 	struct l2_port *p = port_find(e, ann->ifindex);
 	char buf[L2_IFACE_NAME_MAX];
 
@@ -814,8 +852,31 @@ static void ann_remove(struct l2_engine *e, struct l2_addr *a, size_t i, const c
 	}
 	log_info("stopped announcing address", "ip", ADDR_IP(a), "service", a->service, "iface",
 		 p ? p->name : iface_name(e, ann->ifindex, buf), "reason", why, NULL);
-	free(ann);
-	a->anns[i] = a->anns[--a->nanns];
+	/* The last announcement takes the place of the removed one. */
+	size_t last = a->nanns - 1U;
+	if (i == 0 && last > 0) {
+		/* Into the record: its timer is restarted there, due when it
+		 * was (garp_schedule() reads garp_start and garp_round). */
+		struct l2_ann *m = a->more[last - 1];
+		bool active = ev_is_active(&m->garp);
+		ev_timer_stop(e->loop, &m->garp);
+		a->first.ifindex = m->ifindex;
+		a->first.garp_start = m->garp_start;
+		a->first.garp_round = m->garp_round;
+		ev_init(&a->first.garp, on_garp);
+		a->first.garp.data = &a->first;
+		if (active)
+			garp_schedule(&a->first);
+		free(m);
+	} else if (i > 0) {
+		free(ann);
+		a->more[i - 1] = a->more[last - 1];
+	}
+	a->nanns--;
+	if (a->nanns <= 1) {
+		free(a->more);
+		a->more = NULL;
+	}
 }
 
 /* --- installed addresses --- */
@@ -884,7 +945,7 @@ static void addr_withdraw_all(struct l2_engine *e, struct l2_addr *a, const char
 static void reconcile_addr(struct l2_engine *e, struct l2_addr *a, size_t nifs)
 {
 	for (size_t j = a->nanns; j-- > 0;) {
-		const struct l2_iface *ifc = l2_iface_find(e->ifs, a->anns[j]->ifindex);
+		const struct l2_iface *ifc = l2_iface_find(e->ifs, ann_at(a, j)->ifindex);
 		if (!ifc)
 			ann_remove(e, a, j, "interface gone");
 		else if (!addr_wants(e, a, ifc))
@@ -1320,7 +1381,7 @@ static void addr_free(struct l2_addr *a)
 	for (size_t i = 0; i < a->nifnames; i++)
 		free(a->ifnames[i]);
 	free(a->ifnames);
-	free(a->anns);
+	free(a->more);
 	free(a->service);
 	free(a);
 }
@@ -1623,7 +1684,7 @@ json_t *l2_engine_status_json(const struct l2_engine *e)
 		json_t *o = json_object();
 		json_t *on = json_array();
 		for (size_t j = 0; j < a->nanns; j++) {
-			const char *name = iface_name(e, a->anns[j]->ifindex, buf);
+			const char *name = iface_name(e, ann_at(a, j)->ifindex, buf);
 			json_array_append_new(on, json_string(name));
 		}
 		json_object_set_new(o, "ip", json_string(ADDR_IP(a)));
@@ -1653,7 +1714,8 @@ size_t l2_engine_announced_on(const struct l2_engine *e, const struct ip_addr *a
 	size_t n = 0;
 	for (size_t j = 0; a && j < a->nanns && n < max; j++, n++) {
 		char buf[L2_IFACE_NAME_MAX];
-		snprintf(names[n], L2_IFACE_NAME_MAX, "%s", iface_name(e, a->anns[j]->ifindex, buf));
+		snprintf(names[n], L2_IFACE_NAME_MAX, "%s",
+			 iface_name(e, ann_at(a, j)->ifindex, buf));
 	}
 	return n;
 }

@@ -1165,6 +1165,38 @@ static void test_interface_appears_later(void **state)
 	assert_int_equal(collect(p0, match_arp, &rep, 1, 2.0), 1);
 }
 
+/* The first interface of an address going down: the announcement on the
+ * other one (moved into the address's record) keeps its gratuitous rounds
+ * and its answers. */
+static void test_first_interface_down(void **state)
+{
+	add_pair("l2e0", "l2c0", true);
+	struct pair *p1 = add_pair("l2e1", "l2c1", true);
+	/* Rounds every 0.2 s for 3 s. */
+	struct l2_engine_opts opts = { .garp_interval = 0.2, .garp_duration = 3.0 };
+	start_engine(&opts);
+	struct l2_owned o[] = { owned("192.0.2.70", "default/f") };
+	l2_engine_set(L.e, o, 1);
+	assert_true(announced_on("192.0.2.70", "l2e0"));
+	assert_true(announced_on("192.0.2.70", "l2e1"));
+
+	must_sh("ip link set l2e0 down");
+	wait_until(cond_not_announced, "192.0.2.70", "l2e0", 3.0);
+	assert_true(announced_on("192.0.2.70", "l2e1"));
+	drain(p1);
+	struct arp_want req = { bcast, p1->emac, ARP_OP_REQUEST, "192.0.2.70", "192.0.2.70" };
+	assert_true(collect(p1, match_arp, &req, 2, 1.5) == 2);
+	arp_request(p1, "192.0.2.1", "192.0.2.70");
+	assert_int_equal(arp_replies(p1, "192.0.2.70", "192.0.2.1", 2.0), 1);
+
+	/* Up again: announced there too; released: the rounds stop. */
+	must_sh("ip link set l2e0 up");
+	wait_until(cond_announced, "192.0.2.70", "l2e0", 3.0);
+	l2_engine_set(L.e, NULL, 0);
+	collect(p1, match_nothing, NULL, 0, 0.03);
+	assert_int_equal(collect(p1, match_arp, &req, 1, 0.5), 0);
+}
+
 /* Whether the text of file has a line naming iface and containing hex. */
 static bool proc_has(const char *file, const char *iface, const char *hex)
 {
@@ -1412,6 +1444,7 @@ int main(void)
 		LAB_TEST(test_interface_restriction),
 		LAB_TEST(test_install_vips),
 		LAB_TEST(test_interface_appears_later),
+		LAB_TEST(test_first_interface_down),
 		LAB_TEST(test_multicast_groups),
 		LAB_TEST(test_bad_frames_counted),
 		LAB_TEST(test_real_clients),
