@@ -38,6 +38,7 @@ struct hnode {
 struct hmap {
 	struct hnode **b;
 	size_t nb, n;
+	bool borrow;        /* keys are the caller's (they outlive the node) */
 };
 
 static uint64_t hash_str(const char *s)
@@ -79,7 +80,7 @@ static struct hnode *hmap_put(struct hmap *m, const char *key)
 	}
 	n = xcalloc(1, sizeof(*n));
 	n->h = hash_str(key);
-	n->key = xstrdup(key);
+	n->key = m->borrow ? (char *)key : xstrdup(key);
 	n->next = m->b[n->h & (m->nb - 1)];
 	m->b[n->h & (m->nb - 1)] = n;
 	m->n++;
@@ -98,7 +99,8 @@ static void *hmap_del(struct hmap *m, const char *key)
 			continue;
 		*pp = n->next;
 		void *v = n->val;
-		free(n->key);
+		if (!m->borrow)
+			free(n->key);
 		free(n);
 		m->n--;
 		return v;
@@ -113,11 +115,14 @@ static void hmap_clear(struct hmap *m, void (*free_val)(void *))
 			nx = x->next;
 			if (free_val)
 				free_val(x->val);
-			free(x->key);
+			if (!m->borrow)
+				free(x->key);
 			free(x);
 		}
 	free(m->b);
+	bool borrow = m->borrow;
 	memset(m, 0, sizeof(*m));
+	m->borrow = borrow;
 }
 
 static void free_tree_val(void *v)
@@ -129,7 +134,10 @@ static void free_tree_val(void *v)
 /* the store */
 
 struct entry {
-	char *key;          /* "Kind/ns/name" (a duplicate in one source: "#2" added) */
+	/* "Kind/ns/name" (a duplicate in one source: "#2" added); once stored
+	 * (entry_pack()) one block with ns and name, and the source's index
+	 * borrows it. */
+	char *key;
 	int kind;           /* enum obj_kind, or -1 */
 	char *ns, *name;
 	struct tree *tree;
@@ -141,7 +149,7 @@ struct source {
 	char *name;
 	size_t n;
 	struct entry *e;    /* in source order */
-	struct hmap index;  /* key -> position */
+	struct hmap index;  /* key -> position (keys borrowed from the entries) */
 	bool failed;
 	bool ever_read;     /* read successfully once (a failure keeps its objects) */
 	struct diag_list problems;
@@ -232,11 +240,29 @@ struct pipeline *pipeline_new(const struct pipeline_opts *o)
 	return p;
 }
 
-static void entry_free(struct entry *e)
+/* A stored entry's key, namespace and name in one block (10,000 Services
+ * in a file: three blocks fewer each, with the index's key copy). */
+static void entry_pack(struct entry *e)
 {
+	size_t lk = strlen(e->key) + 1;
+	size_t ln = e->ns ? strlen(e->ns) + 1 : 0, lm = e->name ? strlen(e->name) + 1 : 0;
+	char *b = xmalloc(lk + ln + lm);
+	memcpy(b, e->key, lk);
+	if (e->ns)
+		memcpy(b + lk, e->ns, ln);
+	if (e->name)
+		memcpy(b + lk + ln, e->name, lm);
 	free(e->key);
 	free(e->ns);
 	free(e->name);
+	e->key = b;
+	e->ns = ln ? b + lk : NULL;
+	e->name = lm ? b + lk + ln : NULL;
+}
+
+static void entry_free(struct entry *e)
+{
+	free(e->key);
 	tree_free(e->tree);
 }
 
@@ -316,6 +342,7 @@ static struct source *source_get(struct pipeline *p, const char *name)
 		return s;
 	s = VEC_PUSH(p->sources, p->nsources);
 	s->name = xstrdup(name);
+	s->index.borrow = true;
 	return s;
 }
 
@@ -406,6 +433,7 @@ static void upsert(struct pipeline *p, struct source *s, struct tree *obj)
 		return;
 	}
 	tmp.tree = obj;
+	entry_pack(&tmp);
 	struct entry *e = VEC_PUSH(s->e, s->n);
 	*e = tmp;
 	hmap_put(&s->index, e->key)->idx = s->n - 1;
@@ -466,6 +494,7 @@ void pipeline_source_set(struct pipeline *p, const char *source, struct tree **o
 	struct entry *old = s->e;
 	struct hmap old_index = s->index;
 	memset(&s->index, 0, sizeof(s->index));
+	s->index.borrow = true;
 	s->e = NULL;
 	s->n = 0;
 	bool *taken = xcalloc(nold ? nold : 1, sizeof(*taken));
@@ -493,6 +522,7 @@ void pipeline_source_set(struct pipeline *p, const char *source, struct tree **o
 			tmp.good = false;
 		}
 		tmp.tree = obj;
+		entry_pack(&tmp);
 		struct entry *e = VEC_PUSH(s->e, s->n);
 		*e = tmp;
 		hmap_put(&s->index, e->key)->idx = s->n - 1;
