@@ -1332,6 +1332,8 @@ static void decode_service_requests(struct dctx *c, const struct tree *spec, str
 				free(q);
 				s->request_invalid = true;
 			} else {
+				if (!s->requested)
+					s->requested = xcalloc(2, sizeof(*s->requested));
 				s->requested[s->nrequested++] = a;
 			}
 			free(list[i]);
@@ -1347,6 +1349,8 @@ static void decode_service_requests(struct dctx *c, const struct tree *spec, str
 			free(q);
 			s->request_invalid = true;
 		} else {
+			if (!s->requested)
+				s->requested = xcalloc(2, sizeof(*s->requested));
 			s->requested[s->nrequested++] = a;
 		}
 	}
@@ -1486,6 +1490,8 @@ static void decode_service(struct dctx *c, const struct tree *root, struct servi
 				     ip_format(&a, buf), ip_family_name(a.family), s->ncluster_ips,
 				     ip_family_name(s->families[s->ncluster_ips]));
 			} else {
+				if (!s->cluster_ips)
+					s->cluster_ips = xcalloc(2, sizeof(*s->cluster_ips));
 				s->cluster_ips[s->ncluster_ips++] = a;
 			}
 			free(ep);

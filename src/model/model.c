@@ -341,6 +341,8 @@ void service_free(struct service *s)
 	free(s->ports);
 	strv_free(s->pool_names, s->npool_names);
 	free(s->sharing_key);
+	free(s->cluster_ips);
+	free(s->requested);
 }
 
 void node_free(struct node_obj *n)
