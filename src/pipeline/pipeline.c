@@ -20,9 +20,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "base/util.h"
 #include "manifest/manifest.h"
+
+/* Kept texts this long or longer are deflated (a file of a few objects
+ * stays as it is: its bytes cost less than zlib's work). */
+#define TEXT_ZIP_MIN (16 * 1024)
 
 /* ------------------------------------------------------------------ */
 /* a small string map (chained, power-of-two buckets) */
@@ -156,9 +161,13 @@ struct source {
 	/* A file synced by pipeline_sync_dir(): the text its objects were
 	 * last read from.  Its trees are released after each pass and parsed
 	 * again from the file (or, when the file is broken, from this text),
-	 * so that `ironlb run` holds the objects once, in the model, not twice. */
+	 * so that `ironlb run` holds the objects once, in the model, not twice.
+	 * A text of TEXT_ZIP_MIN bytes or more is kept deflated (zlib): 10,000
+	 * Services in one file are 2.3 MB of YAML and about a tenth of that
+	 * deflated (text_keep(), text_get()). */
 	char *text;
-	size_t len;
+	size_t len;         /* length of the text */
+	size_t zlen;        /* deflated: the bytes text holds; 0: text is the text */
 };
 
 struct pipeline {
@@ -617,6 +626,59 @@ static void read_one(struct pipeline *p, const char *path)
 	manifest_set_free(&set);
 }
 
+/* Keep text (taken) as the source's last good text, deflated when large. */
+static void text_keep(struct source *s, char *text, size_t len)
+{
+	free(s->text);
+	s->text = text;
+	s->len = len;
+	s->zlen = 0;
+	if (len < TEXT_ZIP_MIN)
+		return;
+	uLongf zlen = compressBound((uLong)len);
+	Bytef *z = xmalloc(zlen);
+	if (compress2(z, &zlen, (const Bytef *)text, (uLong)len, Z_BEST_SPEED) != Z_OK) {
+		free(z);
+		return;
+	}
+	s->text = xrealloc(z, zlen);
+	s->zlen = zlen;
+	free(text);
+}
+
+/* The source's kept text, NUL-terminated: s->text itself (*owned false)
+ * or a new inflated copy (*owned true); NULL when none is kept or it
+ * cannot be inflated. */
+static char *text_get(const struct source *s, bool *owned)
+{
+	*owned = false;
+	if (!s->text || !s->zlen)
+		return s->text;
+	char *t = xmalloc(s->len + 1);
+	uLongf len = s->len;
+	if (uncompress((Bytef *)t, &len, (const Bytef *)s->text, (uLong)s->zlen) != Z_OK ||
+	    len != s->len) {
+		free(t);
+		return NULL;
+	}
+	t[len] = '\0';
+	*owned = true;
+	return t;
+}
+
+/* Whether the source's kept text is text. */
+static bool text_same(const struct source *s, const char *text, size_t len)
+{
+	if (!s->text || s->len != len)
+		return false;
+	bool owned;
+	char *t = text_get(s, &owned);
+	bool same = t && memcmp(t, text, len) == 0;
+	if (owned)
+		free(t);
+	return same;
+}
+
 /* Parse text as file `name`; the trees in *objs (caller owns).  -1 when it
  * has problems (in d). */
 static int parse_text(struct pipeline *p, const char *name, const char *text, size_t len,
@@ -658,12 +720,16 @@ static int attach(struct pipeline *p, struct source *s, struct tree **objs, size
 /* Restore the trees of a source from the text it was last read from. */
 static void restore(struct pipeline *p, struct source *s)
 {
-	if (!s->text)
+	bool owned;
+	char *text = text_get(s, &owned);
+	if (!text)
 		return;
 	struct tree **objs;
 	size_t n;
 	struct diag_list d = {0};
-	parse_text(p, s->name, s->text, s->len, &objs, &n, &d);
+	parse_text(p, s->name, text, s->len, &objs, &n, &d);
+	if (owned)
+		free(text);
 	diag_list_free(&d);
 	attach(p, s, objs, n);
 }
@@ -697,7 +763,7 @@ static void sync_one(struct pipeline *p, const char *path)
 		diag_list_free(&d);
 		return;
 	}
-	if (s && s->text && s->len == len && memcmp(s->text, text, len) == 0 && rc == 0 &&
+	if (s && text_same(s, text, len) && rc == 0 &&
 	    n == s->n && attach(p, s, objs, n) == 0) {
 		/* Unchanged: the same objects, judged as before (after a
 		 * broken version, this is the file fixed). */
@@ -724,9 +790,7 @@ static void sync_one(struct pipeline *p, const char *path)
 		pipeline_source_failed(p, path, &d);
 		free(text);
 	} else {
-		free(s->text);
-		s->text = text;
-		s->len = len;
+		text_keep(s, text, len);
 		if (d.n)
 			p->dirty = true;
 		for (size_t i = 0; i < d.n; i++)
