@@ -35,7 +35,7 @@
 
 struct kv {
 	char *key;
-	char *value;
+	char *value;    /* set by labels_set(): in key's block */
 };
 
 /* Sorted by key, keys unique. */
