@@ -1561,6 +1561,10 @@ static void decode_service(struct dctx *c, const struct tree *root, struct servi
 				free(ep);
 			}
 			free(pp);
+			/* Built once: exactly its length (most Services have a
+			 * port or two, the growth step is four). */
+			if (s->nports)
+				s->ports = xrealloc(s->ports, s->nports * sizeof(*s->ports));
 		}
 	}
 
