@@ -37,14 +37,15 @@
 /* At most one state file write per this many seconds. */
 #define STATE_INTERVAL 1.0
 
-/* A Service's events for /status, newest last: one block per Service,
- * its key included, and one block per event ("type\0reason\0message\0")
- * rather than three strings each (10,000 Services held 4 MiB of events
- * as struct alloc_event copies). */
+/* A Service's events for /status, newest last: one block per Service
+ * holding its key and then each event as "type\0reason\0message\0"
+ * (10,000 Services held 4 MiB of events as struct alloc_event copies,
+ * EVENTS_KEPT slots each).  The map borrows the key, so the block is
+ * taken out of the map while it is reallocated. */
 struct svc_events {
+	size_t len;         /* bytes of data in use */
 	unsigned char n;
-	char *ev[EVENTS_KEPT];
-	char key[]; /* "ns/name" */
+	char data[];        /* "ns/name\0", then the events, oldest first */
 };
 
 struct daemon {
@@ -138,45 +139,63 @@ static const char *ev_message(const char *ev)
 	return r + strlen(r) + 1;
 }
 
-static char *ev_pack(const struct alloc_event *ev)
+/* The event after ev (or the first, given the key). */
+static const char *ev_next(const char *ev)
 {
-	size_t lt = strlen(ev->type) + 1, lr = strlen(ev->reason) + 1;
-	size_t lm = strlen(ev->message) + 1;
-	char *p = xmalloc(lt + lr + lm);
-	memcpy(p, ev->type, lt);
-	memcpy(p + lt, ev->reason, lr);
-	memcpy(p + lt + lr, ev->message, lm);
-	return p;
+	const char *m = ev_message(ev);
+	return m + strlen(m) + 1;
+}
+
+static const char *ev_first(const struct svc_events *se)
+{
+	return se->data + strlen(se->data) + 1;
+}
+
+static const char *ev_last(const struct svc_events *se)
+{
+	const char *e = ev_first(se);
+	for (size_t k = 1; k < se->n; k++)
+		e = ev_next(e);
+	return e;
 }
 
 static void events_record(struct daemon *d, const char *key, const struct alloc_event *ev)
 {
-	struct svc_events *se = events_find(d, key);
-	if (!se) {
-		size_t kl = strlen(key);
-		se = xmalloc(offsetof(struct svc_events, key) + kl + 1);
-		se->n = 0;
-		memcpy(se->key, key, kl + 1);
-		hashmap_put_str(&d->events, se->key, se, NULL);
-	}
-	if (se->n == EVENTS_KEPT) {
-		free(se->ev[0]);
-		memmove(&se->ev[0], &se->ev[1], (EVENTS_KEPT - 1) * sizeof(se->ev[0]));
+	size_t lt = strlen(ev->type) + 1, lr = strlen(ev->reason) + 1;
+	size_t lm = strlen(ev->message) + 1;
+	struct svc_events *se = NULL;
+	if (hashmap_del_str(&d->events, key, (void **)&se) && se->n == EVENTS_KEPT) {
+		/* The oldest goes. */
+		const char *first = ev_first(se);
+		size_t drop = (size_t)(ev_next(first) - first);
+		size_t at = (size_t)(first - se->data);
+		memmove(se->data + at, se->data + at + drop, se->len - at - drop);
+		se->len -= drop;
 		se->n--;
 	}
-	se->ev[se->n++] = ev_pack(ev);
+	if (!se) {
+		size_t kl = strlen(key) + 1;
+		se = xmalloc(sizeof(*se) + kl);
+		se->n = 0;
+		se->len = kl;
+		memcpy(se->data, key, kl);
+	}
+	se = xrealloc(se, sizeof(*se) + se->len + lt + lr + lm);
+	char *p = se->data + se->len;
+	memcpy(p, ev->type, lt);
+	memcpy(p + lt, ev->reason, lr);
+	memcpy(p + lt + lr, ev->message, lm);
+	se->len += lt + lr + lm;
+	se->n++;
+	hashmap_put_str(&d->events, se->data, se, NULL);
 }
 
 static void events_free(struct daemon *d)
 {
 	struct hashmap_iter it;
 	hashmap_iter_init(&it, &d->events);
-	while (hashmap_iter_next(&it)) {
-		struct svc_events *se = it.value;
-		for (size_t k = 0; k < se->n; k++)
-			free(se->ev[k]);
-		free(se);
-	}
+	while (hashmap_iter_next(&it))
+		free(it.value);
 	hashmap_clear(&d->events);
 }
 
@@ -315,8 +334,8 @@ static void service_event(struct daemon *d, const char *key, const struct alloc_
 	log_msg(lvl, ev->message, "service", key, "reason", ev->reason, NULL);
 	const struct svc_events *se = events_find(d, key);
 	if (se && se->n && strcmp(ev->reason, "AllocationFailed") == 0 &&
-	    strcmp(ev_reason(se->ev[se->n - 1]), ev->reason) == 0 &&
-	    strcmp(ev_message(se->ev[se->n - 1]), ev->message) == 0)
+	    strcmp(ev_reason(ev_last(se)), ev->reason) == 0 &&
+	    strcmp(ev_message(ev_last(se)), ev->message) == 0)
 		return;
 	events_record(d, key, ev);
 }
@@ -841,11 +860,11 @@ static json_t *status_json(struct daemon *d)
 		snprintf(key, sizeof(key), "%s/%s", rows[i].ns, rows[i].name);
 		json_t *ev = json_array();
 		const struct svc_events *se = events_find(d, key);
-		for (size_t k = 0; se && k < se->n; k++)
-			json_array_append_new(ev, json_pack("{s:s, s:s, s:s}", "type",
-							    ev_type(se->ev[k]), "reason",
-							    ev_reason(se->ev[k]), "message",
-							    ev_message(se->ev[k])));
+		const char *e = se ? ev_first(se) : NULL;
+		for (size_t k = 0; se && k < se->n; k++, e = ev_next(e))
+			json_array_append_new(ev, json_pack("{s:s, s:s, s:s}", "type", ev_type(e),
+							    "reason", ev_reason(e), "message",
+							    ev_message(e)));
 		json_object_set_new(rows[i].j, "events", ev);
 		json_array_append_new(svcs, rows[i].j);
 	}
