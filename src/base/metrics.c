@@ -586,14 +586,20 @@ static void render_family(struct outbuf *o, const struct metrics_family *fam)
 	out_str(o, fam->name);
 	out_str(o, fam->type == METRICS_COUNTER ? " counter\n" : " gauge\n");
 
-	/* The held series and the collector's, merged in label order. */
+	/* The held series and the collector's, merged in label order; a
+	 * made series stands for a held one of the same labels. */
 	size_t i = 0, j = 0;
 	while (i < fam->n_series || j < fam->n_made) {
-		if (j == fam->n_made ||
-		    (i < fam->n_series && cmp_series(fam, fam->series[i], fam->made[j]) <= 0))
+		int c = j == fam->n_made  ? -1
+			: i == fam->n_series ? 1
+					     : cmp_series(fam, fam->series[i], fam->made[j]);
+		if (c < 0) {
 			render_series(o, fam, fam->series[i++]);
-		else
-			render_series(o, fam, fam->made[j++]);
+			continue;
+		}
+		if (c == 0)
+			i++;
+		render_series(o, fam, fam->made[j++]);
 	}
 }
 

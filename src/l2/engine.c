@@ -206,14 +206,63 @@ static const char *iface_name(const struct l2_engine *e, int index, char buf[L2_
 	return buf;
 }
 
+/* The per-address counters are the metric series of the addresses owned
+ * now (made from them when the metrics are read: no series held per
+ * owned address, no series lookup per frame); an address released adds
+ * its counts to a held series, which stays (and which the address, taken
+ * again, counts on from). */
 static void count(struct l2_engine *e, struct metrics_family *fam, struct l2_addr *a,
 		  uint64_t *field)
 {
+	(void)e;
+	(void)fam;
 	(*field)++;
-	if (fam) {
+}
+
+static void fold_one(struct metrics_family *fam, const struct l2_addr *a, uint64_t n)
+{
+	if (!fam || !n)
+		return;
+	const char *labels[] = { ADDR_IP(a) };
+	metrics_add(fam, labels, (double)n);
+}
+
+/* a is released: its counts go to the held series. */
+static void counters_fold(struct l2_engine *e, const struct l2_addr *a)
+{
+	fold_one(e->m_requests, a, a->requests);
+	fold_one(e->m_responses, a, a->responses);
+	fold_one(e->m_gratuitous, a, a->gratuitous);
+}
+
+static void collect(struct metrics_family *fam, const struct l2_engine *e, size_t off)
+{
+	for (size_t i = 0; i < e->naddrs; i++) {
+		const struct l2_addr *a = e->addrs[i];
+		uint64_t n;
+		memcpy(&n, (const char *)a + off, sizeof(n));
+		if (!n)
+			continue;
 		const char *labels[] = { ADDR_IP(a) };
-		metrics_inc(fam, labels);
+		double held = 0;
+		metrics_get(fam, labels, &held);
+		metrics_add(fam, labels, held + (double)n);
 	}
+}
+
+static void collect_requests(struct metrics_family *fam, void *arg)
+{
+	collect(fam, arg, offsetof(struct l2_addr, requests));
+}
+
+static void collect_responses(struct metrics_family *fam, void *arg)
+{
+	collect(fam, arg, offsetof(struct l2_addr, responses));
+}
+
+static void collect_gratuitous(struct metrics_family *fam, void *arg)
+{
+	collect(fam, arg, offsetof(struct l2_addr, gratuitous));
 }
 
 static void schedule_retry(struct l2_engine *e)
@@ -1316,6 +1365,12 @@ struct l2_engine *l2_engine_new(struct ev_loop *loop, struct metrics_registry *r
 				"Number of layer2 responses sent for owned IPs in response to requests");
 	e->m_gratuitous = family(reg, "metallb_layer2_gratuitous_sent",
 				 "Number of gratuitous layer2 packets sent for owned IPs as a result of failovers");
+	if (e->m_requests)
+		metrics_family_set_collector(e->m_requests, collect_requests, e);
+	if (e->m_responses)
+		metrics_family_set_collector(e->m_responses, collect_responses, e);
+	if (e->m_gratuitous)
+		metrics_family_set_collector(e->m_gratuitous, collect_gratuitous, e);
 	ev_init(&e->retry, on_retry);
 	e->retry.data = e;
 	return e;
@@ -1416,6 +1471,11 @@ void l2_engine_free(struct l2_engine *e)
 {
 	if (!e)
 		return;
+	/* The families are the registry's and may outlive the engine. */
+	struct metrics_family *fams[] = { e->m_requests, e->m_responses, e->m_gratuitous };
+	for (size_t i = 0; i < ARRAY_SIZE(fams); i++)
+		if (fams[i])
+			metrics_family_set_collector(fams[i], NULL, NULL);
 	l2_engine_stop(e);
 	for (size_t i = 0; i < e->naddrs; i++)
 		addr_free(e->addrs[i]);
@@ -1565,6 +1625,7 @@ void l2_engine_set(struct l2_engine *e, const struct l2_owned *owned, size_t n)
 			struct l2_addr *a = e->addrs[i++];
 			addr_release(e, a, "address released");
 			log_info("address released", "ip", ADDR_IP(a), "service", a->service, NULL);
+			counters_fold(e, a);
 			addr_free(a);
 		} else if (c > 0) {
 			struct l2_addr *w = want[j++];
@@ -1611,6 +1672,7 @@ void l2_engine_update(struct l2_engine *e, const struct l2_owned *owned, size_t 
 		struct l2_addr *a = e->addrs[i];
 		addr_release(e, a, "address released");
 		log_info("address released", "ip", ADDR_IP(a), "service", a->service, NULL);
+		counters_fold(e, a);
 		addr_free(a);
 		memmove(&e->addrs[i], &e->addrs[i + 1], (e->naddrs - i - 1) * sizeof(*e->addrs));
 		e->naddrs--;
