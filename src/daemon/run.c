@@ -34,6 +34,8 @@
 
 /* Events kept per Service for /status, newest last. */
 #define EVENTS_KEPT 8
+/* A step that took at least this many Services trims the heap. */
+#define TRIM_AFTER_SERVICES 256
 /* At most one state file write per this many seconds. */
 #define STATE_INTERVAL 1.0
 
@@ -698,6 +700,9 @@ static void reload(struct daemon *d, const char *why)
 	}
 	metrics_update(d);
 	bool full = st.full;
+	/* A step that took many Services (a large file written) parsed and
+	 * dropped as many trees as a whole pass does. */
+	bool big = full || st.nreplan >= TRIM_AFTER_SERVICES;
 	pipeline_step_free(&st);
 	if (!d->have_model)
 		return;
@@ -715,13 +720,14 @@ static void reload(struct daemon *d, const char *why)
 			 "dir", d->o->manifests_dir, "pools", npools, "services", nsvc,
 			 "failed_services", nfailed, "verdict", pipeline_config_name(v->config),
 			 "trigger", why, "duration_ms", ms, NULL);
-		/* A whole pass builds and drops whole trees; give the memory
-		 * back. */
-		malloc_trim(0);
 	} else {
 		log_debug("services applied", "services", nsvc, "failed_services", nfailed,
 			  "trigger", why, "duration_ms", ms, NULL);
 	}
+	/* A whole pass, or a large step, builds and drops whole trees; give
+	 * the memory back now, not at the next whole pass or /status. */
+	if (big)
+		malloc_trim(0);
 }
 
 /* ------------------------------------------------------------------ */
