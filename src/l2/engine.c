@@ -84,13 +84,16 @@ static const char *const vip_state_name[] = {
 
 struct l2_addr;
 
-/* One address announced on one interface. */
+/* One address announced on one interface.  Its next gratuitous round is
+ * due at `due` while it is in the engine's heap of rounds (one timer for
+ * all of them, not an ev_timer each). */
 struct l2_ann {
 	struct l2_addr *a;
 	int ifindex;
 	unsigned garp_round;    /* rounds sent since garp_start */
-	ev_timer garp;
 	ev_tstamp garp_start;
+	ev_tstamp due;
+	uint32_t heap_pos;      /* index + 1 in e->rounds; 0: no round due */
 };
 
 /* One per owned address (tens of thousands): no text form kept (ADDR_IP
@@ -185,6 +188,11 @@ struct l2_engine {
 	struct seen_iface *seen;
 	size_t nseen;
 	ev_timer retry;
+	/* The announcements with a gratuitous round due, a binary min-heap
+	 * by due time, and the one timer for the earliest. */
+	struct l2_ann **rounds;
+	size_t nrounds, caprounds;
+	ev_timer rounds_w;
 	bool vip_device_missing_logged;
 	uint64_t invalid[L2_RESULT_COUNT];
 	uint8_t rx[RX_BUF_SIZE];
@@ -822,29 +830,117 @@ int l2_garp_offset(const struct l2_engine_opts *o, unsigned r, double *at)
 	return -1;
 }
 
-/* Schedule the round after garp_round, or stop when the schedule has no
+/* --- the heap of gratuitous rounds --- */
+
+static void rounds_put(struct l2_engine *e, size_t i, struct l2_ann *ann)
+{
+	e->rounds[i] = ann;
+	ann->heap_pos = (uint32_t)(i + 1);
+}
+
+static void rounds_up(struct l2_engine *e, size_t i)
+{
+	struct l2_ann *x = e->rounds[i];
+	while (i > 0) {
+		size_t parent = (i - 1) / 2;
+		if (e->rounds[parent]->due <= x->due)
+			break;
+		rounds_put(e, i, e->rounds[parent]);
+		i = parent;
+	}
+	rounds_put(e, i, x);
+}
+
+static void rounds_down(struct l2_engine *e, size_t i)
+{
+	struct l2_ann *x = e->rounds[i];
+	for (;;) {
+		size_t c = 2 * i + 1;
+		if (c >= e->nrounds)
+			break;
+		if (c + 1 < e->nrounds && e->rounds[c + 1]->due < e->rounds[c]->due)
+			c++;
+		if (x->due <= e->rounds[c]->due)
+			break;
+		rounds_put(e, i, e->rounds[c]);
+		i = c;
+	}
+	rounds_put(e, i, x);
+}
+
+static void rounds_remove(struct l2_engine *e, struct l2_ann *ann)
+{
+	if (!ann->heap_pos)
+		return;
+	size_t i = ann->heap_pos - 1;
+	ann->heap_pos = 0;
+	struct l2_ann *last = e->rounds[--e->nrounds];
+	if (last == ann)
+		return;
+	rounds_put(e, i, last);
+	rounds_up(e, i);
+	rounds_down(e, last->heap_pos - 1);
+}
+
+/* ann's next round is at ann->due: into the heap, or moved in it. */
+static void rounds_set(struct l2_engine *e, struct l2_ann *ann)
+{
+	if (!ann->heap_pos) {
+		if (e->nrounds == e->caprounds) {
+			e->caprounds = e->caprounds ? 2 * e->caprounds : 16;
+			e->rounds = xrealloc(e->rounds, e->caprounds * sizeof(*e->rounds));
+		}
+		rounds_put(e, e->nrounds++, ann);
+	}
+	rounds_up(e, ann->heap_pos - 1);
+	rounds_down(e, ann->heap_pos - 1);
+}
+
+/* The timer follows the earliest round. */
+static void rounds_arm(struct l2_engine *e)
+{
+	if (!e->nrounds) {
+		ev_timer_stop(e->loop, &e->rounds_w);
+		free(e->rounds);
+		e->rounds = NULL;
+		e->caprounds = 0;
+		return;
+	}
+	double delay = e->rounds[0]->due - ev_now(e->loop);
+	ev_timer_stop(e->loop, &e->rounds_w);
+	ev_timer_set(&e->rounds_w, delay > 0 ? delay : 0, 0.0);
+	ev_timer_start(e->loop, &e->rounds_w);
+}
+
+/* Schedule the round after garp_round, or none when the schedule has no
  * more.  Rounds are due at start + offset, so a late wake-up does not push
- * the later ones back. */
+ * the later ones back.  The caller arms the timer (rounds_arm()). */
 static void garp_schedule(struct l2_ann *ann)
 {
 	struct l2_engine *e = ann->a->e;
 	double at;
 
-	ev_timer_stop(e->loop, &ann->garp);
-	if (l2_garp_offset(&e->garp, ann->garp_round, &at) < 0)
+	if (l2_garp_offset(&e->garp, ann->garp_round, &at) < 0) {
+		rounds_remove(e, ann);
 		return;
-	double delay = ann->garp_start + at - ev_now(e->loop);
-	ev_timer_set(&ann->garp, delay > 0 ? delay : 0, 0.0);
-	ev_timer_start(e->loop, &ann->garp);
+	}
+	ann->due = ann->garp_start + at;
+	rounds_set(e, ann);
 }
 
-static void on_garp(struct ev_loop *loop, ev_timer *w, int revents)
+static void on_rounds(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	struct l2_ann *ann = w->data;
+	struct l2_engine *e = w->data;
+	/* Due now, within the timer's resolution. */
+	double now = ev_now(loop) + 1e-6;
 
-	garp_send(ann);
-	ann->garp_round++;
-	garp_schedule(ann);
+	while (e->nrounds && e->rounds[0]->due <= now) {
+		struct l2_ann *ann = e->rounds[0];
+		garp_send(ann);
+		ann->garp_round++;
+		garp_schedule(ann);
+	}
+	rounds_arm(e);
 }
 
 /* A takeover on this interface: one round now, the rest from the timer. */
@@ -858,6 +954,7 @@ static void garp_start(struct l2_ann *ann)
 	garp_send(ann);
 	ann->garp_round = 1;
 	garp_schedule(ann);
+	rounds_arm(e);
 }
 
 /* --- announcements --- */
@@ -877,8 +974,6 @@ static void ann_add(struct l2_engine *e, struct l2_addr *a, const struct l2_ifac
 	a->nanns++;
 	ann->a = a;
 	ann->ifindex = ifc->index;
-	ev_init(&ann->garp, on_garp);
-	ann->garp.data = ann;
 	p->nanns++;
 	if (a->addr.family == IP_FAMILY_V6)
 		group_ref(p, &a->addr);
@@ -893,7 +988,8 @@ static void ann_remove(struct l2_engine *e, struct l2_addr *a, size_t i, const c
 	struct l2_port *p = port_find(e, ann->ifindex);
 	char buf[L2_IFACE_NAME_MAX];
 
-	ev_timer_stop(e->loop, &ann->garp);
+	rounds_remove(e, ann);
+	rounds_arm(e);
 	if (p) {
 		if (a->addr.family == IP_FAMILY_V6)
 			group_unref(p, &a->addr);
@@ -904,18 +1000,12 @@ static void ann_remove(struct l2_engine *e, struct l2_addr *a, size_t i, const c
 	/* The last announcement takes the place of the removed one. */
 	size_t last = a->nanns - 1U;
 	if (i == 0 && last > 0) {
-		/* Into the record: its timer is restarted there, due when it
-		 * was (garp_schedule() reads garp_start and garp_round). */
+		/* Into the record, its place in the heap of rounds with it
+		 * (due when it was). */
 		struct l2_ann *m = a->more[last - 1];
-		bool active = ev_is_active(&m->garp);
-		ev_timer_stop(e->loop, &m->garp);
-		a->first.ifindex = m->ifindex;
-		a->first.garp_start = m->garp_start;
-		a->first.garp_round = m->garp_round;
-		ev_init(&a->first.garp, on_garp);
-		a->first.garp.data = &a->first;
-		if (active)
-			garp_schedule(&a->first);
+		a->first = *m;
+		if (m->heap_pos)
+			rounds_put(e, m->heap_pos - 1, &a->first);
 		free(m);
 	} else if (i > 0) {
 		free(ann);
@@ -1371,6 +1461,8 @@ struct l2_engine *l2_engine_new(struct ev_loop *loop, struct metrics_registry *r
 		metrics_family_set_collector(e->m_responses, collect_responses, e);
 	if (e->m_gratuitous)
 		metrics_family_set_collector(e->m_gratuitous, collect_gratuitous, e);
+	ev_init(&e->rounds_w, on_rounds);
+	e->rounds_w.data = e;
 	ev_init(&e->retry, on_retry);
 	e->retry.data = e;
 	return e;
@@ -1458,6 +1550,7 @@ void l2_engine_stop(struct l2_engine *e)
 	while (e->nports)
 		port_free(e, e->nports - 1);
 	ev_timer_stop(e->loop, &e->retry);
+	ev_timer_stop(e->loop, &e->rounds_w);
 	l2_iface_table_free(e->ifs);
 	e->ifs = NULL;
 	free(e->seen);
@@ -1481,6 +1574,7 @@ void l2_engine_free(struct l2_engine *e)
 		addr_free(e->addrs[i]);
 	free(e->addrs);
 	free(e->ports);
+	free(e->rounds);
 	free(e->vip_device);
 	free(e);
 }
