@@ -109,7 +109,6 @@ struct l2_addr {
 	struct l2_ann **more;   /* announcements 1 .. nanns-1 */
 	size_t nifnames;        /* ... else exactly these */
 	uint64_t requests, responses, gratuitous;
-	ev_tstamp conflict_logged;
 	int vip_ifindex;
 	uint16_t nanns;
 	uint8_t vip;            /* enum vip_state */
@@ -193,6 +192,10 @@ struct l2_engine {
 	struct l2_ann **rounds;
 	size_t nrounds, caprounds;
 	ev_timer rounds_w;
+	/* When a conflict for an address was last logged (rare: a map, not
+	 * a field of every address's record): key addr_key(), value a
+	 * malloc'd ev_tstamp. */
+	struct hashmap conflicts;
 	bool vip_device_missing_logged;
 	uint64_t invalid[L2_RESULT_COUNT];
 	uint8_t rx[RX_BUF_SIZE];
@@ -352,6 +355,14 @@ static int addr_cmp_key(const void *key, const void *elem)
 	const struct ip_addr *k = key;
 	const struct l2_addr *const *a = elem;
 	return ip_cmp(k, &(*a)->addr);
+}
+
+/* The key of an address in e->conflicts: family, then its bytes. */
+static size_t addr_key(const struct ip_addr *addr, uint8_t key[17])
+{
+	key[0] = (uint8_t)addr->family;
+	ip_to_bytes(addr, key + 1);
+	return addr->family == IP_FAMILY_V4 ? 5 : 17;
 }
 
 static struct l2_addr *addr_find(const struct l2_engine *e, const struct ip_addr *ip)
@@ -1219,9 +1230,16 @@ static void handle_arp(struct l2_port *p, const uint8_t *frame, size_t len)
 	a = addr_find(e, &m.spa);
 	if (a && ann_find(a, p->ifindex) && !is_local_mac(e, m.sha)) {
 		ev_tstamp now = ev_now(e->loop);
-		if (a->conflict_logged == 0 || now - a->conflict_logged >= CONFLICT_LOG_INTERVAL) {
+		uint8_t key[17];
+		size_t klen = addr_key(&a->addr, key);
+		ev_tstamp *logged = hashmap_get(&e->conflicts, key, klen);
+		if (!logged) {
+			logged = xcalloc(1, sizeof(*logged));
+			hashmap_put(&e->conflicts, key, klen, logged, NULL);
+		}
+		if (*logged == 0 || now - *logged >= CONFLICT_LOG_INTERVAL) {
 			char mac[L2_MAC_STR_MAX];
-			a->conflict_logged = now;
+			*logged = now;
 			log_warn("another host claims an owned address", "ip", ADDR_IP(a), "service",
 				 a->service, "iface", p->name, "mac", l2_mac_format(m.sha, mac),
 				 NULL);
@@ -1461,6 +1479,7 @@ struct l2_engine *l2_engine_new(struct ev_loop *loop, struct metrics_registry *r
 		metrics_family_set_collector(e->m_responses, collect_responses, e);
 	if (e->m_gratuitous)
 		metrics_family_set_collector(e->m_gratuitous, collect_gratuitous, e);
+	hashmap_init(&e->conflicts, true);
 	ev_init(&e->rounds_w, on_rounds);
 	e->rounds_w.data = e;
 	ev_init(&e->retry, on_retry);
@@ -1525,6 +1544,12 @@ int l2_engine_start(struct l2_engine *e)
 
 static void addr_free(struct l2_addr *a)
 {
+	if (a->e && a->e->conflicts.n) {
+		uint8_t key[17];
+		void *old;
+		if (hashmap_del(&a->e->conflicts, key, addr_key(&a->addr, key), &old))
+			free(old);
+	}
 	for (size_t i = 0; i < a->nifnames; i++)
 		free(a->ifnames[i]);
 	free(a->ifnames);
@@ -1575,6 +1600,11 @@ void l2_engine_free(struct l2_engine *e)
 	free(e->addrs);
 	free(e->ports);
 	free(e->rounds);
+	struct hashmap_iter it;
+	hashmap_iter_init(&it, &e->conflicts);
+	while (hashmap_iter_next(&it))
+		free(it.value);
+	hashmap_clear(&e->conflicts);
 	free(e->vip_device);
 	free(e);
 }
