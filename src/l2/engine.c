@@ -5,8 +5,10 @@
  *
  *   addrs   the owned addresses, sorted by address (a request is looked up
  *           by binary search).  Each holds the announcements it has: one
- *           struct l2_ann per interface it is announced on, with that
- *           interface's gratuitous timer.
+ *           struct l2_ann per interface it is announced on (the first
+ *           inside the address's record), with its next gratuitous round.
+ *   rounds  the announcements with a gratuitous round due, a min-heap by
+ *           due time, behind one timer.
  *   ports   one per interface that carries at least one announcement: the
  *           ARP and IPv6 packet sockets with their ev_io watchers, and the
  *           solicited-node multicast groups joined on it, reference-counted
@@ -19,7 +21,7 @@
  * with those it has, adds and removes the difference, opens the ports the
  * new announcements need and closes the ports left without any.  Adding
  * an announcement is a takeover on that interface: gratuitous frames go
- * out at once from reconcile() and then from the announcement's timer.
+ * out at once from reconcile() and then from the timer of the rounds.
  *
  * A socket error is logged, the port's packet sockets are closed, and the
  * engine's retry timer reopens them later; nothing a peer sends, and no
