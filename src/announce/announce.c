@@ -858,6 +858,15 @@ const struct l2_plan *l2_planner_plan(const struct l2_planner *p)
 	return &p->plan;
 }
 
+size_t l2_planner_held(const struct l2_planner *p, const char *key, struct ip_addr addrs[2])
+{
+	const struct l2_held *h = hashmap_get_str(&p->held, key);
+	size_t n = h ? h->n : 0;
+	for (size_t i = 0; i < n; i++)
+		addrs[i] = h->addrs[i];
+	return n;
+}
+
 static char *change_key(const char *ns, const char *name)
 {
 	return ns && *ns ? xasprintf("%s/%s", ns, name) : xstrdup(name);

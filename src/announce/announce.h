@@ -151,6 +151,9 @@ void l2_planner_update(struct l2_planner *p, const struct model *m,
 		       const struct announce_change *changes, size_t nchanges);
 /* The current plan (sorted as announce_l2's); valid until the next call. */
 const struct l2_plan *l2_planner_plan(const struct l2_planner *p);
+/* The addresses the plan has entries of the Service key ("ns/name") for,
+ * at most two; 0 when it has none. */
+size_t l2_planner_held(const struct l2_planner *p, const char *key, struct ip_addr addrs[2]);
 
 /* sha256(node + "#" + addr text) as used by the election, exposed for tests. */
 void announce_election_key(const char *node, const struct ip_addr *first_addr,

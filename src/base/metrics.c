@@ -3,8 +3,15 @@
  *
  * Each family owns an array of series pointers kept sorted by label values;
  * every operation is a binary search that either finds the series or gives
- * the slot where a new one goes.  A series is one allocation: the struct,
- * its array of label value pointers, then the strings they point at.
+ * the slot where a new one goes.  A series is one allocation: the value,
+ * then its label values one after another, each NUL-terminated (a daemon
+ * holds one series per owned address and counter: 20,000 addresses, three
+ * counters; no pointer per label).  The rare value that must stay exact
+ * past 2^53 (an IPv6 pool's address count) has a block of its own.
+ *
+ * A family may have a collector: series made from the owner's state when
+ * the registry is rendered (metallb_speaker_announced, one series per
+ * announced address, is derived from the plan instead of being held).
  */
 #include "base/metrics.h"
 
@@ -23,10 +30,9 @@
 
 struct metrics_series {
 	double v;
-	/* When is_exact, the value is `exact` and v only approximates it. */
-	unsigned __int128 exact;
-	bool is_exact;
-	char *values[];
+	/* When not NULL, the value is *exact and v only approximates it. */
+	unsigned __int128 *exact;
+	char values[]; /* n_labels NUL-terminated strings */
 };
 
 struct metrics_family {
@@ -38,6 +44,13 @@ struct metrics_family {
 	struct metrics_series **series; /* sorted by label values */
 	size_t n_series;
 	size_t cap_series;
+	/* The collector, and the series it made during a render (unsorted
+	 * while it runs). */
+	void (*collect)(struct metrics_family *fam, void *arg);
+	void *collect_arg;
+	bool collecting;
+	struct metrics_series **made;
+	size_t n_made;
 };
 
 struct metrics_registry {
@@ -158,15 +171,69 @@ static bool valid_name(const char *s, bool colon)
 	return true;
 }
 
-static int cmp_values(const struct metrics_family *fam, const char *const *a,
+/* Label value i of a series. */
+static const char *series_value(const struct metrics_series *s, size_t i)
+{
+	const char *p = s->values;
+	while (i--)
+		p += strlen(p) + 1;
+	return p;
+}
+
+static int cmp_values(const struct metrics_family *fam, const struct metrics_series *s,
 		      const char *const *b)
 {
+	const char *a = s->values;
 	for (size_t i = 0; i < fam->n_labels; i++) {
-		int c = strcmp(a[i], b[i]);
+		int c = strcmp(a, b[i]);
 		if (c)
 			return c;
+		a += strlen(a) + 1;
 	}
 	return 0;
+}
+
+/* Two series of one family, by label values. */
+static int cmp_series(const struct metrics_family *fam, const struct metrics_series *x,
+		      const struct metrics_series *y)
+{
+	const char *a = x->values, *b = y->values;
+	for (size_t i = 0; i < fam->n_labels; i++) {
+		int c = strcmp(a, b);
+		if (c)
+			return c;
+		a += strlen(a) + 1;
+		b += strlen(b) + 1;
+	}
+	return 0;
+}
+
+static void series_free(struct metrics_series *s)
+{
+	if (s)
+		free(s->exact);
+	free(s);
+}
+
+/* v exact when it needs to be (past 2^53), else the double alone. */
+static void series_set_exact(struct metrics_series *s, unsigned __int128 v)
+{
+	s->v = (double)v;
+	if (v > (unsigned __int128)EXACT_LIMIT) {
+		if (!s->exact)
+			s->exact = xmalloc(sizeof(*s->exact));
+		*s->exact = v;
+	} else {
+		free(s->exact);
+		s->exact = NULL;
+	}
+}
+
+static void series_set_double(struct metrics_series *s, double v)
+{
+	s->v = v;
+	free(s->exact);
+	s->exact = NULL;
 }
 
 static bool values_ok(const struct metrics_family *fam, const char *const *values)
@@ -188,7 +255,7 @@ static ptrdiff_t series_search(const struct metrics_family *fam, const char *con
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		int c = cmp_values(fam, (const char *const *)fam->series[mid]->values, values);
+		int c = cmp_values(fam, fam->series[mid], values);
 		if (c == 0)
 			return (ptrdiff_t)mid;
 		if (c < 0)
@@ -204,18 +271,16 @@ static ptrdiff_t series_search(const struct metrics_family *fam, const char *con
 static struct metrics_series *series_new(const struct metrics_family *fam,
 					 const char *const *values)
 {
-	size_t head = sizeof(struct metrics_series) + fam->n_labels * sizeof(char *);
-	size_t total = head;
+	size_t total = sizeof(struct metrics_series);
 
 	for (size_t i = 0; i < fam->n_labels; i++)
 		total += strlen(values[i]) + 1;
 
 	struct metrics_series *s = xcalloc(1, total);
-	char *p = (char *)s + head;
+	char *p = s->values;
 	for (size_t i = 0; i < fam->n_labels; i++) {
 		size_t n = strlen(values[i]) + 1;
 		memcpy(p, values[i], n);
-		s->values[i] = p;
 		p += n;
 	}
 	return s;
@@ -225,6 +290,12 @@ static struct metrics_series *series_new(const struct metrics_family *fam,
 static struct metrics_series *series_get(struct metrics_family *fam, const char *const *values)
 {
 	size_t slot = 0;
+	if (fam->collecting) {
+		/* Sorted once the collector is done. */
+		struct metrics_series *s = series_new(fam, values);
+		*VEC_PUSH(fam->made, fam->n_made) = s;
+		return s;
+	}
 	ptrdiff_t i = series_search(fam, values, &slot);
 
 	if (i >= 0)
@@ -258,6 +329,7 @@ static void family_free(struct metrics_family *fam)
 {
 	metrics_family_clear(fam);
 	free(fam->series);
+	free(fam->made);
 	for (size_t i = 0; i < fam->n_labels; i++)
 		free(fam->labels[i]);
 	free(fam->labels);
@@ -326,9 +398,7 @@ int metrics_set(struct metrics_family *fam, const char *const *values, double v)
 {
 	if (fam->type != METRICS_GAUGE || !values_ok(fam, values))
 		return -1;
-	struct metrics_series *s = series_get(fam, values);
-	s->v = v;
-	s->is_exact = false;
+	series_set_double(series_get(fam, values), v);
 	return 0;
 }
 
@@ -337,10 +407,7 @@ int metrics_set_u128(struct metrics_family *fam, const char *const *values,
 {
 	if (fam->type != METRICS_GAUGE || !values_ok(fam, values))
 		return -1;
-	struct metrics_series *s = series_get(fam, values);
-	s->v = (double)v;
-	s->exact = v;
-	s->is_exact = v > (unsigned __int128)EXACT_LIMIT;
+	series_set_exact(series_get(fam, values), v);
 	return 0;
 }
 
@@ -352,26 +419,23 @@ int metrics_add(struct metrics_family *fam, const char *const *values, double de
 		return -1;
 	struct metrics_series *s = series_get(fam, values);
 
-	if (s->is_exact && delta == trunc(delta) && fabs(delta) < U128_LIMIT) {
+	if (s->exact && delta == trunc(delta) && fabs(delta) < U128_LIMIT) {
 		unsigned __int128 d = (unsigned __int128)fabs(delta);
-		unsigned __int128 r;
+		unsigned __int128 x = *s->exact, r;
 		bool ok;
 		if (delta >= 0) {
-			r = s->exact + d;
-			ok = r >= s->exact;
+			r = x + d;
+			ok = r >= x;
 		} else {
-			r = s->exact - d;
-			ok = d <= s->exact;
+			r = x - d;
+			ok = d <= x;
 		}
 		if (ok) {
-			s->exact = r;
-			s->v = (double)r;
-			s->is_exact = r > (unsigned __int128)EXACT_LIMIT;
+			series_set_exact(s, r);
 			return 0;
 		}
 	}
-	s->v += delta;
-	s->is_exact = false;
+	series_set_double(s, s->v + delta);
 	return 0;
 }
 
@@ -387,7 +451,7 @@ int metrics_remove(struct metrics_family *fam, const char *const *values)
 	ptrdiff_t i = series_search(fam, values, NULL);
 	if (i < 0)
 		return -1;
-	free(fam->series[i]);
+	series_free(fam->series[i]);
 	memmove(&fam->series[i], &fam->series[i + 1],
 		(fam->n_series - (size_t)i - 1) * sizeof(*fam->series));
 	fam->n_series--;
@@ -406,8 +470,8 @@ int metrics_remove_matching(struct metrics_family *fam, const char *label, const
 		return -1;
 	/* Compacting in place keeps the survivors sorted. */
 	for (size_t i = 0; i < fam->n_series; i++) {
-		if (strcmp(fam->series[i]->values[li], value) == 0) {
-			free(fam->series[i]);
+		if (strcmp(series_value(fam->series[i], li), value) == 0) {
+			series_free(fam->series[i]);
 			removed++;
 		} else {
 			fam->series[kept++] = fam->series[i];
@@ -420,7 +484,7 @@ int metrics_remove_matching(struct metrics_family *fam, const char *label, const
 void metrics_family_clear(struct metrics_family *fam)
 {
 	for (size_t i = 0; i < fam->n_series; i++)
-		free(fam->series[i]);
+		series_free(fam->series[i]);
 	fam->n_series = 0;
 }
 
@@ -439,8 +503,8 @@ int metrics_get_u128(const struct metrics_family *fam, const char *const *values
 	const struct metrics_series *s = series_find(fam, values);
 	if (!s)
 		return -1;
-	if (s->is_exact) {
-		*v = s->exact;
+	if (s->exact) {
+		*v = *s->exact;
 		return 0;
 	}
 	if (!(s->v >= 0 && s->v < U128_LIMIT && s->v == trunc(s->v)))
@@ -449,10 +513,71 @@ int metrics_get_u128(const struct metrics_family *fam, const char *const *values
 	return 0;
 }
 
-static void render_family(struct outbuf *o, const struct metrics_family *fam)
+static void render_series(struct outbuf *o, const struct metrics_family *fam,
+			  const struct metrics_series *s)
 {
 	char num[METRICS_VALUE_MAX];
 
+	out_str(o, fam->name);
+	if (fam->n_labels) {
+		const char *v = s->values;
+		out_char(o, '{');
+		for (size_t l = 0; l < fam->n_labels; l++) {
+			if (l)
+				out_char(o, ',');
+			out_str(o, fam->labels[l]);
+			out_str(o, "=\"");
+			out_escaped(o, v, true);
+			out_char(o, '"');
+			v += strlen(v) + 1;
+		}
+		out_char(o, '}');
+	}
+	out_char(o, ' ');
+	size_t n = s->exact ? metrics_format_u128(num, *s->exact) : metrics_format_double(num, s->v);
+	out_mem(o, num, n);
+	out_char(o, '\n');
+}
+
+static const struct metrics_family *sort_fam; /* for cmp_made (one thread) */
+
+static int cmp_made(const void *a, const void *b)
+{
+	return cmp_series(sort_fam, *(struct metrics_series *const *)a,
+			  *(struct metrics_series *const *)b);
+}
+
+/* Run the family's collector: fam->made holds its series, sorted, one per
+ * label set (a label set made twice is written once). */
+static void collect(struct metrics_family *fam)
+{
+	fam->collecting = true;
+	fam->collect(fam, fam->collect_arg);
+	fam->collecting = false;
+	sort_fam = fam;
+	xqsort(fam->made, fam->n_made, sizeof(*fam->made), cmp_made);
+	size_t kept = 0;
+	for (size_t i = 0; i < fam->n_made; i++) {
+		if (kept && cmp_series(fam, fam->made[kept - 1], fam->made[i]) == 0) {
+			series_free(fam->made[i]);
+			continue;
+		}
+		fam->made[kept++] = fam->made[i];
+	}
+	fam->n_made = kept;
+}
+
+static void made_free(struct metrics_family *fam)
+{
+	for (size_t i = 0; i < fam->n_made; i++)
+		series_free(fam->made[i]);
+	free(fam->made);
+	fam->made = NULL;
+	fam->n_made = 0;
+}
+
+static void render_family(struct outbuf *o, const struct metrics_family *fam)
+{
 	out_str(o, "# HELP ");
 	out_str(o, fam->name);
 	out_char(o, ' ');
@@ -461,26 +586,20 @@ static void render_family(struct outbuf *o, const struct metrics_family *fam)
 	out_str(o, fam->name);
 	out_str(o, fam->type == METRICS_COUNTER ? " counter\n" : " gauge\n");
 
-	for (size_t i = 0; i < fam->n_series; i++) {
-		const struct metrics_series *s = fam->series[i];
-		out_str(o, fam->name);
-		if (fam->n_labels) {
-			out_char(o, '{');
-			for (size_t l = 0; l < fam->n_labels; l++) {
-				if (l)
-					out_char(o, ',');
-				out_str(o, fam->labels[l]);
-				out_str(o, "=\"");
-				out_escaped(o, s->values[l], true);
-				out_char(o, '"');
-			}
-			out_char(o, '}');
+	/* The held series and the collector's, merged in label order; a
+	 * made series stands for a held one of the same labels. */
+	size_t i = 0, j = 0;
+	while (i < fam->n_series || j < fam->n_made) {
+		int c = j == fam->n_made  ? -1
+			: i == fam->n_series ? 1
+					     : cmp_series(fam, fam->series[i], fam->made[j]);
+		if (c < 0) {
+			render_series(o, fam, fam->series[i++]);
+			continue;
 		}
-		out_char(o, ' ');
-		size_t n = s->is_exact ? metrics_format_u128(num, s->exact)
-				       : metrics_format_double(num, s->v);
-		out_mem(o, num, n);
-		out_char(o, '\n');
+		if (c == 0)
+			i++;
+		render_series(o, fam, fam->made[j++]);
 	}
 }
 
@@ -491,9 +610,21 @@ void metrics_render(const struct metrics_registry *reg, char **buf, size_t *len)
 
 	out_reserve(&o, 0);
 	o.p[o.len] = '\0';
-	for (size_t i = 0; i < reg->n_fams; i++)
-		if (reg->fams[i]->n_series)
-			render_family(&o, reg->fams[i]);
+	for (size_t i = 0; i < reg->n_fams; i++) {
+		struct metrics_family *fam = reg->fams[i];
+		if (fam->collect)
+			collect(fam);
+		if (fam->n_series || fam->n_made)
+			render_family(&o, fam);
+		made_free(fam);
+	}
 	*buf = o.p;
 	*len = o.len;
+}
+
+void metrics_family_set_collector(struct metrics_family *fam,
+				  void (*fn)(struct metrics_family *fam, void *arg), void *arg)
+{
+	fam->collect = fn;
+	fam->collect_arg = arg;
 }

@@ -83,6 +83,19 @@ int metrics_get_u128(const struct metrics_family *fam, const char *const *values
 		     unsigned __int128 *v);
 
 /*
+ * A collector makes series when the registry is rendered, from the
+ * owner's state, so that a family of one series per owned address need
+ * not be held between scrapes: fn calls metrics_set() (or add) on fam,
+ * and those series are written with the held ones, in label order, and
+ * dropped afterwards; a made series is written instead of a held one
+ * with the same labels (fn may read the held one with metrics_get()).  They are seen by nothing but the rendering
+ * (metrics_get() and metrics_family_series_count() see the held series
+ * only).  fn NULL removes the collector.
+ */
+void metrics_family_set_collector(struct metrics_family *fam,
+				  void (*fn)(struct metrics_family *fam, void *arg), void *arg);
+
+/*
  * Append the exposition text to a growable buffer: *buf (NULL or malloc'd)
  * holding *len bytes is grown with realloc, stays NUL-terminated, and *len
  * becomes the new length.

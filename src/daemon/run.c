@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <limits.h>
 #include <malloc.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,8 @@
 
 /* Events kept per Service for /status, newest last. */
 #define EVENTS_KEPT 8
+/* A step that took at least this many Services trims the heap. */
+#define TRIM_AFTER_SERVICES 256
 /* At most one state file write per this many seconds. */
 #define STATE_INTERVAL 1.0
 /* Seconds a node that leaves keeps its addresses after telling the
@@ -44,10 +47,15 @@
  * has every live member's state, or after this long without it. */
 #define SETTLE_GRACE 3.0
 
+/* A Service's events for /status, newest last: one block per Service
+ * holding its key and then each event as "type\0reason\0message\0"
+ * (10,000 Services held 4 MiB of events as struct alloc_event copies,
+ * EVENTS_KEPT slots each).  The map borrows the key, so the block is
+ * taken out of the map while it is reallocated. */
 struct svc_events {
-	char *key; /* "ns/name" */
-	size_t n;
-	struct alloc_event ev[EVENTS_KEPT];
+	size_t len;         /* bytes of data in use */
+	unsigned char n;
+	char data[];        /* "ns/name\0", then the events, oldest first */
 };
 
 struct daemon {
@@ -181,41 +189,80 @@ static struct svc_events *events_find(struct daemon *d, const char *key)
 	return hashmap_get_str(&d->events, key);
 }
 
+/* The parts of a packed event. */
+static const char *ev_type(const char *ev)
+{
+	return ev;
+}
+
+static const char *ev_reason(const char *ev)
+{
+	return ev + strlen(ev) + 1;
+}
+
+static const char *ev_message(const char *ev)
+{
+	const char *r = ev_reason(ev);
+	return r + strlen(r) + 1;
+}
+
+/* The event after ev (or the first, given the key). */
+static const char *ev_next(const char *ev)
+{
+	const char *m = ev_message(ev);
+	return m + strlen(m) + 1;
+}
+
+static const char *ev_first(const struct svc_events *se)
+{
+	return se->data + strlen(se->data) + 1;
+}
+
+static const char *ev_last(const struct svc_events *se)
+{
+	const char *e = ev_first(se);
+	for (size_t k = 1; k < se->n; k++)
+		e = ev_next(e);
+	return e;
+}
+
 static void events_record(struct daemon *d, const char *key, const struct alloc_event *ev)
 {
-	struct svc_events *se = events_find(d, key);
-	if (!se) {
-		se = xcalloc(1, sizeof(*se));
-		se->key = xstrdup(key);
-		hashmap_put_str(&d->events, se->key, se, NULL);
-	}
-	if (se->n == EVENTS_KEPT) {
-		free(se->ev[0].type);
-		free(se->ev[0].reason);
-		free(se->ev[0].message);
-		memmove(&se->ev[0], &se->ev[1], (EVENTS_KEPT - 1) * sizeof(se->ev[0]));
+	size_t lt = strlen(ev->type) + 1, lr = strlen(ev->reason) + 1;
+	size_t lm = strlen(ev->message) + 1;
+	struct svc_events *se = NULL;
+	if (hashmap_del_str(&d->events, key, (void **)&se) && se->n == EVENTS_KEPT) {
+		/* The oldest goes. */
+		const char *first = ev_first(se);
+		size_t drop = (size_t)(ev_next(first) - first);
+		size_t at = (size_t)(first - se->data);
+		memmove(se->data + at, se->data + at + drop, se->len - at - drop);
+		se->len -= drop;
 		se->n--;
 	}
-	se->ev[se->n].type = xstrdup(ev->type);
-	se->ev[se->n].reason = xstrdup(ev->reason);
-	se->ev[se->n].message = xstrdup(ev->message);
+	if (!se) {
+		size_t kl = strlen(key) + 1;
+		se = xmalloc(sizeof(*se) + kl);
+		se->n = 0;
+		se->len = kl;
+		memcpy(se->data, key, kl);
+	}
+	se = xrealloc(se, sizeof(*se) + se->len + lt + lr + lm);
+	char *p = se->data + se->len;
+	memcpy(p, ev->type, lt);
+	memcpy(p + lt, ev->reason, lr);
+	memcpy(p + lt + lr, ev->message, lm);
+	se->len += lt + lr + lm;
 	se->n++;
+	hashmap_put_str(&d->events, se->data, se, NULL);
 }
 
 static void events_free(struct daemon *d)
 {
 	struct hashmap_iter it;
 	hashmap_iter_init(&it, &d->events);
-	while (hashmap_iter_next(&it)) {
-		struct svc_events *se = it.value;
-		for (size_t k = 0; k < se->n; k++) {
-			free(se->ev[k].type);
-			free(se->ev[k].reason);
-			free(se->ev[k].message);
-		}
-		free(se->key);
-		free(se);
-	}
+	while (hashmap_iter_next(&it))
+		free(it.value);
 	hashmap_clear(&d->events);
 }
 
@@ -359,8 +406,8 @@ static void service_event(struct daemon *d, const char *key, const struct alloc_
 	log_msg(lvl, ev->message, "service", key, "reason", ev->reason, NULL);
 	const struct svc_events *se = events_find(d, key);
 	if (se && se->n && strcmp(ev->reason, "AllocationFailed") == 0 &&
-	    strcmp(se->ev[se->n - 1].reason, ev->reason) == 0 &&
-	    strcmp(se->ev[se->n - 1].message, ev->message) == 0)
+	    strcmp(ev_reason(ev_last(se)), ev->reason) == 0 &&
+	    strcmp(ev_message(ev_last(se)), ev->message) == 0)
 		return;
 	events_record(d, key, ev);
 }
@@ -1313,6 +1360,9 @@ static void reload(struct daemon *d, const char *why)
 	}
 	metrics_update(d);
 	bool full = st.full;
+	/* A step that took many Services (a large file written) parsed and
+	 * dropped as many trees as a whole pass does. */
+	bool big = full || st.nreplan >= TRIM_AFTER_SERVICES;
 	pipeline_step_free(&st);
 	if (!d->have_model)
 		return;
@@ -1330,13 +1380,14 @@ static void reload(struct daemon *d, const char *why)
 			 "dir", d->o->manifests_dir, "pools", npools, "services", nsvc,
 			 "failed_services", nfailed, "verdict", pipeline_config_name(v->config),
 			 "trigger", why, "duration_ms", ms, NULL);
-		/* A whole pass builds and drops whole trees; give the memory
-		 * back. */
-		malloc_trim(0);
 	} else {
 		log_debug("services applied", "services", nsvc, "failed_services", nfailed,
 			  "trigger", why, "duration_ms", ms, NULL);
 	}
+	/* A whole pass, or a large step, builds and drops whole trees; give
+	 * the memory back now, not at the next whole pass or /status. */
+	if (big)
+		malloc_trim(0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1475,11 +1526,11 @@ static json_t *status_json(struct daemon *d)
 		snprintf(key, sizeof(key), "%s/%s", rows[i].ns, rows[i].name);
 		json_t *ev = json_array();
 		const struct svc_events *se = events_find(d, key);
-		for (size_t k = 0; se && k < se->n; k++)
-			json_array_append_new(ev, json_pack("{s:s, s:s, s:s}", "type",
-							    se->ev[k].type, "reason",
-							    se->ev[k].reason, "message",
-							    se->ev[k].message));
+		const char *e = se ? ev_first(se) : NULL;
+		for (size_t k = 0; se && k < se->n; k++, e = ev_next(e))
+			json_array_append_new(ev, json_pack("{s:s, s:s, s:s}", "type", ev_type(e),
+							    "reason", ev_reason(e), "message",
+							    ev_message(e)));
 		json_object_set_new(rows[i].j, "events", ev);
 		json_array_append_new(svcs, rows[i].j);
 	}

@@ -5,8 +5,10 @@
  *
  *   addrs   the owned addresses, sorted by address (a request is looked up
  *           by binary search).  Each holds the announcements it has: one
- *           struct l2_ann per interface it is announced on, with that
- *           interface's gratuitous timer.
+ *           struct l2_ann per interface it is announced on (the first
+ *           inside the address's record), with its next gratuitous round.
+ *   rounds  the announcements with a gratuitous round due, a min-heap by
+ *           due time, behind one timer.
  *   ports   one per interface that carries at least one announcement: the
  *           ARP and IPv6 packet sockets with their ev_io watchers, and the
  *           solicited-node multicast groups joined on it, reference-counted
@@ -19,7 +21,7 @@
  * with those it has, adds and removes the difference, opens the ports the
  * new announcements need and closes the ports left without any.  Adding
  * an announcement is a takeover on that interface: gratuitous frames go
- * out at once from reconcile() and then from the announcement's timer.
+ * out at once from reconcile() and then from the timer of the rounds.
  *
  * A socket error is logged, the port's packet sockets are closed, and the
  * engine's retry timer reopens them later; nothing a peer sends, and no
@@ -84,31 +86,43 @@ static const char *const vip_state_name[] = {
 
 struct l2_addr;
 
-/* One address announced on one interface. */
+/* One address announced on one interface.  Its next gratuitous round is
+ * due at `due` while it is in the engine's heap of rounds (one timer for
+ * all of them, not an ev_timer each). */
 struct l2_ann {
 	struct l2_addr *a;
 	int ifindex;
-	ev_timer garp;
-	ev_tstamp garp_start;
 	unsigned garp_round;    /* rounds sent since garp_start */
+	ev_tstamp garp_start;
+	ev_tstamp due;
+	uint32_t heap_pos;      /* index + 1 in e->rounds; 0: no round due */
 };
 
 /* One per owned address (tens of thousands): no text form kept (ADDR_IP
- * formats it for a log line), fields ordered to leave no padding. */
+ * formats it for a log line), fields ordered to leave no padding.  The
+ * first announcement is part of the record (an address is announced on
+ * one interface, as a rule); the others have a block each, since their
+ * timers must not move. */
 struct l2_addr {
 	struct ip_addr addr;
 	struct l2_engine *e;
 	char *service;          /* "ns/name"; several joined by ',' when shared */
 	char **ifnames;
-	struct l2_ann **anns;
+	struct l2_ann **more;   /* announcements 1 .. nanns-1 */
 	size_t nifnames;        /* ... else exactly these */
-	size_t nanns;
 	uint64_t requests, responses, gratuitous;
-	ev_tstamp conflict_logged;
-	enum vip_state vip;
 	int vip_ifindex;
+	uint16_t nanns;
+	uint8_t vip;            /* enum vip_state */
 	bool all;               /* every usable interface ... */
+	struct l2_ann first;    /* announcement 0, when nanns > 0 */
 };
+
+/* Announcement i of a (i < a->nanns). */
+static struct l2_ann *ann_at(const struct l2_addr *a, size_t i)
+{
+	return i == 0 ? (struct l2_ann *)&a->first : a->more[i - 1];
+}
 
 /* The address of a as text, in a buffer that lives to the end of the
  * enclosing block (a compound literal). */
@@ -124,14 +138,16 @@ struct l2_addr {
  * multicast to the port). */
 #define L2_MC_JOIN_MAX 1024
 
-/* A solicited-node group joined on a port. */
+/* A solicited-node group on a port (one per IPv6 address announced there,
+ * less those sharing their low 24 bits): 12 bytes, since the group is
+ * ff02::1:ff00:0/104 and those bits. */
 struct mc_group {
-	struct ip_addr group;
-	unsigned refs;
+	uint32_t low24;         /* the group's last 24 bits: its key, the array's order */
+	uint32_t refs;
+	int16_t mld_sock;       /* index into port->mld, -1 when not joined */
 	bool link_joined;       /* PACKET_ADD_MEMBERSHIP on the IPv6 socket */
-	int mld_sock;           /* index into port->mld, -1 when not joined */
-	bool link_warned, mld_warned;   /* a failure is logged once */
 	bool joined;            /* counted in port->njoined: it has (or tries) its own joins */
+	bool link_warned, mld_warned;   /* a failure is logged once */
 };
 
 struct l2_port {
@@ -143,8 +159,7 @@ struct l2_port {
 	bool failed;            /* packet sockets closed after an error */
 	size_t nanns;
 	size_t ngroups;
-	struct mc_group *groups;
-	struct hashmap group_index;  /* group address (16 bytes) -> index + 1 in groups */
+	struct mc_group *groups;     /* sorted by low24 (binary search) */
 	size_t njoined;         /* groups holding their own joins (at most L2_MC_JOIN_MAX) */
 	bool allmulti;          /* the IPv6 packet socket receives every multicast frame */
 	bool cap_logged;
@@ -174,6 +189,15 @@ struct l2_engine {
 	struct seen_iface *seen;
 	size_t nseen;
 	ev_timer retry;
+	/* The announcements with a gratuitous round due, a binary min-heap
+	 * by due time, and the one timer for the earliest. */
+	struct l2_ann **rounds;
+	size_t nrounds, caprounds;
+	ev_timer rounds_w;
+	/* When a conflict for an address was last logged (rare: a map, not
+	 * a field of every address's record): key addr_key(), value a
+	 * malloc'd ev_tstamp. */
+	struct hashmap conflicts;
 	bool vip_device_missing_logged;
 	uint64_t invalid[L2_RESULT_COUNT];
 	uint8_t rx[RX_BUF_SIZE];
@@ -195,14 +219,63 @@ static const char *iface_name(const struct l2_engine *e, int index, char buf[L2_
 	return buf;
 }
 
+/* The per-address counters are the metric series of the addresses owned
+ * now (made from them when the metrics are read: no series held per
+ * owned address, no series lookup per frame); an address released adds
+ * its counts to a held series, which stays (and which the address, taken
+ * again, counts on from). */
 static void count(struct l2_engine *e, struct metrics_family *fam, struct l2_addr *a,
 		  uint64_t *field)
 {
+	(void)e;
+	(void)fam;
 	(*field)++;
-	if (fam) {
+}
+
+static void fold_one(struct metrics_family *fam, const struct l2_addr *a, uint64_t n)
+{
+	if (!fam || !n)
+		return;
+	const char *labels[] = { ADDR_IP(a) };
+	metrics_add(fam, labels, (double)n);
+}
+
+/* a is released: its counts go to the held series. */
+static void counters_fold(struct l2_engine *e, const struct l2_addr *a)
+{
+	fold_one(e->m_requests, a, a->requests);
+	fold_one(e->m_responses, a, a->responses);
+	fold_one(e->m_gratuitous, a, a->gratuitous);
+}
+
+static void collect(struct metrics_family *fam, const struct l2_engine *e, size_t off)
+{
+	for (size_t i = 0; i < e->naddrs; i++) {
+		const struct l2_addr *a = e->addrs[i];
+		uint64_t n;
+		memcpy(&n, (const char *)a + off, sizeof(n));
+		if (!n)
+			continue;
 		const char *labels[] = { ADDR_IP(a) };
-		metrics_inc(fam, labels);
+		double held = 0;
+		metrics_get(fam, labels, &held);
+		metrics_add(fam, labels, held + (double)n);
 	}
+}
+
+static void collect_requests(struct metrics_family *fam, void *arg)
+{
+	collect(fam, arg, offsetof(struct l2_addr, requests));
+}
+
+static void collect_responses(struct metrics_family *fam, void *arg)
+{
+	collect(fam, arg, offsetof(struct l2_addr, responses));
+}
+
+static void collect_gratuitous(struct metrics_family *fam, void *arg)
+{
+	collect(fam, arg, offsetof(struct l2_addr, gratuitous));
 }
 
 static void schedule_retry(struct l2_engine *e)
@@ -286,6 +359,14 @@ static int addr_cmp_key(const void *key, const void *elem)
 	return ip_cmp(k, &(*a)->addr);
 }
 
+/* The key of an address in e->conflicts: family, then its bytes. */
+static size_t addr_key(const struct ip_addr *addr, uint8_t key[17])
+{
+	key[0] = (uint8_t)addr->family;
+	ip_to_bytes(addr, key + 1);
+	return addr->family == IP_FAMILY_V4 ? 5 : 17;
+}
+
 static struct l2_addr *addr_find(const struct l2_engine *e, const struct ip_addr *ip)
 {
 	struct l2_addr **p;
@@ -299,8 +380,8 @@ static struct l2_addr *addr_find(const struct l2_engine *e, const struct ip_addr
 static struct l2_ann *ann_find(const struct l2_addr *a, int ifindex)
 {
 	for (size_t i = 0; i < a->nanns; i++)
-		if (a->anns[i]->ifindex == ifindex)
-			return a->anns[i];
+		if (ann_at(a, i)->ifindex == ifindex)
+			return ann_at(a, i);
 	return NULL;
 }
 
@@ -382,6 +463,14 @@ static int send_frame(struct l2_port *p, int fd, const struct wbuf *w, const str
 
 /* --- multicast groups --- */
 
+/* The group's address. */
+static struct ip_addr group_addr(const struct mc_group *g)
+{
+	struct ip_addr low = {.v = g->low24, .family = IP_FAMILY_V6}, sn;
+	ndp_solicited_node(&low, &sn);
+	return sn;
+}
+
 static int group_link(struct l2_port *p, struct mc_group *g, bool join)
 {
 	struct packet_mreq mr = {
@@ -390,7 +479,8 @@ static int group_link(struct l2_port *p, struct mc_group *g, bool join)
 		.mr_alen = L2_MAC_LEN,
 	};
 
-	if (ndp_multicast_mac(&g->group, mr.mr_address) < 0 || p->ndp_fd < 0)
+	struct ip_addr ga = group_addr(g);
+	if (ndp_multicast_mac(&ga, mr.mr_address) < 0 || p->ndp_fd < 0)
 		return -1;
 	int op = join ? PACKET_ADD_MEMBERSHIP : PACKET_DROP_MEMBERSHIP;
 	return setsockopt(p->ndp_fd, SOL_PACKET, op, &mr, sizeof(mr));
@@ -399,7 +489,8 @@ static int group_link(struct l2_port *p, struct mc_group *g, bool join)
 static void group_mreq(const struct l2_port *p, const struct mc_group *g, struct ipv6_mreq *mr)
 {
 	memset(mr, 0, sizeof(*mr));
-	ip_to_bytes(&g->group, mr->ipv6mr_multiaddr.s6_addr);
+	struct ip_addr ga = group_addr(g);
+	ip_to_bytes(&ga, mr->ipv6mr_multiaddr.s6_addr);
 	mr->ipv6mr_interface = (unsigned)p->ifindex;
 }
 
@@ -421,7 +512,7 @@ static int group_mld_join(struct l2_port *p, struct mc_group *g)
 		}
 		int r = setsockopt(p->mld[i], IPPROTO_IPV6, IPV6_ADD_MEMBERSHIP, &mr, sizeof(mr));
 		if (r == 0) {
-			g->mld_sock = (int)i;
+			g->mld_sock = (int16_t)i;
 			return 0;
 		}
 		if (errno != ENOBUFS && errno != ENOMEM)
@@ -457,6 +548,7 @@ static void port_allmulti(struct l2_port *p)
 static void group_sync(struct l2_port *p, struct mc_group *g)
 {
 	char gs[IP_STR_MAX];
+	struct ip_addr ga = group_addr(g);
 
 	if (!g->joined) {
 		if (p->njoined >= L2_MC_JOIN_MAX) {
@@ -484,7 +576,7 @@ static void group_sync(struct l2_port *p, struct mc_group *g)
 		} else if (!g->link_warned) {
 			g->link_warned = true;
 			log_warn("joining link-layer multicast group failed", "group",
-				 ip_format(&g->group, gs), "iface", p->name, "error",
+				 ip_format(&ga, gs), "iface", p->name, "error",
 				 strerror(errno), NULL);
 		}
 	}
@@ -496,46 +588,61 @@ static void group_sync(struct l2_port *p, struct mc_group *g)
 			 * being enabled on it brings a link-local address). */
 			g->mld_warned = true;
 			log_warn("joining IPv6 multicast group failed; snooping switches may not forward solicitations",
-				 "group", ip_format(&g->group, gs), "iface", p->name, "error",
+				 "group", ip_format(&ga, gs), "iface", p->name, "error",
 				 strerror(errno), NULL);
 		}
 	}
 }
 
+/* The position of the group with these low 24 bits in p->groups, or
+ * where it would go. */
+static size_t group_pos(const struct l2_port *p, uint32_t low24)
+{
+	size_t lo = 0, hi = p->ngroups;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (p->groups[mid].low24 < low24)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static uint32_t addr_low24(const struct ip_addr *addr)
+{
+	return (uint32_t)(addr->v & 0xffffff);
+}
+
 static void group_ref(struct l2_port *p, const struct ip_addr *addr)
 {
-	struct ip_addr sn;
-	struct mc_group *g = NULL;
-
-	if (ndp_solicited_node(addr, &sn) < 0)
+	if (addr->family != IP_FAMILY_V6)
 		return;
-	uint8_t key[16];
-	ip_to_bytes(&sn, key);
-	void *v = hashmap_get(&p->group_index, key, sizeof(key));
-	if (v)
-		g = &p->groups[(size_t)(uintptr_t)v - 1];
-	else {
-		g = VEC_PUSH(p->groups, p->ngroups);
-		g->group = sn;
-		g->mld_sock = -1;
-		hashmap_put(&p->group_index, key, sizeof(key), (void *)(uintptr_t)p->ngroups, NULL);
+	uint32_t low = addr_low24(addr);
+	size_t i = group_pos(p, low);
+	if (i == p->ngroups || p->groups[i].low24 != low) {
+		/* Addresses are mostly taken in ascending order: the new
+		 * group usually goes at the end. */
+		VEC_PUSH(p->groups, p->ngroups);
+		memmove(&p->groups[i + 1], &p->groups[i],
+			(p->ngroups - 1 - i) * sizeof(*p->groups));
+		memset(&p->groups[i], 0, sizeof(p->groups[i]));
+		p->groups[i].low24 = low;
+		p->groups[i].mld_sock = -1;
 	}
+	struct mc_group *g = &p->groups[i];
 	if (g->refs++ == 0)
 		group_sync(p, g);
 }
 
 static void group_unref(struct l2_port *p, const struct ip_addr *addr)
 {
-	struct ip_addr sn;
-
-	if (ndp_solicited_node(addr, &sn) < 0)
+	if (addr->family != IP_FAMILY_V6)
 		return;
-	uint8_t key[16];
-	ip_to_bytes(&sn, key);
-	void *v = hashmap_get(&p->group_index, key, sizeof(key));
-	if (!v)
+	uint32_t low = addr_low24(addr);
+	size_t i = group_pos(p, low);
+	if (i == p->ngroups || p->groups[i].low24 != low)
 		return;
-	size_t i = (size_t)(uintptr_t)v - 1;
 	struct mc_group *g = &p->groups[i];
 	if (--g->refs > 0)
 		return;
@@ -544,12 +651,8 @@ static void group_unref(struct l2_port *p, const struct ip_addr *addr)
 	group_mld_leave(p, g);
 	if (g->joined)
 		p->njoined--;
-	hashmap_del(&p->group_index, key, sizeof(key), NULL);
-	p->groups[i] = p->groups[--p->ngroups];
-	if (i < p->ngroups) {
-		ip_to_bytes(&p->groups[i].group, key);
-		hashmap_put(&p->group_index, key, sizeof(key), (void *)(uintptr_t)(i + 1), NULL);
-	}
+	memmove(&p->groups[i], &p->groups[i + 1], (p->ngroups - 1 - i) * sizeof(*p->groups));
+	p->ngroups--;
 }
 
 /* --- ports --- */
@@ -641,7 +744,6 @@ static struct l2_port *port_get(struct l2_engine *e, const struct l2_iface *ifc)
 	p->ifindex = ifc->index;
 	memcpy(p->name, ifc->name, sizeof(p->name));
 	p->arp_fd = p->ndp_fd = -1;
-	hashmap_init(&p->group_index, true);
 	ev_init(&p->arp_w, on_arp);
 	ev_init(&p->ndp_w, on_ndp);
 	p->arp_w.data = p->ndp_w.data = p;
@@ -659,7 +761,6 @@ static void port_free(struct l2_engine *e, size_t i)
 		close(p->mld[j]);
 	free(p->mld);
 	free(p->groups);
-	hashmap_clear(&p->group_index);
 	free(p);
 	e->ports[i] = e->ports[--e->nports];
 }
@@ -742,29 +843,117 @@ int l2_garp_offset(const struct l2_engine_opts *o, unsigned r, double *at)
 	return -1;
 }
 
-/* Schedule the round after garp_round, or stop when the schedule has no
+/* --- the heap of gratuitous rounds --- */
+
+static void rounds_put(struct l2_engine *e, size_t i, struct l2_ann *ann)
+{
+	e->rounds[i] = ann;
+	ann->heap_pos = (uint32_t)(i + 1);
+}
+
+static void rounds_up(struct l2_engine *e, size_t i)
+{
+	struct l2_ann *x = e->rounds[i];
+	while (i > 0) {
+		size_t parent = (i - 1) / 2;
+		if (e->rounds[parent]->due <= x->due)
+			break;
+		rounds_put(e, i, e->rounds[parent]);
+		i = parent;
+	}
+	rounds_put(e, i, x);
+}
+
+static void rounds_down(struct l2_engine *e, size_t i)
+{
+	struct l2_ann *x = e->rounds[i];
+	for (;;) {
+		size_t c = 2 * i + 1;
+		if (c >= e->nrounds)
+			break;
+		if (c + 1 < e->nrounds && e->rounds[c + 1]->due < e->rounds[c]->due)
+			c++;
+		if (x->due <= e->rounds[c]->due)
+			break;
+		rounds_put(e, i, e->rounds[c]);
+		i = c;
+	}
+	rounds_put(e, i, x);
+}
+
+static void rounds_remove(struct l2_engine *e, struct l2_ann *ann)
+{
+	if (!ann->heap_pos)
+		return;
+	size_t i = ann->heap_pos - 1;
+	ann->heap_pos = 0;
+	struct l2_ann *last = e->rounds[--e->nrounds];
+	if (last == ann)
+		return;
+	rounds_put(e, i, last);
+	rounds_up(e, i);
+	rounds_down(e, last->heap_pos - 1);
+}
+
+/* ann's next round is at ann->due: into the heap, or moved in it. */
+static void rounds_set(struct l2_engine *e, struct l2_ann *ann)
+{
+	if (!ann->heap_pos) {
+		if (e->nrounds == e->caprounds) {
+			e->caprounds = e->caprounds ? 2 * e->caprounds : 16;
+			e->rounds = xrealloc(e->rounds, e->caprounds * sizeof(*e->rounds));
+		}
+		rounds_put(e, e->nrounds++, ann);
+	}
+	rounds_up(e, ann->heap_pos - 1);
+	rounds_down(e, ann->heap_pos - 1);
+}
+
+/* The timer follows the earliest round. */
+static void rounds_arm(struct l2_engine *e)
+{
+	if (!e->nrounds) {
+		ev_timer_stop(e->loop, &e->rounds_w);
+		free(e->rounds);
+		e->rounds = NULL;
+		e->caprounds = 0;
+		return;
+	}
+	double delay = e->rounds[0]->due - ev_now(e->loop);
+	ev_timer_stop(e->loop, &e->rounds_w);
+	ev_timer_set(&e->rounds_w, delay > 0 ? delay : 0, 0.0);
+	ev_timer_start(e->loop, &e->rounds_w);
+}
+
+/* Schedule the round after garp_round, or none when the schedule has no
  * more.  Rounds are due at start + offset, so a late wake-up does not push
- * the later ones back. */
+ * the later ones back.  The caller arms the timer (rounds_arm()). */
 static void garp_schedule(struct l2_ann *ann)
 {
 	struct l2_engine *e = ann->a->e;
 	double at;
 
-	ev_timer_stop(e->loop, &ann->garp);
-	if (l2_garp_offset(&e->garp, ann->garp_round, &at) < 0)
+	if (l2_garp_offset(&e->garp, ann->garp_round, &at) < 0) {
+		rounds_remove(e, ann);
 		return;
-	double delay = ann->garp_start + at - ev_now(e->loop);
-	ev_timer_set(&ann->garp, delay > 0 ? delay : 0, 0.0);
-	ev_timer_start(e->loop, &ann->garp);
+	}
+	ann->due = ann->garp_start + at;
+	rounds_set(e, ann);
 }
 
-static void on_garp(struct ev_loop *loop, ev_timer *w, int revents)
+static void on_rounds(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	struct l2_ann *ann = w->data;
+	struct l2_engine *e = w->data;
+	/* Due now, within the timer's resolution. */
+	double now = ev_now(loop) + 1e-6;
 
-	garp_send(ann);
-	ann->garp_round++;
-	garp_schedule(ann);
+	while (e->nrounds && e->rounds[0]->due <= now) {
+		struct l2_ann *ann = e->rounds[0];
+		garp_send(ann);
+		ann->garp_round++;
+		garp_schedule(ann);
+	}
+	rounds_arm(e);
 }
 
 /* A takeover on this interface: one round now, the rest from the timer. */
@@ -778,6 +967,7 @@ static void garp_start(struct l2_ann *ann)
 	garp_send(ann);
 	ann->garp_round = 1;
 	garp_schedule(ann);
+	rounds_arm(e);
 }
 
 /* --- announcements --- */
@@ -785,13 +975,18 @@ static void garp_start(struct l2_ann *ann)
 static void ann_add(struct l2_engine *e, struct l2_addr *a, const struct l2_iface *ifc)
 {
 	struct l2_port *p = port_get(e, ifc);
-	struct l2_ann *ann = xcalloc(1, sizeof(*ann));
+	struct l2_ann *ann = &a->first;
 
+	if (a->nanns) {
+		ann = xcalloc(1, sizeof(*ann));
+		a->more = xrealloc(a->more, a->nanns * sizeof(*a->more));
+		a->more[a->nanns - 1] = ann;
+	} else {
+		memset(ann, 0, sizeof(*ann));
+	}
+	a->nanns++;
 	ann->a = a;
 	ann->ifindex = ifc->index;
-	ev_init(&ann->garp, on_garp);
-	ann->garp.data = ann;
-	*VEC_PUSH(a->anns, a->nanns) = ann;
 	p->nanns++;
 	if (a->addr.family == IP_FAMILY_V6)
 		group_ref(p, &a->addr);
@@ -802,11 +997,12 @@ static void ann_add(struct l2_engine *e, struct l2_addr *a, const struct l2_ifac
 
 static void ann_remove(struct l2_engine *e, struct l2_addr *a, size_t i, const char *why)
 {
-	struct l2_ann *ann = a->anns[i];
+	struct l2_ann *ann = ann_at(a, i);
 	struct l2_port *p = port_find(e, ann->ifindex);
 	char buf[L2_IFACE_NAME_MAX];
 
-	ev_timer_stop(e->loop, &ann->garp);
+	rounds_remove(e, ann);
+	rounds_arm(e);
 	if (p) {
 		if (a->addr.family == IP_FAMILY_V6)
 			group_unref(p, &a->addr);
@@ -814,8 +1010,25 @@ static void ann_remove(struct l2_engine *e, struct l2_addr *a, size_t i, const c
 	}
 	log_info("stopped announcing address", "ip", ADDR_IP(a), "service", a->service, "iface",
 		 p ? p->name : iface_name(e, ann->ifindex, buf), "reason", why, NULL);
-	free(ann);
-	a->anns[i] = a->anns[--a->nanns];
+	/* The last announcement takes the place of the removed one. */
+	size_t last = a->nanns - 1U;
+	if (i == 0 && last > 0) {
+		/* Into the record, its place in the heap of rounds with it
+		 * (due when it was). */
+		struct l2_ann *m = a->more[last - 1];
+		a->first = *m;
+		if (m->heap_pos)
+			rounds_put(e, m->heap_pos - 1, &a->first);
+		free(m);
+	} else if (i > 0) {
+		free(ann);
+		a->more[i - 1] = a->more[last - 1];
+	}
+	a->nanns--;
+	if (a->nanns <= 1) {
+		free(a->more);
+		a->more = NULL;
+	}
 }
 
 /* --- installed addresses --- */
@@ -884,7 +1097,7 @@ static void addr_withdraw_all(struct l2_engine *e, struct l2_addr *a, const char
 static void reconcile_addr(struct l2_engine *e, struct l2_addr *a, size_t nifs)
 {
 	for (size_t j = a->nanns; j-- > 0;) {
-		const struct l2_iface *ifc = l2_iface_find(e->ifs, a->anns[j]->ifindex);
+		const struct l2_iface *ifc = l2_iface_find(e->ifs, ann_at(a, j)->ifindex);
 		if (!ifc)
 			ann_remove(e, a, j, "interface gone");
 		else if (!addr_wants(e, a, ifc))
@@ -1019,9 +1232,16 @@ static void handle_arp(struct l2_port *p, const uint8_t *frame, size_t len)
 	a = addr_find(e, &m.spa);
 	if (a && ann_find(a, p->ifindex) && !is_local_mac(e, m.sha)) {
 		ev_tstamp now = ev_now(e->loop);
-		if (a->conflict_logged == 0 || now - a->conflict_logged >= CONFLICT_LOG_INTERVAL) {
+		uint8_t key[17];
+		size_t klen = addr_key(&a->addr, key);
+		ev_tstamp *logged = hashmap_get(&e->conflicts, key, klen);
+		if (!logged) {
+			logged = xcalloc(1, sizeof(*logged));
+			hashmap_put(&e->conflicts, key, klen, logged, NULL);
+		}
+		if (*logged == 0 || now - *logged >= CONFLICT_LOG_INTERVAL) {
 			char mac[L2_MAC_STR_MAX];
-			a->conflict_logged = now;
+			*logged = now;
 			log_warn("another host claims an owned address", "ip", ADDR_IP(a), "service",
 				 a->service, "iface", p->name, "mac", l2_mac_format(m.sha, mac),
 				 NULL);
@@ -1255,6 +1475,15 @@ struct l2_engine *l2_engine_new(struct ev_loop *loop, struct metrics_registry *r
 				"Number of layer2 responses sent for owned IPs in response to requests");
 	e->m_gratuitous = family(reg, "metallb_layer2_gratuitous_sent",
 				 "Number of gratuitous layer2 packets sent for owned IPs as a result of failovers");
+	if (e->m_requests)
+		metrics_family_set_collector(e->m_requests, collect_requests, e);
+	if (e->m_responses)
+		metrics_family_set_collector(e->m_responses, collect_responses, e);
+	if (e->m_gratuitous)
+		metrics_family_set_collector(e->m_gratuitous, collect_gratuitous, e);
+	hashmap_init(&e->conflicts, true);
+	ev_init(&e->rounds_w, on_rounds);
+	e->rounds_w.data = e;
 	ev_init(&e->retry, on_retry);
 	e->retry.data = e;
 	return e;
@@ -1317,10 +1546,16 @@ int l2_engine_start(struct l2_engine *e)
 
 static void addr_free(struct l2_addr *a)
 {
+	if (a->e && a->e->conflicts.n) {
+		uint8_t key[17];
+		void *old;
+		if (hashmap_del(&a->e->conflicts, key, addr_key(&a->addr, key), &old))
+			free(old);
+	}
 	for (size_t i = 0; i < a->nifnames; i++)
 		free(a->ifnames[i]);
 	free(a->ifnames);
-	free(a->anns);
+	free(a->more);
 	free(a->service);
 	free(a);
 }
@@ -1342,6 +1577,7 @@ void l2_engine_stop(struct l2_engine *e)
 	while (e->nports)
 		port_free(e, e->nports - 1);
 	ev_timer_stop(e->loop, &e->retry);
+	ev_timer_stop(e->loop, &e->rounds_w);
 	l2_iface_table_free(e->ifs);
 	e->ifs = NULL;
 	free(e->seen);
@@ -1355,11 +1591,22 @@ void l2_engine_free(struct l2_engine *e)
 {
 	if (!e)
 		return;
+	/* The families are the registry's and may outlive the engine. */
+	struct metrics_family *fams[] = { e->m_requests, e->m_responses, e->m_gratuitous };
+	for (size_t i = 0; i < ARRAY_SIZE(fams); i++)
+		if (fams[i])
+			metrics_family_set_collector(fams[i], NULL, NULL);
 	l2_engine_stop(e);
 	for (size_t i = 0; i < e->naddrs; i++)
 		addr_free(e->addrs[i]);
 	free(e->addrs);
 	free(e->ports);
+	free(e->rounds);
+	struct hashmap_iter it;
+	hashmap_iter_init(&it, &e->conflicts);
+	while (hashmap_iter_next(&it))
+		free(it.value);
+	hashmap_clear(&e->conflicts);
 	free(e->vip_device);
 	free(e);
 }
@@ -1504,6 +1751,7 @@ void l2_engine_set(struct l2_engine *e, const struct l2_owned *owned, size_t n)
 			struct l2_addr *a = e->addrs[i++];
 			addr_release(e, a, "address released");
 			log_info("address released", "ip", ADDR_IP(a), "service", a->service, NULL);
+			counters_fold(e, a);
 			addr_free(a);
 		} else if (c > 0) {
 			struct l2_addr *w = want[j++];
@@ -1550,6 +1798,7 @@ void l2_engine_update(struct l2_engine *e, const struct l2_owned *owned, size_t 
 		struct l2_addr *a = e->addrs[i];
 		addr_release(e, a, "address released");
 		log_info("address released", "ip", ADDR_IP(a), "service", a->service, NULL);
+		counters_fold(e, a);
 		addr_free(a);
 		memmove(&e->addrs[i], &e->addrs[i + 1], (e->naddrs - i - 1) * sizeof(*e->addrs));
 		e->naddrs--;
@@ -1623,7 +1872,7 @@ json_t *l2_engine_status_json(const struct l2_engine *e)
 		json_t *o = json_object();
 		json_t *on = json_array();
 		for (size_t j = 0; j < a->nanns; j++) {
-			const char *name = iface_name(e, a->anns[j]->ifindex, buf);
+			const char *name = iface_name(e, ann_at(a, j)->ifindex, buf);
 			json_array_append_new(on, json_string(name));
 		}
 		json_object_set_new(o, "ip", json_string(ADDR_IP(a)));
@@ -1653,7 +1902,8 @@ size_t l2_engine_announced_on(const struct l2_engine *e, const struct ip_addr *a
 	size_t n = 0;
 	for (size_t j = 0; a && j < a->nanns && n < max; j++, n++) {
 		char buf[L2_IFACE_NAME_MAX];
-		snprintf(names[n], L2_IFACE_NAME_MAX, "%s", iface_name(e, a->anns[j]->ifindex, buf));
+		snprintf(names[n], L2_IFACE_NAME_MAX, "%s",
+			 iface_name(e, ann_at(a, j)->ifindex, buf));
 	}
 	return n;
 }

@@ -188,6 +188,19 @@ static int get_str(struct dctx *c, const struct tree *obj, const char *path, con
 	return r;
 }
 
+/* get_str() for the fields that may hold model_strdup()'s shared values. */
+static int get_common_str(struct dctx *c, const struct tree *obj, const char *path,
+			  const char *key, char **out)
+{
+	const struct tree *t;
+	int r = get_typed(c, obj, path, key, TREE_STRING, &t, NULL);
+	if (r == 1) {
+		model_strfree(*out);
+		*out = model_strdup(t->text ? t->text : "");
+	}
+	return r;
+}
+
 /* An integer in lo..hi. */
 static int tree_int(struct dctx *c, const struct tree *t, const char *path, int64_t lo,
 		    int64_t hi, int64_t *out)
@@ -1333,6 +1346,8 @@ static void decode_service_requests(struct dctx *c, const struct tree *spec, str
 				free(q);
 				s->request_invalid = true;
 			} else {
+				if (!s->requested)
+					s->requested = xcalloc(2, sizeof(*s->requested));
 				s->requested[s->nrequested++] = a;
 			}
 			free(list[i]);
@@ -1348,6 +1363,8 @@ static void decode_service_requests(struct dctx *c, const struct tree *spec, str
 			free(q);
 			s->request_invalid = true;
 		} else {
+			if (!s->requested)
+				s->requested = xcalloc(2, sizeof(*s->requested));
 			s->requested[s->nrequested++] = a;
 		}
 	}
@@ -1387,11 +1404,11 @@ static void decode_service(struct dctx *c, const struct tree *root, struct servi
 		type_error(c, "spec", spec, TREE_OBJECT);
 		spec = NULL;
 	}
-	s->type = xstrdup("ClusterIP");
-	s->external_traffic_policy = xstrdup("Cluster");
+	s->type = model_strdup("ClusterIP");
+	s->external_traffic_policy = model_strdup("Cluster");
 	s->policy = POLICY_SINGLE_STACK;
 	if (spec) {
-		if (get_str(c, spec, "spec", "type", &s->type) == 1 &&
+		if (get_common_str(c, spec, "spec", "type", &s->type) == 1 &&
 		    !in_list(s->type, service_types)) {
 			char *q = quote(s->type);
 			char *l = join_list(service_types);
@@ -1487,6 +1504,8 @@ static void decode_service(struct dctx *c, const struct tree *root, struct servi
 				     ip_format(&a, buf), ip_family_name(a.family), s->ncluster_ips,
 				     ip_family_name(s->families[s->ncluster_ips]));
 			} else {
+				if (!s->cluster_ips)
+					s->cluster_ips = xcalloc(2, sizeof(*s->cluster_ips));
 				s->cluster_ips[s->ncluster_ips++] = a;
 			}
 			free(ep);
@@ -1494,8 +1513,8 @@ static void decode_service(struct dctx *c, const struct tree *root, struct servi
 		}
 		free(cips);
 
-		if (get_str(c, spec, "spec", "externalTrafficPolicy", &s->external_traffic_policy) ==
-			    1 &&
+		if (get_common_str(c, spec, "spec", "externalTrafficPolicy",
+				   &s->external_traffic_policy) == 1 &&
 		    strcmp(s->external_traffic_policy, "Cluster") != 0 &&
 		    strcmp(s->external_traffic_policy, "Local") != 0) {
 			char *q = quote(s->external_traffic_policy);
@@ -1518,7 +1537,7 @@ static void decode_service(struct dctx *c, const struct tree *root, struct servi
 				}
 				struct svc_port port = {0};
 				get_str(c, e, ep, "name", &port.name);
-				if (get_str(c, e, ep, "protocol", &port.protocol) == 1 &&
+				if (get_common_str(c, e, ep, "protocol", &port.protocol) == 1 &&
 				    strcmp(port.protocol, "TCP") != 0 &&
 				    strcmp(port.protocol, "UDP") != 0 &&
 				    strcmp(port.protocol, "SCTP") != 0) {
@@ -1530,7 +1549,7 @@ static void decode_service(struct dctx *c, const struct tree *root, struct servi
 					free(prp);
 				}
 				if (!port.protocol)
-					port.protocol = xstrdup("TCP");
+					port.protocol = model_strdup("TCP");
 				int64_t v;
 				int r = get_int(c, e, ep, "port", 1, 65535, &v);
 				if (r == 0) {
@@ -1543,6 +1562,10 @@ static void decode_service(struct dctx *c, const struct tree *root, struct servi
 				free(ep);
 			}
 			free(pp);
+			/* Built once: exactly its length (most Services have a
+			 * port or two, the growth step is four). */
+			if (s->nports)
+				s->ports = xrealloc(s->ports, s->nports * sizeof(*s->ports));
 		}
 	}
 
@@ -1830,13 +1853,13 @@ static int decode_meta(struct dctx *c, const struct tree *root, const struct kin
 	const char *raw_ns = raw ? tree_get_str(raw, "namespace") : NULL;
 	meta->name = xstrdup(raw ? tree_get_str(raw, "name") : NULL);
 	if (ki->namespaced)
-		meta->namespace_ = xstrdup(raw_ns && *raw_ns ? raw_ns
-				   : ki->config		  ? c->m->config_namespace
-							  : "default");
+		meta->namespace_ = model_strdup(raw_ns && *raw_ns ? raw_ns
+						: ki->config		  ? c->m->config_namespace
+									  : "default");
 	display_set(meta);
 	free(meta->name);
 	meta->name = NULL;
-	free(meta->namespace_);
+	model_strfree(meta->namespace_);
 	meta->namespace_ = NULL;
 
 	const struct tree *md = NULL;
@@ -1846,14 +1869,14 @@ static int decode_meta(struct dctx *c, const struct tree *root, const struct kin
 	if (md) {
 		get_str(c, md, "metadata", "name", &meta->name);
 		if (ki->namespaced)
-			get_str(c, md, "metadata", "namespace", &meta->namespace_);
+			get_common_str(c, md, "metadata", "namespace", &meta->namespace_);
 		get_str(c, md, "metadata", "uid", &meta->uid);
 		get_str(c, md, "metadata", "resourceVersion", &meta->resource_version);
 		get_str_map(c, md, "metadata", "labels", &meta->labels, true, true);
 		get_str_map(c, md, "metadata", "annotations", &meta->annotations, true, false);
 	}
 	if (meta->namespace_ && !*meta->namespace_) {
-		free(meta->namespace_);
+		model_strfree(meta->namespace_);
 		meta->namespace_ = NULL;
 	}
 	if (meta->namespace_) {
@@ -1865,7 +1888,7 @@ static int decode_meta(struct dctx *c, const struct tree *root, const struct kin
 		}
 	}
 	if (ki->namespaced && !meta->namespace_)
-		meta->namespace_ = xstrdup(ki->config ? c->m->config_namespace : "default");
+		meta->namespace_ = model_strdup(ki->config ? c->m->config_namespace : "default");
 	display_set(meta);
 	if (!meta->name || !*meta->name) {
 		if (r >= 0 && !(md && member(md, "name") && member(md, "name")->type != TREE_STRING))
@@ -2036,7 +2059,7 @@ static int add_object(struct model *m, struct tree *obj, struct diag_list *d, bo
 	memset(&u, 0, sizeof(u));
 	struct obj_meta *meta = &u.pool.meta;
 	meta->kind = ki->k;
-	meta->api_version = xstrdup(av);
+	meta->api_version = model_strdup(av);
 	meta->file = file;
 	meta->line = obj->line;
 	meta->tree = obj;

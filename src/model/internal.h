@@ -43,6 +43,16 @@ void model_index_del(struct model *m, enum obj_kind k, size_t i);
 void model_index_move(struct model *m, enum obj_kind k, size_t from, size_t to);
 const char *model_intern_file(struct model *m, const char *file);
 
+/* Values that thousands of objects share ("v1", "default", "LoadBalancer",
+ * "Cluster", "TCP", ...) are not copied for each: model_strdup() returns
+ * the one static copy of such a value (else a copy of s, NULL for NULL),
+ * and model_strfree() frees anything else.  Only the fields that are
+ * documented to be set this way (obj_meta's api_version and namespace_,
+ * a Service's type, external_traffic_policy and ports' protocol) may hold
+ * them; they are freed with model_strfree(). */
+char *model_strdup(const char *s);
+void model_strfree(char *s);
+
 void meta_free(struct obj_meta *meta);
 void pool_free(struct pool *p);
 void l2adv_free(struct l2adv *a);

@@ -43,28 +43,39 @@ const char *labels_get(const struct labels *l, const char *key)
 	return found ? l->items[i].value : NULL;
 }
 
+/* A label is one block, "key\0value\0", and the array has exactly n
+ * items: a Service's selector of one label was an array of four and two
+ * strings. */
+static void kv_set(struct kv *kv, const char *key, const char *value)
+{
+	size_t lk = strlen(key) + 1, lv = strlen(value) + 1;
+	char *b = xmalloc(lk + lv);
+	memcpy(b, key, lk);
+	memcpy(b + lk, value, lv);
+	kv->key = b;
+	kv->value = b + lk;
+}
+
 void labels_set(struct labels *l, const char *key, const char *value)
 {
 	bool found;
 	size_t i = labels_find(l, key, &found);
 	if (found) {
-		char *v = xstrdup(value);
-		free(l->items[i].value);
-		l->items[i].value = v;
+		char *old = l->items[i].key;
+		kv_set(&l->items[i], old, value);
+		free(old);
 		return;
 	}
-	VEC_PUSH(l->items, l->n);
+	l->items = xrealloc(l->items, (l->n + 1) * sizeof(l->items[0]));
+	l->n++;
 	memmove(&l->items[i + 1], &l->items[i], (l->n - 1 - i) * sizeof(l->items[0]));
-	l->items[i].key = xstrdup(key);
-	l->items[i].value = xstrdup(value);
+	kv_set(&l->items[i], key, value);
 }
 
 void labels_free(struct labels *l)
 {
-	for (size_t i = 0; i < l->n; i++) {
+	for (size_t i = 0; i < l->n; i++)
 		free(l->items[i].key);
-		free(l->items[i].value);
-	}
 	free(l->items);
 	l->items = NULL;
 	l->n = 0;

@@ -250,11 +250,36 @@ static void strv_free(char **v, size_t n)
 	free(v);
 }
 
+static const char *const common_strings[] = {
+	"v1", "metallb.io/v1beta1", "metallb.io/v1beta2", "discovery.k8s.io/v1",
+	"default", MODEL_DEFAULT_CONFIG_NAMESPACE,
+	"LoadBalancer", "ClusterIP", "NodePort", "ExternalName",
+	"Cluster", "Local", "TCP", "UDP", "SCTP",
+};
+
+char *model_strdup(const char *s)
+{
+	if (!s)
+		return NULL;
+	for (size_t i = 0; i < ARRAY_SIZE(common_strings); i++)
+		if (strcmp(common_strings[i], s) == 0)
+			return (char *)common_strings[i];
+	return xstrdup(s);
+}
+
+void model_strfree(char *s)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(common_strings); i++)
+		if (s == common_strings[i])
+			return;
+	free(s);
+}
+
 void meta_free(struct obj_meta *meta)
 {
-	free(meta->api_version);
+	model_strfree(meta->api_version);
 	free(meta->name);
-	free(meta->namespace_);
+	model_strfree(meta->namespace_);
 	free(meta->uid);
 	free(meta->resource_version);
 	labels_free(&meta->labels);
@@ -330,17 +355,19 @@ void community_free(struct community *c)
 void service_free(struct service *s)
 {
 	meta_free(&s->meta);
-	free(s->type);
+	model_strfree(s->type);
 	free(s->lb_class);
-	free(s->external_traffic_policy);
+	model_strfree(s->external_traffic_policy);
 	labels_free(&s->selector);
 	for (size_t i = 0; i < s->nports; i++) {
 		free(s->ports[i].name);
-		free(s->ports[i].protocol);
+		model_strfree(s->ports[i].protocol);
 	}
 	free(s->ports);
 	strv_free(s->pool_names, s->npool_names);
 	free(s->sharing_key);
+	free(s->cluster_ips);
+	free(s->requested);
 }
 
 void node_free(struct node_obj *n)

@@ -35,7 +35,7 @@
 
 struct kv {
 	char *key;
-	char *value;
+	char *value;    /* set by labels_set(): in key's block */
 };
 
 /* Sorted by key, keys unique. */
@@ -280,8 +280,11 @@ struct service {
 	bool has_policy;
 	size_t nfamilies;             /* spec.ipFamilies, or derived (see below) */
 	enum ip_family families[2];
+	/* Blocks of two, allocated when the first address is set (most
+	 * Services have neither; inline they were 128 of a Service's 464
+	 * bytes): */
 	size_t ncluster_ips;
-	struct ip_addr cluster_ips[2];/* spec.clusterIPs (API server), in order */
+	struct ip_addr *cluster_ips;  /* spec.clusterIPs (API server), in order */
 	char *external_traffic_policy;/* "Cluster" (default) or "Local" */
 	struct labels selector;
 	size_t nports;
@@ -289,7 +292,7 @@ struct service {
 	/* requests, from spec.loadBalancerIP and the annotations (metallb.io/
 	 * wins over metallb.universe.tf/) */
 	size_t nrequested;
-	struct ip_addr requested[2];  /* at most one per family */
+	struct ip_addr *requested;    /* at most one per family (a block of two) */
 	bool request_invalid;         /* the request could not be parsed: no allocation */
 	size_t npool_names;
 	char **pool_names;            /* address-pool annotation, comma-separated */

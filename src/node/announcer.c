@@ -8,7 +8,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "base/hashmap.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "bgp/bgp_speaker.h"
@@ -26,10 +25,6 @@ struct announcer {
 	struct l2_planner *l2p;
 	struct bgp_planner *bgpp;
 	struct l2_engine *l2;
-	/* "ns/name" -> struct svc_addrs: each Service's addresses as last
-	 * planned, so that an update hands the engine only the addresses
-	 * that a change can move (the old and the new ones). */
-	struct hashmap planned;
 	/* The addresses of a Service by "ns/name" (BGP metrics name the
 	 * Service's addresses under each route). */
 	size_t (*addrs_of)(void *arg, const char *key, struct ip_addr addrs[2]);
@@ -38,44 +33,7 @@ struct announcer {
 	struct metrics_family *m_announced;
 };
 
-struct svc_addrs {
-	char *key;
-	size_t n;
-	struct ip_addr addrs[2];
-};
-
-static void planned_clear(struct announcer *a)
-{
-	struct hashmap_iter it;
-	hashmap_iter_init(&it, &a->planned);
-	while (hashmap_iter_next(&it)) {
-		struct svc_addrs *sa = it.value;
-		free(sa->key);
-		free(sa);
-	}
-	hashmap_clear(&a->planned);
-}
-
-static void planned_set(struct announcer *a, const char *key, const struct announce_svc *as)
-{
-	struct svc_addrs *sa = hashmap_get_str(&a->planned, key);
-	if (!as || !as->svc || !as->naddrs) {
-		if (sa) {
-			hashmap_del_str(&a->planned, key, NULL);
-			free(sa->key);
-			free(sa);
-		}
-		return;
-	}
-	if (!sa) {
-		sa = xcalloc(1, sizeof(*sa));
-		sa->key = xstrdup(key);
-		hashmap_put_str(&a->planned, sa->key, sa, NULL);
-	}
-	sa->n = as->naddrs > 2 ? 2 : as->naddrs;
-	for (size_t x = 0; x < sa->n; x++)
-		sa->addrs[x] = as->addrs[x];
-}
+static void collect_l2(struct metrics_family *fam, void *arg);
 
 struct announcer *announcer_new(struct ev_loop *loop, struct metrics_registry *reg,
 				const struct announcer_opts *o)
@@ -94,6 +52,8 @@ struct announcer *announcer_new(struct ev_loop *loop, struct metrics_registry *r
 					    "desired state, it does not guarantee that the routing "
 					    "protocols have converged.",
 					    METRICS_GAUGE, ann_l);
+	if (a->m_announced)
+		metrics_family_set_collector(a->m_announced, collect_l2, a);
 	if (!o->no_l2) {
 		struct l2_engine_opts lo = {
 			.install_vips = o->install_vips,
@@ -187,23 +147,20 @@ static void bgp_plan_all(struct announcer *a, const struct model *m,
 
 /* metallb_speaker_announced: one series per (address, Service) announced
  * here, labelled with the Service's address (for BGP too, also when the
- * route is an aggregate).  Layer 2 series follow the Services that
- * changed; BGP series are set again from the plan when it has sessions. */
-static void metrics_l2_service(struct announcer *a, const char *key,
-			       const struct announce_svc *as)
+ * route is an aggregate).  The Layer 2 series are made from the plan when
+ * the metrics are read (20,000 held series cost 2.7 MiB); BGP series are
+ * set again from the plan when it has sessions. */
+static void collect_l2(struct metrics_family *fam, void *arg)
 {
-	metrics_remove_matching(a->m_announced, "service", key);
+	const struct announcer *a = arg;
 	const struct l2_plan *plan = l2_planner_plan(a->l2p);
-	for (size_t x = 0; as && as->svc && x < as->naddrs; x++) {
-		size_t lo = plan_lower(plan, &as->addrs[x]);
-		for (size_t k = lo; k < plan->n && ip_eq(&plan->entries[k].addr, &as->addrs[x]); k++) {
-			const struct l2_entry *e = &plan->entries[k];
-			if (!e->here || strcmp(e->service, key) != 0)
-				continue;
-			char ip[IP_STR_MAX];
-			const char *l[] = {ip_format(&e->addr, ip), a->node, "layer2", e->service};
-			metrics_set(a->m_announced, l, 1);
-		}
+	for (size_t i = 0; i < plan->n; i++) {
+		const struct l2_entry *e = &plan->entries[i];
+		if (!e->here)
+			continue;
+		char ip[IP_STR_MAX];
+		const char *l[] = {ip_format(&e->addr, ip), a->node, "layer2", e->service};
+		metrics_set(fam, l, 1);
 	}
 }
 
@@ -368,13 +325,6 @@ void announcer_apply(struct announcer *a, const struct model *m, const struct an
 	l2_planner_reset(a->l2p, m, svcs, nsvcs);
 	if (!a->o.no_bgp)
 		bgp_plan_all(a, m, svcs, nsvcs);
-	planned_clear(a);
-	for (size_t i = 0; i < nsvcs; i++) {
-		char key[512];
-		snprintf(key, sizeof(key), "%s/%s", svcs[i].svc->meta.namespace_,
-			 svcs[i].svc->meta.name);
-		planned_set(a, key, &svcs[i]);
-	}
 	apply_bgp(a, bgp_planner_plan(a->bgpp));
 	const struct l2_plan *plan = l2_planner_plan(a->l2p);
 	for (size_t i = 0; i < plan->n; i++)
@@ -382,36 +332,31 @@ void announcer_apply(struct announcer *a, const struct model *m, const struct an
 	free(old.entries);
 	apply_l2(a);
 	metrics_family_clear(a->m_announced);
-	for (size_t i = 0; i < plan->n; i++) {
-		const struct l2_entry *e = &plan->entries[i];
-		if (!e->here)
-			continue;
-		char ip[IP_STR_MAX];
-		const char *l[] = {ip_format(&e->addr, ip), a->node, "layer2", e->service};
-		metrics_set(a->m_announced, l, 1);
-	}
 	if (bgp_planner_plan(a->bgpp)->nsessions)
 		metrics_bgp(a, svcs, nsvcs);
 }
 
 /* The Layer 2 engine takes the addresses the changes can move: each
- * changed Service's old and new ones, owned now by the first Service of
+ * changed Service's old ones (those the plan had entries for, as
+ * l2_planner_held() said before the update) and new ones, owned now by the first Service of
  * the plan that has them here (as apply_l2() picks), or gone. */
+struct held_addrs {
+	size_t n;
+	struct ip_addr addrs[2];
+};
+
 static void l2_apply_changes(struct announcer *a, const struct announce_change *changes,
-			     size_t nchanges)
+			     size_t nchanges, const struct held_addrs *old)
 {
 	const struct l2_plan *plan = l2_planner_plan(a->l2p);
 	struct l2_owned *own = xcalloc(4 * nchanges + 1, sizeof(*own));
 	struct ip_addr *gone = xcalloc(4 * nchanges + 1, sizeof(*gone));
 	size_t nown = 0, ngone = 0;
 	for (size_t i = 0; i < nchanges; i++) {
-		char key[512];
-		snprintf(key, sizeof(key), "%s/%s", changes[i].ns, changes[i].name);
 		struct ip_addr cand[4];
 		size_t nc = 0;
-		const struct svc_addrs *old = hashmap_get_str(&a->planned, key);
-		for (size_t x = 0; old && x < old->n; x++)
-			cand[nc++] = old->addrs[x];
+		for (size_t x = 0; x < old[i].n; x++)
+			cand[nc++] = old[i].addrs[x];
 		for (size_t x = 0; changes[i].as.svc && x < changes[i].as.naddrs && x < 2; x++)
 			cand[nc++] = changes[i].as.addrs[x];
 		for (size_t c = 0; c < nc; c++) {
@@ -432,7 +377,6 @@ static void l2_apply_changes(struct announcer *a, const struct announce_change *
 			own[nown].interfaces = e->interfaces;
 			nown++;
 		}
-		planned_set(a, key, &changes[i].as);
 	}
 	if (a->l2)
 		l2_engine_update(a->l2, own, nown, gone, ngone);
@@ -448,10 +392,15 @@ void announcer_update(struct announcer *a, const struct model *m,
 	/* Whether each changed Service's new addresses were owned here
 	 * before, read from the plan before it moves. */
 	bool(*before)[2] = xcalloc(nchanges, sizeof(*before));
+	struct held_addrs *old = xcalloc(nchanges, sizeof(*old));
 	const struct l2_plan *plan = l2_planner_plan(a->l2p);
-	for (size_t i = 0; i < nchanges; i++)
+	for (size_t i = 0; i < nchanges; i++) {
 		for (size_t x = 0; x < changes[i].as.naddrs && x < 2; x++)
 			before[i][x] = plan_owned_here(plan, &changes[i].as.addrs[x]);
+		char key[512];
+		snprintf(key, sizeof(key), "%s/%s", changes[i].ns, changes[i].name);
+		old[i].n = l2_planner_held(a->l2p, key, old[i].addrs);
+	}
 	l2_planner_update(a->l2p, m, changes, nchanges);
 	if (!a->o.no_bgp) {
 		bgp_planner_update(a->bgpp, m, changes, nchanges);
@@ -469,16 +418,18 @@ void announcer_update(struct announcer *a, const struct model *m,
 				if (strcmp(plan->entries[k].service, key) == 0)
 					log_owner(&plan->entries[k], before[i][x]);
 		}
-		/* Removes the Service's series of both protocols. */
-		metrics_l2_service(a, key, &changes[i].as);
-		/* The other Services' BGP series cannot move: a route leaves the
-		 * plan only with its last Service, and a Service's series are
-		 * its own addresses under its own routes. */
+		/* Removes the Service's BGP series (Layer 2's are made when
+		 * /metrics is read).  The other Services' BGP series cannot
+		 * move: a route leaves the plan only with its last Service,
+		 * and a Service's series are its own addresses under its own
+		 * routes. */
+		metrics_remove_matching(a->m_announced, "service", key);
 		if (bgp_planner_plan(a->bgpp)->nsessions)
 			metrics_bgp_service(a, &changes[i]);
 	}
 	free(before);
-	l2_apply_changes(a, changes, nchanges);
+	l2_apply_changes(a, changes, nchanges, old);
+	free(old);
 }
 
 void announcer_set_claims(struct announcer *a, const struct announce_claims *claims)
@@ -551,13 +502,15 @@ void announcer_free(struct announcer *a)
 {
 	if (!a)
 		return;
+	/* The family is the registry's and may outlive the announcer. */
+	if (a->m_announced)
+		metrics_family_set_collector(a->m_announced, NULL, NULL);
 	if (a->l2)
 		l2_engine_free(a->l2);
 	if (a->speaker)
 		bgp_speaker_free(a->speaker);
 	l2_planner_free(a->l2p);
 	bgp_planner_free(a->bgpp);
-	planned_clear(a);
 	free(a->node);
 	free(a);
 }

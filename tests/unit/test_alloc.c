@@ -202,6 +202,8 @@ static void fill_svc(struct model *m, struct service *s, const struct svc_spec *
 	s->nports = n;
 	strv_free(v, n);
 	n = split(ss->request, &v);
+	if (n)
+		s->requested = xcalloc(2, sizeof(*s->requested));
 	for (size_t i = 0; i < n && i < 2; i++)
 		s->requested[i] = addr(v[i]);
 	s->nrequested = n;

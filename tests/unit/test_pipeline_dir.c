@@ -4,7 +4,8 @@
  * between passes and parsed again (or, for a broken file, from the text it
  * was last read from), a broken file keeping its objects, a Service's last
  * good version surviving a change of its file, a removed file's objects
- * gone.
+ * gone.  The same again with files large enough for their text to be kept
+ * deflated.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -28,13 +29,18 @@
 	"apiVersion: v1\nkind: Service\nmetadata:\n  name: " name "\n  namespace: default\n" \
 	"  annotations: {" annotations "}\nspec:\n  type: LoadBalancer\n  ports: [{port: 80}]\n"
 
-static char dir[] = "/tmp/ironlb-test-pipeline-XXXXXX";
+static char dir[64];
+
+/* Written at the top of every file: "" or a long comment. */
+static char *pad;
 
 static void write_file(const char *name, const char *text)
 {
 	char *path = xasprintf("%s/%s", dir, name);
 	FILE *f = fopen(path, "w");
 	assert_non_null(f);
+	if (pad)
+		fputs(pad, f);
 	fputs(text, f);
 	fclose(f);
 	free(path);
@@ -65,9 +71,9 @@ static const char *addr(const struct pipeline_pass *ps, const char *name, char *
 	return "-";
 }
 
-static void test_directory(void **state)
+static void directory(void)
 {
-	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/ironlb-test-pipeline-XXXXXX");
 	assert_non_null(mkdtemp(dir));
 	struct pipeline *p = pipeline_new(NULL);
 	struct alloc *a = alloc_new();
@@ -148,10 +154,33 @@ static void test_directory(void **state)
 	pipeline_free(p);
 }
 
+static void test_directory(void **state)
+{
+	(void)state;
+	directory();
+}
+
+/* Files of 40 KiB: their last good text is kept deflated, and a broken
+ * one is restored from it. */
+static void test_directory_large_files(void **state)
+{
+	(void)state;
+	size_t n = 40 * 1024;
+	pad = xmalloc(n + 1);
+	memset(pad, 'x', n);
+	pad[0] = '#';
+	pad[n - 1] = '\n';
+	pad[n] = '\0';
+	directory();
+	free(pad);
+	pad = NULL;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_directory),
+		cmocka_unit_test(test_directory_large_files),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
