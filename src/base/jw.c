@@ -338,6 +338,19 @@ void jw_json(struct jw *w, const json_t *v)
 		w->err = true;
 }
 
+void jw_json_members(struct jw *w, const json_t *obj)
+{
+	const char *key;
+	json_t *v;
+	if (!json_is_object(obj))
+		return;
+	json_object_foreach((json_t *)obj, key, v)
+	{
+		jw_key(w, key);
+		jw_json(w, v);
+	}
+}
+
 void jw_kstr(struct jw *w, const char *key, const char *s)
 {
 	jw_key(w, key);

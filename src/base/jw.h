@@ -66,6 +66,9 @@ void jw_null(struct jw *w);
 /* A jansson value written in place (NULL writes null): for the small
  * sections still built as trees. */
 void jw_json(struct jw *w, const json_t *v);
+/* The members of a jansson object written as members of the current
+ * object (nothing for anything else). */
+void jw_json_members(struct jw *w, const json_t *obj);
 
 /* A member in one call: jw_key() then the value. */
 void jw_kstr(struct jw *w, const char *key, const char *s);

@@ -53,6 +53,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/jw.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "bgp/bgp_msg.h"
@@ -1144,50 +1145,74 @@ uint32_t bgp_speaker_router_id(const struct bgp_speaker *sp)
 	return sp->default_router_id;
 }
 
-static json_t *route_json(const struct peer *p, const struct bgp_route *r)
+static void route_write(struct jw *w, const struct peer *p, const struct bgp_route *r)
 {
-	json_t *o = json_object(), *comms = json_array(), *svcs = json_array();
 	char buf[IP_STR_MAX];
-
 	struct ip_prefix pf = bgp_prefix_unpack(&r->prefix);
 
-	json_object_set_new(o, "prefix", json_string(ip_prefix_format(&pf, buf)));
-	json_object_set_new(o, "local_pref",
-			    r->has_local_pref ? json_integer(r->local_pref) : json_null());
+	jw_obj_begin(w);
+	jw_kstr(w, "prefix", ip_prefix_format(&pf, buf));
+	jw_key(w, "local_pref");
+	if (r->has_local_pref)
+		jw_uint(w, r->local_pref);
+	else
+		jw_null(w);
+	jw_key(w, "communities");
+	jw_arr_begin(w);
 	for (size_t i = 0; i < r->ncommunities; i++) {
 		char c[64];
 		community_format(&r->communities[i], c, sizeof(c));
-		json_array_append_new(comms, json_string(c));
+		jw_str(w, c);
 	}
-	json_object_set_new(o, "communities", comms);
+	jw_arr_end(w);
+	jw_key(w, "services");
+	jw_arr_begin(w);
 	for (size_t i = 0; i < r->nservices; i++)
-		json_array_append_new(svcs, json_string(r->services[i]));
-	json_object_set_new(o, "services", svcs);
-	json_object_set_new(o, "announced", json_boolean(rib_has(p, r)));
-	return o;
+		jw_str(w, r->services[i]);
+	jw_arr_end(w);
+	jw_kbool(w, "announced", rib_has(p, r));
+	jw_obj_end(w);
+}
+
+void bgp_speaker_status_write(const struct bgp_speaker *sp, struct jw *w)
+{
+	char rid[IP_STR_MAX];
+	struct ip_addr a = ip_v4(sp->default_router_id);
+
+	jw_obj_begin(w);
+	jw_kstr(w, "default_router_id", ip_format(&a, rid));
+	jw_kint(w, "listen_port", sp->bound_port);
+	jw_key(w, "sessions");
+	jw_arr_begin(w);
+	for (size_t i = 0; i < sp->npeers; i++) {
+		const struct peer *p = sp->peers[i];
+		if (!p->s)
+			continue;
+		jw_obj_begin(w);
+		json_t *o = bgp_session_status_json(p->s);
+		jw_json_members(w, o);
+		json_decref(o);
+		/* A route per announced prefix, possibly tens of thousands:
+		 * written as read, never held as a tree. */
+		jw_key(w, "routes");
+		jw_arr_begin(w);
+		for (size_t k = 0; k < p->plan->nroutes; k++)
+			route_write(w, p, &p->plan->routes[k]);
+		jw_arr_end(w);
+		jw_kint(w, "announced_prefixes", (long long)p->nrib);
+		jw_obj_end(w);
+	}
+	jw_arr_end(w);
+	jw_obj_end(w);
 }
 
 json_t *bgp_speaker_status_json(const struct bgp_speaker *sp)
 {
-	json_t *root = json_object(), *arr = json_array();
-	char rid[IP_STR_MAX];
-	struct ip_addr a = ip_v4(sp->default_router_id);
-
-	for (size_t i = 0; i < sp->npeers; i++) {
-		const struct peer *p = sp->peers[i];
-		json_t *o, *routes = json_array();
-
-		if (!p->s)
-			continue;
-		o = bgp_session_status_json(p->s);
-		for (size_t k = 0; k < p->plan->nroutes; k++)
-			json_array_append_new(routes, route_json(p, &p->plan->routes[k]));
-		json_object_set_new(o, "routes", routes);
-		json_object_set_new(o, "announced_prefixes", json_integer((json_int_t)p->nrib));
-		json_array_append_new(arr, o);
-	}
-	json_object_set_new(root, "default_router_id", json_string(ip_format(&a, rid)));
-	json_object_set_new(root, "listen_port", json_integer(sp->bound_port));
-	json_object_set_new(root, "sessions", arr);
-	return root;
+	struct jw w;
+	jw_init(&w, false);
+	bgp_speaker_status_write(sp, &w);
+	char *text = jw_finish(&w, NULL);
+	json_t *v = text ? json_loads(text, 0, NULL) : NULL;
+	free(text);
+	return v;
 }

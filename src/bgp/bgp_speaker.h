@@ -40,6 +40,7 @@
 struct ev_loop;
 struct metrics_registry;
 struct bgp_speaker;
+struct jw;
 
 struct bgp_speaker_opts {
 	uint16_t listen_port;        /* default 179; 0 = do not listen */
@@ -71,7 +72,10 @@ void bgp_speaker_free(struct bgp_speaker *sp);
 
 /* For /status: per session its name, peer, state, uptime, negotiated
  * capabilities and hold time, last error, counters, and the routes
- * announced with their attributes.  A new jansson object. */
+ * announced with their attributes, written as one object by w.
+ * bgp_speaker_status_json() is the same as a new jansson object (for
+ * tests; /status streams it). */
+void bgp_speaker_status_write(const struct bgp_speaker *sp, struct jw *w);
 json_t *bgp_speaker_status_json(const struct bgp_speaker *sp);
 
 /* The port listened on (0 when not listening). */

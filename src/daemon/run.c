@@ -20,6 +20,7 @@
 #include "alloc/alloc.h"
 #include "alloc/alloc_metrics.h"
 #include "base/hashmap.h"
+#include "base/jw.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "node/announcer.h"
@@ -32,6 +33,7 @@
 #include "model/model.h"
 #include "pipeline/pipeline.h"
 #include "reconcile/reconciler.h"
+#include "status/status.h"
 
 /* Events kept per Service for /status, newest last. */
 #define EVENTS_KEPT 8
@@ -1428,10 +1430,11 @@ static const struct l2_entry *plan_by_service_find(const struct l2_entry **v, si
 	return hit ? *hit : NULL;
 }
 
-/* A row of /status services, listed in namespace/name order. */
+/* A row of /status services, listed in namespace/name order: a Service
+ * in force (s) or a failed one that was never good (s NULL). */
 struct status_row {
 	const char *ns, *name;
-	json_t *j;
+	const struct service *s;
 };
 
 static int status_row_cmp(const void *a, const void *b)
@@ -1441,12 +1444,93 @@ static int status_row_cmp(const void *a, const void *b)
 	return c ? c : strcmp(x->name, y->name);
 }
 
-static json_t *status_json(struct daemon *d)
+/* The entries of "services", written one at a time (status/status.h). */
+static void status_services(struct jw *w, void *arg)
 {
-	json_t *root = json_object();
-	json_object_set_new(root, "node", json_string(d->o->node_name));
-	json_object_set_new(root, "manifests", json_string(d->o->manifests_dir));
+	struct daemon *d = arg;
+	const struct pipeline_verdict *v = &d->live.verdict;
+	/* Listed by namespace/name: the Services in force that are ours, and
+	 * failed Services that were never good (only their events). */
+	struct status_row *rows = NULL;
+	size_t nrows = 0;
+	if (d->have_model) {
+		for (size_t i = 0; i < d->live.model.nservices; i++) {
+			const struct service *s = &d->live.model.services[i];
+			if (!pipeline_service_ours(d->pipe, s))
+				continue;
+			*VEC_PUSH(rows, nrows) =
+				(struct status_row){s->meta.namespace_, s->meta.name, s};
+		}
+	}
+	for (size_t i = 0; i < v->nfailed; i++) {
+		const struct pipeline_failed *f = &v->failed[i];
+		if (d->have_model && model_find_service(&d->live.model, f->namespace_, f->name))
+			continue;
+		*VEC_PUSH(rows, nrows) = (struct status_row){f->namespace_, f->name, NULL};
+	}
+	xqsort(rows, nrows, sizeof(*rows), status_row_cmp);
 
+	const struct l2_plan *plan = d->have_model ? announcer_l2_plan(d->ann) : NULL;
+	const struct l2_entry **by_svc = plan ? plan_by_service(plan) : NULL;
+	for (size_t i = 0; i < nrows; i++) {
+		char key[512];
+		snprintf(key, sizeof(key), "%s/%s", rows[i].ns, rows[i].name);
+		struct status_service row = {.namespace_ = rows[i].ns, .name = rows[i].name};
+		char ips[2][IP_STR_MAX];
+		const char *ingress[2], *pools[2];
+		if (rows[i].s) {
+			struct announce_svc r;
+			service_alloc(d, rows[i].s, &r);
+			for (size_t k = 0; k < r.naddrs && k < 2; k++) {
+				ingress[k] = ip_format(&r.addrs[k], ips[k]);
+				pools[k] = r.pools[k];
+			}
+			row.naddrs = r.naddrs < 2 ? r.naddrs : 2;
+			row.ingress = ingress;
+			row.pools = pools;
+			const struct l2_entry *pe = plan_by_service_find(by_svc, plan->n, key);
+			if (pe) {
+				row.owner = pe->owner;
+				row.announced_here = pe->here;
+			}
+		}
+		status_service_begin(w, &row);
+		const struct svc_events *se = events_find(d, key);
+		const char *e = se ? ev_first(se) : NULL;
+		for (size_t k = 0; se && k < se->n; k++, e = ev_next(e))
+			status_event(w, ev_type(e), ev_reason(e), ev_message(e));
+		status_service_end(w);
+	}
+	free(by_svc);
+	free(rows);
+}
+
+static void status_config(struct jw *w, void *arg)
+{
+	struct daemon *d = arg;
+	jw_kint(w, "reloads", (long long)d->reloads);
+	jw_kint(w, "failed_reloads", (long long)d->reload_failures);
+	jw_kreal(w, "last_reload", d->last_reload);
+	jw_kreal(w, "last_applied", d->last_applied);
+}
+
+static void status_members(struct jw *w, void *arg)
+{
+	struct daemon *d = arg;
+	if (!d->mio) {
+		jw_null(w);
+		return;
+	}
+	json_t *members = member_io_status_json(d->mio);
+	json_object_set_new(members, "table", table_status_json(d));
+	jw_json(w, members);
+	json_decref(members);
+}
+
+static void h_status(const struct http_request *req, struct http_response *resp, void *arg)
+{
+	struct daemon *d = arg;
+	(void)req;
 	json_t *errors = json_array(), *warnings = json_array();
 	for (size_t i = 0; i < d->live.diags.n; i++) {
 		const struct diag *g = &d->live.diags.items[i];
@@ -1456,109 +1540,27 @@ static json_t *status_json(struct daemon *d)
 		json_array_append_new(g->level == DIAG_ERROR ? errors : warnings, json_string(s));
 		free(s);
 	}
-	const struct pipeline_verdict *v = &d->live.verdict;
-	json_t *verdict = pipeline_verdict_json(v);
-	json_t *failed = json_incref(json_object_get(verdict, "failed"));
+	json_t *verdict = pipeline_verdict_json(&d->live.verdict);
+	struct status_doc doc = {
+		.node = d->o->node_name,
+		.manifests = d->o->manifests_dir,
+		.leader = -1,
+		.loaded = d->have_model,
+		.stale = d->stale,
+		.config_extra = status_config,
+		.verdict = verdict,
+		.errors = errors,
+		.warnings = warnings,
+		.services = status_services,
+		.pools = alloc_pools_json(d->alloc),
+		.ann = d->ann,
+		.rec = d->rec,
+		.members = status_members,
+		.arg = d,
+	};
+	status_doc_respond(&doc, resp);
 	json_decref(verdict);
-	json_object_set_new(root, "config",
-			    json_pack("{s:b, s:b, s:I, s:I, s:f, s:f, s:o, s:o, s:s, s:o}", "loaded",
-				      d->have_model, "stale", d->stale, "reloads",
-				      (json_int_t)d->reloads, "failed_reloads",
-				      (json_int_t)d->reload_failures, "last_reload",
-				      d->last_reload, "last_applied", d->last_applied, "errors",
-				      errors, "warnings", warnings, "verdict",
-				      pipeline_config_name(v->config), "failed", failed));
-
-	/* Listed by namespace/name: the Services in force that are ours, and
-	 * failed Services that were never good (only their events). */
-	struct status_row *rows = NULL;
-	size_t nrows = 0;
-	if (d->have_model) {
-		const struct l2_plan *plan = announcer_l2_plan(d->ann);
-		const struct l2_entry **by_svc = plan_by_service(plan);
-		for (size_t i = 0; i < d->live.model.nservices; i++) {
-			const struct service *s = &d->live.model.services[i];
-			if (!pipeline_service_ours(d->pipe, s))
-				continue;
-			struct announce_svc r;
-			service_alloc(d, s, &r);
-			char key[512];
-			snprintf(key, sizeof(key), "%s/%s", s->meta.namespace_, s->meta.name);
-			json_t *ingress = json_array(), *pools = json_array();
-			for (size_t k = 0; k < r.naddrs; k++) {
-				char ip[IP_STR_MAX];
-				json_array_append_new(ingress, json_string(ip_format(&r.addrs[k], ip)));
-				json_array_append_new(pools, json_string(r.pools[k]));
-			}
-			const char *owner = NULL;
-			bool here = false;
-			const struct l2_entry *pe = plan_by_service_find(by_svc, plan->n, key);
-			if (pe) {
-				owner = pe->owner;
-				here = pe->here;
-			}
-			struct status_row *row = VEC_PUSH(rows, nrows);
-			row->ns = s->meta.namespace_;
-			row->name = s->meta.name;
-			row->j = json_pack("{s:s, s:s, s:o, s:o, s:o, s:b}", "namespace",
-					   s->meta.namespace_, "name", s->meta.name, "ingress",
-					   ingress, "pools", pools, "owner",
-					   owner ? json_string(owner) : json_null(), "announced_here",
-					   here);
-		}
-		free(by_svc);
-	}
-	for (size_t i = 0; i < v->nfailed; i++) {
-		const struct pipeline_failed *f = &v->failed[i];
-		if (d->have_model && model_find_service(&d->live.model, f->namespace_, f->name))
-			continue;
-		struct status_row *row = VEC_PUSH(rows, nrows);
-		row->ns = f->namespace_;
-		row->name = f->name;
-		row->j = json_pack("{s:s, s:s, s:[], s:[], s:n, s:b}", "namespace", f->namespace_,
-				   "name", f->name, "ingress", "pools", "owner", "announced_here",
-				   false);
-	}
-	xqsort(rows, nrows, sizeof(*rows), status_row_cmp);
-	json_t *svcs = json_array();
-	for (size_t i = 0; i < nrows; i++) {
-		char key[512];
-		snprintf(key, sizeof(key), "%s/%s", rows[i].ns, rows[i].name);
-		json_t *ev = json_array();
-		const struct svc_events *se = events_find(d, key);
-		const char *e = se ? ev_first(se) : NULL;
-		for (size_t k = 0; se && k < se->n; k++, e = ev_next(e))
-			json_array_append_new(ev, json_pack("{s:s, s:s, s:s}", "type", ev_type(e),
-							    "reason", ev_reason(e), "message",
-							    ev_message(e)));
-		json_object_set_new(rows[i].j, "events", ev);
-		json_array_append_new(svcs, rows[i].j);
-	}
-	free(rows);
-	json_object_set_new(root, "services", svcs);
-
-	json_t *pools = alloc_pools_json(d->alloc);
-	json_object_set_new(root, "pools", pools);
-
-	announcer_status_json(d->ann, root);
-	json_object_set_new(root, "reconciler", reconciler_status_json(d->rec));
-	json_t *members = d->mio ? member_io_status_json(d->mio) : json_null();
-	if (d->mio)
-		json_object_set_new(members, "table", table_status_json(d));
-	json_object_set_new(root, "members", members);
-	return root;
-}
-
-static void h_status(const struct http_request *req, struct http_response *resp, void *arg)
-{
-	(void)req;
-	json_t *root = status_json(arg);
-	resp->body = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	resp->body_len = strlen(resp->body);
-	resp->status = 200;
-	resp->content_type = HTTP_APPLICATION_JSON;
-	json_decref(root);
-	/* The document's tree was many small blocks: hand them back. */
+	/* The small blocks of the document's parts: hand them back. */
 	malloc_trim(0);
 }
 

@@ -38,6 +38,7 @@
 #include "alloc/alloc_metrics.h"
 #include "base/diag.h"
 #include "base/hashmap.h"
+#include "base/jw.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "base/metrics.h"
@@ -47,6 +48,7 @@
 #include "manifest/tree.h"
 #include "model/model.h"
 #include "reconcile/reconciler.h"
+#include "status/status.h"
 #include "k8sd/k8sd.h"
 #include "pipeline/pipeline.h"
 
@@ -1162,28 +1164,30 @@ static bool on_pending(void *arg)
 	return c->lease_busy || k8s_client_pending(c->client);
 }
 
+static void status_config(struct jw *w, void *arg)
+{
+	struct ctl *c = arg;
+	jw_kbool(w, "synced", c->started);
+	jw_kint(w, "updates", (long long)c->updates);
+	jw_kint(w, "failed_updates", (long long)c->update_errors);
+	jw_kint(w, "whole_passes", (long long)c->whole_passes);
+}
+
 static void h_status(const struct http_request *req, struct http_response *resp, void *arg)
 {
 	struct ctl *c = arg;
 	(void)req;
-	json_t *root = json_object();
-	json_object_set_new(root, "namespace", json_string(c->ns));
-	json_object_set_new(root, "leader", json_boolean(c->leader));
-	json_object_set_new(root, "config",
-			    json_pack("{s:b, s:b, s:b, s:I, s:I}", "synced", c->started, "loaded",
-				      c->have_config, "stale", c->stale, "updates",
-				      (json_int_t)c->updates, "failed_updates",
-				      (json_int_t)c->update_errors));
-	json_object_set_new(json_object_get(root, "config"), "whole_passes",
-			    json_integer((json_int_t)c->whole_passes));
-	if (c->verdict)
-		json_object_update(json_object_get(root, "config"), c->verdict);
-	json_object_set_new(root, "reconciler", reconciler_status_json(c->rec));
-	resp->body = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	resp->body_len = strlen(resp->body);
-	resp->status = 200;
-	resp->content_type = HTTP_APPLICATION_JSON;
-	json_decref(root);
+	struct status_doc doc = {
+		.namespace_ = c->ns,
+		.leader = c->leader,
+		.loaded = c->have_config,
+		.stale = c->stale,
+		.config_extra = status_config,
+		.verdict = c->verdict,
+		.rec = c->rec,
+		.arg = c,
+	};
+	status_doc_respond(&doc, resp);
 }
 
 /* ------------------------------------------------------------------ */

@@ -60,6 +60,7 @@
 #include "base/diag.h"
 #include "base/base64.h"
 #include "base/hashmap.h"
+#include "base/jw.h"
 #include "base/log.h"
 #include "base/sha256.h"
 #include "base/util.h"
@@ -75,6 +76,7 @@
 #include "manifest/tree.h"
 #include "model/model.h"
 #include "reconcile/reconciler.h"
+#include "status/status.h"
 
 #define REPORTING_CONTROLLER "metallb.io/speaker"
 #define RETRY 1.0
@@ -1083,32 +1085,41 @@ static void h_healthz(const struct http_request *req, struct http_response *resp
 		http_response_printf(resp, 503, "not synced with the API server yet\n");
 }
 
+static void status_config(struct jw *w, void *arg)
+{
+	struct spk *s = arg;
+	jw_kbool(w, "synced", s->started);
+	jw_kint(w, "updates", (long long)s->updates);
+	jw_kint(w, "failed_updates", (long long)s->update_errors);
+	jw_kint(w, "whole_passes", (long long)s->whole_passes);
+}
+
+static void status_members(struct jw *w, void *arg)
+{
+	struct spk *s = arg;
+	json_t *m = liveness_status_json(s->liveness);
+	jw_json(w, m);
+	json_decref(m);
+}
+
 static void h_status(const struct http_request *req, struct http_response *resp, void *arg)
 {
 	struct spk *s = arg;
 	(void)req;
-	json_t *root = json_object();
-	json_object_set_new(root, "node", json_string(s->node));
-	json_object_set_new(root, "namespace", json_string(s->ns));
-	json_t *config =
-		json_pack("{s:b, s:b, s:b, s:I, s:I}", "synced", s->started, "loaded",
-			  s->have_config, "stale", s->stale, "updates", (json_int_t)s->updates,
-			  "failed_updates", (json_int_t)s->update_errors);
-	json_object_set_new(config, "whole_passes", json_integer((json_int_t)s->whole_passes));
-	/* Before the first pass there is no verdict yet: "verdict" is null. */
-	if (s->verdict)
-		json_object_update(config, s->verdict);
-	else
-		json_object_set_new(config, "verdict", json_null());
-	json_object_set_new(root, "config", config);
-	announcer_status_json(s->ann, root);
-	json_object_set_new(root, "reconciler", reconciler_status_json(s->rec));
-	json_object_set_new(root, "members", liveness_status_json(s->liveness));
-	resp->body = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	resp->body_len = strlen(resp->body);
-	resp->status = 200;
-	resp->content_type = HTTP_APPLICATION_JSON;
-	json_decref(root);
+	struct status_doc doc = {
+		.node = s->node,
+		.namespace_ = s->ns,
+		.leader = -1,
+		.loaded = s->have_config,
+		.stale = s->stale,
+		.config_extra = status_config,
+		.verdict = s->verdict, /* null before the first pass */
+		.ann = s->ann,
+		.rec = s->rec,
+		.members = status_members,
+		.arg = s,
+	};
+	status_doc_respond(&doc, resp);
 }
 
 /* SIGTERM/SIGINT (the reconciler's stop): tell the other members first

@@ -47,6 +47,7 @@
 #include <unistd.h>
 
 #include "base/hashmap.h"
+#include "base/jw.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "base/metrics.h"
@@ -1835,64 +1836,78 @@ void l2_engine_update(struct l2_engine *e, const struct l2_owned *owned, size_t 
 
 /* --- status --- */
 
-json_t *l2_engine_status_json(const struct l2_engine *e)
+void l2_engine_status_write(const struct l2_engine *e, struct jw *w)
 {
-	json_t *root = json_object();
-	json_t *ifs = json_array();
-	json_t *addrs = json_array();
-	json_t *invalid = json_object();
 	char buf[L2_IFACE_NAME_MAX];
 
+	jw_obj_begin(w);
+	jw_key(w, "interfaces");
+	jw_arr_begin(w);
 	for (size_t i = 0; e->ifs && i < l2_iface_count(e->ifs); i++) {
 		const struct l2_iface *ifc = l2_iface_at(e->ifs, i);
 		char why[REASON_MAX], mac[L2_MAC_STR_MAX] = "";
 		const char *reason = iface_unusable(e, ifc, true, why);
-		json_t *o = json_object();
 		if (ifc->has_mac)
 			l2_mac_format(ifc->mac, mac);
-		json_object_set_new(o, "name", json_string(ifc->name));
-		json_object_set_new(o, "index", json_integer(ifc->index));
-		json_object_set_new(o, "mac", json_string(mac));
+		jw_obj_begin(w);
+		jw_kstr(w, "name", ifc->name);
+		jw_kint(w, "index", ifc->index);
+		jw_kstr(w, "mac", mac);
 		if (ifc->kind[0])
-			json_object_set_new(o, "kind", json_string(ifc->kind));
+			jw_kstr(w, "kind", ifc->kind);
 		struct ip_addr ll;
 		char lls[IP_STR_MAX];
 		if (l2_iface_link_local(ifc, &ll))
-			json_object_set_new(o, "link_local", json_string(ip_format(&ll, lls)));
-		json_object_set_new(o, "usable", json_boolean(reason == NULL));
+			jw_kstr(w, "link_local", ip_format(&ll, lls));
+		jw_kbool(w, "usable", reason == NULL);
 		if (reason)
-			json_object_set_new(o, "reason", json_string(reason));
+			jw_kstr(w, "reason", reason);
 		const struct l2_port *p = port_find(e, ifc->index);
 		if (p && p->failed)
-			json_object_set_new(o, "error", json_string("sockets failed, retrying"));
-		json_array_append_new(ifs, o);
+			jw_kstr(w, "error", "sockets failed, retrying");
+		jw_obj_end(w);
 	}
+	jw_arr_end(w);
+	/* One entry per owned address, possibly tens of thousands: written
+	 * as they are read, never held as a tree. */
+	jw_key(w, "addresses");
+	jw_arr_begin(w);
 	for (size_t i = 0; i < e->naddrs; i++) {
 		const struct l2_addr *a = e->addrs[i];
-		json_t *o = json_object();
-		json_t *on = json_array();
-		for (size_t j = 0; j < a->nanns; j++) {
-			const char *name = iface_name(e, ann_at(a, j)->ifindex, buf);
-			json_array_append_new(on, json_string(name));
-		}
-		json_object_set_new(o, "ip", json_string(ADDR_IP(a)));
-		json_object_set_new(o, "service", json_string(a->service));
-		json_object_set_new(o, "interfaces", on);
-		json_object_set_new(o, "requests", json_integer((json_int_t)a->requests));
-		json_object_set_new(o, "responses", json_integer((json_int_t)a->responses));
-		json_object_set_new(o, "gratuitous", json_integer((json_int_t)a->gratuitous));
+		jw_obj_begin(w);
+		jw_kstr(w, "ip", ADDR_IP(a));
+		jw_kstr(w, "service", a->service);
+		jw_key(w, "interfaces");
+		jw_arr_begin(w);
+		for (size_t j = 0; j < a->nanns; j++)
+			jw_str(w, iface_name(e, ann_at(a, j)->ifindex, buf));
+		jw_arr_end(w);
+		jw_kint(w, "requests", (long long)a->requests);
+		jw_kint(w, "responses", (long long)a->responses);
+		jw_kint(w, "gratuitous", (long long)a->gratuitous);
 		if (e->install_vips)
-			json_object_set_new(o, "vip", json_string(vip_state_name[a->vip]));
-		json_array_append_new(addrs, o);
+			jw_kstr(w, "vip", vip_state_name[a->vip]);
+		jw_obj_end(w);
 	}
+	jw_arr_end(w);
+	jw_key(w, "invalid_frames");
+	jw_obj_begin(w);
 	for (size_t r = 0; r < L2_RESULT_COUNT; r++)
 		if (e->invalid[r])
-			json_object_set_new(invalid, l2_result_name((enum l2_result)r),
-					    json_integer((json_int_t)e->invalid[r]));
-	json_object_set_new(root, "interfaces", ifs);
-	json_object_set_new(root, "addresses", addrs);
-	json_object_set_new(root, "invalid_frames", invalid);
-	return root;
+			jw_kint(w, l2_result_name((enum l2_result)r), (long long)e->invalid[r]);
+	jw_obj_end(w);
+	jw_obj_end(w);
+}
+
+json_t *l2_engine_status_json(const struct l2_engine *e)
+{
+	struct jw w;
+	jw_init(&w, false);
+	l2_engine_status_write(e, &w);
+	char *text = jw_finish(&w, NULL);
+	json_t *v = text ? json_loads(text, 0, NULL) : NULL;
+	free(text);
+	return v;
 }
 
 size_t l2_engine_announced_on(const struct l2_engine *e, const struct ip_addr *addr,

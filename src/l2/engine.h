@@ -46,6 +46,7 @@
 struct ev_loop;
 struct metrics_registry;
 struct l2_engine;
+struct jw;
 
 struct l2_engine_opts {
 	bool install_vips;
@@ -97,8 +98,10 @@ size_t l2_engine_announced_on(const struct l2_engine *e, const struct ip_addr *a
 			      char names[][16 /* L2_IFACE_NAME_MAX */], size_t max);
 
 /* Status for /status: per interface (name, index, MAC, usable or why not)
- * and per owned address (interfaces it is announced on, counters).
- * Returns a new jansson object. */
+ * and per owned address (interfaces it is announced on, counters),
+ * written as one object by w.  l2_engine_status_json() is the same as a
+ * new jansson object (for tests; /status streams it). */
+void l2_engine_status_write(const struct l2_engine *e, struct jw *w);
 json_t *l2_engine_status_json(const struct l2_engine *e);
 
 /*

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/jw.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "bgp/bgp_speaker.h"
@@ -461,33 +462,50 @@ size_t announcer_interfaces(const struct announcer *a, const struct ip_addr *add
 	return a->l2 ? l2_engine_announced_on(a->l2, addr, names, max) : 0;
 }
 
-void announcer_status_json(const struct announcer *a, json_t *root)
+void announcer_status_write(const struct announcer *a, struct jw *w)
 {
-	json_t *l2 = json_array();
+	/* One entry per planned address, possibly tens of thousands: written
+	 * as the plan is read, never held as a tree. */
+	jw_key(w, "layer2");
+	jw_arr_begin(w);
 	const struct l2_plan *plan = l2_planner_plan(a->l2p);
 	for (size_t i = 0; i < plan->n; i++) {
 		const struct l2_entry *e = &plan->entries[i];
 		char ip[IP_STR_MAX];
-		json_t *ifs = json_array(), *cands = json_array();
+		jw_obj_begin(w);
+		jw_kstr(w, "ip", ip_format(&e->addr, ip));
+		jw_kstr(w, "service", e->service);
+		jw_kstr(w, "pool", e->pool ? e->pool : "");
+		jw_kstr(w, "owner", e->owner); /* null while nobody may announce it */
+		jw_kbool(w, "here", e->here);
+		jw_kbool(w, "all_interfaces", e->all_interfaces);
+		jw_key(w, "interfaces");
+		jw_arr_begin(w);
 		for (size_t k = 0; k < e->ninterfaces; k++)
-			json_array_append_new(ifs, json_string(e->interfaces[k]));
+			jw_str(w, e->interfaces[k]);
+		jw_arr_end(w);
+		jw_key(w, "candidates");
+		jw_arr_begin(w);
 		for (size_t k = 0; k < e->ncandidates; k++)
-			json_array_append_new(cands, json_string(e->candidates[k]));
-		json_array_append_new(
-			l2, json_pack("{s:s, s:s, s:s, s:o, s:b, s:b, s:o, s:o}", "ip",
-				      ip_format(&e->addr, ip), "service", e->service, "pool",
-				      e->pool ? e->pool : "", "owner",
-				      e->owner ? json_string(e->owner) : json_null(), "here", e->here,
-				      "all_interfaces", e->all_interfaces, "interfaces", ifs,
-				      "candidates", cands));
+			jw_str(w, e->candidates[k]);
+		jw_arr_end(w);
+		jw_obj_end(w);
 	}
-	json_object_set_new(root, "layer2", l2);
-	if (a->l2)
-		json_object_set_new(root, "l2_engine", l2_engine_status_json(a->l2));
-	if (a->speaker)
-		json_object_set_new(root, "bgp", bgp_speaker_status_json(a->speaker));
-	else
-		json_object_set_new(root, "bgp", json_pack("{s:[]}", "sessions"));
+	jw_arr_end(w);
+	if (a->l2) {
+		jw_key(w, "l2_engine");
+		l2_engine_status_write(a->l2, w);
+	}
+	jw_key(w, "bgp");
+	if (a->speaker) {
+		bgp_speaker_status_write(a->speaker, w);
+	} else {
+		jw_obj_begin(w);
+		jw_key(w, "sessions");
+		jw_arr_begin(w);
+		jw_arr_end(w);
+		jw_obj_end(w);
+	}
 }
 
 void announcer_stop(struct announcer *a)

@@ -22,6 +22,7 @@
 struct ev_loop;
 struct metrics_registry;
 struct announcer;
+struct jw;
 
 struct announcer_opts {
 	const char *node_name;
@@ -64,9 +65,10 @@ const struct bgp_plan *announcer_bgp_plan(const struct announcer *a);
  * runs without Layer 2. */
 size_t announcer_interfaces(const struct announcer *a, const struct ip_addr *addr,
 			    char names[][16], size_t max);
-/* Adds "layer2", "l2_engine" (with the engine) and "bgp" to a jansson
- * object. */
-void announcer_status_json(const struct announcer *a, json_t *root);
+/* Writes the members "layer2" (the plan: an entry per address),
+ * "l2_engine" (with the engine) and "bgp" into the object w is in: the
+ * announcer's part of /status (status/status.h). */
+void announcer_status_write(const struct announcer *a, struct jw *w);
 /* Withdraw everything (orderly shutdown). */
 void announcer_stop(struct announcer *a);
 void announcer_free(struct announcer *a);
