@@ -15,7 +15,9 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
+#include "announce/announce.h"
 #include "base/diag.h"
 #include "k8s/k8s_client.h"
 #include "k8s/k8s_watch.h"
@@ -71,6 +73,26 @@ bool k8sd_status_patch_echo(const struct tree *old, const struct tree *obj, cons
  * and status: of a metallb.io configuration object, nothing the model
  * reads (the controller's IPAddressPool figures, as seen by a speaker). */
 bool k8sd_status_only(enum k8s_change change, const struct tree *old, const struct tree *obj);
+
+/*
+ * Layer 2 claims from ServiceL2Status objects (claims.c).
+ * k8sd_time_us: an RFC 3339 time ("2026-12-07T01:47:30Z", with optional
+ * fraction and offset) as microseconds since the epoch; -1 when it is not.
+ * k8sd_l2_claim: the claim an object makes: service "ns/name" and node from
+ * status (serviceNamespace, serviceName, node; the metallb.io/ labels
+ * before the status is set), since = metadata.creationTimestamp; strings
+ * allocated (the caller frees them); -1 when any is missing.
+ * k8sd_claim_news: whether a claim of `node` that appeared (added) or went
+ * for a Service says something this node's plan does not (owner: the
+ * planned owner; planned false: the Service is not in the plan) and so
+ * calls for planning everything again: a claim of another node than the
+ * planned owner appeared, or the planned owner's went.  Claims of `self`
+ * never do.
+ */
+int k8sd_time_us(const char *text, uint64_t *out);
+int k8sd_l2_claim(const struct tree *obj, struct announce_claim *out);
+bool k8sd_claim_news(bool added, const char *node, bool planned, const char *owner,
+		     const char *self);
 
 /* Free the records of Events still under way; after k8s_client_free()
  * (which cancels them without callbacks). */

@@ -43,7 +43,14 @@
  * namespace (MetalLB's name; --member-key FILE instead), and a node it
  * holds dead or left, or whose Ready condition is False or Unknown, is no
  * candidate.  A verdict of the detector is a pass at once, without waiting
- * for the API server.  SIGTERM tells the other members first.
+ * for the API server.  SIGTERM tells the other members first, and keeps
+ * the addresses LEAVE_LINGER more when one is alive to take over.
+ *
+ * Layer 2 placement is sticky and balanced (announce.h) with claims from
+ * the ServiceL2Status objects of every node (claims.c): a Service stays
+ * on the node whose object names it, and the rest go to the least loaded
+ * node.  Those objects' changes cause a pass only when they disagree with
+ * the plan (claim_event()): the speakers' own writes echoing back do not.
  */
 #include <errno.h>
 #include <ev.h>
@@ -84,10 +91,16 @@
 /* The Secret holding the member key, as MetalLB's install names it. */
 #define MEMBER_SECRET "memberlist"
 #define MEMBER_SECRET_KEY "secretkey"
+/* At a graceful leave, how long the addresses are kept after the other
+ * members were told (as `ironlb run`): until the successor's gratuitous
+ * ARP / unsolicited NA has moved the clients. */
+#define LEAVE_LINGER 0.15   /* linger_ms in on_stop()'s log */
 
-/* The order matters: [S_FIRST_CONFIG, S_STATUS_L2) are configuration. */
+/* The order matters: [S_FIRST_CONFIG, S_STATUS_L2) are configuration.
+ * S_L2STATUS and S_BGPSTATUS are this node's status objects (by label);
+ * S_L2CLAIMS every node's ServiceL2Status, the claims of placement. */
 enum { S_SERVICES, S_SLICES, S_NODES, S_SECRETS, S_POOLS, S_L2ADVS, S_BGPADVS,
-       S_COMMUNITIES, S_BFD, S_PEERS, S_L2STATUS, S_BGPSTATUS, S_COUNT };
+       S_COMMUNITIES, S_BFD, S_PEERS, S_L2STATUS, S_BGPSTATUS, S_L2CLAIMS, S_COUNT };
 #define S_FIRST_CONFIG S_SECRETS
 #define S_END_MODEL S_L2STATUS
 
@@ -162,6 +175,22 @@ struct spk {
 	struct hashmap announced;
 	struct hashmap recs;
 	struct status_req *reqs;      /* status object requests under way */
+
+	/* Layer 2 placement from claims (announce.h): one per ServiceL2Status
+	 * of any node, sorted, handed to the announcer (which borrows the
+	 * array until the next set).  claims_dirty: the objects changed in
+	 * who claims what since it was built.  claim_replans: the whole
+	 * passes a claim that disagreed with the plan asked for. */
+	struct announce_claim *claims;
+	size_t nclaims;
+	bool claims_set;
+	bool claims_dirty;
+	unsigned long claim_replans;
+
+	/* SIGTERM with other members alive: the addresses are kept for
+	 * LEAVE_LINGER after the leave was told. */
+	ev_timer linger_w;
+	bool lingering;
 
 	struct k8sd_cstate *cstate;
 	struct metrics_registry *reg;
@@ -830,6 +859,141 @@ static void on_liveness(void *arg)
 }
 
 /* ------------------------------------------------------------------ */
+/* claims: every node's ServiceL2Status objects */
+
+static void claims_free(struct announce_claim *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free((char *)v[i].service);
+		free((char *)v[i].node);
+	}
+	free(v);
+}
+
+struct claims_ctx {
+	struct announce_claim *v;
+	size_t n;
+};
+
+static void claim_collect(const char *key, const struct tree *obj, void *arg)
+{
+	struct claims_ctx *c = arg;
+	struct announce_claim cl;
+	(void)key;
+	if (k8sd_l2_claim(obj, &cl) == 0)
+		*VEC_PUSH(c->v, c->n) = cl;
+}
+
+/* The claims from the ServiceL2Status objects held now, handed to the
+ * announcer: Services stay where an object says they are announced, and
+ * the rest go to the least loaded node (at the next whole pass, and for
+ * the Services a step places). */
+static void claims_build(struct spk *s)
+{
+	struct claims_ctx c = {0};
+	k8s_store_foreach(k8s_reflector_store(s->refl[S_L2CLAIMS]), claim_collect, &c);
+	announce_claims_sort(c.v, c.n);
+	/* One claim per (Service, node): the newest object if someone made
+	 * two. */
+	size_t u = 0;
+	for (size_t i = 0; i < c.n; i++) {
+		if (u && strcmp(c.v[u - 1].service, c.v[i].service) == 0 &&
+		    strcmp(c.v[u - 1].node, c.v[i].node) == 0) {
+			if (c.v[i].since > c.v[u - 1].since)
+				c.v[u - 1].since = c.v[i].since;
+			free((char *)c.v[i].service);
+			free((char *)c.v[i].node);
+			continue;
+		}
+		c.v[u++] = c.v[i];
+	}
+	c.n = u;
+	struct announce_claims cl = {.n = c.n, .v = c.v};
+	announcer_set_claims(s->ann, &cl);
+	claims_free(s->claims, s->nclaims);
+	s->claims = c.v;
+	s->nclaims = c.n;
+	s->claims_set = true;
+	s->claims_dirty = false;
+}
+
+/* The owner this node's plan gives Service key ("ns/name"); false when
+ * the Service has no Layer 2 entry in the plan. */
+static bool plan_owner(struct spk *s, const char *key, const char **owner)
+{
+	const char *slash = strchr(key, '/');
+	if (!slash || !s->live.running)
+		return false;
+	char ns[256];
+	snprintf(ns, sizeof(ns), "%.*s", (int)(slash - key), key);
+	const struct service *svc = model_find_service(&s->live.model, ns, slash + 1);
+	const struct l2_plan *l2 = announcer_l2_plan(s->ann);
+	for (size_t a = 0; svc && a < svc->ningress; a++)
+		for (size_t k = l2_lower(l2, &svc->ingress[a]);
+		     k < l2->n && ip_eq(&l2->entries[k].addr, &svc->ingress[a]); k++)
+			if (strcmp(l2->entries[k].service, key) == 0) {
+				*owner = l2->entries[k].owner;
+				return true;
+			}
+	return false;
+}
+
+static bool claim_news(struct spk *s, bool added, const struct announce_claim *c)
+{
+	const char *owner = NULL;
+	bool planned = plan_owner(s, c->service, &owner);
+	return k8sd_claim_news(added, c->node, planned, owner, s->node);
+}
+
+/*
+ * A ServiceL2Status of any node changed.  The claims are built again at
+ * the next pass if who claims what changed (a change of interfaces is
+ * none).  Most such changes confirm what this node planned: the elected
+ * node writing its object (its own write echoing back, or another node
+ * doing what this one expected), a node deleting the object of what it
+ * no longer announces, a survivor deleting a dead node's.  They ask for
+ * no pass at all, so that the speakers' own writes do not set off
+ * passes on every node.  Only a claim the plan does not expect (another
+ * node than the planned owner announces, or the planned owner let go: it
+ * planned differently, as after a race between speakers) makes the next
+ * pass plan every Service again with the claims, which every node then
+ * computes alike.
+ */
+static void claim_event(struct spk *s, enum k8s_change change, const struct tree *object,
+			const struct tree *old)
+{
+	struct announce_claim now = {0}, was = {0};
+	bool have_now = change != K8S_CHANGE_DELETED && k8sd_l2_claim(object, &now) == 0;
+	bool have_was = change == K8S_CHANGE_DELETED ? k8sd_l2_claim(object, &was) == 0
+			: old                        ? k8sd_l2_claim(old, &was) == 0
+						     : false;
+	bool same = have_now && have_was && now.since == was.since &&
+		    strcmp(now.service, was.service) == 0 && strcmp(now.node, was.node) == 0;
+	if (!same && (have_now || have_was)) {
+		s->claims_dirty = true;
+		bool news = (have_was && claim_news(s, false, &was)) ||
+			    (have_now && claim_news(s, true, &now));
+		if (news && s->started) {
+			log_debug("a claim disagrees with the plan; planning every Service again",
+				  "service", have_now ? now.service : was.service, "node",
+				  have_now ? now.node : was.node, NULL);
+			if (!s->replan_all)
+				s->claim_replans++;
+			s->replan_all = true;
+			reconciler_changed(s->rec);
+		}
+	}
+	if (have_now) {
+		free((char *)now.service);
+		free((char *)now.node);
+	}
+	if (have_was) {
+		free((char *)was.service);
+		free((char *)was.node);
+	}
+}
+
+/* ------------------------------------------------------------------ */
 /* reconciling */
 
 /* Whether svc is ours (a LoadBalancer of our class, as the controller
@@ -908,6 +1072,8 @@ static size_t addrs_of(void *arg, const char *key, struct ip_addr addrs[2])
  */
 static void reconcile(struct spk *s)
 {
+	if (s->claims_dirty || !s->claims_set)
+		claims_build(s);
 	if (s->config_dirty) {
 		k8sd_feed_config(s->pipe, &s->refl[S_NODES], S_END_MODEL - S_NODES);
 		s->config_dirty = false;
@@ -926,6 +1092,10 @@ static void reconcile(struct spk *s)
 			log_error("configuration has errors; nothing announced until it is fixed",
 				  NULL);
 	} else if (st.full || s->replan_all) {
+		/* A re-plan after a verdict of the detector or a claim that
+		 * disagreed is a whole pass too. */
+		if (!st.full)
+			s->whole_passes++;
 		s->replan_all = false;
 		if (!st.taken)
 			log_error("configuration has errors; announcing with the last good one", NULL);
@@ -1022,6 +1192,10 @@ static void on_change(enum k8s_change change, const struct tree *object, const s
 		if (name && strcmp(name, MEMBER_SECRET) == 0)
 			member_key_from_secret(s);
 	}
+	if (ra->i == S_L2CLAIMS) {
+		claim_event(s, change, object, old);
+		return;
+	}
 	if (ra->i == S_L2STATUS || ra->i == S_BGPSTATUS) {
 		if (own_status_write(s, change, object)) {
 			reconciler_own_write(s->rec);
@@ -1114,6 +1288,9 @@ static void h_status(const struct http_request *req, struct http_response *resp,
 		.stale = s->stale,
 		.config_extra = status_config,
 		.verdict = s->verdict, /* null before the first pass */
+		.has_claims = true,
+		.nclaims = s->nclaims,
+		.claim_replans = s->claim_replans,
 		.ann = s->ann,
 		.rec = s->rec,
 		.members = status_members,
@@ -1122,26 +1299,53 @@ static void h_status(const struct http_request *req, struct http_response *resp,
 	status_doc_respond(&doc, resp);
 }
 
+static void stop_announcing(struct spk *s)
+{
+	s->lingering = false;
+	ev_timer_stop(s->loop, &s->linger_w);
+	announcer_stop(s->ann);
+}
+
+static void on_linger_end(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	stop_announcing(w->data);
+}
+
 /* SIGTERM/SIGINT (the reconciler's stop): tell the other members first
- * (they take over at once rather than after detecting our silence),
- * withdraw, and no more watches.  The reconciler then lets the writes
- * under way (status objects, Events) finish, for 2 s at most; a second
- * signal ends the wait. */
+ * (they take over at once rather than after detecting our silence), and
+ * no more watches.  Then make before break, as `ironlb run`: when another
+ * member is alive to take over, keep the addresses LEAVE_LINGER more,
+ * until the successor's gratuitous ARP / unsolicited NA has moved the
+ * clients, so that a request sent meanwhile finds a node that still
+ * answers (a rolling restart of the speakers); then withdraw.  The
+ * reconciler lets the linger and the writes under way (status objects,
+ * Events) finish, for 2 s at most; a second signal ends the wait. */
 static void on_stop(void *arg)
 {
 	struct spk *s = arg;
+	bool others = liveness_others_alive(s->liveness);
 	liveness_leave(s->liveness);
-	announcer_stop(s->ann);
 	for (int i = 0; i < S_COUNT; i++) {
 		k8s_reflector_free(s->refl[i]);
 		s->refl[i] = NULL;
 	}
+	if (others) {
+		log_info("left the members; keeping the addresses while the successors take over",
+			 "linger_ms", "150", NULL);
+		s->lingering = true;
+		ev_timer_set(&s->linger_w, LEAVE_LINGER, 0.);
+		ev_timer_start(s->loop, &s->linger_w);
+		return;
+	}
+	stop_announcing(s);
 }
 
 static bool on_pending(void *arg)
 {
 	struct spk *s = arg;
-	return k8s_client_pending(s->client);
+	return s->lingering || k8s_client_pending(s->client);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1152,14 +1356,16 @@ static void speaker_usage(FILE *out)
 	      "                      [--metrics-listen ADDR:PORT] [--namespace NS]\n"
 	      "                      [--lb-class CLASS] [--install-vips] [--vip-device DEV]\n"
 	      "                      [--bgp-port PORT] [--member-port PORT]\n"
-	      "                      [--member-key FILE] [--log-level L]\n"
+	      "                      [--member-key FILE] [--member-timing NAME]\n"
+	      "                      [--log-level L]\n"
 	      "\n"
 	      "Announce the addresses of LoadBalancer Services from this node over ARP/NDP\n"
 	      "and BGP, as the metallb.io configuration of NS (default metallb-system)\n"
 	      "says.  NODE defaults to $NODE_NAME.  --metrics-listen defaults to :7473.\n"
 	      "The failure detector between nodes listens on UDP --member-port (default\n"
 	      "7946); its key is the Secret NS/memberlist, key secretkey, or the text of\n"
-	      "--member-key FILE.\n",
+	      "--member-key FILE.  --member-timing default|fast: how fast it detects\n"
+	      "a failed node (default: within 1 s; fast: within 0.3 s, more packets).\n",
 	      out);
 }
 
@@ -1176,12 +1382,14 @@ int cmd_speaker(int argc, char **argv)
 		{"bgp-port", required_argument, NULL, 'b'},
 		{"member-port", required_argument, NULL, 'M'},
 		{"member-key", required_argument, NULL, 'K'},
+		{"member-timing", required_argument, NULL, 'T'},
 		{"log-level", required_argument, NULL, 'l'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
 	const char *kubeconfig = NULL, *listen = NULL, *ns = NULL, *lb_class = NULL;
 	const char *node = NULL, *vip_device = NULL, *member_key_file = NULL;
+	const char *member_timing = NULL;
 	unsigned member_port = MEMBER_DEFAULT_PORT;
 	bool install_vips = false, bgp_port_set = false;
 	unsigned bgp_port = 179;
@@ -1225,6 +1433,18 @@ int cmd_speaker(int argc, char **argv)
 			break;
 		}
 		case 'K': member_key_file = optarg; break;
+		case 'T': {
+			struct member_timing t;
+			if (member_timing_named(optarg, &t) != 0) {
+				fprintf(stderr,
+					"ironlb speaker: --member-timing \"%s\" is not a timing "
+					"(accepted: " MEMBER_TIMING_NAMES ")\n",
+					optarg);
+				return 2;
+			}
+			member_timing = optarg;
+			break;
+		}
 		case 'l': {
 			int l = log_level_parse(optarg);
 			if (l < 0) {
@@ -1311,6 +1531,8 @@ int cmd_speaker(int argc, char **argv)
 		.arg = &s,
 	};
 	s.rec = reconciler_new(s.loop, &ro);
+	ev_timer_init(&s.linger_w, on_linger_end, 0., 0.);
+	s.linger_w.data = &s;
 	s.reg = metrics_registry_new();
 	alloc_metrics_register_config(&s.am, s.reg);
 	reconciler_metrics(s.rec, s.reg);
@@ -1337,6 +1559,7 @@ int cmd_speaker(int argc, char **argv)
 		.port = (uint16_t)member_port,
 		.use_ready = true,
 		.key_hint = key_hint,
+		.timing = member_timing,
 		.metrics = s.reg,
 		.on_change = on_liveness,
 		.arg = &s,
@@ -1372,6 +1595,7 @@ int cmd_speaker(int argc, char **argv)
 		[S_BFD] = "bfdprofiles",
 		[S_L2STATUS] = "servicel2statuses",
 		[S_BGPSTATUS] = "servicebgpstatuses",
+		[S_L2CLAIMS] = "servicel2statuses",
 	};
 	for (int i = S_POOLS; i < S_COUNT; i++)
 		if (i != S_PEERS)
@@ -1401,7 +1625,10 @@ int cmd_speaker(int argc, char **argv)
 		 "server", k8s_client_config(s.client)->server, "metrics_port", port, NULL);
 	ev_run(s.loop, 0);
 
-	/* The reconciler ended the loop after on_stop() and the drain. */
+	/* The reconciler ended the loop after on_stop() and the drain (a
+	 * linger cut short by a second signal ends here). */
+	if (s.lingering)
+		stop_announcing(&s);
 	for (int i = 0; i < S_COUNT; i++) {
 		k8s_reflector_free(s.refl[i]);
 		free(s.paths[i]);
@@ -1416,6 +1643,7 @@ int cmd_speaker(int argc, char **argv)
 	k8sd_events_forget();
 	liveness_free(s.liveness);
 	announcer_free(s.ann);
+	claims_free(s.claims, s.nclaims);
 	http_server_free(s.http);
 	metrics_registry_free(s.reg);
 	pipeline_live_free(&s.live);

@@ -32,6 +32,8 @@ struct liveness {
 	struct hashmap not_ready;  /* logged: Ready False/Unknown */
 	bool self_warned;
 	ev_timer changed_w;
+	struct member_timing timing;
+	char *timing_name;
 };
 
 static void key_forget(struct liveness *l)
@@ -61,6 +63,11 @@ struct liveness *liveness_new(struct ev_loop *loop, const struct liveness_opts *
 	l->o.node_name = l->node_name;
 	l->key_hint = o->key_hint ? xstrdup(o->key_hint) : NULL;
 	l->o.key_hint = l->key_hint;
+	/* The caller accepted the name (member_timing_named()). */
+	l->timing_name = xstrdup(o->timing ? o->timing : "default");
+	l->o.timing = l->timing_name;
+	if (member_timing_named(l->timing_name, &l->timing) != 0)
+		member_timing_default(&l->timing);
 	hashmap_init(&l->down, true);
 	hashmap_init(&l->no_addr, true);
 	hashmap_init(&l->not_ready, true);
@@ -81,6 +88,7 @@ void liveness_free(struct liveness *l)
 	key_forget(l);
 	free(l->node_name);
 	free(l->key_hint);
+	free(l->timing_name);
 	free(l);
 }
 
@@ -179,7 +187,7 @@ static bool start(struct liveness *l)
 		.ctx = l,
 		.metrics = l->o.metrics,
 	};
-	member_timing_default(&mc.timing);
+	mc.timing = l->timing;
 	char why[512];
 	l->mio = member_io_new(l->loop, &mc, why, sizeof(why));
 	if (!l->mio) {
@@ -196,7 +204,7 @@ static bool start(struct liveness *l)
 			 "packets can fail Services over",
 			 "port", port, "fix", l->key_hint ? l->key_hint : "", NULL);
 	log_info("failure detector started", "node", l->node_name, "port", port, "authenticated",
-		 l->key_len ? "true" : "false", NULL);
+		 l->key_len ? "true" : "false", "timing", l->timing_name, NULL);
 	return true;
 }
 
@@ -300,6 +308,18 @@ void liveness_sync(struct liveness *l, struct model *m)
 		 * that we are back. */
 		member_io_join(l->mio);
 	liveness_mark(l, m);
+}
+
+bool liveness_others_alive(const struct liveness *l)
+{
+	if (!l->mio)
+		return false;
+	struct member_info mi;
+	const struct member *m = member_io_core(l->mio);
+	for (size_t i = 0; member_get(m, i, &mi) == 0; i++)
+		if (mi.state == MEMBER_ALIVE || mi.state == MEMBER_SUSPECT)
+			return true;
+	return false;
 }
 
 void liveness_leave(struct liveness *l)

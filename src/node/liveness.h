@@ -39,6 +39,8 @@ struct liveness_opts {
 	bool use_ready;              /* Ready False/Unknown removes a node */
 	/* What the warning about a missing key tells the user to do. */
 	const char *key_hint;
+	/* member_timing_named(): "default" (NULL) or "fast". */
+	const char *timing;
 	struct metrics_registry *metrics;   /* ironlb_member_*; NULL: none */
 	void (*on_change)(void *arg);
 	void *arg;
@@ -60,6 +62,9 @@ void liveness_mark(const struct liveness *l, struct model *m);
 /* Whether the node is held dead or left by the detector. */
 bool liveness_down(const struct liveness *l, const char *node);
 
+/* Whether any other member is alive (or suspect): someone who takes
+ * over at a graceful leave. */
+bool liveness_others_alive(const struct liveness *l);
 /* Graceful leave (SIGTERM): every member is told at once and takes over. */
 void liveness_leave(struct liveness *l);
 /* member_io_status_json() of the detector, or JSON null before it runs. */

@@ -62,6 +62,13 @@ char *status_doc_text(struct status_doc *d, size_t *len)
 	if (d->leader >= 0)
 		jw_kbool(&w, "leader", d->leader);
 	write_config(&w, d);
+	if (d->has_claims) {
+		jw_key(&w, "claims");
+		jw_obj_begin(&w);
+		jw_kint(&w, "count", (long long)d->nclaims);
+		jw_kint(&w, "replans", (long long)d->claim_replans);
+		jw_obj_end(&w);
+	}
 	if (d->services) {
 		jw_key(&w, "services");
 		jw_arr_begin(&w);

@@ -55,6 +55,12 @@ struct status_doc {
 	 * verdict's "errors" and add "warnings": arrays of strings, taken. */
 	json_t *errors, *warnings;
 
+	/* The speaker's placement claims: written as "claims" after "config"
+	 * when has_claims. */
+	bool has_claims;
+	size_t nclaims;             /* ServiceL2Status objects taken as claims */
+	size_t claim_replans;       /* whole re-plans caused by a claim change */
+
 	status_write_fn *services;  /* the entries of "services"; NULL: no such section */
 	json_t *pools;              /* taken; NULL: no "pools" */
 	const struct announcer *ann; /* NULL: no layer2, l2_engine, bgp */

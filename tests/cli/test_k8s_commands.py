@@ -41,6 +41,19 @@ def test_speaker_bad_bgp_port(port):
     assert f'bad --bgp-port "{port}"' in r.err and "0-65535" in r.err
 
 
+def test_speaker_member_timing_in_help():
+    r = run_ironlb("speaker", "--help")
+    assert r.rc == 0
+    assert "--member-timing NAME" in r.out and "default|fast" in r.out
+
+
+@pytest.mark.parametrize("value", ["slow", "", "Fast", "30ms"])
+def test_speaker_bad_member_timing(value):
+    r = run_ironlb("speaker", "--node-name", "n1", "--member-timing", value)
+    assert r.rc == 2
+    assert f'--member-timing "{value}" is not a timing (accepted: default, fast)' in r.err
+
+
 @pytest.mark.parametrize("cmd", ["controller", "speaker"])
 def test_bad_log_level(cmd):
     r = run_ironlb(cmd, "--node-name", "n1", "--log-level", "loud") if cmd == "speaker" \

@@ -19,7 +19,8 @@ what it needs, so that a failure of one does not hide the others):
    node, the guide's community), ServiceBGPStatus objects, sessions up;
 5. failover: the exclusion label (or a NetworkUnavailable condition) moves
    Layer 2 ownership and withdraws the node's routes; removing it restores
-   both;
+   the routes and makes the node a candidate again, without taking the
+   Service back (sticky placement);
 6. externalTrafficPolicy: Local follows the EndpointSlice's nodeName;
 7. a configuration the CRD schema refuses is refused by kubectl; one that
    is wrong across objects (an overlapping pool; an L2Advertisement naming
@@ -594,13 +595,18 @@ def test_excluded_node_hands_l2_over_and_withdraws_bgp(c, how):
     finally:
         set_excluded(c, owner, how, False)
 
-    # back as before (the election is deterministic)
-    l2_owner(c, name, node=owner)
-    c.wait_resolves_to(v4, owner)
-    c.wait_resolves_to(v6, owner)
+    # A candidate again, it takes nothing back (sticky placement: the
+    # Service stays with the node whose ServiceL2Status claims it); its
+    # BGP routes come back.
+    c.wait(lambda: owner in (c.speakers[other].plan(v4) or {}).get("candidates", []), 10,
+           f"{owner} a candidate again")
     for fam in (4, 6):
         w = want_prefixes(bgp_ips, fam)
         wait_bird(c, owner, fam, lambda rs, w=w: w <= set(rs), "routes back")
+    assert l2_owner(c, name, node=other)["status"]["node"] == other
+    assert not set((v4, v6)) & c.speakers[owner].owned()
+    c.wait_resolves_to(v4, other)
+    c.wait_resolves_to(v6, other)
 
 
 # ---------------------------------------------------------------------------
