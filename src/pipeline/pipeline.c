@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "base/hashmap.h"
 #include "base/util.h"
 #include "manifest/manifest.h"
 
@@ -177,6 +178,7 @@ struct pipeline {
 	struct source *sources;
 	size_t nfiles;
 	char **files;       /* interned file names the stored trees point at */
+	struct hashmap files_ix;  /* name -> its copy in files (borrowed) */
 
 	/* last good */
 	bool have_good;
@@ -251,6 +253,7 @@ struct pipeline *pipeline_new(const struct pipeline_opts *o)
 	p->config_ns = xstrdup(o && o->config_namespace ? o->config_namespace
 						     : MODEL_DEFAULT_CONFIG_NAMESPACE);
 	p->lb_class = o && o->lb_class && *o->lb_class ? xstrdup(o->lb_class) : NULL;
+	hashmap_init(&p->files_ix, false);
 	return p;
 }
 
@@ -312,6 +315,7 @@ void pipeline_free(struct pipeline *p)
 	hmap_clear(&p->changed, NULL);
 	hmap_clear(&p->changed_slices, NULL);
 	hmap_clear(&p->slice_svcs, NULL);
+	hashmap_clear(&p->files_ix);
 	for (size_t i = 0; i < p->nfiles; i++)
 		free(p->files[i]);
 	free(p->files);
@@ -324,11 +328,12 @@ static const char *intern_file(struct pipeline *p, const char *file)
 {
 	if (!file)
 		return NULL;
-	for (size_t i = 0; i < p->nfiles; i++)
-		if (strcmp(p->files[i], file) == 0)
-			return p->files[i];
+	const char *have = hashmap_get_str(&p->files_ix, file);
+	if (have)
+		return have;
 	char *s = xstrdup(file);
 	*VEC_PUSH(p->files, p->nfiles) = s;
+	hashmap_put_str(&p->files_ix, s, s, NULL);
 	return s;
 }
 
