@@ -28,6 +28,7 @@ struct reconciler {
 
 	bool synced, stopping, in_pass;
 	bool have_change;         /* changes not yet taken by a pass */
+	bool more;                /* the owner left some for the next pass */
 	double first_change, last_change;
 	bool have_retry;
 	double retry_at;
@@ -57,6 +58,10 @@ static double due_at(const struct reconciler *r)
 	double earliest = -INFINITY;
 	if (r->st.passes)
 		earliest = r->last_end + min_d(r->o.cost_factor * r->st.last_pass, r->o.max_spacing);
+	/* The rest of a bounded pass: at once, with no quiet time and no
+	 * spacing (the pass was short because it was bounded). */
+	if (r->more)
+		return ev_now(r->loop);
 	double due = INFINITY;
 	if (r->have_change) {
 		double d = max_d(r->last_change + r->o.quiet, earliest);
@@ -111,11 +116,25 @@ static void run_pass(struct reconciler *r)
 	}
 	/* Changes that come while the pass runs (none from this loop, but
 	 * the owner may call in) are for the next one. */
+	bool had = r->have_change;
+	double first = r->first_change;
 	r->have_change = false;
 	r->have_retry = false;
+	r->more = false;
 	r->in_pass = true;
 	r->o.pass(r->o.arg);
 	r->in_pass = false;
+	if (r->more) {
+		/* What the pass left has waited since the first change it
+		 * was given (or since now, for a pass that had none): the
+		 * wait figures stay upper bounds, never flattered. */
+		double since = had ? first : t0;
+		if (!r->have_change || since < r->first_change)
+			r->first_change = since;
+		if (!r->have_change)
+			r->last_change = since;
+		r->have_change = true;
+	}
 	double took = max_d(ev_time() - t0, 0.);
 	ev_now_update(r->loop);
 	r->last_end = ev_now(r->loop);
@@ -273,8 +292,21 @@ void reconciler_retry(struct reconciler *r, double after)
 	arm(r);
 }
 
+void reconciler_more(struct reconciler *r)
+{
+	r->more = true;
+	if (!r->in_pass) {
+		if (!r->have_change) {
+			r->have_change = true;
+			r->first_change = r->last_change = ev_now(r->loop);
+		}
+		arm(r);
+	}
+}
+
 void reconciler_cancel(struct reconciler *r)
 {
+	r->more = false;
 	r->have_change = false;
 	r->have_retry = false;
 	ev_timer_stop(r->loop, &r->timer);
