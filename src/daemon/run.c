@@ -42,6 +42,9 @@
  * stream of changes passes stay short (tens of milliseconds) and a change
  * never waits behind one long pass and then its spacing. */
 #define PASS_FILES 128
+/* While such passes follow each other, this node's holding for the
+ * members is built again at most this often (seconds). */
+#define OWN_BATCH 0.05
 /* At most one state file write per this many seconds. */
 #define STATE_INTERVAL 1.0
 /* Seconds a node that leaves keeps its addresses after telling the
@@ -678,8 +681,20 @@ static void members_sync(struct daemon *d)
 
 static void own_kick(struct daemon *d)
 {
-	if (d->mio && !ev_is_active(&d->own_w))
-		ev_timer_start(d->loop, &d->own_w);
+	if (!d->mio)
+		return;
+	/* The holding is built from every Service (milliseconds with
+	 * 10,000): while bounded passes follow each other (files left for
+	 * the next one) it is built every OWN_BATCH, not after each of
+	 * them, and at once after the last. */
+	double after = d->qhead < d->qn ? OWN_BATCH : 0.;
+	if (ev_is_active(&d->own_w)) {
+		if (after > 0)
+			return;
+		ev_timer_stop(d->loop, &d->own_w);
+	}
+	ev_timer_set(&d->own_w, after, 0.);
+	ev_timer_start(d->loop, &d->own_w);
 }
 
 static void table_kick(struct daemon *d)
