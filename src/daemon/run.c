@@ -144,8 +144,12 @@ struct daemon {
 	 * resync (start, SIGHUP, inotify overflow, the directory moved). */
 	struct hashmap pending;  /* name -> NULL, keys copied */
 	/* The same names in the order they first came (oldest at qhead), so
-	 * that a bounded pass takes the oldest and none waits for ever. */
-	char **queue;
+	 * that a bounded pass takes the oldest and none waits for ever, and
+	 * when (ev_now), for the wait the reconciler counts. */
+	struct pending_file {
+		char *name;
+		double at;
+	} *queue;
 	size_t qhead, qn, qcap;
 	bool resync;
 	ev_io inotify_w;
@@ -1349,13 +1353,13 @@ static void pending_add(struct daemon *d, const char *name)
 			d->queue = xrealloc(d->queue, d->qcap * sizeof(*d->queue));
 		}
 	}
-	d->queue[d->qn++] = xstrdup(name);
+	d->queue[d->qn++] = (struct pending_file){xstrdup(name), ev_now(d->loop)};
 }
 
 static void pending_clear(struct daemon *d)
 {
 	for (size_t i = d->qhead; i < d->qn; i++)
-		free(d->queue[i]);
+		free(d->queue[i].name);
 	d->qhead = d->qn = 0;
 	hashmap_clear(&d->pending);
 }
@@ -1377,13 +1381,13 @@ static void reload(struct daemon *d, const char *why)
 	} else {
 		/* The oldest PASS_FILES; the rest in the next pass, at once. */
 		for (size_t k = 0; k < PASS_FILES && d->qhead < d->qn; k++) {
-			char *name = d->queue[d->qhead++];
+			char *name = d->queue[d->qhead++].name;
 			hashmap_del_str(&d->pending, name, NULL);
 			pipeline_sync_file(d->pipe, d->o->manifests_dir, name);
 			free(name);
 		}
 		if (d->qhead < d->qn)
-			reconciler_more(d->rec);
+			reconciler_more(d->rec, d->queue[d->qhead].at);
 		else
 			d->qhead = d->qn = 0;
 	}

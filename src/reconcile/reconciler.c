@@ -29,6 +29,7 @@ struct reconciler {
 	bool synced, stopping, in_pass;
 	bool have_change;         /* changes not yet taken by a pass */
 	bool more;                /* the owner left some for the next pass */
+	double more_since;        /* when the oldest of those came */
 	double first_change, last_change;
 	bool have_retry;
 	double retry_at;
@@ -125,10 +126,13 @@ static void run_pass(struct reconciler *r)
 	r->o.pass(r->o.arg);
 	r->in_pass = false;
 	if (r->more) {
-		/* What the pass left has waited since the first change it
-		 * was given (or since now, for a pass that had none): the
-		 * wait figures stay upper bounds, never flattered. */
-		double since = had ? first : t0;
+		/* What the pass left has waited since the owner says, which
+		 * is no earlier than the first change the pass was given. */
+		double since = r->more_since;
+		if (had && since < first)
+			since = first;
+		if (since > t0)
+			since = t0;
 		if (!r->have_change || since < r->first_change)
 			r->first_change = since;
 		if (!r->have_change)
@@ -292,13 +296,19 @@ void reconciler_retry(struct reconciler *r, double after)
 	arm(r);
 }
 
-void reconciler_more(struct reconciler *r)
+void reconciler_more(struct reconciler *r, double since)
 {
 	r->more = true;
+	r->more_since = since;
 	if (!r->in_pass) {
+		double now = ev_now(r->loop);
+		if (since > now)
+			since = now;
 		if (!r->have_change) {
 			r->have_change = true;
-			r->first_change = r->last_change = ev_now(r->loop);
+			r->first_change = r->last_change = since;
+		} else if (since < r->first_change) {
+			r->first_change = since;
 		}
 		arm(r);
 	}

@@ -22,8 +22,8 @@
  *   the next one, which then runs at once, with no quiet time and no
  *   spacing: under a stream of changes passes stay short and follow each
  *   other, and the loop serves everything else between two of them;
- *   the changes left keep the time of the first change the pass was
- *   given (max_delay, the wait figures);
+ *   the owner says when the oldest change it left came, from which the
+ *   wait figures count;
  * - synced: no pass runs before reconciler_synced() (the sources have their
  *   first complete view); changes before then are kept and give one pass
  *   at once when it comes;
@@ -95,8 +95,11 @@ void reconciler_free(struct reconciler *r);
 void reconciler_changed(struct reconciler *r);
 /* Called by a pass that took only part of the changes (it bounds its
  * work): the rest are due at once, without the quiet time or the spacing.
- * Outside a pass: as if a change came that is due at once. */
-void reconciler_more(struct reconciler *r);
+ * `since`: when the oldest change left came (the loop's time, ev_now()),
+ * from which its wait is counted (no earlier than the first change the
+ * pass was given).  Outside a pass: as if a change came at `since` that
+ * is due at once. */
+void reconciler_more(struct reconciler *r, double since);
 /* A change the owner recognised as an echo of its own write: counted, no
  * pass. */
 void reconciler_own_write(struct reconciler *r);

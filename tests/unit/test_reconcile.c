@@ -34,6 +34,7 @@ struct rig {
 	double pass_at[256];       /* ev_time() at the start of each pass */
 	double pass_cost;          /* seconds each pass spins */
 	unsigned work;             /* units left; a pass takes one, says more */
+	double changed_at;         /* when they came (ev_now) */
 	unsigned stops, reloads;
 	bool busy;                 /* what pending() says */
 	/* a stream of changes */
@@ -57,7 +58,7 @@ static void on_pass(void *arg)
 	if (g->pass_cost > 0)
 		spin(g->pass_cost);
 	if (g->work > 0 && --g->work > 0)
-		reconciler_more(g->r);
+		reconciler_more(g->r, g->changed_at);
 }
 
 static void on_stop(void *arg)
@@ -292,8 +293,8 @@ static void test_max_delay_beats_spacing(void **state)
 /*
  * A pass that bounds its work and leaves the rest: the next one runs at
  * once, neither after the quiet time nor after the spacing its cost would
- * ask for, until nothing is left; the rest keeps the time of the first
- * change (its wait is counted from there).
+ * ask for, until nothing is left; the wait of what is left counts from
+ * when it came, as the pass says.
  */
 static void test_bounded_pass_takes_rest_at_once(void **state)
 {
@@ -307,6 +308,7 @@ static void test_bounded_pass_takes_rest_at_once(void **state)
 	run_for(&g, 1.1);   /* past the spacing of the pass at sync */
 	g.work = 5;
 	double t0 = ev_time();
+	g.changed_at = ev_now(g.loop);
 	reconciler_changed(g.r);
 	assert_true(run_until_passes(&g, 6, 3.0));
 	/* The first waited the quiet time... */
@@ -328,9 +330,12 @@ static void test_bounded_pass_takes_rest_at_once(void **state)
 	/* Outside a pass it is a change due at once (no quiet time). */
 	run_for(&g, 1.1);
 	t0 = ev_time();
-	reconciler_more(g.r);
+	reconciler_more(g.r, ev_now(g.loop));
 	assert_true(run_until_passes(&g, 7, 2.0));
 	assert_true(g.pass_at[6] - t0 <= 2 * SLACK);
+	/* Its wait counts from the time given, not from the changes before. */
+	reconciler_stats(g.r, &st);
+	assert_true(st.last_wait <= 2 * SLACK);
 	rig_free(&g);
 }
 
