@@ -56,13 +56,13 @@ static double max_d(double a, double b)
  * none is. */
 static double due_at(const struct reconciler *r)
 {
-	double earliest = -INFINITY;
-	if (r->st.passes)
-		earliest = r->last_end + min_d(r->o.cost_factor * r->st.last_pass, r->o.max_spacing);
 	/* The rest of a bounded pass: at once, with no quiet time and no
 	 * spacing (the pass was short because it was bounded). */
 	if (r->more)
 		return ev_now(r->loop);
+	double earliest = -INFINITY;
+	if (r->st.passes)
+		earliest = r->last_end + min_d(r->o.cost_factor * r->st.last_pass, r->o.max_spacing);
 	double due = INFINITY;
 	if (r->have_change) {
 		double d = max_d(r->last_change + r->o.quiet, earliest);
