@@ -130,7 +130,11 @@ void log_msg(enum log_level l, const char *msg, ...)
 	char head[96];
 	int hn = snprintf(head, sizeof(head), "level=%s ts=%s.%03ldZ msg=", log_level_name(l), ts,
 			  (long)tv.tv_usec / 1000);
-	line_put(&ln, head, hn > 0 ? (size_t)hn : 0);
+	if (hn < 0)
+		hn = 0;
+	else if ((size_t)hn >= sizeof(head))
+		hn = (int)sizeof(head) - 1;
+	line_put(&ln, head, (size_t)hn);
 	put_value(&ln, msg);
 	va_list ap;
 	va_start(ap, msg);
