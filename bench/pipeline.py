@@ -752,6 +752,8 @@ def bench_churn(a):
                 out(f"change_to_state_on_wire_{what}_max_ms", f"{max(v):.1f}")
         out("frames_captured", frames)
         out("frames_dropped_by_capture", drops)
+        if a.log_file:
+            pathlib.Path(f"{a.log_file}.{LABEL[0]}").write_text(d.log())
         passes = passes_from_log(d.log(), a.pass_msg, w0, w2)
         out("passes_logged", len(passes))
         out("passes_logged_rejected", sum(1 for p in passes if "reject" in p[2]))
@@ -902,6 +904,8 @@ def main():
     p.add_argument("--seed", type=int, default=9)
     p.add_argument("--settle", type=float, default=30.0,
                    help="after the churn, wait this long at most for the last changes")
+    p.add_argument("--log-file", metavar="PATH",
+                   help="keep the daemon's log in PATH.LABEL (old, new, ...)")
     p.add_argument("--pass-msg", default=r"^configuration (applied|rejected)",
                    help="regular expression matching the log message of one pass")
     p = sub.add_parser("memory", help="resident memory and CPU")

@@ -2,6 +2,8 @@
 #include "base/log.h"
 
 #include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
@@ -41,28 +43,73 @@ void log_set_output(FILE *f)
 	log_out = f;
 }
 
-static void put_value(FILE *f, const char *v)
+/* A line is built in memory and written with one call: the output is
+ * usually stderr, which is unbuffered, and putting a line out piece by
+ * piece cost a system call per key and value (a third of a busy daemon's
+ * time under a stream of changes); one write also keeps a line whole
+ * beside another process writing to the same file. */
+struct line {
+	char *p;
+	size_t len, cap;
+	char stack[1024];
+};
+
+static void line_grow(struct line *l, size_t more)
+{
+	if (l->len + more <= l->cap)
+		return;
+	size_t cap = l->cap * 2;
+	while (cap < l->len + more)
+		cap *= 2;
+	char *np = malloc(cap);
+	if (!np)
+		abort();
+	memcpy(np, l->p, l->len);
+	if (l->p != l->stack)
+		free(l->p);
+	l->p = np;
+	l->cap = cap;
+}
+
+static void line_put(struct line *l, const char *s, size_t n)
+{
+	line_grow(l, n);
+	memcpy(l->p + l->len, s, n);
+	l->len += n;
+}
+
+static void line_puts(struct line *l, const char *s)
+{
+	line_put(l, s, strlen(s));
+}
+
+static void line_putc(struct line *l, char c)
+{
+	line_put(l, &c, 1);
+}
+
+static void put_value(struct line *l, const char *v)
 {
 	if (!v) {
-		fputs("\"\"", f);
+		line_puts(l, "\"\"");
 		return;
 	}
 	bool quote = *v == '\0' || strpbrk(v, " \t\"=\\\n") != NULL;
 	if (!quote) {
-		fputs(v, f);
+		line_puts(l, v);
 		return;
 	}
-	fputc('"', f);
+	line_putc(l, '"');
 	for (const char *p = v; *p; p++) {
 		if (*p == '"' || *p == '\\')
-			fputc('\\', f);
+			line_putc(l, '\\');
 		if (*p == '\n') {
-			fputs("\\n", f);
+			line_puts(l, "\\n");
 			continue;
 		}
-		fputc(*p, f);
+		line_putc(l, *p);
 	}
-	fputc('"', f);
+	line_putc(l, '"');
 }
 
 void log_msg(enum log_level l, const char *msg, ...)
@@ -76,9 +123,19 @@ void log_msg(enum log_level l, const char *msg, ...)
 	gmtime_r(&tv.tv_sec, &tm);
 	char ts[32];
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-	flockfile(f);
-	fprintf(f, "level=%s ts=%s.%03ldZ msg=", log_level_name(l), ts, (long)tv.tv_usec / 1000);
-	put_value(f, msg);
+	struct line ln;
+	ln.p = ln.stack;
+	ln.len = 0;
+	ln.cap = sizeof(ln.stack);
+	char head[96];
+	int hn = snprintf(head, sizeof(head), "level=%s ts=%s.%03ldZ msg=", log_level_name(l), ts,
+			  (long)tv.tv_usec / 1000);
+	if (hn < 0)
+		hn = 0;
+	else if ((size_t)hn >= sizeof(head))
+		hn = (int)sizeof(head) - 1;
+	line_put(&ln, head, (size_t)hn);
+	put_value(&ln, msg);
 	va_list ap;
 	va_start(ap, msg);
 	for (;;) {
@@ -86,11 +143,15 @@ void log_msg(enum log_level l, const char *msg, ...)
 		if (!k)
 			break;
 		const char *v = va_arg(ap, const char *);
-		fprintf(f, " %s=", k);
-		put_value(f, v);
+		line_putc(&ln, ' ');
+		line_puts(&ln, k);
+		line_putc(&ln, '=');
+		put_value(&ln, v);
 	}
 	va_end(ap);
-	fputc('\n', f);
-	funlockfile(f);
+	line_putc(&ln, '\n');
+	fwrite(ln.p, 1, ln.len, f);
 	fflush(f);
+	if (ln.p != ln.stack)
+		free(ln.p);
 }

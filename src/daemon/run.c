@@ -39,6 +39,14 @@
 #define EVENTS_KEPT 8
 /* A step that took at least this many Services trims the heap. */
 #define TRIM_AFTER_SERVICES 256
+/* A pass reads at most this many of the files inotify named and leaves
+ * the rest to the next pass, which the reconciler runs at once: under a
+ * stream of changes passes stay short (tens of milliseconds) and a change
+ * never waits behind one long pass and then its spacing. */
+#define PASS_FILES 128
+/* While such passes follow each other, this node's holding for the
+ * members is built again at most this often (seconds). */
+#define OWN_BATCH 0.05
 /* At most one state file write per this many seconds. */
 #define STATE_INTERVAL 1.0
 /* Seconds a node that leaves keeps its addresses after telling the
@@ -137,6 +145,14 @@ struct daemon {
 	/* Files inotify named since the last pass (read alone), or a full
 	 * resync (start, SIGHUP, inotify overflow, the directory moved). */
 	struct hashmap pending;  /* name -> NULL, keys copied */
+	/* The same names in the order they first came (oldest at qhead), so
+	 * that a bounded pass takes the oldest and none waits for ever, and
+	 * when (ev_now), for the wait the reconciler counts. */
+	struct pending_file {
+		char *name;
+		double at;
+	} *queue;
+	size_t qhead, qn, qcap;
 	bool resync;
 	ev_io inotify_w;
 	struct reconciler *rec;   /* when reloads run; signals */
@@ -671,8 +687,20 @@ static void members_sync(struct daemon *d)
 
 static void own_kick(struct daemon *d)
 {
-	if (d->mio && !ev_is_active(&d->own_w))
-		ev_timer_start(d->loop, &d->own_w);
+	if (!d->mio)
+		return;
+	/* The holding is built from every Service (milliseconds with
+	 * 10,000): while bounded passes follow each other (files left for
+	 * the next one) it is built every OWN_BATCH, not after each of
+	 * them, and at once after the last. */
+	double after = d->qhead < d->qn ? OWN_BATCH : 0.;
+	if (ev_is_active(&d->own_w)) {
+		if (after > 0)
+			return;
+		ev_timer_stop(d->loop, &d->own_w);
+	}
+	ev_timer_set(&d->own_w, after, 0.);
+	ev_timer_start(d->loop, &d->own_w);
 }
 
 static void table_kick(struct daemon *d)
@@ -1307,6 +1335,37 @@ static void log_diags(struct daemon *d, const struct pipeline_step *st)
 	hashmap_clear(&only);
 }
 
+/* A file inotify named: read by a coming pass, once however often it
+ * changes meanwhile (the pass reads what it holds then). */
+static void pending_add(struct daemon *d, const char *name)
+{
+	if (hashmap_find(&d->pending, name, strlen(name), NULL))
+		return;
+	hashmap_put_str(&d->pending, name, NULL, NULL);
+	if (d->qn == d->qcap) {
+		if (d->qhead > 0) {
+			/* Taken names leave room at the front. */
+			memmove(d->queue, d->queue + d->qhead,
+				(d->qn - d->qhead) * sizeof(*d->queue));
+			d->qn -= d->qhead;
+			d->qhead = 0;
+		}
+		if (d->qn == d->qcap) {
+			d->qcap = d->qcap ? 2 * d->qcap : 64;
+			d->queue = xrealloc(d->queue, d->qcap * sizeof(*d->queue));
+		}
+	}
+	d->queue[d->qn++] = (struct pending_file){xstrdup(name), ev_now(d->loop)};
+}
+
+static void pending_clear(struct daemon *d)
+{
+	for (size_t i = d->qhead; i < d->qn; i++)
+		free(d->queue[i].name);
+	d->qhead = d->qn = 0;
+	hashmap_clear(&d->pending);
+}
+
 static void reload(struct daemon *d, const char *why)
 {
 	d->reloads++;
@@ -1320,14 +1379,21 @@ static void reload(struct daemon *d, const char *why)
 	 * files inotify named are read, unless a full resync is due. */
 	if (d->resync) {
 		pipeline_sync_dir(d->pipe, d->o->manifests_dir);
+		pending_clear(d);
 	} else {
-		struct hashmap_iter it;
-		hashmap_iter_init(&it, &d->pending);
-		while (hashmap_iter_next(&it))
-			pipeline_sync_file(d->pipe, d->o->manifests_dir, it.key);
+		/* The oldest PASS_FILES; the rest in the next pass, at once. */
+		for (size_t k = 0; k < PASS_FILES && d->qhead < d->qn; k++) {
+			char *name = d->queue[d->qhead++].name;
+			hashmap_del_str(&d->pending, name, NULL);
+			pipeline_sync_file(d->pipe, d->o->manifests_dir, name);
+			free(name);
+		}
+		if (d->qhead < d->qn)
+			reconciler_more(d->rec, d->queue[d->qhead].at);
+		else
+			d->qhead = d->qn = 0;
 	}
 	d->resync = false;
-	hashmap_clear(&d->pending);
 	struct pipeline_step st;
 	pipeline_step(d->pipe, d->alloc, &d->live, adopt, d, &st);
 	pipeline_release_trees(d->pipe);
@@ -1685,7 +1751,7 @@ static void on_inotify(struct ev_loop *loop, ev_io *w, int revents)
 				/* Events were lost: which files changed is unknown. */
 				d->resync = true;
 			else if (ev->len && ev->name[0])
-				hashmap_put_str(&d->pending, ev->name, NULL, NULL);
+				pending_add(d, ev->name);
 			p += sizeof(*ev) + ev->len;
 		}
 	}
@@ -1907,7 +1973,8 @@ int daemon_run(const struct daemon_opts *o)
 	if (d.state_dirty)
 		state_persist(&d);
 	pipeline_live_free(&d.live);
-	hashmap_clear(&d.pending);
+	pending_clear(&d);
+	free(d.queue);
 	pipeline_free(d.pipe);
 	alloc_free(d.alloc);
 	state_free(&d.saved);

@@ -175,29 +175,100 @@ static int write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
-int state_save(const char *path, const char *node, const struct state *s, char **why)
+/* The document is written as text directly, in the layout jansson's
+ * JSON_INDENT(1) gives: building it as a tree of JSON values first cost
+ * the writer (a child process, once a second under a stream of changes)
+ * about 0.3 s of CPU for 10,000 Services, on cores the daemon needs. */
+struct text {
+	char *p;
+	size_t len, cap;
+};
+
+static void text_put(struct text *t, const char *s, size_t n)
 {
-	json_t *root = json_object();
-	json_object_set_new(root, "version", json_integer(1));
-	json_object_set_new(root, "node", json_string(node ? node : ""));
-	json_t *svcs = json_array();
+	if (t->len + n + 1 > t->cap) {
+		size_t cap = t->cap ? t->cap : 4096;
+		while (cap < t->len + n + 1)
+			cap *= 2;
+		t->p = xrealloc(t->p, cap);
+		t->cap = cap;
+	}
+	memcpy(t->p + t->len, s, n);
+	t->len += n;
+	t->p[t->len] = 0;
+}
+
+static void text_puts(struct text *t, const char *s)
+{
+	text_put(t, s, strlen(s));
+}
+
+/* A JSON string: quotes, backslashes and control characters escaped;
+ * anything else (UTF-8 included) as it is. */
+static void text_string(struct text *t, const char *s)
+{
+	text_put(t, "\"", 1);
+	const char *run = s;
+	for (const char *c = s; *c; c++) {
+		unsigned char u = (unsigned char)*c;
+		if (u >= 0x20 && u != '"' && u != '\\')
+			continue;
+		text_put(t, run, (size_t)(c - run));
+		char esc[8];
+		if (u == '"' || u == '\\')
+			snprintf(esc, sizeof(esc), "\\%c", u);
+		else if (u == '\n')
+			snprintf(esc, sizeof(esc), "\\n");
+		else if (u == '\t')
+			snprintf(esc, sizeof(esc), "\\t");
+		else
+			snprintf(esc, sizeof(esc), "\\u%04x", u);
+		text_puts(t, esc);
+		run = c + 1;
+	}
+	text_puts(t, run);
+	text_put(t, "\"", 1);
+}
+
+static char *state_text(const char *node, const struct state *s)
+{
+	struct text t = {0};
+	text_puts(&t, "{\n \"version\": 1,\n \"node\": ");
+	text_string(&t, node ? node : "");
+	text_puts(&t, ",\n \"services\": [");
 	for (size_t i = 0; i < s->n; i++) {
 		const struct state_entry *e = &s->entries[i];
-		json_t *addrs = json_array(), *pools = json_array();
+		text_puts(&t, i ? ",\n  {\n   \"namespace\": " : "\n  {\n   \"namespace\": ");
+		text_string(&t, e->namespace_);
+		text_puts(&t, ",\n   \"name\": ");
+		text_string(&t, e->name);
+		text_puts(&t, ",\n   \"addresses\": [");
 		for (size_t k = 0; k < e->naddrs; k++) {
 			char buf[IP_STR_MAX];
-			json_array_append_new(addrs, json_string(ip_format(&e->addrs[k], buf)));
-			json_array_append_new(pools, json_string(e->pools[k]));
+			text_puts(&t, k ? ",\n    " : "\n    ");
+			text_string(&t, ip_format(&e->addrs[k], buf));
 		}
-		json_t *o = json_pack("{s:s, s:s, s:o, s:o}", "namespace", e->namespace_, "name",
-				      e->name, "addresses", addrs, "pools", pools);
-		if (e->stamp)
-			json_object_set_new(o, "allocated", json_integer((json_int_t)e->stamp));
-		json_array_append_new(svcs, o);
+		text_puts(&t, e->naddrs ? "\n   ],\n   \"pools\": [" : "],\n   \"pools\": [");
+		for (size_t k = 0; k < e->naddrs; k++) {
+			text_puts(&t, k ? ",\n    " : "\n    ");
+			text_string(&t, e->pools[k] ? e->pools[k] : "");
+		}
+		text_puts(&t, e->naddrs ? "\n   ]" : "]");
+		if (e->stamp) {
+			char num[64];
+			snprintf(num, sizeof(num), ",\n   \"allocated\": %llu",
+				 (unsigned long long)e->stamp);
+			text_puts(&t, num);
+		}
+		text_puts(&t, "\n  }");
 	}
-	json_object_set_new(root, "services", svcs);
-	char *text = json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
-	json_decref(root);
+	text_puts(&t, s->n ? "\n ]\n}" : "]\n}");
+	return t.p;
+}
+
+int state_save(const char *path, const char *node, const struct state *s, char **why)
+{
+	char *text = state_text(node, s);
 
 	char *tmp = xasprintf("%s.tmp-%ld", path, (long)getpid());
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

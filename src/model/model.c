@@ -58,7 +58,18 @@ const char *ip_family_policy_name(enum ip_family_policy p)
  * the index in the kind's array plus one. */
 struct model_index {
 	struct hashmap map;     /* copies its keys */
+	struct hashmap files;   /* file name -> m->files' copy (borrows it) */
 };
+
+static struct model_index *index_get(struct model *m)
+{
+	if (!m->index_) {
+		m->index_ = xcalloc(1, sizeof(*m->index_));
+		hashmap_init(&m->index_->map, true);
+		hashmap_init(&m->index_->files, false);
+	}
+	return m->index_;
+}
 
 struct index_key {
 	char *p;
@@ -157,10 +168,7 @@ size_t model_count(const struct model *m, enum obj_kind k)
 
 void model_index_add(struct model *m, enum obj_kind k, size_t i)
 {
-	if (!m->index_) {
-		m->index_ = xcalloc(1, sizeof(*m->index_));
-		hashmap_init(&m->index_->map, true);
-	}
+	index_get(m);
 	const struct obj_meta *meta = model_meta_at(m, k, i);
 	if (!meta->name)
 		return;
@@ -224,12 +232,17 @@ const char *model_intern_file(struct model *m, const char *file)
 	if (!file)
 		return NULL;
 	/* Objects come file after file, so the last name is nearly always the
-	 * one asked for. */
-	for (size_t i = m->nfiles; i-- > 0;)
-		if (strcmp(m->files[i], file) == 0)
-			return m->files[i];
+	 * one asked for; else the map (a directory holds thousands of files,
+	 * and a stream of changes adds names all the time). */
+	if (m->nfiles && strcmp(m->files[m->nfiles - 1], file) == 0)
+		return m->files[m->nfiles - 1];
+	struct model_index *ix = index_get(m);
+	const char *have = hashmap_get_str(&ix->files, file);
+	if (have)
+		return have;
 	char **slot = VEC_PUSH(m->files, m->nfiles);
 	*slot = xstrdup(file);
+	hashmap_put_str(&ix->files, *slot, *slot, NULL);
 	return *slot;
 }
 
@@ -427,8 +440,10 @@ void model_free(struct model *m)
 	FREE_ALL(m->slices, m->nslices, endpointslice_free);
 #undef FREE_ALL
 	strv_free(m->files, m->nfiles);
-	if (m->index_)
+	if (m->index_) {
 		hashmap_clear(&m->index_->map);
+		hashmap_clear(&m->index_->files);
+	}
 	free(m->index_);
 	free(m->config_namespace);
 	memset(m, 0, sizeof(*m));

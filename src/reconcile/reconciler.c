@@ -28,6 +28,8 @@ struct reconciler {
 
 	bool synced, stopping, in_pass;
 	bool have_change;         /* changes not yet taken by a pass */
+	bool more;                /* the owner left some for the next pass */
+	double more_since;        /* when the oldest of those came */
 	double first_change, last_change;
 	bool have_retry;
 	double retry_at;
@@ -54,6 +56,10 @@ static double max_d(double a, double b)
  * none is. */
 static double due_at(const struct reconciler *r)
 {
+	/* The rest of a bounded pass: at once, with no quiet time and no
+	 * spacing (the pass was short because it was bounded). */
+	if (r->more)
+		return ev_now(r->loop);
 	double earliest = -INFINITY;
 	if (r->st.passes)
 		earliest = r->last_end + min_d(r->o.cost_factor * r->st.last_pass, r->o.max_spacing);
@@ -111,11 +117,28 @@ static void run_pass(struct reconciler *r)
 	}
 	/* Changes that come while the pass runs (none from this loop, but
 	 * the owner may call in) are for the next one. */
+	bool had = r->have_change;
+	double first = r->first_change;
 	r->have_change = false;
 	r->have_retry = false;
+	r->more = false;
 	r->in_pass = true;
 	r->o.pass(r->o.arg);
 	r->in_pass = false;
+	if (r->more) {
+		/* What the pass left has waited since the owner says, which
+		 * is no earlier than the first change the pass was given. */
+		double since = r->more_since;
+		if (had && since < first)
+			since = first;
+		if (since > t0)
+			since = t0;
+		if (!r->have_change || since < r->first_change)
+			r->first_change = since;
+		if (!r->have_change)
+			r->last_change = since;
+		r->have_change = true;
+	}
 	double took = max_d(ev_time() - t0, 0.);
 	ev_now_update(r->loop);
 	r->last_end = ev_now(r->loop);
@@ -273,8 +296,27 @@ void reconciler_retry(struct reconciler *r, double after)
 	arm(r);
 }
 
+void reconciler_more(struct reconciler *r, double since)
+{
+	r->more = true;
+	r->more_since = since;
+	if (!r->in_pass) {
+		double now = ev_now(r->loop);
+		if (since > now)
+			since = now;
+		if (!r->have_change) {
+			r->have_change = true;
+			r->first_change = r->last_change = since;
+		} else if (since < r->first_change) {
+			r->first_change = since;
+		}
+		arm(r);
+	}
+}
+
 void reconciler_cancel(struct reconciler *r)
 {
+	r->more = false;
 	r->have_change = false;
 	r->have_retry = false;
 	ev_timer_stop(r->loop, &r->timer);

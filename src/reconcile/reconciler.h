@@ -17,6 +17,13 @@
  *   duration, max_spacing) after the last one ended, so that under a burst
  *   a large cluster spends a bounded share of its time in passes, each
  *   taking more changes at once (max_delay still wins);
+ * - more: a pass that bounds its work (`run` reads at most so many changed
+ *   files in one) says with reconciler_more() that it left changes for
+ *   the next one, which then runs at once, with no quiet time and no
+ *   spacing: under a stream of changes passes stay short and follow each
+ *   other, and the loop serves everything else between two of them;
+ *   the owner says when the oldest change it left came, from which the
+ *   wait figures count;
  * - synced: no pass runs before reconciler_synced() (the sources have their
  *   first complete view); changes before then are kept and give one pass
  *   at once when it comes;
@@ -86,6 +93,13 @@ void reconciler_free(struct reconciler *r);
 
 /* Something changed: a pass is due by the rules above. */
 void reconciler_changed(struct reconciler *r);
+/* Called by a pass that took only part of the changes (it bounds its
+ * work): the rest are due at once, without the quiet time or the spacing.
+ * `since`: when the oldest change left came (the loop's time, ev_now()),
+ * from which its wait is counted (no earlier than the first change the
+ * pass was given).  Outside a pass: as if a change came at `since` that
+ * is due at once. */
+void reconciler_more(struct reconciler *r, double since);
 /* A change the owner recognised as an echo of its own write: counted, no
  * pass. */
 void reconciler_own_write(struct reconciler *r);

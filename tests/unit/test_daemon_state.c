@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "base/util.h"
 #include "daemon/state.h"
@@ -82,6 +83,47 @@ static char *tmpdir(void)
 	char *t = xstrdup("/tmp/ironlb-state-XXXXXX");
 	assert_non_null(mkdtemp(t));
 	return t;
+}
+
+/* The file is written as text directly: the same bytes jansson gives for
+ * the document (JSON_INDENT(1)), and names that need escaping come back
+ * as they were. */
+static void test_save_text_layout(void **st)
+{
+	(void)st;
+	char *dir = tmpdir();
+	char *path = xasprintf("%s/state.json", dir);
+	struct state s = {0}, back;
+	struct ip_addr two[2] = {A("2001:db8:1::2"), A("192.168.100.2")};
+	char *pools[2] = {"ipv6-pool", "ipv4-pool"};
+	state_add(&s, "default", "we\"b\\x\ty\001", 2, two, pools);
+	s.entries[0].stamp = 1764000000123456ull;
+	state_add(&s, "apps", "none", 0, NULL, NULL);
+	char *why = NULL, *aside = NULL;
+	assert_int_equal(state_save(path, "node-\"a", &s, &why), 0);
+	size_t len = 0;
+	char *text = file_read_all(path, &len);
+	assert_non_null(text);
+	json_error_t err;
+	json_t *doc = json_loads(text, 0, &err);
+	assert_non_null(doc);
+	char *want = json_dumps(doc, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+	assert_int_equal(len, strlen(want) + 1);
+	assert_memory_equal(text, want, strlen(want));
+	assert_int_equal(text[len - 1], '\n');
+	assert_int_equal(state_load(path, &back, &aside, &why), STATE_LOADED);
+	assert_non_null(state_find(&back, "default", "we\"b\\x\ty\001"));
+	assert_int_equal(state_find(&back, "default", "we\"b\\x\ty\001")->stamp,
+			 1764000000123456ull);
+	free(want);
+	json_decref(doc);
+	free(text);
+	state_free(&back);
+	state_free(&s);
+	unlink(path);
+	rmdir(dir);
+	free(path);
+	free(dir);
 }
 
 static void test_save_load_roundtrip(void **st)
@@ -160,6 +202,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_table),
 		cmocka_unit_test(test_save_load_roundtrip),
+		cmocka_unit_test(test_save_text_layout),
 		cmocka_unit_test(test_corrupt_is_moved_aside),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

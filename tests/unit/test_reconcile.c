@@ -33,6 +33,8 @@ struct rig {
 	unsigned passes;
 	double pass_at[256];       /* ev_time() at the start of each pass */
 	double pass_cost;          /* seconds each pass spins */
+	unsigned work;             /* units left; a pass takes one, says more */
+	double changed_at;         /* when they came (ev_now) */
 	unsigned stops, reloads;
 	bool busy;                 /* what pending() says */
 	/* a stream of changes */
@@ -55,6 +57,8 @@ static void on_pass(void *arg)
 	g->passes++;
 	if (g->pass_cost > 0)
 		spin(g->pass_cost);
+	if (g->work > 0 && --g->work > 0)
+		reconciler_more(g->r, g->changed_at);
 }
 
 static void on_stop(void *arg)
@@ -286,6 +290,55 @@ static void test_max_delay_beats_spacing(void **state)
 	rig_free(&g);
 }
 
+/*
+ * A pass that bounds its work and leaves the rest: the next one runs at
+ * once, neither after the quiet time nor after the spacing its cost would
+ * ask for, until nothing is left; the wait of what is left counts from
+ * when it came, as the pass says.
+ */
+static void test_bounded_pass_takes_rest_at_once(void **state)
+{
+	(void)state;
+	struct rig g;
+	rig_init(&g, (struct reconciler_opts){.quiet = 0.5, .max_delay = 5.0,
+					       .cost_factor = 100.0, .max_spacing = 2.0});
+	g.pass_cost = 0.01;   /* spacing 1 s */
+	reconciler_synced(g.r);
+	assert_true(run_until_passes(&g, 1, 2.0));
+	run_for(&g, 1.1);   /* past the spacing of the pass at sync */
+	g.work = 5;
+	double t0 = ev_time();
+	g.changed_at = ev_now(g.loop);
+	reconciler_changed(g.r);
+	assert_true(run_until_passes(&g, 6, 3.0));
+	/* The first waited the quiet time... */
+	assert_true(g.pass_at[1] - t0 >= 0.5 - 0.002);
+	/* ...the rest followed at once: well within the quiet time (0.5 s)
+	 * and the spacing (1 s) they would otherwise have waited. */
+	for (unsigned i = 2; i < 6; i++)
+		assert_true(g.pass_at[i] - g.pass_at[i - 1] <= 0.01 + 2 * SLACK);
+	struct reconciler_stats st;
+	reconciler_stats(g.r, &st);
+	assert_false(st.pending);
+	assert_true(st.last_wait >= g.pass_at[5] - t0 - 0.01 - EPS);
+	assert_true(st.longest_wait >= 0.5 + 4 * 0.01 - 0.002);
+	assert_int_equal(st.changes, 1);
+	/* Nothing left: no more passes. */
+	run_for(&g, 0.6);
+	assert_int_equal(g.passes, 6);
+
+	/* Outside a pass it is a change due at once (no quiet time). */
+	run_for(&g, 1.1);
+	t0 = ev_time();
+	reconciler_more(g.r, ev_now(g.loop));
+	assert_true(run_until_passes(&g, 7, 2.0));
+	assert_true(g.pass_at[6] - t0 <= 2 * SLACK);
+	/* Its wait counts from the time given, not from the changes before. */
+	reconciler_stats(g.r, &st);
+	assert_true(st.last_wait <= 2 * SLACK);
+	rig_free(&g);
+}
+
 static void test_retry_and_cancel(void **state)
 {
 	(void)state;
@@ -504,6 +557,7 @@ int main(void)
 		cmocka_unit_test(test_no_pass_before_synced),
 		cmocka_unit_test(test_spacing_follows_cost),
 		cmocka_unit_test(test_max_delay_beats_spacing),
+		cmocka_unit_test(test_bounded_pass_takes_rest_at_once),
 		cmocka_unit_test(test_retry_and_cancel),
 		cmocka_unit_test(test_own_writes_counted_no_pass),
 		cmocka_unit_test(test_metrics),
