@@ -25,6 +25,9 @@ What is checked, in this order (one lab for the module):
    hold it not alive; with the Secret's key again it is a member again;
 5. a new key in the memberlist Secret is taken by every speaker without
    any failover (the previous key stays in use for a grace time).
+6. speakers started with --gratuitous-interval 500ms: the one that takes
+   a Service over repeats gratuitous ARP every 0.5 s past the takeover's
+   rounds, as the client sees.
 
 Every wait polls with a deadline; failures carry the speakers' and the
 controller's log tails.  At the end every speaker and controller run
