@@ -13,6 +13,7 @@
 #include "cli/cli.h"
 #include "daemon/daemon.h"
 #include "member/member.h"
+#include "node/announcer.h"
 
 static void run_usage(FILE *out)
 {
@@ -60,36 +61,6 @@ static void run_usage(FILE *out)
 	      "\n"
 	      "signals: SIGTERM/SIGINT stop announcing and exit 0; SIGHUP reloads.\n",
 	      out);
-}
-
-/* A duration for --gratuitous-interval: "0", or a number (fraction
- * allowed) with one unit ms, s, m or h, at least 100ms (shorter would
- * flood the link for nothing: switch tables age out in minutes). */
-static int parse_interval(const char *s, double *out)
-{
-	static const struct {
-		const char *unit;
-		double seconds;
-	} units[] = { {"ms", 0.001}, {"s", 1}, {"m", 60}, {"h", 3600} };
-	char *end;
-
-	if (strcmp(s, "0") == 0) {
-		*out = 0;
-		return 0;
-	}
-	if (!(*s >= '0' && *s <= '9'))
-		return -1;
-	double v = strtod(s, &end);
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (strcmp(end, units[i].unit) == 0) {
-			v *= units[i].seconds;
-			if (!(v >= 0.1 && v <= 86400.0 * 365))
-				return -1;
-			*out = v;
-			return 0;
-		}
-	}
-	return -1;
 }
 
 int cmd_run(int argc, char **argv)
@@ -166,7 +137,7 @@ int cmd_run(int argc, char **argv)
 			break;
 		}
 		case OPT_GARP_INTERVAL:
-			if (parse_interval(optarg, &o.gratuitous_interval) != 0) {
+			if (announcer_parse_interval(optarg, &o.gratuitous_interval) != 0) {
 				fprintf(stderr,
 					"ironlb run: --gratuitous-interval \"%s\" is not a duration of at "
 					"least 100ms (write e.g. \"30s\", \"1m\" or \"500ms\"; 0 = off)\n",

@@ -1357,7 +1357,7 @@ static void speaker_usage(FILE *out)
 	      "                      [--lb-class CLASS] [--install-vips] [--vip-device DEV]\n"
 	      "                      [--bgp-port PORT] [--member-port PORT]\n"
 	      "                      [--member-key FILE] [--member-timing NAME]\n"
-	      "                      [--log-level L]\n"
+	      "                      [--gratuitous-interval DURATION] [--log-level L]\n"
 	      "\n"
 	      "Announce the addresses of LoadBalancer Services from this node over ARP/NDP\n"
 	      "and BGP, as the metallb.io configuration of NS (default metallb-system)\n"
@@ -1365,7 +1365,10 @@ static void speaker_usage(FILE *out)
 	      "The failure detector between nodes listens on UDP --member-port (default\n"
 	      "7946); its key is the Secret NS/memberlist, key secretkey, or the text of\n"
 	      "--member-key FILE.  --member-timing default|fast: how fast it detects\n"
-	      "a failed node (default: within 1 s; fast: within 0.3 s, more packets).\n",
+	      "a failed node (default: within 1 s; fast: within 0.3 s, more packets).\n"
+	      "--gratuitous-interval DURATION: repeat gratuitous ARP / unsolicited NA for\n"
+	      "every owned address this often (e.g. 30s, 1m; at least 100ms; default 0:\n"
+	      "only after a takeover).\n",
 	      out);
 }
 
@@ -1383,6 +1386,7 @@ int cmd_speaker(int argc, char **argv)
 		{"member-port", required_argument, NULL, 'M'},
 		{"member-key", required_argument, NULL, 'K'},
 		{"member-timing", required_argument, NULL, 'T'},
+		{"gratuitous-interval", required_argument, NULL, 'G'},
 		{"log-level", required_argument, NULL, 'l'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
@@ -1391,6 +1395,7 @@ int cmd_speaker(int argc, char **argv)
 	const char *node = NULL, *vip_device = NULL, *member_key_file = NULL;
 	const char *member_timing = NULL;
 	unsigned member_port = MEMBER_DEFAULT_PORT;
+	double gratuitous_interval = 0;
 	bool install_vips = false, bgp_port_set = false;
 	unsigned bgp_port = 179;
 	int ch;
@@ -1445,6 +1450,16 @@ int cmd_speaker(int argc, char **argv)
 			member_timing = optarg;
 			break;
 		}
+		case 'G':
+			if (announcer_parse_interval(optarg, &gratuitous_interval) != 0) {
+				fprintf(stderr,
+					"ironlb speaker: --gratuitous-interval \"%s\" is not a duration "
+					"of at least 100ms (write e.g. \"30s\", \"1m\" or \"500ms\"; "
+					"0 = off)\n",
+					optarg);
+				return 2;
+			}
+			break;
 		case 'l': {
 			int l = log_level_parse(optarg);
 			if (l < 0) {
@@ -1544,6 +1559,7 @@ int cmd_speaker(int argc, char **argv)
 		.vip_device = vip_device,
 		.bgp_port = bgp_port,
 		.bgp_port_set = bgp_port_set,
+		.gratuitous_interval = gratuitous_interval,
 	};
 	s.ann = announcer_new(s.loop, s.reg, &ao);
 	announcer_addrs_source(s.ann, addrs_of, &s);

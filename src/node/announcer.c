@@ -36,6 +36,33 @@ struct announcer {
 
 static void collect_l2(struct metrics_family *fam, void *arg);
 
+int announcer_parse_interval(const char *s, double *out)
+{
+	static const struct {
+		const char *unit;
+		double seconds;
+	} units[] = { {"ms", 0.001}, {"s", 1}, {"m", 60}, {"h", 3600} };
+	char *end;
+
+	if (strcmp(s, "0") == 0) {
+		*out = 0;
+		return 0;
+	}
+	if (!(*s >= '0' && *s <= '9'))
+		return -1;
+	double v = strtod(s, &end);
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(end, units[i].unit) == 0) {
+			v *= units[i].seconds;
+			if (!(v >= 0.1 && v <= 86400.0 * 365))
+				return -1;
+			*out = v;
+			return 0;
+		}
+	}
+	return -1;
+}
+
 struct announcer *announcer_new(struct ev_loop *loop, struct metrics_registry *reg,
 				const struct announcer_opts *o)
 {

@@ -35,6 +35,11 @@ struct announcer_opts {
 	double gratuitous_interval;  /* seconds; 0: no periodic gratuitous rounds */
 };
 
+/* A --gratuitous-interval value: "0" (off), or a number (fraction
+ * allowed) with one unit ms, s, m or h, at least 100ms (shorter floods the
+ * link for nothing: switch tables age out in minutes); -1 otherwise. */
+int announcer_parse_interval(const char *s, double *out);
+
 struct announcer *announcer_new(struct ev_loop *loop, struct metrics_registry *reg,
 				const struct announcer_opts *o);
 /* Start the Layer 2 engine (unless no_l2); -1 with a logged reason. */

@@ -54,6 +54,20 @@ def test_speaker_bad_member_timing(value):
     assert f'--member-timing "{value}" is not a timing (accepted: default, fast)' in r.err
 
 
+def test_speaker_gratuitous_interval_in_help():
+    r = run_ironlb("speaker", "--help")
+    assert r.rc == 0
+    assert "--gratuitous-interval DURATION" in r.out and "at least 100ms" in r.out
+
+
+@pytest.mark.parametrize("value", ["x", "10", "50ms", "-1s", "1d", "", "1.5", "s"])
+def test_speaker_bad_gratuitous_interval(value):
+    r = run_ironlb("speaker", "--node-name", "n1", "--gratuitous-interval", value)
+    assert r.rc == 2
+    assert f'--gratuitous-interval "{value}" is not a duration of at least 100ms' in r.err
+    assert '"30s"' in r.err and "0 = off" in r.err
+
+
 @pytest.mark.parametrize("cmd", ["controller", "speaker"])
 def test_bad_log_level(cmd):
     r = run_ironlb(cmd, "--node-name", "n1", "--log-level", "loud") if cmd == "speaker" \

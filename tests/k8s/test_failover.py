@@ -25,6 +25,9 @@ What is checked, in this order (one lab for the module):
    hold it not alive; with the Secret's key again it is a member again;
 5. a new key in the memberlist Secret is taken by every speaker without
    any failover (the previous key stays in use for a grace time).
+6. speakers started with --gratuitous-interval 500ms: the one that takes
+   a Service over repeats gratuitous ARP every 0.5 s past the takeover's
+   rounds, as the client sees.
 
 Every wait polls with a deadline; failures carry the speakers' and the
 controller's log tails.  At the end every speaker and controller run
@@ -317,3 +320,47 @@ def test_new_key_in_the_secret_fails_nothing_over(c):
     assert len(assigned(c)) == n_events
     for n in NODES:
         assert c.speakers[n].status()["members"]["authenticated"] is True
+
+
+def test_gratuitous_interval_repeats_the_announcements(c):
+    """--gratuitous-interval 500ms: after a takeover the new owner goes on
+    sending a gratuitous ARP round every 0.5 s past the rounds of the
+    takeover (which end 5 s after it), as the client on the switch sees."""
+    ips, owner = settled(c)
+    others = [n for n in NODES if n != owner]
+    for n in others:
+        sp = c.speakers[n]
+        sp.stop()
+        sp.restart(extra=["--gratuitous-interval", "500ms"])
+        sp.wait_healthy(30)
+    settled(c)
+    ip4 = next(ip for ip in ips if ":" not in ip)
+    with labmod.Sniffer(c.client) as sn:
+        c.speakers[owner].proc.send(signal.SIGTERM)
+        t0 = time.time()
+        new = c.wait(lambda: (owners(c, ips, others) or [None])[0], 10,
+                     f"a survivor owns {ips}")
+        mac = c.mac(new)
+        # from 5.5 s after the takeover on, only the periodic rounds remain
+        lo, hi = t0 + 5.5, t0 + 8.0
+
+        def rounds():
+            ts = sorted(f.ts for f in labmod.garps(sn.snapshot(), ip4)
+                        if f.src == mac and f.ts >= lo)
+            if not ts or ts[-1] < hi:
+                return None
+            out = []            # first frame of each round (frames 50 ms apart at most)
+            for t in ts:
+                if t <= hi and (not out or t - out[-1] > 0.05):
+                    out.append(t)
+            return out
+        got = c.wait(rounds, 15, f"gratuitous ARP for {ip4} from {new} until {hi - t0:.1f} s")
+    gaps = [b - a for a, b in zip(got, got[1:])]
+    assert len(got) >= 4, (got, c.logs())
+    assert all(0.3 <= g <= 0.8 for g in gaps), f"rounds {gaps} apart, not every 0.5 s"
+    sp = c.speakers[owner]
+    sp.proc.wait(15)
+    assert sp.stop() is None
+    sp.restart()
+    sp.wait_healthy(30)
+    settled(c)
