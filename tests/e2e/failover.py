@@ -318,7 +318,11 @@ class UdpCapture:
 
     def __init__(self, host, bpf, path, ifname="eth0"):
         self.host, self.path = host, path
-        self.proc = host.spawn(["tcpdump", "-i", ifname, "-n", "-U", "-s", "0", "-w", path, bpf],
+        # --immediate-mode: each packet reaches tcpdump (and, with -U, the
+        # file) as it arrives, not when a ring block fills or times out
+        # (about a second): a capture stopped sooner would be empty.
+        self.proc = host.spawn(["tcpdump", "-i", ifname, "-n", "--immediate-mode", "-U", "-s", "0",
+                                "-w", path, bpf],
                                name=f"{host.name}-tcpdump")
         # tcpdump says "listening on" once its filter is installed
         poll(lambda: "listening on" in self.proc.output(), 10, what="tcpdump listening")
@@ -328,6 +332,8 @@ class UdpCapture:
 
     def payloads(self):
         data = pathlib.Path(self.path).read_bytes()
+        if len(data) < 24:
+            return []
         magic = struct.unpack("<I", data[:4])[0]
         end = "<" if magic in (0xa1b2c3d4, 0xa1b23c4d) else ">"
         linktype = struct.unpack(end + "I", data[20:24])[0]
@@ -335,6 +341,8 @@ class UdpCapture:
         out, off = [], 24
         while off + 16 <= len(data):
             incl = struct.unpack(end + "I", data[off + 8:off + 12])[0]
+            if off + 16 + incl > len(data):
+                break   # a record still being written
             frame = data[off + 16:off + 16 + incl]
             off += 16 + incl
             etype = struct.unpack("!H", frame[12:14])[0]

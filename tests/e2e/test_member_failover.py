@@ -248,7 +248,8 @@ def test_replayed_packets_change_nothing(cluster):
         assert cl.settled() == owner
         heard = counters(cl, owner)["packets_in"]
         poll(lambda: counters(cl, owner)["packets_in"] >= heard + 10, 10,
-             what="packets of the new run captured too")
+             what="packets of the new run heard")
+        poll(lambda: len(cap.payloads()) >= 10, 10, what="packets of the member in the capture")
     finally:
         cap.stop()
     pkts = cap.payloads()
