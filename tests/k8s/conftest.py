@@ -3,7 +3,9 @@
 The binaries come from tests/k8s/build.sh (a cache outside the repo).  With
 IRONLB_K8S=1 a missing binary is built first (a cold build takes many
 minutes) and a build failure is an error; without it, tests needing the
-plane are skipped when the binaries have not been built."""
+plane are skipped when the binaries have not been built.  The cluster tests
+(speakers in network namespaces) need root and skip without it; when CI is
+set they must run, so a run without root is refused, as in tests/e2e."""
 import os
 import pathlib
 import re
@@ -15,6 +17,14 @@ import pytest
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 import controlplane as cpmod  # noqa: E402
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.geteuid() == 0 or not os.environ.get("CI"):
+        return
+    if any("tests/k8s" in str(it.fspath) for it in items):
+        raise pytest.UsageError("the Kubernetes cluster tests need root (network namespaces); "
+                                "under CI they must run, not skip")
 
 
 @pytest.fixture(scope="session")
