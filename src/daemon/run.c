@@ -24,6 +24,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "node/announcer.h"
+#include "node/liveness.h"
 #include "daemon/state.h"
 #include "base/metrics.h"
 #include "http/server.h"
@@ -522,35 +523,12 @@ static void mark_down_nodes(struct daemon *d)
 static void on_member_change(void *ctx, const struct member_event *ev)
 {
 	struct daemon *d = ctx;
-	bool was_down = node_down(d, ev->name);
-	bool is_down = ev->to == MEMBER_DEAD || ev->to == MEMBER_LEFT;
-	char addr[IP_STR_MAX];
-	ip_format(&ev->addr->ip, addr);
-	if (is_down == was_down) {
-		log_debug("member state changed", "node", ev->name, "address", addr, "from",
-			  member_state_name[ev->from], "to", member_state_name[ev->to], NULL);
+	int r = liveness_note_event(&d->down, ev);
+	if (r < 0)
 		return;
-	}
-	if (is_down) {
-		/* Detection time: from the last packet heard from it (its last
-		 * sign of life) to now; a graceful leave is immediate. */
-		char ms[32];
-		if (ev->last_heard > 0)
-			snprintf(ms, sizeof(ms), "%.1f", (double)(ev->at - ev->last_heard) / 1e3);
-		else
-			snprintf(ms, sizeof(ms), "unknown");
-		hashmap_put_str(&d->down, ev->name, (void *)1, NULL);
-		log_warn(ev->to == MEMBER_LEFT ? "member left; its Services fail over"
-					       : "member dead; its Services fail over",
-			 "node", ev->name, "address", addr, "from", member_state_name[ev->from],
-			 "detection_ms", ms, NULL);
-	} else {
-		hashmap_del_str(&d->down, ev->name, NULL);
-		log_info("member alive again; it is a candidate again", "node", ev->name, "address",
-			 addr, NULL);
+	if (r == 0)
 		/* What it holds now (it may have restarted). */
 		pull_member(d, ev->name);
-	}
 	if (!ev_is_active(&d->liveness_w))
 		ev_timer_start(d->loop, &d->liveness_w);
 }

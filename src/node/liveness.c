@@ -131,17 +131,16 @@ void liveness_mark(const struct liveness *l, struct model *m)
 	}
 }
 
-static void on_member_change(void *ctx, const struct member_event *ev)
+int liveness_note_event(struct hashmap *down, const struct member_event *ev)
 {
-	struct liveness *l = ctx;
-	bool was_down = liveness_down(l, ev->name);
+	bool was_down = hashmap_get_str(down, ev->name) != NULL;
 	bool is_down = ev->to == MEMBER_DEAD || ev->to == MEMBER_LEFT;
 	char addr[IP_STR_MAX];
 	ip_format(&ev->addr->ip, addr);
 	if (is_down == was_down) {
 		log_debug("member state changed", "node", ev->name, "address", addr, "from",
 			  member_state_name[ev->from], "to", member_state_name[ev->to], NULL);
-		return;
+		return -1;
 	}
 	if (is_down) {
 		/* Detection time: from its last sign of life to now; a graceful
@@ -151,16 +150,24 @@ static void on_member_change(void *ctx, const struct member_event *ev)
 			snprintf(ms, sizeof(ms), "%.1f", (double)(ev->at - ev->last_heard) / 1e3);
 		else
 			snprintf(ms, sizeof(ms), "unknown");
-		hashmap_put_str(&l->down, ev->name, (void *)1, NULL);
+		hashmap_put_str(down, ev->name, (void *)1, NULL);
 		log_warn(ev->to == MEMBER_LEFT ? "member left; its Services fail over"
 					       : "member dead; its Services fail over",
 			 "node", ev->name, "address", addr, "from", member_state_name[ev->from],
 			 "detection_ms", ms, NULL);
-	} else {
-		hashmap_del_str(&l->down, ev->name, NULL);
-		log_info("member alive again; it is a candidate again", "node", ev->name, "address",
-			 addr, NULL);
+		return 1;
 	}
+	hashmap_del_str(down, ev->name, NULL);
+	log_info("member alive again; it is a candidate again", "node", ev->name, "address", addr,
+		 NULL);
+	return 0;
+}
+
+static void on_member_change(void *ctx, const struct member_event *ev)
+{
+	struct liveness *l = ctx;
+	if (liveness_note_event(&l->down, ev) < 0)
+		return;
 	if (!ev_is_active(&l->changed_w))
 		ev_timer_start(l->loop, &l->changed_w);
 }

@@ -30,6 +30,8 @@
 #include "model/model.h"
 
 struct ev_loop;
+struct hashmap;
+struct member_event;
 struct metrics_registry;
 struct liveness;
 
@@ -61,6 +63,12 @@ void liveness_sync(struct liveness *l, struct model *m);
 void liveness_mark(const struct liveness *l, struct model *m);
 /* Whether the node is held dead or left by the detector. */
 bool liveness_down(const struct liveness *l, const char *node);
+
+/* Apply one of the detector's state changes to a set of down nodes
+ * (names; dead or left) and log what it means: 1 the node is now down,
+ * 0 it is alive again, -1 nothing changed for the election (logged at
+ * debug).  For owners that keep their own set (`ironlb run`). */
+int liveness_note_event(struct hashmap *down, const struct member_event *ev);
 
 /* Whether any other member is alive (or suspect): someone who takes
  * over at a graceful leave. */
