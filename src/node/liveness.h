@@ -2,7 +2,8 @@
  * liveness: which nodes may be elected, from the failure detector between
  * ironlb nodes (src/member) and, in Kubernetes, the Node condition Ready.
  *
- * The owner (`ironlb speaker`; `ironlb run` has the same logic inline)
+ * The owner (`ironlb speaker`; `ironlb run` keeps its own set of down
+ * nodes, fed through liveness_note_event(), beside its address table)
  * hands it every model it plans from.  liveness_sync() makes the
  * detector's members the model's Nodes' InternalIP addresses (starting
  * the detector once this node's own Node has one) and sets
