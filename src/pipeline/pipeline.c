@@ -41,11 +41,47 @@ struct hnode {
 	size_t idx;
 };
 
+/* Nodes come from blocks of HMAP_CHUNK, with a list of the free ones:
+ * a store's index of 20,000 entries, and the maps a pass makes and drops,
+ * were 20,000 small blocks each; dropped between the blocks that stay,
+ * they left the heap full of holes that could not be given back. */
+#define HMAP_CHUNK 256
+
+struct hchunk {
+	struct hchunk *next;
+	struct hnode nodes[HMAP_CHUNK];
+};
+
 struct hmap {
 	struct hnode **b;
 	size_t nb, n;
 	bool borrow;        /* keys are the caller's (they outlive the node) */
+	struct hchunk *chunks;
+	struct hnode *spare;    /* free nodes, by next */
 };
+
+static struct hnode *hnode_new(struct hmap *m)
+{
+	if (!m->spare) {
+		struct hchunk *c = xmalloc(sizeof(*c));
+		c->next = m->chunks;
+		m->chunks = c;
+		for (size_t i = HMAP_CHUNK; i-- > 0;) {
+			c->nodes[i].next = m->spare;
+			m->spare = &c->nodes[i];
+		}
+	}
+	struct hnode *n = m->spare;
+	m->spare = n->next;
+	memset(n, 0, sizeof(*n));
+	return n;
+}
+
+static void hnode_free(struct hmap *m, struct hnode *n)
+{
+	n->next = m->spare;
+	m->spare = n;
+}
 
 static uint64_t hash_str(const char *s)
 {
@@ -84,7 +120,7 @@ static struct hnode *hmap_put(struct hmap *m, const char *key)
 		m->b = b;
 		m->nb = nb;
 	}
-	n = xcalloc(1, sizeof(*n));
+	n = hnode_new(m);
 	n->h = hash_str(key);
 	n->key = m->borrow ? (char *)key : xstrdup(key);
 	n->next = m->b[n->h & (m->nb - 1)];
@@ -107,7 +143,7 @@ static void *hmap_del(struct hmap *m, const char *key)
 		void *v = n->val;
 		if (!m->borrow)
 			free(n->key);
-		free(n);
+		hnode_free(m, n);
 		m->n--;
 		return v;
 	}
@@ -123,9 +159,12 @@ static void hmap_clear(struct hmap *m, void (*free_val)(void *))
 				free_val(x->val);
 			if (!m->borrow)
 				free(x->key);
-			free(x);
 		}
 	free(m->b);
+	for (struct hchunk *c = m->chunks, *nc; c; c = nc) {
+		nc = c->next;
+		free(c);
+	}
 	bool borrow = m->borrow;
 	memset(m, 0, sizeof(*m));
 	m->borrow = borrow;
