@@ -52,13 +52,45 @@ struct hchunk {
 	struct hnode nodes[HMAP_CHUNK];
 };
 
+/* Copied keys, for the same reason, are packed into blocks freed with the
+ * map (a removed key's bytes stay until then), except in a map that
+ * lives long and removes keys (keys_each: a block per key). */
+#define HKEYS_BLOCK 4096
+
+struct hkeys {
+	struct hkeys *next;
+	size_t used, cap;
+	char data[];
+};
+
 struct hmap {
 	struct hnode **b;
 	size_t nb, n;
 	bool borrow;        /* keys are the caller's (they outlive the node) */
+	bool keys_each;     /* (not borrow) each copied key a block of its own */
 	struct hchunk *chunks;
 	struct hnode *spare;    /* free nodes, by next */
+	struct hkeys *keys;     /* (not borrow nor keys_each) the copied keys */
 };
+
+static char *hkey_copy(struct hmap *m, const char *key)
+{
+	if (m->keys_each)
+		return xstrdup(key);
+	size_t len = strlen(key) + 1;
+	struct hkeys *k = m->keys;
+	if (!k || k->cap - k->used < len) {
+		size_t cap = len > HKEYS_BLOCK ? len : HKEYS_BLOCK;
+		k = xmalloc(sizeof(*k) + cap);
+		k->used = 0;
+		k->cap = cap;
+		k->next = m->keys;
+		m->keys = k;
+	}
+	char *c = memcpy(k->data + k->used, key, len);
+	k->used += len;
+	return c;
+}
 
 static struct hnode *hnode_new(struct hmap *m)
 {
@@ -122,7 +154,7 @@ static struct hnode *hmap_put(struct hmap *m, const char *key)
 	}
 	n = hnode_new(m);
 	n->h = hash_str(key);
-	n->key = m->borrow ? (char *)key : xstrdup(key);
+	n->key = m->borrow ? (char *)key : hkey_copy(m, key);
 	n->next = m->b[n->h & (m->nb - 1)];
 	m->b[n->h & (m->nb - 1)] = n;
 	m->n++;
@@ -141,7 +173,7 @@ static void *hmap_del(struct hmap *m, const char *key)
 			continue;
 		*pp = n->next;
 		void *v = n->val;
-		if (!m->borrow)
+		if (!m->borrow && m->keys_each)
 			free(n->key);
 		hnode_free(m, n);
 		m->n--;
@@ -157,7 +189,7 @@ static void hmap_clear(struct hmap *m, void (*free_val)(void *))
 			nx = x->next;
 			if (free_val)
 				free_val(x->val);
-			if (!m->borrow)
+			if (!m->borrow && m->keys_each)
 				free(x->key);
 		}
 	free(m->b);
@@ -165,9 +197,14 @@ static void hmap_clear(struct hmap *m, void (*free_val)(void *))
 		nc = c->next;
 		free(c);
 	}
-	bool borrow = m->borrow;
+	for (struct hkeys *k = m->keys, *nk; k; k = nk) {
+		nk = k->next;
+		free(k);
+	}
+	bool borrow = m->borrow, keys_each = m->keys_each;
 	memset(m, 0, sizeof(*m));
 	m->borrow = borrow;
+	m->keys_each = keys_each;
 }
 
 static void free_tree_val(void *v)
@@ -295,6 +332,7 @@ struct pipeline *pipeline_new(const struct pipeline_opts *o)
 	p->lb_class = o && o->lb_class && *o->lb_class ? xstrdup(o->lb_class) : NULL;
 	hashmap_init(&p->files_ix, false);
 	hashmap_init(&p->sources_ix, false);
+	p->good_svc.keys_each = true;  /* lives as long as the pipeline, with removals */
 	return p;
 }
 
