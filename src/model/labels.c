@@ -49,8 +49,7 @@ const char *labels_get(const struct labels *l, const char *key)
  * and every "key\0value\0" in one block, the strings after the array. */
 static bool labels_packed(const struct labels *l)
 {
-	/* A string of its own block cannot start where the array ends. */
-	return l->n && l->items[0].key == (char *)&l->items[l->n];
+	return l->packed;
 }
 
 static void kv_set(struct kv *kv, const char *key, const char *value)
@@ -73,6 +72,7 @@ static void labels_unpack(struct labels *l)
 		kv_set(&items[i], l->items[i].key, l->items[i].value);
 	free(l->items);
 	l->items = items;
+	l->packed = false;
 }
 
 void labels_pack(struct labels *l)
@@ -93,6 +93,7 @@ void labels_pack(struct labels *l)
 	}
 	free(l->items);
 	l->items = items;
+	l->packed = true;
 }
 
 void labels_set(struct labels *l, const char *key, const char *value)
@@ -120,6 +121,7 @@ void labels_free(struct labels *l)
 	free(l->items);
 	l->items = NULL;
 	l->n = 0;
+	l->packed = false;
 }
 
 /* ------------------------------------------------------------------ */

@@ -40,7 +40,8 @@ struct kv {
 
 /* Sorted by key, keys unique. */
 struct labels {
-	size_t n;
+	uint32_t n;
+	bool packed;    /* labels_pack(): the strings are in the array's block */
 	struct kv *items;
 };
 

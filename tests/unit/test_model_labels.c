@@ -37,8 +37,10 @@ static void test_labels_pack(void **state)
 	labels_set(&l, "app", "web");
 	labels_set(&l, "tier", "front");
 	labels_set(&l, "a", "");
+	assert_false(l.packed);
 	labels_pack(&l);
 	labels_pack(&l);
+	assert_true(l.packed);
 	assert_int_equal(l.n, 3);
 	assert_string_equal(l.items[0].key, "a");
 	assert_string_equal(l.items[0].value, "");
@@ -46,6 +48,7 @@ static void test_labels_pack(void **state)
 	assert_string_equal(labels_get(&l, "tier"), "front");
 	/* changing a value and adding a key to a packed set */
 	labels_set(&l, "app", "api");
+	assert_false(l.packed);
 	assert_string_equal(labels_get(&l, "app"), "api");
 	assert_string_equal(labels_get(&l, "tier"), "front");
 	labels_pack(&l);
