@@ -901,19 +901,6 @@ static void mark_dirty(struct bgp_planner *p, uint32_t session, const struct bgp
 	*VEC_PUSH(p->dirty, p->ndirty) = (struct bp_dirty){.session = session, .prefix = *prefix};
 }
 
-void bgp_planner_service_routes(const struct bgp_planner *p, const char *key,
-				void (*fn)(void *arg, const struct bgp_route *r), void *arg)
-{
-	const struct bp_svc *s = hashmap_get_str(&p->svcs, key);
-	for (uint32_t i = 0; s && i < s->n; i++) {
-		const struct bp_use *u = &s->uses[i];
-		const struct bgp_session_plan *sp = &p->plan.sessions[u->session];
-		size_t at = route_lower(sp, &u->prefix);
-		if (at < sp->nroutes && bgp_prefix_cmp(&sp->routes[at].prefix, &u->prefix) == 0)
-			fn(arg, &sp->routes[at]);
-	}
-}
-
 /* Take a Service's records out of their groups. */
 static void svc_unplan(struct bgp_planner *p, const char *key)
 {

@@ -72,11 +72,6 @@ void bgp_planner_update(struct bgp_planner *p, const struct model *m,
 			const struct announce_change *changes, size_t nchanges);
 /* The current plan; valid until the next call. */
 const struct bgp_plan *bgp_planner_plan(const struct bgp_planner *p);
-/* The routes of the current plan that Service key ("ns/name") is part
- * of: fn once per (session, route) record of it (a route reached by two
- * of its advertisements comes twice).  O(its records x log routes). */
-void bgp_planner_service_routes(const struct bgp_planner *p, const char *key,
-				void (*fn)(void *arg, const struct bgp_route *r), void *arg);
 
 /* Whether the session carries prefixes of family f: the peer address's
  * family, or both with dualStackAddressFamily or an unnumbered (interface)

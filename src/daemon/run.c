@@ -58,15 +58,27 @@
  * has every live member's state, or after this long without it. */
 #define SETTLE_GRACE 3.0
 
-/* A Service's events for /status, newest last: one block per Service
- * holding its key and then each event as "type\0reason\0message\0"
- * (10,000 Services held 4 MiB of events as struct alloc_event copies,
- * EVENTS_KEPT slots each).  The map borrows the key, so the block is
- * taken out of the map while it is reallocated. */
-struct svc_events {
-	size_t len;         /* bytes of data in use */
-	unsigned char n;
+/* What the daemon keeps of a Service, by "ns/name", in one block: when
+ * its addresses were allocated and its events for /status, newest last.
+ * Each event is its kind (a byte: the index of its type and reason in
+ * ev_kinds, which holds the few pairs the allocator uses; EV_KIND_INLINE:
+ * "type\0reason\0" follow) and its message.  10,000 Services held 4
+ * MiB of events as struct alloc_event copies, EVENTS_KEPT slots each;
+ * with the text of the type and reason, and the time in a map of its own,
+ * 20,000 held 4.7 MiB.  The map borrows the key, so the block is taken
+ * out of the map while it is reallocated; a block with neither a time
+ * nor an event goes. */
+struct svc_rec {
+	uint64_t stamp;     /* wall clock (us) its addresses were allocated; 0: unknown */
+	uint32_t len;       /* bytes of data in use */
+	unsigned char n;    /* events */
 	char data[];        /* "ns/name\0", then the events, oldest first */
+};
+
+#define EV_KIND_INLINE 255
+
+struct ev_kind {
+	char *type, *reason;
 };
 
 struct daemon {
@@ -96,7 +108,9 @@ struct daemon {
 	 * are; the loop goes on while it serialises and fsyncs), or -1. */
 	pid_t state_child;
 	ev_child state_child_w;
-	struct hashmap events; /* "ns/name" -> struct svc_events */
+	struct hashmap svcs;   /* "ns/name" -> struct svc_rec (the key is borrowed) */
+	size_t nev_kinds;
+	struct ev_kind ev_kinds[EV_KIND_INLINE];
 
 	struct announcer *ann;
 
@@ -114,7 +128,6 @@ struct daemon {
 	 * is no Layer 2 candidate and its holding does not count. */
 	struct sync_io *sio;
 	struct hashmap holdings;   /* member name -> struct sync_state *, keys copied */
-	struct hashmap stamps;     /* "ns/name" -> uint64_t * (allocation time, us) */
 	struct sync_state own;
 	bool settled;
 	double settle_by;          /* ev_now by which to settle regardless */
@@ -177,112 +190,170 @@ static uint64_t wall_us(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-static uint64_t stamp_get(const struct daemon *d, const char *key)
-{
-	const uint64_t *v = hashmap_get_str(&d->stamps, key);
-	return v ? *v : 0;
-}
-
-static void stamp_set(struct daemon *d, const char *key, uint64_t v)
-{
-	uint64_t *p = hashmap_get_str(&d->stamps, key);
-	if (!p) {
-		p = xmalloc(sizeof(*p));
-		hashmap_put_str(&d->stamps, key, p, NULL);
-	}
-	*p = v;
-}
-
-static void stamp_del(struct daemon *d, const char *key)
-{
-	void *old;
-	if (hashmap_del_str(&d->stamps, key, &old))
-		free(old);
-}
-
 /* ------------------------------------------------------------------ */
-/* events per Service */
+/* per Service: allocation time and events */
 
-static struct svc_events *events_find(struct daemon *d, const char *key)
+static struct svc_rec *rec_find(const struct daemon *d, const char *key)
 {
-	return hashmap_get_str(&d->events, key);
+	return hashmap_get_str(&d->svcs, key);
 }
 
 /* The parts of a packed event. */
-static const char *ev_type(const char *ev)
+static const char *ev_body(const char *ev)
 {
-	return ev;
+	if ((unsigned char)*ev != EV_KIND_INLINE)
+		return ev + 1;
+	const char *r = ev + 1 + strlen(ev + 1) + 1;
+	return r + strlen(r) + 1;
 }
 
-static const char *ev_reason(const char *ev)
+static const char *ev_type(const struct daemon *d, const char *ev)
 {
-	return ev + strlen(ev) + 1;
+	unsigned char k = (unsigned char)*ev;
+	return k == EV_KIND_INLINE ? ev + 1 : d->ev_kinds[k].type;
+}
+
+static const char *ev_reason(const struct daemon *d, const char *ev)
+{
+	unsigned char k = (unsigned char)*ev;
+	return k == EV_KIND_INLINE ? ev + 1 + strlen(ev + 1) + 1 : d->ev_kinds[k].reason;
 }
 
 static const char *ev_message(const char *ev)
 {
-	const char *r = ev_reason(ev);
-	return r + strlen(r) + 1;
+	return ev_body(ev);
 }
 
-/* The event after ev (or the first, given the key). */
+/* The event after ev. */
 static const char *ev_next(const char *ev)
 {
-	const char *m = ev_message(ev);
+	const char *m = ev_body(ev);
 	return m + strlen(m) + 1;
 }
 
-static const char *ev_first(const struct svc_events *se)
+static const char *ev_first(const struct svc_rec *r)
 {
-	return se->data + strlen(se->data) + 1;
+	return r->data + strlen(r->data) + 1;
 }
 
-static const char *ev_last(const struct svc_events *se)
+static const char *ev_last(const struct svc_rec *r)
 {
-	const char *e = ev_first(se);
-	for (size_t k = 1; k < se->n; k++)
+	const char *e = ev_first(r);
+	for (size_t k = 1; k < r->n; k++)
 		e = ev_next(e);
 	return e;
 }
 
-static void events_record(struct daemon *d, const char *key, const struct alloc_event *ev)
+/* The kind byte of a type and reason (EV_KIND_INLINE once the table is
+ * full, which the allocator's few reasons never fill). */
+static unsigned char ev_kind(struct daemon *d, const char *type, const char *reason)
 {
-	size_t lt = strlen(ev->type) + 1, lr = strlen(ev->reason) + 1;
-	size_t lm = strlen(ev->message) + 1;
-	struct svc_events *se = NULL;
-	if (hashmap_del_str(&d->events, key, (void **)&se) && se->n == EVENTS_KEPT) {
-		/* The oldest goes. */
-		const char *first = ev_first(se);
-		size_t drop = (size_t)(ev_next(first) - first);
-		size_t at = (size_t)(first - se->data);
-		memmove(se->data + at, se->data + at + drop, se->len - at - drop);
-		se->len -= drop;
-		se->n--;
-	}
-	if (!se) {
-		size_t kl = strlen(key) + 1;
-		se = xmalloc(sizeof(*se) + kl);
-		se->n = 0;
-		se->len = kl;
-		memcpy(se->data, key, kl);
-	}
-	se = xrealloc(se, sizeof(*se) + se->len + lt + lr + lm);
-	char *p = se->data + se->len;
-	memcpy(p, ev->type, lt);
-	memcpy(p + lt, ev->reason, lr);
-	memcpy(p + lt + lr, ev->message, lm);
-	se->len += lt + lr + lm;
-	se->n++;
-	hashmap_put_str(&d->events, se->data, se, NULL);
+	for (size_t k = 0; k < d->nev_kinds; k++)
+		if (strcmp(d->ev_kinds[k].type, type) == 0 &&
+		    strcmp(d->ev_kinds[k].reason, reason) == 0)
+			return (unsigned char)k;
+	if (d->nev_kinds == EV_KIND_INLINE)
+		return EV_KIND_INLINE;
+	d->ev_kinds[d->nev_kinds].type = xstrdup(type);
+	d->ev_kinds[d->nev_kinds].reason = xstrdup(reason);
+	return (unsigned char)d->nev_kinds++;
 }
 
-static void events_free(struct daemon *d)
+/* The record of key taken out of the map (to be changed, then put back
+ * with rec_put()), or a new one. */
+static struct svc_rec *rec_take(struct daemon *d, const char *key)
+{
+	struct svc_rec *r = NULL;
+	if (hashmap_del_str(&d->svcs, key, (void **)&r))
+		return r;
+	size_t kl = strlen(key) + 1;
+	r = xmalloc(sizeof(*r) + kl);
+	r->stamp = 0;
+	r->n = 0;
+	r->len = (uint32_t)kl;
+	memcpy(r->data, key, kl);
+	return r;
+}
+
+static void rec_put(struct daemon *d, struct svc_rec *r)
+{
+	if (!r->stamp && !r->n) {
+		free(r);
+		return;
+	}
+	hashmap_put_str(&d->svcs, r->data, r, NULL);
+}
+
+static uint64_t stamp_get(const struct daemon *d, const char *key)
+{
+	const struct svc_rec *r = rec_find(d, key);
+	return r ? r->stamp : 0;
+}
+
+static void stamp_set(struct daemon *d, const char *key, uint64_t v)
+{
+	struct svc_rec *r = rec_find(d, key);
+	if (r) {
+		/* In place: the block does not move. */
+		r->stamp = v;
+		if (!v)
+			rec_put(d, rec_take(d, key));
+		return;
+	}
+	if (!v)
+		return;
+	r = rec_take(d, key);
+	r->stamp = v;
+	rec_put(d, r);
+}
+
+static void stamp_del(struct daemon *d, const char *key)
+{
+	stamp_set(d, key, 0);
+}
+
+static void events_record(struct daemon *d, const char *key, const struct alloc_event *ev)
+{
+	unsigned char kind = ev_kind(d, ev->type, ev->reason);
+	size_t lk = kind == EV_KIND_INLINE ? strlen(ev->type) + strlen(ev->reason) + 2 : 0;
+	size_t lm = strlen(ev->message) + 1;
+	struct svc_rec *r = rec_take(d, key);
+	if (r->n == EVENTS_KEPT) {
+		/* The oldest goes. */
+		const char *first = ev_first(r);
+		size_t drop = (size_t)(ev_next(first) - first);
+		size_t at = (size_t)(first - r->data);
+		memmove(r->data + at, r->data + at + drop, r->len - at - drop);
+		r->len -= (uint32_t)drop;
+		r->n--;
+	}
+	r = xrealloc(r, sizeof(*r) + r->len + 1 + lk + lm);
+	char *p = r->data + r->len;
+	*p++ = (char)kind;
+	if (lk) {
+		size_t lt = strlen(ev->type) + 1;
+		memcpy(p, ev->type, lt);
+		memcpy(p + lt, ev->reason, lk - lt);
+		p += lk;
+	}
+	memcpy(p, ev->message, lm);
+	r->len += (uint32_t)(1 + lk + lm);
+	r->n++;
+	rec_put(d, r);
+}
+
+static void recs_free(struct daemon *d)
 {
 	struct hashmap_iter it;
-	hashmap_iter_init(&it, &d->events);
+	hashmap_iter_init(&it, &d->svcs);
 	while (hashmap_iter_next(&it))
 		free(it.value);
-	hashmap_clear(&d->events);
+	hashmap_clear(&d->svcs);
+	for (size_t k = 0; k < d->nev_kinds; k++) {
+		free(d->ev_kinds[k].type);
+		free(d->ev_kinds[k].reason);
+	}
+	d->nev_kinds = 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -423,10 +494,10 @@ static void service_event(struct daemon *d, const char *key, const struct alloc_
 {
 	enum log_level lvl = strcmp(ev->type, "Warning") == 0 ? LOG_WARN : LOG_INFO;
 	log_msg(lvl, ev->message, "service", key, "reason", ev->reason, NULL);
-	const struct svc_events *se = events_find(d, key);
-	if (se && se->n && strcmp(ev->reason, "AllocationFailed") == 0 &&
-	    strcmp(ev_reason(ev_last(se)), ev->reason) == 0 &&
-	    strcmp(ev_message(ev_last(se)), ev->message) == 0)
+	const struct svc_rec *r = rec_find(d, key);
+	if (r && r->n && strcmp(ev->reason, "AllocationFailed") == 0 &&
+	    strcmp(ev_reason(d, ev_last(r)), ev->reason) == 0 &&
+	    strcmp(ev_message(ev_last(r)), ev->message) == 0)
 		return;
 	events_record(d, key, ev);
 }
@@ -1539,10 +1610,10 @@ static void status_services(struct jw *w, void *arg)
 			}
 		}
 		status_service_begin(w, &row);
-		const struct svc_events *se = events_find(d, key);
-		const char *e = se ? ev_first(se) : NULL;
-		for (size_t k = 0; se && k < se->n; k++, e = ev_next(e))
-			status_event(w, ev_type(e), ev_reason(e), ev_message(e));
+		const struct svc_rec *r = rec_find(d, key);
+		const char *e = r ? ev_first(r) : NULL;
+		for (size_t k = 0; r && k < r->n; k++, e = ev_next(e))
+			status_event(w, ev_type(d, e), ev_reason(d, e), ev_message(e));
 		status_service_end(w);
 	}
 	free(by_svc);
@@ -1787,7 +1858,6 @@ int daemon_run(const struct daemon_opts *o)
 	ev_timer_init(&d.linger_w, on_linger_end, 0., 0.);
 	d.linger_w.data = &d;
 	hashmap_init(&d.holdings, true);
-	hashmap_init(&d.stamps, true);
 	hashmap_init(&d.since, true);
 	ev_timer_init(&d.table_w, on_table, 0., 0.);
 	d.table_w.data = &d;
@@ -1931,10 +2001,6 @@ int daemon_run(const struct daemon_opts *o)
 		free(hit.value);
 	}
 	hashmap_clear(&d.holdings);
-	hashmap_iter_init(&hit, &d.stamps);
-	while (hashmap_iter_next(&hit))
-		free(hit.value);
-	hashmap_clear(&d.stamps);
 	hashmap_iter_init(&hit, &d.since);
 	while (hashmap_iter_next(&hit))
 		free(hit.value);
@@ -1957,7 +2023,7 @@ int daemon_run(const struct daemon_opts *o)
 	alloc_free(d.alloc);
 	state_free(&d.saved);
 	state_free(&d.adopt);
-	events_free(&d);
+	recs_free(&d);
 	metrics_registry_free(d.reg);
 	log_info("stopped", NULL);
 	return d.exit_code;

@@ -334,6 +334,7 @@ static int get_str_map(struct dctx *c, const struct tree *obj, const char *path,
 		free(ep);
 	}
 	free(mp);
+	labels_pack(out);
 	return ret;
 }
 
@@ -1501,7 +1502,7 @@ static void decode_service(struct dctx *c, const struct tree *root, struct servi
 				   s->families[s->ncluster_ips] != a.family) {
 				char buf[IP_STR_MAX];
 				derr(c, ep, "%s is %s, but spec.ipFamilies[%zu] is %s",
-				     ip_format(&a, buf), ip_family_name(a.family), s->ncluster_ips,
+				     ip_format(&a, buf), ip_family_name(a.family), (size_t)s->ncluster_ips,
 				     ip_family_name(s->families[s->ncluster_ips]));
 			} else {
 				if (!s->cluster_ips)
@@ -1833,6 +1834,10 @@ static const char *const meta_fields[] = {
 
 static void display_set(struct obj_meta *meta)
 {
+	if (meta->name_in_display) {
+		meta->name = xstrdup(meta->name);
+		meta->name_in_display = false;
+	}
 	free(meta->display);
 	const char *name = meta->name ? meta->name : "(no name)";
 	if (meta->namespace_)
@@ -1890,6 +1895,16 @@ static int decode_meta(struct dctx *c, const struct tree *root, const struct kin
 	if (ki->namespaced && !meta->namespace_)
 		meta->namespace_ = model_strdup(ki->config ? c->m->config_namespace : "default");
 	display_set(meta);
+	/* The display ends with the name: one block for both (a block less
+	 * per object; 20,000 Services held 0.6 MiB of names). */
+	if (meta->name && *meta->name) {
+		size_t ld = strlen(meta->display), ln = strlen(meta->name);
+		if (ld >= ln && strcmp(meta->display + ld - ln, meta->name) == 0) {
+			free(meta->name);
+			meta->name = meta->display + ld - ln;
+			meta->name_in_display = true;
+		}
+	}
 	if (!meta->name || !*meta->name) {
 		if (r >= 0 && !(md && member(md, "name") && member(md, "name")->type != TREE_STRING))
 			derr(c, "metadata.name", "missing (every object needs a name)");

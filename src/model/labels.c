@@ -45,7 +45,13 @@ const char *labels_get(const struct labels *l, const char *key)
 
 /* A label is one block, "key\0value\0", and the array has exactly n
  * items: a Service's selector of one label was an array of four and two
- * strings. */
+ * strings.  A decoded set is packed further (labels_pack()): its array
+ * and every "key\0value\0" in one block, the strings after the array. */
+static bool labels_packed(const struct labels *l)
+{
+	return l->packed;
+}
+
 static void kv_set(struct kv *kv, const char *key, const char *value)
 {
 	size_t lk = strlen(key) + 1, lv = strlen(value) + 1;
@@ -56,8 +62,43 @@ static void kv_set(struct kv *kv, const char *key, const char *value)
 	kv->value = b + lk;
 }
 
+/* Back to a block per label, so that one can change. */
+static void labels_unpack(struct labels *l)
+{
+	if (!labels_packed(l))
+		return;
+	struct kv *items = xcalloc(l->n, sizeof(*items));
+	for (size_t i = 0; i < l->n; i++)
+		kv_set(&items[i], l->items[i].key, l->items[i].value);
+	free(l->items);
+	l->items = items;
+	l->packed = false;
+}
+
+void labels_pack(struct labels *l)
+{
+	if (!l->n || labels_packed(l))
+		return;
+	size_t len = l->n * sizeof(struct kv);
+	for (size_t i = 0; i < l->n; i++)
+		len += strlen(l->items[i].key) + strlen(l->items[i].value) + 2;
+	struct kv *items = xmalloc(len);
+	char *p = (char *)&items[l->n];
+	for (size_t i = 0; i < l->n; i++) {
+		size_t lk = strlen(l->items[i].key) + 1, lv = strlen(l->items[i].value) + 1;
+		items[i].key = memcpy(p, l->items[i].key, lk);
+		items[i].value = memcpy(p + lk, l->items[i].value, lv);
+		p += lk + lv;
+		free(l->items[i].key);
+	}
+	free(l->items);
+	l->items = items;
+	l->packed = true;
+}
+
 void labels_set(struct labels *l, const char *key, const char *value)
 {
+	labels_unpack(l);
 	bool found;
 	size_t i = labels_find(l, key, &found);
 	if (found) {
@@ -74,11 +115,13 @@ void labels_set(struct labels *l, const char *key, const char *value)
 
 void labels_free(struct labels *l)
 {
-	for (size_t i = 0; i < l->n; i++)
-		free(l->items[i].key);
+	if (!labels_packed(l))
+		for (size_t i = 0; i < l->n; i++)
+			free(l->items[i].key);
 	free(l->items);
 	l->items = NULL;
 	l->n = 0;
+	l->packed = false;
 }
 
 /* ------------------------------------------------------------------ */

@@ -291,7 +291,8 @@ void model_strfree(char *s)
 void meta_free(struct obj_meta *meta)
 {
 	model_strfree(meta->api_version);
-	free(meta->name);
+	if (!meta->name_in_display)
+		free(meta->name);
 	model_strfree(meta->namespace_);
 	free(meta->uid);
 	free(meta->resource_version);

@@ -35,17 +35,21 @@
 
 struct kv {
 	char *key;
-	char *value;    /* set by labels_set(): in key's block */
+	char *value;    /* set by labels_set(): in key's block (labels_pack(): all in one) */
 };
 
 /* Sorted by key, keys unique. */
 struct labels {
-	size_t n;
+	uint32_t n;
+	bool packed;    /* labels_pack(): the strings are in the array's block */
 	struct kv *items;
 };
 
 const char *labels_get(const struct labels *l, const char *key);
 void labels_set(struct labels *l, const char *key, const char *value);
+/* Put the array and its strings in one block (a decoded set that will not
+ * change: one allocation instead of 1 + n; labels_set() still works). */
+void labels_pack(struct labels *l);
 void labels_free(struct labels *l);
 
 enum sel_op { SEL_OP_IN, SEL_OP_NOT_IN, SEL_OP_EXISTS, SEL_OP_DOES_NOT_EXIST };
@@ -93,6 +97,7 @@ const char *obj_kind_name(enum obj_kind k); /* "IPAddressPool", ... */
 
 struct obj_meta {
 	enum obj_kind kind;
+	int line;                 /* of the object in file (beside kind: no padding) */
 	char *api_version;        /* "metallb.io/v1beta2" */
 	char *name;
 	char *namespace_;         /* NULL for cluster-scoped kinds (Node, Namespace) */
@@ -101,10 +106,10 @@ struct obj_meta {
 	struct labels labels;
 	struct labels annotations;
 	const char *file;         /* position of the object; NULL for API objects */
-	int line;
 	struct tree *tree;        /* the object as read (owned), for field positions */
 	char *display;            /* "IPAddressPool metallb-system/best" */
 	bool invalid;             /* a field-level error was reported */
+	bool name_in_display;     /* decoded: name is the end of display's block */
 };
 
 /* Add a diagnostic about field `path` of an object (line looked up in its
@@ -274,32 +279,35 @@ struct svc_port {
 
 struct service {
 	struct obj_meta meta;
+	/* status.loadBalancer.ingress[*].ip, in order (what it holds now) */
+	struct ip_addr ingress[2];
 	char *type;                   /* "ClusterIP" (default), "LoadBalancer", ... */
 	char *lb_class;               /* spec.loadBalancerClass or NULL */
-	enum ip_family_policy policy; /* default SingleStack */
-	bool has_policy;
-	size_t nfamilies;             /* spec.ipFamilies, or derived (see below) */
-	enum ip_family families[2];
+	char *external_traffic_policy;/* "Cluster" (default) or "Local" */
 	/* Blocks of two, allocated when the first address is set (most
 	 * Services have neither; inline they were 128 of a Service's 464
 	 * bytes): */
-	size_t ncluster_ips;
 	struct ip_addr *cluster_ips;  /* spec.clusterIPs (API server), in order */
-	char *external_traffic_policy;/* "Cluster" (default) or "Local" */
+	/* requests, from spec.loadBalancerIP and the annotations (metallb.io/
+	 * wins over metallb.universe.tf/) */
+	struct ip_addr *requested;    /* at most one per family (a block of two) */
 	struct labels selector;
 	size_t nports;
 	struct svc_port *ports;
-	/* requests, from spec.loadBalancerIP and the annotations (metallb.io/
-	 * wins over metallb.universe.tf/) */
-	size_t nrequested;
-	struct ip_addr *requested;    /* at most one per family (a block of two) */
-	bool request_invalid;         /* the request could not be parsed: no allocation */
 	size_t npool_names;
 	char **pool_names;            /* address-pool annotation, comma-separated */
 	char *sharing_key;            /* allow-shared-ip */
-	/* status.loadBalancer.ingress[*].ip, in order (what it holds now) */
-	size_t ningress;
-	struct ip_addr ingress[2];
+	enum ip_family_policy policy; /* default SingleStack */
+	enum ip_family families[2];   /* spec.ipFamilies, or derived (see below) */
+	/* The counts of the arrays above (at most two each) and the flags in
+	 * one word: the model holds a Service per Service in the cluster, and
+	 * with a byte each the addresses' alignment made it 16 bytes longer. */
+	unsigned nfamilies : 2;
+	unsigned ncluster_ips : 2;
+	unsigned nrequested : 2;
+	unsigned ningress : 2;
+	bool has_policy : 1;
+	bool request_invalid : 1;     /* the request could not be parsed: no allocation */
 };
 
 /* The families a Service asks for, primary first: spec.ipFamilies when set,

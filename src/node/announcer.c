@@ -26,15 +26,15 @@ struct announcer {
 	struct l2_planner *l2p;
 	struct bgp_planner *bgpp;
 	struct l2_engine *l2;
-	/* The addresses of a Service by "ns/name" (BGP metrics name the
-	 * Service's addresses under each route). */
+	/* The addresses of a Service by "ns/name" (BGP series name the
+	 * Service's addresses under each route, when /metrics is read). */
 	size_t (*addrs_of)(void *arg, const char *key, struct ip_addr addrs[2]);
 	void *addrs_arg;
 	struct bgp_speaker *speaker; /* created when a plan first has sessions */
 	struct metrics_family *m_announced;
 };
 
-static void collect_l2(struct metrics_family *fam, void *arg);
+static void collect_announced(struct metrics_family *fam, void *arg);
 
 int announcer_parse_interval(const char *s, double *out)
 {
@@ -81,7 +81,7 @@ struct announcer *announcer_new(struct ev_loop *loop, struct metrics_registry *r
 					    "protocols have converged.",
 					    METRICS_GAUGE, ann_l);
 	if (a->m_announced)
-		metrics_family_set_collector(a->m_announced, collect_l2, a);
+		metrics_family_set_collector(a->m_announced, collect_announced, a);
 	if (!o->no_l2) {
 		struct l2_engine_opts lo = {
 			.install_vips = o->install_vips,
@@ -175,10 +175,36 @@ static void bgp_plan_all(struct announcer *a, const struct model *m,
 
 /* metallb_speaker_announced: one series per (address, Service) announced
  * here, labelled with the Service's address (for BGP too, also when the
- * route is an aggregate).  The Layer 2 series are made from the plan when
- * the metrics are read (20,000 held series cost 2.7 MiB); BGP series are
- * set again from the plan when it has sessions. */
-static void collect_l2(struct metrics_family *fam, void *arg)
+ * route is an aggregate).  Made from the plans when the metrics are read:
+ * held, the 40,000 series of 20,000 dual-stack Services cost about 2.7
+ * MiB of small blocks (and more in malloc's overhead). */
+static void collect_bgp(struct metrics_family *fam, const struct announcer *a)
+{
+	const struct bgp_plan *bgp = bgp_planner_plan(a->bgpp);
+	if (!a->addrs_of)
+		return;
+	for (size_t s = 0; s < bgp->nsessions; s++) {
+		const struct bgp_session_plan *sp = &bgp->sessions[s];
+		for (size_t r = 0; r < sp->nroutes; r++) {
+			const struct bgp_route *rt = &sp->routes[r];
+			struct ip_prefix pf = bgp_prefix_unpack(&rt->prefix);
+			for (size_t k = 0; k < rt->nservices; k++) {
+				struct ip_addr addrs[2];
+				size_t n = a->addrs_of(a->addrs_arg, rt->services[k], addrs);
+				for (size_t x = 0; x < n && x < 2; x++) {
+					if (!ip_prefix_contains(&pf, &addrs[x]))
+						continue;
+					char ip[IP_STR_MAX];
+					const char *l[] = {ip_format(&addrs[x], ip), a->node, "bgp",
+							   rt->services[k]};
+					metrics_set(fam, l, 1);
+				}
+			}
+		}
+	}
+}
+
+static void collect_announced(struct metrics_family *fam, void *arg)
 {
 	const struct announcer *a = arg;
 	const struct l2_plan *plan = l2_planner_plan(a->l2p);
@@ -190,106 +216,7 @@ static void collect_l2(struct metrics_family *fam, void *arg)
 		const char *l[] = {ip_format(&e->addr, ip), a->node, "layer2", e->service};
 		metrics_set(fam, l, 1);
 	}
-}
-
-static int svc_ref_cmp(const void *a, const void *b)
-{
-	const struct service *x = (*(const struct announce_svc *const *)a)->svc;
-	const struct service *y = (*(const struct announce_svc *const *)b)->svc;
-	int c = strcmp(x->meta.namespace_, y->meta.namespace_);
-	return c ? c : strcmp(x->meta.name, y->meta.name);
-}
-
-/* A Service's addresses: from by_key (svcs sorted by name) when given,
- * else from the owner's lookup. */
-static size_t addrs_lookup(const struct announcer *a, const struct announce_svc **by_key,
-			   size_t n, const char *key, struct ip_addr addrs[2])
-{
-	if (!by_key)
-		return a->addrs_of ? a->addrs_of(a->addrs_arg, key, addrs) : 0;
-	/* "ns/name": names cannot hold '/'. */
-	char *ns = xstrdup(key);
-	char *slash = strchr(ns, '/');
-	size_t got = 0;
-	if (slash) {
-		*slash = 0;
-		struct service ks = {.meta = {.namespace_ = ns, .name = slash + 1}};
-		struct announce_svc ka = {.svc = &ks};
-		const struct announce_svc *kp = &ka;
-		const struct announce_svc *const *hit =
-			xbsearch(&kp, by_key, n, sizeof(*by_key), svc_ref_cmp);
-		for (size_t x = 0; hit && x < (*hit)->naddrs && x < 2; x++)
-			addrs[got++] = (*hit)->addrs[x];
-	}
-	free(ns);
-	return got;
-}
-
-static void metrics_bgp(struct announcer *a, const struct announce_svc *svcs, size_t nsvcs)
-{
-	const struct announce_svc **by_key = NULL;
-	if (svcs) {
-		by_key = xcalloc(nsvcs ? nsvcs : 1, sizeof(*by_key));
-		for (size_t i = 0; i < nsvcs; i++)
-			by_key[i] = &svcs[i];
-		xqsort(by_key, nsvcs, sizeof(*by_key), svc_ref_cmp);
-	}
-	metrics_remove_matching(a->m_announced, "protocol", "bgp");
-	const struct bgp_plan *bgp = bgp_planner_plan(a->bgpp);
-	for (size_t s = 0; s < bgp->nsessions; s++) {
-		const struct bgp_session_plan *sp = &bgp->sessions[s];
-		for (size_t r = 0; r < sp->nroutes; r++) {
-			const struct bgp_route *rt = &sp->routes[r];
-			for (size_t k = 0; k < rt->nservices; k++) {
-				struct ip_addr addrs[2];
-				size_t n = addrs_lookup(a, by_key, nsvcs, rt->services[k], addrs);
-				for (size_t x = 0; x < n; x++) {
-					struct ip_prefix pf = bgp_prefix_unpack(&rt->prefix);
-					if (!ip_prefix_contains(&pf, &addrs[x]))
-						continue;
-					char ip[IP_STR_MAX];
-					const char *l[] = {ip_format(&addrs[x], ip), a->node, "bgp",
-							   rt->services[k]};
-					metrics_set(a->m_announced, l, 1);
-				}
-			}
-		}
-	}
-	free(by_key);
-}
-
-/* The BGP series of one Service (its others were removed by the caller):
- * per route of the plan that it is part of, its addresses that the
- * route's prefix covers, as metrics_bgp() sets them for every Service. */
-struct bgp_series {
-	struct announcer *a;
-	const char *key;
-	size_t n;
-	struct ip_addr addrs[2];
-};
-
-static void bgp_series_route(void *arg, const struct bgp_route *rt)
-{
-	struct bgp_series *bs = arg;
-	struct ip_prefix pf = bgp_prefix_unpack(&rt->prefix);
-	for (size_t x = 0; x < bs->n; x++) {
-		if (!ip_prefix_contains(&pf, &bs->addrs[x]))
-			continue;
-		char ip[IP_STR_MAX];
-		const char *l[] = {ip_format(&bs->addrs[x], ip), bs->a->node, "bgp", bs->key};
-		metrics_set(bs->a->m_announced, l, 1);
-	}
-}
-
-static void metrics_bgp_service(struct announcer *a, const struct announce_change *ch)
-{
-	/* The planner's key for the Service (bgp_planner_update()). */
-	char *key = ch->ns && *ch->ns ? xasprintf("%s/%s", ch->ns, ch->name) : xstrdup(ch->name);
-	struct bgp_series bs = {.a = a, .key = key};
-	bs.n = addrs_lookup(a, NULL, 0, key, bs.addrs);
-	if (bs.n)
-		bgp_planner_service_routes(a->bgpp, key, bgp_series_route, &bs);
-	free(key);
+	collect_bgp(fam, a);
 }
 
 /* Log an ownership change of this node's addresses (before: whether the
@@ -359,9 +286,6 @@ void announcer_apply(struct announcer *a, const struct model *m, const struct an
 		log_owner(&plan->entries[i], plan_owned_here(&old, &plan->entries[i].addr));
 	free(old.entries);
 	apply_l2(a);
-	metrics_family_clear(a->m_announced);
-	if (bgp_planner_plan(a->bgpp)->nsessions)
-		metrics_bgp(a, svcs, nsvcs);
 }
 
 /* The Layer 2 engine takes the addresses the changes can move: each
@@ -446,14 +370,6 @@ void announcer_update(struct announcer *a, const struct model *m,
 				if (strcmp(plan->entries[k].service, key) == 0)
 					log_owner(&plan->entries[k], before[i][x]);
 		}
-		/* Removes the Service's BGP series (Layer 2's are made when
-		 * /metrics is read).  The other Services' BGP series cannot
-		 * move: a route leaves the plan only with its last Service,
-		 * and a Service's series are its own addresses under its own
-		 * routes. */
-		metrics_remove_matching(a->m_announced, "service", key);
-		if (bgp_planner_plan(a->bgpp)->nsessions)
-			metrics_bgp_service(a, &changes[i]);
 	}
 	free(before);
 	l2_apply_changes(a, changes, nchanges, old);

@@ -58,8 +58,9 @@ void announcer_update(struct announcer *a, const struct model *m,
  * balanced; NULL: MetalLB's hash).  The array is borrowed until the next
  * call; it takes effect at the next announcer_apply(). */
 void announcer_set_claims(struct announcer *a, const struct announce_claims *claims);
-/* How BGP metrics find a Service's addresses by "ns/name" after
- * announcer_update() (announcer_apply() reads them from svcs). */
+/* How the BGP series of metallb_speaker_announced, made when the metrics
+ * are read, find a Service's addresses by "ns/name" (without it they are
+ * not made). */
 void announcer_addrs_source(struct announcer *a,
 			    size_t (*fn)(void *arg, const char *key, struct ip_addr addrs[2]),
 			    void *arg);

@@ -41,11 +41,79 @@ struct hnode {
 	size_t idx;
 };
 
+/* Nodes come from blocks of HMAP_CHUNK, with a list of the free ones:
+ * a store's index of 20,000 entries, and the maps a pass makes and drops,
+ * were 20,000 small blocks each; dropped between the blocks that stay,
+ * they left the heap full of holes that could not be given back. */
+#define HMAP_CHUNK 256
+
+struct hchunk {
+	struct hchunk *next;
+	struct hnode nodes[HMAP_CHUNK];
+};
+
+/* Copied keys, for the same reason, are packed into blocks freed with the
+ * map (a removed key's bytes stay until then), except in a map that
+ * lives long and removes keys (keys_each: a block per key). */
+#define HKEYS_BLOCK 4096
+
+struct hkeys {
+	struct hkeys *next;
+	size_t used, cap;
+	char data[];
+};
+
 struct hmap {
 	struct hnode **b;
 	size_t nb, n;
 	bool borrow;        /* keys are the caller's (they outlive the node) */
+	bool keys_each;     /* (not borrow) each copied key a block of its own */
+	struct hchunk *chunks;
+	struct hnode *spare;    /* free nodes, by next */
+	struct hkeys *keys;     /* (not borrow nor keys_each) the copied keys */
 };
+
+static char *hkey_copy(struct hmap *m, const char *key)
+{
+	if (m->keys_each)
+		return xstrdup(key);
+	size_t len = strlen(key) + 1;
+	struct hkeys *k = m->keys;
+	if (!k || k->cap - k->used < len) {
+		size_t cap = len > HKEYS_BLOCK ? len : HKEYS_BLOCK;
+		k = xmalloc(sizeof(*k) + cap);
+		k->used = 0;
+		k->cap = cap;
+		k->next = m->keys;
+		m->keys = k;
+	}
+	char *c = memcpy(k->data + k->used, key, len);
+	k->used += len;
+	return c;
+}
+
+static struct hnode *hnode_new(struct hmap *m)
+{
+	if (!m->spare) {
+		struct hchunk *c = xmalloc(sizeof(*c));
+		c->next = m->chunks;
+		m->chunks = c;
+		for (size_t i = HMAP_CHUNK; i-- > 0;) {
+			c->nodes[i].next = m->spare;
+			m->spare = &c->nodes[i];
+		}
+	}
+	struct hnode *n = m->spare;
+	m->spare = n->next;
+	memset(n, 0, sizeof(*n));
+	return n;
+}
+
+static void hnode_free(struct hmap *m, struct hnode *n)
+{
+	n->next = m->spare;
+	m->spare = n;
+}
 
 static uint64_t hash_str(const char *s)
 {
@@ -84,9 +152,9 @@ static struct hnode *hmap_put(struct hmap *m, const char *key)
 		m->b = b;
 		m->nb = nb;
 	}
-	n = xcalloc(1, sizeof(*n));
+	n = hnode_new(m);
 	n->h = hash_str(key);
-	n->key = m->borrow ? (char *)key : xstrdup(key);
+	n->key = m->borrow ? (char *)key : hkey_copy(m, key);
 	n->next = m->b[n->h & (m->nb - 1)];
 	m->b[n->h & (m->nb - 1)] = n;
 	m->n++;
@@ -105,9 +173,9 @@ static void *hmap_del(struct hmap *m, const char *key)
 			continue;
 		*pp = n->next;
 		void *v = n->val;
-		if (!m->borrow)
+		if (!m->borrow && m->keys_each)
 			free(n->key);
-		free(n);
+		hnode_free(m, n);
 		m->n--;
 		return v;
 	}
@@ -121,14 +189,22 @@ static void hmap_clear(struct hmap *m, void (*free_val)(void *))
 			nx = x->next;
 			if (free_val)
 				free_val(x->val);
-			if (!m->borrow)
+			if (!m->borrow && m->keys_each)
 				free(x->key);
-			free(x);
 		}
 	free(m->b);
-	bool borrow = m->borrow;
+	for (struct hchunk *c = m->chunks, *nc; c; c = nc) {
+		nc = c->next;
+		free(c);
+	}
+	for (struct hkeys *k = m->keys, *nk; k; k = nk) {
+		nk = k->next;
+		free(k);
+	}
+	bool borrow = m->borrow, keys_each = m->keys_each;
 	memset(m, 0, sizeof(*m));
 	m->borrow = borrow;
+	m->keys_each = keys_each;
 }
 
 static void free_tree_val(void *v)
@@ -256,6 +332,7 @@ struct pipeline *pipeline_new(const struct pipeline_opts *o)
 	p->lb_class = o && o->lb_class && *o->lb_class ? xstrdup(o->lb_class) : NULL;
 	hashmap_init(&p->files_ix, false);
 	hashmap_init(&p->sources_ix, false);
+	p->good_svc.keys_each = true;  /* lives as long as the pipeline, with removals */
 	return p;
 }
 

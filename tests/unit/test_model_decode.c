@@ -322,6 +322,10 @@ static void test_service_fields(void **state)
 		"---\n" POOL("v6") "  addresses: [\"2001:db8:1::/64\"]\n");
 	const struct service *a = &l->m.services[0];
 	assert_string_equal(a->meta.display, "Service shop/a");
+	/* the name is the end of the display's block */
+	assert_string_equal(a->meta.name, "a");
+	assert_true(a->meta.name_in_display);
+	assert_ptr_equal(a->meta.name, a->meta.display + strlen("Service shop/"));
 	assert_true(service_is_load_balancer(a));
 	assert_string_equal(a->lb_class, "example.com/lb");
 	assert_int_equal(a->policy, POLICY_REQUIRE_DUAL_STACK);

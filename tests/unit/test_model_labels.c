@@ -26,6 +26,42 @@ static void test_labels(void **state)
 	assert_null(labels_get(&l, "a"));
 }
 
+/* A packed set (one block, as decoding leaves it) reads the same, and
+ * changes like any other (ASan checks the blocks). */
+static void test_labels_pack(void **state)
+{
+	(void)state;
+	struct labels l = {0};
+	labels_pack(&l);
+	assert_int_equal(l.n, 0);
+	labels_set(&l, "app", "web");
+	labels_set(&l, "tier", "front");
+	labels_set(&l, "a", "");
+	assert_false(l.packed);
+	labels_pack(&l);
+	labels_pack(&l);
+	assert_true(l.packed);
+	assert_int_equal(l.n, 3);
+	assert_string_equal(l.items[0].key, "a");
+	assert_string_equal(l.items[0].value, "");
+	assert_string_equal(labels_get(&l, "app"), "web");
+	assert_string_equal(labels_get(&l, "tier"), "front");
+	/* changing a value and adding a key to a packed set */
+	labels_set(&l, "app", "api");
+	assert_false(l.packed);
+	assert_string_equal(labels_get(&l, "app"), "api");
+	assert_string_equal(labels_get(&l, "tier"), "front");
+	labels_pack(&l);
+	labels_set(&l, "b", "2");
+	assert_int_equal(l.n, 4);
+	assert_string_equal(l.items[2].key, "b");
+	assert_string_equal(labels_get(&l, "a"), "");
+	labels_pack(&l);
+	labels_free(&l);
+	assert_int_equal(l.n, 0);
+	labels_free(&l);
+}
+
 /* Selectors are written in YAML (as in a manifest) and matched against
  * label sets written "k=v,k2=v2". */
 static void labels_from(struct labels *l, const char *text)
@@ -284,6 +320,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_labels),
+		cmocka_unit_test(test_labels_pack),
 		cmocka_unit_test(test_selectors),
 		cmocka_unit_test(test_selector_canon),
 		cmocka_unit_test(test_community_parse),
