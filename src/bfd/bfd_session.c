@@ -519,7 +519,15 @@ struct bfd_session *bfd_session_new(const struct bfd_session_env *env,
 	s->tx_timer.data = s;
 	ev_timer_init(&s->detect_timer, detect_cb, 0, 0);
 	s->detect_timer.data = s;
+	/* Every series from the start, at 0, so that a scrape shows the
+	 * session before anything happened to it. */
 	metric_set(s, env->metrics->session_up, 0);
+	metric_add(s, env->metrics->control_in, 0);
+	metric_add(s, env->metrics->control_out, 0);
+	metric_add(s, env->metrics->echo_in, 0);
+	metric_add(s, env->metrics->echo_out, 0);
+	metric_add(s, env->metrics->up_events, 0);
+	metric_add(s, env->metrics->down_events, 0);
 	log_info("bfd session created", "peer", s->cfg.name, "address", s->label, "profile",
 		 s->cfg.profile ? s->cfg.profile : "", "multihop", s->cfg.multihop ? "true" : "false",
 		 "passive", s->cfg.passive_mode ? "true" : "false", NULL);

@@ -273,6 +273,9 @@ static void test_up_and_admin_down(void **state)
 	assert_true(metric(&a, "metallb_bfd_control_packet_input", "127.0.0.1") > 0);
 	assert_true(metric(&a, "metallb_bfd_control_packet_output", "127.0.0.1") > 0);
 	assert_true(metric(&a, "metallb_bfd_session_up_events", "127.0.0.1") == 1);
+	assert_true(metric(&a, "metallb_bfd_session_down_events", "127.0.0.1") == 0);
+	assert_true(metric(&a, "metallb_bfd_echo_packet_input", "127.0.0.1") == 0);
+	assert_true(metric(&a, "metallb_bfd_echo_packet_output", "127.0.0.1") == 0);
 	s = status_of(&a, "a-to-b");
 	assert_string_equal(json_string_value(json_object_get(s, "local")), "127.0.0.1");
 	assert_string_equal(json_string_value(json_object_get(s, "remoteState")), "Up");
