@@ -13,7 +13,8 @@
  * the first packets: TTL 255, source port 49152-65535, slow rate of
  * 1 s with jitter while Down, Desired Min TX 1 s, Your Discriminator 0;
  * the answer to a Poll is a Final; packets with a TTL below 255 are
- * dropped on single hop.
+ * dropped on single hop, and multihop packets below minimumTtl; echo
+ * asked for where it cannot run leaves the session Up and says why.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -104,6 +105,7 @@ static void end_init(struct end *e, uint16_t port, uint16_t peer_port)
 	e->opts.peer_port_single = peer_port;
 	e->opts.port_multi = port;
 	e->opts.peer_port_multi = peer_port;
+	e->opts.port_echo = free_udp_port(AF_INET);
 	e->b = bfd_new(e->loop, e->reg, &e->opts);
 	bfd_set_listener(e->b, on_change, e);
 }
@@ -608,6 +610,73 @@ static void test_wire_slow_rate_ttl_port(void **state)
 	end_fini(&a);
 }
 
+/* RFC 5883 §5: a multihop session takes packets with at least
+ * minimumTtl and drops the others. */
+static void test_multihop_minimum_ttl(void **state)
+{
+	struct end a;
+	uint16_t pa = free_udp_port(AF_INET), pb = free_udp_port(AF_INET);
+	struct bfd_session_cfg ca = cfg("mh", "127.0.0.1", 50, 50, 3);
+	int fd = peer_socket(pb);
+	struct rx r;
+	struct bfd_pkt p;
+
+	(void)state;
+	ca.multihop = true;
+	ca.minimum_ttl = 200;
+	end_init(&a, pa, pb);
+	assert_int_equal(bfd_set(a.b, &ca, 1), 0);
+	assert_true(recv_one(&a, fd, &r, 2.0));
+	assert_int_equal(r.ttl, 255);
+	assert_int_equal(bfd_pkt_decode(r.buf, 24, &p), BFD_PKT_OK);
+	struct bfd_pkt q = { .state = BFD_STATE_DOWN, .detect_mult = 3, .my_disc = 99,
+			     .desired_min_tx_us = 50000, .required_min_rx_us = 50000 };
+	send_to(fd, pa, &q, 199);
+	double until = mono() + 0.3;
+	while (mono() < until)
+		pump(&a, NULL);
+	assert_int_equal(status_int(&a, "mh", "dropped"), 1);
+	assert_int_equal(bfd_state_of(a.b, "mh"), BFD_STATE_DOWN);
+	send_to(fd, pa, &q, 200);
+	struct state_want wi = { &a, "mh", BFD_STATE_INIT };
+	assert_true(wait_for(&a, NULL, state_is, &wi, WAIT));
+	json_t *s = status_of(&a, "mh");
+	assert_true(json_is_true(json_object_get(s, "multihop")));
+	json_decref(s);
+	close(fd);
+	end_fini(&a);
+}
+
+/* Echo asked for where it cannot run (loopback has no neighbour to loop
+ * through; or the peer does not loop): the session stays Up on control
+ * packets and the status says why echo is off. */
+static void test_echo_unavailable_says_why(void **state)
+{
+	struct end a, b;
+	uint16_t pa = free_udp_port(AF_INET), pb = free_udp_port(AF_INET);
+	struct bfd_session_cfg ca = cfg("a-to-b", "127.0.0.1", 30, 30, 3);
+	struct bfd_session_cfg cb = cfg("b-to-a", "127.0.0.1", 30, 30, 3);
+
+	(void)state;
+	ca.echo_mode = cb.echo_mode = true;
+	end_init(&a, pa, pb);
+	end_init(&b, pb, pa);
+	assert_int_equal(bfd_set(a.b, &ca, 1), 0);
+	assert_int_equal(bfd_set(b.b, &cb, 1), 0);
+	assert_true(both_up(&a, &b, WAIT));
+	double until = mono() + 0.5;
+	while (mono() < until)
+		pump(&a, &b);
+	json_t *s = status_of(&a, "a-to-b");
+	assert_false(json_is_true(json_object_get(s, "echoActive")));
+	assert_non_null(json_string_value(json_object_get(s, "echoInactiveReason")));
+	json_decref(s);
+	assert_int_equal(bfd_state_of(a.b, "a-to-b"), BFD_STATE_UP);
+	assert_int_equal(status_int(&a, "a-to-b", "downEvents"), 0);
+	end_fini(&a);
+	end_fini(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -618,6 +687,8 @@ int main(void)
 		cmocka_unit_test(test_profile_change_polls_without_flap),
 		cmocka_unit_test(test_set_refuses_duplicates),
 		cmocka_unit_test(test_wire_slow_rate_ttl_port),
+		cmocka_unit_test(test_multihop_minimum_ttl),
+		cmocka_unit_test(test_echo_unavailable_says_why),
 	};
 	log_set_level(LOG_WARN);
 	return cmocka_run_group_tests(tests, NULL, NULL);
