@@ -11,7 +11,10 @@
  * bfd_pkt, then given to the session its Your Discriminator names, or,
  * while that is zero, to the session of its addresses (RFC 5880 §6.8.6).
  * A socket that cannot be opened (the VRF device does not exist yet) is
- * retried every few seconds.
+ * retried every few seconds.  Sessions with echo also get the echo port
+ * (3785), which only reflects FRR's IPv6 echo packets (echo_reflect_cb);
+ * our own echo packets travel on the sessions' packet sockets
+ * (bfd_echo.h).
  */
 #include "bfd/bfd.h"
 
