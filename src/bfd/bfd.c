@@ -42,6 +42,7 @@ struct bfd_sock {
 	bool echo;                   /* the echo port: reflector (see below) */
 	char *vrf;                   /* NULL: default */
 	int fd;
+	int open_errno;              /* last failure logged, 0 after a success */
 	ev_io io;
 	bool used;                   /* mark during bfd_set */
 };
@@ -343,17 +344,21 @@ static int sock_open(struct bfd_sock *k)
 	if (bind(fd, (struct sockaddr *)&ss, sl) < 0)
 		goto fail;
 	k->fd = fd;
+	k->open_errno = 0;
 	ev_io_init(&k->io, k->echo ? echo_reflect_cb : rx_cb, fd, EV_READ);
 	k->io.data = k;
 	ev_io_start(b->loop, &k->io);
 	return 0;
-fail: {
-	char pbuf[8];
-	snprintf(pbuf, sizeof(pbuf), "%u", port);
-	log_warn("bfd listening socket failed, retrying", "family",
-		 k->af == AF_INET ? "ipv4" : "ipv6", "port", pbuf, "vrf", k->vrf ? k->vrf : "",
-		 "error", strerror(errno), NULL);
-}
+fail:
+	/* Retried every few seconds; said once per kind of failure. */
+	if (errno != k->open_errno) {
+		char pbuf[8];
+		k->open_errno = errno;
+		snprintf(pbuf, sizeof(pbuf), "%u", port);
+		log_warn("bfd listening socket failed, retrying", "family",
+			 k->af == AF_INET ? "ipv4" : "ipv6", "port", pbuf, "vrf",
+			 k->vrf ? k->vrf : "", "error", strerror(errno), NULL);
+	}
 	if (fd >= 0)
 		close(fd);
 	return -1;

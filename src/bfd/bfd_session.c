@@ -50,6 +50,7 @@ struct bfd_session {
 	bool has_bound_local;
 	uint16_t src_port;
 	double next_open;            /* earliest retry of the socket */
+	int open_errno;              /* last failure logged, 0 after a success */
 	unsigned admin_down_left;    /* AdminDown packets still to send */
 
 	/* echo function (RFC 5880 §6.4): see bfd_echo.h */
@@ -248,10 +249,14 @@ static int open_tx(struct bfd_session *s)
 		s->has_bound_local = true;
 	}
 	s->fd = fd;
+	s->open_errno = 0;
 	return 0;
 fail:
-	log_warn("bfd transmit socket failed", "peer", s->cfg.name, "address", s->label, "device",
-		 dev ? dev : "", "error", strerror(errno), NULL);
+	/* Retried every second; said once per kind of failure. */
+	if (errno != s->open_errno)
+		log_warn("bfd transmit socket failed, retrying", "peer", s->cfg.name, "address",
+			 s->label, "device", dev ? dev : "", "error", strerror(errno), NULL);
+	s->open_errno = errno;
 	if (fd >= 0)
 		close(fd);
 	return -1;
@@ -789,6 +794,9 @@ void bfd_session_free(struct bfd_session *s)
 
 	if (!s)
 		return;
+	/* The owner removed the session: it is not told about its end (and
+	 * may be in the middle of changing its own tables). */
+	s->env.changed = NULL;
 	if (s->state != BFD_STATE_ADMIN_DOWN)
 		bfd_session_admin_down(s);
 	m = s->env.metrics;

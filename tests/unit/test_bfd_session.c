@@ -429,8 +429,11 @@ static void test_profile_change_polls_without_flap(void **state)
 	assert_int_equal(status_int(&a, "a-to-b", "upEvents"), 1);
 	assert_int_equal(status_int(&a, "a-to-b", "localDiscriminator"), disc);
 	assert_int_equal(bfd_state_of(a.b, "a-to-b"), BFD_STATE_UP);
-	/* Removing the session sends AdminDown: b goes Down. */
+	/* Removing the session sends AdminDown: b goes Down; a's listener
+	 * is not told about a session it removed. */
+	int changes = a.changes;
 	assert_int_equal(bfd_set(a.b, NULL, 0), 0);
+	assert_int_equal(a.changes, changes);
 	assert_int_equal(bfd_state_of(a.b, "a-to-b"), BFD_STATE_NONE);
 	struct state_want wd = { &b, "b-to-a", BFD_STATE_DOWN };
 	assert_true(wait_for(&a, &b, state_is, &wd, WAIT));
