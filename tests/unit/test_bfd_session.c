@@ -255,20 +255,20 @@ static void test_up_and_admin_down(void **state)
 	struct end a, b;
 
 	(void)state;
-	pair(&a, &b, AF_INET, 20, 30, 3);
+	pair(&a, &b, AF_INET, 50, 100, 3);
 	assert_int_equal(bfd_state_of(a.b, "a-to-b"), BFD_STATE_DOWN);
 	assert_int_equal(bfd_state_of(a.b, "nothing"), BFD_STATE_NONE);
 	assert_true(both_up(&a, &b, WAIT));
 	assert_int_equal(a.last_to, BFD_STATE_UP);
-	/* tx = max(our 20, peer's required 30); detection = 3 x max(our
-	 * 30, peer's 20). */
+	/* tx = max(our 50, peer's required 100); detection = 3 x max(our
+	 * 100, peer's 50). */
 	json_t *s;
 	double until = mono() + WAIT;
-	while (mono() < until && (status_int(&a, "a-to-b", "txIntervalMs") != 30 ||
-				  status_int(&a, "a-to-b", "detectionTimeMs") != 90))
+	while (mono() < until && (status_int(&a, "a-to-b", "txIntervalMs") != 100 ||
+				  status_int(&a, "a-to-b", "detectionTimeMs") != 300))
 		pump(&a, &b);
-	assert_int_equal(status_int(&a, "a-to-b", "txIntervalMs"), 30);
-	assert_int_equal(status_int(&a, "a-to-b", "detectionTimeMs"), 90);
+	assert_int_equal(status_int(&a, "a-to-b", "txIntervalMs"), 100);
+	assert_int_equal(status_int(&a, "a-to-b", "detectionTimeMs"), 300);
 	assert_int_equal(status_int(&a, "a-to-b", "upEvents"), 1);
 	assert_true(status_int(&a, "a-to-b", "controlIn") > 0);
 	assert_true(metric(&a, "metallb_bfd_session_up", "127.0.0.1") == 1);
@@ -314,21 +314,22 @@ static void test_frozen_peer_detected(void **state)
 	struct end a, b;
 
 	(void)state;
-	pair(&a, &b, AF_INET, 20, 20, 3);
+	pair(&a, &b, AF_INET, 50, 50, 3);
 	assert_true(both_up(&a, &b, WAIT));
 	/* Let the Poll Sequence of coming Up finish so the detection time
-	 * is the negotiated 60 ms. */
+	 * is the negotiated 150 ms. */
 	double until = mono() + WAIT;
-	while (mono() < until && status_int(&a, "a-to-b", "detectionTimeMs") != 60)
+	while (mono() < until && status_int(&a, "a-to-b", "detectionTimeMs") != 150)
 		pump(&a, &b);
-	assert_int_equal(status_int(&a, "a-to-b", "detectionTimeMs"), 60);
+	assert_int_equal(status_int(&a, "a-to-b", "detectionTimeMs"), 150);
+	long long ups = status_int(&a, "a-to-b", "upEvents");
 	b.frozen = true;
 	double t0 = mono();
 	struct state_want wd = { &a, "a-to-b", BFD_STATE_DOWN };
 	assert_true(wait_for(&a, NULL, state_is, &wd, WAIT));
 	double took = a.last_change_at - t0;
-	/* Within the detection time (60 ms) plus scheduling slack. */
-	assert_true(took <= 0.060 + 0.100);
+	/* Within the detection time (150 ms) plus scheduling slack. */
+	assert_true(took <= 0.150 + 0.100);
 	assert_int_equal(a.last_diag, BFD_DIAG_TIME_EXPIRED);
 	assert_false(a.last_peer_admin_down);
 	json_t *s = status_of(&a, "a-to-b");
@@ -340,7 +341,7 @@ static void test_frozen_peer_detected(void **state)
 	/* Thawed, the two come Up again. */
 	b.frozen = false;
 	assert_true(both_up(&a, &b, WAIT));
-	assert_int_equal(status_int(&a, "a-to-b", "upEvents"), 2);
+	assert_int_equal(status_int(&a, "a-to-b", "upEvents"), ups + 1);
 	end_fini(&a);
 	end_fini(&b);
 }
@@ -365,8 +366,8 @@ static void test_passive(void **state)
 {
 	struct end a, b;
 	uint16_t pa = free_udp_port(AF_INET), pb = free_udp_port(AF_INET);
-	struct bfd_session_cfg ca = cfg("a-to-b", "127.0.0.1", 20, 20, 3);
-	struct bfd_session_cfg cb = cfg("b-to-a", "127.0.0.1", 20, 20, 3);
+	struct bfd_session_cfg ca = cfg("a-to-b", "127.0.0.1", 100, 100, 3);
+	struct bfd_session_cfg cb = cfg("b-to-a", "127.0.0.1", 100, 100, 3);
 
 	(void)state;
 	ca.passive_mode = cb.passive_mode = true;
@@ -396,30 +397,30 @@ static void test_passive(void **state)
 static void test_profile_change_polls_without_flap(void **state)
 {
 	struct end a, b;
-	struct bfd_session_cfg ca = cfg("a-to-b", "127.0.0.1", 30, 30, 3);
+	struct bfd_session_cfg ca = cfg("a-to-b", "127.0.0.1", 100, 100, 3);
 
 	(void)state;
-	pair(&a, &b, AF_INET, 30, 30, 3);
+	pair(&a, &b, AF_INET, 100, 100, 3);
 	assert_true(both_up(&a, &b, WAIT));
 	uint32_t disc = (uint32_t)status_int(&a, "a-to-b", "localDiscriminator");
-	/* a now transmits every 60 ms and wants packets every 90 ms. */
-	ca.tx_interval_ms = 60;
-	ca.rx_interval_ms = 90;
+	/* a now transmits every 200 ms and wants packets every 300 ms. */
+	ca.tx_interval_ms = 200;
+	ca.rx_interval_ms = 300;
 	assert_int_equal(bfd_set(a.b, &ca, 1), 0);
 	double until = mono() + WAIT;
-	while (mono() < until && (status_int(&b, "b-to-a", "txIntervalMs") != 90 ||
-				  status_int(&a, "a-to-b", "txIntervalMs") != 60 ||
-				  status_int(&b, "b-to-a", "detectionTimeMs") != 180))
+	while (mono() < until && (status_int(&b, "b-to-a", "txIntervalMs") != 300 ||
+				  status_int(&a, "a-to-b", "txIntervalMs") != 200 ||
+				  status_int(&b, "b-to-a", "detectionTimeMs") != 600))
 		pump(&a, &b);
-	/* b: tx = max(30, a's 90); detection = 3 x max(30, a's 60). */
-	assert_int_equal(status_int(&b, "b-to-a", "txIntervalMs"), 90);
-	assert_int_equal(status_int(&b, "b-to-a", "detectionTimeMs"), 180);
-	assert_int_equal(status_int(&a, "a-to-b", "txIntervalMs"), 60);
-	/* a: detection = 3 x max(90, b's 30). */
+	/* b: tx = max(100, a's 300); detection = 3 x max(100, a's 200). */
+	assert_int_equal(status_int(&b, "b-to-a", "txIntervalMs"), 300);
+	assert_int_equal(status_int(&b, "b-to-a", "detectionTimeMs"), 600);
+	assert_int_equal(status_int(&a, "a-to-b", "txIntervalMs"), 200);
+	/* a: detection = 3 x max(300, b's 100). */
 	until = mono() + WAIT;
-	while (mono() < until && status_int(&a, "a-to-b", "detectionTimeMs") != 270)
+	while (mono() < until && status_int(&a, "a-to-b", "detectionTimeMs") != 900)
 		pump(&a, &b);
-	assert_int_equal(status_int(&a, "a-to-b", "detectionTimeMs"), 270);
+	assert_int_equal(status_int(&a, "a-to-b", "detectionTimeMs"), 900);
 	json_t *s = status_of(&a, "a-to-b");
 	assert_false(json_is_true(json_object_get(s, "pollActive")));
 	json_decref(s);
@@ -657,8 +658,8 @@ static void test_echo_unavailable_says_why(void **state)
 {
 	struct end a, b;
 	uint16_t pa = free_udp_port(AF_INET), pb = free_udp_port(AF_INET);
-	struct bfd_session_cfg ca = cfg("a-to-b", "127.0.0.1", 30, 30, 3);
-	struct bfd_session_cfg cb = cfg("b-to-a", "127.0.0.1", 30, 30, 3);
+	struct bfd_session_cfg ca = cfg("a-to-b", "127.0.0.1", 100, 100, 3);
+	struct bfd_session_cfg cb = cfg("b-to-a", "127.0.0.1", 100, 100, 3);
 
 	(void)state;
 	ca.echo_mode = cb.echo_mode = true;
