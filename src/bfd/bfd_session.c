@@ -670,8 +670,12 @@ enum bfd_pkt_err bfd_session_rx(struct bfd_session *s, const struct bfd_pkt *p,
 	bfd_timers_remote(&s->t, p->desired_min_tx_us, p->required_min_rx_us, p->detect_mult);
 	s->remote_echo_rx_us = p->required_min_echo_rx_us;
 	if (p->final && s->t.polling) {
-		bfd_timers_final(&s->t);
 		log_info("bfd poll sequence done", "peer", s->cfg.name, "address", s->label, NULL);
+		if (bfd_timers_final(&s->t)) {
+			log_info("bfd poll sequence started", "peer", s->cfg.name, "address",
+				 s->label, NULL);
+			send_ctrl(s, true, false);
+		}
 	}
 	c = bfd_fsm_lookup(s->state, bfd_fsm_rx_event(p->state));
 	if (c.discard)

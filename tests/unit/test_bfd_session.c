@@ -430,6 +430,23 @@ static void test_profile_change_polls_without_flap(void **state)
 	assert_int_equal(status_int(&a, "a-to-b", "upEvents"), 1);
 	assert_int_equal(status_int(&a, "a-to-b", "localDiscriminator"), disc);
 	assert_int_equal(bfd_state_of(a.b, "a-to-b"), BFD_STATE_UP);
+	/* Two changes in a row: the second waits for the first's Poll
+	 * Sequence and gets its own; the last one holds, still no flap. */
+	ca.tx_interval_ms = 300;
+	ca.rx_interval_ms = 100;
+	assert_int_equal(bfd_set(a.b, &ca, 1), 0);
+	ca.tx_interval_ms = 100;
+	assert_int_equal(bfd_set(a.b, &ca, 1), 0);
+	until = mono() + WAIT;
+	while (mono() < until && (status_int(&b, "b-to-a", "detectionTimeMs") != 300 ||
+				  status_int(&a, "a-to-b", "detectionTimeMs") != 300 ||
+				  status_int(&b, "b-to-a", "txIntervalMs") != 100))
+		pump(&a, &b);
+	assert_int_equal(status_int(&b, "b-to-a", "detectionTimeMs"), 300);
+	assert_int_equal(status_int(&a, "a-to-b", "detectionTimeMs"), 300);
+	assert_int_equal(status_int(&b, "b-to-a", "txIntervalMs"), 100);
+	assert_int_equal(status_int(&a, "a-to-b", "downEvents"), 0);
+	assert_int_equal(status_int(&b, "b-to-a", "downEvents"), 0);
 	/* Removing the session sends AdminDown: b goes Down; a's listener
 	 * is not told about a session it removed. */
 	int changes = a.changes;
