@@ -297,10 +297,14 @@ static void send_ctrl(struct bfd_session *s, bool poll, bool final)
 	n = bfd_pkt_encode(&p, buf, sizeof(buf));
 	if (n < 0)
 		return;
-	if (send(s->fd, buf, (size_t)n, 0) < 0) {
-		/* ICMP errors of earlier packets come back here on a connected
-		 * socket (ECONNREFUSED: nobody listens yet); not worth a log
-		 * line per packet.  A route change is followed by reopening. */
+	/* On a connected socket an ICMP error for an earlier packet (port
+	 * unreachable: the peer's BFD is not running yet) fails the next
+	 * send() without sending it; the error is consumed, so try once
+	 * more. */
+	if (send(s->fd, buf, (size_t)n, 0) < 0 &&
+	    (errno != ECONNREFUSED || send(s->fd, buf, (size_t)n, 0) < 0)) {
+		/* Not worth a log line per packet; a route change is
+		 * followed by reopening. */
 		if (errno != ECONNREFUSED && errno != EAGAIN)
 			log_debug("bfd send failed", "peer", s->cfg.name, "error", strerror(errno),
 				  NULL);

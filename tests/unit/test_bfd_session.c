@@ -631,6 +631,25 @@ static void test_wire_slow_rate_ttl_port(void **state)
 	end_fini(&a);
 }
 
+/* A peer whose BFD is not running yet answers with ICMP port
+ * unreachable; that must not cost every other packet (the error fails
+ * the next send on a connected socket). */
+static void test_peer_not_listening_yet(void **state)
+{
+	struct end a;
+	struct bfd_session_cfg ca = cfg("a-to-b", "127.0.0.1", 300, 300, 3);
+
+	(void)state;
+	end_init(&a, free_udp_port(AF_INET), free_udp_port(AF_INET));
+	assert_int_equal(bfd_set(a.b, &ca, 1), 0);
+	double until = mono() + 3.2;
+	while (mono() < until)
+		pump(&a, NULL);
+	/* At 0 s, then every 0.75-1 s: at least four. */
+	assert_true(status_int(&a, "a-to-b", "controlOut") >= 4);
+	end_fini(&a);
+}
+
 /* RFC 5883 §5: a multihop session takes packets with at least
  * minimumTtl and drops the others. */
 static void test_multihop_minimum_ttl(void **state)
@@ -708,6 +727,7 @@ int main(void)
 		cmocka_unit_test(test_profile_change_polls_without_flap),
 		cmocka_unit_test(test_set_refuses_duplicates),
 		cmocka_unit_test(test_wire_slow_rate_ttl_port),
+		cmocka_unit_test(test_peer_not_listening_yet),
 		cmocka_unit_test(test_multihop_minimum_ttl),
 		cmocka_unit_test(test_echo_unavailable_says_why),
 	};
