@@ -17,7 +17,8 @@
  * diag 2 (echo failed) within its echo detection time, and comes back
  * with echo once forwarding returns; a node that does not forward does
  * not ask for the peer's echo packets (Required Min Echo RX 0), so the
- * peer runs none and says why.
+ * peer runs none and says why; IPv6 sessions bound to their interface,
+ * to a global and to a link-local peer.
  *
  * Needs root (namespaces, packet sockets); otherwise reported as skipped
  * (exit 77), or failed under CI (test_skip.h).
@@ -367,6 +368,20 @@ static void test_single_hop_bound_to_interface(void **state)
 	json_decref(s);
 }
 
+/* An IPv6 link-local peer (BGP unnumbered style): the interface gives
+ * the scope to send to, and packets from it are matched to the session. */
+static void test_link_local_peer(void **state)
+{
+	sh("ip addr add fe80::12/64 dev r0");
+	enter(&N);
+	sh("ip addr add fe80::11/64 dev n0");
+	side_set(&N, "fe80::12", "n0", false);
+	side_set(&R, "fe80::11", "r0", false);
+	assert_true(wait_until(both_up, WAIT));
+	assert_int_equal(st_int(&N, "dropped"), 0);
+	assert_int_equal(st_int(&R, "dropped"), 0);
+}
+
 int main(void)
 {
 	if (geteuid() != 0)
@@ -386,6 +401,7 @@ int main(void)
 		LAB_TEST(test_echo_ipv6),
 		LAB_TEST(test_node_not_forwarding_asks_for_no_echo),
 		LAB_TEST(test_single_hop_bound_to_interface),
+		LAB_TEST(test_link_local_peer),
 	};
 	return test_skip_status(cmocka_run_group_tests(tests, NULL, NULL));
 }
