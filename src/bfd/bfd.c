@@ -433,7 +433,7 @@ static uint32_t new_disc(const struct bfd *b)
 static struct metrics_family *family(struct metrics_registry *reg, const char *name,
 				     const char *help, enum metrics_type type)
 {
-	static const char *const labels[] = { "peer", NULL };
+	static const char *const labels[] = { "peer", "vrf", NULL };
 	struct metrics_family *f;
 
 	if (!reg)

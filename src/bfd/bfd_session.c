@@ -84,9 +84,16 @@ static double now(const struct bfd_session *s)
 	return ev_now(s->env.loop);
 }
 
+/* MetalLB's FRR exporter labels BFD series with the peer address and
+ * FRR's VRF name, "default" for the default VRF. */
+static const char *metric_vrf(const struct bfd_session *s)
+{
+	return s->cfg.vrf ? s->cfg.vrf : "default";
+}
+
 static void metric_add(const struct bfd_session *s, struct metrics_family *f, double v)
 {
-	const char *labels[] = { s->label };
+	const char *labels[] = { s->label, metric_vrf(s) };
 
 	if (f)
 		metrics_add(f, labels, v);
@@ -94,7 +101,7 @@ static void metric_add(const struct bfd_session *s, struct metrics_family *f, do
 
 static void metric_set(const struct bfd_session *s, struct metrics_family *f, double v)
 {
-	const char *labels[] = { s->label };
+	const char *labels[] = { s->label, metric_vrf(s) };
 
 	if (f)
 		metrics_set(f, labels, v);
@@ -825,8 +832,10 @@ void bfd_session_free(struct bfd_session *s)
 						  m->echo_in,	 m->echo_out,	m->up_events,
 						  m->down_events };
 		for (size_t i = 0; i < sizeof(fams) / sizeof(fams[0]); i++)
-			if (fams[i])
-				metrics_remove_matching(fams[i], "peer", s->label);
+			if (fams[i]) {
+				const char *labels[] = { s->label, metric_vrf(s) };
+				metrics_remove(fams[i], labels);
+			}
 	}
 	log_info("bfd session removed", "peer", s->cfg.name, "address", s->label, NULL);
 	cfg_release(&s->cfg);

@@ -79,7 +79,8 @@ uint32_t bfd_session_local_disc(const struct bfd_session *s);
 const struct bfd_timers *bfd_session_timers(const struct bfd_session *s);
 void bfd_session_status(const struct bfd_session *s, struct jw *w);
 
-/* The label of the session's metrics (the peer address). */
+/* The peer label of the session's metrics (the peer address; the vrf
+ * label is the VRF, or "default"). */
 const char *bfd_session_label(const struct bfd_session *s);
 
 #endif

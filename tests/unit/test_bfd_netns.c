@@ -282,7 +282,7 @@ static void echo_both_ways(bool v6)
 	assert_int_equal(st_int(&R, "txIntervalMs"), 1000);
 	assert_int_equal(st_int(&N, "detectionTimeMs"), 3000);
 	const char *peer = v6 ? "fd98::2" : "10.98.0.2";
-	const char *labels[] = { peer };
+	const char *labels[] = { peer, "default" };
 	double v = 0;
 	assert_int_equal(metrics_get(metrics_family_find(N.reg, "metallb_bfd_echo_packet_input"),
 				     labels, &v), 0);

@@ -216,7 +216,7 @@ static long long status_int(struct end *e, const char *name, const char *key)
 
 static double metric(struct end *e, const char *fam, const char *peer)
 {
-	const char *labels[] = { peer };
+	const char *labels[] = { peer, "default" };
 	double v = -1;
 
 	metrics_get(metrics_family_find(e->reg, fam), labels, &v);
@@ -473,10 +473,24 @@ static void test_set_refuses_duplicates(void **state)
 	assert_int_equal(bfd_set(a.b, c, 2), -1);
 	assert_int_equal(bfd_state_of(a.b, "x"), BFD_STATE_NONE);
 	c[1].name = (char *)"y";
+	c[1].vrf = (char *)"blue";
 	assert_int_equal(bfd_set(a.b, c, 2), 0);
 	json_t *arr = bfd_status_json(a.b);
 	assert_int_equal(json_array_size(arr), 2);
 	json_decref(arr);
+	/* Series labelled with peer and VRF ("default" for none), as
+	 * MetalLB's FRR exporter does; a VRF device that does not exist
+	 * leaves the session Down, not the daemon failing. */
+	const char *l0[] = { "127.0.0.1", "default" }, *l1[] = { "127.0.0.2", "blue" };
+	double v = -1;
+	assert_int_equal(metrics_get(metrics_family_find(a.reg, "metallb_bfd_session_up"), l0, &v), 0);
+	assert_true(v == 0);
+	assert_int_equal(metrics_get(metrics_family_find(a.reg, "metallb_bfd_session_up"), l1, &v), 0);
+	assert_int_equal(bfd_state_of(a.b, "y"), BFD_STATE_DOWN);
+	/* Removing one session removes only its series. */
+	assert_int_equal(bfd_set(a.b, c, 1), 0);
+	assert_int_equal(metrics_get(metrics_family_find(a.reg, "metallb_bfd_session_up"), l0, &v), 0);
+	assert_int_equal(metrics_get(metrics_family_find(a.reg, "metallb_bfd_session_up"), l1, &v), -1);
 	/* Same configuration again (defaults given as 0 or spelled out): no
 	 * change. */
 	assert_false(bfd_session_cfg_differs(&c[0], &c[0]));
