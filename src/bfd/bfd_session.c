@@ -723,6 +723,11 @@ ttl:
 	return BFD_PKT_ERR_TTL;
 }
 
+void bfd_session_count_drop(struct bfd_session *s)
+{
+	s->dropped++;
+}
+
 bool bfd_session_matches(const struct bfd_session *s, const struct bfd_rx_meta *m)
 {
 	const struct bfd_session_cfg *c = &s->cfg;

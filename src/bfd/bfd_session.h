@@ -68,6 +68,10 @@ void bfd_session_admin_down(struct bfd_session *s);
  * BFD_PKT_OK. */
 enum bfd_pkt_err bfd_session_rx(struct bfd_session *s, const struct bfd_pkt *p,
 				const struct bfd_rx_meta *m);
+/* Count a packet from this session's peer that was dropped before it
+ * reached the session (refused by the codec, or naming an unknown
+ * discriminator): the status's "dropped". */
+void bfd_session_count_drop(struct bfd_session *s);
 /* Whether a packet with Your Discriminator 0 from m belongs to s
  * (§6.8.6: by addresses, interface and hop mode). */
 bool bfd_session_matches(const struct bfd_session *s, const struct bfd_rx_meta *m);

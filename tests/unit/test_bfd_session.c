@@ -598,9 +598,11 @@ static void test_wire_slow_rate_ttl_port(void **state)
 		assert_true(gap >= 0.74 && gap <= 1.05);
 	}
 
-	/* A peer speaking with TTL 254 is not single hop: dropped. */
+	/* A peer speaking with TTL 254 is not single hop: dropped.  (Its
+	 * Detect Mult of 50 keeps the session from timing out while the
+	 * test sends it a packet now and then.) */
 	uint32_t mine = p.my_disc;
-	struct bfd_pkt q = { .state = BFD_STATE_DOWN, .detect_mult = 3, .my_disc = 77,
+	struct bfd_pkt q = { .state = BFD_STATE_DOWN, .detect_mult = 50, .my_disc = 77,
 			     .desired_min_tx_us = 50000, .required_min_rx_us = 50000 };
 	send_to(fd, pa, &q, 254);
 	double until = mono() + 0.3;
@@ -633,13 +635,24 @@ static void test_wire_slow_rate_ttl_port(void **state)
 	}
 	assert_true(final);
 	assert_int_equal(bfd_state_of(a.b, "a-to-b"), BFD_STATE_UP);
-	/* An unknown Your Discriminator matches no session. */
+	/* An unknown Your Discriminator matches no session: dropped, and
+	 * counted on the session of the peer's address. */
 	q.your_disc = mine + 1;
 	q.poll = false;
 	send_to(fd, pa, &q, 255);
 	until = mono() + 0.2;
 	while (mono() < until)
 		pump(&a, NULL);
+	assert_int_equal(bfd_state_of(a.b, "a-to-b"), BFD_STATE_UP);
+	assert_int_equal(status_int(&a, "a-to-b", "dropped"), 2);
+	/* So is a packet the codec refuses (§6.8.6: a Detect Mult of 0). */
+	q.your_disc = mine;
+	q.detect_mult = 0;
+	send_to(fd, pa, &q, 255);
+	until = mono() + 0.2;
+	while (mono() < until)
+		pump(&a, NULL);
+	assert_int_equal(status_int(&a, "a-to-b", "dropped"), 3);
 	assert_int_equal(bfd_state_of(a.b, "a-to-b"), BFD_STATE_UP);
 	close(fd);
 	end_fini(&a);
