@@ -395,7 +395,7 @@ static void tx_reschedule(struct bfd_session *s)
 /* echo function */
 
 static void run_event(struct bfd_session *s, enum bfd_fsm_event ev);
-static void apply_timers(struct bfd_session *s);
+static void apply_timers(struct bfd_session *s, const char *why);
 
 /* Whether this host forwards packets of the family: only then can it
  * loop the peer's echo packets back, so only then do we advertise a
@@ -573,13 +573,15 @@ static void echo_update(struct bfd_session *s)
 	else if (s->echo_active)
 		s->echo_tx_us = echo_interval_us(s);
 	if (was != s->echo_active)
-		apply_timers(s);
+		apply_timers(s, s->echo_active ? "echo started" : "echo stopped");
 }
 
 /* ------------------------------------------------------------------ */
 /* state */
 
-static void apply_timers(struct bfd_session *s)
+/* why: what changed, for the log (a profile change is worth an info
+ * line; the Poll of every state change is not). */
+static void apply_timers(struct bfd_session *s, const char *why)
 {
 	bool up = s->state == BFD_STATE_UP;
 	uint32_t rx = ms_to_us(s->cfg.rx_interval_ms);
@@ -589,7 +591,12 @@ static void apply_timers(struct bfd_session *s)
 	if (s->echo_active && rx < BFD_SLOW_TX_US)
 		rx = BFD_SLOW_TX_US;
 	if (bfd_timers_update(&s->t, ms_to_us(s->cfg.tx_interval_ms), rx, s->detect_mult, up)) {
-		log_info("bfd poll sequence started", "peer", s->cfg.name, "address", s->label, NULL);
+		char txs[16], rxs[16];
+		snprintf(txs, sizeof(txs), "%u", s->t.adv_tx_us / 1000);
+		snprintf(rxs, sizeof(rxs), "%u", s->t.adv_rx_us / 1000);
+		log_msg(strcmp(why, "profile changed") == 0 ? LOG_INFO : LOG_DEBUG,
+			"bfd poll sequence started", "peer", s->cfg.name, "address", s->label,
+			"reason", why, "desired_min_tx_ms", txs, "required_min_rx_ms", rxs, NULL);
 		send_ctrl(s, true, false);
 	}
 	if (!up)
@@ -629,7 +636,7 @@ static void change_state(struct bfd_session *s, enum bfd_fsm_event ev,
 		NULL);
 	if (s->echo_active && c->next != BFD_STATE_UP)
 		echo_stop(s);
-	apply_timers(s);
+	apply_timers(s, "state changed");
 	/* Tell the peer at once rather than at the next periodic packet. */
 	if (!(s->t.polling && c->next == BFD_STATE_UP))
 		send_ctrl(s, s->t.polling, false);
@@ -689,10 +696,10 @@ enum bfd_pkt_err bfd_session_rx(struct bfd_session *s, const struct bfd_pkt *p,
 	bfd_timers_remote(&s->t, p->desired_min_tx_us, p->required_min_rx_us, p->detect_mult);
 	s->remote_echo_rx_us = p->required_min_echo_rx_us;
 	if (p->final && s->t.polling) {
-		log_info("bfd poll sequence done", "peer", s->cfg.name, "address", s->label, NULL);
+		log_debug("bfd poll sequence done", "peer", s->cfg.name, "address", s->label, NULL);
 		if (bfd_timers_final(&s->t)) {
-			log_info("bfd poll sequence started", "peer", s->cfg.name, "address",
-				 s->label, NULL);
+			log_debug("bfd poll sequence started", "peer", s->cfg.name, "address",
+				  s->label, "reason", "queued change", NULL);
 			send_ctrl(s, true, false);
 		}
 	}
@@ -802,7 +809,7 @@ void bfd_session_reconfigure(struct bfd_session *s, const struct bfd_session_cfg
 	s->echo_rx_adv = echo_rx_advertised(s);
 	s->echo_next_try = 0;
 	echo_update(s);
-	apply_timers(s);
+	apply_timers(s, "profile changed");
 	tx_reschedule(s);
 }
 

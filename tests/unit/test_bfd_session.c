@@ -758,6 +758,6 @@ int main(void)
 		cmocka_unit_test(test_multihop_minimum_ttl),
 		cmocka_unit_test(test_echo_unavailable_says_why),
 	};
-	log_set_level(LOG_WARN);
+	log_set_level(getenv("IRONLB_TEST_LOG") ? LOG_DEBUG : LOG_WARN);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
