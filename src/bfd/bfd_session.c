@@ -530,7 +530,8 @@ static void echo_start(struct bfd_session *s)
 		why = "peer not in the neighbour table";
 		goto fail;
 	}
-	s->echo_fd = bfd_echo_socket(s->echo_ifindex, s->echo_self.family, BFD_PORT_ECHO);
+	s->echo_fd = bfd_echo_socket(s->echo_ifindex, s->echo_self.family, BFD_PORT_ECHO,
+				     s->local_disc);
 	if (s->echo_fd < 0) {
 		why = "packet socket refused";
 		snprintf(err, sizeof(err), "%s", strerror(errno));

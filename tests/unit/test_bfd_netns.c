@@ -49,6 +49,8 @@
 #include "base/metrics.h"
 #include "base/util.h"
 #include "bfd/bfd.h"
+#include "bfd/bfd_echo.h"
+#include <net/if.h>
 
 #define WAIT 8.0
 
@@ -291,6 +293,29 @@ static void echo_both_ways(bool v6)
 				     labels, &v), 0);
 	assert_true(v > 3);
 	assert_int_equal(st_int(&N, "downEvents"), 0);
+
+	/* The socket filter passes a session's own echo packets only. */
+	enter(&N);
+	uint32_t disc = (uint32_t)st_int(&N, "localDiscriminator");
+	int idx = (int)if_nametoindex("n0");
+	enum ip_family fam = v6 ? IP_FAMILY_V6 : IP_FAMILY_V4;
+	int mine = bfd_echo_socket(idx, fam, 3785, disc);
+	int other = bfd_echo_socket(idx, fam, 3785, disc + 1);
+	assert_true(mine >= 0 && other >= 0);
+	until = mono() + 0.5;
+	while (mono() < until)
+		pump();
+	uint8_t buf[256];
+	int got_mine = 0, got_other = 0;
+	long n;
+	while ((n = bfd_echo_recv(mine, buf, sizeof(buf))) >= 0)
+		got_mine += n > 0;
+	while ((n = bfd_echo_recv(other, buf, sizeof(buf))) >= 0)
+		got_other++;
+	close(mine);
+	close(other);
+	assert_true(got_mine > 0);
+	assert_int_equal(got_other, 0);
 
 	/* The router stops forwarding: the node's echo packets are lost. */
 	forwarding(&R, false);
