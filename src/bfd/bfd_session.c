@@ -76,7 +76,6 @@ struct bfd_session {
 	const char *last_down_reason;
 	uint64_t control_in, control_out, echo_in, echo_out;
 	uint64_t up_events, down_events, dropped;
-	uint32_t used_detect_ms;
 };
 
 static double now(const struct bfd_session *s)
@@ -715,7 +714,6 @@ enum bfd_pkt_err bfd_session_rx(struct bfd_session *s, const struct bfd_pkt *p,
 
 	/* §6.8.4: restart the detection timer on every valid packet. */
 	det = bfd_timers_detect_us(&s->t);
-	s->used_detect_ms = (uint32_t)(det / 1000);
 	ev_timer_stop(s->env.loop, &s->detect_timer);
 	if (det && s->state != BFD_STATE_ADMIN_DOWN) {
 		ev_timer_set(&s->detect_timer, (double)det / 1e6, 0);
