@@ -46,8 +46,18 @@ struct bfd_session {
 
 	int fd;                      /* transmit socket, -1 when not open */
 	int ifindex;                 /* of cfg.interface, 0 if none */
-	struct ip_addr bound_local;  /* source address the kernel chose */
-	bool has_bound_local;
+	/* The transmit socket is not connected: the kernel picks the source
+	 * address for each packet, so an address that appears or becomes
+	 * usable after the session started (a tentative IPv6 address, one
+	 * added later) is used as soon as it can be, instead of a source
+	 * chosen once and kept (a connected socket opened too early keeps
+	 * ::1, which the peer drops). */
+	struct sockaddr_storage peer_sa;
+	socklen_t peer_sl;
+	/* Our address as the peer sends to it (the destination of its last
+	 * packet): the status's "local", and the echo packets' address. */
+	struct ip_addr rx_local;
+	bool has_rx_local;
 	uint16_t src_port;
 	double next_open;            /* earliest retry of the socket */
 	int open_errno;              /* last failure logged, 0 after a success */
@@ -192,7 +202,6 @@ static void close_tx(struct bfd_session *s)
 	if (s->fd >= 0)
 		close(s->fd);
 	s->fd = -1;
-	s->has_bound_local = false;
 }
 
 static int open_tx(struct bfd_session *s)
@@ -241,19 +250,8 @@ static int open_tx(struct bfd_session *s)
 	}
 	if (rc < 0)
 		goto fail;
-	sl = to_sockaddr(&c->peer, peer_port(s), is_link_local(&c->peer) ? s->ifindex : 0, &ss);
-	if (connect(fd, (struct sockaddr *)&ss, sl) < 0)
-		goto fail;
-	sl = sizeof(ss);
-	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
-		if (ss.ss_family == AF_INET)
-			s->bound_local = ip_from_bytes(
-				IP_FAMILY_V4, (uint8_t *)&((struct sockaddr_in *)&ss)->sin_addr);
-		else
-			s->bound_local = ip_from_bytes(
-				IP_FAMILY_V6, ((struct sockaddr_in6 *)&ss)->sin6_addr.s6_addr);
-		s->has_bound_local = true;
-	}
+	s->peer_sl = to_sockaddr(&c->peer, peer_port(s),
+				 is_link_local(&c->peer) ? s->ifindex : 0, &s->peer_sa);
 	s->fd = fd;
 	s->open_errno = 0;
 	return 0;
@@ -303,15 +301,10 @@ static void send_ctrl(struct bfd_session *s, bool poll, bool final)
 	n = bfd_pkt_encode(&p, buf, sizeof(buf));
 	if (n < 0)
 		return;
-	/* On a connected socket an ICMP error for an earlier packet (port
-	 * unreachable: the peer's BFD is not running yet) fails the next
-	 * send() without sending it; the error is consumed, so try once
-	 * more. */
-	if (send(s->fd, buf, (size_t)n, 0) < 0 &&
-	    (errno != ECONNREFUSED || send(s->fd, buf, (size_t)n, 0) < 0)) {
+	if (sendto(s->fd, buf, (size_t)n, 0, (struct sockaddr *)&s->peer_sa, s->peer_sl) < 0) {
 		/* Not worth a log line per packet; a route change is
 		 * followed by reopening. */
-		if (errno != ECONNREFUSED && errno != EAGAIN)
+		if (errno != EAGAIN)
 			log_debug("bfd send failed", "peer", s->cfg.name, "error", strerror(errno),
 				  NULL);
 		if (errno == ENETUNREACH || errno == EADDRNOTAVAIL || errno == ENODEV)
@@ -514,8 +507,8 @@ static void echo_start(struct bfd_session *s)
 	s->echo_next_try = now(s) + 5.0;
 	if (s->cfg.has_local)
 		s->echo_self = s->cfg.local;
-	else if (s->has_bound_local)
-		s->echo_self = s->bound_local;
+	else if (s->has_rx_local)
+		s->echo_self = s->rx_local;
 	else {
 		why = "local address unknown";
 		goto fail;
@@ -687,6 +680,10 @@ enum bfd_pkt_err bfd_session_rx(struct bfd_session *s, const struct bfd_pkt *p,
 	}
 	s->control_in++;
 	metric_add(s, s->env.metrics->control_in, 1);
+	if (m->dst.family) {
+		s->rx_local = m->dst;
+		s->has_rx_local = true;
+	}
 
 	/* §6.8.6, in order. */
 	s->remote_disc = p->my_disc;
@@ -911,8 +908,8 @@ void bfd_session_status(const struct bfd_session *s, struct jw *w)
 	jw_kstr(w, "peer", s->label);
 	if (c->has_local)
 		jw_kstr(w, "local", ip_format(&c->local, buf));
-	else if (s->has_bound_local)
-		jw_kstr(w, "local", ip_format(&s->bound_local, buf));
+	else if (s->has_rx_local)
+		jw_kstr(w, "local", ip_format(&s->rx_local, buf));
 	else
 		jw_kstr(w, "local", NULL);
 	jw_kstr(w, "interface", c->interface);

@@ -176,6 +176,16 @@ static bool both_echo(void)
 	       st_int(&N, "echoIn") > 3 && st_int(&R, "echoIn") > 3;
 }
 
+static void print_status(const struct side *s)
+{
+	json_t *arr = bfd_status_json(s->b);
+	char *t = json_dumps(arr, JSON_COMPACT);
+
+	print_message("%s: %s\n", s->name, t);
+	free(t);
+	json_decref(arr);
+}
+
 static bool wait_until(bool (*fn)(void), double secs)
 {
 	double until = mono() + secs;
@@ -185,7 +195,12 @@ static bool wait_until(bool (*fn)(void), double secs)
 		if (fn())
 			return true;
 	}
-	return fn();
+	if (fn())
+		return true;
+	/* What a failure needs explained. */
+	print_status(&N);
+	print_status(&R);
+	return false;
 }
 
 static void side_init(struct side *s, const char *name)
@@ -397,8 +412,12 @@ static void test_single_hop_bound_to_interface(void **state)
  * the scope to send to, and packets from it are matched to the session. */
 static void test_link_local_peer(void **state)
 {
+	/* Only these link-local addresses, so that the kernel's source
+	 * address is the one the other side expects. */
+	sh("ip -6 addr flush dev r0 scope link");
 	sh("ip addr add fe80::12/64 dev r0");
 	enter(&N);
+	sh("ip -6 addr flush dev n0 scope link");
 	sh("ip addr add fe80::11/64 dev n0");
 	side_set(&N, "fe80::12", "n0", false);
 	side_set(&R, "fe80::11", "r0", false);

@@ -659,8 +659,8 @@ static void test_wire_slow_rate_ttl_port(void **state)
 }
 
 /* A peer whose BFD is not running yet answers with ICMP port
- * unreachable; that must not cost every other packet (the error fails
- * the next send on a connected socket). */
+ * unreachable; that must not cost any packet (on a connected socket the
+ * error failed the next send). */
 static void test_peer_not_listening_yet(void **state)
 {
 	struct end a;
