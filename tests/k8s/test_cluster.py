@@ -51,7 +51,6 @@ and BIRD; as root a missing tool is a failure.
 """
 import ipaddress
 import json
-import os
 import re
 import subprocess
 import threading
@@ -77,37 +76,13 @@ V6_POOL = ipaddress.ip_network("2001:db8:1::/64")         # ipv6-pool
 
 @pytest.fixture(scope="module")
 def cluster(plane, tmp_path_factory):
-    if os.geteuid() != 0:
-        pytest.skip("the cluster tests need root (network namespaces)")
-    missing = cl.missing_tools()
-    if missing:
-        pytest.fail(f"missing tools: {', '.join(missing)} (run scripts/install-deps)")
-    try:
-        binary = cl.k8s_bin()
-    except FileNotFoundError as e:
-        pytest.fail(str(e))
-    p = subprocess.run([binary, "speaker", "--help"], capture_output=True, text=True)
-    if p.returncode != 0:
-        pytest.fail(f"{binary} has no speaker: {p.stdout}{p.stderr}")
-    c = cl.Cluster(plane, tmp_path_factory.mktemp("cluster"))
-    try:
-        c.start()
-        yield c
-    finally:
-        c.close()
-    # Every speaker and controller run ended by SIGTERM exited 0, and no
-    # sanitizer (ASan, LSan at exit, UBSan) reported anything.
-    problems = c.exit_problems()
-    if problems:
-        pytest.fail("\n\n".join(problems), pytrace=False)
+    yield from cl.cluster_fixture(plane, tmp_path_factory.mktemp("cluster"))
 
 
 @pytest.fixture
 def c(cluster):
     """The cluster, checked alive before and after each test."""
-    cluster.check_alive()
-    yield cluster
-    cluster.check_alive()
+    yield from cl.checked_alive(cluster)
 
 
 # ---------------------------------------------------------------------------
