@@ -37,6 +37,27 @@ its status (controller) and to a ServiceL2Status naming an interface
 largest time with changes pending and no pass is reported (resolution: the
 sampling interval).
 
+CPU per change: the CPU seconds the API server, etcd, the controller,
+the speaker and this load generator spent from the first change sent to
+every change reflected (or the --settle bound), each divided by the
+changes sent (churn_cpu_ms_per_change_*) and by the wall time
+(churn_cpu_busy_pct_*: 100 is one core busy); the same for the two
+starts (controller_start_*, speaker_start_*).
+
+The control plane's directory, and so etcd's data, is on tmpfs
+(--tmpdir, /dev/shm; etcd also runs with --unsafe-no-fsync), and the API
+server takes more requests in flight than its defaults (--apiserver-arg,
+repeatable; default --max-mutating-requests-inflight=1000
+--max-requests-inflight=2000), so that neither a disk nor a queue limit
+is what is measured.
+
+--api-ceiling SECONDS measures instead the API server alone, with no
+controller or speaker: for each count in --ceiling-workers (default
+16,64,256) that many threads, each with its own keep-alive connection,
+send the churn's changes back to back for SECONDS; printed are the rate,
+the request latency, the machine's idle share and each process's CPU
+per change.
+
 Everything runs in a network namespace of its own (made and removed here)
 holding a veth pair for the speaker's Layer 2 engine; the API server
 listens on that namespace's loopback.  Several binaries (--bin LABEL=PATH
@@ -44,7 +65,7 @@ repeated, --old/--new, or --old-rev REV built in a temporary worktree)
 are measured one after the other, each against a fresh control plane.
 
 Usage: sudo python3 bench/k8s.py [-n 1000] [--bin [LABEL=]build/ironlb-k8s]
-[--churn-seconds 60 --rate 1000]"""
+[--churn-seconds 60 --rate 1000] | [--api-ceiling 20 --ceiling-workers 16,64]"""
 import argparse
 import http.client
 import ipaddress
@@ -94,6 +115,44 @@ def out(key, value):
 def pct(values, p):
     v = sorted(values)
     return v[max(0, min(len(v) - 1, int(round(p / 100 * len(v) + 0.5)) - 1))]
+
+
+def cpu_s(pid):
+    """User + system CPU seconds of process pid so far (None when gone)."""
+    try:
+        f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Cpu:
+    """CPU seconds of the processes that carry a change: the API server,
+    etcd, the controller, the speaker and this load generator (its own
+    threads: the watches, the capture and the workers)."""
+
+    def __init__(self, procs):
+        self.procs = dict(procs)          # name -> pid (None: this process)
+
+    def read(self):
+        out = {}
+        for name, pid in self.procs.items():
+            if pid is None:
+                r = os.times()
+                out[name] = r.user + r.system
+            else:
+                out[name] = cpu_s(pid)
+        return out
+
+    def report(self, key, before, after, wall, nchanges):
+        for name in self.procs:
+            if before.get(name) is None or after.get(name) is None:
+                continue
+            used = after[name] - before[name]
+            out(f"{key}_cpu_s_{name}", f"{used:.1f}")
+            out(f"{key}_cpu_busy_pct_{name}", f"{100 * used / wall:.0f}")
+            if nchanges:
+                out(f"{key}_cpu_ms_per_change_{name}", f"{1000 * used / nchanges:.2f}")
 
 
 def mem(pid):
@@ -308,7 +367,7 @@ class Change:
         self.t = self.status = self.nxt = None
 
 
-def churn(plane, a, ports):
+def churn(plane, a, ports, cpu):
     """a.rate changes a second for a.churn_seconds; prints the figures."""
     import pipeline
     rng = random.Random(a.seed)
@@ -353,6 +412,7 @@ def churn(plane, a, ports):
     with pipeline.FirstSeen(None, "eth1") as sn:
         live, last, next_obj = [], {}, 0
         total = int(a.rate * a.churn_seconds)
+        c0 = cpu.read()
         w0 = time.time()
         t_start = time.monotonic()
         hard_stop = t_start + 1.5 * a.churn_seconds
@@ -401,6 +461,7 @@ def churn(plane, a, ports):
         while time.monotonic() < end and not settled():
             time.sleep(0.2)
         w2 = time.time()
+        c1 = cpu.read()
         watcher.stop()
         l2watch.stop()
         sampler.stop()
@@ -477,6 +538,10 @@ def churn(plane, a, ports):
                 out(f"churn_{who}_largest_gap_between_passes_ms",
                     f"{sampler.largest_gap(i, w0, w1) * 1000:.0f}")
         out("churn_pass_sampling_ms", f"{a.sample * 1000:.0f}")
+        # From the first change sent to every change reflected (or the
+        # settle bound): what each process spent on the churn.
+        out("churn_cpu_window_s", f"{w2 - w0:.1f}")
+        cpu.report("churn", c0, c1, w2 - w0, len(changes))
 
 
 def create_services(plane, names, workers):
@@ -487,7 +552,15 @@ def create_services(plane, names, workers):
     def work(part):
         api = Api(plane)
         for name in part:
-            st, body = api.request("POST", "/api/v1/namespaces/default/services", svc(name))
+            # An API server that falls behind answers 504 (its own request
+            # timeout) or 429: try again after a pause (409 then means an
+            # earlier try got through).
+            for attempt in range(6):
+                st, body = api.request("POST", "/api/v1/namespaces/default/services",
+                                       svc(name))
+                if st not in (429, 500, 503, 504):
+                    break
+                time.sleep(2 ** attempt)
             if st not in (201, 409):
                 errors.append(f"{name}: {st} {body[:200]!r}")
     ts = [threading.Thread(target=work, args=(names[i::workers],)) for i in range(workers)]
@@ -503,21 +576,27 @@ def run(n, binary, a):
     import controlplane as cpmod
     logdir = pathlib.Path(a.logdir)
     out("services", n)
-    with cpmod.ControlPlane(cpmod.find_binaries()) as p:
+    with cpmod.ControlPlane(cpmod.find_binaries(), extra_apiserver_args=a.apiserver_arg) as p:
+        out("control_plane_dir", p.dir)
+        out("apiserver_args", " ".join(a.apiserver_arg) or "(defaults)")
         p.kubectl("apply", "-f", str(ROOT / "deploy" / "ironlb.yaml"))
         cpmod.wait_until(lambda: p.kubectl("get", "ipaddresspools.metallb.io", "-A",
                                            check=False).returncode == 0, timeout=60)
         p.apply(CONFIG)
         t = time.monotonic()
         create_services(p, [f"s{i}" for i in range(n)], a.workers)
-        print(f"# {n} Services created in {time.monotonic() - t:.0f} s", file=sys.stderr,
-              flush=True)
+        took = time.monotonic() - t
+        print(f"# {n} Services created in {took:.0f} s", file=sys.stderr, flush=True)
+        out("create_services_per_s", f"{n / took:.0f}")
         procs = []
         cport, sport = cpmod.free_ports(2)
         try:
             t0 = time.monotonic()
             ctl = start_daemon(binary, "controller", p, cport, logdir)
             procs.append(ctl)
+            cpu = Cpu({"apiserver": p._apiserver.popen.pid, "etcd": p._etcd.popen.pid,
+                       "controller": ctl.pid, "loadgen": None})
+            cs0 = cpu.read()
 
             def all_ingress():
                 r = p.kubectl("get", "svc", "-n", "default", "-o",
@@ -533,10 +612,13 @@ def run(n, binary, a):
                 out("controller_passes_after_done", f"{settled - done:.0f}")
             out("controller_own_writes_seen", f"{metric(cport, 'ironlb_reconcile_own_writes_total') or 0:.0f}")
             out("controller_whole_passes", status_field(cport, "whole_passes"))
+            cpu.report("controller_start", cs0, cpu.read(), time.monotonic() - t0, 0)
             t1 = time.monotonic()
             spk = start_daemon(binary, "speaker", p, sport, logdir,
                                ["--node-name", "node-a"])
             procs.append(spk)
+            cpu.procs["speaker"] = spk.pid
+            cs1 = cpu.read()
             cpmod.wait_until(lambda: count(p, "servicel2statuses", "-n", "metallb-system") >= n,
                              timeout=1200, what="a ServiceL2Status per Service")
             out("speaker_all_l2status_s", round(time.monotonic() - t1, 2))
@@ -546,13 +628,14 @@ def run(n, binary, a):
                 out("speaker_passes_after_done", f"{settled - done:.0f}")
             out("speaker_own_writes_seen", f"{metric(sport, 'ironlb_reconcile_own_writes_total') or 0:.0f}")
             out("speaker_whole_passes", status_field(sport, "whole_passes"))
+            cpu.report("speaker_start", cs1, cpu.read(), time.monotonic() - t1, 0)
             out("controller_passes_after_speaker_done", f"{passes(cport) or 0:.0f} (total)")
             out("controller_rss_kib", mem(ctl.pid)[0])
             out("controller_hwm_kib", mem(ctl.pid)[1])
             out("speaker_rss_kib", mem(spk.pid)[0])
             out("speaker_hwm_kib", mem(spk.pid)[1])
             if a.churn_seconds:
-                churn(p, a, (cport, sport))
+                churn(p, a, (cport, sport), cpu)
         finally:
             for pr in procs:
                 if pr.poll() is None:
@@ -561,6 +644,76 @@ def run(n, binary, a):
                         pr.wait(timeout=10)
                     except subprocess.TimeoutExpired:
                         pr.kill()
+
+
+def api_ceiling(a):
+    """How many Service changes a second the API server itself takes, with
+    no controller or speaker running: for each count of connections in
+    --ceiling-workers, that many threads (one keep-alive connection each)
+    send changes back to back for --api-ceiling seconds (the churn's mix:
+    create a Service with fixed addresses, change them, delete it, on
+    Services of their own).  Prints the rate, the latency of a request and
+    the CPU the API server, etcd and this load generator spent per change,
+    so that whoever is saturated shows (busy near 100% of a core, or the
+    machine's idle time gone)."""
+    import controlplane as cpmod
+    with cpmod.ControlPlane(cpmod.find_binaries(), extra_apiserver_args=a.apiserver_arg) as p:
+        p.kubectl("apply", "-f", str(ROOT / "deploy" / "ironlb.yaml"))
+        cpmod.wait_until(lambda: p.kubectl("get", "ipaddresspools.metallb.io", "-A",
+                                           check=False).returncode == 0, timeout=60)
+        p.apply(CONFIG)
+        cpu = Cpu({"apiserver": p._apiserver.popen.pid, "etcd": p._etcd.popen.pid,
+                   "loadgen": None})
+        base = "/api/v1/namespaces/default/services"
+        seq = [0]
+        lock = threading.Lock()
+        for nw in a.ceiling_workers:
+            lat, stop = [], [False]
+
+            def work(w):
+                api, rng, mine = Api(p), random.Random(w), []
+                while not stop[0]:
+                    with lock:
+                        k = seq[0]
+                        seq[0] += 1
+                    ips = f"{CHURN4 + k},{CHURN6 + k}"
+                    r = rng.random()
+                    t = time.monotonic()
+                    if len(mine) < 2 or (r < 0.4 and len(mine) < 20):
+                        name = f"ceil-{w}-{k}"
+                        st, _ = api.request("POST", base, svc(name, ips))
+                        mine.append(name)
+                    elif r < 0.7:
+                        st, _ = api.request("PATCH", f"{base}/{rng.choice(mine)}",
+                                            {"metadata": {"annotations": {
+                                                "metallb.io/loadBalancerIPs": ips}}},
+                                            "application/merge-patch+json")
+                    else:
+                        name = mine.pop(rng.randrange(len(mine)))
+                        st, _ = api.request("DELETE", f"{base}/{name}")
+                    if st in (200, 201, 202):
+                        lat.append((time.monotonic() - t) * 1000)
+            ts = [threading.Thread(target=work, args=(w,), daemon=True) for w in range(nw)]
+            c0, t0 = cpu.read(), time.monotonic()
+            stat0 = open("/proc/stat").readline().split()
+            for t in ts:
+                t.start()
+            time.sleep(a.api_ceiling)
+            stop[0] = True
+            for t in ts:
+                t.join(60)
+            wall = time.monotonic() - t0
+            c1 = cpu.read()
+            stat1 = open("/proc/stat").readline().split()
+            key = f"api_ceiling_{nw}_conns"
+            out(f"{key}_changes_per_s", f"{len(lat) / wall:.0f}")
+            if lat:
+                out(f"{key}_request_p50_ms", f"{pct(lat, 50):.0f}")
+                out(f"{key}_request_p99_ms", f"{pct(lat, 99):.0f}")
+            # The machine: the share of its CPU time that was idle.
+            tot = [int(y) - int(x) for x, y in zip(stat0[1:], stat1[1:])]
+            out(f"{key}_machine_idle_pct", f"{100 * (tot[3] + tot[4]) / max(1, sum(tot)):.0f}")
+            cpu.report(key, c0, c1, wall, len(lat))
 
 
 def idle(binary, a):
@@ -602,11 +755,33 @@ def main():
     ap.add_argument("--seed", type=int, default=9)
     ap.add_argument("--settle", type=float, default=60.0)
     ap.add_argument("--sample", type=float, default=0.2)
+    ap.add_argument("--apiserver-arg", action="append", default=None, metavar="ARG",
+                    help="an extra kube-apiserver flag (repeat; default: "
+                         "--max-mutating-requests-inflight=1000 "
+                         "--max-requests-inflight=2000; 'none' for none)")
+    ap.add_argument("--api-ceiling", type=float, default=0.0, metavar="SECONDS",
+                    help="measure the API server's own ceiling for this long per "
+                         "--ceiling-workers count (no controller or speaker) instead")
+    ap.add_argument("--ceiling-workers", type=lambda v: [int(x) for x in v.split(",")],
+                    default=[16, 64, 256], metavar="N,N,...")
+    ap.add_argument("--tmpdir", default="/dev/shm",
+                    help="where the control plane's directory (etcd's data) goes: "
+                         "tmpfs by default, so that etcd waits for no disk")
     ap.add_argument("--label", default="ironlb", help=argparse.SUPPRESS)
     ap.add_argument("--logdir", help=argparse.SUPPRESS)
     ap.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.apiserver_arg is None:
+        a.apiserver_arg = ["--max-mutating-requests-inflight=1000",
+                           "--max-requests-inflight=2000"]
+    a.apiserver_arg = [x for x in a.apiserver_arg if x != "none"]
     if a.inside:
+        if a.tmpdir:
+            import tempfile
+            tempfile.tempdir = a.tmpdir
+        if a.api_ceiling:
+            api_ceiling(a)
+            return
         LABEL[0] = a.label
         binary = os.path.abspath(a.bin[0])
         if not a.no_idle:
@@ -645,7 +820,10 @@ def inside(a, label, binary, logdir):
                 "--label", label, "--logdir", str(logdir), "--quiet", str(a.quiet),
                 "--churn-seconds", str(a.churn_seconds), "--rate", str(a.rate),
                 "--churn-live", str(a.churn_live), "--workers", str(a.workers),
-                "--seed", str(a.seed), "--settle", str(a.settle), "--sample", str(a.sample)]
+                "--seed", str(a.seed), "--settle", str(a.settle), "--sample", str(a.sample),
+                "--tmpdir", a.tmpdir, "--api-ceiling", str(a.api_ceiling),
+                "--ceiling-workers", ",".join(str(x) for x in a.ceiling_workers)]
+        args += [f"--apiserver-arg={x}" for x in a.apiserver_arg] or ["--apiserver-arg=none"]
         if a.no_idle:
             args.append("--no-idle")
         return subprocess.run(["ip", "netns", "exec", NETNS, *args]).returncode

@@ -745,11 +745,6 @@ struct bp_svc {
 	struct bp_use uses[];
 };
 
-/* A group whose route must be rebuilt (or dropped when empty). */
-struct bp_dirty {
-	uint32_t session;
-	struct bgp_prefix prefix;
-};
 
 struct bp_sess {
 	size_t cap;                   /* of the plan's routes and of groups */
@@ -763,8 +758,11 @@ struct bgp_planner {
 	struct bgp_plan plan;
 	struct bp_sess *sess;         /* one per session of the plan */
 	struct hashmap svcs;          /* "ns/name" -> struct bp_svc */
-	size_t ndirty;
-	struct bp_dirty *dirty;
+	/* Groups whose route must be rebuilt (or dropped when empty); after
+	 * an update, the routes it changed (bgp_planner_changed()). */
+	size_t ndirty;                /* dirty[0..ndirty): to flush */
+	size_t nchanged;              /* dirty[0..nchanged): the last update's */
+	struct bgp_route_change *dirty;
 	struct merge_buf mb;
 };
 
@@ -859,7 +857,7 @@ static void planner_clear(struct bgp_planner *p)
 	hashmap_clear(&p->svcs);
 	free(p->dirty);
 	p->dirty = NULL;
-	p->ndirty = 0;
+	p->ndirty = p->nchanged = 0;
 }
 
 void bgp_planner_free(struct bgp_planner *p)
@@ -898,7 +896,47 @@ static void mark_dirty(struct bgp_planner *p, uint32_t session, const struct bgp
 	if (g->dirty)
 		return;
 	g->dirty = true;
-	*VEC_PUSH(p->dirty, p->ndirty) = (struct bp_dirty){.session = session, .prefix = *prefix};
+	*VEC_PUSH(p->dirty, p->ndirty) =
+		(struct bgp_route_change){.session = session, .prefix = *prefix};
+}
+
+void bgp_planner_service_sessions(const struct bgp_planner *p, const char *key,
+				  void (*fn)(void *arg, size_t session, const struct bgp_route *r),
+				  void *arg)
+{
+	const struct bp_svc *s = hashmap_get_str(&p->svcs, key);
+	for (uint32_t i = 0; s && i < s->n; i++) {
+		const struct bp_use *u = &s->uses[i];
+		const struct bgp_session_plan *sp = &p->plan.sessions[u->session];
+		size_t at = route_lower(sp, &u->prefix);
+		if (at < sp->nroutes && bgp_prefix_cmp(&sp->routes[at].prefix, &u->prefix) == 0)
+			fn(arg, u->session, &sp->routes[at]);
+	}
+}
+
+struct route_fn {
+	void (*fn)(void *arg, const struct bgp_route *r);
+	void *arg;
+};
+
+static void route_fn_call(void *arg, size_t session, const struct bgp_route *r)
+{
+	const struct route_fn *f = arg;
+	(void)session;
+	f->fn(f->arg, r);
+}
+
+void bgp_planner_service_routes(const struct bgp_planner *p, const char *key,
+				void (*fn)(void *arg, const struct bgp_route *r), void *arg)
+{
+	struct route_fn f = {fn, arg};
+	bgp_planner_service_sessions(p, key, route_fn_call, &f);
+}
+
+size_t bgp_planner_changed(const struct bgp_planner *p, const struct bgp_route_change **out)
+{
+	*out = p->dirty;
+	return p->nchanged;
 }
 
 /* Take a Service's records out of their groups. */
@@ -1027,7 +1065,7 @@ static void group_route(struct bgp_planner *p, uint32_t session, struct bp_group
 static void flush_dirty(struct bgp_planner *p)
 {
 	for (size_t i = 0; i < p->ndirty; i++) {
-		const struct bp_dirty *d = &p->dirty[i];
+		const struct bgp_route_change *d = &p->dirty[i];
 		struct bgp_session_plan *sp = &p->plan.sessions[d->session];
 		struct bp_sess *ss = &p->sess[d->session];
 		size_t at = route_lower(sp, &d->prefix);
@@ -1048,6 +1086,8 @@ static void flush_dirty(struct bgp_planner *p)
 		sp->routes[at].prefix = d->prefix;
 		group_route(p, d->session, g, &sp->routes[at]);
 	}
+	/* Kept as the update's changes until the next call. */
+	p->nchanged = p->ndirty;
 	p->ndirty = 0;
 }
 
@@ -1173,6 +1213,7 @@ void bgp_planner_update(struct bgp_planner *p, const struct model *m,
 	if (!p->built)
 		bgp_planner_reset(p, m, NULL, 0);
 	p->c.m = m;
+	p->nchanged = 0;
 	for (size_t k = 0; k < nch; k++) {
 		char *key = ch[k].ns && *ch[k].ns ? xasprintf("%s/%s", ch[k].ns, ch[k].name)
 						  : xstrdup(ch[k].name);

@@ -72,6 +72,22 @@ void bgp_planner_update(struct bgp_planner *p, const struct model *m,
 			const struct announce_change *changes, size_t nchanges);
 /* The current plan; valid until the next call. */
 const struct bgp_plan *bgp_planner_plan(const struct bgp_planner *p);
+/* The (session, prefix) pairs the last bgp_planner_update() touched:
+ * every route it built again, added or withdrew, each once; none after
+ * bgp_planner_reset() (everything may have moved).  Valid until the next
+ * call. */
+size_t bgp_planner_changed(const struct bgp_planner *p, const struct bgp_route_change **out);
+/* The routes of the current plan that Service key ("ns/name") is part
+ * of: fn once per (session, route) record of it (a route reached by two
+ * of its advertisements comes twice).  O(its records x log routes). */
+void bgp_planner_service_routes(const struct bgp_planner *p, const char *key,
+				void (*fn)(void *arg, const struct bgp_route *r), void *arg);
+
+/* The same, with the index of the route's session in the plan: fn once
+ * per (session, route) record of the Service, as above. */
+void bgp_planner_service_sessions(const struct bgp_planner *p, const char *key,
+				  void (*fn)(void *arg, size_t session, const struct bgp_route *r),
+				  void *arg);
 
 /* Whether the session carries prefixes of family f: the peer address's
  * family, or both with dualStackAddressFamily or an unnumbered (interface)

@@ -88,6 +88,16 @@ struct bgp_plan {
 	struct bgp_session_plan *sessions; /* sorted by name */
 };
 
+/* One (session, prefix) of a plan whose route may differ from the plan
+ * before (built again, added or gone): what the incremental planner
+ * reports after an update (bgp_planner_changed()), so that the speaker
+ * compares just those routes with what it has sent
+ * (bgp_speaker_update()).  session indexes the plan's sessions. */
+struct bgp_route_change {
+	uint32_t session;
+	struct bgp_prefix prefix;
+};
+
 void bgp_plan_free(struct bgp_plan *p);
 /* Deep copy (the speaker keeps the plan it was given). */
 void bgp_plan_copy(struct bgp_plan *dst, const struct bgp_plan *src);

@@ -20,7 +20,11 @@
  *            peer that uses GTSM (RFC 5082), and answers with TTL 255 so
  *            that such a peer takes the SYN-ACK.
  *
- * Data flow: bgp_speaker_set() takes the plan and walks old and new
+ * Data flow: bgp_speaker_update() takes a plan with the same sessions and
+ * the (session, prefix) pairs that may have changed, and compares just
+ * those with the Adj-RIB-Out (rib_sync_some(); a step of one Service
+ * costs a few binary searches, not a walk of every route).
+ * bgp_speaker_set() takes any plan and walks old and new
  * sessions by name.  Sessions whose parameters differ are replaced; for
  * the others rib_sync() compares what the plan wants with the Adj-RIB-Out
  * and sends only the difference: withdrawals, then announcements grouped
@@ -98,6 +102,7 @@ struct bgp_speaker {
 	struct ip_addr *seen;                 /* peers established once */
 	size_t nseen;
 	bool stopped;
+	struct bgp_speaker_work work;
 };
 
 /* ------------------------------------------------------------------ */
@@ -492,6 +497,7 @@ static void rib_sync(struct peer *p, bool initial)
 	 * reports it beside BIRD's). */
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
 	in = bgp_session_info(p->s);
+	p->sp->work.compared += pl->nroutes + p->nrib;
 	want = xcalloc(pl->nroutes + 1, sizeof(*want));
 	for (size_t i = 0; i < pl->nroutes; i++)
 		if (sendable(in, (enum ip_family)pl->routes[i].prefix.family))
@@ -602,6 +608,194 @@ static void rib_sync(struct peer *p, bool initial)
 	free(ok);
 	free(failed);
 	free(wd);
+}
+
+/* The route of a plan's session at prefix, or NULL. */
+static const struct bgp_route *plan_find(const struct bgp_session_plan *pl,
+					 const struct bgp_prefix *key)
+{
+	size_t lo = 0, hi = pl->nroutes;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = bgp_prefix_cmp(&pl->routes[mid].prefix, key);
+
+		if (c == 0)
+			return &pl->routes[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* The index of the Adj-RIB-Out entry at prefix key, or where it would go. */
+static size_t rib_lower(const struct peer *p, const struct bgp_prefix *key)
+{
+	size_t lo = 0, hi = p->nrib;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (bgp_prefix_cmp(&p->rib[mid].pfx, key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The index of attribute set a in the peer's table, or -1 when the table
+ * has no such set. */
+static long attrs_index(const struct peer *p, const struct attrs_view *a)
+{
+	size_t at = attrs_lower(p->attrs, p->nattrs, a);
+
+	if (at < p->nattrs) {
+		struct attrs_view have = { p->attrs[at].has_local_pref, p->attrs[at].local_pref,
+					   p->attrs[at].ncommunities, p->attrs[at].communities };
+
+		if (attrs_cmp(&have, a) == 0)
+			return (long)at;
+	}
+	return -1;
+}
+
+/*
+ * rib_sync() for the prefixes of session `session` among ch[0..nch) only:
+ * each compared with the Adj-RIB-Out (two binary searches), the difference
+ * sent, and the Adj-RIB-Out changed in place.  The rest of the plan is
+ * unchanged since the last sync (the planner's promise,
+ * bgp_planner_changed()), so this sends what rib_sync() would.  A route
+ * with an attribute set the peer's table lacks (a new community set:
+ * inserting it would renumber the others) or that cannot be encoded goes
+ * the whole way, through rib_sync().
+ */
+static void rib_sync_some(struct peer *p, const struct bgp_route_change *ch, size_t nch,
+			  uint32_t session)
+{
+	const struct bgp_session_plan *pl = p->plan;
+	const struct bgp_session_info *in;
+	const struct bgp_route **ann = NULL;
+	struct ip_prefix *wd = NULL;
+	bool *ok = NULL, whole = false;
+	size_t nann = 0, nwd = 0, nmsgs = 0, cap = 0;
+	struct wbuf w, wa;
+	struct timespec t0, t1;
+
+	if (!pl || bgp_session_state(p->s) != BGP_FSM_ESTABLISHED) {
+		peer_metrics(p);
+		return;
+	}
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
+	in = bgp_session_info(p->s);
+	for (size_t i = 0; i < nch; i++)
+		cap += ch[i].session == session;
+	ann = xcalloc(cap + 1, sizeof(*ann));
+	wd = xcalloc(cap + 1, sizeof(*wd));
+	for (size_t i = 0; i < nch && !whole; i++) {
+		const struct bgp_route *r;
+		const struct rib_entry *e;
+
+		if (ch[i].session != session)
+			continue;
+		p->sp->work.compared++;
+		r = plan_find(pl, &ch[i].prefix);
+		if (r && !sendable(in, (enum ip_family)r->prefix.family))
+			r = NULL;
+		e = rib_find(p, &ch[i].prefix);
+		if (r) {
+			struct attrs_view a = route_attrs(r);
+
+			if (e) {
+				struct attrs_view have = rib_attrs_view(p, e);
+
+				if (attrs_cmp(&have, &a) == 0)
+					continue;
+			}
+			if (attrs_index(p, &a) < 0)
+				whole = true;
+			ann[nann++] = r;
+		} else if (e) {
+			wd[nwd++] = bgp_prefix_unpack(&e->pfx);
+		}
+	}
+	if (!whole && !nann && !nwd) {
+		free(ann);
+		free(wd);
+		peer_metrics(p);
+		return;
+	}
+	wbuf_init_dyn(&wa, 4096);
+	if (!whole) {
+		xqsort(ann, nann, sizeof(*ann), ptr_attrs_cmp);
+		ok = xcalloc(nann + 1, sizeof(*ok));
+		nmsgs += build_announce(p, &wa, ann, nann, ok);
+		for (size_t k = 0; k < nann && !whole; k++)
+			whole = !ok[k];
+	}
+	if (whole) {
+		wbuf_free(&wa);
+		free(ann);
+		free(wd);
+		free(ok);
+		rib_sync(p, false);
+		return;
+	}
+	wbuf_init_dyn(&w, 4096);
+	if (nwd) {
+		size_t n = 0;
+
+		if (bgp_update_build_withdraw(&w, wd, nwd, &n) == 0)
+			nmsgs += n;
+	}
+	wbuf_bytes(&w, wa.p, wa.len);
+	wbuf_free(&wa);
+
+	/* The Adj-RIB-Out in place: withdrawn entries out, announced ones
+	 * in or with their new set. */
+	for (size_t k = 0; k < nwd; k++) {
+		struct bgp_prefix key = bgp_prefix_pack(&wd[k]);
+		size_t at = rib_lower(p, &key);
+
+		memmove(&p->rib[at], &p->rib[at + 1], (p->nrib - at - 1) * sizeof(*p->rib));
+		p->nrib--;
+	}
+	for (size_t k = 0; k < nann; k++) {
+		struct attrs_view a = route_attrs(ann[k]);
+		size_t at = rib_lower(p, &ann[k]->prefix);
+
+		if (at == p->nrib || bgp_prefix_cmp(&p->rib[at].pfx, &ann[k]->prefix) != 0) {
+			p->rib = xrealloc(p->rib, (p->nrib + 1) * sizeof(*p->rib));
+			memmove(&p->rib[at + 1], &p->rib[at], (p->nrib - at) * sizeof(*p->rib));
+			p->nrib++;
+			p->rib[at].pfx = ann[k]->prefix;
+		}
+		p->rib[at].attrs = (uint32_t)attrs_index(p, &a);
+	}
+
+	if (w.len && wbuf_ok(&w))
+		bgp_session_send_updates(p->s, w.p, w.len, nmsgs);
+	wbuf_free(&w);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);
+	{
+		char a[24], d[24], m[24], cpu[32];
+
+		snprintf(a, sizeof(a), "%zu", nann);
+		snprintf(d, sizeof(d), "%zu", nwd);
+		snprintf(m, sizeof(m), "%zu", nmsgs);
+		snprintf(cpu, sizeof(cpu), "%.3f",
+			 (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+				 (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+		log_info("bgp routes sent", "session", bgp_session_name(p->s), "peer",
+			 bgp_session_peer_label(p->s), "announced", a, "withdrawn", d, "updates", m,
+			 "initial", "false", "cpu_ms", cpu, NULL);
+	}
+	peer_metrics(p);
+	free(ann);
+	free(wd);
+	free(ok);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1057,6 +1251,10 @@ void bgp_speaker_set(struct bgp_speaker *sp, const struct bgp_plan *plan)
 	struct peer **old = sp->peers, **nv;
 	size_t nold = sp->npeers;
 
+	sp->work.whole = true;
+	sp->work.compared = 0;
+	sp->work.whole_syncs++;
+
 	/* The previous plan may be gone already (its owner replaced it before
 	 * calling here): nothing below reads it.  A session closed on the way
 	 * reports down, which reads the peer's plan, so unbind them first. */
@@ -1106,6 +1304,36 @@ void bgp_speaker_set(struct bgp_speaker *sp, const struct bgp_plan *plan)
 	free(old);
 	sp->peers = nv;
 	sp->npeers = np->nsessions;
+}
+
+void bgp_speaker_update(struct bgp_speaker *sp, const struct bgp_plan *plan,
+			const struct bgp_route_change *ch, size_t nch)
+{
+	bool same = plan->nsessions == sp->npeers;
+
+	/* The same sessions with the same parameters, in the same order:
+	 * otherwise sessions come and go, which is bgp_speaker_set()'s. */
+	for (size_t i = 0; same && i < sp->npeers; i++)
+		same = strcmp(bgp_session_name(sp->peers[i]->s), plan->sessions[i].cfg.name) == 0 &&
+		       !bgp_session_cfg_differs(bgp_session_cfg(sp->peers[i]->s),
+						&plan->sessions[i].cfg);
+	if (!same) {
+		bgp_speaker_set(sp, plan);
+		return;
+	}
+	sp->work.whole = false;
+	sp->work.compared = 0;
+	sp->work.partial_syncs++;
+	sp->plan = plan;
+	for (size_t i = 0; i < sp->npeers; i++)
+		sp->peers[i]->plan = &plan->sessions[i];
+	for (size_t i = 0; i < sp->npeers; i++)
+		rib_sync_some(sp->peers[i], ch, nch, (uint32_t)i);
+}
+
+void bgp_speaker_last_work(const struct bgp_speaker *sp, struct bgp_speaker_work *out)
+{
+	*out = sp->work;
 }
 
 void bgp_speaker_stop(struct bgp_speaker *sp)

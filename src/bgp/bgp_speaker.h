@@ -64,6 +64,23 @@ int bgp_speaker_start(struct bgp_speaker *sp);
  * it and call here at once, with nothing in between (the event loop does
  * not run in between). */
 void bgp_speaker_set(struct bgp_speaker *sp, const struct bgp_plan *plan);
+/* Converge to plan when only the routes ch[0..nch) may differ from the
+ * plan of the last call (the incremental planner's changes,
+ * bgp_planner_changed()): just those are compared and sent.  A plan
+ * whose sessions differ from the current ones is a bgp_speaker_set().
+ * The plan is borrowed as there. */
+void bgp_speaker_update(struct bgp_speaker *sp, const struct bgp_plan *plan,
+			const struct bgp_route_change *ch, size_t nch);
+/* What the last bgp_speaker_set() or bgp_speaker_update() did (/status):
+ * whether it compared the whole plan, and how many routes it compared
+ * with the Adj-RIB-Outs (sessions not Established compare none); and how
+ * many of each kind of call there were. */
+struct bgp_speaker_work {
+	bool whole;
+	size_t compared;
+	uint64_t whole_syncs, partial_syncs;
+};
+void bgp_speaker_last_work(const struct bgp_speaker *sp, struct bgp_speaker_work *out);
 /* Stop: sessions with graceful restart negotiated are closed without a
  * NOTIFICATION so the peer keeps the routes (RFC 4724 helper mode); the
  * others get Cease / Administrative Shutdown. */

@@ -524,9 +524,39 @@ static size_t l2_lower(const struct l2_plan *p, const struct ip_addr *addr)
 	return lo;
 }
 
+/* Collects a Service's BGP items (items_of()): one per (session, route)
+ * of it, as items_all() makes them; a route that two advertisements of
+ * the Service reach is reported twice and taken once. */
+struct bgp_items {
+	struct items *it;
+	const struct bgp_plan *plan;
+	const char *key;
+	size_t nseen;
+	struct {
+		size_t session;
+		const struct bgp_route *r;
+	} *seen;
+};
+
+static void bgp_item(void *arg, size_t session, const struct bgp_route *r)
+{
+	struct bgp_items *b = arg;
+	for (size_t i = 0; i < b->nseen; i++)
+		if (b->seen[i].session == session && b->seen[i].r == r)
+			return;
+	VEC_PUSH(b->seen, b->nseen)->session = session;
+	b->seen[b->nseen - 1].r = r;
+	for (size_t k = 0; k < r->nservices; k++)
+		if (strcmp(r->services[k], b->key) == 0) {
+			*VEC_PUSH(b->it->v, b->it->n) = (struct svc_item){
+				r->services[k], P_BGP, b->plan->sessions[session].cfg.name};
+			return;
+		}
+}
+
 /* The items of one Service (a step): its Layer 2 entries found by its
- * addresses (binary search), its BGP routes by a scan of the routes (a
- * comparison each: no index by Service is kept). */
+ * addresses (binary search), its BGP routes by the planner's records of
+ * it (a binary search each). */
 static void items_of(struct spk *s, struct items *it, const char *key, const struct service *svc)
 {
 	const struct l2_plan *l2 = announcer_l2_plan(s->ann);
@@ -542,13 +572,10 @@ static void items_of(struct spk *s, struct items *it, const char *key, const str
 			if (l2->entries[k].here && strcmp(l2->entries[k].service, key) == 0)
 				items_l2_entry(s, it, &l2->entries[k]);
 	}
-	for (size_t i = 0; svc && i < bgp->nsessions; i++) {
-		const struct bgp_session_plan *sp = &bgp->sessions[i];
-		for (size_t r = 0; r < sp->nroutes; r++)
-			for (size_t k = 0; k < sp->routes[r].nservices; k++)
-				if (strcmp(sp->routes[r].services[k], key) == 0)
-					*VEC_PUSH(it->v, it->n) = (struct svc_item){
-						sp->routes[r].services[k], P_BGP, sp->cfg.name};
+	if (svc && bgp->nsessions) {
+		struct bgp_items b = {.it = it, .plan = bgp, .key = key};
+		announcer_bgp_service_routes(s->ann, key, bgp_item, &b);
+		free(b.seen);
 	}
 	xqsort(it->v, it->n, sizeof(*it->v), svc_item_cmp);
 }

@@ -32,6 +32,11 @@ struct announcer {
 	void *addrs_arg;
 	struct bgp_speaker *speaker; /* created when a plan first has sessions */
 	struct metrics_family *m_announced;
+	/* BGP work of the last apply or update (/status "bgp_work"): whether
+	 * it was whole, the routes planned again. */
+	bool bgp_whole;
+	size_t bgp_replanned;
+	uint64_t bgp_wholes, bgp_steps;
 };
 
 static void collect_announced(struct metrics_family *fam, void *arg);
@@ -281,6 +286,11 @@ void announcer_apply(struct announcer *a, const struct model *m, const struct an
 	if (!a->o.no_bgp)
 		bgp_plan_all(a, m, svcs, nsvcs);
 	apply_bgp(a, bgp_planner_plan(a->bgpp));
+	a->bgp_whole = true;
+	a->bgp_replanned = 0;
+	for (size_t s = 0; s < bgp_planner_plan(a->bgpp)->nsessions; s++)
+		a->bgp_replanned += bgp_planner_plan(a->bgpp)->sessions[s].nroutes;
+	a->bgp_wholes++;
 	const struct l2_plan *plan = l2_planner_plan(a->l2p);
 	for (size_t i = 0; i < plan->n; i++)
 		log_owner(&plan->entries[i], plan_owned_here(&old, &plan->entries[i].addr));
@@ -354,9 +364,19 @@ void announcer_update(struct announcer *a, const struct model *m,
 		old[i].n = l2_planner_held(a->l2p, key, old[i].addrs);
 	}
 	l2_planner_update(a->l2p, m, changes, nchanges);
+	a->bgp_whole = false;
+	a->bgp_replanned = 0;
+	a->bgp_steps++;
 	if (!a->o.no_bgp) {
 		bgp_planner_update(a->bgpp, m, changes, nchanges);
-		if (bgp_planner_plan(a->bgpp)->nsessions || a->speaker)
+		const struct bgp_route_change *rc;
+		size_t nrc = bgp_planner_changed(a->bgpp, &rc);
+		a->bgp_replanned = nrc;
+		/* The sessions are those of the last apply: the speaker
+		 * compares just the routes the planner touched. */
+		if (a->speaker)
+			bgp_speaker_update(a->speaker, bgp_planner_plan(a->bgpp), rc, nrc);
+		else if (bgp_planner_plan(a->bgpp)->nsessions)
 			apply_bgp(a, bgp_planner_plan(a->bgpp));
 	}
 	plan = l2_planner_plan(a->l2p);
@@ -389,6 +409,13 @@ const struct l2_plan *announcer_l2_plan(const struct announcer *a)
 const struct bgp_plan *announcer_bgp_plan(const struct announcer *a)
 {
 	return bgp_planner_plan(a->bgpp);
+}
+
+void announcer_bgp_service_routes(const struct announcer *a, const char *key,
+				  void (*fn)(void *arg, size_t session, const struct bgp_route *r),
+				  void *arg)
+{
+	bgp_planner_service_sessions(a->bgpp, key, fn, arg);
 }
 
 void announcer_addrs_source(struct announcer *a,
@@ -439,6 +466,21 @@ void announcer_status_write(const struct announcer *a, struct jw *w)
 		jw_key(w, "l2_engine");
 		l2_engine_status_write(a->l2, w);
 	}
+	/* How much BGP work the last pass or step did: a step of one
+	 * Service plans and compares its few routes, not every route. */
+	struct bgp_speaker_work sw = {0};
+	if (a->speaker)
+		bgp_speaker_last_work(a->speaker, &sw);
+	jw_key(w, "bgp_work");
+	jw_obj_begin(w);
+	jw_kbool(w, "last_whole", a->bgp_whole);
+	jw_kint(w, "last_routes_planned", (long long)a->bgp_replanned);
+	jw_kint(w, "last_routes_compared", (long long)sw.compared);
+	jw_kint(w, "whole_passes", (long long)a->bgp_wholes);
+	jw_kint(w, "steps", (long long)a->bgp_steps);
+	jw_kint(w, "speaker_whole_syncs", (long long)sw.whole_syncs);
+	jw_kint(w, "speaker_partial_syncs", (long long)sw.partial_syncs);
+	jw_obj_end(w);
 	jw_key(w, "bgp");
 	if (a->speaker) {
 		bgp_speaker_status_write(a->speaker, w);

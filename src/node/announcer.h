@@ -66,6 +66,12 @@ void announcer_addrs_source(struct announcer *a,
 			    void *arg);
 const struct l2_plan *announcer_l2_plan(const struct announcer *a);
 const struct bgp_plan *announcer_bgp_plan(const struct announcer *a);
+/* The BGP routes of Service key ("ns/name") in the plan, with the index
+ * of their session (bgp_planner_service_sessions(): found by the
+ * Service, not by a scan of the routes). */
+void announcer_bgp_service_routes(const struct announcer *a, const char *key,
+				  void (*fn)(void *arg, size_t session, const struct bgp_route *r),
+				  void *arg);
 /* The interfaces the Layer 2 engine answers for addr on (at most max
  * names); 0 when it does not own it, has no usable interface for it, or
  * runs without Layer 2. */

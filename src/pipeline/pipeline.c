@@ -230,7 +230,9 @@ struct entry {
 struct source {
 	char *name;
 	size_t n;
-	struct entry *e;    /* in source order */
+	struct entry *e;    /* in source order; an entry with key NULL is a
+			     * hole left by delete_at() */
+	size_t ndead;       /* holes among e[0..n) */
 	struct hmap index;  /* key -> position (keys borrowed from the entries) */
 	bool failed;
 	bool ever_read;     /* read successfully once (a failure keeps its objects) */
@@ -544,13 +546,6 @@ static char *entry_key(const struct entry *e, size_t pos)
 	return xasprintf("%d/%s/%s", e->kind, e->ns ? e->ns : "", e->name);
 }
 
-static void reindex(struct source *s)
-{
-	hmap_clear(&s->index, NULL);
-	for (size_t i = 0; i < s->n; i++)
-		hmap_put(&s->index, s->e[i].key)->idx = i;
-}
-
 static void upsert(struct pipeline *p, struct source *s, struct tree *obj)
 {
 	const char *file = intern_file(p, obj ? obj->file : NULL);
@@ -609,8 +604,29 @@ void pipeline_resync(struct pipeline *p)
 	p->dirty = true;
 }
 
+/* Close the holes of deleted entries (in order), moving each entry's
+ * position in the index with it. */
+static void compact(struct source *s)
+{
+	size_t j = 0;
+	for (size_t i = 0; i < s->n; i++) {
+		if (!s->e[i].key)
+			continue;
+		if (i != j) {
+			s->e[j] = s->e[i];
+			hmap_get(&s->index, s->e[j].key)->idx = j;
+		}
+		j++;
+	}
+	s->n = j;
+	s->ndead = 0;
+}
+
 /* Delete the entry at i (its last good version goes too: the object is
- * gone). */
+ * gone).  Amortized O(1), keeping the order of the others (it decides
+ * the order of diagnostics that share a place, and "the later of two
+ * overlapping pools"): the entry becomes a hole (key NULL), and the
+ * holes are closed in one walk once they are half the array. */
 static void delete_at(struct pipeline *p, struct source *s, size_t i)
 {
 	struct entry *e = &s->e[i];
@@ -623,9 +639,17 @@ static void delete_at(struct pipeline *p, struct source *s, size_t i)
 		svc_key(k, sizeof(k), e->ns, e->name);
 		tree_free(hmap_del(&p->good_svc, k));
 	}
+	/* The index borrows the entry's key: out of the index first. */
+	hmap_del(&s->index, e->key);
 	entry_free(e);
-	memmove(&s->e[i], &s->e[i + 1], (s->n - i - 1) * sizeof(*s->e));
-	s->n--;
+	*e = (struct entry){.kind = -1};
+	s->ndead++;
+	while (s->n && !s->e[s->n - 1].key) {
+		s->n--;
+		s->ndead--;
+	}
+	if (s->ndead > 16 && 2 * s->ndead > s->n)
+		compact(s);
 }
 
 int pipeline_delete(struct pipeline *p, const char *source, const char *kind, const char *ns,
@@ -647,7 +671,6 @@ int pipeline_delete(struct pipeline *p, const char *source, const char *kind, co
 	if (!n)
 		return -1;
 	delete_at(p, s, n->idx);
-	reindex(s);
 	return 0;
 }
 
@@ -664,7 +687,7 @@ void pipeline_source_set(struct pipeline *p, const char *source, struct tree **o
 	memset(&s->index, 0, sizeof(s->index));
 	s->index.borrow = true;
 	s->e = NULL;
-	s->n = 0;
+	s->n = s->ndead = 0;
 	bool *taken = xcalloc(nold ? nold : 1, sizeof(*taken));
 	for (size_t i = 0; i < n; i++) {
 		struct tree *obj = objs[i];
@@ -697,6 +720,8 @@ void pipeline_source_set(struct pipeline *p, const char *source, struct tree **o
 	}
 	/* Old entries not taken were deleted. */
 	for (size_t i = 0; i < nold; i++) {
+		if (!old[i].key)
+			continue;   /* a hole */
 		if (!taken[i])
 			mark(p, old[i].kind, old[i].ns, old[i].name);
 		if (!taken[i] && old[i].kind == KIND_SERVICE && old[i].name) {

@@ -99,6 +99,54 @@ k8s_bin = cpmod.ironlb_k8s_bin
 ironlb_bin = cpmod.ironlb_bin
 
 
+# ---------------------------------------------------------------------------
+# the fixtures' common part
+
+
+def cluster_fixture(plane, workdir, speaker_flag: str | None = None,
+                    what: str = "a speaker", start=None, **kw):
+    """The body of a module-scoped cluster fixture (`yield from` it): root
+    and the tools checked, the speaker's --help asked (naming
+    speaker_flag when given: "{binary} has no speaker with {what}"), a
+    Cluster(plane, workdir, **kw) started (then start(c), when given)
+    and yielded; at the end closed, and the test failed when any speaker
+    or controller run did not exit 0 on SIGTERM or left a sanitizer
+    report (ASan, LSan at exit, UBSan) in its log."""
+    import pytest
+    if os.geteuid() != 0:
+        pytest.skip("the cluster tests need root (network namespaces)")
+    missing = missing_tools()
+    if missing:
+        pytest.fail(f"missing tools: {', '.join(missing)} (run scripts/install-deps)")
+    try:
+        binary = k8s_bin()
+    except FileNotFoundError as e:
+        pytest.fail(str(e))
+    p = subprocess.run([binary, "speaker", "--help"], capture_output=True, text=True)
+    if p.returncode != 0 or (speaker_flag and speaker_flag not in p.stdout):
+        pytest.fail(f"{binary} has no speaker"
+                    f"{' with ' + what if speaker_flag else ''}: {p.stdout}{p.stderr}")
+    c = Cluster(plane, workdir, **kw)
+    try:
+        c.start()
+        if start:
+            start(c)
+        yield c
+    finally:
+        c.close()
+    problems = c.exit_problems()
+    if problems:
+        pytest.fail("\n\n".join(problems), pytrace=False)
+
+
+def checked_alive(cluster):
+    """The body of a per-test fixture (`yield from` it): the cluster,
+    every speaker and the controller checked alive before and after."""
+    cluster.check_alive()
+    yield cluster
+    cluster.check_alive()
+
+
 def missing_tools() -> list[str]:
     return labmod.missing_tools() + [t for t in ("bird", "birdc") if not shutil.which(t)]
 

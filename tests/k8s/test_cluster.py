@@ -51,7 +51,6 @@ and BIRD; as root a missing tool is a failure.
 """
 import ipaddress
 import json
-import os
 import re
 import subprocess
 import threading
@@ -77,37 +76,13 @@ V6_POOL = ipaddress.ip_network("2001:db8:1::/64")         # ipv6-pool
 
 @pytest.fixture(scope="module")
 def cluster(plane, tmp_path_factory):
-    if os.geteuid() != 0:
-        pytest.skip("the cluster tests need root (network namespaces)")
-    missing = cl.missing_tools()
-    if missing:
-        pytest.fail(f"missing tools: {', '.join(missing)} (run scripts/install-deps)")
-    try:
-        binary = cl.k8s_bin()
-    except FileNotFoundError as e:
-        pytest.fail(str(e))
-    p = subprocess.run([binary, "speaker", "--help"], capture_output=True, text=True)
-    if p.returncode != 0:
-        pytest.fail(f"{binary} has no speaker: {p.stdout}{p.stderr}")
-    c = cl.Cluster(plane, tmp_path_factory.mktemp("cluster"))
-    try:
-        c.start()
-        yield c
-    finally:
-        c.close()
-    # Every speaker and controller run ended by SIGTERM exited 0, and no
-    # sanitizer (ASan, LSan at exit, UBSan) reported anything.
-    problems = c.exit_problems()
-    if problems:
-        pytest.fail("\n\n".join(problems), pytrace=False)
+    yield from cl.cluster_fixture(plane, tmp_path_factory.mktemp("cluster"))
 
 
 @pytest.fixture
 def c(cluster):
     """The cluster, checked alive before and after each test."""
-    cluster.check_alive()
-    yield cluster
-    cluster.check_alive()
+    yield from cl.checked_alive(cluster)
 
 
 # ---------------------------------------------------------------------------
@@ -482,6 +457,61 @@ def test_bgp_routes_from_both_nodes(c):
                             if e.get("note") == f'announcing from node "{n}" with protocol "bgp"'
                             and e.get("reportingController") == "metallb.io/speaker"],
                10, f"nodeAssigned bgp event from {n}")
+
+
+def test_bgp_step_plans_and_compares_only_its_routes(c):
+    """A Service change is a step on the BGP side too: with 40 more
+    Services announced, one more Service re-plans and compares only its
+    own route (each speaker's /status bgp_work), not every route, and BIRD
+    gets it from both nodes; deleted, it is withdrawn the same way."""
+    guide(c)
+    wait_sessions(c)
+    pool = {"metallb.io/address-pool": "ipv4-pool"}
+    names = [f"bgp-step-{i:02d}" for i in range(40)]
+    try:
+        c.plane.apply({"apiVersion": "v1", "kind": "List",
+                       "items": [cl.service(n, families=("IPv4",), annotations=pool)
+                                 for n in names]})
+        ips = [ip for n in names for ip in c.wait_ingress(n, n=1, timeout=60)]
+        for n in c.nodes:
+            wait_bird(c, n, 4, lambda rs: want_prefixes(ips, 4) <= set(rs),
+                      "the 40 Services' prefixes", timeout=60)
+        before = {}
+        for n, sp in c.speakers.items():
+            settled_passes(c, sp)
+            st = sp.status()
+            routes = sum(len(s.get("routes", [])) for s in st["bgp"]["sessions"])
+            assert routes >= 40, (n, routes)
+            before[n] = st["bgp_work"]
+
+        c.plane.apply(cl.service("bgp-step-new", families=("IPv4",), annotations=pool))
+        new = c.wait_ingress("bgp-step-new", n=1)
+        for n in c.nodes:
+            wait_bird(c, n, 4, lambda rs: cl.host_prefix(new[0]) in rs, "the new prefix")
+        for n, sp in c.speakers.items():
+            settled_passes(c, sp)
+            w = sp.status()["bgp_work"]
+            assert w["whole_passes"] == before[n]["whole_passes"], (n, before[n], w)
+            assert w["steps"] > before[n]["steps"], (n, before[n], w)
+            assert not w["last_whole"], (n, w)
+            # Its one /32 on its one session: planned and compared alone.
+            assert w["last_routes_planned"] <= 1, (n, w)
+            assert w["last_routes_compared"] <= 1, (n, w)
+            assert w["speaker_whole_syncs"] == before[n]["speaker_whole_syncs"], (n, w)
+
+        c.kubectl("delete", "svc", "bgp-step-new", "-n", "default")
+        for n in c.nodes:
+            wait_bird(c, n, 4, lambda rs: cl.host_prefix(new[0]) not in rs,
+                      "the deleted Service's prefix withdrawn")
+            wait_bird(c, n, 4, lambda rs: want_prefixes(ips, 4) <= set(rs),
+                      "the others kept")
+        for n, sp in c.speakers.items():
+            w = sp.status()["bgp_work"]
+            assert w["whole_passes"] == before[n]["whole_passes"], (n, before[n], w)
+            assert w["speaker_whole_syncs"] == before[n]["speaker_whole_syncs"], (n, w)
+    finally:
+        c.kubectl("delete", "svc", *names, "bgp-step-new", "-n", "default",
+                  "--ignore-not-found", "--wait=false", check=False)
 
 
 # ---------------------------------------------------------------------------

@@ -35,9 +35,7 @@ ended by SIGTERM must have exited 0 with no sanitizer report.  Needs root
 (namespaces), arping, curl and BIRD.
 """
 import json
-import os
 import signal
-import subprocess
 import time
 
 import pytest
@@ -52,35 +50,15 @@ TAKEOVER = 2.0       # seconds from the owner's SIGKILL to another's takeover
 
 @pytest.fixture(scope="module")
 def cluster(plane, tmp_path_factory):
-    if os.geteuid() != 0:
-        pytest.skip("the cluster tests need root (network namespaces)")
-    missing = cl.missing_tools()
-    if missing:
-        pytest.fail(f"missing tools: {', '.join(missing)} (run scripts/install-deps)")
-    try:
-        binary = cl.k8s_bin()
-    except FileNotFoundError as e:
-        pytest.fail(str(e))
-    p = subprocess.run([binary, "speaker", "--help"], capture_output=True, text=True)
-    if p.returncode != 0 or "--member-port" not in p.stdout:
-        pytest.fail(f"{binary} has no speaker with a failure detector: {p.stdout}{p.stderr}")
-    c = cl.Cluster(plane, tmp_path_factory.mktemp("failover"), nodes=NODES, members=True)
-    try:
-        c.start()
-        c.kubectl("apply", "-f", "-", input=json.dumps(cl.service("web")))
-        yield c
-    finally:
-        c.close()
-    problems = c.exit_problems()
-    if problems:
-        pytest.fail("\n\n".join(problems), pytrace=False)
+    yield from cl.cluster_fixture(
+        plane, tmp_path_factory.mktemp("failover"), speaker_flag="--member-port",
+        what="a failure detector", nodes=NODES, members=True,
+        start=lambda c: c.kubectl("apply", "-f", "-", input=json.dumps(cl.service("web"))))
 
 
 @pytest.fixture
 def c(cluster):
-    cluster.check_alive()
-    yield cluster
-    cluster.check_alive()
+    yield from cl.checked_alive(cluster)
 
 
 def members(sp) -> dict:

@@ -27,9 +27,7 @@ root (namespaces), arping, curl and BIRD.
 import datetime
 import json
 import math
-import os
 import re
-import subprocess
 import time
 
 import pytest
@@ -43,27 +41,9 @@ SERVICES = ("blue", "green", "red")
 
 @pytest.fixture(scope="module")
 def c(plane, tmp_path_factory):
-    if os.geteuid() != 0:
-        pytest.skip("the cluster tests need root (network namespaces)")
-    missing = cl.missing_tools()
-    if missing:
-        pytest.fail(f"missing tools: {', '.join(missing)} (run scripts/install-deps)")
-    try:
-        binary = cl.k8s_bin()
-    except FileNotFoundError as e:
-        pytest.fail(str(e))
-    p = subprocess.run([binary, "speaker", "--help"], capture_output=True, text=True)
-    if p.returncode != 0 or "--member-timing" not in p.stdout:
-        pytest.fail(f"{binary} has no speaker with placement: {p.stdout}{p.stderr}")
-    c = cl.Cluster(plane, tmp_path_factory.mktemp("placement"), nodes=NODES, members=True)
-    try:
-        c.start()
-        yield c
-    finally:
-        c.close()
-    problems = c.exit_problems()
-    if problems:
-        pytest.fail("\n\n".join(problems), pytrace=False)
+    yield from cl.cluster_fixture(
+        plane, tmp_path_factory.mktemp("placement"), speaker_flag="--member-timing",
+        what="placement", nodes=NODES, members=True)
 
 
 def members(sp) -> dict:

@@ -956,6 +956,120 @@ static void test_set_sends_only_the_difference(void **state)
 	close(lfd);
 }
 
+/* bgp_speaker_update(): only the routes named are compared, and what is
+ * sent is what bgp_speaker_set() would send. */
+static struct bgp_route_change tchange(uint32_t session, const char *prefix)
+{
+	struct ip_prefix pf = P(prefix);
+
+	return (struct bgp_route_change){ .session = session, .prefix = bgp_prefix_pack(&pf) };
+}
+
+static void test_update_compares_only_the_changes(void **state)
+{
+	struct bgp_speaker *sp = tspeaker(NULL);
+	struct bgp_speaker_work wk;
+	struct tplan t = { 0 };
+	struct bgp_open o;
+	struct rx r = { 0 };
+	struct tmsg m;
+	uint16_t port;
+	int lfd = tlisten(AF_INET, &port, NULL);
+	struct bgp_route_change ch[2];
+	json_t *s;
+
+	(void)state;
+	tp_session(&t, "r1", "127.0.0.1", port, 64500, 64501);
+	tp_route(&t, 0, "192.0.2.10/32", "65000:1", NULL);
+	tp_route(&t, 0, "192.0.2.11/32", "65000:1", NULL);
+	tp_route(&t, 0, "192.0.2.12/32", "65000:1", NULL);
+	tp_route(&t, 0, "192.0.2.13/32", "65000:2", NULL);
+	bgp_speaker_set(sp, &t.plan);
+	struct tconn *c = testablish(lfd, OPEN4(64501, "10.0.0.9"), &o);
+	bgp_open_free(&o);
+	rx_read(c, &ebgp_opts, &r, 1, 0);
+	rx_free(&r);
+	bgp_speaker_last_work(sp, &wk);
+	assert_true(wk.whole);
+
+	/* A route more: one UPDATE with it, one route compared. */
+	tp_route(&t, 0, "192.0.2.14/32", "65000:2", NULL);
+	ch[0] = tchange(0, "192.0.2.14/32");
+	bgp_speaker_update(sp, &t.plan, ch, 1);
+	rx_read(c, &ebgp_opts, &r, 0, 0.3);
+	assert_int_equal(r.n, 1);
+	assert_int_equal(r.u[0].nnlri, 1);
+	assert_int_equal(r.u[0].nwithdrawn, 0);
+	assert_non_null(rx_find(&r, "192.0.2.14/32"));
+	rx_free(&r);
+	bgp_speaker_last_work(sp, &wk);
+	assert_false(wk.whole);
+	assert_int_equal(wk.compared, 1);
+	assert_int_equal(wk.partial_syncs, 1);
+
+	/* A route less, and a route named that did not change: one
+	 * withdrawal, two compared. */
+	tp_del_route(&t, 0, 1);
+	ch[0] = tchange(0, "192.0.2.11/32");
+	ch[1] = tchange(0, "192.0.2.12/32");
+	bgp_speaker_update(sp, &t.plan, ch, 2);
+	rx_read(c, &ebgp_opts, &r, 0, 0.3);
+	assert_int_equal(r.n, 1);
+	assert_int_equal(r.u[0].nnlri, 0);
+	assert_int_equal(r.u[0].nwithdrawn, 1);
+	assert_true(has_prefix(r.u[0].withdrawn, 1, "192.0.2.11/32"));
+	rx_free(&r);
+	bgp_speaker_last_work(sp, &wk);
+	assert_int_equal(wk.compared, 2);
+
+	/* Another set of the peer's table: announced again with it. */
+	community_parse("65000:2", &t.c[0][0][0], NULL, 0);
+	ch[0] = tchange(0, "192.0.2.10/32");
+	bgp_speaker_update(sp, &t.plan, ch, 1);
+	rx_read(c, &ebgp_opts, &r, 0, 0.3);
+	assert_int_equal(r.n, 1);
+	assert_int_equal(r.u[0].nnlri, 1);
+	assert_non_null(rx_find(&r, "192.0.2.10/32"));
+	assert_int_equal(r.u[0].attrs.communities[0], 65000u << 16 | 2);
+	rx_free(&r);
+	bgp_speaker_last_work(sp, &wk);
+	assert_false(wk.whole);
+	assert_int_equal(wk.compared, 1);
+
+	/* A set the table lacks: still right (the whole way round). */
+	community_parse("65000:9", &t.c[0][2][0], NULL, 0);
+	ch[0] = tchange(0, "192.0.2.13/32");
+	bgp_speaker_update(sp, &t.plan, ch, 1);
+	rx_read(c, &ebgp_opts, &r, 0, 0.3);
+	assert_int_equal(r.n, 1);
+	assert_int_equal(r.u[0].nnlri, 1);
+	assert_non_null(rx_find(&r, "192.0.2.13/32"));
+	assert_int_equal(r.u[0].attrs.communities[0], 65000u << 16 | 9);
+	rx_free(&r);
+
+	/* Nothing named: nothing sent; a whole set finds nothing to send
+	 * either (the Adj-RIB-Out is what the plan says). */
+	bgp_speaker_update(sp, &t.plan, NULL, 0);
+	bgp_speaker_set(sp, &t.plan);
+	assert_int_equal(trecv_nk(c, &m, 0.3), 0);
+	s = tstatus(sp, "r1");
+	assert_int_equal(json_array_size(json_object_get(s, "routes")), 4);
+	assert_string_equal(json_string_value(json_object_get(s, "state")), "Established");
+	json_decref(s);
+
+	/* Another session: sessions change, which is a whole set. */
+	tp_session(&t, "r2", "127.0.0.1", (uint16_t)(port + 1), 64500, 64502);
+	bgp_speaker_update(sp, &t.plan, NULL, 0);
+	bgp_speaker_last_work(sp, &wk);
+	assert_true(wk.whole);
+	s = tstatus(sp, "r2");
+	json_decref(s);
+
+	bgp_speaker_free(sp);
+	tconn_free(c);
+	close(lfd);
+}
+
 static void test_parameter_change_resets_only_its_session(void **state)
 {
 	struct bgp_speaker *sp = tspeaker(NULL);
@@ -1716,6 +1830,7 @@ int main(void)
 		cmocka_unit_test(test_ipv4_ebgp_routes),
 		cmocka_unit_test(test_ipv6_ibgp_routes),
 		cmocka_unit_test(test_set_sends_only_the_difference),
+		cmocka_unit_test(test_update_compares_only_the_changes),
 		cmocka_unit_test(test_parameter_change_resets_only_its_session),
 		cmocka_unit_test(test_malformed_update),
 		cmocka_unit_test(test_open_errors),

@@ -452,6 +452,49 @@ static void replan_all(struct inc *s)
 	free(v);
 }
 
+/* Whether session prefix k of plan p is among the update's changes. */
+static bool in_changes(const struct bgp_route_change *rc, size_t nrc, size_t session,
+		       const struct bgp_prefix *k)
+{
+	for (size_t i = 0; i < nrc; i++)
+		if (rc[i].session == session && bgp_prefix_cmp(&rc[i].prefix, k) == 0)
+			return true;
+	return false;
+}
+
+/* bgp_planner_changed()'s promise, which the speaker's partial sync
+ * relies on: every route that came, went or changed its attributes in an
+ * update is among the changes it reports. */
+static void check_changes_cover(const struct bgp_plan *before, const struct bgp_planner *p)
+{
+	const struct bgp_plan *after = bgp_planner_plan(p);
+	const struct bgp_route_change *rc;
+	size_t nrc = bgp_planner_changed(p, &rc);
+	assert_int_equal(before->nsessions, after->nsessions);
+	for (size_t s = 0; s < after->nsessions; s++) {
+		const struct bgp_session_plan *a = &before->sessions[s], *b = &after->sessions[s];
+		size_t i = 0, j = 0;
+		while (i < a->nroutes || j < b->nroutes) {
+			int c = i == a->nroutes	  ? 1
+				: j == b->nroutes ? -1
+						  : bgp_prefix_cmp(&a->routes[i].prefix,
+								   &b->routes[j].prefix);
+			const struct bgp_prefix *k = c <= 0 ? &a->routes[i].prefix
+							    : &b->routes[j].prefix;
+			bool differs = c != 0 || !bgp_route_same_attrs(&a->routes[i], &b->routes[j]);
+			if (differs && !in_changes(rc, nrc, s, k)) {
+				char buf[IP_STR_MAX];
+				struct ip_prefix pf = bgp_prefix_unpack(k);
+				fail_msg("session %zu: route %s changed but is not among the %zu "
+					 "changes reported",
+					 s, ip_prefix_format(&pf, buf), nrc);
+			}
+			i += c <= 0;
+			j += c >= 0;
+		}
+	}
+}
+
 /* Re-plan the Services an allocator update reported, plus `extra`. */
 static void replan_changes(struct inc *s, const struct alloc_changes *ch, int extra)
 {
@@ -476,7 +519,11 @@ static void replan_changes(struct inc *s, const struct alloc_changes *ch, int ex
 	}
 	l2_planner_update(s->l2, &s->m, v, n);
 	l2_planner_update(s->l2c, &s->m, v, n);
+	struct bgp_plan before = {0};
+	bgp_plan_copy(&before, bgp_planner_plan(s->bgp));
 	bgp_planner_update(s->bgp, &s->m, v, n);
+	check_changes_cover(&before, s->bgp);
+	bgp_plan_free(&before);
 	for (size_t k = 0; k < n; k++)
 		free(names[k]);
 }

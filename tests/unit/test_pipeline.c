@@ -381,6 +381,56 @@ static void test_other_class_is_not_judged(void **state)
 	pipeline_free(p);
 }
 
+/* 9. Deletes from a source fed object by object, in a scrambled order:
+ * after each one every remaining object is still found (a delete of it
+ * succeeds once) and the model holds exactly the remaining Services. */
+static void test_delete_keeps_the_rest(void **state)
+{
+	(void)state;
+	enum { N = 400 };
+	struct pipeline *p = pipeline_new(&(struct pipeline_opts){0});
+	set_source(p, "config", POOL("pool", "192.0.2.0/24"));
+	for (int i = 0; i < N; i++) {
+		char text[512];
+		snprintf(text, sizeof(text),
+			 "apiVersion: v1\nkind: Service\nmetadata:\n  name: s%03d\n"
+			 "  namespace: default\nspec:\n  type: LoadBalancer\n"
+			 "  ports: [{port: 80}]\n",
+			 i);
+		upsert(p, "api", text);
+	}
+	bool gone[N] = {false};
+	/* A fixed permutation: i * 7 mod N (7 and 400 are coprime). */
+	for (int k = 0; k < N; k++) {
+		int i = (k * 7) % N;
+		char name[16];
+		snprintf(name, sizeof(name), "s%03d", i);
+		assert_int_equal(pipeline_delete(p, "api", "Service", "default", name), 0);
+		assert_int_equal(pipeline_delete(p, "api", "Service", "default", name), -1);
+		gone[i] = true;
+		if (k % 97 != 0 && k != N / 2)
+			continue;
+		struct pipeline_pass ps;
+		pipeline_build(p, &ps);
+		size_t left = 0;
+		for (int j = 0; j < N; j++) {
+			snprintf(name, sizeof(name), "s%03d", j);
+			bool found = find_svc(&ps.model, "default", name, NULL) != NULL;
+			assert_int_equal(found, !gone[j]);
+			left += !gone[j];
+		}
+		assert_int_equal(ps.model.nservices, left);
+		pipeline_pass_free(&ps);
+	}
+	/* Put back and deleted again: the index follows the moved entries. */
+	upsert(p, "api", SVC("default", "s001", ""));
+	upsert(p, "api", SVC("default", "s002", ""));
+	assert_int_equal(pipeline_delete(p, "api", "Service", "default", "s001"), 0);
+	assert_int_equal(pipeline_delete(p, "api", "Service", "default", "s002"), 0);
+	assert_int_equal(pipeline_delete(p, "api", "Service", "default", "s002"), -1);
+	pipeline_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -392,6 +442,7 @@ int main(void)
 		cmocka_unit_test(test_broken_secret_is_ignored),
 		cmocka_unit_test(test_diag_kinds),
 		cmocka_unit_test(test_other_class_is_not_judged),
+		cmocka_unit_test(test_delete_keeps_the_rest),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
