@@ -1853,6 +1853,9 @@ int daemon_run(const struct daemon_opts *o)
 			char n[32];
 			snprintf(n, sizeof(n), "%zu", d.adopt.n);
 			log_info("state loaded", "path", o->state_path, "services", n, NULL);
+			for (size_t i = 0; i < d.adopt.ndropped; i++)
+				log_warn("state file entry dropped; that Service is allocated anew",
+					 "path", o->state_path, "error", d.adopt.dropped[i], NULL);
 			/* The file matches what we will write unless allocations change. */
 			for (size_t i = 0; i < d.adopt.n; i++) {
 				const struct state_entry *e = &d.adopt.entries[i];
