@@ -1790,6 +1790,7 @@ static void check_arp_ignore(void)
 int daemon_run(const struct daemon_opts *o)
 {
 	struct daemon d = {.o = o, .inotify_fd = -1, .watch = -1};
+	bool ran = false;
 	/* A long-running daemon with bursts of allocation (reloads, /status):
 	 * large blocks come from mmap and go back at free, and the heap's top
 	 * is returned early.  Measured in bench/l2.py rss. */
@@ -1881,7 +1882,8 @@ int daemon_run(const struct daemon_opts *o)
 			log_error("cannot read the state file", "path", o->state_path, "error", why,
 				  NULL);
 			free(why);
-			return 1;
+			d.exit_code = 1;
+			goto out;
 		}
 		free(aside);
 		free(why);
@@ -1895,7 +1897,8 @@ int daemon_run(const struct daemon_opts *o)
 	if (http_server_start(d.http, o->listen ? o->listen : "127.0.0.1:7472", &err) != 0) {
 		log_error("cannot serve metrics and status", "error", err, NULL);
 		free(err);
-		return 1;
+		d.exit_code = 1;
+		goto out;
 	}
 
 	if (!o->no_l2 && o->install_vips)
@@ -1912,8 +1915,10 @@ int daemon_run(const struct daemon_opts *o)
 	};
 	d.ann = announcer_new(d.loop, d.reg, &ao);
 	announcer_addrs_source(d.ann, addrs_of, &d);
-	if (announcer_start(d.ann) != 0)
-		return 1;
+	if (announcer_start(d.ann) != 0) {
+		d.exit_code = 1;
+		goto out;
+	}
 
 	d.inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (d.inotify_fd < 0) {
@@ -1937,8 +1942,12 @@ int daemon_run(const struct daemon_opts *o)
 	reconciler_pass_now(d.rec);
 
 	ev_run(d.loop, 0);
+	ran = true;
 
-	/* Orderly shutdown (a linger cut short by a second signal ends here). */
+	/* Orderly shutdown (a linger cut short by a second signal ends here),
+	 * and the way out of a start that failed: everything set up so far is
+	 * freed, so that a leak checker sees none on either path. */
+out:
 	if (d.lingering)
 		stop_announcing(&d);
 	reconciler_free(d.rec);
@@ -1984,6 +1993,7 @@ int daemon_run(const struct daemon_opts *o)
 	state_free(&d.adopt);
 	events_free(&d);
 	metrics_registry_free(d.reg);
-	log_info("stopped", NULL);
+	if (ran)
+		log_info("stopped", NULL);
 	return d.exit_code;
 }
