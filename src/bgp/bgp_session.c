@@ -697,8 +697,9 @@ static void arm_backoff(struct bgp_session *s)
 		ev_timer_stop(s->loop, &s->t_retry);
 		return;
 	}
-	arm_retry(s, bgp_fsm_retry_delay(s->failures ? s->failures : 1, rand01(s),
-					 s->cfg.has_connect_time ? (double)s->cfg.connect_time_s : 0));
+	double cap = s->cfg.has_connect_time ? (double)s->cfg.connect_time_s : 0;
+
+	arm_retry(s, bgp_fsm_retry_delay(s->failures ? s->failures : 1, rand01(s), cap));
 }
 
 /* ------------------------------------------------------------------ */

@@ -1764,8 +1764,8 @@ static void watch_dir(struct daemon *d)
 			log_error("cannot watch the manifests directory; watching again when it "
 				  "is back (or on SIGHUP), the configuration in force meanwhile is "
 				  "reported stale",
-				  "dir", d->o->manifests_dir, "error", strerror(errno), "retry_every",
-				  retry, NULL);
+				  "dir", d->o->manifests_dir, "error", strerror(errno),
+				  "retry_every", retry, NULL);
 			ev_timer_again(d->loop, &d->rewatch_w);
 		}
 	} else {

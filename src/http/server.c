@@ -1102,7 +1102,8 @@ static void conn_update(struct http_conn *c)
 	}
 	/* The request timer runs from a request's first byte until it is
 	 * complete (or its answer is what we wait for). */
-	bool receiving = !pending && (c->state == CONN_BODY || (c->state == CONN_HEAD && c->in_len));
+	bool receiving = !pending && (c->state == CONN_BODY ||
+				      (c->state == CONN_HEAD && c->in_len));
 	if (receiving && !ev_is_active(&c->deadline)) {
 		ev_timer_set(&c->deadline, HTTP_REQUEST_TIMEOUT, 0.0);
 		ev_timer_start(c->srv->loop, &c->deadline);
