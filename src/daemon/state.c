@@ -255,11 +255,16 @@ static char *read_bounded(const char *path, size_t *len, char **why)
 		errno = e;
 		return NULL;
 	}
-	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-		*why = errno ? xasprintf("%s: %s", path, strerror(errno))
-			     : xasprintf("%s: not a regular file; --state wants the path of a "
-					 "file (it is created if missing)",
-					 path);
+	if (fstat(fd, &sb) != 0) {
+		*why = xasprintf("%s: %s", path, strerror(errno));
+		close(fd);
+		errno = EIO;
+		return NULL;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		*why = xasprintf("%s: not a regular file; --state wants the path of a file (it is "
+				 "created if missing)",
+				 path);
 		close(fd);
 		errno = EINVAL;
 		return NULL;
