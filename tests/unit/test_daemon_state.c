@@ -289,8 +289,10 @@ static double cpu(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* 100,000 entries load in well under a second of CPU (a sort after each
- * entry took minutes); the sanitizer build gets more room. */
+/* 100,000 entries load in about half a second of CPU on a quiet machine
+ * (a sort after each entry took minutes); the limit leaves room for a
+ * machine busy with other work (shared caches), and more for the
+ * sanitizer build. */
 static void test_large_file_loads_fast(void **st)
 {
 	(void)st;
@@ -319,7 +321,7 @@ static void test_large_file_loads_fast(void **st)
 #if defined(__SANITIZE_ADDRESS__) || defined(IRONLB_SANITIZE)
 	double limit = 5.0;
 #else
-	double limit = 0.8;
+	double limit = 1.0;
 #endif
 	printf("100,000 entries loaded in %.3f s of CPU (%.3f s wall)\n", took, wall);
 	if (took > limit)
