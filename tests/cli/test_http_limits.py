@@ -82,7 +82,11 @@ class Daemon:
                 return get(self.port, "/healthz")[0] == 200
             except OSError:
                 return False
-        poll(healthy, 120, "/healthz 200")
+        try:
+            poll(healthy, 120, "/healthz 200")
+        except BaseException:
+            self.kill()
+            raise
 
     def proc_status(self, key):
         for line in open(f"/proc/{self.p.pid}/status"):
@@ -98,6 +102,13 @@ class Daemon:
             except OSError:
                 pass
         return n
+
+    def kill(self):
+        """After a failure: end the daemon whatever state it is in."""
+        if self.p.poll() is None:
+            self.p.kill()
+            self.p.wait(timeout=20)
+        self.log.close()
 
     def stop(self):
         self.p.send_signal(signal.SIGTERM)
@@ -187,6 +198,16 @@ def probe(port, timeout=1.0):
 def test_healthz_answers_through_slowloris_and_idle_flood(tmp_path):
     raise_nofile(8192)
     d = Daemon(tmp_path)
+    try:
+        flood(d)
+    except BaseException:
+        d.kill()
+        raise
+    out = d.stop()
+    assert "http connections evicted" in out, out
+
+
+def flood(d):
     att = subprocess.Popen([sys.executable, "-c", ATTACKER, str(d.port), "192", "2000"],
                            stdout=subprocess.PIPE, text=True)
     try:
@@ -209,8 +230,6 @@ def test_healthz_answers_through_slowloris_and_idle_flood(tmp_path):
         att.wait()
     print("healthz ms:", sorted(round(t * 1000, 1) for t in times))
     assert max(times) < 0.100, sorted(times)
-    out = d.stop()
-    assert "http connections evicted" in out, out
 
 
 SERVICE = """apiVersion: v1
@@ -247,6 +266,15 @@ def test_status_hold_attack_keeps_memory_bounded(tmp_path):
     # daemon's own.
     env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") + ":quarantine_size_mb=8").lstrip(":")
     d = Daemon(tmp_path, [("pool.yaml", POOL), ("services.yaml", services)], env=env)
+    try:
+        hold(d)
+    except BaseException:
+        d.kill()
+        raise
+    d.stop()
+
+
+def hold(d):
     poll(lambda: sum(1 for s in json.loads(get(d.port, "/status", 30)[1])["services"]
                      if s["ingress"]) == 20000, 180, "20,000 Services with addresses")
     size = len(get(d.port, "/status", 30)[1])
@@ -263,8 +291,9 @@ def test_status_hold_attack_keeps_memory_bounded(tmp_path):
             s.connect(("127.0.0.1", d.port))
             s.sendall(b"GET /status HTTP/1.1\r\nHost: x\r\n\r\n")
             clients.append(s)
-            # One at a time, so that every request has been answered
-            # (its body built and queued) before the figure is taken.
+            # A round trip every 16 clients: the loop answers in turn, so
+            # the requests sent before it have their bodies built and
+            # queued by the time the figure is taken.
             if i % 16 == 15:
                 get(d.port, "/healthz", 60)
         assert get(d.port, "/healthz", 60)[0] == 200
@@ -277,4 +306,3 @@ def test_status_hold_attack_keeps_memory_bounded(tmp_path):
     # 127 copies would be 127 x size; held bodies are capped at 32 MiB,
     # and one more document is being built while the others wait.
     assert peak - before < 64 * 1024, (before, peak)
-    d.stop()
