@@ -59,7 +59,12 @@ class Run:
                                    "n1", "--no-l2", "--no-bgp", "--listen",
                                    f"127.0.0.1:{self.port}"],
                                   stdout=self.log, stderr=subprocess.STDOUT)
-        poll(lambda: self.status() is not None, 30, "/status")
+        try:
+            poll(lambda: self.status() is not None, 30, "/status")
+        except BaseException:
+            self.p.kill()
+            self.p.wait(timeout=20)
+            raise
 
     def status(self):
         assert self.p.poll() is None, self.logpath.read_text()
@@ -82,6 +87,8 @@ class Run:
         return st is not None and st["config"]["stale"]
 
     def stop(self):
+        if self.p.poll() is not None:
+            raise AssertionError(self.logpath.read_text())
         self.p.send_signal(signal.SIGTERM)
         rc = self.p.wait(timeout=20)
         self.log.close()
