@@ -74,6 +74,7 @@ static void cfg_from_peer(struct bgp_session_cfg *c, const struct bgppeer *p)
 	c->hold_time_s = p->hold_time_s;
 	c->keepalive_time_s = p->keepalive_time_s;
 	c->connect_time_s = p->connect_time_s;
+	c->has_connect_time = p->has_connect_time;
 	/* Before model_validate has run only the literal is known; after, the
 	 * resolved key covers both the literal and the Secret. */
 	c->password = dup_nonempty(p->resolved_password ? p->resolved_password : p->password);

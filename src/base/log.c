@@ -155,3 +155,39 @@ void log_msg(enum log_level l, const char *msg, ...)
 	if (ln.p != ln.stack)
 		free(ln.p);
 }
+
+bool log_limit_allow(struct log_limit *ll, double now)
+{
+	if (!ll->started || now - ll->start >= ll->interval || now < ll->start) {
+		ll->started = true;
+		ll->start = now;
+		ll->n = 0;
+	}
+	if (ll->n < ll->burst) {
+		ll->n++;
+		return true;
+	}
+	ll->suppressed++;
+	return false;
+}
+
+void log_limit_flush(struct log_limit *ll, enum log_level l, const char *msg, const char *key,
+		     const char *value)
+{
+	char n[24], within[48];
+
+	if (!ll->suppressed)
+		return;
+	snprintf(n, sizeof(n), "%lu", ll->suppressed);
+	snprintf(within, sizeof(within), "%u lines per %gs", ll->burst, ll->interval);
+	if (key)
+		log_msg(l, msg, key, value, "suppressed", n, "limit", within, NULL);
+	else
+		log_msg(l, msg, "suppressed", n, "limit", within, NULL);
+	ll->suppressed = 0;
+}
+
+double log_limit_end(const struct log_limit *ll)
+{
+	return ll->start + ll->interval;
+}

@@ -34,7 +34,9 @@ bool bgp_session_cfg_differs(const struct bgp_session_cfg *a, const struct bgp_s
 	       opt_addr_differs(a->has_router_id, &a->router_id, b->has_router_id,
 				&b->router_id) ||
 	       a->hold_time_s != b->hold_time_s || a->keepalive_time_s != b->keepalive_time_s ||
-	       a->connect_time_s != b->connect_time_s || str_differs(a->password, b->password) ||
+	       a->connect_time_s != b->connect_time_s ||
+	       a->has_connect_time != b->has_connect_time ||
+	       str_differs(a->password, b->password) ||
 	       a->ebgp_multihop != b->ebgp_multihop || str_differs(a->vrf, b->vrf) ||
 	       a->graceful_restart != b->graceful_restart ||
 	       a->dual_stack_address_family != b->dual_stack_address_family ||

@@ -33,6 +33,9 @@ struct bgp_session_cfg {
 	bool has_router_id;
 	struct ip_addr router_id;
 	uint32_t hold_time_s, keepalive_time_s, connect_time_s;
+	/* connectTime was written: besides the connect timeout it caps the
+	 * delay between dial attempts (BGP_FSM_BACKOFF_MAX otherwise). */
+	bool has_connect_time;
 	char *password;              /* resolved MD5 key, NULL for none */
 	bool ebgp_multihop;
 	char *vrf;                   /* NULL for the default VRF */

@@ -292,6 +292,20 @@ double bgp_fsm_backoff(unsigned failures, double r01)
 	return d * (1.0 - 0.25 * r01);
 }
 
+double bgp_fsm_retry_delay(unsigned failures, double r01, double cap)
+{
+	double d = bgp_fsm_backoff(failures, r01);
+
+	/* Capped after the jitter, so that a short connectTime is kept to and
+	 * the jitter still spreads the attempts below it. */
+	if (cap > 0 && d > cap) {
+		if (!(r01 >= 0.0 && r01 < 1.0))
+			r01 = 0.5;
+		d = cap * (1.0 - 0.25 * r01);
+	}
+	return d;
+}
+
 bool bgp_fsm_collision_keep_ours(uint32_t local_id, uint32_t remote_id, uint32_t local_as,
 				 uint32_t remote_as)
 {

@@ -173,6 +173,10 @@ struct bgp_fsm_timers bgp_fsm_negotiate_timers(uint16_t local_hold, uint32_t loc
 #define BGP_FSM_BACKOFF_MIN 1.0
 #define BGP_FSM_BACKOFF_MAX 120.0
 double bgp_fsm_backoff(unsigned failures, double r01);
+/* The same, at most `cap` seconds when cap > 0: a BGPPeer's connectTime,
+ * which MetalLB (FRR's "timers connect") uses as the interval between
+ * attempts; unset, MetalLB's cap is 2 minutes, as BGP_FSM_BACKOFF_MAX. */
+double bgp_fsm_retry_delay(unsigned failures, double r01, double cap);
 
 /* RFC 4271 §6.8: on a collision, keep the connection initiated by the
  * speaker with the higher BGP Identifier (compared as host-order

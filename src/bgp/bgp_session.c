@@ -91,6 +91,9 @@ struct bgp_session {
 	struct conn *event_conn;       /* the connection of a TCP event */
 	ev_timer t_retry, t_hold, t_keepalive, t_restart;
 	unsigned failures;     /* consecutive, for the backoff */
+	/* Connections refused in a state that takes none: the peer's address
+	 * can repeat them at will, so a few lines and then a count. */
+	struct log_limit refused_log;
 	int connect_err;       /* a connect() that failed at once */
 	bool stopped;
 	bool gr_restarted;
@@ -694,7 +697,9 @@ static void arm_backoff(struct bgp_session *s)
 		ev_timer_stop(s->loop, &s->t_retry);
 		return;
 	}
-	arm_retry(s, bgp_fsm_backoff(s->failures ? s->failures : 1, rand01(s)));
+	double cap = s->cfg.has_connect_time ? (double)s->cfg.connect_time_s : 0;
+
+	arm_retry(s, bgp_fsm_retry_delay(s->failures ? s->failures : 1, rand01(s), cap));
 }
 
 /* ------------------------------------------------------------------ */
@@ -1042,8 +1047,14 @@ static void do_action(struct bgp_session *s, enum bgp_fsm_action a, enum bgp_fsm
 		c = s->event_conn;
 		s->event_conn = NULL;
 		if (c) {
-			SLOG(LOG_INFO, "bgp connection refused", "connection", conn_dir(c), "state",
-			     bgp_fsm_state_name[from], NULL);
+			if (log_limit_allow(&s->refused_log, ev_now(s->loop))) {
+				/* The count of the interval before, if any. */
+				log_limit_flush(&s->refused_log, LOG_INFO,
+						"bgp connections refused, not logged one by one",
+						"session", s->cfg.name);
+				SLOG(LOG_INFO, "bgp connection refused", "connection", conn_dir(c),
+				     "state", bgp_fsm_state_name[from], NULL);
+			}
 			conn_close(s, c);
 		}
 		break;
@@ -1561,6 +1572,7 @@ struct bgp_session *bgp_session_new(const struct bgp_session_cfg *cfg,
 {
 	struct bgp_session *s = xcalloc(1, sizeof(*s));
 
+	s->refused_log = (struct log_limit)LOG_LIMIT_INIT(5.0, 5);
 	bgp_session_cfg_copy(&s->cfg, cfg);
 	s->loop = env->loop;
 	s->hooks = env->hooks;

@@ -67,6 +67,11 @@
 #define DEFAULT_PORT 179
 #define LISTEN_BACKLOG 64
 #define STOP_MESSAGE "ironlb speaker stopping"
+/* Refused connections logged one by one: anyone who reaches the port can
+ * make them, so at most this many per interval, then a count. */
+#define REFUSED_LOG_BURST 5
+#define REFUSED_LOG_INTERVAL 5.0
+#define REFUSED_LOG_SUMMARY "bgp connections refused, not logged one by one"
 
 struct rib_entry;
 struct rib_attrs;
@@ -103,6 +108,8 @@ struct bgp_speaker {
 	size_t nseen;
 	bool stopped;
 	struct bgp_speaker_work work;
+	struct log_limit refused_log;
+	ev_timer t_refused;                   /* writes its count */
 };
 
 /* ------------------------------------------------------------------ */
@@ -1026,8 +1033,14 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 				p = sp->peers[i];
 		bgp_session_format_peer(from, sizeof(from), &a, port);
 		if (!p) {
-			log_warn("bgp connection refused", "from", from, "reason",
-				 "not the address of a configured peer", NULL);
+			if (log_limit_allow(&sp->refused_log, ev_now(loop)))
+				log_warn("bgp connection refused", "from", from, "reason",
+					 "not the address of a configured peer", NULL);
+			else if (!ev_is_active(&sp->t_refused)) {
+				ev_timer_set(&sp->t_refused,
+					     log_limit_end(&sp->refused_log) - ev_now(loop), 0.0);
+				ev_timer_start(loop, &sp->t_refused);
+			}
 			close(fd);
 			continue;
 		}
@@ -1035,6 +1048,13 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 			  from, NULL);
 		bgp_session_accept(p->s, fd);
 	}
+}
+
+static void on_refused_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct bgp_speaker *sp = w->data;
+
+	log_limit_flush(&sp->refused_log, LOG_WARN, REFUSED_LOG_SUMMARY, NULL, NULL);
 }
 
 static int listen_open(struct bgp_speaker *sp)
@@ -1175,6 +1195,9 @@ struct bgp_speaker *bgp_speaker_new(struct ev_loop *loop, struct metrics_registr
 	sp->listen_any = opts && opts->listen_any_port;
 	sp->listen = !(opts && opts->no_listen) && (sp->listen_port != 0 || sp->listen_any);
 	sp->default_router_id = bgp_speaker_default_router_id(sp->node_name);
+	sp->refused_log = (struct log_limit)LOG_LIMIT_INIT(REFUSED_LOG_INTERVAL, REFUSED_LOG_BURST);
+	ev_init(&sp->t_refused, on_refused_timer);
+	sp->t_refused.data = sp;
 	sp->sm.session_up = family(reg, "metallb_bgp_session_up",
 				   "BGP session state (1 is up, 0 is down)", METRICS_GAUGE);
 	sp->sm.updates_sent = family(reg, "metallb_bgp_updates_total",
@@ -1355,6 +1378,8 @@ void bgp_speaker_free(struct bgp_speaker *sp)
 	if (!sp->stopped)
 		bgp_speaker_stop(sp);
 	listen_close(sp);
+	ev_timer_stop(sp->loop, &sp->t_refused);
+	log_limit_flush(&sp->refused_log, LOG_WARN, REFUSED_LOG_SUMMARY, NULL, NULL);
 	for (size_t i = 0; i < sp->npeers; i++)
 		peer_free(sp->peers[i], BGP_CEASE_ADMIN_SHUTDOWN);
 	free(sp->peers);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -54,6 +55,8 @@
  * members: the successor's takeover takes one network delay and a
  * re-election (milliseconds); the rest is margin for a loaded host. */
 #define LEAVE_LINGER 0.15
+/* How often a lost directory watch is tried again (watch_dir()). */
+#define WATCH_RETRY 0.5
 /* A node that starts adopts the running members' address table once it
  * has every live member's state, or after this long without it. */
 #define SETTLE_GRACE 3.0
@@ -169,6 +172,9 @@ struct daemon {
 	size_t qhead, qn, qcap;
 	bool resync;
 	ev_io inotify_w;
+	/* While the directory cannot be watched (deleted, not created yet):
+	 * try again every WATCH_RETRY; the configuration counts as stale. */
+	ev_timer rewatch_w;
 	struct reconciler *rec;   /* when reloads run; signals */
 	const char *trigger;      /* why the next reload runs ("start", "SIGHUP") */
 	int exit_code;
@@ -1386,6 +1392,9 @@ static void log_diags(struct daemon *d, const struct pipeline_step *st)
 
 /* A file inotify named: read by a coming pass, once however often it
  * changes meanwhile (the pass reads what it holds then). */
+static void set_stale(struct daemon *d);
+static void watch_dir(struct daemon *d);
+
 static void pending_add(struct daemon *d, const char *name)
 {
 	if (hashmap_find(&d->pending, name, strlen(name), NULL))
@@ -1455,7 +1464,7 @@ static void reload(struct daemon *d, const char *why)
 		d->reload_failures++;
 		metrics_inc(d->m_update_errors, NULL);
 	}
-	d->stale = d->live.stale;
+	set_stale(d);
 	if (st.full) {
 		if (!d->live.running)
 			log_error("configuration rejected; nothing to run yet", "dir",
@@ -1696,6 +1705,9 @@ static void on_sighup(void *arg)
 	struct daemon *d = arg;
 	d->trigger = "SIGHUP";
 	d->resync = true;
+	/* A watch lost with its directory is armed again (watch_dir()). */
+	if (d->inotify_fd >= 0 && d->watch < 0)
+		watch_dir(d);
 	reconciler_pass_now(d->rec);
 }
 
@@ -1768,16 +1780,85 @@ static bool on_pending(void *arg)
 	return d->lingering;
 }
 
+/*
+ * The directory watch.  A directory deleted (or moved away) and created
+ * again is a new inode that the old watch does not see: the watch is
+ * armed again by path, at once and then every WATCH_RETRY until the
+ * directory is back (and on SIGHUP), with a full resync when it is; until
+ * then /status and the stale metric say the configuration is stale,
+ * since changes may go unseen.
+ */
+static void set_stale(struct daemon *d)
+{
+	d->stale = d->live.stale || (d->inotify_fd >= 0 && d->watch < 0);
+	metrics_set(d->m_stale, NULL, d->stale ? 1 : 0);
+}
+
 static void watch_dir(struct daemon *d)
 {
+	/* Lost before (not the first watch at start): the retry runs. */
+	bool was_lost = ev_is_active(&d->rewatch_w);
 	if (d->watch >= 0)
 		inotify_rm_watch(d->inotify_fd, d->watch);
+	/* IN_CREATE: a symlink is complete when it is created (a file is
+	 * not: it waits for IN_CLOSE_WRITE). */
 	d->watch = inotify_add_watch(d->inotify_fd, d->o->manifests_dir,
 				     IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE |
-					     IN_DELETE_SELF | IN_MOVE_SELF | IN_ATTRIB);
+					     IN_CREATE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ATTRIB |
+					     IN_ONLYDIR);
+	if (d->watch < 0) {
+		if (!ev_is_active(&d->rewatch_w)) {
+			char retry[16];
+			snprintf(retry, sizeof(retry), "%gs", WATCH_RETRY);
+			log_error("cannot watch the manifests directory; watching again when it "
+				  "is back (or on SIGHUP), the configuration in force meanwhile is "
+				  "reported stale",
+				  "dir", d->o->manifests_dir, "error", strerror(errno),
+				  "retry_every", retry, NULL);
+			ev_timer_again(d->loop, &d->rewatch_w);
+		}
+	} else {
+		ev_timer_stop(d->loop, &d->rewatch_w);
+		if (was_lost && d->rec) {
+			log_info("watching the manifests directory again", "dir",
+				 d->o->manifests_dir, NULL);
+			/* What changed meanwhile is unknown: read it all. */
+			d->resync = true;
+			d->trigger = "directory watched again";
+			reconciler_changed(d->rec);
+		}
+	}
+	set_stale(d);
+}
+
+static void on_rewatch(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct daemon *d = w->data;
+	(void)loop;
+	(void)revents;
 	if (d->watch < 0)
-		log_error("cannot watch the manifests directory; send SIGHUP to reload", "dir",
-			  d->o->manifests_dir, "error", strerror(errno), NULL);
+		watch_dir(d);
+}
+
+/* Whether an event on `name` may change files it does not name.
+ * Kubernetes mounts a ConfigMap or Secret as a directory of symlinks
+ * (web.yaml -> ..data/web.yaml) and changes it by swapping the ..data
+ * symlink to a new timestamped directory: the visible names get no event
+ * of their own, so a change to a ".."-name is a change to everything.  A
+ * subdirectory or a symlink to one likewise. */
+static bool changes_others(const struct inotify_event *ev)
+{
+	return (ev->mask & IN_ISDIR) || (ev->len && strncmp(ev->name, "..", 2) == 0);
+}
+
+/* A name created: only a symlink is complete already. */
+static bool created_symlink(const struct daemon *d, const char *name)
+{
+	struct stat st;
+	char *path = xasprintf("%s/%s", d->o->manifests_dir, name);
+	bool link = lstat(path, &st) == 0 && S_ISLNK(st.st_mode);
+	free(path);
+	return link;
 }
 
 static void on_inotify(struct ev_loop *loop, ev_io *w, int revents)
@@ -1799,6 +1880,10 @@ static void on_inotify(struct ev_loop *loop, ev_io *w, int revents)
 			if (ev->mask & IN_Q_OVERFLOW)
 				/* Events were lost: which files changed is unknown. */
 				d->resync = true;
+			else if (changes_others(ev))
+				d->resync = true;
+			else if ((ev->mask & IN_CREATE) && !created_symlink(d, ev->name))
+				; /* an empty new file: its IN_CLOSE_WRITE follows */
 			else if (ev->len && ev->name[0])
 				pending_add(d, ev->name);
 			p += sizeof(*ev) + ev->len;
@@ -1806,8 +1891,9 @@ static void on_inotify(struct ev_loop *loop, ev_io *w, int revents)
 	}
 	if (rewatch)
 		watch_dir(d);
-	/* Only complete files wake us (closed after writing, or renamed into
-	 * the directory; not IN_CREATE, which fires on an empty new file).
+	/* Only complete files wake us (closed after writing, renamed into the
+	 * directory, a symlink created; not a file's IN_CREATE, which fires
+	 * on an empty new file).
 	 * The reconciler's quiet time (1 ms) gathers a burst (a `cp *.yaml`)
 	 * into one reload. */
 	(void)loop;
@@ -1839,6 +1925,7 @@ static void check_arp_ignore(void)
 int daemon_run(const struct daemon_opts *o)
 {
 	struct daemon d = {.o = o, .inotify_fd = -1, .watch = -1};
+	bool ran = false;
 	/* A long-running daemon with bursts of allocation (reloads, /status):
 	 * large blocks come from mmap and go back at free, and the heap's top
 	 * is returned early.  Measured in bench/l2.py rss. */
@@ -1867,6 +1954,9 @@ int daemon_run(const struct daemon_opts *o)
 	d.settle_w.data = &d;
 	ev_timer_init(&d.claims_w, on_claims, 0., 0.);
 	d.claims_w.data = &d;
+	ev_init(&d.rewatch_w, on_rewatch);
+	d.rewatch_w.repeat = WATCH_RETRY;
+	d.rewatch_w.data = &d;
 	d.resync = true;
 	ev_timer_init(&d.state_w, on_state_timer, STATE_INTERVAL, 0.);
 	d.state_w.data = &d;
@@ -1901,6 +1991,9 @@ int daemon_run(const struct daemon_opts *o)
 			char n[32];
 			snprintf(n, sizeof(n), "%zu", d.adopt.n);
 			log_info("state loaded", "path", o->state_path, "services", n, NULL);
+			for (size_t i = 0; i < d.adopt.ndropped; i++)
+				log_warn("state file entry dropped; that Service is allocated anew",
+					 "path", o->state_path, "error", d.adopt.dropped[i], NULL);
 			/* The file matches what we will write unless allocations change. */
 			for (size_t i = 0; i < d.adopt.n; i++) {
 				const struct state_entry *e = &d.adopt.entries[i];
@@ -1926,7 +2019,8 @@ int daemon_run(const struct daemon_opts *o)
 			log_error("cannot read the state file", "path", o->state_path, "error", why,
 				  NULL);
 			free(why);
-			return 1;
+			d.exit_code = 1;
+			goto out;
 		}
 		free(aside);
 		free(why);
@@ -1940,7 +2034,8 @@ int daemon_run(const struct daemon_opts *o)
 	if (http_server_start(d.http, o->listen ? o->listen : "127.0.0.1:7472", &err) != 0) {
 		log_error("cannot serve metrics and status", "error", err, NULL);
 		free(err);
-		return 1;
+		d.exit_code = 1;
+		goto out;
 	}
 
 	if (!o->no_l2 && o->install_vips)
@@ -1957,8 +2052,10 @@ int daemon_run(const struct daemon_opts *o)
 	};
 	d.ann = announcer_new(d.loop, d.reg, &ao);
 	announcer_addrs_source(d.ann, addrs_of, &d);
-	if (announcer_start(d.ann) != 0)
-		return 1;
+	if (announcer_start(d.ann) != 0) {
+		d.exit_code = 1;
+		goto out;
+	}
 
 	d.inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (d.inotify_fd < 0) {
@@ -1982,8 +2079,12 @@ int daemon_run(const struct daemon_opts *o)
 	reconciler_pass_now(d.rec);
 
 	ev_run(d.loop, 0);
+	ran = true;
 
-	/* Orderly shutdown (a linger cut short by a second signal ends here). */
+	/* Orderly shutdown (a linger cut short by a second signal ends here),
+	 * and the way out of a start that failed: everything set up so far is
+	 * freed, so that a leak checker sees none on either path. */
+out:
 	if (d.lingering)
 		stop_announcing(&d);
 	reconciler_free(d.rec);
@@ -1992,6 +2093,7 @@ int daemon_run(const struct daemon_opts *o)
 	ev_timer_stop(d.loop, &d.own_w);
 	ev_timer_stop(d.loop, &d.settle_w);
 	ev_timer_stop(d.loop, &d.claims_w);
+	ev_timer_stop(d.loop, &d.rewatch_w);
 	sync_io_free(d.sio);
 	member_io_free(d.mio);
 	struct hashmap_iter hit;
@@ -2025,6 +2127,7 @@ int daemon_run(const struct daemon_opts *o)
 	state_free(&d.adopt);
 	recs_free(&d);
 	metrics_registry_free(d.reg);
-	log_info("stopped", NULL);
+	if (ran)
+		log_info("stopped", NULL);
 	return d.exit_code;
 }

@@ -13,9 +13,16 @@
  * address to the oldest allocation (docs/operations.md).
  *
  * Written atomically (temporary file in the same directory, fsync, rename,
- * fsync of the directory).  A file that cannot be parsed is never
- * overwritten: state_load() moves it aside to PATH.corrupt-TIMESTAMP and
- * reports that, so the daemon starts from nothing and a person can look.
+ * fsync of the directory).  An entry that is wrong (a field missing, an
+ * address that does not parse, a Service listed twice) is dropped alone
+ * and listed in state.dropped with its line; every other entry is kept,
+ * so one damaged line does not renumber every Service.  A file that is not
+ * JSON or not a state document is never overwritten: state_load() moves
+ * it aside to PATH.corrupt-TIMESTAMP (-N added when that name is taken:
+ * two within a second keep both) and reports that, so the daemon starts
+ * from nothing and a person can look.  A path that is not a regular file,
+ * or a file over STATE_MAX_BYTES, is refused unread (STATE_UNREADABLE):
+ * /dev/zero must not be read until memory runs out.
  */
 #ifndef IRONLB_DAEMON_STATE_H
 #define IRONLB_DAEMON_STATE_H
@@ -31,12 +38,20 @@ struct state_entry {
 	struct ip_addr addrs[2];
 	char *pools[2];
 	uint64_t stamp;               /* "allocated", 0: unknown */
+	size_t line;                  /* where it was in the file; 0: not from one */
 };
 
 struct state {
 	size_t n;
 	struct state_entry *entries;  /* sorted by namespace/name */
+	/* Entries of the file that were dropped: "line 12: services[3]: ..."
+	 * each (malloc'd). */
+	char **dropped;
+	size_t ndropped;
 };
+
+/* 100,000 Services take about 25 MiB. */
+#define STATE_MAX_BYTES (64u << 20)
 
 enum state_load_result {
 	STATE_LOADED,       /* read */
@@ -56,7 +71,9 @@ void state_add(struct state *s, const char *ns, const char *name, size_t naddrs,
 	       const struct ip_addr *addrs, char *const *pools);
 void state_free(struct state *s);
 
-/* Parse a state document from memory (for tests and fuzzing). */
+/* Parse a state document from memory (for tests and fuzzing): -1 with
+ * *why when it is not one at all; otherwise 0, with the entries that had
+ * to be dropped in out->dropped. */
 int state_parse(const char *text, size_t len, struct state *out, char **why);
 
 #endif

@@ -30,6 +30,22 @@ struct http_server;
 /* A request body is read and dropped; beyond this, 413 and close. */
 #define HTTP_BODY_MAX (1024 * 1024)
 
+/* Connection limits of server.c, here for its tests (server.c says how
+ * they are enforced). */
+/* A request (head and body) must be complete this long after its first
+ * byte arrived, however steadily it trickles in: the idle timer alone is
+ * pushed back by every byte, so a client sending one a second would hold
+ * its slot forever (slowloris). */
+#define HTTP_REQUEST_TIMEOUT 5.0
+#define HTTP_MAX_CONNECTIONS 256
+/* Connections from one client address; its next one replaces its oldest. */
+#define HTTP_MAX_PER_CLIENT 16
+/* Response bodies held for clients that have not read them yet, over all
+ * connections: beyond it the oldest held ones are dropped (their
+ * connections closed), so clients that ask for a large /status and never
+ * read cannot pile copies of it up in our memory. */
+#define HTTP_HELD_BODY_MAX (32u * 1024 * 1024)
+
 enum http_parse_result {
 	HTTP_PARSE_ERROR = -1, /* req->status and req->why say what to answer */
 	HTTP_PARSE_DONE = 0,   /* req is filled; req->head_len bytes were used */

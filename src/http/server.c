@@ -8,12 +8,21 @@
  * directly.  The rest is the connection machinery:
  *
  * One listening socket, non-blocking, watched by an ev_io.  At most
- * HTTP_MAX_CONNECTIONS connections are open; at the limit the listening
- * watcher stops until one closes, so further clients wait in the kernel's
- * backlog rather than being accepted and dropped.
+ * HTTP_MAX_CONNECTIONS connections are open, at most HTTP_MAX_PER_CLIENT of
+ * them from one client address.  A new connection is always accepted; at
+ * a limit it takes the place of the connection (of that address, or of
+ * anyone) that has waited longest without being answered: the one whose
+ * request started first and is still not complete, or whose last answer
+ * is oldest.  Waiting in the kernel's backlog instead (as before) let a
+ * few hundred idle or trickling connections starve /healthz; with
+ * eviction a client that connects and asks at once is answered whatever
+ * others hold open, and a client that opens many connections only
+ * displaces its own.
  *
- * Each connection has one ev_io, one ev_timer (HTTP_IDLE_TIMEOUT without
- * progress closes it) and is in one of the states of conn_state_name[]:
+ * Each connection has one ev_io, an idle ev_timer (HTTP_IDLE_TIMEOUT
+ * without progress closes it), a request ev_timer (HTTP_REQUEST_TIMEOUT
+ * from a request's first byte to its last; 408 then) and is in one of the
+ * states of conn_state_name[]:
  *
  *   head    bytes go into `in` (at most HTTP_HEAD_MAX) and are parsed each
  *           time some arrive, until a whole head is there;
@@ -32,7 +41,9 @@
  * state, nothing more is read: pipelined requests are answered one at a
  * time and in order, and a client that does not read its answers stops
  * being read instead of filling our memory.  An idle connection holds no
- * buffers.
+ * buffers.  Bodies waiting to be sent count against HTTP_HELD_BODY_MAX
+ * over all connections; a new one that does not fit drops the oldest held
+ * ones (closing their connections).
  */
 #include "http/server.h"
 
@@ -63,11 +74,17 @@
  * not hold connections forever); scrapers reconnect. */
 #define HTTP_IDLE_TIMEOUT 30.0
 #define HTTP_LINGER_TIMEOUT 2.0
-#define HTTP_MAX_CONNECTIONS 128
-#define HTTP_LISTEN_BACKLOG 64
+/* HTTP_REQUEST_TIMEOUT, HTTP_MAX_CONNECTIONS, HTTP_MAX_PER_CLIENT and
+ * HTTP_HELD_BODY_MAX are in request.h, for the tests. */
+/* At most one warning about evicted connections in this many seconds. */
+#define HTTP_EVICT_WARN_INTERVAL 10.0
+/* Room for a burst of new connections while the loop is busy: with a
+ * short queue, a flood of reconnects fills it and the kernel drops the
+ * SYN of a health probe, which then waits a second to try again. */
+#define HTTP_LISTEN_BACKLOG 1024
 /* Connections accepted per wake-up, so that a flood of them does not keep
  * the loop from everything else. */
-#define HTTP_ACCEPT_BURST 16
+#define HTTP_ACCEPT_BURST 64
 /* After accept() failed for want of descriptors or memory. */
 #define HTTP_ACCEPT_RETRY 1.0
 
@@ -590,8 +607,13 @@ struct http_conn {
 	int events; /* what io watches */
 	ev_io io;
 	ev_timer timer;
+	ev_timer deadline; /* HTTP_REQUEST_TIMEOUT, while a request comes in */
 	enum conn_state state;
 	char peer[INET6_ADDRSTRLEN + 8];
+	char addr[INET6_ADDRSTRLEN]; /* the client's address, without the port */
+	/* When the connection began waiting for what it has not got yet:
+	 * accepted, or its last response queued.  The oldest is evicted. */
+	double since;
 
 	uint8_t *in; /* HTTP_HEAD_MAX bytes, or NULL while idle */
 	size_t in_off, in_len; /* unparsed input: in[in_off, in_off + in_len) */
@@ -617,14 +639,16 @@ struct http_server {
 	size_t n_routes;
 	struct http_conn *conns;
 	size_t n_conns;
+	size_t held;          /* bytes of response bodies not sent yet */
+	unsigned long evicted; /* since the last warning about it */
+	double evict_warned;  /* when that was */
 };
 
 static void conn_close(struct http_conn *c, const char *reason);
 
 static void listener_update(struct http_server *srv)
 {
-	bool want = srv->fd >= 0 && srv->n_conns < HTTP_MAX_CONNECTIONS &&
-		    !ev_is_active(&srv->retry);
+	bool want = srv->fd >= 0 && !ev_is_active(&srv->retry);
 
 	if (want && !ev_is_active(&srv->io))
 		ev_io_start(srv->loop, &srv->io);
@@ -723,6 +747,60 @@ static void http_date(double now, char out[30])
 		 months[tm.tm_mon], tail);
 }
 
+static void evict_note(struct http_server *srv, const char *why)
+{
+	double now = ev_now(srv->loop);
+
+	srv->evicted++;
+	if (now - srv->evict_warned < HTTP_EVICT_WARN_INTERVAL && srv->evict_warned > 0)
+		return;
+	char n[24], conns[16], per[16], held[24];
+	snprintf(n, sizeof(n), "%lu", srv->evicted);
+	snprintf(conns, sizeof(conns), "%d", HTTP_MAX_CONNECTIONS);
+	snprintf(per, sizeof(per), "%d", HTTP_MAX_PER_CLIENT);
+	snprintf(held, sizeof(held), "%u", HTTP_HELD_BODY_MAX);
+	log_warn("http connections evicted to make room for new ones", "evicted", n, "last_reason",
+		 why, "max_connections", conns, "max_per_client", per, "max_held_bytes", held,
+		 NULL);
+	srv->evicted = 0;
+	srv->evict_warned = now;
+}
+
+/* The connection that has waited longest, among those from `addr` (or
+ * all, for NULL) and, when `holding`, those holding a body; not `except`. */
+static struct http_conn *oldest_conn(struct http_server *srv, const char *addr, bool holding,
+				     const struct http_conn *except)
+{
+	struct http_conn *best = NULL;
+
+	for (struct http_conn *c = srv->conns; c; c = c->next) {
+		if (c == except || (addr && strcmp(c->addr, addr) != 0) ||
+		    (holding && c->body_off >= c->body_len))
+			continue;
+		/* The list is newest first: among equal times (accepted in
+		 * one wake-up) the one accepted first wins. */
+		if (!best || c->since <= best->since)
+			best = c;
+	}
+	return best;
+}
+
+/* Before c holds a body of len bytes: drop the oldest bodies held for
+ * other clients until the total fits.  A single body beyond the limit is
+ * still sent; what is bounded is how many of them pile up. */
+static void held_make_room(struct http_conn *c, size_t len)
+{
+	struct http_server *srv = c->srv;
+
+	while (srv->held + len > HTTP_HELD_BODY_MAX) {
+		struct http_conn *victim = oldest_conn(srv, NULL, true, c);
+		if (!victim)
+			break;
+		evict_note(srv, "held responses");
+		conn_close(victim, "evicted: held responses over the limit");
+	}
+}
+
 /* Queue a response; the body passes to the connection or is freed. */
 static void conn_respond(struct http_conn *c, bool head_only, struct http_response *resp,
 			 bool keep_alive_1_0, const char *allow)
@@ -746,12 +824,15 @@ static void conn_respond(struct http_conn *c, bool head_only, struct http_respon
 	else if (keep_alive_1_0)
 		out_printf(c, "Connection: keep-alive\r\n");
 	out_printf(c, "\r\n");
+	c->since = ev_now(c->srv->loop);
 	if (head_only || bodyless || len == 0) {
 		free(resp->body);
 	} else {
+		held_make_room(c, len);
 		c->body = resp->body;
 		c->body_len = len;
 		c->body_off = 0;
+		c->srv->held += len;
 	}
 	resp->body = NULL;
 }
@@ -898,6 +979,14 @@ static bool conn_process(struct http_conn *c)
 	return false;
 }
 
+static void body_release(struct http_conn *c)
+{
+	c->srv->held -= c->body_len;
+	free(c->body);
+	c->body = NULL;
+	c->body_len = c->body_off = 0;
+}
+
 /* Send what is pending until done or the socket is full; -1 when the
  * connection is broken. */
 static int conn_flush(struct http_conn *c)
@@ -929,9 +1018,7 @@ static int conn_flush(struct http_conn *c)
 	free(c->out);
 	c->out = NULL;
 	c->out_len = c->out_cap = c->out_off = 0;
-	free(c->body);
-	c->body = NULL;
-	c->body_len = c->body_off = 0;
+	body_release(c);
 	return 0;
 }
 
@@ -1013,6 +1100,16 @@ static void conn_update(struct http_conn *c)
 		events |= EV_READ;
 		break;
 	}
+	/* The request timer runs from a request's first byte until it is
+	 * complete (or its answer is what we wait for). */
+	bool receiving = !pending && (c->state == CONN_BODY ||
+				      (c->state == CONN_HEAD && c->in_len));
+	if (receiving && !ev_is_active(&c->deadline)) {
+		ev_timer_set(&c->deadline, HTTP_REQUEST_TIMEOUT, 0.0);
+		ev_timer_start(c->srv->loop, &c->deadline);
+	} else if (!receiving && ev_is_active(&c->deadline)) {
+		ev_timer_stop(c->srv->loop, &c->deadline);
+	}
 	if (events != c->events) {
 		ev_io_stop(c->srv->loop, &c->io);
 		ev_io_set(&c->io, c->fd, events);
@@ -1055,6 +1152,29 @@ static void on_conn_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	conn_close(c, c->state == CONN_LINGER ? "done" : "idle timeout");
 }
 
+/* A request not complete in time: 408 (RFC 9110 §15.5.9) and close. */
+static void on_conn_deadline(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct http_conn *c = w->data;
+	char why[80];
+
+	if (c->req) {
+		http_request_clear(c->req);
+		free(c->req);
+		c->req = NULL;
+	}
+	c->body_left = 0;
+	conn_set_state(c, CONN_HEAD);
+	snprintf(why, sizeof(why), "request not complete within %gs of its first byte",
+		 HTTP_REQUEST_TIMEOUT);
+	conn_reject(c, 408, why);
+	if (conn_flush(c) < 0) {
+		conn_close(c, "write failed");
+		return;
+	}
+	conn_update(c);
+}
+
 static void conn_close(struct http_conn *c, const char *reason)
 {
 	struct http_server *srv = c->srv;
@@ -1063,10 +1183,11 @@ static void conn_close(struct http_conn *c, const char *reason)
 		  conn_state_name[c->state], "reason", reason, NULL);
 	ev_io_stop(srv->loop, &c->io);
 	ev_timer_stop(srv->loop, &c->timer);
+	ev_timer_stop(srv->loop, &c->deadline);
 	close(c->fd);
 	free(c->in);
 	free(c->out);
-	free(c->body);
+	body_release(c);
 	if (c->req) {
 		http_request_clear(c->req);
 		free(c->req);
@@ -1082,26 +1203,46 @@ static void conn_close(struct http_conn *c, const char *reason)
 	listener_update(srv);
 }
 
-static void format_peer(const struct sockaddr_storage *ss, char *out, size_t size)
+/* "addr:port" (or "[addr]:port") into out, the address alone into addr. */
+static void format_peer(const struct sockaddr_storage *ss, char *out, size_t size,
+			char addr[INET6_ADDRSTRLEN])
 {
-	char addr[INET6_ADDRSTRLEN];
-
 	if (ss->ss_family == AF_INET) {
 		const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
-		inet_ntop(AF_INET, &a->sin_addr, addr, sizeof(addr));
+		inet_ntop(AF_INET, &a->sin_addr, addr, INET6_ADDRSTRLEN);
 		snprintf(out, size, "%s:%u", addr, ntohs(a->sin_port));
 	} else if (ss->ss_family == AF_INET6) {
 		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
 		/* IPv4 clients of a dual-stack socket, as IPv4. */
 		if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) {
-			inet_ntop(AF_INET, &a->sin6_addr.s6_addr[12], addr, sizeof(addr));
+			inet_ntop(AF_INET, &a->sin6_addr.s6_addr[12], addr, INET6_ADDRSTRLEN);
 			snprintf(out, size, "%s:%u", addr, ntohs(a->sin6_port));
 		} else {
-			inet_ntop(AF_INET6, &a->sin6_addr, addr, sizeof(addr));
+			inet_ntop(AF_INET6, &a->sin6_addr, addr, INET6_ADDRSTRLEN);
 			snprintf(out, size, "[%s]:%u", addr, ntohs(a->sin6_port));
 		}
 	} else {
+		snprintf(addr, INET6_ADDRSTRLEN, "local");
 		snprintf(out, size, "local");
+	}
+}
+
+/* Room for one more connection from addr: at a limit, the oldest
+ * connection of that address (or of all) gives its place up. */
+static void make_room(struct http_server *srv, const char *addr)
+{
+	size_t same = 0;
+
+	for (struct http_conn *c = srv->conns; c; c = c->next)
+		same += strcmp(c->addr, addr) == 0;
+	if (same >= HTTP_MAX_PER_CLIENT) {
+		evict_note(srv, "connections per client");
+		conn_close(oldest_conn(srv, addr, false, NULL),
+			   "evicted: a newer connection from the same client");
+	} else if (srv->n_conns >= HTTP_MAX_CONNECTIONS) {
+		evict_note(srv, "connections");
+		conn_close(oldest_conn(srv, NULL, false, NULL),
+			   "evicted: a newer connection");
 	}
 }
 
@@ -1113,9 +1254,11 @@ static void conn_new(struct http_server *srv, int fd, const struct sockaddr_stor
 	/* Each response leaves in one sendmsg(); Nagle would only hold back
 	 * the next pipelined one until an ACK. Fails harmlessly off TCP. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	format_peer(ss, c->peer, sizeof(c->peer), c->addr);
+	make_room(srv, c->addr);
 	c->srv = srv;
 	c->fd = fd;
-	format_peer(ss, c->peer, sizeof(c->peer));
+	c->since = ev_now(srv->loop);
 	ev_io_init(&c->io, on_conn_io, fd, EV_READ);
 	c->io.data = c;
 	c->events = EV_READ;
@@ -1124,6 +1267,8 @@ static void conn_new(struct http_server *srv, int fd, const struct sockaddr_stor
 	c->timer.data = c;
 	c->timer.repeat = HTTP_IDLE_TIMEOUT;
 	ev_timer_again(srv->loop, &c->timer);
+	ev_init(&c->deadline, on_conn_deadline);
+	c->deadline.data = c;
 	c->next = srv->conns;
 	if (srv->conns)
 		srv->conns->prev = c;
@@ -1141,13 +1286,6 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 		socklen_t len = sizeof(ss);
 		int fd;
 
-		if (srv->n_conns >= HTTP_MAX_CONNECTIONS) {
-			char limit[16];
-			snprintf(limit, sizeof(limit), "%d", HTTP_MAX_CONNECTIONS);
-			log_warn("http connection limit reached; new clients wait", "limit", limit,
-				 NULL);
-			break;
-		}
 		memset(&ss, 0, sizeof(ss));
 		fd = accept4(srv->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd >= 0) {
@@ -1241,7 +1379,7 @@ int http_server_adopt(struct http_server *srv, int fd)
 	socklen_t len = sizeof(ss);
 	int flags = fcntl(fd, F_GETFL);
 
-	if (srv->fd < 0 || srv->n_conns >= HTTP_MAX_CONNECTIONS || flags < 0 ||
+	if (srv->fd < 0 || flags < 0 ||
 	    fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
 		close(fd);
 		return -1;

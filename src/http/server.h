@@ -13,10 +13,16 @@
  * HTTP/1.0 and 1.1 with keep-alive (the default in 1.1) and pipelining
  * (answered in order).  Bounds: a request head (request line and header
  * fields) of at most 16 KiB (else 431) and 100 fields, a body of at most
- * 1 MiB, sent with Content-Length (Transfer-Encoding gets 501); 128
- * connections, further clients wait in the listen backlog; a connection
- * without progress for 30 s is closed.  A malformed request gets 400 and
- * the connection is closed.
+ * 1 MiB, sent with Content-Length (Transfer-Encoding gets 501); a whole
+ * request within 5 s of its first byte (else 408 and close); a connection
+ * without progress for 30 s is closed.  256 connections, 16 from one
+ * client address: a new connection is always accepted and, at a limit,
+ * replaces the one that has waited longest (of its address, or of all),
+ * so that clients holding connections open cannot keep a health probe
+ * out.  Response bodies not yet read by their clients are held up to
+ * 32 MiB in all; beyond, the oldest held are dropped with their
+ * connections.  A malformed request gets 400 and the connection is
+ * closed.
  *
  * A request goes to the route whose method and path match exactly (a GET
  * route also answers HEAD, without the body); a path with no route gets

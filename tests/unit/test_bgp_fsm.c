@@ -306,6 +306,27 @@ static void test_backoff(void **state)
 		}
 }
 
+/* A BGPPeer's connectTime caps the delay (after the jitter). */
+static void test_retry_delay_cap(void **state)
+{
+	static const struct {
+		unsigned failures;
+		double r, cap, want;
+	} t[] = {
+		{ 8, 0.0, 0.0, 120.0 },  /* no connectTime: MetalLB's 2 minutes */
+		{ 8, 0.0, 5.0, 5.0 },    { 8, 0.5, 5.0, 5.0 * 0.875 },
+		{ 1, 0.0, 5.0, 1.0 },    { 3, 0.0, 5.0, 4.0 },   { 4, 0.0, 5.0, 5.0 },
+		{ 2, 0.0, 1.0, 1.0 },    { 100, 0.0, 300.0, 120.0 },
+		{ 8, 7.0, 10.0, 10.0 * 0.875 }, /* r out of range: the middle */
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		double d = bgp_fsm_retry_delay(t[i].failures, t[i].r, t[i].cap);
+		if (d < t[i].want - 1e-9 || d > t[i].want + 1e-9)
+			fail_msg("case %zu: %g, want %g", i, d, t[i].want);
+	}
+}
+
 static void test_collision(void **state)
 {
 	static const struct {
@@ -336,6 +357,7 @@ int main(void)
 		cmocka_unit_test(test_error_subcode),
 		cmocka_unit_test(test_negotiate_timers),
 		cmocka_unit_test(test_backoff),
+		cmocka_unit_test(test_retry_delay_cap),
 		cmocka_unit_test(test_collision),
 	};
 

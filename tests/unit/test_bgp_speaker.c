@@ -1643,6 +1643,97 @@ static void test_unknown_address_refused(void **state)
 	bgp_speaker_free(sp);
 }
 
+/* Lines of the log file f holding `what`; *suppressed gets the sum of
+ * their suppressed= values. */
+static unsigned tlog_count(FILE *f, const char *what, unsigned long *suppressed)
+{
+	char line[1024];
+	unsigned n = 0;
+
+	fflush(f);
+	rewind(f);
+	*suppressed = 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strstr(line, what))
+			continue;
+		n++;
+		const char *p = strstr(line, "suppressed=");
+		if (p)
+			*suppressed += strtoul(p + 11, NULL, 10);
+	}
+	fseek(f, 0, SEEK_END);
+	return n;
+}
+
+/* 500 connections from an address that is no peer's: a few lines each,
+ * then one line with the count of the others, soon after. */
+static void test_refused_logs_limited(void **state)
+{
+	struct bgp_speaker *sp = tspeaker(NULL);
+	struct tplan t = { 0 };
+	FILE *f = tmpfile();
+	unsigned long suppressed = 0;
+	unsigned lines = 0;
+
+	assert_non_null(f);
+	log_set_output(f);
+	log_set_level(LOG_WARN);
+	tp_session(&t, "r1", "127.0.0.1", 1, 64500, 64501);
+	bgp_speaker_set(sp, &t.plan);
+	for (int i = 0; i < 500; i++) {
+		close(tconnect(AF_INET6, bgp_speaker_listen_port(sp), NULL));
+		if (i % 16 == 15)
+			pump(0.001);
+	}
+	double end = ev_time() + 15;
+	unsigned long sup = 0;
+	while (ev_time() < end) {
+		lines = tlog_count(f, "msg=\"bgp connection refused\"", &sup);
+		tlog_count(f, "bgp connections refused, not logged one by one", &suppressed);
+		if (lines + suppressed >= 500)
+			break;
+		pump(0.05);
+	}
+	log_set_output(stderr);
+	log_set_level(getenv("IRONLB_TEST_VERBOSE") ? LOG_DEBUG
+						      : (enum log_level)(LOG_ERROR + 1));
+	fclose(f);
+	bgp_speaker_free(sp);
+	if (lines + suppressed != 500 || lines > 20 || suppressed == 0)
+		fail_msg("%u refusals logged and %lu counted, want 500 with few lines", lines,
+			 suppressed);
+}
+
+/* connectTime caps the delay between dial attempts: a peer that closes
+ * every connection at once is dialled about once a second with
+ * connectTime 1s, where the backoff alone would be at 4 s by then. */
+static void test_connect_time_caps_retry(void **state)
+{
+	struct bgp_speaker *sp = tspeaker(NULL);
+	struct tplan t = { 0 };
+	uint16_t port;
+	int lfd = tlisten(AF_INET, &port, NULL);
+	struct bgp_session_cfg *cfg = tp_session(&t, "r1", "127.0.0.1", port, 64500, 64501);
+	unsigned attempts = 0;
+
+	cfg->connect_time_s = 1;
+	cfg->has_connect_time = true;
+	bgp_speaker_set(sp, &t.plan);
+	double end = ev_time() + 6.0;
+	while (ev_time() < end) {
+		int fd = taccept(lfd, end - ev_time());
+		if (fd < 0)
+			break;
+		attempts++;
+		close(fd);
+	}
+	close(lfd);
+	bgp_speaker_free(sp);
+	/* Backoff alone: attempts at 0, <=1, <=3, <=7 s: 4 at most in 6 s. */
+	if (attempts < 6)
+		fail_msg("%u dial attempts in 6 s with connectTime 1s", attempts);
+}
+
 /* RFC 5082 detection: the TTL of saved SYN headers, from raw bytes. */
 static void test_syn_ttl(void **state)
 {
@@ -1843,6 +1934,8 @@ int main(void)
 		cmocka_unit_test(test_ipv4_routes_over_ipv6_session),
 		cmocka_unit_test(test_route_refresh),
 		cmocka_unit_test(test_unknown_address_refused),
+		cmocka_unit_test(test_refused_logs_limited),
+		cmocka_unit_test(test_connect_time_caps_retry),
 		cmocka_unit_test(test_syn_ttl),
 		cmocka_unit_test(test_gtsm_detected),
 		cmocka_unit_test(test_two_speakers),

@@ -29,6 +29,7 @@
 
 #include "base/util.h"
 #include "base/metrics.h"
+#include "http/request.h"
 #include "http/server.h"
 
 #define DEADLINE_SECONDS 5.0
@@ -574,6 +575,147 @@ static void test_any_address(void **state)
 	teardown((void **)&fx);
 }
 
+/* A blocking client socket from a given loopback address. */
+static int connect_from(const char *from, uint16_t port)
+{
+	struct sockaddr_in src = { .sin_family = AF_INET }, dst = { .sin_family = AF_INET };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(inet_pton(AF_INET, from, &src.sin_addr), 1);
+	dst.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	dst.sin_port = htons(port);
+	if (bind(fd, (struct sockaddr *)&src, sizeof(src)) < 0 ||
+	    connect(fd, (struct sockaddr *)&dst, sizeof(dst)) < 0)
+		fail_msg("connect from %s to port %u: %s", from, port, strerror(errno));
+	return fd;
+}
+
+/* Turn the loop for a while so that the server takes what is pending. */
+static void spin(struct ev_loop *loop, double seconds)
+{
+	double until = now() + seconds;
+	while (now() < until)
+		ev_run(loop, EVRUN_NOWAIT);
+}
+
+/* Whether the server has closed fd (EOF or reset), without blocking. */
+static bool closed_by_server(int fd)
+{
+	char buf[256];
+	for (;;) {
+		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n > 0)
+			continue;
+		return n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+	}
+}
+
+/* A request that trickles in (one byte every 200 ms, each pushing the
+ * idle timer back) is answered 408 and closed once HTTP_REQUEST_TIMEOUT
+ * has passed since its first byte. */
+static void test_request_deadline(void **state)
+{
+	struct fixture *fx = *state;
+	const char *req = "GET /healthz HTTP/1.1\r\nHost: t\r\nX-Slow: 0123456789012345678901234"
+			  "567890123456789\r\n\r\n";
+	int fd = connect_to(AF_INET, fx->port);
+	double t0 = now(), next = t0;
+	char buf[512];
+	size_t len = 0, i = 0;
+
+	for (;;) {
+		if (now() >= next && req[i]) {
+			assert_int_equal(send(fd, req + i++, 1, MSG_NOSIGNAL), 1);
+			next += 0.2;
+		}
+		ev_run(fx->loop, EVRUN_NOWAIT);
+		ssize_t n = recv(fd, buf + len, sizeof(buf) - 1 - len, MSG_DONTWAIT);
+		if (n > 0)
+			len += (size_t)n;
+		if (n == 0)
+			break;
+		if (now() - t0 > HTTP_REQUEST_TIMEOUT + 2)
+			fail_msg("no answer %.1f s after the first byte", now() - t0);
+	}
+	buf[len] = '\0';
+	double took = now() - t0;
+	assert_true(strncmp(buf, "HTTP/1.1 408 ", 13) == 0);
+	assert_true(took >= HTTP_REQUEST_TIMEOUT - 0.1);
+	assert_true(req[i] != '\0'); /* it was cut short, not answered */
+	close(fd);
+}
+
+/* One client address holds at most HTTP_MAX_PER_CLIENT connections: its
+ * next one is served and its oldest closed; other clients keep theirs. */
+static void test_per_client_cap(void **state)
+{
+	struct fixture *fx = *state;
+	int other = connect_from("127.0.0.2", fx->port);
+	int fds[HTTP_MAX_PER_CLIENT];
+
+	for (int i = 0; i < HTTP_MAX_PER_CLIENT; i++) {
+		fds[i] = connect_from("127.0.0.3", fx->port);
+		spin(fx->loop, 0.002);
+	}
+	spin(fx->loop, 0.05);
+	for (int i = 0; i < HTTP_MAX_PER_CLIENT; i++)
+		assert_false(closed_by_server(fds[i]));
+
+	int fd = connect_from("127.0.0.3", fx->port);
+	struct reply r;
+	exchange(fx->loop, fd, "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n", &r);
+	assert_int_equal(r.status, 200);
+	reply_free(&r);
+	spin(fx->loop, 0.05);
+	assert_true(closed_by_server(fds[0]));
+	for (int i = 1; i < HTTP_MAX_PER_CLIENT; i++)
+		assert_false(closed_by_server(fds[i]));
+	assert_false(closed_by_server(other));
+	exchange(fx->loop, other, "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n", &r);
+	assert_int_equal(r.status, 200);
+	reply_free(&r);
+	for (int i = 0; i < HTTP_MAX_PER_CLIENT; i++)
+		close(fds[i]);
+	close(fd);
+	close(other);
+}
+
+/* With every slot taken by connections that say nothing, a new client is
+ * still accepted and answered at once, in place of the oldest. */
+static void test_full_server_evicts_oldest(void **state)
+{
+	struct fixture *fx = *state;
+	int fds[HTTP_MAX_CONNECTIONS];
+
+	for (int i = 0; i < HTTP_MAX_CONNECTIONS; i++) {
+		char from[32];
+		/* Spread over addresses, below the per-client cap. */
+		snprintf(from, sizeof(from), "127.0.%d.%d", 10 + i / HTTP_MAX_PER_CLIENT / 200,
+			 1 + i / HTTP_MAX_PER_CLIENT % 200);
+		fds[i] = connect_from(from, fx->port);
+		if (i % 32 == 31)
+			spin(fx->loop, 0.01);
+	}
+	spin(fx->loop, 0.1);
+	for (int i = 0; i < HTTP_MAX_CONNECTIONS; i++)
+		assert_false(closed_by_server(fds[i]));
+
+	int fd = connect_to(AF_INET, fx->port);
+	struct reply r;
+	double t0 = now();
+	exchange(fx->loop, fd, "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n", &r);
+	assert_int_equal(r.status, 200);
+	assert_true(now() - t0 < 0.5);
+	reply_free(&r);
+	spin(fx->loop, 0.05);
+	assert_true(closed_by_server(fds[0]));
+	assert_false(closed_by_server(fds[HTTP_MAX_CONNECTIONS - 1]));
+	for (int i = 0; i < HTTP_MAX_CONNECTIONS; i++)
+		close(fds[i]);
+	close(fd);
+}
+
 static int count_fds(void)
 {
 	DIR *d = opendir("/proc/self/fd");
@@ -623,6 +765,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_big_body, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_route_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_listen_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_request_deadline, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_per_client_cap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_full_server_evicts_oldest, setup, teardown),
 		cmocka_unit_test(test_ipv6),
 		cmocka_unit_test(test_any_address),
 		cmocka_unit_test(test_no_fd_leak),
