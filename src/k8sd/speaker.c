@@ -35,7 +35,9 @@
  * Service: nodeAssigned when this node starts announcing it (per
  * protocol; once per change: a restart that finds its own status object
  * for a Service posts none), announceFailed when it should answer over
- * Layer 2 but has no usable interface for it.
+ * Layer 2 but has no usable interface for it.  Events on the BGPPeer:
+ * one per state change of its BFD session on this node (bfdUp, bfdDown,
+ * ...; a Warning when Up went Down and BGP is held down).
  *
  * Which nodes may answer over Layer 2 is the failure detector's
  * (src/node/liveness.h, src/member): its members are the Nodes' InternalIP
@@ -568,6 +570,37 @@ static void post_event(struct spk *s, const char *key, const char *type, const c
 				type, reason, msg);
 	}
 	free(ns);
+}
+
+/* An Event on the BGPPeer for every state change of its BFD session on
+ * this node (Warning when it went Down from Up: BGP is held down then),
+ * beside the log line the BFD module writes. */
+static void on_bfd_state(void *arg, const char *name, enum bfd_state from, enum bfd_state to,
+			 enum bfd_diag diag, bool peer_admin_down)
+{
+	static const char *const reason[BFD_STATE_COUNT] = {
+		[BFD_STATE_ADMIN_DOWN] = "bfdAdminDown", [BFD_STATE_DOWN] = "bfdDown",
+		[BFD_STATE_INIT] = "bfdInit", [BFD_STATE_UP] = "bfdUp",
+	};
+	struct spk *s = arg;
+	const struct tree *peer;
+	const char *effect = "";
+	bool warn = from == BFD_STATE_UP && to == BFD_STATE_DOWN;
+
+	if (to < 0 || to >= BFD_STATE_COUNT)
+		return;
+	if (warn)
+		effect = peer_admin_down ? "; the peer is administratively down, BGP session kept"
+					 : "; BGP session torn down and held until BFD is Up";
+	else if (to == BFD_STATE_UP)
+		effect = "; BGP session may run";
+	char *msg = xasprintf("BFD session of node %s: %s -> %s (diagnostic: %s)%s", s->node,
+			      bfd_state_str(from), bfd_state_str(to), bfd_diag_str(diag), effect);
+	peer = k8s_store_get(k8s_reflector_store(s->refl[S_PEERS]), s->ns, name);
+	k8sd_post_event_on(s->client, REPORTING_CONTROLLER, s->instance, "metallb.io/v1beta2",
+			   "BGPPeer", peer, s->ns, name, warn ? "Warning" : "Normal", reason[to],
+			   msg);
+	free(msg);
 }
 
 static void seed_one(const char *key, const struct tree *obj, void *arg)
@@ -1563,6 +1596,7 @@ int cmd_speaker(int argc, char **argv)
 	};
 	s.ann = announcer_new(s.loop, s.reg, &ao);
 	announcer_addrs_source(s.ann, addrs_of, &s);
+	announcer_bfd_listener(s.ann, on_bfd_state, &s);
 	if (announcer_start(s.ann) != 0)
 		return 1;
 	char *key_hint = member_key_file
