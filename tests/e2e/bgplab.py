@@ -15,9 +15,13 @@ gives namespaces, processes and teardown).  What this module adds:
   local preference, stale flag);
 - `Bird` can also announce static routes (the benchmark's reference
   speaker, and a stand-in for ironlb when the lab itself is checked);
-- `Speaker`: lab.Ironlb plus the "bgp" part of /status (sessions, their
-  routes, counters) and the daemon's VmRSS / VmHWM; manifest builders for
-  BGPPeer, BGPAdvertisement, Community and basic-auth Secret;
+- `Speaker`: lab.Ironlb plus the "bgp" and "bfd" parts of /status
+  (sessions, their routes, counters) and the daemon's VmRSS / VmHWM;
+  manifest builders for BGPPeer, BGPAdvertisement, BFDProfile, Community
+  and basic-auth Secret;
+- BFD on the routers (`BfdProfile` on a `Neighbor`): FRR's bfdd and
+  BIRD's `protocol bfd`, tied to their BGP sessions, read back as
+  `BfdSession` objects;
 - `ScriptedPeer`: a BGP speaker written in Python over a plain socket that
   sends whatever bytes a test wants (malformed messages) and returns what
   came back;
@@ -1219,6 +1223,16 @@ def bgppeer_manifest(name, my_asn, peer_asn, peer_address, namespace="metallb-sy
     return "\n".join(lines) + "\n"
 
 
+def bfdprofile_manifest(name, namespace="metallb-system", **spec):
+    """A BFDProfile (metallb.io/v1beta1); spec fields by their manifest
+    names: receiveInterval, transmitInterval, detectMultiplier,
+    echoInterval, echoMode, passiveMode, minimumTtl."""
+    lines = ["apiVersion: metallb.io/v1beta1", "kind: BFDProfile", "metadata:",
+             f"  name: {name}", f"  namespace: {namespace}"]
+    lines += (["spec:"] + _yaml_fields(spec, 2)) if spec else ["spec: {}"]
+    return "\n".join(lines) + "\n"
+
+
 def bgpadv_manifest(name, pools=None, peers=None, communities=None, local_pref=None,
                     aggregation_length=None, aggregation_length_v6=None,
                     namespace="metallb-system"):
@@ -1319,6 +1333,28 @@ class Speaker(labmod.Ironlb):
                      for n in names}
             raise labmod.PollTimeout(f"{e}; ironlb says {brief}") from None
         return last
+
+    def bfd_sessions(self):
+        """{name: BFD session} from the "bfd" key of /status (read with
+        curl: cheaper than `ironlb status` when polled fast)."""
+        st = json.loads(self.fetch("/status"))
+        return {s["name"]: s for s in st.get("bfd") or []}
+
+    def bfd_session(self, name):
+        return self.bfd_sessions().get(name)
+
+    def wait_bfd(self, name, state="Up", timeout=20, pred=None):
+        last = None
+
+        def ok():
+            nonlocal last
+            last = self.bfd_session(name)
+            return last if (last and last.get("state") == state
+                            and (pred is None or pred(last))) else None
+        try:
+            return poll(ok, timeout, what=f"ironlb BFD session {name} {state}")
+        except labmod.PollTimeout as e:
+            raise labmod.PollTimeout(f"{e}; ironlb says {last}") from None
 
     def announced(self, name):
         """{prefix: route} that /status says session `name` announces."""
