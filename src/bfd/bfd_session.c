@@ -1,0 +1,661 @@
+/*
+ * One BFD session on the libev loop: transmit socket, periodic transmission
+ * with jitter, detection timer, Poll Sequences, state changes.  See
+ * bfd_session.h; the protocol rules are RFC 5880 §6.8, the socket rules RFC
+ * 5881 §4-§5 (single hop) and RFC 5883 §2-§5 (multihop).
+ */
+#include "bfd/bfd_session.h"
+
+#include <errno.h>
+#include <ev.h>
+#include <math.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "base/jw.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "base/util.h"
+
+/* RFC 5881 §4: the source port of control packets. */
+#define SRC_PORT_MIN 49152
+#define SRC_PORT_MAX 65535
+/* Retry opening the transmit socket this often while it fails. */
+#define REOPEN_S 1.0
+/* How many AdminDown packets announce a shutdown (at the tx interval). */
+#define ADMIN_DOWN_PACKETS 3
+
+struct bfd_session {
+	struct bfd_session_env env;
+	struct bfd_session_cfg cfg;
+	char label[IP_STR_MAX];
+
+	enum bfd_state state, remote_state;
+	enum bfd_diag local_diag, remote_diag;
+	uint32_t local_disc, remote_disc;
+	bool remote_demand;
+	struct bfd_timers t;
+	uint8_t detect_mult;
+
+	int fd;                      /* transmit socket, -1 when not open */
+	int ifindex;                 /* of cfg.interface, 0 if none */
+	struct ip_addr bound_local;  /* source address the kernel chose */
+	bool has_bound_local;
+	uint16_t src_port;
+	double next_open;            /* earliest retry of the socket */
+	unsigned admin_down_left;    /* AdminDown packets still to send */
+
+	ev_timer tx_timer;           /* next periodic packet */
+	ev_timer detect_timer;       /* detection time (only with a peer) */
+
+	double up_since;             /* ev_now() when it came Up */
+	const char *last_down_reason;
+	uint64_t control_in, control_out, echo_in, echo_out;
+	uint64_t up_events, down_events, dropped;
+	uint32_t used_detect_ms;
+};
+
+static double now(const struct bfd_session *s)
+{
+	return ev_now(s->env.loop);
+}
+
+static void metric_add(const struct bfd_session *s, struct metrics_family *f, double v)
+{
+	const char *labels[] = { s->label };
+
+	if (f)
+		metrics_add(f, labels, v);
+}
+
+static void metric_set(const struct bfd_session *s, struct metrics_family *f, double v)
+{
+	const char *labels[] = { s->label };
+
+	if (f)
+		metrics_set(f, labels, v);
+}
+
+static uint32_t ms_to_us(uint32_t ms)
+{
+	/* The profile's ranges end at 60 s; anything larger would not fit
+	 * the 32-bit microsecond fields, so it is capped. */
+	return ms > UINT32_MAX / 1000 ? UINT32_MAX / 1000 * 1000 : ms * 1000;
+}
+
+static void cfg_defaults(struct bfd_session_cfg *c)
+{
+	if (!c->rx_interval_ms)
+		c->rx_interval_ms = BFD_DEFAULT_RX_MS;
+	if (!c->tx_interval_ms)
+		c->tx_interval_ms = BFD_DEFAULT_TX_MS;
+	if (!c->detect_mult)
+		c->detect_mult = BFD_DEFAULT_DETECT_MULT;
+	if (c->detect_mult > 255)
+		c->detect_mult = 255;
+	if (!c->echo_interval_ms)
+		c->echo_interval_ms = BFD_DEFAULT_ECHO_MS;
+	if (!c->minimum_ttl)
+		c->minimum_ttl = BFD_DEFAULT_MIN_TTL;
+}
+
+static void cfg_copy(struct bfd_session_cfg *dst, const struct bfd_session_cfg *src)
+{
+	*dst = *src;
+	dst->name = xstrdup(src->name ? src->name : "");
+	dst->profile = xstrdup(src->profile);
+	dst->interface = src->interface && *src->interface ? xstrdup(src->interface) : NULL;
+	dst->vrf = src->vrf && *src->vrf ? xstrdup(src->vrf) : NULL;
+	cfg_defaults(dst);
+}
+
+static void cfg_release(struct bfd_session_cfg *c)
+{
+	free(c->name);
+	free(c->profile);
+	free(c->interface);
+	free(c->vrf);
+}
+
+/* ------------------------------------------------------------------ */
+/* socket */
+
+static socklen_t to_sockaddr(const struct ip_addr *a, uint16_t port, int scope,
+			     struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (a->family == IP_FAMILY_V4) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		ip_to_bytes(a, (uint8_t *)&sin->sin_addr);
+		return sizeof(*sin);
+	}
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+	sin6->sin6_family = AF_INET6;
+	sin6->sin6_port = htons(port);
+	ip_to_bytes(a, sin6->sin6_addr.s6_addr);
+	sin6->sin6_scope_id = (uint32_t)scope;
+	return sizeof(*sin6);
+}
+
+static bool is_link_local(const struct ip_addr *a)
+{
+	return a->family == IP_FAMILY_V6 && (uint16_t)(a->v >> 112) >> 6 == 0xfe80 >> 6;
+}
+
+static uint16_t peer_port(const struct bfd_session *s)
+{
+	const struct bfd_opts *o = s->env.opts;
+
+	if (s->cfg.multihop)
+		return o->peer_port_multi ? o->peer_port_multi
+		       : o->port_multi	   ? o->port_multi
+					   : BFD_PORT_MULTI;
+	return o->peer_port_single ? o->peer_port_single
+	       : o->port_single	   ? o->port_single
+				   : BFD_PORT_SINGLE;
+}
+
+static void close_tx(struct bfd_session *s)
+{
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+	s->has_bound_local = false;
+}
+
+static int open_tx(struct bfd_session *s)
+{
+	const struct bfd_session_cfg *c = &s->cfg;
+	int af = c->peer.family == IP_FAMILY_V4 ? AF_INET : AF_INET6;
+	const char *dev = !c->multihop && c->interface ? c->interface : c->vrf;
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int one = 1, ttl = 255, fd, rc = -1;
+	uint16_t r16;
+
+	if (s->fd >= 0)
+		return 0;
+	if (now(s) < s->next_open)
+		return -1;
+	s->next_open = now(s) + REOPEN_S;
+	fd = socket(af, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto fail;
+	if (dev && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, dev, (socklen_t)strlen(dev) + 1) < 0)
+		goto fail;
+	/* RFC 5881 §5 / RFC 5883 §5: send with TTL (hop limit) 255, so that
+	 * the peer's GTSM check and minimumTtl can work. */
+	if (af == AF_INET) {
+		if (setsockopt(fd, IPPROTO_IP, IP_TTL, &ttl, sizeof(ttl)) < 0)
+			goto fail;
+		(void)setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one));
+	} else {
+		if (setsockopt(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &ttl, sizeof(ttl)) < 0)
+			goto fail;
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_FREEBIND, &one, sizeof(one));
+	}
+	s->ifindex = c->interface ? (int)if_nametoindex(c->interface) : 0;
+	/* RFC 5881 §4: one source port in 49152-65535 for the session. */
+	for (int i = 0; i < 64; i++) {
+		struct ip_addr any = { .family = c->peer.family };
+		if (getrandom(&r16, sizeof(r16), 0) != sizeof(r16))
+			r16 = (uint16_t)rand();
+		s->src_port = (uint16_t)(SRC_PORT_MIN + r16 % (SRC_PORT_MAX - SRC_PORT_MIN + 1));
+		sl = to_sockaddr(c->has_local ? &c->local : &any, s->src_port,
+				 c->has_local && is_link_local(&c->local) ? s->ifindex : 0, &ss);
+		rc = bind(fd, (struct sockaddr *)&ss, sl);
+		if (rc == 0 || errno != EADDRINUSE)
+			break;
+	}
+	if (rc < 0)
+		goto fail;
+	sl = to_sockaddr(&c->peer, peer_port(s), is_link_local(&c->peer) ? s->ifindex : 0, &ss);
+	if (connect(fd, (struct sockaddr *)&ss, sl) < 0)
+		goto fail;
+	sl = sizeof(ss);
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+		if (ss.ss_family == AF_INET)
+			s->bound_local = ip_from_bytes(
+				IP_FAMILY_V4, (uint8_t *)&((struct sockaddr_in *)&ss)->sin_addr);
+		else
+			s->bound_local = ip_from_bytes(
+				IP_FAMILY_V6, ((struct sockaddr_in6 *)&ss)->sin6_addr.s6_addr);
+		s->has_bound_local = true;
+	}
+	s->fd = fd;
+	return 0;
+fail:
+	log_warn("bfd transmit socket failed", "peer", s->cfg.name, "address", s->label, "device",
+		 dev ? dev : "", "error", strerror(errno), NULL);
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+/* ------------------------------------------------------------------ */
+/* transmission */
+
+/* §6.8.7: a passive session sends nothing until it knows its peer; a
+ * session shut down sends its few AdminDown packets and then nothing. */
+static bool may_send(const struct bfd_session *s)
+{
+	if (s->cfg.passive_mode && s->remote_disc == 0)
+		return false;
+	if (s->state == BFD_STATE_ADMIN_DOWN && s->admin_down_left == 0)
+		return false;
+	return true;
+}
+
+static void send_ctrl(struct bfd_session *s, bool poll, bool final)
+{
+	struct bfd_pkt p = { 0 };
+	uint8_t buf[BFD_PKT_LEN];
+	int n;
+
+	if (!may_send(s) || open_tx(s) < 0)
+		return;
+	p.state = s->state;
+	p.diag = s->local_diag;
+	p.poll = poll && !final;   /* §6.8.7: never both */
+	p.final = final;
+	p.detect_mult = s->detect_mult;
+	p.my_disc = s->local_disc;
+	p.your_disc = s->remote_disc;
+	p.desired_min_tx_us = s->t.adv_tx_us;
+	p.required_min_rx_us = s->t.adv_rx_us;
+	/* We loop the peer's echo packets only through the kernel's
+	 * forwarding; advertise it only when the profile asks for echo. */
+	p.required_min_echo_rx_us = s->cfg.echo_mode ? ms_to_us(s->cfg.echo_interval_ms) : 0;
+	n = bfd_pkt_encode(&p, buf, sizeof(buf));
+	if (n < 0)
+		return;
+	if (send(s->fd, buf, (size_t)n, 0) < 0) {
+		/* ICMP errors of earlier packets come back here on a connected
+		 * socket (ECONNREFUSED: nobody listens yet); not worth a log
+		 * line per packet.  A route change is followed by reopening. */
+		if (errno != ECONNREFUSED && errno != EAGAIN)
+			log_debug("bfd send failed", "peer", s->cfg.name, "error", strerror(errno),
+				  NULL);
+		if (errno == ENETUNREACH || errno == EADDRNOTAVAIL || errno == ENODEV)
+			close_tx(s);
+		return;
+	}
+	s->control_out++;
+	metric_add(s, s->env.metrics->control_out, 1);
+	if (s->state == BFD_STATE_ADMIN_DOWN && s->admin_down_left)
+		s->admin_down_left--;
+}
+
+static double random01(void)
+{
+	uint32_t r;
+
+	if (getrandom(&r, sizeof(r), 0) != sizeof(r))
+		r = (uint32_t)rand();
+	return (double)r / 4294967296.0;
+}
+
+/* The time to the next periodic packet: the negotiated interval with
+ * jitter, or a slow poll of 1 s when the peer wants no periodic packets
+ * (Required Min RX 0, or Demand mode while both are Up). */
+static double next_tx_delay(const struct bfd_session *s)
+{
+	uint32_t iv = bfd_timers_tx_interval_us(&s->t);
+
+	if (iv == 0 || (s->remote_demand && s->state == BFD_STATE_UP &&
+			s->remote_state == BFD_STATE_UP))
+		return 1.0;
+	return (double)bfd_jitter_us(iv, s->detect_mult, random01()) / 1e6;
+}
+
+static bool periodic_allowed(const struct bfd_session *s)
+{
+	if (bfd_timers_tx_interval_us(&s->t) == 0)
+		return false;
+	/* §6.8.7: no periodic packets to a peer in Demand mode while both
+	 * are Up. */
+	if (s->remote_demand && s->state == BFD_STATE_UP && s->remote_state == BFD_STATE_UP)
+		return false;
+	return true;
+}
+
+static void tx_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct bfd_session *s = w->data;
+
+	if (periodic_allowed(s))
+		send_ctrl(s, s->t.polling, false);
+	ev_timer_stop(loop, w);
+	ev_timer_set(w, next_tx_delay(s), 0);
+	ev_timer_start(loop, w);
+}
+
+/* After the interval shrank (session Up, Final, the peer's first packet),
+ * do not wait out the old, longer one. */
+static void tx_reschedule(struct bfd_session *s)
+{
+	double d = next_tx_delay(s);
+
+	if (!ev_is_active(&s->tx_timer) || ev_timer_remaining(s->env.loop, &s->tx_timer) > d) {
+		ev_timer_stop(s->env.loop, &s->tx_timer);
+		ev_timer_set(&s->tx_timer, d, 0);
+		ev_timer_start(s->env.loop, &s->tx_timer);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* state */
+
+static void apply_timers(struct bfd_session *s)
+{
+	bool up = s->state == BFD_STATE_UP;
+
+	if (bfd_timers_update(&s->t, ms_to_us(s->cfg.tx_interval_ms), ms_to_us(s->cfg.rx_interval_ms),
+			      s->detect_mult, up)) {
+		log_info("bfd poll sequence started", "peer", s->cfg.name, "address", s->label, NULL);
+		send_ctrl(s, true, false);
+	}
+	if (!up)
+		bfd_timers_stop_poll(&s->t);
+}
+
+static void change_state(struct bfd_session *s, enum bfd_fsm_event ev,
+			 const struct bfd_fsm_cell *c)
+{
+	enum bfd_state from = s->state;
+	char buf[16];
+
+	if (c->diag != BFD_FSM_DIAG_KEEP)
+		s->local_diag = (enum bfd_diag)c->diag;
+	if (c->next == from)
+		return;
+	s->state = c->next;
+	if (from == BFD_STATE_UP) {
+		s->down_events++;
+		s->last_down_reason = bfd_diag_str(s->local_diag);
+		metric_add(s, s->env.metrics->down_events, 1);
+		metric_set(s, s->env.metrics->session_up, 0);
+	}
+	if (c->next == BFD_STATE_UP) {
+		s->up_since = now(s);
+		s->up_events++;
+		metric_add(s, s->env.metrics->up_events, 1);
+		metric_set(s, s->env.metrics->session_up, 1);
+	}
+	if (c->next == BFD_STATE_ADMIN_DOWN)
+		s->admin_down_left = ADMIN_DOWN_PACKETS;
+	snprintf(buf, sizeof(buf), "%d", (int)s->local_diag);
+	log_msg(c->next == BFD_STATE_UP || from != BFD_STATE_UP ? LOG_INFO : LOG_WARN,
+		"bfd session state changed", "peer", s->cfg.name, "address", s->label, "from",
+		bfd_state_str(from), "to", bfd_state_str(c->next), "event", bfd_fsm_event_name[ev],
+		"diag", bfd_diag_str(s->local_diag), "remote_state", bfd_state_str(s->remote_state),
+		NULL);
+	apply_timers(s);
+	/* Tell the peer at once rather than at the next periodic packet. */
+	if (!(s->t.polling && c->next == BFD_STATE_UP))
+		send_ctrl(s, s->t.polling, false);
+	tx_reschedule(s);
+	if (s->env.changed)
+		s->env.changed(s, from, c->next, s->local_diag, ev == BFD_FSM_EV_RX_ADMIN_DOWN,
+			       s->env.arg);
+}
+
+static void run_event(struct bfd_session *s, enum bfd_fsm_event ev)
+{
+	struct bfd_fsm_cell c = bfd_fsm_lookup(s->state, ev);
+
+	change_state(s, ev, &c);
+}
+
+static void detect_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct bfd_session *s = w->data;
+
+	ev_timer_stop(loop, w);
+	log_debug("bfd detection time expired", "peer", s->cfg.name, "state",
+		  bfd_state_str(s->state), NULL);
+	/* §6.8.1: bfd.RemoteDiscr is zeroed when the Detection Time passes
+	 * without a valid packet; the peer is unknown again. */
+	s->remote_disc = 0;
+	s->remote_state = BFD_STATE_DOWN;
+	s->remote_demand = false;
+	bfd_timers_remote(&s->t, 0, 1, 0);
+	run_event(s, BFD_FSM_EV_TIMER_EXPIRED);
+}
+
+enum bfd_pkt_err bfd_session_rx(struct bfd_session *s, const struct bfd_pkt *p,
+				const struct bfd_rx_meta *m)
+{
+	struct bfd_fsm_cell c;
+	bool first = s->remote_disc == 0;
+	uint64_t det;
+
+	/* RFC 5881 §5: single hop packets arrive with TTL 255 or not at
+	 * all; RFC 5883 §5: multihop ones with at least minimumTtl. */
+	if (m->ttl >= 0) {
+		if (!s->cfg.multihop && !s->env.opts->no_gtsm && m->ttl != 255)
+			goto ttl;
+		if (s->cfg.multihop && (uint32_t)m->ttl < s->cfg.minimum_ttl)
+			goto ttl;
+	}
+	s->control_in++;
+	metric_add(s, s->env.metrics->control_in, 1);
+
+	/* §6.8.6, in order. */
+	s->remote_disc = p->my_disc;
+	s->remote_state = p->state;
+	s->remote_diag = p->diag;
+	s->remote_demand = p->demand;
+	bfd_timers_remote(&s->t, p->desired_min_tx_us, p->required_min_rx_us, p->detect_mult);
+	if (p->final && s->t.polling) {
+		bfd_timers_final(&s->t);
+		log_info("bfd poll sequence done", "peer", s->cfg.name, "address", s->label, NULL);
+	}
+	c = bfd_fsm_lookup(s->state, bfd_fsm_rx_event(p->state));
+	if (c.discard)
+		return BFD_PKT_OK;
+	change_state(s, bfd_fsm_rx_event(p->state), &c);
+	/* §6.8.6: answer a Poll with Final at once (§6.8.7: P and F never
+	 * together). */
+	if (p->poll)
+		send_ctrl(s, false, true);
+
+	/* §6.8.4: restart the detection timer on every valid packet. */
+	det = bfd_timers_detect_us(&s->t);
+	s->used_detect_ms = (uint32_t)(det / 1000);
+	ev_timer_stop(s->env.loop, &s->detect_timer);
+	if (det && s->state != BFD_STATE_ADMIN_DOWN) {
+		ev_timer_set(&s->detect_timer, (double)det / 1e6, 0);
+		ev_timer_start(s->env.loop, &s->detect_timer);
+	}
+	if (first || p->final)
+		tx_reschedule(s);
+	return BFD_PKT_OK;
+ttl:
+	s->dropped++;
+	return BFD_PKT_ERR_TTL;
+}
+
+bool bfd_session_matches(const struct bfd_session *s, const struct bfd_rx_meta *m)
+{
+	const struct bfd_session_cfg *c = &s->cfg;
+
+	if (c->multihop != m->multihop || !ip_eq(&c->peer, &m->src))
+		return false;
+	if (c->has_local && m->dst.family && !ip_eq(&c->local, &m->dst))
+		return false;
+	if (!c->multihop && c->interface && s->ifindex && m->ifindex && m->ifindex != s->ifindex)
+		return false;
+	return true;
+}
+
+/* ------------------------------------------------------------------ */
+/* lifecycle */
+
+struct bfd_session *bfd_session_new(const struct bfd_session_env *env,
+				    const struct bfd_session_cfg *cfg, uint32_t local_disc)
+{
+	struct bfd_session *s = xcalloc(1, sizeof(*s));
+
+	s->env = *env;
+	cfg_copy(&s->cfg, cfg);
+	ip_format(&s->cfg.peer, s->label);
+	s->fd = -1;
+	s->state = BFD_STATE_DOWN;
+	s->remote_state = BFD_STATE_DOWN;
+	s->local_disc = local_disc;
+	s->detect_mult = (uint8_t)s->cfg.detect_mult;
+	s->last_down_reason = "";
+	bfd_timers_init(&s->t, ms_to_us(s->cfg.tx_interval_ms), ms_to_us(s->cfg.rx_interval_ms),
+			s->detect_mult);
+	ev_timer_init(&s->tx_timer, tx_cb, 0, 0);
+	s->tx_timer.data = s;
+	ev_timer_init(&s->detect_timer, detect_cb, 0, 0);
+	s->detect_timer.data = s;
+	metric_set(s, env->metrics->session_up, 0);
+	log_info("bfd session created", "peer", s->cfg.name, "address", s->label, "profile",
+		 s->cfg.profile ? s->cfg.profile : "", "multihop", s->cfg.multihop ? "true" : "false",
+		 "passive", s->cfg.passive_mode ? "true" : "false", NULL);
+	/* The first packet goes out at once (not passive), then at the slow
+	 * rate of §6.8.3 until the session is Up. */
+	ev_timer_set(&s->tx_timer, 0, 0);
+	ev_timer_start(env->loop, &s->tx_timer);
+	return s;
+}
+
+void bfd_session_reconfigure(struct bfd_session *s, const struct bfd_session_cfg *cfg)
+{
+	struct bfd_session_cfg n;
+
+	cfg_copy(&n, cfg);
+	cfg_release(&s->cfg);
+	s->cfg = n;
+	s->detect_mult = (uint8_t)s->cfg.detect_mult;
+	log_info("bfd session reconfigured", "peer", s->cfg.name, "address", s->label, "profile",
+		 s->cfg.profile ? s->cfg.profile : "", NULL);
+	apply_timers(s);
+	tx_reschedule(s);
+}
+
+void bfd_session_admin_down(struct bfd_session *s)
+{
+	bool known = s->remote_disc != 0;
+
+	ev_timer_stop(s->env.loop, &s->detect_timer);
+	run_event(s, BFD_FSM_EV_ADMIN_DOWN);
+	if (!known)
+		s->admin_down_left = 0;
+}
+
+void bfd_session_free(struct bfd_session *s)
+{
+	const struct bfd_metrics *m;
+
+	if (!s)
+		return;
+	if (s->state != BFD_STATE_ADMIN_DOWN)
+		bfd_session_admin_down(s);
+	m = s->env.metrics;
+	ev_timer_stop(s->env.loop, &s->tx_timer);
+	ev_timer_stop(s->env.loop, &s->detect_timer);
+	close_tx(s);
+	{
+		struct metrics_family *fams[] = { m->session_up, m->control_in, m->control_out,
+						  m->echo_in,	 m->echo_out,	m->up_events,
+						  m->down_events };
+		for (size_t i = 0; i < sizeof(fams) / sizeof(fams[0]); i++)
+			if (fams[i])
+				metrics_remove_matching(fams[i], "peer", s->label);
+	}
+	log_info("bfd session removed", "peer", s->cfg.name, "address", s->label, NULL);
+	cfg_release(&s->cfg);
+	free(s);
+}
+
+/* ------------------------------------------------------------------ */
+/* accessors and status */
+
+const char *bfd_session_name(const struct bfd_session *s)
+{
+	return s->cfg.name;
+}
+
+const struct bfd_session_cfg *bfd_session_get_cfg(const struct bfd_session *s)
+{
+	return &s->cfg;
+}
+
+enum bfd_state bfd_session_state(const struct bfd_session *s)
+{
+	return s->state;
+}
+
+uint32_t bfd_session_local_disc(const struct bfd_session *s)
+{
+	return s->local_disc;
+}
+
+const struct bfd_timers *bfd_session_timers(const struct bfd_session *s)
+{
+	return &s->t;
+}
+
+const char *bfd_session_label(const struct bfd_session *s)
+{
+	return s->label;
+}
+
+void bfd_session_status(const struct bfd_session *s, struct jw *w)
+{
+	const struct bfd_session_cfg *c = &s->cfg;
+	char buf[IP_STR_MAX];
+	bool up = s->state == BFD_STATE_UP;
+
+	jw_obj_begin(w);
+	jw_kstr(w, "name", c->name);
+	jw_kstr(w, "profile", c->profile);
+	jw_kstr(w, "peer", s->label);
+	if (c->has_local)
+		jw_kstr(w, "local", ip_format(&c->local, buf));
+	else if (s->has_bound_local)
+		jw_kstr(w, "local", ip_format(&s->bound_local, buf));
+	else
+		jw_kstr(w, "local", NULL);
+	jw_kstr(w, "interface", c->interface);
+	jw_kstr(w, "vrf", c->vrf);
+	jw_kbool(w, "multihop", c->multihop);
+	jw_kbool(w, "passive", c->passive_mode);
+	jw_kstr(w, "state", bfd_state_str(s->state));
+	jw_kstr(w, "remoteState", bfd_state_str(s->remote_state));
+	jw_kint(w, "localDiscriminator", s->local_disc);
+	jw_kint(w, "remoteDiscriminator", s->remote_disc);
+	jw_kstr(w, "localDiag", bfd_diag_str(s->local_diag));
+	jw_kstr(w, "remoteDiag", bfd_diag_str(s->remote_diag));
+	jw_kint(w, "txIntervalMs", bfd_timers_tx_interval_us(&s->t) / 1000);
+	jw_kint(w, "rxIntervalMs", (long long)(s->t.use_rx_us > s->t.remote_tx_us ? s->t.use_rx_us
+										 : s->t.remote_tx_us) /
+					  1000);
+	jw_kint(w, "detectMult", s->detect_mult);
+	jw_kint(w, "remoteDetectMult", s->t.remote_mult);
+	jw_kint(w, "detectionTimeMs", (long long)(bfd_timers_detect_us(&s->t) / 1000));
+	jw_kbool(w, "pollActive", s->t.polling);
+	jw_kbool(w, "echoActive", false);
+	jw_kint(w, "echoIntervalMs", 0);
+	jw_kint(w, "uptimeS", up ? (long long)floor(now(s) - s->up_since) : 0);
+	jw_kstr(w, "lastDownReason", s->last_down_reason);
+	jw_kint(w, "controlIn", (long long)s->control_in);
+	jw_kint(w, "controlOut", (long long)s->control_out);
+	jw_kint(w, "echoIn", (long long)s->echo_in);
+	jw_kint(w, "echoOut", (long long)s->echo_out);
+	jw_kint(w, "upEvents", (long long)s->up_events);
+	jw_kint(w, "downEvents", (long long)s->down_events);
+	jw_kint(w, "dropped", (long long)s->dropped);
+	jw_obj_end(w);
+}
