@@ -867,6 +867,7 @@ class Frr(Router):
         self.igp_routes = list(igp_routes)  # unused: zebra reads the kernel's routes
         self.zebra = None
         self.bfdd = None
+        self.bfdd_auto = True   # start bfdd with bgpd when a neighbour has BFD
 
     @property
     def conf(self):
@@ -896,7 +897,8 @@ class Frr(Router):
                                          name=f"{self.name}-zebra")
             poll(lambda: (self.dir / "zserv.api").exists() or self._zebra_dead(), timeout,
                  what="zebra's zserv socket")
-        if self.bfd_neighbors() and (self.bfdd is None or not self.bfdd.alive()):
+        if (self.bfdd_auto and self.bfd_neighbors()
+                and (self.bfdd is None or not self.bfdd.alive())):
             self.start_bfdd(timeout)
         return super().start(timeout)
 

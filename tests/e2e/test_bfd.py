@@ -54,7 +54,7 @@ class BfdNet:
     `mid`), with a pool, one dual-stack Service, a BGPAdvertisement and a
     BGPPeer per family naming BFDProfile "bfd"."""
 
-    def __init__(self, lab, tmp_path, multihop=False):
+    def __init__(self, lab, tmp_path, multihop=False, hops=2):
         self.lab = lab
         self.multihop = multihop
         self.node = lab.host("node")
@@ -64,9 +64,21 @@ class BfdNet:
             self.mid = lab.host("mid")
             bgplab.veth(self.node, "eth0", self.mid, "eth0", node_addrs,
                         [f"{RTR4}/24", f"{RTR6}/64"])
-            bgplab.veth(self.mid, "eth1", self.rtr_host, "eth0",
-                        [f"{MID4}/24", f"{MID6}/64"], [f"{MH4}/24", f"{MH6}/64"])
             bgplab.forwarding(self.mid)
+            last = self.mid
+            if hops == 3:
+                # node - mid - mid2 - router: the router's packets arrive
+                # with TTL 253
+                last = lab.host("mid2")
+                bgplab.veth(self.mid, "eth2", last, "eth0", ["10.0.3.1/24", "2001:db8:3::1/64"],
+                            ["10.0.3.2/24", "2001:db8:3::2/64"])
+                bgplab.forwarding(last)
+                bgplab.route(self.mid, "10.0.2.0/24", "10.0.3.2")
+                bgplab.route(self.mid, "2001:db8:2::/64", "2001:db8:3::2")
+                bgplab.route(last, "192.168.1.0/24", "10.0.3.1")
+                bgplab.route(last, "2001:db8::/64", "2001:db8:3::1")
+            bgplab.veth(last, "eth1", self.rtr_host, "eth0",
+                        [f"{MID4}/24", f"{MID6}/64"], [f"{MH4}/24", f"{MH6}/64"])
             bgplab.route(self.node, "10.0.2.0/24", RTR4)
             bgplab.route(self.node, "2001:db8:2::/64", RTR6)
             bgplab.route(self.rtr_host, "192.168.1.0/24", MID4)
@@ -110,7 +122,7 @@ class BfdNet:
     def write_profile(self, **spec):
         self.write("bfd.yaml", bgplab.bfdprofile_manifest("bfd", **spec))
 
-    def start_router(self, kind, rprof, fams=(4, 6)):
+    def start_router(self, kind, rprof, fams=(4, 6), bfdd=True):
         ns = []
         for fam in fams:
             n = bgplab.Neighbor(self.node_addr(fam), MY_ASN, families=(fam,), bfd=rprof,
@@ -124,9 +136,9 @@ class BfdNet:
         kw = {}
         if kind == "bird" and self.multihop:
             kw["igp_routes"] = [("192.168.1.0/24", MID4), ("2001:db8::/64", MID6)]
-        self.router = bgplab.make_router(kind, self.rtr_host, PEER_ASN,
-                                         self.peer4, ns, **kw).start()
-        return self.router
+        self.router = bgplab.make_router(kind, self.rtr_host, PEER_ASN, self.peer4, ns, **kw)
+        self.router.bfdd_auto = bfdd
+        return self.router.start()
 
     def up(self, kind, rprof, fams=(4, 6), **profile):
         """Everything started; BGP Established and BFD Up on both ends, the
@@ -152,22 +164,39 @@ class BfdNet:
         return out
 
 
-def nft(host, *rules):
-    """Run nft commands (one per argument) in host's namespace."""
-    for r in rules:
-        host.run(["nft", *r.split()])
-
-
 def drop_bfd_out(host, multihop):
-    """Drop every BFD control packet the host sends."""
+    """Drop every BFD control packet the host sends: a policy routing
+    rule sends UDP to the BFD port to a blackhole (iproute2 only: the
+    lab's kernel need not have netfilter or tc actions)."""
     port = 4784 if multihop else 3784
-    nft(host, "add table inet ilbbfd",
-        "add chain inet ilbbfd out { type filter hook output priority 0 ; }",
-        f"add rule inet ilbbfd out udp dport {port} drop")
+    for v in ("-4", "-6"):
+        host.run(["ip", v, "route", "add", "blackhole", "default", "table", "3784"])
+        host.run(["ip", v, "rule", "add", "ipproto", "udp", "dport", str(port), "table",
+                  "3784", "prio", "10"])
 
 
-def undo_nft(host):
-    host.run(["nft", "delete", "table", "inet", "ilbbfd"], check=False)
+def drop_bfd_in(host, multihop, ifname="eth0"):
+    """Drop every BFD control packet that reaches the host on ifname: a
+    blackhole rule for them ahead of the local table (moved from
+    preference 0 to 1 for this)."""
+    port = 4784 if multihop else 3784
+    for v in ("-4", "-6"):
+        host.run(["ip", v, "rule", "add", "pref", "1", "lookup", "local"])
+        host.run(["ip", v, "rule", "del", "pref", "0"])
+        host.run(["ip", v, "rule", "add", "pref", "0", "iif", ifname, "ipproto", "udp",
+                  "dport", str(port), "blackhole"])
+
+
+def undo_drop(host):
+    for v in ("-4", "-6"):
+        host.run(["ip", v, "rule", "del", "prio", "10"], check=False)
+
+
+def undo_drop_in(host):
+    for v in ("-4", "-6"):
+        host.run(["ip", v, "rule", "del", "pref", "0"], check=False)
+        host.run(["ip", v, "rule", "add", "pref", "0", "lookup", "local"], check=False)
+        host.run(["ip", v, "rule", "del", "pref", "1"], check=False)
 
 
 def timed_poll(fn, timeout, what, interval=0.01):
@@ -217,6 +246,11 @@ def single(lab, tmp_path, ironlb_bin, routers):
 @pytest.fixture
 def multi(lab, tmp_path, ironlb_bin, routers):
     return BfdNet(lab, tmp_path, multihop=True)
+
+
+@pytest.fixture
+def three_hops(lab, tmp_path, ironlb_bin, routers):
+    return BfdNet(lab, tmp_path, multihop=True, hops=3)
 
 
 # ---------------------------------------------------------------------------
@@ -270,8 +304,14 @@ def test_router_sees_profile_intervals_and_detects_node_link_down(request, kind,
     # Distinct values on each side so that negotiation shows: ironlb asks
     # for more than the router on every timer.
     rprof = bgplab.BfdProfile(200, 200, 3)
+    extra = {}
+    if kind == "bird" and hop == "multi":
+        # BIRD 2.0 sends multihop BFD with the default TTL (64), not 255:
+        # MetalLB's default minimumTtl (254) would refuse it, as FRR's
+        # would
+        extra["minimumTtl"] = 60
     net.up(kind, rprof, fams=(fam,), receiveInterval=400, transmitInterval=350,
-           detectMultiplier=4)
+           detectMultiplier=4, **extra)
     naddr = net.node_addr(fam)
     rs = net.router.bfd_session(naddr)
     if kind == "frr":
@@ -310,7 +350,8 @@ def test_router_packets_dropped_ironlb_detects_and_holds_bgp(single, kind):
     net.up(kind, rprof, fams=(4,))
     s = net.speaker.bfd_session("router-ipv4")
     bound = s["detectionTimeMs"] / 1000 * 1.1
-    drop_bfd_out(net.rtr_host, False)
+    # the router's packets lost on their way to the node
+    drop_bfd_in(net.node, False)
     _, took, res = timed_poll(
         lambda: (net.speaker.bfd_session("router-ipv4") or {}).get("state") == "Down", 10,
         "ironlb declares BFD down")
@@ -326,7 +367,7 @@ def test_router_packets_dropped_ironlb_detects_and_holds_bgp(single, kind):
     # held while BFD is down: no session although TCP works
     assert net.speaker.session("router-ipv4")["state"] != "Established"
     # BFD back: BGP comes back
-    undo_nft(net.rtr_host)
+    undo_drop_in(net.node)
     net.speaker.wait_bfd("router-ipv4", "Up", UP)
     net.speaker.wait_established(["router-ipv4"], UP)
     assert net.speaker.session("router-ipv4")["bfd_held"] is False
@@ -376,41 +417,39 @@ def test_passive_mode_waits_for_the_peer(single):
     net = single
     net.write_profile(passiveMode=True)
     net.write_peers()
-    rprof = bgplab.BfdProfile(300, 300, 3, passive=True)
-    net.start_router("frr", rprof, fams=(4,))
+    # the router's BFD daemon is not running yet: nobody sends
+    net.start_router("frr", bgplab.BfdProfile(300, 300, 3), fams=(4,), bfdd=False)
     net.speaker.start()
     net.speaker.wait_established(["router-ipv4"], UP)
-    # both passive: nobody starts; ironlb has sent nothing within several
-    # slow-rate intervals (1 s each)
+    # a passive session sends nothing while its peer is silent: watched
+    # over three of the slow-rate intervals (1 s each)
     end = time.monotonic() + 3
     while time.monotonic() < end:
         s = net.speaker.bfd_session("router-ipv4")
-        assert s is not None and s["controlOut"] == 0, s
-        assert s["state"] != "Up", s
+        assert s is not None and s["controlOut"] == 0 and s["state"] != "Up", s
         time.sleep(0.2)
-    # the router becomes active: the session comes up
-    net.router.set_bfd_profile(NODE4, bgplab.BfdProfile(300, 300, 3))
+    # the router starts BFD: ironlb answers and the session comes up
+    net.router.start_bfdd()
     net.speaker.wait_bfd("router-ipv4", "Up", UP)
     net.router.wait_bfd(NODE4, "up", UP)
 
 
 @pytest.mark.parametrize("fam", (4, 6))
-def test_minimum_ttl_refuses_packets_from_too_far(multi, fam):
-    net = multi
+def test_minimum_ttl_refuses_packets_from_too_far(three_hops, fam):
+    net = three_hops
+    # three hops: the router's packets (sent with TTL 255) arrive with
+    # 253, below the profile's 254
     net.write_profile(minimumTtl=254)
     net.write_peers()
-    # the router's BFD packets leave with TTL 251: one hop later 250 < 254
-    what = "ip ttl" if fam == 4 else "ip6 hoplimit"
-    nft(net.rtr_host, "add table inet ilbbfd",
-        "add chain inet ilbbfd out { type filter hook output priority 0 ; }",
-        f"add rule inet ilbbfd out udp dport 4784 {what} set 251")
-    net.start_router("frr", bgplab.BfdProfile(300, 300, 3), fams=(fam,))
+    net.start_router("frr", bgplab.BfdProfile(300, 300, 3, minimum_ttl=250), fams=(fam,))
     net.speaker.start()
     name = f"router-ipv{fam}"
     net.speaker.wait_established([name], UP)
     poll(lambda: (net.speaker.bfd_session(name) or {}).get("dropped", 0) >= 3, UP,
          what="ironlb drops the router's packets")
-    assert net.speaker.bfd_session(name)["state"] != "Up"
-    # from 255: one hop later 254, accepted
-    undo_nft(net.rtr_host)
+    s = net.speaker.bfd_session(name)
+    assert s["state"] != "Up" and s["controlIn"] == 0, s
+    # 253 allowed: the same packets are taken and the session comes up
+    net.write_profile(minimumTtl=253)
     net.speaker.wait_bfd(name, "Up", UP)
+    net.router.wait_bfd(net.node_addr(fam), "up", UP)
