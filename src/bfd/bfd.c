@@ -97,7 +97,7 @@ static uint16_t listen_port(const struct bfd *b, bool multihop)
 static struct bfd_session *by_disc(const struct bfd *b, uint32_t disc)
 {
 	for (size_t i = 0; i < b->n; i++)
-		if (bfd_session_local_disc(b->s[i]) == disc)
+		if (b->s[i] && bfd_session_local_disc(b->s[i]) == disc)
 			return b->s[i];
 	return NULL;
 }
