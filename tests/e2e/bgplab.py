@@ -868,6 +868,9 @@ class Frr(Router):
         self.zebra = None
         self.bfdd = None
         self.bfdd_auto = True   # start bfdd with bgpd when a neighbour has BFD
+        # BFD sessions with no BGP neighbour: (peer, local address,
+        # interface for single hop or None for multihop, BfdProfile)
+        self.bfd_peers = []
 
     @property
     def conf(self):
@@ -897,7 +900,7 @@ class Frr(Router):
                                          name=f"{self.name}-zebra")
             poll(lambda: (self.dir / "zserv.api").exists() or self._zebra_dead(), timeout,
                  what="zebra's zserv socket")
-        if (self.bfdd_auto and self.bfd_neighbors()
+        if (self.bfdd_auto and (self.bfd_neighbors() or self.bfd_peers)
                 and (self.bfdd is None or not self.bfdd.alive())):
             self.start_bfdd(timeout)
         return super().start(timeout)
@@ -921,7 +924,10 @@ class Frr(Router):
         poll(ready, timeout, what=f"bfdd on {self.host.name} answering its CLI")
 
     def write_bfdd_config(self):
-        L = [f"hostname {self.name}-bfdd", "log stdout informational", "!", "bfd"]
+        # peer events at debug level, with milliseconds: bench/bfd.py
+        # reads the moment of each state change from this log
+        L = [f"hostname {self.name}-bfdd", "log stdout debugging",
+             "log timestamp precision 3", "debug bfd peer", "!", "bfd"]
         seen = set()
         for n in self.bfd_neighbors():
             b = n.bfd
@@ -950,6 +956,13 @@ class Frr(Router):
             if n.interface and not n.multihop:
                 line += f" interface {n.interface}"
             L += [line, f"  profile {self._bfd_profile_name(n)}", " !"]
+        for peer, local, ifname, b in self.bfd_peers:
+            # single hop with the interface; multihop without
+            line = f" peer {peer}{'' if ifname else ' multihop'} local-address {local}"
+            if ifname:
+                line += f" interface {ifname}"
+            L += [line, f"  detect-multiplier {b.multiplier}",
+                  f"  receive-interval {b.receive}", f"  transmit-interval {b.transmit}", " !"]
         L += ["!"]
         (self.dir / "bfdd.conf").write_text("\n".join(L) + "\n")
 
@@ -973,6 +986,29 @@ class Frr(Router):
         p = self.host.run(args, check=False)
         if p.returncode != 0:
             raise RuntimeError(f"vtysh bfdd: exit {p.returncode}: {p.stderr or p.stdout}")
+
+    def bfd_peers_json(self):
+        """`show bfd peers json` as bfdd prints it (a list)."""
+        p = self.host.run(["vtysh", "--vty_socket", self.vty_dir, "-d", "bfdd", "-c",
+                           "show bfd peers json"], check=False)
+        if p.returncode != 0:
+            raise RuntimeError(f"vtysh show bfd peers: exit {p.returncode}: "
+                               f"{p.stderr.strip() or p.stdout.strip()}")
+        return json.loads(p.stdout or "[]")
+
+    def bfd_state_changes(self):
+        """(wall-clock time, peer, local address, from, to) of every state
+        change in bfdd's log ("debug bfd peer", millisecond timestamps,
+        local time)."""
+        out = []
+        for line in (self.bfdd.output() if self.bfdd else "").splitlines():
+            m = re.match(r"^(\d{4}/\d\d/\d\d \d\d:\d\d:\d\d\.\d+) .*state-change: \[.*"
+                         r"peer:(\S+) local:(\S+) .*\] (\S+) -> (\S+)", line)
+            if m:
+                whole, _, frac = m.group(1).partition(".")
+                t = time.mktime(time.strptime(whole, "%Y/%m/%d %H:%M:%S")) + float("0." + frac)
+                out.append((t, norm_ip(m.group(2)), m.group(3), m.group(4), m.group(5)))
+        return out
 
     def bfd_sessions(self):
         """`show bfd peers json` (bfdd): state, remote state and
