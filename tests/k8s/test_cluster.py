@@ -17,6 +17,8 @@ what it needs, so that a failure of one does not hide the others):
 3. speaker metrics and ConfigurationState;
 4. BGP: BIRD holds every Service prefix from both nodes (next hop the
    node, the guide's community), ServiceBGPStatus objects, sessions up;
+   BFD with BIRD from a BFDProfile, Up, with bfdUp / bfdDown Events on
+   the BGPPeers;
 5. failover: the exclusion label (or a NetworkUnavailable condition) moves
    Layer 2 ownership and withdraws the node's routes; removing it restores
    the routes and makes the node a candidate again, without taking the
@@ -542,6 +544,73 @@ def test_bgp_md5_password_from_a_secret(c):
                       check=False)
         set_router_password(c, None)
         c.kubectl("delete", "secret", "bgp-md5", "-n", "metallb-system", "--ignore-not-found")
+    wait_sessions(c)
+
+
+def test_bfd_sessions_with_the_router_and_their_events(c):
+    """A BFDProfile named by the guide's BGPPeers: every speaker runs a
+    BFD session with BIRD for each of them, BIRD sees them Up, each
+    speaker's /status says Up, and `kubectl get events` shows a bfdUp
+    Event on each BGPPeer from each node (reportingController
+    metallb.io/speaker).  When BIRD's BFD goes away (its protocol bfd
+    removed: AdminDown), the sessions go down with a bfdDown Event whose
+    note says the BGP session is kept (RFC 5882: AdminDown is not a
+    failure), and BGP stays Established."""
+    guide(c)
+    wait_sessions(c)
+    peers = ("router-ipv4", "router-ipv6")
+    prof = cl.bgplab.BfdProfile(300, 300, 3)
+    c.kubectl("apply", "-f", "-", input=cl.bgplab.bfdprofile_manifest(
+        "fast", receiveInterval=300, transmitInterval=300, detectMultiplier=3))
+    try:
+        for n in c.bird.neighbors:
+            n.bfd = prof
+        c.bird.restart()
+        for p in peers:
+            c.kubectl("patch", "bgppeers.metallb.io", p, "-n", NS, "--type=merge",
+                      "-p", json.dumps({"spec": {"bfdProfile": "fast"}}))
+        for n in c.nodes:
+            for a in (c.node_v4(n), c.node_v6(n)):
+                try:
+                    c.bird.wait_bfd(a, "up", UP)
+                except labmod.PollTimeout as e:
+                    raise AssertionError(f"{e}\n{c.logs()}") from None
+        wait_sessions(c)
+        for n, sp in c.speakers.items():
+            c.wait(lambda sp=sp: sorted((s["name"], s["state"]) for s in sp.status()["bfd"]) ==
+                   [(p, "Up") for p in peers], 10, f"{n}: /status bfd Up")
+            for p in peers:
+                def up(n=n, p=p):
+                    return [e for e in c.events(p, namespace=NS, reason="bfdUp")
+                            if f"node {n}" in e.get("note", "")
+                            and e.get("reportingController") == "metallb.io/speaker"
+                            and e["regarding"]["kind"] == "BGPPeer"]
+                c.wait(up, 10, f"bfdUp Event on BGPPeer {p} from {n}")
+
+        # BIRD stops running BFD: AdminDown to every speaker
+        for n in c.bird.neighbors:
+            n.bfd = None
+        c.bird.write_config()
+        c.bird.birdc("configure")
+        for n in c.nodes:
+            for p in peers:
+                def down(n=n, p=p):
+                    return [e for e in c.events(p, namespace=NS, reason="bfdDown")
+                            if f"node {n}" in e.get("note", "")
+                            and "BGP session kept" in e.get("note", "")]
+                c.wait(down, 15, f"bfdDown Event (AdminDown) on {p} from {n}")
+        for n in c.nodes:
+            for a in (c.node_v4(n), c.node_v6(n)):
+                assert c.bird.state(a) == "Established", (a, c.bird.state(a))
+    finally:
+        for p in peers:
+            c.kubectl("patch", "bgppeers.metallb.io", p, "-n", NS, "--type=json",
+                      "-p", json.dumps([{"op": "remove", "path": "/spec/bfdProfile"}]),
+                      check=False)
+        c.kubectl("delete", "bfdprofiles.metallb.io", "fast", "-n", NS, "--ignore-not-found")
+        for n in c.bird.neighbors:
+            n.bfd = None
+        c.bird.restart()
     wait_sessions(c)
 
 
