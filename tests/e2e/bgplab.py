@@ -522,6 +522,17 @@ class Bird(Router):
                                f"{p.stderr.strip() or p.stdout.strip()}")
         return p.stdout
 
+    def reconfigure(self, timeout=20):
+        """Write the configuration again and have the running BIRD take it
+        (`birdc configure`, outside the restricted mode the queries use):
+        protocols whose options changed are reconfigured or restarted as
+        BIRD decides, without restarting BIRD."""
+        self.write_config()
+        p = self.host.run(["birdc", "-s", self.sock, "configure"], timeout=timeout, check=False)
+        if p.returncode != 0 or not re.search(r"Reconfigur(ed|ation in progress)", p.stdout):
+            raise RuntimeError(f"birdc configure: exit {p.returncode}: "
+                               f"{p.stderr.strip() or p.stdout.strip()}")
+
     def ping(self):
         return self.sock.exists() and "BIRD" in self.birdc("show", "status")
 

@@ -364,6 +364,13 @@ def test_router_packets_dropped_ironlb_detects_and_holds_bgp(single, kind):
     poll(lambda: "bgp session held down by BFD" in net.speaker.log(), 3,
          what="the log says why")
     wait_no_routes(net.router, NODE4, 4, 5, "the router lost the routes")
+    # and `ironlb status` prints both: the BGP session held, BFD down
+    table = net.node.run([labmod.ironlb_bin(), "status", "--server", net.speaker.server]).stdout
+    bgp_line = next(l for l in table.splitlines() if l.startswith("router-ipv4") and RTR4 in l)
+    assert "(BFD)" in bgp_line, table
+    head = next(i for i, l in enumerate(table.splitlines()) if l.startswith("BFD SESSION"))
+    bfd_line = table.splitlines()[head + 1].split()
+    assert bfd_line[:4] == ["router-ipv4", RTR4, "one", "Down"], table
     # held while BFD is down: no session although TCP works
     assert net.speaker.session("router-ipv4")["state"] != "Established"
     # BFD back: BGP comes back

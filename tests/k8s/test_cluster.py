@@ -18,7 +18,7 @@ what it needs, so that a failure of one does not hide the others):
 4. BGP: BIRD holds every Service prefix from both nodes (next hop the
    node, the guide's community), ServiceBGPStatus objects, sessions up;
    BFD with BIRD from a BFDProfile, Up, with bfdUp / bfdDown Events on
-   the BGPPeers;
+   the BGPPeers, BGP held down while BFD is down;
 5. failover: the exclusion label (or a NetworkUnavailable condition) moves
    Layer 2 ownership and withdraws the node's routes; removing it restores
    the routes and makes the node a candidate again, without taking the
@@ -552,10 +552,11 @@ def test_bfd_sessions_with_the_router_and_their_events(c):
     BFD session with BIRD for each of them, BIRD sees them Up, each
     speaker's /status says Up, and `kubectl get events` shows a bfdUp
     Event on each BGPPeer from each node (reportingController
-    metallb.io/speaker).  When BIRD's BFD goes away (its protocol bfd
-    removed: AdminDown), the sessions go down with a bfdDown Event whose
-    note says the BGP session is kept (RFC 5882: AdminDown is not a
-    failure), and BGP stays Established."""
+    metallb.io/speaker).  When BIRD stops running BFD (reconfigured
+    without it, it just goes silent), every speaker declares the sessions
+    down, holds BGP down (RFC 5882) and posts a bfdDown Warning Event
+    saying so; BFD back at BIRD brings BFD Up (a new bfdUp Event) and BGP
+    Established again."""
     guide(c)
     wait_sessions(c)
     peers = ("router-ipv4", "router-ipv6")
@@ -587,21 +588,33 @@ def test_bfd_sessions_with_the_router_and_their_events(c):
                             and e["regarding"]["kind"] == "BGPPeer"]
                 c.wait(up, 10, f"bfdUp Event on BGPPeer {p} from {n}")
 
-        # BIRD stops running BFD: AdminDown to every speaker
+        # BIRD stops running BFD (reconfigured without it: it goes silent,
+        # no AdminDown): every speaker declares the session down, tears
+        # BGP down and holds it, with a Warning Event saying so
+        def evs(p, n, reason, text=""):
+            return [e for e in c.events(p, namespace=NS, reason=reason)
+                    if f"node {n}" in e.get("note", "") and text in e.get("note", "")]
+        ups = {(p, n): len(evs(p, n, "bfdUp")) for p in peers for n in c.nodes}
         for n in c.bird.neighbors:
             n.bfd = None
-        c.bird.write_config()
-        c.bird.birdc("configure")
+        c.bird.reconfigure()
         for n in c.nodes:
             for p in peers:
-                def down(n=n, p=p):
-                    return [e for e in c.events(p, namespace=NS, reason="bfdDown")
-                            if f"node {n}" in e.get("note", "")
-                            and "BGP session kept" in e.get("note", "")]
-                c.wait(down, 15, f"bfdDown Event (AdminDown) on {p} from {n}")
+                e = c.wait(lambda n=n, p=p: evs(p, n, "bfdDown", "held until BFD is Up"), 15,
+                           f"bfdDown Event on {p} from {n}")[0]
+                assert e["type"] == "Warning", e
+        c.wait(lambda: all(c.bird.state(a) != "Established"
+                           for n in c.nodes for a in (c.node_v4(n), c.node_v6(n))),
+               10, "BGP held down on every node")
+        # BFD back at BIRD: Up again, a new bfdUp Event, BGP back
+        for n in c.bird.neighbors:
+            n.bfd = prof
+        c.bird.reconfigure()
         for n in c.nodes:
-            for a in (c.node_v4(n), c.node_v6(n)):
-                assert c.bird.state(a) == "Established", (a, c.bird.state(a))
+            for p in peers:
+                c.wait(lambda n=n, p=p: len(evs(p, n, "bfdUp")) > ups[(p, n)], UP,
+                       f"a new bfdUp Event on {p} from {n}")
+        wait_sessions(c)
     finally:
         for p in peers:
             c.kubectl("patch", "bgppeers.metallb.io", p, "-n", NS, "--type=json",
