@@ -390,10 +390,14 @@ def test_sigstop_detected_by_the_router(single):
     try:
         _, took, res = timed_poll(lambda: net.router.bfd_session(NODE4).state != "up", 10,
                                   "FRR declares BFD down")
+        # still stopped: nothing can announce the routes again meanwhile
+        wait_no_routes(net.router, NODE4, 4, 3, "FRR withdrew the routes")
     finally:
         net.speaker.proc.send(signal.SIGCONT)
     assert took <= bound + res, f"FRR took {took:.3f}s, bound {bound:.3f}s (+{res:.3f}s)"
-    wait_no_routes(net.router, NODE4, 4, 3, "FRR withdrew the routes")
+    # resumed: BFD and BGP come back by themselves
+    net.speaker.wait_bfd("router-ipv4", "Up", UP)
+    net.speaker.wait_established(["router-ipv4"], UP)
 
 
 @pytest.mark.parametrize("hop", ("single", "multi"))
