@@ -11,7 +11,10 @@
  * bfd_pkt, then given to the session its Your Discriminator names, or,
  * while that is zero, to the session of its addresses (RFC 5880 §6.8.6).
  * A socket that cannot be opened (the VRF device does not exist yet) is
- * retried every few seconds.
+ * retried every few seconds.  Sessions with echo also get the echo port
+ * (3785), which only reflects FRR's IPv6 echo packets (echo_reflect_cb);
+ * our own echo packets travel on the sessions' packet sockets
+ * (bfd_echo.h).
  */
 #include "bfd/bfd.h"
 
@@ -36,8 +39,10 @@ struct bfd_sock {
 	struct bfd *b;
 	int af;
 	bool multihop;
+	bool echo;                   /* the echo port: reflector (see below) */
 	char *vrf;                   /* NULL: default */
 	int fd;
+	int open_errno;              /* last failure logged, 0 after a success */
 	ev_io io;
 	bool used;                   /* mark during bfd_set */
 };
@@ -87,8 +92,10 @@ bool bfd_session_cfg_differs(const struct bfd_session_cfg *a, const struct bfd_s
 /* ------------------------------------------------------------------ */
 /* receive */
 
-static uint16_t listen_port(const struct bfd *b, bool multihop)
+static uint16_t listen_port(const struct bfd *b, bool multihop, bool echo)
 {
+	if (echo)
+		return b->opts.port_echo ? b->opts.port_echo : BFD_PORT_ECHO;
 	if (multihop)
 		return b->opts.port_multi ? b->opts.port_multi : BFD_PORT_MULTI;
 	return b->opts.port_single ? b->opts.port_single : BFD_PORT_SINGLE;
@@ -202,6 +209,96 @@ static void rx_cb(struct ev_loop *loop, ev_io *w, int revents)
 	}
 }
 
+/*
+ * Echo packets delivered to our own echo port.  A true echo (RFC 5881 §4)
+ * never arrives here: it is addressed to its sender and our kernel
+ * forwards it back.  FRR's bfdd sends its IPv6 echo packets to the peer's
+ * address instead, with hop limit 255, and expects the peer to send them
+ * back with 254 (its bfdd does so for its own kind); we do the same, for
+ * the peers of sessions that asked for echo and are Up, so that FRR's
+ * IPv6 echo works against us.  Anything else is dropped.
+ */
+static void echo_reflect_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct bfd_sock *k = w->data;
+	struct bfd *b = k->b;
+
+	for (int i = 0; i < 64; i++) {
+		uint8_t buf[512];
+		union {
+			char c[256];
+			struct cmsghdr align;
+		} ctl;
+		struct sockaddr_storage from;
+		struct iovec iov = { buf, sizeof(buf) };
+		struct msghdr mh = { .msg_name = &from, .msg_namelen = sizeof(from),
+				     .msg_iov = &iov, .msg_iovlen = 1,
+				     .msg_control = ctl.c, .msg_controllen = sizeof(ctl.c) };
+		struct bfd_rx_meta m = { .ttl = -1 };
+		const struct bfd_session *s = NULL;
+		ssize_t n = recvmsg(k->fd, &mh, MSG_DONTWAIT);
+
+		if (n < 0)
+			return;
+		m.src = from_sockaddr(&from);
+		parse_cmsgs(&mh, &m);
+		if (m.ttl != 255)
+			continue;
+		for (size_t j = 0; j < b->n && !s; j++) {
+			const struct bfd_session_cfg *c = bfd_session_get_cfg(b->s[j]);
+			if (c->echo_mode && !c->multihop && str_eq(c->vrf, k->vrf) &&
+			    bfd_session_state(b->s[j]) == BFD_STATE_UP && ip_eq(&c->peer, &m.src))
+				s = b->s[j];
+		}
+		if (!s)
+			continue;
+		/* Back to where it came from, from the address it was sent to,
+		 * with one hop less. */
+		union {
+			char c[CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(int))];
+			struct cmsghdr align;
+		} out;
+		int hops = 254;
+		memset(&out, 0, sizeof(out));
+		mh.msg_iov->iov_len = (size_t)n;
+		mh.msg_control = out.c;
+		mh.msg_flags = 0;
+		struct cmsghdr *c = (struct cmsghdr *)out.c;
+		if (k->af == AF_INET) {
+			struct in_pktinfo pi = { 0 };
+			pi.ipi_ifindex = m.ifindex;
+			ip_to_bytes(&m.dst, (uint8_t *)&pi.ipi_spec_dst);
+			c->cmsg_level = IPPROTO_IP;
+			c->cmsg_type = IP_PKTINFO;
+			c->cmsg_len = CMSG_LEN(sizeof(pi));
+			memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+			c = (struct cmsghdr *)(out.c + CMSG_SPACE(sizeof(pi)));
+			c->cmsg_level = IPPROTO_IP;
+			c->cmsg_type = IP_TTL;
+			c->cmsg_len = CMSG_LEN(sizeof(int));
+			memcpy(CMSG_DATA(c), &hops, sizeof(int));
+			mh.msg_controllen = CMSG_SPACE(sizeof(pi)) + CMSG_SPACE(sizeof(int));
+		} else {
+			struct in6_pktinfo pi = { 0 };
+			pi.ipi6_ifindex = (unsigned)m.ifindex;
+			ip_to_bytes(&m.dst, pi.ipi6_addr.s6_addr);
+			c->cmsg_level = IPPROTO_IPV6;
+			c->cmsg_type = IPV6_PKTINFO;
+			c->cmsg_len = CMSG_LEN(sizeof(pi));
+			memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+			c = (struct cmsghdr *)(out.c + CMSG_SPACE(sizeof(pi)));
+			c->cmsg_level = IPPROTO_IPV6;
+			c->cmsg_type = IPV6_HOPLIMIT;
+			c->cmsg_len = CMSG_LEN(sizeof(int));
+			memcpy(CMSG_DATA(c), &hops, sizeof(int));
+			mh.msg_controllen = CMSG_SPACE(sizeof(pi)) + CMSG_SPACE(sizeof(int));
+		}
+		if (sendmsg(k->fd, &mh, MSG_DONTWAIT) < 0)
+			log_debug("bfd echo reflect failed", "peer", bfd_session_name(s), "error",
+				  strerror(errno), NULL);
+	}
+}
+
 static void sock_close(struct bfd_sock *k)
 {
 	if (k->fd >= 0) {
@@ -217,7 +314,7 @@ static int sock_open(struct bfd_sock *k)
 	struct sockaddr_storage ss = { 0 };
 	socklen_t sl;
 	int one = 1, fd;
-	uint16_t port = listen_port(b, k->multihop);
+	uint16_t port = listen_port(b, k->multihop, k->echo);
 
 	fd = socket(k->af, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -247,17 +344,21 @@ static int sock_open(struct bfd_sock *k)
 	if (bind(fd, (struct sockaddr *)&ss, sl) < 0)
 		goto fail;
 	k->fd = fd;
-	ev_io_init(&k->io, rx_cb, fd, EV_READ);
+	k->open_errno = 0;
+	ev_io_init(&k->io, k->echo ? echo_reflect_cb : rx_cb, fd, EV_READ);
 	k->io.data = k;
 	ev_io_start(b->loop, &k->io);
 	return 0;
-fail: {
-	char pbuf[8];
-	snprintf(pbuf, sizeof(pbuf), "%u", port);
-	log_warn("bfd listening socket failed, retrying", "family",
-		 k->af == AF_INET ? "ipv4" : "ipv6", "port", pbuf, "vrf", k->vrf ? k->vrf : "",
-		 "error", strerror(errno), NULL);
-}
+fail:
+	/* Retried every few seconds; said once per kind of failure. */
+	if (errno != k->open_errno) {
+		char pbuf[8];
+		k->open_errno = errno;
+		snprintf(pbuf, sizeof(pbuf), "%u", port);
+		log_warn("bfd listening socket failed, retrying", "family",
+			 k->af == AF_INET ? "ipv4" : "ipv6", "port", pbuf, "vrf",
+			 k->vrf ? k->vrf : "", "error", strerror(errno), NULL);
+	}
 	if (fd >= 0)
 		close(fd);
 	return -1;
@@ -272,14 +373,15 @@ static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
 			sock_open(b->socks[i]);
 }
 
-static void sock_need(struct bfd *b, const struct bfd_session_cfg *c)
+static void sock_need(struct bfd *b, const struct bfd_session_cfg *c, bool echo)
 {
 	int af = c->peer.family == IP_FAMILY_V4 ? AF_INET : AF_INET6;
 	struct bfd_sock *k;
 
 	for (size_t i = 0; i < b->nsocks; i++) {
 		k = b->socks[i];
-		if (k->af == af && k->multihop == c->multihop && str_eq(k->vrf, c->vrf)) {
+		if (k->af == af && k->echo == echo && (echo || k->multihop == c->multihop) &&
+		    str_eq(k->vrf, c->vrf)) {
 			k->used = true;
 			return;
 		}
@@ -287,7 +389,8 @@ static void sock_need(struct bfd *b, const struct bfd_session_cfg *c)
 	k = xcalloc(1, sizeof(*k));
 	k->b = b;
 	k->af = af;
-	k->multihop = c->multihop;
+	k->multihop = !echo && c->multihop;
+	k->echo = echo;
 	k->vrf = c->vrf && *c->vrf ? xstrdup(c->vrf) : NULL;
 	k->fd = -1;
 	k->used = true;
@@ -456,7 +559,9 @@ int bfd_set(struct bfd *b, const struct bfd_session_cfg *cfgs, size_t n)
 		struct bfd_session_cfg tmp;
 		size_t at;
 
-		sock_need(b, c);
+		sock_need(b, c, false);
+		if (c->echo_mode && !c->multihop)
+			sock_need(b, c, true);
 		if (find(b, c->name, &at) == 0 &&
 		    bfd_session_cfg_same_identity(bfd_session_get_cfg(b->s[at]), c)) {
 			next[i] = b->s[at];

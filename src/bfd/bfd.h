@@ -101,7 +101,9 @@ int bfd_set(struct bfd *b, const struct bfd_session_cfg *cfgs, size_t n);
  * local_diag is the diagnostic we set with the change; peer_admin_down is
  * true when the session went Down because the peer said AdminDown (RFC
  * 5882 §3.2: the client should not treat that as a failure).  The
- * listener may call bfd_state_of() but not bfd_set() or bfd_free(). */
+ * listener may call bfd_state_of() but not bfd_set() or bfd_free().  It
+ * is not called for sessions that bfd_set() removes or bfd_free() ends
+ * (their AdminDown is sent all the same). */
 typedef void (*bfd_state_fn)(void *arg, const char *name, enum bfd_state from,
 			     enum bfd_state to, enum bfd_diag local_diag, bool peer_admin_down);
 void bfd_set_listener(struct bfd *b, bfd_state_fn fn, void *arg);
@@ -111,7 +113,10 @@ void bfd_set_listener(struct bfd *b, bfd_state_fn fn, void *arg);
 enum bfd_state bfd_state_of(const struct bfd *b, const char *name);
 
 /* Send AdminDown (diag 7) to every peer a few times and then stay quiet;
- * sessions remain (bfd_state_of says AdminDown) until bfd_free(). */
+ * sessions remain (bfd_state_of says AdminDown) until bfd_free().  The
+ * first AdminDown packet is sent before this returns, the others (one a
+ * second, three in all) while the loop runs on.  The listener hears each
+ * Up/Init/Down -> AdminDown change, with diag 7. */
 void bfd_stop(struct bfd *b);
 void bfd_free(struct bfd *b);
 

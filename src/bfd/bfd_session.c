@@ -11,6 +11,7 @@
 #include <math.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -21,6 +22,7 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "base/util.h"
+#include "bfd/bfd_echo.h"
 
 /* RFC 5881 §4: the source port of control packets. */
 #define SRC_PORT_MIN 49152
@@ -48,7 +50,24 @@ struct bfd_session {
 	bool has_bound_local;
 	uint16_t src_port;
 	double next_open;            /* earliest retry of the socket */
+	int open_errno;              /* last failure logged, 0 after a success */
 	unsigned admin_down_left;    /* AdminDown packets still to send */
+
+	/* echo function (RFC 5880 §6.4): see bfd_echo.h */
+	bool echo_active;
+	int echo_fd;                 /* AF_PACKET socket, -1 when not active */
+	int echo_ifindex;
+	uint8_t echo_mac[6];
+	struct ip_addr echo_self;
+	uint32_t remote_echo_rx_us;  /* the peer's Required Min Echo RX */
+	uint32_t echo_rx_adv;        /* our Required Min Echo RX */
+	uint32_t echo_tx_us;         /* echo interval in use */
+	uint64_t echo_seq;
+	double echo_next_try;        /* earliest retry after a failed start */
+	const char *echo_why;        /* why echo is not active, for status */
+	ev_io echo_io;
+	ev_timer echo_tx_timer;
+	ev_timer echo_detect_timer;
 
 	ev_timer tx_timer;           /* next periodic packet */
 	ev_timer detect_timer;       /* detection time (only with a peer) */
@@ -230,10 +249,14 @@ static int open_tx(struct bfd_session *s)
 		s->has_bound_local = true;
 	}
 	s->fd = fd;
+	s->open_errno = 0;
 	return 0;
 fail:
-	log_warn("bfd transmit socket failed", "peer", s->cfg.name, "address", s->label, "device",
-		 dev ? dev : "", "error", strerror(errno), NULL);
+	/* Retried every second; said once per kind of failure. */
+	if (errno != s->open_errno)
+		log_warn("bfd transmit socket failed, retrying", "peer", s->cfg.name, "address",
+			 s->label, "device", dev ? dev : "", "error", strerror(errno), NULL);
+	s->open_errno = errno;
 	if (fd >= 0)
 		close(fd);
 	return -1;
@@ -270,9 +293,7 @@ static void send_ctrl(struct bfd_session *s, bool poll, bool final)
 	p.your_disc = s->remote_disc;
 	p.desired_min_tx_us = s->t.adv_tx_us;
 	p.required_min_rx_us = s->t.adv_rx_us;
-	/* We loop the peer's echo packets only through the kernel's
-	 * forwarding; advertise it only when the profile asks for echo. */
-	p.required_min_echo_rx_us = s->cfg.echo_mode ? ms_to_us(s->cfg.echo_interval_ms) : 0;
+	p.required_min_echo_rx_us = s->echo_rx_adv;
 	n = bfd_pkt_encode(&p, buf, sizeof(buf));
 	if (n < 0)
 		return;
@@ -350,15 +371,205 @@ static void tx_reschedule(struct bfd_session *s)
 	}
 }
 
+
+/* ------------------------------------------------------------------ */
+/* echo function */
+
+static void run_event(struct bfd_session *s, enum bfd_fsm_event ev);
+static void apply_timers(struct bfd_session *s);
+
+/* Whether this host forwards packets of the family: only then can it
+ * loop the peer's echo packets back, so only then do we advertise a
+ * Required Min Echo RX Interval (§6.8.6: 0 tells the peer not to send
+ * echo packets). */
+static bool host_forwards(enum ip_family f)
+{
+	const char *path = f == IP_FAMILY_V4 ? "/proc/sys/net/ipv4/ip_forward"
+					     : "/proc/sys/net/ipv6/conf/all/forwarding";
+	FILE *fp = fopen(path, "r");
+	int c = fp ? fgetc(fp) : EOF;
+
+	if (fp)
+		fclose(fp);
+	return c == '1';
+}
+
+static uint32_t echo_rx_advertised(const struct bfd_session *s)
+{
+	if (!s->cfg.echo_mode || s->cfg.multihop || !host_forwards(s->cfg.peer.family))
+		return 0;
+	return ms_to_us(s->cfg.echo_interval_ms);
+}
+
+static bool echo_wanted(const struct bfd_session *s)
+{
+	/* §6.8.9 / RFC 5883 §3: echo only on single hop, only while Up,
+	 * only when the peer is willing to loop echo packets back. */
+	return s->cfg.echo_mode && !s->cfg.multihop && s->state == BFD_STATE_UP &&
+	       s->remote_echo_rx_us != 0;
+}
+
+static uint32_t echo_interval_us(const struct bfd_session *s)
+{
+	uint32_t mine = ms_to_us(s->cfg.echo_interval_ms);
+
+	return mine > s->remote_echo_rx_us ? mine : s->remote_echo_rx_us;
+}
+
+static double echo_detect_s(const struct bfd_session *s)
+{
+	return (double)s->detect_mult * (double)s->echo_tx_us / 1e6;
+}
+
+static void echo_tx_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct bfd_session *s = w->data;
+	struct bfd_echo_payload p = { .disc = s->local_disc, .seq = ++s->echo_seq };
+	uint8_t pkt[BFD_ECHO_MAX];
+	int n = bfd_echo_build(pkt, sizeof(pkt), &s->echo_self, s->src_port, BFD_PORT_ECHO, &p);
+
+	if (n > 0 && bfd_echo_send(s->echo_fd, s->echo_ifindex, s->echo_self.family, s->echo_mac,
+				   pkt, (size_t)n) == 0) {
+		s->echo_out++;
+		metric_add(s, s->env.metrics->echo_out, 1);
+	}
+	ev_timer_stop(loop, w);
+	ev_timer_set(w, (double)bfd_jitter_us(s->echo_tx_us, s->detect_mult, random01()) / 1e6, 0);
+	ev_timer_start(loop, w);
+}
+
+static void echo_rx_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct bfd_session *s = w->data;
+
+	for (int i = 0; i < 64; i++) {
+		uint8_t buf[256];
+		struct bfd_echo_payload p;
+		struct ip_addr src;
+		long n = bfd_echo_recv(s->echo_fd, buf, sizeof(buf));
+
+		if (n < 0)
+			return;
+		if (n == 0 || bfd_echo_parse(buf, (size_t)n, BFD_PORT_ECHO, &src, &p) < 0)
+			continue;
+		/* Ours: from our address, with our discriminator, not from
+		 * the future. */
+		if (!ip_eq(&src, &s->echo_self) || p.disc != s->local_disc || p.seq > s->echo_seq)
+			continue;
+		s->echo_in++;
+		metric_add(s, s->env.metrics->echo_in, 1);
+		ev_timer_stop(loop, &s->echo_detect_timer);
+		ev_timer_set(&s->echo_detect_timer, echo_detect_s(s), 0);
+		ev_timer_start(loop, &s->echo_detect_timer);
+	}
+}
+
+static void echo_detect_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct bfd_session *s = w->data;
+
+	ev_timer_stop(loop, w);
+	log_warn("bfd echo packets lost", "peer", s->cfg.name, "address", s->label, NULL);
+	run_event(s, BFD_FSM_EV_ECHO_EXPIRED);
+}
+
+static void echo_stop(struct bfd_session *s)
+{
+	if (!s->echo_active)
+		return;
+	s->echo_active = false;
+	ev_io_stop(s->env.loop, &s->echo_io);
+	ev_timer_stop(s->env.loop, &s->echo_tx_timer);
+	ev_timer_stop(s->env.loop, &s->echo_detect_timer);
+	close(s->echo_fd);
+	s->echo_fd = -1;
+	log_info("bfd echo stopped", "peer", s->cfg.name, "address", s->label, NULL);
+}
+
+static void echo_start(struct bfd_session *s)
+{
+	const char *why = NULL;
+	char err[64] = "";
+
+	if (now(s) < s->echo_next_try)
+		return;
+	s->echo_next_try = now(s) + 5.0;
+	if (s->cfg.has_local)
+		s->echo_self = s->cfg.local;
+	else if (s->has_bound_local)
+		s->echo_self = s->bound_local;
+	else {
+		why = "local address unknown";
+		goto fail;
+	}
+	s->echo_ifindex = s->ifindex ? s->ifindex : bfd_echo_ifindex_of(&s->echo_self);
+	if (!s->echo_ifindex) {
+		why = "no interface holds the local address";
+		goto fail;
+	}
+	if (bfd_echo_neighbour(s->echo_ifindex, &s->cfg.peer, s->echo_mac) < 0) {
+		why = "peer not in the neighbour table";
+		goto fail;
+	}
+	s->echo_fd = bfd_echo_socket(s->echo_ifindex, s->echo_self.family, BFD_PORT_ECHO);
+	if (s->echo_fd < 0) {
+		why = "packet socket refused";
+		snprintf(err, sizeof(err), "%s", strerror(errno));
+		goto fail;
+	}
+	s->echo_active = true;
+	s->echo_why = NULL;
+	s->echo_tx_us = echo_interval_us(s);
+	ev_io_init(&s->echo_io, echo_rx_cb, s->echo_fd, EV_READ);
+	s->echo_io.data = s;
+	ev_io_start(s->env.loop, &s->echo_io);
+	ev_timer_set(&s->echo_tx_timer, 0, 0);
+	ev_timer_start(s->env.loop, &s->echo_tx_timer);
+	ev_timer_set(&s->echo_detect_timer, echo_detect_s(s), 0);
+	ev_timer_start(s->env.loop, &s->echo_detect_timer);
+	{
+		char ms[16];
+		snprintf(ms, sizeof(ms), "%u", s->echo_tx_us / 1000);
+		log_info("bfd echo started", "peer", s->cfg.name, "address", s->label,
+			 "interval_ms", ms, NULL);
+	}
+	return;
+fail:
+	if (s->echo_why != why)
+		log_warn("bfd echo not started", "peer", s->cfg.name, "address", s->label,
+			 "reason", why, "error", err, NULL);
+	s->echo_why = why;
+}
+
+/* Start, stop or retune echo after anything it depends on changed; the
+ * control packets slow down while it runs (§6.8.3). */
+static void echo_update(struct bfd_session *s)
+{
+	bool was = s->echo_active;
+
+	if (echo_wanted(s) && !s->echo_active)
+		echo_start(s);
+	else if (!echo_wanted(s) && s->echo_active)
+		echo_stop(s);
+	else if (s->echo_active)
+		s->echo_tx_us = echo_interval_us(s);
+	if (was != s->echo_active)
+		apply_timers(s);
+}
+
 /* ------------------------------------------------------------------ */
 /* state */
 
 static void apply_timers(struct bfd_session *s)
 {
 	bool up = s->state == BFD_STATE_UP;
+	uint32_t rx = ms_to_us(s->cfg.rx_interval_ms);
 
-	if (bfd_timers_update(&s->t, ms_to_us(s->cfg.tx_interval_ms), ms_to_us(s->cfg.rx_interval_ms),
-			      s->detect_mult, up)) {
+	/* §6.8.3: while echo does the detecting, ask for control packets
+	 * no faster than one a second. */
+	if (s->echo_active && rx < BFD_SLOW_TX_US)
+		rx = BFD_SLOW_TX_US;
+	if (bfd_timers_update(&s->t, ms_to_us(s->cfg.tx_interval_ms), rx, s->detect_mult, up)) {
 		log_info("bfd poll sequence started", "peer", s->cfg.name, "address", s->label, NULL);
 		send_ctrl(s, true, false);
 	}
@@ -397,6 +608,8 @@ static void change_state(struct bfd_session *s, enum bfd_fsm_event ev,
 		bfd_state_str(from), "to", bfd_state_str(c->next), "event", bfd_fsm_event_name[ev],
 		"diag", bfd_diag_str(s->local_diag), "remote_state", bfd_state_str(s->remote_state),
 		NULL);
+	if (s->echo_active && c->next != BFD_STATE_UP)
+		echo_stop(s);
 	apply_timers(s);
 	/* Tell the peer at once rather than at the next periodic packet. */
 	if (!(s->t.polling && c->next == BFD_STATE_UP))
@@ -426,6 +639,7 @@ static void detect_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	s->remote_disc = 0;
 	s->remote_state = BFD_STATE_DOWN;
 	s->remote_demand = false;
+	s->remote_echo_rx_us = 0;
 	bfd_timers_remote(&s->t, 0, 1, 0);
 	run_event(s, BFD_FSM_EV_TIMER_EXPIRED);
 }
@@ -454,6 +668,7 @@ enum bfd_pkt_err bfd_session_rx(struct bfd_session *s, const struct bfd_pkt *p,
 	s->remote_diag = p->diag;
 	s->remote_demand = p->demand;
 	bfd_timers_remote(&s->t, p->desired_min_tx_us, p->required_min_rx_us, p->detect_mult);
+	s->remote_echo_rx_us = p->required_min_echo_rx_us;
 	if (p->final && s->t.polling) {
 		bfd_timers_final(&s->t);
 		log_info("bfd poll sequence done", "peer", s->cfg.name, "address", s->label, NULL);
@@ -477,6 +692,8 @@ enum bfd_pkt_err bfd_session_rx(struct bfd_session *s, const struct bfd_pkt *p,
 	}
 	if (first || p->final)
 		tx_reschedule(s);
+	if (s->cfg.echo_mode || s->echo_active)
+		echo_update(s);
 	return BFD_PKT_OK;
 ttl:
 	s->dropped++;
@@ -519,7 +736,21 @@ struct bfd_session *bfd_session_new(const struct bfd_session_env *env,
 	s->tx_timer.data = s;
 	ev_timer_init(&s->detect_timer, detect_cb, 0, 0);
 	s->detect_timer.data = s;
+	s->echo_fd = -1;
+	ev_timer_init(&s->echo_tx_timer, echo_tx_cb, 0, 0);
+	s->echo_tx_timer.data = s;
+	ev_timer_init(&s->echo_detect_timer, echo_detect_cb, 0, 0);
+	s->echo_detect_timer.data = s;
+	s->echo_rx_adv = echo_rx_advertised(s);
+	/* Every series from the start, at 0, so that a scrape shows the
+	 * session before anything happened to it. */
 	metric_set(s, env->metrics->session_up, 0);
+	metric_add(s, env->metrics->control_in, 0);
+	metric_add(s, env->metrics->control_out, 0);
+	metric_add(s, env->metrics->echo_in, 0);
+	metric_add(s, env->metrics->echo_out, 0);
+	metric_add(s, env->metrics->up_events, 0);
+	metric_add(s, env->metrics->down_events, 0);
 	log_info("bfd session created", "peer", s->cfg.name, "address", s->label, "profile",
 		 s->cfg.profile ? s->cfg.profile : "", "multihop", s->cfg.multihop ? "true" : "false",
 		 "passive", s->cfg.passive_mode ? "true" : "false", NULL);
@@ -540,6 +771,9 @@ void bfd_session_reconfigure(struct bfd_session *s, const struct bfd_session_cfg
 	s->detect_mult = (uint8_t)s->cfg.detect_mult;
 	log_info("bfd session reconfigured", "peer", s->cfg.name, "address", s->label, "profile",
 		 s->cfg.profile ? s->cfg.profile : "", NULL);
+	s->echo_rx_adv = echo_rx_advertised(s);
+	s->echo_next_try = 0;
+	echo_update(s);
 	apply_timers(s);
 	tx_reschedule(s);
 }
@@ -560,9 +794,13 @@ void bfd_session_free(struct bfd_session *s)
 
 	if (!s)
 		return;
+	/* The owner removed the session: it is not told about its end (and
+	 * may be in the middle of changing its own tables). */
+	s->env.changed = NULL;
 	if (s->state != BFD_STATE_ADMIN_DOWN)
 		bfd_session_admin_down(s);
 	m = s->env.metrics;
+	echo_stop(s);
 	ev_timer_stop(s->env.loop, &s->tx_timer);
 	ev_timer_stop(s->env.loop, &s->detect_timer);
 	close_tx(s);
@@ -612,6 +850,19 @@ const char *bfd_session_label(const struct bfd_session *s)
 	return s->label;
 }
 
+static const char *echo_inactive_reason(const struct bfd_session *s)
+{
+	if (!s->cfg.echo_mode || s->echo_active)
+		return NULL;
+	if (s->cfg.multihop)
+		return "multihop session (RFC 5883 §3: no echo)";
+	if (s->state != BFD_STATE_UP)
+		return "session not up";
+	if (s->remote_echo_rx_us == 0)
+		return "peer does not loop echo packets (Required Min Echo RX 0)";
+	return s->echo_why ? s->echo_why : "starting";
+}
+
 void bfd_session_status(const struct bfd_session *s, struct jw *w)
 {
 	const struct bfd_session_cfg *c = &s->cfg;
@@ -646,8 +897,11 @@ void bfd_session_status(const struct bfd_session *s, struct jw *w)
 	jw_kint(w, "remoteDetectMult", s->t.remote_mult);
 	jw_kint(w, "detectionTimeMs", (long long)(bfd_timers_detect_us(&s->t) / 1000));
 	jw_kbool(w, "pollActive", s->t.polling);
-	jw_kbool(w, "echoActive", false);
-	jw_kint(w, "echoIntervalMs", 0);
+	jw_kbool(w, "echoActive", s->echo_active);
+	jw_kint(w, "echoIntervalMs", s->echo_active ? s->echo_tx_us / 1000 : 0);
+	jw_kint(w, "remoteEchoRxIntervalMs", s->remote_echo_rx_us / 1000);
+	jw_kint(w, "echoRxIntervalMs", s->echo_rx_adv / 1000);
+	jw_kstr(w, "echoInactiveReason", echo_inactive_reason(s));
 	jw_kint(w, "uptimeS", up ? (long long)floor(now(s) - s->up_since) : 0);
 	jw_kstr(w, "lastDownReason", s->last_down_reason);
 	jw_kint(w, "controlIn", (long long)s->control_in);

@@ -13,7 +13,8 @@
  * the first packets: TTL 255, source port 49152-65535, slow rate of
  * 1 s with jitter while Down, Desired Min TX 1 s, Your Discriminator 0;
  * the answer to a Poll is a Final; packets with a TTL below 255 are
- * dropped on single hop.
+ * dropped on single hop, and multihop packets below minimumTtl; echo
+ * asked for where it cannot run leaves the session Up and says why.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -104,6 +105,7 @@ static void end_init(struct end *e, uint16_t port, uint16_t peer_port)
 	e->opts.peer_port_single = peer_port;
 	e->opts.port_multi = port;
 	e->opts.peer_port_multi = peer_port;
+	e->opts.port_echo = free_udp_port(AF_INET);
 	e->b = bfd_new(e->loop, e->reg, &e->opts);
 	bfd_set_listener(e->b, on_change, e);
 }
@@ -253,26 +255,29 @@ static void test_up_and_admin_down(void **state)
 	struct end a, b;
 
 	(void)state;
-	pair(&a, &b, AF_INET, 20, 30, 3);
+	pair(&a, &b, AF_INET, 50, 100, 3);
 	assert_int_equal(bfd_state_of(a.b, "a-to-b"), BFD_STATE_DOWN);
 	assert_int_equal(bfd_state_of(a.b, "nothing"), BFD_STATE_NONE);
 	assert_true(both_up(&a, &b, WAIT));
 	assert_int_equal(a.last_to, BFD_STATE_UP);
-	/* tx = max(our 20, peer's required 30); detection = 3 x max(our
-	 * 30, peer's 20). */
+	/* tx = max(our 50, peer's required 100); detection = 3 x max(our
+	 * 100, peer's 50). */
 	json_t *s;
 	double until = mono() + WAIT;
-	while (mono() < until && (status_int(&a, "a-to-b", "txIntervalMs") != 30 ||
-				  status_int(&a, "a-to-b", "detectionTimeMs") != 90))
+	while (mono() < until && (status_int(&a, "a-to-b", "txIntervalMs") != 100 ||
+				  status_int(&a, "a-to-b", "detectionTimeMs") != 300))
 		pump(&a, &b);
-	assert_int_equal(status_int(&a, "a-to-b", "txIntervalMs"), 30);
-	assert_int_equal(status_int(&a, "a-to-b", "detectionTimeMs"), 90);
+	assert_int_equal(status_int(&a, "a-to-b", "txIntervalMs"), 100);
+	assert_int_equal(status_int(&a, "a-to-b", "detectionTimeMs"), 300);
 	assert_int_equal(status_int(&a, "a-to-b", "upEvents"), 1);
 	assert_true(status_int(&a, "a-to-b", "controlIn") > 0);
 	assert_true(metric(&a, "metallb_bfd_session_up", "127.0.0.1") == 1);
 	assert_true(metric(&a, "metallb_bfd_control_packet_input", "127.0.0.1") > 0);
 	assert_true(metric(&a, "metallb_bfd_control_packet_output", "127.0.0.1") > 0);
 	assert_true(metric(&a, "metallb_bfd_session_up_events", "127.0.0.1") == 1);
+	assert_true(metric(&a, "metallb_bfd_session_down_events", "127.0.0.1") == 0);
+	assert_true(metric(&a, "metallb_bfd_echo_packet_input", "127.0.0.1") == 0);
+	assert_true(metric(&a, "metallb_bfd_echo_packet_output", "127.0.0.1") == 0);
 	s = status_of(&a, "a-to-b");
 	assert_string_equal(json_string_value(json_object_get(s, "local")), "127.0.0.1");
 	assert_string_equal(json_string_value(json_object_get(s, "remoteState")), "Up");
@@ -309,21 +314,22 @@ static void test_frozen_peer_detected(void **state)
 	struct end a, b;
 
 	(void)state;
-	pair(&a, &b, AF_INET, 20, 20, 3);
+	pair(&a, &b, AF_INET, 50, 50, 3);
 	assert_true(both_up(&a, &b, WAIT));
 	/* Let the Poll Sequence of coming Up finish so the detection time
-	 * is the negotiated 60 ms. */
+	 * is the negotiated 150 ms. */
 	double until = mono() + WAIT;
-	while (mono() < until && status_int(&a, "a-to-b", "detectionTimeMs") != 60)
+	while (mono() < until && status_int(&a, "a-to-b", "detectionTimeMs") != 150)
 		pump(&a, &b);
-	assert_int_equal(status_int(&a, "a-to-b", "detectionTimeMs"), 60);
+	assert_int_equal(status_int(&a, "a-to-b", "detectionTimeMs"), 150);
+	long long ups = status_int(&a, "a-to-b", "upEvents");
 	b.frozen = true;
 	double t0 = mono();
 	struct state_want wd = { &a, "a-to-b", BFD_STATE_DOWN };
 	assert_true(wait_for(&a, NULL, state_is, &wd, WAIT));
 	double took = a.last_change_at - t0;
-	/* Within the detection time (60 ms) plus scheduling slack. */
-	assert_true(took <= 0.060 + 0.100);
+	/* Within the detection time (150 ms) plus scheduling slack. */
+	assert_true(took <= 0.150 + 0.100);
 	assert_int_equal(a.last_diag, BFD_DIAG_TIME_EXPIRED);
 	assert_false(a.last_peer_admin_down);
 	json_t *s = status_of(&a, "a-to-b");
@@ -335,7 +341,7 @@ static void test_frozen_peer_detected(void **state)
 	/* Thawed, the two come Up again. */
 	b.frozen = false;
 	assert_true(both_up(&a, &b, WAIT));
-	assert_int_equal(status_int(&a, "a-to-b", "upEvents"), 2);
+	assert_int_equal(status_int(&a, "a-to-b", "upEvents"), ups + 1);
 	end_fini(&a);
 	end_fini(&b);
 }
@@ -360,8 +366,8 @@ static void test_passive(void **state)
 {
 	struct end a, b;
 	uint16_t pa = free_udp_port(AF_INET), pb = free_udp_port(AF_INET);
-	struct bfd_session_cfg ca = cfg("a-to-b", "127.0.0.1", 20, 20, 3);
-	struct bfd_session_cfg cb = cfg("b-to-a", "127.0.0.1", 20, 20, 3);
+	struct bfd_session_cfg ca = cfg("a-to-b", "127.0.0.1", 100, 100, 3);
+	struct bfd_session_cfg cb = cfg("b-to-a", "127.0.0.1", 100, 100, 3);
 
 	(void)state;
 	ca.passive_mode = cb.passive_mode = true;
@@ -391,30 +397,30 @@ static void test_passive(void **state)
 static void test_profile_change_polls_without_flap(void **state)
 {
 	struct end a, b;
-	struct bfd_session_cfg ca = cfg("a-to-b", "127.0.0.1", 30, 30, 3);
+	struct bfd_session_cfg ca = cfg("a-to-b", "127.0.0.1", 100, 100, 3);
 
 	(void)state;
-	pair(&a, &b, AF_INET, 30, 30, 3);
+	pair(&a, &b, AF_INET, 100, 100, 3);
 	assert_true(both_up(&a, &b, WAIT));
 	uint32_t disc = (uint32_t)status_int(&a, "a-to-b", "localDiscriminator");
-	/* a now transmits every 60 ms and wants packets every 90 ms. */
-	ca.tx_interval_ms = 60;
-	ca.rx_interval_ms = 90;
+	/* a now transmits every 200 ms and wants packets every 300 ms. */
+	ca.tx_interval_ms = 200;
+	ca.rx_interval_ms = 300;
 	assert_int_equal(bfd_set(a.b, &ca, 1), 0);
 	double until = mono() + WAIT;
-	while (mono() < until && (status_int(&b, "b-to-a", "txIntervalMs") != 90 ||
-				  status_int(&a, "a-to-b", "txIntervalMs") != 60 ||
-				  status_int(&b, "b-to-a", "detectionTimeMs") != 180))
+	while (mono() < until && (status_int(&b, "b-to-a", "txIntervalMs") != 300 ||
+				  status_int(&a, "a-to-b", "txIntervalMs") != 200 ||
+				  status_int(&b, "b-to-a", "detectionTimeMs") != 600))
 		pump(&a, &b);
-	/* b: tx = max(30, a's 90); detection = 3 x max(30, a's 60). */
-	assert_int_equal(status_int(&b, "b-to-a", "txIntervalMs"), 90);
-	assert_int_equal(status_int(&b, "b-to-a", "detectionTimeMs"), 180);
-	assert_int_equal(status_int(&a, "a-to-b", "txIntervalMs"), 60);
-	/* a: detection = 3 x max(90, b's 30). */
+	/* b: tx = max(100, a's 300); detection = 3 x max(100, a's 200). */
+	assert_int_equal(status_int(&b, "b-to-a", "txIntervalMs"), 300);
+	assert_int_equal(status_int(&b, "b-to-a", "detectionTimeMs"), 600);
+	assert_int_equal(status_int(&a, "a-to-b", "txIntervalMs"), 200);
+	/* a: detection = 3 x max(300, b's 100). */
 	until = mono() + WAIT;
-	while (mono() < until && status_int(&a, "a-to-b", "detectionTimeMs") != 270)
+	while (mono() < until && status_int(&a, "a-to-b", "detectionTimeMs") != 900)
 		pump(&a, &b);
-	assert_int_equal(status_int(&a, "a-to-b", "detectionTimeMs"), 270);
+	assert_int_equal(status_int(&a, "a-to-b", "detectionTimeMs"), 900);
 	json_t *s = status_of(&a, "a-to-b");
 	assert_false(json_is_true(json_object_get(s, "pollActive")));
 	json_decref(s);
@@ -424,8 +430,11 @@ static void test_profile_change_polls_without_flap(void **state)
 	assert_int_equal(status_int(&a, "a-to-b", "upEvents"), 1);
 	assert_int_equal(status_int(&a, "a-to-b", "localDiscriminator"), disc);
 	assert_int_equal(bfd_state_of(a.b, "a-to-b"), BFD_STATE_UP);
-	/* Removing the session sends AdminDown: b goes Down. */
+	/* Removing the session sends AdminDown: b goes Down; a's listener
+	 * is not told about a session it removed. */
+	int changes = a.changes;
 	assert_int_equal(bfd_set(a.b, NULL, 0), 0);
+	assert_int_equal(a.changes, changes);
 	assert_int_equal(bfd_state_of(a.b, "a-to-b"), BFD_STATE_NONE);
 	struct state_want wd = { &b, "b-to-a", BFD_STATE_DOWN };
 	assert_true(wait_for(&a, &b, state_is, &wd, WAIT));
@@ -605,6 +614,73 @@ static void test_wire_slow_rate_ttl_port(void **state)
 	end_fini(&a);
 }
 
+/* RFC 5883 §5: a multihop session takes packets with at least
+ * minimumTtl and drops the others. */
+static void test_multihop_minimum_ttl(void **state)
+{
+	struct end a;
+	uint16_t pa = free_udp_port(AF_INET), pb = free_udp_port(AF_INET);
+	struct bfd_session_cfg ca = cfg("mh", "127.0.0.1", 50, 50, 3);
+	int fd = peer_socket(pb);
+	struct rx r;
+	struct bfd_pkt p;
+
+	(void)state;
+	ca.multihop = true;
+	ca.minimum_ttl = 200;
+	end_init(&a, pa, pb);
+	assert_int_equal(bfd_set(a.b, &ca, 1), 0);
+	assert_true(recv_one(&a, fd, &r, 2.0));
+	assert_int_equal(r.ttl, 255);
+	assert_int_equal(bfd_pkt_decode(r.buf, 24, &p), BFD_PKT_OK);
+	struct bfd_pkt q = { .state = BFD_STATE_DOWN, .detect_mult = 3, .my_disc = 99,
+			     .desired_min_tx_us = 50000, .required_min_rx_us = 50000 };
+	send_to(fd, pa, &q, 199);
+	double until = mono() + 0.3;
+	while (mono() < until)
+		pump(&a, NULL);
+	assert_int_equal(status_int(&a, "mh", "dropped"), 1);
+	assert_int_equal(bfd_state_of(a.b, "mh"), BFD_STATE_DOWN);
+	send_to(fd, pa, &q, 200);
+	struct state_want wi = { &a, "mh", BFD_STATE_INIT };
+	assert_true(wait_for(&a, NULL, state_is, &wi, WAIT));
+	json_t *s = status_of(&a, "mh");
+	assert_true(json_is_true(json_object_get(s, "multihop")));
+	json_decref(s);
+	close(fd);
+	end_fini(&a);
+}
+
+/* Echo asked for where it cannot run (loopback has no neighbour to loop
+ * through; or the peer does not loop): the session stays Up on control
+ * packets and the status says why echo is off. */
+static void test_echo_unavailable_says_why(void **state)
+{
+	struct end a, b;
+	uint16_t pa = free_udp_port(AF_INET), pb = free_udp_port(AF_INET);
+	struct bfd_session_cfg ca = cfg("a-to-b", "127.0.0.1", 100, 100, 3);
+	struct bfd_session_cfg cb = cfg("b-to-a", "127.0.0.1", 100, 100, 3);
+
+	(void)state;
+	ca.echo_mode = cb.echo_mode = true;
+	end_init(&a, pa, pb);
+	end_init(&b, pb, pa);
+	assert_int_equal(bfd_set(a.b, &ca, 1), 0);
+	assert_int_equal(bfd_set(b.b, &cb, 1), 0);
+	assert_true(both_up(&a, &b, WAIT));
+	double until = mono() + 0.5;
+	while (mono() < until)
+		pump(&a, &b);
+	json_t *s = status_of(&a, "a-to-b");
+	assert_false(json_is_true(json_object_get(s, "echoActive")));
+	assert_non_null(json_string_value(json_object_get(s, "echoInactiveReason")));
+	json_decref(s);
+	assert_int_equal(bfd_state_of(a.b, "a-to-b"), BFD_STATE_UP);
+	assert_int_equal(status_int(&a, "a-to-b", "downEvents"), 0);
+	end_fini(&a);
+	end_fini(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -615,6 +691,8 @@ int main(void)
 		cmocka_unit_test(test_profile_change_polls_without_flap),
 		cmocka_unit_test(test_set_refuses_duplicates),
 		cmocka_unit_test(test_wire_slow_rate_ttl_port),
+		cmocka_unit_test(test_multihop_minimum_ttl),
+		cmocka_unit_test(test_echo_unavailable_says_why),
 	};
 	log_set_level(LOG_WARN);
 	return cmocka_run_group_tests(tests, NULL, NULL);
