@@ -1181,6 +1181,13 @@ int bgp_speaker_bfd_hold(struct bgp_speaker *sp, const char *name, bool held,
 	return 0;
 }
 
+const char *bgp_speaker_session_state(const struct bgp_speaker *sp, const char *name)
+{
+	const struct peer *p = peer_by_name(sp, name);
+
+	return p ? bgp_fsm_state_name[bgp_session_state(p->s)] : NULL;
+}
+
 bool bgp_speaker_bfd_held(const struct bgp_speaker *sp, const char *name)
 {
 	const struct peer *p = peer_by_name(sp, name);

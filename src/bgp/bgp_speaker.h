@@ -90,6 +90,9 @@ json_t *bgp_speaker_status_json(const struct bgp_speaker *sp);
 int bgp_speaker_bfd_hold(struct bgp_speaker *sp, const char *name, bool held,
 			 const char *reason);
 bool bgp_speaker_bfd_held(const struct bgp_speaker *sp, const char *name);
+/* The RFC 4271 state of session `name` ("Idle", ..., "Established"),
+ * NULL when there is no such session. */
+const char *bgp_speaker_session_state(const struct bgp_speaker *sp, const char *name);
 
 /* The port listened on (0 when not listening). */
 uint16_t bgp_speaker_listen_port(const struct bgp_speaker *sp);

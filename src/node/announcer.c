@@ -224,6 +224,11 @@ const struct bfd *announcer_bfd(const struct announcer *a)
 	return a->bfd;
 }
 
+const struct bgp_speaker *announcer_bgp_speaker(const struct announcer *a)
+{
+	return a->speaker;
+}
+
 /* Plan every BGP route again; logged with its CPU time when this node has
  * sessions (bench/bgp.py reports it beside BIRD's). */
 static void bgp_plan_all(struct announcer *a, const struct model *m,

@@ -24,6 +24,7 @@ struct ev_loop;
 struct metrics_registry;
 struct announcer;
 struct bfd;
+struct bgp_speaker;
 struct jw;
 
 struct announcer_opts {
@@ -82,6 +83,8 @@ typedef void (*announcer_bfd_fn)(void *arg, const char *name, enum bfd_state fro
 void announcer_bfd_listener(struct announcer *a, announcer_bfd_fn fn, void *arg);
 /* The BFD sessions (NULL until a plan first had one). */
 const struct bfd *announcer_bfd(const struct announcer *a);
+/* The BGP speaker (NULL until a plan first had a session). */
+const struct bgp_speaker *announcer_bgp_speaker(const struct announcer *a);
 /* Writes the members "layer2" (the plan: an entry per address),
  * "l2_engine" (with the engine), "bgp" and "bfd" (bfd.h:
  * bfd_status_write, [] without sessions) into the object w is in: the

@@ -556,11 +556,29 @@ def test_bfd_sessions_with_the_router_and_their_events(c):
     without it, it just goes silent), every speaker declares the sessions
     down, holds BGP down (RFC 5882) and posts a bfdDown Warning Event
     saying so; BFD back at BIRD brings BFD Up (a new bfdUp Event) and BGP
-    Established again."""
+    Established again.  Throughout, `kubectl get bgpsessionstates` shows
+    each node's sessions with their BGP and BFD state ("N/A" without a
+    profile)."""
     guide(c)
     wait_sessions(c)
     peers = ("router-ipv4", "router-ipv6")
     prof = cl.bgplab.BfdProfile(300, 300, 3)
+
+    def states():
+        """{(node, BGPPeer): (bgpStatus, bfdStatus)} from kubectl."""
+        out = {}
+        for o in c.plane.kubectl_json("get", "bgpsessionstates.frrk8s.metallb.io",
+                                      "-n", NS)["items"]:
+            st = o.get("status") or {}
+            out[(st.get("node"), o["metadata"]["labels"].get("metallb.io/bgppeer"))] = \
+                (st.get("bgpStatus"), st.get("bfdStatus"))
+        return out
+
+    def all_states(want):
+        return {(n, p): want for n in c.nodes for p in peers}
+    # without a profile: BGP Established, BFD N/A
+    c.wait(lambda: states() == all_states(("Established", "N/A")), 15,
+           "BGPSessionState: Established, no BFD")
     c.kubectl("apply", "-f", "-", input=cl.bgplab.bfdprofile_manifest(
         "fast", receiveInterval=300, transmitInterval=300, detectMultiplier=3))
     try:
@@ -577,6 +595,8 @@ def test_bfd_sessions_with_the_router_and_their_events(c):
                 except labmod.PollTimeout as e:
                     raise AssertionError(f"{e}\n{c.logs()}") from None
         wait_sessions(c)
+        c.wait(lambda: states() == all_states(("Established", "Up")), 15,
+               "BGPSessionState: Established, BFD Up")
         for n, sp in c.speakers.items():
             c.wait(lambda sp=sp: sorted((s["name"], s["state"]) for s in sp.status()["bfd"]) ==
                    [(p, "Up") for p in peers], 10, f"{n}: /status bfd Up")
@@ -606,6 +626,8 @@ def test_bfd_sessions_with_the_router_and_their_events(c):
         c.wait(lambda: all(c.bird.state(a) != "Established"
                            for n in c.nodes for a in (c.node_v4(n), c.node_v6(n))),
                10, "BGP held down on every node")
+        c.wait(lambda: all(b != "Established" and f == "Down" for b, f in states().values())
+               and len(states()) == 2 * len(c.nodes), 10, "BGPSessionState: held, BFD Down")
         # BFD back at BIRD: Up again, a new bfdUp Event, BGP back
         for n in c.bird.neighbors:
             n.bfd = prof
@@ -625,6 +647,8 @@ def test_bfd_sessions_with_the_router_and_their_events(c):
             n.bfd = None
         c.bird.restart()
     wait_sessions(c)
+    c.wait(lambda: states() == all_states(("Established", "N/A")), 15,
+           "BGPSessionState: BFD gone with the profile")
 
 
 def set_excluded(c, node, how, on):
