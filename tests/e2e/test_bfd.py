@@ -464,3 +464,27 @@ def test_minimum_ttl_refuses_packets_from_too_far(three_hops, fam):
     net.write_profile(minimumTtl=253)
     net.speaker.wait_bfd(name, "Up", UP)
     net.router.wait_bfd(net.node_addr(fam), "up", UP)
+
+
+def test_echo_mode_against_frr(single):
+    """echoMode: ironlb sends echo packets at echoInterval (looped back by
+    the router's forwarding) and tells the router it loops the router's
+    echo packets (Required Min Echo RX = echoInterval, the node
+    forwarding); both counters grow while the session stays Up."""
+    net = single
+    bgplab.forwarding(net.node)
+    bgplab.forwarding(net.rtr_host)
+    # echo is refused for a peer that receives an IPv6 pool: IPv4 only
+    net.write("adv.yaml", bgplab.bgpadv_manifest("adv", pools=["ipv4-pool"],
+                                                  peers=["router-ipv4"]))
+    net.up("frr", bgplab.BfdProfile(300, 300, 3, echo=50), fams=(4,), echoMode=True,
+           echoInterval=50)
+    s = net.speaker.wait_bfd("router-ipv4", "Up", UP, pred=lambda x: x.get("echoActive"))
+    assert s["echoIntervalMs"] >= 50, s
+    rs = net.router.bfd_session(NODE4)
+    assert rs.raw.get("remote-echo-receive-interval") == 50, rs.raw
+    first = (s["echoOut"], s["echoIn"])
+    s = net.speaker.wait_bfd("router-ipv4", "Up", 10,
+                             pred=lambda x: x["echoOut"] > first[0] + 10
+                             and x["echoIn"] > first[1] + 10)
+    assert s["downEvents"] == 0, s
