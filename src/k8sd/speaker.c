@@ -191,6 +191,9 @@ struct spk {
 		char *name;
 		char *sent;           /* status JSON last sent, NULL: send */
 		bool created, seen;
+		/* A request is under way: nothing more is sent until it is
+		 * answered, so that two writes cannot land in the wrong order. */
+		bool busy;
 	} *sess;
 	size_t nsess;
 	bool sess_listed, sess_stopped;
@@ -295,8 +298,11 @@ static struct status_req *status_req_new(struct spk *s, const char *name)
 	return r;
 }
 
+static void sess_done(struct spk *s, const char *name);
+
 static void status_req_free(struct status_req *r)
 {
+	sess_done(r->s, r->name);
 	if (r->prev)
 		r->prev->next = r->next;
 	else
@@ -336,8 +342,10 @@ static void patch_status(struct status_req *r)
 {
 	char *path = xasprintf("%s/%s/status", r->kind_path, r->name);
 	char *body = xasprintf("{\"status\":%s}", r->status);
-	if (!k8s_patch(r->s->client, path, K8S_PATCH_MERGE, body, on_status_patched, r))
+	if (!k8s_patch(r->s->client, path, K8S_PATCH_MERGE, body, on_status_patched, r)) {
+		sess_failed(r->s, r->name);
 		status_req_free(r);
+	}
 	free(body);
 	free(path);
 }
@@ -620,6 +628,14 @@ static void sess_failed(struct spk *s, const char *name)
 	}
 }
 
+static void sess_done(struct spk *s, const char *name)
+{
+	struct sess_rec *r = sess_find(s, name);
+
+	if (r)
+		r->busy = false;
+}
+
 static void sess_delete(struct spk *s, const char *name)
 {
 	struct status_req *r = status_req_new(s, name);
@@ -688,13 +704,14 @@ static void sess_sync(struct spk *s)
 			r->name = xstrdup(name);
 		}
 		r->seen = true;
-		if (r->sent && strcmp(r->sent, text) == 0) {
+		if (r->busy || (r->sent && strcmp(r->sent, text) == 0)) {
 			free(text);
 			free(name);
 			continue;
 		}
 		free(r->sent);
 		r->sent = text;
+		r->busy = true;
 		struct status_req *q = status_req_new(s, name);
 		q->kind_path = xstrdup(s->sess_path);
 		q->status = xstrdup(text);
@@ -709,8 +726,10 @@ static void sess_sync(struct spk *s)
 			char *body = json_dumps(o, JSON_COMPACT);
 			json_decref(o);
 			r->created = true;
-			if (!k8s_create(s->client, s->sess_path, body, on_status_created, q))
+			if (!k8s_create(s->client, s->sess_path, body, on_status_created, q)) {
+				sess_failed(s, name);
 				status_req_free(q);
+			}
 			free(body);
 		}
 		free(name);

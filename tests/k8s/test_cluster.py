@@ -576,9 +576,20 @@ def test_bfd_sessions_with_the_router_and_their_events(c):
 
     def all_states(want):
         return {(n, p): want for n in c.nodes for p in peers}
+
+    def wait_states(want, what, timeout=15):
+        last = {}
+
+        def ok():
+            nonlocal last
+            last = states()
+            return last == all_states(want)
+        try:
+            labmod.poll(ok, timeout, interval=0.1, what=what)
+        except labmod.PollTimeout as e:
+            raise AssertionError(f"{e}; kubectl shows {last}\n{c.logs()}") from None
     # without a profile: BGP Established, BFD N/A
-    c.wait(lambda: states() == all_states(("Established", "N/A")), 15,
-           "BGPSessionState: Established, no BFD")
+    wait_states(("Established", "N/A"), "BGPSessionState: Established, no BFD")
     c.kubectl("apply", "-f", "-", input=cl.bgplab.bfdprofile_manifest(
         "fast", receiveInterval=300, transmitInterval=300, detectMultiplier=3))
     try:
@@ -595,8 +606,7 @@ def test_bfd_sessions_with_the_router_and_their_events(c):
                 except labmod.PollTimeout as e:
                     raise AssertionError(f"{e}\n{c.logs()}") from None
         wait_sessions(c)
-        c.wait(lambda: states() == all_states(("Established", "Up")), 15,
-               "BGPSessionState: Established, BFD Up")
+        wait_states(("Established", "Up"), "BGPSessionState: Established, BFD Up")
         for n, sp in c.speakers.items():
             c.wait(lambda sp=sp: sorted((s["name"], s["state"]) for s in sp.status()["bfd"]) ==
                    [(p, "Up") for p in peers], 10, f"{n}: /status bfd Up")
@@ -647,8 +657,7 @@ def test_bfd_sessions_with_the_router_and_their_events(c):
             n.bfd = None
         c.bird.restart()
     wait_sessions(c)
-    c.wait(lambda: states() == all_states(("Established", "N/A")), 15,
-           "BGPSessionState: BFD gone with the profile")
+    wait_states(("Established", "N/A"), "BGPSessionState: BFD gone with the profile")
 
 
 def set_excluded(c, node, how, on):
