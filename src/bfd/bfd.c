@@ -192,6 +192,9 @@ static void rx_cb(struct ev_loop *loop, ev_io *w, int revents)
 		e = bfd_pkt_decode(buf, (size_t)n, &p);
 		if (e != BFD_PKT_OK) {
 			drop(b, e, &m);
+			/* Counted on the session of its addresses, if any. */
+			if ((s = by_addr(b, k, &m)))
+				bfd_session_count_drop(s);
 			continue;
 		}
 		/* §6.8.6: Your Discriminator selects the session; while it is
@@ -201,6 +204,8 @@ static void rx_cb(struct ev_loop *loop, ev_io *w, int revents)
 			s = NULL;
 		if (!s) {
 			drop(b, BFD_PKT_ERR_NO_SESSION, &m);
+			if ((s = by_addr(b, k, &m)))
+				bfd_session_count_drop(s);
 			continue;
 		}
 		e = bfd_session_rx(s, &p, &m);
@@ -433,7 +438,7 @@ static uint32_t new_disc(const struct bfd *b)
 static struct metrics_family *family(struct metrics_registry *reg, const char *name,
 				     const char *help, enum metrics_type type)
 {
-	static const char *const labels[] = { "peer", NULL };
+	static const char *const labels[] = { "peer", "vrf", NULL };
 	struct metrics_family *f;
 
 	if (!reg)

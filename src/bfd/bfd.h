@@ -126,7 +126,10 @@ void bfd_free(struct bfd *b);
  * remoteDiag, txIntervalMs, rxIntervalMs, detectMult, remoteDetectMult,
  * detectionTimeMs, echoActive, echoIntervalMs, uptimeS, lastDownReason,
  * controlIn, controlOut, echoIn, echoOut, upEvents, downEvents,
- * dropped. */
+ * dropped (packets from the peer's address refused: by the checks of
+ * RFC 5880 §6.8.6, an unknown discriminator, or the TTL), pollActive,
+ * remoteEchoRxIntervalMs, echoRxIntervalMs, echoInactiveReason (why echo
+ * is off when the profile asks for it, else null). */
 void bfd_status_write(const struct bfd *b, struct jw *w);
 json_t *bfd_status_json(const struct bfd *b);
 

@@ -246,25 +246,32 @@ out:
 	return found;
 }
 
-int bfd_echo_socket(int ifindex, enum ip_family f, uint16_t port)
+int bfd_echo_socket(int ifindex, enum ip_family f, uint16_t port, uint32_t disc)
 {
-	/* The filter sees the packet from its network header (SOCK_DGRAM). */
+	/* The filter sees the packet from its network header (SOCK_DGRAM).
+	 * Matching the discriminator too means each session's socket wakes
+	 * up for its own echo packets only, however many sessions share
+	 * the interface. */
 	struct sock_filter v4[] = {
 		BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 9),              /* protocol */
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_UDP, 0, 5),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_UDP, 0, 7),
 		BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 6),              /* fragment */
-		BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x3fff, 3, 0),
+		BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x3fff, 5, 0),
 		BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 0),             /* X = IHL*4 */
 		BPF_STMT(BPF_LD | BPF_H | BPF_IND, 2),              /* dst port */
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, port, 1, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, port, 0, 2),
+		BPF_STMT(BPF_LD | BPF_W | BPF_IND, 12),             /* our disc */
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, disc, 1, 0),
 		BPF_STMT(BPF_RET | BPF_K, 0),
 		BPF_STMT(BPF_RET | BPF_K, 0x40000),
 	};
 	struct sock_filter v6[] = {
 		BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 6),              /* next header */
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_UDP, 0, 2),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_UDP, 0, 4),
 		BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 42),             /* dst port */
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, port, 1, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, port, 0, 2),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 52),             /* our disc */
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, disc, 1, 0),
 		BPF_STMT(BPF_RET | BPF_K, 0),
 		BPF_STMT(BPF_RET | BPF_K, 0x40000),
 	};

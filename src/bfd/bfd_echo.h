@@ -11,7 +11,7 @@
  * (SOCK_DGRAM: the kernel writes the Ethernet header) on the interface
  * towards the peer: frames are addressed to the peer's MAC address from
  * the neighbour table, and a socket filter keeps only UDP to the echo
- * port.  This needs CAP_NET_RAW, which the daemon has.
+ * port carrying the session's own discriminator.  This needs CAP_NET_RAW, which the daemon has.
  *
  * The payload is ours alone (the RFC leaves it to the sender): a magic
  * number, our discriminator and a sequence number, so that a returned
@@ -70,9 +70,10 @@ int bfd_echo_ifindex_of(const struct ip_addr *a);
  * there is none. */
 int bfd_echo_neighbour(int ifindex, const struct ip_addr *ip, uint8_t mac[6]);
 
-/* An AF_PACKET socket on ifindex for family f, filtered to UDP to port,
- * non-blocking; -1 with errno on failure. */
-int bfd_echo_socket(int ifindex, enum ip_family f, uint16_t port);
+/* An AF_PACKET socket on ifindex for family f, filtered to UDP to port
+ * carrying our payload with discriminator disc, non-blocking; -1 with
+ * errno on failure. */
+int bfd_echo_socket(int ifindex, enum ip_family f, uint16_t port, uint32_t disc);
 
 /* Send an echo packet to mac; 0 or -1 with errno. */
 int bfd_echo_send(int fd, int ifindex, enum ip_family f, const uint8_t mac[6],

@@ -113,52 +113,81 @@ void bfd_timers_init(struct bfd_timers *t, uint32_t tx_us, uint32_t rx_us, uint8
 	t->remote_min_rx_us = 1;
 }
 
+/* Advertise tx/rx with a Poll Sequence while Up (§6.8.3): an increased
+ * Desired Min TX is used only after the Poll Sequence, a decrease at
+ * once; a reduced Required Min RX keeps the old one for the detection time
+ * until then, an increase is used at once. */
+static void start_poll(struct bfd_timers *t, uint32_t tx_us, uint32_t rx_us)
+{
+	if (tx_us < t->use_tx_us)
+		t->use_tx_us = tx_us;
+	if (rx_us > t->use_rx_us)
+		t->use_rx_us = rx_us;
+	t->adv_tx_us = tx_us;
+	t->adv_rx_us = rx_us;
+	t->polling = true;
+}
+
 bool bfd_timers_update(struct bfd_timers *t, uint32_t tx_us, uint32_t rx_us, uint8_t detect_mult,
 		       bool up)
 {
 	uint32_t adv_tx = up ? tx_us : max_u32(tx_us, BFD_SLOW_TX_US);
-	bool changed;
+	uint32_t cur_tx = t->queued ? t->next_tx_us : t->adv_tx_us;
+	uint32_t cur_rx = t->queued ? t->next_rx_us : t->adv_rx_us;
+	bool mult_changed = detect_mult != t->detect_mult;
 
 	t->cfg_tx_us = tx_us;
 	t->cfg_rx_us = rx_us;
-	changed = adv_tx != t->adv_tx_us || rx_us != t->adv_rx_us || detect_mult != t->detect_mult;
 	t->detect_mult = detect_mult;
-	if (!changed)
-		return false;
 	if (!up) {
 		/* Nothing is negotiated yet that a change could break. */
 		t->adv_tx_us = t->use_tx_us = adv_tx;
 		t->adv_rx_us = t->use_rx_us = rx_us;
-		t->polling = false;
+		t->polling = t->queued = false;
 		return false;
 	}
-	/* §6.8.3: an increased Desired Min TX is used only after the Poll
-	 * Sequence; a decrease may be used at once.  A reduced Required Min
-	 * RX keeps the old one for the detection time until then; an
-	 * increase is used at once.  When a second change comes during a
-	 * sequence, the used values stay the safe ones of both. */
-	if (adv_tx < t->use_tx_us)
-		t->use_tx_us = adv_tx;
-	if (rx_us > t->use_rx_us)
-		t->use_rx_us = rx_us;
-	t->adv_tx_us = adv_tx;
-	t->adv_rx_us = rx_us;
-	t->polling = true;
+	if (adv_tx == cur_tx && rx_us == cur_rx) {
+		/* A new Detect Mult is carried by every packet; a Poll makes
+		 * the peer look at it at once. */
+		if (mult_changed && !t->polling) {
+			t->polling = true;
+			return true;
+		}
+		return false;
+	}
+	if (t->polling) {
+		t->queued = true;
+		t->next_tx_us = adv_tx;
+		t->next_rx_us = rx_us;
+		return false;
+	}
+	start_poll(t, adv_tx, rx_us);
 	return true;
 }
 
-void bfd_timers_final(struct bfd_timers *t)
+bool bfd_timers_final(struct bfd_timers *t)
 {
 	if (!t->polling)
-		return;
+		return false;
 	t->polling = false;
 	t->use_tx_us = t->adv_tx_us;
 	t->use_rx_us = t->adv_rx_us;
+	if (!t->queued)
+		return false;
+	t->queued = false;
+	if (t->next_tx_us == t->adv_tx_us && t->next_rx_us == t->adv_rx_us)
+		return false;
+	start_poll(t, t->next_tx_us, t->next_rx_us);
+	return true;
 }
 
 void bfd_timers_stop_poll(struct bfd_timers *t)
 {
-	t->polling = false;
+	if (t->queued) {
+		t->adv_tx_us = t->next_tx_us;
+		t->adv_rx_us = t->next_rx_us;
+	}
+	t->polling = t->queued = false;
 	t->use_tx_us = t->adv_tx_us;
 	t->use_rx_us = t->adv_rx_us;
 }

@@ -67,6 +67,11 @@ struct bfd_timers {
 	/* in use for our transmissions and our detection time */
 	uint32_t use_tx_us, use_rx_us;
 	bool polling;                 /* a Poll Sequence is in progress */
+	/* A change made during a Poll Sequence waits for it to end and
+	 * then starts one of its own, so that a Final always answers the
+	 * values it was polled with. */
+	bool queued;
+	uint32_t next_tx_us, next_rx_us;
 	/* from the peer's last valid packet */
 	uint32_t remote_min_rx_us;    /* bfd.RemoteMinRxInterval (1 before any packet) */
 	uint32_t remote_tx_us;        /* its Desired Min TX */
@@ -82,15 +87,18 @@ void bfd_timers_init(struct bfd_timers *t, uint32_t tx_us, uint32_t rx_us, uint8
  * session is Up (§6.8.3), e.g. after the profile changed or the session
  * came Up or went Down.  When the advertised values change while up is
  * true, a Poll Sequence is started (t->polling) and the used values follow
- * §6.8.3's rules; otherwise they take effect at once.  Returns true when a
- * Poll Sequence must be started (the caller sends a packet with P).
+ * §6.8.3's rules, or, if one is in progress, the change is queued behind
+ * it; while not Up they take effect at once.  Returns true when a Poll
+ * Sequence must be started now (the caller sends a packet with P).
  */
 bool bfd_timers_update(struct bfd_timers *t, uint32_t tx_us, uint32_t rx_us, uint8_t detect_mult,
 		       bool up);
 /* A packet with F arrived: the Poll Sequence ends and the advertised
- * values are used. */
-void bfd_timers_final(struct bfd_timers *t);
-/* The session left Up or was reset: end any Poll Sequence. */
+ * values are used.  Returns true when a queued change starts the next
+ * Poll Sequence (the caller sends a packet with P). */
+bool bfd_timers_final(struct bfd_timers *t);
+/* The session left Up or was reset: end any Poll Sequence (a queued
+ * change is applied at once). */
 void bfd_timers_stop_poll(struct bfd_timers *t);
 /* Record the peer's values from a valid packet. */
 void bfd_timers_remote(struct bfd_timers *t, uint32_t remote_tx_us, uint32_t remote_min_rx_us,

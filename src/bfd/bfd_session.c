@@ -46,8 +46,18 @@ struct bfd_session {
 
 	int fd;                      /* transmit socket, -1 when not open */
 	int ifindex;                 /* of cfg.interface, 0 if none */
-	struct ip_addr bound_local;  /* source address the kernel chose */
-	bool has_bound_local;
+	/* The transmit socket is not connected: the kernel picks the source
+	 * address for each packet, so an address that appears or becomes
+	 * usable after the session started (a tentative IPv6 address, one
+	 * added later) is used as soon as it can be, instead of a source
+	 * chosen once and kept (a connected socket opened too early keeps
+	 * ::1, which the peer drops). */
+	struct sockaddr_storage peer_sa;
+	socklen_t peer_sl;
+	/* Our address as the peer sends to it (the destination of its last
+	 * packet): the status's "local", and the echo packets' address. */
+	struct ip_addr rx_local;
+	bool has_rx_local;
 	uint16_t src_port;
 	double next_open;            /* earliest retry of the socket */
 	int open_errno;              /* last failure logged, 0 after a success */
@@ -76,7 +86,6 @@ struct bfd_session {
 	const char *last_down_reason;
 	uint64_t control_in, control_out, echo_in, echo_out;
 	uint64_t up_events, down_events, dropped;
-	uint32_t used_detect_ms;
 };
 
 static double now(const struct bfd_session *s)
@@ -84,9 +93,16 @@ static double now(const struct bfd_session *s)
 	return ev_now(s->env.loop);
 }
 
+/* MetalLB's FRR exporter labels BFD series with the peer address and
+ * FRR's VRF name, "default" for the default VRF. */
+static const char *metric_vrf(const struct bfd_session *s)
+{
+	return s->cfg.vrf ? s->cfg.vrf : "default";
+}
+
 static void metric_add(const struct bfd_session *s, struct metrics_family *f, double v)
 {
-	const char *labels[] = { s->label };
+	const char *labels[] = { s->label, metric_vrf(s) };
 
 	if (f)
 		metrics_add(f, labels, v);
@@ -94,7 +110,7 @@ static void metric_add(const struct bfd_session *s, struct metrics_family *f, do
 
 static void metric_set(const struct bfd_session *s, struct metrics_family *f, double v)
 {
-	const char *labels[] = { s->label };
+	const char *labels[] = { s->label, metric_vrf(s) };
 
 	if (f)
 		metrics_set(f, labels, v);
@@ -186,7 +202,6 @@ static void close_tx(struct bfd_session *s)
 	if (s->fd >= 0)
 		close(s->fd);
 	s->fd = -1;
-	s->has_bound_local = false;
 }
 
 static int open_tx(struct bfd_session *s)
@@ -235,19 +250,8 @@ static int open_tx(struct bfd_session *s)
 	}
 	if (rc < 0)
 		goto fail;
-	sl = to_sockaddr(&c->peer, peer_port(s), is_link_local(&c->peer) ? s->ifindex : 0, &ss);
-	if (connect(fd, (struct sockaddr *)&ss, sl) < 0)
-		goto fail;
-	sl = sizeof(ss);
-	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
-		if (ss.ss_family == AF_INET)
-			s->bound_local = ip_from_bytes(
-				IP_FAMILY_V4, (uint8_t *)&((struct sockaddr_in *)&ss)->sin_addr);
-		else
-			s->bound_local = ip_from_bytes(
-				IP_FAMILY_V6, ((struct sockaddr_in6 *)&ss)->sin6_addr.s6_addr);
-		s->has_bound_local = true;
-	}
+	s->peer_sl = to_sockaddr(&c->peer, peer_port(s),
+				 is_link_local(&c->peer) ? s->ifindex : 0, &s->peer_sa);
 	s->fd = fd;
 	s->open_errno = 0;
 	return 0;
@@ -297,11 +301,10 @@ static void send_ctrl(struct bfd_session *s, bool poll, bool final)
 	n = bfd_pkt_encode(&p, buf, sizeof(buf));
 	if (n < 0)
 		return;
-	if (send(s->fd, buf, (size_t)n, 0) < 0) {
-		/* ICMP errors of earlier packets come back here on a connected
-		 * socket (ECONNREFUSED: nobody listens yet); not worth a log
-		 * line per packet.  A route change is followed by reopening. */
-		if (errno != ECONNREFUSED && errno != EAGAIN)
+	if (sendto(s->fd, buf, (size_t)n, 0, (struct sockaddr *)&s->peer_sa, s->peer_sl) < 0) {
+		/* Not worth a log line per packet; a route change is
+		 * followed by reopening. */
+		if (errno != EAGAIN)
 			log_debug("bfd send failed", "peer", s->cfg.name, "error", strerror(errno),
 				  NULL);
 		if (errno == ENETUNREACH || errno == EADDRNOTAVAIL || errno == ENODEV)
@@ -314,13 +317,21 @@ static void send_ctrl(struct bfd_session *s, bool poll, bool final)
 		s->admin_down_left--;
 }
 
+/* Jitter needs no secrecy, only independence between sessions and
+ * restarts: a xorshift generator seeded once from the kernel, rather
+ * than a system call for each of the thousands of packets a second that
+ * a hundred fast sessions send. */
 static double random01(void)
 {
-	uint32_t r;
+	static uint64_t x;
 
-	if (getrandom(&r, sizeof(r), 0) != sizeof(r))
-		r = (uint32_t)rand();
-	return (double)r / 4294967296.0;
+	while (x == 0)
+		if (getrandom(&x, sizeof(x), 0) != sizeof(x))
+			x = (uint64_t)rand() << 32 | (uint64_t)rand() | 1;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return (double)(x >> 11) / 9007199254740992.0;   /* 53 bits, [0, 1) */
 }
 
 /* The time to the next periodic packet: the negotiated interval with
@@ -376,7 +387,7 @@ static void tx_reschedule(struct bfd_session *s)
 /* echo function */
 
 static void run_event(struct bfd_session *s, enum bfd_fsm_event ev);
-static void apply_timers(struct bfd_session *s);
+static void apply_timers(struct bfd_session *s, const char *why);
 
 /* Whether this host forwards packets of the family: only then can it
  * loop the peer's echo packets back, so only then do we advertise a
@@ -496,8 +507,8 @@ static void echo_start(struct bfd_session *s)
 	s->echo_next_try = now(s) + 5.0;
 	if (s->cfg.has_local)
 		s->echo_self = s->cfg.local;
-	else if (s->has_bound_local)
-		s->echo_self = s->bound_local;
+	else if (s->has_rx_local)
+		s->echo_self = s->rx_local;
 	else {
 		why = "local address unknown";
 		goto fail;
@@ -511,7 +522,8 @@ static void echo_start(struct bfd_session *s)
 		why = "peer not in the neighbour table";
 		goto fail;
 	}
-	s->echo_fd = bfd_echo_socket(s->echo_ifindex, s->echo_self.family, BFD_PORT_ECHO);
+	s->echo_fd = bfd_echo_socket(s->echo_ifindex, s->echo_self.family, BFD_PORT_ECHO,
+				     s->local_disc);
 	if (s->echo_fd < 0) {
 		why = "packet socket refused";
 		snprintf(err, sizeof(err), "%s", strerror(errno));
@@ -554,13 +566,15 @@ static void echo_update(struct bfd_session *s)
 	else if (s->echo_active)
 		s->echo_tx_us = echo_interval_us(s);
 	if (was != s->echo_active)
-		apply_timers(s);
+		apply_timers(s, s->echo_active ? "echo started" : "echo stopped");
 }
 
 /* ------------------------------------------------------------------ */
 /* state */
 
-static void apply_timers(struct bfd_session *s)
+/* why: what changed, for the log (a profile change is worth an info
+ * line; the Poll of every state change is not). */
+static void apply_timers(struct bfd_session *s, const char *why)
 {
 	bool up = s->state == BFD_STATE_UP;
 	uint32_t rx = ms_to_us(s->cfg.rx_interval_ms);
@@ -570,7 +584,12 @@ static void apply_timers(struct bfd_session *s)
 	if (s->echo_active && rx < BFD_SLOW_TX_US)
 		rx = BFD_SLOW_TX_US;
 	if (bfd_timers_update(&s->t, ms_to_us(s->cfg.tx_interval_ms), rx, s->detect_mult, up)) {
-		log_info("bfd poll sequence started", "peer", s->cfg.name, "address", s->label, NULL);
+		char txs[16], rxs[16];
+		snprintf(txs, sizeof(txs), "%u", s->t.adv_tx_us / 1000);
+		snprintf(rxs, sizeof(rxs), "%u", s->t.adv_rx_us / 1000);
+		log_msg(strcmp(why, "profile changed") == 0 ? LOG_INFO : LOG_DEBUG,
+			"bfd poll sequence started", "peer", s->cfg.name, "address", s->label,
+			"reason", why, "desired_min_tx_ms", txs, "required_min_rx_ms", rxs, NULL);
 		send_ctrl(s, true, false);
 	}
 	if (!up)
@@ -610,7 +629,7 @@ static void change_state(struct bfd_session *s, enum bfd_fsm_event ev,
 		NULL);
 	if (s->echo_active && c->next != BFD_STATE_UP)
 		echo_stop(s);
-	apply_timers(s);
+	apply_timers(s, "state changed");
 	/* Tell the peer at once rather than at the next periodic packet. */
 	if (!(s->t.polling && c->next == BFD_STATE_UP))
 		send_ctrl(s, s->t.polling, false);
@@ -661,6 +680,10 @@ enum bfd_pkt_err bfd_session_rx(struct bfd_session *s, const struct bfd_pkt *p,
 	}
 	s->control_in++;
 	metric_add(s, s->env.metrics->control_in, 1);
+	if (m->dst.family) {
+		s->rx_local = m->dst;
+		s->has_rx_local = true;
+	}
 
 	/* §6.8.6, in order. */
 	s->remote_disc = p->my_disc;
@@ -670,8 +693,12 @@ enum bfd_pkt_err bfd_session_rx(struct bfd_session *s, const struct bfd_pkt *p,
 	bfd_timers_remote(&s->t, p->desired_min_tx_us, p->required_min_rx_us, p->detect_mult);
 	s->remote_echo_rx_us = p->required_min_echo_rx_us;
 	if (p->final && s->t.polling) {
-		bfd_timers_final(&s->t);
-		log_info("bfd poll sequence done", "peer", s->cfg.name, "address", s->label, NULL);
+		log_debug("bfd poll sequence done", "peer", s->cfg.name, "address", s->label, NULL);
+		if (bfd_timers_final(&s->t)) {
+			log_debug("bfd poll sequence started", "peer", s->cfg.name, "address",
+				  s->label, "reason", "queued change", NULL);
+			send_ctrl(s, true, false);
+		}
 	}
 	c = bfd_fsm_lookup(s->state, bfd_fsm_rx_event(p->state));
 	if (c.discard)
@@ -684,7 +711,6 @@ enum bfd_pkt_err bfd_session_rx(struct bfd_session *s, const struct bfd_pkt *p,
 
 	/* §6.8.4: restart the detection timer on every valid packet. */
 	det = bfd_timers_detect_us(&s->t);
-	s->used_detect_ms = (uint32_t)(det / 1000);
 	ev_timer_stop(s->env.loop, &s->detect_timer);
 	if (det && s->state != BFD_STATE_ADMIN_DOWN) {
 		ev_timer_set(&s->detect_timer, (double)det / 1e6, 0);
@@ -698,6 +724,11 @@ enum bfd_pkt_err bfd_session_rx(struct bfd_session *s, const struct bfd_pkt *p,
 ttl:
 	s->dropped++;
 	return BFD_PKT_ERR_TTL;
+}
+
+void bfd_session_count_drop(struct bfd_session *s)
+{
+	s->dropped++;
 }
 
 bool bfd_session_matches(const struct bfd_session *s, const struct bfd_rx_meta *m)
@@ -774,7 +805,7 @@ void bfd_session_reconfigure(struct bfd_session *s, const struct bfd_session_cfg
 	s->echo_rx_adv = echo_rx_advertised(s);
 	s->echo_next_try = 0;
 	echo_update(s);
-	apply_timers(s);
+	apply_timers(s, "profile changed");
 	tx_reschedule(s);
 }
 
@@ -809,8 +840,10 @@ void bfd_session_free(struct bfd_session *s)
 						  m->echo_in,	 m->echo_out,	m->up_events,
 						  m->down_events };
 		for (size_t i = 0; i < sizeof(fams) / sizeof(fams[0]); i++)
-			if (fams[i])
-				metrics_remove_matching(fams[i], "peer", s->label);
+			if (fams[i]) {
+				const char *labels[] = { s->label, metric_vrf(s) };
+				metrics_remove(fams[i], labels);
+			}
 	}
 	log_info("bfd session removed", "peer", s->cfg.name, "address", s->label, NULL);
 	cfg_release(&s->cfg);
@@ -875,8 +908,8 @@ void bfd_session_status(const struct bfd_session *s, struct jw *w)
 	jw_kstr(w, "peer", s->label);
 	if (c->has_local)
 		jw_kstr(w, "local", ip_format(&c->local, buf));
-	else if (s->has_bound_local)
-		jw_kstr(w, "local", ip_format(&s->bound_local, buf));
+	else if (s->has_rx_local)
+		jw_kstr(w, "local", ip_format(&s->rx_local, buf));
 	else
 		jw_kstr(w, "local", NULL);
 	jw_kstr(w, "interface", c->interface);

@@ -68,6 +68,10 @@ void bfd_session_admin_down(struct bfd_session *s);
  * BFD_PKT_OK. */
 enum bfd_pkt_err bfd_session_rx(struct bfd_session *s, const struct bfd_pkt *p,
 				const struct bfd_rx_meta *m);
+/* Count a packet from this session's peer that was dropped before it
+ * reached the session (refused by the codec, or naming an unknown
+ * discriminator): the status's "dropped". */
+void bfd_session_count_drop(struct bfd_session *s);
 /* Whether a packet with Your Discriminator 0 from m belongs to s
  * (§6.8.6: by addresses, interface and hop mode). */
 bool bfd_session_matches(const struct bfd_session *s, const struct bfd_rx_meta *m);
@@ -79,7 +83,8 @@ uint32_t bfd_session_local_disc(const struct bfd_session *s);
 const struct bfd_timers *bfd_session_timers(const struct bfd_session *s);
 void bfd_session_status(const struct bfd_session *s, struct jw *w);
 
-/* The label of the session's metrics (the peer address). */
+/* The peer label of the session's metrics (the peer address; the vrf
+ * label is the VRF, or "default"). */
 const char *bfd_session_label(const struct bfd_session *s);
 
 #endif

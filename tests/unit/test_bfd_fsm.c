@@ -256,6 +256,53 @@ static void test_changes_while_down_apply_at_once(void **state)
 	assert_int_equal(t.use_tx_us, 1000000);
 }
 
+/* A change during a Poll Sequence waits for it: the Final answers the
+ * values that were polled, then the queued ones get their own Poll. */
+static void test_change_during_poll_is_queued(void **state)
+{
+	struct bfd_timers t;
+
+	(void)state;
+	bfd_timers_init(&t, 100000, 100000, 3);
+	bfd_timers_update(&t, 100000, 100000, 3, true);
+	assert_false(bfd_timers_final(&t));
+	bfd_timers_remote(&t, 100000, 100000, 3);
+	/* First change: tx 200 ms, polled. */
+	assert_true(bfd_timers_update(&t, 200000, 100000, 3, true));
+	assert_int_equal(t.adv_tx_us, 200000);
+	/* Second change while polling: queued, nothing new advertised. */
+	assert_false(bfd_timers_update(&t, 400000, 300000, 3, true));
+	assert_true(t.queued);
+	assert_int_equal(t.adv_tx_us, 200000);
+	assert_int_equal(t.adv_rx_us, 100000);
+	assert_int_equal(t.use_tx_us, 100000);
+	/* The same change again is still only queued. */
+	assert_false(bfd_timers_update(&t, 400000, 300000, 3, true));
+	/* Final of the first: 200 ms in use, the queued change polled. */
+	assert_true(bfd_timers_final(&t));
+	assert_true(t.polling);
+	assert_false(t.queued);
+	assert_int_equal(t.adv_tx_us, 400000);
+	assert_int_equal(t.adv_rx_us, 300000);
+	assert_int_equal(t.use_tx_us, 200000);
+	assert_int_equal(t.use_rx_us, 300000);   /* an increase, at once */
+	assert_false(bfd_timers_final(&t));
+	assert_int_equal(t.use_tx_us, 400000);
+	/* A change undone before the Poll Sequence ends needs no second
+	 * one. */
+	assert_true(bfd_timers_update(&t, 100000, 300000, 3, true));
+	assert_false(bfd_timers_update(&t, 400000, 300000, 3, true));
+	assert_false(bfd_timers_update(&t, 100000, 300000, 3, true));
+	assert_false(bfd_timers_final(&t));
+	assert_false(t.polling);
+	/* Leaving Up with a change queued applies it. */
+	assert_true(bfd_timers_update(&t, 100000, 400000, 3, true));
+	assert_false(bfd_timers_update(&t, 100000, 500000, 3, true));
+	bfd_timers_stop_poll(&t);
+	assert_int_equal(t.adv_rx_us, 500000);
+	assert_int_equal(t.use_rx_us, 500000);
+}
+
 static void test_jitter_bounds(void **state)
 {
 	(void)state;
@@ -287,6 +334,7 @@ int main(void)
 		cmocka_unit_test(test_poll_reduce_rx_keeps_detection),
 		cmocka_unit_test(test_poll_decrease_tx_at_once),
 		cmocka_unit_test(test_changes_while_down_apply_at_once),
+		cmocka_unit_test(test_change_during_poll_is_queued),
 		cmocka_unit_test(test_jitter_bounds),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -216,7 +216,7 @@ static long long status_int(struct end *e, const char *name, const char *key)
 
 static double metric(struct end *e, const char *fam, const char *peer)
 {
-	const char *labels[] = { peer };
+	const char *labels[] = { peer, "default" };
 	double v = -1;
 
 	metrics_get(metrics_family_find(e->reg, fam), labels, &v);
@@ -430,6 +430,23 @@ static void test_profile_change_polls_without_flap(void **state)
 	assert_int_equal(status_int(&a, "a-to-b", "upEvents"), 1);
 	assert_int_equal(status_int(&a, "a-to-b", "localDiscriminator"), disc);
 	assert_int_equal(bfd_state_of(a.b, "a-to-b"), BFD_STATE_UP);
+	/* Two changes in a row: the second waits for the first's Poll
+	 * Sequence and gets its own; the last one holds, still no flap. */
+	ca.tx_interval_ms = 300;
+	ca.rx_interval_ms = 100;
+	assert_int_equal(bfd_set(a.b, &ca, 1), 0);
+	ca.tx_interval_ms = 100;
+	assert_int_equal(bfd_set(a.b, &ca, 1), 0);
+	until = mono() + WAIT;
+	while (mono() < until && (status_int(&b, "b-to-a", "detectionTimeMs") != 300 ||
+				  status_int(&a, "a-to-b", "detectionTimeMs") != 300 ||
+				  status_int(&b, "b-to-a", "txIntervalMs") != 100))
+		pump(&a, &b);
+	assert_int_equal(status_int(&b, "b-to-a", "detectionTimeMs"), 300);
+	assert_int_equal(status_int(&a, "a-to-b", "detectionTimeMs"), 300);
+	assert_int_equal(status_int(&b, "b-to-a", "txIntervalMs"), 100);
+	assert_int_equal(status_int(&a, "a-to-b", "downEvents"), 0);
+	assert_int_equal(status_int(&b, "b-to-a", "downEvents"), 0);
 	/* Removing the session sends AdminDown: b goes Down; a's listener
 	 * is not told about a session it removed. */
 	int changes = a.changes;
@@ -456,10 +473,24 @@ static void test_set_refuses_duplicates(void **state)
 	assert_int_equal(bfd_set(a.b, c, 2), -1);
 	assert_int_equal(bfd_state_of(a.b, "x"), BFD_STATE_NONE);
 	c[1].name = (char *)"y";
+	c[1].vrf = (char *)"blue";
 	assert_int_equal(bfd_set(a.b, c, 2), 0);
 	json_t *arr = bfd_status_json(a.b);
 	assert_int_equal(json_array_size(arr), 2);
 	json_decref(arr);
+	/* Series labelled with peer and VRF ("default" for none), as
+	 * MetalLB's FRR exporter does; a VRF device that does not exist
+	 * leaves the session Down, not the daemon failing. */
+	const char *l0[] = { "127.0.0.1", "default" }, *l1[] = { "127.0.0.2", "blue" };
+	double v = -1;
+	assert_int_equal(metrics_get(metrics_family_find(a.reg, "metallb_bfd_session_up"), l0, &v), 0);
+	assert_true(v == 0);
+	assert_int_equal(metrics_get(metrics_family_find(a.reg, "metallb_bfd_session_up"), l1, &v), 0);
+	assert_int_equal(bfd_state_of(a.b, "y"), BFD_STATE_DOWN);
+	/* Removing one session removes only its series. */
+	assert_int_equal(bfd_set(a.b, c, 1), 0);
+	assert_int_equal(metrics_get(metrics_family_find(a.reg, "metallb_bfd_session_up"), l0, &v), 0);
+	assert_int_equal(metrics_get(metrics_family_find(a.reg, "metallb_bfd_session_up"), l1, &v), -1);
 	/* Same configuration again (defaults given as 0 or spelled out): no
 	 * change. */
 	assert_false(bfd_session_cfg_differs(&c[0], &c[0]));
@@ -567,9 +598,11 @@ static void test_wire_slow_rate_ttl_port(void **state)
 		assert_true(gap >= 0.74 && gap <= 1.05);
 	}
 
-	/* A peer speaking with TTL 254 is not single hop: dropped. */
+	/* A peer speaking with TTL 254 is not single hop: dropped.  (Its
+	 * Detect Mult of 50 keeps the session from timing out while the
+	 * test sends it a packet now and then.) */
 	uint32_t mine = p.my_disc;
-	struct bfd_pkt q = { .state = BFD_STATE_DOWN, .detect_mult = 3, .my_disc = 77,
+	struct bfd_pkt q = { .state = BFD_STATE_DOWN, .detect_mult = 50, .my_disc = 77,
 			     .desired_min_tx_us = 50000, .required_min_rx_us = 50000 };
 	send_to(fd, pa, &q, 254);
 	double until = mono() + 0.3;
@@ -602,7 +635,8 @@ static void test_wire_slow_rate_ttl_port(void **state)
 	}
 	assert_true(final);
 	assert_int_equal(bfd_state_of(a.b, "a-to-b"), BFD_STATE_UP);
-	/* An unknown Your Discriminator matches no session. */
+	/* An unknown Your Discriminator matches no session: dropped, and
+	 * counted on the session of the peer's address. */
 	q.your_disc = mine + 1;
 	q.poll = false;
 	send_to(fd, pa, &q, 255);
@@ -610,7 +644,36 @@ static void test_wire_slow_rate_ttl_port(void **state)
 	while (mono() < until)
 		pump(&a, NULL);
 	assert_int_equal(bfd_state_of(a.b, "a-to-b"), BFD_STATE_UP);
+	assert_int_equal(status_int(&a, "a-to-b", "dropped"), 2);
+	/* So is a packet the codec refuses (§6.8.6: a Detect Mult of 0). */
+	q.your_disc = mine;
+	q.detect_mult = 0;
+	send_to(fd, pa, &q, 255);
+	until = mono() + 0.2;
+	while (mono() < until)
+		pump(&a, NULL);
+	assert_int_equal(status_int(&a, "a-to-b", "dropped"), 3);
+	assert_int_equal(bfd_state_of(a.b, "a-to-b"), BFD_STATE_UP);
 	close(fd);
+	end_fini(&a);
+}
+
+/* A peer whose BFD is not running yet answers with ICMP port
+ * unreachable; that must not cost any packet (on a connected socket the
+ * error failed the next send). */
+static void test_peer_not_listening_yet(void **state)
+{
+	struct end a;
+	struct bfd_session_cfg ca = cfg("a-to-b", "127.0.0.1", 300, 300, 3);
+
+	(void)state;
+	end_init(&a, free_udp_port(AF_INET), free_udp_port(AF_INET));
+	assert_int_equal(bfd_set(a.b, &ca, 1), 0);
+	double until = mono() + 3.2;
+	while (mono() < until)
+		pump(&a, NULL);
+	/* At 0 s, then every 0.75-1 s: at least four. */
+	assert_true(status_int(&a, "a-to-b", "controlOut") >= 4);
 	end_fini(&a);
 }
 
@@ -691,9 +754,10 @@ int main(void)
 		cmocka_unit_test(test_profile_change_polls_without_flap),
 		cmocka_unit_test(test_set_refuses_duplicates),
 		cmocka_unit_test(test_wire_slow_rate_ttl_port),
+		cmocka_unit_test(test_peer_not_listening_yet),
 		cmocka_unit_test(test_multihop_minimum_ttl),
 		cmocka_unit_test(test_echo_unavailable_says_why),
 	};
-	log_set_level(LOG_WARN);
+	log_set_level(getenv("IRONLB_TEST_LOG") ? LOG_DEBUG : LOG_WARN);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
