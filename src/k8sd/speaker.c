@@ -194,6 +194,7 @@ struct spk {
 		/* A request is under way: nothing more is sent until it is
 		 * answered, so that two writes cannot land in the wrong order. */
 		bool busy;
+		unsigned backoff;     /* comparisons to skip after a failure */
 	} *sess;
 	size_t nsess;
 	bool sess_listed, sess_stopped;
@@ -315,7 +316,7 @@ static void status_req_free(struct status_req *r)
 	free(r);
 }
 
-static void sess_failed(struct spk *s, const char *name);
+static bool sess_failed(struct spk *s, const char *name);
 
 static void status_failed(struct status_req *r, const char *what, const struct k8s_response *resp)
 {
@@ -326,8 +327,9 @@ static void status_failed(struct status_req *r, const char *what, const struct k
 		free(rec->sent);
 		rec->sent = NULL;
 	}
-	sess_failed(r->s, r->name);
-	reconciler_retry(r->s->rec, RETRY);
+	/* A BGPSessionState is sent again by its own timer, not by a pass. */
+	if (!sess_failed(r->s, r->name))
+		reconciler_retry(r->s->rec, RETRY);
 }
 
 static void on_status_patched(struct k8s_response *resp, void *arg)
@@ -617,15 +619,21 @@ static struct sess_rec *sess_find(struct spk *s, const char *name)
 	return NULL;
 }
 
-static void sess_failed(struct spk *s, const char *name)
+/* Whether name is a BGPSessionState: then it is sent again (created if
+ * it is not there) after SESS_BACKOFF comparisons, so that a cluster
+ * without the CRD gets one warning every few seconds, not a stream. */
+#define SESS_BACKOFF 10
+static bool sess_failed(struct spk *s, const char *name)
 {
 	struct sess_rec *r = sess_find(s, name);
 
-	if (r) {
-		free(r->sent);
-		r->sent = NULL;   /* sent again at the next comparison, */
-		r->created = false;  /* created if it is not there */
-	}
+	if (!r)
+		return false;
+	free(r->sent);
+	r->sent = NULL;
+	r->created = false;
+	r->backoff = SESS_BACKOFF;
+	return true;
 }
 
 static void sess_done(struct spk *s, const char *name)
@@ -704,7 +712,9 @@ static void sess_sync(struct spk *s)
 			r->name = xstrdup(name);
 		}
 		r->seen = true;
-		if (r->busy || (r->sent && strcmp(r->sent, text) == 0)) {
+		if (r->backoff && !r->busy)
+			r->backoff--;
+		if (r->busy || r->backoff || (r->sent && strcmp(r->sent, text) == 0)) {
 			free(text);
 			free(name);
 			continue;
