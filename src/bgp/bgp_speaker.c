@@ -87,6 +87,7 @@ struct peer {
 	size_t nattrs;
 	bool md5_set;                         /* key on the listener */
 	struct ip_addr md5_addr;
+	bool bfd_held;                        /* BFD went Down: kept Idle */
 };
 
 struct bgp_speaker {
@@ -949,7 +950,7 @@ static void session_create(struct peer *p)
 	p->s = bgp_session_new(&p->plan->cfg, &env);
 	peer_metrics(p);
 	md5_apply(p);
-	if (!sp->stopped)
+	if (!sp->stopped && !p->bfd_held)
 		bgp_session_start(p->s);
 }
 
@@ -1041,6 +1042,13 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 					     log_limit_end(&sp->refused_log) - ev_now(loop), 0.0);
 				ev_timer_start(loop, &sp->t_refused);
 			}
+			close(fd);
+			continue;
+		}
+		if (p->bfd_held) {
+			/* RFC 5882 §4.3: not until BFD is Up again. */
+			log_info("bgp connection refused", "session", bgp_session_name(p->s), "from",
+				 from, "reason", "held down by BFD", NULL);
 			close(fd);
 			continue;
 		}
@@ -1388,6 +1396,58 @@ void bgp_speaker_free(struct bgp_speaker *sp)
 	free(sp);
 }
 
+static struct peer *peer_by_name(const struct bgp_speaker *sp, const char *name)
+{
+	for (size_t i = 0; i < sp->npeers; i++)
+		if (sp->peers[i]->s && strcmp(bgp_session_name(sp->peers[i]->s), name) == 0)
+			return sp->peers[i];
+	return NULL;
+}
+
+int bgp_speaker_bfd_hold(struct bgp_speaker *sp, const char *name, bool held,
+			 const char *reason)
+{
+	struct peer *p = peer_by_name(sp, name);
+
+	if (!p)
+		return -1;
+	if (p->bfd_held == held)
+		return 0;
+	p->bfd_held = held;
+	if (held) {
+		/* RFC 5882 §4.3 and RFC 9384: at once, with Cease / BFD Down,
+		 * and the routes go with the session (no graceful restart: the
+		 * path is what failed).  The NOTIFICATION is sent if the
+		 * connection can still carry it. */
+		log_warn("bgp session held down by BFD", "session", name, "peer",
+			 bgp_session_peer_label(p->s), "reason", reason ? reason : "BFD down",
+			 NULL);
+		bgp_session_stop(p->s, BGP_CEASE_BFD_DOWN, NULL, false);
+		rib_clear(p);
+		peer_metrics(p);
+	} else {
+		log_info("bgp session released by BFD", "session", name, "peer",
+			 bgp_session_peer_label(p->s), "reason", reason ? reason : "BFD up", NULL);
+		if (!sp->stopped)
+			bgp_session_start(p->s);
+	}
+	return 0;
+}
+
+const char *bgp_speaker_session_state(const struct bgp_speaker *sp, const char *name)
+{
+	const struct peer *p = peer_by_name(sp, name);
+
+	return p ? bgp_fsm_state_name[bgp_session_state(p->s)] : NULL;
+}
+
+bool bgp_speaker_bfd_held(const struct bgp_speaker *sp, const char *name)
+{
+	const struct peer *p = peer_by_name(sp, name);
+
+	return p && p->bfd_held;
+}
+
 uint16_t bgp_speaker_listen_port(const struct bgp_speaker *sp)
 {
 	return sp->bound_port;
@@ -1445,6 +1505,7 @@ void bgp_speaker_status_write(const struct bgp_speaker *sp, struct jw *w)
 		json_t *o = bgp_session_status_json(p->s);
 		jw_json_members(w, o);
 		json_decref(o);
+		jw_kbool(w, "bfd_held", p->bfd_held);
 		/* A route per announced prefix, possibly tens of thousands:
 		 * written as read, never held as a tree. */
 		jw_key(w, "routes");

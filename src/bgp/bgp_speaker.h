@@ -89,11 +89,27 @@ void bgp_speaker_free(struct bgp_speaker *sp);
 
 /* For /status: per session its name, peer, state, uptime, negotiated
  * capabilities and hold time, last error, counters, and the routes
- * announced with their attributes, written as one object by w.
+ * announced with their attributes, and whether BFD holds it down
+ * ("bfd_held"), written as one object by w.
  * bgp_speaker_status_json() is the same as a new jansson object (for
  * tests; /status streams it). */
 void bgp_speaker_status_write(const struct bgp_speaker *sp, struct jw *w);
 json_t *bgp_speaker_status_json(const struct bgp_speaker *sp);
+
+/* Coupling with BFD (RFC 5882 §4.3).  held = true: BFD declared the path
+ * to session `name`'s peer down, so the session is torn down at once with
+ * Cease / BFD Down (RFC 9384; no graceful restart: the peer drops our
+ * routes) and kept Idle: no connection is made, and one from the peer is
+ * refused.  held = false (BFD Up again): the session starts again.  The
+ * hold survives plan changes of that session; it ends with the session.
+ * Logged; the status shows "bfd_held".  -1 when there is no such
+ * session. */
+int bgp_speaker_bfd_hold(struct bgp_speaker *sp, const char *name, bool held,
+			 const char *reason);
+bool bgp_speaker_bfd_held(const struct bgp_speaker *sp, const char *name);
+/* The RFC 4271 state of session `name` ("Idle", ..., "Established"),
+ * NULL when there is no such session. */
+const char *bgp_speaker_session_state(const struct bgp_speaker *sp, const char *name);
 
 /* The port listened on (0 when not listening). */
 uint16_t bgp_speaker_listen_port(const struct bgp_speaker *sp);

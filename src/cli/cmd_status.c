@@ -27,8 +27,8 @@ static void status_usage(FILE *out)
 	      "\n"
 	      "Show a running ironlb's configuration state, the addresses of its\n"
 	      "Services, which node announces each, its interfaces, its BGP sessions\n"
-	      "and the prefixes announced on them, the failure detector's members,\n"
-	      "and pool usage.\n"
+	      "and the prefixes announced on them, its BFD sessions, the failure\n"
+	      "detector's members, and pool usage.\n"
 	      "\n"
 	      "options:\n"
 	      "  -s, --server URL      the daemon's HTTP address (default\n"
@@ -266,6 +266,38 @@ static void print_members(json_t *mem)
 	}
 }
 
+static long long ji(const json_t *o, const char *k)
+{
+	return (long long)json_integer_value(json_object_get(o, k));
+}
+
+/* One line per BFD session: local and remote state, the intervals in use
+ * (negotiated, ms) and the detection time, the diagnostic, uptime. */
+static void print_bfd(const json_t *bfd)
+{
+	size_t i;
+	json_t *v;
+
+	if (!json_array_size(bfd))
+		return;
+	printf("\n%-22s %-28s %-5s %-10s %-10s %-12s %-8s %-24s %s\n", "BFD SESSION", "PEER",
+	       "HOPS", "STATE", "REMOTE", "TX/RX MS", "DETECT", "DIAGNOSTIC", "UPTIME");
+	json_array_foreach(bfd, i, v) {
+		char iv[32], det[24], up[32];
+		long long u = ji(v, "uptimeS");
+
+		snprintf(iv, sizeof(iv), "%lld/%lld", ji(v, "txIntervalMs"), ji(v, "rxIntervalMs"));
+		snprintf(det, sizeof(det), "%lldms", ji(v, "detectionTimeMs"));
+		if (u >= 3600)
+			snprintf(up, sizeof(up), "%lldh%02lldm", u / 3600, u / 60 % 60);
+		else
+			snprintf(up, sizeof(up), "%lldm%02llds", u / 60, u % 60);
+		printf("%-22s %-28s %-5s %-10s %-10s %-12s %-8s %-24s %s\n", js(v, "name"),
+		       js(v, "peer"), json_is_true(json_object_get(v, "multihop")) ? "multi" : "one",
+		       js(v, "state"), js(v, "remoteState"), iv, det, js(v, "localDiag"), up);
+	}
+}
+
 static void print_status(json_t *root)
 {
 	json_t *cfg = json_object_get(root, "config");
@@ -328,8 +360,11 @@ static void print_status(json_t *root)
 				snprintf(up, sizeof(up), "%lldh%02lldm", u / 3600, u / 60 % 60);
 			else
 				snprintf(up, sizeof(up), "%lldm%02llds", u / 60, u % 60);
+			char st[40];
+			snprintf(st, sizeof(st), "%s%s", js(v, "state"),
+				 json_is_true(json_object_get(v, "bfd_held")) ? " (BFD)" : "");
 			printf("%-22s %-28s %-12s %-10s %-6lld %-9lld %s\n", js(v, "name"), js(v, "peer"),
-			       js(v, "state"), up,
+			       st, up,
 			       (long long)json_integer_value(json_object_get(v, "hold_time")),
 			       (long long)json_integer_value(json_object_get(v, "announced_prefixes")),
 			       js(v, "last_error"));
@@ -353,6 +388,7 @@ static void print_status(json_t *root)
 		}
 	}
 
+	print_bfd(json_object_get(root, "bfd"));
 	print_members(json_object_get(root, "members"));
 
 	printf("\n%-24s %-7s %-24s %-24s %s\n", "POOL", "FAMILY", "IN-USE", "AVAILABLE", "TOTAL");

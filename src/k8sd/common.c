@@ -115,6 +115,15 @@ static void post_event(struct k8s_client *c, const char *reporting_controller,
 	free(body);
 }
 
+void k8sd_post_event_on(struct k8s_client *c, const char *reporting_controller,
+			const char *instance, const char *api_version, const char *kind,
+			const struct tree *obj, const char *ns, const char *name,
+			const char *type, const char *reason, const char *message)
+{
+	post_event(c, reporting_controller, instance, api_version, kind, obj, ns, name, type,
+		   reason, message);
+}
+
 void k8sd_post_event(struct k8s_client *c, const char *reporting_controller,
 		     const char *instance, const struct tree *svc, const char *ns,
 		     const char *name, const char *type, const char *reason,

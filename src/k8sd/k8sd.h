@@ -37,6 +37,11 @@ void k8sd_post_event(struct k8s_client *c, const char *reporting_controller,
 		     const char *instance, const struct tree *svc, const char *ns,
 		     const char *name, const char *type, const char *reason,
 		     const char *message);
+/* The same about any object (kind and apiVersion given), e.g. a BGPPeer. */
+void k8sd_post_event_on(struct k8s_client *c, const char *reporting_controller,
+			const char *instance, const char *api_version, const char *kind,
+			const struct tree *obj, const char *ns, const char *name,
+			const char *type, const char *reason, const char *message);
 
 /*
  * Echoes of our own writes (echo.c): whether a watch event only shows what

@@ -35,7 +35,11 @@
  * Service: nodeAssigned when this node starts announcing it (per
  * protocol; once per change: a restart that finds its own status object
  * for a Service posts none), announceFailed when it should answer over
- * Layer 2 but has no usable interface for it.
+ * Layer 2 but has no usable interface for it.  Events on the BGPPeer:
+ * one per state change of its BFD session on this node (bfdUp, bfdDown,
+ * ...; a Warning when Up went Down and BGP is held down).  And one
+ * BGPSessionState (frrk8s.metallb.io) per BGP session of this node with
+ * its BGP and BFD state, compared every second and on each BFD change.
  *
  * Which nodes may answer over Layer 2 is the failure detector's
  * (src/node/liveness.h, src/member): its members are the Nodes' InternalIP
@@ -71,6 +75,8 @@
 #include "base/log.h"
 #include "base/sha256.h"
 #include "base/util.h"
+#include "bfd/bfd.h"
+#include "bgp/bgp_speaker.h"
 #include "node/announcer.h"
 #include "node/liveness.h"
 #include "member/member.h"
@@ -175,6 +181,24 @@ struct spk {
 	struct hashmap announced;
 	struct hashmap recs;
 	struct status_req *reqs;      /* status object requests under way */
+	/* BGPSessionState objects (frrk8s.metallb.io, as MetalLB with
+	 * frr-k8s shows them): one per BGP session of this node, compared
+	 * every second with what was last sent and written when they differ.
+	 * sess_listed: this node's objects of earlier runs were listed (those
+	 * of sessions it no longer has are deleted). */
+	ev_timer sess_w;
+	struct sess_rec {
+		char *name;
+		char *sent;           /* status JSON last sent, NULL: send */
+		bool created, seen;
+		/* A request is under way: nothing more is sent until it is
+		 * answered, so that two writes cannot land in the wrong order. */
+		bool busy;
+		unsigned backoff;     /* comparisons to skip after a failure */
+	} *sess;
+	size_t nsess;
+	bool sess_listed, sess_stopped;
+	char *sess_path;
 
 	/* Layer 2 placement from claims (announce.h): one per ServiceL2Status
 	 * of any node, sorted, handed to the announcer (which borrows the
@@ -275,8 +299,11 @@ static struct status_req *status_req_new(struct spk *s, const char *name)
 	return r;
 }
 
+static void sess_done(struct spk *s, const char *name);
+
 static void status_req_free(struct status_req *r)
 {
+	sess_done(r->s, r->name);
 	if (r->prev)
 		r->prev->next = r->next;
 	else
@@ -289,6 +316,8 @@ static void status_req_free(struct status_req *r)
 	free(r);
 }
 
+static bool sess_failed(struct spk *s, const char *name);
+
 static void status_failed(struct status_req *r, const char *what, const struct k8s_response *resp)
 {
 	log_warn("API request failed", "what", what, "name", r->name, "error", resp->message,
@@ -298,7 +327,9 @@ static void status_failed(struct status_req *r, const char *what, const struct k
 		free(rec->sent);
 		rec->sent = NULL;
 	}
-	reconciler_retry(r->s->rec, RETRY);
+	/* A BGPSessionState is sent again by its own timer, not by a pass. */
+	if (!sess_failed(r->s, r->name))
+		reconciler_retry(r->s->rec, RETRY);
 }
 
 static void on_status_patched(struct k8s_response *resp, void *arg)
@@ -313,8 +344,10 @@ static void patch_status(struct status_req *r)
 {
 	char *path = xasprintf("%s/%s/status", r->kind_path, r->name);
 	char *body = xasprintf("{\"status\":%s}", r->status);
-	if (!k8s_patch(r->s->client, path, K8S_PATCH_MERGE, body, on_status_patched, r))
+	if (!k8s_patch(r->s->client, path, K8S_PATCH_MERGE, body, on_status_patched, r)) {
+		sess_failed(r->s, r->name);
 		status_req_free(r);
+	}
 	free(body);
 	free(path);
 }
@@ -595,6 +628,206 @@ static void post_event(struct spk *s, const char *key, const char *type, const c
 				type, reason, msg);
 	}
 	free(ns);
+}
+
+/* ------------------------------------------------------------------ */
+/* BGPSessionState: the state of this node's BGP and BFD sessions for
+ * kubectl (`kubectl get bgpsessionstates -n NS`), in frr-k8s's kind that
+ * MetalLB's FRR mode shows: status bgpStatus (the RFC 4271 state),
+ * bfdStatus (the BFD state, "N/A" without a bfdProfile), node, peer (the
+ * peer address) and vrf; named NODE-PEERNAME, labelled with the node.
+ * Nothing watches them: what was last sent is kept here and compared. */
+
+static struct sess_rec *sess_find(struct spk *s, const char *name)
+{
+	for (size_t i = 0; i < s->nsess; i++)
+		if (strcmp(s->sess[i].name, name) == 0)
+			return &s->sess[i];
+	return NULL;
+}
+
+/* Whether name is a BGPSessionState: then it is sent again (created if
+ * it is not there) after SESS_BACKOFF comparisons, so that a cluster
+ * without the CRD gets one warning every few seconds, not a stream. */
+#define SESS_BACKOFF 10
+static bool sess_failed(struct spk *s, const char *name)
+{
+	struct sess_rec *r = sess_find(s, name);
+
+	if (!r)
+		return false;
+	free(r->sent);
+	r->sent = NULL;
+	r->created = false;
+	r->backoff = SESS_BACKOFF;
+	return true;
+}
+
+static void sess_done(struct spk *s, const char *name)
+{
+	struct sess_rec *r = sess_find(s, name);
+
+	if (r)
+		r->busy = false;
+}
+
+static void sess_delete(struct spk *s, const char *name)
+{
+	struct status_req *r = status_req_new(s, name);
+	char *path = xasprintf("%s/%s", s->sess_path, name);
+
+	log_info("BGPSessionState no longer wanted; deleting", "name", name, NULL);
+	if (!k8s_delete(s->client, path, on_status_deleted, r))
+		status_req_free(r);
+	free(path);
+}
+
+/* This node's objects from before: those of no current session go. */
+static void on_sess_listed(struct k8s_response *resp, void *arg)
+{
+	struct spk *s = arg;
+	const struct tree *items;
+
+	if (resp->error != K8S_OK) {
+		s->sess_listed = false;   /* listed again at the next comparison */
+		log_warn("API request failed", "what", "BGPSessionState list", "error",
+			 resp->message, NULL);
+		return;
+	}
+	items = tree_get(resp->object, "items");
+	for (size_t i = 0; items && items->type == TREE_ARRAY && i < items->n; i++) {
+		const char *name = tree_get_str(tree_get(items->items[i], "metadata"), "name");
+		struct sess_rec *r = name ? sess_find(s, name) : NULL;
+
+		if (name && !r)
+			sess_delete(s, name);
+		else if (r)
+			r->created = true;
+	}
+}
+
+static void sess_sync(struct spk *s)
+{
+	const struct bgp_plan *plan = announcer_bgp_plan(s->ann);
+	const struct bgp_speaker *sp = announcer_bgp_speaker(s->ann);
+	const struct bfd *b = announcer_bfd(s->ann);
+
+	if (!s->started || s->sess_stopped)
+		return;
+	for (size_t i = 0; i < s->nsess; i++)
+		s->sess[i].seen = false;
+	for (size_t i = 0; i < plan->nsessions; i++) {
+		const struct bgp_session_cfg *c = &plan->sessions[i].cfg;
+		const char *bgp = sp ? bgp_speaker_session_state(sp, c->name) : NULL;
+		enum bfd_state bs = b ? bfd_state_of(b, c->name) : BFD_STATE_NONE;
+		char peer[IP_STR_MAX];
+		char *name = xasprintf("%s-%s", s->node, c->name);
+		struct sess_rec *r = sess_find(s, name);
+
+		if (c->peer_address.family != IP_FAMILY_NONE)
+			ip_format(&c->peer_address, peer);
+		else
+			snprintf(peer, sizeof(peer), "%s", c->interface ? c->interface : "");
+		json_t *st = json_pack("{s:s, s:s, s:s, s:s, s:s}", "bgpStatus", bgp ? bgp : "Idle",
+				       "bfdStatus", bs == BFD_STATE_NONE ? "N/A" : bfd_state_str(bs),
+				       "node", s->node, "peer", peer, "vrf", c->vrf ? c->vrf : "");
+		char *text = json_dumps(st, JSON_COMPACT | JSON_SORT_KEYS);
+		json_decref(st);
+		if (!r) {
+			r = VEC_PUSH(s->sess, s->nsess);
+			memset(r, 0, sizeof(*r));
+			r->name = xstrdup(name);
+		}
+		r->seen = true;
+		if (r->backoff && !r->busy)
+			r->backoff--;
+		if (r->busy || r->backoff || (r->sent && strcmp(r->sent, text) == 0)) {
+			free(text);
+			free(name);
+			continue;
+		}
+		free(r->sent);
+		r->sent = text;
+		r->busy = true;
+		struct status_req *q = status_req_new(s, name);
+		q->kind_path = xstrdup(s->sess_path);
+		q->status = xstrdup(text);
+		if (r->created) {
+			patch_status(q);
+		} else {
+			json_t *o = json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s, s:s}}}", "apiVersion",
+					      "frrk8s.metallb.io/v1beta1", "kind", "BGPSessionState",
+					      "metadata", "name", name, "namespace", s->ns, "labels",
+					      "frrk8s.metallb.io/node", s->node, "metallb.io/bgppeer",
+					      c->name);
+			char *body = json_dumps(o, JSON_COMPACT);
+			json_decref(o);
+			r->created = true;
+			if (!k8s_create(s->client, s->sess_path, body, on_status_created, q)) {
+				sess_failed(s, name);
+				status_req_free(q);
+			}
+			free(body);
+		}
+		free(name);
+	}
+	for (size_t i = 0; i < s->nsess;) {
+		if (s->sess[i].seen) {
+			i++;
+			continue;
+		}
+		sess_delete(s, s->sess[i].name);
+		free(s->sess[i].name);
+		free(s->sess[i].sent);
+		s->sess[i] = s->sess[--s->nsess];
+	}
+	if (!s->sess_listed) {
+		char *sel = xasprintf("frrk8s.metallb.io/node=%s", s->node);
+		struct k8s_list_opts lo = { .label_selector = sel };
+
+		s->sess_listed = true;
+		k8s_list(s->client, s->sess_path, &lo, on_sess_listed, s);
+		free(sel);
+	}
+}
+
+static void on_sess_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	sess_sync(w->data);
+}
+
+/* An Event on the BGPPeer for every state change of its BFD session on
+ * this node (Warning when it went Down from Up: BGP is held down then),
+ * beside the log line the BFD module writes. */
+static void on_bfd_state(void *arg, const char *name, enum bfd_state from, enum bfd_state to,
+			 enum bfd_diag diag, bool peer_admin_down)
+{
+	static const char *const reason[BFD_STATE_COUNT] = {
+		[BFD_STATE_ADMIN_DOWN] = "bfdAdminDown", [BFD_STATE_DOWN] = "bfdDown",
+		[BFD_STATE_INIT] = "bfdInit", [BFD_STATE_UP] = "bfdUp",
+	};
+	struct spk *s = arg;
+	const struct tree *peer;
+	const char *effect = "";
+	bool warn = from == BFD_STATE_UP && to == BFD_STATE_DOWN;
+
+	if (to < 0 || to >= BFD_STATE_COUNT)
+		return;
+	if (warn)
+		effect = peer_admin_down ? "; the peer is administratively down, BGP session kept"
+					 : "; BGP session torn down and held until BFD is Up";
+	else if (to == BFD_STATE_UP)
+		effect = "; BGP session may run";
+	char *msg = xasprintf("BFD session of node %s: %s -> %s (diagnostic: %s)%s", s->node,
+			      bfd_state_str(from), bfd_state_str(to), bfd_diag_str(diag), effect);
+	peer = k8s_store_get(k8s_reflector_store(s->refl[S_PEERS]), s->ns, name);
+	k8sd_post_event_on(s->client, REPORTING_CONTROLLER, s->instance, "metallb.io/v1beta2",
+			   "BGPPeer", peer, s->ns, name, warn ? "Warning" : "Normal", reason[to],
+			   msg);
+	free(msg);
+	sess_sync(s);
 }
 
 static void seed_one(const char *key, const struct tree *obj, void *arg)
@@ -1353,6 +1586,8 @@ static void on_stop(void *arg)
 {
 	struct spk *s = arg;
 	bool others = liveness_others_alive(s->liveness);
+	s->sess_stopped = true;
+	ev_timer_stop(s->loop, &s->sess_w);
 	liveness_leave(s->liveness);
 	for (int i = 0; i < S_COUNT; i++) {
 		k8s_reflector_free(s->refl[i]);
@@ -1590,6 +1825,12 @@ int cmd_speaker(int argc, char **argv)
 	};
 	s.ann = announcer_new(s.loop, s.reg, &ao);
 	announcer_addrs_source(s.ann, addrs_of, &s);
+	announcer_bfd_listener(s.ann, on_bfd_state, &s);
+	s.sess_path = xasprintf("/apis/frrk8s.metallb.io/v1beta1/namespaces/%s/bgpsessionstates",
+				ns);
+	ev_timer_init(&s.sess_w, on_sess_timer, 1.0, 1.0);
+	s.sess_w.data = &s;
+	ev_timer_start(s.loop, &s.sess_w);
 	if (announcer_start(s.ann) != 0)
 		return 1;
 	char *key_hint = member_key_file
@@ -1683,6 +1924,13 @@ int cmd_speaker(int argc, char **argv)
 	/* Cancelled with the client, without their callbacks. */
 	while (s.reqs)
 		status_req_free(s.reqs);
+	ev_timer_stop(s.loop, &s.sess_w);
+	for (size_t i = 0; i < s.nsess; i++) {
+		free(s.sess[i].name);
+		free(s.sess[i].sent);
+	}
+	free(s.sess);
+	free(s.sess_path);
 	k8sd_events_forget();
 	liveness_free(s.liveness);
 	announcer_free(s.ann);

@@ -4,13 +4,16 @@
 #include "node/announcer.h"
 
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "announce/bfd_plan.h"
 #include "base/jw.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "bfd/bfd.h"
 #include "bgp/bgp_speaker.h"
 #include "base/metrics.h"
 #include "l2/engine.h"
@@ -31,6 +34,12 @@ struct announcer {
 	size_t (*addrs_of)(void *arg, const char *key, struct ip_addr addrs[2]);
 	void *addrs_arg;
 	struct bgp_speaker *speaker; /* created when a plan first has sessions */
+	/* BFD: created when a plan first has a BGPPeer with a bfdProfile;
+	 * its state changes hold BGP sessions down (RFC 5882), then go to
+	 * bfd_fn (the speaker posts Events). */
+	struct bfd *bfd;
+	announcer_bfd_fn bfd_fn;
+	void *bfd_arg;
 	struct metrics_family *m_announced;
 	/* BGP work of the last apply or update (/status "bgp_work"): whether
 	 * it was whole, the routes planned again. */
@@ -153,6 +162,76 @@ static void apply_bgp(struct announcer *a, const struct bgp_plan *bgp)
 	}
 	if (a->speaker)
 		bgp_speaker_set(a->speaker, bgp);
+}
+
+/* RFC 5882 §4.3: a BFD session that goes from Up to Down takes its BGP
+ * session down at once and holds it there until BFD is Up again; a peer
+ * that says AdminDown (§3.2: it is being shut down, not failing) leaves
+ * BGP alone. */
+static void on_bfd_state(void *arg, const char *name, enum bfd_state from, enum bfd_state to,
+			 enum bfd_diag diag, bool peer_admin_down)
+{
+	struct announcer *a = arg;
+
+	if (a->speaker && from == BFD_STATE_UP && to == BFD_STATE_DOWN) {
+		if (peer_admin_down) {
+			log_info("bfd peer is administratively down; BGP session kept", "session",
+				 name, "rfc", "5882 3.2", NULL);
+		} else {
+			char why[96];
+
+			snprintf(why, sizeof(why), "BFD down: %s", bfd_diag_str(diag));
+			bgp_speaker_bfd_hold(a->speaker, name, true, why);
+		}
+	} else if (a->speaker && to == BFD_STATE_UP) {
+		bgp_speaker_bfd_hold(a->speaker, name, false, "BFD up");
+	}
+	if (a->bfd_fn)
+		a->bfd_fn(a->bfd_arg, name, from, to, diag, peer_admin_down);
+}
+
+/* Hand the BFD sessions of the BGP plan to the BFD module, creating it the
+ * first time there is one; a BGP session whose BFD session is gone (its
+ * profile removed) is no longer held. */
+static void apply_bfd(struct announcer *a, const struct model *m, const struct bgp_plan *bgp)
+{
+	struct bfd_plan bp;
+
+	announce_bfd(m, bgp, &bp);
+	if (!a->bfd && bp.n) {
+		struct bfd_opts bo = { .node_name = a->node };
+
+		a->bfd = bfd_new(a->loop, a->reg, &bo);
+		bfd_set_listener(a->bfd, on_bfd_state, a);
+	}
+	if (a->bfd && bfd_set(a->bfd, bp.v, bp.n) != 0)
+		log_error("bfd sessions not changed: the plan names a session twice", NULL);
+	if (a->speaker)
+		for (size_t i = 0; i < bgp->nsessions; i++) {
+			const char *name = bgp->sessions[i].cfg.name;
+
+			if ((!a->bfd || bfd_state_of(a->bfd, name) == BFD_STATE_NONE) &&
+			    bgp_speaker_bfd_held(a->speaker, name))
+				bgp_speaker_bfd_hold(a->speaker, name, false,
+						     "BFD no longer configured");
+		}
+	bfd_plan_free(&bp);
+}
+
+void announcer_bfd_listener(struct announcer *a, announcer_bfd_fn fn, void *arg)
+{
+	a->bfd_fn = fn;
+	a->bfd_arg = arg;
+}
+
+const struct bfd *announcer_bfd(const struct announcer *a)
+{
+	return a->bfd;
+}
+
+const struct bgp_speaker *announcer_bgp_speaker(const struct announcer *a)
+{
+	return a->speaker;
 }
 
 /* Plan every BGP route again; logged with its CPU time when this node has
@@ -291,6 +370,7 @@ void announcer_apply(struct announcer *a, const struct model *m, const struct an
 	for (size_t s = 0; s < bgp_planner_plan(a->bgpp)->nsessions; s++)
 		a->bgp_replanned += bgp_planner_plan(a->bgpp)->sessions[s].nroutes;
 	a->bgp_wholes++;
+	apply_bfd(a, m, bgp_planner_plan(a->bgpp));
 	const struct l2_plan *plan = l2_planner_plan(a->l2p);
 	for (size_t i = 0; i < plan->n; i++)
 		log_owner(&plan->entries[i], plan_owned_here(&old, &plan->entries[i].addr));
@@ -491,12 +571,23 @@ void announcer_status_write(const struct announcer *a, struct jw *w)
 		jw_arr_end(w);
 		jw_obj_end(w);
 	}
+	jw_key(w, "bfd");
+	if (a->bfd) {
+		bfd_status_write(a->bfd, w);
+	} else {
+		jw_arr_begin(w);
+		jw_arr_end(w);
+	}
 }
 
 void announcer_stop(struct announcer *a)
 {
 	if (a->l2)
 		l2_engine_stop(a->l2);
+	/* AdminDown first: the peers' BGP sessions are then not torn down by
+	 * BFD (RFC 5882 3.2) before our own graceful close reaches them. */
+	if (a->bfd)
+		bfd_stop(a->bfd);
 	if (a->speaker)
 		bgp_speaker_stop(a->speaker);
 }
@@ -510,6 +601,8 @@ void announcer_free(struct announcer *a)
 		metrics_family_set_collector(a->m_announced, NULL, NULL);
 	if (a->l2)
 		l2_engine_free(a->l2);
+	if (a->bfd)
+		bfd_free(a->bfd);
 	if (a->speaker)
 		bgp_speaker_free(a->speaker);
 	l2_planner_free(a->l2p);

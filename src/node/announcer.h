@@ -17,11 +17,14 @@
 
 #include "announce/announce.h"
 #include "announce/bgp_plan.h"
+#include "bfd/bfd_pkt.h"
 #include "model/model.h"
 
 struct ev_loop;
 struct metrics_registry;
 struct announcer;
+struct bfd;
+struct bgp_speaker;
 struct jw;
 
 struct announcer_opts {
@@ -77,8 +80,21 @@ void announcer_bgp_service_routes(const struct announcer *a, const char *key,
  * runs without Layer 2. */
 size_t announcer_interfaces(const struct announcer *a, const struct ip_addr *addr,
 			    char names[][16], size_t max);
+/* BFD: a session per BGP session whose BGPPeer has a bfdProfile
+ * (announce/bfd_plan.h), converged on every announcer_apply().  BFD Up ->
+ * Down holds that BGP session down until BFD is Up again (RFC 5882 §4.3;
+ * not when the peer said AdminDown, §3.2).  fn is told every state change
+ * after that (bfd.h: bfd_state_fn), e.g. to post an Event. */
+typedef void (*announcer_bfd_fn)(void *arg, const char *name, enum bfd_state from,
+				 enum bfd_state to, enum bfd_diag diag, bool peer_admin_down);
+void announcer_bfd_listener(struct announcer *a, announcer_bfd_fn fn, void *arg);
+/* The BFD sessions (NULL until a plan first had one). */
+const struct bfd *announcer_bfd(const struct announcer *a);
+/* The BGP speaker (NULL until a plan first had a session). */
+const struct bgp_speaker *announcer_bgp_speaker(const struct announcer *a);
 /* Writes the members "layer2" (the plan: an entry per address),
- * "l2_engine" (with the engine) and "bgp" into the object w is in: the
+ * "l2_engine" (with the engine), "bgp" and "bfd" (bfd.h:
+ * bfd_status_write, [] without sessions) into the object w is in: the
  * announcer's part of /status (status/status.h). */
 void announcer_status_write(const struct announcer *a, struct jw *w);
 /* Withdraw everything (orderly shutdown). */

@@ -12,7 +12,7 @@
  *               "errors" and "failed" (pipeline_verdict_json())
  *   services    per Service in namespace/name order (run)
  *   pools       per pool (run)
- *   layer2, l2_engine, bgp   the announcer (run, speaker)
+ *   layer2, l2_engine, bgp, bfd   the announcer (run, speaker)
  *   reconciler  the reconciler shell
  *   members     the node-failure detector (run, speaker)
  *

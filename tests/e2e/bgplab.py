@@ -15,9 +15,13 @@ gives namespaces, processes and teardown).  What this module adds:
   local preference, stale flag);
 - `Bird` can also announce static routes (the benchmark's reference
   speaker, and a stand-in for ironlb when the lab itself is checked);
-- `Speaker`: lab.Ironlb plus the "bgp" part of /status (sessions, their
-  routes, counters) and the daemon's VmRSS / VmHWM; manifest builders for
-  BGPPeer, BGPAdvertisement, Community and basic-auth Secret;
+- `Speaker`: lab.Ironlb plus the "bgp" and "bfd" parts of /status
+  (sessions, their routes, counters) and the daemon's VmRSS / VmHWM;
+  manifest builders for BGPPeer, BGPAdvertisement, BFDProfile, Community
+  and basic-auth Secret;
+- BFD on the routers (`BfdProfile` on a `Neighbor`): FRR's bfdd and
+  BIRD's `protocol bfd`, tied to their BGP sessions, read back as
+  `BfdSession` objects;
 - `ScriptedPeer`: a BGP speaker written in Python over a plain socket that
   sends whatever bytes a test wants (malformed messages) and returns what
   came back;
@@ -162,12 +166,17 @@ class Neighbor:
     address; `local_address` the router's own (source for multi-hop);
     `multihop` a TTL (eBGP multi-hop) or None; `password` TCP MD5;
     `ttl_security` GTSM (RFC 5082) for a directly connected neighbour:
-    send with TTL 255, accept only 255."""
+    send with TTL 255, accept only 255; `bfd` a BfdProfile: the router
+    runs a BFD session with the neighbour (multihop when `multihop` is
+    set) and ties the BGP session to it."""
 
     def __init__(self, address, asn, local_asn=None, multihop=None, password=None,
                  local_address=None, passive=False, hold_time=90, keepalive=30,
-                 families=(4, 6), graceful_restart=True, name=None, ttl_security=False):
+                 families=(4, 6), graceful_restart=True, name=None, ttl_security=False,
+                 bfd=None, interface=None):
         self.address = norm_ip(address)
+        self.bfd = bfd                # BfdProfile: run BFD with this neighbour
+        self.interface = interface    # the device towards it (single-hop BFD)
         self.ttl_security = ttl_security
         self.asn = int(asn)
         self.local_asn = local_asn
@@ -180,6 +189,40 @@ class Neighbor:
         self.families = tuple(families)
         self.graceful_restart = graceful_restart
         self.name = name or "n_" + re.sub(r"[^0-9a-zA-Z]", "_", self.address)
+
+
+class BfdProfile:
+    """A router's BFD timers for a neighbour, in milliseconds (the names
+    of MetalLB's BFDProfile): what the router asks for."""
+
+    def __init__(self, receive=300, transmit=300, multiplier=3, passive=False,
+                 minimum_ttl=None, echo=None, name="ilb"):
+        self.receive = receive
+        self.transmit = transmit
+        self.multiplier = multiplier
+        self.passive = passive
+        self.minimum_ttl = minimum_ttl   # multihop only (FRR)
+        self.echo = echo                 # echo interval (FRR), None = off
+        self.name = name
+
+
+class BfdSession:
+    """One BFD session as a router shows it: state ("up", "down", "init",
+    "admin_down"), the remote's state and diagnostic, the negotiated
+    transmit / receive intervals and detection time in ms (None where the
+    router does not say), and the router's count of downs."""
+
+    __slots__ = ("peer", "state", "remote_state", "diag", "remote_diag", "tx_ms", "rx_ms",
+                 "detect_ms", "remote_multiplier", "remote_rx_ms", "remote_tx_ms", "downs",
+                 "uptime_s", "multihop", "raw")
+
+    def __init__(self, **kw):
+        for k in self.__slots__:
+            setattr(self, k, kw.get(k))
+
+    def __repr__(self):
+        return (f"<BfdSession {self.peer} {self.state} remote={self.remote_state} "
+                f"tx={self.tx_ms} rx={self.rx_ms} detect={self.detect_ms} downs={self.downs}>")
 
 
 class StaticRoute:
@@ -294,8 +337,33 @@ class Router:
         return self.wait_routes(addr, fam, lambda rs: set(rs) == want, timeout,
                                 what=f"{self.kind} holds exactly {sorted(want)} from {addr}")
 
+    # -- BFD
+    def bfd_neighbors(self):
+        return [n for n in self.neighbors if n.bfd is not None]
+
+    def bfd_session(self, addr):
+        """The BFD session with addr (a BfdSession), None when the router
+        has none."""
+        return self.bfd_sessions().get(norm_ip(addr))
+
+    def wait_bfd(self, addr, state="up", timeout=20, pred=None):
+        """Poll until the BFD session with addr is in `state` (and
+        pred(session) holds); returns the session."""
+        last = None
+
+        def ok():
+            nonlocal last
+            last = self.bfd_session(addr)
+            return last if (last is not None and last.state == state
+                            and (pred is None or pred(last))) else None
+        try:
+            return poll(ok, timeout, what=f"{self.kind} BFD session with {addr} {state}")
+        except labmod.PollTimeout as e:
+            raise labmod.PollTimeout(f"{e}; last seen: {last!r}") from None
+
     # to be provided: command(), write_config(), ping(), state(addr),
-    # established_at(addr), routes(addr, fam), count(addr, fam), version()
+    # established_at(addr), routes(addr, fam), count(addr, fam), version(),
+    # bfd_sessions() ({address: BfdSession}) for routers that run BFD
 
 
 # ---------------------------------------------------------------------------
@@ -350,6 +418,7 @@ class Bird(Router):
         if self.static:
             extra = self.export_filter or ""
             export = f"filter {{ if proto ~ \"static*\" then {{ {extra} accept; }} reject; }}"
+        L += self._bfd_config()
         for n in self.neighbors:
             local_as = n.local_asn or self.asn
             L.append(f"protocol bgp {n.name} {{")
@@ -367,6 +436,8 @@ class Bird(Router):
                 L.append(f"  multihop {n.multihop};")
             if n.ttl_security:
                 L.append("  ttl security on;")
+            if n.bfd is not None:
+                L.append("  bfd on;")
             if n.password:
                 L.append(f"  password \"{n.password}\";")
             if n.graceful_restart:
@@ -378,6 +449,62 @@ class Bird(Router):
                 L.append(f"  ipv{fam} {{ import all; export {export};{nh} }};")
             L.append("}")
         self.conf.write_text("\n".join(L) + "\n")
+
+    def _bfd_config(self):
+        """`protocol bfd`: BIRD 2.0 sets timers per interface (single hop)
+        and once for every multihop session, not per neighbour, so the
+        first BFD neighbour's profile of each kind applies to all of that
+        kind.  It has no echo function and no minimum TTL."""
+        ns = self.bfd_neighbors()
+        if not ns:
+            return []
+
+        def opts(b):
+            o = [f"min rx interval {b.receive} ms;", f"min tx interval {b.transmit} ms;",
+                 f"idle tx interval {max(1000, b.transmit)} ms;",
+                 f"multiplier {b.multiplier};"]
+            if b.passive:
+                o.append("passive on;")
+            return " ".join(o)
+        L = ["protocol bfd bfd1 {"]
+        single = [n for n in ns if not n.multihop]
+        multi = [n for n in ns if n.multihop]
+        if single:
+            L.append(f"  interface \"*\" {{ {opts(single[0].bfd)} }};")
+        if multi:
+            L.append(f"  multihop {{ {opts(multi[0].bfd)} }};")
+        for n in ns:
+            line = f"  neighbor {n.address}"
+            if n.interface and not n.multihop:
+                line += f" dev \"{n.interface}\""
+            if n.local_address:
+                line += f" local {n.local_address}"
+            if n.multihop:
+                line += " multihop on"
+            L.append(line + ";")
+        L.append("}")
+        return L
+
+    def bfd_sessions(self):
+        """`birdc show bfd sessions`: address, interface, state, since,
+        interval (the transmit interval in use, s) and timeout (the
+        detection time, s).  BIRD shows no remote state or diagnostic."""
+        out = self.birdc("show", "bfd", "sessions")
+        res = {}
+        for line in out.splitlines():
+            m = re.match(r"^(\S+)\s+(\S*)\s+(Up|Down|Init|AdminDown)\s+(.*?)\s+"
+                         r"([\d.]+)\s+([\d.]+)\s*$", line)
+            if not m:
+                continue
+            try:
+                addr = norm_ip(m.group(1))
+            except ValueError:
+                continue
+            st = {"Up": "up", "Down": "down", "Init": "init",
+                  "AdminDown": "admin_down"}[m.group(3)]
+            res[addr] = BfdSession(peer=addr, state=st, tx_ms=round(float(m.group(5)) * 1000),
+                                   detect_ms=round(float(m.group(6)) * 1000), raw=line)
+        return res
 
     @staticmethod
     def _static_attrs(s):
@@ -394,6 +521,17 @@ class Bird(Router):
             raise RuntimeError(f"birdc {' '.join(cmd)}: exit {p.returncode}: "
                                f"{p.stderr.strip() or p.stdout.strip()}")
         return p.stdout
+
+    def reconfigure(self, timeout=20):
+        """Write the configuration again and have the running BIRD take it
+        (`birdc configure`, outside the restricted mode the queries use):
+        protocols whose options changed are reconfigured or restarted as
+        BIRD decides, without restarting BIRD."""
+        self.write_config()
+        p = self.host.run(["birdc", "-s", self.sock, "configure"], timeout=timeout, check=False)
+        if p.returncode != 0 or not re.search(r"Reconfigur(ed|ation in progress)", p.stdout):
+            raise RuntimeError(f"birdc configure: exit {p.returncode}: "
+                               f"{p.stderr.strip() or p.stdout.strip()}")
 
     def ping(self):
         return self.sock.exists() and "BIRD" in self.birdc("show", "status")
@@ -733,10 +871,17 @@ class Frr(Router):
     BIN = "/usr/lib/frr/bgpd"
     ZEBRA = "/usr/lib/frr/zebra"
 
+    BFDD = "/usr/lib/frr/bfdd"
+
     def __init__(self, host, asn, router_id, neighbors=(), name=None, igp_routes=()):
         super().__init__(host, asn, router_id, neighbors, name)
         self.igp_routes = list(igp_routes)  # unused: zebra reads the kernel's routes
         self.zebra = None
+        self.bfdd = None
+        self.bfdd_auto = True   # start bfdd with bgpd when a neighbour has BFD
+        # BFD sessions with no BGP neighbour: (peer, local address,
+        # interface for single hop or None for multihop, BfdProfile)
+        self.bfd_peers = []
 
     @property
     def conf(self):
@@ -766,7 +911,155 @@ class Frr(Router):
                                          name=f"{self.name}-zebra")
             poll(lambda: (self.dir / "zserv.api").exists() or self._zebra_dead(), timeout,
                  what="zebra's zserv socket")
+        if (self.bfdd_auto and (self.bfd_neighbors() or self.bfd_peers)
+                and (self.bfdd is None or not self.bfdd.alive())):
+            self.start_bfdd(timeout)
         return super().start(timeout)
+
+    def start_bfdd(self, timeout=15):
+        """bfdd with its own control socket (--bfdctl; the default is in
+        /var/run/frr) and the lab's zebra, through which bgpd registers its
+        neighbours' sessions.  The profiles and peers are in bfdd's own
+        configuration, so the timers are the profile's whoever registers
+        first."""
+        self.write_bfdd_config()
+        self.bfdd = self.host.spawn([self.BFDD, "-f", self.dir / "bfdd.conf",
+                                     *self._common("bfdd"), "--bfdctl",
+                                     self.dir / "bfdd.sock"], name=f"{self.name}-bfdd")
+
+        def ready():
+            if not self.bfdd.alive():
+                raise RuntimeError(f"bfdd exited {self.bfdd.returncode}: "
+                                   f"{self.bfdd.output()[-2000:]}")
+            return (self.vty_dir / "bfdd.vty").exists()
+        poll(ready, timeout, what=f"bfdd on {self.host.name} answering its CLI")
+
+    def write_bfdd_config(self):
+        # peer events at debug level, with milliseconds: bench/bfd.py
+        # reads the moment of each state change from this log
+        L = [f"hostname {self.name}-bfdd", "log stdout debugging",
+             "log timestamp precision 3", "debug bfd peer", "!", "bfd"]
+        seen = set()
+        for n in self.bfd_neighbors():
+            b = n.bfd
+            pname = self._bfd_profile_name(n)
+            if pname in seen:
+                continue
+            seen.add(pname)
+            L += [f" profile {pname}", f"  detect-multiplier {b.multiplier}",
+                  f"  receive-interval {b.receive}", f"  transmit-interval {b.transmit}"]
+            if b.passive:
+                L.append("  passive-mode")
+            if b.minimum_ttl is not None and n.multihop:
+                L.append(f"  minimum-ttl {b.minimum_ttl}")
+            if b.echo is not None:
+                L += ["  echo-mode", f"  echo transmit-interval {b.echo}",
+                      f"  echo receive-interval {b.echo}"]
+            L.append(" !")
+        for n in self.bfd_neighbors():
+            line = f" peer {n.address}"
+            if n.multihop:
+                line += " multihop"
+            if n.local_address:
+                line += f" local-address {n.local_address}"
+            elif n.multihop:
+                raise ValueError(f"FRR needs the local address of multihop BFD peer {n.address}")
+            if n.interface and not n.multihop:
+                line += f" interface {n.interface}"
+            L += [line, f"  profile {self._bfd_profile_name(n)}", " !"]
+        for peer, local, ifname, b in self.bfd_peers:
+            # single hop with the interface; multihop without
+            line = f" peer {peer}{'' if ifname else ' multihop'} local-address {local}"
+            if ifname:
+                line += f" interface {ifname}"
+            L += [line, f"  detect-multiplier {b.multiplier}",
+                  f"  receive-interval {b.receive}", f"  transmit-interval {b.transmit}", " !"]
+        L += ["!"]
+        (self.dir / "bfdd.conf").write_text("\n".join(L) + "\n")
+
+    @staticmethod
+    def _bfd_profile_name(n):
+        return f"{n.bfd.name}_{n.name}"
+
+    def set_bfd_profile(self, addr, profile):
+        """Change the profile of the BFD session with addr on the live
+        bfdd (through vtysh, as an operator would)."""
+        n = self.neighbor(addr)
+        n.bfd = profile
+        pname = self._bfd_profile_name(n)
+        cmds = ["configure terminal", "bfd", f"profile {pname}",
+                f"detect-multiplier {profile.multiplier}",
+                f"receive-interval {profile.receive}", f"transmit-interval {profile.transmit}"]
+        cmds.append("passive-mode" if profile.passive else "no passive-mode")
+        args = ["vtysh", "--vty_socket", self.vty_dir, "-d", "bfdd"]
+        for c in cmds:
+            args += ["-c", c]
+        p = self.host.run(args, check=False)
+        if p.returncode != 0:
+            raise RuntimeError(f"vtysh bfdd: exit {p.returncode}: {p.stderr or p.stdout}")
+
+    def bfd_peers_json(self):
+        """`show bfd peers json` as bfdd prints it (a list)."""
+        p = self.host.run(["vtysh", "--vty_socket", self.vty_dir, "-d", "bfdd", "-c",
+                           "show bfd peers json"], check=False)
+        if p.returncode != 0:
+            raise RuntimeError(f"vtysh show bfd peers: exit {p.returncode}: "
+                               f"{p.stderr.strip() or p.stdout.strip()}")
+        return json.loads(p.stdout or "[]")
+
+    def bfd_state_changes(self):
+        """(wall-clock time, peer, local address, from, to) of every state
+        change in bfdd's log ("debug bfd peer", millisecond timestamps,
+        local time)."""
+        out = []
+        for line in (self.bfdd.output() if self.bfdd else "").splitlines():
+            m = re.match(r"^(\d{4}/\d\d/\d\d \d\d:\d\d:\d\d\.\d+) .*state-change: \[.*"
+                         r"peer:(\S+) local:(\S+) .*\] (\S+) -> (\S+)", line)
+            if m:
+                whole, _, frac = m.group(1).partition(".")
+                t = time.mktime(time.strptime(whole, "%Y/%m/%d %H:%M:%S")) + float("0." + frac)
+                out.append((t, norm_ip(m.group(2)), m.group(3), m.group(4), m.group(5)))
+        return out
+
+    def bfd_sessions(self):
+        """`show bfd peers json` (bfdd): state, remote state and
+        diagnostics, the negotiated intervals ("transmit-interval",
+        "receive-interval" are the ones in use) and the remote's."""
+        p = self.host.run(["vtysh", "--vty_socket", self.vty_dir, "-d", "bfdd", "-c",
+                           "show bfd peers json"], check=False)
+        if p.returncode != 0:
+            raise RuntimeError(f"vtysh show bfd peers: exit {p.returncode}: "
+                               f"{p.stderr.strip() or p.stdout.strip()}")
+        res = {}
+        for j in json.loads(p.stdout or "[]"):
+            addr = norm_ip(j["peer"])
+            st = {"up": "up", "down": "down", "init": "init", "shutdown": "admin_down",
+                  "admin-down": "admin_down"}.get(j.get("status"), j.get("status"))
+            rst = j.get("remote-status")
+            mult = j.get("detect-multiplier")
+            rx = j.get("receive-interval")
+            rrtx = j.get("remote-transmit-interval")
+            # FRR's detection time: the remote's multiplier times the
+            # larger of our receive interval and its transmit interval
+            detect = None
+            if j.get("remote-detect-multiplier") and rx is not None and rrtx is not None:
+                detect = j["remote-detect-multiplier"] * max(rx, rrtx)
+            res[addr] = BfdSession(peer=addr, state=st, remote_state=rst,
+                                   diag=j.get("diagnostic"), remote_diag=j.get("remote-diagnostic"),
+                                   tx_ms=j.get("transmit-interval"), rx_ms=rx,
+                                   detect_ms=detect, remote_multiplier=j.get("remote-detect-multiplier"),
+                                   remote_rx_ms=j.get("remote-receive-interval"),
+                                   remote_tx_ms=rrtx, downs=None, uptime_s=j.get("uptime"),
+                                   multihop=j.get("multihop"), raw=j)
+        return res
+
+    def bfd_counters(self, addr):
+        p = self.host.run(["vtysh", "--vty_socket", self.vty_dir, "-d", "bfdd", "-c",
+                           "show bfd peers counters json"], check=False)
+        for j in json.loads(p.stdout or "[]"):
+            if norm_ip(j["peer"]) == norm_ip(addr):
+                return j
+        return {}
 
     def _zebra_dead(self):
         if not self.zebra.alive():
@@ -776,6 +1069,8 @@ class Frr(Router):
 
     def stop_all(self, timeout=5):
         super().stop(timeout)
+        if self.bfdd:
+            self.bfdd.stop(signal.SIGTERM, timeout)
         if self.zebra:
             self.zebra.stop(signal.SIGTERM, timeout)
 
@@ -802,6 +1097,9 @@ class Frr(Router):
                 L.append(f" neighbor {a} update-source {n.local_address}")
             if n.passive:
                 L.append(f" neighbor {a} passive")
+            if n.bfd is not None:
+                L.append(f" neighbor {a} bfd")
+                L.append(f" neighbor {a} bfd profile {self._bfd_profile_name(n)}")
             if not n.graceful_restart:
                 L.append(f" neighbor {a} graceful-restart-disable")
         for fam in (4, 6):
@@ -974,6 +1272,16 @@ def bgppeer_manifest(name, my_asn, peer_asn, peer_address, namespace="metallb-sy
     return "\n".join(lines) + "\n"
 
 
+def bfdprofile_manifest(name, namespace="metallb-system", **spec):
+    """A BFDProfile (metallb.io/v1beta1); spec fields by their manifest
+    names: receiveInterval, transmitInterval, detectMultiplier,
+    echoInterval, echoMode, passiveMode, minimumTtl."""
+    lines = ["apiVersion: metallb.io/v1beta1", "kind: BFDProfile", "metadata:",
+             f"  name: {name}", f"  namespace: {namespace}"]
+    lines += (["spec:"] + _yaml_fields(spec, 2)) if spec else ["spec: {}"]
+    return "\n".join(lines) + "\n"
+
+
 def bgpadv_manifest(name, pools=None, peers=None, communities=None, local_pref=None,
                     aggregation_length=None, aggregation_length_v6=None,
                     namespace="metallb-system"):
@@ -1074,6 +1382,28 @@ class Speaker(labmod.Ironlb):
                      for n in names}
             raise labmod.PollTimeout(f"{e}; ironlb says {brief}") from None
         return last
+
+    def bfd_sessions(self):
+        """{name: BFD session} from the "bfd" key of /status (read with
+        curl: cheaper than `ironlb status` when polled fast)."""
+        st = json.loads(self.fetch("/status"))
+        return {s["name"]: s for s in st.get("bfd") or []}
+
+    def bfd_session(self, name):
+        return self.bfd_sessions().get(name)
+
+    def wait_bfd(self, name, state="Up", timeout=20, pred=None):
+        last = None
+
+        def ok():
+            nonlocal last
+            last = self.bfd_session(name)
+            return last if (last and last.get("state") == state
+                            and (pred is None or pred(last))) else None
+        try:
+            return poll(ok, timeout, what=f"ironlb BFD session {name} {state}")
+        except labmod.PollTimeout as e:
+            raise labmod.PollTimeout(f"{e}; ironlb says {last}") from None
 
     def announced(self, name):
         """{prefix: route} that /status says session `name` announces."""

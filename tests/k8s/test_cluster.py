@@ -17,6 +17,8 @@ what it needs, so that a failure of one does not hide the others):
 3. speaker metrics and ConfigurationState;
 4. BGP: BIRD holds every Service prefix from both nodes (next hop the
    node, the guide's community), ServiceBGPStatus objects, sessions up;
+   BFD with BIRD from a BFDProfile, Up, with bfdUp / bfdDown Events on
+   the BGPPeers, BGP held down while BFD is down;
 5. failover: the exclusion label (or a NetworkUnavailable condition) moves
    Layer 2 ownership and withdraws the node's routes; removing it restores
    the routes and makes the node a candidate again, without taking the
@@ -573,6 +575,119 @@ def test_bgp_md5_password_from_a_secret(c):
         set_router_password(c, None)
         c.kubectl("delete", "secret", "bgp-md5", "-n", "metallb-system", "--ignore-not-found")
     wait_sessions(c)
+
+
+def test_bfd_sessions_with_the_router_and_their_events(c):
+    """A BFDProfile named by the guide's BGPPeers: every speaker runs a
+    BFD session with BIRD for each of them, BIRD sees them Up, each
+    speaker's /status says Up, and `kubectl get events` shows a bfdUp
+    Event on each BGPPeer from each node (reportingController
+    metallb.io/speaker).  When BIRD stops running BFD (reconfigured
+    without it, it just goes silent), every speaker declares the sessions
+    down, holds BGP down (RFC 5882) and posts a bfdDown Warning Event
+    saying so; BFD back at BIRD brings BFD Up (a new bfdUp Event) and BGP
+    Established again.  Throughout, `kubectl get bgpsessionstates` shows
+    each node's sessions with their BGP and BFD state ("N/A" without a
+    profile)."""
+    guide(c)
+    wait_sessions(c)
+    peers = ("router-ipv4", "router-ipv6")
+    prof = cl.bgplab.BfdProfile(300, 300, 3)
+
+    def states():
+        """{(node, BGPPeer): (bgpStatus, bfdStatus)} from kubectl."""
+        out = {}
+        for o in c.plane.kubectl_json("get", "bgpsessionstates.frrk8s.metallb.io",
+                                      "-n", NS)["items"]:
+            st = o.get("status") or {}
+            out[(st.get("node"), o["metadata"]["labels"].get("metallb.io/bgppeer"))] = \
+                (st.get("bgpStatus"), st.get("bfdStatus"))
+        return out
+
+    def all_states(want):
+        return {(n, p): want for n in c.nodes for p in peers}
+
+    def wait_states(want, what, timeout=15):
+        last = {}
+
+        def ok():
+            nonlocal last
+            last = states()
+            return last == all_states(want)
+        try:
+            labmod.poll(ok, timeout, interval=0.1, what=what)
+        except labmod.PollTimeout as e:
+            raise AssertionError(f"{e}; kubectl shows {last}\n{c.logs()}") from None
+    # without a profile: BGP Established, BFD N/A
+    wait_states(("Established", "N/A"), "BGPSessionState: Established, no BFD")
+    c.kubectl("apply", "-f", "-", input=cl.bgplab.bfdprofile_manifest(
+        "fast", receiveInterval=300, transmitInterval=300, detectMultiplier=3))
+    try:
+        for n in c.bird.neighbors:
+            n.bfd = prof
+        c.bird.restart()
+        for p in peers:
+            c.kubectl("patch", "bgppeers.metallb.io", p, "-n", NS, "--type=merge",
+                      "-p", json.dumps({"spec": {"bfdProfile": "fast"}}))
+        for n in c.nodes:
+            for a in (c.node_v4(n), c.node_v6(n)):
+                try:
+                    c.bird.wait_bfd(a, "up", UP)
+                except labmod.PollTimeout as e:
+                    raise AssertionError(f"{e}\n{c.logs()}") from None
+        wait_sessions(c)
+        wait_states(("Established", "Up"), "BGPSessionState: Established, BFD Up")
+        for n, sp in c.speakers.items():
+            c.wait(lambda sp=sp: sorted((s["name"], s["state"]) for s in sp.status()["bfd"]) ==
+                   [(p, "Up") for p in peers], 10, f"{n}: /status bfd Up")
+            for p in peers:
+                def up(n=n, p=p):
+                    return [e for e in c.events(p, namespace=NS, reason="bfdUp")
+                            if f"node {n}" in e.get("note", "")
+                            and e.get("reportingController") == "metallb.io/speaker"
+                            and e["regarding"]["kind"] == "BGPPeer"]
+                c.wait(up, 10, f"bfdUp Event on BGPPeer {p} from {n}")
+
+        # BIRD stops running BFD (reconfigured without it: it goes silent,
+        # no AdminDown): every speaker declares the session down, tears
+        # BGP down and holds it, with a Warning Event saying so
+        def evs(p, n, reason, text=""):
+            return [e for e in c.events(p, namespace=NS, reason=reason)
+                    if f"node {n}" in e.get("note", "") and text in e.get("note", "")]
+        ups = {(p, n): len(evs(p, n, "bfdUp")) for p in peers for n in c.nodes}
+        for n in c.bird.neighbors:
+            n.bfd = None
+        c.bird.reconfigure()
+        for n in c.nodes:
+            for p in peers:
+                e = c.wait(lambda n=n, p=p: evs(p, n, "bfdDown", "held until BFD is Up"), 15,
+                           f"bfdDown Event on {p} from {n}")[0]
+                assert e["type"] == "Warning", e
+        c.wait(lambda: all(c.bird.state(a) != "Established"
+                           for n in c.nodes for a in (c.node_v4(n), c.node_v6(n))),
+               10, "BGP held down on every node")
+        c.wait(lambda: all(b != "Established" and f == "Down" for b, f in states().values())
+               and len(states()) == 2 * len(c.nodes), 10, "BGPSessionState: held, BFD Down")
+        # BFD back at BIRD: Up again, a new bfdUp Event, BGP back
+        for n in c.bird.neighbors:
+            n.bfd = prof
+        c.bird.reconfigure()
+        for n in c.nodes:
+            for p in peers:
+                c.wait(lambda n=n, p=p: len(evs(p, n, "bfdUp")) > ups[(p, n)], UP,
+                       f"a new bfdUp Event on {p} from {n}")
+        wait_sessions(c)
+    finally:
+        for p in peers:
+            c.kubectl("patch", "bgppeers.metallb.io", p, "-n", NS, "--type=json",
+                      "-p", json.dumps([{"op": "remove", "path": "/spec/bfdProfile"}]),
+                      check=False)
+        c.kubectl("delete", "bfdprofiles.metallb.io", "fast", "-n", NS, "--ignore-not-found")
+        for n in c.bird.neighbors:
+            n.bfd = None
+        c.bird.restart()
+    wait_sessions(c)
+    wait_states(("Established", "N/A"), "BGPSessionState: BFD gone with the profile")
 
 
 def set_excluded(c, node, how, on):

@@ -16,7 +16,8 @@
  * collisions resolved both ways; ROUTE-REFRESH; stop() with and without
  * graceful restart; connections from unknown addresses refused; metrics;
  * GTSM (RFC 5082) detected from the TTL of the peer's SYN, with the
- * parsing of saved SYN headers from raw bytes; and two speakers of this
+ * parsing of saved SYN headers from raw bytes; the hold BFD puts on a
+ * session (RFC 5882); and two speakers of this
  * project peering with each other over both families.
  */
 #include <setjmp.h>
@@ -1734,6 +1735,64 @@ static void test_connect_time_caps_retry(void **state)
 		fail_msg("%u dial attempts in 6 s with connectTime 1s", attempts);
 }
 
+/* RFC 5882 §4.3 coupling: BFD Down tears the session down at once with
+ * Cease / BFD Down (RFC 9384) and keeps it Idle (no dial, the peer's
+ * connection refused) until BFD is Up again, when it dials again. */
+static void test_bfd_hold(void **state)
+{
+	struct bgp_speaker *sp = tspeaker(NULL);
+	struct tplan t = { 0 };
+	struct bgp_open o;
+	struct tmsg m;
+	struct bgp_notify n;
+	uint16_t port;
+	int lfd = tlisten(AF_INET, &port, NULL);
+	int r;
+
+	tp_session(&t, "r1", "127.0.0.1", port, 64500, 64501);
+	bgp_speaker_set(sp, &t.plan);
+	assert_int_equal(bgp_speaker_bfd_hold(sp, "nope", true, NULL), -1);
+	struct tconn *c = testablish(
+		lfd, &(struct topen){ .asn = 64501, .id = "10.0.0.9", .hold = 90, .v4 = true }, &o);
+	bgp_open_free(&o);
+	assert_false(bgp_speaker_bfd_held(sp, "r1"));
+
+	assert_int_equal(bgp_speaker_bfd_hold(sp, "r1", true, "test"), 0);
+	assert_true(bgp_speaker_bfd_held(sp, "r1"));
+	do {
+		r = trecv(c, &m, WAIT);
+		assert_int_equal(r, 1);
+	} while (m.type != BGP_MSG_NOTIFICATION);
+	assert_int_equal(bgp_notification_decode(BODY(&m), BODY_LEN(&m), &n), 0);
+	assert_int_equal(n.code, BGP_ERR_CEASE);
+	assert_int_equal(n.subcode, BGP_CEASE_BFD_DOWN);
+	tconn_free(c);
+	assert_string_equal(tstate(sp, "r1"), "Idle");
+	json_t *s = tstatus(sp, "r1");
+	assert_true(json_is_true(json_object_get(s, "bfd_held")));
+	json_decref(s);
+
+	/* Held: no dial within three connect retries' worth of time... */
+	assert_int_equal(taccept(lfd, 1.5), -1);
+	/* ...and a connection from the peer is closed at once. */
+	c = tconn_new(tconnect(AF_INET, bgp_speaker_listen_port(sp), NULL));
+	assert_int_equal(trecv(c, &m, WAIT), -1);
+	tconn_free(c);
+	/* A plan change that keeps the session keeps the hold. */
+	bgp_speaker_set(sp, &t.plan);
+	assert_true(bgp_speaker_bfd_held(sp, "r1"));
+
+	/* BFD Up: the speaker dials again and the session comes up. */
+	assert_int_equal(bgp_speaker_bfd_hold(sp, "r1", false, "test"), 0);
+	c = testablish(lfd, &(struct topen){ .asn = 64501, .id = "10.0.0.9", .hold = 90,
+					     .v4 = true }, &o);
+	bgp_open_free(&o);
+	assert_false(bgp_speaker_bfd_held(sp, "r1"));
+	tconn_free(c);
+	bgp_speaker_free(sp);
+	close(lfd);
+}
+
 /* RFC 5082 detection: the TTL of saved SYN headers, from raw bytes. */
 static void test_syn_ttl(void **state)
 {
@@ -1936,6 +1995,7 @@ int main(void)
 		cmocka_unit_test(test_unknown_address_refused),
 		cmocka_unit_test(test_refused_logs_limited),
 		cmocka_unit_test(test_connect_time_caps_retry),
+		cmocka_unit_test(test_bfd_hold),
 		cmocka_unit_test(test_syn_ttl),
 		cmocka_unit_test(test_gtsm_detected),
 		cmocka_unit_test(test_two_speakers),
