@@ -93,37 +93,42 @@ struct aport {
 	int port;
 };
 
-/* What one Service holds, and what decides whom it may share with. */
+/* What one Service holds, and what decides whom it may share with.  One
+ * per Service (tens of thousands): the addresses first (16-aligned), the
+ * pointers, then the counts and flags packed at the end, so that nothing
+ * is padding. */
 struct rec {
-	char *ns, *name;        /* in key below: "ns\0name\0", the hash key */
-	size_t naddrs;
 	struct ip_addr addrs[2]; /* ingress order */
+	char *ns, *name;        /* in key below: "ns\0name\0", the hash key */
 	const char *pools[2];   /* interned pool names */
 	char *sharing_key;      /* NULL: shares with nobody */
 	char *backend;          /* selector text under externalTrafficPolicy Local */
-	size_t nports;
 	struct aport *ports;
 	char *additional_msg;   /* last AdditionalAssignFailed reason reported */
 	char *failure;          /* message of the last Warning event, NULL after success */
-	unsigned mark;
 	/* Adopted by alloc_run_all() before any Service allocates: what the
 	 * Service's status said it held (alloc_service() judges these). */
-	bool adopting;
-	size_t nadopt;
 	struct ip_addr *adopt;  /* two, allocated only while adopting */
 	/* On the list of Services waiting for addresses: failed, or short of
 	 * a family (PreferDualStack), so that a freed address finds them. */
-	bool waiting;
 	struct rec *wprev, *wnext;
+	unsigned mark;
+	uint32_t nports;
+	uint8_t naddrs;         /* at most 2 */
+	uint8_t nadopt;         /* at most 2 */
+	bool adopting;
+	bool waiting;
 	char key[];             /* one allocation with the record */
 };
 
-/* One address in use and the Services holding it. */
+/* One address in use and the Services holding it: 40 bytes, one per
+ * address held (tens of thousands), so the family is not stored (the map
+ * it is in says it) and the counts are 32-bit. */
 struct holding {
-	struct ip_addr addr;    /* addr.v is the hash key */
-	long pool;              /* index into alloc.pools, -1 when in no pool */
+	u128 v;                 /* the address's value: the hash key */
+	int32_t pool;           /* index into alloc.pools, -1 when in no pool */
+	uint32_t nrest;
 	struct rec *first;
-	size_t nrest;
 	struct rec **rest;
 };
 
@@ -557,27 +562,29 @@ static struct rec *holder_at(const struct holding *x, size_t i)
 	return i == 0 ? x->first : x->rest[i - 1];
 }
 
-static void in_use_add(struct alloc *a, struct holding *x)
+/* x is in holdings[fi]. */
+static void in_use_add(struct alloc *a, struct holding *x, int fi)
 {
-	x->pool = pool_lookup(a, &x->addr);
+	struct ip_addr addr = {.v = x->v, .family = idx_fam(fi)};
+	x->pool = (int32_t)pool_lookup(a, &addr);
 	if (x->pool < 0)
 		return;
 	struct apool *p = &a->pools[x->pool];
-	if (pool_avoids(p, &x->addr)) {
+	if (pool_avoids(p, &addr)) {
 		x->pool = -1;
 		return;
 	}
-	struct pool_fam *pf = &p->fam[fam_idx(x->addr.family)];
-	u128 c = to_coord(pf, x->addr.v);
+	struct pool_fam *pf = &p->fam[fi];
+	u128 c = to_coord(pf, x->v);
 	ipset_add(&pf->in_use, c, c);
 }
 
-static void in_use_remove(struct alloc *a, struct holding *x)
+static void in_use_remove(struct alloc *a, struct holding *x, int fi)
 {
 	if (x->pool < 0)
 		return;
-	struct pool_fam *pf = &a->pools[x->pool].fam[fam_idx(x->addr.family)];
-	u128 c = to_coord(pf, x->addr.v);
+	struct pool_fam *pf = &a->pools[x->pool].fam[fi];
+	u128 c = to_coord(pf, x->v);
 	ipset_remove(&pf->in_use, c, c);
 }
 
@@ -586,16 +593,18 @@ static void hold(struct alloc *a, struct rec *r, const struct ip_addr *addr)
 	struct holding *x = holding_find(a, addr);
 	if (!x) {
 		x = xcalloc(1, sizeof(*x));
-		x->addr = *addr;
-		hashmap_put(&a->holdings[fam_idx(addr->family)], ADDR_KEY(&x->addr), x, NULL);
-		in_use_add(a, x);
+		x->v = addr->v;
+		hashmap_put(&a->holdings[fam_idx(addr->family)], (const char *)&x->v, sizeof(x->v),
+			    x, NULL);
+		in_use_add(a, x, fam_idx(addr->family));
 	}
 	bool first = !x->first;
 	if (first) {
 		x->first = r;
 	} else {
-		struct rec **slot = VEC_PUSH(x->rest, x->nrest);
-		*slot = r;
+		size_t nrest = x->nrest;
+		*VEC_PUSH(x->rest, nrest) = r;
+		x->nrest = (uint32_t)nrest;
 	}
 	if (r->sharing_key)
 		share_index_add(a, r, addr, first);
@@ -624,8 +633,8 @@ static void unhold(struct alloc *a, struct rec *r, const struct ip_addr *addr)
 		x->nrest--;
 		return;
 	}
-	in_use_remove(a, x);
-	hashmap_del(&a->holdings[fam_idx(x->addr.family)], ADDR_KEY(&x->addr), NULL);
+	in_use_remove(a, x, fam_idx(addr->family));
+	hashmap_del(&a->holdings[fam_idx(addr->family)], ADDR_KEY(addr), NULL);
 	free(x->rest);
 	free(x);
 }
@@ -1347,7 +1356,7 @@ void alloc_set_config(struct alloc *a, const struct model *m)
 		struct hashmap_iter it;
 		hashmap_iter_init(&it, &a->holdings[fi]);
 		while (hashmap_iter_next(&it))
-			in_use_add(a, it.value);
+			in_use_add(a, it.value, fi);
 	}
 }
 
