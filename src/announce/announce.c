@@ -638,6 +638,119 @@ static void *entry_block(const struct l2_entry *e)
 	return e->service ? (char **)e->service - (e->ncandidates + e->ninterfaces) : NULL;
 }
 
+/* After planning, the entries of one Service share one block (tens of
+ * thousands of Services: one allocation and one copy of each name per
+ * Service, not one per entry, and no separate record of its addresses):
+ *
+ *   struct svc_block, the Service's name "ns/name" (entry.service), the
+ *   entries' candidate and interface arrays (pointer-aligned), then the
+ *   other strings, each written once (the owner is a candidate too).
+ *
+ * The header holds what the incremental planner looks a Service up by:
+ * the addresses it has entries for, and the node its load was counted on.
+ * An entry finds its block from entry.service; the last entry freed
+ * frees it. */
+struct svc_block {
+	struct ip_addr addrs[2];      /* of its entries (at most two noted) */
+	size_t counted;               /* node its load was counted on, or (size_t)-1 */
+	uint32_t refs;                /* entries pointing into the block */
+	uint8_t n;                    /* addrs noted */
+};
+
+static struct svc_block *svc_block_of(const struct l2_entry *e)
+{
+	return e->service ? (struct svc_block *)(void *)(e->service - sizeof(struct svc_block))
+			  : NULL;
+}
+
+/* Where pack_service() writes strings, each distinct one once (among
+ * the first few: a Service's entries name a handful).  With sp NULL it
+ * only counts the bytes, deciding alike. */
+struct pack_buf {
+	char *sp;
+	size_t len;
+	size_t nseen;
+	const char *seen[16];
+};
+
+static char *pack_str(struct pack_buf *b, const char *s)
+{
+	for (size_t i = 0; i < b->nseen; i++)
+		if (strcmp(b->seen[i], s) == 0)
+			return (char *)b->seen[i];
+	size_t l = strlen(s) + 1;
+	const char *d = s;
+	if (b->sp) {
+		d = memcpy(b->sp, s, l);
+		b->sp += l;
+	}
+	b->len += l;
+	if (b->nseen < sizeof(b->seen) / sizeof(b->seen[0]))
+		b->seen[b->nseen++] = d;
+	return (char *)d;
+}
+
+/* Move entries e[0..n) (one Service's, fresh from emit()) into one
+ * block; returns it. */
+static struct svc_block *pack_service(struct l2_entry *e, size_t n, size_t counted)
+{
+	size_t lsvc = strlen(e[0].service) + 1;
+	size_t arrays = 0;
+	struct pack_buf dry = {0};
+	for (size_t i = 0; i < n; i++) {
+		arrays += e[i].ncandidates + e[i].ninterfaces;
+		pack_str(&dry, e[i].pool);
+		if (e[i].owner)
+			pack_str(&dry, e[i].owner);
+		for (size_t k = 0; k < e[i].ncandidates; k++)
+			pack_str(&dry, e[i].candidates[k]);
+		for (size_t k = 0; k < e[i].ninterfaces; k++)
+			pack_str(&dry, e[i].interfaces[k]);
+	}
+	size_t strs = dry.len;
+	size_t head = sizeof(struct svc_block) + lsvc;
+	head = (head + sizeof(char *) - 1) / sizeof(char *) * sizeof(char *);
+	struct svc_block *b = xcalloc(1, head + arrays * sizeof(char *) + strs);
+	b->counted = counted;
+	b->refs = (uint32_t)n;
+	char *svc = (char *)(b + 1);
+	memcpy(svc, e[0].service, lsvc);
+	char **pv = (char **)(void *)((char *)b + head);
+	struct pack_buf pb = {.sp = (char *)(pv + arrays)};
+	for (size_t i = 0; i < n; i++) {
+		struct l2_entry *x = &e[i];
+		void *old = entry_block(x);
+		if (b->n < 2)
+			b->addrs[b->n++] = x->addr;
+		x->service = svc;
+		x->pool = pack_str(&pb, x->pool);
+		if (x->owner)
+			x->owner = pack_str(&pb, x->owner);
+		if (x->ncandidates) {
+			for (size_t k = 0; k < x->ncandidates; k++)
+				pv[k] = pack_str(&pb, x->candidates[k]);
+			x->candidates = pv;
+			pv += x->ncandidates;
+		}
+		if (x->ninterfaces) {
+			for (size_t k = 0; k < x->ninterfaces; k++)
+				pv[k] = pack_str(&pb, x->interfaces[k]);
+			x->interfaces = pv;
+			pv += x->ninterfaces;
+		}
+		free(old);
+	}
+	return b;
+}
+
+/* An entry leaves the plan: the last one of its Service frees the block. */
+static void entry_release(struct l2_entry *e)
+{
+	struct svc_block *b = svc_block_of(e);
+	if (b && --b->refs == 0)
+		free(b);
+}
+
 /* Plan one Service; returns the node its load was counted on (claims
  * mode), or (size_t)-1. */
 static size_t plan_service(struct plan_ctx *c, const struct announce_svc *as, const char *local,
@@ -771,8 +884,12 @@ int announce_l2_claims(const struct model *m, const char *node_name,
 	c.load = xcalloc(c.nnodes ? c.nnodes : 1, sizeof(*c.load));
 
 	size_t *order = plan_order(&c, svcs, nsvcs);
-	for (size_t i = 0; i < nsvcs; i++)
+	for (size_t i = 0; i < nsvcs; i++) {
+		size_t before = out->n;
 		plan_service(&c, &svcs[order[i]], local, out);
+		if (out->n > before)
+			pack_service(&out->entries[before], out->n - before, (size_t)-1);
+	}
 	free(order);
 	if (out->n > 1)
 		xqsort(out->entries, out->n, sizeof(*out->entries), cmp_entry);
@@ -783,7 +900,7 @@ int announce_l2_claims(const struct model *m, const char *node_name,
 void l2_plan_free(struct l2_plan *p)
 {
 	for (size_t i = 0; i < p->n; i++)
-		free(entry_block(&p->entries[i]));
+		entry_release(&p->entries[i]);
 	free(p->entries);
 	p->entries = NULL;
 	p->n = 0;
@@ -792,21 +909,12 @@ void l2_plan_free(struct l2_plan *p)
 /* ------------------------------------------------------------------ */
 /* incremental planning */
 
-/* The addresses a Service has entries for in the plan; the record holds
- * its map key. */
-struct l2_held {
-	size_t n;
-	struct ip_addr addrs[2];
-	size_t counted;               /* node its load was counted on, or (size_t)-1 */
-	char key[];                   /* "ns/name" */
-};
-
 struct l2_planner {
 	char *node;                   /* local node name, NULL for none */
 	bool built;
 	struct plan_ctx c;            /* nodes, advertisements, pools: kept between updates */
 	struct l2_plan plan;
-	struct hashmap held;          /* "ns/name" -> struct l2_held (its key) */
+	struct hashmap held;          /* "ns/name" -> its struct svc_block (its name the key) */
 	bool claims_on;
 	struct announce_claims claims;  /* borrowed (l2_planner_set_claims) */
 };
@@ -836,12 +944,8 @@ static void planner_clear(struct l2_planner *p)
 		ctx_free(&p->c);
 	memset(&p->c, 0, sizeof(p->c));
 	p->built = false;
-	l2_plan_free(&p->plan);
-	struct hashmap_iter it;
-	hashmap_iter_init(&it, &p->held);
-	while (hashmap_iter_next(&it))
-		free(it.value);
 	hashmap_clear(&p->held);
+	l2_plan_free(&p->plan);
 }
 
 void l2_planner_free(struct l2_planner *p)
@@ -860,7 +964,7 @@ const struct l2_plan *l2_planner_plan(const struct l2_planner *p)
 
 size_t l2_planner_held(const struct l2_planner *p, const char *key, struct ip_addr addrs[2])
 {
-	const struct l2_held *h = hashmap_get_str(&p->held, key);
+	const struct svc_block *h = hashmap_get_str(&p->held, key);
 	size_t n = h ? h->n : 0;
 	for (size_t i = 0; i < n; i++)
 		addrs[i] = h->addrs[i];
@@ -872,25 +976,18 @@ static char *change_key(const char *ns, const char *name)
 	return ns && *ns ? xasprintf("%s/%s", ns, name) : xstrdup(name);
 }
 
-/* Remember which addresses entries[from..to) (one Service's) hold. */
-static void held_note(struct l2_planner *p, const char *key, const struct l2_entry *e, size_t n,
-		      size_t counted)
+/* Entries e[0..n) (one Service's, fresh from emit()) enter the plan:
+ * pack them into their block and index it by the Service's name; with no
+ * entries, the load counted for the Service is taken back. */
+static void held_note(struct l2_planner *p, struct l2_entry *e, size_t n, size_t counted)
 {
 	if (n == 0) {
 		if (counted != (size_t)-1 && p->c.load)
 			p->c.load[counted]--;
 		return;
 	}
-	struct l2_held *h = hashmap_get_str(&p->held, key);
-	if (!h) {
-		size_t len = strlen(key);
-		h = xcalloc(1, sizeof(*h) + len + 1);
-		memcpy(h->key, key, len + 1);
-		h->counted = counted;
-		hashmap_put(&p->held, h->key, len, h, NULL);
-	}
-	for (size_t i = 0; i < n && h->n < 2; i++)
-		h->addrs[h->n++] = e[i].addr;
+	struct svc_block *b = pack_service(e, n, counted);
+	hashmap_put_str(&p->held, e[0].service, b, NULL);
 }
 
 void l2_planner_reset(struct l2_planner *p, const struct model *m,
@@ -913,13 +1010,10 @@ void l2_planner_reset(struct l2_planner *p, const struct model *m,
 		const struct announce_svc *as = &svcs[order[i]];
 		size_t before = p->plan.n;
 		size_t counted = plan_service(c, as, p->node, &p->plan);
-		if (p->plan.n > before) {
-			char *key = announce_service_name(as->svc);
-			held_note(p, key, &p->plan.entries[before], p->plan.n - before, counted);
-			free(key);
-		} else if (counted != (size_t)-1) {
+		if (p->plan.n > before)
+			held_note(p, &p->plan.entries[before], p->plan.n - before, counted);
+		else if (counted != (size_t)-1)
 			c->load[counted]--;
-		}
 	}
 	free(order);
 	if (p->plan.n > 1)
@@ -947,11 +1041,6 @@ static size_t entry_lower(const struct l2_plan *pl, const struct ip_addr *addr,
 	return lo;
 }
 
-static void entry_free(struct l2_entry *e)
-{
-	free(entry_block(e));
-}
-
 void l2_planner_update(struct l2_planner *p, const struct model *m,
 		       const struct announce_change *ch, size_t nch)
 {
@@ -964,20 +1053,23 @@ void l2_planner_update(struct l2_planner *p, const struct model *m,
 		char *key = change_key(ch[k].ns, ch[k].name);
 		void *old;
 		if (hashmap_del_str(&p->held, key, &old)) {
-			struct l2_held *h = old;
+			struct svc_block *h = old;
 			if (h->counted != (size_t)-1 && p->c.load && p->c.load[h->counted])
 				p->c.load[h->counted]--;
 			for (size_t i = 0; i < h->n; i++) {
 				size_t at = entry_lower(pl, &h->addrs[i], key);
 				if (at < pl->n && ip_eq(&pl->entries[at].addr, &h->addrs[i]) &&
 				    strcmp(pl->entries[at].service, key) == 0) {
-					entry_free(&pl->entries[at]);
+					h->refs--;
 					memmove(&pl->entries[at], &pl->entries[at + 1],
 						(pl->n - at - 1) * sizeof(*pl->entries));
 					pl->n--;
 				}
 			}
-			free(h);
+			/* Its entries are out of the plan: the block goes (were one
+			 * missing, it would still point into the block). */
+			if (h->refs == 0)
+				free(h);
 		}
 		struct l2_plan one = {0};
 		size_t counted = (size_t)-1;
@@ -985,7 +1077,7 @@ void l2_planner_update(struct l2_planner *p, const struct model *m,
 			counted = plan_service(&p->c, &ch[k].as, p->node, &one);
 		if (one.n > 1)
 			xqsort(one.entries, one.n, sizeof(*one.entries), cmp_entry);
-		held_note(p, key, one.entries, one.n, counted);
+		held_note(p, one.entries, one.n, counted);
 		for (size_t i = 0; i < one.n; i++) {
 			size_t at = entry_lower(pl, &one.entries[i].addr, one.entries[i].service);
 			VEC_PUSH(pl->entries, pl->n);
