@@ -595,7 +595,8 @@ static void emit(struct plan_ctx *c, const struct election *el, const struct ip_
 		 const char *service, const char *pool, const char *local, struct l2_plan *out)
 {
 	const char *owner = el->owner != (size_t)-1 ? c->nodes[el->owner].name : NULL;
-	size_t nc = el->ncands, ni = el->nifaces;
+	size_t nc = el->ncands < UINT16_MAX ? el->ncands : UINT16_MAX;
+	size_t ni = el->nifaces < UINT16_MAX ? el->nifaces : UINT16_MAX;
 	size_t size = (nc + ni) * sizeof(char *) + strlen(service) + 1 + strlen(pool) + 1;
 	if (owner)
 		size += strlen(owner) + 1;
@@ -622,11 +623,11 @@ static void emit(struct plan_ctx *c, const struct election *el, const struct ip_
 		e->here = local && strcmp(owner, local) == 0;
 	}
 	e->all_interfaces = el->all_interfaces;
-	e->ncandidates = nc;
+	e->ncandidates = (uint16_t)nc;
 	e->candidates = nc ? pv : NULL;
 	for (size_t i = 0; i < nc; i++)
 		PUT(pv[i], c->nodes[c->cands[i].node].name);
-	e->ninterfaces = ni;
+	e->ninterfaces = (uint16_t)ni;
 	e->interfaces = ni ? pv + nc : NULL;
 	for (size_t i = 0; i < ni; i++)
 		PUT(pv[nc + i], c->ifaces[i]);
