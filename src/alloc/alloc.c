@@ -123,9 +123,10 @@ struct rec {
 
 /* One address in use and the Services holding it: 40 bytes, one per
  * address held (tens of thousands), so the family is not stored (the map
- * it is in says it) and the counts are 32-bit. */
+ * it is in says it), the value is kept as its bytes (a u128 member would
+ * align the record to 16, 48 bytes) and the counts are 32-bit. */
 struct holding {
-	u128 v;                 /* the address's value: the hash key */
+	unsigned char v[sizeof(u128)];   /* the bytes of the address's value: the hash key */
 	int32_t pool;           /* index into alloc.pools, -1 when in no pool */
 	uint32_t nrest;
 	struct rec *first;
@@ -565,7 +566,8 @@ static struct rec *holder_at(const struct holding *x, size_t i)
 /* x is in holdings[fi]. */
 static void in_use_add(struct alloc *a, struct holding *x, int fi)
 {
-	struct ip_addr addr = {.v = x->v, .family = idx_fam(fi)};
+	struct ip_addr addr = {.family = idx_fam(fi)};
+	memcpy(&addr.v, x->v, sizeof(addr.v));
 	x->pool = (int32_t)pool_lookup(a, &addr);
 	if (x->pool < 0)
 		return;
@@ -575,7 +577,7 @@ static void in_use_add(struct alloc *a, struct holding *x, int fi)
 		return;
 	}
 	struct pool_fam *pf = &p->fam[fi];
-	u128 c = to_coord(pf, x->v);
+	u128 c = to_coord(pf, addr.v);
 	ipset_add(&pf->in_use, c, c);
 }
 
@@ -584,7 +586,9 @@ static void in_use_remove(struct alloc *a, struct holding *x, int fi)
 	if (x->pool < 0)
 		return;
 	struct pool_fam *pf = &a->pools[x->pool].fam[fi];
-	u128 c = to_coord(pf, x->v);
+	u128 v;
+	memcpy(&v, x->v, sizeof(v));
+	u128 c = to_coord(pf, v);
 	ipset_remove(&pf->in_use, c, c);
 }
 
@@ -593,9 +597,9 @@ static void hold(struct alloc *a, struct rec *r, const struct ip_addr *addr)
 	struct holding *x = holding_find(a, addr);
 	if (!x) {
 		x = xcalloc(1, sizeof(*x));
-		x->v = addr->v;
-		hashmap_put(&a->holdings[fam_idx(addr->family)], (const char *)&x->v, sizeof(x->v),
-			    x, NULL);
+		memcpy(x->v, &addr->v, sizeof(x->v));
+		hashmap_put(&a->holdings[fam_idx(addr->family)], (const char *)x->v, sizeof(x->v), x,
+			    NULL);
 		in_use_add(a, x, fam_idx(addr->family));
 	}
 	bool first = !x->first;
