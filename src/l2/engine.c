@@ -99,25 +99,45 @@ struct l2_ann {
 	uint32_t heap_pos;      /* index + 1 in e->rounds; 0: no round due */
 };
 
-/* One per owned address (tens of thousands): no text form kept (ADDR_IP
- * formats it for a log line), fields ordered to leave no padding.  The
- * first announcement is part of the record (an address is announced on
- * one interface, as a rule); the others have a block each, since their
- * timers must not move. */
+/* One per owned address (tens of thousands): 120 bytes, 128 with
+ * malloc's header.  No text form kept (ADDR_IP formats it for a log
+ * line); the address as its 128-bit value in two words and its family in
+ * a byte (a struct ip_addr would take 32 bytes and 16-byte alignment:
+ * addr_ip() rebuilds one); no pointer back to the engine (every caller
+ * has it).  The first announcement is part of the record (an address is
+ * announced on one interface, as a rule); the others have a block each,
+ * since their timers must not move. */
 struct l2_addr {
-	struct ip_addr addr;
-	struct l2_engine *e;
+	uint64_t v_lo, v_hi;    /* the address's value, as struct ip_addr.v */
 	char *service;          /* "ns/name"; several joined by ',' when shared */
 	char **ifnames;
 	struct l2_ann **more;   /* announcements 1 .. nanns-1 */
-	size_t nifnames;        /* ... else exactly these */
 	uint64_t requests, responses, gratuitous;
+	struct l2_ann first;    /* announcement 0, when nanns > 0 */
 	int vip_ifindex;
 	uint16_t nanns;
+	uint16_t nifnames;      /* ... else exactly these */
+	uint8_t family;         /* enum ip_family */
 	uint8_t vip;            /* enum vip_state */
 	bool all;               /* every usable interface ... */
-	struct l2_ann first;    /* announcement 0, when nanns > 0 */
 };
+
+static struct ip_addr addr_ip(const struct l2_addr *a)
+{
+	struct ip_addr r = {.v = (u128)a->v_hi << 64 | a->v_lo, .family = a->family};
+	return r;
+}
+
+static void addr_set_ip(struct l2_addr *a, const struct ip_addr *ip)
+{
+	a->v_lo = (uint64_t)ip->v;
+	a->v_hi = (uint64_t)(ip->v >> 64);
+	a->family = (uint8_t)ip->family;
+}
+
+/* a's address as a const struct ip_addr *, valid to the end of the
+ * enclosing block (a compound literal). */
+#define AIP(a) ((const struct ip_addr *)(struct ip_addr[1]){ addr_ip(a) })
 
 /* Announcement i of a (i < a->nanns). */
 static struct l2_ann *ann_at(const struct l2_addr *a, size_t i)
@@ -127,7 +147,7 @@ static struct l2_ann *ann_at(const struct l2_addr *a, size_t i)
 
 /* The address of a as text, in a buffer that lives to the end of the
  * enclosing block (a compound literal). */
-#define ADDR_IP(a) ip_format(&(a)->addr, (char[IP_STR_MAX]){0})
+#define ADDR_IP(a) ip_format(AIP(a), (char[IP_STR_MAX]){0})
 
 /* Solicited-node groups joined one by one on an interface, at most.  The
  * kernel keeps an interface's multicast memberships in lists walked on
@@ -357,7 +377,7 @@ static int addr_cmp_key(const void *key, const void *elem)
 {
 	const struct ip_addr *k = key;
 	const struct l2_addr *const *a = elem;
-	return ip_cmp(k, &(*a)->addr);
+	return ip_cmp(k, AIP(*a));
 }
 
 /* The key of an address in e->conflicts: family, then its bytes. */
@@ -776,13 +796,12 @@ static struct ip_addr na_source(const struct l2_iface *ifc, const struct l2_addr
 
 	if (l2_iface_link_local(ifc, &src))
 		return src;
-	return a->addr;
+	return addr_ip(a);
 }
 
-static void garp_send(struct l2_ann *ann)
+static void garp_send(struct l2_engine *e, struct l2_ann *ann)
 {
 	struct l2_addr *a = ann->a;
-	struct l2_engine *e = a->e;
 	struct l2_port *p = port_find(e, ann->ifindex);
 	const struct l2_iface *ifc = l2_iface_find(e->ifs, ann->ifindex);
 	uint8_t buf[L2_FRAME_MAX];
@@ -790,13 +809,13 @@ static void garp_send(struct l2_ann *ann)
 
 	if (!p || !ifc || !ifc->has_mac || p->failed)
 		return;
-	if (a->addr.family == IP_FAMILY_V4) {
+	if (a->family == IP_FAMILY_V4) {
 		/* RFC 5227 §3: both forms, since some stacks update their
 		 * caches from only one of them. */
 		static const enum arp_op ops[] = { ARP_OP_REQUEST, ARP_OP_REPLY };
 		for (size_t i = 0; i < ARRAY_SIZE(ops); i++) {
 			wbuf_init_fixed(&w, buf, sizeof(buf));
-			if (arp_build_gratuitous(&w, ops[i], ifc->mac, &a->addr) < 0)
+			if (arp_build_gratuitous(&w, ops[i], ifc->mac, AIP(a)) < 0)
 				continue;
 			if (send_frame(p, p->arp_fd, &w, a, "gratuitous ARP") == 0)
 				count(e, e->m_gratuitous, a, &a->gratuitous);
@@ -805,7 +824,7 @@ static void garp_send(struct l2_ann *ann)
 	}
 	struct ip_addr src = na_source(ifc, a);
 	wbuf_init_fixed(&w, buf, sizeof(buf));
-	if (ndp_build_unsolicited_na(&w, ifc->mac, &src, &a->addr) < 0)
+	if (ndp_build_unsolicited_na(&w, ifc->mac, &src, AIP(a)) < 0)
 		return;
 	if (send_frame(p, p->ndp_fd, &w, a, "unsolicited neighbor advertisement") == 0)
 		count(e, e->m_gratuitous, a, &a->gratuitous);
@@ -929,9 +948,8 @@ static void rounds_arm(struct l2_engine *e)
 /* Schedule the round after garp_round, or none when the schedule has no
  * more.  Rounds are due at start + offset, so a late wake-up does not push
  * the later ones back.  The caller arms the timer (rounds_arm()). */
-static void garp_schedule(struct l2_ann *ann)
+static void garp_schedule(struct l2_engine *e, struct l2_ann *ann)
 {
-	struct l2_engine *e = ann->a->e;
 	double at;
 
 	if (l2_garp_offset(&e->garp, ann->garp_round, &at) < 0) {
@@ -950,24 +968,22 @@ static void on_rounds(struct ev_loop *loop, ev_timer *w, int revents)
 
 	while (e->nrounds && e->rounds[0]->due <= now) {
 		struct l2_ann *ann = e->rounds[0];
-		garp_send(ann);
+		garp_send(e, ann);
 		ann->garp_round++;
-		garp_schedule(ann);
+		garp_schedule(e, ann);
 	}
 	rounds_arm(e);
 }
 
 /* A takeover on this interface: one round now, the rest from the timer. */
-static void garp_start(struct l2_ann *ann)
+static void garp_start(struct l2_engine *e, struct l2_ann *ann)
 {
-	struct l2_engine *e = ann->a->e;
-
 	ev_now_update(e->loop);
 	ann->garp_start = ev_now(e->loop);
 	ann->garp_round = 0;
-	garp_send(ann);
+	garp_send(e, ann);
 	ann->garp_round = 1;
-	garp_schedule(ann);
+	garp_schedule(e, ann);
 	rounds_arm(e);
 }
 
@@ -989,11 +1005,11 @@ static void ann_add(struct l2_engine *e, struct l2_addr *a, const struct l2_ifac
 	ann->a = a;
 	ann->ifindex = ifc->index;
 	p->nanns++;
-	if (a->addr.family == IP_FAMILY_V6)
-		group_ref(p, &a->addr);
+	if (a->family == IP_FAMILY_V6)
+		group_ref(p, AIP(a));
 	log_info("announcing address", "ip", ADDR_IP(a), "service", a->service, "iface", ifc->name,
 		 NULL);
-	garp_start(ann);
+	garp_start(e, ann);
 }
 
 static void ann_remove(struct l2_engine *e, struct l2_addr *a, size_t i, const char *why)
@@ -1005,8 +1021,8 @@ static void ann_remove(struct l2_engine *e, struct l2_addr *a, size_t i, const c
 	rounds_remove(e, ann);
 	rounds_arm(e);
 	if (p) {
-		if (a->addr.family == IP_FAMILY_V6)
-			group_unref(p, &a->addr);
+		if (a->family == IP_FAMILY_V6)
+			group_unref(p, AIP(a));
 		p->nanns--;
 	}
 	log_info("stopped announcing address", "ip", ADDR_IP(a), "service", a->service, "iface",
@@ -1048,7 +1064,7 @@ static void vip_install(struct l2_engine *e, struct l2_addr *a)
 		e->vip_device_missing_logged = true;
 		return;
 	}
-	int r = l2_iface_addr_add(dev->index, &a->addr);
+	int r = l2_iface_addr_add(dev->index, AIP(a));
 	if (r < 0) {
 		if (a->vip != VIP_FAILED)
 			log_error("cannot add service address to device", "ip", ADDR_IP(a), "service",
@@ -1074,7 +1090,7 @@ static void vip_remove(struct l2_engine *e, struct l2_addr *a)
 
 	if (a->vip == VIP_INSTALLED) {
 		const char *dev = iface_name(e, a->vip_ifindex, buf);
-		if (l2_iface_addr_del(a->vip_ifindex, &a->addr) == 0 || errno == EADDRNOTAVAIL ||
+		if (l2_iface_addr_del(a->vip_ifindex, AIP(a)) == 0 || errno == EADDRNOTAVAIL ||
 		    errno == ENODEV)
 			log_info("service address removed from device", "ip", ADDR_IP(a), "service",
 				 a->service, "iface", dev, NULL);
@@ -1157,7 +1173,7 @@ static void on_retry(struct ev_loop *loop, ev_timer *w, int revents)
 		for (size_t j = 0; j < e->naddrs; j++) {
 			struct l2_ann *ann = ann_find(e->addrs[j], p->ifindex);
 			if (ann)
-				garp_start(ann);
+				garp_start(e, ann);
 		}
 	}
 	reconcile(e);
@@ -1234,7 +1250,7 @@ static void handle_arp(struct l2_port *p, const uint8_t *frame, size_t len)
 	if (a && ann_find(a, p->ifindex) && !is_local_mac(e, m.sha)) {
 		ev_tstamp now = ev_now(e->loop);
 		uint8_t key[17];
-		size_t klen = addr_key(&a->addr, key);
+		size_t klen = addr_key(AIP(a), key);
 		ev_tstamp *logged = hashmap_get(&e->conflicts, key, klen);
 		if (!logged) {
 			logged = xcalloc(1, sizeof(*logged));
@@ -1267,7 +1283,7 @@ static void handle_arp(struct l2_port *p, const uint8_t *frame, size_t len)
 	uint8_t buf[L2_FRAME_MAX];
 	struct wbuf w;
 	wbuf_init_fixed(&w, buf, sizeof(buf));
-	if (arp_build_reply(&w, &m, ifc->mac, &a->addr) < 0)
+	if (arp_build_reply(&w, &m, ifc->mac, AIP(a)) < 0)
 		return;
 	if (send_frame(p, p->arp_fd, &w, a, "ARP reply") == 0)
 		count(e, e->m_responses, a, &a->responses);
@@ -1315,7 +1331,7 @@ static void handle_ns(struct l2_port *p, const uint8_t *frame, size_t len)
 	uint8_t buf[L2_FRAME_MAX];
 	struct wbuf w;
 	wbuf_init_fixed(&w, buf, sizeof(buf));
-	if (ndp_build_na(&w, &ns, ifc->mac, &a->addr) < 0)
+	if (ndp_build_na(&w, &ns, ifc->mac, AIP(a)) < 0)
 		return;
 	if (send_frame(p, p->ndp_fd, &w, a, "neighbor advertisement") == 0)
 		count(e, e->m_responses, a, &a->responses);
@@ -1429,7 +1445,7 @@ static void on_iface(void *arg, const struct l2_iface *ifc, enum l2_iface_event 
 				log_info("interface MAC changed, announcing again", "ip",
 					 ADDR_IP(e->addrs[i]), "service", e->addrs[i]->service, "iface",
 					 ifc->name, "mac", l2_mac_format(ifc->mac, mac), NULL);
-				garp_start(ann);
+				garp_start(e, ann);
 			}
 		}
 	}
@@ -1545,12 +1561,12 @@ int l2_engine_start(struct l2_engine *e)
 	return 0;
 }
 
-static void addr_free(struct l2_addr *a)
+static void addr_free(struct l2_engine *e, struct l2_addr *a)
 {
-	if (a->e && a->e->conflicts.n) {
+	if (e && e->conflicts.n) {
 		uint8_t key[17];
 		void *old;
-		if (hashmap_del(&a->e->conflicts, key, addr_key(&a->addr, key), &old))
+		if (hashmap_del(&e->conflicts, key, addr_key(AIP(a), key), &old))
 			free(old);
 	}
 	for (size_t i = 0; i < a->nifnames; i++)
@@ -1599,7 +1615,7 @@ void l2_engine_free(struct l2_engine *e)
 			metrics_family_set_collector(fams[i], NULL, NULL);
 	l2_engine_stop(e);
 	for (size_t i = 0; i < e->naddrs; i++)
-		addr_free(e->addrs[i]);
+		addr_free(e, e->addrs[i]);
 	free(e->addrs);
 	free(e->ports);
 	free(e->rounds);
@@ -1635,8 +1651,7 @@ static struct l2_addr *want_build(struct l2_engine *e, const struct l2_owned *co
 	struct l2_addr *w = xcalloc(1, sizeof(*w));
 	size_t svclen = 0;
 
-	w->e = e;
-	w->addr = in[0]->addr;
+	addr_set_ip(w, &in[0]->addr);
 	for (size_t i = 0; i < n; i++) {
 		const char *svc = in[i]->service ? in[i]->service : "";
 		size_t l = strlen(svc);
@@ -1649,8 +1664,12 @@ static struct l2_addr *want_build(struct l2_engine *e, const struct l2_owned *co
 			w->all = true;
 		for (size_t j = 0; j < in[i]->ninterfaces; j++) {
 			const char *name = in[i]->interfaces[j];
-			if (name && !names_has(w->ifnames, w->nifnames, name))
-				*VEC_PUSH(w->ifnames, w->nifnames) = xstrdup(name);
+			if (name && !names_has(w->ifnames, w->nifnames, name) &&
+			    w->nifnames < UINT16_MAX) {
+				size_t k = w->nifnames;
+				*VEC_PUSH(w->ifnames, k) = xstrdup(name);
+				w->nifnames = (uint16_t)k;
+			}
 		}
 	}
 	if (w->all) {
@@ -1694,7 +1713,7 @@ static char *selection_str(const struct l2_addr *a)
 
 /* An address held and wanted again: take the wanted version's Service
  * name and interface selection (logged when it changes); frees w. */
-static void addr_take_wanted(struct l2_addr *a, struct l2_addr *w)
+static void addr_take_wanted(struct l2_engine *e, struct l2_addr *a, struct l2_addr *w)
 {
 	if (strcmp(a->service, w->service) != 0) {
 		free(a->service);
@@ -1715,7 +1734,7 @@ static void addr_take_wanted(struct l2_addr *a, struct l2_addr *w)
 			 "interfaces", names, NULL);
 		free(names);
 	}
-	addr_free(w);
+	addr_free(e, w);
 }
 
 void l2_engine_set(struct l2_engine *e, const struct l2_owned *owned, size_t n)
@@ -1747,13 +1766,13 @@ void l2_engine_set(struct l2_engine *e, const struct l2_owned *owned, size_t n)
 	while (i < e->naddrs || j < nwant) {
 		int c = i == e->naddrs ? 1
 			: j == nwant   ? -1
-				       : ip_cmp(&e->addrs[i]->addr, &want[j]->addr);
+				       : ip_cmp(AIP(e->addrs[i]), AIP(want[j]));
 		if (c < 0) {
 			struct l2_addr *a = e->addrs[i++];
 			addr_release(e, a, "address released");
 			log_info("address released", "ip", ADDR_IP(a), "service", a->service, NULL);
 			counters_fold(e, a);
-			addr_free(a);
+			addr_free(e, a);
 		} else if (c > 0) {
 			struct l2_addr *w = want[j++];
 			char *names = selection_str(w);
@@ -1763,7 +1782,7 @@ void l2_engine_set(struct l2_engine *e, const struct l2_owned *owned, size_t n)
 			*VEC_PUSH(next, nnext) = w;
 		} else {
 			struct l2_addr *a = e->addrs[i++];
-			addr_take_wanted(a, want[j++]);
+			addr_take_wanted(e, a, want[j++]);
 			*VEC_PUSH(next, nnext) = a;
 		}
 	}
@@ -1780,7 +1799,7 @@ static size_t addr_pos(const struct l2_engine *e, const struct ip_addr *addr)
 	size_t lo = 0, hi = e->naddrs;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (ip_cmp(&e->addrs[mid]->addr, addr) < 0)
+		if (ip_cmp(AIP(e->addrs[mid]), addr) < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -1794,13 +1813,13 @@ void l2_engine_update(struct l2_engine *e, const struct l2_owned *owned, size_t 
 	size_t nifs = e->running ? l2_iface_count(e->ifs) : 0;
 	for (size_t k = 0; k < ngone; k++) {
 		size_t i = addr_pos(e, &gone[k]);
-		if (i == e->naddrs || !ip_eq(&e->addrs[i]->addr, &gone[k]))
+		if (i == e->naddrs || !ip_eq(AIP(e->addrs[i]), &gone[k]))
 			continue;
 		struct l2_addr *a = e->addrs[i];
 		addr_release(e, a, "address released");
 		log_info("address released", "ip", ADDR_IP(a), "service", a->service, NULL);
 		counters_fold(e, a);
-		addr_free(a);
+		addr_free(e, a);
 		memmove(&e->addrs[i], &e->addrs[i + 1], (e->naddrs - i - 1) * sizeof(*e->addrs));
 		e->naddrs--;
 	}
@@ -1809,11 +1828,11 @@ void l2_engine_update(struct l2_engine *e, const struct l2_owned *owned, size_t 
 			continue;
 		const struct l2_owned *in = &owned[k];
 		struct l2_addr *w = want_build(e, &in, 1);
-		size_t i = addr_pos(e, &w->addr);
+		size_t i = addr_pos(e, AIP(w));
 		struct l2_addr *a = NULL;
-		if (i < e->naddrs && ip_eq(&e->addrs[i]->addr, &w->addr)) {
+		if (i < e->naddrs && ip_eq(AIP(e->addrs[i]), AIP(w))) {
 			a = e->addrs[i];
-			addr_take_wanted(a, w);
+			addr_take_wanted(e, a, w);
 		} else {
 			char *names = selection_str(w);
 			log_info("address taken", "ip", ADDR_IP(w), "service", w->service, "interfaces",
