@@ -652,11 +652,32 @@ static void *entry_block(const struct l2_entry *e)
  * An entry finds its block from entry.service; the last entry freed
  * frees it. */
 struct svc_block {
-	struct ip_addr addrs[2];      /* of its entries (at most two noted) */
-	size_t counted;               /* node its load was counted on, or (size_t)-1 */
-	uint32_t refs;                /* entries pointing into the block */
-	uint8_t n;                    /* addrs noted */
+	unsigned char v[2][sizeof(u128)];  /* of its entries' addresses (at most two
+					    * noted): the values' bytes, so that the
+					    * header is 40 bytes, not 80 */
+	uint32_t counted;             /* node its load was counted on, or UINT32_MAX */
+	uint8_t refs;                 /* entries pointing into the block (at most two) */
+	uint8_t n;                    /* addresses noted */
+	uint8_t family[2];            /* enum ip_family of each */
 };
+
+static struct ip_addr svc_block_addr(const struct svc_block *b, size_t i)
+{
+	struct ip_addr a = {.family = (enum ip_family)b->family[i]};
+	memcpy(&a.v, b->v[i], sizeof(a.v));
+	return a;
+}
+
+/* A node index as svc_block.counted keeps it. */
+static uint32_t counted_u32(size_t counted)
+{
+	return counted == (size_t)-1 ? UINT32_MAX : (uint32_t)counted;
+}
+
+static size_t counted_of(const struct svc_block *b)
+{
+	return b->counted == UINT32_MAX ? (size_t)-1 : b->counted;
+}
 
 static struct svc_block *svc_block_of(const struct l2_entry *e)
 {
@@ -712,8 +733,8 @@ static struct svc_block *pack_service(struct l2_entry *e, size_t n, size_t count
 	size_t head = sizeof(struct svc_block) + lsvc;
 	head = (head + sizeof(char *) - 1) / sizeof(char *) * sizeof(char *);
 	struct svc_block *b = xcalloc(1, head + arrays * sizeof(char *) + strs);
-	b->counted = counted;
-	b->refs = (uint32_t)n;
+	b->counted = counted_u32(counted);
+	b->refs = (uint8_t)n;
 	char *svc = (char *)(b + 1);
 	memcpy(svc, e[0].service, lsvc);
 	char **pv = (char **)(void *)((char *)b + head);
@@ -721,8 +742,10 @@ static struct svc_block *pack_service(struct l2_entry *e, size_t n, size_t count
 	for (size_t i = 0; i < n; i++) {
 		struct l2_entry *x = &e[i];
 		void *old = entry_block(x);
-		if (b->n < 2)
-			b->addrs[b->n++] = x->addr;
+		if (b->n < 2) {
+			memcpy(b->v[b->n], &x->addr.v, sizeof(b->v[0]));
+			b->family[b->n++] = (uint8_t)x->addr.family;
+		}
 		x->service = svc;
 		x->pool = pack_str(&pb, x->pool);
 		if (x->owner)
@@ -968,7 +991,7 @@ size_t l2_planner_held(const struct l2_planner *p, const char *key, struct ip_ad
 	const struct svc_block *h = hashmap_get_str(&p->held, key);
 	size_t n = h ? h->n : 0;
 	for (size_t i = 0; i < n; i++)
-		addrs[i] = h->addrs[i];
+		addrs[i] = svc_block_addr(h, i);
 	return n;
 }
 
@@ -1055,11 +1078,13 @@ void l2_planner_update(struct l2_planner *p, const struct model *m,
 		void *old;
 		if (hashmap_del_str(&p->held, key, &old)) {
 			struct svc_block *h = old;
-			if (h->counted != (size_t)-1 && p->c.load && p->c.load[h->counted])
-				p->c.load[h->counted]--;
+			size_t counted = counted_of(h);
+			if (counted != (size_t)-1 && p->c.load && p->c.load[counted])
+				p->c.load[counted]--;
 			for (size_t i = 0; i < h->n; i++) {
-				size_t at = entry_lower(pl, &h->addrs[i], key);
-				if (at < pl->n && ip_eq(&pl->entries[at].addr, &h->addrs[i]) &&
+				struct ip_addr addr = svc_block_addr(h, i);
+				size_t at = entry_lower(pl, &addr, key);
+				if (at < pl->n && ip_eq(&pl->entries[at].addr, &addr) &&
 				    strcmp(pl->entries[at].service, key) == 0) {
 					h->refs--;
 					memmove(&pl->entries[at], &pl->entries[at + 1],
