@@ -39,6 +39,7 @@
 
 #include "alloc/ipset.h"
 #include "base/hashmap.h"
+#include "base/slab.h"
 #include "base/util.h"
 
 /* Index of a family in the per-family arrays. */
@@ -196,6 +197,7 @@ struct alloc {
 	struct range_ix *ix[2];
 	struct hashmap recs, keys;   /* rec, shkey */
 	struct hashmap holdings[2];  /* holding, per family */
+	struct slab holding_slab;    /* the holdings, packed (base/slab.h) */
 	size_t nnames;
 	char **names;           /* interned pool names, kept until alloc_free */
 	unsigned epoch;
@@ -596,7 +598,7 @@ static void hold(struct alloc *a, struct rec *r, const struct ip_addr *addr)
 {
 	struct holding *x = holding_find(a, addr);
 	if (!x) {
-		x = xcalloc(1, sizeof(*x));
+		x = slab_alloc(&a->holding_slab);
 		memcpy(x->v, &addr->v, sizeof(x->v));
 		hashmap_put(&a->holdings[fam_idx(addr->family)], (const char *)x->v, sizeof(x->v), x,
 			    NULL);
@@ -640,7 +642,7 @@ static void unhold(struct alloc *a, struct rec *r, const struct ip_addr *addr)
 	in_use_remove(a, x, fam_idx(addr->family));
 	hashmap_del(&a->holdings[fam_idx(addr->family)], ADDR_KEY(addr), NULL);
 	free(x->rest);
-	free(x);
+	slab_free(&a->holding_slab, x);
 }
 
 static void rec_unregister(struct alloc *a, struct rec *r)
@@ -1369,7 +1371,9 @@ void alloc_set_config(struct alloc *a, const struct model *m)
 
 struct alloc *alloc_new(void)
 {
-	return xcalloc(1, sizeof(struct alloc));
+	struct alloc *a = xcalloc(1, sizeof(struct alloc));
+	slab_init(&a->holding_slab, sizeof(struct holding));
+	return a;
 }
 
 void alloc_free(struct alloc *a)
@@ -1382,7 +1386,7 @@ void alloc_free(struct alloc *a)
 		while (hashmap_iter_next(&it)) {
 			struct holding *x = it.value;
 			free(x->rest);
-			free(x);
+			slab_free(&a->holding_slab, x);
 		}
 		hashmap_clear(&a->holdings[fi]);
 	}
@@ -1405,6 +1409,7 @@ void alloc_free(struct alloc *a)
 		free(a->names[i]);
 	free(a->names);
 	free(a->lb_class);
+	slab_destroy(&a->holding_slab);
 	free(a);
 }
 

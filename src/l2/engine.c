@@ -51,6 +51,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "base/metrics.h"
+#include "base/slab.h"
 #include "l2/frame.h"
 #include "l2/iface.h"
 
@@ -219,6 +220,9 @@ struct l2_engine {
 	 * a field of every address's record): key addr_key(), value a
 	 * malloc'd ev_tstamp. */
 	struct hashmap conflicts;
+	/* The records of the owned addresses, packed apart from the heap's
+	 * short-lived blocks (base/slab.h). */
+	struct slab addr_slab;
 	bool vip_device_missing_logged;
 	uint64_t invalid[L2_RESULT_COUNT];
 	uint8_t rx[RX_BUF_SIZE];
@@ -1471,6 +1475,7 @@ struct l2_engine *l2_engine_new(struct ev_loop *loop, struct metrics_registry *r
 				const struct l2_engine_opts *opts)
 {
 	struct l2_engine *e = xcalloc(1, sizeof(*e));
+	slab_init(&e->addr_slab, sizeof(struct l2_addr));
 
 	e->loop = loop;
 	e->install_vips = opts && opts->install_vips;
@@ -1574,7 +1579,7 @@ static void addr_free(struct l2_engine *e, struct l2_addr *a)
 	free(a->ifnames);
 	free(a->more);
 	free(a->service);
-	free(a);
+	slab_free(&e->addr_slab, a);
 }
 
 /* Release an owned address: from here on nothing is sent or answered
@@ -1624,6 +1629,7 @@ void l2_engine_free(struct l2_engine *e)
 	while (hashmap_iter_next(&it))
 		free(it.value);
 	hashmap_clear(&e->conflicts);
+	slab_destroy(&e->addr_slab);
 	free(e->vip_device);
 	free(e);
 }
@@ -1648,7 +1654,7 @@ static bool names_has(char *const *v, size_t n, const char *s)
  * that names it (Services sharing an address). */
 static struct l2_addr *want_build(struct l2_engine *e, const struct l2_owned *const *in, size_t n)
 {
-	struct l2_addr *w = xcalloc(1, sizeof(*w));
+	struct l2_addr *w = slab_alloc(&e->addr_slab);
 	size_t svclen = 0;
 
 	addr_set_ip(w, &in[0]->addr);
