@@ -59,7 +59,6 @@
 
 #include "announce/announce.h"
 #include "announce/internal.h"
-#include "base/hashmap.h"
 #include "base/sha256.h"
 #include "base/util.h"
 
@@ -938,7 +937,10 @@ struct l2_planner {
 	bool built;
 	struct plan_ctx c;            /* nodes, advertisements, pools: kept between updates */
 	struct l2_plan plan;
-	struct hashmap held;          /* "ns/name" -> its struct svc_block (its name the key) */
+	/* The Services with entries: their blocks, sorted by name (8 bytes
+	 * a Service; a hash map's slots took 24 to 55). */
+	struct svc_block **held;
+	size_t nheld, capheld;
 	bool claims_on;
 	struct announce_claims claims;  /* borrowed (l2_planner_set_claims) */
 };
@@ -968,7 +970,9 @@ static void planner_clear(struct l2_planner *p)
 		ctx_free(&p->c);
 	memset(&p->c, 0, sizeof(p->c));
 	p->built = false;
-	hashmap_clear(&p->held);
+	free(p->held);
+	p->held = NULL;
+	p->nheld = p->capheld = 0;
 	l2_plan_free(&p->plan);
 }
 
@@ -986,9 +990,54 @@ const struct l2_plan *l2_planner_plan(const struct l2_planner *p)
 	return &p->plan;
 }
 
+static const char *svc_block_name(const struct svc_block *b)
+{
+	return (const char *)(b + 1);
+}
+
+/* Whether p->held has the block of Service key; *at is its index, or
+ * where it would go. */
+static bool held_find(const struct l2_planner *p, const char *key, size_t *at)
+{
+	size_t lo = 0, hi = p->nheld;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(svc_block_name(p->held[mid]), key);
+		if (c == 0) {
+			*at = mid;
+			return true;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*at = lo;
+	return false;
+}
+
+static void held_insert(struct l2_planner *p, size_t at, struct svc_block *b)
+{
+	if (p->nheld == p->capheld) {
+		/* Grown by an eighth: the array stays within 12.5% of its use. */
+		p->capheld += p->capheld / 8 + 16;
+		p->held = xrealloc(p->held, p->capheld * sizeof(*p->held));
+	}
+	memmove(&p->held[at + 1], &p->held[at], (p->nheld - at) * sizeof(*p->held));
+	p->held[at] = b;
+	p->nheld++;
+}
+
+static int cmp_held(const void *a, const void *b)
+{
+	return strcmp(svc_block_name(*(struct svc_block *const *)a),
+		      svc_block_name(*(struct svc_block *const *)b));
+}
+
 size_t l2_planner_held(const struct l2_planner *p, const char *key, struct ip_addr addrs[2])
 {
-	const struct svc_block *h = hashmap_get_str(&p->held, key);
+	size_t at;
+	const struct svc_block *h = held_find(p, key, &at) ? p->held[at] : NULL;
 	size_t n = h ? h->n : 0;
 	for (size_t i = 0; i < n; i++)
 		addrs[i] = svc_block_addr(h, i);
@@ -1003,7 +1052,8 @@ static char *change_key(const char *ns, const char *name)
 /* Entries e[0..n) (one Service's, fresh from emit()) enter the plan:
  * pack them into their block and index it by the Service's name; with no
  * entries, the load counted for the Service is taken back. */
-static void held_note(struct l2_planner *p, struct l2_entry *e, size_t n, size_t counted)
+static void held_note(struct l2_planner *p, struct l2_entry *e, size_t n, size_t counted,
+		      bool sorted)
 {
 	if (n == 0) {
 		if (counted != (size_t)-1 && p->c.load)
@@ -1011,7 +1061,15 @@ static void held_note(struct l2_planner *p, struct l2_entry *e, size_t n, size_t
 		return;
 	}
 	struct svc_block *b = pack_service(e, n, counted);
-	hashmap_put_str(&p->held, e[0].service, b, NULL);
+	if (sorted) {
+		size_t at;
+		if (held_find(p, svc_block_name(b), &at))
+			p->held[at] = b;  /* a Service given twice: the last one is found */
+		else
+			held_insert(p, at, b);
+	} else {
+		held_insert(p, p->nheld, b);
+	}
 }
 
 void l2_planner_reset(struct l2_planner *p, const struct model *m,
@@ -1035,11 +1093,15 @@ void l2_planner_reset(struct l2_planner *p, const struct model *m,
 		size_t before = p->plan.n;
 		size_t counted = plan_service(c, as, p->node, &p->plan);
 		if (p->plan.n > before)
-			held_note(p, &p->plan.entries[before], p->plan.n - before, counted);
+			held_note(p, &p->plan.entries[before], p->plan.n - before, counted, false);
 		else if (counted != (size_t)-1)
 			c->load[counted]--;
 	}
 	free(order);
+	/* Services are keyed by namespace/name in the model: no two blocks
+	 * share a name. */
+	if (p->nheld > 1)
+		xqsort(p->held, p->nheld, sizeof(*p->held), cmp_held);
 	if (p->plan.n > 1)
 		xqsort(p->plan.entries, p->plan.n, sizeof(*p->plan.entries), cmp_entry);
 	/* The slice index points into the model's array, which later changes
@@ -1075,9 +1137,12 @@ void l2_planner_update(struct l2_planner *p, const struct model *m,
 	struct l2_plan *pl = &p->plan;
 	for (size_t k = 0; k < nch; k++) {
 		char *key = change_key(ch[k].ns, ch[k].name);
-		void *old;
-		if (hashmap_del_str(&p->held, key, &old)) {
-			struct svc_block *h = old;
+		size_t hat;
+		if (held_find(p, key, &hat)) {
+			struct svc_block *h = p->held[hat];
+			memmove(&p->held[hat], &p->held[hat + 1],
+				(p->nheld - hat - 1) * sizeof(*p->held));
+			p->nheld--;
 			size_t counted = counted_of(h);
 			if (counted != (size_t)-1 && p->c.load && p->c.load[counted])
 				p->c.load[counted]--;
@@ -1103,7 +1168,7 @@ void l2_planner_update(struct l2_planner *p, const struct model *m,
 			counted = plan_service(&p->c, &ch[k].as, p->node, &one);
 		if (one.n > 1)
 			xqsort(one.entries, one.n, sizeof(*one.entries), cmp_entry);
-		held_note(p, one.entries, one.n, counted);
+		held_note(p, one.entries, one.n, counted, true);
 		for (size_t i = 0; i < one.n; i++) {
 			size_t at = entry_lower(pl, &one.entries[i].addr, one.entries[i].service);
 			VEC_PUSH(pl->entries, pl->n);
