@@ -95,12 +95,13 @@ struct aport {
 };
 
 /* What one Service holds, and what decides whom it may share with.  One
- * per Service (tens of thousands): the addresses first (16-aligned), the
- * pointers, then the counts and flags packed at the end, so that nothing
- * is padding. */
+ * per Service (tens of thousands): the addresses as their values' bytes
+ * and families (two struct ip_addr would take 64 bytes and align the
+ * record to 16), namespace and name only in the key, the pointers, then
+ * the counts and flags packed at the end, so that nothing is padding.
+ * rec_addr() and rec_ns()/rec_name() read them. */
 struct rec {
-	struct ip_addr addrs[2]; /* ingress order */
-	char *ns, *name;        /* in key below: "ns\0name\0", the hash key */
+	unsigned char av[2][sizeof(u128)];  /* addresses, ingress order: values' bytes */
 	const char *pools[2];   /* interned pool names */
 	char *sharing_key;      /* NULL: shares with nobody */
 	char *backend;          /* selector text under externalTrafficPolicy Local */
@@ -115,12 +116,45 @@ struct rec {
 	struct rec *wprev, *wnext;
 	unsigned mark;
 	uint32_t nports;
+	uint8_t afam[2];        /* enum ip_family of av[i] */
 	uint8_t naddrs;         /* at most 2 */
 	uint8_t nadopt;         /* at most 2 */
 	bool adopting;
 	bool waiting;
+	/* "ns\0name\0": the hash key, one allocation with the record */
 	char key[];             /* one allocation with the record */
 };
+
+static struct ip_addr rec_addr(const struct rec *r, size_t i)
+{
+	struct ip_addr a = {.family = (enum ip_family)r->afam[i]};
+	memcpy(&a.v, r->av[i], sizeof(a.v));
+	return a;
+}
+
+static void rec_set_addr(struct rec *r, size_t i, const struct ip_addr *a)
+{
+	memcpy(r->av[i], &a->v, sizeof(r->av[i]));
+	r->afam[i] = (uint8_t)a->family;
+}
+
+/* The record's addresses as struct ip_addr, in ingress order. */
+static size_t rec_addrs(const struct rec *r, struct ip_addr out[2])
+{
+	for (size_t i = 0; i < r->naddrs; i++)
+		out[i] = rec_addr(r, i);
+	return r->naddrs;
+}
+
+static const char *rec_ns(const struct rec *r)
+{
+	return r->key;
+}
+
+static const char *rec_name(const struct rec *r)
+{
+	return r->key + strlen(r->key) + 1;
+}
 
 /* One address in use and the Services holding it: 40 bytes, one per
  * address held (tens of thousands), so the family is not stored (the map
@@ -327,18 +361,17 @@ static struct rec *rec_find(const struct alloc *a, const char *ns, const char *n
 
 static size_t rec_key_len(const struct rec *r)
 {
-	return (size_t)(r->name - r->ns) + strlen(r->name);
+	size_t lns = strlen(r->key);
+	return lns + 1 + strlen(r->key + lns + 1);
 }
 
 static struct rec *rec_new(struct alloc *a, const char *ns, const char *name)
 {
 	size_t lns = strlen(ns), lname = strlen(name);
 	struct rec *r = xcalloc(1, sizeof(*r) + lns + lname + 2);
-	r->ns = r->key;
-	memcpy(r->ns, ns, lns + 1);
-	r->name = r->ns + lns + 1;
-	memcpy(r->name, name, lname + 1);
-	hashmap_put(&a->recs, r->ns, lns + 1 + lname, r, NULL);
+	memcpy(r->key, ns, lns + 1);
+	memcpy(r->key + lns + 1, name, lname + 1);
+	hashmap_put(&a->recs, r->key, lns + 1 + lname, r, NULL);
 	return r;
 }
 
@@ -379,8 +412,8 @@ static void rec_free_params(struct rec *r)
 static int rec_cmp(const void *x, const void *y)
 {
 	const struct rec *a = *(struct rec *const *)x, *b = *(struct rec *const *)y;
-	int c = strcmp(a->ns, b->ns);
-	return c ? c : strcmp(a->name, b->name);
+	int c = strcmp(rec_ns(a), rec_ns(b));
+	return c ? c : strcmp(rec_name(a), rec_name(b));
 }
 
 /* --- sharing keys --- */
@@ -648,7 +681,7 @@ static void unhold(struct alloc *a, struct rec *r, const struct ip_addr *addr)
 static void rec_unregister(struct alloc *a, struct rec *r)
 {
 	for (size_t i = 0; i < r->naddrs; i++)
-		unhold(a, r, &r->addrs[i]);
+		unhold(a, r, (struct ip_addr[1]){ rec_addr(r, i) });
 	r->naddrs = 0;
 }
 
@@ -656,7 +689,7 @@ static void rec_delete(struct alloc *a, struct rec *r)
 {
 	rec_unregister(a, r);
 	rec_set_waiting(a, r, false);
-	hashmap_del(&a->recs, r->ns, rec_key_len(r), NULL);
+	hashmap_del(&a->recs, r->key, rec_key_len(r), NULL);
 	rec_free_params(r);
 	free(r->additional_msg);
 	free(r->failure);
@@ -720,20 +753,20 @@ static char *holder_conflict(const struct rec *r, const struct rec *h, const cha
 	if (!h->sharing_key)
 		return xasprintf("\"%s\" is in use by \"%s/%s\", which does not allow "
 				 "sharing (no allow-shared-ip annotation)",
-				 ab, h->ns, h->name);
+				 ab, rec_ns(h), rec_name(h));
 	if (!r->sharing_key)
 		return xasprintf("\"%s\" is in use by \"%s/%s\" and this Service does not "
 				 "allow sharing (no allow-shared-ip annotation)",
-				 ab, h->ns, h->name);
+				 ab, rec_ns(h), rec_name(h));
 	if (strcmp(h->sharing_key, r->sharing_key) != 0)
 		return xasprintf("\"%s\" is in use by \"%s/%s\" with sharing key \"%s\", "
 				 "not \"%s\"",
-				 ab, h->ns, h->name, h->sharing_key, r->sharing_key);
+				 ab, rec_ns(h), rec_name(h), h->sharing_key, r->sharing_key);
 	if (!str_eq_null(h->backend, r->backend))
 		return xasprintf("\"%s\" is in use by \"%s/%s\" with other backends "
 				 "(with externalTrafficPolicy Local, Services share an "
 				 "address only when their selectors are equal)",
-				 ab, h->ns, h->name);
+				 ab, rec_ns(h), rec_name(h));
 	for (size_t p = 0; p < r->nports; p++)
 		for (size_t q = 0; q < h->nports; q++)
 			if (r->ports[p].port == h->ports[q].port &&
@@ -741,7 +774,7 @@ static char *holder_conflict(const struct rec *r, const struct rec *h, const cha
 				return xasprintf("port %s/%d is already in use on \"%s\" "
 						 "by \"%s/%s\"",
 						 r->ports[p].proto, r->ports[p].port, ab,
-						 h->ns, h->name);
+						 rec_ns(h), rec_name(h));
 	return NULL;
 }
 
@@ -1668,7 +1701,8 @@ static void report_success(struct call *c, bool cleared, struct alloc_result *ou
 		nserved += slot_served(&c->s[t]);
 	}
 	if (nnew && (nkept == 0 || cleared)) {
-		char *l = fmt_ip_list(c->r->addrs, c->r->naddrs);
+		struct ip_addr held[2];
+		char *l = fmt_ip_list(held, rec_addrs(c->r, held));
 		add_event(out, "Normal", "IPAllocated", "Assigned IP %s", l);
 		free(l);
 	} else if (nnew) {
@@ -1738,7 +1772,7 @@ int alloc_service(struct alloc *a, const struct model *m, const struct service *
 		rec_unregister(a, r);
 	} else {
 		for (size_t i = 0; i < r->naddrs; i++) {
-			prev[nprev].addr = r->addrs[i];
+			prev[nprev].addr = rec_addr(r, i);
 			prev[nprev].pool = r->pools[i];
 			nprev++;
 		}
@@ -1787,7 +1821,7 @@ int alloc_service(struct alloc *a, const struct model *m, const struct service *
 		bool take = svc->request_invalid ? sl->have : !fail && slot_served(sl);
 		if (!take)
 			continue;
-		r->addrs[r->naddrs] = sl->addr;
+		rec_set_addr(r, r->naddrs, &sl->addr);
 		r->pools[r->naddrs] = a->pools[sl->pool].name;
 		r->naddrs++;
 		hold(a, r, &sl->addr);
@@ -1797,12 +1831,12 @@ int alloc_service(struct alloc *a, const struct model *m, const struct service *
 
 	out->naddrs = r->naddrs;
 	for (size_t i = 0; i < r->naddrs; i++) {
-		out->addrs[i] = r->addrs[i];
+		out->addrs[i] = rec_addr(r, i);
 		out->pools[i] = xstrdup(r->pools[i]);
 	}
 	out->changed = r->naddrs != nprev;
 	for (size_t i = 0; i < r->naddrs && !out->changed; i++)
-		out->changed = !ip_eq(&r->addrs[i], &prev[i].addr);
+		out->changed = !ip_eq(&out->addrs[i], &prev[i].addr);
 	free(r->failure);
 	r->failure = NULL;
 	for (size_t i = 0; i < out->nevents; i++)
@@ -1877,7 +1911,7 @@ static void pre_adopt(struct alloc *a, const struct model *m, const struct servi
 		for (size_t t = 0; t < c.n; t++) {
 			if (!c.s[t].have)
 				continue;
-			r->addrs[r->naddrs] = c.s[t].addr;
+			rec_set_addr(r, r->naddrs, &c.s[t].addr);
 			r->pools[r->naddrs] = a->pools[c.s[t].pool].name;
 			r->naddrs++;
 			hold(a, r, &c.s[t].addr);
@@ -1965,7 +1999,9 @@ void alloc_foreach(const struct alloc *a,
 		xqsort(v, n, sizeof(*v), rec_cmp);
 	for (size_t i = 0; i < n; i++) {
 		char *pools[2] = {(char *)v[i]->pools[0], (char *)v[i]->pools[1]};
-		fn(v[i]->ns, v[i]->name, v[i]->naddrs, v[i]->addrs, pools, arg);
+		struct ip_addr addrs[2];
+		size_t na = rec_addrs(v[i], addrs);
+		fn(rec_ns(v[i]), rec_name(v[i]), na, addrs, pools, arg);
 	}
 	free(v);
 }
@@ -1978,7 +2014,7 @@ size_t alloc_get(const struct alloc *a, const char *ns, const char *name,
 		return 0;
 	for (size_t i = 0; i < r->naddrs; i++) {
 		if (addrs)
-			addrs[i] = r->addrs[i];
+			addrs[i] = rec_addr(r, i);
 		if (pools)
 			pools[i] = r->pools[i];
 	}
@@ -2050,8 +2086,8 @@ static void settle(struct alloc *a, const struct model *m, struct alloc_changes 
 		 * that stopped being ours. */
 		char **keys = xcalloc(n ? 2 * n : 1, sizeof(*keys));
 		for (size_t i = 0; i < n; i++) {
-			keys[2 * i] = xstrdup(v[i]->ns);
-			keys[2 * i + 1] = xstrdup(v[i]->name);
+			keys[2 * i] = xstrdup(rec_ns(v[i]));
+			keys[2 * i + 1] = xstrdup(rec_name(v[i]));
 		}
 		bool moved = false;
 		for (size_t i = 0; i < n; i++) {
@@ -2118,12 +2154,12 @@ void alloc_update_config(struct alloc *a, const struct model *m, struct alloc_ch
 	hashmap_iter_init(&it, &a->recs);
 	while (hashmap_iter_next(&it)) {
 		struct rec *r = it.value;
-		if (!model_find_service(m, *r->ns ? r->ns : NULL, r->name) &&
-		    !model_find_service(m, r->ns, r->name))
+		if (!model_find_service(m, *rec_ns(r) ? rec_ns(r) : NULL, rec_name(r)) &&
+		    !model_find_service(m, rec_ns(r), rec_name(r)))
 			*VEC_PUSH(gone, ngone) = r;
 	}
 	for (size_t i = 0; i < ngone; i++) {
-		struct alloc_change *c = change_push(out, gone[i]->ns, gone[i]->name);
+		struct alloc_change *c = change_push(out, rec_ns(gone[i]), rec_name(gone[i]));
 		c->removed = true;
 		c->result.changed = gone[i]->naddrs > 0;
 		rec_delete(a, gone[i]);
