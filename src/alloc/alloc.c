@@ -111,16 +111,16 @@ struct rec {
 	/* Adopted by alloc_run_all() before any Service allocates: what the
 	 * Service's status said it held (alloc_service() judges these). */
 	struct ip_addr *adopt;  /* two, allocated only while adopting */
-	/* On the list of Services waiting for addresses: failed, or short of
-	 * a family (PreferDualStack), so that a freed address finds them. */
-	struct rec *wprev, *wnext;
 	unsigned mark;
+	/* Index + 1 in alloc.waiters, the Services waiting for addresses
+	 * (failed, or short of a family under PreferDualStack) that a freed
+	 * address must find; 0 when not waiting. */
+	uint32_t widx;
 	uint32_t nports;
 	uint8_t afam[2];        /* enum ip_family of av[i] */
 	uint8_t naddrs;         /* at most 2 */
 	uint8_t nadopt;         /* at most 2 */
 	bool adopting;
-	bool waiting;
 	/* "ns\0name\0": the hash key, one allocation with the record */
 	char key[];             /* one allocation with the record */
 };
@@ -235,8 +235,8 @@ struct alloc {
 	size_t nnames;
 	char **names;           /* interned pool names, kept until alloc_free */
 	unsigned epoch;
-	struct rec *waiters;    /* doubly linked through rec.wprev/wnext */
-	size_t nwaiters;
+	struct rec **waiters;   /* in no order; rec.widx is the index + 1 */
+	size_t nwaiters, capwaiters;
 };
 
 /* ------------------------------------------------------------------ */
@@ -377,26 +377,28 @@ static struct rec *rec_new(struct alloc *a, const char *ns, const char *name)
 
 static void rec_set_waiting(struct alloc *a, struct rec *r, bool waiting)
 {
-	if (r->waiting == waiting)
+	if ((r->widx != 0) == waiting)
 		return;
-	r->waiting = waiting;
 	if (waiting) {
-		r->wprev = NULL;
-		r->wnext = a->waiters;
-		if (a->waiters)
-			a->waiters->wprev = r;
-		a->waiters = r;
-		a->nwaiters++;
+		if (a->nwaiters == a->capwaiters) {
+			a->capwaiters = a->capwaiters ? 2 * a->capwaiters : 16;
+			a->waiters = xrealloc(a->waiters, a->capwaiters * sizeof(*a->waiters));
+		}
+		a->waiters[a->nwaiters++] = r;
+		r->widx = (uint32_t)a->nwaiters;
 		return;
 	}
-	if (r->wprev)
-		r->wprev->wnext = r->wnext;
-	else
-		a->waiters = r->wnext;
-	if (r->wnext)
-		r->wnext->wprev = r->wprev;
-	r->wprev = r->wnext = NULL;
-	a->nwaiters--;
+	/* Swap the last one into the gap (settle() sorts them anyway). */
+	size_t i = r->widx - 1;
+	struct rec *last = a->waiters[--a->nwaiters];
+	a->waiters[i] = last;
+	last->widx = (uint32_t)(i + 1);
+	r->widx = 0;
+	if (a->nwaiters == 0) {
+		free(a->waiters);
+		a->waiters = NULL;
+		a->capwaiters = 0;
+	}
 }
 
 static void rec_free_params(struct rec *r)
@@ -1442,6 +1444,7 @@ void alloc_free(struct alloc *a)
 		free(a->names[i]);
 	free(a->names);
 	free(a->lb_class);
+	free(a->waiters);
 	slab_destroy(&a->holding_slab);
 	free(a);
 }
@@ -2079,8 +2082,8 @@ static void settle(struct alloc *a, const struct model *m, struct alloc_changes 
 	for (;;) {
 		size_t n = 0;
 		struct rec **v = xcalloc(a->nwaiters ? a->nwaiters : 1, sizeof(*v));
-		for (struct rec *r = a->waiters; r; r = r->wnext)
-			v[n++] = r;
+		for (size_t i = 0; i < a->nwaiters; i++)
+			v[n++] = a->waiters[i];
 		xqsort(v, n, sizeof(*v), waiter_cmp);
 		/* Names copied: alloc_service() deletes the record of a Service
 		 * that stopped being ours. */
