@@ -644,7 +644,9 @@ static void *entry_block(const struct l2_entry *e)
  *
  *   struct svc_block, the Service's name "ns/name" (entry.service), the
  *   entries' candidate and interface arrays (pointer-aligned), then the
- *   other strings, each written once (the owner is a candidate too).
+ *   other strings, each written once (the owner is a candidate too); the
+ *   incremental planner's entries point at its table of names instead
+ *   (struct strtab), so that its blocks hold no pool or node names.
  *
  * The header holds what the incremental planner looks a Service up by:
  * the addresses it has entries for, and the node its load was counted on.
@@ -684,18 +686,62 @@ static struct svc_block *svc_block_of(const struct l2_entry *e)
 			  : NULL;
 }
 
+/* The names plan entries repeat (pools, nodes, interfaces): one copy each
+ * for the incremental planner's whole plan, sorted, kept until its next
+ * reset (only a reset brings names the planner has not seen: they come
+ * from the nodes, pools and advertisements it was reset with). */
+struct strtab {
+	char **v;
+	size_t n, cap;
+};
+
+static const char *strtab_intern(struct strtab *t, const char *s)
+{
+	size_t lo = 0, hi = t->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(t->v[mid], s);
+		if (c == 0)
+			return t->v[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (t->n == t->cap) {
+		t->cap = t->cap ? 2 * t->cap : 16;
+		t->v = xrealloc(t->v, t->cap * sizeof(*t->v));
+	}
+	memmove(&t->v[lo + 1], &t->v[lo], (t->n - lo) * sizeof(*t->v));
+	t->v[lo] = xstrdup(s);
+	t->n++;
+	return t->v[lo];
+}
+
+static void strtab_free(struct strtab *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		free(t->v[i]);
+	free(t->v);
+	memset(t, 0, sizeof(*t));
+}
+
 /* Where pack_service() writes strings, each distinct one once (among
- * the first few: a Service's entries name a handful).  With sp NULL it
- * only counts the bytes, deciding alike. */
+ * the first few: a Service's entries name a handful), or, given a
+ * table, none: the table's copy is used.  With sp NULL it only counts
+ * the bytes, deciding alike. */
 struct pack_buf {
 	char *sp;
 	size_t len;
+	struct strtab *tab;
 	size_t nseen;
 	const char *seen[16];
 };
 
 static char *pack_str(struct pack_buf *b, const char *s)
 {
+	if (b->tab)
+		return (char *)(b->sp ? strtab_intern(b->tab, s) : s);
 	for (size_t i = 0; i < b->nseen; i++)
 		if (strcmp(b->seen[i], s) == 0)
 			return (char *)b->seen[i];
@@ -712,12 +758,13 @@ static char *pack_str(struct pack_buf *b, const char *s)
 }
 
 /* Move entries e[0..n) (one Service's, fresh from emit()) into one
- * block; returns it. */
-static struct svc_block *pack_service(struct l2_entry *e, size_t n, size_t counted)
+ * block, their names into tab when it is not NULL; returns the block. */
+static struct svc_block *pack_service(struct l2_entry *e, size_t n, size_t counted,
+				      struct strtab *tab)
 {
 	size_t lsvc = strlen(e[0].service) + 1;
 	size_t arrays = 0;
-	struct pack_buf dry = {0};
+	struct pack_buf dry = {.tab = tab};
 	for (size_t i = 0; i < n; i++) {
 		arrays += e[i].ncandidates + e[i].ninterfaces;
 		pack_str(&dry, e[i].pool);
@@ -737,7 +784,7 @@ static struct svc_block *pack_service(struct l2_entry *e, size_t n, size_t count
 	char *svc = (char *)(b + 1);
 	memcpy(svc, e[0].service, lsvc);
 	char **pv = (char **)(void *)((char *)b + head);
-	struct pack_buf pb = {.sp = (char *)(pv + arrays)};
+	struct pack_buf pb = {.sp = (char *)(pv + arrays), .tab = tab};
 	for (size_t i = 0; i < n; i++) {
 		struct l2_entry *x = &e[i];
 		void *old = entry_block(x);
@@ -911,7 +958,7 @@ int announce_l2_claims(const struct model *m, const char *node_name,
 		size_t before = out->n;
 		plan_service(&c, &svcs[order[i]], local, out);
 		if (out->n > before)
-			pack_service(&out->entries[before], out->n - before, (size_t)-1);
+			pack_service(&out->entries[before], out->n - before, (size_t)-1, NULL);
 	}
 	free(order);
 	if (out->n > 1)
@@ -941,6 +988,7 @@ struct l2_planner {
 	 * a Service; a hash map's slots took 24 to 55). */
 	struct svc_block **held;
 	size_t nheld, capheld;
+	struct strtab names;          /* the names the plan's entries point at */
 	bool claims_on;
 	struct announce_claims claims;  /* borrowed (l2_planner_set_claims) */
 };
@@ -974,6 +1022,7 @@ static void planner_clear(struct l2_planner *p)
 	p->held = NULL;
 	p->nheld = p->capheld = 0;
 	l2_plan_free(&p->plan);
+	strtab_free(&p->names);
 }
 
 void l2_planner_free(struct l2_planner *p)
@@ -1060,7 +1109,7 @@ static void held_note(struct l2_planner *p, struct l2_entry *e, size_t n, size_t
 			p->c.load[counted]--;
 		return;
 	}
-	struct svc_block *b = pack_service(e, n, counted);
+	struct svc_block *b = pack_service(e, n, counted, &p->names);
 	if (sorted) {
 		size_t at;
 		if (held_find(p, svc_block_name(b), &at))
