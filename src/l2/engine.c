@@ -92,22 +92,30 @@ struct l2_addr;
  * due at `due` while it is in the engine's heap of rounds (one timer for
  * all of them, not an ev_timer each). */
 struct l2_ann {
-	struct l2_addr *a;
-	int ifindex;
-	unsigned garp_round;    /* rounds sent since garp_start */
 	ev_tstamp garp_start;
 	ev_tstamp due;
+	int ifindex;
+	unsigned garp_round;    /* rounds sent since garp_start */
 	uint32_t heap_pos;      /* index + 1 in e->rounds; 0: no round due */
+	bool in_record;         /* the first, inside its address's record */
 };
 
-/* One per owned address (tens of thousands): 120 bytes, 128 with
- * malloc's header.  No text form kept (ADDR_IP formats it for a log
- * line); the address as its 128-bit value in two words and its family in
- * a byte (a struct ip_addr would take 32 bytes and 16-byte alignment:
- * addr_ip() rebuilds one); no pointer back to the engine (every caller
- * has it).  The first announcement is part of the record (an address is
- * announced on one interface, as a rule); the others have a block each,
- * since their timers must not move. */
+/* An announcement other than the first: a block of its own, which says
+ * whose it is (the first finds its record by its place in it). */
+struct l2_ann_more {
+	struct l2_ann ann;      /* first: a struct l2_ann * to it is one to the block */
+	struct l2_addr *a;
+};
+
+/* One per owned address (tens of thousands): 112 bytes, in a slab.  No
+ * text form kept (ADDR_IP formats it for a log line); the address as its
+ * 128-bit value in two words and its family in a byte (a struct ip_addr
+ * would take 32 bytes and 16-byte alignment: addr_ip() rebuilds one); no
+ * pointer back to the engine (every caller has it).  The first
+ * announcement is part of the record (an address is announced on one
+ * interface, as a rule) and finds the record by its place in it; the
+ * others have a block each (struct l2_ann_more), since their timers must
+ * not move. */
 struct l2_addr {
 	uint64_t v_lo, v_hi;    /* the address's value, as struct ip_addr.v */
 	char *service;          /* "ns/name"; several joined by ',' when shared */
@@ -139,6 +147,14 @@ static void addr_set_ip(struct l2_addr *a, const struct ip_addr *ip)
 /* a's address as a const struct ip_addr *, valid to the end of the
  * enclosing block (a compound literal). */
 #define AIP(a) ((const struct ip_addr *)(struct ip_addr[1]){ addr_ip(a) })
+
+/* The address whose announcement ann is. */
+static struct l2_addr *ann_addr(struct l2_ann *ann)
+{
+	if (ann->in_record)
+		return (struct l2_addr *)(void *)((char *)ann - offsetof(struct l2_addr, first));
+	return ((struct l2_ann_more *)(void *)ann)->a;
+}
 
 /* Announcement i of a (i < a->nanns). */
 static struct l2_ann *ann_at(const struct l2_addr *a, size_t i)
@@ -805,7 +821,7 @@ static struct ip_addr na_source(const struct l2_iface *ifc, const struct l2_addr
 
 static void garp_send(struct l2_engine *e, struct l2_ann *ann)
 {
-	struct l2_addr *a = ann->a;
+	struct l2_addr *a = ann_addr(ann);
 	struct l2_port *p = port_find(e, ann->ifindex);
 	const struct l2_iface *ifc = l2_iface_find(e->ifs, ann->ifindex);
 	uint8_t buf[L2_FRAME_MAX];
@@ -999,14 +1015,16 @@ static void ann_add(struct l2_engine *e, struct l2_addr *a, const struct l2_ifac
 	struct l2_ann *ann = &a->first;
 
 	if (a->nanns) {
-		ann = xcalloc(1, sizeof(*ann));
+		struct l2_ann_more *m = xcalloc(1, sizeof(*m));
+		m->a = a;
+		ann = &m->ann;
 		a->more = xrealloc(a->more, a->nanns * sizeof(*a->more));
 		a->more[a->nanns - 1] = ann;
 	} else {
 		memset(ann, 0, sizeof(*ann));
+		ann->in_record = true;
 	}
 	a->nanns++;
-	ann->a = a;
 	ann->ifindex = ifc->index;
 	p->nanns++;
 	if (a->family == IP_FAMILY_V6)
@@ -1038,6 +1056,7 @@ static void ann_remove(struct l2_engine *e, struct l2_addr *a, size_t i, const c
 		 * (due when it was). */
 		struct l2_ann *m = a->more[last - 1];
 		a->first = *m;
+		a->first.in_record = true;
 		if (m->heap_pos)
 			rounds_put(e, m->heap_pos - 1, &a->first);
 		free(m);
