@@ -14,8 +14,8 @@
  *   records   Service "namespace/name" -> what it holds (addresses, their
  *             pools) and what decides sharing (key, backend, ports).  They
  *             outlive configuration changes and are re-checked lazily.
- *   holdings  address -> the records holding it (more than one when
- *             shared), and the pool the address lies in.
+ *   holdings  address -> the record holding it, or a block listing the
+ *             records when it is shared (see "holdings" below).
  *   keys      (allow-shared-ip key, backend) -> the addresses held under
  *             it, and per port the addresses where that port is taken, so
  *             that a sharing Service finds the lowest address it can share
@@ -156,13 +156,11 @@ static const char *rec_name(const struct rec *r)
 	return r->key + strlen(r->key) + 1;
 }
 
-/* One address in use and the Services holding it: 40 bytes, one per
- * address held (tens of thousands), so the family is not stored (the map
- * it is in says it), the value is kept as its bytes (a u128 member would
- * align the record to 16, 48 bytes) and the counts are 32-bit. */
+/* An address held by more than one Service (shared), and those Services.
+ * An address held by one Service, the rule, has no such block: see
+ * "holdings" below. */
 struct holding {
 	unsigned char v[sizeof(u128)];   /* the bytes of the address's value: the hash key */
-	int32_t pool;           /* index into alloc.pools, -1 when in no pool */
 	uint32_t nrest;
 	struct rec *first;
 	struct rec **rest;
@@ -583,66 +581,109 @@ static long pool_by_name(const struct alloc *a, const char *name)
 	return -1;
 }
 
-/* --- holdings --- */
+/* --- holdings ---
+ *
+ * holdings[family]: the bytes of an address's value -> who holds it.
+ * With one holder, the rule, the value is that record and the key its
+ * own copy of the address (rec.av), so that an address held costs a map
+ * slot and nothing more; with more (sharing), the value is a struct
+ * holding tagged with the low bit (records and holdings are at least
+ * 8-aligned), whose own copy is the key.  An address goes back to the
+ * first form when its holders drop to one. */
 
-static struct holding *holding_find(const struct alloc *a, const struct ip_addr *addr)
+#define HV_SHARED ((uintptr_t)1)
+
+static void *holders_find(const struct alloc *a, const struct ip_addr *addr)
 {
 	return hashmap_get(&a->holdings[fam_idx(addr->family)], ADDR_KEY(addr));
 }
 
-static size_t holders(const struct holding *x)
+static struct holding *hv_shared(const void *v)
 {
-	return x->first ? 1 + x->nrest : 0;
+	return (uintptr_t)v & HV_SHARED ? (struct holding *)((uintptr_t)v & ~HV_SHARED) : NULL;
 }
 
-static struct rec *holder_at(const struct holding *x, size_t i)
+static size_t holders(const void *v)
 {
+	const struct holding *x = hv_shared(v);
+	return x ? 1 + x->nrest : v ? 1 : 0;
+}
+
+static struct rec *holder_at(const void *v, size_t i)
+{
+	const struct holding *x = hv_shared(v);
+	if (!x)
+		return (struct rec *)v;
 	return i == 0 ? x->first : x->rest[i - 1];
 }
 
-/* x is in holdings[fi]. */
-static void in_use_add(struct alloc *a, struct holding *x, int fi)
+/* r's own copy of addr's value (the key of the address it holds alone),
+ * NULL when r does not list addr. */
+static const unsigned char *rec_key_of(const struct rec *r, const struct ip_addr *addr)
 {
-	struct ip_addr addr = {.family = idx_fam(fi)};
-	memcpy(&addr.v, x->v, sizeof(addr.v));
-	x->pool = (int32_t)pool_lookup(a, &addr);
-	if (x->pool < 0)
+	for (size_t i = 0; i < r->naddrs; i++)
+		if (r->afam[i] == (uint8_t)addr->family &&
+		    memcmp(r->av[i], &addr->v, sizeof(r->av[i])) == 0)
+			return r->av[i];
+	return NULL;
+}
+
+/* The pool the address counts in (looked up, not kept: set_config()
+ * counts every held address again under the new pools). */
+static void in_use_add(struct alloc *a, const struct ip_addr *addr)
+{
+	long p = pool_lookup(a, addr);
+	if (p < 0 || pool_avoids(&a->pools[p], addr))
 		return;
-	struct apool *p = &a->pools[x->pool];
-	if (pool_avoids(p, &addr)) {
-		x->pool = -1;
-		return;
-	}
-	struct pool_fam *pf = &p->fam[fi];
-	u128 c = to_coord(pf, addr.v);
+	struct pool_fam *pf = &a->pools[p].fam[fam_idx(addr->family)];
+	u128 c = to_coord(pf, addr->v);
 	ipset_add(&pf->in_use, c, c);
 }
 
-static void in_use_remove(struct alloc *a, struct holding *x, int fi)
+static void in_use_remove(struct alloc *a, const struct ip_addr *addr)
 {
-	if (x->pool < 0)
+	long p = pool_lookup(a, addr);
+	if (p < 0 || pool_avoids(&a->pools[p], addr))
 		return;
-	struct pool_fam *pf = &a->pools[x->pool].fam[fi];
-	u128 v;
-	memcpy(&v, x->v, sizeof(v));
-	u128 c = to_coord(pf, v);
+	struct pool_fam *pf = &a->pools[p].fam[fam_idx(addr->family)];
+	u128 c = to_coord(pf, addr->v);
 	ipset_remove(&pf->in_use, c, c);
+}
+
+/* The holders of addr become exactly {r}: r's copy of the address is the
+ * key (a holding's own copy when r has none, which the callers never
+ * cause). */
+static void holders_set_single(struct alloc *a, struct rec *r, const struct ip_addr *addr)
+{
+	struct hashmap *m = &a->holdings[fam_idx(addr->family)];
+	const unsigned char *key = rec_key_of(r, addr);
+	if (key) {
+		hashmap_put(m, (const char *)key, sizeof(addr->v), r, NULL);
+		return;
+	}
+	struct holding *x = slab_alloc(&a->holding_slab);
+	memcpy(x->v, &addr->v, sizeof(x->v));
+	x->first = r;
+	hashmap_put(m, (const char *)x->v, sizeof(x->v), (void *)((uintptr_t)x | HV_SHARED), NULL);
 }
 
 static void hold(struct alloc *a, struct rec *r, const struct ip_addr *addr)
 {
-	struct holding *x = holding_find(a, addr);
-	if (!x) {
-		x = slab_alloc(&a->holding_slab);
-		memcpy(x->v, &addr->v, sizeof(x->v));
-		hashmap_put(&a->holdings[fam_idx(addr->family)], (const char *)x->v, sizeof(x->v), x,
-			    NULL);
-		in_use_add(a, x, fam_idx(addr->family));
-	}
-	bool first = !x->first;
+	void *v = holders_find(a, addr);
+	bool first = v == NULL;
 	if (first) {
-		x->first = r;
+		holders_set_single(a, r, addr);
+		in_use_add(a, addr);
 	} else {
+		struct holding *x = hv_shared(v);
+		if (!x) {
+			/* A second holder: the address gets a block of its own. */
+			x = slab_alloc(&a->holding_slab);
+			memcpy(x->v, &addr->v, sizeof(x->v));
+			x->first = v;
+			hashmap_put(&a->holdings[fam_idx(addr->family)], (const char *)x->v,
+				    sizeof(x->v), (void *)((uintptr_t)x | HV_SHARED), NULL);
+		}
 		size_t nrest = x->nrest;
 		*VEC_PUSH(x->rest, nrest) = r;
 		x->nrest = (uint32_t)nrest;
@@ -653,31 +694,40 @@ static void hold(struct alloc *a, struct rec *r, const struct ip_addr *addr)
 
 static void unhold(struct alloc *a, struct rec *r, const struct ip_addr *addr)
 {
-	struct holding *x = holding_find(a, addr);
-	if (!x)
+	void *v = holders_find(a, addr);
+	if (!v)
 		return;
-	size_t n = holders(x);
+	size_t n = holders(v);
 	size_t i = 0;
-	while (i < n && holder_at(x, i) != r)
+	while (i < n && holder_at(v, i) != r)
 		i++;
 	if (i == n)
 		return;
 	if (r->sharing_key)
 		share_index_remove(a, r, addr, n == 1);
+	struct holding *x = hv_shared(v);
 	if (n > 1) {
 		/* Keep the array dense: move the last holder into the gap. */
-		struct rec *last = holder_at(x, n - 1);
+		struct rec *last = holder_at(v, n - 1);
 		if (i == 0)
 			x->first = last;
 		else
 			x->rest[i - 1] = last;
 		x->nrest--;
+		if (x->nrest == 0) {
+			/* One holder left: its own copy is the key again. */
+			holders_set_single(a, x->first, addr);
+			free(x->rest);
+			slab_free(&a->holding_slab, x);
+		}
 		return;
 	}
-	in_use_remove(a, x, fam_idx(addr->family));
+	in_use_remove(a, addr);
 	hashmap_del(&a->holdings[fam_idx(addr->family)], ADDR_KEY(addr), NULL);
-	free(x->rest);
-	slab_free(&a->holding_slab, x);
+	if (x) {
+		free(x->rest);
+		slab_free(&a->holding_slab, x);
+	}
 }
 
 static void rec_unregister(struct alloc *a, struct rec *r)
@@ -787,7 +837,7 @@ static char *holder_conflict(const struct rec *r, const struct rec *h, const cha
 static char *sharing_conflict(const struct alloc *a, const struct rec *r,
 			      const struct ip_addr *addr)
 {
-	const struct holding *x = holding_find(a, addr);
+	const void *x = holders_find(a, addr);
 	if (!x)
 		return NULL;
 	char ab[IP_STR_MAX];
@@ -1396,8 +1446,11 @@ void alloc_set_config(struct alloc *a, const struct model *m)
 	for (int fi = 0; fi < 2; fi++) {
 		struct hashmap_iter it;
 		hashmap_iter_init(&it, &a->holdings[fi]);
-		while (hashmap_iter_next(&it))
-			in_use_add(a, it.value, fi);
+		while (hashmap_iter_next(&it)) {
+			struct ip_addr addr = {.family = idx_fam(fi)};
+			memcpy(&addr.v, it.key, sizeof(addr.v));
+			in_use_add(a, &addr);
+		}
 	}
 }
 
@@ -1419,9 +1472,11 @@ void alloc_free(struct alloc *a)
 	for (int fi = 0; fi < 2; fi++) {
 		hashmap_iter_init(&it, &a->holdings[fi]);
 		while (hashmap_iter_next(&it)) {
-			struct holding *x = it.value;
-			free(x->rest);
-			slab_free(&a->holding_slab, x);
+			struct holding *x = hv_shared(it.value);
+			if (x) {
+				free(x->rest);
+				slab_free(&a->holding_slab, x);
+			}
 		}
 		hashmap_clear(&a->holdings[fi]);
 	}
