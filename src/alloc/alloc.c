@@ -14,8 +14,8 @@
  *   records   Service "namespace/name" -> what it holds (addresses, their
  *             pools) and what decides sharing (key, backend, ports).  They
  *             outlive configuration changes and are re-checked lazily.
- *   holdings  address -> the records holding it (more than one when
- *             shared), and the pool the address lies in.
+ *   holdings  address -> the record holding it, or a block listing the
+ *             records when it is shared (see "holdings" below).
  *   keys      (allow-shared-ip key, backend) -> the addresses held under
  *             it, and per port the addresses where that port is taken, so
  *             that a sharing Service finds the lowest address it can share
@@ -39,6 +39,7 @@
 
 #include "alloc/ipset.h"
 #include "base/hashmap.h"
+#include "base/slab.h"
 #include "base/util.h"
 
 /* Index of a family in the per-family arrays. */
@@ -93,37 +94,75 @@ struct aport {
 	int port;
 };
 
-/* What one Service holds, and what decides whom it may share with. */
+/* What one Service holds, and what decides whom it may share with.  One
+ * per Service (tens of thousands): the addresses as their values' bytes
+ * and families (two struct ip_addr would take 64 bytes and align the
+ * record to 16), namespace and name only in the key, the pointers, then
+ * the counts and flags packed at the end, so that nothing is padding.
+ * rec_addr() and rec_ns()/rec_name() read them. */
 struct rec {
-	char *ns, *name;        /* in key below: "ns\0name\0", the hash key */
-	size_t naddrs;
-	struct ip_addr addrs[2]; /* ingress order */
+	unsigned char av[2][sizeof(u128)];  /* addresses, ingress order: values' bytes */
 	const char *pools[2];   /* interned pool names */
 	char *sharing_key;      /* NULL: shares with nobody */
 	char *backend;          /* selector text under externalTrafficPolicy Local */
-	size_t nports;
 	struct aport *ports;
 	char *additional_msg;   /* last AdditionalAssignFailed reason reported */
 	char *failure;          /* message of the last Warning event, NULL after success */
-	unsigned mark;
 	/* Adopted by alloc_run_all() before any Service allocates: what the
 	 * Service's status said it held (alloc_service() judges these). */
-	bool adopting;
-	size_t nadopt;
 	struct ip_addr *adopt;  /* two, allocated only while adopting */
-	/* On the list of Services waiting for addresses: failed, or short of
-	 * a family (PreferDualStack), so that a freed address finds them. */
-	bool waiting;
-	struct rec *wprev, *wnext;
+	unsigned mark;
+	/* Index + 1 in alloc.waiters, the Services waiting for addresses
+	 * (failed, or short of a family under PreferDualStack) that a freed
+	 * address must find; 0 when not waiting. */
+	uint32_t widx;
+	uint32_t nports;
+	uint8_t afam[2];        /* enum ip_family of av[i] */
+	uint8_t naddrs;         /* at most 2 */
+	uint8_t nadopt;         /* at most 2 */
+	bool adopting;
+	/* "ns\0name\0": the hash key, one allocation with the record */
 	char key[];             /* one allocation with the record */
 };
 
-/* One address in use and the Services holding it. */
+static struct ip_addr rec_addr(const struct rec *r, size_t i)
+{
+	struct ip_addr a = {.family = (enum ip_family)r->afam[i]};
+	memcpy(&a.v, r->av[i], sizeof(a.v));
+	return a;
+}
+
+static void rec_set_addr(struct rec *r, size_t i, const struct ip_addr *a)
+{
+	memcpy(r->av[i], &a->v, sizeof(r->av[i]));
+	r->afam[i] = (uint8_t)a->family;
+}
+
+/* The record's addresses as struct ip_addr, in ingress order. */
+static size_t rec_addrs(const struct rec *r, struct ip_addr out[2])
+{
+	for (size_t i = 0; i < r->naddrs; i++)
+		out[i] = rec_addr(r, i);
+	return r->naddrs;
+}
+
+static const char *rec_ns(const struct rec *r)
+{
+	return r->key;
+}
+
+static const char *rec_name(const struct rec *r)
+{
+	return r->key + strlen(r->key) + 1;
+}
+
+/* An address held by more than one Service (shared), and those Services.
+ * An address held by one Service, the rule, has no such block: see
+ * "holdings" below. */
 struct holding {
-	struct ip_addr addr;    /* addr.v is the hash key */
-	long pool;              /* index into alloc.pools, -1 when in no pool */
+	unsigned char v[sizeof(u128)];   /* the bytes of the address's value: the hash key */
+	uint32_t nrest;
 	struct rec *first;
-	size_t nrest;
 	struct rec **rest;
 };
 
@@ -190,11 +229,12 @@ struct alloc {
 	struct range_ix *ix[2];
 	struct hashmap recs, keys;   /* rec, shkey */
 	struct hashmap holdings[2];  /* holding, per family */
+	struct slab holding_slab;    /* the holdings, packed (base/slab.h) */
 	size_t nnames;
 	char **names;           /* interned pool names, kept until alloc_free */
 	unsigned epoch;
-	struct rec *waiters;    /* doubly linked through rec.wprev/wnext */
-	size_t nwaiters;
+	struct rec **waiters;   /* in no order; rec.widx is the index + 1 */
+	size_t nwaiters, capwaiters;
 };
 
 /* ------------------------------------------------------------------ */
@@ -319,43 +359,44 @@ static struct rec *rec_find(const struct alloc *a, const char *ns, const char *n
 
 static size_t rec_key_len(const struct rec *r)
 {
-	return (size_t)(r->name - r->ns) + strlen(r->name);
+	size_t lns = strlen(r->key);
+	return lns + 1 + strlen(r->key + lns + 1);
 }
 
 static struct rec *rec_new(struct alloc *a, const char *ns, const char *name)
 {
 	size_t lns = strlen(ns), lname = strlen(name);
 	struct rec *r = xcalloc(1, sizeof(*r) + lns + lname + 2);
-	r->ns = r->key;
-	memcpy(r->ns, ns, lns + 1);
-	r->name = r->ns + lns + 1;
-	memcpy(r->name, name, lname + 1);
-	hashmap_put(&a->recs, r->ns, lns + 1 + lname, r, NULL);
+	memcpy(r->key, ns, lns + 1);
+	memcpy(r->key + lns + 1, name, lname + 1);
+	hashmap_put(&a->recs, r->key, lns + 1 + lname, r, NULL);
 	return r;
 }
 
 static void rec_set_waiting(struct alloc *a, struct rec *r, bool waiting)
 {
-	if (r->waiting == waiting)
+	if ((r->widx != 0) == waiting)
 		return;
-	r->waiting = waiting;
 	if (waiting) {
-		r->wprev = NULL;
-		r->wnext = a->waiters;
-		if (a->waiters)
-			a->waiters->wprev = r;
-		a->waiters = r;
-		a->nwaiters++;
+		if (a->nwaiters == a->capwaiters) {
+			a->capwaiters = a->capwaiters ? 2 * a->capwaiters : 16;
+			a->waiters = xrealloc(a->waiters, a->capwaiters * sizeof(*a->waiters));
+		}
+		a->waiters[a->nwaiters++] = r;
+		r->widx = (uint32_t)a->nwaiters;
 		return;
 	}
-	if (r->wprev)
-		r->wprev->wnext = r->wnext;
-	else
-		a->waiters = r->wnext;
-	if (r->wnext)
-		r->wnext->wprev = r->wprev;
-	r->wprev = r->wnext = NULL;
-	a->nwaiters--;
+	/* Swap the last one into the gap (settle() sorts them anyway). */
+	size_t i = r->widx - 1;
+	struct rec *last = a->waiters[--a->nwaiters];
+	a->waiters[i] = last;
+	last->widx = (uint32_t)(i + 1);
+	r->widx = 0;
+	if (a->nwaiters == 0) {
+		free(a->waiters);
+		a->waiters = NULL;
+		a->capwaiters = 0;
+	}
 }
 
 static void rec_free_params(struct rec *r)
@@ -371,8 +412,8 @@ static void rec_free_params(struct rec *r)
 static int rec_cmp(const void *x, const void *y)
 {
 	const struct rec *a = *(struct rec *const *)x, *b = *(struct rec *const *)y;
-	int c = strcmp(a->ns, b->ns);
-	return c ? c : strcmp(a->name, b->name);
+	int c = strcmp(rec_ns(a), rec_ns(b));
+	return c ? c : strcmp(rec_name(a), rec_name(b));
 }
 
 /* --- sharing keys --- */
@@ -540,62 +581,112 @@ static long pool_by_name(const struct alloc *a, const char *name)
 	return -1;
 }
 
-/* --- holdings --- */
+/* --- holdings ---
+ *
+ * holdings[family]: the bytes of an address's value -> who holds it.
+ * With one holder, the rule, the value is that record and the key its
+ * own copy of the address (rec.av), so that an address held costs a map
+ * slot and nothing more; with more (sharing), the value is a struct
+ * holding tagged with the low bit (records and holdings are at least
+ * 8-aligned), whose own copy is the key.  An address goes back to the
+ * first form when its holders drop to one. */
 
-static struct holding *holding_find(const struct alloc *a, const struct ip_addr *addr)
+#define HV_SHARED ((uintptr_t)1)
+
+static void *holders_find(const struct alloc *a, const struct ip_addr *addr)
 {
 	return hashmap_get(&a->holdings[fam_idx(addr->family)], ADDR_KEY(addr));
 }
 
-static size_t holders(const struct holding *x)
+static struct holding *hv_shared(const void *v)
 {
-	return x->first ? 1 + x->nrest : 0;
+	return (uintptr_t)v & HV_SHARED ? (struct holding *)((uintptr_t)v & ~HV_SHARED) : NULL;
 }
 
-static struct rec *holder_at(const struct holding *x, size_t i)
+static size_t holders(const void *v)
 {
+	const struct holding *x = hv_shared(v);
+	return x ? 1 + x->nrest : v ? 1 : 0;
+}
+
+static struct rec *holder_at(const void *v, size_t i)
+{
+	const struct holding *x = hv_shared(v);
+	if (!x)
+		return (struct rec *)v;
 	return i == 0 ? x->first : x->rest[i - 1];
 }
 
-static void in_use_add(struct alloc *a, struct holding *x)
+/* r's own copy of addr's value (the key of the address it holds alone),
+ * NULL when r does not list addr. */
+static const unsigned char *rec_key_of(const struct rec *r, const struct ip_addr *addr)
 {
-	x->pool = pool_lookup(a, &x->addr);
-	if (x->pool < 0)
+	for (size_t i = 0; i < r->naddrs; i++)
+		if (r->afam[i] == (uint8_t)addr->family &&
+		    memcmp(r->av[i], &addr->v, sizeof(r->av[i])) == 0)
+			return r->av[i];
+	return NULL;
+}
+
+/* The pool the address counts in (looked up, not kept: set_config()
+ * counts every held address again under the new pools). */
+static void in_use_add(struct alloc *a, const struct ip_addr *addr)
+{
+	long p = pool_lookup(a, addr);
+	if (p < 0 || pool_avoids(&a->pools[p], addr))
 		return;
-	struct apool *p = &a->pools[x->pool];
-	if (pool_avoids(p, &x->addr)) {
-		x->pool = -1;
-		return;
-	}
-	struct pool_fam *pf = &p->fam[fam_idx(x->addr.family)];
-	u128 c = to_coord(pf, x->addr.v);
+	struct pool_fam *pf = &a->pools[p].fam[fam_idx(addr->family)];
+	u128 c = to_coord(pf, addr->v);
 	ipset_add(&pf->in_use, c, c);
 }
 
-static void in_use_remove(struct alloc *a, struct holding *x)
+static void in_use_remove(struct alloc *a, const struct ip_addr *addr)
 {
-	if (x->pool < 0)
+	long p = pool_lookup(a, addr);
+	if (p < 0 || pool_avoids(&a->pools[p], addr))
 		return;
-	struct pool_fam *pf = &a->pools[x->pool].fam[fam_idx(x->addr.family)];
-	u128 c = to_coord(pf, x->addr.v);
+	struct pool_fam *pf = &a->pools[p].fam[fam_idx(addr->family)];
+	u128 c = to_coord(pf, addr->v);
 	ipset_remove(&pf->in_use, c, c);
+}
+
+/* The holders of addr become exactly {r}: r's copy of the address is the
+ * key (a holding's own copy when r has none, which the callers never
+ * cause). */
+static void holders_set_single(struct alloc *a, struct rec *r, const struct ip_addr *addr)
+{
+	struct hashmap *m = &a->holdings[fam_idx(addr->family)];
+	const unsigned char *key = rec_key_of(r, addr);
+	if (key) {
+		hashmap_put(m, (const char *)key, sizeof(addr->v), r, NULL);
+		return;
+	}
+	struct holding *x = slab_alloc(&a->holding_slab);
+	memcpy(x->v, &addr->v, sizeof(x->v));
+	x->first = r;
+	hashmap_put(m, (const char *)x->v, sizeof(x->v), (void *)((uintptr_t)x | HV_SHARED), NULL);
 }
 
 static void hold(struct alloc *a, struct rec *r, const struct ip_addr *addr)
 {
-	struct holding *x = holding_find(a, addr);
-	if (!x) {
-		x = xcalloc(1, sizeof(*x));
-		x->addr = *addr;
-		hashmap_put(&a->holdings[fam_idx(addr->family)], ADDR_KEY(&x->addr), x, NULL);
-		in_use_add(a, x);
-	}
-	bool first = !x->first;
+	void *v = holders_find(a, addr);
+	bool first = v == NULL;
 	if (first) {
-		x->first = r;
+		holders_set_single(a, r, addr);
+		in_use_add(a, addr);
 	} else {
-		struct rec **slot = VEC_PUSH(x->rest, x->nrest);
-		*slot = r;
+		struct holding *x = hv_shared(v);
+		if (!x) {
+			/* A second holder: the address gets a block of its own. */
+			x = slab_alloc(&a->holding_slab);
+			memcpy(x->v, &addr->v, sizeof(x->v));
+			x->first = v;
+			hashmap_put(&a->holdings[fam_idx(addr->family)], (const char *)x->v,
+				    sizeof(x->v), (void *)((uintptr_t)x | HV_SHARED), NULL);
+		}
+		size_t nrest = x->nrest;
+		*VEC_PUSH(x->rest, nrest) = r;
+		x->nrest = (uint32_t)nrest;
 	}
 	if (r->sharing_key)
 		share_index_add(a, r, addr, first);
@@ -603,37 +694,46 @@ static void hold(struct alloc *a, struct rec *r, const struct ip_addr *addr)
 
 static void unhold(struct alloc *a, struct rec *r, const struct ip_addr *addr)
 {
-	struct holding *x = holding_find(a, addr);
-	if (!x)
+	void *v = holders_find(a, addr);
+	if (!v)
 		return;
-	size_t n = holders(x);
+	size_t n = holders(v);
 	size_t i = 0;
-	while (i < n && holder_at(x, i) != r)
+	while (i < n && holder_at(v, i) != r)
 		i++;
 	if (i == n)
 		return;
 	if (r->sharing_key)
 		share_index_remove(a, r, addr, n == 1);
+	struct holding *x = hv_shared(v);
 	if (n > 1) {
 		/* Keep the array dense: move the last holder into the gap. */
-		struct rec *last = holder_at(x, n - 1);
+		struct rec *last = holder_at(v, n - 1);
 		if (i == 0)
 			x->first = last;
 		else
 			x->rest[i - 1] = last;
 		x->nrest--;
+		if (x->nrest == 0) {
+			/* One holder left: its own copy is the key again. */
+			holders_set_single(a, x->first, addr);
+			free(x->rest);
+			slab_free(&a->holding_slab, x);
+		}
 		return;
 	}
-	in_use_remove(a, x);
-	hashmap_del(&a->holdings[fam_idx(x->addr.family)], ADDR_KEY(&x->addr), NULL);
-	free(x->rest);
-	free(x);
+	in_use_remove(a, addr);
+	hashmap_del(&a->holdings[fam_idx(addr->family)], ADDR_KEY(addr), NULL);
+	if (x) {
+		free(x->rest);
+		slab_free(&a->holding_slab, x);
+	}
 }
 
 static void rec_unregister(struct alloc *a, struct rec *r)
 {
 	for (size_t i = 0; i < r->naddrs; i++)
-		unhold(a, r, &r->addrs[i]);
+		unhold(a, r, (struct ip_addr[1]){ rec_addr(r, i) });
 	r->naddrs = 0;
 }
 
@@ -641,7 +741,7 @@ static void rec_delete(struct alloc *a, struct rec *r)
 {
 	rec_unregister(a, r);
 	rec_set_waiting(a, r, false);
-	hashmap_del(&a->recs, r->ns, rec_key_len(r), NULL);
+	hashmap_del(&a->recs, r->key, rec_key_len(r), NULL);
 	rec_free_params(r);
 	free(r->additional_msg);
 	free(r->failure);
@@ -705,20 +805,20 @@ static char *holder_conflict(const struct rec *r, const struct rec *h, const cha
 	if (!h->sharing_key)
 		return xasprintf("\"%s\" is in use by \"%s/%s\", which does not allow "
 				 "sharing (no allow-shared-ip annotation)",
-				 ab, h->ns, h->name);
+				 ab, rec_ns(h), rec_name(h));
 	if (!r->sharing_key)
 		return xasprintf("\"%s\" is in use by \"%s/%s\" and this Service does not "
 				 "allow sharing (no allow-shared-ip annotation)",
-				 ab, h->ns, h->name);
+				 ab, rec_ns(h), rec_name(h));
 	if (strcmp(h->sharing_key, r->sharing_key) != 0)
 		return xasprintf("\"%s\" is in use by \"%s/%s\" with sharing key \"%s\", "
 				 "not \"%s\"",
-				 ab, h->ns, h->name, h->sharing_key, r->sharing_key);
+				 ab, rec_ns(h), rec_name(h), h->sharing_key, r->sharing_key);
 	if (!str_eq_null(h->backend, r->backend))
 		return xasprintf("\"%s\" is in use by \"%s/%s\" with other backends "
 				 "(with externalTrafficPolicy Local, Services share an "
 				 "address only when their selectors are equal)",
-				 ab, h->ns, h->name);
+				 ab, rec_ns(h), rec_name(h));
 	for (size_t p = 0; p < r->nports; p++)
 		for (size_t q = 0; q < h->nports; q++)
 			if (r->ports[p].port == h->ports[q].port &&
@@ -726,7 +826,7 @@ static char *holder_conflict(const struct rec *r, const struct rec *h, const cha
 				return xasprintf("port %s/%d is already in use on \"%s\" "
 						 "by \"%s/%s\"",
 						 r->ports[p].proto, r->ports[p].port, ab,
-						 h->ns, h->name);
+						 rec_ns(h), rec_name(h));
 	return NULL;
 }
 
@@ -737,7 +837,7 @@ static char *holder_conflict(const struct rec *r, const struct rec *h, const cha
 static char *sharing_conflict(const struct alloc *a, const struct rec *r,
 			      const struct ip_addr *addr)
 {
-	const struct holding *x = holding_find(a, addr);
+	const void *x = holders_find(a, addr);
 	if (!x)
 		return NULL;
 	char ab[IP_STR_MAX];
@@ -1346,8 +1446,11 @@ void alloc_set_config(struct alloc *a, const struct model *m)
 	for (int fi = 0; fi < 2; fi++) {
 		struct hashmap_iter it;
 		hashmap_iter_init(&it, &a->holdings[fi]);
-		while (hashmap_iter_next(&it))
-			in_use_add(a, it.value);
+		while (hashmap_iter_next(&it)) {
+			struct ip_addr addr = {.family = idx_fam(fi)};
+			memcpy(&addr.v, it.key, sizeof(addr.v));
+			in_use_add(a, &addr);
+		}
 	}
 }
 
@@ -1356,7 +1459,9 @@ void alloc_set_config(struct alloc *a, const struct model *m)
 
 struct alloc *alloc_new(void)
 {
-	return xcalloc(1, sizeof(struct alloc));
+	struct alloc *a = xcalloc(1, sizeof(struct alloc));
+	slab_init(&a->holding_slab, sizeof(struct holding));
+	return a;
 }
 
 void alloc_free(struct alloc *a)
@@ -1367,9 +1472,11 @@ void alloc_free(struct alloc *a)
 	for (int fi = 0; fi < 2; fi++) {
 		hashmap_iter_init(&it, &a->holdings[fi]);
 		while (hashmap_iter_next(&it)) {
-			struct holding *x = it.value;
-			free(x->rest);
-			free(x);
+			struct holding *x = hv_shared(it.value);
+			if (x) {
+				free(x->rest);
+				slab_free(&a->holding_slab, x);
+			}
 		}
 		hashmap_clear(&a->holdings[fi]);
 	}
@@ -1392,6 +1499,8 @@ void alloc_free(struct alloc *a)
 		free(a->names[i]);
 	free(a->names);
 	free(a->lb_class);
+	free(a->waiters);
+	slab_destroy(&a->holding_slab);
 	free(a);
 }
 
@@ -1650,7 +1759,8 @@ static void report_success(struct call *c, bool cleared, struct alloc_result *ou
 		nserved += slot_served(&c->s[t]);
 	}
 	if (nnew && (nkept == 0 || cleared)) {
-		char *l = fmt_ip_list(c->r->addrs, c->r->naddrs);
+		struct ip_addr held[2];
+		char *l = fmt_ip_list(held, rec_addrs(c->r, held));
 		add_event(out, "Normal", "IPAllocated", "Assigned IP %s", l);
 		free(l);
 	} else if (nnew) {
@@ -1720,7 +1830,7 @@ int alloc_service(struct alloc *a, const struct model *m, const struct service *
 		rec_unregister(a, r);
 	} else {
 		for (size_t i = 0; i < r->naddrs; i++) {
-			prev[nprev].addr = r->addrs[i];
+			prev[nprev].addr = rec_addr(r, i);
 			prev[nprev].pool = r->pools[i];
 			nprev++;
 		}
@@ -1769,7 +1879,7 @@ int alloc_service(struct alloc *a, const struct model *m, const struct service *
 		bool take = svc->request_invalid ? sl->have : !fail && slot_served(sl);
 		if (!take)
 			continue;
-		r->addrs[r->naddrs] = sl->addr;
+		rec_set_addr(r, r->naddrs, &sl->addr);
 		r->pools[r->naddrs] = a->pools[sl->pool].name;
 		r->naddrs++;
 		hold(a, r, &sl->addr);
@@ -1779,12 +1889,12 @@ int alloc_service(struct alloc *a, const struct model *m, const struct service *
 
 	out->naddrs = r->naddrs;
 	for (size_t i = 0; i < r->naddrs; i++) {
-		out->addrs[i] = r->addrs[i];
+		out->addrs[i] = rec_addr(r, i);
 		out->pools[i] = xstrdup(r->pools[i]);
 	}
 	out->changed = r->naddrs != nprev;
 	for (size_t i = 0; i < r->naddrs && !out->changed; i++)
-		out->changed = !ip_eq(&r->addrs[i], &prev[i].addr);
+		out->changed = !ip_eq(&out->addrs[i], &prev[i].addr);
 	free(r->failure);
 	r->failure = NULL;
 	for (size_t i = 0; i < out->nevents; i++)
@@ -1859,7 +1969,7 @@ static void pre_adopt(struct alloc *a, const struct model *m, const struct servi
 		for (size_t t = 0; t < c.n; t++) {
 			if (!c.s[t].have)
 				continue;
-			r->addrs[r->naddrs] = c.s[t].addr;
+			rec_set_addr(r, r->naddrs, &c.s[t].addr);
 			r->pools[r->naddrs] = a->pools[c.s[t].pool].name;
 			r->naddrs++;
 			hold(a, r, &c.s[t].addr);
@@ -1947,7 +2057,9 @@ void alloc_foreach(const struct alloc *a,
 		xqsort(v, n, sizeof(*v), rec_cmp);
 	for (size_t i = 0; i < n; i++) {
 		char *pools[2] = {(char *)v[i]->pools[0], (char *)v[i]->pools[1]};
-		fn(v[i]->ns, v[i]->name, v[i]->naddrs, v[i]->addrs, pools, arg);
+		struct ip_addr addrs[2];
+		size_t na = rec_addrs(v[i], addrs);
+		fn(rec_ns(v[i]), rec_name(v[i]), na, addrs, pools, arg);
 	}
 	free(v);
 }
@@ -1960,7 +2072,7 @@ size_t alloc_get(const struct alloc *a, const char *ns, const char *name,
 		return 0;
 	for (size_t i = 0; i < r->naddrs; i++) {
 		if (addrs)
-			addrs[i] = r->addrs[i];
+			addrs[i] = rec_addr(r, i);
 		if (pools)
 			pools[i] = r->pools[i];
 	}
@@ -2025,15 +2137,15 @@ static void settle(struct alloc *a, const struct model *m, struct alloc_changes 
 	for (;;) {
 		size_t n = 0;
 		struct rec **v = xcalloc(a->nwaiters ? a->nwaiters : 1, sizeof(*v));
-		for (struct rec *r = a->waiters; r; r = r->wnext)
-			v[n++] = r;
+		for (size_t i = 0; i < a->nwaiters; i++)
+			v[n++] = a->waiters[i];
 		xqsort(v, n, sizeof(*v), waiter_cmp);
 		/* Names copied: alloc_service() deletes the record of a Service
 		 * that stopped being ours. */
 		char **keys = xcalloc(n ? 2 * n : 1, sizeof(*keys));
 		for (size_t i = 0; i < n; i++) {
-			keys[2 * i] = xstrdup(v[i]->ns);
-			keys[2 * i + 1] = xstrdup(v[i]->name);
+			keys[2 * i] = xstrdup(rec_ns(v[i]));
+			keys[2 * i + 1] = xstrdup(rec_name(v[i]));
 		}
 		bool moved = false;
 		for (size_t i = 0; i < n; i++) {
@@ -2100,12 +2212,12 @@ void alloc_update_config(struct alloc *a, const struct model *m, struct alloc_ch
 	hashmap_iter_init(&it, &a->recs);
 	while (hashmap_iter_next(&it)) {
 		struct rec *r = it.value;
-		if (!model_find_service(m, *r->ns ? r->ns : NULL, r->name) &&
-		    !model_find_service(m, r->ns, r->name))
+		if (!model_find_service(m, *rec_ns(r) ? rec_ns(r) : NULL, rec_name(r)) &&
+		    !model_find_service(m, rec_ns(r), rec_name(r)))
 			*VEC_PUSH(gone, ngone) = r;
 	}
 	for (size_t i = 0; i < ngone; i++) {
-		struct alloc_change *c = change_push(out, gone[i]->ns, gone[i]->name);
+		struct alloc_change *c = change_push(out, rec_ns(gone[i]), rec_name(gone[i]));
 		c->removed = true;
 		c->result.changed = gone[i]->naddrs > 0;
 		rec_delete(a, gone[i]);

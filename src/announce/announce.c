@@ -59,7 +59,6 @@
 
 #include "announce/announce.h"
 #include "announce/internal.h"
-#include "base/hashmap.h"
 #include "base/sha256.h"
 #include "base/util.h"
 
@@ -595,7 +594,8 @@ static void emit(struct plan_ctx *c, const struct election *el, const struct ip_
 		 const char *service, const char *pool, const char *local, struct l2_plan *out)
 {
 	const char *owner = el->owner != (size_t)-1 ? c->nodes[el->owner].name : NULL;
-	size_t nc = el->ncands, ni = el->nifaces;
+	size_t nc = el->ncands < UINT16_MAX ? el->ncands : UINT16_MAX;
+	size_t ni = el->nifaces < UINT16_MAX ? el->nifaces : UINT16_MAX;
 	size_t size = (nc + ni) * sizeof(char *) + strlen(service) + 1 + strlen(pool) + 1;
 	if (owner)
 		size += strlen(owner) + 1;
@@ -622,11 +622,11 @@ static void emit(struct plan_ctx *c, const struct election *el, const struct ip_
 		e->here = local && strcmp(owner, local) == 0;
 	}
 	e->all_interfaces = el->all_interfaces;
-	e->ncandidates = nc;
+	e->ncandidates = (uint16_t)nc;
 	e->candidates = nc ? pv : NULL;
 	for (size_t i = 0; i < nc; i++)
 		PUT(pv[i], c->nodes[c->cands[i].node].name);
-	e->ninterfaces = ni;
+	e->ninterfaces = (uint16_t)ni;
 	e->interfaces = ni ? pv + nc : NULL;
 	for (size_t i = 0; i < ni; i++)
 		PUT(pv[nc + i], c->ifaces[i]);
@@ -636,6 +636,189 @@ static void emit(struct plan_ctx *c, const struct election *el, const struct ip_
 static void *entry_block(const struct l2_entry *e)
 {
 	return e->service ? (char **)e->service - (e->ncandidates + e->ninterfaces) : NULL;
+}
+
+/* After planning, the entries of one Service share one block (tens of
+ * thousands of Services: one allocation and one copy of each name per
+ * Service, not one per entry, and no separate record of its addresses):
+ *
+ *   struct svc_block, the Service's name "ns/name" (entry.service), the
+ *   entries' candidate and interface arrays (pointer-aligned), then the
+ *   other strings, each written once (the owner is a candidate too); the
+ *   incremental planner's entries point at its table of names instead
+ *   (struct strtab), so that its blocks hold no pool or node names.
+ *
+ * The header holds what the incremental planner looks a Service up by:
+ * the addresses it has entries for, and the node its load was counted on.
+ * An entry finds its block from entry.service; the last entry freed
+ * frees it. */
+struct svc_block {
+	unsigned char v[2][sizeof(u128)];  /* of its entries' addresses (at most two
+					    * noted): the values' bytes, so that the
+					    * header is 40 bytes, not 80 */
+	uint32_t counted;             /* node its load was counted on, or UINT32_MAX */
+	uint8_t refs;                 /* entries pointing into the block (at most two) */
+	uint8_t n;                    /* addresses noted */
+	uint8_t family[2];            /* enum ip_family of each */
+};
+
+static struct ip_addr svc_block_addr(const struct svc_block *b, size_t i)
+{
+	struct ip_addr a = {.family = (enum ip_family)b->family[i]};
+	memcpy(&a.v, b->v[i], sizeof(a.v));
+	return a;
+}
+
+/* A node index as svc_block.counted keeps it. */
+static uint32_t counted_u32(size_t counted)
+{
+	return counted == (size_t)-1 ? UINT32_MAX : (uint32_t)counted;
+}
+
+static size_t counted_of(const struct svc_block *b)
+{
+	return b->counted == UINT32_MAX ? (size_t)-1 : b->counted;
+}
+
+static struct svc_block *svc_block_of(const struct l2_entry *e)
+{
+	return e->service ? (struct svc_block *)(void *)(e->service - sizeof(struct svc_block))
+			  : NULL;
+}
+
+/* The names plan entries repeat (pools, nodes, interfaces): one copy each
+ * for the incremental planner's whole plan, sorted, kept until its next
+ * reset (only a reset brings names the planner has not seen: they come
+ * from the nodes, pools and advertisements it was reset with). */
+struct strtab {
+	char **v;
+	size_t n, cap;
+};
+
+static const char *strtab_intern(struct strtab *t, const char *s)
+{
+	size_t lo = 0, hi = t->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(t->v[mid], s);
+		if (c == 0)
+			return t->v[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (t->n == t->cap) {
+		t->cap = t->cap ? 2 * t->cap : 16;
+		t->v = xrealloc(t->v, t->cap * sizeof(*t->v));
+	}
+	memmove(&t->v[lo + 1], &t->v[lo], (t->n - lo) * sizeof(*t->v));
+	t->v[lo] = xstrdup(s);
+	t->n++;
+	return t->v[lo];
+}
+
+static void strtab_free(struct strtab *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		free(t->v[i]);
+	free(t->v);
+	memset(t, 0, sizeof(*t));
+}
+
+/* Where pack_service() writes strings, each distinct one once (among
+ * the first few: a Service's entries name a handful), or, given a
+ * table, none: the table's copy is used.  With sp NULL it only counts
+ * the bytes, deciding alike. */
+struct pack_buf {
+	char *sp;
+	size_t len;
+	struct strtab *tab;
+	size_t nseen;
+	const char *seen[16];
+};
+
+static char *pack_str(struct pack_buf *b, const char *s)
+{
+	if (b->tab)
+		return (char *)(b->sp ? strtab_intern(b->tab, s) : s);
+	for (size_t i = 0; i < b->nseen; i++)
+		if (strcmp(b->seen[i], s) == 0)
+			return (char *)b->seen[i];
+	size_t l = strlen(s) + 1;
+	const char *d = s;
+	if (b->sp) {
+		d = memcpy(b->sp, s, l);
+		b->sp += l;
+	}
+	b->len += l;
+	if (b->nseen < sizeof(b->seen) / sizeof(b->seen[0]))
+		b->seen[b->nseen++] = d;
+	return (char *)d;
+}
+
+/* Move entries e[0..n) (one Service's, fresh from emit()) into one
+ * block, their names into tab when it is not NULL; returns the block. */
+static struct svc_block *pack_service(struct l2_entry *e, size_t n, size_t counted,
+				      struct strtab *tab)
+{
+	size_t lsvc = strlen(e[0].service) + 1;
+	size_t arrays = 0;
+	struct pack_buf dry = {.tab = tab};
+	for (size_t i = 0; i < n; i++) {
+		arrays += e[i].ncandidates + e[i].ninterfaces;
+		pack_str(&dry, e[i].pool);
+		if (e[i].owner)
+			pack_str(&dry, e[i].owner);
+		for (size_t k = 0; k < e[i].ncandidates; k++)
+			pack_str(&dry, e[i].candidates[k]);
+		for (size_t k = 0; k < e[i].ninterfaces; k++)
+			pack_str(&dry, e[i].interfaces[k]);
+	}
+	size_t strs = dry.len;
+	size_t head = sizeof(struct svc_block) + lsvc;
+	head = (head + sizeof(char *) - 1) / sizeof(char *) * sizeof(char *);
+	struct svc_block *b = xcalloc(1, head + arrays * sizeof(char *) + strs);
+	b->counted = counted_u32(counted);
+	b->refs = (uint8_t)n;
+	char *svc = (char *)(b + 1);
+	memcpy(svc, e[0].service, lsvc);
+	char **pv = (char **)(void *)((char *)b + head);
+	struct pack_buf pb = {.sp = (char *)(pv + arrays), .tab = tab};
+	for (size_t i = 0; i < n; i++) {
+		struct l2_entry *x = &e[i];
+		void *old = entry_block(x);
+		if (b->n < 2) {
+			memcpy(b->v[b->n], &x->addr.v, sizeof(b->v[0]));
+			b->family[b->n++] = (uint8_t)x->addr.family;
+		}
+		x->service = svc;
+		x->pool = pack_str(&pb, x->pool);
+		if (x->owner)
+			x->owner = pack_str(&pb, x->owner);
+		if (x->ncandidates) {
+			for (size_t k = 0; k < x->ncandidates; k++)
+				pv[k] = pack_str(&pb, x->candidates[k]);
+			x->candidates = pv;
+			pv += x->ncandidates;
+		}
+		if (x->ninterfaces) {
+			for (size_t k = 0; k < x->ninterfaces; k++)
+				pv[k] = pack_str(&pb, x->interfaces[k]);
+			x->interfaces = pv;
+			pv += x->ninterfaces;
+		}
+		free(old);
+	}
+	return b;
+}
+
+/* An entry leaves the plan: the last one of its Service frees the block. */
+static void entry_release(struct l2_entry *e)
+{
+	struct svc_block *b = svc_block_of(e);
+	if (b && --b->refs == 0)
+		free(b);
 }
 
 /* Plan one Service; returns the node its load was counted on (claims
@@ -771,8 +954,12 @@ int announce_l2_claims(const struct model *m, const char *node_name,
 	c.load = xcalloc(c.nnodes ? c.nnodes : 1, sizeof(*c.load));
 
 	size_t *order = plan_order(&c, svcs, nsvcs);
-	for (size_t i = 0; i < nsvcs; i++)
+	for (size_t i = 0; i < nsvcs; i++) {
+		size_t before = out->n;
 		plan_service(&c, &svcs[order[i]], local, out);
+		if (out->n > before)
+			pack_service(&out->entries[before], out->n - before, (size_t)-1, NULL);
+	}
 	free(order);
 	if (out->n > 1)
 		xqsort(out->entries, out->n, sizeof(*out->entries), cmp_entry);
@@ -783,7 +970,7 @@ int announce_l2_claims(const struct model *m, const char *node_name,
 void l2_plan_free(struct l2_plan *p)
 {
 	for (size_t i = 0; i < p->n; i++)
-		free(entry_block(&p->entries[i]));
+		entry_release(&p->entries[i]);
 	free(p->entries);
 	p->entries = NULL;
 	p->n = 0;
@@ -792,21 +979,16 @@ void l2_plan_free(struct l2_plan *p)
 /* ------------------------------------------------------------------ */
 /* incremental planning */
 
-/* The addresses a Service has entries for in the plan; the record holds
- * its map key. */
-struct l2_held {
-	size_t n;
-	struct ip_addr addrs[2];
-	size_t counted;               /* node its load was counted on, or (size_t)-1 */
-	char key[];                   /* "ns/name" */
-};
-
 struct l2_planner {
 	char *node;                   /* local node name, NULL for none */
 	bool built;
 	struct plan_ctx c;            /* nodes, advertisements, pools: kept between updates */
 	struct l2_plan plan;
-	struct hashmap held;          /* "ns/name" -> struct l2_held (its key) */
+	/* The Services with entries: their blocks, sorted by name (8 bytes
+	 * a Service; a hash map's slots took 24 to 55). */
+	struct svc_block **held;
+	size_t nheld, capheld;
+	struct strtab names;          /* the names the plan's entries point at */
 	bool claims_on;
 	struct announce_claims claims;  /* borrowed (l2_planner_set_claims) */
 };
@@ -836,12 +1018,11 @@ static void planner_clear(struct l2_planner *p)
 		ctx_free(&p->c);
 	memset(&p->c, 0, sizeof(p->c));
 	p->built = false;
+	free(p->held);
+	p->held = NULL;
+	p->nheld = p->capheld = 0;
 	l2_plan_free(&p->plan);
-	struct hashmap_iter it;
-	hashmap_iter_init(&it, &p->held);
-	while (hashmap_iter_next(&it))
-		free(it.value);
-	hashmap_clear(&p->held);
+	strtab_free(&p->names);
 }
 
 void l2_planner_free(struct l2_planner *p)
@@ -858,12 +1039,57 @@ const struct l2_plan *l2_planner_plan(const struct l2_planner *p)
 	return &p->plan;
 }
 
+static const char *svc_block_name(const struct svc_block *b)
+{
+	return (const char *)(b + 1);
+}
+
+/* Whether p->held has the block of Service key; *at is its index, or
+ * where it would go. */
+static bool held_find(const struct l2_planner *p, const char *key, size_t *at)
+{
+	size_t lo = 0, hi = p->nheld;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(svc_block_name(p->held[mid]), key);
+		if (c == 0) {
+			*at = mid;
+			return true;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*at = lo;
+	return false;
+}
+
+static void held_insert(struct l2_planner *p, size_t at, struct svc_block *b)
+{
+	if (p->nheld == p->capheld) {
+		/* Grown by an eighth: the array stays within 12.5% of its use. */
+		p->capheld += p->capheld / 8 + 16;
+		p->held = xrealloc(p->held, p->capheld * sizeof(*p->held));
+	}
+	memmove(&p->held[at + 1], &p->held[at], (p->nheld - at) * sizeof(*p->held));
+	p->held[at] = b;
+	p->nheld++;
+}
+
+static int cmp_held(const void *a, const void *b)
+{
+	return strcmp(svc_block_name(*(struct svc_block *const *)a),
+		      svc_block_name(*(struct svc_block *const *)b));
+}
+
 size_t l2_planner_held(const struct l2_planner *p, const char *key, struct ip_addr addrs[2])
 {
-	const struct l2_held *h = hashmap_get_str(&p->held, key);
+	size_t at;
+	const struct svc_block *h = held_find(p, key, &at) ? p->held[at] : NULL;
 	size_t n = h ? h->n : 0;
 	for (size_t i = 0; i < n; i++)
-		addrs[i] = h->addrs[i];
+		addrs[i] = svc_block_addr(h, i);
 	return n;
 }
 
@@ -872,25 +1098,27 @@ static char *change_key(const char *ns, const char *name)
 	return ns && *ns ? xasprintf("%s/%s", ns, name) : xstrdup(name);
 }
 
-/* Remember which addresses entries[from..to) (one Service's) hold. */
-static void held_note(struct l2_planner *p, const char *key, const struct l2_entry *e, size_t n,
-		      size_t counted)
+/* Entries e[0..n) (one Service's, fresh from emit()) enter the plan:
+ * pack them into their block and index it by the Service's name; with no
+ * entries, the load counted for the Service is taken back. */
+static void held_note(struct l2_planner *p, struct l2_entry *e, size_t n, size_t counted,
+		      bool sorted)
 {
 	if (n == 0) {
 		if (counted != (size_t)-1 && p->c.load)
 			p->c.load[counted]--;
 		return;
 	}
-	struct l2_held *h = hashmap_get_str(&p->held, key);
-	if (!h) {
-		size_t len = strlen(key);
-		h = xcalloc(1, sizeof(*h) + len + 1);
-		memcpy(h->key, key, len + 1);
-		h->counted = counted;
-		hashmap_put(&p->held, h->key, len, h, NULL);
+	struct svc_block *b = pack_service(e, n, counted, &p->names);
+	if (sorted) {
+		size_t at;
+		if (held_find(p, svc_block_name(b), &at))
+			p->held[at] = b;  /* a Service given twice: the last one is found */
+		else
+			held_insert(p, at, b);
+	} else {
+		held_insert(p, p->nheld, b);
 	}
-	for (size_t i = 0; i < n && h->n < 2; i++)
-		h->addrs[h->n++] = e[i].addr;
 }
 
 void l2_planner_reset(struct l2_planner *p, const struct model *m,
@@ -913,15 +1141,16 @@ void l2_planner_reset(struct l2_planner *p, const struct model *m,
 		const struct announce_svc *as = &svcs[order[i]];
 		size_t before = p->plan.n;
 		size_t counted = plan_service(c, as, p->node, &p->plan);
-		if (p->plan.n > before) {
-			char *key = announce_service_name(as->svc);
-			held_note(p, key, &p->plan.entries[before], p->plan.n - before, counted);
-			free(key);
-		} else if (counted != (size_t)-1) {
+		if (p->plan.n > before)
+			held_note(p, &p->plan.entries[before], p->plan.n - before, counted, false);
+		else if (counted != (size_t)-1)
 			c->load[counted]--;
-		}
 	}
 	free(order);
+	/* Services are keyed by namespace/name in the model: no two blocks
+	 * share a name. */
+	if (p->nheld > 1)
+		xqsort(p->held, p->nheld, sizeof(*p->held), cmp_held);
 	if (p->plan.n > 1)
 		xqsort(p->plan.entries, p->plan.n, sizeof(*p->plan.entries), cmp_entry);
 	/* The slice index points into the model's array, which later changes
@@ -947,11 +1176,6 @@ static size_t entry_lower(const struct l2_plan *pl, const struct ip_addr *addr,
 	return lo;
 }
 
-static void entry_free(struct l2_entry *e)
-{
-	free(entry_block(e));
-}
-
 void l2_planner_update(struct l2_planner *p, const struct model *m,
 		       const struct announce_change *ch, size_t nch)
 {
@@ -962,22 +1186,30 @@ void l2_planner_update(struct l2_planner *p, const struct model *m,
 	struct l2_plan *pl = &p->plan;
 	for (size_t k = 0; k < nch; k++) {
 		char *key = change_key(ch[k].ns, ch[k].name);
-		void *old;
-		if (hashmap_del_str(&p->held, key, &old)) {
-			struct l2_held *h = old;
-			if (h->counted != (size_t)-1 && p->c.load && p->c.load[h->counted])
-				p->c.load[h->counted]--;
+		size_t hat;
+		if (held_find(p, key, &hat)) {
+			struct svc_block *h = p->held[hat];
+			memmove(&p->held[hat], &p->held[hat + 1],
+				(p->nheld - hat - 1) * sizeof(*p->held));
+			p->nheld--;
+			size_t counted = counted_of(h);
+			if (counted != (size_t)-1 && p->c.load && p->c.load[counted])
+				p->c.load[counted]--;
 			for (size_t i = 0; i < h->n; i++) {
-				size_t at = entry_lower(pl, &h->addrs[i], key);
-				if (at < pl->n && ip_eq(&pl->entries[at].addr, &h->addrs[i]) &&
+				struct ip_addr addr = svc_block_addr(h, i);
+				size_t at = entry_lower(pl, &addr, key);
+				if (at < pl->n && ip_eq(&pl->entries[at].addr, &addr) &&
 				    strcmp(pl->entries[at].service, key) == 0) {
-					entry_free(&pl->entries[at]);
+					h->refs--;
 					memmove(&pl->entries[at], &pl->entries[at + 1],
 						(pl->n - at - 1) * sizeof(*pl->entries));
 					pl->n--;
 				}
 			}
-			free(h);
+			/* Its entries are out of the plan: the block goes (were one
+			 * missing, it would still point into the block). */
+			if (h->refs == 0)
+				free(h);
 		}
 		struct l2_plan one = {0};
 		size_t counted = (size_t)-1;
@@ -985,7 +1217,7 @@ void l2_planner_update(struct l2_planner *p, const struct model *m,
 			counted = plan_service(&p->c, &ch[k].as, p->node, &one);
 		if (one.n > 1)
 			xqsort(one.entries, one.n, sizeof(*one.entries), cmp_entry);
-		held_note(p, key, one.entries, one.n, counted);
+		held_note(p, one.entries, one.n, counted, true);
 		for (size_t i = 0; i < one.n; i++) {
 			size_t at = entry_lower(pl, &one.entries[i].addr, one.entries[i].service);
 			VEC_PUSH(pl->entries, pl->n);

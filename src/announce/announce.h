@@ -55,17 +55,20 @@ struct announce_svc {
 	const char *pools[2];
 };
 
+/* One per address (tens of thousands, in one array): 80 bytes, hence the
+ * 16-bit counts (more than 65,535 eligible nodes are listed as the first
+ * 65,535; the owner is the first). */
 struct l2_entry {
 	struct ip_addr addr;
 	char *service;             /* "namespace/name" */
 	char *pool;
 	char *owner;               /* elected node, NULL when no node is eligible */
+	char **interfaces;         /* when not all_interfaces: exactly these (sorted, unique) */
+	char **candidates;         /* eligible nodes, in election order */
+	uint16_t ninterfaces;
+	uint16_t ncandidates;
 	bool here;                 /* owner is the local node */
 	bool all_interfaces;       /* announce on every usable interface */
-	size_t ninterfaces;        /* else exactly these (sorted, unique) */
-	char **interfaces;
-	size_t ncandidates;        /* eligible nodes, in election order */
-	char **candidates;
 };
 
 /* Sorted by address, then service.  An entry's strings and arrays are one

@@ -51,6 +51,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "base/metrics.h"
+#include "base/slab.h"
 #include "l2/frame.h"
 #include "l2/iface.h"
 
@@ -91,33 +92,69 @@ struct l2_addr;
  * due at `due` while it is in the engine's heap of rounds (one timer for
  * all of them, not an ev_timer each). */
 struct l2_ann {
-	struct l2_addr *a;
-	int ifindex;
-	unsigned garp_round;    /* rounds sent since garp_start */
 	ev_tstamp garp_start;
 	ev_tstamp due;
+	int ifindex;
+	unsigned garp_round;    /* rounds sent since garp_start */
 	uint32_t heap_pos;      /* index + 1 in e->rounds; 0: no round due */
+	bool in_record;         /* the first, inside its address's record */
 };
 
-/* One per owned address (tens of thousands): no text form kept (ADDR_IP
- * formats it for a log line), fields ordered to leave no padding.  The
- * first announcement is part of the record (an address is announced on
- * one interface, as a rule); the others have a block each, since their
- * timers must not move. */
+/* An announcement other than the first: a block of its own, which says
+ * whose it is (the first finds its record by its place in it). */
+struct l2_ann_more {
+	struct l2_ann ann;      /* first: a struct l2_ann * to it is one to the block */
+	struct l2_addr *a;
+};
+
+/* One per owned address (tens of thousands): 112 bytes, in a slab.  No
+ * text form kept (ADDR_IP formats it for a log line); the address as its
+ * 128-bit value in two words and its family in a byte (a struct ip_addr
+ * would take 32 bytes and 16-byte alignment: addr_ip() rebuilds one); no
+ * pointer back to the engine (every caller has it).  The first
+ * announcement is part of the record (an address is announced on one
+ * interface, as a rule) and finds the record by its place in it; the
+ * others have a block each (struct l2_ann_more), since their timers must
+ * not move. */
 struct l2_addr {
-	struct ip_addr addr;
-	struct l2_engine *e;
+	uint64_t v_lo, v_hi;    /* the address's value, as struct ip_addr.v */
 	char *service;          /* "ns/name"; several joined by ',' when shared */
 	char **ifnames;
 	struct l2_ann **more;   /* announcements 1 .. nanns-1 */
-	size_t nifnames;        /* ... else exactly these */
 	uint64_t requests, responses, gratuitous;
+	struct l2_ann first;    /* announcement 0, when nanns > 0 */
 	int vip_ifindex;
 	uint16_t nanns;
+	uint16_t nifnames;      /* ... else exactly these */
+	uint8_t family;         /* enum ip_family */
 	uint8_t vip;            /* enum vip_state */
 	bool all;               /* every usable interface ... */
-	struct l2_ann first;    /* announcement 0, when nanns > 0 */
 };
+
+static struct ip_addr addr_ip(const struct l2_addr *a)
+{
+	struct ip_addr r = {.v = (u128)a->v_hi << 64 | a->v_lo, .family = a->family};
+	return r;
+}
+
+static void addr_set_ip(struct l2_addr *a, const struct ip_addr *ip)
+{
+	a->v_lo = (uint64_t)ip->v;
+	a->v_hi = (uint64_t)(ip->v >> 64);
+	a->family = (uint8_t)ip->family;
+}
+
+/* a's address as a const struct ip_addr *, valid to the end of the
+ * enclosing block (a compound literal). */
+#define AIP(a) ((const struct ip_addr *)(struct ip_addr[1]){ addr_ip(a) })
+
+/* The address whose announcement ann is. */
+static struct l2_addr *ann_addr(struct l2_ann *ann)
+{
+	if (ann->in_record)
+		return (struct l2_addr *)(void *)((char *)ann - offsetof(struct l2_addr, first));
+	return ((struct l2_ann_more *)(void *)ann)->a;
+}
 
 /* Announcement i of a (i < a->nanns). */
 static struct l2_ann *ann_at(const struct l2_addr *a, size_t i)
@@ -127,7 +164,7 @@ static struct l2_ann *ann_at(const struct l2_addr *a, size_t i)
 
 /* The address of a as text, in a buffer that lives to the end of the
  * enclosing block (a compound literal). */
-#define ADDR_IP(a) ip_format(&(a)->addr, (char[IP_STR_MAX]){0})
+#define ADDR_IP(a) ip_format(AIP(a), (char[IP_STR_MAX]){0})
 
 /* Solicited-node groups joined one by one on an interface, at most.  The
  * kernel keeps an interface's multicast memberships in lists walked on
@@ -199,6 +236,9 @@ struct l2_engine {
 	 * a field of every address's record): key addr_key(), value a
 	 * malloc'd ev_tstamp. */
 	struct hashmap conflicts;
+	/* The records of the owned addresses, packed apart from the heap's
+	 * short-lived blocks (base/slab.h). */
+	struct slab addr_slab;
 	bool vip_device_missing_logged;
 	uint64_t invalid[L2_RESULT_COUNT];
 	uint8_t rx[RX_BUF_SIZE];
@@ -357,7 +397,7 @@ static int addr_cmp_key(const void *key, const void *elem)
 {
 	const struct ip_addr *k = key;
 	const struct l2_addr *const *a = elem;
-	return ip_cmp(k, &(*a)->addr);
+	return ip_cmp(k, AIP(*a));
 }
 
 /* The key of an address in e->conflicts: family, then its bytes. */
@@ -776,13 +816,12 @@ static struct ip_addr na_source(const struct l2_iface *ifc, const struct l2_addr
 
 	if (l2_iface_link_local(ifc, &src))
 		return src;
-	return a->addr;
+	return addr_ip(a);
 }
 
-static void garp_send(struct l2_ann *ann)
+static void garp_send(struct l2_engine *e, struct l2_ann *ann)
 {
-	struct l2_addr *a = ann->a;
-	struct l2_engine *e = a->e;
+	struct l2_addr *a = ann_addr(ann);
 	struct l2_port *p = port_find(e, ann->ifindex);
 	const struct l2_iface *ifc = l2_iface_find(e->ifs, ann->ifindex);
 	uint8_t buf[L2_FRAME_MAX];
@@ -790,13 +829,13 @@ static void garp_send(struct l2_ann *ann)
 
 	if (!p || !ifc || !ifc->has_mac || p->failed)
 		return;
-	if (a->addr.family == IP_FAMILY_V4) {
+	if (a->family == IP_FAMILY_V4) {
 		/* RFC 5227 §3: both forms, since some stacks update their
 		 * caches from only one of them. */
 		static const enum arp_op ops[] = { ARP_OP_REQUEST, ARP_OP_REPLY };
 		for (size_t i = 0; i < ARRAY_SIZE(ops); i++) {
 			wbuf_init_fixed(&w, buf, sizeof(buf));
-			if (arp_build_gratuitous(&w, ops[i], ifc->mac, &a->addr) < 0)
+			if (arp_build_gratuitous(&w, ops[i], ifc->mac, AIP(a)) < 0)
 				continue;
 			if (send_frame(p, p->arp_fd, &w, a, "gratuitous ARP") == 0)
 				count(e, e->m_gratuitous, a, &a->gratuitous);
@@ -805,7 +844,7 @@ static void garp_send(struct l2_ann *ann)
 	}
 	struct ip_addr src = na_source(ifc, a);
 	wbuf_init_fixed(&w, buf, sizeof(buf));
-	if (ndp_build_unsolicited_na(&w, ifc->mac, &src, &a->addr) < 0)
+	if (ndp_build_unsolicited_na(&w, ifc->mac, &src, AIP(a)) < 0)
 		return;
 	if (send_frame(p, p->ndp_fd, &w, a, "unsolicited neighbor advertisement") == 0)
 		count(e, e->m_gratuitous, a, &a->gratuitous);
@@ -929,9 +968,8 @@ static void rounds_arm(struct l2_engine *e)
 /* Schedule the round after garp_round, or none when the schedule has no
  * more.  Rounds are due at start + offset, so a late wake-up does not push
  * the later ones back.  The caller arms the timer (rounds_arm()). */
-static void garp_schedule(struct l2_ann *ann)
+static void garp_schedule(struct l2_engine *e, struct l2_ann *ann)
 {
-	struct l2_engine *e = ann->a->e;
 	double at;
 
 	if (l2_garp_offset(&e->garp, ann->garp_round, &at) < 0) {
@@ -950,24 +988,22 @@ static void on_rounds(struct ev_loop *loop, ev_timer *w, int revents)
 
 	while (e->nrounds && e->rounds[0]->due <= now) {
 		struct l2_ann *ann = e->rounds[0];
-		garp_send(ann);
+		garp_send(e, ann);
 		ann->garp_round++;
-		garp_schedule(ann);
+		garp_schedule(e, ann);
 	}
 	rounds_arm(e);
 }
 
 /* A takeover on this interface: one round now, the rest from the timer. */
-static void garp_start(struct l2_ann *ann)
+static void garp_start(struct l2_engine *e, struct l2_ann *ann)
 {
-	struct l2_engine *e = ann->a->e;
-
 	ev_now_update(e->loop);
 	ann->garp_start = ev_now(e->loop);
 	ann->garp_round = 0;
-	garp_send(ann);
+	garp_send(e, ann);
 	ann->garp_round = 1;
-	garp_schedule(ann);
+	garp_schedule(e, ann);
 	rounds_arm(e);
 }
 
@@ -979,21 +1015,23 @@ static void ann_add(struct l2_engine *e, struct l2_addr *a, const struct l2_ifac
 	struct l2_ann *ann = &a->first;
 
 	if (a->nanns) {
-		ann = xcalloc(1, sizeof(*ann));
+		struct l2_ann_more *m = xcalloc(1, sizeof(*m));
+		m->a = a;
+		ann = &m->ann;
 		a->more = xrealloc(a->more, a->nanns * sizeof(*a->more));
 		a->more[a->nanns - 1] = ann;
 	} else {
 		memset(ann, 0, sizeof(*ann));
+		ann->in_record = true;
 	}
 	a->nanns++;
-	ann->a = a;
 	ann->ifindex = ifc->index;
 	p->nanns++;
-	if (a->addr.family == IP_FAMILY_V6)
-		group_ref(p, &a->addr);
+	if (a->family == IP_FAMILY_V6)
+		group_ref(p, AIP(a));
 	log_info("announcing address", "ip", ADDR_IP(a), "service", a->service, "iface", ifc->name,
 		 NULL);
-	garp_start(ann);
+	garp_start(e, ann);
 }
 
 static void ann_remove(struct l2_engine *e, struct l2_addr *a, size_t i, const char *why)
@@ -1005,8 +1043,8 @@ static void ann_remove(struct l2_engine *e, struct l2_addr *a, size_t i, const c
 	rounds_remove(e, ann);
 	rounds_arm(e);
 	if (p) {
-		if (a->addr.family == IP_FAMILY_V6)
-			group_unref(p, &a->addr);
+		if (a->family == IP_FAMILY_V6)
+			group_unref(p, AIP(a));
 		p->nanns--;
 	}
 	log_info("stopped announcing address", "ip", ADDR_IP(a), "service", a->service, "iface",
@@ -1018,6 +1056,7 @@ static void ann_remove(struct l2_engine *e, struct l2_addr *a, size_t i, const c
 		 * (due when it was). */
 		struct l2_ann *m = a->more[last - 1];
 		a->first = *m;
+		a->first.in_record = true;
 		if (m->heap_pos)
 			rounds_put(e, m->heap_pos - 1, &a->first);
 		free(m);
@@ -1048,7 +1087,7 @@ static void vip_install(struct l2_engine *e, struct l2_addr *a)
 		e->vip_device_missing_logged = true;
 		return;
 	}
-	int r = l2_iface_addr_add(dev->index, &a->addr);
+	int r = l2_iface_addr_add(dev->index, AIP(a));
 	if (r < 0) {
 		if (a->vip != VIP_FAILED)
 			log_error("cannot add service address to device", "ip", ADDR_IP(a), "service",
@@ -1074,7 +1113,7 @@ static void vip_remove(struct l2_engine *e, struct l2_addr *a)
 
 	if (a->vip == VIP_INSTALLED) {
 		const char *dev = iface_name(e, a->vip_ifindex, buf);
-		if (l2_iface_addr_del(a->vip_ifindex, &a->addr) == 0 || errno == EADDRNOTAVAIL ||
+		if (l2_iface_addr_del(a->vip_ifindex, AIP(a)) == 0 || errno == EADDRNOTAVAIL ||
 		    errno == ENODEV)
 			log_info("service address removed from device", "ip", ADDR_IP(a), "service",
 				 a->service, "iface", dev, NULL);
@@ -1157,7 +1196,7 @@ static void on_retry(struct ev_loop *loop, ev_timer *w, int revents)
 		for (size_t j = 0; j < e->naddrs; j++) {
 			struct l2_ann *ann = ann_find(e->addrs[j], p->ifindex);
 			if (ann)
-				garp_start(ann);
+				garp_start(e, ann);
 		}
 	}
 	reconcile(e);
@@ -1234,7 +1273,7 @@ static void handle_arp(struct l2_port *p, const uint8_t *frame, size_t len)
 	if (a && ann_find(a, p->ifindex) && !is_local_mac(e, m.sha)) {
 		ev_tstamp now = ev_now(e->loop);
 		uint8_t key[17];
-		size_t klen = addr_key(&a->addr, key);
+		size_t klen = addr_key(AIP(a), key);
 		ev_tstamp *logged = hashmap_get(&e->conflicts, key, klen);
 		if (!logged) {
 			logged = xcalloc(1, sizeof(*logged));
@@ -1267,7 +1306,7 @@ static void handle_arp(struct l2_port *p, const uint8_t *frame, size_t len)
 	uint8_t buf[L2_FRAME_MAX];
 	struct wbuf w;
 	wbuf_init_fixed(&w, buf, sizeof(buf));
-	if (arp_build_reply(&w, &m, ifc->mac, &a->addr) < 0)
+	if (arp_build_reply(&w, &m, ifc->mac, AIP(a)) < 0)
 		return;
 	if (send_frame(p, p->arp_fd, &w, a, "ARP reply") == 0)
 		count(e, e->m_responses, a, &a->responses);
@@ -1315,7 +1354,7 @@ static void handle_ns(struct l2_port *p, const uint8_t *frame, size_t len)
 	uint8_t buf[L2_FRAME_MAX];
 	struct wbuf w;
 	wbuf_init_fixed(&w, buf, sizeof(buf));
-	if (ndp_build_na(&w, &ns, ifc->mac, &a->addr) < 0)
+	if (ndp_build_na(&w, &ns, ifc->mac, AIP(a)) < 0)
 		return;
 	if (send_frame(p, p->ndp_fd, &w, a, "neighbor advertisement") == 0)
 		count(e, e->m_responses, a, &a->responses);
@@ -1429,7 +1468,7 @@ static void on_iface(void *arg, const struct l2_iface *ifc, enum l2_iface_event 
 				log_info("interface MAC changed, announcing again", "ip",
 					 ADDR_IP(e->addrs[i]), "service", e->addrs[i]->service, "iface",
 					 ifc->name, "mac", l2_mac_format(ifc->mac, mac), NULL);
-				garp_start(ann);
+				garp_start(e, ann);
 			}
 		}
 	}
@@ -1455,6 +1494,7 @@ struct l2_engine *l2_engine_new(struct ev_loop *loop, struct metrics_registry *r
 				const struct l2_engine_opts *opts)
 {
 	struct l2_engine *e = xcalloc(1, sizeof(*e));
+	slab_init(&e->addr_slab, sizeof(struct l2_addr));
 
 	e->loop = loop;
 	e->install_vips = opts && opts->install_vips;
@@ -1545,12 +1585,12 @@ int l2_engine_start(struct l2_engine *e)
 	return 0;
 }
 
-static void addr_free(struct l2_addr *a)
+static void addr_free(struct l2_engine *e, struct l2_addr *a)
 {
-	if (a->e && a->e->conflicts.n) {
+	if (e && e->conflicts.n) {
 		uint8_t key[17];
 		void *old;
-		if (hashmap_del(&a->e->conflicts, key, addr_key(&a->addr, key), &old))
+		if (hashmap_del(&e->conflicts, key, addr_key(AIP(a), key), &old))
 			free(old);
 	}
 	for (size_t i = 0; i < a->nifnames; i++)
@@ -1558,7 +1598,7 @@ static void addr_free(struct l2_addr *a)
 	free(a->ifnames);
 	free(a->more);
 	free(a->service);
-	free(a);
+	slab_free(&e->addr_slab, a);
 }
 
 /* Release an owned address: from here on nothing is sent or answered
@@ -1599,7 +1639,7 @@ void l2_engine_free(struct l2_engine *e)
 			metrics_family_set_collector(fams[i], NULL, NULL);
 	l2_engine_stop(e);
 	for (size_t i = 0; i < e->naddrs; i++)
-		addr_free(e->addrs[i]);
+		addr_free(e, e->addrs[i]);
 	free(e->addrs);
 	free(e->ports);
 	free(e->rounds);
@@ -1608,6 +1648,7 @@ void l2_engine_free(struct l2_engine *e)
 	while (hashmap_iter_next(&it))
 		free(it.value);
 	hashmap_clear(&e->conflicts);
+	slab_destroy(&e->addr_slab);
 	free(e->vip_device);
 	free(e);
 }
@@ -1632,11 +1673,10 @@ static bool names_has(char *const *v, size_t n, const char *s)
  * that names it (Services sharing an address). */
 static struct l2_addr *want_build(struct l2_engine *e, const struct l2_owned *const *in, size_t n)
 {
-	struct l2_addr *w = xcalloc(1, sizeof(*w));
+	struct l2_addr *w = slab_alloc(&e->addr_slab);
 	size_t svclen = 0;
 
-	w->e = e;
-	w->addr = in[0]->addr;
+	addr_set_ip(w, &in[0]->addr);
 	for (size_t i = 0; i < n; i++) {
 		const char *svc = in[i]->service ? in[i]->service : "";
 		size_t l = strlen(svc);
@@ -1649,8 +1689,12 @@ static struct l2_addr *want_build(struct l2_engine *e, const struct l2_owned *co
 			w->all = true;
 		for (size_t j = 0; j < in[i]->ninterfaces; j++) {
 			const char *name = in[i]->interfaces[j];
-			if (name && !names_has(w->ifnames, w->nifnames, name))
-				*VEC_PUSH(w->ifnames, w->nifnames) = xstrdup(name);
+			if (name && !names_has(w->ifnames, w->nifnames, name) &&
+			    w->nifnames < UINT16_MAX) {
+				size_t k = w->nifnames;
+				*VEC_PUSH(w->ifnames, k) = xstrdup(name);
+				w->nifnames = (uint16_t)k;
+			}
 		}
 	}
 	if (w->all) {
@@ -1694,7 +1738,7 @@ static char *selection_str(const struct l2_addr *a)
 
 /* An address held and wanted again: take the wanted version's Service
  * name and interface selection (logged when it changes); frees w. */
-static void addr_take_wanted(struct l2_addr *a, struct l2_addr *w)
+static void addr_take_wanted(struct l2_engine *e, struct l2_addr *a, struct l2_addr *w)
 {
 	if (strcmp(a->service, w->service) != 0) {
 		free(a->service);
@@ -1715,7 +1759,7 @@ static void addr_take_wanted(struct l2_addr *a, struct l2_addr *w)
 			 "interfaces", names, NULL);
 		free(names);
 	}
-	addr_free(w);
+	addr_free(e, w);
 }
 
 void l2_engine_set(struct l2_engine *e, const struct l2_owned *owned, size_t n)
@@ -1747,13 +1791,13 @@ void l2_engine_set(struct l2_engine *e, const struct l2_owned *owned, size_t n)
 	while (i < e->naddrs || j < nwant) {
 		int c = i == e->naddrs ? 1
 			: j == nwant   ? -1
-				       : ip_cmp(&e->addrs[i]->addr, &want[j]->addr);
+				       : ip_cmp(AIP(e->addrs[i]), AIP(want[j]));
 		if (c < 0) {
 			struct l2_addr *a = e->addrs[i++];
 			addr_release(e, a, "address released");
 			log_info("address released", "ip", ADDR_IP(a), "service", a->service, NULL);
 			counters_fold(e, a);
-			addr_free(a);
+			addr_free(e, a);
 		} else if (c > 0) {
 			struct l2_addr *w = want[j++];
 			char *names = selection_str(w);
@@ -1763,7 +1807,7 @@ void l2_engine_set(struct l2_engine *e, const struct l2_owned *owned, size_t n)
 			*VEC_PUSH(next, nnext) = w;
 		} else {
 			struct l2_addr *a = e->addrs[i++];
-			addr_take_wanted(a, want[j++]);
+			addr_take_wanted(e, a, want[j++]);
 			*VEC_PUSH(next, nnext) = a;
 		}
 	}
@@ -1780,7 +1824,7 @@ static size_t addr_pos(const struct l2_engine *e, const struct ip_addr *addr)
 	size_t lo = 0, hi = e->naddrs;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (ip_cmp(&e->addrs[mid]->addr, addr) < 0)
+		if (ip_cmp(AIP(e->addrs[mid]), addr) < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -1794,13 +1838,13 @@ void l2_engine_update(struct l2_engine *e, const struct l2_owned *owned, size_t 
 	size_t nifs = e->running ? l2_iface_count(e->ifs) : 0;
 	for (size_t k = 0; k < ngone; k++) {
 		size_t i = addr_pos(e, &gone[k]);
-		if (i == e->naddrs || !ip_eq(&e->addrs[i]->addr, &gone[k]))
+		if (i == e->naddrs || !ip_eq(AIP(e->addrs[i]), &gone[k]))
 			continue;
 		struct l2_addr *a = e->addrs[i];
 		addr_release(e, a, "address released");
 		log_info("address released", "ip", ADDR_IP(a), "service", a->service, NULL);
 		counters_fold(e, a);
-		addr_free(a);
+		addr_free(e, a);
 		memmove(&e->addrs[i], &e->addrs[i + 1], (e->naddrs - i - 1) * sizeof(*e->addrs));
 		e->naddrs--;
 	}
@@ -1809,11 +1853,11 @@ void l2_engine_update(struct l2_engine *e, const struct l2_owned *owned, size_t 
 			continue;
 		const struct l2_owned *in = &owned[k];
 		struct l2_addr *w = want_build(e, &in, 1);
-		size_t i = addr_pos(e, &w->addr);
+		size_t i = addr_pos(e, AIP(w));
 		struct l2_addr *a = NULL;
-		if (i < e->naddrs && ip_eq(&e->addrs[i]->addr, &w->addr)) {
+		if (i < e->naddrs && ip_eq(AIP(e->addrs[i]), AIP(w))) {
 			a = e->addrs[i];
-			addr_take_wanted(a, w);
+			addr_take_wanted(e, a, w);
 		} else {
 			char *names = selection_str(w);
 			log_info("address taken", "ip", ADDR_IP(w), "service", w->service, "interfaces",
