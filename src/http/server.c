@@ -51,6 +51,9 @@
 #include <errno.h>
 #include <ev.h>
 #include <fcntl.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -979,12 +982,25 @@ static bool conn_process(struct http_conn *c)
 	return false;
 }
 
+/* A response body at least this large gives its pages back when it is
+ * released: a /status of tens of thousands of routes is several MiB, and
+ * once malloc has raised its mmap threshold it comes from the heap, whose
+ * freed pages would otherwise stay resident behind longer-lived blocks. */
+#define BODY_TRIM_BYTES (1u << 20)
+
 static void body_release(struct http_conn *c)
 {
+	bool large = c->body_len >= BODY_TRIM_BYTES;
 	c->srv->held -= c->body_len;
 	free(c->body);
 	c->body = NULL;
 	c->body_len = c->body_off = 0;
+#ifdef __GLIBC__
+	if (large)
+		malloc_trim(0);
+#else
+	(void)large;
+#endif
 }
 
 /* Send what is pending until done or the socket is full; -1 when the
