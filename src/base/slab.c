@@ -49,6 +49,9 @@ void slab_init(struct slab *s, size_t size)
 	s->per_page = (SLAB_PAGE - SLAB_HEAD) / s->size;
 }
 
+/* The page helpers serve the slab itself; under ASan every record is a
+ * malloc block of its own (see SLAB_MALLOC). */
+#ifndef SLAB_MALLOC
 static struct slab_page *page_of(const void *p)
 {
 	return (struct slab_page *)((uintptr_t)p & ~(uintptr_t)(SLAB_PAGE - 1));
@@ -73,6 +76,7 @@ static void partial_unlink(struct slab *s, struct slab_page *pg)
 		pg->next->prev = pg->prev;
 	pg->prev = pg->next = NULL;
 }
+#endif
 
 void *slab_alloc(struct slab *s)
 {
