@@ -32,6 +32,7 @@
 #include "alloc/alloc.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,6 +90,13 @@ static void ckey_done(struct ckey *k)
 /* ------------------------------------------------------------------ */
 /* state */
 
+/* Records are kept in slabs by size, in steps of REC_CLASS bytes (the
+ * key's length varies); a record longer than the last class (a key of
+ * hundreds of bytes, which Kubernetes names do not reach) is a block of
+ * malloc's. */
+#define REC_CLASS 16
+#define REC_NCLASSES 32
+
 struct aport {
 	char proto[8];
 	int port;
@@ -99,7 +107,12 @@ struct aport {
  * and families (two struct ip_addr would take 64 bytes and align the
  * record to 16), namespace and name only in the key, the pointers, then
  * the counts and flags packed at the end, so that nothing is padding.
- * rec_addr() and rec_ns()/rec_name() read them. */
+ * rec_addr() and rec_ns()/rec_name() read them.  The one port most
+ * Services have is in the record (ports points at port1), and the record
+ * is in a slab of its size class (see rec_new()): both are kept as long
+ * as the Service, and a block of malloc's of their own each landed among
+ * the short-lived blocks of the pass that made them (event texts, change
+ * lists), holding those blocks' pages resident once they were freed. */
 struct rec {
 	unsigned char av[2][sizeof(u128)];  /* addresses, ingress order: values' bytes */
 	const char *pools[2];   /* interned pool names */
@@ -117,6 +130,7 @@ struct rec {
 	 * address must find; 0 when not waiting. */
 	uint32_t widx;
 	uint32_t nports;
+	struct aport port1;     /* ports[0] when nports == 1 */
 	uint8_t afam[2];        /* enum ip_family of av[i] */
 	uint8_t naddrs;         /* at most 2 */
 	uint8_t nadopt;         /* at most 2 */
@@ -230,6 +244,7 @@ struct alloc {
 	struct hashmap recs, keys;   /* rec, shkey */
 	struct hashmap holdings[2];  /* holding, per family */
 	struct slab holding_slab;    /* the holdings, packed (base/slab.h) */
+	struct slab rec_slabs[REC_NCLASSES];  /* the records, by size class */
 	size_t nnames;
 	char **names;           /* interned pool names, kept until alloc_free */
 	unsigned epoch;
@@ -363,10 +378,37 @@ static size_t rec_key_len(const struct rec *r)
 	return lns + 1 + strlen(r->key + lns + 1);
 }
 
+/* Bytes of a record whose key ("ns\0name\0") has key_len bytes before
+ * its last NUL. */
+static size_t rec_size(size_t key_len)
+{
+	return offsetof(struct rec, key) + key_len + 1;
+}
+
+/* A zeroed record of size bytes: from the slab of its size class, so that
+ * the records of a pass sit side by side in pages of their own rather
+ * than among the pass's short-lived blocks. */
+static struct rec *rec_alloc(struct alloc *a, size_t size)
+{
+	size_t c = (size + REC_CLASS - 1) / REC_CLASS;
+	if (c > REC_NCLASSES)
+		return xcalloc(1, size);
+	return slab_alloc(&a->rec_slabs[c - 1]);
+}
+
+static void rec_release(struct alloc *a, struct rec *r)
+{
+	size_t c = (rec_size(rec_key_len(r)) + REC_CLASS - 1) / REC_CLASS;
+	if (c > REC_NCLASSES)
+		free(r);
+	else
+		slab_free(&a->rec_slabs[c - 1], r);
+}
+
 static struct rec *rec_new(struct alloc *a, const char *ns, const char *name)
 {
 	size_t lns = strlen(ns), lname = strlen(name);
-	struct rec *r = xcalloc(1, sizeof(*r) + lns + lname + 2);
+	struct rec *r = rec_alloc(a, rec_size(lns + 1 + lname));
 	memcpy(r->key, ns, lns + 1);
 	memcpy(r->key + lns + 1, name, lname + 1);
 	hashmap_put(&a->recs, r->key, lns + 1 + lname, r, NULL);
@@ -403,7 +445,8 @@ static void rec_free_params(struct rec *r)
 {
 	free(r->sharing_key);
 	free(r->backend);
-	free(r->ports);
+	if (r->ports != &r->port1)
+		free(r->ports);
 	r->sharing_key = r->backend = NULL;
 	r->ports = NULL;
 	r->nports = 0;
@@ -746,7 +789,7 @@ static void rec_delete(struct alloc *a, struct rec *r)
 	free(r->additional_msg);
 	free(r->failure);
 	free(r->adopt);
-	free(r);
+	rec_release(a, r);
 }
 
 /* ------------------------------------------------------------------ */
@@ -789,7 +832,7 @@ static void rec_set_params(struct rec *r, const struct service *svc)
 		r->backend = s;
 	}
 	if (svc->nports) {
-		r->ports = xcalloc(svc->nports, sizeof(*r->ports));
+		r->ports = svc->nports == 1 ? &r->port1 : xcalloc(svc->nports, sizeof(*r->ports));
 		for (size_t i = 0; i < svc->nports; i++) {
 			const char *p = svc->ports[i].protocol ? svc->ports[i].protocol : "TCP";
 			snprintf(r->ports[i].proto, sizeof(r->ports[i].proto), "%s", p);
@@ -1461,6 +1504,8 @@ struct alloc *alloc_new(void)
 {
 	struct alloc *a = xcalloc(1, sizeof(struct alloc));
 	slab_init(&a->holding_slab, sizeof(struct holding));
+	for (size_t c = 0; c < REC_NCLASSES; c++)
+		slab_init(&a->rec_slabs[c], (c + 1) * REC_CLASS);
 	return a;
 }
 
@@ -1487,7 +1532,7 @@ void alloc_free(struct alloc *a)
 		free(r->additional_msg);
 		free(r->failure);
 		free(r->adopt);
-		free(r);
+		rec_release(a, r);
 	}
 	hashmap_iter_init(&it, &a->keys);
 	while (hashmap_iter_next(&it))
@@ -1501,6 +1546,8 @@ void alloc_free(struct alloc *a)
 	free(a->lb_class);
 	free(a->waiters);
 	slab_destroy(&a->holding_slab);
+	for (size_t c = 0; c < REC_NCLASSES; c++)
+		slab_destroy(&a->rec_slabs[c]);
 	free(a);
 }
 

@@ -1621,6 +1621,49 @@ static void test_same_key_same_port_many(void **state)
 	fx_free(&f);
 }
 
+/* Records in several size classes (16-byte steps: in "default", names of
+ * 10 and 11, 26 and 27 characters straddle a step), the last class (378)
+ * and past it (379 and more: blocks of malloc's), with one port (kept in
+ * the record) and two (a block of their own): sharing reads the ports of
+ * each; released and allocated again, each record is found by its key. */
+static void test_record_sizes_and_ports(void **state)
+{
+	(void)state;
+	struct pool_spec pools[] = {{.name = "p", .addresses = "10.0.0.0/8"}};
+	struct fixture f;
+	fx_init(&f, pools, NP(pools));
+	static const size_t lens[] = {1, 10, 11, 26, 27, 100, 200, 300, 378, 379, 400};
+	enum { N = sizeof(lens) / sizeof(lens[0]) };
+	char names[N][401];
+	for (size_t i = 0; i < N; i++) {
+		memset(names[i], 'a' + (int)(i % 26), lens[i]);
+		names[i][lens[i]] = '\0';
+		add_svc(&f.m, &(struct svc_spec){.name = names[i], .key = "k",
+						 .ports = i % 2 ? "TCP/80,UDP/53" : "TCP/80"});
+	}
+	/* Each takes an address of its own: every one holds TCP/80. */
+	for (size_t i = 0; i < N; i++) {
+		char want[32];
+		snprintf(want, sizeof(want), "10.0.0.%zu", i);
+		step(f.a, &f.m, i, &(struct expect){want, "p", 0, "IPAllocated"});
+	}
+	/* Another port under the key shares the lowest address. */
+	add_svc(&f.m, &(struct svc_spec){.name = "web", .key = "k", .ports = "TCP/443"});
+	step(f.a, &f.m, N, &(struct expect){"10.0.0.0", "p", 0, "IPAllocated"});
+	for (size_t i = 0; i < N; i++) {
+		alloc_release(f.a, "default", names[i]);
+		assert_int_equal(alloc_get(f.a, "default", names[i], NULL, NULL), 0);
+	}
+	for (size_t i = 0; i < N; i++) {
+		struct alloc_result r;
+		assert_int_equal(alloc_service(f.a, &f.m, &f.m.services[i], &r), 0);
+		assert_int_equal(r.naddrs, 1);
+		alloc_result_free(&r);
+		assert_int_equal(alloc_get(f.a, "default", names[i], NULL, NULL), 1);
+	}
+	fx_free(&f);
+}
+
 /* A larger run for the scale rules: consecutive addresses, nothing lost. */
 static void test_many_dual_stack(void **state)
 {
@@ -1674,6 +1717,7 @@ int main(void)
 		cmocka_unit_test(test_random_sharing_vs_scan),
 		cmocka_unit_test(test_same_key_same_port_many),
 		cmocka_unit_test(test_many_dual_stack),
+		cmocka_unit_test(test_record_sizes_and_ports),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
