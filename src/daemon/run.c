@@ -26,6 +26,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "node/announcer.h"
+#include "node/sandbox.h"
 #include "node/liveness.h"
 #include "daemon/state.h"
 #include "base/metrics.h"
@@ -2071,6 +2072,7 @@ int daemon_run(const struct daemon_opts *o)
 
 	/* Everything opened at start is open: keep only what the loop uses. */
 	privs_restrict("run", PRIVS_NET);
+	sandbox_enter("run");
 
 	char port[16];
 	snprintf(port, sizeof(port), "%u", http_server_port(d.http));

@@ -1,7 +1,8 @@
 """Least privilege, seen the way an operator checks it: after start,
 `ironlb run` and `ironlb speaker` hold only CAP_NET_RAW, CAP_NET_ADMIN
 and CAP_NET_BIND_SERVICE, the controller none, all with no_new_privs
-(/proc/PID/status and /status agree); `ironlb run` works as a non-root
+(/proc/PID/status and /status agree), and `ironlb run` runs under its
+seccomp filter; `ironlb run` works as a non-root
 user given just those capabilities as ambient ones (setpriv)."""
 import json
 import os
@@ -135,6 +136,8 @@ def test_run_keeps_only_network_capabilities(tmp_path):
         assert int(st["CapInh"], 16) == 0
         assert int(st["CapAmb"], 16) == 0
         assert st["NoNewPrivs"] == "1"
+        if "seccomp filter not installed: an ASan build" not in d.text():
+            assert st["Seccomp"] == "2" and st["Seccomp_filters"] == "1"
         # The daemon still works under it: a reload applies.
         assert "configuration applied" in poll(
             lambda: "configuration applied" in d.text() and d.text(), 20, "a pass")
