@@ -20,11 +20,13 @@
 
 #include "alloc/alloc.h"
 #include "alloc/alloc_metrics.h"
+#include "base/privs.h"
 #include "base/hashmap.h"
 #include "base/jw.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "node/announcer.h"
+#include "node/sandbox.h"
 #include "node/liveness.h"
 #include "daemon/state.h"
 #include "base/metrics.h"
@@ -2067,6 +2069,10 @@ int daemon_run(const struct daemon_opts *o)
 		d.inotify_w.data = &d;
 		ev_io_start(d.loop, &d.inotify_w);
 	}
+
+	/* Everything opened at start is open: keep only what the loop uses. */
+	privs_restrict("run", PRIVS_NET);
+	sandbox_enter("run");
 
 	char port[16];
 	snprintf(port, sizeof(port), "%u", http_server_port(d.http));

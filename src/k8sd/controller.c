@@ -37,6 +37,7 @@
 #include "alloc/alloc.h"
 #include "alloc/alloc_metrics.h"
 #include "base/diag.h"
+#include "base/privs.h"
 #include "base/hashmap.h"
 #include "base/jw.h"
 #include "base/log.h"
@@ -1327,6 +1328,9 @@ int cmd_controller(int argc, char **argv)
 	ev_timer_init(&c.lease_timer, on_lease_timer, 0., 0.);
 	c.lease_timer.data = &c;
 	ev_timer_start(c.loop, &c.lease_timer);
+
+	/* The controller only talks to the API server: it keeps nothing. */
+	privs_restrict("controller", 0);
 
 	char port[16];
 	snprintf(port, sizeof(port), "%u", http_server_port(c.http));

@@ -70,6 +70,7 @@
 #include "alloc/alloc_metrics.h"
 #include "base/diag.h"
 #include "base/base64.h"
+#include "base/privs.h"
 #include "base/hashmap.h"
 #include "base/jw.h"
 #include "base/log.h"
@@ -1902,6 +1903,9 @@ int cmd_speaker(int argc, char **argv)
 		k8s_reflector_start(s.refl[i]);
 	}
 
+
+	/* Everything opened at start is open: keep only what the loop uses. */
+	privs_restrict("speaker", PRIVS_NET);
 
 	char port[16];
 	snprintf(port, sizeof(port), "%u", http_server_port(s.http));

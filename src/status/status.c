@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base/jw.h"
+#include "base/privs.h"
 #include "http/server.h"
 #include "node/announcer.h"
 #include "reconcile/reconciler.h"
@@ -87,6 +88,7 @@ char *status_doc_text(struct status_doc *d, size_t *len)
 		jw_key(&w, "members");
 		d->members(&w, d->arg);
 	}
+	privs_status_write(&w);
 	jw_obj_end(&w);
 	/* Whatever was not consumed because a section was left out. */
 	json_decref(d->errors);

@@ -15,6 +15,7 @@
  *   layer2, l2_engine, bgp, bfd   the announcer (run, speaker)
  *   reconciler  the reconciler shell
  *   members     the node-failure detector (run, speaker)
+ *   privileges  what the process kept after start (base/privs.h)
  *
  * A command fills a struct status_doc with its values and, for the
  * sections only it has, functions that write them.  The document is
