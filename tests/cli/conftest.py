@@ -4,7 +4,9 @@ import json
 import os
 import pathlib
 import re
+import socket
 import subprocess
+import time
 
 import pytest
 
@@ -62,3 +64,26 @@ def guide_blocks():
         assert m, "every YAML block of the guide starts with its file name"
         out[m.group(1)] = block
     return out
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def poll(cond, timeout, what, interval=0.05, tolerate=()):
+    """cond() until it returns something true (returned), or an
+    AssertionError naming `what` after `timeout` seconds.  An exception of
+    a type in `tolerate` counts as "not yet"."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            got = cond()
+        except tolerate:
+            got = None
+        if got:
+            return got
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")

@@ -28,28 +28,12 @@ import urllib.request
 
 import pytest
 
-from conftest import EXAMPLES, ironlb_bin
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from conftest import EXAMPLES, ironlb_bin, free_port, poll
 
 
 def get(port, path, timeout=5):
     with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as r:
         return r.status, r.read()
-
-
-def poll(cond, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = cond()
-        if got:
-            return got
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def raise_nofile(n):

@@ -17,7 +17,7 @@ import urllib.request
 
 import pytest
 
-from conftest import EXAMPLES, ironlb_bin
+from conftest import EXAMPLES, ironlb_bin, free_port, poll
 
 SERVICE = """apiVersion: v1
 kind: Service
@@ -32,22 +32,6 @@ spec:
   - port: 80
 """
 BASE = ("ipaddresspools.yaml", "l2-advertisements.yaml")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def poll(cond, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = cond()
-        if got:
-            return got
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 class Run:

@@ -16,7 +16,7 @@ import urllib.request
 
 import pytest
 
-from conftest import EXAMPLES, ironlb_bin
+from conftest import EXAMPLES, ironlb_bin, poll
 
 NET = ["net_bind_service", "net_admin", "net_raw"]
 NET_MASK = (1 << 10) | (1 << 12) | (1 << 13)
@@ -53,16 +53,6 @@ def free_port(lo=None, hi=None):
                 continue
             return p
     pytest.skip(f"no free port in {lo}..{hi}")
-
-
-def poll(cond, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = cond()
-        if got:
-            return got
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def proc_status(pid):

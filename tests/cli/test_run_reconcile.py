@@ -15,7 +15,7 @@ import urllib.request
 
 import pytest
 
-from conftest import EXAMPLES, ironlb_bin
+from conftest import EXAMPLES, ironlb_bin, free_port, poll
 
 SERVICE = """apiVersion: v1
 kind: Service
@@ -31,25 +31,9 @@ spec:
 """
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def get(port, path):
     with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
         return r.status, r.read().decode()
-
-
-def poll(cond, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = cond()
-        if got:
-            return got
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 @pytest.fixture
@@ -70,7 +54,7 @@ def daemon(tmp_path):
             return get(port, "/healthz")[0] == 200
         except OSError:
             return False
-    poll(healthy, 20, "/healthz 200")
+    poll(healthy, 20, "/healthz 200", interval=0.02)
     yield d, port
     p.send_signal(signal.SIGTERM)
     rc = p.wait(timeout=20)

@@ -10,7 +10,7 @@ import subprocess
 import time
 import urllib.request
 
-from conftest import EXAMPLES, ironlb_bin
+from conftest import EXAMPLES, ironlb_bin, free_port, poll
 
 SERVICE = """apiVersion: v1
 kind: Service
@@ -26,28 +26,9 @@ spec:
 """
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def get(port, path):
     with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
         return r.status, r.read().decode()
-
-
-def poll(cond, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            got = cond()
-        except OSError:
-            got = None
-        if got:
-            return got
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def manifests(tmp_path, names):
@@ -88,7 +69,7 @@ def test_a_damaged_entry_drops_only_its_service(tmp_path):
                 st = json.loads(get(port, "/status")[1])
                 got = {s["name"]: s["ingress"] for s in st["services"]}
                 return got if all(got.get(n) for n in ("alpha", "bravo", "charlie")) else None
-            got = poll(ingress, 30, "three Services with addresses")
+            got = poll(ingress, 30, "three Services with addresses", tolerate=(OSError,))
         finally:
             p.send_signal(signal.SIGTERM)
             rc = p.wait(timeout=20)
