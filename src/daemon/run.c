@@ -2072,7 +2072,7 @@ int daemon_run(const struct daemon_opts *o)
 
 	/* Everything opened at start is open: keep only what the loop uses. */
 	privs_restrict("run", PRIVS_NET);
-	sandbox_enter("run");
+	sandbox_enter(SANDBOX_RUN);
 
 	char port[16];
 	snprintf(port, sizeof(port), "%u", http_server_port(d.http));

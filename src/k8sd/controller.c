@@ -48,6 +48,7 @@
 #include "k8s/k8s_config.h"
 #include "manifest/tree.h"
 #include "model/model.h"
+#include "node/sandbox.h"
 #include "reconcile/reconciler.h"
 #include "status/status.h"
 #include "k8sd/k8sd.h"
@@ -1329,8 +1330,10 @@ int cmd_controller(int argc, char **argv)
 	c.lease_timer.data = &c;
 	ev_timer_start(c.loop, &c.lease_timer);
 
-	/* The controller only talks to the API server: it keeps nothing. */
+	/* The controller only talks to the API server: it keeps nothing.
+	 * The kubeconfig, its token and certificates are read by now. */
 	privs_restrict("controller", 0);
+	sandbox_enter(SANDBOX_CONTROLLER);
 
 	char port[16];
 	snprintf(port, sizeof(port), "%u", http_server_port(c.http));

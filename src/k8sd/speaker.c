@@ -80,6 +80,7 @@
 #include "bgp/bgp_speaker.h"
 #include "node/announcer.h"
 #include "node/liveness.h"
+#include "node/sandbox.h"
 #include "member/member.h"
 #include "base/metrics.h"
 #include "http/server.h"
@@ -1904,8 +1905,10 @@ int cmd_speaker(int argc, char **argv)
 	}
 
 
-	/* Everything opened at start is open: keep only what the loop uses. */
+	/* Everything opened at start is open (the kubeconfig, its token and
+	 * certificates read): keep only what the loop uses. */
 	privs_restrict("speaker", PRIVS_NET);
+	sandbox_enter(SANDBOX_SPEAKER);
 
 	char port[16];
 	snprintf(port, sizeof(port), "%u", http_server_port(s.http));

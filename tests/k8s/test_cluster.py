@@ -14,7 +14,8 @@ what it needs, so that a failure of one does not hide the others):
 2. Layer 2: exactly one ServiceL2Status per Service; the client's ARP and
    NDP are answered with that node's MAC and curl -4 / -6 reach it; a
    nodeAssigned event on the Service;
-3. speaker metrics and ConfigurationState;
+3. speaker metrics and ConfigurationState; every speaker and the
+   controller under its seccomp filter (/proc/PID/status);
 4. BGP: BIRD holds every Service prefix from both nodes (next hop the
    node, the guide's community), ServiceBGPStatus objects, sessions up;
    BFD with BIRD from a BFDProfile, Up, with bfdUp / bfdDown Events on
@@ -352,6 +353,30 @@ def test_speaker_metrics_and_configuration_state(c):
         assert labels.get("metallb.io/component-type") == "speaker", labels
         assert labels.get("metallb.io/node-name") == n, labels
     assert c.config_state("controller") == ("Valid", "")
+
+
+def proc_status(pid) -> dict:
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            out[k] = v.strip()
+    return out
+
+
+def test_speakers_and_controller_run_under_seccomp(c):
+    """Every speaker and the controller run under their seccomp filter
+    (the other tests of this module show them doing their work under it)."""
+    guide(c)
+    for n, sp in c.speakers.items():
+        st = proc_status(sp.proc.pid)
+        assert (st["Seccomp"], st["Seccomp_filters"], st["NoNewPrivs"]) == ("2", "1", "1"), (n, st)
+        assert ('msg="seccomp filter installed; other system calls fail with EPERM" '
+                'command=speaker') in sp.output(), n
+    st = proc_status(c.controller.proc.pid)
+    assert (st["Seccomp"], st["Seccomp_filters"], st["NoNewPrivs"]) == ("2", "1", "1"), st
+    assert ('msg="seccomp filter installed; other system calls fail with EPERM" '
+            'command=controller') in c.controller.output()
 
 
 def settled_passes(c, sp, window=1.5, timeout=30):
