@@ -12,6 +12,7 @@
 #include "base/log.h"
 #include "cli/cli.h"
 #include "daemon/daemon.h"
+#include "http/server.h"
 #include "member/member.h"
 #include "node/announcer.h"
 
@@ -31,7 +32,11 @@ static void run_usage(FILE *out)
 	      "                         labels come from the Node manifest of that name\n"
 	      "  -s, --state FILE       keep allocations in FILE across restarts\n"
 	      "  -l, --listen ADDR:PORT serve /metrics, /healthz, /status (default\n"
-	      "                         127.0.0.1:7472; [::1]:PORT for IPv6)\n"
+	      "                         127.0.0.1:7472; [::1]:PORT for IPv6, :PORT for\n"
+	      "                         every address); also --metrics-listen\n"
+	      "      --metrics-host ADDR\n"
+	      "                         serve them on ADDR (IPv4 or IPv6, no port) at\n"
+	      "                         --listen's port\n"
 	      "      --install-vips     also add owned addresses to --vip-device so a\n"
 	      "                         server on this host answers them\n"
 	      "      --vip-device DEV   where --install-vips adds them (default lo)\n"
@@ -67,12 +72,15 @@ int cmd_run(int argc, char **argv)
 {
 	enum { OPT_VIPS = 256, OPT_VIPDEV, OPT_NOL2, OPT_CLASS, OPT_LOG, OPT_NOBGP, OPT_BGPPORT,
 	       OPT_GARP_INTERVAL, OPT_MEMBER_PORT, OPT_MEMBER_KEY,
-	       OPT_MEMBER_TIMING };
+	       OPT_MEMBER_TIMING, OPT_METRICS_HOST };
 	static const struct option opts[] = {
 		{"manifests", required_argument, NULL, 'm'},
 		{"node-name", required_argument, NULL, 'N'},
 		{"state", required_argument, NULL, 's'},
 		{"listen", required_argument, NULL, 'l'},
+		/* The name the speaker and the controller take. */
+		{"metrics-listen", required_argument, NULL, 'l'},
+		{"metrics-host", required_argument, NULL, OPT_METRICS_HOST},
 		{"install-vips", no_argument, NULL, OPT_VIPS},
 		{"vip-device", required_argument, NULL, OPT_VIPDEV},
 		{"no-l2", no_argument, NULL, OPT_NOL2},
@@ -90,7 +98,7 @@ int cmd_run(int argc, char **argv)
 	};
 	struct daemon_opts o = {.config_namespace = MODEL_DEFAULT_CONFIG_NAMESPACE,
 				.member_port = MEMBER_DEFAULT_PORT};
-	const char *key_path = NULL;
+	const char *key_path = NULL, *metrics_host = NULL;
 	static char host[256];
 	int c;
 	optind = 1;
@@ -107,6 +115,9 @@ int cmd_run(int argc, char **argv)
 			break;
 		case 'l':
 			o.listen = optarg;
+			break;
+		case OPT_METRICS_HOST:
+			metrics_host = optarg;
 			break;
 		case 'n':
 			o.config_namespace = optarg;
@@ -215,6 +226,18 @@ int cmd_run(int argc, char **argv)
 		}
 		o.node_name = host;
 	}
+	/* Static: reachable at an early exit. */
+	static char *listen_at;
+	if (metrics_host) {
+		char *why = NULL;
+		if (http_listen_with_host(o.listen ? o.listen : "127.0.0.1:7472", metrics_host,
+					  &listen_at, &why) != 0) {
+			fprintf(stderr, "ironlb run: --metrics-host: %s\n", why);
+			free(why);
+			return 2;
+		}
+		o.listen = listen_at;
+	}
 	uint8_t *key = NULL;
 	if (key_path) {
 		char why[512];
@@ -226,5 +249,6 @@ int cmd_run(int argc, char **argv)
 	}
 	int rc = daemon_run(&o);
 	free(key);
+	free(listen_at);
 	return rc;
 }

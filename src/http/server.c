@@ -1500,6 +1500,72 @@ static int parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *s
 	return 0;
 }
 
+int http_listen_with_host(const char *listen, const char *host, char **out, char **why)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	bool any;
+	size_t len = strlen(host);
+	bool bracketed = len >= 2 && host[0] == '[' && host[len - 1] == ']';
+	char *addr = bracketed ? xstrndup(host + 1, len - 2) : xstrdup(host);
+	char *zone = strchr(addr, '%');
+	struct in6_addr a;
+	bool v4 = false;
+
+	*out = NULL;
+	*why = NULL;
+	if (zone)
+		*zone = '\0';
+	if (!bracketed && !zone && inet_pton(AF_INET, addr, &a) == 1) {
+		v4 = true;
+	} else if (inet_pton(AF_INET6, addr, &a) != 1) {
+		const char *colon = strchr(host, ':');
+		struct in_addr a4;
+		char *before = colon ? xstrndup(host, (size_t)(colon - host)) : NULL;
+		/* "[IPV6]:PORT" or "IPV4:PORT": an address with a port. */
+		bool has_port = (host[0] == '[' && strstr(host, "]:")) ||
+				(before && !strchr(colon + 1, ':') &&
+				 inet_pton(AF_INET, before, &a4) == 1);
+		free(before);
+		if (bracketed && inet_pton(AF_INET, addr, &a) == 1)
+			*why = xasprintf("\"%s\": brackets are for IPv6 addresses; write %s", host,
+					 addr);
+		else if (has_port)
+			*why = xasprintf("\"%s\" has a port; give the address alone (the port "
+					 "is --metrics-listen's, e.g. :7473)",
+					 host);
+		else
+			*why = xasprintf("\"%s\" is not a numeric IPv4 or IPv6 address (names are "
+					 "not resolved; e.g. 192.0.2.1, 2001:db8::1 or [2001:db8::1])",
+					 host);
+		free(addr);
+		return -1;
+	}
+	if (zone)
+		*zone = '%';
+	if (parse_listen(listen, &ss, &sslen, &any, why) < 0) {
+		char *w = xasprintf("--metrics-listen \"%s\": %s", listen, *why);
+		free(*why);
+		*why = w;
+		free(addr);
+		return -1;
+	}
+	unsigned port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+						  : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	*out = v4 ? xasprintf("%s:%u", addr, port) : xasprintf("[%s]:%u", addr, port);
+	free(addr);
+	/* A zone names an interface: checked as the listener will be. */
+	if (parse_listen(*out, &ss, &sslen, &any, why) < 0) {
+		char *w = xasprintf("\"%s\": %s", host, *why);
+		free(*why);
+		*why = w;
+		free(*out);
+		*out = NULL;
+		return -1;
+	}
+	return 0;
+}
+
 /* A listening, non-blocking socket; -1 with errno set on failure. */
 static int open_listener(const struct sockaddr_storage *ss, socklen_t sslen, uint16_t *port)
 {

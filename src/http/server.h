@@ -76,6 +76,15 @@ int http_server_route(struct http_server *srv, const char *method, const char *p
  *   cannot listen on 127.0.0.1:7472: Address already in use
  */
 int http_server_start(struct http_server *srv, const char *listen, char **err);
+/*
+ * The listen address of a host given alone (--metrics-host): host is a
+ * numeric IPv4 address, or an IPv6 address with or without brackets
+ * (with a %zone when link-local), and the port is listen's (an address
+ * as http_server_start() takes it).  0 and *out a malloc'd listen
+ * address ("192.0.2.1:7473", "[2001:db8::1]:7473"); -1 and *why a
+ * malloc'd reason (a name, a port given with the host, a bad listen).
+ */
+int http_listen_with_host(const char *listen, const char *host, char **out, char **why);
 /* The bound port once started (the ephemeral one for port 0), else 0. */
 uint16_t http_server_port(const struct http_server *srv);
 

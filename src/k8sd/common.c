@@ -11,6 +11,7 @@
 #include "base/hashmap.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "http/server.h"
 #include "k8sd/k8sd.h"
 
 void k8sd_micro_time(char *buf, size_t len)
@@ -438,4 +439,14 @@ void k8sd_cstate_free(struct k8sd_cstate *s)
 	free(s->component);
 	free(s->node);
 	free(s);
+}
+
+int k8sd_listen_with_host(const char *cmd, const char *listen, const char *host, char **out)
+{
+	char *why = NULL;
+	if (http_listen_with_host(listen, host, out, &why) == 0)
+		return 0;
+	fprintf(stderr, "ironlb %s: --metrics-host: %s\n", cmd, why);
+	free(why);
+	return -1;
 }

@@ -1197,10 +1197,13 @@ static void h_status(const struct http_request *req, struct http_response *resp,
 static void controller_usage(FILE *out)
 {
 	fputs("usage: ironlb controller [--kubeconfig FILE] [--metrics-listen ADDR:PORT]\n"
-	      "                         [--namespace NS] [--lb-class CLASS] [--log-level L]\n"
+	      "                         [--metrics-host ADDR] [--namespace NS]\n"
+	      "                         [--lb-class CLASS] [--log-level L]\n"
 	      "\n"
 	      "Give LoadBalancer Services addresses from the metallb.io IPAddressPools of\n"
-	      "NS (default metallb-system), writing status.loadBalancer.ingress.\n",
+	      "NS (default metallb-system), writing status.loadBalancer.ingress.\n"
+	      "--metrics-listen defaults to :7472; --metrics-host ADDR (IPv4 or IPv6, no\n"
+	      "port) serves on that address alone, at --metrics-listen's port.\n",
 	      out);
 }
 
@@ -1209,6 +1212,7 @@ int cmd_controller(int argc, char **argv)
 	static const struct option opts[] = {
 		{"kubeconfig", required_argument, NULL, 'k'},
 		{"metrics-listen", required_argument, NULL, 'm'},
+		{"metrics-host", required_argument, NULL, 'H'},
 		{"namespace", required_argument, NULL, 'n'},
 		{"lb-class", required_argument, NULL, 'c'},
 		{"log-level", required_argument, NULL, 'l'},
@@ -1216,12 +1220,14 @@ int cmd_controller(int argc, char **argv)
 		{0},
 	};
 	const char *kubeconfig = NULL, *listen = NULL, *ns = NULL, *lb_class = NULL;
+	const char *metrics_host = NULL;
 	int ch;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'k': kubeconfig = optarg; break;
 		case 'm': listen = optarg; break;
+		case 'H': metrics_host = optarg; break;
 		case 'n': ns = optarg; break;
 		case 'c': lb_class = optarg; break;
 		case 'l': {
@@ -1242,6 +1248,13 @@ int cmd_controller(int argc, char **argv)
 		fprintf(stderr, "ironlb controller: unexpected argument \"%s\"\n", argv[optind]);
 		return 2;
 	}
+	/* Static: reachable at an early exit, freed at the end. */
+	static char *listen_at;
+	if (metrics_host && k8sd_listen_with_host("controller", listen ? listen : ":7472",
+						  metrics_host, &listen_at) != 0)
+		return 2;
+	if (listen_at)
+		listen = listen_at;
 	if (!ns)
 		ns = getenv("METALLB_NAMESPACE");
 	if (!ns || !*ns)
@@ -1355,6 +1368,7 @@ int cmd_controller(int argc, char **argv)
 		req_free(c.reqs);
 	k8sd_events_forget();
 	http_server_free(c.http);
+	free(listen_at);
 	metrics_registry_free(c.reg);
 	alloc_free(c.alloc);
 	pipeline_live_free(&c.live);

@@ -1617,7 +1617,8 @@ static bool on_pending(void *arg)
 static void speaker_usage(FILE *out)
 {
 	fputs("usage: ironlb speaker --node-name NODE [--kubeconfig FILE]\n"
-	      "                      [--metrics-listen ADDR:PORT] [--namespace NS]\n"
+	      "                      [--metrics-listen ADDR:PORT] [--metrics-host ADDR]\n"
+	      "                      [--namespace NS]\n"
 	      "                      [--lb-class CLASS] [--install-vips] [--vip-device DEV]\n"
 	      "                      [--bgp-port PORT] [--member-port PORT]\n"
 	      "                      [--member-key FILE] [--member-timing NAME]\n"
@@ -1625,7 +1626,9 @@ static void speaker_usage(FILE *out)
 	      "\n"
 	      "Announce the addresses of LoadBalancer Services from this node over ARP/NDP\n"
 	      "and BGP, as the metallb.io configuration of NS (default metallb-system)\n"
-	      "says.  NODE defaults to $NODE_NAME.  --metrics-listen defaults to :7473.\n"
+	      "says.  NODE defaults to $NODE_NAME.  --metrics-listen defaults to :7473;\n"
+	      "--metrics-host ADDR (IPv4 or IPv6, no port) serves on that address alone,\n"
+	      "at --metrics-listen's port (e.g. the node's IP from status.hostIP).\n"
 	      "The failure detector between nodes listens on UDP --member-port (default\n"
 	      "7946); its key is the Secret NS/memberlist, key secretkey, or the text of\n"
 	      "--member-key FILE.  --member-timing default|fast: how fast it detects\n"
@@ -1642,6 +1645,7 @@ int cmd_speaker(int argc, char **argv)
 		{"node-name", required_argument, NULL, 'N'},
 		{"kubeconfig", required_argument, NULL, 'k'},
 		{"metrics-listen", required_argument, NULL, 'm'},
+		{"metrics-host", required_argument, NULL, 'H'},
 		{"namespace", required_argument, NULL, 'n'},
 		{"lb-class", required_argument, NULL, 'c'},
 		{"install-vips", no_argument, NULL, 'I'},
@@ -1657,7 +1661,7 @@ int cmd_speaker(int argc, char **argv)
 	};
 	const char *kubeconfig = NULL, *listen = NULL, *ns = NULL, *lb_class = NULL;
 	const char *node = NULL, *vip_device = NULL, *member_key_file = NULL;
-	const char *member_timing = NULL;
+	const char *member_timing = NULL, *metrics_host = NULL;
 	unsigned member_port = MEMBER_DEFAULT_PORT;
 	double gratuitous_interval = 0;
 	bool install_vips = false, bgp_port_set = false;
@@ -1669,6 +1673,7 @@ int cmd_speaker(int argc, char **argv)
 		case 'N': node = optarg; break;
 		case 'k': kubeconfig = optarg; break;
 		case 'm': listen = optarg; break;
+		case 'H': metrics_host = optarg; break;
 		case 'n': ns = optarg; break;
 		case 'c': lb_class = optarg; break;
 		case 'I': install_vips = true; break;
@@ -1741,6 +1746,13 @@ int cmd_speaker(int argc, char **argv)
 		fprintf(stderr, "ironlb speaker: unexpected argument \"%s\"\n", argv[optind]);
 		return 2;
 	}
+	/* Static: reachable at an early exit, freed at the end. */
+	static char *listen_at;
+	if (metrics_host && k8sd_listen_with_host("speaker", listen ? listen : ":7473",
+						  metrics_host, &listen_at) != 0)
+		return 2;
+	if (listen_at)
+		listen = listen_at;
 	if (!node || !*node)
 		node = getenv("NODE_NAME");
 	if (!node || !*node) {
@@ -1959,6 +1971,7 @@ int cmd_speaker(int argc, char **argv)
 	free(s.down);
 	free(s.key_problem);
 	free(s.instance);
+	free(listen_at);
 	log_info("stopped", NULL);
 	return 0;
 }

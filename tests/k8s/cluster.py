@@ -412,17 +412,19 @@ class Relay:
 # HTTP inside a namespace
 
 
-def http_get(ns: str, port: int, path: str, timeout: float = 5.0) -> tuple[int, str]:
-    """GET http://127.0.0.1:port/path inside namespace ns: (status, body)."""
+def http_get(ns: str, port: int, path: str, timeout: float = 5.0,
+             addr: str = "127.0.0.1") -> tuple[int, str]:
+    """GET http://addr:port/path inside namespace ns: (status, body)."""
     with labmod.netns(ns):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET,
+                          socket.SOCK_STREAM)
     s.settimeout(timeout)
     try:
-        s.connect(("127.0.0.1", port))
+        s.connect((addr, port))
     except OSError:
         s.close()
         raise
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    conn = http.client.HTTPConnection(addr, port, timeout=timeout)
     conn.sock = s
     try:
         conn.request("GET", path)

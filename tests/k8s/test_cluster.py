@@ -43,7 +43,11 @@ what it needs, so that a failure of one does not hide the others):
 9. a controller restart changes no address;
 10. an API server restart and a cut of every speaker connection (a forced
     relist) lose nothing: addresses stay answered and routed throughout,
-    and what changed meanwhile is picked up.
+    and what changed meanwhile is picked up;
+11. a speaker started as deploy/ironlb.yaml starts it, --metrics-host
+    with its node's IP (status.hostIP): /healthz answers there and only
+    there (not on the node namespace's 127.0.0.1 nor its IPv6 address),
+    and it announces as before.
 
 Every wait polls with a deadline; failures carry the speakers' and the
 controller's log tails.  At the end of the module every speaker and every
@@ -1420,3 +1424,50 @@ def test_apiserver_restart_and_forced_relist_lose_nothing(c):
         assert c.ingress(name) == [v4, v6]
     finally:
         c.kubectl("delete", "svc", "during-cut", "-n", "default", "--ignore-not-found")
+
+
+# ---------------------------------------------------------------------------
+# 11. the listener on the node's IP alone
+
+
+def test_speaker_metrics_host_binds_the_node_ip_alone(c):
+    got = guide(c)
+    node = sorted(c.nodes)[0]
+    sp = c.speakers[node]
+    ns = sp.host.ns
+    ip4, ip6 = c.node_v4(node), c.node_v6(node)
+    port = cl.SPEAKER_PORT
+    before = list(sp.extra)
+    assert sp.stop() is None, sp.problem
+    # as deploy/ironlb.yaml: --metrics-listen :7473 --metrics-host $(METALLB_HOST)
+    sp.restart(extra=before + ["--metrics-listen", f":{port}", "--metrics-host", ip4])
+    try:
+        def healthy():
+            sp.check()
+            try:
+                return cl.http_get(ns, port, "/healthz", addr=ip4)[0] == 200
+            except OSError:
+                return False
+        c.wait(healthy, 30, f"speaker {node} /healthz 200 on {ip4}:{port}")
+        for other in ("127.0.0.1", ip6):
+            try:
+                code = cl.http_get(ns, port, "/healthz", addr=other)
+            except ConnectionRefusedError:
+                continue
+            raise AssertionError(f"speaker {node} answers on {other}:{port}: {code}")
+        # it still does its work: it plans the Services and one node
+        # answers for them
+        v4, v6 = got["dual-stack-test-svc"]
+
+        def planned():
+            code, body = cl.http_get(ns, port, "/status", addr=ip4)
+            st = json.loads(body) if code == 200 else {}
+            return st.get("node") == node and \
+                v4 in {e.get("ip") for e in st.get("layer2", [])}
+        c.wait(planned, 20, f"speaker {node} /status on {ip4} plans {v4}")
+        owner = l2_owner(c, "dual-stack-test-svc")["status"]["node"]
+        c.wait_resolves_to(v4, owner)
+    finally:
+        assert sp.stop() is None, sp.problem
+        sp.restart(extra=before)
+        sp.wait_healthy()

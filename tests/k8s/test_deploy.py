@@ -174,12 +174,19 @@ def test_workloads(plane, deployed):
     pod = ds["spec"]["template"]["spec"]
     c = pod["containers"][0]
     assert pod["hostNetwork"] is True
-    assert c["args"] == ["speaker", "--node-name", "$(NODE_NAME)", "--metrics-listen", ":7473"]
+    assert c["args"] == ["speaker", "--node-name", "$(NODE_NAME)", "--metrics-listen", ":7473",
+                         "--metrics-host", "$(METALLB_HOST)"]
     # the failure detector's port, as MetalLB declares its memberlist port
     ports = {(p["name"], p["containerPort"], p.get("protocol", "TCP")) for p in c["ports"]}
     assert {("memberlist-tcp", 7946, "TCP"), ("memberlist-udp", 7946, "UDP")} <= ports, ports
     assert c["env"][0] == {"name": "NODE_NAME", "valueFrom": {"fieldRef": {
         "apiVersion": "v1", "fieldPath": "spec.nodeName"}}}
+    # the listener on the node's IP alone (the kubelet probes the Pod's IP,
+    # which for hostNetwork is the node's)
+    assert c["env"][1] == {"name": "METALLB_HOST", "valueFrom": {"fieldRef": {
+        "apiVersion": "v1", "fieldPath": "status.hostIP"}}}
+    assert "host" not in c["livenessProbe"]["httpGet"]
+    assert "host" not in c["readinessProbe"]["httpGet"]
     assert sorted(c["securityContext"]["capabilities"]["add"]) == \
         ["NET_ADMIN", "NET_BIND_SERVICE", "NET_RAW"]
     tolerated = {t["key"] for t in pod["tolerations"]}
