@@ -441,12 +441,20 @@ void k8sd_cstate_free(struct k8sd_cstate *s)
 	free(s);
 }
 
-int k8sd_listen_with_host(const char *cmd, const char *listen, const char *host, char **out)
+int k8sd_listen_address(const char *cmd, const char **listen, const char *dflt, const char *host,
+			char **owned)
 {
 	char *why = NULL;
-	if (http_listen_with_host(listen, host, out, &why) == 0)
+	*owned = NULL;
+	if (!*listen)
+		*listen = dflt;
+	if (!host)
 		return 0;
-	fprintf(stderr, "ironlb %s: --metrics-host: %s\n", cmd, why);
-	free(why);
-	return -1;
+	if (http_listen_with_host(*listen, host, owned, &why) != 0) {
+		fprintf(stderr, "ironlb %s: --metrics-host: %s\n", cmd, why);
+		free(why);
+		return -1;
+	}
+	*listen = *owned;
+	return 0;
 }

@@ -1250,11 +1250,8 @@ int cmd_controller(int argc, char **argv)
 	}
 	/* Static: reachable at an early exit, freed at the end. */
 	static char *listen_at;
-	if (metrics_host && k8sd_listen_with_host("controller", listen ? listen : ":7472",
-						  metrics_host, &listen_at) != 0)
+	if (k8sd_listen_address("controller", &listen, ":7472", metrics_host, &listen_at) != 0)
 		return 2;
-	if (listen_at)
-		listen = listen_at;
 	if (!ns)
 		ns = getenv("METALLB_NAMESPACE");
 	if (!ns || !*ns)
@@ -1310,7 +1307,7 @@ int cmd_controller(int argc, char **argv)
 	http_server_route(c.http, "GET", "/metrics", http_metrics_handler, c.reg);
 	http_server_route(c.http, "GET", "/healthz", h_healthz, &c);
 	http_server_route(c.http, "GET", "/status", h_status, &c);
-	if (http_server_start(c.http, listen ? listen : ":7472", &err) != 0) {
+	if (http_server_start(c.http, listen, &err) != 0) {
 		fprintf(stderr, "ironlb controller: %s\n", err);
 		free(err);
 		return 1;

@@ -159,9 +159,12 @@ void k8sd_feed_config(struct pipeline *p, struct k8s_reflector *const *refl, siz
 bool k8sd_step(struct pipeline *p, struct alloc *a, struct pipeline_live *live,
 	       struct k8sd_cstate *cs, json_t **verdict, struct pipeline_step *st);
 
-/* --metrics-host of `cmd` (speaker, controller) joined with the port of
- * listen (http_listen_with_host()): 0 and *out malloc'd, or -1 after
- * saying why on stderr (exit code 2). */
-int k8sd_listen_with_host(const char *cmd, const char *listen, const char *host, char **out);
+/* The listen address of `cmd` (speaker, controller): *listen
+ * (--metrics-listen) or dflt, with --metrics-host `host` (NULL: none)
+ * put in its place (http_listen_with_host()); *listen is set to it and
+ * *owned is what the caller frees (NULL when nothing was allocated).
+ * -1 after saying why on stderr (exit code 2). */
+int k8sd_listen_address(const char *cmd, const char **listen, const char *dflt, const char *host,
+			char **owned);
 
 #endif

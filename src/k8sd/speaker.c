@@ -1748,11 +1748,8 @@ int cmd_speaker(int argc, char **argv)
 	}
 	/* Static: reachable at an early exit, freed at the end. */
 	static char *listen_at;
-	if (metrics_host && k8sd_listen_with_host("speaker", listen ? listen : ":7473",
-						  metrics_host, &listen_at) != 0)
+	if (k8sd_listen_address("speaker", &listen, ":7473", metrics_host, &listen_at) != 0)
 		return 2;
-	if (listen_at)
-		listen = listen_at;
 	if (!node || !*node)
 		node = getenv("NODE_NAME");
 	if (!node || !*node) {
@@ -1875,7 +1872,7 @@ int cmd_speaker(int argc, char **argv)
 	http_server_route(s.http, "GET", "/metrics", http_metrics_handler, s.reg);
 	http_server_route(s.http, "GET", "/healthz", h_healthz, &s);
 	http_server_route(s.http, "GET", "/status", h_status, &s);
-	if (http_server_start(s.http, listen ? listen : ":7473", &err) != 0) {
+	if (http_server_start(s.http, listen, &err) != 0) {
 		fprintf(stderr, "ironlb speaker: %s\n", err);
 		free(err);
 		return 1;

@@ -360,12 +360,9 @@ def test_speaker_metrics_and_configuration_state(c):
 
 
 def proc_status(pid) -> dict:
-    out = {}
+    """/proc/PID/status as {field: value}."""
     with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            k, _, v = line.partition(":")
-            out[k] = v.strip()
-    return out
+        return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
 
 
 def test_speakers_and_controller_run_under_seccomp(c):
