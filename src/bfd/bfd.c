@@ -162,6 +162,35 @@ static struct ip_addr from_sockaddr(const struct sockaddr_storage *ss)
 	return ip_from_bytes(IP_FAMILY_V6, ((const struct sockaddr_in6 *)ss)->sin6_addr.s6_addr);
 }
 
+/* One datagram with its addresses and ancillary data, for the receive
+ * loops below (the echo reflector sends it back through mh). */
+struct rx_buf {
+	uint8_t buf[512];
+	union {
+		char c[256];
+		struct cmsghdr align;
+	} ctl;
+	struct sockaddr_storage from;
+	struct iovec iov;
+	struct msghdr mh;
+};
+
+/* Receives one datagram into r without blocking and fills m's source,
+ * destination, interface and TTL; its length, or -1 when none waits. */
+static ssize_t rx_recv(int fd, struct rx_buf *r, struct bfd_rx_meta *m)
+{
+	r->iov = (struct iovec){ r->buf, sizeof(r->buf) };
+	r->mh = (struct msghdr){ .msg_name = &r->from, .msg_namelen = sizeof(r->from),
+				 .msg_iov = &r->iov, .msg_iovlen = 1,
+				 .msg_control = r->ctl.c, .msg_controllen = sizeof(r->ctl.c) };
+	ssize_t n = recvmsg(fd, &r->mh, MSG_DONTWAIT);
+	if (n < 0)
+		return -1;
+	m->src = from_sockaddr(&r->from);
+	parse_cmsgs(&r->mh, m);
+	return n;
+}
+
 static void rx_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct bfd_sock *k = w->data;
@@ -169,27 +198,16 @@ static void rx_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 	/* Bounded, so that one busy socket cannot starve the loop. */
 	for (int i = 0; i < 64; i++) {
-		uint8_t buf[512];
-		union {
-			char c[256];
-			struct cmsghdr align;
-		} ctl;
-		struct sockaddr_storage from;
-		struct iovec iov = { buf, sizeof(buf) };
-		struct msghdr mh = { .msg_name = &from, .msg_namelen = sizeof(from),
-				     .msg_iov = &iov, .msg_iovlen = 1,
-				     .msg_control = ctl.c, .msg_controllen = sizeof(ctl.c) };
+		struct rx_buf r;
 		struct bfd_rx_meta m = { .ttl = -1, .multihop = k->multihop };
 		struct bfd_session *s;
 		struct bfd_pkt p;
 		enum bfd_pkt_err e;
-		ssize_t n = recvmsg(k->fd, &mh, MSG_DONTWAIT);
+		ssize_t n = rx_recv(k->fd, &r, &m);
 
 		if (n < 0)
 			return;
-		m.src = from_sockaddr(&from);
-		parse_cmsgs(&mh, &m);
-		e = bfd_pkt_decode(buf, (size_t)n, &p);
+		e = bfd_pkt_decode(r.buf, (size_t)n, &p);
 		if (e != BFD_PKT_OK) {
 			drop(b, e, &m);
 			/* Counted on the session of its addresses, if any. */
@@ -229,24 +247,14 @@ static void echo_reflect_cb(struct ev_loop *loop, ev_io *w, int revents)
 	struct bfd *b = k->b;
 
 	for (int i = 0; i < 64; i++) {
-		uint8_t buf[512];
-		union {
-			char c[256];
-			struct cmsghdr align;
-		} ctl;
-		struct sockaddr_storage from;
-		struct iovec iov = { buf, sizeof(buf) };
-		struct msghdr mh = { .msg_name = &from, .msg_namelen = sizeof(from),
-				     .msg_iov = &iov, .msg_iovlen = 1,
-				     .msg_control = ctl.c, .msg_controllen = sizeof(ctl.c) };
+		struct rx_buf r;
+		struct msghdr *mh = &r.mh;
 		struct bfd_rx_meta m = { .ttl = -1 };
 		const struct bfd_session *s = NULL;
-		ssize_t n = recvmsg(k->fd, &mh, MSG_DONTWAIT);
+		ssize_t n = rx_recv(k->fd, &r, &m);
 
 		if (n < 0)
 			return;
-		m.src = from_sockaddr(&from);
-		parse_cmsgs(&mh, &m);
 		if (m.ttl != 255)
 			continue;
 		for (size_t j = 0; j < b->n && !s; j++) {
@@ -265,9 +273,9 @@ static void echo_reflect_cb(struct ev_loop *loop, ev_io *w, int revents)
 		} out;
 		int hops = 254;
 		memset(&out, 0, sizeof(out));
-		mh.msg_iov->iov_len = (size_t)n;
-		mh.msg_control = out.c;
-		mh.msg_flags = 0;
+		mh->msg_iov->iov_len = (size_t)n;
+		mh->msg_control = out.c;
+		mh->msg_flags = 0;
 		struct cmsghdr *c = (struct cmsghdr *)out.c;
 		if (k->af == AF_INET) {
 			struct in_pktinfo pi = { 0 };
@@ -282,7 +290,7 @@ static void echo_reflect_cb(struct ev_loop *loop, ev_io *w, int revents)
 			c->cmsg_type = IP_TTL;
 			c->cmsg_len = CMSG_LEN(sizeof(int));
 			memcpy(CMSG_DATA(c), &hops, sizeof(int));
-			mh.msg_controllen = CMSG_SPACE(sizeof(pi)) + CMSG_SPACE(sizeof(int));
+			mh->msg_controllen = CMSG_SPACE(sizeof(pi)) + CMSG_SPACE(sizeof(int));
 		} else {
 			struct in6_pktinfo pi = { 0 };
 			pi.ipi6_ifindex = (unsigned)m.ifindex;
@@ -296,9 +304,9 @@ static void echo_reflect_cb(struct ev_loop *loop, ev_io *w, int revents)
 			c->cmsg_type = IPV6_HOPLIMIT;
 			c->cmsg_len = CMSG_LEN(sizeof(int));
 			memcpy(CMSG_DATA(c), &hops, sizeof(int));
-			mh.msg_controllen = CMSG_SPACE(sizeof(pi)) + CMSG_SPACE(sizeof(int));
+			mh->msg_controllen = CMSG_SPACE(sizeof(pi)) + CMSG_SPACE(sizeof(int));
 		}
-		if (sendmsg(k->fd, &mh, MSG_DONTWAIT) < 0)
+		if (sendmsg(k->fd, mh, MSG_DONTWAIT) < 0)
 			log_debug("bfd echo reflect failed", "peer", bfd_session_name(s), "error",
 				  strerror(errno), NULL);
 	}

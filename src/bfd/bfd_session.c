@@ -160,25 +160,6 @@ static void cfg_release(struct bfd_session_cfg *c)
 /* ------------------------------------------------------------------ */
 /* socket */
 
-static socklen_t to_sockaddr(const struct ip_addr *a, uint16_t port, int scope,
-			     struct sockaddr_storage *ss)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (a->family == IP_FAMILY_V4) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(port);
-		ip_to_bytes(a, (uint8_t *)&sin->sin_addr);
-		return sizeof(*sin);
-	}
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-	sin6->sin6_family = AF_INET6;
-	sin6->sin6_port = htons(port);
-	ip_to_bytes(a, sin6->sin6_addr.s6_addr);
-	sin6->sin6_scope_id = (uint32_t)scope;
-	return sizeof(*sin6);
-}
-
 static bool is_link_local(const struct ip_addr *a)
 {
 	return a->family == IP_FAMILY_V6 && (uint16_t)(a->v >> 112) >> 6 == 0xfe80 >> 6;
@@ -242,16 +223,20 @@ static int open_tx(struct bfd_session *s)
 		if (getrandom(&r16, sizeof(r16), 0) != sizeof(r16))
 			r16 = (uint16_t)rand();
 		s->src_port = (uint16_t)(SRC_PORT_MIN + r16 % (SRC_PORT_MAX - SRC_PORT_MIN + 1));
-		sl = to_sockaddr(c->has_local ? &c->local : &any, s->src_port,
-				 c->has_local && is_link_local(&c->local) ? s->ifindex : 0, &ss);
+		sl = (socklen_t)ip_to_sockaddr(c->has_local ? &c->local : &any, s->src_port,
+					       c->has_local && is_link_local(&c->local)
+						       ? (uint32_t)s->ifindex
+						       : 0,
+					       &ss);
 		rc = bind(fd, (struct sockaddr *)&ss, sl);
 		if (rc == 0 || errno != EADDRINUSE)
 			break;
 	}
 	if (rc < 0)
 		goto fail;
-	s->peer_sl = to_sockaddr(&c->peer, peer_port(s),
-				 is_link_local(&c->peer) ? s->ifindex : 0, &s->peer_sa);
+	s->peer_sl = (socklen_t)ip_to_sockaddr(&c->peer, peer_port(s),
+					       is_link_local(&c->peer) ? (uint32_t)s->ifindex : 0,
+					       &s->peer_sa);
 	s->fd = fd;
 	s->open_errno = 0;
 	return 0;

@@ -218,25 +218,6 @@ static int sa_to_ip(const struct sockaddr_storage *ss, struct ip_addr *a, uint16
 	return -1;
 }
 
-static socklen_t ip_to_sa(const struct ip_addr *a, uint16_t port, uint32_t scope,
-			  struct sockaddr_storage *ss)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (a->family == IP_FAMILY_V4) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(port);
-		ip_to_bytes(a, (uint8_t *)&sin->sin_addr);
-		return sizeof(*sin);
-	}
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-	sin6->sin6_family = AF_INET6;
-	sin6->sin6_port = htons(port);
-	sin6->sin6_scope_id = scope;
-	ip_to_bytes(a, sin6->sin6_addr.s6_addr);
-	return sizeof(*sin6);
-}
-
 void bgp_session_format_peer(char *buf, size_t len, const struct ip_addr *a, uint16_t port)
 {
 	char ip[IP_STR_MAX];
@@ -739,17 +720,17 @@ static void start_connect(struct bgp_session *s)
 	set_ttl(s, fd);
 	if (s->cfg.has_source_address) {
 		what = "bind to sourceAddress";
-		sl = ip_to_sa(&s->cfg.source_address, 0, 0, &ss);
+		sl = (socklen_t)ip_to_sockaddr(&s->cfg.source_address, 0, 0, &ss);
 		if (bind(fd, (struct sockaddr *)&ss, sl) < 0)
 			goto fail;
 	}
 	what = "connect";
 	/* A link-local peer is reached through its interface. */
-	sl = ip_to_sa(&s->cfg.peer_address, s->cfg.peer_port,
-		      is_link_local6(&s->cfg.peer_address) && s->cfg.interface
-			      ? if_nametoindex(s->cfg.interface)
-			      : 0,
-		      &ss);
+	sl = (socklen_t)ip_to_sockaddr(&s->cfg.peer_address, s->cfg.peer_port,
+				       is_link_local6(&s->cfg.peer_address) && s->cfg.interface
+					       ? if_nametoindex(s->cfg.interface)
+					       : 0,
+				       &ss);
 	if (connect(fd, (struct sockaddr *)&ss, sl) < 0 && errno != EINPROGRESS)
 		goto fail;
 	s->conn = conn_new(s, fd, true);

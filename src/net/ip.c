@@ -17,9 +17,12 @@
  */
 #include "net/ip.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "base/util.h"
 
@@ -573,6 +576,25 @@ struct ip_addr ip_from_bytes(enum ip_family f, const uint8_t *bytes)
 		a.v = a.v << 8 | bytes[i];
 	a.family = f;
 	return a;
+}
+
+size_t ip_to_sockaddr(const struct ip_addr *a, uint16_t port, uint32_t scope,
+		      struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (a->family == IP_FAMILY_V4) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		ip_to_bytes(a, (uint8_t *)&sin->sin_addr);
+		return sizeof(*sin);
+	}
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+	sin6->sin6_family = AF_INET6;
+	sin6->sin6_port = htons(port);
+	sin6->sin6_scope_id = scope;
+	ip_to_bytes(a, sin6->sin6_addr.s6_addr);
+	return sizeof(*sin6);
 }
 
 struct ip_addr ip_v4(uint32_t host_order)

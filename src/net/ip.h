@@ -71,6 +71,11 @@ struct ip_addr ip_mask(const struct ip_addr *a, unsigned len);
 /* Network order bytes: 4 for IPv4, 16 for IPv6. */
 void ip_to_bytes(const struct ip_addr *a, uint8_t *out); /* 4 or 16 bytes */
 struct ip_addr ip_from_bytes(enum ip_family f, const uint8_t *bytes);
+/* *ss zeroed and set to a's family, a and port (an IPv6 scope id for a
+ * link-local peer); returns its length for bind()/connect()/sendto(). */
+struct sockaddr_storage;
+size_t ip_to_sockaddr(const struct ip_addr *a, uint16_t port, uint32_t scope,
+		      struct sockaddr_storage *ss);
 struct ip_addr ip_v4(uint32_t host_order);
 bool ip_is_v4_mapped(const struct ip_addr *a);   /* ::ffff:a.b.c.d */
 
