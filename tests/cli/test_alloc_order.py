@@ -10,7 +10,8 @@
 """
 import pytest
 
-from conftest import run_ironlb
+from conftest import poll, run_ironlb
+from test_manifest_watch import Run
 
 POOL = """apiVersion: metallb.io/v1beta1
 kind: IPAddressPool
@@ -172,3 +173,65 @@ def test_a_held_address_stays_with_its_holder(tmp_path):
     assert got["default/zeta"]["ingress"] == [IP]
     assert '"default/zeta" keeps it: it held the address already' in \
         got["default/alpha"]["events"][-1]["message"]
+
+
+# ---------------------------------------------------------------------------
+# the same in `ironlb run`, through changes and a restart
+
+def put(d, fname, docs):
+    """Write a manifest whole (renamed into place, as an editor would)."""
+    tmp = d / f".{fname}.tmp"
+    tmp.write_text("---\n".join(docs))
+    tmp.rename(d / fname)
+
+
+def test_run_follows_both_rules(tmp_path):
+    d = tmp_path / "manifests"
+    d.mkdir()
+    state = tmp_path / "state.json"
+    put(d, "00-pools.yaml", [P, pool("aaa-general", "10.2.0.0/30"),
+                             pool("zzz-team-a", "10.1.0.0/30", ["namespaces: [team-a]"])])
+    put(d, "10-first.yaml", [service("zeta", ip=IP)])
+    put(d, "20-second.yaml", [service("alpha", ip=IP), service("web", ns="team-a")])
+
+    def services(run):
+        st = run.status() or {}
+        return {f'{s["namespace"]}/{s["name"]}': s for s in st.get("services", [])}
+
+    def failure(run, key):
+        s = services(run).get(key)
+        if not s or s["ingress"] or not s["events"]:
+            return None
+        return s["events"][-1]["message"]
+
+    run = Run(tmp_path, d, "--state", state)
+    try:
+        poll(lambda: services(run).get("default/zeta", {}).get("ingress") == [IP], 30,
+             "zeta gets the address it asked for first")
+        msg = poll(lambda: failure(run, "default/alpha"), 30, "alpha's failure")
+        assert '"default/zeta" keeps it: asked first (read earlier' in msg, msg
+        assert services(run)["team-a/web"]["pools"] == ["zzz-team-a"]
+
+        # A Service added later in a file that sorts first asked later.
+        put(d, "05-late.yaml", [service("beta", ip=IP)])
+        msg = poll(lambda: failure(run, "default/beta"), 30, "beta's failure")
+        assert '"default/zeta" keeps it' in msg, msg
+        # The winner goes: the address goes to alpha, which asked before beta.
+        (d / "10-first.yaml").unlink()
+        poll(lambda: services(run).get("default/alpha", {}).get("ingress") == [IP], 30,
+             "alpha takes the address")
+        msg = poll(lambda: failure(run, "default/beta"), 30, "beta still fails")
+        assert '"default/alpha" keeps it' in msg, msg
+    finally:
+        run.stop()
+
+    # A restart (the state file says who holds what) keeps it with alpha,
+    # although beta's file is read first now.
+    run = Run(tmp_path, d, "--state", state)
+    try:
+        poll(lambda: services(run).get("default/alpha", {}).get("ingress") == [IP], 30,
+             "alpha keeps the address across a restart")
+        msg = poll(lambda: failure(run, "default/beta"), 30, "beta's failure")
+        assert '"default/alpha" keeps it: it held the address already' in msg, msg
+    finally:
+        run.stop()
