@@ -934,10 +934,12 @@ static const char *contest_reason(const struct rec *r, const struct rec *h)
 /* sharing_conflict() for an address the Service asks for or holds, and
  * why the holder it names keeps the address. */
 static char *contest_conflict(const struct alloc *a, const struct rec *r,
-			      const struct ip_addr *addr)
+			      const struct ip_addr *addr, const struct rec **holder)
 {
 	const struct rec *h = NULL;
 	char *w = sharing_conflict(a, r, addr, &h);
+	if (holder)
+		*holder = h;
 	if (!w || !h)
 		return w;
 	char *out = xasprintf("%s; \"%s/%s\" keeps it: %s", w, rec_ns(h), rec_name(h),
@@ -1204,7 +1206,8 @@ static int pick_auto(const struct alloc *a, const struct service *svc, struct ns
 /* Whether a requested address can be had. */
 static int check_requested(const struct alloc *a, const struct service *svc,
 			   struct nsctx *nsl, const struct rec *r,
-			   const struct ip_addr *addr, long *pool, char **why)
+			   const struct ip_addr *addr, long *pool, char **why,
+			   const struct rec **holder)
 {
 	char ab[IP_STR_MAX];
 	fmt_ip(addr, ab);
@@ -1234,7 +1237,7 @@ static int check_requested(const struct alloc *a, const struct service *svc,
 		free(names);
 		return -1;
 	}
-	if ((w = contest_conflict(a, r, addr))) {
+	if ((w = contest_conflict(a, r, addr, holder))) {
 		*why = w;
 		return -1;
 	}
@@ -1279,7 +1282,7 @@ static int check_held(const struct alloc *a, const struct service *svc, struct n
 		free(names);
 		return -1;
 	}
-	if ((w = contest_conflict(a, r, addr))) {
+	if ((w = contest_conflict(a, r, addr, NULL))) {
 		*why = w;
 		return -1;
 	}
@@ -1618,6 +1621,7 @@ void alloc_result_free(struct alloc_result *r)
 		free(r->events[i].message);
 	}
 	free(r->events);
+	free(r->held_by);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -1654,6 +1658,8 @@ struct call {
 	struct rec *r;
 	struct nsctx ns;
 	bool requested;         /* exact addresses asked for, and parsable */
+	const struct rec *held_by; /* keeps an address asked for (the first) */
+	struct ip_addr held_addr;
 	size_t n;
 	struct slot s[2];       /* ingress order */
 };
@@ -1792,9 +1798,14 @@ static void find_missing(struct call *c)
 		int fi = fam_idx(sl->fam);
 		int rc;
 		if (c->requested) {
+			const struct rec *h = NULL;
 			rc = check_requested(c->a, c->svc, &c->ns, c->r, sl->req, &sl->pool,
-					     &sl->why);
+					     &sl->why, &h);
 			sl->addr = *sl->req;
+			if (h && !c->held_by) {
+				c->held_by = h;
+				c->held_addr = *sl->req;
+			}
 		} else if (c->svc->npool_names) {
 			rc = pick_pinned(c->a, c->svc, &c->ns, c->r, fi, &sl->addr, &sl->pool,
 					 &sl->why);
@@ -1969,6 +1980,10 @@ int alloc_service(struct alloc *a, const struct model *m, const struct service *
 	if (fail_msg)
 		add_event(out, "Warning", "AllocationFailed",
 			  "Failed to allocate IP for \"%s\": %s", key, fail_msg);
+	if (fail && c.held_by) {
+		out->held_by = xasprintf("%s/%s", rec_ns(c.held_by), rec_name(c.held_by));
+		out->held_addr = c.held_addr;
+	}
 
 	/* Commit. */
 	r->naddrs = 0;

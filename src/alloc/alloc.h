@@ -53,6 +53,11 @@ struct alloc_result {
 	struct alloc_event *events;
 	bool changed;              /* addresses differ from what the Service held */
 	bool ours;                 /* a LoadBalancer Service of our class */
+	/* It failed because another Service keeps an address it asked for
+	 * (asked first, or held it already): that Service ("ns/name") and
+	 * the address; NULL otherwise. */
+	char *held_by;
+	struct ip_addr held_addr;
 };
 
 struct alloc *alloc_new(void);

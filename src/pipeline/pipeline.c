@@ -1567,6 +1567,31 @@ void pipeline_allocate(struct pipeline_pass *ps, struct alloc *a)
 	}
 }
 
+size_t pipeline_contest_warnings(struct pipeline_pass *ps)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < ps->nresults && i < ps->model.nservices; i++) {
+		const struct alloc_result *r = &ps->results[i];
+		if (!r->held_by)
+			continue;
+		const struct service *svc = &ps->model.services[i];
+		char ab[IP_STR_MAX];
+		/* The model's trees are dropped by now: the Service's line. */
+		model_diag(&ps->diags, DIAG_WARNING, &svc->meta, NULL,
+			   "asks for %s (spec.loadBalancerIP or the loadBalancerIPs "
+			   "annotation), which Service %s keeps (it asked first, or held it): "
+			   "this Service gets no address until %s lets it go; to share the "
+			   "address give both the same metallb.io/allow-shared-ip key and "
+			   "different ports (and, with externalTrafficPolicy Local, the same "
+			   "selector)",
+			   ip_format(&r->held_addr, ab), r->held_by, r->held_by);
+		n++;
+	}
+	if (n)
+		diag_sort(&ps->diags);
+	return n;
+}
+
 void pipeline_pass_free(struct pipeline_pass *ps)
 {
 	for (size_t i = 0; i < ps->nresults; i++)

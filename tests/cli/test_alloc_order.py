@@ -8,6 +8,8 @@
    of reading (file order, then document order), never name order; the
    other's AllocationFailed event names the winner and why.
 """
+import pathlib
+
 import pytest
 
 from conftest import poll, run_ironlb
@@ -157,10 +159,31 @@ def test_who_keeps_a_contested_address(tmp_path, name, files, winner, loser, wor
     assert f'"{winner}" keeps it' in ev["message"]
 
 
+@pytest.mark.parametrize("name,files,winner,loser,words", CONTESTS,
+                         ids=[c[0] for c in CONTESTS])
+def test_check_warns_about_a_contested_address(tmp_path, name, files, winner, loser, words):
+    for fname, docs in files.items():
+        (tmp_path / fname).write_text("---\n".join(docs))
+    r = run_ironlb("check", tmp_path)
+    assert r.rc == 0, r.out + r.err
+    warn = [l for l in r.lines() if ": warning: Service " in l]
+    ns, nm = loser.split("/")
+    assert len(warn) == 1 and f"warning: Service {ns}/{nm}: asks for {IP}" in warn[0], r.out
+    assert f"which Service {winner} keeps" in warn[0], warn
+    # file:line of the loser's document
+    where = warn[0].split(": warning:")[0]
+    fname, line = where.rsplit(":", 1)
+    text = (tmp_path / pathlib.Path(fname).name).read_text().splitlines()
+    assert f"name: {nm}" in "\n".join(text[int(line) - 1:int(line) + 3]), (where, text)
+    assert run_ironlb("check", "-W", tmp_path).rc == 1
+
+
 def test_shareable_services_both_get_the_address(tmp_path):
     got = plan_dir(tmp_path, {"00.yaml": [P], "svc.yaml": [
         service("zeta", ip=IP, key="k", port=80), service("alpha", ip=IP, key="k", port=81)]})
     assert got["default/zeta"]["ingress"] == got["default/alpha"]["ingress"] == [IP]
+    r = run_ironlb("check", tmp_path)
+    assert r.rc == 0 and ": warning:" not in r.out, r.out
 
 
 def test_a_held_address_stays_with_its_holder(tmp_path):
