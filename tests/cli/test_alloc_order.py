@@ -227,24 +227,25 @@ def test_run_follows_both_rules(tmp_path):
             return None
         return s["events"][-1]["message"]
 
+    def holds(run, key, what):
+        poll(lambda: services(run).get(key, {}).get("ingress") == [IP], 30, what)
+
+    def fails(run, key, words):
+        poll(lambda: words in (failure(run, key) or ""), 30, f"{key}: {words}")
+
     run = Run(tmp_path, d, "--state", state)
     try:
-        poll(lambda: services(run).get("default/zeta", {}).get("ingress") == [IP], 30,
-             "zeta gets the address it asked for first")
-        msg = poll(lambda: failure(run, "default/alpha"), 30, "alpha's failure")
-        assert '"default/zeta" keeps it: asked first (read earlier' in msg, msg
+        holds(run, "default/zeta", "zeta gets the address it asked for first")
+        fails(run, "default/alpha", '"default/zeta" keeps it: asked first (read earlier')
         assert services(run)["team-a/web"]["pools"] == ["zzz-team-a"]
 
         # A Service added later in a file that sorts first asked later.
         put(d, "05-late.yaml", [service("beta", ip=IP)])
-        msg = poll(lambda: failure(run, "default/beta"), 30, "beta's failure")
-        assert '"default/zeta" keeps it' in msg, msg
+        fails(run, "default/beta", '"default/zeta" keeps it')
         # The winner goes: the address goes to alpha, which asked before beta.
         (d / "10-first.yaml").unlink()
-        poll(lambda: services(run).get("default/alpha", {}).get("ingress") == [IP], 30,
-             "alpha takes the address")
-        msg = poll(lambda: failure(run, "default/beta"), 30, "beta still fails")
-        assert '"default/alpha" keeps it' in msg, msg
+        holds(run, "default/alpha", "alpha takes the address")
+        fails(run, "default/beta", '"default/alpha" keeps it')
     finally:
         run.stop()
 
@@ -252,9 +253,7 @@ def test_run_follows_both_rules(tmp_path):
     # although beta's file is read first now.
     run = Run(tmp_path, d, "--state", state)
     try:
-        poll(lambda: services(run).get("default/alpha", {}).get("ingress") == [IP], 30,
-             "alpha keeps the address across a restart")
-        msg = poll(lambda: failure(run, "default/beta"), 30, "beta's failure")
-        assert '"default/alpha" keeps it: it held the address already' in msg, msg
+        holds(run, "default/alpha", "alpha keeps the address across a restart")
+        fails(run, "default/beta", '"default/alpha" keeps it: it held the address already')
     finally:
         run.stop()
