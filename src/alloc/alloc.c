@@ -462,8 +462,8 @@ static int rec_cmp(const void *x, const void *y)
 	return c ? c : strcmp(rec_name(a), rec_name(b));
 }
 
-/* The order alloc_run_all() serves Services in after the holders: who
- * asked first, then namespace/name. */
+/* Who asked first (service_asked_cmp()), then namespace/name: the order
+ * alloc_run_all() serves the holders in, then the others. */
 static int rec_asked_cmp(const struct rec *a, const struct rec *b)
 {
 	int c = service_asked_cmp(a->created_us, a->seen, b->created_us, b->seen);
