@@ -561,6 +561,16 @@ static const struct scenario scenarios[] = {
 			 {"10.0.0.2", "aa-general", 0, "IPAllocated"}},
 	},
 	{
+		/* A documented difference: MetalLB never picks such a pool by
+		 * itself; here it selects every Service (what the priority asks). */
+		.name = "serviceAllocation with only a priority selects every Service",
+		.pools = {{.name = "aa-general", .addresses = "10.0.0.0/30"},
+			  {.name = "zz-prio", .addresses = "10.0.9.0/32", .priority = 2}},
+		.svcs = {{.name = "s1"}, {.name = "s2", .ns = "other"}},
+		.want = {{"10.0.9.0", "zz-prio", 0, "IPAllocated"},
+			 {"10.0.0.0", "aa-general", 0, "IPAllocated"}},
+	},
+	{
 		.name = "selecting pools: priority first, unset after, then name",
 		.pools = {{.name = "general", .addresses = "10.0.0.0/30"},
 			  {.name = "d-unset", .addresses = "10.0.4.0/32", .namespaces = "t"},
