@@ -124,6 +124,9 @@ struct rec {
 	/* Adopted by alloc_run_all() before any Service allocates: what the
 	 * Service's status said it held (alloc_service() judges these). */
 	struct ip_addr *adopt;  /* two, allocated only while adopting */
+	/* When the Service asked (service_asked_cmp()): who keeps an address
+	 * two Services want, and the order in which waiting ones are served. */
+	uint64_t created_us, seen;
 	unsigned mark;
 	/* Index + 1 in alloc.waiters, the Services waiting for addresses
 	 * (failed, or short of a family under PreferDualStack) that a freed
@@ -238,7 +241,7 @@ struct alloc {
 	char *lb_class;
 	size_t npools;
 	struct apool *pools;    /* name order */
-	size_t *auto_order;     /* pool indices: priority, then name */
+	size_t *auto_order;     /* pool indices: serviceAllocation, priority, name */
 	size_t nix[2];
 	struct range_ix *ix[2];
 	struct hashmap recs, keys;   /* rec, shkey */
@@ -457,6 +460,14 @@ static int rec_cmp(const void *x, const void *y)
 	const struct rec *a = *(struct rec *const *)x, *b = *(struct rec *const *)y;
 	int c = strcmp(rec_ns(a), rec_ns(b));
 	return c ? c : strcmp(rec_name(a), rec_name(b));
+}
+
+/* Who asked first (service_asked_cmp()), then namespace/name: the order
+ * alloc_run_all() serves the holders in, then the others. */
+static int rec_asked_cmp(const struct rec *a, const struct rec *b)
+{
+	int c = service_asked_cmp(a->created_us, a->seen, b->created_us, b->seen);
+	return c ? c : rec_cmp(&a, &b);
 }
 
 /* --- sharing keys --- */
@@ -822,6 +833,8 @@ static bool class_matches(const struct alloc *a, const struct service *svc)
 static void rec_set_params(struct rec *r, const struct service *svc)
 {
 	rec_free_params(r);
+	r->created_us = svc->created_us;
+	r->seen = svc->seen;
 	if (svc->sharing_key && *svc->sharing_key)
 		r->sharing_key = xstrdup(svc->sharing_key);
 	if (svc->external_traffic_policy && strcmp(svc->external_traffic_policy, "Local") == 0) {
@@ -878,7 +891,7 @@ static char *holder_conflict(const struct rec *r, const struct rec *h, const cha
  * is the first by namespace/name that r clashes with, so that the reason
  * does not depend on the order in which the holders came. */
 static char *sharing_conflict(const struct alloc *a, const struct rec *r,
-			      const struct ip_addr *addr)
+			      const struct ip_addr *addr, const struct rec **holder)
 {
 	const void *x = holders_find(a, addr);
 	if (!x)
@@ -898,7 +911,41 @@ static char *sharing_conflict(const struct alloc *a, const struct rec *r,
 		why = w;
 		best = h;
 	}
+	if (holder)
+		*holder = best;
 	return why;
+}
+
+/* Why holder h, and not r, keeps an address both want: it asked first
+ * (rec_asked_cmp()), or it held the address before r asked for it
+ * (holding wins: an address is never taken from a Service that has it). */
+static const char *contest_reason(const struct rec *r, const struct rec *h)
+{
+	if (rec_asked_cmp(h, r) > 0)
+		return "it held the address already";
+	if (h->created_us && h->created_us != r->created_us)
+		return r->created_us ? "asked first (older creationTimestamp)"
+				     : "asked first (it has a creationTimestamp, this Service none)";
+	if (h->seen != r->seen)
+		return "asked first (read earlier: file order, then document order)";
+	return "asked first (earlier in namespace/name order)";
+}
+
+/* sharing_conflict() for an address the Service asks for or holds, and
+ * why the holder it names keeps the address. */
+static char *contest_conflict(const struct alloc *a, const struct rec *r,
+			      const struct ip_addr *addr, const struct rec **holder)
+{
+	const struct rec *h = NULL;
+	char *w = sharing_conflict(a, r, addr, &h);
+	if (holder)
+		*holder = h;
+	if (!w || !h)
+		return w;
+	char *out = xasprintf("%s; \"%s/%s\" keeps it: %s", w, rec_ns(h), rec_name(h),
+			      contest_reason(r, h));
+	free(w);
+	return out;
 }
 
 static const struct labels no_labels;
@@ -1026,7 +1073,7 @@ static int pool_pick(const struct alloc *a, const struct apool *p, int fi, const
 				/* The index answers for key, backend and ports;
 				 * the full check stays the judge. */
 				char *why = pool_avoids(p, &cand) ? xstrdup("avoided")
-								  : sharing_conflict(a, r, &cand);
+								  : sharing_conflict(a, r, &cand, NULL);
 				if (!why) {
 					*out = cand;
 					return 0;
@@ -1111,7 +1158,8 @@ static char *auto_refusal(const struct apool *p, const struct service *svc, stru
 }
 
 /* An address from the pools open to automatic assignment that admit the
- * Service, by priority then name. */
+ * Service: those with a serviceAllocation (selecting it) first, by
+ * priority (unset last) then name, then those without, by name. */
 static int pick_auto(const struct alloc *a, const struct service *svc, struct nsctx *nsl,
 		     const struct rec *r, int fi, struct ip_addr *out, long *pool, char **why)
 {
@@ -1158,7 +1206,8 @@ static int pick_auto(const struct alloc *a, const struct service *svc, struct ns
 /* Whether a requested address can be had. */
 static int check_requested(const struct alloc *a, const struct service *svc,
 			   struct nsctx *nsl, const struct rec *r,
-			   const struct ip_addr *addr, long *pool, char **why)
+			   const struct ip_addr *addr, long *pool, char **why,
+			   const struct rec **holder)
 {
 	char ab[IP_STR_MAX];
 	fmt_ip(addr, ab);
@@ -1188,7 +1237,7 @@ static int check_requested(const struct alloc *a, const struct service *svc,
 		free(names);
 		return -1;
 	}
-	if ((w = sharing_conflict(a, r, addr))) {
+	if ((w = contest_conflict(a, r, addr, holder))) {
 		*why = w;
 		return -1;
 	}
@@ -1233,7 +1282,7 @@ static int check_held(const struct alloc *a, const struct service *svc, struct n
 		free(names);
 		return -1;
 	}
-	if ((w = sharing_conflict(a, r, addr))) {
+	if ((w = contest_conflict(a, r, addr, NULL))) {
 		*why = w;
 		return -1;
 	}
@@ -1417,6 +1466,11 @@ static int auto_cmp(const void *x, const void *y, void *arg)
 	const struct alloc *al = arg;
 	const struct apool *a = &al->pools[*(const size_t *)x];
 	const struct apool *b = &al->pools[*(const size_t *)y];
+	/* As MetalLB: the pools whose serviceAllocation selects the Service
+	 * are tried before any pool without one (pick_auto() skips the pools
+	 * that do not select it), whatever their priority. */
+	if (a->has_sa != b->has_sa)
+		return a->has_sa ? -1 : 1;
 	/* priority 1 first, ..., unset (0) last */
 	unsigned pa = a->priority > 0 ? (unsigned)a->priority : ~0u;
 	unsigned pb = b->priority > 0 ? (unsigned)b->priority : ~0u;
@@ -1567,6 +1621,7 @@ void alloc_result_free(struct alloc_result *r)
 		free(r->events[i].message);
 	}
 	free(r->events);
+	free(r->held_by);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -1603,6 +1658,8 @@ struct call {
 	struct rec *r;
 	struct nsctx ns;
 	bool requested;         /* exact addresses asked for, and parsable */
+	const struct rec *held_by; /* keeps an address asked for (the first) */
+	struct ip_addr held_addr;
 	size_t n;
 	struct slot s[2];       /* ingress order */
 };
@@ -1741,9 +1798,14 @@ static void find_missing(struct call *c)
 		int fi = fam_idx(sl->fam);
 		int rc;
 		if (c->requested) {
+			const struct rec *h = NULL;
 			rc = check_requested(c->a, c->svc, &c->ns, c->r, sl->req, &sl->pool,
-					     &sl->why);
+					     &sl->why, &h);
 			sl->addr = *sl->req;
+			if (h && !c->held_by) {
+				c->held_by = h;
+				c->held_addr = *sl->req;
+			}
 		} else if (c->svc->npool_names) {
 			rc = pick_pinned(c->a, c->svc, &c->ns, c->r, fi, &sl->addr, &sl->pool,
 					 &sl->why);
@@ -1918,6 +1980,10 @@ int alloc_service(struct alloc *a, const struct model *m, const struct service *
 	if (fail_msg)
 		add_event(out, "Warning", "AllocationFailed",
 			  "Failed to allocate IP for \"%s\": %s", key, fail_msg);
+	if (fail && c.held_by) {
+		out->held_by = xasprintf("%s/%s", rec_ns(c.held_by), rec_name(c.held_by));
+		out->held_addr = c.held_addr;
+	}
 
 	/* Commit. */
 	r->naddrs = 0;
@@ -1974,7 +2040,9 @@ static int run_cmp(const void *x, const void *y, void *arg)
 	if (o->holds[i] != o->holds[j])
 		return o->holds[i] ? -1 : 1;
 	const struct service *a = &o->m->services[i], *b = &o->m->services[j];
-	int c = strcmp(svc_ns(a), svc_ns(b));
+	int c = service_asked_cmp(a->created_us, a->seen, b->created_us, b->seen);
+	if (!c)
+		c = strcmp(svc_ns(a), svc_ns(b));
 	if (!c)
 		c = strcmp(svc_name(a), svc_name(b));
 	if (!c)
@@ -2172,7 +2240,7 @@ static int waiter_cmp(const void *x, const void *y)
 	/* alloc_run_all()'s order: Services holding addresses first */
 	if ((a->naddrs > 0) != (b->naddrs > 0))
 		return a->naddrs > 0 ? -1 : 1;
-	return rec_cmp(x, y);
+	return rec_asked_cmp(a, b);
 }
 
 /* Give what may have been freed to the Services waiting for addresses, in

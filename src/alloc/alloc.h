@@ -17,7 +17,10 @@
  * alloc_release() when a Service goes away or stops being ours.
  * alloc_run_all() does the whole model in the deterministic order `plan`
  * uses: Services that already hold addresses first (adoption), then the
- * rest by namespace/name.  The addresses in the status of Services seen
+ * rest; within each, who asked first (service_asked_cmp(): older
+ * creationTimestamp, then the order of reading), then namespace/name.  So
+ * of two Services asking for one address they cannot share, the one that
+ * asked first keeps it, and the other's AllocationFailed event names it.  The addresses in the status of Services seen
  * for the first time are all taken in before any Service looks for a new
  * address, so a restart never moves an address a Service holds.
  * alloc_update_service() and alloc_update_config() (below) do the same
@@ -50,6 +53,11 @@ struct alloc_result {
 	struct alloc_event *events;
 	bool changed;              /* addresses differ from what the Service held */
 	bool ours;                 /* a LoadBalancer Service of our class */
+	/* It failed because another Service keeps an address it asked for
+	 * (asked first, or held it already): that Service ("ns/name") and
+	 * the address; NULL otherwise. */
+	char *held_by;
+	struct ip_addr held_addr;
 };
 
 struct alloc *alloc_new(void);
@@ -145,7 +153,7 @@ size_t alloc_waiting(const struct alloc *a);
  *       Service, or releases what it held.  When it held or now holds
  *       addresses, the Services waiting for addresses (failed, or
  *       PreferDualStack short of a family) are retried in alloc_run_all()'s
- *       order (holders first, then by namespace/name), pass after pass
+ *       order (holders first, then who asked first), pass after pass
  *       until no address moves: a freed address, a newly shareable one or
  *       a changed reason reaches them.  Cost: one alloc_service() for the
  *       Service, plus one per waiting Service and pass when it held or

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static void oom(void)
 {
@@ -164,4 +165,51 @@ char *file_read_all(const char *path, size_t *len)
 	if (len)
 		*len = n;
 	return buf;
+}
+
+int time_rfc3339_us(const char *text, uint64_t *out)
+{
+	int y, mo, d, h, mi, sec, n = 0;
+	if (!text || sscanf(text, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 ||
+	    n != 19)
+		return -1;
+	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60 || y < 1970)
+		return -1;
+	const char *p = text + n;
+	uint64_t frac = 0;
+	if (*p == '.') {
+		p++;
+		int digits = 0;
+		while (*p >= '0' && *p <= '9') {
+			if (digits < 6)
+				frac = frac * 10 + (uint64_t)(*p - '0');
+			digits++;
+			p++;
+		}
+		if (!digits)
+			return -1;
+		for (; digits < 6; digits++)
+			frac *= 10;
+	}
+	long off = 0;
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if (*p == '+' || *p == '-') {
+		int oh, om, m = 0;
+		if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &m) != 2 || m != 5)
+			return -1;
+		off = (oh * 3600L + om * 60L) * (*p == '-' ? -1 : 1);
+		p += 1 + m;
+	} else {
+		return -1;
+	}
+	if (*p)
+		return -1;
+	struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h,
+			.tm_min = mi, .tm_sec = sec};
+	time_t t = timegm(&tm);
+	if (t == (time_t)-1 || (long)t - off < 0)
+		return -1;
+	*out = (uint64_t)((long)t - off) * 1000000u + frac;
+	return 0;
 }

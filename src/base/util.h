@@ -49,4 +49,9 @@ char *str_trim_dup(const char *s, size_t len);
 /* Read a whole file into a NUL-terminated buffer; NULL and errno on error. */
 char *file_read_all(const char *path, size_t *len);
 
+/* An RFC 3339 time ("2026-12-07T01:47:30Z", with optional fraction and
+ * offset), as Kubernetes writes metadata.creationTimestamp, in
+ * microseconds since the epoch; -1 when it is not one. */
+int time_rfc3339_us(const char *text, uint64_t *out);
+
 #endif

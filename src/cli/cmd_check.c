@@ -77,6 +77,12 @@ int cmd_check(int argc, char **argv)
 	pipeline_read_paths(p, (const char *const *)argv + optind, (size_t)(argc - optind));
 	struct pipeline_pass ps;
 	pipeline_build(p, &ps);
+	/* Allocate as a cold start would, for what only allocation shows: a
+	 * Service asking for an address another one keeps. */
+	struct alloc *a = alloc_new();
+	pipeline_allocate(&ps, a);
+	pipeline_contest_warnings(&ps);
+	alloc_free(a);
 	const struct diag_list *d = &ps.diags;
 	size_t errors = diag_count(d, DIAG_ERROR);
 	size_t warnings = diag_count(d, DIAG_WARNING);

@@ -1407,6 +1407,18 @@ static void decode_service(struct dctx *c, const struct tree *root, struct servi
 	}
 	s->type = model_strdup("ClusterIP");
 	s->external_traffic_policy = model_strdup("Cluster");
+	/* Decides who keeps an address two Services ask for; one that cannot
+	 * be read counts as absent (a manifest not applied yet), with a
+	 * warning, rather than failing the Service. */
+	const struct tree *md = member(root, "metadata");
+	const struct tree *ct = md && md->type == TREE_OBJECT ? member(md, "creationTimestamp") : NULL;
+	if (ct && (ct->type != TREE_STRING || time_rfc3339_us(ct->text, &s->created_us) != 0 ||
+		   s->created_us == 0)) {
+		s->created_us = 0;
+		dwarn(c, "metadata.creationTimestamp",
+		      "not an RFC 3339 time (like \"2026-12-07T01:47:30Z\"); the Service "
+		      "counts as not created yet when two Services ask for one address");
+	}
 	s->policy = POLICY_SINGLE_STACK;
 	if (spec) {
 		if (get_common_str(c, spec, "spec", "type", &s->type) == 1 &&

@@ -565,6 +565,22 @@ bool service_is_load_balancer(const struct service *s)
 	return s->type && strcmp(s->type, "LoadBalancer") == 0;
 }
 
+/* A value of 0 is "unknown" for both keys and sorts after every known one. */
+static int known_first_cmp(uint64_t a, uint64_t b)
+{
+	if (a == b)
+		return 0;
+	if (!a || !b)
+		return a ? -1 : 1;
+	return a < b ? -1 : 1;
+}
+
+int service_asked_cmp(uint64_t created_a, uint64_t seen_a, uint64_t created_b, uint64_t seen_b)
+{
+	int c = known_first_cmp(created_a, created_b);
+	return c ? c : known_first_cmp(seen_a, seen_b);
+}
+
 const struct pool *model_pool_containing(const struct model *m, const struct ip_addr *a)
 {
 	for (size_t i = 0; i < m->npools; i++) {

@@ -299,6 +299,12 @@ struct service {
 	char *sharing_key;            /* allow-shared-ip */
 	enum ip_family_policy policy; /* default SingleStack */
 	enum ip_family families[2];   /* spec.ipFamilies, or derived (see below) */
+	/* When it asked (service_asked_cmp()): metadata.creationTimestamp in
+	 * microseconds since the epoch (0: none, a manifest not yet applied),
+	 * and the order in which ironlb first read it (set by the pipeline:
+	 * file order, then document order, then later arrivals; 0: unknown). */
+	uint64_t created_us;
+	uint64_t seen;
 	/* The counts of the arrays above (at most two each) and the flags in
 	 * one word: the model holds a Service per Service in the cluster, and
 	 * with a byte each the addresses' alignment made it 16 bytes longer. */
@@ -315,6 +321,14 @@ struct service {
  * [IPv4, IPv6] for the dual-stack policies (standalone default). */
 size_t service_families(const struct service *s, enum ip_family out[2]);
 bool service_is_load_balancer(const struct service *s);
+
+/* Who asked first, for an address two Services want and cannot share:
+ * the older creationTimestamp; one without a timestamp after every one
+ * with; then the order of reading (`seen`, unknown last).  0 when neither
+ * decides (the caller goes on by namespace/name).  Takes the two fields so
+ * that the allocator can order its own records the same way. */
+int service_asked_cmp(uint64_t created_a, uint64_t seen_a, uint64_t created_b,
+		      uint64_t seen_b);
 
 struct node_obj {
 	struct obj_meta meta;

@@ -223,6 +223,10 @@ struct entry {
 	int kind;           /* enum obj_kind, or -1 */
 	char *ns, *name;
 	struct tree *tree;
+	/* When the store first took the object (1, 2, ...): the order of
+	 * reading, file order then document order, later arrivals after;
+	 * kept across updates.  A Service's `seen` (who asked first). */
+	uint64_t seq;
 	bool good;          /* a Service whose tree was judged good (for last good) */
 	bool ignored;       /* rule 3: left out of this pass */
 };
@@ -276,6 +280,7 @@ struct pipeline {
 	struct hmap slice_svcs;
 	bool dirty;
 	bool live_ok;       /* the live state holds a pass that ran to build on */
+	uint64_t seq;       /* the last entry.seq given */
 };
 
 static bool kind_is_config(int k)
@@ -568,6 +573,7 @@ static void upsert(struct pipeline *p, struct source *s, struct tree *obj)
 		return;
 	}
 	tmp.tree = obj;
+	tmp.seq = ++p->seq;
 	entry_pack(&tmp);
 	struct entry *e = VEC_PUSH(s->e, s->n);
 	*e = tmp;
@@ -706,12 +712,16 @@ void pipeline_source_set(struct pipeline *p, const char *source, struct tree **o
 			free(k);
 		}
 		struct hnode *on = hmap_get(&old_index, tmp.key);
+		tmp.seq = 0;
 		if (on && !taken[on->idx]) {
 			struct entry *oe = &old[on->idx];
 			taken[on->idx] = true;
 			retire(p, oe);
 			tmp.good = false;
+			tmp.seq = oe->seq;
 		}
+		if (!tmp.seq)
+			tmp.seq = ++p->seq;
 		tmp.tree = obj;
 		entry_pack(&tmp);
 		struct entry *e = VEC_PUSH(s->e, s->n);
@@ -1115,6 +1125,31 @@ struct build {
 
 static void restore(struct pipeline *p, struct source *s);
 
+/* A Service just added to (or replaced in) the model gets the order in
+ * which the store first took it: the allocator's "who asked first" after
+ * the creationTimestamp. */
+static void stamp_seen(struct model *m, size_t before, const struct entry *e)
+{
+	if (e->kind != KIND_SERVICE)
+		return;
+	if (m->nservices > before) {
+		m->services[m->nservices - 1].seen = e->seq;
+		return;
+	}
+	if (before != SIZE_MAX)
+		return; /* not added (a duplicate, or no name) */
+	/* Replaced where it stood (model_upsert(), before SIZE_MAX): found by
+	 * name. */
+	for (size_t i = 0; e->name && i < m->nservices; i++) {
+		const struct obj_meta *mm = &m->services[i].meta;
+		if (mm->name && strcmp(mm->name, e->name) == 0 &&
+		    strcmp(mm->namespace_ ? mm->namespace_ : "default", e->ns ? e->ns : "default") == 0) {
+			m->services[i].seen = e->seq;
+			return;
+		}
+	}
+}
+
 /* The trees of a file with kept text are moved into the model (no copy:
  * `ironlb run` with 10,000 Services must not hold them twice); a later
  * build in the same pass parses the text again. */
@@ -1149,6 +1184,7 @@ static void build_model(struct pipeline *p, struct build *b, struct model *m,
 					if (last) {
 						size_t before = m->nservices;
 						model_add(m, tree_clone(last), d);
+						stamp_seen(m, before, e);
 						if (last == e->tree && s->text) {
 							tree_free(e->tree);
 							e->tree = NULL;
@@ -1167,7 +1203,9 @@ static void build_model(struct pipeline *p, struct build *b, struct model *m,
 				e->tree = NULL;
 			else
 				t = tree_clone(t);
+			size_t before = m->nservices;
 			int rc = model_add(m, t, d);
+			stamp_seen(m, before, e);
 			if (b->detect_ignored) {
 				e->ignored = rc < 0 && kind_is_ignorable(e->kind);
 				if (e->ignored) {
@@ -1529,6 +1567,31 @@ void pipeline_allocate(struct pipeline_pass *ps, struct alloc *a)
 	}
 }
 
+size_t pipeline_contest_warnings(struct pipeline_pass *ps)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < ps->nresults && i < ps->model.nservices; i++) {
+		const struct alloc_result *r = &ps->results[i];
+		if (!r->held_by)
+			continue;
+		const struct service *svc = &ps->model.services[i];
+		char ab[IP_STR_MAX];
+		/* The model's trees are dropped by now: the Service's line. */
+		model_diag(&ps->diags, DIAG_WARNING, &svc->meta, NULL,
+			   "asks for %s (spec.loadBalancerIP or the loadBalancerIPs "
+			   "annotation), which Service %s keeps (it asked first, or held it): "
+			   "this Service gets no address until %s lets it go; to share the "
+			   "address give both the same metallb.io/allow-shared-ip key and "
+			   "different ports (and, with externalTrafficPolicy Local, the same "
+			   "selector)",
+			   ip_format(&r->held_addr, ab), r->held_by, r->held_by);
+		n++;
+	}
+	if (n)
+		diag_sort(&ps->diags);
+	return n;
+}
+
 void pipeline_pass_free(struct pipeline_pass *ps)
 {
 	for (size_t i = 0; i < ps->nresults; i++)
@@ -1766,7 +1829,10 @@ void pipeline_step(struct pipeline *p, struct alloc *a, struct pipeline_live *li
 			e->tree = NULL;
 		else if (t)
 			t = tree_clone(t);
+		size_t before = live->model.nservices;
 		int rc = t ? model_upsert(&live->model, t, &d, &replaced) : -1;
+		if (rc == 0)
+			stamp_seen(&live->model, replaced ? SIZE_MAX : before, e);
 		if (rc == 0) {
 			/* What validation checks of a Service: its pools and
 			 * requested addresses against the pools in force. */

@@ -175,6 +175,11 @@ void pipeline_build(struct pipeline *p, struct pipeline_pass *out);
  * a kept Service) or leave it in verdict.failed (for one left out).  Does
  * nothing when no configuration is in force. */
 void pipeline_allocate(struct pipeline_pass *ps, struct alloc *a);
+/* After pipeline_allocate(): a warning in ps->diags on each Service that
+ * gets no address because another Service keeps one it asks for
+ * (alloc_result.held_by), at its request, so that `check` and `plan` say
+ * so before anything runs.  Returns how many. */
+size_t pipeline_contest_warnings(struct pipeline_pass *ps);
 void pipeline_pass_free(struct pipeline_pass *ps);
 
 /* ---- the live pass: work proportional to the change (daemons) ---- */

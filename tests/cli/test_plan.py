@@ -18,16 +18,19 @@ def test_dual_stack_guide_set():
     got = {k: (s["ingress"], s["pools"]) for k, s in svcs.items()}
     v4, v6 = "ipv4-pool", "ipv6-pool"
     # Lowest free address first; without avoidBuggyIPs MetalLB hands out
-    # the .0 address too.  Services are taken in namespace/name order.
+    # the .0 address too.  Services are taken in the order they are read,
+    # as `kubectl apply -f` creates them (files in name order, documents in
+    # order): ipv6-primary-service.yaml, policy-examples.yaml, then
+    # specific-ips-service.yaml, test-deployment.yaml.
     assert got == {
-        "default/dual-stack-test-svc": (["192.168.100.0", "2001:db8:1::"], [v4, v6]),
-        "default/fixed-ip-service": (["192.168.100.50", "2001:db8:1::50"], [v4, v6]),
+        "default/ipv6-primary-service": (["2001:db8:1::", "192.168.100.0"], [v6, v4]),
         "default/ipv4-only-service": (["192.168.100.1"], [v4]),
         "default/ipv6-only-service": (["2001:db8:1::1"], [v6]),
-        "default/ipv6-primary-service": (["2001:db8:1::2", "192.168.100.2"], [v6, v4]),
-        "default/prefer-dual-ipv4-primary": (["192.168.100.3", "2001:db8:1::3"], [v4, v6]),
-        "default/prefer-dual-ipv6-primary": (["2001:db8:1::4", "192.168.100.4"], [v6, v4]),
-        "default/require-dual-stack": (["192.168.100.5", "2001:db8:1::5"], [v4, v6]),
+        "default/prefer-dual-ipv4-primary": (["192.168.100.2", "2001:db8:1::2"], [v4, v6]),
+        "default/prefer-dual-ipv6-primary": (["2001:db8:1::3", "192.168.100.3"], [v6, v4]),
+        "default/require-dual-stack": (["192.168.100.4", "2001:db8:1::4"], [v4, v6]),
+        "default/fixed-ip-service": (["192.168.100.50", "2001:db8:1::50"], [v4, v6]),
+        "default/dual-stack-test-svc": (["192.168.100.5", "2001:db8:1::5"], [v4, v6]),
     }
     for s in svcs.values():
         assert [e["reason"] for e in s["events"]] == ["IPAllocated"]
@@ -107,7 +110,7 @@ def test_table_output_looks_like_kubectl():
     assert lines[0].split() == ["NAMESPACE", "NAME", "TYPE", "EXTERNAL-IP", "PORT(S)", "POOL(S)"]
     row = next(l for l in lines if "ipv6-primary-service" in l).split()
     assert row[:4] == ["default", "ipv6-primary-service", "LoadBalancer",
-                       "2001:db8:1::2,192.168.100.2"]
+                       "2001:db8:1::,192.168.100.0"]
     assert any(l.split()[:2] == ["POOL", "FAMILY"] for l in lines)
 
 

@@ -59,6 +59,8 @@ struct svc_spec {
 	const char *type;         /* default LoadBalancer */
 	const char *lb_class;
 	bool request_invalid;
+	const char *created;      /* metadata.creationTimestamp (RFC 3339) */
+	uint64_t seen;            /* the order of reading (the pipeline's) */
 };
 
 /* Split "a, b,c" into trimmed pieces; returns the count. */
@@ -209,6 +211,9 @@ static void fill_svc(struct model *m, struct service *s, const struct svc_spec *
 	s->nrequested = n;
 	strv_free(v, n);
 	s->request_invalid = ss->request_invalid;
+	if (ss->created)
+		assert_int_equal(time_rfc3339_us(ss->created, &s->created_us), 0);
+	s->seen = ss->seen;
 	s->npool_names = split(ss->pools, &s->pool_names);
 	s->sharing_key = xstrdup(ss->key);
 	n = split(ss->ingress, &v);
@@ -525,6 +530,66 @@ static const struct scenario scenarios[] = {
 			 {"10.0.4.0", "aa-unset", 0, "IPAllocated"},
 			 {"10.0.0.0", "zz-unset", 0, "IPAllocated"},
 			 {"", "", -1, "AllocationFailed", "\"default/s6\": no available IPs"}},
+	},
+	{
+		/* MetalLB tries the pools whose serviceAllocation selects the
+		 * Service (by priority, unset last) and only then the pools
+		 * without one: a pinned pool without priority is not beaten by
+		 * a general pool whose name sorts first. */
+		.name = "serviceAllocation pools that select the Service come first",
+		.pools = {{.name = "aa-general", .addresses = "10.0.0.0/30"},
+			  {.name = "zz-team-a", .addresses = "10.0.9.0/32", .namespaces = "team-a"},
+			  {.name = "mm-prio3", .addresses = "10.0.3.0/32", .priority = 3,
+			   .namespaces = "team-a"},
+			  {.name = "bb-web", .addresses = "10.0.5.0/32", .svc_selector = "app=web"},
+			  {.name = "cc-prod", .addresses = "10.0.6.0/32", .ns_selector = "env=prod"}},
+		.namespaces = {{"team-a", "env=dev"}, {"prod", "env=prod"}},
+		.svcs = {{.name = "s1", .ns = "team-a"},
+			 {.name = "s2", .ns = "team-a"},
+			 {.name = "web", .ns = "team-a", .labels = "app=web"},
+			 {.name = "s3", .ns = "team-a"},
+			 {.name = "other", .ns = "team-b"},
+			 {.name = "p1", .ns = "prod"},
+			 {.name = "p2", .ns = "prod"}},
+		.want = {{"10.0.3.0", "mm-prio3", 0, "IPAllocated"},
+			 {"10.0.9.0", "zz-team-a", 0, "IPAllocated"},
+			 {"10.0.5.0", "bb-web", 0, "IPAllocated"},
+			 /* the selecting pools are full: the general one */
+			 {"10.0.0.0", "aa-general", 0, "IPAllocated"},
+			 {"10.0.0.1", "aa-general", 0, "IPAllocated"},
+			 {"10.0.6.0", "cc-prod", 0, "IPAllocated"},
+			 {"10.0.0.2", "aa-general", 0, "IPAllocated"}},
+	},
+	{
+		/* A documented difference: MetalLB never picks such a pool by
+		 * itself; here it selects every Service (what the priority asks). */
+		.name = "serviceAllocation with only a priority selects every Service",
+		.pools = {{.name = "aa-general", .addresses = "10.0.0.0/30"},
+			  {.name = "zz-prio", .addresses = "10.0.9.0/32", .priority = 2}},
+		.svcs = {{.name = "s1"}, {.name = "s2", .ns = "other"}},
+		.want = {{"10.0.9.0", "zz-prio", 0, "IPAllocated"},
+			 {"10.0.0.0", "aa-general", 0, "IPAllocated"}},
+	},
+	{
+		.name = "selecting pools: priority first, unset after, then name",
+		.pools = {{.name = "general", .addresses = "10.0.0.0/30"},
+			  {.name = "d-unset", .addresses = "10.0.4.0/32", .namespaces = "t"},
+			  {.name = "c-unset", .addresses = "10.0.3.0/32", .namespaces = "t"},
+			  {.name = "b-prio9", .addresses = "10.0.2.0/32", .priority = 9,
+			   .namespaces = "t"},
+			  {.name = "a-prio9", .addresses = "10.0.1.0/32", .priority = 9,
+			   .namespaces = "t"},
+			  {.name = "z-prio1", .addresses = "10.0.9.0/32", .priority = 1,
+			   .namespaces = "t"}},
+		.svcs = {{.name = "s1", .ns = "t"}, {.name = "s2", .ns = "t"},
+			 {.name = "s3", .ns = "t"}, {.name = "s4", .ns = "t"},
+			 {.name = "s5", .ns = "t"}, {.name = "s6", .ns = "t"}},
+		.want = {{"10.0.9.0", "z-prio1", 0, "IPAllocated"},
+			 {"10.0.1.0", "a-prio9", 0, "IPAllocated"},
+			 {"10.0.2.0", "b-prio9", 0, "IPAllocated"},
+			 {"10.0.3.0", "c-unset", 0, "IPAllocated"},
+			 {"10.0.4.0", "d-unset", 0, "IPAllocated"},
+			 {"10.0.0.0", "general", 0, "IPAllocated"}},
 	},
 	{
 		.name = "pools in address order within a pool; ranges sorted by start",
@@ -858,6 +923,124 @@ static void test_adopts_ingress(void **state)
 			    "attempt for new IP assignment: no pool contains 10.9.9.9");
 	alloc_result_free(&r);
 	fx_free(&f);
+}
+
+/* Who keeps an address two Services ask for and cannot share, over a
+ * whole run (alloc_run_all(): the order `plan` and a restart use): the
+ * Service that asked first (older creationTimestamp; none after any; then
+ * the order of reading), never the one whose name sorts first; a Service
+ * that holds the address keeps it.  The loser's event names the winner and
+ * why. */
+struct contest {
+	const char *name;
+	struct svc_spec svcs[3];
+	struct expect want[3];
+	const char *loser_event; /* part of some event of the last Service */
+};
+
+#define JAN "2026-01-05T10:00:00Z"
+#define FEB "2026-02-05T10:00:00Z"
+#define ASK(n, ...) {.name = n, .request = "10.0.0.5", __VA_ARGS__}
+
+static const struct contest contests[] = {
+	{"older creationTimestamp wins over name order",
+	 {ASK("b-old", .created = JAN, .seen = 2), ASK("a-new", .created = FEB, .seen = 1)},
+	 {{"10.0.0.5", "p", 0, "IPAllocated"},
+	  {"", "", -1, "AllocationFailed",
+	   "\"default/b-old\" keeps it: asked first (older creationTimestamp)"}}},
+	{"no timestamps: the order of reading, not the name",
+	 {ASK("z-first", .seen = 1), ASK("a-second", .seen = 2)},
+	 {{"10.0.0.5", "p", 0, "IPAllocated"},
+	  {"", "", -1, "AllocationFailed",
+	   "\"10.0.0.5\" is in use by \"default/z-first\", which does not allow sharing "
+	   "(no allow-shared-ip annotation); \"default/z-first\" keeps it: asked first (read earlier: file order, then "
+	   "document order)"}}},
+	{"a creationTimestamp before none",
+	 {ASK("z-created", .created = FEB, .seen = 9), ASK("a-manifest", .seen = 1)},
+	 {{"10.0.0.5", "p", 0, "IPAllocated"},
+	  {"", "", -1, "AllocationFailed",
+	   "asked first (it has a creationTimestamp, this Service none)"}}},
+	{"same second: the order of reading",
+	 {ASK("z", .created = JAN, .seen = 1), ASK("a", .created = JAN, .seen = 2)},
+	 {{"10.0.0.5", "p", 0, "IPAllocated"},
+	  {"", "", -1, "AllocationFailed", "\"default/z\" keeps it: asked first (read earlier"}}},
+	{"different sharing keys",
+	 {ASK("z", .key = "k1", .seen = 1), ASK("a", .key = "k2", .seen = 2)},
+	 {{"10.0.0.5", "p", 0, "IPAllocated"},
+	  {"", "", -1, "AllocationFailed",
+	   "with sharing key \"k1\", not \"k2\"; \"default/z\" keeps it: asked first"}}},
+	{"same key, clashing ports",
+	 {ASK("z", .key = "k", .ports = "TCP/80", .seen = 1),
+	  ASK("a", .key = "k", .ports = "TCP/80", .seen = 2)},
+	 {{"10.0.0.5", "p", 0, "IPAllocated"},
+	  {"", "", -1, "AllocationFailed",
+	   "port TCP/80 is already in use on \"10.0.0.5\" by \"default/z\"; \"default/z\" "
+	   "keeps it: asked first"}}},
+	{"externalTrafficPolicy Local with other backends",
+	 {ASK("z", .key = "k", .ports = "TCP/80", .local = true, .selector = "app=x", .seen = 1),
+	  ASK("a", .key = "k", .ports = "TCP/81", .local = true, .selector = "app=y", .seen = 2)},
+	 {{"10.0.0.5", "p", 0, "IPAllocated"},
+	  {"", "", -1, "AllocationFailed", "with other backends"}}},
+	{"shareable: both get it, whatever the order",
+	 {ASK("z", .key = "k", .ports = "TCP/80", .seen = 1),
+	  ASK("a", .key = "k", .ports = "TCP/81", .seen = 2)},
+	 {{"10.0.0.5", "p", 0, "IPAllocated"}, {"10.0.0.5", "p", 0, "IPAllocated"}}},
+	{"a Service holding the address keeps it against an older one",
+	 {ASK("z-holds", .created = FEB, .ingress = "10.0.0.5", .seen = 2),
+	  ASK("a-old", .created = JAN, .seen = 1)},
+	 {{"10.0.0.5", "p", 0, ""},
+	  {"", "", -1, "AllocationFailed",
+	   "\"default/z-holds\" keeps it: it held the address already"}}},
+	{"two statuses claim one address: the older Service keeps it",
+	 {{.name = "z-old", .created = JAN, .ingress = "10.0.0.5", .seen = 2},
+	  {.name = "fresh", .seen = 3},
+	  {.name = "a-new", .created = FEB, .ingress = "10.0.0.5", .seen = 1}},
+	 {{"10.0.0.5", "p", 0, ""},
+	  {"10.0.0.1", "p", 0, "IPAllocated"},
+	  {"10.0.0.0", "p", 0, "ClearAssignment,IPAllocated"}},
+	 "\"default/z-old\" keeps it: asked first (older creationTimestamp)"},
+};
+
+static void test_contested(void **state)
+{
+	(void)state;
+	struct pool_spec pools[] = {{.name = "p", .addresses = "10.0.0.0/29"}};
+	for (size_t c = 0; c < sizeof(contests) / sizeof(contests[0]); c++) {
+		const struct contest *ct = &contests[c];
+		/* Model order must not matter: each table in its order and
+		 * reversed. */
+		for (int rev = 0; rev < 2; rev++) {
+			struct fixture f;
+			fx_init(&f, pools, NP(pools));
+			size_t n = 0;
+			while (n < 3 && ct->svcs[n].name)
+				n++;
+			for (size_t i = 0; i < n; i++)
+				add_svc(&f.m, &ct->svcs[rev ? n - 1 - i : i]);
+			struct alloc_result r[3];
+			alloc_run_all(f.a, &f.m, r);
+			for (size_t i = 0; i < n; i++) {
+				size_t k = rev ? n - 1 - i : i;
+				char ctx[160];
+				snprintf(ctx, sizeof(ctx), "[%s%s] %s", ct->name,
+					 rev ? ", reversed" : "", ct->svcs[k].name);
+				check(ctx, &r[i], r[i].nevents && r[i].ours &&
+						 strcmp(r[i].events[r[i].nevents - 1].type,
+							"Warning") == 0 ? -1 : 0,
+				      &ct->want[k]);
+				bool found = !ct->loser_event || k != n - 1;
+				for (size_t e = 0; !found && e < r[i].nevents; e++)
+					found = strstr(r[i].events[e].message, ct->loser_event);
+				if (!found) {
+					dump(ctx, &r[i], 0);
+					fail_msg("%s: no event says \"%s\"", ctx, ct->loser_event);
+				}
+			}
+			for (size_t i = 0; i < n; i++)
+				alloc_result_free(&r[i]);
+			fx_free(&f);
+		}
+	}
 }
 
 static void test_adoption_conflict(void **state)
@@ -1701,6 +1884,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_scenarios),
 		cmocka_unit_test(test_adopts_ingress),
+		cmocka_unit_test(test_contested),
 		cmocka_unit_test(test_adoption_conflict),
 		cmocka_unit_test(test_restart_keeps_held),
 		cmocka_unit_test(test_update_gives_freed_to_waiting),

@@ -111,7 +111,12 @@ static char *gen_service(int i)
 		free(annots);                                     \
 		annots = n_;                                      \
 	} while (0)
-	if (coin(20)) {
+	/* Contested addresses: one address many Services ask for, so that
+	 * who asked first (creationTimestamp, then order of reading) decides
+	 * often. */
+	if (coin(10))
+		ANNOT("metallb.io/loadBalancerIPs: \"%s\"", coin(70) ? "10.0.0.9" : "fd00::9");
+	else if (coin(20)) {
 		char *a = rand_v4(), *b = rand_v6();
 		switch (rnd(4)) {
 		case 0:
@@ -143,14 +148,19 @@ static char *gen_service(int i)
 	char *ports = coin(50) ? xasprintf("  ports:\n  - {port: %u, protocol: TCP}\n",
 					   coin(50) ? 80 : 443)
 			       : xasprintf("  ports:\n  - {port: 80}\n  - {port: 443}\n");
-	char *y = xasprintf("apiVersion: v1\nkind: Service\nmetadata:\n  name: %s\n"
+	/* Three creation times (ties in one second included), or none. */
+	char *created = coin(50) ? xasprintf("  creationTimestamp: \"2026-01-0%uT00:00:00Z\"\n",
+					     1 + rnd(3))
+				 : xstrdup("");
+	char *y = xasprintf("apiVersion: v1\nkind: Service\nmetadata:\n  name: %s\n%s"
 			    "  namespace: %s\n  labels: {app: %s}\n%s%s"
 			    "spec:\n  type: %s\n  ipFamilyPolicy: %s\n  ipFamilies: %s\n"
 			    "  externalTrafficPolicy: %s\n  selector: {app: %s}\n%s",
-			    name, svc_ns(i), coin(50) ? "web" : "db",
+			    name, created, svc_ns(i), coin(50) ? "web" : "db",
 			    *annots ? "  annotations:\n" : "", annots,
 			    coin(92) ? "LoadBalancer" : "ClusterIP", policy, fams,
 			    coin(25) ? "Local" : "Cluster", coin(50) ? "x" : "y", ports);
+	free(created);
 	free(ports);
 	free(annots);
 	free(name);
@@ -196,8 +206,18 @@ static char *gen_pool(int i)
 	char *sa = xstrdup("");
 	if (coin(20)) {
 		free(sa);
-		sa = xasprintf("  serviceAllocation:\n    priority: %u\n%s", 1 + rnd(3),
-			       coin(50) ? "    namespaces: [team-a]\n" : "");
+		/* Pools that select some Services, with a priority or without:
+		 * they come before the pools without serviceAllocation. */
+		char *prio = coin(60) ? xasprintf("    priority: %u\n", 1 + rnd(3)) : xstrdup("");
+		const char *sel = coin(50)   ? "    namespaces: [team-a]\n"
+				  : coin(50) ? "    serviceSelectors: [{matchLabels: {app: web}}]\n"
+					     : "";
+		sa = xasprintf("  serviceAllocation:\n%s%s", prio, sel);
+		if (!*prio && !*sel) {
+			free(sa);
+			sa = xstrdup("");
+		}
+		free(prio);
 	}
 	char *y = xasprintf("apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\n"
 			    "metadata:\n  name: p%d\n  namespace: metallb-system\n"
