@@ -35,13 +35,13 @@ BASE = ("ipaddresspools.yaml", "l2-advertisements.yaml")
 
 
 class Run:
-    def __init__(self, tmp_path, d):
+    def __init__(self, tmp_path, d, *extra):
         self.port = free_port()
         self.logpath = tmp_path / "run.log"
         self.log = open(self.logpath, "w")
         self.p = subprocess.Popen([ironlb_bin(), "run", "--manifests", str(d), "--node-name",
                                    "n1", "--no-l2", "--no-bgp", "--listen",
-                                   f"127.0.0.1:{self.port}"],
+                                   f"127.0.0.1:{self.port}", *extra],
                                   stdout=self.log, stderr=subprocess.STDOUT)
         try:
             poll(lambda: self.status() is not None, 30, "/status")

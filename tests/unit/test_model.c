@@ -617,19 +617,49 @@ static const struct diag_case decode_cases[] = {
 	      "metadata.annotations[\"example.com/enabled\"]: expected a string, found a "
 	      "boolean (quote it: \"true\")")},
 
-	{"configuration in another namespace is ignored, and does not clash",
+	{"configuration in another namespace is refused, and does not clash",
 	 "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n  name: p\n"
 	 "  namespace: other\nspec:\n  addresses: [10.0.0.0/24]\n"
 	 "---\n" POOL("p") "  addresses: [10.0.0.0/24]\n",
-	 WANT("pools.yaml:5: warning: IPAddressPool other/p: metadata.namespace: ignored: "
-	      "ironlb reads MetalLB configuration only from namespace metallb-system")},
+	 WANT("pools.yaml:5: IPAddressPool other/p: metadata.namespace: \"other\" is not the "
+	      "configuration namespace: IPAddressPool objects must be in namespace "
+	      "metallb-system (--namespace chooses it)")},
+	{"every MetalLB kind outside the configuration namespace is refused",
+	 "apiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata:\n  name: a\n"
+	 "  namespace: default\n"
+	 "---\napiVersion: metallb.io/v1beta1\nkind: BGPAdvertisement\nmetadata:\n  name: b\n"
+	 "  namespace: default\n"
+	 "---\napiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata:\n  name: c\n"
+	 "  namespace: kube-system\nspec:\n  myASN: 1\n  peerASN: 2\n  peerAddress: 10.9.0.1\n"
+	 "---\napiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata:\n  name: d\n"
+	 "  namespace: default\n"
+	 "---\napiVersion: metallb.io/v1beta1\nkind: Community\nmetadata:\n  name: e\n"
+	 "  namespace: default\n"
+	 "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: s\n  namespace: other\n"
+	 "spec:\n  type: ClusterIP\n",
+	 WANT("pools.yaml:5: L2Advertisement default/a: metadata.namespace: \"default\" is not "
+	      "the configuration namespace: L2Advertisement objects must be in namespace "
+	      "metallb-system (--namespace chooses it)",
+	      "pools.yaml:11: BGPAdvertisement default/b: metadata.namespace: \"default\" is not "
+	      "the configuration namespace: BGPAdvertisement objects must be in namespace "
+	      "metallb-system (--namespace chooses it)",
+	      "pools.yaml:17: BGPPeer kube-system/c: metadata.namespace: \"kube-system\" is not "
+	      "the configuration namespace: BGPPeer objects must be in namespace "
+	      "metallb-system (--namespace chooses it)",
+	      "pools.yaml:27: BFDProfile default/d: metadata.namespace: \"default\" is not the "
+	      "configuration namespace: BFDProfile objects must be in namespace metallb-system "
+	      "(--namespace chooses it)",
+	      "pools.yaml:33: Community default/e: metadata.namespace: \"default\" is not the "
+	      "configuration namespace: Community objects must be in namespace metallb-system "
+	      "(--namespace chooses it)")},
 	{"duplicate objects",
 	 POOL("p") "  addresses: [10.0.0.0/24]\n"
 	 "---\n" POOL("p") "  addresses: [10.0.1.0/24]\n",
 	 WANT("pools.yaml:8: IPAddressPool metallb-system/p: duplicate: IPAddressPool "
 	      "metallb-system/p is already defined at pools.yaml:1")},
 	{"the same name in two kinds is not a duplicate",
-	 POOL("x") "  addresses: [10.0.0.0/24]\n---\n" L2ADV("x") "  ipAddressPools: [x]\n",
+	 POOL("x") "  addresses: [10.0.0.10-10.0.0.20]\n---\n" L2ADV("x")
+		 "  ipAddressPools: [x]\n",
 	 NONE},
 };
 
@@ -728,6 +758,127 @@ static const struct diag_case pool_cases[] = {
 	      "spec.ipAddressPoolSelectors[0].matchLabels.tier: \"gold plated\" is not a valid "
 	      "label value (accepted: empty, or letters, digits, '-', '_' and '.', starting and "
 	      "ending with a letter or digit, at most 63 characters)")},
+	{"the same expression twice in one selector, in every field that takes selectors",
+	 L2ADV("a") "  nodeSelectors:\n"
+		    "  - matchExpressions:\n"
+		    "    - {key: zone, operator: In, values: [a, b]}\n"
+		    "    - {key: zone, operator: In, values: [b, a]}\n"
+		    "  ipAddressPoolSelectors:\n"
+		    "  - matchExpressions:\n"
+		    "    - {key: tier, operator: Exists}\n"
+		    "    - {key: tier, operator: Exists}\n"
+		    "  serviceSelectors:\n"
+		    "  - matchExpressions:\n"
+		    "    - {key: app, operator: NotIn, values: [x]}\n"
+		    "    - {key: app, operator: In, values: [x]}\n"
+		    "    - {key: app, operator: NotIn, values: [x]}\n"
+		    "  preferredNodeSelectors:\n"
+		    "  - weight: 10\n"
+		    "    preference:\n"
+		    "      matchExpressions:\n"
+		    "      - {key: rack, operator: DoesNotExist}\n"
+		    "      - {key: rack, operator: DoesNotExist}\n"
+	 "---\n" BGPADV("b") "  nodeSelectors:\n"
+		    "  - matchExpressions:\n"
+		    "    - {key: zone, operator: In, values: [a]}\n"
+		    "    - {key: zone, operator: In, values: [a]}\n"
+		    "  ipAddressPoolSelectors:\n"
+		    "  - matchExpressions:\n"
+		    "    - {key: tier, operator: In, values: [a]}\n"
+		    "    - {key: tier, operator: In, values: [a, b]}\n"
+		    "  serviceSelectors:\n"
+		    "  - matchExpressions:\n"
+		    "    - {key: app, operator: Exists}\n"
+		    "    - {key: app, operator: Exists}\n"
+	 "---\n" PEER("c") "  myASN: 64500\n  peerASN: 64501\n  peerAddress: 10.9.0.1\n"
+		    "  nodeSelectors:\n"
+		    "  - matchExpressions:\n"
+		    "    - {key: zone, operator: NotIn, values: [a]}\n"
+		    "    - {key: zone, operator: NotIn, values: [a]}\n"
+	 "---\n" PEER1("d") "  myASN: 64500\n  peerASN: 64501\n  peerAddress: 10.9.0.2\n"
+		    "  nodeSelectors:\n"
+		    "  - matchExpressions:\n"
+		    "    - {key: zone, operator: Exists}\n"
+		    "    - {key: zone, operator: Exists}\n"
+	 "---\n" POOL("p") "  addresses: [10.9.1.1-10.9.1.9]\n"
+		    "  serviceAllocation:\n"
+		    "    namespaceSelectors:\n"
+		    "    - matchExpressions:\n"
+		    "      - {key: team, operator: In, values: [a]}\n"
+		    "      - {key: team, operator: In, values: [a]}\n"
+		    "    serviceSelectors:\n"
+		    "    - matchExpressions:\n"
+		    "      - {key: app, operator: In, values: [a]}\n"
+		    "      - {key: app, operator: In, values: [a]}\n",
+	 WANT("pools.yaml:9: L2Advertisement metallb-system/a: "
+	      "spec.nodeSelectors[0].matchExpressions[1]: this expression is listed twice in one "
+	      "selector (also at matchExpressions[0]); write it once",
+	      "pools.yaml:13: L2Advertisement metallb-system/a: "
+	      "spec.ipAddressPoolSelectors[0].matchExpressions[1]: this expression is listed "
+	      "twice in one selector (also at matchExpressions[0]); write it once",
+	      "pools.yaml:18: L2Advertisement metallb-system/a: "
+	      "spec.serviceSelectors[0].matchExpressions[2]: this expression is listed twice in "
+	      "one selector (also at matchExpressions[0]); write it once",
+	      "pools.yaml:24: L2Advertisement metallb-system/a: "
+	      "spec.preferredNodeSelectors[0].preference.matchExpressions[1]: this expression is "
+	      "listed twice in one selector (also at matchExpressions[0]); write it once",
+	      "pools.yaml:34: BGPAdvertisement metallb-system/b: "
+	      "spec.nodeSelectors[0].matchExpressions[1]: this expression is listed twice in one "
+	      "selector (also at matchExpressions[0]); write it once",
+	      "pools.yaml:35: warning: BGPAdvertisement metallb-system/b: "
+	      "spec.ipAddressPoolSelectors: matches no IPAddressPool: this advertisement "
+	      "announces nothing",
+	      "pools.yaml:42: BGPAdvertisement metallb-system/b: "
+	      "spec.serviceSelectors[0].matchExpressions[1]: this expression is listed twice in "
+	      "one selector (also at matchExpressions[0]); write it once",
+	      "pools.yaml:55: BGPPeer metallb-system/c: "
+	      "spec.nodeSelectors[0].matchExpressions[1]: this expression is listed twice in one "
+	      "selector (also at matchExpressions[0]); write it once",
+	      "pools.yaml:68: BGPPeer metallb-system/d: "
+	      "spec.nodeSelectors[0].matchExpressions[1]: this expression is listed twice in one "
+	      "selector (also at matchExpressions[0]); write it once",
+	      "pools.yaml:80: IPAddressPool metallb-system/p: "
+	      "spec.serviceAllocation.namespaceSelectors[0].matchExpressions[1]: this expression "
+	      "is listed twice in one selector (also at matchExpressions[0]); write it once",
+	      "pools.yaml:84: IPAddressPool metallb-system/p: "
+	      "spec.serviceAllocation.serviceSelectors[0].matchExpressions[1]: this expression "
+	      "is listed twice in one selector (also at matchExpressions[0]); write it once")},
+	{"a value twice in one expression, and the other mistakes of MetalLB's webhooks",
+	 BGPADV("b") "  nodeSelectors:\n"
+		    "  - matchExpressions:\n"
+		    "    - {key: zone, operator: In, values: [a, a]}\n"
+		    "    - {key: rack, operator: NotIn, values: []}\n"
+		    "    - {key: row, operator: DoesNotExist, values: [x]}\n"
+		    "    - {key: row, operator: Gt, values: [\"1\"]}\n"
+		    "    - {key: \"a/b/c\", operator: Exists}\n"
+		    "    - {key: zone, operator: In, values: [\"-a\"]}\n"
+		    "  - matchLabels: {\"Bad Key\": x}\n",
+	 WANT("pools.yaml:8: BGPAdvertisement metallb-system/b: "
+	      "spec.nodeSelectors[0].matchExpressions[0].values[1]: \"a\" is listed twice (also "
+	      "at values[0])",
+	      "pools.yaml:9: BGPAdvertisement metallb-system/b: "
+	      "spec.nodeSelectors[0].matchExpressions[1].values: operator NotIn needs at least "
+	      "one value",
+	      "pools.yaml:10: BGPAdvertisement metallb-system/b: "
+	      "spec.nodeSelectors[0].matchExpressions[2].values: operator DoesNotExist takes no "
+	      "values",
+	      "pools.yaml:11: BGPAdvertisement metallb-system/b: "
+	      "spec.nodeSelectors[0].matchExpressions[3].operator: \"Gt\" is not an operator "
+	      "(accepted: In, NotIn, Exists, DoesNotExist)",
+	      "pools.yaml:12: BGPAdvertisement metallb-system/b: "
+	      "spec.nodeSelectors[0].matchExpressions[4].key: \"a/b/c\" is not a valid label key "
+	      "(accepted: an optional DNS subdomain prefix and '/', then a name of letters, "
+	      "digits, '-', '_' and '.', starting and ending with a letter or digit, at most 63 "
+	      "characters)",
+	      "pools.yaml:13: BGPAdvertisement metallb-system/b: "
+	      "spec.nodeSelectors[0].matchExpressions[5].values[0]: \"-a\" is not a valid label "
+	      "value (accepted: empty, or letters, digits, '-', '_' and '.', starting and ending "
+	      "with a letter or digit, at most 63 characters)",
+	      "pools.yaml:14: BGPAdvertisement metallb-system/b: "
+	      "spec.nodeSelectors[1].matchLabels[\"Bad Key\"]: \"Bad Key\" is not a valid key "
+	      "(accepted: an optional DNS subdomain prefix and '/', then a name of letters, "
+	      "digits, '-', '_' and '.', starting and ending with a letter or digit, at most 63 "
+	      "characters)")},
 	{"L2 interfaces and pools",
 	 L2ADV("a") "  ipAddressPools: [p, p]\n"
 		    "  interfaces:\n"
@@ -1088,8 +1239,8 @@ static const struct diag_case bgp_cases[] = {
 	 "---\n" POOL("p") "  addresses: [10.0.0.0/24]\n"
 	 "---\n" POOL("q") "  addresses: [10.0.1.0/24]\n"
 	 "---\n" POOL("r") "  addresses: [10.0.2.0/24]\n"
-	 "---\n" PEER("x") "  myASN: 64500\n  peerASN: 64500\n  peerAddress: 10.0.0.1\n"
-	 "---\n" PEER("y") "  myASN: 64500\n  peerASN: 64500\n  peerAddress: 10.0.0.2\n",
+	 "---\n" PEER("x") "  myASN: 64500\n  peerASN: 64500\n  peerAddress: 10.9.0.1\n"
+	 "---\n" PEER("y") "  myASN: 64500\n  peerASN: 64500\n  peerAddress: 10.9.0.2\n",
 	 NONE},
 	{"localPref: node sets from the model's Nodes",
 	 BGPADV("e") "  localPref: 300\n  nodeSelectors:\n  - matchLabels: {rack: r1}\n"
@@ -1348,7 +1499,7 @@ static void test_model_add_returns(void **state)
 		{"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n", 1, 0, 1},
 		{"apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n  name: p\n"
 		 "  namespace: elsewhere\nspec:\n  addresses: [10.0.0.0/24]\n",
-		 1, 0, 0},
+		 -1, 0, 0},
 		{"apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {}\n", -1, 0, 0},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
