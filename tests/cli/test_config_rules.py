@@ -6,13 +6,18 @@
   and is a broken configuration object (run keeps the last good one);
 - the selector mistakes MetalLB's webhooks refuse (an expression written
   twice in one selector, a value twice, operators and their values, label
-  syntax) are refused with file:line in every field that takes selectors."""
+  syntax) are refused with file:line in every field that takes selectors;
+- addresses that hurt on a LAN are warned about: a /24's .0 and .255 and
+  the IPv6 Subnet-Router anycast address in pools a Layer 2 advertisement
+  announces, a Service given one (an event), a pool holding a BGPPeer's
+  or a Node's address; avoidBuggyIPs also keeps the anycast address out of
+  automatic allocation."""
 import json
 import re
 
 import pytest
 
-from conftest import poll, run_ironlb
+from conftest import EXAMPLES, poll, run_ironlb
 from test_manifest_watch import Run
 
 
@@ -266,3 +271,134 @@ def test_different_expressions_on_one_key_are_accepted():
                        "    - {key: zone, operator: Exists}\n"))
     c = run_ironlb("check", "-q", "-", stdin=text)
     assert c.rc == 0 and problems(c) == [], c.out
+
+
+# --- 3. addresses that hurt on a LAN -----------------------------------------
+
+L2_ALL = l2adv("l2")
+
+# (what, manifests, expected warnings: (path, substring) in order)
+LAN_WARNINGS = [
+    ("a /24 announced by Layer 2", pool("a", ["192.168.1.0/24"]) + L2_ALL,
+     [('spec.addresses[0]', '"192.168.1.0/24" holds 2 addresses ending in .0 or .255 '
+       '(the first: 192.168.1.0)')]),
+    ("a range ending on .255", pool("a", ["192.168.1.10-192.168.1.255"]) + L2_ALL,
+     [('spec.addresses[0]', '"192.168.1.10-192.168.1.255" holds 192.168.1.255, the '
+       'broadcast address of its /24')]),
+    ("a range inside one /24", pool("a", ["192.168.1.1-192.168.1.254"]) + L2_ALL, []),
+    ("avoidBuggyIPs", pool("a", ["192.168.1.0/24", "2001:db8:1::/64"],
+                           extra="  avoidBuggyIPs: true\n") + L2_ALL, []),
+    ("a pool announced only by BGP",
+     pool("a", ["192.168.1.0/24", "2001:db8:1::/64"]) + l2adv("l2", "  ipAddressPools: [b]\n")
+     + pool("b", ["10.0.0.1-10.0.0.9"]), []),
+    ("an IPv6 /64", pool("a", ["2001:db8:1::/64"]) + L2_ALL,
+     [('spec.addresses[0]', '"2001:db8:1::/64" holds 2001:db8:1::, the Subnet-Router '
+       'anycast address of its /64 (RFC 4291 2.6.1), which routers on the link also '
+       'answer, and L2Advertisement metallb-system/l2 announces this pool on the LAN; '
+       'avoidBuggyIPs: true keeps it out of automatic allocation')]),
+    ("an IPv6 /120 holds its /64's anycast address", pool("a", ["2001:db8:1::/120"]) + L2_ALL,
+     [('spec.addresses[0]', '"2001:db8:1::/120" holds 2001:db8:1::, the Subnet-Router')]),
+    ("an IPv6 /56", pool("a", ["2001:db8:1::/56"]) + L2_ALL,
+     [('spec.addresses[0]', '"2001:db8:1::/56" holds 256 Subnet-Router anycast addresses')]),
+    ("an IPv6 range without one", pool("a", ["2001:db8:1::1-2001:db8:1::ff"]) + L2_ALL, []),
+    ("a pool holding its BGPPeer's address (the guide)",
+     pool("a", ["2001:db8:1::/64"]) +
+     "---\napiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata:\n  name: r\n"
+     "  namespace: metallb-system\nspec:\n  myASN: 64500\n  peerASN: 64501\n"
+     "  peerAddress: 2001:db8:1::1\n",
+     [('spec.addresses[0]', '"2001:db8:1::/64" holds 2001:db8:1::1, the peerAddress of '
+       'BGPPeer metallb-system/r (<stdin>:')]),
+    ("a pool holding a Node's InternalIP",
+     pool("a", ["10.0.0.10-10.0.0.20"]) +
+     "---\napiVersion: v1\nkind: Node\nmetadata:\n  name: n1\nstatus:\n  addresses:\n"
+     "  - {type: InternalIP, address: 10.0.0.11}\n  - {type: Hostname, address: n1}\n",
+     [('spec.addresses[0]', '"10.0.0.10-10.0.0.20" holds 10.0.0.11, the InternalIP of '
+       'Node n1')]),
+]
+
+
+@pytest.mark.parametrize("what,text,want", LAN_WARNINGS, ids=[w[0] for w in LAN_WARNINGS])
+def test_lan_warnings(what, text, want):
+    for cmd in (["check", "-q"], ["plan"]):
+        r = run_ironlb(*cmd, "-", stdin=text)
+        assert r.rc == 0, r.out + r.err
+        out = r.out if cmd[0] == "check" else r.err
+        got = [l for l in out.splitlines() if ": warning: " in l]
+        assert len(got) == len(want), (cmd, out)
+        for line, (path, part) in zip(got, want):
+            assert re.match(r"^<stdin>:\d+: warning: IPAddressPool metallb-system/a: ", line)
+            assert f": {path}: {part}" in line, line
+    # -W makes them errors for a pipeline that wants none.
+    if want:
+        assert run_ironlb("check", "-q", "-W", "-", stdin=text).rc == 1
+
+
+def events(svc):
+    return [(e["type"], e["reason"]) for e in svc["events"]]
+
+
+def test_plan_warns_about_a_service_given_such_an_address():
+    text = (pool("v4", ["192.168.1.0/24"]) + pool("v6", ["2001:db8:1::/64"]) + L2_ALL +
+            service("first", "[IPv4, IPv6]") + "  ipFamilyPolicy: RequireDualStack\n" +
+            service("second", "[IPv4, IPv6]") + "  ipFamilyPolicy: RequireDualStack\n" +
+            service("last", annotations="metallb.io/loadBalancerIPs: 192.168.1.255"))
+    r, doc = plan_json("-", stdin=text)
+    assert r.rc == 0, r.err
+    svcs = {s["name"]: s for s in doc["services"]}
+    # MetalLB's default allocation is kept: the first Service gets .0 and ::.
+    assert svcs["first"]["ingress"] == ["192.168.1.0", "2001:db8:1::"]
+    assert events(svcs["first"]) == [("Normal", "IPAllocated"), ("Warning", "UnsafeAddress"),
+                                      ("Warning", "UnsafeAddress")]
+    assert svcs["first"]["events"][1]["message"] == (
+        "192.168.1.0 is the network address of its /24, which some clients and CPE "
+        "firmware drop, and L2Advertisement metallb-system/l2 announces pool v4 on the LAN")
+    assert svcs["first"]["events"][2]["message"].startswith(
+        "2001:db8:1:: is the Subnet-Router anycast address of its /64 (RFC 4291 2.6.1)")
+    assert events(svcs["second"]) == [("Normal", "IPAllocated")]
+    assert svcs["last"]["ingress"] == ["192.168.1.255"]
+    assert events(svcs["last"]) == [("Normal", "IPAllocated"), ("Warning", "UnsafeAddress")]
+    assert "broadcast address of its /24" in svcs["last"]["events"][1]["message"]
+    # The table shows the events too.
+    t = run_ironlb("plan", "-", stdin=text)
+    assert any(l.strip().startswith("default/first: Warning UnsafeAddress: 192.168.1.0 is")
+               for l in t.lines()), t.out
+
+
+def test_avoid_buggy_ips_skips_the_anycast_address_unless_asked_for():
+    text = (pool("v6", ["2001:db8:1::/64"], extra="  avoidBuggyIPs: true\n") + L2_ALL +
+            service("auto", "[IPv6]") +
+            service("asks", "[IPv6]", annotations='metallb.io/loadBalancerIPs: "2001:db8:1::"'))
+    c = run_ironlb("check", "-q", "-", stdin=text)
+    assert c.rc == 0 and problems(c) == [], c.out
+    r, doc = plan_json("-", stdin=text)
+    assert r.rc == 0, r.err
+    svcs = {s["name"]: s for s in doc["services"]}
+    assert svcs["auto"]["ingress"] == ["2001:db8:1::1"]
+    assert events(svcs["auto"]) == [("Normal", "IPAllocated")]
+    # Asked for by name: given, as MetalLB gives it, with a warning.
+    assert svcs["asks"]["ingress"] == ["2001:db8:1::"]
+    assert events(svcs["asks"]) == [("Normal", "IPAllocated"), ("Warning", "UnsafeAddress")]
+    # The pool's total leaves the anycast address out.
+    assert doc["pools"][0]["ipv6"]["total"] == str(2**64 - 1)
+
+
+def test_run_reports_a_service_given_such_an_address(tmp_path):
+    d = tmp_path / "m"
+    d.mkdir()
+    for f in ("ipaddresspools.yaml", "l2-advertisements.yaml"):
+        (d / f).write_text((EXAMPLES / "dual-stack-l2" / f).read_text())
+    (d / "web.yaml").write_text(service("web", "[IPv6]"))
+    r = Run(tmp_path, d)
+    try:
+        poll(lambda: r.ingress("web") == ["2001:db8:1::"], 20, "web's address")
+        st = r.status()
+        web = next(s for s in st["services"] if s["name"] == "web")
+        assert [e["reason"] for e in web["events"]] == ["IPAllocated", "UnsafeAddress"], web
+        assert web["events"][1]["type"] == "Warning"
+        assert st["config"]["verdict"] == "valid"
+    finally:
+        out = r.stop()
+    assert re.search(r"level=warn .*Subnet-Router anycast.*service=default/web "
+                     r"reason=UnsafeAddress", out), out
+    # The pool's warning is logged with the configuration's.
+    assert re.search(r'level=warn .*ipv6-pool.*holds 2001:db8:1::, the Subnet-Router', out), out

@@ -29,6 +29,17 @@ def test_dual_stack_guide_set():
         "default/prefer-dual-ipv6-primary": (["2001:db8:1::4", "192.168.100.4"], [v6, v4]),
         "default/require-dual-stack": (["192.168.100.5", "2001:db8:1::5"], [v4, v6]),
     }
+    # The first Service's addresses hurt on the LAN: a Warning each.
+    first = svcs.pop("default/dual-stack-test-svc")
+    assert [(e["type"], e["reason"]) for e in first["events"]] == [
+        ("Normal", "IPAllocated"), ("Warning", "UnsafeAddress"),
+        ("Warning", "UnsafeAddress")]
+    assert first["events"][1]["message"].startswith(
+        "192.168.100.0 is the network address of its /24, which some clients and CPE "
+        "firmware drop, and L2Advertisement metallb-system/dual-stack-l2 announces pool "
+        "ipv4-pool on the LAN")
+    assert first["events"][2]["message"].startswith(
+        "2001:db8:1:: is the Subnet-Router anycast address of its /64 (RFC 4291 2.6.1)")
     for s in svcs.values():
         assert [e["reason"] for e in s["events"]] == ["IPAllocated"]
     assert pools["ipv4-pool"]["ipv4"] == {"total": "256", "in_use": "7", "available": "249"}

@@ -204,7 +204,18 @@ static const struct diag_case guide_cases[] = {
 	 "spec:\n"
 	 "  addresses:\n"
 	 "  - 2001:db8:1::/64\n",
-	 NONE},
+	 /* The guide's pools hand out what hurts on a LAN (warnings). */
+	 WANT("pools.yaml:34: warning: IPAddressPool metallb-system/ipv4-pool: "
+	      "spec.addresses[0]: \"192.168.100.0/24\" holds 2 addresses ending in .0 or .255 "
+	      "(the first: 192.168.100.0), the network and broadcast addresses of /24s, which "
+	      "some clients and CPE firmware drop, and L2Advertisement "
+	      "metallb-system/dual-stack-l2 announces this pool on the LAN; avoidBuggyIPs: "
+	      "true keeps them out of allocation",
+	      "pools.yaml:43: warning: IPAddressPool metallb-system/ipv6-pool: "
+	      "spec.addresses[0]: \"2001:db8:1::/64\" holds 2001:db8:1::, the Subnet-Router "
+	      "anycast address of its /64 (RFC 4291 2.6.1), which routers on the link also "
+	      "answer, and L2Advertisement metallb-system/dual-stack-l2 announces this pool on "
+	      "the LAN; avoidBuggyIPs: true keeps it out of automatic allocation")},
 
 	{"guide: BGP peers and advertisement with a community literal",
 	 "apiVersion: metallb.io/v1beta2\n"
@@ -1388,6 +1399,108 @@ static const struct diag_case service_cases[] = {
 	      "address (octet 256 is above 255)")},
 };
 
+/* ------------------------------------------------------------------ */
+/* addresses that hurt on a LAN: warnings */
+
+static const struct diag_case lan_cases[] = {
+	{"IPv4 .0 and .255 in pools an L2Advertisement announces",
+	 L2ADV("l2") "  ipAddressPools: [a, b, c, d, e]\n"
+	 "---\n" POOL("a") "  addresses: [192.168.100.0/24]\n"
+	 "---\n" POOL("b") "  addresses: [10.0.0.0/22, 10.1.0.10-10.1.0.255]\n"
+	 "---\n" POOL("c") "  addresses: [10.2.0.1-10.2.0.254, 10.3.0.0/25]\n"
+	 "---\n" POOL("d") "  addresses: [10.4.0.0/24]\n  avoidBuggyIPs: true\n"
+	 "---\n" POOL("e") "  addresses: [10.5.0.255-10.5.1.0]\n",
+	 WANT("pools.yaml:13: warning: IPAddressPool metallb-system/a: spec.addresses[0]: "
+	      "\"192.168.100.0/24\" holds 2 addresses ending in .0 or .255 (the first: "
+	      "192.168.100.0), the network and broadcast addresses of /24s, which some clients "
+	      "and CPE firmware drop, and L2Advertisement metallb-system/l2 announces this "
+	      "pool on the LAN; avoidBuggyIPs: true keeps them out of allocation",
+	      "pools.yaml:20: warning: IPAddressPool metallb-system/b: spec.addresses[0]: "
+	      "\"10.0.0.0/22\" holds 8 addresses ending in .0 or .255 (the first: 10.0.0.0), "
+	      "the network and broadcast addresses of /24s, which some clients and CPE "
+	      "firmware drop, and L2Advertisement metallb-system/l2 announces this pool on the "
+	      "LAN; avoidBuggyIPs: true keeps them out of allocation",
+	      "pools.yaml:20: warning: IPAddressPool metallb-system/b: spec.addresses[1]: "
+	      "\"10.1.0.10-10.1.0.255\" holds 10.1.0.255, the broadcast address of its /24, "
+	      "which some clients and CPE firmware drop, and L2Advertisement metallb-system/l2 "
+	      "announces this pool on the LAN; avoidBuggyIPs: true keeps it out of allocation",
+	      "pools.yaml:27: warning: IPAddressPool metallb-system/c: spec.addresses[1]: "
+	      "\"10.3.0.0/25\" holds 10.3.0.0, the network address of its /24, which some "
+	      "clients and CPE firmware drop, and L2Advertisement metallb-system/l2 announces "
+	      "this pool on the LAN; avoidBuggyIPs: true keeps it out of allocation",
+	      "pools.yaml:42: warning: IPAddressPool metallb-system/e: spec.addresses[0]: "
+	      "\"10.5.0.255-10.5.1.0\" holds 2 addresses ending in .0 or .255 (the first: "
+	      "10.5.0.255), the network and broadcast addresses of /24s, which some clients "
+	      "and CPE firmware drop, and L2Advertisement metallb-system/l2 announces this "
+	      "pool on the LAN; avoidBuggyIPs: true keeps them out of allocation")},
+	{"pools no L2Advertisement announces: no LAN warning",
+	 L2ADV("l2") "  ipAddressPools: [a]\n"
+	 "---\n" BGPADV("bgp") "  ipAddressPools: [b]\n"
+	 "---\n" POOL("a") "  addresses: [10.0.0.1-10.0.0.9]\n"
+	 "---\n" POOL("b") "  addresses: [10.1.0.0/24, \"2001:db8:1::/64\"]\n"
+	 "---\n" POOL("c") "  addresses: [10.2.0.0/24]\n",
+	 NONE},
+	{"an L2Advertisement without pools announces every pool",
+	 L2ADV("all") ""
+	 "---\n" POOL("a") "  addresses: [10.0.0.0/24]\n",
+	 WANT("pools.yaml:12: warning: IPAddressPool metallb-system/a: spec.addresses[0]: "
+	      "\"10.0.0.0/24\" holds 2 addresses ending in .0 or .255 (the first: 10.0.0.0), "
+	      "the network and broadcast addresses of /24s, which some clients and CPE "
+	      "firmware drop, and L2Advertisement metallb-system/all announces this pool on "
+	      "the LAN; avoidBuggyIPs: true keeps them out of allocation")},
+	{"IPv6 Subnet-Router anycast addresses",
+	 L2ADV("l2") "  ipAddressPoolSelectors:\n  - matchLabels: {lan: \"yes\"}\n"
+	 "---\napiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n  name: a\n"
+	 "  labels: {lan: \"yes\"}\nspec:\n"
+	 "  addresses:\n  - 2001:db8:1::/64\n  - 2001:db8:2::/48\n  - 2001:db8:3::1-2001:db8:3::ff\n"
+	 "  - 2001:db8:4::/120\n  - \"2001:db8:5:0:ffff::-2001:db8:5:1::\"\n"
+	 "---\napiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n  name: b\n"
+	 "  labels: {lan: \"yes\"}\nspec:\n"
+	 "  addresses: [\"2001:db8:9::/64\"]\n  avoidBuggyIPs: true\n",
+	 WANT("pools.yaml:16: warning: IPAddressPool metallb-system/a: spec.addresses[0]: "
+	      "\"2001:db8:1::/64\" holds 2001:db8:1::, the Subnet-Router anycast address of "
+	      "its /64 (RFC 4291 2.6.1), which routers on the link also answer, and "
+	      "L2Advertisement metallb-system/l2 announces this pool on the LAN; "
+	      "avoidBuggyIPs: true keeps it out of automatic allocation",
+	      "pools.yaml:17: warning: IPAddressPool metallb-system/a: spec.addresses[1]: "
+	      "\"2001:db8:2::/48\" holds 65536 Subnet-Router anycast addresses (RFC 4291 "
+	      "2.6.1), the first address of each /64 (the first: 2001:db8:2::), which routers "
+	      "on the link also answer, and L2Advertisement metallb-system/l2 announces this "
+	      "pool on the LAN; avoidBuggyIPs: true keeps them out of automatic allocation",
+	      "pools.yaml:19: warning: IPAddressPool metallb-system/a: spec.addresses[3]: "
+	      "\"2001:db8:4::/120\" holds 2001:db8:4::, the Subnet-Router anycast address of "
+	      "its /64 (RFC 4291 2.6.1), which routers on the link also answer, and "
+	      "L2Advertisement metallb-system/l2 announces this pool on the LAN; "
+	      "avoidBuggyIPs: true keeps it out of automatic allocation",
+	      "pools.yaml:20: warning: IPAddressPool metallb-system/a: spec.addresses[4]: "
+	      "\"2001:db8:5:0:ffff::-2001:db8:5:1::\" holds 2001:db8:5:1::, the Subnet-Router "
+	      "anycast address of its /64 (RFC 4291 2.6.1), which routers on the link also "
+	      "answer, and L2Advertisement metallb-system/l2 announces this pool on the LAN; "
+	      "avoidBuggyIPs: true keeps it out of automatic allocation")},
+	{"a pool holding a BGPPeer's address or a Node's InternalIP",
+	 POOL("v6") "  addresses: [\"2001:db8:1::/64\"]\n"
+	 "---\n" POOL("v4") "  addresses: [192.168.1.10-192.168.1.20]\n"
+	 "---\n" PEER("router") "  myASN: 64500\n  peerASN: 64501\n  peerAddress: 2001:db8:1::1\n"
+	 "---\n" PEER("outside") "  myASN: 64500\n  peerASN: 64501\n  peerAddress: 10.9.9.9\n"
+	 "---\napiVersion: v1\nkind: Node\nmetadata:\n  name: n1\nstatus:\n"
+	 "  addresses:\n  - type: InternalIP\n    address: 192.168.1.15\n"
+	 "  - type: ExternalIP\n    address: 192.168.1.16\n",
+	 WANT("pools.yaml:6: warning: IPAddressPool metallb-system/v6: spec.addresses[0]: "
+	      "\"2001:db8:1::/64\" holds 2001:db8:1::1, the peerAddress of BGPPeer "
+	      "metallb-system/router (pools.yaml:15): a Service given it would take that address "
+	      "from it; leave it out of the pool (a range, or several entries)",
+	      "pools.yaml:13: warning: IPAddressPool metallb-system/v4: spec.addresses[0]: "
+	      "\"192.168.1.10-192.168.1.20\" holds 192.168.1.15, the InternalIP of Node n1 "
+	      "(pools.yaml:33): a Service given it would take that address from it; leave it out "
+	      "of the pool (a range, or several entries)")},
+};
+
+static void test_lan(void **state)
+{
+	(void)state;
+	run_diag_cases(lan_cases, ARRAY_SIZE(lan_cases));
+}
+
 static void test_services(void **state)
 {
 	(void)state;
@@ -1566,6 +1679,7 @@ int main(void)
 		cmocka_unit_test(test_pools),
 		cmocka_unit_test(test_bgp),
 		cmocka_unit_test(test_services),
+		cmocka_unit_test(test_lan),
 		cmocka_unit_test(test_reference_flags),
 		cmocka_unit_test(test_validate_marks_invalid),
 		cmocka_unit_test(test_model_add_returns),
