@@ -10,7 +10,10 @@
  *             avoidBuggyIPs works in "compressed" coordinates that leave out
  *             every x.y.z.0 and x.y.z.255, so that the ipset's "next free
  *             value" never lands on an address the pool may not hand out and
- *             the runs of a full pool stay merged across /24 boundaries.
+ *             the runs of a full pool stay merged across /24 boundaries; an
+ *             IPv6 family with avoidBuggyIPs likewise leaves out the first
+ *             address of every /64 (the Subnet-Router anycast address, an
+ *             ironlb extension), which a Service may still ask for.
  *   records   Service "namespace/name" -> what it holds (addresses, their
  *             pools) and what decides sharing (key, backend, ports).  They
  *             outlive configuration changes and are re-checked lazily.
@@ -210,7 +213,8 @@ struct crange {
 struct pool_fam {
 	size_t nranges;
 	struct crange *r;       /* sorted, disjoint, non-empty */
-	bool compressed;        /* IPv4 with avoidBuggyIPs */
+	bool compressed;        /* avoidBuggyIPs: coordinates skip addresses */
+	bool v6;                /* IPv6: /64 blocks in compressed coordinates */
 	struct ipset in_use;
 	u128 total;
 	bool total_overflow;
@@ -334,33 +338,64 @@ static const char *intern(struct alloc *a, const char *name)
 	return *slot;
 }
 
-/* --- compressed IPv4 coordinates (avoidBuggyIPs) --- */
+/* --- compressed coordinates (avoidBuggyIPs) ---
+ *
+ * An address is a block (v >> shift) and an offset in it.  The offsets
+ * kept are 1..width: IPv4 blocks are /24s (width 254: .0 and .255 left
+ * out), IPv6 blocks are /64s (width 2^64 - 1: the all-zeros interface
+ * identifier left out).  The compressed value is block * width + offset - 1,
+ * which fits in 128 bits for both. */
+
+struct comp {
+	unsigned shift;
+	u128 width;
+};
+
+static struct comp comp_of(const struct pool_fam *pf)
+{
+	if (pf->v6)
+		return (struct comp){64, (((u128)1) << 64) - 1};
+	return (struct comp){8, 254};
+}
+
+/* An address the coordinates leave out. */
+static bool comp_skips(struct comp k, u128 v)
+{
+	u128 off = v & ((((u128)1) << k.shift) - 1);
+	return off == 0 || off > k.width;
+}
 
 static bool v4_buggy(u128 v)
 {
-	unsigned o = (unsigned)(v & 0xff);
-	return o == 0 || o == 255;
+	return comp_skips((struct comp){8, 254}, v);
 }
 
-/* v must not be buggy: 254 usable addresses per /24. */
-static u128 v4_comp(u128 v)
+/* v must not be skipped. */
+static u128 comp_to(struct comp k, u128 v)
 {
-	return (v >> 8) * 254 + ((v & 0xff) - 1);
+	return (v >> k.shift) * k.width + ((v & ((((u128)1) << k.shift) - 1)) - 1);
 }
 
-static u128 v4_decomp(u128 c)
+static u128 comp_from(struct comp k, u128 c)
 {
-	return ((c / 254) << 8) | (c % 254 + 1);
+	return ((c / k.width) << k.shift) | (c % k.width + 1);
 }
 
 static u128 to_coord(const struct pool_fam *pf, u128 v)
 {
-	return pf->compressed ? v4_comp(v) : v;
+	return pf->compressed ? comp_to(comp_of(pf), v) : v;
 }
 
 static u128 from_coord(const struct pool_fam *pf, u128 c)
 {
-	return pf->compressed ? v4_decomp(c) : c;
+	return pf->compressed ? comp_from(comp_of(pf), c) : c;
+}
+
+/* An address of the pool family that automatic allocation never hands
+ * out (it has no coordinate). */
+static bool fam_skips(const struct pool_fam *pf, u128 v)
+{
+	return pf->compressed && comp_skips(comp_of(pf), v);
 }
 
 /* ------------------------------------------------------------------ */
@@ -619,6 +654,13 @@ static bool pool_avoids(const struct apool *p, const struct ip_addr *addr)
 	return addr->family == IP_FAMILY_V4 && p->fam[0].compressed && v4_buggy(addr->v);
 }
 
+/* An address of p that is in no coordinate of its family: an avoided IPv4
+ * address, or a Subnet-Router anycast address a Service asked for. */
+static bool pool_skips(const struct apool *p, const struct ip_addr *addr)
+{
+	return fam_skips(&p->fam[fam_idx(addr->family)], addr->v);
+}
+
 static long pool_by_name(const struct alloc *a, const char *name)
 {
 	size_t lo = 0, hi = a->npools;
@@ -687,7 +729,7 @@ static const unsigned char *rec_key_of(const struct rec *r, const struct ip_addr
 static void in_use_add(struct alloc *a, const struct ip_addr *addr)
 {
 	long p = pool_lookup(a, addr);
-	if (p < 0 || pool_avoids(&a->pools[p], addr))
+	if (p < 0 || pool_skips(&a->pools[p], addr))
 		return;
 	struct pool_fam *pf = &a->pools[p].fam[fam_idx(addr->family)];
 	u128 c = to_coord(pf, addr->v);
@@ -697,7 +739,7 @@ static void in_use_add(struct alloc *a, const struct ip_addr *addr)
 static void in_use_remove(struct alloc *a, const struct ip_addr *addr)
 {
 	long p = pool_lookup(a, addr);
-	if (p < 0 || pool_avoids(&a->pools[p], addr))
+	if (p < 0 || pool_skips(&a->pools[p], addr))
 		return;
 	struct pool_fam *pf = &a->pools[p].fam[fam_idx(addr->family)];
 	u128 c = to_coord(pf, addr->v);
@@ -1072,7 +1114,7 @@ static int pool_pick(const struct alloc *a, const struct apool *p, int fi, const
 				struct ip_addr cand = {.v = v, .family = idx_fam(fi)};
 				/* The index answers for key, backend and ports;
 				 * the full check stays the judge. */
-				char *why = pool_avoids(p, &cand) ? xstrdup("avoided")
+				char *why = pool_skips(p, &cand) ? xstrdup("avoided")
 								  : sharing_conflict(a, r, &cand, NULL);
 				if (!why) {
 					*out = cand;
@@ -1399,27 +1441,34 @@ static bool range_coords(const struct pool_fam *pf, const struct ip_range *r, st
 		out->hi = hi;
 		return true;
 	}
-	if ((lo & 0xff) == 0)
+	/* Move lo up and hi down to kept offsets (1..width of a block). */
+	struct comp k = comp_of(pf);
+	u128 bs = ((u128)1) << k.shift, mask = bs - 1;
+	if ((lo & mask) == 0) {
 		lo += 1;
-	else if ((lo & 0xff) == 255)
-		lo += 2;
-	if ((hi & 0xff) == 255) {
-		hi -= 1;
-	} else if ((hi & 0xff) == 0) {
-		if (hi < 2)
-			return false;
-		hi -= 2;
+	} else if ((lo & mask) > k.width) {
+		if ((lo >> k.shift) == (~(u128)0 >> k.shift))
+			return false; /* the last block: nothing above */
+		lo = (lo & ~mask) + bs + 1;
+	}
+	if ((hi & mask) > k.width) {
+		hi = (hi & ~mask) + k.width;
+	} else if ((hi & mask) == 0) {
+		if ((hi >> k.shift) == 0)
+			return false; /* the first block: nothing below */
+		hi = (hi & ~mask) - bs + k.width;
 	}
 	if (lo > hi)
 		return false;
-	out->lo = v4_comp(lo);
-	out->hi = v4_comp(hi);
+	out->lo = comp_to(k, lo);
+	out->hi = comp_to(k, hi);
 	return true;
 }
 
 static void pool_fam_build(struct pool_fam *pf, const struct pool *mp, enum ip_family f)
 {
-	pf->compressed = f == IP_FAMILY_V4 && mp->avoid_buggy_ips;
+	pf->compressed = mp->avoid_buggy_ips;
+	pf->v6 = f == IP_FAMILY_V6;
 	ipset_init(&pf->in_use);
 	for (size_t i = 0; i < mp->nranges; i++) {
 		const struct ip_range *r = &mp->ranges[i];
@@ -1858,8 +1907,11 @@ static char *failure_text(const struct call *c, bool strict)
 
 /* IPAllocated for new addresses, and, for a PreferDualStack Service left
  * with one family, AdditionalAssignFailed: once per reason, since the daemon
- * re-runs every Service after each change. */
-static void report_success(struct call *c, bool cleared, struct alloc_result *out)
+ * re-runs every Service after each change.  A new address that hurts on a
+ * LAN (model_address_warning()) gets a Warning UnsafeAddress beside its
+ * IPAllocated: MetalLB hands it out, and so does ironlb. */
+static void report_success(struct call *c, const struct model *m, bool cleared,
+			   struct alloc_result *out)
 {
 	size_t nkept = 0, nnew = 0, nserved = 0;
 	for (size_t t = 0; t < c->n; t++) {
@@ -1880,6 +1932,14 @@ static void report_success(struct call *c, bool cleared, struct alloc_result *ou
 			add_event(out, "Normal", "IPAllocated", "Assigned additional IP \"%s\"",
 				  fmt_ip(&c->s[t].addr, b));
 		}
+	}
+	for (size_t t = 0; t < c->n && nnew; t++) {
+		if (!c->s[t].found)
+			continue;
+		char *msg = model_address_warning(m, c->a->pools[c->s[t].pool].name, &c->s[t].addr);
+		if (msg)
+			add_event(out, "Warning", "UnsafeAddress", "%s", msg);
+		free(msg);
 	}
 	const char *w = NULL;
 	for (size_t t = 0; t < c->n && nserved < c->n; t++)
@@ -1998,7 +2058,7 @@ int alloc_service(struct alloc *a, const struct model *m, const struct service *
 		hold(a, r, &sl->addr);
 	}
 	if (!fail)
-		report_success(&c, clear != NULL, out);
+		report_success(&c, m, clear != NULL, out);
 
 	out->naddrs = r->naddrs;
 	for (size_t i = 0; i < r->naddrs; i++) {

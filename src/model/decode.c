@@ -511,6 +511,8 @@ static int decode_selector(struct dctx *c, const struct tree *t, const char *pat
 	int r = get_typed(c, t, path, "matchExpressions", TREE_ARRAY, &exprs, &ep);
 	if (r < 0)
 		ret = -1;
+	/* pos[k]: the index in matchExpressions of out->reqs[k] */
+	size_t *pos = r == 1 ? xcalloc(exprs->n ? exprs->n : 1, sizeof(*pos)) : NULL;
 	for (size_t i = 0; r == 1 && i < exprs->n; i++) {
 		const struct tree *e = exprs->items[i];
 		char *rp = path_idx(ep, i);
@@ -582,7 +584,17 @@ static int decode_selector(struct dctx *c, const struct tree *t, const char *pat
 		}
 		free(op_path);
 		free(opname);
+		for (size_t k = 0; ok && k < out->nreqs; k++) {
+			if (sel_req_same(&out->reqs[k], &req)) {
+				derr(c, rp,
+				     "this expression is listed twice in one selector (also at "
+				     "matchExpressions[%zu]); write it once",
+				     pos[k]);
+				ok = false;
+			}
+		}
 		if (ok) {
+			pos[out->nreqs] = i;
 			*VEC_PUSH(out->reqs, out->nreqs) = req;
 		} else {
 			free(req.key);
@@ -593,6 +605,7 @@ static int decode_selector(struct dctx *c, const struct tree *t, const char *pat
 		}
 		free(rp);
 	}
+	free(pos);
 	free(ep);
 	return ret;
 }
@@ -2096,13 +2109,20 @@ static int add_object(struct model *m, struct tree *obj, struct diag_list *d, bo
 		meta_free(meta);
 		return -1;
 	}
+	/* MetalLB's webhooks refuse its objects outside its own namespace; a
+	 * pool written for another namespace is a mistake to report, not an
+	 * object to use or to pass over quietly.  An object with no namespace
+	 * was decoded into the configuration namespace above (what
+	 * `kubectl apply -n <namespace>` does with it). */
 	if (ki->config && strcmp(meta->namespace_, m->config_namespace) != 0) {
-		model_diag(d, DIAG_WARNING, meta, "metadata.namespace",
-			   "ignored: ironlb reads MetalLB configuration only from namespace %s",
-			   m->config_namespace);
-		bool had_errors = meta->invalid;
+		char *q = quote(meta->namespace_);
+		model_diag(d, DIAG_ERROR, meta, "metadata.namespace",
+			   "%s is not the configuration namespace: %s objects must be in "
+			   "namespace %s (--namespace chooses it)",
+			   q, obj_kind_name(ki->k), m->config_namespace);
+		free(q);
 		meta_free(meta);
-		return had_errors ? -1 : 1;
+		return -1;
 	}
 	size_t prev = model_lookup(m, ki->k, meta->namespace_, meta->name);
 	if (prev != (size_t)-1 && replace) {

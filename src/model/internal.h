@@ -19,6 +19,9 @@ void selectors_free(struct label_selector *s, size_t n);
 /* A canonical text of a selector (sorted matchLabels, sorted expressions
  * with sorted values), so that equal selectors have equal texts. */
 char *selector_canon(const struct label_selector *s);
+/* Whether two expressions say the same: key, operator and the same set of
+ * values in any order (MetalLB refuses such a repeat in one selector). */
+bool sel_req_same(const struct sel_req *a, const struct sel_req *b);
 
 /* Syntax of Kubernetes names and label parts.  Each returns NULL when
  * valid, else a static text saying what is accepted. */

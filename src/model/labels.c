@@ -135,6 +135,18 @@ static bool req_has_value(const struct sel_req *r, const char *v)
 	return false;
 }
 
+bool sel_req_same(const struct sel_req *a, const struct sel_req *b)
+{
+	/* Values within one expression are unique (decode refuses a repeat),
+	 * so equal counts and inclusion mean equal sets. */
+	if (a->op != b->op || a->nvalues != b->nvalues || strcmp(a->key, b->key) != 0)
+		return false;
+	for (size_t i = 0; i < a->nvalues; i++)
+		if (!req_has_value(b, a->values[i]))
+			return false;
+	return true;
+}
+
 bool selector_matches(const struct label_selector *s, const struct labels *l)
 {
 	for (size_t i = 0; i < s->match_labels.n; i++) {

@@ -501,6 +501,12 @@ bool bgpadv_selects_pool(const struct bgpadv *a, const struct pool *p);
 /* Whether a BGPAdvertisement announces to a peer (an empty list: all). */
 bool bgpadv_selects_peer(const struct bgpadv *a, const struct bgppeer *p);
 
+/* A warning for a Service given address a from pool: a /24 network or
+ * broadcast address, or a Subnet-Router anycast address, in a pool that an
+ * L2Advertisement announces on the LAN.  NULL when there is nothing to
+ * say; the caller frees the text. */
+char *model_address_warning(const struct model *m, const char *pool, const struct ip_addr *a);
+
 /* Service annotation names (both prefixes are read; metallb.io/ wins). */
 #define ANNOT_PREFIX_NEW "metallb.io/"
 #define ANNOT_PREFIX_OLD "metallb.universe.tf/"

@@ -699,6 +699,118 @@ size_t model_validate_service(const struct model *m, const struct service *s,
 }
 
 /* ------------------------------------------------------------------ */
+/* addresses that hurt on a LAN (warnings: MetalLB hands them out) */
+
+/* The first valid L2Advertisement announcing pool p, or NULL. */
+static const struct l2adv *l2_announcer(const struct model *m, const struct pool *p)
+{
+	for (size_t i = 0; i < m->nl2advs; i++)
+		if (!m->l2advs[i].meta.invalid && l2adv_selects_pool(&m->l2advs[i], p))
+			return &m->l2advs[i];
+	return NULL;
+}
+
+/* Why an address ip_lan_hazard() names hurts. */
+static const char *lan_harm(const struct ip_addr *a)
+{
+	return a->family == IP_FAMILY_V4 ? "which some clients and CPE firmware drop"
+					 : "which routers on the link also answer";
+}
+
+/* A pool announced on a link (Layer 2) holding /24 network or broadcast
+ * addresses, or Subnet-Router anycast addresses, that automatic
+ * allocation may hand out: with avoidBuggyIPs it skips both. */
+static void check_lan_pool(const struct model *m, const struct pool *p, struct diag_list *d)
+{
+	if (p->avoid_buggy_ips || p->meta.invalid)
+		return;
+	const struct l2adv *a = l2_announcer(m, p);
+	if (!a)
+		return;
+	for (size_t i = 0; i < p->nranges; i++) {
+		struct ip_addr first;
+		u128 n = ip_range_lan_hazards(&p->ranges[i], &first);
+		if (n == 0)
+			continue;
+		char fb[IP_STR_MAX], nb[U128_STR_MAX];
+		ip_format(&first, fb);
+		char *text = pool_entry_text(p, i);
+		char *path = path_idx("spec.addresses", p->range_entry[i]);
+		bool v4 = first.family == IP_FAMILY_V4;
+		char *held = n == 1 ? xasprintf("%s, %s", fb, ip_lan_hazard(&first))
+			     : v4   ? xasprintf("%s addresses ending in .0 or .255 (the first: %s), "
+						"the network and broadcast addresses of /24s",
+						u128_format(n, nb), fb)
+				    : xasprintf("%s Subnet-Router anycast addresses (RFC 4291 2.6.1), "
+						"the first address of each /64 (the first: %s)",
+						u128_format(n, nb), fb);
+		vwarn(d, &p->meta, path,
+		      "%s holds %s, %s, and %s announces this pool on the LAN; avoidBuggyIPs: true "
+		      "keeps %s out of %sallocation",
+		      text, held, lan_harm(&first), a->meta.display, n == 1 ? "it" : "them",
+		      v4 ? "" : "automatic ");
+		free(held);
+		free(path);
+		free(text);
+	}
+}
+
+/* An address of a router or a node inside a pool: a Service given it
+ * would answer for the router or the node. */
+static void check_pool_holds(const struct model *m, const struct range_table *t,
+			     const struct ip_addr *addr, const struct obj_meta *owner,
+			     const char *field, struct diag_list *d)
+{
+	const struct rent *e = range_lookup(t, addr);
+	if (!e)
+		return;
+	const struct pool *p = &m->pools[e->pool];
+	if (p->meta.invalid)
+		return;
+	char ab[IP_STR_MAX];
+	ip_format(addr, ab);
+	char *text = pool_entry_text(p, e->k);
+	char *path = path_idx("spec.addresses", p->range_entry[e->k]);
+	char *where = meta_where(owner, NULL);
+	vwarn(d, &p->meta, path,
+	      "%s holds %s, the %s of %s%s: a Service given it would take that address "
+	      "from it; leave it out of the pool (a range, or several entries)",
+	      text, ab, field, owner->display, where);
+	free(where);
+	free(path);
+	free(text);
+}
+
+static void check_lan(const struct model *m, const struct range_table *t, struct diag_list *d)
+{
+	for (size_t i = 0; i < m->npools; i++)
+		check_lan_pool(m, &m->pools[i], d);
+	for (size_t i = 0; i < m->npeers; i++)
+		if (m->peers[i].has_peer_address)
+			check_pool_holds(m, t, &m->peers[i].peer_address, &m->peers[i].meta,
+					 "peerAddress", d);
+	for (size_t i = 0; i < m->nnodes; i++)
+		for (size_t k = 0; k < m->nodes[i].ninternal; k++)
+			check_pool_holds(m, t, &m->nodes[i].internal[k], &m->nodes[i].meta,
+					 "InternalIP", d);
+}
+
+char *model_address_warning(const struct model *m, const char *pool, const struct ip_addr *a)
+{
+	const char *what = ip_lan_hazard(a);
+	if (!what || !pool)
+		return NULL;
+	const struct pool *p = model_find_pool(m, pool);
+	const struct l2adv *adv = p ? l2_announcer(m, p) : NULL;
+	if (!adv)
+		return NULL;
+	char ab[IP_STR_MAX];
+	ip_format(a, ab);
+	return xasprintf("%s is %s, %s, and %s announces pool %s on the LAN", ab, what,
+			 lan_harm(a), adv->meta.display, pool);
+}
+
+/* ------------------------------------------------------------------ */
 
 size_t model_validate(struct model *m, struct diag_list *d)
 {
@@ -722,6 +834,7 @@ size_t model_validate(struct model *m, struct diag_list *d)
 	check_local_pref_conflicts(m, d);
 	check_bfd_echo(m, d);
 	check_services(m, &t, d);
+	check_lan(m, &t, d);
 	free(t.e);
 	free(t.maxlast);
 	return diag_count(d, DIAG_ERROR) - before;

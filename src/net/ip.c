@@ -863,6 +863,66 @@ bool ip_range_contains(const struct ip_range *r, const struct ip_addr *a)
 	       r->first.v <= a->v && a->v <= r->last.v;
 }
 
+bool ip_v4_buggy(const struct ip_addr *a)
+{
+	unsigned o = (unsigned)(a->v & 0xff);
+	return a->family == IP_FAMILY_V4 && (o == 0 || o == 255);
+}
+
+#define LOW64 ((((u128)1) << 64) - 1)
+
+bool ip_subnet_router_anycast(const struct ip_addr *a)
+{
+	return a->family == IP_FAMILY_V6 && (a->v & LOW64) == 0;
+}
+
+const char *ip_lan_hazard(const struct ip_addr *a)
+{
+	if (a->family == IP_FAMILY_V4 && (a->v & 0xff) == 0)
+		return "the network address of its /24";
+	if (a->family == IP_FAMILY_V4 && (a->v & 0xff) == 255)
+		return "the broadcast address of its /24";
+	if (ip_subnet_router_anycast(a))
+		return "the Subnet-Router anycast address of its /64 (RFC 4291 2.6.1)";
+	return NULL;
+}
+
+u128 ip_range_lan_hazards(const struct ip_range *r, struct ip_addr *first)
+{
+	if (r->first.family != r->last.family || r->first.v > r->last.v)
+		return 0;
+	u128 lo = r->first.v, hi = r->last.v;
+	*first = r->first;
+	if (r->first.family == IP_FAMILY_V4) {
+		/* Per /24 block: .0 and .255; the first and last blocks may be
+		 * cut by the range. */
+		u128 blo = lo >> 8, bhi = hi >> 8, n;
+		if (blo == bhi) {
+			n = ((lo & 0xff) == 0) + ((hi & 0xff) == 255);
+		} else {
+			n = (bhi - blo - 1) * 2 + ((lo & 0xff) == 0) + 1 + 1 +
+			    ((hi & 0xff) == 255);
+		}
+		if ((lo & 0xff) == 0)
+			first->v = lo;
+		else
+			first->v = (blo << 8) | 255;
+		if (first->v > hi)
+			n = 0;
+		return n;
+	}
+	if (r->first.family != IP_FAMILY_V6)
+		return 0;
+	/* The multiples of 2^64 in [lo, hi]. */
+	u128 f = (lo & LOW64) == 0 ? lo : ((lo >> 64) + 1) << 64;
+	if ((lo >> 64) == (LOW64) && (lo & LOW64) != 0)
+		return 0; /* the last /64: no further multiple */
+	if (f > hi)
+		return 0;
+	first->v = f;
+	return (hi >> 64) - (f >> 64) + 1;
+}
+
 bool ip_range_overlaps(const struct ip_range *a, const struct ip_range *b)
 {
 	return a->first.family == b->first.family && a->last.family == b->last.family &&

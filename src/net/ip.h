@@ -109,6 +109,22 @@ int ip_range_prefixes(const struct ip_range *r,
  * gives 26, a /24 gives 24). */
 unsigned ip_range_min_prefix_len(const struct ip_range *r);
 
+/* --- addresses that hurt on a LAN --- */
+/* An IPv4 address ending in .0 or .255: the network or broadcast address
+ * of its /24, which some clients and CPE firmware drop (MetalLB's
+ * avoidBuggyIPs leaves these out). */
+bool ip_v4_buggy(const struct ip_addr *a);
+/* An IPv6 address whose 64-bit interface identifier is all zeros: the
+ * Subnet-Router anycast address of the /64 holding it (RFC 4291 2.6.1),
+ * which every router on that link answers. */
+bool ip_subnet_router_anycast(const struct ip_addr *a);
+/* Either of the two above: what kind of address it is, for a message, or
+ * NULL when it is neither. */
+const char *ip_lan_hazard(const struct ip_addr *a);
+/* How many addresses of r ip_lan_hazard() names, and the first of them
+ * (when the count is not 0). */
+u128 ip_range_lan_hazards(const struct ip_range *r, struct ip_addr *first);
+
 /* --- 128-bit integers --- */
 char *u128_format(u128 v, char buf[U128_STR_MAX]);
 double u128_to_double(u128 v);

@@ -663,3 +663,46 @@ def test_incremental(metallb, namespace, controller):
         plane.kubectl("delete", "svc", "--all", "-n", namespace, "--wait=false", check=False)
         plane.kubectl("delete", "ipaddresspool", "inc-pool", "inc-pool-2", "-n",
                       "metallb-system", "--ignore-not-found", check=False)
+
+
+def test_lan_unsafe_address_event(metallb, namespace, controller):
+    """A Service given a /24's .0 from a pool an L2Advertisement announces
+    gets it (MetalLB's allocation) and a Warning UnsafeAddress Event beside
+    IPAllocated; a pool outside metallb-system is not used."""
+    plane = metallb
+    pool = f"lan-{namespace}"[:63]
+    plane.apply({"apiVersion": "metallb.io/v1beta1", "kind": "IPAddressPool",
+                 "metadata": {"name": pool, "namespace": "metallb-system"},
+                 "spec": {"addresses": ["10.77.0.0/24"], "autoAssign": False}})
+    plane.apply({"apiVersion": "metallb.io/v1beta1", "kind": "L2Advertisement",
+                 "metadata": {"name": pool, "namespace": "metallb-system"},
+                 "spec": {"ipAddressPools": [pool]}})
+    # The same kind in the Service's namespace: outside the configuration
+    # namespace, so never used (MetalLB's webhook would refuse it).
+    plane.apply({"apiVersion": "metallb.io/v1beta1", "kind": "IPAddressPool",
+                 "metadata": {"name": "elsewhere", "namespace": namespace},
+                 "spec": {"addresses": ["10.78.0.0/24"]}})
+    ctl = controller()
+    try:
+        wait_for(lambda: config_state(plane) == ("Valid", ""), ctl, "ConfigurationState Valid")
+        plane.apply(lb_service("edge", namespace, pool=pool))
+        assert wait_ingress(plane, ctl, namespace, "edge", n=1) == ["10.77.0.0"]
+        wait_for(lambda: our_events(plane, namespace, "edge", "UnsafeAddress"), ctl,
+                 "UnsafeAddress event for edge")
+        ev = our_events(plane, namespace, "edge", "UnsafeAddress")[0]
+        assert ev["type"] == "Warning", ev
+        assert ev["note"].startswith("10.77.0.0 is the network address of its /24"), ev
+        assert our_events(plane, namespace, "edge", "IPAllocated")
+
+        plane.apply(lb_service("asks", namespace, annotations={
+            "metallb.io/loadBalancerIPs": "10.78.0.5"}))
+        wait_for(lambda: our_events(plane, namespace, "asks", "AllocationFailed"), ctl,
+                 "AllocationFailed for asks (its address is in no pool of metallb-system)")
+        assert "10.78.0.5 is in no IPAddressPool" in \
+            our_events(plane, namespace, "asks", "AllocationFailed")[0]["note"]
+        assert ingress(plane, namespace, "asks") == []
+        ctl.check()
+    finally:
+        plane.kubectl("delete", "svc", "--all", "-n", namespace, "--wait=false")
+        plane.kubectl("delete", "l2advertisement", pool, "-n", "metallb-system")
+        plane.kubectl("delete", "ipaddresspool", pool, "-n", "metallb-system")

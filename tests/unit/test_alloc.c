@@ -378,7 +378,7 @@ static const struct scenario scenarios[] = {
 			 {"2001:db8:1::1", "ipv6-pool", 0, "IPAllocated"}},
 	},
 	{
-		.name = "avoidBuggyIPs skips .0 and .255, never IPv6",
+		.name = "avoidBuggyIPs skips .0, .255 and (extension) IPv6 Subnet-Router anycast",
 		.pools = {{.name = "ipv4-pool", .addresses = "192.168.100.0/24", .avoid = true},
 			  {.name = "v6", .addresses = "2001:db8::/126", .avoid = true},
 			  {.name = "edge", .addresses = "10.0.0.254-10.0.1.1", .avoid = true,
@@ -387,14 +387,32 @@ static const struct scenario scenarios[] = {
 			 {.name = "b", .pools = "edge"},
 			 {.name = "c", .pools = "edge"},
 			 {.name = "d", .pools = "edge"},
-			 {.name = "e", .request = "192.168.100.255"}},
-		.want = {{"192.168.100.1,2001:db8::", "ipv4-pool,v6", 0, "IPAllocated"},
+			 {.name = "e", .request = "192.168.100.255"},
+			 {.name = "f", .families = "6", .request = "2001:db8::"},
+			 {.name = "g", .families = "6"}},
+		.want = {{"192.168.100.1,2001:db8::1", "ipv4-pool,v6", 0, "IPAllocated"},
 			 {"10.0.0.254", "edge", 0, "IPAllocated"},
 			 {"10.0.1.1", "edge", 0, "IPAllocated"},
 			 {"", "", -1, "AllocationFailed",
 			  "Failed to allocate IP for \"default/d\": no available IPs in pool "
 			  "\"edge\""},
-			 {"", "", -1, "AllocationFailed", "has avoidBuggyIPs"}},
+			 {"", "", -1, "AllocationFailed", "has avoidBuggyIPs"},
+			 /* asked for: given, as MetalLB gives it */
+			 {"2001:db8::", "v6", 0, "IPAllocated"},
+			 {"2001:db8::2", "v6", 0, "IPAllocated"}},
+	},
+	{
+		.name = "IPv6 avoidBuggyIPs across a /64 boundary",
+		.pools = {{.name = "v6", .avoid = true,
+			   .addresses = "2001:db8:0:0:ffff:ffff:ffff:fffe-2001:db8:0:1::1"}},
+		.svcs = {{.name = "a", .families = "6"},
+			 {.name = "b", .families = "6"},
+			 {.name = "c", .families = "6"},
+			 {.name = "d", .families = "6"}},
+		.want = {{"2001:db8::ffff:ffff:ffff:fffe", "v6", 0, "IPAllocated"},
+			 {"2001:db8::ffff:ffff:ffff:ffff", "v6", 0, "IPAllocated"},
+			 {"2001:db8:0:1::1", "v6", 0, "IPAllocated"},
+			 {"", "", -1, "AllocationFailed", "no available IPs"}},
 	},
 	{
 		.name = "guide: combined dual-stack-pool named by the annotation",
@@ -1436,7 +1454,7 @@ static void test_pool_stats(void **state)
 	struct alloc_result r[3];
 	assert_int_equal(alloc_run_all(f.a, &f.m, r), 0);
 	check("s2", &r[1], 0,
-	      &(struct expect){"192.168.100.1,2001:db8:1::", NULL, 0, "IPAllocated"});
+	      &(struct expect){"192.168.100.1,2001:db8:1::1", NULL, 0, "IPAllocated"});
 	for (int i = 0; i < 3; i++)
 		alloc_result_free(&r[i]);
 
@@ -1445,7 +1463,7 @@ static void test_pool_stats(void **state)
 	assert_int_equal(n, 4);
 	assert_string_equal(ps[0].name, "a-v6");
 	assert_true(ps[0].total_v4 == 0);
-	assert_true(ps[0].total_v6 == (u128)1 << 64);
+	assert_true(ps[0].total_v6 == ((u128)1 << 64) - 1); /* without 2001:db8:1:: */
 	assert_false(ps[0].total_v6_overflow);
 	assert_true(ps[0].in_use_v6 == 2); /* shared address counted once */
 	assert_string_equal(ps[1].name, "b-v4");

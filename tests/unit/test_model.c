@@ -204,7 +204,18 @@ static const struct diag_case guide_cases[] = {
 	 "spec:\n"
 	 "  addresses:\n"
 	 "  - 2001:db8:1::/64\n",
-	 NONE},
+	 /* The guide's pools hand out what hurts on a LAN (warnings). */
+	 WANT("pools.yaml:34: warning: IPAddressPool metallb-system/ipv4-pool: "
+	      "spec.addresses[0]: \"192.168.100.0/24\" holds 2 addresses ending in .0 or .255 "
+	      "(the first: 192.168.100.0), the network and broadcast addresses of /24s, which "
+	      "some clients and CPE firmware drop, and L2Advertisement "
+	      "metallb-system/dual-stack-l2 announces this pool on the LAN; avoidBuggyIPs: "
+	      "true keeps them out of allocation",
+	      "pools.yaml:43: warning: IPAddressPool metallb-system/ipv6-pool: "
+	      "spec.addresses[0]: \"2001:db8:1::/64\" holds 2001:db8:1::, the Subnet-Router "
+	      "anycast address of its /64 (RFC 4291 2.6.1), which routers on the link also "
+	      "answer, and L2Advertisement metallb-system/dual-stack-l2 announces this pool on "
+	      "the LAN; avoidBuggyIPs: true keeps it out of automatic allocation")},
 
 	{"guide: BGP peers and advertisement with a community literal",
 	 "apiVersion: metallb.io/v1beta2\n"
@@ -617,19 +628,49 @@ static const struct diag_case decode_cases[] = {
 	      "metadata.annotations[\"example.com/enabled\"]: expected a string, found a "
 	      "boolean (quote it: \"true\")")},
 
-	{"configuration in another namespace is ignored, and does not clash",
+	{"configuration in another namespace is refused, and does not clash",
 	 "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n  name: p\n"
 	 "  namespace: other\nspec:\n  addresses: [10.0.0.0/24]\n"
 	 "---\n" POOL("p") "  addresses: [10.0.0.0/24]\n",
-	 WANT("pools.yaml:5: warning: IPAddressPool other/p: metadata.namespace: ignored: "
-	      "ironlb reads MetalLB configuration only from namespace metallb-system")},
+	 WANT("pools.yaml:5: IPAddressPool other/p: metadata.namespace: \"other\" is not the "
+	      "configuration namespace: IPAddressPool objects must be in namespace "
+	      "metallb-system (--namespace chooses it)")},
+	{"every MetalLB kind outside the configuration namespace is refused",
+	 "apiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata:\n  name: a\n"
+	 "  namespace: default\n"
+	 "---\napiVersion: metallb.io/v1beta1\nkind: BGPAdvertisement\nmetadata:\n  name: b\n"
+	 "  namespace: default\n"
+	 "---\napiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata:\n  name: c\n"
+	 "  namespace: kube-system\nspec:\n  myASN: 1\n  peerASN: 2\n  peerAddress: 10.9.0.1\n"
+	 "---\napiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata:\n  name: d\n"
+	 "  namespace: default\n"
+	 "---\napiVersion: metallb.io/v1beta1\nkind: Community\nmetadata:\n  name: e\n"
+	 "  namespace: default\n"
+	 "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: s\n  namespace: other\n"
+	 "spec:\n  type: ClusterIP\n",
+	 WANT("pools.yaml:5: L2Advertisement default/a: metadata.namespace: \"default\" is not "
+	      "the configuration namespace: L2Advertisement objects must be in namespace "
+	      "metallb-system (--namespace chooses it)",
+	      "pools.yaml:11: BGPAdvertisement default/b: metadata.namespace: \"default\" is not "
+	      "the configuration namespace: BGPAdvertisement objects must be in namespace "
+	      "metallb-system (--namespace chooses it)",
+	      "pools.yaml:17: BGPPeer kube-system/c: metadata.namespace: \"kube-system\" is not "
+	      "the configuration namespace: BGPPeer objects must be in namespace "
+	      "metallb-system (--namespace chooses it)",
+	      "pools.yaml:27: BFDProfile default/d: metadata.namespace: \"default\" is not the "
+	      "configuration namespace: BFDProfile objects must be in namespace metallb-system "
+	      "(--namespace chooses it)",
+	      "pools.yaml:33: Community default/e: metadata.namespace: \"default\" is not the "
+	      "configuration namespace: Community objects must be in namespace metallb-system "
+	      "(--namespace chooses it)")},
 	{"duplicate objects",
 	 POOL("p") "  addresses: [10.0.0.0/24]\n"
 	 "---\n" POOL("p") "  addresses: [10.0.1.0/24]\n",
 	 WANT("pools.yaml:8: IPAddressPool metallb-system/p: duplicate: IPAddressPool "
 	      "metallb-system/p is already defined at pools.yaml:1")},
 	{"the same name in two kinds is not a duplicate",
-	 POOL("x") "  addresses: [10.0.0.0/24]\n---\n" L2ADV("x") "  ipAddressPools: [x]\n",
+	 POOL("x") "  addresses: [10.0.0.10-10.0.0.20]\n---\n" L2ADV("x")
+		 "  ipAddressPools: [x]\n",
 	 NONE},
 };
 
@@ -728,6 +769,127 @@ static const struct diag_case pool_cases[] = {
 	      "spec.ipAddressPoolSelectors[0].matchLabels.tier: \"gold plated\" is not a valid "
 	      "label value (accepted: empty, or letters, digits, '-', '_' and '.', starting and "
 	      "ending with a letter or digit, at most 63 characters)")},
+	{"the same expression twice in one selector, in every field that takes selectors",
+	 L2ADV("a") "  nodeSelectors:\n"
+		    "  - matchExpressions:\n"
+		    "    - {key: zone, operator: In, values: [a, b]}\n"
+		    "    - {key: zone, operator: In, values: [b, a]}\n"
+		    "  ipAddressPoolSelectors:\n"
+		    "  - matchExpressions:\n"
+		    "    - {key: tier, operator: Exists}\n"
+		    "    - {key: tier, operator: Exists}\n"
+		    "  serviceSelectors:\n"
+		    "  - matchExpressions:\n"
+		    "    - {key: app, operator: NotIn, values: [x]}\n"
+		    "    - {key: app, operator: In, values: [x]}\n"
+		    "    - {key: app, operator: NotIn, values: [x]}\n"
+		    "  preferredNodeSelectors:\n"
+		    "  - weight: 10\n"
+		    "    preference:\n"
+		    "      matchExpressions:\n"
+		    "      - {key: rack, operator: DoesNotExist}\n"
+		    "      - {key: rack, operator: DoesNotExist}\n"
+	 "---\n" BGPADV("b") "  nodeSelectors:\n"
+		    "  - matchExpressions:\n"
+		    "    - {key: zone, operator: In, values: [a]}\n"
+		    "    - {key: zone, operator: In, values: [a]}\n"
+		    "  ipAddressPoolSelectors:\n"
+		    "  - matchExpressions:\n"
+		    "    - {key: tier, operator: In, values: [a]}\n"
+		    "    - {key: tier, operator: In, values: [a, b]}\n"
+		    "  serviceSelectors:\n"
+		    "  - matchExpressions:\n"
+		    "    - {key: app, operator: Exists}\n"
+		    "    - {key: app, operator: Exists}\n"
+	 "---\n" PEER("c") "  myASN: 64500\n  peerASN: 64501\n  peerAddress: 10.9.0.1\n"
+		    "  nodeSelectors:\n"
+		    "  - matchExpressions:\n"
+		    "    - {key: zone, operator: NotIn, values: [a]}\n"
+		    "    - {key: zone, operator: NotIn, values: [a]}\n"
+	 "---\n" PEER1("d") "  myASN: 64500\n  peerASN: 64501\n  peerAddress: 10.9.0.2\n"
+		    "  nodeSelectors:\n"
+		    "  - matchExpressions:\n"
+		    "    - {key: zone, operator: Exists}\n"
+		    "    - {key: zone, operator: Exists}\n"
+	 "---\n" POOL("p") "  addresses: [10.9.1.1-10.9.1.9]\n"
+		    "  serviceAllocation:\n"
+		    "    namespaceSelectors:\n"
+		    "    - matchExpressions:\n"
+		    "      - {key: team, operator: In, values: [a]}\n"
+		    "      - {key: team, operator: In, values: [a]}\n"
+		    "    serviceSelectors:\n"
+		    "    - matchExpressions:\n"
+		    "      - {key: app, operator: In, values: [a]}\n"
+		    "      - {key: app, operator: In, values: [a]}\n",
+	 WANT("pools.yaml:9: L2Advertisement metallb-system/a: "
+	      "spec.nodeSelectors[0].matchExpressions[1]: this expression is listed twice in one "
+	      "selector (also at matchExpressions[0]); write it once",
+	      "pools.yaml:13: L2Advertisement metallb-system/a: "
+	      "spec.ipAddressPoolSelectors[0].matchExpressions[1]: this expression is listed "
+	      "twice in one selector (also at matchExpressions[0]); write it once",
+	      "pools.yaml:18: L2Advertisement metallb-system/a: "
+	      "spec.serviceSelectors[0].matchExpressions[2]: this expression is listed twice in "
+	      "one selector (also at matchExpressions[0]); write it once",
+	      "pools.yaml:24: L2Advertisement metallb-system/a: "
+	      "spec.preferredNodeSelectors[0].preference.matchExpressions[1]: this expression is "
+	      "listed twice in one selector (also at matchExpressions[0]); write it once",
+	      "pools.yaml:34: BGPAdvertisement metallb-system/b: "
+	      "spec.nodeSelectors[0].matchExpressions[1]: this expression is listed twice in one "
+	      "selector (also at matchExpressions[0]); write it once",
+	      "pools.yaml:35: warning: BGPAdvertisement metallb-system/b: "
+	      "spec.ipAddressPoolSelectors: matches no IPAddressPool: this advertisement "
+	      "announces nothing",
+	      "pools.yaml:42: BGPAdvertisement metallb-system/b: "
+	      "spec.serviceSelectors[0].matchExpressions[1]: this expression is listed twice in "
+	      "one selector (also at matchExpressions[0]); write it once",
+	      "pools.yaml:55: BGPPeer metallb-system/c: "
+	      "spec.nodeSelectors[0].matchExpressions[1]: this expression is listed twice in one "
+	      "selector (also at matchExpressions[0]); write it once",
+	      "pools.yaml:68: BGPPeer metallb-system/d: "
+	      "spec.nodeSelectors[0].matchExpressions[1]: this expression is listed twice in one "
+	      "selector (also at matchExpressions[0]); write it once",
+	      "pools.yaml:80: IPAddressPool metallb-system/p: "
+	      "spec.serviceAllocation.namespaceSelectors[0].matchExpressions[1]: this expression "
+	      "is listed twice in one selector (also at matchExpressions[0]); write it once",
+	      "pools.yaml:84: IPAddressPool metallb-system/p: "
+	      "spec.serviceAllocation.serviceSelectors[0].matchExpressions[1]: this expression "
+	      "is listed twice in one selector (also at matchExpressions[0]); write it once")},
+	{"a value twice in one expression, and the other mistakes of MetalLB's webhooks",
+	 BGPADV("b") "  nodeSelectors:\n"
+		    "  - matchExpressions:\n"
+		    "    - {key: zone, operator: In, values: [a, a]}\n"
+		    "    - {key: rack, operator: NotIn, values: []}\n"
+		    "    - {key: row, operator: DoesNotExist, values: [x]}\n"
+		    "    - {key: row, operator: Gt, values: [\"1\"]}\n"
+		    "    - {key: \"a/b/c\", operator: Exists}\n"
+		    "    - {key: zone, operator: In, values: [\"-a\"]}\n"
+		    "  - matchLabels: {\"Bad Key\": x}\n",
+	 WANT("pools.yaml:8: BGPAdvertisement metallb-system/b: "
+	      "spec.nodeSelectors[0].matchExpressions[0].values[1]: \"a\" is listed twice (also "
+	      "at values[0])",
+	      "pools.yaml:9: BGPAdvertisement metallb-system/b: "
+	      "spec.nodeSelectors[0].matchExpressions[1].values: operator NotIn needs at least "
+	      "one value",
+	      "pools.yaml:10: BGPAdvertisement metallb-system/b: "
+	      "spec.nodeSelectors[0].matchExpressions[2].values: operator DoesNotExist takes no "
+	      "values",
+	      "pools.yaml:11: BGPAdvertisement metallb-system/b: "
+	      "spec.nodeSelectors[0].matchExpressions[3].operator: \"Gt\" is not an operator "
+	      "(accepted: In, NotIn, Exists, DoesNotExist)",
+	      "pools.yaml:12: BGPAdvertisement metallb-system/b: "
+	      "spec.nodeSelectors[0].matchExpressions[4].key: \"a/b/c\" is not a valid label key "
+	      "(accepted: an optional DNS subdomain prefix and '/', then a name of letters, "
+	      "digits, '-', '_' and '.', starting and ending with a letter or digit, at most 63 "
+	      "characters)",
+	      "pools.yaml:13: BGPAdvertisement metallb-system/b: "
+	      "spec.nodeSelectors[0].matchExpressions[5].values[0]: \"-a\" is not a valid label "
+	      "value (accepted: empty, or letters, digits, '-', '_' and '.', starting and ending "
+	      "with a letter or digit, at most 63 characters)",
+	      "pools.yaml:14: BGPAdvertisement metallb-system/b: "
+	      "spec.nodeSelectors[1].matchLabels[\"Bad Key\"]: \"Bad Key\" is not a valid key "
+	      "(accepted: an optional DNS subdomain prefix and '/', then a name of letters, "
+	      "digits, '-', '_' and '.', starting and ending with a letter or digit, at most 63 "
+	      "characters)")},
 	{"L2 interfaces and pools",
 	 L2ADV("a") "  ipAddressPools: [p, p]\n"
 		    "  interfaces:\n"
@@ -1088,8 +1250,8 @@ static const struct diag_case bgp_cases[] = {
 	 "---\n" POOL("p") "  addresses: [10.0.0.0/24]\n"
 	 "---\n" POOL("q") "  addresses: [10.0.1.0/24]\n"
 	 "---\n" POOL("r") "  addresses: [10.0.2.0/24]\n"
-	 "---\n" PEER("x") "  myASN: 64500\n  peerASN: 64500\n  peerAddress: 10.0.0.1\n"
-	 "---\n" PEER("y") "  myASN: 64500\n  peerASN: 64500\n  peerAddress: 10.0.0.2\n",
+	 "---\n" PEER("x") "  myASN: 64500\n  peerASN: 64500\n  peerAddress: 10.9.0.1\n"
+	 "---\n" PEER("y") "  myASN: 64500\n  peerASN: 64500\n  peerAddress: 10.9.0.2\n",
 	 NONE},
 	{"localPref: node sets from the model's Nodes",
 	 BGPADV("e") "  localPref: 300\n  nodeSelectors:\n  - matchLabels: {rack: r1}\n"
@@ -1237,6 +1399,108 @@ static const struct diag_case service_cases[] = {
 	      "address (octet 256 is above 255)")},
 };
 
+/* ------------------------------------------------------------------ */
+/* addresses that hurt on a LAN: warnings */
+
+static const struct diag_case lan_cases[] = {
+	{"IPv4 .0 and .255 in pools an L2Advertisement announces",
+	 L2ADV("l2") "  ipAddressPools: [a, b, c, d, e]\n"
+	 "---\n" POOL("a") "  addresses: [192.168.100.0/24]\n"
+	 "---\n" POOL("b") "  addresses: [10.0.0.0/22, 10.1.0.10-10.1.0.255]\n"
+	 "---\n" POOL("c") "  addresses: [10.2.0.1-10.2.0.254, 10.3.0.0/25]\n"
+	 "---\n" POOL("d") "  addresses: [10.4.0.0/24]\n  avoidBuggyIPs: true\n"
+	 "---\n" POOL("e") "  addresses: [10.5.0.255-10.5.1.0]\n",
+	 WANT("pools.yaml:13: warning: IPAddressPool metallb-system/a: spec.addresses[0]: "
+	      "\"192.168.100.0/24\" holds 2 addresses ending in .0 or .255 (the first: "
+	      "192.168.100.0), the network and broadcast addresses of /24s, which some clients "
+	      "and CPE firmware drop, and L2Advertisement metallb-system/l2 announces this "
+	      "pool on the LAN; avoidBuggyIPs: true keeps them out of allocation",
+	      "pools.yaml:20: warning: IPAddressPool metallb-system/b: spec.addresses[0]: "
+	      "\"10.0.0.0/22\" holds 8 addresses ending in .0 or .255 (the first: 10.0.0.0), "
+	      "the network and broadcast addresses of /24s, which some clients and CPE "
+	      "firmware drop, and L2Advertisement metallb-system/l2 announces this pool on the "
+	      "LAN; avoidBuggyIPs: true keeps them out of allocation",
+	      "pools.yaml:20: warning: IPAddressPool metallb-system/b: spec.addresses[1]: "
+	      "\"10.1.0.10-10.1.0.255\" holds 10.1.0.255, the broadcast address of its /24, "
+	      "which some clients and CPE firmware drop, and L2Advertisement metallb-system/l2 "
+	      "announces this pool on the LAN; avoidBuggyIPs: true keeps it out of allocation",
+	      "pools.yaml:27: warning: IPAddressPool metallb-system/c: spec.addresses[1]: "
+	      "\"10.3.0.0/25\" holds 10.3.0.0, the network address of its /24, which some "
+	      "clients and CPE firmware drop, and L2Advertisement metallb-system/l2 announces "
+	      "this pool on the LAN; avoidBuggyIPs: true keeps it out of allocation",
+	      "pools.yaml:42: warning: IPAddressPool metallb-system/e: spec.addresses[0]: "
+	      "\"10.5.0.255-10.5.1.0\" holds 2 addresses ending in .0 or .255 (the first: "
+	      "10.5.0.255), the network and broadcast addresses of /24s, which some clients "
+	      "and CPE firmware drop, and L2Advertisement metallb-system/l2 announces this "
+	      "pool on the LAN; avoidBuggyIPs: true keeps them out of allocation")},
+	{"pools no L2Advertisement announces: no LAN warning",
+	 L2ADV("l2") "  ipAddressPools: [a]\n"
+	 "---\n" BGPADV("bgp") "  ipAddressPools: [b]\n"
+	 "---\n" POOL("a") "  addresses: [10.0.0.1-10.0.0.9]\n"
+	 "---\n" POOL("b") "  addresses: [10.1.0.0/24, \"2001:db8:1::/64\"]\n"
+	 "---\n" POOL("c") "  addresses: [10.2.0.0/24]\n",
+	 NONE},
+	{"an L2Advertisement without pools announces every pool",
+	 L2ADV("all") ""
+	 "---\n" POOL("a") "  addresses: [10.0.0.0/24]\n",
+	 WANT("pools.yaml:12: warning: IPAddressPool metallb-system/a: spec.addresses[0]: "
+	      "\"10.0.0.0/24\" holds 2 addresses ending in .0 or .255 (the first: 10.0.0.0), "
+	      "the network and broadcast addresses of /24s, which some clients and CPE "
+	      "firmware drop, and L2Advertisement metallb-system/all announces this pool on "
+	      "the LAN; avoidBuggyIPs: true keeps them out of allocation")},
+	{"IPv6 Subnet-Router anycast addresses",
+	 L2ADV("l2") "  ipAddressPoolSelectors:\n  - matchLabels: {lan: \"yes\"}\n"
+	 "---\napiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n  name: a\n"
+	 "  labels: {lan: \"yes\"}\nspec:\n"
+	 "  addresses:\n  - 2001:db8:1::/64\n  - 2001:db8:2::/48\n  - 2001:db8:3::1-2001:db8:3::ff\n"
+	 "  - 2001:db8:4::/120\n  - \"2001:db8:5:0:ffff::-2001:db8:5:1::\"\n"
+	 "---\napiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n  name: b\n"
+	 "  labels: {lan: \"yes\"}\nspec:\n"
+	 "  addresses: [\"2001:db8:9::/64\"]\n  avoidBuggyIPs: true\n",
+	 WANT("pools.yaml:16: warning: IPAddressPool metallb-system/a: spec.addresses[0]: "
+	      "\"2001:db8:1::/64\" holds 2001:db8:1::, the Subnet-Router anycast address of "
+	      "its /64 (RFC 4291 2.6.1), which routers on the link also answer, and "
+	      "L2Advertisement metallb-system/l2 announces this pool on the LAN; "
+	      "avoidBuggyIPs: true keeps it out of automatic allocation",
+	      "pools.yaml:17: warning: IPAddressPool metallb-system/a: spec.addresses[1]: "
+	      "\"2001:db8:2::/48\" holds 65536 Subnet-Router anycast addresses (RFC 4291 "
+	      "2.6.1), the first address of each /64 (the first: 2001:db8:2::), which routers "
+	      "on the link also answer, and L2Advertisement metallb-system/l2 announces this "
+	      "pool on the LAN; avoidBuggyIPs: true keeps them out of automatic allocation",
+	      "pools.yaml:19: warning: IPAddressPool metallb-system/a: spec.addresses[3]: "
+	      "\"2001:db8:4::/120\" holds 2001:db8:4::, the Subnet-Router anycast address of "
+	      "its /64 (RFC 4291 2.6.1), which routers on the link also answer, and "
+	      "L2Advertisement metallb-system/l2 announces this pool on the LAN; "
+	      "avoidBuggyIPs: true keeps it out of automatic allocation",
+	      "pools.yaml:20: warning: IPAddressPool metallb-system/a: spec.addresses[4]: "
+	      "\"2001:db8:5:0:ffff::-2001:db8:5:1::\" holds 2001:db8:5:1::, the Subnet-Router "
+	      "anycast address of its /64 (RFC 4291 2.6.1), which routers on the link also "
+	      "answer, and L2Advertisement metallb-system/l2 announces this pool on the LAN; "
+	      "avoidBuggyIPs: true keeps it out of automatic allocation")},
+	{"a pool holding a BGPPeer's address or a Node's InternalIP",
+	 POOL("v6") "  addresses: [\"2001:db8:1::/64\"]\n"
+	 "---\n" POOL("v4") "  addresses: [192.168.1.10-192.168.1.20]\n"
+	 "---\n" PEER("router") "  myASN: 64500\n  peerASN: 64501\n  peerAddress: 2001:db8:1::1\n"
+	 "---\n" PEER("outside") "  myASN: 64500\n  peerASN: 64501\n  peerAddress: 10.9.9.9\n"
+	 "---\napiVersion: v1\nkind: Node\nmetadata:\n  name: n1\nstatus:\n"
+	 "  addresses:\n  - type: InternalIP\n    address: 192.168.1.15\n"
+	 "  - type: ExternalIP\n    address: 192.168.1.16\n",
+	 WANT("pools.yaml:6: warning: IPAddressPool metallb-system/v6: spec.addresses[0]: "
+	      "\"2001:db8:1::/64\" holds 2001:db8:1::1, the peerAddress of BGPPeer "
+	      "metallb-system/router (pools.yaml:15): a Service given it would take that address "
+	      "from it; leave it out of the pool (a range, or several entries)",
+	      "pools.yaml:13: warning: IPAddressPool metallb-system/v4: spec.addresses[0]: "
+	      "\"192.168.1.10-192.168.1.20\" holds 192.168.1.15, the InternalIP of Node n1 "
+	      "(pools.yaml:33): a Service given it would take that address from it; leave it out "
+	      "of the pool (a range, or several entries)")},
+};
+
+static void test_lan(void **state)
+{
+	(void)state;
+	run_diag_cases(lan_cases, ARRAY_SIZE(lan_cases));
+}
+
 static void test_services(void **state)
 {
 	(void)state;
@@ -1348,7 +1612,7 @@ static void test_model_add_returns(void **state)
 		{"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n", 1, 0, 1},
 		{"apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n  name: p\n"
 		 "  namespace: elsewhere\nspec:\n  addresses: [10.0.0.0/24]\n",
-		 1, 0, 0},
+		 -1, 0, 0},
 		{"apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {}\n", -1, 0, 0},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
@@ -1415,6 +1679,7 @@ int main(void)
 		cmocka_unit_test(test_pools),
 		cmocka_unit_test(test_bgp),
 		cmocka_unit_test(test_services),
+		cmocka_unit_test(test_lan),
 		cmocka_unit_test(test_reference_flags),
 		cmocka_unit_test(test_validate_marks_invalid),
 		cmocka_unit_test(test_model_add_returns),

@@ -931,6 +931,66 @@ static void test_v4_mapped(void **state)
 	}
 }
 
+/* --- addresses that hurt on a LAN --- */
+
+static const struct {
+	const char *range;
+	const char *count; /* decimal */
+	const char *first; /* when count is not 0 */
+} lan_rows[] = {
+	{"192.168.1.0/24", "2", "192.168.1.0"},
+	{"192.168.1.1-192.168.1.254", "0", NULL},
+	{"192.168.1.10-192.168.1.255", "1", "192.168.1.255"},
+	{"192.168.1.0/25", "1", "192.168.1.0"},
+	{"192.168.1.128/25", "1", "192.168.1.255"},
+	{"192.168.1.255-192.168.2.0", "2", "192.168.1.255"},
+	{"10.0.0.0/22", "8", "10.0.0.0"},
+	{"10.0.0.7-10.0.3.7", "6", "10.0.0.255"},
+	{"0.0.0.0/0", "33554432", "0.0.0.0"},
+	{"255.255.255.255/32", "1", "255.255.255.255"},
+	{"2001:db8:1::/64", "1", "2001:db8:1::"},
+	{"2001:db8:1::/120", "1", "2001:db8:1::"},
+	{"2001:db8:1::1-2001:db8:1::ffff", "0", NULL},
+	{"2001:db8:1::/48", "65536", "2001:db8:1::"},
+	{"2001:db8:0:0:ffff::-2001:db8:0:2::", "2", "2001:db8:0:1::"},
+	{"ffff:ffff:ffff:ffff::1-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "0", NULL},
+	{"ffff:ffff:ffff:fffe::1-ffff:ffff:ffff:ffff::", "1", "ffff:ffff:ffff:ffff::"},
+	{"::/0", "18446744073709551616", "::"},
+};
+
+static void test_lan_hazards(void **state)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(lan_rows); i++) {
+		struct ip_range r = range_of(lan_rows[i].range);
+		struct ip_addr first;
+		char nb[U128_STR_MAX], fb[IP_STR_MAX];
+		u128 n = ip_range_lan_hazards(&r, &first);
+		if (strcmp(u128_format(n, nb), lan_rows[i].count) != 0)
+			fail_msg("%s: %s addresses, want %s", lan_rows[i].range, nb,
+				 lan_rows[i].count);
+		if (n && strcmp(ip_format(&first, fb), lan_rows[i].first) != 0)
+			fail_msg("%s: first %s, want %s", lan_rows[i].range, fb, lan_rows[i].first);
+		if (n && !ip_lan_hazard(&first))
+			fail_msg("%s: %s is not named by ip_lan_hazard()", lan_rows[i].range, fb);
+	}
+	struct ip_addr a = addr_of("10.0.0.1");
+	assert_null(ip_lan_hazard(&a));
+	a = addr_of("10.0.0.0");
+	assert_string_equal(ip_lan_hazard(&a), "the network address of its /24");
+	a = addr_of("10.0.0.255");
+	assert_string_equal(ip_lan_hazard(&a), "the broadcast address of its /24");
+	a = addr_of("2001:db8:0:1::");
+	assert_true(ip_subnet_router_anycast(&a));
+	a = addr_of("2001:db8::1:0:0:0"); /* a non-zero interface identifier */
+	assert_false(ip_subnet_router_anycast(&a));
+	a = addr_of("2001:db8::1");
+	assert_false(ip_subnet_router_anycast(&a));
+	assert_null(ip_lan_hazard(&a));
+	/* ::ffff:10.0.0.0 is IPv6: only the /64 rule applies */
+	a = addr_of("::ffff:10.0.0.0");
+	assert_false(ip_v4_buggy(&a));
+}
+
 static void test_family(void **state)
 {
 	assert_int_equal(ip_family_bits(V4), 32);
@@ -995,6 +1055,7 @@ int main(void)
 		cmocka_unit_test(test_bytes),
 		cmocka_unit_test(test_v4_mapped),
 		cmocka_unit_test(test_family),
+		cmocka_unit_test(test_lan_hazards),
 		cmocka_unit_test(test_why_buffer),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
