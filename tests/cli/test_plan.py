@@ -32,17 +32,18 @@ def test_dual_stack_guide_set():
         "default/fixed-ip-service": (["192.168.100.50", "2001:db8:1::50"], [v4, v6]),
         "default/dual-stack-test-svc": (["192.168.100.5", "2001:db8:1::5"], [v4, v6]),
     }
-    # The first Service's addresses hurt on the LAN: a Warning each.
-    first = svcs.pop("default/dual-stack-test-svc")
+    # The first Service read gets the first addresses, which hurt on the
+    # LAN: a Warning each, in the order of its families (IPv6 first).
+    first = svcs.pop("default/ipv6-primary-service")
     assert [(e["type"], e["reason"]) for e in first["events"]] == [
         ("Normal", "IPAllocated"), ("Warning", "UnsafeAddress"),
         ("Warning", "UnsafeAddress")]
     assert first["events"][1]["message"].startswith(
+        "2001:db8:1:: is the Subnet-Router anycast address of its /64 (RFC 4291 2.6.1)")
+    assert first["events"][2]["message"].startswith(
         "192.168.100.0 is the network address of its /24, which some clients and CPE "
         "firmware drop, and L2Advertisement metallb-system/dual-stack-l2 announces pool "
         "ipv4-pool on the LAN")
-    assert first["events"][2]["message"].startswith(
-        "2001:db8:1:: is the Subnet-Router anycast address of its /64 (RFC 4291 2.6.1)")
     for s in svcs.values():
         assert [e["reason"] for e in s["events"]] == ["IPAllocated"]
     assert pools["ipv4-pool"]["ipv4"] == {"total": "256", "in_use": "7", "available": "249"}
