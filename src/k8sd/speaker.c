@@ -1358,9 +1358,11 @@ static void reconcile(struct spk *s)
 		if (!st.full)
 			s->whole_passes++;
 		s->replan_all = false;
-		if (!st.taken)
+		/* The verdict is news only after a whole step: a re-plan of
+		 * the same configuration (taken is false then) reports none. */
+		if (st.full && !st.taken)
 			log_error("configuration has errors; announcing with the last good one", NULL);
-		else if (invalid)
+		else if (st.full && invalid)
 			log_warn("configuration refers to objects that do not exist; running it "
 				 "(no valid one yet), those references select nothing",
 				 NULL);
