@@ -230,8 +230,7 @@ static void on_done(struct k8s_response *resp, void *arg)
 	struct req_ctx *r = arg;
 	struct ctl *c = r->c;
 	if (resp->error != K8S_OK) {
-		log_warn("API request failed", "what", r->what, r->pool ? "pool" : "service", r->key,
-			 "error", resp->message, NULL);
+		k8sd_log_api_retry(r->what, r->pool ? "pool" : "service", r->key, resp);
 		sent_forget(r->pool ? &c->pool_sent : &c->sent, r->key);
 		/* A deleted object needs no retry: the watch shows the
 		 * deletion.  Anything else (a 409 from a resourceVersion
@@ -1133,6 +1132,8 @@ static void on_synced(void *arg)
 static void on_refl_error(const struct k8s_response *resp, void *arg)
 {
 	(void)arg;
+	if (resp->status == 429)
+		return;   /* the API server is busy: the reflector said so, at info */
 	log_warn("watch failed; retrying", "error", resp->message ? resp->message : "?",
 		 "reason", resp->reason, NULL);
 }

@@ -321,8 +321,7 @@ static bool sess_failed(struct spk *s, const char *name);
 
 static void status_failed(struct status_req *r, const char *what, const struct k8s_response *resp)
 {
-	log_warn("API request failed", "what", what, "name", r->name, "error", resp->message,
-		 NULL);
+	k8sd_log_api_retry(what, "name", r->name, resp);
 	struct status_rec *rec = rec_find(r->s, r->name);
 	if (rec) {
 		free(rec->sent);
@@ -691,8 +690,7 @@ static void on_sess_listed(struct k8s_response *resp, void *arg)
 
 	if (resp->error != K8S_OK) {
 		s->sess_listed = false;   /* listed again at the next comparison */
-		log_warn("API request failed", "what", "BGPSessionState list", "error",
-			 resp->message, NULL);
+		k8sd_log_api_retry("BGPSessionState list", NULL, NULL, resp);
 		return;
 	}
 	items = tree_get(resp->object, "items");
@@ -1505,6 +1503,8 @@ static void on_synced(void *arg)
 static void on_refl_error(const struct k8s_response *resp, void *arg)
 {
 	(void)arg;
+	if (resp->status == 429)
+		return;   /* the API server is busy: the reflector said so, at info */
 	log_warn("watch failed; retrying (announcements are kept meanwhile)", "error",
 		 resp->message ? resp->message : "?", "reason", resp->reason, NULL);
 }
