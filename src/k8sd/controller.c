@@ -857,7 +857,22 @@ static void service_event(struct ctl *c, const struct tree *obj, const char *key
 		f->status = xstrdup(ev->message);
 	}
 	enum log_level lvl = strcmp(ev->type, "Warning") == 0 ? LOG_WARN : LOG_INFO;
-	log_msg(lvl, ev->message, "service", key, "reason", ev->reason, NULL);
+	/* The Service's families in the line: the guide looks for IPv6
+	 * allocation problems with `kubectl logs ... | grep -i ipv6`, and an
+	 * event's message names addresses and pools, not families. */
+	char fam[16] = "";
+	const struct tree *fs = obj ? tree_path(obj, "spec.ipFamilies") : NULL;
+	for (size_t i = 0; fs && fs->type == TREE_ARRAY && i < fs->n && i < 2; i++) {
+		const struct tree *f = fs->items[i];
+		const char *fname = f->type != TREE_STRING ? NULL
+				    : strcmp(f->text, "IPv4") == 0 ? "ipv4"
+				    : strcmp(f->text, "IPv6") == 0 ? "ipv6" : NULL;
+		if (fname)
+			snprintf(fam + strlen(fam), sizeof(fam) - strlen(fam), "%s%s",
+				 fam[0] ? "," : "", fname);
+	}
+	log_msg(lvl, ev->message, "service", key, "reason", ev->reason,
+		fam[0] ? "families" : NULL, fam, NULL);
 	k8sd_post_event(c->client, REPORTING_CONTROLLER, c->instance, obj, ns, name, ev->type,
 			ev->reason, ev->message);
 }
