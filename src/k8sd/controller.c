@@ -54,7 +54,9 @@
 #include "pipeline/pipeline.h"
 
 #define POOL_ANNOTATION "metallb.io/ip-allocated-from-pool"
-#define REPORTING_CONTROLLER "metallb.io/controller"
+/* The Events' source, as MetalLB's controller names it: the From column of
+ * `kubectl describe svc` reads the same. */
+#define REPORTING_CONTROLLER "metallb-controller"
 #define RETRY 1.0
 #define DRAIN 3.0     /* seconds the Lease release and requests under way may take at exit */
 

@@ -92,7 +92,8 @@
 #include "reconcile/reconciler.h"
 #include "status/status.h"
 
-#define REPORTING_CONTROLLER "metallb.io/speaker"
+/* The Events' source, as MetalLB's speaker names it (see controller.c). */
+#define REPORTING_CONTROLLER "metallb-speaker"
 #define RETRY 1.0
 #define MAX_IFACES 32
 /* The Secret holding the member key, as MetalLB's install names it. */

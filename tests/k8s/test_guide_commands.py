@@ -450,8 +450,8 @@ def test_describe_svc_events(c):
     lines = out.split("Events:", 1)[1].splitlines()
     alloc = next(ln for ln in lines if "IPAllocated" in ln)
     assigned = next(ln for ln in lines if "nodeAssigned" in ln and "layer2" in ln)
-    assert alloc.split()[0] == "Normal" and "metallb.io/controller" in alloc, alloc
-    assert assigned.split()[0] == "Normal" and "metallb.io/speaker" in assigned, assigned
+    assert alloc.split()[0] == "Normal" and "metallb-controller" in alloc, alloc
+    assert assigned.split()[0] == "Normal" and "metallb-speaker" in assigned, assigned
 
 
 def test_get_servicel2statuses(c):
