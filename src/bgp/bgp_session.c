@@ -626,9 +626,12 @@ static void notify_close(struct bgp_session *s, struct conn *c, const struct bgp
 		if (bgp_notification_encode(&w, n) == 0) {
 			conn_queue(s, c, w.p, w.len);
 			count_sent(s, BGP_MSG_NOTIFICATION);
-			SLOG(LOG_WARN, "bgp notification sent", "connection", conn_dir(c), "code",
-			     code, "subcode", sub, "error", bgp_notify_name(n->code, n->subcode),
-			     NULL);
+			/* A Cease is this side closing on purpose (stopping, a
+			 * peer removed, a collision): no error to warn of. */
+			bool cease = n->code == BGP_ERR_CEASE;
+			SLOG(cease ? LOG_INFO : LOG_WARN, "bgp notification sent", "connection",
+			     conn_dir(c), "code", code, "subcode", sub, cease ? "reason" : "error",
+			     bgp_notify_name(n->code, n->subcode), NULL);
 			if (c == s->conn)
 				set_error(s, "sent NOTIFICATION: %s",
 					  bgp_notify_name(n->code, n->subcode));

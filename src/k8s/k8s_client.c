@@ -966,8 +966,15 @@ static void refl_drop_list(struct k8s_reflector *r)
 
 static void refl_report(struct k8s_reflector *r, const struct k8s_response *resp)
 {
-	log_warn("API list/watch failed", "resource", r->path, "error",
-		 resp->message ? resp->message : k8s_error_name(resp->error), NULL);
+	const char *why = resp->message ? resp->message : k8s_error_name(resp->error);
+
+	/* 429: the API server asks to be asked later (a kind's storage still
+	 * starting, throttling); the retry mends it, so no warning. */
+	if (resp->status == 429)
+		log_info("API server busy; listing and watching again later", "resource", r->path,
+			 "answer", why, NULL);
+	else
+		log_warn("API list/watch failed", "resource", r->path, "error", why, NULL);
 	if (r->on_error)
 		r->on_error(resp, r->arg);
 }

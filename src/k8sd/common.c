@@ -49,6 +49,21 @@ static void event_req_free(struct event_req *e)
 	free(e);
 }
 
+void k8sd_log_api_retry(const char *what, const char *key, const char *value,
+			const struct k8s_response *resp)
+{
+	bool busy = resp->status == 429;
+	enum log_level l = busy ? LOG_INFO : LOG_WARN;
+	const char *msg = busy ? "API server busy; the request is sent again later"
+			       : "API request failed";
+	const char *why = busy ? "answer" : "error";
+
+	if (key)
+		log_msg(l, msg, "what", what, key, value, why, resp->message, NULL);
+	else
+		log_msg(l, msg, "what", what, why, resp->message, NULL);
+}
+
 static void on_event_done(struct k8s_response *resp, void *arg)
 {
 	struct event_req *e = arg;
@@ -288,8 +303,7 @@ static void cs_req_unlink(struct cs_req *r)
 
 static void cs_failed(struct k8sd_cstate *s, const char *what, const struct k8s_response *resp)
 {
-	log_warn("API request failed", "what", what, "name", s->name, "error", resp->message,
-		 NULL);
+	k8sd_log_api_retry(what, "name", s->name, resp);
 	free(s->sent);
 	s->sent = NULL;
 	/* 404: the CRD is not installed; the next change tries again. */

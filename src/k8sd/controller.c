@@ -55,7 +55,9 @@
 #include "pipeline/pipeline.h"
 
 #define POOL_ANNOTATION "metallb.io/ip-allocated-from-pool"
-#define REPORTING_CONTROLLER "metallb.io/controller"
+/* The Events' source, as MetalLB's controller names it: the From column of
+ * `kubectl describe svc` reads the same. */
+#define REPORTING_CONTROLLER "metallb-controller"
 #define RETRY 1.0
 #define DRAIN 3.0     /* seconds the Lease release and requests under way may take at exit */
 
@@ -231,8 +233,7 @@ static void on_done(struct k8s_response *resp, void *arg)
 	struct req_ctx *r = arg;
 	struct ctl *c = r->c;
 	if (resp->error != K8S_OK) {
-		log_warn("API request failed", "what", r->what, r->pool ? "pool" : "service", r->key,
-			 "error", resp->message, NULL);
+		k8sd_log_api_retry(r->what, r->pool ? "pool" : "service", r->key, resp);
 		sent_forget(r->pool ? &c->pool_sent : &c->sent, r->key);
 		/* A deleted object needs no retry: the watch shows the
 		 * deletion.  Anything else (a 409 from a resourceVersion
@@ -859,7 +860,22 @@ static void service_event(struct ctl *c, const struct tree *obj, const char *key
 		f->status = xstrdup(ev->message);
 	}
 	enum log_level lvl = strcmp(ev->type, "Warning") == 0 ? LOG_WARN : LOG_INFO;
-	log_msg(lvl, ev->message, "service", key, "reason", ev->reason, NULL);
+	/* The Service's families in the line: the guide looks for IPv6
+	 * allocation problems with `kubectl logs ... | grep -i ipv6`, and an
+	 * event's message names addresses and pools, not families. */
+	char fam[16] = "";
+	const struct tree *fs = obj ? tree_path(obj, "spec.ipFamilies") : NULL;
+	for (size_t i = 0; fs && fs->type == TREE_ARRAY && i < fs->n && i < 2; i++) {
+		const struct tree *f = fs->items[i];
+		const char *fname = f->type != TREE_STRING ? NULL
+				    : strcmp(f->text, "IPv4") == 0 ? "ipv4"
+				    : strcmp(f->text, "IPv6") == 0 ? "ipv6" : NULL;
+		if (fname)
+			snprintf(fam + strlen(fam), sizeof(fam) - strlen(fam), "%s%s",
+				 fam[0] ? "," : "", fname);
+	}
+	log_msg(lvl, ev->message, "service", key, "reason", ev->reason,
+		fam[0] ? "families" : NULL, fam, NULL);
 	k8sd_post_event(c->client, REPORTING_CONTROLLER, c->instance, obj, ns, name, ev->type,
 			ev->reason, ev->message);
 }
@@ -1134,6 +1150,8 @@ static void on_synced(void *arg)
 static void on_refl_error(const struct k8s_response *resp, void *arg)
 {
 	(void)arg;
+	if (resp->status == 429)
+		return;   /* the API server is busy: the reflector said so, at info */
 	log_warn("watch failed; retrying", "error", resp->message ? resp->message : "?",
 		 "reason", resp->reason, NULL);
 }

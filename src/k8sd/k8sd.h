@@ -99,6 +99,15 @@ int k8sd_l2_claim(const struct tree *obj, struct announce_claim *out);
 bool k8sd_claim_news(bool added, const char *node, bool planned, const char *owner,
 		     const char *self);
 
+/* Log a failed API request that the caller will send again: `what`, the
+ * object (key and value; key NULL for none) and the error, at warn.  A 429
+ * is the API server asking to be asked later (its storage for a kind is
+ * still starting, or it throttles): an info line without the word
+ * "error", since nothing is wrong that the retry does not mend (the
+ * guide looks for problems with `kubectl logs ... | grep -i error`). */
+void k8sd_log_api_retry(const char *what, const char *key, const char *value,
+			const struct k8s_response *resp);
+
 /* Free the records of Events still under way; after k8s_client_free()
  * (which cancels them without callbacks). */
 void k8sd_events_forget(void);

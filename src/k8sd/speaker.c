@@ -93,7 +93,8 @@
 #include "reconcile/reconciler.h"
 #include "status/status.h"
 
-#define REPORTING_CONTROLLER "metallb.io/speaker"
+/* The Events' source, as MetalLB's speaker names it (see controller.c). */
+#define REPORTING_CONTROLLER "metallb-speaker"
 #define RETRY 1.0
 #define MAX_IFACES 32
 /* The Secret holding the member key, as MetalLB's install names it. */
@@ -322,8 +323,7 @@ static bool sess_failed(struct spk *s, const char *name);
 
 static void status_failed(struct status_req *r, const char *what, const struct k8s_response *resp)
 {
-	log_warn("API request failed", "what", what, "name", r->name, "error", resp->message,
-		 NULL);
+	k8sd_log_api_retry(what, "name", r->name, resp);
 	struct status_rec *rec = rec_find(r->s, r->name);
 	if (rec) {
 		free(rec->sent);
@@ -692,8 +692,7 @@ static void on_sess_listed(struct k8s_response *resp, void *arg)
 
 	if (resp->error != K8S_OK) {
 		s->sess_listed = false;   /* listed again at the next comparison */
-		log_warn("API request failed", "what", "BGPSessionState list", "error",
-			 resp->message, NULL);
+		k8sd_log_api_retry("BGPSessionState list", NULL, NULL, resp);
 		return;
 	}
 	items = tree_get(resp->object, "items");
@@ -1359,9 +1358,11 @@ static void reconcile(struct spk *s)
 		if (!st.full)
 			s->whole_passes++;
 		s->replan_all = false;
-		if (!st.taken)
+		/* The verdict is news only after a whole step: a re-plan of
+		 * the same configuration (taken is false then) reports none. */
+		if (st.full && !st.taken)
 			log_error("configuration has errors; announcing with the last good one", NULL);
-		else if (invalid)
+		else if (st.full && invalid)
 			log_warn("configuration refers to objects that do not exist; running it "
 				 "(no valid one yet), those references select nothing",
 				 NULL);
@@ -1504,6 +1505,8 @@ static void on_synced(void *arg)
 static void on_refl_error(const struct k8s_response *resp, void *arg)
 {
 	(void)arg;
+	if (resp->status == 429)
+		return;   /* the API server is busy: the reflector said so, at info */
 	log_warn("watch failed; retrying (announcements are kept meanwhile)", "error",
 		 resp->message ? resp->message : "?", "reason", resp->reason, NULL);
 }

@@ -1029,7 +1029,11 @@ static void ann_add(struct l2_engine *e, struct l2_addr *a, const struct l2_ifac
 	p->nanns++;
 	if (a->family == IP_FAMILY_V6)
 		group_ref(p, AIP(a));
+	/* What the node now does for the address, in the words of the guide's
+	 * troubleshooting (`grep -i neighbor` for NDP). */
 	log_info("announcing address", "ip", ADDR_IP(a), "service", a->service, "iface", ifc->name,
+		 "answers",
+		 a->family == IP_FAMILY_V6 ? "neighbor solicitations (NDP)" : "ARP requests",
 		 NULL);
 	garp_start(e, ann);
 }

@@ -312,7 +312,7 @@ def test_l2_owner_answers_arp_and_ndp_and_serves_http(c):
 
         def assigned(name=name, owner=owner):
             return [e for e in c.events(name, reason="nodeAssigned")
-                    if e.get("reportingController") == "metallb.io/speaker"
+                    if e.get("reportingController") == "metallb-speaker"
                     and f'"{owner}"' in e.get("note", "") and '"layer2"' in e.get("note", "")]
         evs = c.wait(assigned, 10, f"nodeAssigned event for {name} on {owner}")
         assert evs[0]["type"] == "Normal" and evs[0]["regarding"]["kind"] == "Service", evs
@@ -483,7 +483,7 @@ def test_bgp_routes_from_both_nodes(c):
         assert sp.metric("metallb_speaker_announced", ip=v4, protocol="bgp"), n
         c.wait(lambda n=n: [e for e in c.events("dual-stack-test-svc", reason="nodeAssigned")
                             if e.get("note") == f'announcing from node "{n}" with protocol "bgp"'
-                            and e.get("reportingController") == "metallb.io/speaker"],
+                            and e.get("reportingController") == "metallb-speaker"],
                10, f"nodeAssigned bgp event from {n}")
 
 
@@ -608,7 +608,7 @@ def test_bfd_sessions_with_the_router_and_their_events(c):
     BFD session with BIRD for each of them, BIRD sees them Up, each
     speaker's /status says Up, and `kubectl get events` shows a bfdUp
     Event on each BGPPeer from each node (reportingController
-    metallb.io/speaker).  When BIRD stops running BFD (reconfigured
+    metallb-speaker).  When BIRD stops running BFD (reconfigured
     without it, it just goes silent), every speaker declares the sessions
     down, holds BGP down (RFC 5882) and posts a bfdDown Warning Event
     saying so; BFD back at BIRD brings BFD Up (a new bfdUp Event) and BGP
@@ -670,7 +670,7 @@ def test_bfd_sessions_with_the_router_and_their_events(c):
                 def up(n=n, p=p):
                     return [e for e in c.events(p, namespace=NS, reason="bfdUp")
                             if f"node {n}" in e.get("note", "")
-                            and e.get("reportingController") == "metallb.io/speaker"
+                            and e.get("reportingController") == "metallb-speaker"
                             and e["regarding"]["kind"] == "BGPPeer"]
                 c.wait(up, 10, f"bfdUp Event on BGPPeer {p} from {n}")
 
@@ -884,7 +884,7 @@ def wait_cs_event(c, state, reason, seen, timeout=15):
     component = "controller" if state == "controller" else "speaker"
     assert e["regarding"] == {"apiVersion": "metallb.io/v1beta1", "kind": "ConfigurationState",
                               "namespace": NS, "name": state}, e
-    assert e.get("reportingController") == f"metallb.io/{component}", e
+    assert e.get("reportingController") == f"metallb-{component}", e
     if reason == "ConfigurationInvalid":
         assert e["type"] == "Warning", e
         assert e["note"].startswith("the configuration has errors; the last valid one "
@@ -1250,7 +1250,7 @@ def test_no_usable_interface_is_an_announce_failed_event(c):
 
         def failed():
             return [e for e in c.events(name, reason="announceFailed")
-                    if e.get("reportingController") == "metallb.io/speaker"]
+                    if e.get("reportingController") == "metallb-speaker"]
         evs = c.wait(failed, 15, f"announceFailed event for {name}")
         e = evs[0]
         assert e["type"] == "Warning" and e["regarding"]["kind"] == "Service", e

@@ -179,7 +179,7 @@ def test_dual_stack_guide(metallb, namespace, controller):
         evs = plane.kubectl_json("get", "events.v1.events.k8s.io", "-n", namespace)["items"]
         return [e for e in evs if e.get("reason") == "IPAllocated"
                 and e["regarding"]["name"] == "dual-stack-test-svc"
-                and e.get("reportingController") == "metallb.io/controller"]
+                and e.get("reportingController") == "metallb-controller"]
     try:
         cpmod.wait_until(allocated_event, timeout=10, what="IPAllocated event")
     except cpmod.ControlPlaneError as e:
@@ -377,7 +377,7 @@ def pool_annotation(plane, ns, name):
 def our_events(plane, ns, name, reason=None):
     evs = plane.kubectl_json("get", "events.v1.events.k8s.io", "-n", ns)["items"]
     return [e for e in evs if e["regarding"]["name"] == name
-            and e.get("reportingController") == "metallb.io/controller"
+            and e.get("reportingController") == "metallb-controller"
             and (reason is None or e.get("reason") == reason)]
 
 

@@ -807,7 +807,8 @@ def test_bgppeer_v1beta1_reads_back_as_v1beta2(plane, deployed, clean_config):
     assert "metallb.io/v1beta1 BGPPeer is deprecated; use metallb.io/v1beta2" in err
     got = get_as(plane, "v1beta2", "old")
     assert got["apiVersion"] == "metallb.io/v1beta2"
-    assert got["spec"] == {**spec, "peerPort": 179, "disableMP": False}
+    assert got["spec"] == {**spec, "peerPort": 179, "disableMP": False,
+                           "dualStackAddressFamily": False}
     # kubectl's default version is the preferred one, v1beta2.
     assert plane.kubectl_json("get", "bgppeer", "old", "-n", NS)["apiVersion"] == \
         "metallb.io/v1beta2"
@@ -832,7 +833,8 @@ def test_bgppeer_v1beta2_reads_back_as_v1beta1(plane, deployed, clean_config):
     v1["spec"]["holdTime"] = "60s"
     plane.kubectl("replace", "-f", "-", input=json.dumps(v1))
     after = get_as(plane, "v1beta2", "new")["spec"]
-    assert after == {**peer_spec(), "holdTime": "60s", "peerPort": 179, "disableMP": False}
+    assert after == {**peer_spec(), "holdTime": "60s", "peerPort": 179, "disableMP": False,
+                     "dualStackAddressFamily": False}
 
     # A dynamicASN peer has no peerASN in v1beta1: the v1beta1 view lacks it.
     plane.apply(peer({"myASN": 64500, "dynamicASN": "external", "interface": "eth1"},

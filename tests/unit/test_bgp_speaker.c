@@ -1273,6 +1273,36 @@ static void test_dynamic_asn(void **state)
 	close(lfd);
 }
 
+/* BGPPeer localASN (MetalLB has FRR say "local-as ASN no-prepend
+ * replace-as"): this session's OPEN carries it instead of myASN, and so
+ * does the AS_PATH of the routes sent on it. */
+static void test_local_asn(void **state)
+{
+	struct tplan t = { 0 };
+	uint16_t port;
+	int lfd = tlisten(AF_INET, &port, NULL);
+
+	tp_session(&t, "r1", "127.0.0.1", port, 64500, 64501)->local_asn = 64999;
+	tp_route(&t, 0, "192.0.2.10/32", NULL, NULL);
+	struct bgp_speaker *sp = tspeaker(NULL);
+	bgp_speaker_set(sp, &t.plan);
+
+	struct bgp_open o;
+	struct tconn *c = testablish(lfd, OPEN4(64501, "10.0.0.9"), &o);
+	assert_int_equal(o.asn, 64999);
+	bgp_open_free(&o);
+	struct rx r = { 0 };
+	rx_read(c, &ebgp_opts, &r, 1, 0);
+	const struct bgp_update *u = rx_find(&r, "192.0.2.10/32");
+	assert_non_null(u);
+	assert_int_equal(u->attrs.as_path.nasns, 1);
+	assert_int_equal(u->attrs.as_path.asns[0], 64999);
+	rx_free(&r);
+	bgp_speaker_free(sp);
+	tconn_free(c);
+	close(lfd);
+}
+
 static void test_hold_timer_expires(void **state)
 {
 	struct bgp_speaker *sp = tspeaker(NULL);
@@ -1985,6 +2015,7 @@ int main(void)
 		cmocka_unit_test(test_malformed_update),
 		cmocka_unit_test(test_open_errors),
 		cmocka_unit_test(test_dynamic_asn),
+		cmocka_unit_test(test_local_asn),
 		cmocka_unit_test(test_hold_timer_expires),
 		cmocka_unit_test(test_md5),
 		cmocka_unit_test(test_collision_peer_wins),
