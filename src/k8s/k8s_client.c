@@ -106,6 +106,7 @@ struct k8s_request {
 	struct k8s_request *qnext;
 	bool cancelled;          /* by the caller: no callback, removed after curl */
 	bool finishing;          /* its callback is running */
+	bool skip_object;        /* a 2xx body is not parsed (k8s_request_skip_object()) */
 	struct curl_slist *headers;
 	char *method, *path, *url;
 	char *content_type, *req_body;  /* the request's, kept until it is sent */
@@ -353,6 +354,12 @@ void k8s_client_free(struct k8s_client *c)
 	free(c);
 }
 
+void k8s_request_skip_object(struct k8s_request *r)
+{
+	if (r)
+		r->skip_object = true;
+}
+
 void k8s_request_cancel(struct k8s_request *r)
 {
 	if (!r || r->cancelled || r->finishing)
@@ -498,7 +505,7 @@ static void request_finish(struct k8s_request *r, CURLcode rc)
 			resp.error = K8S_ERR_PROTOCOL;
 			message = xasprintf("%s %s: %s", r->method, r->path, r->stream.error);
 		}
-	} else if (r->len) {
+	} else if (r->len && !r->skip_object) {
 		char *why = NULL;
 		resp.object = parse_json(r->body, r->len, &why);
 		if (!resp.object) {

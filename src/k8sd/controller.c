@@ -260,7 +260,10 @@ static void send_patch(struct ctl *c, const char *path, enum k8s_patch_type type
 	if (c->reqs)
 		c->reqs->prev = r;
 	c->reqs = r;
-	if (!k8s_patch(c->client, path, type, body, on_done, r)) {
+	struct k8s_request *req = k8s_patch(c->client, path, type, body, on_done, r);
+	/* The answer is the whole Service: its echo comes through the watch. */
+	k8s_request_skip_object(req);
+	if (!req) {
 		log_warn("API request not sent", "what", what, pool ? "pool" : "service", key,
 			 "path", path, NULL);
 		sent_forget(pool ? &c->pool_sent : &c->sent, key);

@@ -359,7 +359,10 @@ static void patch_status(struct status_req *r)
 {
 	char *path = xasprintf("%s/%s/status", r->kind_path, r->name);
 	char *body = xasprintf("{\"status\":%s}", r->status);
-	if (!k8s_patch(r->s->client, path, K8S_PATCH_MERGE, body, on_status_patched, r)) {
+	struct k8s_request *req = k8s_patch(r->s->client, path, K8S_PATCH_MERGE, body,
+					    on_status_patched, r);
+	k8s_request_skip_object(req);
+	if (!req) {
 		sess_failed(r->s, r->name);
 		status_req_free(r);
 	}
@@ -436,7 +439,9 @@ static void sync_want(struct spk *s, int refl, const char *name, const char *svc
 			      "metallb.io/service-namespace", svc_ns);
 	char *body = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
-	if (!k8s_create(s->client, r->kind_path, body, on_status_created, r))
+	struct k8s_request *req = k8s_create(s->client, r->kind_path, body, on_status_created, r);
+	k8s_request_skip_object(req);
+	if (!req)
 		status_req_free(r);
 	free(body);
 }
@@ -464,7 +469,9 @@ static void unwant(struct spk *s, int refl, const char *name)
 				 KIND_PLURAL[refl]);
 	char *path = xasprintf("%s/%s", r->kind_path, name);
 	log_info("status object no longer wanted; deleting", "name", name, NULL);
-	if (!k8s_delete(s->client, path, on_status_deleted, r))
+	struct k8s_request *req = k8s_delete(s->client, path, on_status_deleted, r);
+	k8s_request_skip_object(req);
+	if (!req)
 		status_req_free(r);
 	free(path);
 }
@@ -692,7 +699,9 @@ static void sess_delete(struct spk *s, const char *name)
 	char *path = xasprintf("%s/%s", s->sess_path, name);
 
 	log_info("BGPSessionState no longer wanted; deleting", "name", name, NULL);
-	if (!k8s_delete(s->client, path, on_status_deleted, r))
+	struct k8s_request *req = k8s_delete(s->client, path, on_status_deleted, r);
+	k8s_request_skip_object(req);
+	if (!req)
 		status_req_free(r);
 	free(path);
 }
@@ -778,7 +787,10 @@ static void sess_sync(struct spk *s)
 			char *body = json_dumps(o, JSON_COMPACT);
 			json_decref(o);
 			r->created = true;
-			if (!k8s_create(s->client, s->sess_path, body, on_status_created, q)) {
+			struct k8s_request *req =
+				k8s_create(s->client, s->sess_path, body, on_status_created, q);
+			k8s_request_skip_object(req);
+			if (!req) {
 				sess_failed(s, name);
 				status_req_free(q);
 			}
@@ -899,7 +911,9 @@ static void delete_stale_l2(struct spk *s, const char *key)
 		struct status_req *r = status_req_new(s, name);
 		char *path = xasprintf("/apis/metallb.io/v1beta1/namespaces/%s/%s/%s", s->ns,
 				       KIND_PLURAL[S_L2STATUS], name);
-		if (!k8s_delete(s->client, path, on_stale_deleted, r))
+		struct k8s_request *req = k8s_delete(s->client, path, on_stale_deleted, r);
+		k8s_request_skip_object(req);
+		if (!req)
 			status_req_free(r);
 		free(path);
 		free(name);
