@@ -1009,10 +1009,11 @@ static void reconcile(struct ctl *c)
 	}
 	pipeline_step_free(&st);
 	hashmap_iter_init(&it, &c->pending);
-	while (hashmap_iter_next(&it)) {
+	while (hashmap_iter_next(&it))
 		free(it.value);
-		hashmap_iter_del(&it);
-	}
+	/* Emptied, not kept at the size the start's burst gave it: every
+	 * pass walks all of its slots. */
+	hashmap_clear(&c->pending);
 	if (c->have_config)
 		update_pool_status(c);
 	metrics_update(c);
