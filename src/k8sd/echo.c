@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "base/util.h"
 #include "k8sd/k8sd.h"
 
 /* json_equal() on trees: objects as unordered maps, integers and reals
@@ -128,18 +129,6 @@ char *k8sd_ingress_json(const struct tree *obj)
 	return s;
 }
 
-/* Remove o[key], and o itself from its parent when that leaves it empty
- * (the API server drops an emptied map). */
-static void drop(json_t *parent, const char *pkey, const char *key)
-{
-	json_t *o = json_object_get(parent, pkey);
-	if (!json_is_object(o))
-		return;
-	json_object_del(o, key);
-	if (json_object_size(o) == 0)
-		json_object_del(parent, pkey);
-}
-
 bool k8sd_service_echo(const struct tree *old, const struct tree *obj, const char *annotation,
 		       const char *sent_ingress, const char *sent_pools)
 {
@@ -200,50 +189,30 @@ bool k8sd_status_object_echo(enum k8s_change change, const struct tree *obj, con
 	return same;
 }
 
-/* The object without metadata bookkeeping and without status[k] for each
- * key k of `keys`. */
-static json_t *status_rest(const struct tree *t, json_t *keys)
-{
-	json_t *j = tree_to_json(t);
-	if (!json_is_object(j)) {
-		json_decref(j);
-		return json_null();
-	}
-	json_t *meta = json_object_get(j, "metadata");
-	if (json_is_object(meta)) {
-		json_object_del(meta, "resourceVersion");
-		json_object_del(meta, "managedFields");
-		json_object_del(meta, "generation");
-	}
-	const char *k;
-	json_t *v;
-	json_object_foreach(keys, k, v)
-		drop(j, "status", k);
-	return j;
-}
-
 bool k8sd_status_patch_echo(const struct tree *old, const struct tree *obj, const char *sent)
 {
 	if (!old || !obj || !sent)
 		return false;
-	json_t *want = json_loads(sent, 0, NULL);
-	if (!json_is_object(want)) {
-		json_decref(want);
+	struct tree *want = tree_parse_json(sent, strlen(sent), 0, NULL);
+	if (!want || want->type != TREE_OBJECT) {
+		tree_free(want);
 		return false;
 	}
-	json_t *a = status_rest(old, want), *b = status_rest(obj, want);
-	bool same = json_equal(a, b);
-	json_decref(a);
-	json_decref(b);
-	const struct tree *st = tree_get(obj, "status");
-	json_t *have = st ? tree_to_json(st) : NULL;
-	const char *k;
-	json_t *v;
-	json_object_foreach(want, k, v)
-		if (!json_is_object(have) || !json_equal(json_object_get(have, k), v))
-			same = false;
-	json_decref(have);
-	json_decref(want);
+	/* The rest of the object unchanged: without metadata bookkeeping
+	 * and the status fields the patch sets... */
+	struct skip *fields = xcalloc(want->n + 1, sizeof(*fields));
+	for (size_t k = 0; k < want->n; k++)
+		fields[k].key = want->keys[k];
+	const struct skip meta[] = {META_BOOKKEEPING, {NULL, NULL}};
+	const struct skip rest[] = {{"metadata", meta}, {"status", fields}, {NULL, NULL}};
+	bool same = same_except(old, obj, rest);
+	free(fields);
+	/* ...and those fields as sent. */
+	const struct tree *have = tree_get(obj, "status");
+	for (size_t k = 0; k < want->n && same; k++)
+		same = have && have->type == TREE_OBJECT &&
+		       same_value(tree_get(have, want->keys[k]), want->items[k]);
+	tree_free(want);
 	return same;
 }
 
