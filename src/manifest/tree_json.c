@@ -168,10 +168,10 @@ static int parse_string(struct jp *j)
 			return jp_fail(j, "premature end of input");
 		char e = j->p[1];
 		j->p += 2;
-		const char *simple = strchr("\"\\/bfnrt", e);
-		if (e && simple) {
-			static const char dec[] = "\"\\/\b\f\n\r\t";
-			sbuf_put(j, &dec[simple - "\"\\/bfnrt"], 1);
+		static const char esc[] = "\"\\/bfnrt", dec[] = "\"\\/\b\f\n\r\t";
+		const char *simple = e ? strchr(esc, e) : NULL;
+		if (simple) {
+			sbuf_put(j, &dec[simple - esc], 1);
 			continue;
 		}
 		if (e != 'u')
@@ -190,7 +190,7 @@ static int parse_string(struct jp *j)
 		} else if (cp >= 0xDC00 && cp <= 0xDFFF) {
 			return jp_fail(j, "invalid Unicode '\\u%04X'", cp);
 		} else if (cp == 0) {
-			return jp_fail(j, "\\u0000 is not allowed without JSON_ALLOW_NUL");
+			return jp_fail(j, "\\u0000 is not allowed (strings cannot hold NUL)");
 		}
 		put_utf8(j, cp);
 	}
