@@ -15,7 +15,10 @@
  * strings), integers within int64 (larger ones are an error, as in
  * jansson), finite reals, nesting at most 2048 deep, nothing but
  * whitespace after the value, and for a key given twice the last value at
- * the first one's place.
+ * the first one's place.  One difference: a NUL byte outside a string is
+ * always an error here, where jansson skips one that follows a number or
+ * a literal (in some places: "-7\0" and "[1\0]" pass, "[-7\0,2]" does
+ * not).  No JSON encoder writes one.
  */
 #include <errno.h>
 #include <inttypes.h>

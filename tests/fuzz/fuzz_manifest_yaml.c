@@ -57,11 +57,15 @@ static void fuzz_json(const uint8_t *data, size_t size)
 	json_t *j = json_loadb((const char *)data, size, JSON_DECODE_ANY, NULL);
 	char *err = NULL;
 	struct tree *direct = tree_parse_json((const char *)data, size, TREE_JSON_ANY, &err);
-	if (!j != !direct || (!direct && !err))
+	/* Both accept the same, but for a NUL byte outside strings, which
+	 * jansson sometimes skips and tree_parse_json() always refuses. */
+	if ((!j && direct) || (!direct && !err) || (j && !direct && !memchr(data, 0, size)))
 		abort();
 	free(err);
-	if (!j)
+	if (!j || !direct) {
+		json_decref(j);
 		return;
+	}
 	struct tree *t = tree_from_json(j);
 	if (!tree_equal(t, direct))
 		abort();

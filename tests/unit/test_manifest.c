@@ -1203,6 +1203,12 @@ static void test_json_parse_like_jansson(void **state)
 			free(err);
 		}
 	}
+	/* A NUL byte outside a string: always refused here (jansson lets
+	 * one pass after a number or literal). */
+	static const char nul[] = "-7\0";
+	assert_null(tree_parse_json(nul, sizeof(nul) - 1, TREE_JSON_ANY, NULL));
+	static const char nul2[] = "[1] \0";
+	assert_null(tree_parse_json(nul2, sizeof(nul2) - 1, 0, NULL));
 	/* Nesting: jansson's limit of 2048. */
 	char deep[2 * 2050 + 1];
 	for (size_t d = 2048; d <= 2049; d++) {
