@@ -44,6 +44,25 @@ changes sent (churn_cpu_ms_per_change_*) and by the wall time
 (churn_cpu_busy_pct_*: 100 is one core busy); the same for the two
 starts (controller_start_*, speaker_start_*).
 
+CPU per change net of idling (--idle-seconds S, with --churn-seconds):
+before the churn, S seconds with nothing changing; then what the churn
+cost each process beyond that idle rate, per change
+(churn_net_cpu_ms_per_change_*).  With --callgrind the controller and the
+speaker run under valgrind's callgrind (instrumentation off for the
+start, on from the idle window), and the figure is in instructions,
+which do not depend on the machine's load: idle_instructions_per_s_*,
+churn_instructions_*, churn_instructions_per_change_* = (churn
+instructions - idle rate x churn window) / changes.  The callgrind dumps
+(idle, churn) stay in the log directory for callgrind_annotate.  In
+this mode /metrics is not sampled during the windows (a scrape costs a
+daemon more than a change, and how many it answers depends on how busy
+it is), so the pass counters are read once before and once after.
+Under callgrind the daemons run some 50 times slower, so changes
+batch into fewer passes than at native speed: keep --rate low (2).
+Example: sudo python3 bench/k8s.py -n 1000 --no-idle --callgrind
+--idle-seconds 30 --churn-seconds 30 --rate 2 --churn-live 500
+--settle 300 --workers 4 --old-rev REV
+
 The control plane's directory, and so etcd's data, is on tmpfs
 (--tmpdir, /dev/shm; etcd also runs with --unsafe-no-fsync), and the API
 server takes more requests in flight than its defaults (--apiserver-arg,
@@ -117,13 +136,19 @@ def pct(values, p):
     return v[max(0, min(len(v) - 1, int(round(p / 100 * len(v) + 0.5)) - 1))]
 
 
-def cpu_s(pid):
-    """User + system CPU seconds of process pid so far (None when gone)."""
+def cpu_s(pid, system_only=False):
+    """User + system CPU seconds of process pid so far (None when gone);
+    system_only: the system part alone."""
     try:
         f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+    return ((0 if system_only else int(f[11])) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuReading(dict):
+    """{process: CPU seconds}, with .system {process: system seconds}."""
+    system = None
 
 
 class Cpu:
@@ -135,13 +160,16 @@ class Cpu:
         self.procs = dict(procs)          # name -> pid (None: this process)
 
     def read(self):
-        out = {}
+        out = CpuReading()
+        out.system = {}
         for name, pid in self.procs.items():
             if pid is None:
                 r = os.times()
                 out[name] = r.user + r.system
+                out.system[name] = r.system
             else:
                 out[name] = cpu_s(pid)
+                out.system[name] = cpu_s(pid, system_only=True)
         return out
 
     def report(self, key, before, after, wall, nchanges):
@@ -210,11 +238,54 @@ def svc(name, ips=None):
                      "allocateLoadBalancerNodePorts": False, "ports": [{"port": 80}]}}
 
 
-def start_daemon(binary, what, plane, port, logdir, extra=()):
+def start_daemon(binary, what, plane, port, logdir, extra=(), callgrind=False):
+    """With callgrind, under valgrind's callgrind with instrumentation off
+    (the start runs at a few times native cost, not fifty); Callgrind
+    switches it on for the measured windows."""
     log = open(logdir / f"{LABEL[0]}-{what}.log", "wb")
     args = [binary, what, "--kubeconfig", str(plane.kubeconfig),
             "--metrics-listen", f"127.0.0.1:{port}", *extra]
+    if callgrind:
+        args = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
+                f"--callgrind-out-file={logdir}/{LABEL[0]}-{what}.callgrind.%p", *args]
     return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+
+
+class Callgrind:
+    """Instruction counts of daemons running under callgrind: zero() starts
+    a window, dump(tag) ends it and returns {name: instructions}.  The
+    dumps stay in the log directory for callgrind_annotate."""
+
+    def __init__(self, procs, logdir):
+        self.procs = dict(procs)            # name -> pid
+        self.logdir = pathlib.Path(logdir)
+        for pid in self.procs.values():
+            subprocess.run(["callgrind_control", "-i", "on", str(pid)], check=True,
+                           capture_output=True)
+
+    def zero(self):
+        for pid in self.procs.values():
+            subprocess.run(["callgrind_control", "-z", str(pid)], check=True,
+                           capture_output=True)
+
+    def dump(self, tag):
+        for pid in self.procs.values():
+            subprocess.run(["callgrind_control", "-d", tag, str(pid)], check=True,
+                           capture_output=True)
+        return {name: self._total(pid, tag) for name, pid in self.procs.items()}
+
+    def _total(self, pid, tag):
+        """The instruction total of pid's dump tagged tag (callgrind
+        writes it a moment after the request)."""
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            for f in self.logdir.glob(f"*.callgrind.{pid}.*"):
+                text = f.read_text(errors="replace")
+                m = re.search(r"^totals:\s+(\d+)", text, re.M)
+                if f"\ndesc: Trigger: dump {tag}\n" in text and m:
+                    return int(m.group(1))
+            time.sleep(0.2)
+        raise RuntimeError(f"no callgrind dump {tag} of pid {pid}")
 
 
 def wait_passes_settled(port, quiet):
@@ -367,8 +438,10 @@ class Change:
         self.t = self.status = self.nxt = None
 
 
-def churn(plane, a, ports, cpu):
-    """a.rate changes a second for a.churn_seconds; prints the figures."""
+def churn(plane, a, ports, cpu, cg=None, sample=True):
+    """a.rate changes a second for a.churn_seconds; prints the figures and
+    returns (changes sent, CPU before, CPU after, window seconds, the
+    instructions of the daemons under callgrind cg in the window)."""
     import pipeline
     rng = random.Random(a.seed)
     # Short queues: when the API server cannot keep up, the loop waits
@@ -405,13 +478,15 @@ def churn(plane, a, ports, cpu):
     st, body = Api(plane).request("GET", f"{l2path}?limit=1")
     l2watch = Watcher(plane, json.loads(body)["metadata"]["resourceVersion"], l2path,
                       l2status_service)
-    sampler = Sampler(ports, a.sample)
+    sampler = Sampler(ports, a.sample) if sample else None
     threads = [threading.Thread(target=worker, args=(q,), daemon=True) for q in queues]
     for t in threads:
         t.start()
     with pipeline.FirstSeen(None, "eth1") as sn:
         live, last, next_obj = [], {}, 0
         total = int(a.rate * a.churn_seconds)
+        if cg:
+            cg.zero()
         c0 = cpu.read()
         w0 = time.time()
         t_start = time.monotonic()
@@ -462,9 +537,11 @@ def churn(plane, a, ports, cpu):
             time.sleep(0.2)
         w2 = time.time()
         c1 = cpu.read()
+        instr = cg.dump("churn") if cg else {}
         watcher.stop()
         l2watch.stop()
-        sampler.stop()
+        if sampler:
+            sampler.stop()
         drops = sn.drops()
         ops = {op: sum(1 for c in changes if c.op == op) for op in ("add", "modify", "delete")}
         out("churn_changes", len(changes))
@@ -529,7 +606,7 @@ def churn(plane, a, ports, cpu):
                 out(f"churn_create_to_{who}_max_ms", f"{max(delays):.0f}")
         out("churn_capture_drops", drops)
         out("churn_watch_events", watcher.events)
-        for i, who in enumerate(("controller", "speaker")):
+        for i, who in enumerate(("controller", "speaker") if sampler else ()):
             s = [x[i + 1] for x in sampler.samples if x[i + 1] is not None and w0 <= x[0] <= w2]
             if len(s) >= 2:
                 out(f"churn_{who}_passes", f"{s[-1] - s[0]:.0f}")
@@ -542,6 +619,53 @@ def churn(plane, a, ports, cpu):
         # settle bound): what each process spent on the churn.
         out("churn_cpu_window_s", f"{w2 - w0:.1f}")
         cpu.report("churn", c0, c1, w2 - w0, len(changes))
+        return len(changes), c0, c1, w2 - w0, instr
+
+
+def per_change(plane, a, ports, cpu, daemons, logdir):
+    """The churn, after an idle window of --idle-seconds with nothing
+    changing; what each process spends per change net of idling:
+    (spent in the churn - idle rate x churn window) / changes.  CPU from
+    /proc; instructions when the daemons run under callgrind."""
+    cg = Callgrind(daemons, logdir) if a.callgrind else None
+    idle_s, i0 = a.idle_seconds, {}
+    if idle_s:
+        if cg:
+            cg.zero()
+        i0 = cpu.read()
+        time.sleep(idle_s)
+        i1 = cpu.read()
+        idle_instr = cg.dump("idle") if cg else {}
+    # No /metrics sampling: a scrape costs the daemon more than a change
+    # (it renders every address's series), and how many scrapes it
+    # answers depends on how busy it is.
+    p0 = [passes(port) for port in ports]
+    n, c0, c1, window, instr = churn(plane, a, ports, cpu, cg, sample=False)
+    if not n:
+        return
+    for who, port, before in zip(("controller", "speaker"), ports, p0):
+        after = passes(port)
+        if None not in (before, after):
+            out(f"churn_{who}_passes", f"{after - before:.0f}")
+    for name in cpu.procs:
+        if None in (c0.get(name), c1.get(name)):
+            continue
+        rate = (i1[name] - i0[name]) / idle_s if idle_s and i0.get(name) is not None else 0
+        if not cg:
+            out(f"idle_cpu_busy_pct_{name}", f"{100 * rate:.1f}")
+            out(f"churn_net_cpu_ms_per_change_{name}",
+                f"{1000 * ((c1[name] - c0[name]) - rate * window) / n:.3f}")
+            # Of that, the kernel's (system calls: sockets, TLS records):
+            # what an instruction count of the process does not see.
+            srate = ((i1.system[name] - i0.system[name]) / idle_s
+                     if idle_s and i0.system.get(name) is not None else 0)
+            out(f"churn_net_cpu_system_ms_per_change_{name}",
+                f"{1000 * ((c1.system[name] - c0.system[name]) - srate * window) / n:.3f}")
+    for name, total in instr.items():
+        rate = idle_instr[name] / idle_s if idle_s else 0
+        out(f"idle_instructions_per_s_{name}", f"{rate:.0f}")
+        out(f"churn_instructions_{name}", total)
+        out(f"churn_instructions_per_change_{name}", f"{(total - rate * window) / n:.0f}")
 
 
 def create_services(plane, names, workers):
@@ -592,7 +716,7 @@ def run(n, binary, a):
         cport, sport = cpmod.free_ports(2)
         try:
             t0 = time.monotonic()
-            ctl = start_daemon(binary, "controller", p, cport, logdir)
+            ctl = start_daemon(binary, "controller", p, cport, logdir, callgrind=a.callgrind)
             procs.append(ctl)
             cpu = Cpu({"apiserver": p._apiserver.popen.pid, "etcd": p._etcd.popen.pid,
                        "controller": ctl.pid, "loadgen": None})
@@ -615,7 +739,7 @@ def run(n, binary, a):
             cpu.report("controller_start", cs0, cpu.read(), time.monotonic() - t0, 0)
             t1 = time.monotonic()
             spk = start_daemon(binary, "speaker", p, sport, logdir,
-                               ["--node-name", "node-a"])
+                               ["--node-name", "node-a"], callgrind=a.callgrind)
             procs.append(spk)
             cpu.procs["speaker"] = spk.pid
             cs1 = cpu.read()
@@ -635,7 +759,8 @@ def run(n, binary, a):
             out("speaker_rss_kib", mem(spk.pid)[0])
             out("speaker_hwm_kib", mem(spk.pid)[1])
             if a.churn_seconds:
-                churn(p, a, (cport, sport), cpu)
+                per_change(p, a, (cport, sport), cpu, {"controller": ctl.pid,
+                                                       "speaker": spk.pid}, logdir)
         finally:
             for pr in procs:
                 if pr.poll() is None:
@@ -754,6 +879,13 @@ def main():
     ap.add_argument("--workers", type=int, default=16)
     ap.add_argument("--seed", type=int, default=9)
     ap.add_argument("--settle", type=float, default=60.0)
+    ap.add_argument("--idle-seconds", type=float, default=0.0,
+                    help="before the churn, measure this long with nothing changing, and "
+                         "print what the churn cost per change net of idling")
+    ap.add_argument("--callgrind", action="store_true",
+                    help="run the controller and the speaker under valgrind's callgrind "
+                         "and print instructions per change (dumps kept in the log "
+                         "directory)")
     ap.add_argument("--sample", type=float, default=0.2)
     ap.add_argument("--apiserver-arg", action="append", default=None, metavar="ARG",
                     help="an extra kube-apiserver flag (repeat; default: "
@@ -821,11 +953,14 @@ def inside(a, label, binary, logdir):
                 "--churn-seconds", str(a.churn_seconds), "--rate", str(a.rate),
                 "--churn-live", str(a.churn_live), "--workers", str(a.workers),
                 "--seed", str(a.seed), "--settle", str(a.settle), "--sample", str(a.sample),
+                "--idle-seconds", str(a.idle_seconds),
                 "--tmpdir", a.tmpdir, "--api-ceiling", str(a.api_ceiling),
                 "--ceiling-workers", ",".join(str(x) for x in a.ceiling_workers)]
         args += [f"--apiserver-arg={x}" for x in a.apiserver_arg] or ["--apiserver-arg=none"]
         if a.no_idle:
             args.append("--no-idle")
+        if a.callgrind:
+            args.append("--callgrind")
         return subprocess.run(["ip", "netns", "exec", NETNS, *args]).returncode
     finally:
         for pid in subprocess.run(["ip", "netns", "pids", NETNS], capture_output=True,

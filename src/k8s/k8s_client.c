@@ -37,7 +37,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <jansson.h>
 
 #include "base/log.h"
 #include "base/util.h"
@@ -107,6 +106,7 @@ struct k8s_request {
 	struct k8s_request *qnext;
 	bool cancelled;          /* by the caller: no callback, removed after curl */
 	bool finishing;          /* its callback is running */
+	bool skip_object;        /* a 2xx body is not parsed (k8s_request_skip_object()) */
 	struct curl_slist *headers;
 	char *method, *path, *url;
 	char *content_type, *req_body;  /* the request's, kept until it is sent */
@@ -354,6 +354,12 @@ void k8s_client_free(struct k8s_client *c)
 	free(c);
 }
 
+void k8s_request_skip_object(struct k8s_request *r)
+{
+	if (r)
+		r->skip_object = true;
+}
+
 void k8s_request_cancel(struct k8s_request *r)
 {
 	if (!r || r->cancelled || r->finishing)
@@ -420,19 +426,12 @@ static enum k8s_error classify(CURLcode rc)
 	}
 }
 
-/* Parse JSON text into a tree; NULL (and *why) when it is not JSON. */
+/* Parse JSON text into a tree; NULL (and *why) when it is not JSON.
+ * managedFields are left out as they are read: no reader needs them
+ * (strip_object()). */
 static struct tree *parse_json(const char *text, size_t len, char **why)
 {
-	json_error_t je;
-	json_t *j = json_loadb(text, len, JSON_DECODE_ANY, &je);
-	if (!j) {
-		if (why)
-			*why = xasprintf("%s at line %d column %d", je.text, je.line, je.column);
-		return NULL;
-	}
-	struct tree *t = tree_from_json(j);
-	json_decref(j);
-	return t;
+	return tree_parse_json(text, len, TREE_JSON_ANY | TREE_JSON_NO_MANAGED_FIELDS, why);
 }
 
 /* A short printable excerpt of a non-JSON body, for messages. */
@@ -506,7 +505,7 @@ static void request_finish(struct k8s_request *r, CURLcode rc)
 			resp.error = K8S_ERR_PROTOCOL;
 			message = xasprintf("%s %s: %s", r->method, r->path, r->stream.error);
 		}
-	} else if (r->len) {
+	} else if (r->len && !r->skip_object) {
 		char *why = NULL;
 		resp.object = parse_json(r->body, r->len, &why);
 		if (!resp.object) {
@@ -1047,22 +1046,6 @@ static char *item_kind(const char *list_kind)
 	return xstrndup(list_kind, strlen(list_kind) - 4);
 }
 
-static void tree_object_remove(struct tree *o, const char *key)
-{
-	if (!o || o->type != TREE_OBJECT)
-		return;
-	for (size_t k = 0; k < o->n; k++) {
-		if (strcmp(o->keys[k], key) != 0)
-			continue;
-		tree_free(o->items[k]);
-		free(o->keys[k]);
-		memmove(&o->items[k], &o->items[k + 1], (o->n - k - 1) * sizeof(*o->items));
-		memmove(&o->keys[k], &o->keys[k + 1], (o->n - k - 1) * sizeof(*o->keys));
-		o->n--;
-		return;
-	}
-}
-
 /* What no reader of a store needs and costs the most memory: the
  * field-manager records (often larger than the object) and kubectl's
  * last-applied copy of the whole object, as client-go's informers are
@@ -1070,9 +1053,9 @@ static void tree_object_remove(struct tree *o, const char *key)
 static void strip_object(struct tree *o)
 {
 	struct tree *meta = tree_get(o, "metadata");
-	tree_object_remove(meta, "managedFields");
-	tree_object_remove(tree_get(meta, "annotations"),
-			   "kubectl.kubernetes.io/last-applied-configuration");
+	tree_free(tree_object_take(meta, "managedFields"));
+	tree_free(tree_object_take(tree_get(meta, "annotations"),
+				   "kubectl.kubernetes.io/last-applied-configuration"));
 }
 
 static void refl_apply_list(struct k8s_reflector *r)

@@ -89,6 +89,12 @@ size_t k8s_client_pending(const struct k8s_client *c);
  * whose callback has been called. */
 void k8s_request_cancel(struct k8s_request *r);
 
+/* The callback will not read resp->object of a successful answer: the
+ * body is not parsed (resp->body still holds it).  For writes, whose
+ * answer is the whole object written: reading it cost more than the
+ * write.  Returns nothing; NULL is a no-op. */
+void k8s_request_skip_object(struct k8s_request *r);
+
 /*
  * Any request: `path` starts with '/' and may carry a query
  * ("/api/v1/namespaces/a/services/web/status"); body (JSON text, or NULL)

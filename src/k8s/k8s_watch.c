@@ -18,7 +18,6 @@
  */
 #include "k8s/k8s_watch.h"
 
-#include <jansson.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -71,24 +70,27 @@ static const char *metadata_str(const struct tree *obj, const char *key)
 int k8s_event_decode(const char *text, size_t len, struct k8s_event *ev, char **err)
 {
 	memset(ev, 0, sizeof(*ev));
-	json_error_t je;
-	json_t *j = json_loadb(text, len, 0, &je);
+	char *why = NULL;
+	/* Read straight into a tree, managedFields left out: most of an
+	 * event's bytes, and of no use here (k8s_object_strip()). */
+	struct tree *j = tree_parse_json(text, len, TREE_JSON_NO_MANAGED_FIELDS, &why);
 	if (!j) {
-		*err = xasprintf("not JSON: %s at line %d column %d", je.text, je.line, je.column);
+		*err = xasprintf("not JSON: %s", why);
+		free(why);
 		return -1;
 	}
 	int rc = -1;
-	json_t *type = json_object_get(j, "type");
-	json_t *obj = json_object_get(j, "object");
-	if (!json_is_object(j)) {
+	const struct tree *type = tree_get(j, "type");
+	struct tree *obj = tree_get(j, "object");
+	if (j->type != TREE_OBJECT) {
 		*err = xstrdup("expected an object {\"type\": ..., \"object\": ...}");
 		goto out;
 	}
-	if (!json_is_string(type)) {
+	if (!type || type->type != TREE_STRING) {
 		*err = xstrdup("\"type\" is missing or not a string");
 		goto out;
 	}
-	const char *t = json_string_value(type);
+	const char *t = type->text;
 	size_t k;
 	for (k = 0; k < ARRAY_SIZE(event_type_names); k++)
 		if (strcmp(t, event_type_names[k]) == 0)
@@ -99,11 +101,12 @@ int k8s_event_decode(const char *text, size_t len, struct k8s_event *ev, char **
 		goto out;
 	}
 	ev->type = (enum k8s_event_type)k;
-	if (!json_is_object(obj)) {
+	if (!obj || obj->type != TREE_OBJECT) {
 		*err = xasprintf("%s event: \"object\" is missing or not an object", t);
 		goto out;
 	}
-	ev->object = tree_from_json(obj);
+	/* Take the object out of the event rather than copy it. */
+	ev->object = tree_object_take(j, "object");
 	switch (ev->type) {
 	case K8S_EVENT_ADDED:
 	case K8S_EVENT_MODIFIED:
@@ -130,7 +133,7 @@ int k8s_event_decode(const char *text, size_t len, struct k8s_event *ev, char **
 	}
 	rc = 0;
 out:
-	json_decref(j);
+	tree_free(j);
 	if (rc < 0)
 		k8s_event_clear(ev);
 	return rc;
@@ -331,19 +334,7 @@ const char *k8s_object_resource_version(const struct tree *obj)
 
 void k8s_object_strip(struct tree *obj)
 {
-	struct tree *md = tree_get(obj, "metadata");
-	if (!md || md->type != TREE_OBJECT)
-		return;
-	for (size_t i = 0; i < md->n; i++) {
-		if (strcmp(md->keys[i], "managedFields") != 0)
-			continue;
-		tree_free(md->items[i]);
-		free(md->keys[i]);
-		memmove(&md->items[i], &md->items[i + 1], (md->n - i - 1) * sizeof(*md->items));
-		memmove(&md->keys[i], &md->keys[i + 1], (md->n - i - 1) * sizeof(*md->keys));
-		md->n--;
-		return;
-	}
+	tree_free(tree_object_take(tree_get(obj, "metadata"), "managedFields"));
 }
 
 /* ------------------------------------------------------------------ */

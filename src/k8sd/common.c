@@ -125,8 +125,10 @@ static void post_event(struct k8s_client *c, const char *reporting_controller,
 	if (events_out)
 		events_out->prev = er;
 	events_out = er;
-	if (!k8s_create(c, path, body, on_event_done, er))
+	struct k8s_request *req = k8s_create(c, path, body, on_event_done, er);
+	if (!req)
 		event_req_free(er);
+	k8s_request_skip_object(req);
 	free(path);
 	free(body);
 }
@@ -340,6 +342,7 @@ static void on_cs_done(struct k8s_response *resp, void *arg)
 			struct cs_req *n = cs_req_new(s);
 			n->creating = true;
 			n->req = k8s_create(s->client, path, body, on_cs_done, n);
+			k8s_request_skip_object(n->req);
 			if (!n->req) {
 				cs_req_unlink(n);
 				free(n);
@@ -379,6 +382,7 @@ static void cs_send(struct k8sd_cstate *s, bool may_create)
 	struct cs_req *r = cs_req_new(s);
 	r->may_create = may_create;
 	r->req = k8s_patch(s->client, path, K8S_PATCH_MERGE, body, on_cs_done, r);
+	k8s_request_skip_object(r->req);
 	if (!r->req) {
 		cs_req_unlink(r);
 		free(r);

@@ -262,7 +262,10 @@ static void send_patch(struct ctl *c, const char *path, enum k8s_patch_type type
 	if (c->reqs)
 		c->reqs->prev = r;
 	c->reqs = r;
-	if (!k8s_patch(c->client, path, type, body, on_done, r)) {
+	struct k8s_request *req = k8s_patch(c->client, path, type, body, on_done, r);
+	/* The answer is the whole Service: its echo comes through the watch. */
+	k8s_request_skip_object(req);
+	if (!req) {
 		log_warn("API request not sent", "what", what, pool ? "pool" : "service", key,
 			 "path", path, NULL);
 		sent_forget(pool ? &c->pool_sent : &c->sent, key);
@@ -1023,10 +1026,11 @@ static void reconcile(struct ctl *c)
 	}
 	pipeline_step_free(&st);
 	hashmap_iter_init(&it, &c->pending);
-	while (hashmap_iter_next(&it)) {
+	while (hashmap_iter_next(&it))
 		free(it.value);
-		hashmap_iter_del(&it);
-	}
+	/* Emptied, not kept at the size the start's burst gave it: every
+	 * pass walks all of its slots. */
+	hashmap_clear(&c->pending);
 	if (c->have_config)
 		update_pool_status(c);
 	metrics_update(c);

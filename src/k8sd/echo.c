@@ -13,7 +13,101 @@
 
 #include <jansson.h>
 
+#include "base/util.h"
 #include "k8sd/k8sd.h"
+
+/* json_equal() on trees: objects as unordered maps, integers and reals
+ * apart, without building jansson values (these comparisons run on
+ * every watch event). */
+static bool same_value(const struct tree *a, const struct tree *b)
+{
+	if (!a || !b)
+		return a == b;
+	if (a->type != b->type || a->n != b->n)
+		return false;
+	switch (a->type) {
+	case TREE_OBJECT:
+		for (size_t k = 0; k < a->n; k++)
+			if (!same_value(a->items[k], tree_get(b, a->keys[k])))
+				return false;
+		return true;
+	case TREE_ARRAY:
+		for (size_t k = 0; k < a->n; k++)
+			if (!same_value(a->items[k], b->items[k]))
+				return false;
+		return true;
+	case TREE_STRING:
+		return strcmp(a->text, b->text) == 0;
+	case TREE_INT:
+		return a->i == b->i;
+	case TREE_FLOAT:
+		return a->f == b->f;
+	case TREE_BOOL:
+		return a->b == b->b;
+	default:
+		return true;
+	}
+}
+
+/* What a comparison leaves out of an object (a list ended by key NULL):
+ * a member by name, or with `inner`, that member (when an object)
+ * compared without inner's members, and left out when none is left (the
+ * API server drops an emptied map). */
+struct skip {
+	const char *key;
+	const struct skip *inner;
+};
+
+static const struct skip *skip_of(const struct skip *list, const char *key)
+{
+	for (; list && list->key; list++)
+		if (strcmp(list->key, key) == 0)
+			return list;
+	return NULL;
+}
+
+static size_t count_kept(const struct tree *o, const struct skip *list);
+
+/* Whether member v, with its skip entry sk (NULL: none), is compared. */
+static bool kept(const struct tree *v, const struct skip *sk)
+{
+	if (!sk)
+		return true;
+	if (!sk->inner)
+		return false;
+	return v->type != TREE_OBJECT || count_kept(v, sk->inner) > 0;
+}
+
+static size_t count_kept(const struct tree *o, const struct skip *list)
+{
+	size_t n = 0;
+	for (size_t k = 0; k < o->n; k++)
+		n += kept(o->items[k], skip_of(list, o->keys[k]));
+	return n;
+}
+
+/* a and b equal once what list names is left out of them. */
+static bool same_except(const struct tree *a, const struct tree *b, const struct skip *list)
+{
+	if (a->type != TREE_OBJECT || b->type != TREE_OBJECT)
+		return same_value(a, b);
+	if (count_kept(a, list) != count_kept(b, list))
+		return false;
+	for (size_t k = 0; k < a->n; k++) {
+		const struct skip *sk = skip_of(list, a->keys[k]);
+		if (!kept(a->items[k], sk))
+			continue;
+		const struct tree *y = tree_get(b, a->keys[k]);
+		if (!y || !kept(y, sk))
+			return false;
+		if (sk ? !same_except(a->items[k], y, sk->inner) : !same_value(a->items[k], y))
+			return false;
+	}
+	return true;
+}
+
+/* Metadata bookkeeping: what a write changes besides what it writes. */
+#define META_BOOKKEEPING {"resourceVersion", NULL}, {"managedFields", NULL}, {"generation", NULL}
 
 char *k8sd_ingress_json(const struct tree *obj)
 {
@@ -35,63 +129,22 @@ char *k8sd_ingress_json(const struct tree *obj)
 	return s;
 }
 
-/* Remove o[key], and o itself from its parent when that leaves it empty
- * (the API server drops an emptied map). */
-static void drop(json_t *parent, const char *pkey, const char *key)
-{
-	json_t *o = json_object_get(parent, pkey);
-	if (!json_is_object(o))
-		return;
-	json_object_del(o, key);
-	if (json_object_size(o) == 0)
-		json_object_del(parent, pkey);
-}
-
-/* The object without what a Service echo may change: metadata
- * bookkeeping, the pool annotation and status.loadBalancer. */
-static json_t *service_rest(const struct tree *t, const char *annotation)
-{
-	json_t *j = tree_to_json(t);
-	if (!json_is_object(j)) {
-		json_decref(j);
-		return json_null();
-	}
-	json_t *meta = json_object_get(j, "metadata");
-	if (json_is_object(meta)) {
-		json_object_del(meta, "resourceVersion");
-		json_object_del(meta, "managedFields");
-		json_object_del(meta, "generation");
-		drop(meta, "annotations", annotation);
-	}
-	drop(j, "status", "loadBalancer");
-	return j;
-}
-
-static bool subtree_equal(const struct tree *a, const struct tree *b, const char *path)
-{
-	const struct tree *x = tree_path(a, path), *y = tree_path(b, path);
-	if (!x || !y)
-		return !x && !y;
-	json_t *jx = tree_to_json(x), *jy = tree_to_json(y);
-	bool eq = json_equal(jx, jy);
-	json_decref(jx);
-	json_decref(jy);
-	return eq;
-}
-
 bool k8sd_service_echo(const struct tree *old, const struct tree *obj, const char *annotation,
 		       const char *sent_ingress, const char *sent_pools)
 {
 	if (!old || !obj)
 		return false;
-	json_t *a = service_rest(old, annotation), *b = service_rest(obj, annotation);
-	bool rest = json_equal(a, b);
-	json_decref(a);
-	json_decref(b);
-	if (!rest)
+	/* The object without what a Service echo may change: metadata
+	 * bookkeeping, the pool annotation and status.loadBalancer. */
+	const struct skip ann[] = {{annotation, NULL}, {NULL, NULL}};
+	const struct skip meta[] = {META_BOOKKEEPING, {"annotations", ann}, {NULL, NULL}};
+	const struct skip lb[] = {{"loadBalancer", NULL}, {NULL, NULL}};
+	const struct skip rest[] = {{"metadata", meta}, {"status", lb}, {NULL, NULL}};
+	if (!same_except(old, obj, rest))
 		return false;
 	/* The ingress: unchanged, or what was sent. */
-	if (!subtree_equal(old, obj, "status.loadBalancer")) {
+	if (!same_value(tree_path(old, "status.loadBalancer"),
+			tree_path(obj, "status.loadBalancer"))) {
 		if (!sent_ingress)
 			return false;
 		char *have = k8sd_ingress_json(obj);
@@ -130,83 +183,45 @@ bool k8sd_status_object_echo(enum k8s_change change, const struct tree *obj, con
 		/* The create of a status object (its status comes in a patch
 		 * after it) is ours while that write is under way. */
 		return change == K8S_CHANGE_ADDED && sent && strcmp(sent, want) == 0;
-	json_t *have = tree_to_json(st), *w = json_loads(want, 0, NULL);
-	bool same = w && json_equal(have, w);
-	json_decref(have);
-	json_decref(w);
+	struct tree *w = tree_parse_json(want, strlen(want), 0, NULL);
+	bool same = w && same_value(st, w);
+	tree_free(w);
 	return same;
-}
-
-/* The object without metadata bookkeeping and without status[k] for each
- * key k of `keys`. */
-static json_t *status_rest(const struct tree *t, json_t *keys)
-{
-	json_t *j = tree_to_json(t);
-	if (!json_is_object(j)) {
-		json_decref(j);
-		return json_null();
-	}
-	json_t *meta = json_object_get(j, "metadata");
-	if (json_is_object(meta)) {
-		json_object_del(meta, "resourceVersion");
-		json_object_del(meta, "managedFields");
-		json_object_del(meta, "generation");
-	}
-	const char *k;
-	json_t *v;
-	json_object_foreach(keys, k, v)
-		drop(j, "status", k);
-	return j;
 }
 
 bool k8sd_status_patch_echo(const struct tree *old, const struct tree *obj, const char *sent)
 {
 	if (!old || !obj || !sent)
 		return false;
-	json_t *want = json_loads(sent, 0, NULL);
-	if (!json_is_object(want)) {
-		json_decref(want);
+	struct tree *want = tree_parse_json(sent, strlen(sent), 0, NULL);
+	if (!want || want->type != TREE_OBJECT) {
+		tree_free(want);
 		return false;
 	}
-	json_t *a = status_rest(old, want), *b = status_rest(obj, want);
-	bool same = json_equal(a, b);
-	json_decref(a);
-	json_decref(b);
-	const struct tree *st = tree_get(obj, "status");
-	json_t *have = st ? tree_to_json(st) : NULL;
-	const char *k;
-	json_t *v;
-	json_object_foreach(want, k, v)
-		if (!json_is_object(have) || !json_equal(json_object_get(have, k), v))
-			same = false;
-	json_decref(have);
-	json_decref(want);
+	/* The rest of the object unchanged: without metadata bookkeeping
+	 * and the status fields the patch sets... */
+	struct skip *fields = xcalloc(want->n + 1, sizeof(*fields));
+	for (size_t k = 0; k < want->n; k++)
+		fields[k].key = want->keys[k];
+	const struct skip meta[] = {META_BOOKKEEPING, {NULL, NULL}};
+	const struct skip rest[] = {{"metadata", meta}, {"status", fields}, {NULL, NULL}};
+	bool same = same_except(old, obj, rest);
+	free(fields);
+	/* ...and those fields as sent. */
+	const struct tree *have = tree_get(obj, "status");
+	for (size_t k = 0; k < want->n && same; k++)
+		same = have && have->type == TREE_OBJECT &&
+		       same_value(tree_get(have, want->keys[k]), want->items[k]);
+	tree_free(want);
 	return same;
-}
-
-/* The object without metadata bookkeeping and status. */
-static json_t *spec_rest(const struct tree *t)
-{
-	json_t *j = tree_to_json(t);
-	if (!json_is_object(j))
-		return j;
-	json_t *meta = json_object_get(j, "metadata");
-	if (json_is_object(meta)) {
-		json_object_del(meta, "resourceVersion");
-		json_object_del(meta, "managedFields");
-		json_object_del(meta, "generation");
-	}
-	json_object_del(j, "status");
-	return j;
 }
 
 bool k8sd_status_only(enum k8s_change change, const struct tree *old, const struct tree *obj)
 {
 	if (change != K8S_CHANGE_MODIFIED || !old)
 		return false;
-	json_t *a = spec_rest(old), *b = spec_rest(obj);
-	bool eq = json_equal(a, b);
-	json_decref(a);
-	json_decref(b);
-	return eq;
+	/* The object without metadata bookkeeping and status. */
+	const struct skip meta[] = {META_BOOKKEEPING, {NULL, NULL}};
+	const struct skip rest[] = {{"metadata", meta}, {"status", NULL}, {NULL, NULL}};
+	return same_except(old, obj, rest);
 }

@@ -207,7 +207,21 @@ struct spk {
 	 * of any node, sorted, handed to the announcer (which borrows the
 	 * array until the next set).  claims_dirty: the objects changed in
 	 * who claims what since it was built.  claim_replans: the whole
-	 * passes a claim that disagreed with the plan asked for. */
+	 * passes a claim that disagreed with the plan asked for.
+	 *
+	 * Kept up to date per event, so that a pass never reads every
+	 * object again: claim_of maps each ServiceL2Status ("ns/name") to
+	 * its claim (owned, strings included), claim_all holds the same
+	 * claims sorted by Service, node and time (borrowed strings), and
+	 * claims is claim_all with one claim per Service and node, the
+	 * newest (borrowed strings).  A claim replaced or gone waits in
+	 * claim_gone until the next build: the announcer's copy of claims
+	 * still points at its strings. */
+	struct hashmap claim_of;
+	struct announce_claim *claim_all;
+	size_t nclaim_all;
+	struct announce_claim **claim_gone;
+	size_t nclaim_gone;
 	struct announce_claim *claims;
 	size_t nclaims;
 	bool claims_set;
@@ -346,7 +360,10 @@ static void patch_status(struct status_req *r)
 {
 	char *path = xasprintf("%s/%s/status", r->kind_path, r->name);
 	char *body = xasprintf("{\"status\":%s}", r->status);
-	if (!k8s_patch(r->s->client, path, K8S_PATCH_MERGE, body, on_status_patched, r)) {
+	struct k8s_request *req = k8s_patch(r->s->client, path, K8S_PATCH_MERGE, body,
+					    on_status_patched, r);
+	k8s_request_skip_object(req);
+	if (!req) {
 		sess_failed(r->s, r->name);
 		status_req_free(r);
 	}
@@ -423,7 +440,9 @@ static void sync_want(struct spk *s, int refl, const char *name, const char *svc
 			      "metallb.io/service-namespace", svc_ns);
 	char *body = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
-	if (!k8s_create(s->client, r->kind_path, body, on_status_created, r))
+	struct k8s_request *req = k8s_create(s->client, r->kind_path, body, on_status_created, r);
+	k8s_request_skip_object(req);
+	if (!req)
 		status_req_free(r);
 	free(body);
 }
@@ -451,7 +470,9 @@ static void unwant(struct spk *s, int refl, const char *name)
 				 KIND_PLURAL[refl]);
 	char *path = xasprintf("%s/%s", r->kind_path, name);
 	log_info("status object no longer wanted; deleting", "name", name, NULL);
-	if (!k8s_delete(s->client, path, on_status_deleted, r))
+	struct k8s_request *req = k8s_delete(s->client, path, on_status_deleted, r);
+	k8s_request_skip_object(req);
+	if (!req)
 		status_req_free(r);
 	free(path);
 }
@@ -679,7 +700,9 @@ static void sess_delete(struct spk *s, const char *name)
 	char *path = xasprintf("%s/%s", s->sess_path, name);
 
 	log_info("BGPSessionState no longer wanted; deleting", "name", name, NULL);
-	if (!k8s_delete(s->client, path, on_status_deleted, r))
+	struct k8s_request *req = k8s_delete(s->client, path, on_status_deleted, r);
+	k8s_request_skip_object(req);
+	if (!req)
 		status_req_free(r);
 	free(path);
 }
@@ -764,7 +787,10 @@ static void sess_sync(struct spk *s)
 			char *body = json_dumps(o, JSON_COMPACT);
 			json_decref(o);
 			r->created = true;
-			if (!k8s_create(s->client, s->sess_path, body, on_status_created, q)) {
+			struct k8s_request *req =
+				k8s_create(s->client, s->sess_path, body, on_status_created, q);
+			k8s_request_skip_object(req);
+			if (!req) {
 				sess_failed(s, name);
 				status_req_free(q);
 			}
@@ -885,7 +911,9 @@ static void delete_stale_l2(struct spk *s, const char *key)
 		struct status_req *r = status_req_new(s, name);
 		char *path = xasprintf("/apis/metallb.io/v1beta1/namespaces/%s/%s/%s", s->ns,
 				       KIND_PLURAL[S_L2STATUS], name);
-		if (!k8s_delete(s->client, path, on_stale_deleted, r))
+		struct k8s_request *req = k8s_delete(s->client, path, on_stale_deleted, r);
+		k8s_request_skip_object(req);
+		if (!req)
 			status_req_free(r);
 		free(path);
 		free(name);
@@ -1122,58 +1150,108 @@ static void on_liveness(void *arg)
 /* ------------------------------------------------------------------ */
 /* claims: every node's ServiceL2Status objects */
 
-static void claims_free(struct announce_claim *v, size_t n)
+static void claim_free(struct announce_claim *c)
 {
-	for (size_t i = 0; i < n; i++) {
-		free((char *)v[i].service);
-		free((char *)v[i].node);
+	if (!c)
+		return;
+	free((char *)c->service);
+	free((char *)c->node);
+	free(c);
+}
+
+static void claims_free(struct spk *s)
+{
+	struct hashmap_iter it;
+	hashmap_iter_init(&it, &s->claim_of);
+	while (hashmap_iter_next(&it))
+		claim_free(it.value);
+	hashmap_clear(&s->claim_of);
+	for (size_t i = 0; i < s->nclaim_gone; i++)
+		claim_free(s->claim_gone[i]);
+	free(s->claim_gone);
+	free(s->claim_all);
+	free(s->claims);
+}
+
+/* Service, node, then time: announce_claims_sort()'s order, with the
+ * copies of one (Service, node) oldest first. */
+static int claim_cmp(const struct announce_claim *x, const struct announce_claim *y)
+{
+	int c = strcmp(x->service, y->service);
+	if (!c)
+		c = strcmp(x->node, y->node);
+	return c ? c : (x->since > y->since) - (x->since < y->since);
+}
+
+/* Where c is, or goes, in claim_all. */
+static size_t claim_pos(const struct spk *s, const struct announce_claim *c)
+{
+	size_t lo = 0, hi = s->nclaim_all;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (claim_cmp(&s->claim_all[mid], c) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
-	free(v);
+	return lo;
 }
 
-struct claims_ctx {
-	struct announce_claim *v;
-	size_t n;
-};
-
-static void claim_collect(const char *key, const struct tree *obj, void *arg)
+/* The ServiceL2Status `key` claims c now (NULL: nothing: deleted, or not
+ * a claim); takes c. */
+static void claim_set(struct spk *s, const char *key, struct announce_claim *c)
 {
-	struct claims_ctx *c = arg;
-	struct announce_claim cl;
-	(void)key;
-	if (k8sd_l2_claim(obj, &cl) == 0)
-		*VEC_PUSH(c->v, c->n) = cl;
+	struct announce_claim *was = NULL;
+	if (c)
+		hashmap_put_str(&s->claim_of, key, c, (void **)&was);
+	else
+		hashmap_del_str(&s->claim_of, key, (void **)&was);
+	if (was) {
+		/* The entry whose strings are was's (copies with equal
+		 * strings may sit beside it). */
+		size_t i = claim_pos(s, was);
+		while (i < s->nclaim_all && s->claim_all[i].service != was->service)
+			i++;
+		if (i < s->nclaim_all) {
+			memmove(&s->claim_all[i], &s->claim_all[i + 1],
+				(s->nclaim_all - i - 1) * sizeof(*s->claim_all));
+			s->nclaim_all--;
+		}
+		*VEC_PUSH(s->claim_gone, s->nclaim_gone) = was;
+	}
+	if (c) {
+		size_t i = claim_pos(s, c);
+		size_t n = s->nclaim_all;
+		VEC_PUSH(s->claim_all, n);
+		memmove(&s->claim_all[i + 1], &s->claim_all[i],
+			(s->nclaim_all - i) * sizeof(*s->claim_all));
+		s->claim_all[i] = *c;
+		s->nclaim_all = n;
+	}
 }
 
-/* The claims from the ServiceL2Status objects held now, handed to the
- * announcer: Services stay where an object says they are announced, and
- * the rest go to the least loaded node (at the next whole pass, and for
- * the Services a step places). */
+/* The claims held now, handed to the announcer: Services stay where an
+ * object says they are announced, and the rest go to the least loaded
+ * node (at the next whole pass, and for the Services a step places).
+ * One claim per (Service, node): the newest object if someone made two. */
 static void claims_build(struct spk *s)
 {
-	struct claims_ctx c = {0};
-	k8s_store_foreach(k8s_reflector_store(s->refl[S_L2CLAIMS]), claim_collect, &c);
-	announce_claims_sort(c.v, c.n);
-	/* One claim per (Service, node): the newest object if someone made
-	 * two. */
+	s->claims = xrealloc(s->claims, (s->nclaim_all ? s->nclaim_all : 1) * sizeof(*s->claims));
 	size_t u = 0;
-	for (size_t i = 0; i < c.n; i++) {
-		if (u && strcmp(c.v[u - 1].service, c.v[i].service) == 0 &&
-		    strcmp(c.v[u - 1].node, c.v[i].node) == 0) {
-			if (c.v[i].since > c.v[u - 1].since)
-				c.v[u - 1].since = c.v[i].since;
-			free((char *)c.v[i].service);
-			free((char *)c.v[i].node);
-			continue;
-		}
-		c.v[u++] = c.v[i];
+	for (size_t i = 0; i < s->nclaim_all; i++) {
+		const struct announce_claim *c = &s->claim_all[i];
+		/* Sorted oldest first: a later copy of the same pair wins. */
+		if (u && strcmp(s->claims[u - 1].service, c->service) == 0 &&
+		    strcmp(s->claims[u - 1].node, c->node) == 0)
+			u--;
+		s->claims[u++] = *c;
 	}
-	c.n = u;
-	struct announce_claims cl = {.n = c.n, .v = c.v};
+	s->nclaims = u;
+	struct announce_claims cl = {.n = u, .v = s->claims};
 	announcer_set_claims(s->ann, &cl);
-	claims_free(s->claims, s->nclaims);
-	s->claims = c.v;
-	s->nclaims = c.n;
+	for (size_t i = 0; i < s->nclaim_gone; i++)
+		claim_free(s->claim_gone[i]);
+	s->nclaim_gone = 0;
 	s->claims_set = true;
 	s->claims_dirty = false;
 }
@@ -1242,6 +1320,19 @@ static void claim_event(struct spk *s, enum k8s_change change, const struct tree
 				s->claim_replans++;
 			s->replan_all = true;
 			reconciler_changed(s->rec);
+		}
+	}
+	if (!same) {
+		char *key = k8s_object_key(object);
+		if (key) {
+			struct announce_claim *c = NULL;
+			if (have_now) {
+				c = xmalloc(sizeof(*c));
+				*c = now;
+				have_now = false;   /* handed over */
+			}
+			claim_set(s, key, c);
+			free(key);
 		}
 	}
 	if (have_now) {
@@ -1801,6 +1892,7 @@ int cmd_speaker(int argc, char **argv)
 	hashmap_init(&s.dirty_svcs, true);
 	hashmap_init(&s.announced, true);
 	hashmap_init(&s.recs, false);
+	hashmap_init(&s.claim_of, true);
 	s.config_dirty = true;
 	s.instance = xasprintf("%s", getenv("POD_NAME") && *getenv("POD_NAME") ? getenv("POD_NAME")
 									   : node);
@@ -1953,7 +2045,7 @@ int cmd_speaker(int argc, char **argv)
 	k8sd_events_forget();
 	liveness_free(s.liveness);
 	announcer_free(s.ann);
-	claims_free(s.claims, s.nclaims);
+	claims_free(&s);
 	http_server_free(s.http);
 	metrics_registry_free(s.reg);
 	pipeline_live_free(&s.live);

@@ -589,8 +589,13 @@ static void port_allmulti(struct l2_port *p)
 static void group_sync(struct l2_port *p, struct mc_group *g)
 {
 	char gs[IP_STR_MAX];
-	struct ip_addr ga = group_addr(g);
+	struct ip_addr ga;
 
+	/* Every pass looks at every group: one already joined everywhere
+	 * costs nothing more. */
+	if (g->joined && (g->link_joined || p->ndp_fd < 0) && g->mld_sock >= 0)
+		return;
+	ga = group_addr(g);
 	if (!g->joined) {
 		if (p->njoined >= L2_MC_JOIN_MAX) {
 			if (!p->cap_logged) {

@@ -120,6 +120,35 @@ void tree_object_set(struct tree *obj, const char *key, struct tree *value)
 	object_append_owned(obj, xstrdup(key), value);
 }
 
+bool tree_equal(const struct tree *a, const struct tree *b)
+{
+	if (a->type != b->type || a->n != b->n || a->i != b->i || a->b != b->b ||
+	    a->int_overflow != b->int_overflow || memcmp(&a->f, &b->f, sizeof(a->f)) != 0 ||
+	    strcmp(a->text ? a->text : "", b->text ? b->text : "") != 0)
+		return false;
+	for (size_t k = 0; k < a->n; k++) {
+		if (a->type == TREE_OBJECT && strcmp(a->keys[k], b->keys[k]) != 0)
+			return false;
+		if (!tree_equal(a->items[k], b->items[k]))
+			return false;
+	}
+	return true;
+}
+
+struct tree *tree_object_take(struct tree *obj, const char *key)
+{
+	ssize_t i = obj && obj->type == TREE_OBJECT ? object_find(obj, key) : -1;
+	if (i < 0)
+		return NULL;
+	struct tree *v = obj->items[i];
+	free(obj->keys[i]);
+	size_t rest = obj->n - (size_t)i - 1;
+	memmove(&obj->items[i], &obj->items[i + 1], rest * sizeof(*obj->items));
+	memmove(&obj->keys[i], &obj->keys[i + 1], rest * sizeof(*obj->keys));
+	obj->n--;
+	return v;
+}
+
 struct tree *tree_get(const struct tree *t, const char *key)
 {
 	if (!t || t->type != TREE_OBJECT || !key)
@@ -453,7 +482,7 @@ struct tree *tree_new_plain_scalar(const char *text, const char *file, int line)
 
 /* ---- jansson ---- */
 
-static char *format_double(double f)
+char *tree_format_double(double f)
 {
 	if (isnan(f))
 		return xstrdup(".nan");
@@ -501,7 +530,7 @@ struct tree *tree_from_json(const json_t *j)
 	case JSON_REAL:
 		n = tree_new(TREE_FLOAT, NULL, 0);
 		n->f = json_real_value(j);
-		n->text = format_double(n->f);
+		n->text = tree_format_double(n->f);
 		break;
 	case JSON_TRUE:
 	case JSON_FALSE:

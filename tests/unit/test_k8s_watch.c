@@ -468,6 +468,14 @@ static void test_object_helpers(void **state)
 	assert_string_equal(k, "ns/a");
 	free(k);
 	assert_string_equal(k8s_object_resource_version(o), "5");
+	/* A watch event's object comes without managedFields... */
+	assert_null(tree_path(o, "metadata.managedFields"));
+	assert_string_equal(tree_path(o, "metadata.namespace")->text, "ns");
+	tree_free(o);
+	/* ...and k8s_object_strip() removes them from any other. */
+	static const char with_mf[] = "{\"metadata\":{\"name\":\"a\",\"resourceVersion\":\"5\","
+				      "\"managedFields\":[{\"manager\":\"m\"}]}}";
+	o = tree_parse_json(with_mf, strlen(with_mf), 0, NULL);
 	assert_non_null(tree_path(o, "metadata.managedFields"));
 	k8s_object_strip(o);
 	assert_null(tree_path(o, "metadata.managedFields"));

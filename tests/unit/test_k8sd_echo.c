@@ -114,6 +114,18 @@ static const struct {
 	 "\"spec\":{\"type\":\"LoadBalancer\",\"ports\":[{\"port\":80}]},"
 	 "\"status\":{\"loadBalancer\":{}}}",
 	 NULL, NULL, true},
+	{"members in another order, an empty annotation map",
+	 "{\"kind\":\"Service\",\"apiVersion\":\"v1\",\"metadata\":{\"uid\":\"u1\","
+	 "\"name\":\"web\",\"namespace\":\"a\",\"resourceVersion\":\"12\",\"annotations\":{}},"
+	 "\"spec\":{\"ports\":[{\"port\":80}],\"type\":\"LoadBalancer\"},"
+	 "\"status\":{\"loadBalancer\":{}}}",
+	 NULL, NULL, true},
+	{"a port's order changed",
+	 "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"web\","
+	 "\"namespace\":\"a\",\"resourceVersion\":\"12\",\"uid\":\"u1\"},"
+	 "\"spec\":{\"type\":\"LoadBalancer\",\"ports\":[{\"port\":80},{\"port\":81}]},"
+	 "\"status\":{\"loadBalancer\":{}}}",
+	 NULL, NULL, false},
 	{"labels changed",
 	 "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"web\","
 	 "\"namespace\":\"a\",\"resourceVersion\":\"12\",\"uid\":\"u1\",\"labels\":{\"a\":\"b\"},"

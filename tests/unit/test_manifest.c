@@ -1159,6 +1159,92 @@ static void test_json_types(void **state)
 	assert_null(tree_from_json(NULL));
 }
 
+/* tree_parse_json() accepts what jansson accepts and gives what
+ * tree_from_json() gives. */
+static void test_json_parse_like_jansson(void **state)
+{
+	static const char *const docs[] = {
+		"{\"z\": 1, \"a\": [true, false, null], \"m\": {\"x\": 1.5, \"y\": \"s\"}}",
+		"[1, -9223372036854775808, 9223372036854775807, 0.1, 1e300, -0, -0.0, 1E-400]",
+		"[\"\\u00e9\\u4e2d\\ud83d\\ude00 \\\"\\\\\\/\\b\\f\\n\\r\\t\", \"\xc3\xa9\xf0\x9f\x98\x80\"]",
+		" {} ", "[]", "[[[[]]]]", "{\"a\":{}}",
+		"{\"k\": 1, \"j\": 2, \"k\": 3}",
+		"{\"k0\":0,\"k1\":1,\"k2\":2,\"k3\":3,\"k4\":4,\"k5\":5,\"k6\":6,\"k7\":7,\"k8\":8,"
+		"\"k9\":9,\"ka\":10,\"kb\":11,\"kc\":12,\"kd\":13,\"ke\":14,\"kf\":15,\"kg\":16,"
+		"\"k3\":33,\"kg\":66,\"k0\":0.5}",
+		"\"top string\"", "12", "true", "null",
+		/* refused by both */
+		"", "   ", "{", "[1,]", "{\"a\":1,}", "{\"a\" 1}", "{a:1}", "[01]", "[1.]", "[.5]",
+		"[1e]", "[-]", "[+1]", "[tru]", "[nul]", "[1] x", "{}{}", "[\"\\u0000\"]",
+		"[\"\\ud800\"]", "[\"\\udc00\\ud800\"]", "[\"\\x\"]", "[\"\\u12\"]", "[\"a\nb\"]",
+		"[\"\xff\"]", "[\"\xc0\xaf\"]", "[\"\xed\xa0\x80\"]", "[9223372036854775808]",
+		"[-9223372036854775809]", "[1e400]", "[\"unterminated", "{\"a\":[1,2}", "[1 2]",
+		"['a']", "[NaN]", "[Infinity]",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(docs); i++) {
+		for (int any = 0; any <= 1; any++) {
+			json_error_t je;
+			json_t *j = json_loads(docs[i], any ? JSON_DECODE_ANY : 0, &je);
+			char *err = NULL;
+			struct tree *t = tree_parse_json(docs[i], strlen(docs[i]),
+							 any ? TREE_JSON_ANY : 0, &err);
+			if (!j != !t)
+				fail_msg("%s (any %d): jansson %s, tree_parse_json %s", docs[i], any,
+					 j ? "accepts" : je.text, t ? "accepts" : err);
+			if (j) {
+				struct tree *want = tree_from_json(j);
+				assert_true(tree_equal(want, t));
+				tree_free(want);
+			} else {
+				assert_non_null(strstr(err, " at line "));
+			}
+			json_decref(j);
+			tree_free(t);
+			free(err);
+		}
+	}
+	/* A NUL byte outside a string: always refused here (jansson lets
+	 * one pass after a number or literal). */
+	static const char nul[] = "-7\0";
+	assert_null(tree_parse_json(nul, sizeof(nul) - 1, TREE_JSON_ANY, NULL));
+	static const char nul2[] = "[1] \0";
+	assert_null(tree_parse_json(nul2, sizeof(nul2) - 1, 0, NULL));
+	/* Nesting: jansson's limit of 2048. */
+	char deep[2 * 2050 + 1];
+	for (size_t d = 2048; d <= 2049; d++) {
+		memset(deep, '[', d);
+		memset(deep + d, ']', d);
+		struct tree *t = tree_parse_json(deep, 2 * d, 0, NULL);
+		json_t *j = json_loadb(deep, 2 * d, 0, NULL);
+		assert_true(!t == !j);
+		assert_true(d == 2048 ? t != NULL : t == NULL);
+		tree_free(t);
+		json_decref(j);
+	}
+}
+
+/* managedFields of metadata objects are left out, at any depth, and
+ * nothing else. */
+static void test_json_parse_no_managed_fields(void **state)
+{
+	static const char text[] =
+		"{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"a\",\"managedFields\":"
+		"[{\"manager\":\"m\",\"fieldsV1\":{\"f:spec\":{}}}],\"uid\":\"u\"},"
+		"\"spec\":{\"managedFields\":1}},\"items\":[{\"metadata\":{\"managedFields\":[]}}]}";
+	struct tree *t = tree_parse_json(text, strlen(text), TREE_JSON_NO_MANAGED_FIELDS, NULL);
+	assert_non_null(t);
+	const struct tree *md = tree_path(t, "object.metadata");
+	assert_int_equal(md->n, 2);
+	assert_string_equal(tree_get_str(md, "name"), "a");
+	assert_string_equal(tree_get_str(md, "uid"), "u");
+	assert_non_null(tree_path(t, "object.spec.managedFields"));
+	assert_int_equal(tree_get(t, "items")->items[0]->items[0]->n, 0);
+	tree_free(t);
+	/* A bad value inside managedFields is still an error. */
+	static const char bad[] = "{\"metadata\":{\"managedFields\":[1,]}}";
+	assert_null(tree_parse_json(bad, strlen(bad), TREE_JSON_NO_MANAGED_FIELDS, NULL));
+}
+
 static void test_yaml_to_json(void **state)
 {
 	static const char text[] =
@@ -1226,6 +1312,8 @@ int main(void)
 		cmocka_unit_test(test_tree_build),
 		cmocka_unit_test(test_json_round_trip),
 		cmocka_unit_test(test_json_types),
+		cmocka_unit_test(test_json_parse_like_jansson),
+		cmocka_unit_test(test_json_parse_no_managed_fields),
 		cmocka_unit_test(test_yaml_to_json),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
