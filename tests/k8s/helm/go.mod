@@ -1,3 +1,6 @@
+// helm for the chart tests (tests/k8s/test_chart.py), built by
+// tests/k8s/build.sh tools.  A module of its own: helm v4.3.2 is built with
+// the k8s.io libraries at v0.37, the control plane's module pins v0.35.
 module ironlb.test/k8s/helm
 
 go 1.26.0

@@ -1,3 +1,6 @@
+// promtool for the alert-rule tests (tests/k8s/test_monitoring.py), built by
+// tests/k8s/build.sh tools.  prometheus v0.316.0 is Prometheus 3.x; a module
+// of its own, as its dependencies (every service discovery) are not the plane's.
 module ironlb.test/k8s/promtool
 
 go 1.26.7
