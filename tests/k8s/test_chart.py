@@ -173,6 +173,11 @@ def test_server_side_dry_run(helm, plane, tmp_path):
     rendered = helm("template", "ironlb", str(CHART), "-n", ns, "--include-crds",
                     "-f", values_file(tmp_path, values)).stdout
     p = plane.kubectl("apply", "--server-side", "--dry-run=server", "-f", "-", input=rendered)
+    objs = by_kind_name(docs(rendered))
+    # Outside metallb-system both components are told where to read.
+    for key in (("Deployment", "controller"), ("DaemonSet", "speaker")):
+        args = container(objs[key])["args"]
+        assert args[args.index("--namespace") + 1] == ns, args
     kinds = {o["kind"] for o in docs(rendered)}
     assert kinds == {"CustomResourceDefinition", "ServiceAccount", "ClusterRole",
                      "ClusterRoleBinding", "Role", "RoleBinding", "Service", "Deployment",

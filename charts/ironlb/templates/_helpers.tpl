@@ -15,6 +15,12 @@ by those names and labels.
 {{- if ne $l "info" }}, --log-level, {{ $l | quote }}{{ end -}}
 {{- end -}}
 
+{{/* "--namespace NS" when the release is not in metallb-system (both
+components read their configuration from that namespace by default). */}}
+{{- define "ironlb.namespaceArgs" -}}
+{{- if ne .Release.Namespace "metallb-system" }}, --namespace, {{ .Release.Namespace | quote }}{{ end -}}
+{{- end -}}
+
 {{/* "--lb-class CLASS" arguments when loadBalancerClass is set. */}}
 {{- define "ironlb.lbClassArgs" -}}
 {{- with .Values.loadBalancerClass }}, --lb-class, {{ . | quote }}{{ end -}}
