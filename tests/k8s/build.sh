@@ -3,6 +3,9 @@
 # run against, from Go modules:
 #   kube-apiserver, kubectl  k8s.io/kubernetes  (tests/k8s/go.mod)
 #   etcd                     go.etcd.io/etcd/server/v3 (tests/k8s/etcd/go.mod)
+# and the tools the chart and monitoring tests run:
+#   helm                     helm.sh/helm/v4           (tests/k8s/helm/go.mod)
+#   promtool                 github.com/prometheus/prometheus (tests/k8s/promtool/go.mod)
 #
 # Everything goes to a cache outside the repository (IRONLB_K8S_CACHE, default
 # /var/cache/ironlb-k8s): gomodcache/, gocache/ and bin/<module>-<version>/.
@@ -10,12 +13,15 @@
 # not built again, so running this twice is cheap.  Symlinks to the binaries
 # are put in tests/k8s/bin/ (git-ignored).
 #
-# Usage: tests/k8s/build.sh            build what is missing, print the paths
-#        tests/k8s/build.sh --check    build nothing; print the paths and exit 0
-#                                      if all are built and current, else exit 1
-#        tests/k8s/build.sh --download fetch the Go modules only (what
-#                                      scripts/install-deps does)
-# stdout: KUBE_APISERVER=/path, KUBECTL=/path, ETCD=/path (one per line).
+# Usage: tests/k8s/build.sh [WHAT]            build what is missing, print the paths
+#        tests/k8s/build.sh --check [WHAT]    build nothing; print the paths and exit 0
+#                                             if all are built and current, else exit 1
+#        tests/k8s/build.sh --download        fetch every Go module only (what
+#                                             scripts/install-deps does)
+# WHAT: plane (the default: kube-apiserver, kubectl, etcd), tools (helm,
+# promtool) or all.
+# stdout: KUBE_APISERVER=/path, KUBECTL=/path, ETCD=/path for the plane,
+# HELM=/path, PROMTOOL=/path for the tools (one per line).
 # Progress and go's own errors go to stderr; a failed build exits non-zero.
 #
 # Builds run under `nice -n 19` with one package at a time (-p=1): the
@@ -30,10 +36,13 @@ RECIPE=1
 check_only=0
 download_only=0
 case "${1:-}" in
---check) check_only=1 ;;
---download) download_only=1 ;;
-"") ;;
-*) echo "usage: $0 [--check|--download]" >&2; exit 2 ;;
+--check) check_only=1; shift ;;
+--download) download_only=1; shift ;;
+esac
+what=${1:-plane}
+case "$what" in
+plane|tools|all) ;;
+*) echo "usage: $0 [--check|--download] [plane|tools|all]" >&2; exit 2 ;;
 esac
 
 log() { echo "k8s/build.sh: $*" >&2; }
@@ -64,7 +73,7 @@ fi
 goversion=$("$GO" env GOVERSION) || die "'$GO env GOVERSION' failed"
 
 if [ "$download_only" = 1 ]; then
-	for dir in "$HERE" "$HERE/etcd"; do
+	for dir in "$HERE" "$HERE/etcd" "$HERE/helm" "$HERE/promtool"; do
 		log "downloading the Go modules of $dir"
 		(cd "$dir" && GOFLAGS=-mod=mod "$GO" mod download) ||
 			die "go mod download failed in $dir (see above)"
@@ -98,7 +107,7 @@ build() {
 		return 0
 	fi
 	if [ "$check_only" = 1 ]; then
-		log "$name: not built (run tests/k8s/build.sh)"
+		log "$name: not built (run tests/k8s/build.sh $what)"
 		missing=1
 		return 0
 	fi
@@ -117,6 +126,7 @@ build() {
 
 missing=0
 
+if [ "$what" != tools ]; then
 # --- kube-apiserver and kubectl -------------------------------------------
 kver=$(modversion "$HERE" k8s.io/kubernetes)
 # Same version stamping as upstream's hack/lib/version.sh, from the module's
@@ -145,18 +155,43 @@ build kubectl "$HERE" k8s.io/kubernetes/cmd/kubectl "$kdir/kubectl" "$kld"
 ever=$(modversion "$HERE/etcd" go.etcd.io/etcd/server/v3)
 edir="$CACHE/bin/etcd-$ever"
 build etcd "$HERE/etcd" . "$edir/etcd" "-s -w"
+fi
+
+if [ "$what" != plane ]; then
+# --- helm and promtool ----------------------------------------------------
+# Stamped with the module's version as upstream's Makefiles stamp their
+# releases, so `helm version` and `promtool --version` name it.
+hver=$(modversion "$HERE/helm" helm.sh/helm/v4)
+hdir="$CACHE/bin/helm-$hver"
+build helm "$HERE/helm" helm.sh/helm/v4/cmd/helm "$hdir/helm" \
+	"-s -w -X helm.sh/helm/v4/internal/version.version=$hver"
+pver=$(modversion "$HERE/promtool" github.com/prometheus/prometheus)
+pdir="$CACHE/bin/prometheus-$pver"
+build promtool "$HERE/promtool" github.com/prometheus/prometheus/cmd/promtool \
+	"$pdir/promtool" "-s -w -X github.com/prometheus/common/version.Version=$pver"
+fi
 
 if [ "$missing" = 1 ]; then
 	exit 1
 fi
 
 # Convenience links (tests/k8s/bin/ is git-ignored); best effort.
+link() { ln -sfn "$1" "$HERE/bin/$(basename "$1")" 2>/dev/null || true; }
 if mkdir -p "$HERE/bin" 2>/dev/null; then
-	ln -sfn "$kdir/kube-apiserver" "$HERE/bin/kube-apiserver" 2>/dev/null || true
-	ln -sfn "$kdir/kubectl" "$HERE/bin/kubectl" 2>/dev/null || true
-	ln -sfn "$edir/etcd" "$HERE/bin/etcd" 2>/dev/null || true
+	if [ "$what" != tools ]; then
+		link "$kdir/kube-apiserver"; link "$kdir/kubectl"; link "$edir/etcd"
+	fi
+	if [ "$what" != plane ]; then
+		link "$hdir/helm"; link "$pdir/promtool"
+	fi
 fi
 
-echo "KUBE_APISERVER=$kdir/kube-apiserver"
-echo "KUBECTL=$kdir/kubectl"
-echo "ETCD=$edir/etcd"
+if [ "$what" != tools ]; then
+	echo "KUBE_APISERVER=$kdir/kube-apiserver"
+	echo "KUBECTL=$kdir/kubectl"
+	echo "ETCD=$edir/etcd"
+fi
+if [ "$what" != plane ]; then
+	echo "HELM=$hdir/helm"
+	echo "PROMTOOL=$pdir/promtool"
+fi

@@ -27,15 +27,27 @@ def pytest_collection_modifyitems(config, items):
                                 "under CI they must run, not skip")
 
 
-@pytest.fixture(scope="session")
-def k8s_binaries():
+def _built(find, what: str, how: str):
+    """find(build=...) under IRONLB_K8S=1 (build what is missing; missing
+    is a failure), else only what is already built (missing: skip)."""
     build = os.environ.get("IRONLB_K8S") == "1"
     try:
-        return cpmod.find_binaries(build=build)
+        return find(build=build)
     except cpmod.BinariesMissing as e:
         if build:
-            pytest.fail(f"IRONLB_K8S=1 but the Kubernetes binaries are missing: {e}")
-        pytest.skip(f"Kubernetes binaries not built (run tests/k8s/build.sh): {e}")
+            pytest.fail(f"IRONLB_K8S=1 but {what} missing: {e}")
+        pytest.skip(f"{what} not built (run {how}): {e}")
+
+
+@pytest.fixture(scope="session")
+def k8s_binaries():
+    return _built(cpmod.find_binaries, "the Kubernetes binaries are", "tests/k8s/build.sh")
+
+
+@pytest.fixture(scope="session")
+def k8s_tools():
+    """helm and promtool, built like the plane's binaries (build.sh tools)."""
+    return _built(cpmod.find_tools, "helm and promtool are", "tests/k8s/build.sh tools")
 
 
 @pytest.fixture(scope="module")

@@ -98,6 +98,19 @@ def ironlb_bin() -> str:
     raise AssertionError("ironlb binary not found: build it or set IRONLB_BIN")
 
 
+def _build_sh(what: str, build: bool, timeout: float | None) -> dict[str, str]:
+    """Run build.sh [--check] WHAT and return the NAME=/path lines it printed
+    (see find_binaries for what build means)."""
+    cmd = ["sh", str(BUILD_SH)] + ([] if build else ["--check"]) + [what]
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                       timeout=timeout)
+    if p.returncode != 0:
+        if not build:
+            raise BinariesMissing(p.stderr.strip())
+        raise ControlPlaneError(f"{BUILD_SH} {what} failed (exit {p.returncode}):\n{p.stderr}")
+    return dict(line.split("=", 1) for line in p.stdout.splitlines() if "=" in line)
+
+
 def find_binaries(build: bool = False, timeout: float | None = None) -> Binaries:
     """Locate kube-apiserver, kubectl and etcd.
 
@@ -108,18 +121,30 @@ def find_binaries(build: bool = False, timeout: float | None = None) -> Binaries
     env = {k: os.environ.get("IRONLB_" + k) for k in ("KUBE_APISERVER", "KUBECTL", "ETCD")}
     if all(env.values()):
         return Binaries(env["KUBE_APISERVER"], env["KUBECTL"], env["ETCD"])
-    cmd = ["sh", str(BUILD_SH)] + ([] if build else ["--check"])
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                       timeout=timeout)
-    if p.returncode != 0:
-        if not build:
-            raise BinariesMissing(p.stderr.strip())
-        raise ControlPlaneError(f"{BUILD_SH} failed (exit {p.returncode}):\n{p.stderr}")
-    paths = dict(line.split("=", 1) for line in p.stdout.splitlines() if "=" in line)
+    paths = _build_sh("plane", build, timeout)
     try:
         return Binaries(paths["KUBE_APISERVER"], paths["KUBECTL"], paths["ETCD"])
     except KeyError as e:
-        raise ControlPlaneError(f"{BUILD_SH} printed no {e}: {p.stdout!r}") from None
+        raise ControlPlaneError(f"{BUILD_SH} printed no {e}: {paths!r}") from None
+
+
+@dataclass(frozen=True)
+class Tools:
+    helm: str
+    promtool: str
+
+
+def find_tools(build: bool = False, timeout: float | None = None) -> Tools:
+    """Locate helm and promtool (build.sh tools), as find_binaries does the
+    plane; $IRONLB_HELM and $IRONLB_PROMTOOL if both are set."""
+    env = {k: os.environ.get("IRONLB_" + k) for k in ("HELM", "PROMTOOL")}
+    if all(env.values()):
+        return Tools(env["HELM"], env["PROMTOOL"])
+    paths = _build_sh("tools", build, timeout)
+    try:
+        return Tools(paths["HELM"], paths["PROMTOOL"])
+    except KeyError as e:
+        raise ControlPlaneError(f"{BUILD_SH} tools printed no {e}: {paths!r}") from None
 
 
 def free_ports(n: int) -> list[int]:
