@@ -126,7 +126,15 @@ def cluster_fixture(plane, workdir, speaker_flag: str | None = None,
     if p.returncode != 0 or (speaker_flag and speaker_flag not in p.stdout):
         pytest.fail(f"{binary} has no speaker"
                     f"{' with ' + what if speaker_flag else ''}: {p.stdout}{p.stderr}")
-    c = Cluster(plane, workdir, **kw)
+    yield from started(Cluster(plane, workdir, **kw), start)
+
+
+def started(c, start=None):
+    """The end of a cluster fixture (`yield from` it): c started (then
+    start(c), when given) and yielded; at the end closed, and the test
+    failed when any speaker or controller run did not exit 0 on SIGTERM
+    or left a sanitizer report in its log."""
+    import pytest
     try:
         c.start()
         if start:

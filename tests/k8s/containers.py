@@ -1,5 +1,5 @@
 """ironlb's OCI image (scripts/build-image) run the way a cluster runs it,
-with podman and runc instead of a kubelet (docs/operations.md, "The image",
+with podman and runc instead of a kubelet (deploy/README.md, "The image",
 says why): the cluster of tests/k8s/cluster.py with the controller and
 every speaker in a container of the image.
 

@@ -120,16 +120,8 @@ def cluster(plane, podman, image, tmp_path_factory):
     if cl.missing_tools():
         pytest.fail(f"missing tools: {', '.join(cl.missing_tools())} "
                     "(run scripts/install-deps)")
-    c = ct.ContainerCluster(plane, tmp_path_factory.mktemp("cluster"), podman,
-                            image["image"])
-    try:
-        c.start()
-        yield c
-    finally:
-        c.close()
-    problems = c.exit_problems()
-    if problems:
-        pytest.fail("\n\n".join(problems), pytrace=False)
+    yield from cl.started(ct.ContainerCluster(plane, tmp_path_factory.mktemp("cluster"),
+                                              podman, image["image"]))
 
 
 def cap_eff(pid: int) -> int:
