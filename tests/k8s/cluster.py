@@ -126,7 +126,15 @@ def cluster_fixture(plane, workdir, speaker_flag: str | None = None,
     if p.returncode != 0 or (speaker_flag and speaker_flag not in p.stdout):
         pytest.fail(f"{binary} has no speaker"
                     f"{' with ' + what if speaker_flag else ''}: {p.stdout}{p.stderr}")
-    c = Cluster(plane, workdir, **kw)
+    yield from started(Cluster(plane, workdir, **kw), start)
+
+
+def started(c, start=None):
+    """The end of a cluster fixture (`yield from` it): c started (then
+    start(c), when given) and yielded; at the end closed, and the test
+    failed when any speaker or controller run did not exit 0 on SIGTERM
+    or left a sanitizer report in its log."""
+    import pytest
     try:
         c.start()
         if start:
@@ -713,21 +721,31 @@ class Cluster:
         self._router()
         for n, h in self.nodes.items():
             self.httpds[n] = labmod.start_httpd(h)
-        self.controller = Controller(
-            self.plane.service_account_kubeconfig("controller", NS), self.workdir)
+        self.controller = self.new_controller()
         self.controller.start()
         token = self.plane.create_token("speaker", NS, duration="2h")
         for n, h in self.nodes.items():
             self.relays[n] = Relay(h.ns, self.plane.port)
-            kc = self.plane.write_kubeconfig(token, self.workdir / f"speaker-{n}.kubeconfig",
-                                             user=f"speaker-{n}", server=self.relays[n].url)
-            self.speakers[n] = Speaker(h, kc, self.log_level).start()
+            self.speakers[n] = self.new_speaker(n, h, token).start()
         for s in self.speakers.values():
             try:
                 s.wait_healthy(30)
             except PollTimeout as e:
                 raise AssertionError(f"{e}\n{self.logs()}") from None
         return self
+
+    # How the controller and the speakers run: processes of the test here;
+    # containers in tests/k8s/containers.py.
+
+    def new_controller(self):
+        return Controller(self.plane.service_account_kubeconfig("controller", NS), self.workdir)
+
+    def new_speaker(self, node, host, token):
+        """The speaker of `node` (its relay is self.relays[node]), acting
+        with the speaker ServiceAccount's `token`."""
+        kc = self.plane.write_kubeconfig(token, self.workdir / f"speaker-{node}.kubeconfig",
+                                         user=f"speaker-{node}", server=self.relays[node].url)
+        return Speaker(host, kc, self.log_level)
 
     def _install(self):
         p = self.plane

@@ -189,7 +189,7 @@ def test_install_upgrade_uninstall(helm, plane):
     helm("install", "ironlb", str(CHART), "-n", NS, "--create-namespace")
     dep = plane.kubectl_json("get", "deployment", "controller", "-n", NS)
     ds = plane.kubectl_json("get", "daemonset", "speaker", "-n", NS)
-    assert container(dep)["image"] == container(ds)["image"] == "ironlb:latest"
+    assert container(dep)["image"] == container(ds)["image"] == "localhost/ironlb:0.1.0"
     assert container(dep)["args"] == ["controller", "--metrics-listen", ":7472"]
     for crd in ("ipaddresspools.metallb.io", "bgppeers.metallb.io",
                 "configurationstates.metallb.io"):

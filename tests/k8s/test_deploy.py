@@ -78,6 +78,12 @@ def example_sets():
                   if d.is_dir() and d.name != "invalid" and list(d.glob("*.yaml")))
 
 
+def project_version():
+    """project(ironlb VERSION x.y.z): the tag scripts/build-image gives."""
+    m = re.search(r"project\(ironlb VERSION (\S+)", (ROOT / "CMakeLists.txt").read_text())
+    return m.group(1)
+
+
 # ---- the deployment ---------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -159,7 +165,7 @@ def test_workloads(plane, deployed):
         assert w["spec"]["template"]["metadata"]["labels"] == {"app": "metallb", "component": comp}
         assert w["spec"]["template"]["spec"]["serviceAccountName"] == comp
         c = w["spec"]["template"]["spec"]["containers"][0]
-        assert c["image"] == "ironlb:latest"
+        assert c["image"] == f"localhost/ironlb:{project_version()}"
         assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
         assert c["readinessProbe"]["httpGet"]["path"] == "/healthz"
         assert c["securityContext"]["allowPrivilegeEscalation"] is False
