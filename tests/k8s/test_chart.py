@@ -115,7 +115,7 @@ def test_values_reach_the_objects(helm, tmp_path):
     assert c["args"] == ["controller", "--metrics-listen", ":7472",
                          "--lb-class", "example.com/ironlb", "--log-level", "debug"]
     assert s["args"] == ["speaker", "--node-name", "$(NODE_NAME)", "--metrics-listen", ":7473",
-                         "--lb-class", "example.com/ironlb", "--member-port", "7950",
+                         "--metrics-host", "$(METALLB_HOST)", "--lb-class", "example.com/ironlb", "--member-port", "7950",
                          "--member-key", "/etc/ml_secret_key/secretkey", "--log-level", "warn"]
     assert c["image"] == s["image"] == "registry.example/ironlb:1.2.3"
     assert c["imagePullPolicy"] == "Always" and s["imagePullPolicy"] == "IfNotPresent"
@@ -211,7 +211,7 @@ def test_install_upgrade_uninstall(helm, plane):
          "--set", "loadBalancerClass=example.com/lb")
     dep = plane.kubectl_json("get", "deployment", "controller", "-n", NS)
     ds = plane.kubectl_json("get", "daemonset", "speaker", "-n", NS)
-    assert container(dep)["image"] == container(ds)["image"] == "ironlb:v9"
+    assert container(dep)["image"] == container(ds)["image"] == "localhost/ironlb:v9"
     assert container(dep)["args"] == ["controller", "--metrics-listen", ":7472",
                                       "--lb-class", "example.com/lb"]
     assert container(ds)["args"][-4:] == ["--lb-class", "example.com/lb",
