@@ -214,7 +214,7 @@ class ContainerController(cl.Controller):
 
 class ContainerSpeaker(cl.Speaker):
     """The DaemonSet's container on a node's network: `speaker --node-name
-    NODE --metrics-listen :7473`, UID 0 with NET_RAW, NET_ADMIN and
+    NODE --metrics-listen :7473 --metrics-host NODE-IP`, UID 0 with NET_RAW, NET_ADMIN and
     NET_BIND_SERVICE only.  --install-vips stands in for kube-proxy, which
     the lab lacks, so that curl to a Service address reaches the node's
     HTTP server."""
@@ -231,11 +231,20 @@ class ContainerSpeaker(cl.Speaker):
         self.container = self.cluster.podman.run(
             f"speaker-{self.node}-{self.runs}", self.cluster.image,
             ["speaker", "--node-name", self.node, "--metrics-listen",
-             f":{cl.SPEAKER_PORT}", "--install-vips", "--log-level", self.log_level,
+             f":{cl.SPEAKER_PORT}", "--metrics-host", self.host_ip(),
+             "--install-vips", "--log-level", self.log_level,
              *self.extra],
             netns=self.host.ns, user="0:0", caps=SPEAKER_CAPS,
             env=in_cluster_env(), mounts=[(self.sa, SA_DIR)])
         return self
+
+    def host_ip(self):
+        """The DaemonSet's $(METALLB_HOST): the node's IP (status.hostIP)."""
+        return self.cluster.node_v4(self.node)
+
+    def get(self, path):
+        # the listener is on the node's IP alone, as in the DaemonSet
+        return cl.http_get(self.host.ns, cl.SPEAKER_PORT, path, addr=self.host_ip())
 
     def check(self):
         if self.container is not None and not self.container.alive():
