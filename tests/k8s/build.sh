@@ -24,8 +24,9 @@
 # HELM=/path, PROMTOOL=/path for the tools (one per line).
 # Progress and go's own errors go to stderr; a failed build exits non-zero.
 #
-# Builds run under `nice -n 19` with one package at a time (-p=1): the
-# machines have 2 cores that other builds share.
+# Builds run under `nice -n 19` (scripts/test starts them in the background
+# while its other stages run) with as many packages at a time as there are
+# cores.
 set -eu
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -57,7 +58,7 @@ fi
 
 export GOMODCACHE="$CACHE/gomodcache"
 export GOCACHE="$CACHE/gocache"
-export GOFLAGS="-buildvcs=false -p=1 -mod=readonly"
+export GOFLAGS="-buildvcs=false -p=$(nproc 2>/dev/null || echo 2) -mod=readonly"
 export GOTOOLCHAIN=local # never fetch another Go; an older one fails loudly
 export CGO_ENABLED=0
 unset GOOS GOARCH
