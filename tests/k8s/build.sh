@@ -6,6 +6,9 @@
 # and the tools the chart and monitoring tests run:
 #   helm                     helm.sh/helm/v4           (tests/k8s/helm/go.mod)
 #   promtool                 github.com/prometheus/prometheus (tests/k8s/promtool/go.mod)
+# and the node agents the kubelet test runs deploy/ironlb.yaml with:
+#   kubelet, kube-scheduler, kube-controller-manager, kube-proxy
+#                            k8s.io/kubernetes  (tests/k8s/go.mod, as the plane)
 #
 # Everything goes to a cache outside the repository (IRONLB_K8S_CACHE, default
 # /var/cache/ironlb-k8s): gomodcache/, gocache/ and bin/<module>-<version>/.
@@ -19,9 +22,12 @@
 #        tests/k8s/build.sh --download        fetch every Go module only (what
 #                                             scripts/install-deps does)
 # WHAT: plane (the default: kube-apiserver, kubectl, etcd), tools (helm,
-# promtool) or all.
+# promtool), node (kubelet, kube-scheduler, kube-controller-manager,
+# kube-proxy) or all.
 # stdout: KUBE_APISERVER=/path, KUBECTL=/path, ETCD=/path for the plane,
-# HELM=/path, PROMTOOL=/path for the tools (one per line).
+# HELM=/path, PROMTOOL=/path for the tools, KUBELET=/path,
+# KUBE_SCHEDULER=/path, KUBE_CONTROLLER_MANAGER=/path, KUBE_PROXY=/path for
+# the node (one per line).
 # Progress and go's own errors go to stderr; a failed build exits non-zero.
 #
 # Builds run under `nice -n 19` (scripts/test starts them in the background
@@ -41,9 +47,13 @@ case "${1:-}" in
 --download) download_only=1; shift ;;
 esac
 what=${1:-plane}
+do_plane=0 do_tools=0 do_node=0
 case "$what" in
-plane|tools|all) ;;
-*) echo "usage: $0 [--check|--download] [plane|tools|all]" >&2; exit 2 ;;
+plane) do_plane=1 ;;
+tools) do_tools=1 ;;
+node) do_node=1 ;;
+all) do_plane=1 do_tools=1 do_node=1 ;;
+*) echo "usage: $0 [--check|--download] [plane|tools|node|all]" >&2; exit 2 ;;
 esac
 
 log() { echo "k8s/build.sh: $*" >&2; }
@@ -73,12 +83,21 @@ fi
 
 goversion=$("$GO" env GOVERSION) || die "'$GO env GOVERSION' failed"
 
+NODE_PKGS="k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-scheduler
+k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-proxy"
+
 if [ "$download_only" = 1 ]; then
 	for dir in "$HERE" "$HERE/etcd" "$HERE/helm" "$HERE/promtool"; do
 		log "downloading the Go modules of $dir"
 		(cd "$dir" && GOFLAGS=-mod=mod "$GO" mod download) ||
 			die "go mod download failed in $dir (see above)"
 	done
+	# The node's commands import modules (cadvisor, netlink, ...) that
+	# go.mod does not list (they come from k8s.io/kubernetes's own go.mod,
+	# with their sums in go.sum): listing their packages fetches them.
+	log "downloading the Go modules of the node's commands"
+	(cd "$HERE" && "$GO" list -deps $NODE_PKGS >/dev/null) ||
+		die "go list of the node's commands failed in $HERE (see above)"
 	log "Go modules present in $GOMODCACHE"
 	exit 0
 fi
@@ -127,8 +146,8 @@ build() {
 
 missing=0
 
-if [ "$what" != tools ]; then
-# --- kube-apiserver and kubectl -------------------------------------------
+if [ "$do_plane" = 1 ] || [ "$do_node" = 1 ]; then
+# --- version stamp of the k8s.io/kubernetes binaries ------------------------
 kver=$(modversion "$HERE" k8s.io/kubernetes)
 # Same version stamping as upstream's hack/lib/version.sh, from the module's
 # tag, commit and release time (so `kubectl version` and /version say v1.X.Y).
@@ -149,6 +168,10 @@ for p in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
 	[ -z "$ktime" ] || kld="$kld -X $p.buildDate=$ktime"
 done
 kdir="$CACHE/bin/kubernetes-$kver"
+fi
+
+if [ "$do_plane" = 1 ]; then
+# --- kube-apiserver and kubectl -------------------------------------------
 build kube-apiserver "$HERE" k8s.io/kubernetes/cmd/kube-apiserver "$kdir/kube-apiserver" "$kld"
 build kubectl "$HERE" k8s.io/kubernetes/cmd/kubectl "$kdir/kubectl" "$kld"
 
@@ -158,7 +181,19 @@ edir="$CACHE/bin/etcd-$ever"
 build etcd "$HERE/etcd" . "$edir/etcd" "-s -w"
 fi
 
-if [ "$what" != plane ]; then
+if [ "$do_node" = 1 ]; then
+# --- the node: kubelet and the components that act on a Deployment and a
+# DaemonSet (scheduler, controller manager) and on Services (kube-proxy).
+# Same module and version stamp as the plane; they share most packages with
+# kube-apiserver, so the Go cache makes each one cheaper than the first.
+build kubelet "$HERE" k8s.io/kubernetes/cmd/kubelet "$kdir/kubelet" "$kld"
+build kube-scheduler "$HERE" k8s.io/kubernetes/cmd/kube-scheduler "$kdir/kube-scheduler" "$kld"
+build kube-controller-manager "$HERE" k8s.io/kubernetes/cmd/kube-controller-manager \
+	"$kdir/kube-controller-manager" "$kld"
+build kube-proxy "$HERE" k8s.io/kubernetes/cmd/kube-proxy "$kdir/kube-proxy" "$kld"
+fi
+
+if [ "$do_tools" = 1 ]; then
 # --- helm and promtool ----------------------------------------------------
 # Stamped with the module's version as upstream's Makefiles stamp their
 # releases, so `helm version` and `promtool --version` name it.
@@ -179,20 +214,30 @@ fi
 # Convenience links (tests/k8s/bin/ is git-ignored); best effort.
 link() { ln -sfn "$1" "$HERE/bin/$(basename "$1")" 2>/dev/null || true; }
 if mkdir -p "$HERE/bin" 2>/dev/null; then
-	if [ "$what" != tools ]; then
+	if [ "$do_plane" = 1 ]; then
 		link "$kdir/kube-apiserver"; link "$kdir/kubectl"; link "$edir/etcd"
 	fi
-	if [ "$what" != plane ]; then
+	if [ "$do_tools" = 1 ]; then
 		link "$hdir/helm"; link "$pdir/promtool"
+	fi
+	if [ "$do_node" = 1 ]; then
+		link "$kdir/kubelet"; link "$kdir/kube-scheduler"
+		link "$kdir/kube-controller-manager"; link "$kdir/kube-proxy"
 	fi
 fi
 
-if [ "$what" != tools ]; then
+if [ "$do_plane" = 1 ]; then
 	echo "KUBE_APISERVER=$kdir/kube-apiserver"
 	echo "KUBECTL=$kdir/kubectl"
 	echo "ETCD=$edir/etcd"
 fi
-if [ "$what" != plane ]; then
+if [ "$do_tools" = 1 ]; then
 	echo "HELM=$hdir/helm"
 	echo "PROMTOOL=$pdir/promtool"
+fi
+if [ "$do_node" = 1 ]; then
+	echo "KUBELET=$kdir/kubelet"
+	echo "KUBE_SCHEDULER=$kdir/kube-scheduler"
+	echo "KUBE_CONTROLLER_MANAGER=$kdir/kube-controller-manager"
+	echo "KUBE_PROXY=$kdir/kube-proxy"
 fi
