@@ -54,8 +54,9 @@ and the scheduler stop first (nothing recreates Pods), every Pod is
 deleted and the kubelets given time to stop them (CNI teardown of their
 network namespaces), then kube-proxy, the kubelets, whatever tasks are left
 (ctr kill), containerd and its shims; every mount under the test's
-directories is unmounted, the Pods' network namespaces removed, and the lab
-(its namespaces, with the iptables rules in them) deleted.
+directories is unmounted, the Pods' network namespaces, libcni's cache
+entries and the cgroup parent containerd made removed, and the lab (its
+namespaces, with the iptables rules in them) deleted.
 """
 from __future__ import annotations
 
@@ -91,6 +92,8 @@ CLUSTER_CIDRS = "10.244.0.0/16,fd00:10:244::/56"
 KUBERNETES_SVC_IP = "10.96.0.1"
 RELAY_PORT = cl.RELAY_PORT
 KUBELET_PORT = 10250
+CNI_NETWORK = "ironlb-test"
+CNI_CACHE = pathlib.Path("/var/lib/cni/results")   # libcni's, not configurable here
 
 
 def missing() -> list[str]:
@@ -374,7 +377,7 @@ class Node:
             sub.mkdir(parents=True, exist_ok=True)
         v4, v6 = POD_SUBNETS[self.name]
         (cni / "net.d" / "10-ironlb-test.conflist").write_text(json.dumps({
-            "cniVersion": "0.4.0", "name": "ironlb-test", "plugins": [{
+            "cniVersion": "0.4.0", "name": CNI_NETWORK, "plugins": [{
                 "type": "bridge", "bridge": "cni0", "isGateway": True, "ipMasq": False,
                 "hairpinMode": True,
                 "ipam": {"type": "host-local", "dataDir": str(cni / "ipam"),
@@ -533,9 +536,14 @@ class NodeCluster(cl.Cluster):
         self.scheduler: cpmod._Proc | None = None
         self.kcm: cpmod._Proc | None = None
         self.netns_before: set[str] = set()
+        self.cgroups_made: list[pathlib.Path] = []
 
     def start(self):
         self.netns_before = set(labmod._list_netns())
+        # The hierarchies without containerd's k8s.io parent yet (close()
+        # removes the ones this run makes).
+        self.cgroups_made = [d for d in pathlib.Path("/sys/fs/cgroup").glob("*")
+                             if d.is_dir() and not (d / "k8s.io").exists()]
         self.lab = labmod.Lab(workdir=self.workdir / "lab")
         self._topology()
         self.egress.ns = self.nodes[self.node_names[0]].ns
@@ -664,11 +672,21 @@ class NodeCluster(cl.Cluster):
             for pid in n.shim_pids():
                 with contextlib.suppress(OSError):
                     os.kill(pid, signal.SIGKILL)
+        # Only the k8s.io cgroups this run made (empty once runc is done).
+        self.cgroups_made = [d / "k8s.io" for d in self.cgroups_made if (d / "k8s.io").is_dir()]
         umount_under(self.workdir)
         umount_under(self.sockdir)
         for ns in set(labmod._list_netns()) - self.netns_before:
             if ns.startswith("cni-"):
                 subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        # The CNI library's cache (a fixed directory) of a Pod whose
+        # teardown did not run, and the cgroup parent containerd made.
+        for f in CNI_CACHE.glob(f"{CNI_NETWORK}-*"):
+            with contextlib.suppress(OSError):
+                f.unlink()
+        for d in self.cgroups_made:
+            with contextlib.suppress(OSError):
+                d.rmdir()
         for r in self.relays.values():
             with contextlib.suppress(Exception):
                 r.close()
