@@ -227,7 +227,7 @@ class EgressProxy:
         self.stopping = False
         self.conns: set[socket.socket] = set()
         self.lock = threading.Lock()
-        self.dials: list[str] = []
+        self.dials: list[str] = []          # host:port of every CONNECT, in order
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.bind(self.path)
         self.sock.listen(16)
@@ -329,8 +329,12 @@ class NodePlane(cpmod.ControlPlane):
     def _start_apiserver(self, same_port: bool = False):
         super()._start_apiserver(same_port)
         # RBAC's system:node role, bound as before the Node authorizer.
-        self.kubectl("create", "clusterrolebinding", "ironlb-test-nodes",
-                     "--clusterrole=system:node", "--group=system:nodes", check=False)
+        self.apply({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                    "metadata": {"name": "ironlb-test-nodes"},
+                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io",
+                                "kind": "ClusterRole", "name": "system:node"},
+                    "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group",
+                                  "name": "system:nodes"}]})
 
 
 # ---------------------------------------------------------------------------

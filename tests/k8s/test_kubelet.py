@@ -166,6 +166,8 @@ def test_guide_service_on_real_kubelets(nodes_cluster):
     spk_pod = next(x for x in spk if x["spec"]["nodeName"] == node)
     out = p.kubectl("logs", "-n", cl.NS, spk_pod["metadata"]["name"], "--tail=200").stdout
     assert "level=" in out and "msg=" in out, out[-2000:]
+    # ... from the kubelet on the speaker's node, at the node's address.
+    assert f"{c.node_v4(node)}:{nd.KUBELET_PORT}" in c.egress.dials, c.egress.dials
     out = p.kubectl("logs", "-n", cl.NS, "-l", "component=speaker", "--tail=20",
                     "--prefix").stdout
     for x in spk:
