@@ -304,13 +304,27 @@ def endpoint_slice(service_name: str, node: str, namespace: str = "default",
 # the relay
 
 
-class Relay:
-    """127.0.0.1:port inside network namespace `ns` -> 127.0.0.1:upstream_port
-    of the test process's namespace.  Two threads per connection copy the
-    bytes; an accept thread serves the listener."""
+def copy_until_closed(src: socket.socket, dst: socket.socket):
+    """Copy src's bytes to dst until src ends or either fails."""
+    try:
+        while True:
+            data = src.recv(65536)
+            if not data:
+                break
+            dst.sendall(data)
+    except OSError:
+        pass
 
-    def __init__(self, ns: str, upstream_port: int, port: int = RELAY_PORT):
+
+class Relay:
+    """127.0.0.1:port (or host:port) inside network namespace `ns` ->
+    127.0.0.1:upstream_port of the test process's namespace.  Two threads
+    per connection copy the bytes; an accept thread serves the listener."""
+
+    def __init__(self, ns: str, upstream_port: int, port: int = RELAY_PORT,
+                 host: str = "127.0.0.1"):
         self.ns = ns
+        self.host = host
         self.upstream = ("127.0.0.1", upstream_port)
         self.port = port
         self.lock = threading.Lock()
@@ -333,7 +347,7 @@ class Relay:
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind(("127.0.0.1", self.port))
+            s.bind((self.host, self.port))
             s.listen(64)
             s.settimeout(0.1)
         except OSError:
@@ -373,14 +387,7 @@ class Relay:
                 threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
 
     def _pump(self, src: socket.socket, dst: socket.socket):
-        try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                dst.sendall(data)
-        except OSError:
-            pass
+        copy_until_closed(src, dst)
         self._drop(src, dst)
 
     def _drop(self, *socks):
@@ -895,6 +902,13 @@ class Cluster:
             if s["spec"].get("type") == "LoadBalancer":
                 out[f"{s['metadata']['namespace']}/{s['metadata']['name']}"] = ing
         return out
+
+    def wait_l2_owner(self, name, namespace="default", timeout=30) -> str:
+        """The node of the Service's one ServiceL2Status, once there is one."""
+        def owner():
+            st = self.l2_statuses(name, namespace)
+            return st[0]["status"]["node"] if len(st) == 1 else None
+        return self.wait(owner, timeout, f"one ServiceL2Status for {namespace}/{name}")
 
     def l2_statuses(self, name=None, namespace="default") -> list[dict]:
         args = ["get", "servicel2statuses.metallb.io", "-n", NS]

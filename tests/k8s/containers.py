@@ -300,6 +300,11 @@ class ContainerCluster(cl.Cluster):
                     self.ctl_relay.close()
 
 
+# The last scripts/build-image result of this test run (the kubelet test
+# imports that archive rather than building the same commit again).
+last_built: dict = {}
+
+
 def build_image(out: pathlib.Path, extra=()) -> dict:
     """Run scripts/build-image; its stdout's key=value lines as a dict."""
     p = subprocess.run([str(ROOT / "scripts" / "build-image"), "--out", str(out), *extra],
@@ -307,5 +312,8 @@ def build_image(out: pathlib.Path, extra=()) -> dict:
     if p.returncode != 0:
         raise AssertionError(f"scripts/build-image failed ({p.returncode}):\n"
                              f"{cl.tail(p.stderr, 60)}")
-    return dict(line.split("=", 1) for line in p.stdout.split() if "=" in line)
+    out = dict(line.split("=", 1) for line in p.stdout.split() if "=" in line)
+    last_built.clear()
+    last_built.update(out)
+    return out
 

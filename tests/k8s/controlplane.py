@@ -263,6 +263,11 @@ class ControlPlane:
     Attributes once started: url, kubeconfig (admin), admin_token, ca_file,
     etcd_url, dir (the temporary directory: data, pki, logs)."""
 
+    # Without a controller-manager nothing creates the ServiceAccounts the
+    # ServiceAccount admission plugin wants; the kubelet test, which runs
+    # one, turns it back on (its Pods need the token volume it adds).
+    disabled_admission: tuple[str, ...] = ("ServiceAccount",)
+
     def __init__(self, binaries: Binaries | None = None, service_cidrs=SERVICE_CIDRS,
                  ready_timeout: float = 180.0, keep: bool | None = None,
                  extra_apiserver_args: list[str] | None = None):
@@ -402,7 +407,8 @@ class ControlPlane:
                 f"--service-account-key-file={self.sa_key}",
                 f"--service-account-signing-key-file={self.sa_key}",
                 "--endpoint-reconciler-type=none",
-                "--disable-admission-plugins=ServiceAccount",
+                *([f"--disable-admission-plugins={','.join(self.disabled_admission)}"]
+                  if self.disabled_admission else []),
                 "--profiling=false",
                 *self.extra_apiserver_args,
             ], self.dir / "logs" / "kube-apiserver.log")

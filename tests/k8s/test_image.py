@@ -148,10 +148,7 @@ def test_guide_service_through_containerised_controller_and_speaker(cluster):
     v4, v6 = ing
     assert ipaddress.ip_address(v4) in V4_POOL and ipaddress.ip_address(v6) in V6_POOL, ing
 
-    def owner():
-        st = c.l2_statuses(SERVICE)
-        return st[0]["status"]["node"] if len(st) == 1 else None
-    node = c.wait(owner, 30, f"one ServiceL2Status for {SERVICE}")
+    node = c.wait_l2_owner(SERVICE, timeout=30)
     assert node in c.nodes
     for ip in ing:
         c.wait_resolves_to(ip, node, timeout=20)
