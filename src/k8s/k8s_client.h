@@ -85,6 +85,29 @@ void k8s_client_set_timeout(struct k8s_client *c, double seconds);
 /* Requests started and not yet completed or cancelled. */
 size_t k8s_client_pending(const struct k8s_client *c);
 
+/*
+ * The client-side rate limit of requests other than watches: `qps` a
+ * second on average, `burst` at once (a token bucket, as client-go's
+ * QPS and Burst); qps <= 0: none.  The defaults let the largest burst
+ * ironlb makes through at the speed an API server answers it (two writes
+ * per Service when a controller starts into Services without addresses:
+ * 20,000 for 10,000 Services, which a busy API server takes at about 30 a
+ * second and an idle one at a few hundred) and stop a loop that writes
+ * without end at a rate an API server survives; client-go's 5 a second
+ * would make that start take 4,000 s.  docs/operations.md has the
+ * arithmetic.
+ */
+#define K8S_DEFAULT_QPS 500.0
+#define K8S_DEFAULT_BURST 1000u
+void k8s_client_set_rate_limit(struct k8s_client *c, double qps, unsigned burst);
+
+struct k8s_client_stats {
+	double throttled_seconds;        /* the queue waited for the rate limit */
+	unsigned long throttled_requests; /* requests that waited for it */
+	unsigned long retries;           /* answers 429/503 sent again after Retry-After */
+};
+void k8s_client_get_stats(const struct k8s_client *c, struct k8s_client_stats *out);
+
 /* Cancel: the callback is not called; NULL is a no-op.  Not for a handle
  * whose callback has been called. */
 void k8s_request_cancel(struct k8s_request *r);

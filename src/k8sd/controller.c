@@ -1221,11 +1221,14 @@ static void controller_usage(FILE *out)
 	fputs("usage: ironlb controller [--kubeconfig FILE] [--metrics-listen ADDR:PORT]\n"
 	      "                         [--metrics-host ADDR] [--namespace NS]\n"
 	      "                         [--lb-class CLASS] [--log-level L]\n"
+	      "                         [--kube-api-qps QPS] [--kube-api-burst N]\n"
 	      "\n"
 	      "Give LoadBalancer Services addresses from the metallb.io IPAddressPools of\n"
 	      "NS (default metallb-system), writing status.loadBalancer.ingress.\n"
 	      "--metrics-listen defaults to :7472; --metrics-host ADDR (IPv4 or IPv6, no\n"
-	      "port) serves on that address alone, at --metrics-listen's port.\n",
+	      "port) serves on that address alone, at --metrics-listen's port.\n"
+	      "--kube-api-qps (default 500; 0: no limit) and --kube-api-burst (default\n"
+	      "1000): requests to the API server a second, and at once (watches aside).\n",
 	      out);
 }
 
@@ -1238,11 +1241,15 @@ int cmd_controller(int argc, char **argv)
 		{"namespace", required_argument, NULL, 'n'},
 		{"lb-class", required_argument, NULL, 'c'},
 		{"log-level", required_argument, NULL, 'l'},
+		{"kube-api-qps", required_argument, NULL, OPT_KUBE_API_QPS},
+		{"kube-api-burst", required_argument, NULL, OPT_KUBE_API_BURST},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
 	const char *kubeconfig = NULL, *listen = NULL, *ns = NULL, *lb_class = NULL;
 	const char *metrics_host = NULL;
+	double api_qps = K8S_DEFAULT_QPS;
+	unsigned api_burst = K8S_DEFAULT_BURST;
 	int ch;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -1252,6 +1259,11 @@ int cmd_controller(int argc, char **argv)
 		case 'H': metrics_host = optarg; break;
 		case 'n': ns = optarg; break;
 		case 'c': lb_class = optarg; break;
+		case OPT_KUBE_API_QPS:
+		case OPT_KUBE_API_BURST:
+			if (k8sd_rate_option("controller", ch, optarg, &api_qps, &api_burst) != 0)
+				return 2;
+			break;
 		case 'l': {
 			int l = log_level_parse(optarg);
 			if (l < 0) {
@@ -1303,6 +1315,7 @@ int cmd_controller(int argc, char **argv)
 		free(err);
 		return 1;
 	}
+	k8s_client_set_rate_limit(c.client, api_qps, api_burst);
 	c.cstate = k8sd_cstate_new(c.client, ns, CONFIG_STATE_NAME, "controller", NULL,
 				   REPORTING_CONTROLLER, c.instance, retry_soon, &c);
 	c.alloc = alloc_new();
@@ -1323,6 +1336,7 @@ int cmd_controller(int argc, char **argv)
 	c.rec = reconciler_new(c.loop, &ro);
 	metrics_setup(&c);
 	reconciler_metrics(c.rec, c.reg);
+	k8sd_client_metrics(c.reg, c.client);
 	metrics_update(&c);
 
 	c.http = http_server_new(c.loop);

@@ -1717,6 +1717,7 @@ static void speaker_usage(FILE *out)
 	      "                      [--bgp-port PORT] [--member-port PORT]\n"
 	      "                      [--member-key FILE] [--member-timing NAME]\n"
 	      "                      [--gratuitous-interval DURATION] [--log-level L]\n"
+	      "                      [--kube-api-qps QPS] [--kube-api-burst N]\n"
 	      "\n"
 	      "Announce the addresses of LoadBalancer Services from this node over ARP/NDP\n"
 	      "and BGP, as the metallb.io configuration of NS (default metallb-system)\n"
@@ -1729,7 +1730,9 @@ static void speaker_usage(FILE *out)
 	      "a failed node (default: within 1 s; fast: within 0.3 s, more packets).\n"
 	      "--gratuitous-interval DURATION: repeat gratuitous ARP / unsolicited NA for\n"
 	      "every owned address this often (e.g. 30s, 1m; at least 100ms; default 0:\n"
-	      "only after a takeover).\n",
+	      "only after a takeover).\n"
+	      "--kube-api-qps (default 500; 0: no limit) and --kube-api-burst (default\n"
+	      "1000): requests to the API server a second, and at once (watches aside).\n",
 	      out);
 }
 
@@ -1750,6 +1753,8 @@ int cmd_speaker(int argc, char **argv)
 		{"member-timing", required_argument, NULL, 'T'},
 		{"gratuitous-interval", required_argument, NULL, 'G'},
 		{"log-level", required_argument, NULL, 'l'},
+		{"kube-api-qps", required_argument, NULL, OPT_KUBE_API_QPS},
+		{"kube-api-burst", required_argument, NULL, OPT_KUBE_API_BURST},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
@@ -1760,6 +1765,8 @@ int cmd_speaker(int argc, char **argv)
 	double gratuitous_interval = 0;
 	bool install_vips = false, bgp_port_set = false;
 	unsigned bgp_port = 179;
+	double api_qps = K8S_DEFAULT_QPS;
+	unsigned api_burst = K8S_DEFAULT_BURST;
 	int ch;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -1822,6 +1829,11 @@ int cmd_speaker(int argc, char **argv)
 					optarg);
 				return 2;
 			}
+			break;
+		case OPT_KUBE_API_QPS:
+		case OPT_KUBE_API_BURST:
+			if (k8sd_rate_option("speaker", ch, optarg, &api_qps, &api_burst) != 0)
+				return 2;
 			break;
 		case 'l': {
 			int l = log_level_parse(optarg);
@@ -1902,6 +1914,7 @@ int cmd_speaker(int argc, char **argv)
 		free(err);
 		return 1;
 	}
+	k8s_client_set_rate_limit(s.client, api_qps, api_burst);
 	char *cs_name = xasprintf("speaker-%s", node);
 	s.cstate = k8sd_cstate_new(s.client, ns, cs_name, "speaker", node, REPORTING_CONTROLLER,
 				   s.instance, retry_soon, &s);
@@ -1919,6 +1932,7 @@ int cmd_speaker(int argc, char **argv)
 	s.reg = metrics_registry_new();
 	alloc_metrics_register_config(&s.am, s.reg);
 	reconciler_metrics(s.rec, s.reg);
+	k8sd_client_metrics(s.reg, s.client);
 	metrics_update(&s);
 
 	struct announcer_opts ao = {
