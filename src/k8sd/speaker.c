@@ -96,6 +96,10 @@
 /* The Events' source, as MetalLB's speaker names it (see controller.c). */
 #define REPORTING_CONTROLLER "metallb-speaker"
 #define RETRY 1.0
+/* The speaker's watches of Services and EndpointSlices (see where they
+ * start). */
+#define SERVICE_SELECTOR "spec.type=LoadBalancer"
+#define SLICE_SELECTOR "!service.kubernetes.io/headless"
 #define MAX_IFACES 32
 /* The Secret holding the member key, as MetalLB's install names it. */
 #define MEMBER_SECRET "memberlist"
@@ -2007,12 +2011,20 @@ int cmd_speaker(int argc, char **argv)
 					       v1b1[i]);
 	s.paths[S_PEERS] = xasprintf("/apis/metallb.io/v1beta2/namespaces/%s/bgppeers", ns);
 	char *own_label = xasprintf("metallb.io/node=%s", node);
+	/* What every speaker of a cluster is sent is what it watches: only
+	 * LoadBalancer Services (the API server selects Services on
+	 * spec.type; one that stops being one comes as DELETED, which
+	 * withdraws it as a deletion does), and no EndpointSlice of a
+	 * headless Service (never a LoadBalancer).  docs/architecture.md,
+	 * "Many nodes", has the arithmetic. */
 
 	for (int i = 0; i < S_COUNT; i++) {
 		s.rargs[i] = (struct refl_arg){&s, i};
 		struct k8s_reflector_opts o = {
 			.path = s.paths[i],
-			.label_selector = i == S_L2STATUS || i == S_BGPSTATUS ? own_label : NULL,
+			.label_selector = i == S_L2STATUS || i == S_BGPSTATUS ? own_label
+					: i == S_SLICES ? SLICE_SELECTOR : NULL,
+			.field_selector = i == S_SERVICES ? SERVICE_SELECTOR : NULL,
 			.on_change = on_change,
 			.on_synced = on_synced,
 			.on_error = on_refl_error,
