@@ -29,8 +29,10 @@
  *
  * The reflector is a small state machine on top: LISTING (pages of
  * k8s_list) -> WATCHING (k8s_watch from the list's resourceVersion) ->
- * WATCHING again when the server ends the watch, or WAITING (a backoff
- * timer) -> LISTING when anything fails.  The store (k8s_watch.c) turns
+ * WATCHING again when the server ends the watch; WAITING (a backoff
+ * timer) -> WATCHING from the same resourceVersion when the stream broke
+ * (refl_may_resume()), WAITING -> LISTING when it is gone (410) or
+ * anything else failed.  The store (k8s_watch.c) turns
  * both the list and the events into exactly-once changes.
  */
 #include "k8s/k8s_client.h"
@@ -1086,6 +1088,8 @@ struct k8s_reflector {
 	size_t nitems;
 	char *list_rv, *list_kind, *list_api_version, *continue_token;
 	bool unpaged;                /* continue token expired: list in one go */
+	bool resume;                 /* the timer watches from rv, instead of listing */
+	unsigned resumes;            /* watches started again from rv after a failure */
 	/* the watch */
 	double watch_since;
 	bool watch_gone;             /* a 410 ended it */
@@ -1147,7 +1151,13 @@ static void refl_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 							   offsetof(struct k8s_reflector, timer));
 	(void)loop;
 	(void)revents;
-	refl_list(r);
+	if (r->resume) {
+		r->resume = false;
+		r->resumes++;
+		refl_watch(r);
+	} else {
+		refl_list(r);
+	}
 }
 
 /* List again after the backoff; `now` lists at once the first time (410:
@@ -1167,6 +1177,7 @@ static void refl_retry(struct k8s_reflector *r, bool now)
 		delay = base * (0.5 + 0.5 * refl_random(r));
 	}
 	r->failures++;
+	r->resume = false;
 	refl_drop_list(r);
 	refl_set_state(r, REFL_WAITING);
 	ev_timer_stop(loop, &r->timer);
@@ -1346,6 +1357,31 @@ static int refl_event(struct k8s_event *ev, void *arg)
 	return 0;
 }
 
+/* Whether a watch that failed this way is started again from where the
+ * store is, without a list: the connection broke, timed out or was
+ * refused, the stream was cut inside an event, or the server answered
+ * 429 or 5xx.  Every event before the break is in the store and the
+ * resourceVersion with it, so a watch from there brings exactly what
+ * came since; if the server no longer has that version, it says 410 and
+ * the reflector lists.  A list of a large resource costs the API server
+ * far more than a watch (client-go also watches again after a refused
+ * connection or a 429). */
+static bool refl_may_resume(const struct k8s_reflector *r, const struct k8s_response *resp)
+{
+	if (!r->synced || !r->rv || !r->rv[0])
+		return false;
+	switch (resp->error) {
+	case K8S_ERR_CONNECT:
+	case K8S_ERR_TIMEOUT:
+	case K8S_ERR_PROTOCOL:
+		return true;
+	case K8S_ERR_HTTP:
+		return resp->status == 429 || resp->status >= 500;
+	default:
+		return false;
+	}
+}
+
 static void refl_watch_done(struct k8s_response *resp, void *arg)
 {
 	struct k8s_reflector *r = arg;
@@ -1364,6 +1400,10 @@ static void refl_watch_done(struct k8s_response *resp, void *arg)
 		if (r->on_error)
 			r->on_error(resp, r->arg);
 		refl_retry(r, true);
+	} else if (refl_may_resume(r, resp)) {
+		refl_report(r, resp);
+		refl_retry(r, false);
+		r->resume = true;
 	} else {
 		refl_report(r, resp);
 		refl_retry(r, false);
@@ -1460,4 +1500,9 @@ const char *k8s_reflector_resource_version(const struct k8s_reflector *r)
 unsigned k8s_reflector_lists(const struct k8s_reflector *r)
 {
 	return r->lists;
+}
+
+unsigned k8s_reflector_resumes(const struct k8s_reflector *r)
+{
+	return r->resumes;
 }

@@ -196,12 +196,15 @@ struct k8s_request *k8s_watch(struct k8s_client *c, const char *path,
  * "/apis/metallb.io/v1beta1/namespaces/metallb-system/ipaddresspools") up to
  * date: it lists (in pages), then watches from the list's resourceVersion;
  * bookmarks and events move the resourceVersion on.  When the watch ends
- * normally it watches again from there.  On 410 Gone, or when the stream
- * breaks or the request fails, it lists again (after a backoff that doubles
- * from backoff_initial to backoff_max, with jitter, reset once a watch has
- * been up for a while) and merges the list into the store, so that every
- * change is delivered exactly once, whatever happened while the stream was
- * down.
+ * normally it watches again from there.  When the stream breaks or the
+ * watch fails for a passing reason (connection, timeout, an event cut
+ * short, 429, 5xx) it watches again from there too, after a backoff that
+ * doubles from backoff_initial to backoff_max, with jitter, reset once a
+ * watch has been up for a while: no list.  On 410 Gone (the server no
+ * longer has that version), an ERROR event or any other failure, it lists
+ * again (after the backoff; at once for a first 410) and merges the list
+ * into the store.  Either way every change is delivered exactly once,
+ * whatever happened while the stream was down.
  *
  * List items lack kind and apiVersion; the reflector sets them from the
  * List's, so that objects from the list and from the watch look alike.
@@ -242,5 +245,8 @@ bool k8s_reflector_synced(const struct k8s_reflector *r);
 const char *k8s_reflector_resource_version(const struct k8s_reflector *r);
 /* Lists done (the first one included), for tests and metrics. */
 unsigned k8s_reflector_lists(const struct k8s_reflector *r);
+/* Watches started again from the store's resourceVersion after a failure
+ * (no list), for tests and metrics. */
+unsigned k8s_reflector_resumes(const struct k8s_reflector *r);
 
 #endif

@@ -266,10 +266,11 @@ static void print_store(void)
 {
 	json_t *items = json_array();
 	k8s_store_foreach(k8s_reflector_store(reflector), add_item, items);
-	print_json(json_pack("{s:s, s:s, s:b, s:I, s:o}", "type", "STORE", "resourceVersion",
-			     k8s_reflector_resource_version(reflector), "synced",
+	print_json(json_pack("{s:s, s:s, s:b, s:I, s:I, s:o}", "type", "STORE",
+			     "resourceVersion", k8s_reflector_resource_version(reflector), "synced",
 			     k8s_reflector_synced(reflector), "lists",
-			     (json_int_t)k8s_reflector_lists(reflector), "items", items));
+			     (json_int_t)k8s_reflector_lists(reflector), "resumes",
+			     (json_int_t)k8s_reflector_resumes(reflector), "items", items));
 }
 
 static void signal_cb(struct ev_loop *l, ev_signal *w, int revents)
