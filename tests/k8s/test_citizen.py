@@ -3,10 +3,13 @@ rate limit spaces requests out, a 429 with Retry-After (in seconds and as
 an HTTP-date) is sent again after the time asked for, and a controller
 restarted with nothing changed writes nothing.
 
-The rate limit and a restart go against a real kube-apiserver; the 429s
-come from a small HTTP server in the test (a real API server answers 429
-only under load that a test cannot make on time), which answers 429 a
-given number of times and then what an API server would."""
+The rate limit and a restart go against a real kube-apiserver.  429s come
+from a real one too: API Priority and Fairness with a priority level of
+one seat that rejects (not queues) what it cannot seat, for one
+ServiceAccount, which 8 requests in flight at once overrun.  The exact
+Retry-After forms (seconds, an HTTP-date) and the bound on retries come
+from a small HTTP server in the test, which answers 429 a given number of
+times and then what an API server would."""
 import email.utils
 import http.server
 import json
@@ -157,3 +160,78 @@ def test_restart_with_nothing_changed_writes_nothing(metallb, namespace,  # noqa
     assert after == before, {k: after.get(k, 0) - before.get(k, 0)
                              for k in set(after) | set(before)
                              if after.get(k, 0) != before.get(k, 0)}
+
+
+# ---------------------------------------------------------------------------
+# 429 from a real API server
+
+FLOW = """
+apiVersion: flowcontrol.apiserver.k8s.io/v1
+kind: PriorityLevelConfiguration
+metadata: {name: one-seat}
+spec:
+  type: Limited
+  limited:
+    nominalConcurrencyShares: 1
+    lendablePercent: 0
+    limitResponse: {type: Reject}
+---
+apiVersion: flowcontrol.apiserver.k8s.io/v1
+kind: FlowSchema
+metadata: {name: one-seat}
+spec:
+  priorityLevelConfiguration: {name: one-seat}
+  matchingPrecedence: 100
+  distinguisherMethod: {type: ByUser}
+  rules:
+  - subjects:
+    - kind: ServiceAccount
+      serviceAccount: {name: busy, namespace: %(ns)s}
+    resourceRules:
+    - verbs: ["*"]
+      apiGroups: ["*"]
+      resources: ["*"]
+      namespaces: ["*"]
+      clusterScope: true
+"""
+
+
+@pytest.fixture(scope="module")
+def plane_one_seat(k8s_binaries):
+    """A plane whose API server has 2 seats in all, so that API Priority
+    and Fairness gives the priority level above 1 seat."""
+    with cpmod.ControlPlane(k8s_binaries, extra_apiserver_args=[
+            "--max-requests-inflight=1", "--max-mutating-requests-inflight=1"]) as cp:
+        yield cp
+
+
+def rejected(plane):
+    n = 0
+    for line in plane.kubectl("get", "--raw", "/metrics").stdout.splitlines():
+        if (line.startswith("apiserver_flowcontrol_rejected_requests_total{")
+                and 'priority_level="one-seat"' in line):
+            n += float(line.rsplit(" ", 1)[1])
+    return n
+
+
+def test_429_from_the_api_server_is_retried(plane_one_seat):
+    plane = plane_one_seat
+    ns = "busy"
+    plane.create_namespace(ns)
+    plane.create_service_account("busy", ns)
+    # (no controller-manager here: the aggregated "view" role is empty)
+    plane.kubectl("create", "clusterrole", "busy-get", "--verb=get", "--resource=namespaces")
+    plane.kubectl("create", "clusterrolebinding", "busy-get", "--clusterrole=busy-get",
+                  f"--serviceaccount={ns}:busy")
+    plane.apply(FLOW % {"ns": ns})
+    kc = plane.service_account_kubeconfig("busy", ns)
+    # 8 requests in flight at once against 1 seat that rejects what it
+    # cannot seat: the server answers 429 with Retry-After, the client
+    # sends them again, and every request gets its answer.
+    rc, out, err = run_probe(kc, "get", f"/api/v1/namespaces/{ns}", "--repeat", "64",
+                             timeout=240)
+    assert rc == 0, (out[:3], err[-2000:])
+    assert len(out) == 64 and all(o["metadata"]["name"] == ns for o in out)
+    assert rejected(plane) > 0, "the API server rejected nothing: no 429 was made"
+    assert "API server busy; sending the request again" in err
+    assert "status=429" in err and "retry_after=" in err, err[-2000:]
