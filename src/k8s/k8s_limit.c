@@ -191,3 +191,31 @@ double k8s_retry_delay(long status, const char *retry_after, unsigned attempt, t
 	}
 	return s > K8S_RETRY_AFTER_MAX ? K8S_RETRY_AFTER_MAX : s;
 }
+
+/* ------------------------------------------------------------------ */
+/* backoff of failed writes */
+
+void k8s_backoff_init(struct k8s_backoff *b, double initial, double max)
+{
+	b->initial = initial;
+	b->max = max < initial ? initial : max;
+	b->delay = 0;
+	b->last = 0;
+}
+
+double k8s_backoff_failed(struct k8s_backoff *b, double now)
+{
+	if (b->delay <= 0) {
+		b->delay = b->initial;
+		b->last = now;
+	} else if (now - b->last >= b->delay) {
+		b->delay = b->delay * 2 > b->max ? b->max : b->delay * 2;
+		b->last = now;
+	}
+	return b->delay;
+}
+
+void k8s_backoff_succeeded(struct k8s_backoff *b)
+{
+	b->delay = 0;
+}

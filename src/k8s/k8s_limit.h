@@ -57,4 +57,25 @@ int k8s_retry_after_parse(const char *value, time_t now, double *seconds);
  * back); nothing else. */
 double k8s_retry_delay(long status, const char *retry_after, unsigned attempt, time_t now);
 
+/*
+ * k8s_backoff paces the passes that send failed writes again (a 409, a
+ * webhook that refuses, a timeout): the first after `initial` seconds,
+ * then twice as long each time up to `max`, back to `initial` once a write
+ * succeeds.  Failures that arrive within the current delay (a pass's
+ * writes fail together) count once, so a burst of failures does not jump
+ * to the longest wait.  A write that keeps failing is tried once every
+ * `max` seconds, never in a loop.
+ */
+struct k8s_backoff {
+	double initial, max;
+	double delay;       /* the last delay given; 0: none since a success */
+	double last;        /* when it was given */
+};
+
+void k8s_backoff_init(struct k8s_backoff *b, double initial, double max);
+/* A write failed at `now`: the seconds to wait before trying again. */
+double k8s_backoff_failed(struct k8s_backoff *b, double now);
+/* A write succeeded: the next failure waits `initial` again. */
+void k8s_backoff_succeeded(struct k8s_backoff *b);
+
 #endif

@@ -58,7 +58,10 @@
 /* The Events' source, as MetalLB's controller names it: the From column of
  * `kubectl describe svc` reads the same. */
 #define REPORTING_CONTROLLER "metallb-controller"
+/* A pass to send failed writes again: after RETRY seconds, doubling for
+ * each pass whose writes failed again, up to RETRY_MAX (k8s_backoff). */
 #define RETRY 1.0
+#define RETRY_MAX 30.0
 #define DRAIN 3.0     /* seconds the Lease release and requests under way may take at exit */
 
 #define CONFIG_STATE_NAME "controller"
@@ -140,6 +143,11 @@ static void sent_clear(struct sent_table *t)
 struct req_ctx;
 
 struct ctl {
+	struct k8s_backoff write_backoff;
+	/* Services whose status or annotation write failed: the next pass
+	 * syncs them even when nothing changed (a pass that is not whole
+	 * only syncs what changed). */
+	struct hashmap rewrite;
 	json_t *verdict;   /* the last pass's, for /status */
 	struct ev_loop *loop;
 	struct k8s_client *client;
@@ -238,9 +246,14 @@ static void on_done(struct k8s_response *resp, void *arg)
 		/* A deleted object needs no retry: the watch shows the
 		 * deletion.  Anything else (a 409 from a resourceVersion
 		 * precondition, a timeout) is tried again with fresh data. */
-		if (!resp->reason || strcmp(resp->reason, "NotFound") != 0)
-			reconciler_retry(c->rec, RETRY);
+		if (!resp->reason || strcmp(resp->reason, "NotFound") != 0) {
+			if (!r->pool)
+				hashmap_put_str(&c->rewrite, r->key, c, NULL);
+			reconciler_retry(c->rec, k8s_backoff_failed(&c->write_backoff,
+								   ev_now(c->loop)));
+		}
 	} else {
+		k8s_backoff_succeeded(&c->write_backoff);
 		log_debug("API request done", "what", r->what, r->pool ? "pool" : "service", r->key,
 			  NULL);
 	}
@@ -345,7 +358,7 @@ static void update_pool_status(struct ctl *c)
 static void retry_soon(void *arg)
 {
 	struct ctl *c = arg;
-	reconciler_retry(c->rec, RETRY);
+	reconciler_retry(c->rec, k8s_backoff_failed(&c->write_backoff, ev_now(c->loop)));
 }
 
 /* ------------------------------------------------------------------ */
@@ -1023,7 +1036,23 @@ static void reconcile(struct ctl *c)
 			if (svc)
 				sync_service(c, svc, hashmap_get_str(&c->pending, key));
 		}
+		/* Writes that failed: sent again (their sent record is gone,
+		 * so sync_service() sends what the Service lacks). */
+		hashmap_iter_init(&it, &c->rewrite);
+		while (hashmap_iter_next(&it)) {
+			const char *key = it.key;
+			const char *slash = strchr(key, '/');
+			if (!slash)
+				continue;
+			char ns[256];
+			snprintf(ns, sizeof(ns), "%.*s", (int)(slash - key), key);
+			const struct service *svc = model_find_service(m, ns, slash + 1);
+			if (svc)
+				sync_service(c, svc, hashmap_get_str(&c->pending, key));
+		}
 	}
+	if (c->have_config)
+		hashmap_clear(&c->rewrite);
 	pipeline_step_free(&st);
 	hashmap_iter_init(&it, &c->pending);
 	while (hashmap_iter_next(&it))
@@ -1300,6 +1329,8 @@ int cmd_controller(int argc, char **argv)
 	}
 	static struct ctl c;
 	c.loop = ev_default_loop(0);
+	k8s_backoff_init(&c.write_backoff, RETRY, RETRY_MAX);
+	hashmap_init(&c.rewrite, true);
 	c.ns = ns;
 	c.lb_class = lb_class && *lb_class ? lb_class : NULL;   /* "": no class, as the allocator takes it */
 	char host[256] = "ironlb";
@@ -1410,6 +1441,7 @@ int cmd_controller(int argc, char **argv)
 	while (hashmap_iter_next(&it))
 		free(it.value);
 	hashmap_clear(&c.pending);
+	hashmap_clear(&c.rewrite);
 	pipeline_free(c.pipe);
 	json_decref(c.verdict);
 	sent_clear(&c.sent);

@@ -20,6 +20,7 @@
 #include "announce/announce.h"
 #include "base/diag.h"
 #include "k8s/k8s_client.h"
+#include "k8s/k8s_limit.h"
 #include "k8s/k8s_watch.h"
 #include "manifest/tree.h"
 #include "model/model.h"

@@ -95,7 +95,10 @@
 
 /* The Events' source, as MetalLB's speaker names it (see controller.c). */
 #define REPORTING_CONTROLLER "metallb-speaker"
+/* A pass to send failed writes again: after RETRY seconds, doubling for
+ * each pass whose writes failed again, up to RETRY_MAX (k8s_backoff). */
 #define RETRY 1.0
+#define RETRY_MAX 30.0
 /* The speaker's watches of Services and EndpointSlices (see where they
  * start). */
 #define SERVICE_SELECTOR "spec.type=LoadBalancer"
@@ -132,6 +135,7 @@ struct status_rec {
 };
 
 struct spk {
+	struct k8s_backoff write_backoff;
 	struct ev_loop *loop;
 	struct k8s_client *client;
 	const char *ns;
@@ -250,7 +254,7 @@ struct spk {
 static void retry_soon(void *arg)
 {
 	struct spk *s = arg;
-	reconciler_retry(s->rec, RETRY);
+	reconciler_retry(s->rec, k8s_backoff_failed(&s->write_backoff, ev_now(s->loop)));
 }
 
 /* ------------------------------------------------------------------ */
@@ -348,8 +352,13 @@ static void status_failed(struct status_req *r, const char *what, const struct k
 		rec->sent = NULL;
 	}
 	/* A BGPSessionState is sent again by its own timer, not by a pass. */
-	if (!sess_failed(r->s, r->name))
-		reconciler_retry(r->s->rec, RETRY);
+	if (!sess_failed(r->s, r->name)) {
+		/* A pass that is not whole reports only the Services that
+		 * changed: the next one reports all, this object included. */
+		r->s->replan_all = true;
+		reconciler_retry(r->s->rec, k8s_backoff_failed(&r->s->write_backoff,
+							       ev_now(r->s->loop)));
+	}
 }
 
 static void on_status_patched(struct k8s_response *resp, void *arg)
@@ -357,6 +366,8 @@ static void on_status_patched(struct k8s_response *resp, void *arg)
 	struct status_req *r = arg;
 	if (resp->error != K8S_OK)
 		status_failed(r, "status object update", resp);
+	else
+		k8s_backoff_succeeded(&r->s->write_backoff);
 	status_req_free(r);
 }
 
@@ -1899,6 +1910,7 @@ int cmd_speaker(int argc, char **argv)
 	mallopt(M_TRIM_THRESHOLD, 128 * 1024);
 	static struct spk s;
 	s.loop = ev_default_loop(0);
+	k8s_backoff_init(&s.write_backoff, RETRY, RETRY_MAX);
 	s.ns = ns;
 	s.node = node;
 	s.lb_class = lb_class;

@@ -1,8 +1,8 @@
 /*
  * The API client's rate limit and Retry-After: a token bucket driven by a
  * clock the test sets (burst, refill, waits, a clock going back, no
- * limit), Retry-After in its four forms and wrong ones, and when an
- * answer is sent again and after how long.
+ * limit), Retry-After in its four forms and wrong ones, when an answer is
+ * sent again and after how long, and the backoff of failed writes.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -126,6 +126,31 @@ static void test_retry_delay(void **state)
 	near(k8s_retry_delay(429, "1", K8S_RETRY_MAX + 1, 0), -1);  /* bounded */
 }
 
+static void test_backoff(void **state)
+{
+	(void)state;
+	struct k8s_backoff b;
+	k8s_backoff_init(&b, 1, 30);
+	near(k8s_backoff_failed(&b, 100.0), 1);
+	/* the rest of the same pass's failures: the same wait */
+	near(k8s_backoff_failed(&b, 100.1), 1);
+	near(k8s_backoff_failed(&b, 100.9), 1);
+	/* the retry failed again: twice as long, up to the cap */
+	near(k8s_backoff_failed(&b, 101.05), 2);
+	near(k8s_backoff_failed(&b, 103.1), 4);
+	near(k8s_backoff_failed(&b, 107.2), 8);
+	near(k8s_backoff_failed(&b, 115.3), 16);
+	near(k8s_backoff_failed(&b, 131.4), 30);
+	near(k8s_backoff_failed(&b, 161.5), 30);
+	/* a success starts over */
+	k8s_backoff_succeeded(&b);
+	near(k8s_backoff_failed(&b, 200.0), 1);
+	/* max below initial is initial */
+	k8s_backoff_init(&b, 5, 1);
+	near(k8s_backoff_failed(&b, 0), 5);
+	near(k8s_backoff_failed(&b, 6), 5);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -133,6 +158,7 @@ int main(void)
 		cmocka_unit_test(test_bucket_clock_back_and_off),
 		cmocka_unit_test(test_retry_after_parse),
 		cmocka_unit_test(test_retry_delay),
+		cmocka_unit_test(test_backoff),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
