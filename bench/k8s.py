@@ -861,6 +861,167 @@ def idle(binary, a):
             spk.wait(timeout=10)
 
 
+FANOUT_CONFIG = """
+apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: bench, namespace: metallb-system}
+spec: {addresses: [10.0.0.0/12, "2001:db8::/64"]}
+"""
+
+
+def api_load(plane):
+    """What the API server has served so far, from its own /metrics:
+    requests by verb (LIST, WATCH, writes), watches open now, watch events
+    and their bytes by kind, and the bytes of LIST answers."""
+    got = {"requests": {}, "watches_open": 0.0, "events": {}, "event_bytes": {},
+           "list_bytes": 0.0}
+    text = plane.kubectl("get", "--raw", "/metrics", timeout=120).stdout
+    for line in text.splitlines():
+        if line.startswith("#") or " " not in line:
+            continue
+        name_labels, value = line.rsplit(" ", 1)
+        name, _, labels = name_labels.partition("{")
+        lab = dict(re.findall(r'(\w+)="([^"]*)"', labels))
+        v = float(value)
+        if name == "apiserver_request_total":
+            verb = lab.get("verb", "")
+            got["requests"][verb] = got["requests"].get(verb, 0.0) + v
+        elif name == "apiserver_longrunning_requests" and lab.get("verb") == "WATCH":
+            got["watches_open"] += v
+        elif name == "apiserver_watch_events_total":
+            k = lab.get("kind", lab.get("resource", "?"))
+            got["events"][k] = got["events"].get(k, 0.0) + v
+        elif name == "apiserver_watch_events_sizes_sum":
+            k = lab.get("kind", lab.get("resource", "?"))
+            got["event_bytes"][k] = got["event_bytes"].get(k, 0.0) + v
+        elif name == "apiserver_response_sizes_sum" and lab.get("verb") == "LIST":
+            got["list_bytes"] += v
+    return got
+
+
+def report_load(key, before, after, nchanges=0):
+    for verb in sorted(set(after["requests"]) | set(before["requests"])):
+        d = after["requests"].get(verb, 0) - before["requests"].get(verb, 0)
+        if d:
+            out(f"{key}_requests_{verb.lower()}", f"{d:.0f}")
+    out(f"{key}_watches_open", f"{after['watches_open']:.0f}")
+    out(f"{key}_list_mib", f"{(after['list_bytes'] - before['list_bytes']) / 2**20:.1f}")
+    for kind in sorted(set(after["events"])):
+        ev = after["events"][kind] - before["events"].get(kind, 0)
+        by = after["event_bytes"].get(kind, 0) - before["event_bytes"].get(kind, 0)
+        if ev:
+            out(f"{key}_watch_events_{kind}", f"{ev:.0f}")
+            out(f"{key}_watch_mib_{kind}", f"{by / 2**20:.2f}")
+            out(f"{key}_watch_bytes_per_event_{kind}", f"{by / ev:.0f}")
+            if nchanges:
+                out(f"{key}_watch_events_per_change_{kind}", f"{ev / nchanges:.1f}")
+
+
+def fanout(a):
+    """--speakers K: K speakers (one per Node object node-0.., nothing to
+    announce: an IPAddressPool without advertisements, no BGP listener)
+    against one API server holding -n LoadBalancer Services, to measure
+    what the watch fan-out costs the API server and each speaker: the
+    start of all K into the Services, then --fanout-seconds of churn at
+    --fanout-rate changes a second (a LoadBalancer Service created and an
+    older one deleted), then the same churn of ClusterIP Services, which
+    a speaker does not watch (spec.type selector).  Prints the API
+    server's and etcd's CPU, requests by verb, watches open, watch events
+    and bytes by kind, bytes of LIST answers, and the speakers' RSS."""
+    import controlplane as cpmod
+    logdir = pathlib.Path(a.logdir)
+    k, n = a.speakers, a.n
+    out("speakers", k)
+    out("services", n)
+    with cpmod.ControlPlane(cpmod.find_binaries(), extra_apiserver_args=a.apiserver_arg) as p:
+        p.kubectl("apply", "-f", str(ROOT / "deploy" / "ironlb.yaml"))
+        cpmod.wait_until(lambda: p.kubectl("get", "ipaddresspools.metallb.io", "-A",
+                                           check=False).returncode == 0, timeout=60)
+        p.apply(FANOUT_CONFIG)
+        p.apply("\n---\n".join(f"apiVersion: v1\nkind: Node\nmetadata: {{name: node-{i}}}"
+                                for i in range(k)))
+        t = time.monotonic()
+        create_services(p, [f"s{i}" for i in range(n)], a.workers)
+        out("create_services_s", round(time.monotonic() - t, 1))
+        cpu = Cpu({"apiserver": p._apiserver.popen.pid, "etcd": p._etcd.popen.pid})
+        ports = cpmod.free_ports(2 * k)
+        procs = []
+        try:
+            l0, c0, t0 = api_load(p), cpu.read(), time.monotonic()
+            for i in range(k):
+                procs.append(start_daemon(a.bin[0], "speaker", p, ports[i], logdir,
+                                          ["--node-name", f"node-{i}", "--bgp-port", "0",
+                                           "--member-port", str(ports[k + i])]))
+
+            def healthy(port):
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz",
+                                                timeout=5) as r:
+                        return r.status == 200
+                except OSError:
+                    return False
+
+            cpmod.wait_until(lambda: all(healthy(ports[i]) for i in range(k)), timeout=1200,
+                             what="every speaker synced")
+            wall = time.monotonic() - t0
+            out("start_all_synced_s", round(wall, 1))
+            cpu.report("start", c0, cpu.read(), wall, 0)
+            report_load("start", l0, api_load(p))
+            rss = sorted(mem(pr.pid)[0] for pr in procs)
+            out("speaker_rss_kib_median", rss[len(rss) // 2])
+            out("speaker_rss_kib_max", rss[-1])
+            api = Api(p)
+            for phase, extra in (("churn_lb", {}),
+                                 ("churn_clusterip", {"type": "ClusterIP",
+                                                      "allocateLoadBalancerNodePorts": None})):
+                l1, c1, t1 = api_load(p), cpu.read(), time.monotonic()
+                made, changes = [], 0
+                period = 1.0 / a.fanout_rate
+                nxt = t1
+                while time.monotonic() - t1 < a.fanout_seconds:
+                    name = f"{phase.replace('_', '-')}-{changes}"
+                    body = svc(name)
+                    body["spec"].update({k2: v for k2, v in extra.items() if v is not None})
+                    for k2, v in extra.items():
+                        if v is None:
+                            body["spec"].pop(k2, None)
+                    if changes % 2 == 0 or not made:
+                        api.request("POST", "/api/v1/namespaces/default/services", body)
+                        made.append(name)
+                    else:
+                        api.request("DELETE",
+                                    f"/api/v1/namespaces/default/services/{made.pop(0)}")
+                    changes += 1
+                    nxt += period
+                    time.sleep(max(0.0, nxt - time.monotonic()))
+                # every watcher has had its events (bounded): the counts settle
+                last = None
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline:
+                    cur = api_load(p)["events"].get("Service", 0)
+                    if cur == last:
+                        break
+                    last = cur
+                    time.sleep(1)
+                wall = time.monotonic() - t1
+                out(f"{phase}_changes", changes)
+                cpu.report(phase, c1, cpu.read(), wall, changes)
+                report_load(phase, l1, api_load(p), changes)
+                for name in made:
+                    api.request("DELETE", f"/api/v1/namespaces/default/services/{name}")
+            rss = sorted(mem(pr.pid)[0] for pr in procs)
+            out("speaker_rss_kib_median_end", rss[len(rss) // 2])
+        finally:
+            for pr in procs:
+                if pr.poll() is None:
+                    pr.terminate()
+            for pr in procs:
+                try:
+                    pr.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    pr.kill()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-n", type=int, default=1000)
@@ -899,6 +1060,11 @@ def main():
     ap.add_argument("--tmpdir", default="/dev/shm",
                     help="where the control plane's directory (etcd's data) goes: "
                          "tmpfs by default, so that etcd waits for no disk")
+    ap.add_argument("--speakers", type=int, default=0, metavar="K",
+                    help="measure the watch fan-out instead: K speakers, -n Services "
+                         "(see fanout())")
+    ap.add_argument("--fanout-seconds", type=float, default=30.0)
+    ap.add_argument("--fanout-rate", type=float, default=10.0)
     ap.add_argument("--label", default="ironlb", help=argparse.SUPPRESS)
     ap.add_argument("--logdir", help=argparse.SUPPRESS)
     ap.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
@@ -913,6 +1079,10 @@ def main():
             tempfile.tempdir = a.tmpdir
         if a.api_ceiling:
             api_ceiling(a)
+            return
+        if a.speakers:
+            a.bin[0] = os.path.abspath(a.bin[0])
+            fanout(a)
             return
         LABEL[0] = a.label
         binary = os.path.abspath(a.bin[0])
@@ -955,7 +1125,9 @@ def inside(a, label, binary, logdir):
                 "--seed", str(a.seed), "--settle", str(a.settle), "--sample", str(a.sample),
                 "--idle-seconds", str(a.idle_seconds),
                 "--tmpdir", a.tmpdir, "--api-ceiling", str(a.api_ceiling),
-                "--ceiling-workers", ",".join(str(x) for x in a.ceiling_workers)]
+                "--ceiling-workers", ",".join(str(x) for x in a.ceiling_workers),
+                "--speakers", str(a.speakers), "--fanout-seconds", str(a.fanout_seconds),
+                "--fanout-rate", str(a.fanout_rate)]
         args += [f"--apiserver-arg={x}" for x in a.apiserver_arg] or ["--apiserver-arg=none"]
         if a.no_idle:
             args.append("--no-idle")

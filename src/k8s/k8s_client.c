@@ -19,10 +19,20 @@
  * completions.  Completion callbacks run outside curl and may do anything
  * but free the client.
  *
+ * How much it asks.  Requests other than watches go to curl only with a
+ * free slot (K8S_MAX_ACTIVE) and a token of the client's bucket
+ * (k8s_limit.h); otherwise they wait in one FIFO queue, which the limit's
+ * timer or a finished transfer drains.  A 429 (or a 503 with Retry-After)
+ * is sent again after the time the server asks (capped), up to
+ * K8S_RETRY_MAX times, before the caller sees it: its callback runs once,
+ * with the last answer.
+ *
  * The reflector is a small state machine on top: LISTING (pages of
  * k8s_list) -> WATCHING (k8s_watch from the list's resourceVersion) ->
- * WATCHING again when the server ends the watch, or WAITING (a backoff
- * timer) -> LISTING when anything fails.  The store (k8s_watch.c) turns
+ * WATCHING again when the server ends the watch; WAITING (a backoff
+ * timer) -> WATCHING from the same resourceVersion when the stream broke
+ * (refl_may_resume()), WAITING -> LISTING when it is gone (410) or
+ * anything else failed.  The store (k8s_watch.c) turns
  * both the list and the events into exactly-once changes.
  */
 #include "k8s/k8s_client.h"
@@ -40,6 +50,7 @@
 
 #include "base/log.h"
 #include "base/util.h"
+#include "k8s/k8s_limit.h"
 
 /* Connection set-up (TCP and TLS) must finish within this. */
 #define K8S_CONNECT_TIMEOUT_MS 10000L
@@ -85,8 +96,14 @@ struct k8s_client {
 	struct k8s_request *head;
 	size_t pending;
 	size_t active;           /* requests other than watches in curl */
-	struct k8s_request *qhead, *qtail;  /* waiting for a free slot, FIFO */
+	struct k8s_request *qhead, *qtail;  /* waiting for a free slot or a token, FIFO */
 	char *user_agent;
+	/* the rate limit */
+	struct k8s_bucket bucket;
+	ev_timer limit_timer;    /* when the queue's head gets its token */
+	double limited_since;    /* when the queue began to wait for a token; 0: not */
+	unsigned long denials;   /* times a token was missing */
+	struct k8s_client_stats stats;
 };
 
 /* One socket curl asked us to watch. */
@@ -107,6 +124,11 @@ struct k8s_request {
 	bool cancelled;          /* by the caller: no callback, removed after curl */
 	bool finishing;          /* its callback is running */
 	bool skip_object;        /* a 2xx body is not parsed (k8s_request_skip_object()) */
+	bool delayed;            /* waiting for retry_timer to be sent again */
+	unsigned attempts;       /* answers that were retried */
+	ev_timer retry_timer;
+	double queued_at;        /* ev_time() when it was queued */
+	unsigned long denials_at_queue;  /* the client's denials then */
 	struct curl_slist *headers;
 	char *method, *path, *url;
 	char *content_type, *req_body;  /* the request's, kept until it is sent */
@@ -129,6 +151,8 @@ struct k8s_request {
 
 static void after_curl(struct k8s_client *c);
 static int easy_setup(struct k8s_request *r);
+static void retry_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
+static void request_finish(struct k8s_request *r, CURLcode rc);
 
 /* ------------------------------------------------------------------ */
 /* libcurl on libev */
@@ -203,6 +227,16 @@ static int timer_fn(CURLM *multi, long timeout_ms, void *userp)
 	return 0;
 }
 
+/* The queue's head has its token now. */
+static void limit_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct k8s_client *c = (struct k8s_client *)((char *)w -
+						     offsetof(struct k8s_client, limit_timer));
+	(void)loop;
+	(void)revents;
+	after_curl(c);
+}
+
 /* ------------------------------------------------------------------ */
 /* client */
 
@@ -230,6 +264,8 @@ struct k8s_client *k8s_client_new(struct ev_loop *loop, struct k8s_config *cfg, 
 	c->timeout = K8S_DEFAULT_TIMEOUT;
 	c->user_agent = xasprintf("ironlb/%s", IRONLB_VERSION);
 	ev_timer_init(&c->timer, timer_cb, 0.0, 0.0);
+	ev_timer_init(&c->limit_timer, limit_timer_cb, 0.0, 0.0);
+	k8s_bucket_init(&c->bucket, K8S_DEFAULT_QPS, K8S_DEFAULT_BURST, ev_time());
 	curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, socket_fn);
 	curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
 	curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, timer_fn);
@@ -246,6 +282,18 @@ const struct k8s_config *k8s_client_config(const struct k8s_client *c)
 void k8s_client_set_timeout(struct k8s_client *c, double seconds)
 {
 	c->timeout = seconds;
+}
+
+void k8s_client_set_rate_limit(struct k8s_client *c, double qps, unsigned burst)
+{
+	k8s_bucket_init(&c->bucket, qps, burst, ev_time());
+}
+
+void k8s_client_get_stats(const struct k8s_client *c, struct k8s_client_stats *out)
+{
+	*out = c->stats;
+	if (c->limited_since > 0)
+		out->throttled_seconds += ev_time() - c->limited_since;
 }
 
 size_t k8s_client_pending(const struct k8s_client *c)
@@ -285,13 +333,44 @@ static void leave_multi(struct k8s_request *r)
 		r->c->active--;
 }
 
-/* Hand r to curl now if it is a watch or a slot is free, else queue it. */
+/* Whether a request other than a watch may go to curl now: a free slot,
+ * and a token (taken).  Without a token, the limit's timer is set for when
+ * there will be one. */
+static bool may_start(struct k8s_client *c)
+{
+	if (c->active >= K8S_MAX_ACTIVE)
+		return false;
+	double now = ev_time();
+	double wait = k8s_bucket_take(&c->bucket, now);
+	if (wait <= 0) {
+		if (c->limited_since > 0) {
+			c->stats.throttled_seconds += now - c->limited_since;
+			c->limited_since = 0;
+		}
+		return true;
+	}
+	if (c->limited_since <= 0)
+		c->limited_since = now;
+	c->denials++;
+	if (!ev_is_active(&c->limit_timer)) {
+		ev_timer_set(&c->limit_timer, wait, 0.0);
+		ev_timer_start(c->loop, &c->limit_timer);
+	}
+	return false;
+}
+
+static CURLMcode add_to_curl(struct k8s_request *r);
+
+/* Hand r to curl now if it is a watch, or nothing waits before it and
+ * it may start; else queue it. */
 static CURLMcode enter_multi(struct k8s_request *r)
 {
 	struct k8s_client *c = r->c;
-	if (!r->watch && c->active >= K8S_MAX_ACTIVE) {
+	if (!r->watch && (c->qhead || !may_start(c))) {
 		if (!r->queued) {
 			r->queued = true;
+			r->queued_at = ev_time();
+			r->denials_at_queue = c->denials;
 			if (c->qtail)
 				c->qtail->qnext = r;
 			else
@@ -300,6 +379,12 @@ static CURLMcode enter_multi(struct k8s_request *r)
 		}
 		return CURLM_OK;
 	}
+	return add_to_curl(r);
+}
+
+static CURLMcode add_to_curl(struct k8s_request *r)
+{
+	struct k8s_client *c = r->c;
 	if (!r->easy && easy_setup(r) != 0)
 		return CURLM_OUT_OF_MEMORY;
 	CURLMcode mc = curl_multi_add_handle(c->multi, r->easy);
@@ -318,6 +403,7 @@ static void request_destroy(struct k8s_request *r)
 	if (r->queued)
 		unqueue(r);
 	curl_easy_cleanup(r->easy);
+	ev_timer_stop(c->loop, &r->retry_timer);
 	if (r->prev)
 		r->prev->next = r->next;
 	else
@@ -349,6 +435,7 @@ void k8s_client_free(struct k8s_client *c)
 	 * timer again: stop it only afterwards. */
 	curl_multi_cleanup(c->multi);
 	ev_timer_stop(c->loop, &c->timer);
+	ev_timer_stop(c->loop, &c->limit_timer);
 	k8s_config_free(&c->cfg);
 	free(c->user_agent);
 	free(c);
@@ -447,6 +534,75 @@ static char *body_excerpt(const char *body, size_t len)
 	return s;
 }
 
+/* The Retry-After header of r's answer, copied into buf ("" when none). */
+static void retry_after_header(struct k8s_request *r, char *buf, size_t len)
+{
+	buf[0] = '\0';
+#if CURL_AT_LEAST_VERSION(7, 83, 0)
+	struct curl_header *h;
+	if (curl_easy_header(r->easy, "Retry-After", 0, CURLH_HEADER, -1, &h) == CURLHE_OK &&
+	    h->value)
+		snprintf(buf, len, "%s", h->value);
+#else
+	curl_off_t after = -1;
+	if (curl_easy_getinfo(r->easy, CURLINFO_RETRY_AFTER, &after) == CURLE_OK && after >= 0)
+		snprintf(buf, len, "%lld", (long long)after);
+#endif
+}
+
+/* An answer that asks to be asked later (429; 503 with Retry-After): set
+ * r up to be sent again after the wait, unless it has been K8S_RETRY_MAX
+ * times already.  Whether it will be. */
+static bool request_retry(struct k8s_request *r, long status)
+{
+	if (status != 429 && status != 503)
+		return false;
+	struct k8s_client *c = r->c;
+	char after[64];
+	retry_after_header(r, after, sizeof(after));
+	double delay = k8s_retry_delay(status, after[0] ? after : NULL, r->attempts + 1,
+				       time(NULL));
+	if (delay < 0)
+		return false;
+	r->attempts++;
+	c->stats.retries++;
+	char code[16], wait[32], attempt[16];
+	snprintf(code, sizeof(code), "%ld", status);
+	snprintf(wait, sizeof(wait), "%gs", delay);
+	snprintf(attempt, sizeof(attempt), "%u", r->attempts);
+	/* Not a warning: the server sheds load and says when to come back. */
+	log_info("API server busy; sending the request again", "method", r->method, "path",
+		 r->path, "status", code, "retry_after", after, "in", wait, "attempt", attempt,
+		 NULL);
+	/* A fresh handle and answer when it goes again. */
+	curl_easy_cleanup(r->easy);
+	r->easy = NULL;
+	curl_slist_free_all(r->headers);
+	r->headers = NULL;
+	r->status = 0;
+	r->len = 0;
+	r->errbuf[0] = '\0';
+	r->delayed = true;
+	ev_timer_set(&r->retry_timer, delay, 0.0);
+	ev_timer_start(c->loop, &r->retry_timer);
+	return true;
+}
+
+static void retry_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct k8s_request *r = (struct k8s_request *)((char *)w -
+						       offsetof(struct k8s_request, retry_timer));
+	(void)loop;
+	(void)revents;
+	r->delayed = false;
+	CURLMcode mc = enter_multi(r);
+	if (mc != CURLM_OK) {
+		r->abort_error = K8S_ERR_CONNECT;
+		r->abort_message = xasprintf("cannot start: %s", curl_multi_strerror(mc));
+		request_finish(r, CURLE_FAILED_INIT);
+	}
+}
+
 /* Build the response of a finished transfer and run the callback. */
 static void request_finish(struct k8s_request *r, CURLcode rc)
 {
@@ -458,6 +614,8 @@ static void request_finish(struct k8s_request *r, CURLcode rc)
 	long status = r->status;
 	if (r->easy)
 		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+	if (!r->abort_error && !r->stopped && rc == CURLE_OK && request_retry(r, status))
+		return;
 	if (!r->body) {
 		r->body = xmalloc(1);
 		r->cap = 1;
@@ -546,11 +704,17 @@ static void after_curl(struct k8s_client *c)
 		if (r->cancelled)
 			request_destroy(r);
 	}
-	while (c->qhead && c->active < K8S_MAX_ACTIVE) {
+	while (c->qhead && may_start(c)) {
 		struct k8s_request *q = c->qhead;
 		unqueue(q);
-		q->qnext = NULL;
-		CURLMcode mc = enter_multi(q);
+		if (c->denials != q->denials_at_queue) {
+			char waited[32];
+			snprintf(waited, sizeof(waited), "%.3fs", ev_time() - q->queued_at);
+			c->stats.throttled_requests++;
+			log_debug("API request waited for the client rate limit", "method",
+				  q->method, "path", q->path, "waited", waited, NULL);
+		}
+		CURLMcode mc = add_to_curl(q);
 		if (mc != CURLM_OK) {
 			q->abort_error = K8S_ERR_CONNECT;
 			q->abort_message = xasprintf("cannot start: %s", curl_multi_strerror(mc));
@@ -559,7 +723,7 @@ static void after_curl(struct k8s_client *c)
 	}
 	for (struct k8s_request *r = c->head, *next; r; r = next) {
 		next = r->next;
-		if (!r->in_multi && !r->queued && !r->finishing) {
+		if (!r->in_multi && !r->queued && !r->finishing && !r->delayed) {
 			CURLMcode mc = enter_multi(r);
 			if (mc == CURLM_OK) {
 				continue;
@@ -735,6 +899,7 @@ static struct k8s_request *request_start(struct k8s_client *c, const char *metho
 	r->done = done;
 	r->arg = arg;
 	r->watch = watch;
+	ev_timer_init(&r->retry_timer, retry_timer_cb, 0.0, 0.0);
 
 	r->next = c->head;
 	if (c->head)
@@ -923,6 +1088,8 @@ struct k8s_reflector {
 	size_t nitems;
 	char *list_rv, *list_kind, *list_api_version, *continue_token;
 	bool unpaged;                /* continue token expired: list in one go */
+	bool resume;                 /* the timer watches from rv, instead of listing */
+	unsigned resumes;            /* watches started again from rv after a failure */
 	/* the watch */
 	double watch_since;
 	bool watch_gone;             /* a 410 ended it */
@@ -984,7 +1151,13 @@ static void refl_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 							   offsetof(struct k8s_reflector, timer));
 	(void)loop;
 	(void)revents;
-	refl_list(r);
+	if (r->resume) {
+		r->resume = false;
+		r->resumes++;
+		refl_watch(r);
+	} else {
+		refl_list(r);
+	}
 }
 
 /* List again after the backoff; `now` lists at once the first time (410:
@@ -1004,6 +1177,7 @@ static void refl_retry(struct k8s_reflector *r, bool now)
 		delay = base * (0.5 + 0.5 * refl_random(r));
 	}
 	r->failures++;
+	r->resume = false;
 	refl_drop_list(r);
 	refl_set_state(r, REFL_WAITING);
 	ev_timer_stop(loop, &r->timer);
@@ -1183,6 +1357,31 @@ static int refl_event(struct k8s_event *ev, void *arg)
 	return 0;
 }
 
+/* Whether a watch that failed this way is started again from where the
+ * store is, without a list: the connection broke, timed out or was
+ * refused, the stream was cut inside an event, or the server answered
+ * 429 or 5xx.  Every event before the break is in the store and the
+ * resourceVersion with it, so a watch from there brings exactly what
+ * came since; if the server no longer has that version, it says 410 and
+ * the reflector lists.  A list of a large resource costs the API server
+ * far more than a watch (client-go also watches again after a refused
+ * connection or a 429). */
+static bool refl_may_resume(const struct k8s_reflector *r, const struct k8s_response *resp)
+{
+	if (!r->synced || !r->rv || !r->rv[0])
+		return false;
+	switch (resp->error) {
+	case K8S_ERR_CONNECT:
+	case K8S_ERR_TIMEOUT:
+	case K8S_ERR_PROTOCOL:
+		return true;
+	case K8S_ERR_HTTP:
+		return resp->status == 429 || resp->status >= 500;
+	default:
+		return false;
+	}
+}
+
 static void refl_watch_done(struct k8s_response *resp, void *arg)
 {
 	struct k8s_reflector *r = arg;
@@ -1201,6 +1400,10 @@ static void refl_watch_done(struct k8s_response *resp, void *arg)
 		if (r->on_error)
 			r->on_error(resp, r->arg);
 		refl_retry(r, true);
+	} else if (refl_may_resume(r, resp)) {
+		refl_report(r, resp);
+		refl_retry(r, false);
+		r->resume = true;
 	} else {
 		refl_report(r, resp);
 		refl_retry(r, false);
@@ -1297,4 +1500,9 @@ const char *k8s_reflector_resource_version(const struct k8s_reflector *r)
 unsigned k8s_reflector_lists(const struct k8s_reflector *r)
 {
 	return r->lists;
+}
+
+unsigned k8s_reflector_resumes(const struct k8s_reflector *r)
+{
+	return r->resumes;
 }

@@ -85,6 +85,29 @@ void k8s_client_set_timeout(struct k8s_client *c, double seconds);
 /* Requests started and not yet completed or cancelled. */
 size_t k8s_client_pending(const struct k8s_client *c);
 
+/*
+ * The client-side rate limit of requests other than watches: `qps` a
+ * second on average, `burst` at once (a token bucket, as client-go's
+ * QPS and Burst); qps <= 0: none.  The defaults let the largest burst
+ * ironlb makes through at the speed an API server answers it (two writes
+ * per Service when a controller starts into Services without addresses:
+ * 20,000 for 10,000 Services, which a busy API server takes at about 30 a
+ * second and an idle one at a few hundred) and stop a loop that writes
+ * without end at a rate an API server survives; client-go's 5 a second
+ * would make that start take 4,000 s.  docs/operations.md has the
+ * arithmetic.
+ */
+#define K8S_DEFAULT_QPS 500.0
+#define K8S_DEFAULT_BURST 1000u
+void k8s_client_set_rate_limit(struct k8s_client *c, double qps, unsigned burst);
+
+struct k8s_client_stats {
+	double throttled_seconds;        /* the queue waited for the rate limit */
+	unsigned long throttled_requests; /* requests that waited for it */
+	unsigned long retries;           /* answers 429/503 sent again after Retry-After */
+};
+void k8s_client_get_stats(const struct k8s_client *c, struct k8s_client_stats *out);
+
 /* Cancel: the callback is not called; NULL is a no-op.  Not for a handle
  * whose callback has been called. */
 void k8s_request_cancel(struct k8s_request *r);
@@ -173,12 +196,15 @@ struct k8s_request *k8s_watch(struct k8s_client *c, const char *path,
  * "/apis/metallb.io/v1beta1/namespaces/metallb-system/ipaddresspools") up to
  * date: it lists (in pages), then watches from the list's resourceVersion;
  * bookmarks and events move the resourceVersion on.  When the watch ends
- * normally it watches again from there.  On 410 Gone, or when the stream
- * breaks or the request fails, it lists again (after a backoff that doubles
- * from backoff_initial to backoff_max, with jitter, reset once a watch has
- * been up for a while) and merges the list into the store, so that every
- * change is delivered exactly once, whatever happened while the stream was
- * down.
+ * normally it watches again from there.  When the stream breaks or the
+ * watch fails for a passing reason (connection, timeout, an event cut
+ * short, 429, 5xx) it watches again from there too, after a backoff that
+ * doubles from backoff_initial to backoff_max, with jitter, reset once a
+ * watch has been up for a while: no list.  On 410 Gone (the server no
+ * longer has that version), an ERROR event or any other failure, it lists
+ * again (after the backoff; at once for a first 410) and merges the list
+ * into the store.  Either way every change is delivered exactly once,
+ * whatever happened while the stream was down.
  *
  * List items lack kind and apiVersion; the reflector sets them from the
  * List's, so that objects from the list and from the watch look alike.
@@ -219,5 +245,8 @@ bool k8s_reflector_synced(const struct k8s_reflector *r);
 const char *k8s_reflector_resource_version(const struct k8s_reflector *r);
 /* Lists done (the first one included), for tests and metrics. */
 unsigned k8s_reflector_lists(const struct k8s_reflector *r);
+/* Watches started again from the store's resourceVersion after a failure
+ * (no list), for tests and metrics. */
+unsigned k8s_reflector_resumes(const struct k8s_reflector *r);
 
 #endif

@@ -2,6 +2,7 @@
  * What controller and speaker write alike: Events and ConfigurationState
  * (see k8sd.h).
  */
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 
 #include "base/hashmap.h"
 #include "base/log.h"
+#include "base/metrics.h"
 #include "base/util.h"
 #include "http/server.h"
 #include "k8sd/k8sd.h"
@@ -273,10 +275,15 @@ struct k8sd_cstate {
 	 * flight at once may reach the API server in either order, and the
 	 * older one would win. */
 	bool dirty;
+	/* The object on the server has been read since the start (or the
+	 * last reset): until then what it holds is unknown, and a restart
+	 * into an unchanged configuration must not write it again. */
+	bool checked;
 };
 
 struct cs_req {
 	struct k8sd_cstate *s;
+	bool reading;     /* the GET before the first write */
 	bool may_create;
 	bool creating;
 	struct k8s_request *req;
@@ -318,7 +325,22 @@ static void on_cs_done(struct k8s_response *resp, void *arg)
 	struct cs_req *r = arg;
 	struct k8sd_cstate *s = r->s;
 	cs_req_unlink(r);
-	if (r->creating) {
+	if (r->reading) {
+		/* Write only what the object does not hold already; anything
+		 * but an answer that shows it (404, a failure) writes. */
+		s->checked = true;
+		const struct tree *st = resp->error == K8S_OK ? tree_get(resp->object, "status")
+							      : NULL;
+		const char *result = tree_get_str(st, "result");
+		const char *summary = tree_get_str(st, "errorSummary");
+		char *have = result ? xasprintf("%s\n%s", result, summary ? summary : "") : NULL;
+		if (!have || !s->sent || strcmp(have, s->sent) != 0)
+			s->dirty = true;
+		else
+			log_debug("ConfigurationState holds the status already; not written",
+				  "name", s->name, NULL);
+		free(have);
+	} else if (r->creating) {
 		if (resp->error == K8S_OK ||
 		    (resp->reason && strcmp(resp->reason, "AlreadyExists") == 0))
 			cs_send(s, false);
@@ -369,6 +391,20 @@ static void cs_send(struct k8sd_cstate *s, bool may_create)
 	if (s->pending) {
 		s->dirty = true;   /* sent when the one under way is done */
 		return;
+	}
+	if (!s->checked) {
+		char *path = xasprintf(
+			"/apis/metallb.io/v1beta1/namespaces/%s/configurationstates/%s", s->ns,
+			s->name);
+		struct cs_req *r = cs_req_new(s);
+		r->reading = true;
+		r->req = k8s_get(s->client, path, on_cs_done, r);
+		free(path);
+		if (r->req)
+			return;
+		cs_req_unlink(r);
+		free(r);
+		s->checked = true;
 	}
 	const char *nl = strchr(s->sent, '\n');
 	char *result = xasprintf("%.*s", (int)(nl - s->sent), s->sent);
@@ -437,6 +473,7 @@ void k8sd_cstate_reset(struct k8sd_cstate *s)
 {
 	free(s->sent);
 	s->sent = NULL;
+	s->checked = false;
 }
 
 void k8sd_cstate_free(struct k8sd_cstate *s)
@@ -475,4 +512,75 @@ int k8sd_listen_address(const char *cmd, const char **listen, const char *dflt, 
 	}
 	*listen = *owned;
 	return 0;
+}
+
+int k8sd_rate_option(const char *cmd, int opt, const char *text, double *qps, unsigned *burst)
+{
+	const char *name = opt == OPT_KUBE_API_QPS ? "kube-api-qps" : "kube-api-burst";
+	char *end;
+	errno = 0;
+	if (opt == OPT_KUBE_API_QPS) {
+		double v = strtod(text, &end);
+		if (errno || end == text || *end || !(v >= 0) || v > 1e6) {
+			fprintf(stderr,
+				"ironlb %s: bad --%s \"%s\" (requests a second, a number from 0 "
+				"to 1000000; 0 = no limit)\n", cmd, name, text);
+			return -1;
+		}
+		*qps = v;
+		return 0;
+	}
+	unsigned long v = strtoul(text, &end, 10);
+	if (errno || end == text || *end || text[0] == '-' || v < 1 || v > 1000000) {
+		fprintf(stderr, "ironlb %s: bad --%s \"%s\" (requests at once, 1 to 1000000)\n",
+			cmd, name, text);
+		return -1;
+	}
+	*burst = (unsigned)v;
+	return 0;
+}
+
+static void collect_throttled_seconds(struct metrics_family *fam, void *arg)
+{
+	struct k8s_client_stats st;
+	k8s_client_get_stats(arg, &st);
+	metrics_add(fam, NULL, st.throttled_seconds);
+}
+
+static void collect_throttled_requests(struct metrics_family *fam, void *arg)
+{
+	struct k8s_client_stats st;
+	k8s_client_get_stats(arg, &st);
+	metrics_add(fam, NULL, (double)st.throttled_requests);
+}
+
+static void collect_retries(struct metrics_family *fam, void *arg)
+{
+	struct k8s_client_stats st;
+	k8s_client_get_stats(arg, &st);
+	metrics_add(fam, NULL, (double)st.retries);
+}
+
+void k8sd_client_metrics(struct metrics_registry *reg, struct k8s_client *c)
+{
+	static const struct {
+		const char *name, *help;
+		void (*fn)(struct metrics_family *fam, void *arg);
+	} fams[] = {
+		{"ironlb_k8s_client_throttled_seconds_total",
+		 "Seconds requests to the API server waited for the client-side rate limit "
+		 "(--kube-api-qps, --kube-api-burst).", collect_throttled_seconds},
+		{"ironlb_k8s_client_throttled_requests_total",
+		 "Requests to the API server that waited for the client-side rate limit.",
+		 collect_throttled_requests},
+		{"ironlb_k8s_client_retries_total",
+		 "Answers 429 (or 503 with Retry-After) from the API server whose request was "
+		 "sent again after the time the server asked for.", collect_retries},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(fams); i++) {
+		struct metrics_family *f =
+			metrics_family_add(reg, fams[i].name, fams[i].help, METRICS_COUNTER, NULL);
+		if (f)
+			metrics_family_set_collector(f, fams[i].fn, c);
+	}
 }

@@ -58,7 +58,10 @@
 /* The Events' source, as MetalLB's controller names it: the From column of
  * `kubectl describe svc` reads the same. */
 #define REPORTING_CONTROLLER "metallb-controller"
+/* A pass to send failed writes again: after RETRY seconds, doubling for
+ * each pass whose writes failed again, up to RETRY_MAX (k8s_backoff). */
 #define RETRY 1.0
+#define RETRY_MAX 30.0
 #define DRAIN 3.0     /* seconds the Lease release and requests under way may take at exit */
 
 #define CONFIG_STATE_NAME "controller"
@@ -140,6 +143,11 @@ static void sent_clear(struct sent_table *t)
 struct req_ctx;
 
 struct ctl {
+	struct k8s_backoff write_backoff;
+	/* Services whose status or annotation write failed: the next pass
+	 * syncs them even when nothing changed (a pass that is not whole
+	 * only syncs what changed). */
+	struct hashmap rewrite;
 	json_t *verdict;   /* the last pass's, for /status */
 	struct ev_loop *loop;
 	struct k8s_client *client;
@@ -238,9 +246,14 @@ static void on_done(struct k8s_response *resp, void *arg)
 		/* A deleted object needs no retry: the watch shows the
 		 * deletion.  Anything else (a 409 from a resourceVersion
 		 * precondition, a timeout) is tried again with fresh data. */
-		if (!resp->reason || strcmp(resp->reason, "NotFound") != 0)
-			reconciler_retry(c->rec, RETRY);
+		if (!resp->reason || strcmp(resp->reason, "NotFound") != 0) {
+			if (!r->pool)
+				hashmap_put_str(&c->rewrite, r->key, c, NULL);
+			reconciler_retry(c->rec, k8s_backoff_failed(&c->write_backoff,
+								   ev_now(c->loop)));
+		}
 	} else {
+		k8s_backoff_succeeded(&c->write_backoff);
 		log_debug("API request done", "what", r->what, r->pool ? "pool" : "service", r->key,
 			  NULL);
 	}
@@ -345,7 +358,7 @@ static void update_pool_status(struct ctl *c)
 static void retry_soon(void *arg)
 {
 	struct ctl *c = arg;
-	reconciler_retry(c->rec, RETRY);
+	reconciler_retry(c->rec, k8s_backoff_failed(&c->write_backoff, ev_now(c->loop)));
 }
 
 /* ------------------------------------------------------------------ */
@@ -1023,7 +1036,23 @@ static void reconcile(struct ctl *c)
 			if (svc)
 				sync_service(c, svc, hashmap_get_str(&c->pending, key));
 		}
+		/* Writes that failed: sent again (their sent record is gone,
+		 * so sync_service() sends what the Service lacks). */
+		hashmap_iter_init(&it, &c->rewrite);
+		while (hashmap_iter_next(&it)) {
+			const char *key = it.key;
+			const char *slash = strchr(key, '/');
+			if (!slash)
+				continue;
+			char ns[256];
+			snprintf(ns, sizeof(ns), "%.*s", (int)(slash - key), key);
+			const struct service *svc = model_find_service(m, ns, slash + 1);
+			if (svc)
+				sync_service(c, svc, hashmap_get_str(&c->pending, key));
+		}
 	}
+	if (c->have_config)
+		hashmap_clear(&c->rewrite);
 	pipeline_step_free(&st);
 	hashmap_iter_init(&it, &c->pending);
 	while (hashmap_iter_next(&it))
@@ -1221,11 +1250,14 @@ static void controller_usage(FILE *out)
 	fputs("usage: ironlb controller [--kubeconfig FILE] [--metrics-listen ADDR:PORT]\n"
 	      "                         [--metrics-host ADDR] [--namespace NS]\n"
 	      "                         [--lb-class CLASS] [--log-level L]\n"
+	      "                         [--kube-api-qps QPS] [--kube-api-burst N]\n"
 	      "\n"
 	      "Give LoadBalancer Services addresses from the metallb.io IPAddressPools of\n"
 	      "NS (default metallb-system), writing status.loadBalancer.ingress.\n"
 	      "--metrics-listen defaults to :7472; --metrics-host ADDR (IPv4 or IPv6, no\n"
-	      "port) serves on that address alone, at --metrics-listen's port.\n",
+	      "port) serves on that address alone, at --metrics-listen's port.\n"
+	      "--kube-api-qps (default 500; 0: no limit) and --kube-api-burst (default\n"
+	      "1000): requests to the API server a second, and at once (watches aside).\n",
 	      out);
 }
 
@@ -1238,11 +1270,15 @@ int cmd_controller(int argc, char **argv)
 		{"namespace", required_argument, NULL, 'n'},
 		{"lb-class", required_argument, NULL, 'c'},
 		{"log-level", required_argument, NULL, 'l'},
+		{"kube-api-qps", required_argument, NULL, OPT_KUBE_API_QPS},
+		{"kube-api-burst", required_argument, NULL, OPT_KUBE_API_BURST},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
 	const char *kubeconfig = NULL, *listen = NULL, *ns = NULL, *lb_class = NULL;
 	const char *metrics_host = NULL;
+	double api_qps = K8S_DEFAULT_QPS;
+	unsigned api_burst = K8S_DEFAULT_BURST;
 	int ch;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -1252,6 +1288,11 @@ int cmd_controller(int argc, char **argv)
 		case 'H': metrics_host = optarg; break;
 		case 'n': ns = optarg; break;
 		case 'c': lb_class = optarg; break;
+		case OPT_KUBE_API_QPS:
+		case OPT_KUBE_API_BURST:
+			if (k8sd_rate_option("controller", ch, optarg, &api_qps, &api_burst) != 0)
+				return 2;
+			break;
 		case 'l': {
 			int l = log_level_parse(optarg);
 			if (l < 0) {
@@ -1288,6 +1329,8 @@ int cmd_controller(int argc, char **argv)
 	}
 	static struct ctl c;
 	c.loop = ev_default_loop(0);
+	k8s_backoff_init(&c.write_backoff, RETRY, RETRY_MAX);
+	hashmap_init(&c.rewrite, true);
 	c.ns = ns;
 	c.lb_class = lb_class && *lb_class ? lb_class : NULL;   /* "": no class, as the allocator takes it */
 	char host[256] = "ironlb";
@@ -1303,6 +1346,7 @@ int cmd_controller(int argc, char **argv)
 		free(err);
 		return 1;
 	}
+	k8s_client_set_rate_limit(c.client, api_qps, api_burst);
 	c.cstate = k8sd_cstate_new(c.client, ns, CONFIG_STATE_NAME, "controller", NULL,
 				   REPORTING_CONTROLLER, c.instance, retry_soon, &c);
 	c.alloc = alloc_new();
@@ -1323,6 +1367,7 @@ int cmd_controller(int argc, char **argv)
 	c.rec = reconciler_new(c.loop, &ro);
 	metrics_setup(&c);
 	reconciler_metrics(c.rec, c.reg);
+	k8sd_client_metrics(c.reg, c.client);
 	metrics_update(&c);
 
 	c.http = http_server_new(c.loop);
@@ -1396,6 +1441,7 @@ int cmd_controller(int argc, char **argv)
 	while (hashmap_iter_next(&it))
 		free(it.value);
 	hashmap_clear(&c.pending);
+	hashmap_clear(&c.rewrite);
 	pipeline_free(c.pipe);
 	json_decref(c.verdict);
 	sent_clear(&c.sent);

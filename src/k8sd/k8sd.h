@@ -20,6 +20,7 @@
 #include "announce/announce.h"
 #include "base/diag.h"
 #include "k8s/k8s_client.h"
+#include "k8s/k8s_limit.h"
 #include "k8s/k8s_watch.h"
 #include "manifest/tree.h"
 #include "model/model.h"
@@ -117,7 +118,9 @@ void k8sd_events_forget(void);
  * `name` in namespace `ns` (created when missing, labelled
  * metallb.io/component-type = component and, for a speaker,
  * metallb.io/node-name = node) saying status.result Valid or Invalid with
- * status.errorSummary.  Only changes are sent; a change to Invalid (and
+ * status.errorSummary.  Only changes are sent, and the first time (and after
+ * a reset) only when the object does not hold them already (it is read
+ * first): a restart into the same configuration writes nothing; a change to Invalid (and
  * back to Valid) is also an Event on the object (reason
  * ConfigurationInvalid / ConfigurationValid, from reporter and instance).
  * A failed write calls
@@ -131,7 +134,8 @@ struct k8sd_cstate *k8sd_cstate_new(struct k8s_client *c, const char *ns, const 
 				    void (*retry)(void *arg), void *arg);
 /* errors: one diagnostic a line ("" when valid). */
 void k8sd_cstate_set(struct k8sd_cstate *s, bool valid, const char *errors);
-/* Forget what was sent (the next set writes again). */
+/* Forget what was sent (the next set reads the object and writes what it
+ * does not hold). */
 void k8sd_cstate_reset(struct k8sd_cstate *s);
 /* Cancels what is under way; before k8s_client_free(). */
 void k8sd_cstate_free(struct k8sd_cstate *s);
@@ -175,5 +179,23 @@ bool k8sd_step(struct pipeline *p, struct alloc *a, struct pipeline_live *live,
  * -1 after saying why on stderr (exit code 2). */
 int k8sd_listen_address(const char *cmd, const char **listen, const char *dflt, const char *host,
 			char **owned);
+
+/*
+ * --kube-api-qps / --kube-api-burst of `cmd`: the API client's rate limit
+ * (k8s_client_set_rate_limit()).  k8sd_rate_option parses the value of
+ * option `opt` (getopt's code): --kube-api-qps into *qps (a number >= 0;
+ * 0: no limit), --kube-api-burst into *burst (an integer 1..1000000);
+ * -1 after saying why on stderr (exit code 2).
+ */
+enum { OPT_KUBE_API_QPS = 0x100, OPT_KUBE_API_BURST };
+int k8sd_rate_option(const char *cmd, int opt, const char *text, double *qps, unsigned *burst);
+/* Families of the API client's figures (k8s_client_get_stats()) in reg,
+ * read when it is rendered:
+ * ironlb_k8s_client_throttled_seconds_total,
+ * ironlb_k8s_client_throttled_requests_total and
+ * ironlb_k8s_client_retries_total. */
+struct metrics_registry;
+void k8sd_client_metrics(struct metrics_registry *reg, struct k8s_client *c);
+
 
 #endif

@@ -95,7 +95,14 @@
 
 /* The Events' source, as MetalLB's speaker names it (see controller.c). */
 #define REPORTING_CONTROLLER "metallb-speaker"
+/* A pass to send failed writes again: after RETRY seconds, doubling for
+ * each pass whose writes failed again, up to RETRY_MAX (k8s_backoff). */
 #define RETRY 1.0
+#define RETRY_MAX 30.0
+/* The speaker's watches of Services and EndpointSlices (see where they
+ * start). */
+#define SERVICE_SELECTOR "spec.type=LoadBalancer"
+#define SLICE_SELECTOR "!service.kubernetes.io/headless"
 #define MAX_IFACES 32
 /* The Secret holding the member key, as MetalLB's install names it. */
 #define MEMBER_SECRET "memberlist"
@@ -128,6 +135,7 @@ struct status_rec {
 };
 
 struct spk {
+	struct k8s_backoff write_backoff;
 	struct ev_loop *loop;
 	struct k8s_client *client;
 	const char *ns;
@@ -246,7 +254,7 @@ struct spk {
 static void retry_soon(void *arg)
 {
 	struct spk *s = arg;
-	reconciler_retry(s->rec, RETRY);
+	reconciler_retry(s->rec, k8s_backoff_failed(&s->write_backoff, ev_now(s->loop)));
 }
 
 /* ------------------------------------------------------------------ */
@@ -344,8 +352,13 @@ static void status_failed(struct status_req *r, const char *what, const struct k
 		rec->sent = NULL;
 	}
 	/* A BGPSessionState is sent again by its own timer, not by a pass. */
-	if (!sess_failed(r->s, r->name))
-		reconciler_retry(r->s->rec, RETRY);
+	if (!sess_failed(r->s, r->name)) {
+		/* A pass that is not whole reports only the Services that
+		 * changed: the next one reports all, this object included. */
+		r->s->replan_all = true;
+		reconciler_retry(r->s->rec, k8s_backoff_failed(&r->s->write_backoff,
+							       ev_now(r->s->loop)));
+	}
 }
 
 static void on_status_patched(struct k8s_response *resp, void *arg)
@@ -353,6 +366,8 @@ static void on_status_patched(struct k8s_response *resp, void *arg)
 	struct status_req *r = arg;
 	if (resp->error != K8S_OK)
 		status_failed(r, "status object update", resp);
+	else
+		k8s_backoff_succeeded(&r->s->write_backoff);
 	status_req_free(r);
 }
 
@@ -1717,6 +1732,7 @@ static void speaker_usage(FILE *out)
 	      "                      [--bgp-port PORT] [--member-port PORT]\n"
 	      "                      [--member-key FILE] [--member-timing NAME]\n"
 	      "                      [--gratuitous-interval DURATION] [--log-level L]\n"
+	      "                      [--kube-api-qps QPS] [--kube-api-burst N]\n"
 	      "\n"
 	      "Announce the addresses of LoadBalancer Services from this node over ARP/NDP\n"
 	      "and BGP, as the metallb.io configuration of NS (default metallb-system)\n"
@@ -1729,7 +1745,9 @@ static void speaker_usage(FILE *out)
 	      "a failed node (default: within 1 s; fast: within 0.3 s, more packets).\n"
 	      "--gratuitous-interval DURATION: repeat gratuitous ARP / unsolicited NA for\n"
 	      "every owned address this often (e.g. 30s, 1m; at least 100ms; default 0:\n"
-	      "only after a takeover).\n",
+	      "only after a takeover).\n"
+	      "--kube-api-qps (default 500; 0: no limit) and --kube-api-burst (default\n"
+	      "1000): requests to the API server a second, and at once (watches aside).\n",
 	      out);
 }
 
@@ -1750,6 +1768,8 @@ int cmd_speaker(int argc, char **argv)
 		{"member-timing", required_argument, NULL, 'T'},
 		{"gratuitous-interval", required_argument, NULL, 'G'},
 		{"log-level", required_argument, NULL, 'l'},
+		{"kube-api-qps", required_argument, NULL, OPT_KUBE_API_QPS},
+		{"kube-api-burst", required_argument, NULL, OPT_KUBE_API_BURST},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
@@ -1760,6 +1780,8 @@ int cmd_speaker(int argc, char **argv)
 	double gratuitous_interval = 0;
 	bool install_vips = false, bgp_port_set = false;
 	unsigned bgp_port = 179;
+	double api_qps = K8S_DEFAULT_QPS;
+	unsigned api_burst = K8S_DEFAULT_BURST;
 	int ch;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -1823,6 +1845,11 @@ int cmd_speaker(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case OPT_KUBE_API_QPS:
+		case OPT_KUBE_API_BURST:
+			if (k8sd_rate_option("speaker", ch, optarg, &api_qps, &api_burst) != 0)
+				return 2;
+			break;
 		case 'l': {
 			int l = log_level_parse(optarg);
 			if (l < 0) {
@@ -1883,6 +1910,7 @@ int cmd_speaker(int argc, char **argv)
 	mallopt(M_TRIM_THRESHOLD, 128 * 1024);
 	static struct spk s;
 	s.loop = ev_default_loop(0);
+	k8s_backoff_init(&s.write_backoff, RETRY, RETRY_MAX);
 	s.ns = ns;
 	s.node = node;
 	s.lb_class = lb_class;
@@ -1902,6 +1930,7 @@ int cmd_speaker(int argc, char **argv)
 		free(err);
 		return 1;
 	}
+	k8s_client_set_rate_limit(s.client, api_qps, api_burst);
 	char *cs_name = xasprintf("speaker-%s", node);
 	s.cstate = k8sd_cstate_new(s.client, ns, cs_name, "speaker", node, REPORTING_CONTROLLER,
 				   s.instance, retry_soon, &s);
@@ -1919,6 +1948,7 @@ int cmd_speaker(int argc, char **argv)
 	s.reg = metrics_registry_new();
 	alloc_metrics_register_config(&s.am, s.reg);
 	reconciler_metrics(s.rec, s.reg);
+	k8sd_client_metrics(s.reg, s.client);
 	metrics_update(&s);
 
 	struct announcer_opts ao = {
@@ -1993,12 +2023,20 @@ int cmd_speaker(int argc, char **argv)
 					       v1b1[i]);
 	s.paths[S_PEERS] = xasprintf("/apis/metallb.io/v1beta2/namespaces/%s/bgppeers", ns);
 	char *own_label = xasprintf("metallb.io/node=%s", node);
+	/* What every speaker of a cluster is sent is what it watches: only
+	 * LoadBalancer Services (the API server selects Services on
+	 * spec.type; one that stops being one comes as DELETED, which
+	 * withdraws it as a deletion does), and no EndpointSlice of a
+	 * headless Service (never a LoadBalancer).  docs/architecture.md,
+	 * "Many nodes", has the arithmetic. */
 
 	for (int i = 0; i < S_COUNT; i++) {
 		s.rargs[i] = (struct refl_arg){&s, i};
 		struct k8s_reflector_opts o = {
 			.path = s.paths[i],
-			.label_selector = i == S_L2STATUS || i == S_BGPSTATUS ? own_label : NULL,
+			.label_selector = i == S_L2STATUS || i == S_BGPSTATUS ? own_label
+					: i == S_SLICES ? SLICE_SELECTOR : NULL,
+			.field_selector = i == S_SERVICES ? SERVICE_SELECTOR : NULL,
 			.on_change = on_change,
 			.on_synced = on_synced,
 			.on_error = on_refl_error,

@@ -84,6 +84,9 @@ static void fail_response(const struct k8s_response *resp)
 
 /* ---- one-shot requests ---- */
 
+/* "get --repeat N": answers still to come. */
+static int gets_left = 1;
+
 static void print_object_done(struct k8s_response *resp, void *arg)
 {
 	(void)arg;
@@ -94,7 +97,8 @@ static void print_object_done(struct k8s_response *resp, void *arg)
 	} else {
 		print_json(json_pack("{s:I}", "status", (json_int_t)resp->status));
 	}
-	ev_break(loop, EVBREAK_ALL);
+	if (--gets_left <= 0)
+		ev_break(loop, EVBREAK_ALL);
 }
 
 /* ---- list ---- */
@@ -262,10 +266,11 @@ static void print_store(void)
 {
 	json_t *items = json_array();
 	k8s_store_foreach(k8s_reflector_store(reflector), add_item, items);
-	print_json(json_pack("{s:s, s:s, s:b, s:I, s:o}", "type", "STORE", "resourceVersion",
-			     k8s_reflector_resource_version(reflector), "synced",
+	print_json(json_pack("{s:s, s:s, s:b, s:I, s:I, s:o}", "type", "STORE",
+			     "resourceVersion", k8s_reflector_resource_version(reflector), "synced",
 			     k8s_reflector_synced(reflector), "lists",
-			     (json_int_t)k8s_reflector_lists(reflector), "items", items));
+			     (json_int_t)k8s_reflector_lists(reflector), "resumes",
+			     (json_int_t)k8s_reflector_resumes(reflector), "items", items));
 }
 
 static void signal_cb(struct ev_loop *l, ev_signal *w, int revents)
@@ -281,12 +286,12 @@ static void signal_cb(struct ev_loop *l, ev_signal *w, int revents)
 static void usage(void)
 {
 	fputs("usage: k8s_probe [--kubeconfig F] [--context C] [--in-cluster SA_DIR] "
-	      "[--timeout S] CMD ARGS\n"
+	      "[--timeout S] [--qps Q] [--burst N] CMD ARGS\n"
 	      "  watch PATH [--page-limit N] [--watch-timeout S] [--backoff-max S] "
 	      "[--label-selector L]\n"
 	      "  watch-raw PATH [--resource-version RV] [--timeout-seconds N]\n"
 	      "  list PATH [--limit N]\n"
-	      "  get PATH | delete PATH | create PATH JSON | update PATH JSON\n"
+	      "  get PATH [--repeat N] (N at once) | delete PATH | create PATH JSON | update PATH JSON\n"
 	      "  patch PATH merge|json|strategic JSON | patch-status PATH JSON\n"
 	      "  reentrancy PATH\n", stderr);
 	exit(2);
@@ -328,6 +333,9 @@ int main(int argc, char **argv)
 	const char *resource_version = take_opt(&argc, argv, "--resource-version");
 	const char *timeout_seconds = take_opt(&argc, argv, "--timeout-seconds");
 	const char *limit = take_opt(&argc, argv, "--limit");
+	const char *qps = take_opt(&argc, argv, "--qps");
+	const char *burst = take_opt(&argc, argv, "--burst");
+	const char *repeat = take_opt(&argc, argv, "--repeat");
 	if (argc < 2)
 		usage();
 	const char *cmd = argv[0], *path = argv[1];
@@ -350,6 +358,9 @@ int main(int argc, char **argv)
 	}
 	if (timeout)
 		k8s_client_set_timeout(client, atof(timeout));
+	if (qps || burst)
+		k8s_client_set_rate_limit(client, qps ? atof(qps) : K8S_DEFAULT_QPS,
+					  opt_uint(burst, K8S_DEFAULT_BURST));
 
 	struct list_state ls = { .path = path, .limit = opt_uint(limit, 0) };
 	ev_signal sigs[3];
@@ -394,7 +405,9 @@ int main(int argc, char **argv)
 	} else if (strcmp(cmd, "list") == 0) {
 		list_page(&ls);
 	} else if (strcmp(cmd, "get") == 0) {
-		started = k8s_get(client, path, print_object_done, NULL) != NULL;
+		gets_left = (int)opt_uint(repeat, 1);
+		for (int i = 0; i < gets_left && started; i++)
+			started = k8s_get(client, path, print_object_done, NULL) != NULL;
 	} else if (strcmp(cmd, "delete") == 0) {
 		started = k8s_delete(client, path, print_object_done, NULL) != NULL;
 	} else if (strcmp(cmd, "create") == 0 && argc == 3) {

@@ -38,6 +38,7 @@ ALL_VALUES = {
     },
     "controller": {
         "logLevel": "debug",
+        "kubeApi": {"qps": 50, "burst": 100},
         "image": {"repository": "registry.example/ironlb", "tag": "1.2.3",
                   "pullPolicy": "Always"},
         "resources": {"limits": {"memory": "64Mi"}},
@@ -48,6 +49,7 @@ ALL_VALUES = {
     },
     "speaker": {
         "logLevel": "warn",
+        "kubeApi": {"qps": 0},
         "tolerateMaster": False,
         "memberlist": {"mlBindPort": 7950, "mlSecretKeyPath": "/etc/ml_secret_key"},
         "image": {"repository": "registry.example/ironlb", "tag": "1.2.3"},
@@ -113,10 +115,12 @@ def test_values_reach_the_objects(helm, tmp_path):
     dep, ds = out[("Deployment", "controller")], out[("DaemonSet", "speaker")]
     c, s = container(dep), container(ds)
     assert c["args"] == ["controller", "--metrics-listen", ":7472",
-                         "--lb-class", "example.com/ironlb", "--log-level", "debug"]
+                         "--lb-class", "example.com/ironlb", "--log-level", "debug",
+                         "--kube-api-qps", "50", "--kube-api-burst", "100"]
     assert s["args"] == ["speaker", "--node-name", "$(NODE_NAME)", "--metrics-listen", ":7473",
                          "--metrics-host", "$(METALLB_HOST)", "--lb-class", "example.com/ironlb", "--member-port", "7950",
-                         "--member-key", "/etc/ml_secret_key/secretkey", "--log-level", "warn"]
+                         "--member-key", "/etc/ml_secret_key/secretkey", "--log-level", "warn",
+                         "--kube-api-qps", "0"]
     assert c["image"] == s["image"] == "registry.example/ironlb:1.2.3"
     assert c["imagePullPolicy"] == "Always" and s["imagePullPolicy"] == "IfNotPresent"
     # Helm merges values: the default requests stay.
@@ -155,6 +159,10 @@ def test_values_reach_the_objects(helm, tmp_path):
     ({"speaker": {"memberlist": {"enabled": False}}},
      "speaker.memberlist.enabled: false is not accepted"),
     ({"speaker": {"image": {"repository": ""}}}, "image.repository: empty"),
+    ({"controller": {"kubeApi": {"qps": "fast"}}},
+     'controller.kubeApi.qps: "fast" is not a number of requests a second (0: no limit)'),
+    ({"speaker": {"kubeApi": {"burst": 0}}},
+     'speaker.kubeApi.burst: "0" is not a number of requests at once (1 or more)'),
 ])
 def test_values_ironlb_cannot_honour_are_refused(helm, tmp_path, values, message):
     p = helm("template", "ironlb", str(CHART), "-f", values_file(tmp_path, values),

@@ -1270,6 +1270,31 @@ def test_no_usable_interface_is_an_announce_failed_event(c):
         c.kubectl("delete", "ipaddresspool", "bond-pool", "-n", NS, "--ignore-not-found")
 
 
+def test_service_that_stops_being_a_load_balancer_is_withdrawn(c):
+    """The speakers watch LoadBalancer Services only (a spec.type field
+    selector): a Service that becomes ClusterIP leaves their watch as a
+    deletion, so its ServiceL2Status goes and its address stops
+    answering; made a LoadBalancer again, it comes back into the watch
+    and is announced again."""
+    name = "type-change"
+    c.plane.apply(cl.service(name, families=("IPv4",)))
+    try:
+        (v4,) = c.wait_ingress(name)
+        owner = l2_owner(c, name)["status"]["node"]
+        c.wait_resolves_to(v4, owner)
+        c.kubectl("patch", "svc", name, "-n", "default", "--type=merge", "-p",
+                  '{"spec": {"type": "ClusterIP"}}')
+        no_l2_status(c, name)
+        c.wait(lambda: c.resolve(v4) == [], 15, f"{v4} no longer answered")
+        c.kubectl("patch", "svc", name, "-n", "default", "--type=merge", "-p",
+                  '{"spec": {"type": "LoadBalancer"}}')
+        (again,) = c.wait_ingress(name)
+        owner = l2_owner(c, name)["status"]["node"]
+        c.wait_resolves_to(again, owner)
+    finally:
+        c.kubectl("delete", "svc", name, "-n", "default", "--ignore-not-found")
+
+
 # ---------------------------------------------------------------------------
 # 9. controller restart
 

@@ -47,3 +47,23 @@ components read their configuration from that namespace by default). */}}
 {{- toYaml . | nindent 8 }}
 {{- end -}}
 {{- end -}}
+
+{{/* ", --kube-api-qps, Q, --kube-api-burst, N" for what .v (a component's
+     kubeApi) sets; empty: the binary's defaults. */}}
+{{- define "ironlb.kubeApiArgs" -}}
+{{- $v := .v | default dict -}}
+{{- $q := toString ($v.qps | default "") -}}
+{{- if eq (toString $v.qps) "0" }}{{ $q = "0" }}{{ end -}}
+{{- $b := toString ($v.burst | default "") -}}
+{{- if eq (toString $v.burst) "0" }}{{ $b = "0" }}{{ end -}}
+{{- if $q -}}
+{{- if not (regexMatch "^[0-9]+([.][0-9]+)?$" $q) -}}
+{{- fail (printf "%s.kubeApi.qps: %q is not a number of requests a second (0: no limit)" .component $q) -}}
+{{- end }}, --kube-api-qps, {{ $q | quote }}
+{{- end -}}
+{{- if $b -}}
+{{- if not (regexMatch "^[1-9][0-9]*$" $b) -}}
+{{- fail (printf "%s.kubeApi.burst: %q is not a number of requests at once (1 or more)" .component $b) -}}
+{{- end }}, --kube-api-burst, {{ $b | quote }}
+{{- end -}}
+{{- end -}}
