@@ -912,6 +912,8 @@ def main():
                          "during the churn")
     ap.add_argument("--compare-churn-seconds", type=float, default=60.0,
                     help="--compare: how long the churn runs (0: none)")
+    ap.add_argument("--compare-burst", type=int, default=0, metavar="B",
+                    help="--compare: Services created in the burst (default: -n)")
     ap.add_argument("--bound", type=float, default=600.0,
                     help="--compare: the longest any one wait may take, in seconds")
     ap.add_argument("--label", default="ironlb", help=argparse.SUPPRESS)

@@ -29,7 +29,7 @@ out records how far it got and the run goes on):
             (controller) and to its ServiceL2Status (speaker); "keeps up"
             when every created Service got there within the bound and at
             most 2 s of creations were still waiting when the churn ended;
-  burst     N more Services (and slices) created back to back by --workers
+  burst     --compare-burst (default N) more Services (and slices) created back to back by --workers
             connections: seconds until all hold both addresses and all are
             announced.
 Per phase: the CPU seconds of the controller and the speaker
@@ -362,17 +362,19 @@ def run_one(impl, n, a, logdir, client_ns):
 
         # burst
         c0, s0, q0 = ctl.cpu(), spk.cpu(), requests_by(api)
-        bnames = [f"b{i}" for i in range(n)]
+        nb = a.compare_burst or n
+        bnames = [f"b{i}" for i in range(nb)]
         t0 = time.time()
         created = create_many(p, bnames, a.workers)
         r["burst_create_s"] = round(max(created.values()) - t0, 1)
-        got = wait_count(lambda: sum(1 for b in bnames if b in sw.first), n, a.bound)
+        r["burst_n"] = nb
+        got = wait_count(lambda: sum(1 for b in bnames if b in sw.first), nb, a.bound)
         r["burst_reached"] = got
-        r["burst_s"] = round(max(sw.first[b] for b in bnames) - t0, 2) if got >= n else None
-        got = wait_count(lambda: sum(1 for b in bnames if b in lw.first), n, a.bound)
+        r["burst_s"] = round(max(sw.first[b] for b in bnames) - t0, 2) if got >= nb else None
+        got = wait_count(lambda: sum(1 for b in bnames if b in lw.first), nb, a.bound)
         r["burst_announced_reached"] = got
         r["burst_announced_s"] = (round(max(lw.first[b] for b in bnames) - t0, 2)
-                                  if got >= n else None)
+                                  if got >= nb else None)
         r["burst_cpu_s_controller"] = round(ctl.cpu() - c0, 2)
         r["burst_cpu_s_speaker"] = round(spk.cpu() - s0, 2)
         r["burst_api"] = summary(diff(requests_by(api), q0))
@@ -499,7 +501,8 @@ def one_namespace_run(a, impl, logdir, ironlb_bin, mlb):
         stem = logdir / f"{impl}-{time.time_ns()}"
         res = stem.with_suffix(".result.json")
         params = {k: getattr(a, k) for k in ("n", "bound", "workers", "churn_seconds",
-                                              "compare_rate", "tmpdir", "apiserver_arg")}
+                                              "compare_rate", "compare_burst", "tmpdir",
+                                              "apiserver_arg")}
         params.update(one=impl, logdir=str(logdir), client_ns=client, result=str(res),
                       ironlb=ironlb_bin, metallb=mlb)
         stem.with_suffix(".params.json").write_text(json.dumps(params))
@@ -531,7 +534,7 @@ ROWS = [  # (label, key, scale, unit)
     ("churn: speaker keeps up", "churn_keeps_up_speaker", None, ""),
     ("churn: controller CPU", "churn_cpu_s_controller", 1, "s"),
     ("churn: speaker CPU", "churn_cpu_s_speaker", 1, "s"),
-    ("burst of N more (create time)", "burst_create_s", 1, "s"),
+    ("burst of B more (create time)", "burst_create_s", 1, "s"),
     ("burst -> all addressed", "burst_s", 1, "s"),
     ("burst -> all announced", "burst_announced_s", 1, "s"),
     ("burst: controller CPU", "burst_cpu_s_controller", 1, "s"),
@@ -577,7 +580,8 @@ def table(results, n):
                 x[f"per_svc_{who}"] = (x[f"rss_kib_{who}"] - x[f"idle_rss_kib_{who}"]) / n
     by = {i: [x for x in results if x.get("impl") == i and "error" not in x]
           for i in ("ironlb", "metallb")}
-    lines = [f"| N = {n} | ironlb | MetalLB |", "| --- | --- | --- |"]
+    nb = next((x["burst_n"] for x in results if "burst_n" in x), n)
+    lines = [f"| N = {n}, B = {nb} | ironlb | MetalLB |", "| --- | --- | --- |"]
     for label, key, scale, unit in ROWS:
         lines.append(f"| {label} | {cell(by['ironlb'], key, scale, unit)} | "
                      f"{cell(by['metallb'], key, scale, unit)} |")
