@@ -533,7 +533,9 @@ ROWS = [  # (label, key, scale, unit)
     ("churn: create -> announced p99", "churn_p99_ms_speaker", 1, "ms"),
     ("churn: speaker keeps up", "churn_keeps_up_speaker", None, ""),
     ("churn: controller CPU", "churn_cpu_s_controller", 1, "s"),
+    ("churn: controller CPU per change", "churn_cpu_ms_per_change_controller", 1, "ms"),
     ("churn: speaker CPU", "churn_cpu_s_speaker", 1, "s"),
+    ("churn: speaker CPU per change", "churn_cpu_ms_per_change_speaker", 1, "ms"),
     ("burst of B more (create time)", "burst_create_s", 1, "s"),
     ("burst -> all addressed", "burst_s", 1, "s"),
     ("burst -> all announced", "burst_announced_s", 1, "s"),
@@ -564,7 +566,9 @@ def cell(results, key, scale, unit):
     v = [x * scale for x in vals if x is not None]
     if not v:
         return "not reached" if results else "-"
-    fmt = (lambda x: f"{x:.1f}") if unit in ("s", "MiB", "KiB", "/s") else (lambda x: f"{x:.0f}")
+    fmt = ((lambda x: f"{x:.2f}") if unit == "ms" and max(v) < 100 else
+           (lambda x: f"{x:.1f}") if unit in ("s", "MiB", "KiB", "/s") else
+           (lambda x: f"{x:.0f}"))
     s = fmt(statistics.median(v))
     if len(v) > 1:
         s += f" ({fmt(min(v))}-{fmt(max(v))})"
@@ -578,6 +582,10 @@ def table(results, n):
         for who in ("controller", "speaker"):
             if x.get(f"rss_kib_{who}") and x.get(f"idle_rss_kib_{who}"):
                 x[f"per_svc_{who}"] = (x[f"rss_kib_{who}"] - x[f"idle_rss_kib_{who}"]) / n
+            if x.get(f"churn_cpu_s_{who}") is not None and x.get("churn_created"):
+                # a change: a create or a delete (as many of each)
+                x[f"churn_cpu_ms_per_change_{who}"] = (1000 * x[f"churn_cpu_s_{who}"] /
+                                                       (2 * x["churn_created"]))
     by = {i: [x for x in results if x.get("impl") == i and "error" not in x]
           for i in ("ironlb", "metallb")}
     nb = next((x["burst_n"] for x in results if "burst_n" in x), n)
@@ -626,9 +634,17 @@ def compare_main(a, ironlb_bin):
     return 0 if not any("error" in x for x in results) else 1
 
 
+def reprint(path):
+    """bench/k8s_compare.py --table RESULTS.json: the table again."""
+    results = json.loads(pathlib.Path(path).read_text())
+    print(table(results, results[0]["n"]))
+
+
 def main():
     """One run inside the namespace: bench/k8s_compare.py PARAMS.json
     (written by one_namespace_run); the result goes to params["result"]."""
+    if sys.argv[1] == "--table":
+        return reprint(sys.argv[2])
     import tempfile
     import types
     a = types.SimpleNamespace(**json.loads(pathlib.Path(sys.argv[1]).read_text()))
