@@ -239,7 +239,9 @@ def create_many(p, names, workers):
             t = create(api, nm)
             with lock:
                 done[nm] = t
-    ts = [threading.Thread(target=work, args=(names[i::workers],)) for i in range(workers)]
+    # daemon threads: a Ctrl-C ends the run instead of waiting for them
+    ts = [threading.Thread(target=work, args=(names[i::workers],), daemon=True)
+          for i in range(workers)]
     for t in ts:
         t.start()
     for t in ts:
@@ -317,15 +319,19 @@ def run_one(impl, n, a, logdir, client_ns):
         r["create_n_s"] = round(time.monotonic() - t, 1)
 
         # start: the controller into N Services without addresses
+        def start_until(what, w, want, key, cpu_key):
+            """Start `what`; wait until watch w has seen `want` keys; r[key_*]."""
+            q0, t0 = requests_by(api), time.time()
+            d = start(what)
+            got = wait_count(lambda: len(w.first), want, a.bound)
+            r[f"{key}_reached"] = got
+            r[f"{key}_s"] = round(max(w.first.values()) - t0, 2) if got >= want else None
+            r[cpu_key] = round(d.cpu(), 2)
+            r[f"{key}_api"] = summary(diff(requests_by(api), q0))
+            return d
+
         sw, lw = watches()
-        q0 = requests_by(api)
-        t0 = time.time()
-        ctl = start("controller")
-        got = wait_count(lambda: len(sw.first), n, a.bound)
-        r["start_reached"] = got
-        r["start_s"] = round(max(sw.first.values()) - t0, 2) if got >= n else None
-        r["start_cpu_s_controller"] = round(ctl.cpu(), 2)
-        r["start_api"] = summary(diff(requests_by(api), q0))
+        ctl = start_until("controller", sw, n, "start", "start_cpu_s_controller")
         r["rss_kib_controller"] = ctl.rss_kib()
 
         # restart
@@ -341,15 +347,7 @@ def run_one(impl, n, a, logdir, client_ns):
         r["restart_api"] = summary(diff(requests_by(api), q0))
 
         # speaker start
-        q0 = requests_by(api)
-        t0 = time.time()
-        spk = start("speaker")
-        want = n + 1
-        got = wait_count(lambda: len(lw.first), want, a.bound)
-        r["speaker_reached"] = got
-        r["speaker_s"] = round(max(lw.first.values()) - t0, 2) if got >= want else None
-        r["speaker_cpu_s"] = round(spk.cpu(), 2)
-        r["speaker_api"] = summary(diff(requests_by(api), q0))
+        spk = start_until("speaker", lw, n + 1, "speaker", "speaker_cpu_s")   # + the probe
         r["rss_kib_speaker"] = spk.rss_kib()
         r["rss_kib_controller_after_speaker"] = ctl.rss_kib()
         r["arp_answered"], r["ndp_answered"] = neighbour_answers(
