@@ -83,6 +83,9 @@ listens on that namespace's loopback.  Several binaries (--bin LABEL=PATH
 repeated, --old/--new, or --old-rev REV built in a temporary worktree)
 are measured one after the other, each against a fresh control plane.
 
+--compare runs ironlb beside MetalLB v0.16 (built by bench/metallb/build.sh)
+and prints one table: see bench/k8s_compare.py for what it measures.
+
 Usage: sudo python3 bench/k8s.py [-n 1000] [--bin [LABEL=]build/ironlb-k8s]
 [--churn-seconds 60 --rate 1000] | [--api-ceiling 20 --ceiling-workers 16,64]"""
 import argparse
@@ -1065,6 +1068,20 @@ def main():
                          "(see fanout())")
     ap.add_argument("--fanout-seconds", type=float, default=30.0)
     ap.add_argument("--fanout-rate", type=float, default=10.0)
+    ap.add_argument("--compare", action="store_true",
+                    help="run ironlb and MetalLB (bench/metallb/build.sh) side by side, "
+                         "each on a fresh control plane, interleaved, and print one table "
+                         "(bench/k8s_compare.py)")
+    ap.add_argument("--reps", type=int, default=3, help="--compare: runs per implementation")
+    ap.add_argument("--compare-rate", type=float, default=5.0, metavar="PER_S",
+                    help="--compare: Services created (and as many deleted) per second "
+                         "during the churn")
+    ap.add_argument("--compare-churn-seconds", type=float, default=60.0,
+                    help="--compare: how long the churn runs (0: none)")
+    ap.add_argument("--compare-burst", type=int, default=0, metavar="B",
+                    help="--compare: Services created in the burst (default: -n)")
+    ap.add_argument("--bound", type=float, default=600.0,
+                    help="--compare: the longest any one wait may take, in seconds")
     ap.add_argument("--label", default="ironlb", help=argparse.SUPPRESS)
     ap.add_argument("--logdir", help=argparse.SUPPRESS)
     ap.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
@@ -1092,6 +1109,12 @@ def main():
         return
     if os.geteuid() != 0:
         sys.exit("bench/k8s.py needs root (a network namespace of its own)")
+    if a.compare:
+        import k8s_compare
+        a.churn_seconds = a.compare_churn_seconds
+        sys.exit(k8s_compare.compare_main(a, os.path.abspath(
+            (a.bin or [os.environ.get("IRONLB_K8S_BIN", str(ROOT / "build" / "ironlb-k8s"))])[0]
+            .split("=", 1)[-1])))
     import pipeline
     keep = []
     default = os.environ.get("IRONLB_K8S_BIN", str(ROOT / "build" / "ironlb-k8s"))
@@ -1135,13 +1158,18 @@ def inside(a, label, binary, logdir):
             args.append("--callgrind")
         return subprocess.run(["ip", "netns", "exec", NETNS, *args]).returncode
     finally:
-        for pid in subprocess.run(["ip", "netns", "pids", NETNS], capture_output=True,
-                                  text=True).stdout.split():
-            try:
-                os.kill(int(pid), 9)
-            except OSError:
-                pass
-        subprocess.run(["ip", "netns", "del", NETNS])
+        netns_del(NETNS)
+
+
+def netns_del(name):
+    """Kill what still runs in network namespace name, then remove it."""
+    for pid in subprocess.run(["ip", "netns", "pids", name], capture_output=True,
+                              text=True).stdout.split():
+        try:
+            os.kill(int(pid), 9)
+        except OSError:
+            pass
+    subprocess.run(["ip", "netns", "del", name])
 
 
 if __name__ == "__main__":
