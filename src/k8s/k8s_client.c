@@ -1121,7 +1121,9 @@ static void refl_list_done(struct k8s_response *resp, void *arg)
 			tree_object_set(o, "apiVersion",
 					tree_new_string(r->list_api_version, NULL, 0));
 		strip_object(o);
-		*VEC_PUSH(r->items, r->nitems) = o;
+		/* Packed as the store keeps it: the pages of a list wait
+		 * here until the last one has come. */
+		*VEC_PUSH(r->items, r->nitems) = tree_pack(o);
 	}
 	free(r->list_rv);
 	r->list_rv = xstrdup(tree_get_str(tree_get(list, "metadata"), "resourceVersion"));

@@ -14,7 +14,9 @@
  *
  * Store: entries in a hash map by key (base/hashmap.h).  A relist marks entries
  * with the store's generation as it sees them; those left unmarked at the
- * end are the deleted ones.
+ * end are the deleted ones.  Objects are stored packed (tree_pack()):
+ * read-only, one block each; the change callbacks may keep them with
+ * tree_ref() instead of a copy.
  */
 #include "k8s/k8s_watch.h"
 
@@ -334,6 +336,8 @@ const char *k8s_object_resource_version(const struct tree *obj)
 
 void k8s_object_strip(struct tree *obj)
 {
+	if (obj->packed)
+		return;   /* stripped before it was packed */
 	tree_free(tree_object_take(tree_get(obj, "metadata"), "managedFields"));
 }
 
@@ -458,6 +462,10 @@ static int store_upsert(struct k8s_store *s, struct tree *obj, k8s_change_fn *fn
 		return -1;
 	}
 	k8s_object_strip(obj);
+	/* Stored objects are only read from here on, and shared with the
+	 * pipeline's store (tree_ref()): one block each, about half the
+	 * bytes of the parsed tree. */
+	obj = tree_pack(obj);
 	struct store_entry *e = hashmap_get_str(&s->map, key);
 	if (!e) {
 		e = xcalloc(1, sizeof(*e));

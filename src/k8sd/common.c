@@ -157,7 +157,8 @@ void k8sd_post_event(struct k8s_client *c, const char *reporting_controller,
 void k8sd_feed(struct pipeline *p, enum k8s_change change, const struct tree *obj)
 {
 	if (change != K8S_CHANGE_DELETED) {
-		pipeline_upsert(p, K8SD_SOURCE_OBJECTS, tree_clone(obj));
+		/* The watch cache's object is read-only: shared, not copied. */
+		pipeline_upsert(p, K8SD_SOURCE_OBJECTS, tree_ref((struct tree *)obj));
 		return;
 	}
 	const struct tree *meta = tree_get(obj, "metadata");
@@ -172,7 +173,7 @@ static void collect_obj(const char *key, const struct tree *obj, void *arg)
 		struct tree **t;
 	} *v = arg;
 	(void)key;
-	*VEC_PUSH(v->t, v->n) = tree_clone(obj);
+	*VEC_PUSH(v->t, v->n) = tree_ref((struct tree *)obj);
 }
 
 void k8sd_feed_config(struct pipeline *p, struct k8s_reflector *const *refl, size_t nrefl)

@@ -1113,7 +1113,7 @@ static void on_change(enum k8s_change change, const struct tree *object,
 	if (ra->i == R_SERVICES && own_service_write(c, change, object, old)) {
 		/* The store follows (a later change of the Service is read
 		 * with it), without a step. */
-		pipeline_refresh(c->pipe, K8SD_SOURCE_OBJECTS, tree_clone(object));
+		pipeline_refresh(c->pipe, K8SD_SOURCE_OBJECTS, tree_ref((struct tree *)object));
 		reconciler_own_write(c->rec);
 		return;
 	}

@@ -545,6 +545,43 @@ static void test_store_events(void **state)
 	k8s_store_free(s);
 }
 
+/* Stored objects are packed, and what a change callback keeps with
+ * tree_ref() (the pipeline's store does) outlives its replacement and its
+ * deletion in the store. */
+static void keep_object(enum k8s_change c, const struct tree *o, const struct tree *old,
+			void *arg)
+{
+	(void)old;
+	struct tree **kept = arg;
+	if (c != K8S_CHANGE_DELETED) {
+		assert_int_equal(o->packed, TREE_PACKED_ROOT);
+		tree_free(*kept);
+		*kept = tree_ref((struct tree *)o);
+	}
+}
+
+static void test_store_shares_objects(void **state)
+{
+	(void)state;
+	struct k8s_store *s = k8s_store_new();
+	struct tree *kept = NULL;
+	assert_int_equal(k8s_store_apply(s, K8S_EVENT_ADDED, obj("a", "x", "1"), keep_object,
+					 &kept), 0);
+	assert_ptr_equal(kept, k8s_store_get(s, "a", "x"));
+	struct tree *first = tree_ref(kept);
+	assert_int_equal(k8s_store_apply(s, K8S_EVENT_MODIFIED, obj("a", "x", "2"), keep_object,
+					 &kept), 0);
+	assert_string_equal(k8s_object_resource_version(first), "1");
+	assert_string_equal(k8s_object_resource_version(kept), "2");
+	assert_int_equal(k8s_store_apply(s, K8S_EVENT_DELETED, obj("a", "x", "3"), keep_object,
+					 &kept), 0);
+	assert_null(k8s_store_get(s, "a", "x"));
+	assert_string_equal(k8s_object_resource_version(kept), "2");
+	tree_free(first);
+	tree_free(kept);
+	k8s_store_free(s);
+}
+
 static void relist(struct k8s_store *s, struct changes *ch, const char *const *items, size_t n)
 {
 	k8s_store_replace_begin(s);
@@ -655,6 +692,7 @@ int main(void)
 		cmocka_unit_test(test_event_decode),
 		cmocka_unit_test(test_object_helpers),
 		cmocka_unit_test(test_store_events),
+		cmocka_unit_test(test_store_shares_objects),
 		cmocka_unit_test(test_store_relist_diff),
 		cmocka_unit_test(test_store_many),
 	};
