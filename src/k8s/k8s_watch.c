@@ -341,6 +341,63 @@ void k8s_object_strip(struct tree *obj)
 	tree_free(tree_object_take(tree_get(obj, "metadata"), "managedFields"));
 }
 
+static const char *const store_reads[] = {
+	"kind", "apiVersion", "metadata.name", "metadata.namespace", "metadata.resourceVersion",
+	NULL,
+};
+
+/* How path (len bytes) stands to the paths in list: 2 when it is one of
+ * them, 1 when one of them is below it, 0 otherwise. */
+static int prune_match(const char *path, size_t len, const char *const *list)
+{
+	int best = 0;
+	for (; list && *list; list++) {
+		if (strncmp(*list, path, len) != 0)
+			continue;
+		if ((*list)[len] == '\0')
+			return 2;
+		if ((*list)[len] == '.')
+			best = 1;
+	}
+	return best;
+}
+
+static void prune_object(struct tree *obj, char *path, size_t len, size_t cap,
+			 const char *const *keep)
+{
+	for (size_t k = 0; k < obj->n;) {
+		const char *key = obj->keys[k];
+		size_t kl = strlen(key);
+		size_t at = len ? len + 1 : 0;
+		int m = 0;
+		if (at + kl < cap) {
+			if (len)
+				path[len] = '.';
+			memcpy(path + at, key, kl + 1);
+			int a = prune_match(path, at + kl, keep);
+			int b = prune_match(path, at + kl, store_reads);
+			m = a > b ? a : b;
+		}
+		if (m == 2) {
+			k++;
+		} else if (m == 1 && obj->items[k]->type == TREE_OBJECT) {
+			prune_object(obj->items[k], path, at + kl, cap, keep);
+			k++;
+		} else {
+			tree_free(tree_object_take(obj, key));
+		}
+		path[len] = '\0';
+	}
+}
+
+void k8s_object_prune(struct tree *obj, const char *const *keep)
+{
+	if (!keep || !obj || obj->type != TREE_OBJECT || obj->packed)
+		return;
+	char path[256] = "";
+	prune_object(obj, path, 0, sizeof(path), keep);
+}
+
 /* ------------------------------------------------------------------ */
 /* store */
 

@@ -102,6 +102,13 @@ char *k8s_object_key(const struct tree *obj);
 const char *k8s_object_resource_version(const struct tree *obj);
 /* Remove metadata.managedFields. */
 void k8s_object_strip(struct tree *obj);
+/* Keep only the members named by keep (dotted paths of object members,
+ * such as "metadata.labels" or "status.node"; NULL-terminated), with
+ * whatever is below them, and the members the store itself reads (kind,
+ * apiVersion, metadata.name, metadata.namespace,
+ * metadata.resourceVersion).  keep NULL: the object stays whole.  For
+ * what a daemon watches in numbers and reads little of. */
+void k8s_object_prune(struct tree *obj, const char *const *keep);
 
 /* ------------------------------------------------------------------ */
 /* store */

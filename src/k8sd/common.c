@@ -3,6 +3,7 @@
  * (see k8sd.h).
  */
 #include <jansson.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,6 +165,15 @@ void k8sd_feed(struct pipeline *p, enum k8s_change change, const struct tree *ob
 	const struct tree *meta = tree_get(obj, "metadata");
 	pipeline_delete(p, K8SD_SOURCE_OBJECTS, tree_get_str(obj, "kind"),
 			tree_get_str(meta, "namespace"), tree_get_str(meta, "name"));
+}
+
+void k8sd_heap_changed(void)
+{
+	static unsigned changed;
+	if (++changed < K8SD_TRIM_EVERY)
+		return;
+	changed = 0;
+	malloc_trim(0);
 }
 
 static void collect_obj(const char *key, const struct tree *obj, void *arg)

@@ -28,6 +28,7 @@
 #include <stdint.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1024,6 +1025,7 @@ static void reconcile(struct ctl *c)
 				sync_service(c, svc, hashmap_get_str(&c->pending, key));
 		}
 	}
+	bool full = st.full;
 	pipeline_step_free(&st);
 	hashmap_iter_init(&it, &c->pending);
 	while (hashmap_iter_next(&it))
@@ -1034,6 +1036,10 @@ static void reconcile(struct ctl *c)
 	if (c->have_config)
 		update_pool_status(c);
 	metrics_update(c);
+	/* A whole pass builds and drops a whole model: give the memory back
+	 * (as the speaker does). */
+	if (full)
+		malloc_trim(0);
 }
 
 static void on_pass(void *arg)
@@ -1110,6 +1116,7 @@ static void on_change(enum k8s_change change, const struct tree *object,
 {
 	struct refl_arg *ra = arg;
 	struct ctl *c = ra->c;
+	k8sd_heap_changed();
 	if (ra->i == R_SERVICES && own_service_write(c, change, object, old)) {
 		/* The store follows (a later change of the Service is read
 		 * with it), without a step. */
@@ -1286,6 +1293,11 @@ int cmd_controller(int argc, char **argv)
 		free(err);
 		return 1;
 	}
+	/* Long-running, with bursts of allocation (the start's lists and
+	 * whole pass): large blocks from mmap, the heap's top returned early
+	 * (as the speaker and ironlb run). */
+	mallopt(M_MMAP_THRESHOLD, 64 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 128 * 1024);
 	static struct ctl c;
 	c.loop = ev_default_loop(0);
 	c.ns = ns;

@@ -1541,6 +1541,7 @@ static void on_change(enum k8s_change change, const struct tree *object, const s
 {
 	struct refl_arg *ra = arg;
 	struct spk *s = ra->s;
+	k8sd_heap_changed();
 	if (ra->i == S_SECRETS && s->started) {
 		const char *name = tree_get_str(tree_get(object, "metadata"), "name");
 		if (name && strcmp(name, MEMBER_SECRET) == 0)
@@ -1993,12 +1994,20 @@ int cmd_speaker(int argc, char **argv)
 					       v1b1[i]);
 	s.paths[S_PEERS] = xasprintf("/apis/metallb.io/v1beta2/namespaces/%s/bgppeers", ns);
 	char *own_label = xasprintf("metallb.io/node=%s", node);
+	/* Every node's ServiceL2Status is read for its claim alone
+	 * (k8sd_l2_claim()): a store of thousands of them keeps nothing
+	 * else. */
+	static const char *const claim_fields[] = {
+		"metadata.creationTimestamp", "metadata.labels", "status.node",
+		"status.serviceName", "status.serviceNamespace", NULL,
+	};
 
 	for (int i = 0; i < S_COUNT; i++) {
 		s.rargs[i] = (struct refl_arg){&s, i};
 		struct k8s_reflector_opts o = {
 			.path = s.paths[i],
 			.label_selector = i == S_L2STATUS || i == S_BGPSTATUS ? own_label : NULL,
+			.keep = i == S_L2CLAIMS ? claim_fields : NULL,
 			.on_change = on_change,
 			.on_synced = on_synced,
 			.on_error = on_refl_error,
