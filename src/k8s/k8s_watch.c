@@ -454,6 +454,18 @@ size_t k8s_store_count(const struct k8s_store *s)
 	return hashmap_count(&s->map);
 }
 
+size_t k8s_store_bytes(const struct k8s_store *s)
+{
+	size_t n = 0;
+	struct hashmap_iter it;
+	hashmap_iter_init(&it, &s->map);
+	while (hashmap_iter_next(&it)) {
+		const struct store_entry *e = it.value;
+		n += sizeof(*e) + strlen(e->key) + 1 + tree_bytes(e->obj);
+	}
+	return n;
+}
+
 const struct tree *k8s_store_get_key(const struct k8s_store *s, const char *key)
 {
 	struct store_entry *e = hashmap_get_str(&s->map, key);

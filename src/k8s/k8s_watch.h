@@ -129,6 +129,9 @@ struct k8s_store;
 struct k8s_store *k8s_store_new(void);
 void k8s_store_free(struct k8s_store *s);
 size_t k8s_store_count(const struct k8s_store *s);
+/* Bytes the stored objects take (tree_bytes(), keys and entries): where a
+ * daemon's memory goes, for /status. */
+size_t k8s_store_bytes(const struct k8s_store *s);
 /* namespace_ NULL or "" for cluster-scoped objects. */
 const struct tree *k8s_store_get(const struct k8s_store *s, const char *namespace_,
 				 const char *name);

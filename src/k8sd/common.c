@@ -176,6 +176,22 @@ void k8sd_heap_changed(void)
 	malloc_trim(0);
 }
 
+void k8sd_status_memory(struct jw *w, struct k8s_reflector *const *refl, size_t nrefl)
+{
+	size_t objects = 0, bytes = 0;
+	for (size_t i = 0; i < nrefl; i++) {
+		if (!refl[i])
+			continue;
+		objects += k8s_store_count(k8s_reflector_store(refl[i]));
+		bytes += k8s_store_bytes(k8s_reflector_store(refl[i]));
+	}
+	struct mallinfo2 mi = mallinfo2();
+	jw_kint(w, "stored_objects", (long long)objects);
+	jw_kint(w, "stored_bytes", (long long)bytes);
+	jw_kint(w, "heap_in_use_bytes", (long long)(mi.uordblks + mi.hblkhd));
+	jw_kint(w, "heap_free_bytes", (long long)mi.fordblks);
+}
+
 static void collect_obj(const char *key, const struct tree *obj, void *arg)
 {
 	struct tree_vec_ {

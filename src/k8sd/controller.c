@@ -1202,6 +1202,7 @@ static void status_config(struct jw *w, void *arg)
 	jw_kint(w, "updates", (long long)c->updates);
 	jw_kint(w, "failed_updates", (long long)c->update_errors);
 	jw_kint(w, "whole_passes", (long long)c->whole_passes);
+	k8sd_status_memory(w, c->refl, R_COUNT);
 }
 
 static void h_status(const struct http_request *req, struct http_response *resp, void *arg)

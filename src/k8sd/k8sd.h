@@ -19,6 +19,7 @@
 
 #include "announce/announce.h"
 #include "base/diag.h"
+#include "base/jw.h"
 #include "k8s/k8s_client.h"
 #include "k8s/k8s_watch.h"
 #include "manifest/tree.h"
@@ -170,6 +171,10 @@ void k8sd_feed(struct pipeline *p, enum k8s_change change, const struct tree *ob
  * in; the freed versions otherwise stay resident as holes. */
 #define K8SD_TRIM_EVERY 2048
 void k8sd_heap_changed(void);
+/* /status config members that say where the memory goes: the objects the
+ * reflectors store and their bytes, and malloc's heap in use and free
+ * (mallinfo2()). */
+void k8sd_status_memory(struct jw *w, struct k8s_reflector *const *refl, size_t nrefl);
 void k8sd_feed_all(struct pipeline *p, struct k8s_reflector *const *refl, size_t nrefl);
 void k8sd_feed_config(struct pipeline *p, struct k8s_reflector *const *refl, size_t nrefl);
 bool k8sd_step(struct pipeline *p, struct alloc *a, struct pipeline_live *live,

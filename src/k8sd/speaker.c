@@ -1623,6 +1623,7 @@ static void status_config(struct jw *w, void *arg)
 	jw_kint(w, "updates", (long long)s->updates);
 	jw_kint(w, "failed_updates", (long long)s->update_errors);
 	jw_kint(w, "whole_passes", (long long)s->whole_passes);
+	k8sd_status_memory(w, s->refl, S_COUNT);
 }
 
 static void status_members(struct jw *w, void *arg)

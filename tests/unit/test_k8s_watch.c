@@ -568,6 +568,8 @@ static void test_store_shares_objects(void **state)
 	assert_int_equal(k8s_store_apply(s, K8S_EVENT_ADDED, obj("a", "x", "1"), keep_object,
 					 &kept), 0);
 	assert_ptr_equal(kept, k8s_store_get(s, "a", "x"));
+	size_t one = k8s_store_bytes(s);
+	assert_true(one > tree_bytes(kept));
 	struct tree *first = tree_ref(kept);
 	assert_int_equal(k8s_store_apply(s, K8S_EVENT_MODIFIED, obj("a", "x", "2"), keep_object,
 					 &kept), 0);
@@ -576,6 +578,7 @@ static void test_store_shares_objects(void **state)
 	assert_int_equal(k8s_store_apply(s, K8S_EVENT_DELETED, obj("a", "x", "3"), keep_object,
 					 &kept), 0);
 	assert_null(k8s_store_get(s, "a", "x"));
+	assert_int_equal(k8s_store_bytes(s), 0);
 	assert_string_equal(k8s_object_resource_version(kept), "2");
 	tree_free(first);
 	tree_free(kept);
