@@ -146,8 +146,10 @@ void tree_object_set(struct tree *obj, const char *key, struct tree *value)
 
 bool tree_equal(const struct tree *a, const struct tree *b)
 {
+	/* i compared as bits: the same test for a float's f (a NaN equal to
+	 * itself, -0 apart from 0). */
 	if (a->type != b->type || a->n != b->n || a->i != b->i || a->b != b->b ||
-	    a->int_overflow != b->int_overflow || memcmp(&a->f, &b->f, sizeof(a->f)) != 0 ||
+	    a->int_overflow != b->int_overflow ||
 	    strcmp(a->text ? a->text : "", b->text ? b->text : "") != 0)
 		return false;
 	for (size_t k = 0; k < a->n; k++) {
@@ -343,9 +345,8 @@ struct tree *tree_clone(const struct tree *t)
 	struct tree *c = tree_new(t->type, t->file, t->line);
 	c->text = xstrdup(t->text);
 	c->b = t->b;
-	c->i = t->i;
+	c->i = t->i;   /* or f: the same bytes */
 	c->int_overflow = t->int_overflow;
-	c->f = t->f;
 	for (size_t k = 0; k < t->n; k++) {
 		if (t->type == TREE_OBJECT)
 			object_append_owned(c, xstrdup(t->keys[k]), tree_clone(t->items[k]));
@@ -403,8 +404,7 @@ static struct tree *pack_copy(struct pack_cursor *c, const struct tree *t, unsig
 		.type = t->type,
 		.line = t->line,
 		.file = t->file,
-		.i = t->i,
-		.f = t->f,
+		.i = t->i,   /* or f */
 		.n = t->n,
 		.b = t->b,
 		.int_overflow = t->int_overflow,
