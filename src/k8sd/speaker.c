@@ -2002,13 +2002,27 @@ int cmd_speaker(int argc, char **argv)
 		"metadata.creationTimestamp", "metadata.labels", "status.node",
 		"status.serviceName", "status.serviceNamespace", NULL,
 	};
+	/* Nodes and EndpointSlices reach the model alone, which reads these
+	 * (decode_meta(), decode_node(), decode_slice()): a Node's
+	 * images, capacity and node info, a slice's ports, owner and
+	 * annotations are most of their bytes. */
+	static const char *const node_fields[] = {
+		"metadata.uid", "metadata.labels", "metadata.annotations",
+		"status.conditions", "status.addresses", NULL,
+	};
+	static const char *const slice_fields[] = {
+		"metadata.uid", "metadata.labels", "addressType", "endpoints", NULL,
+	};
 
 	for (int i = 0; i < S_COUNT; i++) {
 		s.rargs[i] = (struct refl_arg){&s, i};
 		struct k8s_reflector_opts o = {
 			.path = s.paths[i],
 			.label_selector = i == S_L2STATUS || i == S_BGPSTATUS ? own_label : NULL,
-			.keep = i == S_L2CLAIMS ? claim_fields : NULL,
+			.keep = i == S_L2CLAIMS ? claim_fields
+				: i == S_NODES  ? node_fields
+				: i == S_SLICES ? slice_fields
+						: NULL,
 			.on_change = on_change,
 			.on_synced = on_synced,
 			.on_error = on_refl_error,
