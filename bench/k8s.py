@@ -191,6 +191,18 @@ def mem(pid):
     return int(d["VmRSS"].split()[0]), int(d["VmHWM"].split()[0])
 
 
+def out_smaps(key, pid):
+    """RSS counts every resident page of the shared libraries; Pss shares
+    them out among the processes that map them, and Private_Dirty is what
+    this process alone holds (its heap, mostly)."""
+    d = dict(line.split(":", 1) for line in open(f"/proc/{pid}/smaps_rollup")
+             if ":" in line and not line.startswith(("0", "1", "2", "3", "4", "5", "6", "7",
+                                                      "8", "9", "a", "b", "c", "d", "e", "f")))
+    for f in ("Pss", "Private_Dirty", "Shared_Clean"):
+        if f in d:
+            out(f"{key}_{f.lower()}_kib", int(d[f].split()[0]))
+
+
 def count(plane, *args):
     r = plane.kubectl("get", *args, "-o", "name", check=False, timeout=120)
     return len(r.stdout.split())
@@ -761,6 +773,13 @@ def run(n, binary, a):
             out("controller_hwm_kib", mem(ctl.pid)[1])
             out("speaker_rss_kib", mem(spk.pid)[0])
             out("speaker_hwm_kib", mem(spk.pid)[1])
+            out_smaps("controller", ctl.pid)
+            out_smaps("speaker", spk.pid)
+            # Where it goes (/status; absent from older binaries).
+            for who, port in (("controller", cport), ("speaker", sport)):
+                for f in ("stored_objects", "stored_bytes", "heap_in_use_bytes",
+                          "heap_free_bytes"):
+                    out(f"{who}_{f}", status_field(port, f))
             if a.churn_seconds:
                 per_change(p, a, (cport, sport), cpu, {"controller": ctl.pid,
                                                        "speaker": spk.pid}, logdir)
@@ -859,6 +878,7 @@ def idle(binary, a):
                                            "metallb-system") >= 1, timeout=60)
             time.sleep(2)
             out("idle_rss_kib", mem(spk.pid)[0])
+            out_smaps("idle", spk.pid)
         finally:
             spk.terminate()
             spk.wait(timeout=10)

@@ -1073,6 +1073,7 @@ struct k8s_reflector {
 	k8s_reflector_synced_fn *on_synced;
 	k8s_reflector_error_fn *on_error;
 	void *arg;
+	const char *const *keep;
 
 	enum refl_state state;
 	struct k8s_store *store;
@@ -1295,7 +1296,10 @@ static void refl_list_done(struct k8s_response *resp, void *arg)
 			tree_object_set(o, "apiVersion",
 					tree_new_string(r->list_api_version, NULL, 0));
 		strip_object(o);
-		*VEC_PUSH(r->items, r->nitems) = o;
+		k8s_object_prune(o, r->keep);
+		/* Packed as the store keeps it: the pages of a list wait
+		 * here until the last one has come. */
+		*VEC_PUSH(r->items, r->nitems) = tree_pack(o);
 	}
 	free(r->list_rv);
 	r->list_rv = xstrdup(tree_get_str(tree_get(list, "metadata"), "resourceVersion"));
@@ -1352,6 +1356,7 @@ static int refl_event(struct k8s_event *ev, void *arg)
 		struct tree *o = ev->object;
 		ev->object = NULL;
 		strip_object(o);
+		k8s_object_prune(o, r->keep);
 		k8s_store_apply(r->store, ev->type, o, r->on_change, r->arg);
 	}
 	return 0;
@@ -1441,6 +1446,7 @@ struct k8s_reflector *k8s_reflector_new(struct k8s_client *c, const struct k8s_r
 	r->c = c;
 	r->path = xstrdup(o->path);
 	r->label_selector = xstrdup(o->label_selector);
+	r->keep = o->keep;
 	r->field_selector = xstrdup(o->field_selector);
 	r->page_limit = o->page_limit ? o->page_limit : REFL_PAGE_LIMIT;
 	r->watch_timeout = o->watch_timeout;

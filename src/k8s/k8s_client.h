@@ -224,6 +224,9 @@ struct k8s_reflector_opts {
 	const char *path;
 	const char *label_selector;
 	const char *field_selector;
+	/* Members kept in the stored objects (k8s_object_prune(); NULL:
+	 * all); the array must outlive the reflector. */
+	const char *const *keep;
 	unsigned page_limit;            /* 0: 500 */
 	unsigned watch_timeout;         /* seconds; 0: random in 300..600 as client-go */
 	double backoff_initial;         /* seconds; 0: 0.5 */

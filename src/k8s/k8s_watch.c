@@ -14,7 +14,9 @@
  *
  * Store: entries in a hash map by key (base/hashmap.h).  A relist marks entries
  * with the store's generation as it sees them; those left unmarked at the
- * end are the deleted ones.
+ * end are the deleted ones.  Objects are stored packed (tree_pack()):
+ * read-only, one block each; the change callbacks may keep them with
+ * tree_ref() instead of a copy.
  */
 #include "k8s/k8s_watch.h"
 
@@ -334,7 +336,66 @@ const char *k8s_object_resource_version(const struct tree *obj)
 
 void k8s_object_strip(struct tree *obj)
 {
+	if (obj->packed)
+		return;   /* stripped before it was packed */
 	tree_free(tree_object_take(tree_get(obj, "metadata"), "managedFields"));
+}
+
+static const char *const store_reads[] = {
+	"kind", "apiVersion", "metadata.name", "metadata.namespace", "metadata.resourceVersion",
+	NULL,
+};
+
+/* How path (len bytes) stands to the paths in list: 2 when it is one of
+ * them, 1 when one of them is below it, 0 otherwise. */
+static int prune_match(const char *path, size_t len, const char *const *list)
+{
+	int best = 0;
+	for (; list && *list; list++) {
+		if (strncmp(*list, path, len) != 0)
+			continue;
+		if ((*list)[len] == '\0')
+			return 2;
+		if ((*list)[len] == '.')
+			best = 1;
+	}
+	return best;
+}
+
+static void prune_object(struct tree *obj, char *path, size_t len, size_t cap,
+			 const char *const *keep)
+{
+	for (size_t k = 0; k < obj->n;) {
+		const char *key = obj->keys[k];
+		size_t kl = strlen(key);
+		size_t at = len ? len + 1 : 0;
+		int m = 0;
+		if (at + kl < cap) {
+			if (len)
+				path[len] = '.';
+			memcpy(path + at, key, kl + 1);
+			int a = prune_match(path, at + kl, keep);
+			int b = prune_match(path, at + kl, store_reads);
+			m = a > b ? a : b;
+		}
+		if (m == 2) {
+			k++;
+		} else if (m == 1 && obj->items[k]->type == TREE_OBJECT) {
+			prune_object(obj->items[k], path, at + kl, cap, keep);
+			k++;
+		} else {
+			tree_free(tree_object_take(obj, key));
+		}
+		path[len] = '\0';
+	}
+}
+
+void k8s_object_prune(struct tree *obj, const char *const *keep)
+{
+	if (!keep || !obj || obj->type != TREE_OBJECT || obj->packed)
+		return;
+	char path[256] = "";
+	prune_object(obj, path, 0, sizeof(path), keep);
 }
 
 /* ------------------------------------------------------------------ */
@@ -391,6 +452,18 @@ void k8s_store_free(struct k8s_store *s)
 size_t k8s_store_count(const struct k8s_store *s)
 {
 	return hashmap_count(&s->map);
+}
+
+size_t k8s_store_bytes(const struct k8s_store *s)
+{
+	size_t n = 0;
+	struct hashmap_iter it;
+	hashmap_iter_init(&it, &s->map);
+	while (hashmap_iter_next(&it)) {
+		const struct store_entry *e = it.value;
+		n += sizeof(*e) + strlen(e->key) + 1 + tree_bytes(e->obj);
+	}
+	return n;
 }
 
 const struct tree *k8s_store_get_key(const struct k8s_store *s, const char *key)
@@ -458,6 +531,10 @@ static int store_upsert(struct k8s_store *s, struct tree *obj, k8s_change_fn *fn
 		return -1;
 	}
 	k8s_object_strip(obj);
+	/* Stored objects are only read from here on, and shared with the
+	 * pipeline's store (tree_ref()): one block each, about half the
+	 * bytes of the parsed tree. */
+	obj = tree_pack(obj);
 	struct store_entry *e = hashmap_get_str(&s->map, key);
 	if (!e) {
 		e = xcalloc(1, sizeof(*e));

@@ -102,6 +102,13 @@ char *k8s_object_key(const struct tree *obj);
 const char *k8s_object_resource_version(const struct tree *obj);
 /* Remove metadata.managedFields. */
 void k8s_object_strip(struct tree *obj);
+/* Keep only the members named by keep (dotted paths of object members,
+ * such as "metadata.labels" or "status.node"; NULL-terminated), with
+ * whatever is below them, and the members the store itself reads (kind,
+ * apiVersion, metadata.name, metadata.namespace,
+ * metadata.resourceVersion).  keep NULL: the object stays whole.  For
+ * what a daemon watches in numbers and reads little of. */
+void k8s_object_prune(struct tree *obj, const char *const *keep);
 
 /* ------------------------------------------------------------------ */
 /* store */
@@ -122,6 +129,9 @@ struct k8s_store;
 struct k8s_store *k8s_store_new(void);
 void k8s_store_free(struct k8s_store *s);
 size_t k8s_store_count(const struct k8s_store *s);
+/* Bytes the stored objects take (tree_bytes(), keys and entries): where a
+ * daemon's memory goes, for /status. */
+size_t k8s_store_bytes(const struct k8s_store *s);
 /* namespace_ NULL or "" for cluster-scoped objects. */
 const struct tree *k8s_store_get(const struct k8s_store *s, const char *namespace_,
 				 const char *name);

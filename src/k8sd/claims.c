@@ -25,6 +25,8 @@ int k8sd_time_us(const char *text, uint64_t *out)
 	return time_rfc3339_us(text, out);
 }
 
+/* Reads only what the speaker's claims store keeps (claim_fields in
+ * speaker.c): a field read here must be added there. */
 int k8sd_l2_claim(const struct tree *obj, struct announce_claim *out)
 {
 	const struct tree *st = tree_get(obj, "status");

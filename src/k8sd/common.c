@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <jansson.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,12 +160,38 @@ void k8sd_post_event(struct k8s_client *c, const char *reporting_controller,
 void k8sd_feed(struct pipeline *p, enum k8s_change change, const struct tree *obj)
 {
 	if (change != K8S_CHANGE_DELETED) {
-		pipeline_upsert(p, K8SD_SOURCE_OBJECTS, tree_clone(obj));
+		/* The watch cache's object is read-only: shared, not copied. */
+		pipeline_upsert(p, K8SD_SOURCE_OBJECTS, tree_ref((struct tree *)obj));
 		return;
 	}
 	const struct tree *meta = tree_get(obj, "metadata");
 	pipeline_delete(p, K8SD_SOURCE_OBJECTS, tree_get_str(obj, "kind"),
 			tree_get_str(meta, "namespace"), tree_get_str(meta, "name"));
+}
+
+void k8sd_heap_changed(void)
+{
+	static unsigned changed;
+	if (++changed < K8SD_TRIM_EVERY)
+		return;
+	changed = 0;
+	malloc_trim(0);
+}
+
+void k8sd_status_memory(struct jw *w, struct k8s_reflector *const *refl, size_t nrefl)
+{
+	size_t objects = 0, bytes = 0;
+	for (size_t i = 0; i < nrefl; i++) {
+		if (!refl[i])
+			continue;
+		objects += k8s_store_count(k8s_reflector_store(refl[i]));
+		bytes += k8s_store_bytes(k8s_reflector_store(refl[i]));
+	}
+	struct mallinfo2 mi = mallinfo2();
+	jw_kint(w, "stored_objects", (long long)objects);
+	jw_kint(w, "stored_bytes", (long long)bytes);
+	jw_kint(w, "heap_in_use_bytes", (long long)(mi.uordblks + mi.hblkhd));
+	jw_kint(w, "heap_free_bytes", (long long)mi.fordblks);
 }
 
 static void collect_obj(const char *key, const struct tree *obj, void *arg)
@@ -174,7 +201,7 @@ static void collect_obj(const char *key, const struct tree *obj, void *arg)
 		struct tree **t;
 	} *v = arg;
 	(void)key;
-	*VEC_PUSH(v->t, v->n) = tree_clone(obj);
+	*VEC_PUSH(v->t, v->n) = tree_ref((struct tree *)obj);
 }
 
 void k8sd_feed_config(struct pipeline *p, struct k8s_reflector *const *refl, size_t nrefl)

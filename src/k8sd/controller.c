@@ -28,6 +28,7 @@
 #include <stdint.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1053,6 +1054,7 @@ static void reconcile(struct ctl *c)
 	}
 	if (c->have_config)
 		hashmap_clear(&c->rewrite);
+	bool full = st.full;
 	pipeline_step_free(&st);
 	hashmap_iter_init(&it, &c->pending);
 	while (hashmap_iter_next(&it))
@@ -1063,6 +1065,10 @@ static void reconcile(struct ctl *c)
 	if (c->have_config)
 		update_pool_status(c);
 	metrics_update(c);
+	/* A whole pass builds and drops a whole model: give the memory back
+	 * (as the speaker does). */
+	if (full)
+		malloc_trim(0);
 }
 
 static void on_pass(void *arg)
@@ -1139,10 +1145,11 @@ static void on_change(enum k8s_change change, const struct tree *object,
 {
 	struct refl_arg *ra = arg;
 	struct ctl *c = ra->c;
+	k8sd_heap_changed();
 	if (ra->i == R_SERVICES && own_service_write(c, change, object, old)) {
 		/* The store follows (a later change of the Service is read
 		 * with it), without a step. */
-		pipeline_refresh(c->pipe, K8SD_SOURCE_OBJECTS, tree_clone(object));
+		pipeline_refresh(c->pipe, K8SD_SOURCE_OBJECTS, tree_ref((struct tree *)object));
 		reconciler_own_write(c->rec);
 		return;
 	}
@@ -1224,6 +1231,7 @@ static void status_config(struct jw *w, void *arg)
 	jw_kint(w, "updates", (long long)c->updates);
 	jw_kint(w, "failed_updates", (long long)c->update_errors);
 	jw_kint(w, "whole_passes", (long long)c->whole_passes);
+	k8sd_status_memory(w, c->refl, R_COUNT);
 }
 
 static void h_status(const struct http_request *req, struct http_response *resp, void *arg)
@@ -1327,6 +1335,11 @@ int cmd_controller(int argc, char **argv)
 		free(err);
 		return 1;
 	}
+	/* Long-running, with bursts of allocation (the start's lists and
+	 * whole pass): large blocks from mmap, the heap's top returned early
+	 * (as the speaker and ironlb run). */
+	mallopt(M_MMAP_THRESHOLD, 64 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 128 * 1024);
 	static struct ctl c;
 	c.loop = ev_default_loop(0);
 	k8s_backoff_init(&c.write_backoff, RETRY, RETRY_MAX);

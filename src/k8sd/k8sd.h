@@ -19,6 +19,7 @@
 
 #include "announce/announce.h"
 #include "base/diag.h"
+#include "base/jw.h"
 #include "k8s/k8s_client.h"
 #include "k8s/k8s_limit.h"
 #include "k8s/k8s_watch.h"
@@ -146,7 +147,8 @@ void k8sd_cstate_free(struct k8sd_cstate *s);
  * changed.
  *
  * k8sd_feed: a watch event on a Service or an EndpointSlice, into the
- * source K8SD_SOURCE_OBJECTS (a clone is upserted; a deletion deleted).
+ * source K8SD_SOURCE_OBJECTS (the stored object is upserted, shared with
+ * tree_ref(), not copied; a deletion deleted).
  * k8sd_feed_all: every object of those reflectors as that source (a
  * controller taking the lead starts from them).
  *
@@ -167,6 +169,16 @@ void k8sd_cstate_free(struct k8sd_cstate *s);
 #define K8SD_SOURCE_CONFIG "api-config"
 
 void k8sd_feed(struct pipeline *p, enum k8s_change change, const struct tree *obj);
+/* Called for each stored object that changed: after K8SD_TRIM_EVERY of
+ * them, the heap's free pages are given back (malloc_trim()).  A start
+ * replaces every Service once more as the echoes of its own writes come
+ * in; the freed versions otherwise stay resident as holes. */
+#define K8SD_TRIM_EVERY 2048
+void k8sd_heap_changed(void);
+/* /status config members that say where the memory goes: the objects the
+ * reflectors store and their bytes, and malloc's heap in use and free
+ * (mallinfo2()). */
+void k8sd_status_memory(struct jw *w, struct k8s_reflector *const *refl, size_t nrefl);
 void k8sd_feed_all(struct pipeline *p, struct k8s_reflector *const *refl, size_t nrefl);
 void k8sd_feed_config(struct pipeline *p, struct k8s_reflector *const *refl, size_t nrefl);
 bool k8sd_step(struct pipeline *p, struct alloc *a, struct pipeline_live *live,

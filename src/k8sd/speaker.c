@@ -1556,6 +1556,7 @@ static void on_change(enum k8s_change change, const struct tree *object, const s
 {
 	struct refl_arg *ra = arg;
 	struct spk *s = ra->s;
+	k8sd_heap_changed();
 	if (ra->i == S_SECRETS && s->started) {
 		const char *name = tree_get_str(tree_get(object, "metadata"), "name");
 		if (name && strcmp(name, MEMBER_SECRET) == 0)
@@ -1637,6 +1638,7 @@ static void status_config(struct jw *w, void *arg)
 	jw_kint(w, "updates", (long long)s->updates);
 	jw_kint(w, "failed_updates", (long long)s->update_errors);
 	jw_kint(w, "whole_passes", (long long)s->whole_passes);
+	k8sd_status_memory(w, s->refl, S_COUNT);
 }
 
 static void status_members(struct jw *w, void *arg)
@@ -2029,6 +2031,24 @@ int cmd_speaker(int argc, char **argv)
 	 * withdraws it as a deletion does), and no EndpointSlice of a
 	 * headless Service (never a LoadBalancer).  docs/architecture.md,
 	 * "Many nodes", has the arithmetic. */
+	/* Every node's ServiceL2Status is read for its claim alone
+	 * (k8sd_l2_claim()): a store of thousands of them keeps nothing
+	 * else. */
+	static const char *const claim_fields[] = {
+		"metadata.creationTimestamp", "metadata.labels", "status.node",
+		"status.serviceName", "status.serviceNamespace", NULL,
+	};
+	/* Nodes and EndpointSlices reach the model alone, which reads these
+	 * (decode_meta(), decode_node(), decode_slice()): a Node's
+	 * images, capacity and node info, a slice's ports, owner and
+	 * annotations are most of their bytes. */
+	static const char *const node_fields[] = {
+		"metadata.uid", "metadata.labels", "metadata.annotations",
+		"status.conditions", "status.addresses", NULL,
+	};
+	static const char *const slice_fields[] = {
+		"metadata.uid", "metadata.labels", "addressType", "endpoints", NULL,
+	};
 
 	for (int i = 0; i < S_COUNT; i++) {
 		s.rargs[i] = (struct refl_arg){&s, i};
@@ -2037,6 +2057,10 @@ int cmd_speaker(int argc, char **argv)
 			.label_selector = i == S_L2STATUS || i == S_BGPSTATUS ? own_label
 					: i == S_SLICES ? SLICE_SELECTOR : NULL,
 			.field_selector = i == S_SERVICES ? SERVICE_SELECTOR : NULL,
+			.keep = i == S_L2CLAIMS ? claim_fields
+				: i == S_NODES  ? node_fields
+				: i == S_SLICES ? slice_fields
+						: NULL,
 			.on_change = on_change,
 			.on_synced = on_synced,
 			.on_error = on_refl_error,

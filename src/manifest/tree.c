@@ -17,6 +17,7 @@
 
 #include <inttypes.h>
 #include <jansson.h>
+#include <malloc.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,6 +68,16 @@ void tree_free(struct tree *t)
 {
 	if (!t)
 		return;
+	if (t->refs) {
+		t->refs--;
+		return;
+	}
+	if (t->packed) {
+		/* Inner nodes live in their root's block. */
+		if (t->packed == TREE_PACKED_ROOT)
+			free(t);
+		return;
+	}
 	for (size_t i = 0; i < t->n; i++) {
 		tree_free(t->items[i]);
 		if (t->keys)
@@ -78,8 +89,20 @@ void tree_free(struct tree *t)
 	free(t);
 }
 
+/* A packed tree's arrays have no room to grow and its nodes are shared
+ * with whoever holds the block: a change is a bug of the caller, and
+ * going on would write over someone else's memory. */
+static void check_writable(const struct tree *t)
+{
+	if (t->packed) {
+		fprintf(stderr, "BUG: change to a packed (read-only) tree\n");
+		abort();
+	}
+}
+
 void tree_array_append(struct tree *arr, struct tree *item)
 {
+	check_writable(arr);
 	if (arr->type != TREE_ARRAY) {
 		tree_free(item);
 		return;
@@ -107,6 +130,7 @@ static ssize_t object_find(const struct tree *obj, const char *key)
 
 void tree_object_set(struct tree *obj, const char *key, struct tree *value)
 {
+	check_writable(obj);
 	if (obj->type != TREE_OBJECT) {
 		tree_free(value);
 		return;
@@ -122,8 +146,10 @@ void tree_object_set(struct tree *obj, const char *key, struct tree *value)
 
 bool tree_equal(const struct tree *a, const struct tree *b)
 {
+	/* i compared as bits: the same test for a float's f (a NaN equal to
+	 * itself, -0 apart from 0). */
 	if (a->type != b->type || a->n != b->n || a->i != b->i || a->b != b->b ||
-	    a->int_overflow != b->int_overflow || memcmp(&a->f, &b->f, sizeof(a->f)) != 0 ||
+	    a->int_overflow != b->int_overflow ||
 	    strcmp(a->text ? a->text : "", b->text ? b->text : "") != 0)
 		return false;
 	for (size_t k = 0; k < a->n; k++) {
@@ -140,6 +166,7 @@ struct tree *tree_object_take(struct tree *obj, const char *key)
 	ssize_t i = obj && obj->type == TREE_OBJECT ? object_find(obj, key) : -1;
 	if (i < 0)
 		return NULL;
+	check_writable(obj);
 	struct tree *v = obj->items[i];
 	free(obj->keys[i]);
 	size_t rest = obj->n - (size_t)i - 1;
@@ -318,9 +345,8 @@ struct tree *tree_clone(const struct tree *t)
 	struct tree *c = tree_new(t->type, t->file, t->line);
 	c->text = xstrdup(t->text);
 	c->b = t->b;
-	c->i = t->i;
+	c->i = t->i;   /* or f: the same bytes */
 	c->int_overflow = t->int_overflow;
-	c->f = t->f;
 	for (size_t k = 0; k < t->n; k++) {
 		if (t->type == TREE_OBJECT)
 			object_append_owned(c, xstrdup(t->keys[k]), tree_clone(t->items[k]));
@@ -328,6 +354,117 @@ struct tree *tree_clone(const struct tree *t)
 			*VEC_PUSH(c->items, c->n) = tree_clone(t->items[k]);
 	}
 	return c;
+}
+
+/* ---- sharing and packing ---- */
+
+struct tree *tree_ref(struct tree *t)
+{
+	if (!t)
+		return NULL;
+	if (t->packed == TREE_PACKED_INNER)
+		return tree_clone(t);
+	t->refs++;
+	return t;
+}
+
+/* What a packed copy of t needs: nodes, pointer slots (items, and keys of
+ * objects) and string bytes (terminators included). */
+static void pack_count(const struct tree *t, size_t *nodes, size_t *slots, size_t *bytes)
+{
+	(*nodes)++;
+	if (t->text)
+		*bytes += strlen(t->text) + 1;
+	*slots += t->type == TREE_OBJECT ? 2 * t->n : t->n;
+	for (size_t k = 0; k < t->n; k++) {
+		if (t->type == TREE_OBJECT)
+			*bytes += strlen(t->keys[k]) + 1;
+		pack_count(t->items[k], nodes, slots, bytes);
+	}
+}
+
+struct pack_cursor {
+	struct tree *node;
+	void **slot;
+	char *str;
+};
+
+static char *pack_str(struct pack_cursor *c, const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *d = memcpy(c->str, s, n);
+	c->str += n;
+	return d;
+}
+
+static struct tree *pack_copy(struct pack_cursor *c, const struct tree *t, unsigned char kind)
+{
+	struct tree *d = c->node++;
+	*d = (struct tree){
+		.type = t->type,
+		.line = t->line,
+		.file = t->file,
+		.i = t->i,   /* or f */
+		.n = t->n,
+		.b = t->b,
+		.int_overflow = t->int_overflow,
+		.packed = kind,
+	};
+	if (t->text)
+		d->text = pack_str(c, t->text);
+	if (!t->n)
+		return d;
+	d->items = (struct tree **)c->slot;
+	c->slot += t->n;
+	if (t->type == TREE_OBJECT) {
+		d->keys = (char **)c->slot;
+		c->slot += t->n;
+	}
+	for (size_t k = 0; k < t->n; k++) {
+		if (d->keys)
+			d->keys[k] = pack_str(c, t->keys[k]);
+		d->items[k] = pack_copy(c, t->items[k], TREE_PACKED_INNER);
+	}
+	return d;
+}
+
+struct tree *tree_pack(struct tree *t)
+{
+	if (!t || t->packed || t->refs)
+		return t;
+	size_t nodes = 0, slots = 0, bytes = 0;
+	pack_count(t, &nodes, &slots, &bytes);
+	/* Nodes first (the root at the start: free() of it frees the
+	 * block), then the pointer arrays, then the strings: each part keeps
+	 * the alignment of the one before. */
+	char *block = xmalloc(nodes * sizeof(struct tree) + slots * sizeof(void *) + bytes);
+	struct pack_cursor c = {
+		.node = (struct tree *)block,
+		.slot = (void **)(block + nodes * sizeof(struct tree)),
+		.str = block + nodes * sizeof(struct tree) + slots * sizeof(void *),
+	};
+	struct tree *root = pack_copy(&c, t, TREE_PACKED_ROOT);
+	tree_free(t);
+	return root;
+}
+
+size_t tree_bytes(const struct tree *t)
+{
+	if (!t)
+		return 0;
+	if (t->packed) {
+		size_t nodes = 0, slots = 0, bytes = 0;
+		pack_count(t, &nodes, &slots, &bytes);
+		return nodes * sizeof(struct tree) + slots * sizeof(void *) + bytes;
+	}
+	size_t n = malloc_usable_size((void *)t) + malloc_usable_size(t->text) +
+		   malloc_usable_size(t->items) + malloc_usable_size(t->keys);
+	for (size_t k = 0; k < t->n; k++) {
+		if (t->type == TREE_OBJECT)
+			n += malloc_usable_size(t->keys[k]);
+		n += tree_bytes(t->items[k]);
+	}
+	return n;
 }
 
 /* ---- plain scalars ---- */

@@ -1183,7 +1183,7 @@ static void build_model(struct pipeline *p, struct build *b, struct model *m,
 					f->kept = false;
 					if (last) {
 						size_t before = m->nservices;
-						model_add(m, tree_clone(last), d);
+						model_add(m, tree_ref((struct tree *)last), d);
 						stamp_seen(m, before, e);
 						if (last == e->tree && s->text) {
 							tree_free(e->tree);
@@ -1202,7 +1202,7 @@ static void build_model(struct pipeline *p, struct build *b, struct model *m,
 			if (s->text)
 				e->tree = NULL;
 			else
-				t = tree_clone(t);
+				t = tree_ref(t);
 			size_t before = m->nservices;
 			int rc = model_add(m, t, d);
 			stamp_seen(m, before, e);
@@ -1218,7 +1218,7 @@ static void build_model(struct pipeline *p, struct build *b, struct model *m,
 	}
 	if (b->cfg == CFG_GOOD)
 		for (size_t i = 0; i < p->ngood; i++)
-			model_add(m, tree_clone(p->good_config[i]), d);
+			model_add(m, tree_ref(p->good_config[i]), d);
 	model_validate(m, d);
 }
 
@@ -1371,7 +1371,7 @@ static void keep_good_config(struct pipeline *p, const struct model *m)
 #define KEEP(n, arr)                                                                   \
 	for (size_t i = 0; i < m->n; i++)                                              \
 		if (m->arr[i].meta.tree)                                               \
-			*VEC_PUSH(p->good_config, p->ngood) = tree_clone(m->arr[i].meta.tree);
+			*VEC_PUSH(p->good_config, p->ngood) = tree_ref(m->arr[i].meta.tree);
 	KEEP(npools, pools)
 	KEEP(nl2advs, l2advs)
 	KEEP(nbgpadvs, bgpadvs)
@@ -1401,7 +1401,7 @@ static void mark_good_services(struct pipeline *p, const struct hmap *failed)
 				if (e->good && e->tree) {
 					struct hnode *n = hmap_put(&p->good_svc, k);
 					if (!n->val)
-						n->val = tree_clone(e->tree);
+						n->val = tree_ref(e->tree);
 				}
 				e->good = false;
 				continue;
@@ -1828,7 +1828,7 @@ void pipeline_step(struct pipeline *p, struct alloc *a, struct pipeline_live *li
 		if (t && ch[i].s->text)
 			e->tree = NULL;
 		else if (t)
-			t = tree_clone(t);
+			t = tree_ref(t);
 		size_t before = live->model.nservices;
 		int rc = t ? model_upsert(&live->model, t, &d, &replaced) : -1;
 		if (rc == 0)
@@ -1874,7 +1874,7 @@ void pipeline_step(struct pipeline *p, struct alloc *a, struct pipeline_live *li
 					hmap_put(&slice_svcs, k);
 				struct diag_list d = {0};
 				bool replaced = false;
-				if (model_upsert(&live->model, tree_clone(e->tree), &d, &replaced) != 0 ||
+				if (model_upsert(&live->model, tree_ref(e->tree), &d, &replaced) != 0 ||
 				    d.n > 0)
 					full = true;
 				else if (!replaced)

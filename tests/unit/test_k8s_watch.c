@@ -545,6 +545,95 @@ static void test_store_events(void **state)
 	k8s_store_free(s);
 }
 
+/* Stored objects are packed, and what a change callback keeps with
+ * tree_ref() (the pipeline's store does) outlives its replacement and its
+ * deletion in the store. */
+static void keep_object(enum k8s_change c, const struct tree *o, const struct tree *old,
+			void *arg)
+{
+	(void)old;
+	struct tree **kept = arg;
+	if (c != K8S_CHANGE_DELETED) {
+		assert_int_equal(o->packed, TREE_PACKED_ROOT);
+		tree_free(*kept);
+		*kept = tree_ref((struct tree *)o);
+	}
+}
+
+static void test_store_shares_objects(void **state)
+{
+	(void)state;
+	struct k8s_store *s = k8s_store_new();
+	struct tree *kept = NULL;
+	assert_int_equal(k8s_store_apply(s, K8S_EVENT_ADDED, obj("a", "x", "1"), keep_object,
+					 &kept), 0);
+	assert_ptr_equal(kept, k8s_store_get(s, "a", "x"));
+	size_t one = k8s_store_bytes(s);
+	assert_true(one > tree_bytes(kept));
+	struct tree *first = tree_ref(kept);
+	assert_int_equal(k8s_store_apply(s, K8S_EVENT_MODIFIED, obj("a", "x", "2"), keep_object,
+					 &kept), 0);
+	assert_string_equal(k8s_object_resource_version(first), "1");
+	assert_string_equal(k8s_object_resource_version(kept), "2");
+	assert_int_equal(k8s_store_apply(s, K8S_EVENT_DELETED, obj("a", "x", "3"), keep_object,
+					 &kept), 0);
+	assert_null(k8s_store_get(s, "a", "x"));
+	assert_int_equal(k8s_store_bytes(s), 0);
+	assert_string_equal(k8s_object_resource_version(kept), "2");
+	tree_free(first);
+	tree_free(kept);
+	k8s_store_free(s);
+}
+
+/* A store that keeps a few fields: those, whole, and what the store
+ * reads itself; nothing else. */
+static void test_object_prune(void **state)
+{
+	(void)state;
+	static const char text[] =
+		"{\"kind\":\"ServiceL2Status\",\"apiVersion\":\"metallb.io/v1beta1\","
+		"\"metadata\":{\"name\":\"l2-x\",\"namespace\":\"metallb-system\","
+		"\"uid\":\"u1\",\"resourceVersion\":\"7\",\"generation\":1,"
+		"\"creationTimestamp\":\"2026-12-07T09:00:00Z\","
+		"\"labels\":{\"metallb.io/node\":\"n1\",\"metallb.io/service-name\":\"s\"},"
+		"\"ownerReferences\":[{\"kind\":\"Pod\",\"name\":\"p\"}]},"
+		"\"spec\":{},\"status\":{\"node\":\"n1\",\"serviceName\":\"s\","
+		"\"serviceNamespace\":\"default\",\"interfaces\":[{\"name\":\"eth0\"}]}}";
+	static const char *const keep[] = {
+		"metadata.creationTimestamp", "metadata.labels", "status.node",
+		"status.serviceName", "status.serviceNamespace", NULL,
+	};
+	struct tree *o = tree_parse_json(text, strlen(text), 0, NULL);
+	assert_non_null(o);
+	struct tree *whole = tree_clone(o);
+	k8s_object_prune(whole, NULL);
+	assert_true(tree_equal(whole, o));
+	k8s_object_prune(o, keep);
+	char *key = k8s_object_key(o);
+	assert_string_equal(key, "metallb-system/l2-x");
+	free(key);
+	assert_string_equal(k8s_object_resource_version(o), "7");
+	assert_string_equal(tree_get_str(o, "kind"), "ServiceL2Status");
+	assert_string_equal(tree_get_str(o, "apiVersion"), "metallb.io/v1beta1");
+	const struct tree *md = tree_get(o, "metadata");
+	assert_int_equal(md->n, 5);
+	assert_string_equal(tree_get_str(md, "creationTimestamp"), "2026-12-07T09:00:00Z");
+	assert_int_equal(tree_get(md, "labels")->n, 2);
+	assert_null(tree_get(md, "uid"));
+	assert_null(tree_get(md, "ownerReferences"));
+	assert_null(tree_get(o, "spec"));
+	const struct tree *st = tree_get(o, "status");
+	assert_int_equal(st->n, 3);
+	assert_string_equal(tree_get_str(st, "serviceNamespace"), "default");
+	assert_null(tree_get(st, "interfaces"));
+	/* A packed tree is read-only: left as it is. */
+	struct tree *p = tree_pack(whole);
+	k8s_object_prune(p, keep);
+	assert_non_null(tree_path(p, "metadata.uid"));
+	tree_free(p);
+	tree_free(o);
+}
+
 static void relist(struct k8s_store *s, struct changes *ch, const char *const *items, size_t n)
 {
 	k8s_store_replace_begin(s);
@@ -655,6 +744,8 @@ int main(void)
 		cmocka_unit_test(test_event_decode),
 		cmocka_unit_test(test_object_helpers),
 		cmocka_unit_test(test_store_events),
+		cmocka_unit_test(test_store_shares_objects),
+		cmocka_unit_test(test_object_prune),
 		cmocka_unit_test(test_store_relist_diff),
 		cmocka_unit_test(test_store_many),
 	};

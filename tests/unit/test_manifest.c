@@ -1245,6 +1245,70 @@ static void test_json_parse_no_managed_fields(void **state)
 	assert_null(tree_parse_json(bad, strlen(bad), TREE_JSON_NO_MANAGED_FIELDS, NULL));
 }
 
+/* A Service as the API server sends it (managedFields left out). */
+static const char packed_service[] =
+	"{\"kind\":\"Service\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"s1\","
+	"\"namespace\":\"default\",\"uid\":\"7c3f0a52-8c1e-4b7e-9d0a-2f6b1c9e4d11\","
+	"\"resourceVersion\":\"123456\",\"creationTimestamp\":\"2026-12-07T09:00:00Z\","
+	"\"annotations\":{\"metallb.io/ip-allocated-from-pool\":\"default\"}},"
+	"\"spec\":{\"ports\":[{\"protocol\":\"TCP\",\"port\":80,\"targetPort\":80}],"
+	"\"clusterIP\":\"10.96.0.12\",\"clusterIPs\":[\"10.96.0.12\",\"fd00::12\"],"
+	"\"type\":\"LoadBalancer\",\"sessionAffinity\":\"None\","
+	"\"ipFamilies\":[\"IPv4\",\"IPv6\"],\"ipFamilyPolicy\":\"RequireDualStack\","
+	"\"allocateLoadBalancerNodePorts\":false,\"internalTrafficPolicy\":\"Cluster\","
+	"\"externalTrafficPolicy\":\"Cluster\",\"weight\":1.5,"
+	"\"none\":null,\"empty\":{},\"list\":[]},"
+	"\"status\":{\"loadBalancer\":{\"ingress\":[{\"ip\":\"192.0.2.1\","
+	"\"ipMode\":\"VIP\"},{\"ip\":\"2001:db8::1\",\"ipMode\":\"VIP\"}]}}}";
+
+/* A packed tree reads as the tree it was made from, in fewer bytes, and
+ * is freed whole; shared owners each free once. */
+static void test_tree_pack(void **state)
+{
+	(void)state;
+	struct tree *t = tree_parse_json(packed_service, strlen(packed_service), 0, NULL);
+	assert_non_null(t);
+	struct tree *copy = tree_clone(t);
+	size_t loose = tree_bytes(copy);
+	struct tree *p = tree_pack(copy);
+	assert_int_equal(p->packed, TREE_PACKED_ROOT);
+	assert_true(tree_equal(t, p));
+	assert_true(tree_bytes(p) < loose);
+	assert_string_equal(tree_get_str(tree_path(p, "metadata.annotations"),
+					 "metallb.io/ip-allocated-from-pool"), "default");
+	assert_string_equal(tree_path(p, "status.loadBalancer.ingress[1].ip")->text,
+			    "2001:db8::1");
+	assert_int_equal(tree_path(p, "spec.ports[0].port")->i, 80);
+	assert_int_equal(tree_path(p, "spec.empty")->n, 0);
+	assert_int_equal(tree_path(p, "spec.list")->type, TREE_ARRAY);
+	/* Packing a packed tree is a no-op. */
+	assert_ptr_equal(tree_pack(p), p);
+
+	/* A second owner: the tree outlives the first free. */
+	assert_ptr_equal(tree_ref(p), p);
+	tree_free(p);
+	assert_true(tree_equal(t, p));
+	/* A member of it cannot be shared beyond its block: a copy. */
+	struct tree *spec = tree_ref(tree_get(p, "spec"));
+	assert_ptr_not_equal(spec, tree_get(p, "spec"));
+	assert_int_equal(spec->packed, TREE_PACKED_NO);
+	/* Freeing an inner node does nothing; the root frees the block. */
+	tree_free(tree_get(p, "status"));
+	tree_free(p);
+	assert_true(tree_equal(spec, tree_get(t, "spec")));
+	/* The copy is an ordinary tree again. */
+	tree_object_set(spec, "type", tree_new_string("ClusterIP", NULL, 0));
+	assert_string_equal(tree_get_str(spec, "type"), "ClusterIP");
+	tree_free(spec);
+
+	/* An unpacked tree can be shared as well; one with owners is not
+	 * packed. */
+	struct tree *u = tree_ref(t);
+	assert_ptr_equal(tree_pack(u), t);
+	tree_free(u);
+	tree_free(t);
+}
+
 static void test_yaml_to_json(void **state)
 {
 	static const char text[] =
@@ -1307,6 +1371,7 @@ int main(void)
 		cmocka_unit_test(test_read_directory),
 		cmocka_unit_test(test_read_stdin),
 		cmocka_unit_test(test_intern),
+		cmocka_unit_test(test_tree_pack),
 		cmocka_unit_test(test_tree_path),
 		cmocka_unit_test(test_path_join),
 		cmocka_unit_test(test_tree_build),
