@@ -2077,10 +2077,11 @@ int cmd_speaker(int argc, char **argv)
 			.label_selector = i == S_BGPSTATUS ? s.own_label
 					: i == S_SLICES ? SLICE_SELECTOR : NULL,
 			.field_selector = i == S_SERVICES ? SERVICE_SELECTOR : NULL,
-			.keep = i == S_L2STATUS ? claim_fields
+			.keep = i == S_L2STATUS   ? claim_fields
+				: i == S_SERVICES ? k8sd_service_fields
 				: i == S_NODES    ? node_fields
 				: i == S_SLICES   ? slice_fields
-						  : NULL,
+						    : NULL,
 			.keep_whole_label = i == S_L2STATUS ? s.own_label : NULL,
 			.on_change = on_change,
 			.on_synced = on_synced,
