@@ -1074,6 +1074,7 @@ struct k8s_reflector {
 	k8s_reflector_error_fn *on_error;
 	void *arg;
 	const char *const *keep;
+	char *keep_whole_label;
 
 	enum refl_state state;
 	struct k8s_store *store;
@@ -1233,6 +1234,14 @@ static void strip_object(struct tree *o)
 				   "kubectl.kubernetes.io/last-applied-configuration"));
 }
 
+/* Only what the reader asked for, but objects with keep_whole_label
+ * whole. */
+static void refl_prune(const struct k8s_reflector *r, struct tree *o)
+{
+	if (!k8s_object_labelled(o, r->keep_whole_label))
+		k8s_object_prune(o, r->keep);
+}
+
 static void refl_apply_list(struct k8s_reflector *r)
 {
 	k8s_store_replace_begin(r->store);
@@ -1296,7 +1305,7 @@ static void refl_list_done(struct k8s_response *resp, void *arg)
 			tree_object_set(o, "apiVersion",
 					tree_new_string(r->list_api_version, NULL, 0));
 		strip_object(o);
-		k8s_object_prune(o, r->keep);
+		refl_prune(r, o);
 		/* Packed as the store keeps it: the pages of a list wait
 		 * here until the last one has come. */
 		*VEC_PUSH(r->items, r->nitems) = tree_pack(o);
@@ -1356,7 +1365,7 @@ static int refl_event(struct k8s_event *ev, void *arg)
 		struct tree *o = ev->object;
 		ev->object = NULL;
 		strip_object(o);
-		k8s_object_prune(o, r->keep);
+		refl_prune(r, o);
 		k8s_store_apply(r->store, ev->type, o, r->on_change, r->arg);
 	}
 	return 0;
@@ -1447,6 +1456,7 @@ struct k8s_reflector *k8s_reflector_new(struct k8s_client *c, const struct k8s_r
 	r->path = xstrdup(o->path);
 	r->label_selector = xstrdup(o->label_selector);
 	r->keep = o->keep;
+	r->keep_whole_label = xstrdup(o->keep_whole_label);
 	r->field_selector = xstrdup(o->field_selector);
 	r->page_limit = o->page_limit ? o->page_limit : REFL_PAGE_LIMIT;
 	r->watch_timeout = o->watch_timeout;
@@ -1484,6 +1494,7 @@ void k8s_reflector_free(struct k8s_reflector *r)
 	free(r->rv);
 	free(r->path);
 	free(r->label_selector);
+	free(r->keep_whole_label);
 	free(r->field_selector);
 	free(r);
 }

@@ -398,6 +398,24 @@ void k8s_object_prune(struct tree *obj, const char *const *keep)
 	prune_object(obj, path, 0, sizeof(path), keep);
 }
 
+bool k8s_object_labelled(const struct tree *obj, const char *label)
+{
+	if (!obj || !label)
+		return false;
+	const struct tree *labels = tree_path(obj, "metadata.labels");
+	const char *eq = strchr(label, '=');
+	size_t kl = eq ? (size_t)(eq - label) : strlen(label);
+	for (size_t k = 0; labels && labels->type == TREE_OBJECT && k < labels->n; k++) {
+		if (strncmp(labels->keys[k], label, kl) != 0 || labels->keys[k][kl] != '\0')
+			continue;
+		if (!eq)
+			return true;
+		const struct tree *v = labels->items[k];
+		return v->type == TREE_STRING && v->text && strcmp(v->text, eq + 1) == 0;
+	}
+	return false;
+}
+
 /* ------------------------------------------------------------------ */
 /* store */
 

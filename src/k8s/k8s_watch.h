@@ -109,6 +109,9 @@ void k8s_object_strip(struct tree *obj);
  * metadata.resourceVersion).  keep NULL: the object stays whole.  For
  * what a daemon watches in numbers and reads little of. */
 void k8s_object_prune(struct tree *obj, const char *const *keep);
+/* Whether obj's metadata.labels hold label ("key=value"): value equal,
+ * or, for "key" alone, the key present.  False for NULL label. */
+bool k8s_object_labelled(const struct tree *obj, const char *label);
 
 /* ------------------------------------------------------------------ */
 /* store */

@@ -9,6 +9,8 @@
  * its own, and places from them: a Service stays with the node whose
  * object names it, a Service nobody claims goes to the least loaded node.
  *
+ * Also what the speaker keeps of the Services it reads and never writes.
+ *
  * Pure functions: the speaker's watch handling and the unit tests
  * (tests/unit/test_k8sd_claims.c) call them.
  */
@@ -19,6 +21,29 @@
 
 #include "base/util.h"
 #include "k8sd/k8sd.h"
+
+/* decode_service() and decode_service_requests() read these (metadata
+ * whole: it is checked for unknown fields, and events name the Service by
+ * uid).  What goes is what nothing reads: sessionAffinity,
+ * internalTrafficPolicy, allocateLoadBalancerNodePorts,
+ * healthCheckNodePort, externalIPs, status.conditions and the like.
+ * tests/unit/test_k8sd_claims.c decodes Services whole and pruned and
+ * compares. */
+const char *const k8sd_service_fields[] = {
+	"metadata",
+	"spec.type",
+	"spec.loadBalancerClass",
+	"spec.loadBalancerIP",
+	"spec.ipFamilyPolicy",
+	"spec.ipFamilies",
+	"spec.clusterIP",
+	"spec.clusterIPs",
+	"spec.externalTrafficPolicy",
+	"spec.selector",
+	"spec.ports",
+	"status.loadBalancer",
+	NULL,
+};
 
 int k8sd_time_us(const char *text, uint64_t *out)
 {

@@ -96,6 +96,11 @@ bool k8sd_status_only(enum k8s_change change, const struct tree *old, const stru
  * planned owner appeared, or the planned owner's went.  Claims of `self`
  * never do.
  */
+/* What the speaker keeps of a Service (k8s_reflector_opts.keep): what
+ * the model's decoder and validation read, so that its verdict is the
+ * controller's and `ironlb check`'s. */
+extern const char *const k8sd_service_fields[];
+
 int k8sd_time_us(const char *text, uint64_t *out);
 int k8sd_l2_claim(const struct tree *obj, struct announce_claim *out);
 bool k8sd_claim_news(bool added, const char *node, bool planned, const char *owner,

@@ -113,10 +113,13 @@
 #define LEAVE_LINGER 0.15   /* linger_ms in on_stop()'s log */
 
 /* The order matters: [S_FIRST_CONFIG, S_STATUS_L2) are configuration.
- * S_L2STATUS and S_BGPSTATUS are this node's status objects (by label);
- * S_L2CLAIMS every node's ServiceL2Status, the claims of placement. */
+ * S_L2STATUS is every node's ServiceL2Status (the claims of placement),
+ * this node's whole and the others' pruned to the claim: one watch, so
+ * that this node's objects are neither sent nor stored twice (own_status()
+ * picks this node's).  S_BGPSTATUS is this node's ServiceBGPStatus (by
+ * label). */
 enum { S_SERVICES, S_SLICES, S_NODES, S_SECRETS, S_POOLS, S_L2ADVS, S_BGPADVS,
-       S_COMMUNITIES, S_BFD, S_PEERS, S_L2STATUS, S_BGPSTATUS, S_L2CLAIMS, S_COUNT };
+       S_COMMUNITIES, S_BFD, S_PEERS, S_L2STATUS, S_BGPSTATUS, S_COUNT };
 #define S_FIRST_CONFIG S_SECRETS
 #define S_END_MODEL S_L2STATUS
 
@@ -141,6 +144,7 @@ struct spk {
 	const char *ns;
 	const char *node;
 	const char *lb_class;
+	char *own_label;          /* "metallb.io/node=<node>" */
 	char *instance;
 	struct k8s_reflector *refl[S_COUNT];
 	char *paths[S_COUNT];
@@ -409,6 +413,15 @@ static void on_status_deleted(struct k8s_response *resp, void *arg)
 static const char *const KIND_PLURAL[] = {[S_L2STATUS] = "servicel2statuses",
 					  [S_BGPSTATUS] = "servicebgpstatuses"};
 
+/* This node's status object of kind refl named `name`, as stored (whole),
+ * or NULL.  The ServiceL2Status store holds every node's: an object
+ * without this node's label is not this node's, whatever its name. */
+static const struct tree *own_status(const struct spk *s, int refl, const char *name)
+{
+	const struct tree *obj = k8s_store_get(k8s_reflector_store(s->refl[refl]), s->ns, name);
+	return obj && k8s_object_labelled(obj, s->own_label) ? obj : NULL;
+}
+
 /* Make this node's status object `name` of kind refl (S_L2STATUS /
  * S_BGPSTATUS) for Service svc_ns/svc_name hold `status` (node,
  * serviceName, serviceNamespace and interfaces or peers): nothing when it
@@ -417,7 +430,7 @@ static const char *const KIND_PLURAL[] = {[S_L2STATUS] = "servicel2statuses",
 static void sync_want(struct spk *s, int refl, const char *name, const char *svc_ns,
 		      const char *svc_name, json_t *status)
 {
-	const struct tree *obj = k8s_store_get(k8s_reflector_store(s->refl[refl]), s->ns, name);
+	const struct tree *obj = own_status(s, refl, name);
 	json_t *have = NULL;
 	if (obj && tree_get(obj, "status"))
 		have = tree_to_json(tree_get(obj, "status"));
@@ -468,7 +481,7 @@ static void sync_want(struct spk *s, int refl, const char *name, const char *svc
  * watch as a change that is not ours, and is deleted then). */
 static void unwant(struct spk *s, int refl, const char *name)
 {
-	const struct tree *obj = k8s_store_get(k8s_reflector_store(s->refl[refl]), s->ns, name);
+	const struct tree *obj = own_status(s, refl, name);
 	if (!obj) {
 		rec_drop(s, name);
 		return;
@@ -499,11 +512,13 @@ struct gone_ctx {
 };
 
 /* k8s_store_foreach callback (a whole pass): an object of this node's
- * (the reflector selects them by label) that is not wanted goes. */
+ * (by its label) that is not wanted goes. */
 static void delete_unwanted(const char *key, const struct tree *obj, void *arg)
 {
 	struct gone_ctx *g = arg;
 	(void)key;
+	if (!k8s_object_labelled(obj, g->s->own_label))
+		return;   /* another node's claim */
 	const char *name = tree_get_str(tree_get(obj, "metadata"), "name");
 	if (name && !hashmap_get_str(g->wanted, name))
 		unwant(g->s, g->refl, name);
@@ -876,6 +891,8 @@ static void seed_one(const char *key, const struct tree *obj, void *arg)
 {
 	struct spk *s = ((struct refl_arg *)arg)->s;
 	unsigned bits = ((struct refl_arg *)arg)->i == S_L2STATUS ? P_L2 : P_BGP;
+	if (!k8s_object_labelled(obj, s->own_label))
+		return;   /* another node's claim */
 	const struct tree *st = tree_get(obj, "status");
 	const char *ns = st ? tree_get_str(st, "serviceNamespace") : NULL;
 	const char *name = st ? tree_get_str(st, "serviceName") : NULL;
@@ -1053,8 +1070,7 @@ static void report_all(struct spk *s)
 	while (hashmap_iter_next(&hi)) {
 		struct status_rec *r = hi.value;
 		if (hashmap_get_str(&wanted, r->name) ||
-		    k8s_store_get(k8s_reflector_store(s->refl[S_L2STATUS]), s->ns, r->name) ||
-		    k8s_store_get(k8s_reflector_store(s->refl[S_BGPSTATUS]), s->ns, r->name))
+		    own_status(s, S_L2STATUS, r->name) || own_status(s, S_BGPSTATUS, r->name))
 			continue;
 		hashmap_iter_del(&hi);
 		rec_free(r);
@@ -1562,9 +1578,13 @@ static void on_change(enum k8s_change change, const struct tree *object, const s
 		if (name && strcmp(name, MEMBER_SECRET) == 0)
 			member_key_from_secret(s);
 	}
-	if (ra->i == S_L2CLAIMS) {
+	if (ra->i == S_L2STATUS) {
 		claim_event(s, change, object, old);
-		return;
+		/* Beyond its claim, another node's object is not this one's
+		 * business (and was one of this node's if its label moved). */
+		if (!k8s_object_labelled(object, s->own_label) &&
+		    !k8s_object_labelled(old, s->own_label))
+			return;
 	}
 	if (ra->i == S_L2STATUS || ra->i == S_BGPSTATUS) {
 		if (own_status_write(s, change, object)) {
@@ -2017,14 +2037,13 @@ int cmd_speaker(int argc, char **argv)
 		[S_BFD] = "bfdprofiles",
 		[S_L2STATUS] = "servicel2statuses",
 		[S_BGPSTATUS] = "servicebgpstatuses",
-		[S_L2CLAIMS] = "servicel2statuses",
 	};
 	for (int i = S_POOLS; i < S_COUNT; i++)
 		if (i != S_PEERS)
 			s.paths[i] = xasprintf("/apis/metallb.io/v1beta1/namespaces/%s/%s", ns,
 					       v1b1[i]);
 	s.paths[S_PEERS] = xasprintf("/apis/metallb.io/v1beta2/namespaces/%s/bgppeers", ns);
-	char *own_label = xasprintf("metallb.io/node=%s", node);
+	s.own_label = xasprintf("metallb.io/node=%s", node);
 	/* What every speaker of a cluster is sent is what it watches: only
 	 * LoadBalancer Services (the API server selects Services on
 	 * spec.type; one that stops being one comes as DELETED, which
@@ -2033,7 +2052,8 @@ int cmd_speaker(int argc, char **argv)
 	 * "Many nodes", has the arithmetic. */
 	/* Every node's ServiceL2Status is read for its claim alone
 	 * (k8sd_l2_claim()): a store of thousands of them keeps nothing
-	 * else. */
+	 * else, but this node's own, which the echo comparisons and the
+	 * writes read whole. */
 	static const char *const claim_fields[] = {
 		"metadata.creationTimestamp", "metadata.labels", "status.node",
 		"status.serviceName", "status.serviceNamespace", NULL,
@@ -2054,13 +2074,15 @@ int cmd_speaker(int argc, char **argv)
 		s.rargs[i] = (struct refl_arg){&s, i};
 		struct k8s_reflector_opts o = {
 			.path = s.paths[i],
-			.label_selector = i == S_L2STATUS || i == S_BGPSTATUS ? own_label
+			.label_selector = i == S_BGPSTATUS ? s.own_label
 					: i == S_SLICES ? SLICE_SELECTOR : NULL,
 			.field_selector = i == S_SERVICES ? SERVICE_SELECTOR : NULL,
-			.keep = i == S_L2CLAIMS ? claim_fields
-				: i == S_NODES  ? node_fields
-				: i == S_SLICES ? slice_fields
-						: NULL,
+			.keep = i == S_L2STATUS   ? claim_fields
+				: i == S_SERVICES ? k8sd_service_fields
+				: i == S_NODES    ? node_fields
+				: i == S_SLICES   ? slice_fields
+						    : NULL,
+			.keep_whole_label = i == S_L2STATUS ? s.own_label : NULL,
 			.on_change = on_change,
 			.on_synced = on_synced,
 			.on_error = on_refl_error,
@@ -2091,7 +2113,7 @@ int cmd_speaker(int argc, char **argv)
 		free(s.paths[i]);
 	}
 	reconciler_free(s.rec);
-	free(own_label);
+	free(s.own_label);
 	k8sd_cstate_free(s.cstate);
 	k8s_client_free(s.client);
 	/* Cancelled with the client, without their callbacks. */

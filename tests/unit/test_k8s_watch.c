@@ -634,6 +634,32 @@ static void test_object_prune(void **state)
 	tree_free(o);
 }
 
+/* The speaker's one ServiceL2Status watch keeps its own objects whole and
+ * the others' pruned, told apart by the metallb.io/node label. */
+static void test_object_labelled(void **state)
+{
+	(void)state;
+	static const char text[] =
+		"{\"metadata\":{\"name\":\"l2-x\",\"labels\":{\"metallb.io/node\":\"n1\","
+		"\"metallb.io/nodes\":\"n2\",\"n\":7}}}";
+	struct tree *o = tree_parse_json(text, strlen(text), 0, NULL);
+	assert_non_null(o);
+	assert_true(k8s_object_labelled(o, "metallb.io/node=n1"));
+	assert_false(k8s_object_labelled(o, "metallb.io/node=n2"));
+	assert_false(k8s_object_labelled(o, "metallb.io/node=n"));
+	assert_false(k8s_object_labelled(o, "metallb.io/node=n10"));
+	assert_true(k8s_object_labelled(o, "metallb.io/nodes=n2"));
+	assert_false(k8s_object_labelled(o, "metallb.io/no=n1"));
+	assert_true(k8s_object_labelled(o, "metallb.io/node"));
+	assert_false(k8s_object_labelled(o, "n=7"));   /* not a string */
+	assert_false(k8s_object_labelled(o, NULL));
+	assert_false(k8s_object_labelled(NULL, "metallb.io/node=n1"));
+	struct tree *bare = tree_parse_json("{\"metadata\":{}}", 15, 0, NULL);
+	assert_false(k8s_object_labelled(bare, "metallb.io/node=n1"));
+	tree_free(bare);
+	tree_free(o);
+}
+
 static void relist(struct k8s_store *s, struct changes *ch, const char *const *items, size_t n)
 {
 	k8s_store_replace_begin(s);
@@ -746,6 +772,7 @@ int main(void)
 		cmocka_unit_test(test_store_events),
 		cmocka_unit_test(test_store_shares_objects),
 		cmocka_unit_test(test_object_prune),
+		cmocka_unit_test(test_object_labelled),
 		cmocka_unit_test(test_store_relist_diff),
 		cmocka_unit_test(test_store_many),
 	};

@@ -5,6 +5,7 @@
  * ones must not).
  */
 #include <setjmp.h>
+#include <stdio.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -14,7 +15,10 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "base/util.h"
 #include "k8sd/k8sd.h"
+#include "model/model.h"
+#include "net/ip.h"
 
 static struct tree *T(const char *text)
 {
@@ -146,6 +150,120 @@ static void test_claim_news(void **state)
 	assert_false(k8sd_claim_news(true, "node-c", true, NULL, "node-a"));
 }
 
+/* What a Service decodes to, as text: the model's fields and its
+ * diagnostics, to compare a Service decoded whole with the speaker's
+ * pruned copy (k8sd_service_fields). */
+static char *decoded(struct tree *obj, bool prune)
+{
+	if (prune)
+		k8s_object_prune(obj, k8sd_service_fields);
+	struct model m;
+	struct diag_list d = {0};
+	model_init(&m, NULL);
+	model_add(&m, obj, &d);
+	model_validate(&m, &d);
+	char *text = NULL;
+	size_t len = 0;
+	FILE *b = open_memstream(&text, &len);
+	assert_non_null(b);
+	for (size_t i = 0; i < d.n; i++) {
+		char *t = diag_format(&d.items[i]);
+		fprintf(b, "diag %s\n", t);
+		free(t);
+	}
+	char ip[IP_STR_MAX];
+	for (size_t i = 0; i < m.nservices; i++) {
+		const struct service *v = &m.services[i];
+		fprintf(b, "svc %s uid=%s invalid=%d type=%s class=%s etp=%s policy=%d/%d "
+			       "created=%llu labels=%u annotations=%u selector=%u\n",
+			   v->meta.display, v->meta.uid, v->meta.invalid, v->type,
+			   v->lb_class ? v->lb_class : "-", v->external_traffic_policy,
+			   (int)v->policy, v->has_policy, (unsigned long long)v->created_us,
+			   v->meta.labels.n, v->meta.annotations.n, v->selector.n);
+		for (unsigned k = 0; k < v->nfamilies; k++)
+			fprintf(b, "family %d\n", (int)v->families[k]);
+		for (unsigned k = 0; k < v->ncluster_ips; k++)
+			fprintf(b, "cluster %s\n", ip_format(&v->cluster_ips[k], ip));
+		for (unsigned k = 0; k < v->nrequested; k++)
+			fprintf(b, "requested %s\n", ip_format(&v->requested[k], ip));
+		for (unsigned k = 0; k < v->ningress; k++)
+			fprintf(b, "ingress %s\n", ip_format(&v->ingress[k], ip));
+		for (size_t k = 0; k < v->nports; k++)
+			fprintf(b, "port %s %s %d\n", v->ports[k].name ? v->ports[k].name : "-",
+				   v->ports[k].protocol, v->ports[k].port);
+		for (size_t k = 0; k < v->npool_names; k++)
+			fprintf(b, "pool %s\n", v->pool_names[k]);
+		fprintf(b, "sharing %s request_invalid=%d\n",
+			   v->sharing_key ? v->sharing_key : "-", v->request_invalid);
+		for (uint32_t k = 0; k < v->selector.n; k++)
+			fprintf(b, "selector %s=%s\n", v->selector.items[k].key,
+				   v->selector.items[k].value);
+	}
+	model_free(&m);
+	diag_list_free(&d);
+	fclose(b);
+	return text;
+}
+
+#define SVC_META                                                                              \
+	"\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"web\","          \
+	"\"namespace\":\"shop\",\"uid\":\"u-1\",\"resourceVersion\":\"9\",\"generation\":3," \
+	"\"creationTimestamp\":\"2026-12-07T09:00:00Z\",\"labels\":{\"app\":\"web\"},"        \
+	"\"annotations\":{\"metallb.io/address-pool\":\"a,b\","                              \
+	"\"metallb.io/allow-shared-ip\":\"k\"},\"finalizers\":[\"service.kubernetes.io/"     \
+	"load-balancer-cleanup\"]}"
+
+/* The speaker keeps of a Service what the model reads: a Service decodes
+ * to the same fields and diagnostics whole and pruned, valid or not, and
+ * the fields nothing reads are gone. */
+static void test_service_fields(void **state)
+{
+	(void)state;
+	static const char *const svcs[] = {
+		/* As the API server returns one: defaults, node ports, status. */
+		"{" SVC_META ",\"spec\":{\"type\":\"LoadBalancer\",\"clusterIP\":\"10.96.0.7\","
+		"\"clusterIPs\":[\"10.96.0.7\",\"fd00::7\"],\"ipFamilies\":[\"IPv4\",\"IPv6\"],"
+		"\"ipFamilyPolicy\":\"RequireDualStack\",\"ports\":[{\"name\":\"http\","
+		"\"protocol\":\"TCP\",\"port\":80,\"targetPort\":8080,\"nodePort\":31000}],"
+		"\"selector\":{\"app\":\"web\"},\"sessionAffinity\":\"None\","
+		"\"externalTrafficPolicy\":\"Local\",\"healthCheckNodePort\":32000,"
+		"\"internalTrafficPolicy\":\"Cluster\",\"allocateLoadBalancerNodePorts\":true,"
+		"\"loadBalancerClass\":\"ironlb\",\"loadBalancerIP\":\"192.0.2.9\","
+		"\"externalIPs\":[\"198.51.100.1\"]},\"status\":{\"loadBalancer\":{\"ingress\":["
+		"{\"ip\":\"192.0.2.9\",\"ipMode\":\"VIP\"},{\"ip\":\"2001:db8::9\"}]},"
+		"\"conditions\":[{\"type\":\"x\",\"status\":\"True\"}]}}",
+		/* Every value the decoder refuses. */
+		"{" SVC_META ",\"spec\":{\"type\":\"Balancer\",\"clusterIPs\":[\"10.96.0.300\"],"
+		"\"ipFamilies\":[\"IPv5\"],\"ipFamilyPolicy\":\"Single\",\"ports\":[{"
+		"\"protocol\":\"HTTP\",\"port\":70000},7],\"selector\":{\"a\":1},"
+		"\"externalTrafficPolicy\":\"Far\",\"sessionAffinity\":7},"
+		"\"status\":{\"loadBalancer\":{\"ingress\":[{\"ip\":\"x\"},3]}}}",
+		"{" SVC_META ",\"spec\":{\"type\":\"LoadBalancer\",\"loadBalancerIP\":\"nope\","
+		"\"loadBalancerClass\":5},\"status\":{\"loadBalancer\":7}}",
+		"{" SVC_META ",\"spec\":{\"type\":\"LoadBalancer\"},\"status\":{}}",
+	};
+	for (size_t i = 0; i < sizeof(svcs) / sizeof(*svcs); i++) {
+		char *whole = decoded(T(svcs[i]), false);
+		char *pruned = decoded(T(svcs[i]), true);
+		assert_string_equal(pruned, whole);
+		free(whole);
+		free(pruned);
+	}
+	struct tree *o = T(svcs[0]);
+	k8s_object_prune(o, k8sd_service_fields);
+	static const char *const gone[] = {
+		"spec.sessionAffinity", "spec.healthCheckNodePort", "spec.internalTrafficPolicy",
+		"spec.allocateLoadBalancerNodePorts", "spec.externalIPs", "status.conditions",
+	};
+	for (size_t k = 0; k < sizeof(gone) / sizeof(*gone); k++)
+		if (tree_path(o, gone[k]))
+			fail_msg("%s kept", gone[k]);
+	assert_non_null(tree_path(o, "metadata.finalizers"));
+	assert_non_null(tree_path(o, "spec.ports"));
+	assert_non_null(tree_path(o, "status.loadBalancer.ingress"));
+	tree_free(o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -153,6 +271,7 @@ int main(void)
 		cmocka_unit_test(test_claim_from_status),
 		cmocka_unit_test(test_claims_sorted),
 		cmocka_unit_test(test_claim_news),
+		cmocka_unit_test(test_service_fields),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
