@@ -939,6 +939,19 @@ static void sync_service(struct ctl *c, const struct service *s, const struct he
 	free(ann);
 }
 
+/* sync_service() for the Service "ns/name" of the model, if it is there. */
+static void sync_key(struct ctl *c, const struct model *m, const char *key)
+{
+	const char *slash = strchr(key, '/');
+	if (!slash)
+		return;
+	char ns[256];
+	snprintf(ns, sizeof(ns), "%.*s", (int)(slash - key), key);
+	const struct service *svc = model_find_service(m, ns, slash + 1);
+	if (svc)
+		sync_service(c, svc, hashmap_get_str(&c->pending, key));
+}
+
 /*
  * One pass: a pipeline step over what the reflectors fed since the last
  * one (on_change()).  Services and EndpointSlices were fed one change at a
@@ -1028,29 +1041,13 @@ static void reconcile(struct ctl *c)
 		sent_filter(&c->sent, sent_service_exists, (void *)svcs);
 		sent_filter(&c->failed_sent, sent_service_exists, (void *)svcs);
 	} else if (c->have_config) {
-		for (size_t i = 0; i < st.nreplan; i++) {
-			const char *key = st.replan[i];
-			const char *slash = strchr(key, '/');
-			char ns[256];
-			snprintf(ns, sizeof(ns), "%.*s", (int)(slash - key), key);
-			const struct service *svc = model_find_service(m, ns, slash + 1);
-			if (svc)
-				sync_service(c, svc, hashmap_get_str(&c->pending, key));
-		}
+		for (size_t i = 0; i < st.nreplan; i++)
+			sync_key(c, m, st.replan[i]);
 		/* Writes that failed: sent again (their sent record is gone,
 		 * so sync_service() sends what the Service lacks). */
 		hashmap_iter_init(&it, &c->rewrite);
-		while (hashmap_iter_next(&it)) {
-			const char *key = it.key;
-			const char *slash = strchr(key, '/');
-			if (!slash)
-				continue;
-			char ns[256];
-			snprintf(ns, sizeof(ns), "%.*s", (int)(slash - key), key);
-			const struct service *svc = model_find_service(m, ns, slash + 1);
-			if (svc)
-				sync_service(c, svc, hashmap_get_str(&c->pending, key));
-		}
+		while (hashmap_iter_next(&it))
+			sync_key(c, m, it.key);
 	}
 	if (c->have_config)
 		hashmap_clear(&c->rewrite);

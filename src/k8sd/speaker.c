@@ -2044,12 +2044,6 @@ int cmd_speaker(int argc, char **argv)
 					       v1b1[i]);
 	s.paths[S_PEERS] = xasprintf("/apis/metallb.io/v1beta2/namespaces/%s/bgppeers", ns);
 	s.own_label = xasprintf("metallb.io/node=%s", node);
-	/* What every speaker of a cluster is sent is what it watches: only
-	 * LoadBalancer Services (the API server selects Services on
-	 * spec.type; one that stops being one comes as DELETED, which
-	 * withdraws it as a deletion does), and no EndpointSlice of a
-	 * headless Service (never a LoadBalancer).  docs/architecture.md,
-	 * "Many nodes", has the arithmetic. */
 	/* Every node's ServiceL2Status is read for its claim alone
 	 * (k8sd_l2_claim()): a store of thousands of them keeps nothing
 	 * else, but this node's own, which the echo comparisons and the
@@ -2070,6 +2064,12 @@ int cmd_speaker(int argc, char **argv)
 		"metadata.uid", "metadata.labels", "addressType", "endpoints", NULL,
 	};
 
+	/* What every speaker of a cluster is sent is what it watches: only
+	 * LoadBalancer Services (the API server selects Services on
+	 * spec.type; one that stops being one comes as DELETED, which
+	 * withdraws it as a deletion does), and no EndpointSlice of a
+	 * headless Service (never a LoadBalancer).  docs/architecture.md,
+	 * "Many nodes", has the arithmetic. */
 	for (int i = 0; i < S_COUNT; i++) {
 		s.rargs[i] = (struct refl_arg){&s, i};
 		struct k8s_reflector_opts o = {
