@@ -56,7 +56,7 @@ static int cmd_version(int argc, char **argv)
 }
 
 /* `controller` and `speaker` live in ironlb-k8s, next to this binary, so
- * that libcurl never loads into `ironlb run`: exec it with the same
+ * that GnuTLS never loads into `ironlb run`: exec it with the same
  * arguments (argv[0] is the command name). */
 static int cmd_k8s(int argc, char **argv)
 {

@@ -1,25 +1,22 @@
 /*
  * Kubernetes API client on the libev loop (see k8s_client.h).
  *
- * libcurl's multi interface in its event-driven form: curl tells us, through
- * CURLMOPT_SOCKETFUNCTION, which sockets to watch for what (each gets an
- * ev_io), and through CURLMOPT_TIMERFUNCTION when to call it back (one
- * ev_timer); both watchers call curl_multi_socket_action(), after which the
- * finished transfers are read from curl_multi_info_read() and their
- * callbacks run.
+ * The exchanges go through k8s_http.c (connections, TLS, HTTP), whose
+ * handlers tell a request its status, its body as it arrives, and its end.
  *
- * Re-entrancy.  Response bodies arrive in curl's write callback, and a
- * watch's events are decoded and delivered from there, i.e. while curl is
- * inside curl_multi_socket_action().  libcurl forbids adding or removing
- * easy handles at that moment, and a reflector's change callback is exactly
- * where a controller wants to start a PATCH or to stop a watch.  So while
- * `in_curl` is set, a new request is only linked into the client's list
- * (added to curl afterwards) and a cancelled one is only marked (removed
- * afterwards); after_curl() does both once curl has returned, then runs
- * completions.  Completion callbacks run outside curl and may do anything
- * but free the client.
+ * Re-entrancy.  Response bodies arrive in the transport's data handler,
+ * and a watch's events are decoded and delivered from there, i.e. while
+ * the transport is in the middle of reading a connection.  The transport
+ * must not be called at that moment, and a reflector's change callback is
+ * exactly where a controller wants to start a PATCH or to stop a watch.
+ * So while `in_io` is set (between the transport's enter and leave
+ * hooks), a new request is only linked into the client's list (sent
+ * afterwards), a cancelled one is only marked (aborted afterwards) and a
+ * finished one is put on the done list; after_io() does all three once the
+ * transport has returned.  Completion callbacks run outside the transport
+ * and may do anything but free the client.
  *
- * How much it asks.  Requests other than watches go to curl only with a
+ * How much it asks.  Requests other than watches go out only with a
  * free slot (K8S_MAX_ACTIVE) and a token of the client's bucket
  * (k8s_limit.h); otherwise they wait in one FIFO queue, which the limit's
  * timer or a finished transfer drains.  A 429 (or a 503 with Retry-After)
@@ -37,7 +34,6 @@
  */
 #include "k8s/k8s_client.h"
 
-#include <curl/curl.h>
 #include <ev.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -50,14 +46,13 @@
 
 #include "base/log.h"
 #include "base/util.h"
+#include "k8s/k8s_http.h"
 #include "k8s/k8s_limit.h"
 
-/* Connection set-up (TCP and TLS) must finish within this. */
-#define K8S_CONNECT_TIMEOUT_MS 10000L
 /* Requests other than watches in flight at once; more wait in a queue.
- * Each transfer holds curl's buffers (tens of KiB): a burst of thousands
- * of writes (status of every Service after a restart) must not hold them
- * all at once.  With HTTP/2 these share one connection anyway. */
+ * Each exchange holds buffers (a connection's, a body's): a burst of
+ * thousands of writes (status of every Service after a restart) must not
+ * hold them all at once. */
 #define K8S_MAX_ACTIVE 8
 /* A watch's connection outlives the server's timeoutSeconds by this. */
 #define K8S_WATCH_MARGIN 30
@@ -89,14 +84,15 @@ const char *k8s_error_name(enum k8s_error e)
 struct k8s_client {
 	struct ev_loop *loop;
 	struct k8s_config cfg;
-	CURLM *multi;
-	ev_timer timer;
-	int in_curl;             /* inside curl_multi_socket_action() */
+	struct k8s_http *http;
+	ev_timer timer;          /* runs after_io() from the loop */
+	int in_io;               /* inside the transport's handlers */
 	double timeout;
 	struct k8s_request *head;
 	size_t pending;
-	size_t active;           /* requests other than watches in curl */
+	size_t active;           /* requests other than watches sent */
 	struct k8s_request *qhead, *qtail;  /* waiting for a free slot or a token, FIFO */
+	struct k8s_request *dhead, *dtail;  /* ended by the transport, to finish; FIFO */
 	char *user_agent;
 	/* the rate limit */
 	struct k8s_bucket bucket;
@@ -106,22 +102,15 @@ struct k8s_client {
 	struct k8s_client_stats stats;
 };
 
-/* One socket curl asked us to watch. */
-struct k8s_sock {
-	ev_io io;
-	struct k8s_client *c;
-	curl_socket_t fd;
-};
-
 struct k8s_request {
 	struct k8s_client *c;
 	struct k8s_request *prev, *next;
-	CURL *easy;
-	bool in_multi;           /* added to curl */
+	struct k8s_http_xfer *xfer;  /* its exchange while the transport has it */
+	bool in_multi;           /* sent (counts in active unless a watch) */
 	bool watch;              /* not counted in active, never queued */
 	bool queued;             /* in the client's queue */
 	struct k8s_request *qnext;
-	bool cancelled;          /* by the caller: no callback, removed after curl */
+	bool cancelled;          /* by the caller: no callback, aborted after the transport */
 	bool finishing;          /* its callback is running */
 	bool skip_object;        /* a 2xx body is not parsed (k8s_request_skip_object()) */
 	bool delayed;            /* waiting for retry_timer to be sent again */
@@ -129,16 +118,19 @@ struct k8s_request {
 	ev_timer retry_timer;
 	double queued_at;        /* ev_time() when it was queued */
 	unsigned long denials_at_queue;  /* the client's denials then */
-	struct curl_slist *headers;
 	char *method, *path, *url;
 	char *content_type, *req_body;  /* the request's, kept until it is sent */
 	double timeout;
-	char errbuf[CURL_ERROR_SIZE];
 	/* the response */
 	long status;
+	char retry_after[64];    /* its Retry-After header, "" when none */
+	bool ended;              /* on the client's done list */
+	struct k8s_request *dnext;
+	enum k8s_error xerror;   /* how the transport ended it */
+	char *xdetail;
 	char *body;
 	size_t len, cap, max;
-	/* set when we made curl abort the transfer */
+	/* set when we made the transport end the exchange */
 	enum k8s_error abort_error;
 	char *abort_message;
 	bool stopped;            /* a watch's receiver ended it */
@@ -149,32 +141,25 @@ struct k8s_request {
 	void *arg;
 };
 
-static void after_curl(struct k8s_client *c);
-static int easy_setup(struct k8s_request *r);
+static void after_io(struct k8s_client *c);
 static void retry_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
-static void request_finish(struct k8s_request *r, CURLcode rc);
+static void request_finish(struct k8s_request *r);
+static const struct k8s_http_handler request_handler;
 
 /* ------------------------------------------------------------------ */
-/* libcurl on libev */
+/* the transport's hooks */
 
-static void drive(struct k8s_client *c, curl_socket_t fd, int action)
+static void io_enter(void *arg)
 {
-	int running;
-	c->in_curl++;
-	CURLMcode mc = curl_multi_socket_action(c->multi, fd, action, &running);
-	c->in_curl--;
-	if (mc != CURLM_OK)
-		log_error("curl_multi_socket_action failed", "error", curl_multi_strerror(mc), NULL);
-	after_curl(c);
+	struct k8s_client *c = arg;
+	c->in_io++;
 }
 
-static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
+static void io_leave(void *arg)
 {
-	struct k8s_sock *sk = (struct k8s_sock *)w;
-	int action = (revents & EV_READ ? CURL_CSELECT_IN : 0) |
-		     (revents & EV_WRITE ? CURL_CSELECT_OUT : 0);
-	(void)loop;
-	drive(sk->c, sk->fd, action);  /* may free sk */
+	struct k8s_client *c = arg;
+	c->in_io--;
+	after_io(c);
 }
 
 static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -182,49 +167,7 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	struct k8s_client *c = (struct k8s_client *)((char *)w - offsetof(struct k8s_client, timer));
 	(void)loop;
 	(void)revents;
-	drive(c, CURL_SOCKET_TIMEOUT, 0);
-}
-
-static int socket_fn(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
-{
-	struct k8s_client *c = userp;
-	struct k8s_sock *sk = socketp;
-	(void)easy;
-	if (what == CURL_POLL_REMOVE) {
-		if (sk) {
-			ev_io_stop(c->loop, &sk->io);
-			curl_multi_assign(c->multi, s, NULL);
-			free(sk);
-		}
-		return 0;
-	}
-	int events = (what & CURL_POLL_IN ? EV_READ : 0) | (what & CURL_POLL_OUT ? EV_WRITE : 0);
-	if (!sk) {
-		sk = xcalloc(1, sizeof(*sk));
-		sk->c = c;
-		sk->fd = s;
-		ev_io_init(&sk->io, io_cb, s, events);
-		curl_multi_assign(c->multi, s, sk);
-	} else {
-		ev_io_stop(c->loop, &sk->io);
-		ev_io_set(&sk->io, s, events);
-	}
-	ev_io_start(c->loop, &sk->io);
-	return 0;
-}
-
-static int timer_fn(CURLM *multi, long timeout_ms, void *userp)
-{
-	struct k8s_client *c = userp;
-	(void)multi;
-	ev_timer_stop(c->loop, &c->timer);
-	if (timeout_ms >= 0) {
-		/* 0: "as soon as possible", which must not be from inside this
-		 * callback; the loop's next iteration is soon enough. */
-		ev_timer_set(&c->timer, (double)timeout_ms / 1000.0, 0.0);
-		ev_timer_start(c->loop, &c->timer);
-	}
-	return 0;
+	after_io(c);
 }
 
 /* The queue's head has its token now. */
@@ -234,7 +177,7 @@ static void limit_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 						     offsetof(struct k8s_client, limit_timer));
 	(void)loop;
 	(void)revents;
-	after_curl(c);
+	after_io(c);
 }
 
 /* ------------------------------------------------------------------ */
@@ -242,22 +185,8 @@ static void limit_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 struct k8s_client *k8s_client_new(struct ev_loop *loop, struct k8s_config *cfg, char **err)
 {
-	static bool curl_ready;
-	if (!curl_ready) {
-		CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-		if (rc != CURLE_OK) {
-			*err = xasprintf("cannot initialise libcurl: %s", curl_easy_strerror(rc));
-			return NULL;
-		}
-		curl_ready = true;
-	}
+	(void)err;  /* nothing here can fail: the transport reports per request */
 	struct k8s_client *c = xcalloc(1, sizeof(*c));
-	c->multi = curl_multi_init();
-	if (!c->multi) {
-		free(c);
-		*err = xstrdup("cannot initialise libcurl: curl_multi_init failed");
-		return NULL;
-	}
 	c->loop = loop;
 	c->cfg = *cfg;
 	memset(cfg, 0, sizeof(*cfg));
@@ -266,11 +195,8 @@ struct k8s_client *k8s_client_new(struct ev_loop *loop, struct k8s_config *cfg, 
 	ev_timer_init(&c->timer, timer_cb, 0.0, 0.0);
 	ev_timer_init(&c->limit_timer, limit_timer_cb, 0.0, 0.0);
 	k8s_bucket_init(&c->bucket, K8S_DEFAULT_QPS, K8S_DEFAULT_BURST, ev_time());
-	curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, socket_fn);
-	curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
-	curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, timer_fn);
-	curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
-	curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+	struct k8s_http_hooks hooks = { .enter = io_enter, .leave = io_leave, .arg = c };
+	c->http = k8s_http_new(loop, &c->cfg, c->user_agent, &hooks);
 	return c;
 }
 
@@ -322,18 +248,19 @@ static void unqueue(struct k8s_request *r)
 	r->qnext = NULL;
 }
 
-/* Take r out of curl (it counted as active unless a watch). */
+/* Take r from the transport (it counted as active unless a watch). */
 static void leave_multi(struct k8s_request *r)
 {
 	if (!r->in_multi)
 		return;
-	curl_multi_remove_handle(r->c->multi, r->easy);
+	k8s_http_abort(r->xfer);
+	r->xfer = NULL;
 	r->in_multi = false;
 	if (!r->watch)
 		r->c->active--;
 }
 
-/* Whether a request other than a watch may go to curl now: a free slot,
+/* Whether a request other than a watch may be sent now: a free slot,
  * and a token (taken).  Without a token, the limit's timer is set for when
  * there will be one. */
 static bool may_start(struct k8s_client *c)
@@ -359,11 +286,11 @@ static bool may_start(struct k8s_client *c)
 	return false;
 }
 
-static CURLMcode add_to_curl(struct k8s_request *r);
+static void send_request(struct k8s_request *r);
 
-/* Hand r to curl now if it is a watch, or nothing waits before it and
- * it may start; else queue it. */
-static CURLMcode enter_multi(struct k8s_request *r)
+/* Send r now if it is a watch, or nothing waits before it and it may
+ * start; else queue it. */
+static void enter_multi(struct k8s_request *r)
 {
 	struct k8s_client *c = r->c;
 	if (!r->watch && (c->qhead || !may_start(c))) {
@@ -377,23 +304,28 @@ static CURLMcode enter_multi(struct k8s_request *r)
 				c->qhead = r;
 			c->qtail = r;
 		}
-		return CURLM_OK;
+		return;
 	}
-	return add_to_curl(r);
+	send_request(r);
 }
 
-static CURLMcode add_to_curl(struct k8s_request *r)
+/* Off the client's done list. */
+static void unlist_done(struct k8s_request *r)
 {
 	struct k8s_client *c = r->c;
-	if (!r->easy && easy_setup(r) != 0)
-		return CURLM_OUT_OF_MEMORY;
-	CURLMcode mc = curl_multi_add_handle(c->multi, r->easy);
-	if (mc == CURLM_OK) {
-		r->in_multi = true;
-		if (!r->watch)
-			c->active++;
-	}
-	return mc;
+	struct k8s_request *prev = NULL;
+	for (struct k8s_request *q = c->dhead; q; prev = q, q = q->dnext)
+		if (q == r) {
+			if (prev)
+				prev->dnext = r->dnext;
+			else
+				c->dhead = r->dnext;
+			if (c->dtail == r)
+				c->dtail = prev;
+			break;
+		}
+	r->ended = false;
+	r->dnext = NULL;
 }
 
 static void request_destroy(struct k8s_request *r)
@@ -402,7 +334,8 @@ static void request_destroy(struct k8s_request *r)
 	leave_multi(r);
 	if (r->queued)
 		unqueue(r);
-	curl_easy_cleanup(r->easy);
+	if (r->ended)
+		unlist_done(r);
 	ev_timer_stop(c->loop, &r->retry_timer);
 	if (r->prev)
 		r->prev->next = r->next;
@@ -410,7 +343,6 @@ static void request_destroy(struct k8s_request *r)
 		c->head = r->next;
 	if (r->next)
 		r->next->prev = r->prev;
-	curl_slist_free_all(r->headers);
 	k8s_watch_stream_free(&r->stream);
 	free(r->method);
 	free(r->path);
@@ -419,6 +351,7 @@ static void request_destroy(struct k8s_request *r)
 	free(r->req_body);
 	free(r->body);
 	free(r->abort_message);
+	free(r->xdetail);
 	free(r);
 }
 
@@ -426,14 +359,11 @@ void k8s_client_free(struct k8s_client *c)
 {
 	if (!c)
 		return;
-	if (c->in_curl)
+	if (c->in_io)
 		abort();  /* freed from inside one of its callbacks: see k8s_client.h */
 	while (c->head)
 		request_destroy(c->head);
-	/* Cleaning up the multi handle closes the sockets still pooled, which
-	 * calls socket_fn with CURL_POLL_REMOVE for each, and may set the
-	 * timer again: stop it only afterwards. */
-	curl_multi_cleanup(c->multi);
+	k8s_http_free(c->http);
 	ev_timer_stop(c->loop, &c->timer);
 	ev_timer_stop(c->loop, &c->limit_timer);
 	k8s_config_free(&c->cfg);
@@ -453,7 +383,7 @@ void k8s_request_cancel(struct k8s_request *r)
 		return;
 	struct k8s_client *c = r->c;
 	r->cancelled = true;
-	if (!c->in_curl) {
+	if (!c->in_io) {
 		request_destroy(r);
 		/* A slot may have freed: let the timer start queued requests
 		 * (not from here, inside the caller). */
@@ -463,7 +393,7 @@ void k8s_request_cancel(struct k8s_request *r)
 			ev_timer_start(c->loop, &c->timer);
 		}
 	}
-	/* else after_curl() removes it */
+	/* else after_io() removes it */
 }
 
 /* ------------------------------------------------------------------ */
@@ -488,31 +418,6 @@ static const char *status_text(long status)
 	return status >= 500 ? "Server Error" : status >= 400 ? "Client Error" : "Unexpected";
 }
 
-static enum k8s_error classify(CURLcode rc)
-{
-	switch (rc) {
-	case CURLE_OPERATION_TIMEDOUT:
-		return K8S_ERR_TIMEOUT;
-	case CURLE_SSL_CONNECT_ERROR:
-	case CURLE_PEER_FAILED_VERIFICATION:
-	case CURLE_SSL_CERTPROBLEM:
-	case CURLE_SSL_CIPHER:
-	case CURLE_SSL_CACERT_BADFILE:
-	case CURLE_SSL_ISSUER_ERROR:
-	case CURLE_SSL_CRL_BADFILE:
-	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-	case CURLE_SSL_INVALIDCERTSTATUS:
-	case CURLE_SSL_ENGINE_NOTFOUND:
-	case CURLE_SSL_ENGINE_SETFAILED:
-	case CURLE_SSL_ENGINE_INITFAILED:
-	case CURLE_SSL_SHUTDOWN_FAILED:
-	case CURLE_USE_SSL_FAILED:
-		return K8S_ERR_TLS;
-	default:
-		return K8S_ERR_CONNECT;
-	}
-}
-
 /* Parse JSON text into a tree; NULL (and *why) when it is not JSON.
  * managedFields are left out as they are read: no reader needs them
  * (strip_object()). */
@@ -534,22 +439,6 @@ static char *body_excerpt(const char *body, size_t len)
 	return s;
 }
 
-/* The Retry-After header of r's answer, copied into buf ("" when none). */
-static void retry_after_header(struct k8s_request *r, char *buf, size_t len)
-{
-	buf[0] = '\0';
-#if CURL_AT_LEAST_VERSION(7, 83, 0)
-	struct curl_header *h;
-	if (curl_easy_header(r->easy, "Retry-After", 0, CURLH_HEADER, -1, &h) == CURLHE_OK &&
-	    h->value)
-		snprintf(buf, len, "%s", h->value);
-#else
-	curl_off_t after = -1;
-	if (curl_easy_getinfo(r->easy, CURLINFO_RETRY_AFTER, &after) == CURLE_OK && after >= 0)
-		snprintf(buf, len, "%lld", (long long)after);
-#endif
-}
-
 /* An answer that asks to be asked later (429; 503 with Retry-After): set
  * r up to be sent again after the wait, unless it has been K8S_RETRY_MAX
  * times already.  Whether it will be. */
@@ -559,7 +448,7 @@ static bool request_retry(struct k8s_request *r, long status)
 		return false;
 	struct k8s_client *c = r->c;
 	char after[64];
-	retry_after_header(r, after, sizeof(after));
+	snprintf(after, sizeof(after), "%s", r->retry_after);
 	double delay = k8s_retry_delay(status, after[0] ? after : NULL, r->attempts + 1,
 				       time(NULL));
 	if (delay < 0)
@@ -574,14 +463,12 @@ static bool request_retry(struct k8s_request *r, long status)
 	log_info("API server busy; sending the request again", "method", r->method, "path",
 		 r->path, "status", code, "retry_after", after, "in", wait, "attempt", attempt,
 		 NULL);
-	/* A fresh handle and answer when it goes again. */
-	curl_easy_cleanup(r->easy);
-	r->easy = NULL;
-	curl_slist_free_all(r->headers);
-	r->headers = NULL;
+	/* A fresh answer when it goes again. */
 	r->status = 0;
 	r->len = 0;
-	r->errbuf[0] = '\0';
+	r->retry_after[0] = '\0';
+	free(r->xdetail);
+	r->xdetail = NULL;
 	r->delayed = true;
 	ev_timer_set(&r->retry_timer, delay, 0.0);
 	ev_timer_start(c->loop, &r->retry_timer);
@@ -595,16 +482,11 @@ static void retry_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)loop;
 	(void)revents;
 	r->delayed = false;
-	CURLMcode mc = enter_multi(r);
-	if (mc != CURLM_OK) {
-		r->abort_error = K8S_ERR_CONNECT;
-		r->abort_message = xasprintf("cannot start: %s", curl_multi_strerror(mc));
-		request_finish(r, CURLE_FAILED_INIT);
-	}
+	enter_multi(r);
 }
 
 /* Build the response of a finished transfer and run the callback. */
-static void request_finish(struct k8s_request *r, CURLcode rc)
+static void request_finish(struct k8s_request *r)
 {
 	leave_multi(r);
 	if (r->cancelled) {
@@ -612,9 +494,7 @@ static void request_finish(struct k8s_request *r, CURLcode rc)
 		return;
 	}
 	long status = r->status;
-	if (r->easy)
-		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
-	if (!r->abort_error && !r->stopped && rc == CURLE_OK && request_retry(r, status))
+	if (!r->abort_error && !r->stopped && r->xerror == K8S_OK && request_retry(r, status))
 		return;
 	if (!r->body) {
 		r->body = xmalloc(1);
@@ -634,9 +514,9 @@ static void request_finish(struct k8s_request *r, CURLcode rc)
 		message = xasprintf("%s %s: %s", r->method, r->url, r->abort_message);
 	} else if (r->stopped) {
 		resp.error = K8S_OK;
-	} else if (rc != CURLE_OK) {
-		resp.error = classify(rc);
-		const char *detail = r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc);
+	} else if (r->xerror != K8S_OK) {
+		resp.error = r->xerror;
+		const char *detail = r->xdetail ? r->xdetail : k8s_error_name(r->xerror);
 		const char *what = resp.error == K8S_ERR_TLS ? "TLS"
 				 : resp.error == K8S_ERR_TIMEOUT ? "timeout"
 				 : watch && status >= 200 && status < 300 ? "the stream broke"
@@ -682,23 +562,17 @@ static void request_finish(struct k8s_request *r, CURLcode rc)
 	request_destroy(r);
 }
 
-static void after_curl(struct k8s_client *c)
+static void after_io(struct k8s_client *c)
 {
-	if (c->in_curl)
+	if (c->in_io)
 		return;
-	CURLMsg *m;
-	int left;
-	while ((m = curl_multi_info_read(c->multi, &left))) {
-		if (m->msg != CURLMSG_DONE)
-			continue;
-		struct k8s_request *r = NULL;
-		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
-		CURLcode rc = m->data.result;
-		if (r)
-			request_finish(r, rc);  /* may add, cancel and finish others */
+	while (c->dhead) {
+		struct k8s_request *r = c->dhead;
+		unlist_done(r);
+		request_finish(r);  /* may add, cancel and finish others */
 	}
-	/* Requests cancelled or started while curl was busy; queued ones as
-	 * slots free up, oldest first. */
+	/* Requests cancelled or started while the transport was busy; queued
+	 * ones as slots free up, oldest first. */
 	for (struct k8s_request *r = c->head, *next; r; r = next) {
 		next = r->next;
 		if (r->cancelled)
@@ -714,27 +588,11 @@ static void after_curl(struct k8s_client *c)
 			log_debug("API request waited for the client rate limit", "method",
 				  q->method, "path", q->path, "waited", waited, NULL);
 		}
-		CURLMcode mc = add_to_curl(q);
-		if (mc != CURLM_OK) {
-			q->abort_error = K8S_ERR_CONNECT;
-			q->abort_message = xasprintf("cannot start: %s", curl_multi_strerror(mc));
-			request_finish(q, CURLE_FAILED_INIT);
-		}
+		send_request(q);
 	}
-	for (struct k8s_request *r = c->head, *next; r; r = next) {
-		next = r->next;
-		if (!r->in_multi && !r->queued && !r->finishing && !r->delayed) {
-			CURLMcode mc = enter_multi(r);
-			if (mc == CURLM_OK) {
-				continue;
-			} else {
-				r->abort_error = K8S_ERR_CONNECT;
-				r->abort_message = xasprintf("cannot start: %s", curl_multi_strerror(mc));
-				request_finish(r, CURLE_FAILED_INIT);
-				next = c->head;  /* the callback may have changed the list */
-			}
-		}
-	}
+	for (struct k8s_request *r = c->head; r; r = r->next)
+		if (!r->in_multi && !r->queued && !r->finishing && !r->delayed && !r->ended)
+			enter_multi(r);
 }
 
 /* ------------------------------------------------------------------ */
@@ -751,27 +609,32 @@ static int deliver_event(struct k8s_event *ev, void *arg)
 	return stop || r->cancelled;
 }
 
-static size_t write_cb(char *p, size_t size, size_t nmemb, void *userp)
+static void on_head(void *arg, long status, const char *retry_after)
 {
-	struct k8s_request *r = userp;
-	size_t n = size * nmemb;
+	struct k8s_request *r = arg;
+	r->status = status;
+	snprintf(r->retry_after, sizeof(r->retry_after), "%s", retry_after ? retry_after : "");
+}
+
+/* Body bytes; non-zero ends the exchange. */
+static int on_data(void *arg, const char *p, size_t n)
+{
+	struct k8s_request *r = arg;
 	if (r->cancelled || r->stopped)
-		return 0;  /* makes curl end the transfer */
-	if (!r->status)
-		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
+		return 1;
 	if (r->on_event && r->status >= 200 && r->status <= 299) {
 		int rc = k8s_watch_stream_feed(&r->stream, p, n, deliver_event, r);
 		if (rc < 0) {
 			r->abort_error = K8S_ERR_PROTOCOL;
 			r->abort_message = xstrdup(r->stream.error);
-			return 0;
+			return 1;
 		}
-		return rc > 0 ? 0 : n;
+		return rc > 0;
 	}
 	if (n > r->max - r->len) {
 		r->abort_error = K8S_ERR_PROTOCOL;
 		r->abort_message = xasprintf("%ld response larger than %zu bytes", r->status, r->max);
-		return 0;
+		return 1;
 	}
 	if (r->cap - r->len <= n) {
 		size_t cap = r->cap ? r->cap : 16384;
@@ -782,102 +645,58 @@ static size_t write_cb(char *p, size_t size, size_t nmemb, void *userp)
 	}
 	memcpy(r->body + r->len, p, n);
 	r->len += n;
-	return n;
+	return 0;
 }
 
-static void set_tls(struct k8s_client *c, CURL *e)
+/* The exchange ended: r goes on the done list, finished by after_io(). */
+static void on_done(void *arg, enum k8s_error error, const char *detail)
 {
-	const struct k8s_config *cfg = &c->cfg;
-	if (cfg->insecure) {
-		curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
-		curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
-	} else if (cfg->ca_data || cfg->ca_file) {
-		/* This CA only, not the system's as well. */
-		curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
-		if (cfg->ca_data) {
-			struct curl_blob b = { cfg->ca_data, cfg->ca_data_len, CURL_BLOB_NOCOPY };
-			curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &b);
-		} else {
-			curl_easy_setopt(e, CURLOPT_CAINFO, cfg->ca_file);
-		}
-	}
-	if (cfg->cert_data) {
-		struct curl_blob b = { cfg->cert_data, cfg->cert_data_len, CURL_BLOB_NOCOPY };
-		curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &b);
-		curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
-	} else if (cfg->cert_file) {
-		curl_easy_setopt(e, CURLOPT_SSLCERT, cfg->cert_file);
-		curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
-	}
-	if (cfg->key_data) {
-		struct curl_blob b = { cfg->key_data, cfg->key_data_len, CURL_BLOB_NOCOPY };
-		curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &b);
-		curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
-	} else if (cfg->key_file) {
-		curl_easy_setopt(e, CURLOPT_SSLKEY, cfg->key_file);
-		curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
-	}
+	struct k8s_request *r = arg;
+	struct k8s_client *c = r->c;
+	r->xfer = NULL;
+	r->xerror = error;
+	free(r->xdetail);
+	r->xdetail = detail ? xstrdup(detail) : NULL;
+	r->ended = true;
+	r->dnext = NULL;
+	if (c->dtail)
+		c->dtail->dnext = r;
+	else
+		c->dhead = r;
+	c->dtail = r;
 }
 
-/* The curl handle of r, made when r enters curl (a queued request holds
- * none: thousands may wait).  The token is read now, so a queued request
- * goes out with the freshest one.  -1 when curl cannot make a handle. */
-static int easy_setup(struct k8s_request *r)
+static const struct k8s_http_handler request_handler = {
+	.head = on_head,
+	.data = on_data,
+	.done = on_done,
+};
+
+/* Hand r to the transport.  The token is read now, so a queued request
+ * goes out with the freshest one. */
+static void send_request(struct k8s_request *r)
 {
 	struct k8s_client *c = r->c;
-	CURL *e = curl_easy_init();
-	if (!e)
-		return -1;
-	r->easy = e;
-	curl_easy_setopt(e, CURLOPT_URL, r->url);
-	curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)r);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_USERAGENT, c->user_agent);
-#if CURL_AT_LEAST_VERSION(7, 85, 0)
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https,http");
-#else
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTPS | CURLPROTO_HTTP));
-#endif
-	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-	curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
-	curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, K8S_CONNECT_TIMEOUT_MS);
-	if (r->timeout > 0)
-		curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(r->timeout * 1000.0));
-	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(e, CURLOPT_TCP_KEEPIDLE, 30L);
-	curl_easy_setopt(e, CURLOPT_TCP_KEEPINTVL, 10L);
-	set_tls(c, e);
-
-	r->headers = curl_slist_append(r->headers, "Accept: application/json");
 	char *token_err = NULL;
 	const char *token = k8s_config_token(&c->cfg, &token_err);
 	if (token_err) {
 		log_warn("cannot read the API token; using the last one", "error", token_err, NULL);
 		free(token_err);
 	}
-	if (token) {
-		char *h = xasprintf("Authorization: Bearer %s", token);
-		r->headers = curl_slist_append(r->headers, h);
-		free(h);
-	}
-	if (strcmp(r->method, "GET") != 0)
-		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
-	if (r->req_body) {
-		char *h = xasprintf("Content-Type: %s", r->content_type ? r->content_type
-									: "application/json");
-		r->headers = curl_slist_append(r->headers, h);
-		free(h);
-		/* no "Expect: 100-continue" round trip for large bodies */
-		r->headers = curl_slist_append(r->headers, "Expect:");
-		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(r->req_body));
-		curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->req_body);
-	}
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
-	return 0;
+	struct k8s_http_request req = {
+		.method = r->method,
+		.path = r->path,
+		.token = token,
+		.content_type = r->req_body ? (r->content_type ? r->content_type : "application/json")
+					    : NULL,
+		.body = r->req_body,
+		.body_len = r->req_body ? strlen(r->req_body) : 0,
+		.timeout = r->timeout,
+	};
+	r->in_multi = true;
+	if (!r->watch)
+		c->active++;
+	r->xfer = k8s_http_send(c->http, &req, &request_handler, r);
 }
 
 static struct k8s_request *request_start(struct k8s_client *c, const char *method,
@@ -905,15 +724,8 @@ static struct k8s_request *request_start(struct k8s_client *c, const char *metho
 	if (c->head)
 		c->head->prev = r;
 	c->head = r;
-	if (!c->in_curl) {
-		CURLMcode mc = enter_multi(r);
-		if (mc != CURLM_OK) {
-			log_error("cannot start an API request", "path", path, "error",
-				  curl_multi_strerror(mc), NULL);
-			request_destroy(r);
-			return NULL;
-		}
-	}
+	if (!c->in_io)
+		enter_multi(r);
 	return r;
 }
 
@@ -973,9 +785,9 @@ static void query_add(struct query *q, const char *key, const char *value)
 {
 	if (!value)
 		return;
-	char *v = curl_easy_escape(NULL, value, 0);
-	char *s = xasprintf("%s%c%s=%s", q->s, q->first ? '?' : '&', key, v ? v : "");
-	curl_free(v);
+	char *v = k8s_http_escape(value);
+	char *s = xasprintf("%s%c%s=%s", q->s, q->first ? '?' : '&', key, v);
+	free(v);
 	free(q->s);
 	q->s = s;
 	q->first = false;

@@ -3,13 +3,12 @@
  * libev loop, and reflectors that keep a local copy of one resource with
  * list+watch.
  *
- * Transport: one libcurl multi handle driven by the loop
- * (curl_multi_socket_action; curl's sockets become ev_io watchers and its
- * timeout one ev_timer), so requests never block and an idle client costs
- * no wake-ups.  HTTP/2 when the server offers it (all requests then share
- * one connection), TLS checked against the configuration's CA, a bearer
+ * Transport: k8s_http.c on the same loop (non-blocking sockets, each an
+ * ev_io, and timers), so requests never block and an idle client costs no
+ * wake-ups.  HTTP/1.1 over TLS (GnuTLS) or plain TCP, keep-alive
+ * connections reused; TLS checked against the configuration's CA, a bearer
  * token (re-read from its file when that changes) and/or a client
- * certificate.  libcurl is linked into this module only.
+ * certificate.  GnuTLS is linked into this module only.
  *
  * Requests are asynchronous: each operation returns a handle (NULL only
  * for bad arguments) and later calls its callback exactly once, with a
@@ -22,7 +21,7 @@
  * (reason and message), or the transport failure (connect, TLS, timeout),
  * in one line such as
  *   PUT /api/v1/namespaces/a/services/web: 409 Conflict: Operation cannot be fulfilled on services "web": the object has been modified; please apply your changes to the latest version and try again
- *   GET https://10.0.0.1:6443/api/v1/services: TLS: SSL certificate problem: unable to get local issuer certificate
+ *   GET https://10.0.0.1:6443/api/v1/services: TLS: the server's certificate is not trusted: no configured CA signed it
  */
 #ifndef IRONLB_K8S_K8S_CLIENT_H
 #define IRONLB_K8S_K8S_CLIENT_H
@@ -73,8 +72,9 @@ struct k8s_response {
 
 typedef void k8s_response_fn(struct k8s_response *resp, void *arg);
 
-/* Takes over cfg's content (cfg is left empty); NULL (and *err) when
- * libcurl cannot be set up. */
+/* Takes over cfg's content (cfg is left empty).  Never NULL today; err is
+ * kept for callers (a server that cannot be reached or a certificate that
+ * cannot be read fails each request instead). */
 struct k8s_client *k8s_client_new(struct ev_loop *loop, struct k8s_config *cfg, char **err);
 /* Cancels every request (no callbacks) and frees; NULL is a no-op.  Not
  * from inside a callback of this client. */

@@ -1,6 +1,6 @@
 /*
  * Watch stream framing and decoding, and the object store (see
- * k8s_watch.h).  No I/O: k8s_client.c feeds the bytes libcurl receives and
+ * k8s_watch.h).  No I/O: k8s_client.c feeds the bytes k8s_http.c receives and
  * applies the events; the fuzz harness and the unit tests feed their own.
  *
  * Framing: between events only whitespace may appear; an event starts at

@@ -1,7 +1,7 @@
 /*
  * ironlb-k8s: the commands that talk to the Kubernetes API server,
  * `ironlb controller` (controller.c) and `ironlb speaker` (speaker.c).  A
- * separate executable so that libcurl and its dependencies never load into
+ * separate executable so that GnuTLS and its dependencies never load into
  * `ironlb run`; `ironlb` execs this binary for those commands.
  *
  * What both write the same way lives in common.c: Events about Services

@@ -8,12 +8,13 @@
  * The rows are what strace -f -c shows each command calling once
  * started: `ironlb run` with Layer 2, BGP, BFD, the member protocol, the
  * state file and /status in use; the speaker and the controller through
- * the tests/k8s suites (libcurl and OpenSSL to the API server, the same
+ * the tests/k8s suites (GnuTLS to the API server, the same
  * announcers as run in the speaker); plus what glibc and libev may use
  * instead on other kernels and versions (ppoll for poll, clone3 for
- * clone, statx for fstat ...), and what libcurl's threaded resolver and
- * glibc's resolver need when the API server is a name (a thread, UDP and
- * TCP to the name servers, /etc/hosts and /etc/resolv.conf).
+ * clone, statx for fstat ...), and what glibc's resolver needs when the
+ * API server is a name (UDP and TCP to the name servers, /etc/hosts and
+ * /etc/resolv.conf; the thread rows were libcurl's resolver's, and stay
+ * for the C library's own threads).
  */
 #include "node/sandbox.h"
 
@@ -66,7 +67,7 @@ static const struct sandbox_row {
 		"clock_gettime clock_getres gettimeofday time nanosleep clock_nanosleep "
 		"getpid gettid getppid getuid geteuid getgid getegid getrandom uname sysinfo "
 		"getrusage times prlimit64 getrlimit sched_yield sched_getaffinity capget"},
-	/* Threads of the C library and of libcurl's resolver; exit. */
+	/* Threads of the C library; exit. */
 	{EVERY, "clone clone3 futex set_robust_list get_robust_list rseq set_tid_address "
 		"exit exit_group restart_syscall prctl arch_prctl"},
 	/* The state file's writer process. */

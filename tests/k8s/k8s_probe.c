@@ -19,7 +19,7 @@
  *   patch PATH merge|json|strategic JSON
  *   patch-status PATH JSON       a merge patch of PATH/status
  *   reentrancy PATH              a watch of PATH whose first event callback (run
- *       inside libcurl) starts a GET of PATH, cancels a second, idle watch and
+ *       inside the transport's read) starts a GET of PATH, cancels a second, idle watch and
  *       cancels its own watch; prints the GET's result and the requests left
  *
  * A failed request prints {"error":{"kind":..,"status":..,"reason":..,"message":..}}

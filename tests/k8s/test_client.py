@@ -13,12 +13,14 @@ connection and refuses new ones, `freeze` stops forwarding bytes.  410 Gone
 comes from a second plane without the watch cache, whose etcd is compacted.
 """
 import base64
+import http.server
 import json
 import os
 import pathlib
 import selectors
 import signal
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -464,7 +466,7 @@ def test_relist_after_apiserver_restart(plane, namespace, probes):
 
 def test_requests_started_and_cancelled_inside_a_watch_callback(plane, namespace):
     """What a controller does from a reflector's change callback, which runs
-    inside libcurl: start a request, stop watches (its own among them)."""
+    inside the transport's read: start a request, stop watches (its own among them)."""
     create_services(plane, namespace, "one", "two")
     rc, out, err = run_probe(plane.kubeconfig, "reentrancy",
                              f"/api/v1/namespaces/{namespace}/services")
@@ -614,6 +616,64 @@ def test_bad_ca_is_a_tls_error(plane, tmp_path):
                           token=plane.admin_token)
     rc, out, err = run_probe(kc, "get", "/api/v1/namespaces/default")
     assert rc == 0 and out[0]["metadata"]["name"] == "default"
+
+
+class NamespaceOverTls(http.server.BaseHTTPRequestHandler):
+    """Answers every GET with the Namespace "default"."""
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        data = json.dumps({"kind": "Namespace", "apiVersion": "v1",
+                           "metadata": {"name": "default"}}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.parametrize("san,host,ok", [
+    ("IP:127.0.0.1", "127.0.0.1", True),
+    ("IP:10.9.9.9,DNS:127.0.0.1", "127.0.0.1", False),
+    ("DNS:localhost", "localhost", True),
+    ("DNS:api.example,IP:127.0.0.1", "localhost", False),
+])
+def test_server_certificate_must_name_the_host(tmp_path, san, host, ok):
+    """The server's certificate must name the host of the server URL: an IP
+    address by an IP address entry (a DNS entry spelling it does not
+    count), a name by a DNS entry.  Whatever else the certificate names,
+    a mismatch is a TLS error that says so."""
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj",
+                    "/CN=apiserver", "-addext", f"subjectAltName={san}",
+                    "-keyout", str(tmp_path / "srv.key"), "-out", str(tmp_path / "srv.crt")],
+                   check=True, capture_output=True)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(tmp_path / "srv.crt", tmp_path / "srv.key")
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NamespaceOverTls)
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        url = f"https://{host}:{srv.server_address[1]}"
+        kc = write_kubeconfig(tmp_path / "kc.yaml", url,
+                              ca_pem=(tmp_path / "srv.crt").read_bytes(), token="t")
+        rc, out, err = run_probe(kc, "get", "/api/v1/namespaces/default", timeout=30)
+        if ok:
+            assert rc == 0, (out, err)
+            assert out[0]["metadata"]["name"] == "default"
+            return
+        assert rc == 1, (out, err)
+        e = out[0]["error"]
+        assert e["kind"] == "tls" and e["status"] == 0, e
+        assert e["message"].startswith(f"GET {url}/api/v1/namespaces/default: TLS: "), e
+        assert f"certificate does not match the host name {host}" in e["message"], e
+    finally:
+        srv.shutdown()
+        srv.server_close()
 
 
 def test_in_cluster_service_account(plane, namespace, tmp_path):

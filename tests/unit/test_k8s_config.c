@@ -84,7 +84,7 @@ static char *parse_error(const char *text, const char *context)
 	return rest;
 }
 
-/* "PEM" texts: the bytes only matter to libcurl, not here. */
+/* "PEM" texts: the bytes only matter to GnuTLS, not here. */
 #define CA_PEM "-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n"
 #define CA_B64 "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCkNBCi0tLS0tRU5EIENFUlRJRklDQVRFLS0tLS0K"
 
