@@ -50,9 +50,10 @@
 #include "k8s/k8s_limit.h"
 
 /* Requests other than watches in flight at once; more wait in a queue.
- * Each exchange holds buffers (a connection's, a body's): a burst of
- * thousands of writes (status of every Service after a restart) must not
- * hold them all at once. */
+ * Each exchange holds buffers (a stream's or a connection's, a body's): a
+ * burst of thousands of writes (status of every Service after a restart)
+ * must not hold them all at once.  With HTTP/2 these share one connection
+ * anyway. */
 #define K8S_MAX_ACTIVE 8
 /* A watch's connection outlives the server's timeoutSeconds by this. */
 #define K8S_WATCH_MARGIN 30
@@ -220,6 +221,11 @@ void k8s_client_get_stats(const struct k8s_client *c, struct k8s_client_stats *o
 	*out = c->stats;
 	if (c->limited_since > 0)
 		out->throttled_seconds += ev_time() - c->limited_since;
+}
+
+const char *k8s_client_protocol(const struct k8s_client *c)
+{
+	return k8s_http_protocol(c->http);
 }
 
 size_t k8s_client_pending(const struct k8s_client *c)

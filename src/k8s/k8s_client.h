@@ -5,10 +5,12 @@
  *
  * Transport: k8s_http.c on the same loop (non-blocking sockets, each an
  * ev_io, and timers), so requests never block and an idle client costs no
- * wake-ups.  HTTP/1.1 over TLS (GnuTLS) or plain TCP, keep-alive
- * connections reused; TLS checked against the configuration's CA, a bearer
- * token (re-read from its file when that changes) and/or a client
- * certificate.  GnuTLS is linked into this module only.
+ * wake-ups.  HTTP/2 (nghttp2) when the server offers it by ALPN (all
+ * requests then share one connection), else HTTP/1.1 with keep-alive
+ * connections reused; TLS (GnuTLS) checked against the configuration's
+ * CA, a bearer token (re-read from its file when that changes) and/or a
+ * client certificate.  GnuTLS and nghttp2 are linked into this module
+ * only.
  *
  * Requests are asynchronous: each operation returns a handle (NULL only
  * for bad arguments) and later calls its callback exactly once, with a
@@ -82,6 +84,9 @@ void k8s_client_free(struct k8s_client *c);
 const struct k8s_config *k8s_client_config(const struct k8s_client *c);
 /* Timeout of requests other than watches, in seconds (0: none). */
 void k8s_client_set_timeout(struct k8s_client *c, double seconds);
+/* The protocol of the newest connection to the server: "h2", "http/1.1",
+ * or NULL before the first was set up. */
+const char *k8s_client_protocol(const struct k8s_client *c);
 /* Requests started and not yet completed or cancelled. */
 size_t k8s_client_pending(const struct k8s_client *c);
 

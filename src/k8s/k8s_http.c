@@ -1,18 +1,32 @@
 /*
- * HTTP to the API server over GnuTLS on libev (see k8s_http.h).
+ * HTTP/2 and HTTP/1.1 to the API server over GnuTLS on libev (see
+ * k8s_http.h).
  *
  * Connections.  An exchange goes onto a connection at the loop's next
- * iteration (kick_cb), never inside k8s_http_send().  Each connection goes CONNECTING (a non-blocking TCP
- * connect, trying the server's addresses in turn) -> HANDSHAKE (TLS, for
- * https://) -> READY, within K8S_HTTP_CONNECT_TIMEOUT, and carries one
- * exchange at a time (HTTP/1.1).  An exchange takes an idle connection
- * when there is one, else opens its own; when it ends with the connection
- * still good (a complete response without Connection: close), the
- * connection waits for the next one, up to K8S_HTTP_IDLE_MAX of them for
- * K8S_HTTP_IDLE_TIMEOUT.  A watch holds its connection for as long as it
- * runs.  An exchange on a reused connection that breaks before a single
- * byte of the answer is sent once more on a new one: the server may have
- * closed the idle connection just as the request went out.
+ * iteration (kick_cb), never inside k8s_http_send().  Each connection goes
+ * CONNECTING (a non-blocking TCP connect, trying the server's addresses in
+ * turn) -> HANDSHAKE (TLS, for https://, offering "h2" and "http/1.1" by
+ * ALPN) -> READY, within K8S_HTTP_CONNECT_TIMEOUT.
+ *
+ * HTTP/2, when the server chose it: one connection, every exchange a
+ * stream of its nghttp2 session (h2_*).  Exchanges that come while a TLS
+ * connection is being set up wait on it (conn->list) rather than open
+ * more, unless the server has shown it speaks HTTP/1.1 only.  A stream
+ * reset by the client (abort, timeout, a watch stopped) leaves the
+ * connection up; after GOAWAY no new stream goes on it, those the server
+ * refused (above its last stream id) go out again on a new connection,
+ * and it closes when its last stream ends.
+ *
+ * HTTP/1.1 otherwise (http:// servers always): a connection carries one
+ * exchange at a time.  An exchange takes an idle connection when there is
+ * one, else opens its own; when it ends with the connection still good (a
+ * complete response without Connection: close), the connection waits for
+ * the next one, up to K8S_HTTP_IDLE_MAX of them for K8S_HTTP_IDLE_TIMEOUT.
+ * A watch holds its connection for as long as it runs.
+ *
+ * An exchange on a reused connection that breaks before a single byte of
+ * the answer is sent once more on a new one: the server may have closed
+ * the idle connection just as the request went out.
  *
  * Names are resolved with getaddrinfo(), blocking, when a connection is
  * opened: the API server is nearly always an IP address (in-cluster it
@@ -42,6 +56,7 @@
 #include <fcntl.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
+#include <nghttp2/nghttp2.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -79,8 +94,15 @@ struct conn {
 	int connect_errno;           /* of the last address that failed */
 	gnutls_session_t tls;        /* NULL for http:// */
 	bool reused;                 /* has completed an exchange */
-	bool idle;                   /* ready, waiting for an exchange */
-	struct k8s_http_xfer *xfer;  /* the exchange it carries, or NULL: idle */
+	bool idle;                   /* HTTP/1.1, ready, waiting for an exchange */
+	struct k8s_http_xfer *xfer;  /* HTTP/1.1: the exchange it carries, or NULL: idle */
+	/* Exchanges waiting for the connection to be set up; with HTTP/2,
+	 * its streams. */
+	struct k8s_http_xfer *list;
+	bool h2;                     /* ALPN chose HTTP/2 */
+	nghttp2_session *ng;
+	bool goaway;                 /* the server sent GOAWAY: no new streams */
+	struct k8s_http_xfer *refused;  /* streams to send again elsewhere */
 	bool sent;                   /* the exchange's request went out whole */
 	char *out;                   /* bytes to send, from out_off */
 	size_t out_len, out_off;
@@ -108,6 +130,7 @@ struct k8s_http {
 	struct k8s_http_xfer *pending;  /* sent, to be put on connections by kick */
 	ev_timer kick;
 	size_t idle;                 /* connections idle */
+	bool h1_only;                /* the server chose HTTP/1.1 over TLS */
 	int busy;                    /* inside a callback of the loop */
 	const char *protocol;
 };
@@ -117,6 +140,13 @@ struct k8s_http_xfer {
 	struct conn *conn;
 	struct k8s_http_xfer *pprev, *pnext;  /* on h->pending */
 	bool is_pending;
+	struct k8s_http_xfer *lprev, *lnext;  /* on conn->list */
+	/* HTTP/2 */
+	int32_t stream_id;
+	long h2_status;
+	char h2_retry_after[64];
+	bool head_done;
+	size_t body_off;
 	struct k8s_http_handler cb;
 	void *arg;
 	char *method, *path, *token, *content_type, *body;
@@ -132,6 +162,8 @@ struct k8s_http_xfer {
 
 static void conn_close(struct conn *cn);
 static void attach(struct k8s_http_xfer *x);
+static void leave_conn(struct k8s_http_xfer *x);
+static int h2_flush(struct conn *cn);
 static void unpend(struct k8s_http_xfer *x);
 
 /* ------------------------------------------------------------------ */
@@ -377,7 +409,8 @@ static int tls_session(struct conn *cn, char **err)
 		gnutls_server_name_set(cn->tls, GNUTLS_NAME_DNS, h->host, strlen(h->host));
 	if (!h->cfg->insecure)
 		gnutls_session_set_verify_cert(cn->tls, h->host, 0);
-	static const gnutls_datum_t alpn[] = { { (unsigned char *)"http/1.1", 8 } };
+	static const gnutls_datum_t alpn[] = { { (unsigned char *)"h2", 2 },
+					       { (unsigned char *)"http/1.1", 8 } };
 	gnutls_alpn_set_protocols(cn->tls, alpn, ARRAY_SIZE(alpn), 0);
 	gnutls_handshake_set_timeout(cn->tls, 0);  /* the connection's own timer */
 	gnutls_transport_set_int(cn->tls, cn->fd);
@@ -403,18 +436,47 @@ static void xfer_free(struct k8s_http_xfer *x)
 
 static void finish(struct k8s_http_xfer *x, enum k8s_error err, const char *detail)
 {
-	ev_timer_stop(x->h->loop, &x->timer);
+	struct k8s_http *h = x->h;
+	ev_timer_stop(h->loop, &x->timer);
 	x->cb.done(x->arg, err, detail);
 	xfer_free(x);
+	/* Outside the loop's callbacks (an HTTP/2 stream that ends while
+	 * another is reset): the hooks run from the kick timer, soon. */
+	if (!h->busy && !ev_is_active(&h->kick))
+		ev_timer_start(h->loop, &h->kick);
 }
 
-/* Take x off its connection (which then carries nothing). */
+static void list_add(struct conn *cn, struct k8s_http_xfer *x)
+{
+	x->lprev = NULL;
+	x->lnext = cn->list;
+	if (cn->list)
+		cn->list->lprev = x;
+	cn->list = x;
+	x->conn = cn;
+}
+
+/* Take x off its connection. */
 static void detach(struct k8s_http_xfer *x)
 {
-	if (x->conn) {
-		x->conn->xfer = NULL;
-		x->conn = NULL;
+	struct conn *cn = x->conn;
+	if (!cn)
+		return;
+	if (cn->xfer == x) {
+		cn->xfer = NULL;
+	} else {
+		if (x->lprev)
+			x->lprev->lnext = x->lnext;
+		else
+			cn->list = x->lnext;
+		if (x->lnext)
+			x->lnext->lprev = x->lprev;
+		x->lprev = x->lnext = NULL;
 	}
+	if (cn->ng && x->stream_id > 0)
+		nghttp2_session_set_stream_user_data(cn->ng, x->stream_id, NULL);
+	x->stream_id = 0;
+	x->conn = NULL;
 }
 
 /* Report a failure from x's timer (not from the caller's stack). */
@@ -456,14 +518,11 @@ static void xfer_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		finish(x, x->fail_error, d);
 		free(d);
 	} else {
-		struct conn *cn = x->conn;
 		char *d = xasprintf("no complete answer within %g s (%zu bytes received)", x->timeout,
 				    x->received);
-		detach(x);
+		leave_conn(x);
 		finish(x, K8S_ERR_TIMEOUT, d);
 		free(d);
-		if (cn)
-			conn_close(cn);  /* half way through an exchange */
 	}
 	h->busy--;
 	h->hooks.leave(h->hooks.arg);
@@ -493,6 +552,10 @@ static void conn_close(struct conn *cn)
 	struct k8s_http *h = cn->h;
 	if (cn->xfer)
 		cn->xfer->conn = NULL;
+	for (struct k8s_http_xfer *x = cn->list; x; x = x->lnext)
+		x->conn = NULL;  /* callers took them off first */
+	if (cn->ng)
+		nghttp2_session_del(cn->ng);
 	if (cn->idle)
 		h->idle--;
 	ev_io_stop(h->loop, &cn->io);
@@ -514,30 +577,49 @@ static void conn_close(struct conn *cn)
 	free(cn);
 }
 
-/* The connection failed: its exchange fails too, or, when the connection
- * was reused and nothing of the answer came, goes out again on another. */
+/* The connection failed: its exchanges fail too, or, when the connection
+ * was reused and nothing of an answer came, go out again on another. */
 static void conn_fail(struct conn *cn, enum k8s_error err, const char *detail)
 {
-	struct k8s_http_xfer *x = cn->xfer;
-	bool again = x && cn->reused && !x->got_bytes && !x->retried && err == K8S_ERR_CONNECT;
-	if (x)
+	struct k8s_http_xfer *all = NULL;
+	bool reused = cn->reused;
+	while (cn->xfer || cn->list) {
+		struct k8s_http_xfer *x = cn->xfer ? cn->xfer : cn->list;
 		detach(x);
-	conn_close(cn);
-	if (!x)
-		return;
-	if (again) {
-		x->retried = true;
-		attach(x);
-	} else {
-		report(x, err, detail);
+		x->lnext = all;  /* a private list now */
+		all = x;
 	}
+	conn_close(cn);
+	while (all) {
+		struct k8s_http_xfer *x = all;
+		all = x->lnext;
+		x->lnext = NULL;
+		if (reused && !x->got_bytes && !x->retried && err == K8S_ERR_CONNECT) {
+			x->retried = true;
+			attach(x);
+		} else {
+			report(x, err, detail);
+		}
+	}
+}
+
+static void conn_failf(struct conn *cn, enum k8s_error err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void conn_failf(struct conn *cn, enum k8s_error err, const char *fmt, ...)
+{
+	va_list ap;
+	char *d = NULL;
+	va_start(ap, fmt);
+	if (vasprintf(&d, fmt, ap) < 0)
+		abort();  /* out of memory */
+	va_end(ap);
+	conn_fail(cn, err, d);
+	free(d);
 }
 
 static void conn_fail_errno(struct conn *cn, const char *what, int e)
 {
-	char *d = xasprintf("%s: %s", what, strerror(e));
-	conn_fail(cn, K8S_ERR_CONNECT, d);
-	free(d);
+	conn_failf(cn, K8S_ERR_CONNECT, "%s: %s", what, strerror(e));
 }
 
 /* Send what is waiting; -1 when the connection failed (and is gone). */
@@ -552,9 +634,8 @@ static int conn_flush(struct conn *cn)
 			if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
 				break;
 			if (n < 0) {
-				char *d = xasprintf("TLS send failed: %s", gnutls_strerror((int)n));
-				conn_fail(cn, K8S_ERR_CONNECT, d);
-				free(d);
+				conn_failf(cn, K8S_ERR_CONNECT, "TLS send failed: %s",
+					   gnutls_strerror((int)n));
 				return -1;
 			}
 		} else {
@@ -697,9 +778,304 @@ static int h1_input(struct conn *cn, const char *p, size_t n)
 	return 0;
 }
 
+/* ------------------------------------------------------------------ */
+/* HTTP/2 (nghttp2): one connection, every exchange a stream */
+
+/* An HTTP/2 connection with no stream: idle until the idle timer, or
+ * closed at once after GOAWAY (-1). */
+static int h2_maybe_idle(struct conn *cn)
+{
+	struct k8s_http *h = cn->h;
+	if (cn->list)
+		return 0;
+	if (cn->goaway) {
+		conn_close(cn);
+		return -1;
+	}
+	cn->reused = true;
+	ev_timer_stop(h->loop, &cn->timer);
+	ev_timer_set(&cn->timer, K8S_HTTP_IDLE_TIMEOUT, 0.0);
+	ev_timer_start(h->loop, &cn->timer);
+	return 0;
+}
+
+static int h2_on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name,
+			size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
+			void *ud)
+{
+	(void)flags;
+	(void)ud;
+	if (f->hd.type != NGHTTP2_HEADERS)
+		return 0;
+	struct k8s_http_xfer *x = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+	if (!x || x->head_done)
+		return 0;
+	if (namelen == 7 && memcmp(name, ":status", 7) == 0) {
+		long st = 0;
+		for (size_t i = 0; i < valuelen && i < 3; i++)
+			st = st * 10 + (value[i] >= '0' && value[i] <= '9' ? value[i] - '0' : 0);
+		x->h2_status = st;
+	} else if (namelen == 11 && memcmp(name, "retry-after", 11) == 0) {
+		size_t k = valuelen < sizeof(x->h2_retry_after) - 1 ? valuelen
+								     : sizeof(x->h2_retry_after) - 1;
+		memcpy(x->h2_retry_after, value, k);
+		x->h2_retry_after[k] = '\0';
+	}
+	return 0;
+}
+
+static int h2_on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
+{
+	struct conn *cn = ud;
+	if (f->hd.type == NGHTTP2_GOAWAY) {
+		/* Streams above last_stream_id are closed as refused, and
+		 * sent again on a new connection (h2_on_close). */
+		cn->goaway = true;
+		return 0;
+	}
+	if (f->hd.type != NGHTTP2_HEADERS)
+		return 0;
+	struct k8s_http_xfer *x = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+	if (!x || x->head_done)
+		return 0;
+	if (x->h2_status >= 200) {
+		x->head_done = true;
+		x->got_bytes = true;
+		x->cb.head(x->arg, x->h2_status, x->h2_retry_after);
+	} else {
+		x->h2_status = 0;  /* 1xx: the answer follows */
+	}
+	return 0;
+}
+
+/* x leaves an HTTP/2 connection before its stream ended: reset it. */
+static void h2_cancel(struct k8s_http_xfer *x)
+{
+	struct conn *cn = x->conn;
+	int32_t id = x->stream_id;
+	detach(x);
+	if (id > 0)
+		nghttp2_submit_rst_stream(cn->ng, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
+}
+
+static int h2_on_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *data,
+		      size_t len, void *ud)
+{
+	(void)flags;
+	(void)ud;
+	struct k8s_http_xfer *x = nghttp2_session_get_stream_user_data(s, id);
+	if (!x)
+		return 0;
+	x->got_bytes = true;
+	x->received += len;
+	if (x->cb.data(x->arg, (const char *)data, len)) {
+		h2_cancel(x);
+		finish(x, K8S_ERR_CONNECT, "stopped by the client");
+	}
+	return 0;
+}
+
+static int h2_on_close(nghttp2_session *s, int32_t id, uint32_t error_code, void *ud)
+{
+	struct conn *cn = ud;
+	struct k8s_http_xfer *x = nghttp2_session_get_stream_user_data(s, id);
+	if (!x)
+		return 0;
+	detach(x);
+	if (error_code == NGHTTP2_NO_ERROR && x->head_done) {
+		finish(x, K8S_OK, NULL);
+	} else if (error_code == NGHTTP2_REFUSED_STREAM && !x->got_bytes && !x->retried) {
+		/* Not processed by the server (GOAWAY, or too many
+		 * streams): sent again once the session is out of the way. */
+		x->retried = true;
+		x->lnext = cn->refused;
+		cn->refused = x;
+	} else {
+		char *d = x->head_done ? xasprintf("the server reset the stream: %s",
+						   nghttp2_http2_strerror(error_code))
+				       : xasprintf("the stream ended without an answer: %s",
+						   nghttp2_http2_strerror(error_code));
+		finish(x, K8S_ERR_CONNECT, d);
+		free(d);
+	}
+	return 0;
+}
+
+static ssize_t h2_read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len,
+			    uint32_t *flags, nghttp2_data_source *src, void *ud)
+{
+	(void)src;
+	(void)ud;
+	/* By the stream's user data, not src: an exchange aborted while its
+	 * body was on its way is gone. */
+	struct k8s_http_xfer *x = nghttp2_session_get_stream_user_data(s, id);
+	if (!x)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	size_t n = x->body_len - x->body_off;
+	if (n > len)
+		n = len;
+	memcpy(buf, x->body + x->body_off, n);
+	x->body_off += n;
+	if (x->body_off == x->body_len)
+		*flags |= NGHTTP2_DATA_FLAG_EOF;
+	return (ssize_t)n;
+}
+
+/* Frames nghttp2 has to send, out; -1 when the connection is gone. */
+static int h2_flush(struct conn *cn)
+{
+	for (;;) {
+		if (cn->out_off < cn->out_len) {
+			if (conn_flush(cn) < 0)
+				return -1;
+			if (cn->out_off < cn->out_len)
+				return 0;  /* the socket is full */
+		}
+		const uint8_t *data;
+		ssize_t n = nghttp2_session_mem_send(cn->ng, &data);
+		if (n < 0) {
+			conn_failf(cn, K8S_ERR_CONNECT, "HTTP/2: %s", nghttp2_strerror((int)n));
+			return -1;
+		}
+		if (n == 0)
+			break;
+		free(cn->out);
+		cn->out = xmalloc((size_t)n);
+		memcpy(cn->out, data, (size_t)n);
+		cn->out_len = (size_t)n;
+		cn->out_off = 0;
+	}
+	if (!nghttp2_session_want_read(cn->ng) && !nghttp2_session_want_write(cn->ng)) {
+		conn_fail(cn, K8S_ERR_CONNECT, "the HTTP/2 session ended");
+		return -1;
+	}
+	conn_set_events(cn);
+	return 0;
+}
+
+/* x becomes a stream of cn (sent at the next h2_flush()). */
+static void h2_submit(struct conn *cn, struct k8s_http_xfer *x)
+{
+	struct k8s_http *h = cn->h;
+	char clen[24];
+	char *path = xasprintf("%s%s", h->prefix, x->path);
+	char *auth = x->token ? xasprintf("Bearer %s", x->token) : NULL;
+	nghttp2_nv nv[10];
+	size_t n = 0;
+#define NV(k, v) \
+	nv[n++] = (nghttp2_nv){ (uint8_t *)(k), (uint8_t *)(v), strlen(k), strlen(v), \
+				NGHTTP2_NV_FLAG_NONE }
+	NV(":method", x->method);
+	NV(":scheme", "https");
+	NV(":authority", h->authority);
+	NV(":path", path);
+	NV("user-agent", h->user_agent);
+	NV("accept", "application/json");
+	if (auth)
+		NV("authorization", auth);
+	if (x->body) {
+		snprintf(clen, sizeof(clen), "%zu", x->body_len);
+		NV("content-type", x->content_type ? x->content_type : "application/json");
+		NV("content-length", clen);
+	}
+#undef NV
+	nghttp2_data_provider body = { .read_callback = h2_read_body };
+	x->body_off = 0;
+	x->h2_status = 0;
+	x->h2_retry_after[0] = '\0';
+	x->head_done = false;
+	x->got_bytes = false;
+	int32_t id = nghttp2_submit_request(cn->ng, NULL, nv, n, x->body ? &body : NULL, x);
+	free(path);
+	free(auth);
+	if (id < 0) {
+		char *d = xasprintf("HTTP/2: cannot send the request: %s", nghttp2_strerror(id));
+		report(x, K8S_ERR_CONNECT, d);
+		free(d);
+		return;
+	}
+	ev_timer_stop(h->loop, &cn->timer);  /* not idle */
+	list_add(cn, x);
+	x->stream_id = id;
+}
+
+/* Bytes from the server; -1 when the connection is gone. */
+static int h2_input(struct conn *cn, const char *p, size_t n)
+{
+	ssize_t rv = nghttp2_session_mem_recv(cn->ng, (const uint8_t *)p, n);
+	if (rv < 0) {
+		conn_failf(cn, K8S_ERR_CONNECT, "HTTP/2: %s", nghttp2_strerror((int)rv));
+		return -1;
+	}
+	/* Streams the server refused go out again on another connection
+	 * (this one takes no new stream), after it is dealt with. */
+	struct k8s_http_xfer *refused = cn->refused;
+	cn->refused = NULL;
+	if (refused)
+		cn->goaway = true;
+	bool gone = h2_flush(cn) < 0 || (!cn->list && h2_maybe_idle(cn) < 0);
+	while (refused) {
+		struct k8s_http_xfer *x = refused;
+		refused = x->lnext;
+		x->lnext = NULL;
+		attach(x);
+	}
+	return gone ? -1 : 0;
+}
+
+/* ALPN chose h2: the session, and every exchange that waited becomes a
+ * stream. */
+static void h2_ready(struct conn *cn)
+{
+	nghttp2_session_callbacks *cbs;
+	cn->h2 = true;
+	if (nghttp2_session_callbacks_new(&cbs) != 0)
+		abort();  /* out of memory */
+	nghttp2_session_callbacks_set_on_header_callback(cbs, h2_on_header);
+	nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, h2_on_frame_recv);
+	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, h2_on_data);
+	nghttp2_session_callbacks_set_on_stream_close_callback(cbs, h2_on_close);
+	int rv = nghttp2_session_client_new(&cn->ng, cbs, cn);
+	nghttp2_session_callbacks_del(cbs);
+	if (rv != 0)
+		abort();  /* out of memory */
+	/* No push; windows large enough that a list of thousands of
+	 * objects is not paced by WINDOW_UPDATE round trips (bytes are
+	 * consumed as they arrive: nothing is held for the window). */
+	const nghttp2_settings_entry iv[] = {
+		{ NGHTTP2_SETTINGS_ENABLE_PUSH, 0 },
+		{ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 4 << 20 },
+	};
+	nghttp2_submit_settings(cn->ng, NGHTTP2_FLAG_NONE, iv, ARRAY_SIZE(iv));
+	nghttp2_session_set_local_window_size(cn->ng, NGHTTP2_FLAG_NONE, 0, 16 << 20);
+	struct k8s_http_xfer *waiting = NULL;
+	while (cn->list) {
+		struct k8s_http_xfer *x = cn->list;
+		detach(x);
+		x->lnext = waiting;  /* reversed: oldest first */
+		waiting = x;
+	}
+	if (!waiting) {
+		if (h2_flush(cn) == 0)
+			h2_maybe_idle(cn);
+		return;
+	}
+	while (waiting) {
+		struct k8s_http_xfer *x = waiting;
+		waiting = x->lnext;
+		x->lnext = NULL;
+		h2_submit(cn, x);
+	}
+	h2_flush(cn);  /* a failure fails the streams */
+}
+
 static int conn_eof(struct conn *cn)
 {
 	struct k8s_http_xfer *x = cn->xfer;
+	if (cn->h2 && cn->list) {
+		conn_fail(cn, K8S_ERR_CONNECT, "the server closed the connection");
+		return -1;
+	}
 	if (!x) {
 		conn_close(cn);
 		return -1;
@@ -710,9 +1086,7 @@ static int conn_eof(struct conn *cn)
 		conn_close(cn);
 		return -1;
 	}
-	char *d = xasprintf("the server closed the connection: %s", cn->dec->error);
-	conn_fail(cn, K8S_ERR_CONNECT, d);
-	free(d);
+	conn_failf(cn, K8S_ERR_CONNECT, "the server closed the connection: %s", cn->dec->error);
 	return -1;
 }
 
@@ -731,9 +1105,8 @@ static int conn_read(struct conn *cn)
 			if (n < 0 && !gnutls_error_is_fatal((int)n))
 				continue;  /* a warning alert, a rehandshake request, a ticket */
 			if (n < 0) {
-				char *d = xasprintf("TLS receive failed: %s", gnutls_strerror((int)n));
-				conn_fail(cn, K8S_ERR_CONNECT, d);
-				free(d);
+				conn_failf(cn, K8S_ERR_CONNECT, "TLS receive failed: %s",
+					   gnutls_strerror((int)n));
 				return -1;
 			}
 		} else {
@@ -747,7 +1120,7 @@ static int conn_read(struct conn *cn)
 		}
 		if (n == 0)
 			return conn_eof(cn);
-		if (h1_input(cn, buf, (size_t)n) < 0)
+		if ((cn->h2 ? h2_input(cn, buf, (size_t)n) : h1_input(cn, buf, (size_t)n)) < 0)
 			return -1;
 	}
 }
@@ -756,13 +1129,36 @@ static int conn_read(struct conn *cn)
 static void conn_ready(struct conn *cn)
 {
 	struct k8s_http *h = cn->h;
+	gnutls_datum_t alpn = { 0 };
 	cn->state = CONN_READY;
-	h->protocol = "http/1.1";
 	ev_timer_stop(h->loop, &cn->timer);
-	if (cn->xfer)
-		h1_start(cn);
-	else
+	if (cn->tls && gnutls_alpn_get_selected_protocol(cn->tls, &alpn) == 0 && alpn.size == 2 &&
+	    memcmp(alpn.data, "h2", 2) == 0) {
+		h->protocol = "h2";
+		h2_ready(cn);
+		return;
+	}
+	h->protocol = "http/1.1";
+	if (h->tls)
+		h->h1_only = true;
+	/* One exchange on this connection; those that waited for it to see
+	 * whether it would be HTTP/2 go elsewhere. */
+	struct k8s_http_xfer *x = cn->list;
+	while (x && x->lnext)
+		x = x->lnext;  /* the oldest */
+	if (!x) {
 		conn_idle(cn);
+		return;
+	}
+	detach(x);
+	while (cn->list) {
+		struct k8s_http_xfer *o = cn->list;
+		detach(o);
+		attach(o);
+	}
+	cn->xfer = x;
+	x->conn = cn;
+	h1_start(cn);
 }
 
 static void conn_handshake(struct conn *cn)
@@ -833,10 +1229,8 @@ static int conn_try(struct conn *cn)
 		}
 		cn->connect_errno = errno;
 	}
-	char *d = xasprintf("cannot connect to %s port %s: %s", h->host, h->port,
-			    strerror(cn->connect_errno ? cn->connect_errno : ECONNREFUSED));
-	conn_fail(cn, K8S_ERR_CONNECT, d);
-	free(d);
+	conn_failf(cn, K8S_ERR_CONNECT, "cannot connect to %s port %s: %s", h->host, h->port,
+		   strerror(cn->connect_errno ? cn->connect_errno : ECONNREFUSED));
 	return -1;
 }
 
@@ -866,7 +1260,7 @@ static void conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 		conn_handshake(cn);
 		break;
 	case CONN_READY:
-		if ((revents & EV_WRITE) && conn_flush(cn) < 0)
+		if ((revents & EV_WRITE) && (cn->h2 ? h2_flush(cn) : conn_flush(cn)) < 0)
 			break;
 		if (revents & EV_READ)
 			conn_read(cn);
@@ -885,12 +1279,10 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	h->hooks.enter(h->hooks.arg);
 	h->busy++;
 	if (cn->state == CONN_READY) {
-		conn_close(cn);  /* idle for long enough */
+		conn_close(cn);  /* idle for long enough (no exchange, no stream) */
 	} else {
-		char *d = xasprintf("connection to %s port %s not set up within %g s", h->host,
-				    h->port, K8S_HTTP_CONNECT_TIMEOUT);
-		conn_fail(cn, K8S_ERR_TIMEOUT, d);
-		free(d);
+		conn_failf(cn, K8S_ERR_TIMEOUT, "connection to %s port %s not set up within %g s",
+			   h->host, h->port, K8S_HTTP_CONNECT_TIMEOUT);
 	}
 	h->busy--;
 	h->hooks.leave(h->hooks.arg);
@@ -961,8 +1353,7 @@ static void conn_open(struct k8s_http *h, struct k8s_http_xfer *x)
 	if (h->conns)
 		h->conns->prev = cn;
 	h->conns = cn;
-	cn->xfer = x;
-	x->conn = cn;
+	list_add(cn, x);
 	conn_try(cn);
 }
 
@@ -976,6 +1367,12 @@ static void attach(struct k8s_http_xfer *x)
 		return;
 	}
 	for (struct conn *cn = h->conns; cn; cn = cn->next)
+		if (cn->h2 && !cn->goaway) {
+			h2_submit(cn, x);
+			h2_flush(cn);
+			return;
+		}
+	for (struct conn *cn = h->conns; cn; cn = cn->next)
 		if (cn->idle) {
 			cn->idle = false;
 			h->idle--;
@@ -985,7 +1382,35 @@ static void attach(struct k8s_http_xfer *x)
 			h1_start(cn);
 			return;
 		}
+	/* A TLS connection on its way may turn out HTTP/2 and carry x too:
+	 * wait for it rather than open one more (as curl's PIPEWAIT). */
+	if (h->tls && !h->h1_only)
+		for (struct conn *cn = h->conns; cn; cn = cn->next)
+			if (cn->state != CONN_READY) {
+				list_add(cn, x);
+				return;
+			}
 	conn_open(h, x);
+}
+
+/* x leaves its connection before the end: an HTTP/2 stream is reset; an
+ * HTTP/1.1 connection in the middle of the exchange is closed; one being
+ * set up is closed when no other exchange waits for it. */
+static void leave_conn(struct k8s_http_xfer *x)
+{
+	struct conn *cn = x->conn;
+	if (!cn)
+		return;
+	if (cn->h2) {
+		h2_cancel(x);
+		if (h2_flush(cn) == 0)
+			h2_maybe_idle(cn);
+		return;
+	}
+	bool setting_up = cn->state != CONN_READY;
+	detach(x);
+	if (!setting_up || !cn->list)
+		conn_close(cn);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1008,12 +1433,16 @@ void k8s_http_free(struct k8s_http *h)
 {
 	if (!h)
 		return;
+	/* The client aborted every exchange first; what is left are idle
+	 * connections. */
 	while (h->conns) {
 		struct conn *cn = h->conns;
-		if (cn->xfer)
-			k8s_http_abort(cn->xfer);
-		else
-			conn_close(cn);
+		while (cn->xfer || cn->list) {
+			struct k8s_http_xfer *x = cn->xfer ? cn->xfer : cn->list;
+			detach(x);
+			xfer_free(x);
+		}
+		conn_close(cn);
 	}
 	while (h->pending)
 		k8s_http_abort(h->pending);
@@ -1065,11 +1494,8 @@ void k8s_http_abort(struct k8s_http_xfer *x)
 {
 	if (!x)
 		return;
-	struct conn *cn = x->conn;
 	unpend(x);
-	detach(x);
-	if (cn)
-		conn_close(cn);  /* half way (or still connecting for x) */
+	leave_conn(x);
 	xfer_free(x);
 }
 

@@ -1,7 +1,8 @@
 /*
  * The API client's transport: HTTP exchanges with the one API server of a
  * k8s_config, on the client's libev loop, over TCP, TLS (GnuTLS) or
- * neither (http:// servers).  k8s_client.c is its only user; it knows
+ * neither (http:// servers): HTTP/2 (nghttp2) when the server chooses it
+ * by ALPN, else HTTP/1.1.  k8s_client.c is its only user; it knows
  * nothing of Kubernetes.
  *
  * An exchange is started with k8s_http_send() and reports through its

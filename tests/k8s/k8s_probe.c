@@ -18,6 +18,10 @@
  *   create PATH JSON | update PATH JSON
  *   patch PATH merge|json|strategic JSON
  *   patch-status PATH JSON       a merge patch of PATH/status
+ *   protocol PATH                a GET of PATH, then {"type":"PROTOCOL","protocol":"h2"}
+ *       ("http/1.1" when the server did not choose HTTP/2)
+ *   watches N PATH               N watches of PATH, events not printed, until
+ *       killed (for counting the connections they take)
  *   reentrancy PATH              a watch of PATH whose first event callback (run
  *       inside the transport's read) starts a GET of PATH, cancels a second, idle watch and
  *       cancels its own watch; prints the GET's result and the requests left
@@ -179,6 +183,27 @@ static void raw_done(struct k8s_response *resp, void *arg)
 	ev_break(loop, EVBREAK_ALL);
 }
 
+/* ---- protocol, watches ---- */
+
+static void protocol_done(struct k8s_response *resp, void *arg)
+{
+	(void)arg;
+	if (resp->error) {
+		fail_response(resp);
+	} else {
+		const char *p = k8s_client_protocol(client);
+		print_json(json_pack("{s:s, s:s}", "type", "PROTOCOL", "protocol", p ? p : "none"));
+	}
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static int quiet_event(struct k8s_event *ev, void *arg)
+{
+	(void)ev;
+	(void)arg;
+	return 0;
+}
+
 /* ---- reentrancy ---- */
 
 static struct k8s_request *re_watch, *re_idle;
@@ -293,6 +318,7 @@ static void usage(void)
 	      "  list PATH [--limit N]\n"
 	      "  get PATH [--repeat N] (N at once) | delete PATH | create PATH JSON | update PATH JSON\n"
 	      "  patch PATH merge|json|strategic JSON | patch-status PATH JSON\n"
+	      "  protocol PATH | watches N PATH\n"
 	      "  reentrancy PATH\n", stderr);
 	exit(2);
 }
@@ -402,6 +428,12 @@ int main(int argc, char **argv)
 		o.resource_version = "";  /* the current objects first, as ADDED */
 		re_watch = k8s_watch(client, path, &o, re_event, re_never, "watch callback");
 		started = re_idle && re_watch;
+	} else if (strcmp(cmd, "protocol") == 0) {
+		started = k8s_get(client, path, protocol_done, NULL) != NULL;
+	} else if (strcmp(cmd, "watches") == 0 && argc == 3) {
+		struct k8s_watch_opts o = { .timeout_seconds = 120 };
+		for (unsigned i = 0, n = opt_uint(argv[1], 1); i < n && started; i++)
+			started = k8s_watch(client, argv[2], &o, quiet_event, raw_done, NULL) != NULL;
 	} else if (strcmp(cmd, "list") == 0) {
 		list_page(&ls);
 	} else if (strcmp(cmd, "get") == 0) {

@@ -665,6 +665,9 @@ def test_server_certificate_must_name_the_host(tmp_path, san, host, ok):
         if ok:
             assert rc == 0, (out, err)
             assert out[0]["metadata"]["name"] == "default"
+            # Python's server offers no ALPN: HTTP/1.1 then.
+            rc, out, err = run_probe(kc, "protocol", "/api/v1/namespaces/default")
+            assert out == [{"type": "PROTOCOL", "protocol": "http/1.1"}], (out, err)
             return
         assert rc == 1, (out, err)
         e = out[0]["error"]
@@ -674,6 +677,54 @@ def test_server_certificate_must_name_the_host(tmp_path, san, host, ok):
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+def tcp_connections(pid, port):
+    """Established TCP connections of process pid to port (IPv4 or IPv6)."""
+    inodes = set()
+    for fd in pathlib.Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    n = 0
+    for table in ("tcp", "tcp6"):
+        for line in pathlib.Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            f = line.split()
+            if f[3] == "01" and int(f[2].rsplit(":", 1)[1], 16) == port and f[9] in inodes:
+                n += 1
+    return n
+
+
+def configmap_watches(plane, namespace):
+    """Watches of ConfigMaps the API server is serving now, namespaced."""
+    for line in plane.kubectl("get", "--raw", "/metrics").stdout.splitlines():
+        if (line.startswith("apiserver_longrunning_requests{") and
+                'resource="configmaps"' in line and 'scope="namespace"' in line and
+                'verb="WATCH"' in line):
+            return int(float(line.rsplit(" ", 1)[1]))
+    return 0
+
+
+def test_http2_carries_every_request_on_one_connection(plane, namespace):
+    """kube-apiserver offers HTTP/2 by ALPN: the client takes it, and five
+    watches and the requests around them share one TCP connection."""
+    path = f"/api/v1/namespaces/{namespace}/configmaps"
+    rc, out, err = run_probe(plane.kubeconfig, "protocol", path)
+    assert rc == 0, err
+    assert out[-1] == {"type": "PROTOCOL", "protocol": "h2"}, out
+    before = configmap_watches(plane, namespace)
+    p = subprocess.Popen([probe_bin(), "--kubeconfig", str(plane.kubeconfig), "watches", "5",
+                          path], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_until(lambda: configmap_watches(plane, namespace) >= before + 5, 20,
+                   "the probe's five watches")
+        assert tcp_connections(p.pid, plane.port) == 1
+    finally:
+        p.kill()
+        p.wait()
 
 
 def test_in_cluster_service_account(plane, namespace, tmp_path):
