@@ -727,6 +727,18 @@ def test_http2_carries_every_request_on_one_connection(plane, namespace):
         p.wait()
 
 
+def test_http2_goaway_loses_no_request(k8s_binaries):
+    """An API server that sends GOAWAY now and then (--goaway-chance, as
+    one behind a load balancer is told to, so that clients spread out):
+    every request still gets its answer; streams the server refused go
+    out again on a new connection."""
+    with cpmod.ControlPlane(k8s_binaries, extra_apiserver_args=["--goaway-chance=0.02"]) as cp:
+        rc, out, err = run_probe(cp.kubeconfig, "get", "/api/v1/namespaces/default",
+                                 "--repeat", "400", timeout=120)
+        assert rc == 0, (out[-3:], err[-2000:])
+        assert len(out) == 400 and all(o["metadata"]["name"] == "default" for o in out)
+
+
 def test_in_cluster_service_account(plane, namespace, tmp_path):
     plane.create_service_account("incluster", namespace)
     # (the aggregated ClusterRole "view" is empty here: no controller-manager)
