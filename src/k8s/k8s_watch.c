@@ -245,19 +245,28 @@ int k8s_watch_stream_feed(struct k8s_watch_stream *s, const char *data, size_t l
 		 * piece may not pass max_object: checked byte by byte, so the
 		 * first fault in the stream is reported however it is cut. */
 		size_t allow = s->max_object - s->len;
+		size_t end = allow < len - start ? start + allow : len;
 		bool done = false;
 		for (; i < len && !done; i++) {
-			if (i - start >= allow)
+			if (i >= end)
 				return stream_fail(s, "watch event %zu is larger than %zu bytes",
 						   s->events + 1, s->max_object);
 			char c = data[i];
 			if (s->in_string) {
-				if (s->escape)
+				if (s->escape) {
 					s->escape = false;
-				else if (c == '\\')
+				} else if (c == '\\') {
 					s->escape = true;
-				else if (c == '"')
+				} else if (c == '"') {
 					s->in_string = false;
+				} else {
+					/* Most of an event is string bytes: on to the
+					 * next quote or backslash at memchr's pace. */
+					const char *q = memchr(data + i, '"', end - i);
+					size_t stop = q ? (size_t)(q - data) : end;
+					const char *b = memchr(data + i, '\\', stop - i);
+					i = (b ? (size_t)(b - data) : stop) - 1;
+				}
 				continue;
 			}
 			switch (c) {
