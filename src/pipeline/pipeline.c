@@ -1139,7 +1139,13 @@ static void stamp_seen(struct model *m, size_t before, const struct entry *e)
 	if (before != SIZE_MAX)
 		return; /* not added (a duplicate, or no name) */
 	/* Replaced where it stood (model_upsert(), before SIZE_MAX): found by
-	 * name. */
+	 * name, through the model's index (a scan of every Service was most
+	 * of a step), else as the index does not key it. */
+	const struct service *svc = e->name ? model_find_service(m, e->ns, e->name) : NULL;
+	if (svc) {
+		m->services[svc - m->services].seen = e->seq;
+		return;
+	}
 	for (size_t i = 0; e->name && i < m->nservices; i++) {
 		const struct obj_meta *mm = &m->services[i].meta;
 		if (mm->name && strcmp(mm->name, e->name) == 0 &&
