@@ -335,7 +335,7 @@ char *k8s_object_key(const struct tree *obj)
 	if (!name)
 		return NULL;
 	const char *ns = metadata_str(obj, "namespace");
-	return ns ? xasprintf("%s/%s", ns, name) : xstrdup(name);
+	return ns ? xconcat(ns, "/", name, NULL) : xstrdup(name);
 }
 
 const char *k8s_object_resource_version(const struct tree *obj)
@@ -502,7 +502,7 @@ const struct tree *k8s_store_get_key(const struct k8s_store *s, const char *key)
 const struct tree *k8s_store_get(const struct k8s_store *s, const char *namespace_,
 				 const char *name)
 {
-	char *key = namespace_ && namespace_[0] ? xasprintf("%s/%s", namespace_, name)
+	char *key = namespace_ && namespace_[0] ? xconcat(namespace_, "/", name, NULL)
 						: xstrdup(name);
 	const struct tree *t = k8s_store_get_key(s, key);
 	free(key);

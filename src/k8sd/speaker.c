@@ -300,10 +300,17 @@ static void rec_drop(struct spk *s, const char *name)
 static char *status_name(const char *prefix, const char *node, const char *svc_key)
 {
 	uint8_t h[SHA256_DIGEST_LEN];
-	char *in = xasprintf("%s/%s", node, svc_key);
+	char *in = xconcat(node, "/", svc_key, NULL);
 	sha256(in, strlen(in), h);
 	free(in);
-	return xasprintf("%s%02x%02x%02x%02x%02x", prefix, h[0], h[1], h[2], h[3], h[4]);
+	static const char hex[] = "0123456789abcdef";
+	char digits[11];
+	for (int i = 0; i < 5; i++) {
+		digits[2 * i] = hex[h[i] >> 4];
+		digits[2 * i + 1] = hex[h[i] & 15];
+	}
+	digits[10] = 0;
+	return xconcat(prefix, digits, NULL);
 }
 
 struct status_req {

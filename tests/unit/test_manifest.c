@@ -1058,6 +1058,15 @@ static void test_path_join(void **state)
 	char *s = tree_path_join_index("spec.addresses", 3);
 	assert_string_equal(s, "spec.addresses[3]");
 	free(s);
+	s = tree_path_join_index(NULL, 0);
+	assert_string_equal(s, "[0]");
+	free(s);
+	s = tree_path_join_index("a", 18446744073709551615u);
+	assert_string_equal(s, "a[18446744073709551615]");
+	free(s);
+	s = xconcat("", NULL);
+	assert_string_equal(s, "");
+	free(s);
 }
 
 static void test_tree_build(void **state)
