@@ -138,6 +138,17 @@ static void put_utf8(struct jp *j, unsigned cp)
 	sbuf_put(j, b, n);
 }
 
+/* What a byte inside a string is: 0 ends a run (a quote, a backslash or
+ * a control character), STR_ASCII goes on, STR_HIGH goes on and makes the
+ * run's UTF-8 worth checking (ASCII alone always is valid). */
+enum { STR_ASCII = 1, STR_HIGH = 2 };
+static const unsigned char str_byte[256] = {
+	[0x20 ... 0x21] = STR_ASCII,   /* '"' is 0x22 */
+	[0x23 ... 0x5b] = STR_ASCII,   /* '\\' is 0x5c */
+	[0x5d ... 0x7f] = STR_ASCII,
+	[0x80 ... 0xff] = STR_HIGH,
+};
+
 /* A string at j->p (its opening quote) into j->sbuf / j->slen; only
  * checked when !keep (j->sbuf untouched). */
 static int parse_string(struct jp *j, bool keep)
@@ -148,12 +159,15 @@ static int parse_string(struct jp *j, bool keep)
 	j->p++;
 	for (;;) {
 		const char *run = j->p;
-		while (j->p < j->end && *j->p != '"' && *j->p != '\\' &&
-		       (unsigned char)*j->p >= 0x20)
+		unsigned seen = 0;
+		unsigned k;
+		while (j->p < j->end && (k = str_byte[(unsigned char)*j->p]) != 0) {
+			seen |= k;
 			j->p++;
+		}
 		if (j->p > run) {
 			size_t n = (size_t)(j->p - run);
-			size_t ok = utf8_check(run, n);
+			size_t ok = seen & STR_HIGH ? utf8_check(run, n) : n;
 			if (ok != n) {
 				j->p = run + ok;
 				return jp_fail(j, "unable to decode byte 0x%x",
