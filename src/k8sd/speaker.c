@@ -295,21 +295,27 @@ static void rec_drop(struct spk *s, const char *name)
 		rec_free(r);
 }
 
-/* "l2-" or "bgp-" and 10 hex digits of sha256(node "/" ns "/" name): the
- * same on every restart of this node, different for other nodes. */
-static char *status_name(const char *prefix, const char *node, const char *svc_key)
+/* The 10 hex digits of sha256(node "/" ns "/" name) that name a status
+ * object after "l2-" or "bgp-": the same on every restart of this node,
+ * different for other nodes. */
+static void status_digits(const char *node, const char *svc_key, char digits[11])
 {
 	uint8_t h[SHA256_DIGEST_LEN];
 	char *in = xconcat(node, "/", svc_key, NULL);
 	sha256(in, strlen(in), h);
 	free(in);
 	static const char hex[] = "0123456789abcdef";
-	char digits[11];
 	for (int i = 0; i < 5; i++) {
 		digits[2 * i] = hex[h[i] >> 4];
 		digits[2 * i + 1] = hex[h[i] & 15];
 	}
 	digits[10] = 0;
+}
+
+static char *status_name(const char *prefix, const char *node, const char *svc_key)
+{
+	char digits[11];
+	status_digits(node, svc_key, digits);
 	return xconcat(prefix, digits, NULL);
 }
 
@@ -1047,8 +1053,10 @@ static void key_report(struct spk *s, const char *key, const struct svc_item *v,
 	if (slash)
 		*slash = 0;
 	static const char *const prefix[] = {[S_L2STATUS] = "l2-", [S_BGPSTATUS] = "bgp-"};
+	char digits[11];
+	status_digits(s->node, key, digits);   /* one hash for both names */
 	for (int refl = S_L2STATUS; refl <= S_BGPSTATUS; refl++) {
-		char *name = status_name(prefix[refl], s->node, key);
+		char *name = xconcat(prefix[refl], digits, NULL);
 		bool l2 = refl == S_L2STATUS;
 		/* Only where it really answers: an elected node without a
 		 * usable interface has an announceFailed event instead. */
