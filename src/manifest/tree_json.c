@@ -538,35 +538,30 @@ static int skip_value(struct jp *j, int depth)
 		return jp_fail(j, "maximum parsing depth reached");
 	switch (c) {
 	case '{':
-		if (container_open(j, '}'))
+	case '[': {
+		char close = c == '{' ? '}' : ']';
+		if (container_open(j, close))
 			return 0;
 		for (;;) {
-			skip_ws(j);
-			if (j->p >= j->end || *j->p != '"')
-				return jp_fail(j, j->p >= j->end ? "premature end of input"
-								 : "string or '}' expected");
-			if (parse_string(j, false) < 0)
-				return -1;
-			skip_ws(j);
-			if (j->p >= j->end || *j->p != ':')
-				return jp_fail(j, "':' expected");
-			j->p++;
+			if (close == '}') {   /* a member's key and colon first */
+				skip_ws(j);
+				if (j->p >= j->end || *j->p != '"')
+					return jp_fail(j, j->p >= j->end ? "premature end of input"
+									 : "string or '}' expected");
+				if (parse_string(j, false) < 0)
+					return -1;
+				skip_ws(j);
+				if (j->p >= j->end || *j->p != ':')
+					return jp_fail(j, "':' expected");
+				j->p++;
+			}
 			if (skip_value(j, depth + 1) < 0)
 				return -1;
-			int more = container_next(j, '}');
+			int more = container_next(j, close);
 			if (more <= 0)
 				return more;
 		}
-	case '[':
-		if (container_open(j, ']'))
-			return 0;
-		for (;;) {
-			if (skip_value(j, depth + 1) < 0)
-				return -1;
-			int more = container_next(j, ']');
-			if (more <= 0)
-				return more;
-		}
+	}
 	case '"':
 		return parse_string(j, false);
 	case 't':
