@@ -1187,29 +1187,15 @@ void l2_planner_update(struct l2_planner *p, const struct model *m,
 	for (size_t k = 0; k < nch; k++) {
 		char *key = change_key(ch[k].ns, ch[k].name);
 		size_t hat;
+		struct svc_block *h = NULL;
 		if (held_find(p, key, &hat)) {
-			struct svc_block *h = p->held[hat];
+			h = p->held[hat];
 			memmove(&p->held[hat], &p->held[hat + 1],
 				(p->nheld - hat - 1) * sizeof(*p->held));
 			p->nheld--;
 			size_t counted = counted_of(h);
 			if (counted != (size_t)-1 && p->c.load && p->c.load[counted])
 				p->c.load[counted]--;
-			for (size_t i = 0; i < h->n; i++) {
-				struct ip_addr addr = svc_block_addr(h, i);
-				size_t at = entry_lower(pl, &addr, key);
-				if (at < pl->n && ip_eq(&pl->entries[at].addr, &addr) &&
-				    strcmp(pl->entries[at].service, key) == 0) {
-					h->refs--;
-					memmove(&pl->entries[at], &pl->entries[at + 1],
-						(pl->n - at - 1) * sizeof(*pl->entries));
-					pl->n--;
-				}
-			}
-			/* Its entries are out of the plan: the block goes (were one
-			 * missing, it would still point into the block). */
-			if (h->refs == 0)
-				free(h);
 		}
 		struct l2_plan one = {0};
 		size_t counted = (size_t)-1;
@@ -1218,13 +1204,41 @@ void l2_planner_update(struct l2_planner *p, const struct model *m,
 		if (one.n > 1)
 			xqsort(one.entries, one.n, sizeof(*one.entries), cmp_entry);
 		held_note(p, one.entries, one.n, counted, true);
+		/* A new entry where the old version had one (same address and
+		 * Service: the same place in the sorted plan) takes its slot;
+		 * the others go in, and the old ones left come out.  The plan
+		 * is one sorted array: each insertion or removal moves the
+		 * entries after it, and a Service planned again with its
+		 * addresses unchanged (its EndpointSlices changed) moves none. */
+		const char *old_name = h ? svc_block_name(h) : NULL;
 		for (size_t i = 0; i < one.n; i++) {
 			size_t at = entry_lower(pl, &one.entries[i].addr, one.entries[i].service);
+			if (at < pl->n && pl->entries[at].service == old_name &&
+			    ip_eq(&pl->entries[at].addr, &one.entries[i].addr)) {
+				h->refs--;
+				pl->entries[at] = one.entries[i];
+				continue;
+			}
 			VEC_PUSH(pl->entries, pl->n);
 			memmove(&pl->entries[at + 1], &pl->entries[at],
 				(pl->n - 1 - at) * sizeof(*pl->entries));
 			pl->entries[at] = one.entries[i];
 		}
+		for (size_t i = 0; h && i < h->n; i++) {
+			struct ip_addr addr = svc_block_addr(h, i);
+			size_t at = entry_lower(pl, &addr, key);
+			if (at < pl->n && pl->entries[at].service == old_name &&
+			    ip_eq(&pl->entries[at].addr, &addr)) {
+				h->refs--;
+				memmove(&pl->entries[at], &pl->entries[at + 1],
+					(pl->n - at - 1) * sizeof(*pl->entries));
+				pl->n--;
+			}
+		}
+		/* Its entries are out of the plan: the block goes (were one
+		 * missing, it would still point into the block). */
+		if (h && h->refs == 0)
+			free(h);
 		free(one.entries);
 		free(key);
 	}

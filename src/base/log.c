@@ -94,22 +94,42 @@ static void put_value(struct line *l, const char *v)
 		line_puts(l, "\"\"");
 		return;
 	}
-	bool quote = *v == '\0' || strpbrk(v, " \t\"=\\\n") != NULL;
-	if (!quote) {
-		line_puts(l, v);
+	size_t plain = strcspn(v, " \t\"=\\\n");
+	if (*v != '\0' && v[plain] == '\0') {
+		line_put(l, v, plain);
 		return;
 	}
+	/* Quoted: the runs between characters to escape go in whole. */
 	line_putc(l, '"');
-	for (const char *p = v; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			line_putc(l, '\\');
-		if (*p == '\n') {
-			line_puts(l, "\\n");
-			continue;
-		}
-		line_putc(l, *p);
+	for (const char *p = v;;) {
+		size_t run = strcspn(p, "\"\\\n");
+		line_put(l, p, run);
+		p += run;
+		if (!*p)
+			break;
+		line_put(l, *p == '\n' ? "\\n" : *p == '"' ? "\\\"" : "\\\\", 2);
+		p++;
 	}
 	line_putc(l, '"');
+}
+
+/* "level=L ts=YYYY-MM-DDTHH:MM:SS.mmmZ msg=" into head; its length.  The
+ * seconds are formatted once per second, not on every line. */
+static size_t line_head(char *head, size_t size, enum log_level l, const struct timeval *tv)
+{
+	static time_t cached_sec = (time_t)-1;
+	static char cached[32];
+	if (tv->tv_sec != cached_sec) {
+		struct tm tm;
+		gmtime_r(&tv->tv_sec, &tm);
+		strftime(cached, sizeof(cached), "%Y-%m-%dT%H:%M:%S", &tm);
+		cached_sec = tv->tv_sec;
+	}
+	int hn = snprintf(head, size, "level=%s ts=%s.%03ldZ msg=", log_level_name(l), cached,
+			  (long)tv->tv_usec / 1000);
+	if (hn < 0)
+		return 0;
+	return (size_t)hn >= size ? size - 1 : (size_t)hn;
 }
 
 void log_msg(enum log_level l, const char *msg, ...)
@@ -119,22 +139,12 @@ void log_msg(enum log_level l, const char *msg, ...)
 	FILE *f = log_out ? log_out : stderr;
 	struct timeval tv;
 	gettimeofday(&tv, NULL);
-	struct tm tm;
-	gmtime_r(&tv.tv_sec, &tm);
-	char ts[32];
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
 	struct line ln;
 	ln.p = ln.stack;
 	ln.len = 0;
 	ln.cap = sizeof(ln.stack);
 	char head[96];
-	int hn = snprintf(head, sizeof(head), "level=%s ts=%s.%03ldZ msg=", log_level_name(l), ts,
-			  (long)tv.tv_usec / 1000);
-	if (hn < 0)
-		hn = 0;
-	else if ((size_t)hn >= sizeof(head))
-		hn = (int)sizeof(head) - 1;
-	line_put(&ln, head, (size_t)hn);
+	line_put(&ln, head, line_head(head, sizeof(head), l, &tv));
 	put_value(&ln, msg);
 	va_list ap;
 	va_start(ap, msg);

@@ -55,6 +55,26 @@ char *xstrndup(const char *s, size_t n)
 	return d;
 }
 
+char *xconcat(const char *first, ...)
+{
+	va_list ap;
+	size_t n = 0;
+	va_start(ap, first);
+	for (const char *p = first; p; p = va_arg(ap, const char *))
+		n += strlen(p);
+	va_end(ap);
+	char *out = xmalloc(n + 1), *o = out;
+	va_start(ap, first);
+	for (const char *p = first; p; p = va_arg(ap, const char *)) {
+		size_t k = strlen(p);
+		memcpy(o, p, k);
+		o += k;
+	}
+	va_end(ap);
+	*o = 0;
+	return out;
+}
+
 char *xvasprintf(const char *fmt, va_list ap)
 {
 	char *s;

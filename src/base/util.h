@@ -21,6 +21,10 @@ char *xstrdup(const char *s);            /* NULL in, NULL out */
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+/* The strings up to a NULL, one after the other, in a new string: for
+ * keys and paths made on every change, where xasprintf()'s format
+ * parsing costs several times the copy. */
+char *xconcat(const char *first, ...) __attribute__((sentinel));
 
 /*
  * Grow an array (ptr, count) by one element and return a pointer to the new,

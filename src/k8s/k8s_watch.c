@@ -245,19 +245,28 @@ int k8s_watch_stream_feed(struct k8s_watch_stream *s, const char *data, size_t l
 		 * piece may not pass max_object: checked byte by byte, so the
 		 * first fault in the stream is reported however it is cut. */
 		size_t allow = s->max_object - s->len;
+		size_t end = allow < len - start ? start + allow : len;
 		bool done = false;
 		for (; i < len && !done; i++) {
-			if (i - start >= allow)
+			if (i >= end)
 				return stream_fail(s, "watch event %zu is larger than %zu bytes",
 						   s->events + 1, s->max_object);
 			char c = data[i];
 			if (s->in_string) {
-				if (s->escape)
+				if (s->escape) {
 					s->escape = false;
-				else if (c == '\\')
+				} else if (c == '\\') {
 					s->escape = true;
-				else if (c == '"')
+				} else if (c == '"') {
 					s->in_string = false;
+				} else {
+					/* Most of an event is string bytes: on to the
+					 * next quote or backslash at memchr's pace. */
+					const char *q = memchr(data + i, '"', end - i);
+					size_t stop = q ? (size_t)(q - data) : end;
+					const char *b = memchr(data + i, '\\', stop - i);
+					i = (b ? (size_t)(b - data) : stop) - 1;
+				}
 				continue;
 			}
 			switch (c) {
@@ -326,7 +335,7 @@ char *k8s_object_key(const struct tree *obj)
 	if (!name)
 		return NULL;
 	const char *ns = metadata_str(obj, "namespace");
-	return ns ? xasprintf("%s/%s", ns, name) : xstrdup(name);
+	return ns ? xconcat(ns, "/", name, NULL) : xstrdup(name);
 }
 
 const char *k8s_object_resource_version(const struct tree *obj)
@@ -493,7 +502,7 @@ const struct tree *k8s_store_get_key(const struct k8s_store *s, const char *key)
 const struct tree *k8s_store_get(const struct k8s_store *s, const char *namespace_,
 				 const char *name)
 {
-	char *key = namespace_ && namespace_[0] ? xasprintf("%s/%s", namespace_, name)
+	char *key = namespace_ && namespace_[0] ? xconcat(namespace_, "/", name, NULL)
 						: xstrdup(name);
 	const struct tree *t = k8s_store_get_key(s, key);
 	free(key);

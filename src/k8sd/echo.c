@@ -178,11 +178,18 @@ bool k8sd_status_object_echo(enum k8s_change change, const struct tree *obj, con
 		/* Not wanted: our delete is under way and this is an older
 		 * write of ours coming back.  Otherwise someone made it. */
 		return deleting;
-	const struct tree *st = obj ? tree_get(obj, "status") : NULL;
-	if (!st)
+	if (!obj || !tree_get(obj, "status"))
 		/* The create of a status object (its status comes in a patch
 		 * after it) is ours while that write is under way. */
 		return change == K8S_CHANGE_ADDED && sent && strcmp(sent, want) == 0;
+	return k8sd_status_holds(obj, want);
+}
+
+bool k8sd_status_holds(const struct tree *obj, const char *want)
+{
+	const struct tree *st = obj ? tree_get(obj, "status") : NULL;
+	if (!st)
+		return false;
 	struct tree *w = tree_parse_json(want, strlen(want), 0, NULL);
 	bool same = w && same_value(st, w);
 	tree_free(w);

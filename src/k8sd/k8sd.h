@@ -65,6 +65,9 @@ void k8sd_post_event_on(struct k8s_client *c, const char *reporting_controller,
  * holding the wanted status; its create while that write is under way; its
  * deletion (or a late event) while a delete is under way.
  *
+ * k8sd_status_holds: obj has a status equal to want (JSON text; objects
+ * compared as unordered maps, as json_equal() does).
+ *
  * k8sd_status_patch_echo: an update (old -> obj) whose only differences
  * are metadata bookkeeping and the status fields of `sent` (the JSON
  * object of a status merge patch, the controller's IPAddressPool figures),
@@ -75,6 +78,7 @@ bool k8sd_service_echo(const struct tree *old, const struct tree *obj, const cha
 		       const char *sent_ingress, const char *sent_pools);
 bool k8sd_status_object_echo(enum k8s_change change, const struct tree *obj, const char *want,
 			     const char *sent);
+bool k8sd_status_holds(const struct tree *obj, const char *want);
 bool k8sd_status_patch_echo(const struct tree *old, const struct tree *obj, const char *sent);
 /* An update (old -> obj) whose only differences are metadata bookkeeping
  * and status: of a metallb.io configuration object, nothing the model

@@ -295,15 +295,28 @@ static void rec_drop(struct spk *s, const char *name)
 		rec_free(r);
 }
 
-/* "l2-" or "bgp-" and 10 hex digits of sha256(node "/" ns "/" name): the
- * same on every restart of this node, different for other nodes. */
-static char *status_name(const char *prefix, const char *node, const char *svc_key)
+/* The 10 hex digits of sha256(node "/" ns "/" name) that name a status
+ * object after "l2-" or "bgp-": the same on every restart of this node,
+ * different for other nodes. */
+static void status_digits(const char *node, const char *svc_key, char digits[11])
 {
 	uint8_t h[SHA256_DIGEST_LEN];
-	char *in = xasprintf("%s/%s", node, svc_key);
+	char *in = xconcat(node, "/", svc_key, NULL);
 	sha256(in, strlen(in), h);
 	free(in);
-	return xasprintf("%s%02x%02x%02x%02x%02x", prefix, h[0], h[1], h[2], h[3], h[4]);
+	static const char hex[] = "0123456789abcdef";
+	for (int i = 0; i < 5; i++) {
+		digits[2 * i] = hex[h[i] >> 4];
+		digits[2 * i + 1] = hex[h[i] & 15];
+	}
+	digits[10] = 0;
+}
+
+static char *status_name(const char *prefix, const char *node, const char *svc_key)
+{
+	char digits[11];
+	status_digits(node, svc_key, digits);
+	return xconcat(prefix, digits, NULL);
 }
 
 struct status_req {
@@ -423,20 +436,15 @@ static const struct tree *own_status(const struct spk *s, int refl, const char *
 }
 
 /* Make this node's status object `name` of kind refl (S_L2STATUS /
- * S_BGPSTATUS) for Service svc_ns/svc_name hold `status` (node,
- * serviceName, serviceNamespace and interfaces or peers): nothing when it
- * does, or when that was sent and the watch has not shown it yet; else a
- * patch, or a create and a patch. */
+ * S_BGPSTATUS) for Service svc_ns/svc_name hold the status `text` (JSON,
+ * status_text(); taken): nothing when it does, or when that was sent and
+ * the watch has not shown it yet; else a patch, or a create and a
+ * patch. */
 static void sync_want(struct spk *s, int refl, const char *name, const char *svc_ns,
-		      const char *svc_name, json_t *status)
+		      const char *svc_name, char *text)
 {
 	const struct tree *obj = own_status(s, refl, name);
-	json_t *have = NULL;
-	if (obj && tree_get(obj, "status"))
-		have = tree_to_json(tree_get(obj, "status"));
-	bool same = have && json_equal(have, status);
-	json_decref(have);
-	char *text = json_dumps(status, JSON_COMPACT | JSON_SORT_KEYS);
+	bool same = k8sd_status_holds(obj, text);
 	struct status_rec *rec = rec_get(s, name);
 	free(rec->want);
 	rec->want = xstrdup(text);
@@ -979,6 +987,56 @@ static void key_events(struct spk *s, const char *key, unsigned bits, unsigned w
 	}
 }
 
+/* The interfaces (l2) or BGPPeers of a status, from items v[0..n). */
+static void status_details(struct jw *w, bool l2, const struct svc_item *v, size_t n)
+{
+	jw_key(w, l2 ? "interfaces" : "peers");
+	jw_arr_begin(w);
+	for (size_t j = 0; j < n; j++) {
+		/* Sorted: equal details are adjacent. */
+		const struct svc_item *it = &v[j];
+		bool dup = j > 0 && v[j - 1].bits == it->bits && it->detail && v[j - 1].detail &&
+			   strcmp(v[j - 1].detail, it->detail) == 0;
+		if (dup || !it->detail || (it->bits == P_L2) != l2)
+			continue;
+		if (l2) {
+			jw_obj_begin(w);
+			jw_key(w, "name");
+			jw_str(w, it->detail);
+			jw_obj_end(w);
+		} else {
+			jw_str(w, it->detail);
+		}
+	}
+	jw_arr_end(w);
+}
+
+/* The status of a Service's ServiceL2Status (l2) or ServiceBGPStatus from
+ * its items (v[0..n), sorted): node, serviceName, serviceNamespace and
+ * the interfaces or the BGPPeers, compact with sorted keys (what
+ * json_dumps(JSON_COMPACT | JSON_SORT_KEYS) wrote, written directly: a
+ * jansson tree and its dump per status were 3% of the speaker's
+ * instructions under churn). */
+static char *status_text(const struct spk *s, const char *svc_ns, const char *svc_name, bool l2,
+			 const struct svc_item *v, size_t n)
+{
+	struct jw w;
+	jw_init(&w, false);
+	jw_obj_begin(&w);
+	if (l2)
+		status_details(&w, l2, v, n);
+	jw_key(&w, "node");
+	jw_str(&w, s->node);
+	if (!l2)
+		status_details(&w, l2, v, n);
+	jw_key(&w, "serviceName");
+	jw_str(&w, svc_name);
+	jw_key(&w, "serviceNamespace");
+	jw_str(&w, svc_ns);
+	jw_obj_end(&w);
+	return jw_finish(&w, NULL);
+}
+
 /* One Service from its items (v[0..n), sorted, all of key): its
  * ServiceL2Status and ServiceBGPStatus wanted or not, and its events.
  * wanted (a whole pass): the names wanted are added, and objects not
@@ -987,37 +1045,24 @@ static void key_report(struct spk *s, const char *key, const struct svc_item *v,
 		       struct hashmap *wanted)
 {
 	unsigned bits = 0;
-	json_t *l2ifs = json_array(), *peers = json_array();
-	for (size_t j = 0; j < n; j++) {
-		const struct svc_item *it = &v[j];
-		bits |= it->bits;
-		/* Sorted: equal details are adjacent. */
-		bool dup = j > 0 && v[j - 1].bits == it->bits && it->detail && v[j - 1].detail &&
-			   strcmp(v[j - 1].detail, it->detail) == 0;
-		if (dup || !it->detail)
-			continue;
-		if (it->bits == P_L2)
-			json_array_append_new(l2ifs, json_pack("{s:s}", "name", it->detail));
-		else
-			json_array_append_new(peers, json_string(it->detail));
-	}
+	for (size_t j = 0; j < n; j++)
+		bits |= v[j].bits;
 	char *svc_ns = xstrdup(key);
 	char *slash = strchr(svc_ns, '/');
 	const char *svc_name = slash ? slash + 1 : "";
 	if (slash)
 		*slash = 0;
 	static const char *const prefix[] = {[S_L2STATUS] = "l2-", [S_BGPSTATUS] = "bgp-"};
+	char digits[11];
+	status_digits(s->node, key, digits);   /* one hash for both names */
 	for (int refl = S_L2STATUS; refl <= S_BGPSTATUS; refl++) {
-		char *name = status_name(prefix[refl], s->node, key);
+		char *name = xconcat(prefix[refl], digits, NULL);
 		bool l2 = refl == S_L2STATUS;
 		/* Only where it really answers: an elected node without a
 		 * usable interface has an announceFailed event instead. */
 		if (bits & (l2 ? P_L2 : P_BGP)) {
-			json_t *st = json_pack("{s:s, s:s, s:s, s:O}", "node", s->node,
-					       "serviceName", svc_name, "serviceNamespace", svc_ns,
-					       l2 ? "interfaces" : "peers", l2 ? l2ifs : peers);
-			sync_want(s, refl, name, svc_ns, svc_name, st);
-			json_decref(st);
+			sync_want(s, refl, name, svc_ns, svc_name,
+				  status_text(s, svc_ns, svc_name, l2, v, n));
 			if (wanted)
 				hashmap_put_str(wanted, name, (void *)1, NULL);
 		} else if (!wanted) {
@@ -1026,8 +1071,6 @@ static void key_report(struct spk *s, const char *key, const struct svc_item *v,
 		free(name);
 	}
 	free(svc_ns);
-	json_decref(l2ifs);
-	json_decref(peers);
 
 	void *was = NULL;
 	hashmap_find(&s->announced, key, strlen(key), &was);

@@ -201,6 +201,11 @@ struct l2_port {
 	size_t njoined;         /* groups holding their own joins (at most L2_MC_JOIN_MAX) */
 	bool allmulti;          /* the IPv6 packet socket receives every multicast frame */
 	bool cap_logged;
+	/* A group may gain a join by trying again (one failed, the port's
+	 * sockets were closed, or the cap of joins was reached and a joined
+	 * group left): reconcile_ports() looks at this port's groups only
+	 * then, not at every group on every pass. */
+	bool groups_unsettled;
 	size_t nmld;
 	int *mld;               /* UDP sockets holding the MLD joins */
 };
@@ -586,15 +591,22 @@ static void port_allmulti(struct l2_port *p)
 			 strerror(errno), NULL);
 }
 
-static void group_sync(struct l2_port *p, struct mc_group *g)
+static bool group_settled(const struct l2_port *p, const struct mc_group *g)
+{
+	if (!g->joined)   /* past the cap: all multicast instead */
+		return p->allmulti || p->ndp_fd < 0;
+	return (g->link_joined || p->ndp_fd < 0) && g->mld_sock >= 0;
+}
+
+/* Join what g misses; whether it is settled then (nothing more to try
+ * until something changes, group_settled()). */
+static bool group_sync(struct l2_port *p, struct mc_group *g)
 {
 	char gs[IP_STR_MAX];
 	struct ip_addr ga;
 
-	/* Every pass looks at every group: one already joined everywhere
-	 * costs nothing more. */
 	if (g->joined && (g->link_joined || p->ndp_fd < 0) && g->mld_sock >= 0)
-		return;
+		return true;
 	ga = group_addr(g);
 	if (!g->joined) {
 		if (p->njoined >= L2_MC_JOIN_MAX) {
@@ -609,7 +621,7 @@ static void group_sync(struct l2_port *p, struct mc_group *g)
 					 "iface", p->name, "joined", n, NULL);
 			}
 			port_allmulti(p);
-			return;
+			return group_settled(p, g);
 		}
 		g->joined = true;
 		p->njoined++;
@@ -638,6 +650,18 @@ static void group_sync(struct l2_port *p, struct mc_group *g)
 				 strerror(errno), NULL);
 		}
 	}
+	return group_settled(p, g);
+}
+
+/* Every group of p again, when one may gain a join. */
+static void groups_sync(struct l2_port *p, bool force)
+{
+	if (!force && !p->groups_unsettled)
+		return;
+	bool settled = true;
+	for (size_t i = 0; i < p->ngroups; i++)
+		settled &= group_sync(p, &p->groups[i]);
+	p->groups_unsettled = !settled;
 }
 
 /* The position of the group with these low 24 bits in p->groups, or
@@ -677,8 +701,8 @@ static void group_ref(struct l2_port *p, const struct ip_addr *addr)
 		p->groups[i].mld_sock = -1;
 	}
 	struct mc_group *g = &p->groups[i];
-	if (g->refs++ == 0)
-		group_sync(p, g);
+	if (g->refs++ == 0 && !group_sync(p, g))
+		p->groups_unsettled = true;
 }
 
 static void group_unref(struct l2_port *p, const struct ip_addr *addr)
@@ -695,8 +719,11 @@ static void group_unref(struct l2_port *p, const struct ip_addr *addr)
 	if (g->link_joined)
 		group_link(p, g, false);
 	group_mld_leave(p, g);
-	if (g->joined)
-		p->njoined--;
+	if (g->joined) {
+		/* Below the cap again: a group past it may join now. */
+		if (p->njoined-- >= L2_MC_JOIN_MAX)
+			p->groups_unsettled = true;
+	}
 	memmove(&p->groups[i], &p->groups[i + 1], (p->ngroups - 1 - i) * sizeof(*p->groups));
 	p->ngroups--;
 }
@@ -729,6 +756,7 @@ static void port_close_sockets(struct l2_port *p)
 	for (size_t i = 0; i < p->ngroups; i++)
 		p->groups[i].link_joined = false;
 	p->allmulti = false;
+	p->groups_unsettled = true;
 }
 
 static void on_arp(struct ev_loop *loop, ev_io *w, int revents);
@@ -754,8 +782,7 @@ static int port_open_sockets(struct l2_port *p)
 		ev_io_set(&p->ndp_w, p->ndp_fd, EV_READ);
 		ev_io_start(e->loop, &p->ndp_w);
 	}
-	for (size_t i = 0; i < p->ngroups; i++)
-		group_sync(p, &p->groups[i]);
+	groups_sync(p, true);
 	if (p->failed)
 		log_info("interface sockets reopened", "iface", p->name, NULL);
 	p->failed = false;
@@ -1171,8 +1198,7 @@ static void reconcile_ports(struct l2_engine *e)
 		const struct l2_iface *ifc = l2_iface_find(e->ifs, p->ifindex);
 		if (ifc)
 			memcpy(p->name, ifc->name, sizeof(p->name));
-		for (size_t j = 0; j < p->ngroups; j++)
-			group_sync(p, &p->groups[j]);
+		groups_sync(p, false);
 	}
 }
 

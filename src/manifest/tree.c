@@ -312,7 +312,7 @@ char *tree_path_join_key(const char *path, const char *key)
 	if (!path)
 		path = "";
 	if (key_is_simple(key))
-		return *path ? xasprintf("%s.%s", path, key) : xstrdup(key);
+		return *path ? xconcat(path, ".", key, NULL) : xstrdup(key);
 	size_t n = strlen(path), k = strlen(key);
 	char *s = xmalloc(n + 2 * k + 5);
 	char *o = s;
@@ -333,7 +333,14 @@ char *tree_path_join_key(const char *path, const char *key)
 
 char *tree_path_join_index(const char *path, size_t index)
 {
-	return xasprintf("%s[%zu]", path ? path : "", index);
+	char num[24], *q = num + sizeof(num);
+	*--q = 0;
+	*--q = ']';
+	do
+		*--q = (char)('0' + index % 10);
+	while (index /= 10);
+	*--q = '[';
+	return xconcat(path ? path : "", q, NULL);
 }
 
 /* ---- copies ---- */

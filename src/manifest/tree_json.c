@@ -7,7 +7,9 @@
  * copy at once: most of the controller's and the speaker's CPU per change.
  * This reader builds the tree directly, and with TREE_JSON_NO_MANAGED_FIELDS
  * only scans metadata.managedFields (usually the largest part of an object,
- * of no use to ironlb) instead of building it.
+ * of no use to ironlb) instead of building it: skip_value() checks it as
+ * parse_value() would (the same code, building nothing), so a body is
+ * refused or taken alike with and without the flag.
  *
  * It accepts exactly what jansson's json_loadb() accepts and gives the tree
  * tree_from_json() would give (a unit test and a fuzz harness compare the
@@ -21,7 +23,6 @@
  * not).  No JSON encoder writes one.
  */
 #include <errno.h>
-#include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -137,26 +138,43 @@ static void put_utf8(struct jp *j, unsigned cp)
 	sbuf_put(j, b, n);
 }
 
-/* A string at j->p (its opening quote) into j->sbuf / j->slen. */
-static int parse_string(struct jp *j)
+/* What a byte inside a string is: 0 ends a run (a quote, a backslash or
+ * a control character), STR_ASCII goes on, STR_HIGH goes on and makes the
+ * run's UTF-8 worth checking (ASCII alone always is valid). */
+enum { STR_ASCII = 1, STR_HIGH = 2 };
+static const unsigned char str_byte[256] = {
+	[0x20 ... 0x21] = STR_ASCII,   /* '"' is 0x22 */
+	[0x23 ... 0x5b] = STR_ASCII,   /* '\\' is 0x5c */
+	[0x5d ... 0x7f] = STR_ASCII,
+	[0x80 ... 0xff] = STR_HIGH,
+};
+
+/* A string at j->p (its opening quote) into j->sbuf / j->slen; only
+ * checked when !keep (j->sbuf untouched). */
+static int parse_string(struct jp *j, bool keep)
 {
 	j->slen = 0;
-	sbuf_put(j, "", 0);
+	if (keep)
+		sbuf_put(j, "", 0);
 	j->p++;
 	for (;;) {
 		const char *run = j->p;
-		while (j->p < j->end && *j->p != '"' && *j->p != '\\' &&
-		       (unsigned char)*j->p >= 0x20)
+		unsigned seen = 0;
+		unsigned k;
+		while (j->p < j->end && (k = str_byte[(unsigned char)*j->p]) != 0) {
+			seen |= k;
 			j->p++;
+		}
 		if (j->p > run) {
 			size_t n = (size_t)(j->p - run);
-			size_t ok = utf8_check(run, n);
+			size_t ok = seen & STR_HIGH ? utf8_check(run, n) : n;
 			if (ok != n) {
 				j->p = run + ok;
 				return jp_fail(j, "unable to decode byte 0x%x",
 					       (unsigned char)run[ok]);
 			}
-			sbuf_put(j, run, n);
+			if (keep)
+				sbuf_put(j, run, n);
 		}
 		if (j->p >= j->end)
 			return jp_fail(j, "premature end of input");
@@ -174,7 +192,8 @@ static int parse_string(struct jp *j)
 		static const char esc[] = "\"\\/bfnrt", dec[] = "\"\\/\b\f\n\r\t";
 		const char *simple = e ? strchr(esc, e) : NULL;
 		if (simple) {
-			sbuf_put(j, &dec[simple - esc], 1);
+			if (keep)
+				sbuf_put(j, &dec[simple - esc], 1);
 			continue;
 		}
 		if (e != 'u')
@@ -195,7 +214,8 @@ static int parse_string(struct jp *j)
 		} else if (cp == 0) {
 			return jp_fail(j, "\\u0000 is not allowed (strings cannot hold NUL)");
 		}
-		put_utf8(j, cp);
+		if (keep)
+			put_utf8(j, cp);
 	}
 }
 
@@ -212,7 +232,23 @@ static const char *digits(struct jp *j, const char *q)
 	return q;
 }
 
-static struct tree *parse_number(struct jp *j)
+/* An integer's text as "%" PRId64 writes it, without printf. */
+static char *int_text(int64_t v)
+{
+	char b[24], *q = b + sizeof(b);
+	uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+	*--q = 0;
+	do
+		*--q = (char)('0' + u % 10);
+	while (u /= 10);
+	if (v < 0)
+		*--q = '-';
+	return xstrdup(q);
+}
+
+/* A number at j->p: into *out (a new node) when out is not NULL, else
+ * only checked, with the same errors.  0 or -1. */
+static int parse_number(struct jp *j, struct tree **out)
 {
 	const char *s = j->p, *q = s;
 	bool real = false;
@@ -224,13 +260,12 @@ static struct tree *parse_number(struct jp *j)
 		while (q < j->end && *q >= '0' && *q <= '9')
 			q++;
 	} else {
-		jp_fail(j, "invalid token");
-		return NULL;
+		return jp_fail(j, "invalid token");
 	}
 	if (q < j->end && *q == '.') {
 		real = true;
 		if (!(q = digits(j, q + 1)))
-			return NULL;
+			return -1;
 	}
 	if (q < j->end && (*q == 'e' || *q == 'E')) {
 		real = true;
@@ -238,7 +273,7 @@ static struct tree *parse_number(struct jp *j)
 		if (q < j->end && (*q == '+' || *q == '-'))
 			q++;
 		if (!(q = digits(j, q)))
-			return NULL;
+			return -1;
 	}
 	/* strtoll / strtod need a terminated copy: the input is not. */
 	char num[64];
@@ -246,34 +281,35 @@ static struct tree *parse_number(struct jp *j)
 	char *text = n < sizeof(num) ? num : xmalloc(n + 1);
 	memcpy(text, s, n);
 	text[n] = 0;
-	struct tree *t = NULL;
+	int rc = 0;
 	errno = 0;
 	if (!real) {
 		long long v = strtoll(text, NULL, 10);
 		if (errno == ERANGE) {
-			jp_fail(j, "too big %sinteger", v < 0 ? "negative " : "");
-		} else {
-			t = tree_new(TREE_INT, NULL, 0);
-			t->i = (int64_t)v;
-			t->text = xasprintf("%" PRId64, t->i);
+			rc = jp_fail(j, "too big %sinteger", v < 0 ? "negative " : "");
+		} else if (out) {
+			*out = tree_new(TREE_INT, NULL, 0);
+			(*out)->i = (int64_t)v;
+			(*out)->text = int_text((*out)->i);
 		}
 	} else {
 		double v = strtod(text, NULL);
 		if (errno == ERANGE && (v == HUGE_VAL || v == -HUGE_VAL)) {
-			jp_fail(j, "real number overflow");
-		} else {
-			t = tree_new(TREE_FLOAT, NULL, 0);
-			t->f = v;
-			t->text = tree_format_double(v);
+			rc = jp_fail(j, "real number overflow");
+		} else if (out) {
+			*out = tree_new(TREE_FLOAT, NULL, 0);
+			(*out)->f = v;
+			(*out)->text = tree_format_double(v);
 		}
 	}
 	if (text != num)
 		free(text);
 	j->p = q;
-	return t;
+	return rc;
 }
 
 static struct tree *parse_value(struct jp *j, int depth, bool skip_managed);
+static int skip_value(struct jp *j, int depth);
 
 /* At a container's opening bracket: true (and past its closing one) when
  * it is empty. */
@@ -361,7 +397,7 @@ static struct tree *parse_object(struct jp *j, int depth, bool skip_managed)
 			jp_fail(j, j->p >= j->end ? "premature end of input" : "string or '}' expected");
 			goto fail;
 		}
-		if (parse_string(j) < 0)
+		if (parse_string(j, true) < 0)
 			goto fail;
 		char *key = xstrdup(j->sbuf);
 		skip_ws(j);
@@ -371,17 +407,19 @@ static struct tree *parse_object(struct jp *j, int depth, bool skip_managed)
 			goto fail;
 		}
 		j->p++;
-		bool drop = skip_managed && strcmp(key, "managedFields") == 0;
-		bool meta = (j->flags & TREE_JSON_NO_MANAGED_FIELDS) && strcmp(key, "metadata") == 0;
-		struct tree *v = parse_value(j, depth + 1, meta);
-		if (!v) {
+		if (skip_managed && strcmp(key, "managedFields") == 0) {
+			/* Checked, not built. */
 			free(key);
-			goto fail;
-		}
-		if (drop) {
-			tree_free(v);
-			free(key);
+			if (skip_value(j, depth + 1) < 0)
+				goto fail;
 		} else {
+			bool meta = (j->flags & TREE_JSON_NO_MANAGED_FIELDS) &&
+				    strcmp(key, "metadata") == 0;
+			struct tree *v = parse_value(j, depth + 1, meta);
+			if (!v) {
+				free(key);
+				goto fail;
+			}
 			if (o->n == cap) {
 				cap = cap ? 2 * cap : 8;
 				o->keys = xrealloc(o->keys, cap * sizeof(*o->keys));
@@ -457,7 +495,7 @@ static struct tree *parse_value(struct jp *j, int depth, bool skip_managed)
 	case '[':
 		return parse_array(j, depth);
 	case '"':
-		if (parse_string(j) < 0)
+		if (parse_string(j, true) < 0)
 			return NULL;
 		t = tree_new(TREE_STRING, NULL, 0);
 		/* A string may hold a NUL only through \u0000, refused above. */
@@ -481,11 +519,66 @@ static struct tree *parse_value(struct jp *j, int depth, bool skip_managed)
 		return t;
 	default:
 		if (*j->p == '-' || (*j->p >= '0' && *j->p <= '9'))
-			return parse_number(j);
+			return parse_number(j, &t) < 0 ? NULL : t;
 		break;
 	}
 	jp_fail(j, "invalid token");
 	return NULL;
+}
+
+/* What parse_value() reads, checked alike (the same errors at the same
+ * places) and built into nothing.  0 or -1. */
+static int skip_value(struct jp *j, int depth)
+{
+	skip_ws(j);
+	if (j->p >= j->end)
+		return jp_fail(j, "premature end of input");
+	char c = *j->p;
+	if ((c == '{' || c == '[') && depth > JSON_MAX_DEPTH)
+		return jp_fail(j, "maximum parsing depth reached");
+	switch (c) {
+	case '{':
+	case '[': {
+		char close = c == '{' ? '}' : ']';
+		if (container_open(j, close))
+			return 0;
+		for (;;) {
+			if (close == '}') {   /* a member's key and colon first */
+				skip_ws(j);
+				if (j->p >= j->end || *j->p != '"')
+					return jp_fail(j, j->p >= j->end ? "premature end of input"
+									 : "string or '}' expected");
+				if (parse_string(j, false) < 0)
+					return -1;
+				skip_ws(j);
+				if (j->p >= j->end || *j->p != ':')
+					return jp_fail(j, "':' expected");
+				j->p++;
+			}
+			if (skip_value(j, depth + 1) < 0)
+				return -1;
+			int more = container_next(j, close);
+			if (more <= 0)
+				return more;
+		}
+	}
+	case '"':
+		return parse_string(j, false);
+	case 't':
+	case 'f':
+		if (literal(j, "true") || literal(j, "false"))
+			return 0;
+		break;
+	case 'n':
+		if (literal(j, "null"))
+			return 0;
+		break;
+	default:
+		if (c == '-' || (c >= '0' && c <= '9'))
+			return parse_number(j, NULL);
+		break;
+	}
+	return jp_fail(j, "invalid token");
 }
 
 struct tree *tree_parse_json(const char *text, size_t len, unsigned flags, char **err)

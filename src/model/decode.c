@@ -1244,8 +1244,8 @@ static bool parse_family(const char *s, enum ip_family *f)
  * frees). */
 static const char *svc_annotation(struct dctx *c, const char *name, char **path)
 {
-	char *knew = xasprintf(ANNOT_PREFIX_NEW "%s", name);
-	char *kold = xasprintf(ANNOT_PREFIX_OLD "%s", name);
+	char *knew = xconcat(ANNOT_PREFIX_NEW, name, NULL);
+	char *kold = xconcat(ANNOT_PREFIX_OLD, name, NULL);
 	const char *vnew = labels_get(&c->meta->annotations, knew);
 	const char *vold = labels_get(&c->meta->annotations, kold);
 	char *pnew = path_key("metadata.annotations", knew);
@@ -1866,10 +1866,10 @@ static void display_set(struct obj_meta *meta)
 	free(meta->display);
 	const char *name = meta->name ? meta->name : "(no name)";
 	if (meta->namespace_)
-		meta->display = xasprintf("%s %s/%s", obj_kind_name(meta->kind), meta->namespace_,
-					  name);
+		meta->display = xconcat(obj_kind_name(meta->kind), " ", meta->namespace_, "/",
+					name, NULL);
 	else
-		meta->display = xasprintf("%s %s", obj_kind_name(meta->kind), name);
+		meta->display = xconcat(obj_kind_name(meta->kind), " ", name, NULL);
 }
 
 /* Decode metadata.  Returns -1 when the object cannot be identified (no

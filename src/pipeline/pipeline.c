@@ -207,6 +207,30 @@ static void hmap_clear(struct hmap *m, void (*free_val)(void *))
 	m->keys_each = keys_each;
 }
 
+/* Empty m for its next use.  A small map (one block of nodes, one of
+ * keys, few buckets: the maps a step fills with its few changes) keeps
+ * its blocks, so that a step does not allocate and link a block of
+ * HMAP_CHUNK nodes for each map again; a larger one is given back
+ * (hmap_clear()), so that one whole pass does not pin its memory. */
+static void hmap_reset(struct hmap *m)
+{
+	if (m->nb > 2 * HMAP_CHUNK || (m->chunks && m->chunks->next) ||
+	    (m->keys && m->keys->next) || m->keys_each) {
+		hmap_clear(m, NULL);
+		return;
+	}
+	for (size_t i = 0; i < m->nb; i++)
+		for (struct hnode *x = m->b[i], *nx; x; x = nx) {
+			nx = x->next;
+			hnode_free(m, x);
+		}
+	if (m->nb)
+		memset(m->b, 0, m->nb * sizeof(*m->b));
+	m->n = 0;
+	if (m->keys)
+		m->keys->used = 0;
+}
+
 static void free_tree_val(void *v)
 {
 	tree_free(v);
@@ -278,6 +302,9 @@ struct pipeline {
 	 * earlier versions belonged to: a step re-plans those Services. */
 	struct hmap changed_slices;
 	struct hmap slice_svcs;
+	/* A step's own sets (hmap_reset() between steps): the Services of
+	 * the EndpointSlices it takes, the Services it re-plans. */
+	struct hmap step_slice_svcs, step_seen;
 	bool dirty;
 	bool live_ok;       /* the live state holds a pass that ran to build on */
 	uint64_t seq;       /* the last entry.seq given */
@@ -404,6 +431,8 @@ void pipeline_free(struct pipeline *p)
 	hmap_clear(&p->changed, NULL);
 	hmap_clear(&p->changed_slices, NULL);
 	hmap_clear(&p->slice_svcs, NULL);
+	hmap_clear(&p->step_slice_svcs, NULL);
+	hmap_clear(&p->step_seen, NULL);
 	hashmap_clear(&p->files_ix);
 	for (size_t i = 0; i < p->nfiles; i++)
 		free(p->files[i]);
@@ -1139,7 +1168,13 @@ static void stamp_seen(struct model *m, size_t before, const struct entry *e)
 	if (before != SIZE_MAX)
 		return; /* not added (a duplicate, or no name) */
 	/* Replaced where it stood (model_upsert(), before SIZE_MAX): found by
-	 * name. */
+	 * name, through the model's index (a scan of every Service was most
+	 * of a step), else as the index does not key it. */
+	const struct service *svc = e->name ? model_find_service(m, e->ns, e->name) : NULL;
+	if (svc) {
+		m->services[svc - m->services].seen = e->seq;
+		return;
+	}
 	for (size_t i = 0; e->name && i < m->nservices; i++) {
 		const struct obj_meta *mm = &m->services[i].meta;
 		if (mm->name && strcmp(mm->name, e->name) == 0 &&
@@ -1854,7 +1889,7 @@ void pipeline_step(struct pipeline *p, struct alloc *a, struct pipeline_live *li
 	 * any problem, held twice, or left out until now goes through a whole
 	 * pass: rule 3 reads it), and the Services of its old and new
 	 * versions are planned again. */
-	struct hmap slice_svcs = {0};
+	struct hmap *slice_svcs = &p->step_slice_svcs;
 	for (size_t b = 0; !full && b < p->changed_slices.nb; b++)
 		for (struct hnode *n = p->changed_slices.b[b]; n && !full; n = n->next) {
 			const char *slash = strchr(n->key, '/');
@@ -1871,7 +1906,7 @@ void pipeline_step(struct pipeline *p, struct alloc *a, struct pipeline_live *li
 			} else {
 				char k[512];
 				if (slice_service(e->tree, ns, k, sizeof(k)))
-					hmap_put(&slice_svcs, k);
+					hmap_put(slice_svcs, k);
 				struct diag_list d = {0};
 				bool replaced = false;
 				if (model_upsert(&live->model, tree_ref(e->tree), &d, &replaced) != 0 ||
@@ -1890,7 +1925,7 @@ void pipeline_step(struct pipeline *p, struct alloc *a, struct pipeline_live *li
 		}
 		free(ch);
 		diag_list_free(&nd);
-		hmap_clear(&slice_svcs, NULL);
+		hmap_reset(slice_svcs);
 		full_step(p, a, live, adopt, arg, out);
 		hmap_clear(&p->changed, NULL);
 		hmap_clear(&p->changed_slices, NULL);
@@ -1930,7 +1965,7 @@ void pipeline_step(struct pipeline *p, struct alloc *a, struct pipeline_live *li
 	diag_list_free(&nd);
 
 	/* Allocate each, and re-plan each and whatever the allocator moved. */
-	struct hmap seen = {0};
+	struct hmap *seen = &p->step_seen;
 	for (size_t i = 0; i < nch; i++) {
 		const struct service *svc = model_find_service(&live->model, ch[i].ns, ch[i].name);
 		if (svc && adopt)
@@ -1938,31 +1973,31 @@ void pipeline_step(struct pipeline *p, struct alloc *a, struct pipeline_live *li
 		if (a)
 			alloc_update_service(a, &live->model, ch[i].ns, ch[i].name,
 					     &out->changes);
-		replan_add(out, &seen, ch[i].ns, ch[i].name);
+		replan_add(out, seen, ch[i].ns, ch[i].name);
 	}
 	/* The Services whose EndpointSlices changed. */
 	for (int pass = 0; pass < 2; pass++) {
-		const struct hmap *set = pass ? &p->slice_svcs : &slice_svcs;
+		const struct hmap *set = pass ? &p->slice_svcs : slice_svcs;
 		for (size_t b = 0; b < set->nb; b++)
 			for (struct hnode *n = set->b[b]; n; n = n->next) {
 				const char *slash = strchr(n->key, '/');
 				char ns[256];
 				snprintf(ns, sizeof(ns), "%.*s", (int)(slash - n->key), n->key);
-				replan_add(out, &seen, ns, slash + 1);
+				replan_add(out, seen, ns, slash + 1);
 			}
 	}
-	hmap_clear(&slice_svcs, NULL);
-	hmap_clear(&p->changed_slices, NULL);
-	hmap_clear(&p->slice_svcs, NULL);
+	hmap_reset(slice_svcs);
+	hmap_reset(&p->changed_slices);
+	hmap_reset(&p->slice_svcs);
 	for (size_t k = 0; k < out->changes.n; k++)
-		replan_add(out, &seen, out->changes.items[k].ns, out->changes.items[k].name);
-	hmap_clear(&seen, NULL);
+		replan_add(out, seen, out->changes.items[k].ns, out->changes.items[k].name);
+	hmap_reset(seen);
 	for (size_t i = 0; i < nch; i++) {
 		free(ch[i].ns);
 		free(ch[i].name);
 	}
 	free(ch);
-	hmap_clear(&p->changed, NULL);
+	hmap_reset(&p->changed);
 	out->taken = false;
 }
 

@@ -218,6 +218,13 @@ static void test_status_object_echo(void **state)
 	assert_false(k8sd_status_object_echo(K8S_CHANGE_DELETED, same, NULL, NULL));
 	assert_false(k8sd_status_object_echo(K8S_CHANGE_ADDED, other, NULL, NULL));
 	assert_true(k8sd_status_object_echo(K8S_CHANGE_MODIFIED, other, NULL, "-"));
+	/* Whether an object holds a status (what the speaker writes is
+	 * compared before it writes): keys in any order, values exact. */
+	assert_true(k8sd_status_holds(same, WANT));
+	assert_false(k8sd_status_holds(other, WANT));
+	assert_false(k8sd_status_holds(bare, WANT));
+	assert_false(k8sd_status_holds(NULL, WANT));
+	assert_false(k8sd_status_holds(same, "not json"));
 	tree_free(same);
 	tree_free(other);
 	tree_free(bare);

@@ -1251,6 +1251,32 @@ static void test_multicast_groups(void **state)
 	assert_false(proc_has("/proc/net/dev_mcast", "l2e0", mac));
 }
 
+static bool cond_igmp6(const char *iface, const char *group)
+{
+	return proc_has("/proc/net/igmp6", iface, group);
+}
+
+/* A join that failed is tried again when the interface changes, even
+ * though the groups of a port are otherwise looked at only when one is
+ * added (not on every pass). */
+static void test_multicast_join_retried(void **state)
+{
+	add_pair("l2e0", "l2c0", true);
+	/* Below IPv6's minimum MTU the interface has no IPv6 at all: the
+	 * MLD join fails. */
+	must_sh("ip link set l2e0 mtu 1200");
+	start_engine(&one_round);
+	struct l2_owned o[] = { owned("2001:db8::1:7", "default/a") };
+	const char *group = "ff0200000000000000000001ff010007";
+	l2_engine_set(L.e, o, 1);
+	assert_false(proc_has("/proc/net/igmp6", "l2e0", group));
+	/* Another pass while nothing changed: still not joined, still tried. */
+	l2_engine_set(L.e, o, 1);
+	assert_false(proc_has("/proc/net/igmp6", "l2e0", group));
+	must_sh("ip link set l2e0 mtu 1500");
+	wait_until(cond_igmp6, "l2e0", group, 5.0);
+}
+
 static void test_bad_frames_counted(void **state)
 {
 	struct pair *p = add_pair("l2e0", "l2c0", true);
@@ -1459,6 +1485,7 @@ int main(void)
 		LAB_TEST(test_interface_appears_later),
 		LAB_TEST(test_first_interface_down),
 		LAB_TEST(test_multicast_groups),
+		LAB_TEST(test_multicast_join_retried),
 		LAB_TEST(test_bad_frames_counted),
 		LAB_TEST(test_real_clients),
 		LAB_TEST(test_start_needs_cap_net_raw),

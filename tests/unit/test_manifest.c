@@ -1058,6 +1058,15 @@ static void test_path_join(void **state)
 	char *s = tree_path_join_index("spec.addresses", 3);
 	assert_string_equal(s, "spec.addresses[3]");
 	free(s);
+	s = tree_path_join_index(NULL, 0);
+	assert_string_equal(s, "[0]");
+	free(s);
+	s = tree_path_join_index("a", 18446744073709551615u);
+	assert_string_equal(s, "a[18446744073709551615]");
+	free(s);
+	s = xconcat("", NULL);
+	assert_string_equal(s, "");
+	free(s);
 }
 
 static void test_tree_build(void **state)
@@ -1159,11 +1168,8 @@ static void test_json_types(void **state)
 	assert_null(tree_from_json(NULL));
 }
 
-/* tree_parse_json() accepts what jansson accepts and gives what
- * tree_from_json() gives. */
-static void test_json_parse_like_jansson(void **state)
-{
-	static const char *const docs[] = {
+/* Accepted and refused documents, for tree_parse_json() against jansson. */
+static const char *const json_docs[] = {
 		"{\"z\": 1, \"a\": [true, false, null], \"m\": {\"x\": 1.5, \"y\": \"s\"}}",
 		"[1, -9223372036854775808, 9223372036854775807, 0.1, 1e300, -0, -0.0, 1E-400]",
 		"[\"\\u00e9\\u4e2d\\ud83d\\ude00 \\\"\\\\\\/\\b\\f\\n\\r\\t\", \"\xc3\xa9\xf0\x9f\x98\x80\"]",
@@ -1180,8 +1186,14 @@ static void test_json_parse_like_jansson(void **state)
 		"[\"\xff\"]", "[\"\xc0\xaf\"]", "[\"\xed\xa0\x80\"]", "[9223372036854775808]",
 		"[-9223372036854775809]", "[1e400]", "[\"unterminated", "{\"a\":[1,2}", "[1 2]",
 		"['a']", "[NaN]", "[Infinity]",
-	};
-	for (size_t i = 0; i < ARRAY_SIZE(docs); i++) {
+};
+
+/* tree_parse_json() accepts what jansson accepts and gives what
+ * tree_from_json() gives. */
+static void test_json_parse_like_jansson(void **state)
+{
+	const char *const *docs = json_docs;
+	for (size_t i = 0; i < ARRAY_SIZE(json_docs); i++) {
 		for (int any = 0; any <= 1; any++) {
 			json_error_t je;
 			json_t *j = json_loads(docs[i], any ? JSON_DECODE_ANY : 0, &je);
@@ -1243,6 +1255,31 @@ static void test_json_parse_no_managed_fields(void **state)
 	/* A bad value inside managedFields is still an error. */
 	static const char bad[] = "{\"metadata\":{\"managedFields\":[1,]}}";
 	assert_null(tree_parse_json(bad, strlen(bad), TREE_JSON_NO_MANAGED_FIELDS, NULL));
+	/* managedFields is checked without being built: every document as
+	 * its value is refused with the same error as when it is built, or
+	 * taken, and the rest of the tree is the same. */
+	for (size_t i = 0; i < ARRAY_SIZE(json_docs); i++) {
+		char *doc = xasprintf("{\"metadata\":{\"managedFields\":%s,\"name\":\"a\"}}",
+				       json_docs[i]);
+		char *err_built = NULL, *err_skipped = NULL;
+		struct tree *built = tree_parse_json(doc, strlen(doc), 0, &err_built);
+		struct tree *skipped = tree_parse_json(doc, strlen(doc),
+						       TREE_JSON_NO_MANAGED_FIELDS, &err_skipped);
+		if (!built != !skipped)
+			fail_msg("%s: built %s, skipped %s", doc, built ? "accepts" : err_built,
+				 skipped ? "accepts" : err_skipped);
+		if (built) {
+			tree_free(tree_object_take(tree_get(built, "metadata"), "managedFields"));
+			assert_true(tree_equal(built, skipped));
+		} else {
+			assert_string_equal(err_built, err_skipped);
+		}
+		tree_free(built);
+		tree_free(skipped);
+		free(err_built);
+		free(err_skipped);
+		free(doc);
+	}
 }
 
 /* A Service as the API server sends it (managedFields left out). */
