@@ -32,6 +32,9 @@ out records how far it got and the run goes on):
   burst     --compare-burst (default N) more Services (and slices) created back to back by --workers
             connections: seconds until all hold both addresses and all are
             announced.
+A wait that runs out shows in the table as how far it got ("not reached
+in 600 s: 7,512 of 10,000"); a run stopped part way (Ctrl-C, a crash)
+keeps the phases it finished, and the table says after which it stopped.
 Per phase: the CPU seconds of the controller and the speaker
 (/proc/PID/stat), their VmRSS after it, and the API requests of the phase
 by verb and resource, the difference of the API server's own
@@ -278,9 +281,15 @@ def neighbour_answers(client_ns, api, names):
 # one run
 
 
-def run_one(impl, n, a, logdir, client_ns):
+def run_one(impl, n, a, logdir, client_ns, save=lambda r: None):
+    """One run; save(r) after every phase, so that a run stopped part way
+    (Ctrl-C, a crash) still reports the phases it finished."""
     import controlplane as cpmod
-    r = {"impl": impl.name, "n": n}
+    r = {"impl": impl.name, "n": n, "phase": "setup", "bound": a.bound}
+
+    def done(phase):
+        r["phase"] = phase
+        save(r)
     tag = f"{impl.name}-{os.getpid()}"
     with cpmod.ControlPlane(cpmod.find_binaries(), extra_apiserver_args=a.apiserver_arg) as p:
         impl.setup(p)
@@ -312,11 +321,13 @@ def run_one(impl, n, a, logdir, client_ns):
         sw.stop()
         lw.stop()
         delete(api, "idle-probe")
+        done("idle")
 
         names = [f"s{i}" for i in range(n)]
         t = time.monotonic()
         create_many(p, names, a.workers)
         r["create_n_s"] = round(time.monotonic() - t, 1)
+        done("create")
 
         # start: the controller into N Services without addresses
         def start_until(what, w, want, key, cpu_key):
@@ -333,6 +344,7 @@ def run_one(impl, n, a, logdir, client_ns):
         sw, lw = watches()
         ctl = start_until("controller", sw, n, "start", "start_cpu_s_controller")
         r["rss_kib_controller"] = ctl.rss_kib()
+        done("start")
 
         # restart
         ctl.stop()
@@ -345,6 +357,7 @@ def run_one(impl, n, a, logdir, client_ns):
         r["restart_writes"] = settle_writes(api, q0, a.bound) - 2   # the probe's two creates
         r["restart_cpu_s_controller"] = round(ctl.cpu(), 2)
         r["restart_api"] = summary(diff(requests_by(api), q0))
+        done("restart")
 
         # speaker start
         spk = start_until("speaker", lw, n + 1, "speaker", "speaker_cpu_s")   # + the probe
@@ -353,10 +366,12 @@ def run_one(impl, n, a, logdir, client_ns):
         r["arp_answered"], r["ndp_answered"] = neighbour_answers(
             client_ns, api, [names[0], names[n // 2], names[-1]])
         r["arp_ndp_sampled"] = 3
+        done("speaker")
 
         # churn
         if a.churn_seconds:
             churn(p, api, a, sw, lw, ctl, spk, names, r)
+            done("churn")
 
         # burst
         c0, s0, q0 = ctl.cpu(), spk.cpu(), requests_by(api)
@@ -383,6 +398,8 @@ def run_one(impl, n, a, logdir, client_ns):
             x.stop()
         sw.stop()
         lw.stop()
+    done("burst")
+    r["phase"] = "all"
     return r
 
 
@@ -505,10 +522,17 @@ def one_namespace_run(a, impl, logdir, ironlb_bin, mlb):
                       ironlb=ironlb_bin, metallb=mlb)
         stem.with_suffix(".params.json").write_text(json.dumps(params))
         args = [sys.executable, __file__, str(stem.with_suffix(".params.json"))]
-        rc = subprocess.run([*ex, *args]).returncode
-        if rc != 0 or not res.exists():
+        try:
+            rc = subprocess.run([*ex, *args]).returncode
+        except KeyboardInterrupt:
+            rc = "on Ctrl-C"
+        if not res.exists():
             return {"impl": impl, "n": a.n, "error": f"run exited {rc}"}
-        return json.loads(res.read_text())
+        x = json.loads(res.read_text())
+        if rc != 0 or x.get("phase") != "all":
+            # the phases it finished count; the table says where it stopped
+            x["stopped"] = f"run exited {rc} after the {x.get('phase')} phase"
+        return x
     finally:
         kb.netns_del(ns)
         kb.netns_del(client)
@@ -548,6 +572,24 @@ ROWS = [  # (label, key, scale, unit)
 ]
 
 
+# the count behind a row that waits for all of something: (key, wanted)
+REACHED = {"start_s": ("start_reached", lambda x: x["n"]),
+           "speaker_s": ("speaker_reached", lambda x: x["n"] + 1),
+           "burst_s": ("burst_reached", lambda x: x["burst_n"]),
+           "burst_announced_s": ("burst_announced_reached", lambda x: x["burst_n"])}
+
+
+def why_missing(x, key):
+    """What a run without a figure for key got instead."""
+    if key not in x and x.get("stopped"):
+        return "not run: " + x["stopped"]
+    if key in REACHED and REACHED[key][0] in x:
+        rk, want = REACHED[key]
+        return (f"not reached in {x.get('bound', '?')} s: "
+                f"{x[rk]:,} of {want(x):,}")
+    return "not reached"
+
+
 def cell(results, key, scale, unit):
     if key == "arp_ndp":
         v = [f"{x.get('arp_answered')}/{x.get('ndp_answered')}" for x in results
@@ -563,7 +605,7 @@ def cell(results, key, scale, unit):
     missing = sum(1 for v in vals if v is None)
     v = [x * scale for x in vals if x is not None]
     if not v:
-        return "not reached" if results else "-"
+        return "; ".join(sorted({why_missing(x, key) for x in results})) or "-"
     fmt = ((lambda x: f"{x:.2f}") if unit == "ms" and max(v) < 100 else
            (lambda x: f"{x:.1f}") if unit in ("s", "MiB", "KiB", "/s") else
            (lambda x: f"{x:.0f}"))
@@ -586,6 +628,7 @@ def table(results, n):
                                                        (2 * x["churn_created"]))
     by = {i: [x for x in results if x.get("impl") == i and "error" not in x]
           for i in ("ironlb", "metallb")}
+    # a run stopped part way counts with the phases it finished
     nb = next((x["burst_n"] for x in results if "burst_n" in x), n)
     lines = [f"| N = {n}, B = {nb} | ironlb | MetalLB |", "| --- | --- | --- |"]
     for label, key, scale, unit in ROWS:
@@ -601,9 +644,11 @@ def table(results, n):
                 if s:
                     lines.append(f"- {i} {ph}: reads {s['reads']}, writes {s['writes']}: "
                                  f"{s['top']}")
-    errs = [x for x in results if "error" in x]
-    for x in errs:
-        lines.append(f"- {x['impl']}: {x['error']}")
+    for x in results:
+        if "error" in x:
+            lines.append(f"- {x['impl']}: {x['error']}")
+        elif x.get("stopped"):
+            lines.append(f"- {x['impl']}: {x['stopped']}")
     return "\n".join(lines)
 
 
@@ -627,6 +672,11 @@ def compare_main(a, ironlb_bin):
             x["load_before"] = round(load, 1)
             print("RESULT " + json.dumps(x), flush=True)
             results.append(x)
+            if "Ctrl-C" in x.get("stopped", "") + x.get("error", ""):
+                break
+        else:
+            continue
+        break
     (logdir / "results.json").write_text(json.dumps(results, indent=1))
     print(table(results, a.n), flush=True)
     return 0 if not any("error" in x for x in results) else 1
@@ -648,8 +698,13 @@ def main():
     a = types.SimpleNamespace(**json.loads(pathlib.Path(sys.argv[1]).read_text()))
     tempfile.tempdir = a.tmpdir
     impl = Ironlb(a.ironlb) if a.one == "ironlb" else Metallb(*a.metallb)
-    r = run_one(impl, a.n, a, pathlib.Path(a.logdir), a.client_ns)
-    pathlib.Path(a.result).write_text(json.dumps(r))
+    out = pathlib.Path(a.result)
+
+    def save(r):
+        tmp = out.with_suffix(".tmp")
+        tmp.write_text(json.dumps(r))
+        tmp.replace(out)
+    save(run_one(impl, a.n, a, pathlib.Path(a.logdir), a.client_ns, save))
 
 
 if __name__ == "__main__":
