@@ -1337,6 +1337,23 @@ static void claims_build(struct spk *s)
 	s->claims_dirty = false;
 }
 
+/* The claims held now, one per (Service, node), counted in the store:
+ * what /status reports, current even before the next pass builds them
+ * for the announcer (a survivor deleting a dead node's object asks for
+ * no pass). */
+static size_t claims_held(const struct spk *s)
+{
+	size_t u = 0;
+	for (size_t i = 0; i < s->nclaim_all; i++) {
+		const struct announce_claim *c = &s->claim_all[i];
+		if (i && strcmp(s->claim_all[i - 1].service, c->service) == 0 &&
+		    strcmp(s->claim_all[i - 1].node, c->node) == 0)
+			continue;
+		u++;
+	}
+	return u;
+}
+
 /* The owner this node's plan gives Service key ("ns/name"); false when
  * the Service has no Layer 2 entry in the plan. */
 static bool plan_owner(struct spk *s, const char *key, const char **owner)
@@ -1732,7 +1749,7 @@ static void h_status(const struct http_request *req, struct http_response *resp,
 		.config_extra = status_config,
 		.verdict = s->verdict, /* null before the first pass */
 		.has_claims = true,
-		.nclaims = s->nclaims,
+		.nclaims = claims_held(s),
 		.claim_replans = s->claim_replans,
 		.ann = s->ann,
 		.rec = s->rec,

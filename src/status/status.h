@@ -59,7 +59,7 @@ struct status_doc {
 	/* The speaker's placement claims: written as "claims" after "config"
 	 * when has_claims. */
 	bool has_claims;
-	size_t nclaims;             /* ServiceL2Status objects taken as claims */
+	size_t nclaims;             /* claims held, one per (Service, node) */
 	size_t claim_replans;       /* whole re-plans caused by a claim change */
 
 	status_write_fn *services;  /* the entries of "services"; NULL: no such section */
