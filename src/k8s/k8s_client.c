@@ -893,6 +893,7 @@ struct k8s_reflector {
 	void *arg;
 	const char *const *keep;
 	char *keep_whole_label;
+	const char *const *keep_labelled;
 
 	enum refl_state state;
 	struct k8s_store *store;
@@ -1053,11 +1054,13 @@ static void strip_object(struct tree *o)
 }
 
 /* Only what the reader asked for, but objects with keep_whole_label
- * whole. */
+ * whole, or with keep_labelled's members. */
 static void refl_prune(const struct k8s_reflector *r, struct tree *o)
 {
 	if (!k8s_object_labelled(o, r->keep_whole_label))
 		k8s_object_prune(o, r->keep);
+	else if (r->keep_labelled)
+		k8s_object_prune(o, r->keep_labelled);
 }
 
 static void refl_apply_list(struct k8s_reflector *r)
@@ -1275,6 +1278,7 @@ struct k8s_reflector *k8s_reflector_new(struct k8s_client *c, const struct k8s_r
 	r->label_selector = xstrdup(o->label_selector);
 	r->keep = o->keep;
 	r->keep_whole_label = xstrdup(o->keep_whole_label);
+	r->keep_labelled = o->keep_labelled;
 	r->field_selector = xstrdup(o->field_selector);
 	r->page_limit = o->page_limit ? o->page_limit : REFL_PAGE_LIMIT;
 	r->watch_timeout = o->watch_timeout;

@@ -233,9 +233,11 @@ struct k8s_reflector_opts {
 	 * all); the array must outlive the reflector. */
 	const char *const *keep;
 	/* "key=value": objects with this label are kept whole whatever keep
-	 * says (k8s_object_labelled()); one watch then serves both a few
-	 * objects read whole and many read for a few fields. */
+	 * says (k8s_object_labelled()), or with the members in
+	 * keep_labelled when that is set; one watch then serves both a few
+	 * objects read in full and many read for a few fields. */
 	const char *keep_whole_label;
+	const char *const *keep_labelled;
 	unsigned page_limit;            /* 0: 500 */
 	unsigned watch_timeout;         /* seconds; 0: random in 300..600 as client-go */
 	double backoff_initial;         /* seconds; 0: 0.5 */

@@ -3,6 +3,7 @@
  * (see k8sd.h).
  */
 #include <errno.h>
+#include <ev.h>
 #include <jansson.h>
 #include <malloc.h>
 #include <stdio.h>
@@ -192,13 +193,34 @@ void k8sd_feed(struct pipeline *p, enum k8s_change change, const struct tree *ob
 			tree_get_str(meta, "namespace"), tree_get_str(meta, "name"));
 }
 
-void k8sd_heap_changed(void)
+/* Stored-object changes since the last trim, and the timer that trims
+ * once they stop (one per process: one loop). */
+static unsigned heap_changes;
+static ev_timer heap_quiet_w;
+
+static void heap_trim(void)
 {
-	static unsigned changed;
-	if (++changed < K8SD_TRIM_EVERY)
-		return;
-	changed = 0;
+	heap_changes = 0;
 	malloc_trim(0);
+}
+
+static void on_heap_quiet(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)revents;
+	ev_timer_stop(loop, w);
+	if (heap_changes)
+		heap_trim();
+}
+
+void k8sd_heap_changed(struct ev_loop *loop)
+{
+	if (++heap_changes >= K8SD_TRIM_EVERY)
+		heap_trim();
+	if (!loop)
+		return;
+	if (!heap_quiet_w.repeat)
+		ev_timer_init(&heap_quiet_w, on_heap_quiet, 0., K8SD_TRIM_QUIET);
+	ev_timer_again(loop, &heap_quiet_w);   /* K8SD_TRIM_QUIET from now */
 }
 
 void k8sd_status_memory(struct jw *w, struct k8s_reflector *const *refl, size_t nrefl)

@@ -1142,7 +1142,7 @@ static void on_change(enum k8s_change change, const struct tree *object,
 {
 	struct refl_arg *ra = arg;
 	struct ctl *c = ra->c;
-	k8sd_heap_changed();
+	k8sd_heap_changed(c->loop);
 	if (ra->i == R_SERVICES && own_service_write(c, change, object, old)) {
 		/* The store follows (a later change of the Service is read
 		 * with it), without a step. */

@@ -179,11 +179,16 @@ void k8sd_cstate_free(struct k8sd_cstate *s);
 
 void k8sd_feed(struct pipeline *p, enum k8s_change change, const struct tree *obj);
 /* Called for each stored object that changed: after K8SD_TRIM_EVERY of
- * them, the heap's free pages are given back (malloc_trim()).  A start
- * replaces every Service once more as the echoes of its own writes come
- * in; the freed versions otherwise stay resident as holes. */
+ * them, and K8SD_TRIM_QUIET seconds after the last one, the heap's free
+ * pages are given back (malloc_trim()).  A start replaces every Service
+ * once more as the echoes of its own writes come in; the freed versions
+ * otherwise stay resident as holes (the last of them too: fewer than
+ * K8SD_TRIM_EVERY changes since the last trim are no reason to keep
+ * them once the changes stop). */
 #define K8SD_TRIM_EVERY 2048
-void k8sd_heap_changed(void);
+#define K8SD_TRIM_QUIET 1.0
+struct ev_loop;
+void k8sd_heap_changed(struct ev_loop *loop);
 /* /status config members that say where the memory goes: the objects the
  * reflectors store and their bytes, and malloc's heap in use and free
  * (mallinfo2()). */

@@ -114,7 +114,8 @@
 
 /* The order matters: [S_FIRST_CONFIG, S_STATUS_L2) are configuration.
  * S_L2STATUS is every node's ServiceL2Status (the claims of placement),
- * this node's whole and the others' pruned to the claim: one watch, so
+ * this node's pruned to the claim and the status, the others' to the
+ * claim: one watch, so
  * that this node's objects are neither sent nor stored twice (own_status()
  * picks this node's).  S_BGPSTATUS is this node's ServiceBGPStatus (by
  * label). */
@@ -1639,7 +1640,7 @@ static void on_change(enum k8s_change change, const struct tree *object, const s
 {
 	struct refl_arg *ra = arg;
 	struct spk *s = ra->s;
-	k8sd_heap_changed();
+	k8sd_heap_changed(s->loop);
 	if (ra->i == S_SECRETS && s->started) {
 		const char *name = tree_get_str(tree_get(object, "metadata"), "name");
 		if (name && strcmp(name, MEMBER_SECRET) == 0)
@@ -2113,11 +2114,15 @@ int cmd_speaker(int argc, char **argv)
 	s.own_label = xasprintf("metallb.io/node=%s", node);
 	/* Every node's ServiceL2Status is read for its claim alone
 	 * (k8sd_l2_claim()): a store of thousands of them keeps nothing
-	 * else, but this node's own, which the echo comparisons and the
-	 * writes read whole. */
+	 * else; this node's own keeps its status whole besides, which the
+	 * echo comparisons and the writes compare with what they want
+	 * (k8sd_status_holds()). */
 	static const char *const claim_fields[] = {
 		"metadata.creationTimestamp", "metadata.labels", "status.node",
 		"status.serviceName", "status.serviceNamespace", NULL,
+	};
+	static const char *const own_fields[] = {
+		"metadata.creationTimestamp", "metadata.labels", "status", NULL,
 	};
 	/* Nodes and EndpointSlices reach the model alone, which reads these
 	 * (decode_meta(), decode_node(), decode_slice()): a Node's
@@ -2150,6 +2155,7 @@ int cmd_speaker(int argc, char **argv)
 				: i == S_SLICES   ? slice_fields
 						    : NULL,
 			.keep_whole_label = i == S_L2STATUS ? s.own_label : NULL,
+			.keep_labelled = i == S_L2STATUS ? own_fields : NULL,
 			.on_change = on_change,
 			.on_synced = on_synced,
 			.on_error = on_refl_error,

@@ -159,7 +159,7 @@ static void frame_append(struct frame *f, char *key, struct tree *value, int key
 	*VEC_PUSH(m->items, n) = value;
 	n = m->n;
 	*VEC_PUSH(f->key_lines, n) = key_line;
-	m->n = n;
+	m->n = (uint32_t)n;
 	frame_index_added(f);
 }
 
@@ -351,7 +351,7 @@ static void attach(struct reader *r, struct tree *node, bool merge_key)
 	if (f->node->line == 0)
 		f->node->line = node->line;
 	if (f->node->type == TREE_ARRAY) {
-		*VEC_PUSH(f->node->items, f->node->n) = node;
+		tree_array_append(f->node, node);
 		return;
 	}
 	if (!f->have_key) {

@@ -78,13 +78,15 @@ void tree_free(struct tree *t)
 			free(t);
 		return;
 	}
+	bool obj = t->type == TREE_OBJECT;
 	for (size_t i = 0; i < t->n; i++) {
 		tree_free(t->items[i]);
-		if (t->keys)
+		if (obj)
 			free(t->keys[i]);
 	}
 	free(t->items);
-	free(t->keys);
+	if (obj)
+		free(t->keys);
 	free(t->text);
 	free(t);
 }
@@ -107,7 +109,9 @@ void tree_array_append(struct tree *arr, struct tree *item)
 		tree_free(item);
 		return;
 	}
-	*VEC_PUSH(arr->items, arr->n) = item;
+	size_t n = arr->n;
+	*VEC_PUSH(arr->items, n) = item;
+	arr->n = (uint32_t)n;
 }
 
 /* Append a member without looking for an existing one; takes `key`. */
@@ -117,7 +121,7 @@ static void object_append_owned(struct tree *obj, char *key, struct tree *value)
 	*VEC_PUSH(obj->keys, n) = key;
 	n = obj->n;
 	*VEC_PUSH(obj->items, n) = value;
-	obj->n = n;
+	obj->n = (uint32_t)n;
 }
 
 static ssize_t object_find(const struct tree *obj, const char *key)
@@ -147,8 +151,9 @@ void tree_object_set(struct tree *obj, const char *key, struct tree *value)
 bool tree_equal(const struct tree *a, const struct tree *b)
 {
 	/* i compared as bits: the same test for a float's f (a NaN equal to
-	 * itself, -0 apart from 0). */
-	if (a->type != b->type || a->n != b->n || a->i != b->i || a->b != b->b ||
+	 * itself, -0 apart from 0); an object's keys share those bits. */
+	if (a->type != b->type || a->n != b->n ||
+	    (a->type != TREE_OBJECT && a->i != b->i) || a->b != b->b ||
 	    a->int_overflow != b->int_overflow ||
 	    strcmp(a->text ? a->text : "", b->text ? b->text : "") != 0)
 		return false;
@@ -352,13 +357,14 @@ struct tree *tree_clone(const struct tree *t)
 	struct tree *c = tree_new(t->type, t->file, t->line);
 	c->text = xstrdup(t->text);
 	c->b = t->b;
-	c->i = t->i;   /* or f: the same bytes */
+	if (t->type != TREE_OBJECT)
+		c->i = t->i;   /* or f: the same bytes */
 	c->int_overflow = t->int_overflow;
 	for (size_t k = 0; k < t->n; k++) {
 		if (t->type == TREE_OBJECT)
 			object_append_owned(c, xstrdup(t->keys[k]), tree_clone(t->items[k]));
 		else
-			*VEC_PUSH(c->items, c->n) = tree_clone(t->items[k]);
+			tree_array_append(c, tree_clone(t->items[k]));
 	}
 	return c;
 }
@@ -375,17 +381,81 @@ struct tree *tree_ref(struct tree *t)
 	return t;
 }
 
+/*
+ * Strings a packed tree points at instead of holding: the member names and
+ * values that recur in every Kubernetes object of a kind (a packed tree is
+ * read-only, so its strings can be shared).  Sorted by strcmp() (bytes);
+ * test_tree_pack_common checks the order.  A fixed list, not a table that
+ * grows: label keys and names would make it grow without bound.
+ */
+static const char *const common_strings[] = {
+	"Cluster", "ClusterIP", "EndpointSlice", "ExternalIP", "FQDN", "False",
+	"Hostname", "IPv4", "IPv6", "InternalIP", "LoadBalancer", "Local", "Node",
+	"NodePort", "None", "Pod", "PreferDualStack", "Proxy", "Ready",
+	"RequireDualStack", "SCTP", "Service", "ServiceBGPStatus", "ServiceL2Status",
+	"SingleStack", "TCP", "True", "UDP", "Unknown", "VIP", "address",
+	"addressType", "addresses", "allocateLoadBalancerNodePorts", "amd64",
+	"annotations", "apiVersion", "appProtocol", "arm64", "blockOwnerDeletion",
+	"clusterIP", "clusterIPs", "conditions", "controller", "creationTimestamp",
+	"default", "deletionTimestamp", "discovery.k8s.io/v1", "endpoints",
+	"endpointslice-controller.k8s.io", "endpointslice.kubernetes.io/managed-by",
+	"externalIPs", "externalTrafficPolicy", "finalizers", "forZones",
+	"generation", "healthCheckNodePort", "hints", "hostname", "http", "https",
+	"ingress", "interfaces", "internalTrafficPolicy", "ip", "ipFamilies",
+	"ipFamilyPolicy", "ipMode", "kind", "kube-public", "kube-system",
+	"kubernetes.io/arch", "kubernetes.io/hostname", "kubernetes.io/os",
+	"kubernetes.io/service-name", "labels", "lastHeartbeatTime",
+	"lastTransitionTime", "linux", "loadBalancer", "loadBalancerClass",
+	"loadBalancerIP", "loadBalancerSourceRanges", "message", "metadata",
+	"metallb-system", "metallb.io/address-pool",
+	"metallb.io/ip-allocated-from-pool", "metallb.io/loadBalancerIPs",
+	"metallb.io/node", "metallb.io/service-name", "metallb.io/service-namespace",
+	"metallb.io/v1beta1", "metallb.io/v1beta2", "name", "namespace", "node",
+	"node.kubernetes.io/exclude-from-external-load-balancers", "nodeName",
+	"nodePort", "ownerReferences", "peer", "port", "ports", "protocol", "ready",
+	"reason", "resourceVersion", "selector", "serviceName", "serviceNamespace",
+	"serving", "sessionAffinity", "spec", "status", "targetPort", "targetRef",
+	"terminating", "type", "uid", "v1", "v1beta1", "zone",
+};
+
+static int common_cmp(const void *key, const void *elem)
+{
+	return strcmp(key, *(const char *const *)elem);
+}
+
+static const char *common_string(const char *s)
+{
+	const char *const *at = bsearch(s, common_strings,
+					sizeof(common_strings) / sizeof(*common_strings),
+					sizeof(*common_strings), common_cmp);
+	return at ? *at : NULL;
+}
+
+bool tree_common_strings_sorted(void)
+{
+	for (size_t k = 1; k < sizeof(common_strings) / sizeof(*common_strings); k++)
+		if (strcmp(common_strings[k - 1], common_strings[k]) >= 0)
+			return false;
+	return true;
+}
+
+/* Bytes a packed copy of s takes in the block (none for a common one). */
+static size_t pack_str_bytes(const char *s)
+{
+	return common_string(s) ? 0 : strlen(s) + 1;
+}
+
 /* What a packed copy of t needs: nodes, pointer slots (items, and keys of
  * objects) and string bytes (terminators included). */
 static void pack_count(const struct tree *t, size_t *nodes, size_t *slots, size_t *bytes)
 {
 	(*nodes)++;
 	if (t->text)
-		*bytes += strlen(t->text) + 1;
+		*bytes += pack_str_bytes(t->text);
 	*slots += t->type == TREE_OBJECT ? 2 * t->n : t->n;
 	for (size_t k = 0; k < t->n; k++) {
 		if (t->type == TREE_OBJECT)
-			*bytes += strlen(t->keys[k]) + 1;
+			*bytes += pack_str_bytes(t->keys[k]);
 		pack_count(t->items[k], nodes, slots, bytes);
 	}
 }
@@ -398,6 +468,9 @@ struct pack_cursor {
 
 static char *pack_str(struct pack_cursor *c, const char *s)
 {
+	const char *common = common_string(s);
+	if (common)
+		return (char *)common;   /* read-only, as the whole packed tree */
 	size_t n = strlen(s) + 1;
 	char *d = memcpy(c->str, s, n);
 	c->str += n;
@@ -411,7 +484,7 @@ static struct tree *pack_copy(struct pack_cursor *c, const struct tree *t, unsig
 		.type = t->type,
 		.line = t->line,
 		.file = t->file,
-		.i = t->i,   /* or f */
+		.i = t->type == TREE_OBJECT ? 0 : t->i,   /* or f */
 		.n = t->n,
 		.b = t->b,
 		.int_overflow = t->int_overflow,
@@ -428,7 +501,7 @@ static struct tree *pack_copy(struct pack_cursor *c, const struct tree *t, unsig
 		c->slot += t->n;
 	}
 	for (size_t k = 0; k < t->n; k++) {
-		if (d->keys)
+		if (t->type == TREE_OBJECT)
 			d->keys[k] = pack_str(c, t->keys[k]);
 		d->items[k] = pack_copy(c, t->items[k], TREE_PACKED_INNER);
 	}
@@ -465,7 +538,8 @@ size_t tree_bytes(const struct tree *t)
 		return nodes * sizeof(struct tree) + slots * sizeof(void *) + bytes;
 	}
 	size_t n = malloc_usable_size((void *)t) + malloc_usable_size(t->text) +
-		   malloc_usable_size(t->items) + malloc_usable_size(t->keys);
+		   malloc_usable_size(t->items) +
+		   (t->type == TREE_OBJECT ? malloc_usable_size(t->keys) : 0);
 	for (size_t k = 0; k < t->n; k++) {
 		if (t->type == TREE_OBJECT)
 			n += malloc_usable_size(t->keys[k]);
@@ -660,7 +734,7 @@ struct tree *tree_from_json(const json_t *j)
 	case JSON_ARRAY:
 		n = tree_new(TREE_ARRAY, NULL, 0);
 		for (size_t i = 0; i < json_array_size(j); i++)
-			*VEC_PUSH(n->items, n->n) = tree_from_json(json_array_get(j, i));
+			tree_array_append(n, tree_from_json(json_array_get(j, i)));
 		break;
 	case JSON_STRING:
 		n = tree_new(TREE_STRING, NULL, 0);

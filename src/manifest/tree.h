@@ -32,26 +32,28 @@ enum tree_type {
 	TREE_OBJECT,
 };
 
-/* 64 bytes (the old layout, padded, was 96): the Kubernetes daemons keep
- * tens of nodes per watched object.  i and f share their bytes: a reader
- * looks at the one its type says (copying i copies either). */
+/* 48 bytes (64 before, 96 in the first, padded, layout): the Kubernetes
+ * daemons keep tens of nodes per watched object.  i, f and keys share
+ * their bytes: a reader looks at the one its type says (keys belongs to
+ * objects alone; copying i of a scalar copies either number).  type holds
+ * an enum tree_type in a byte, n counts up to 2^32 - 1 members. */
 struct tree {
-	enum tree_type type;
+	unsigned char type; /* enum tree_type */
+	bool b;
+	bool int_overflow;
+	unsigned char packed; /* TREE_PACKED_*: part of a tree_pack() block */
 	int line;           /* 1-based; 0 when unknown */
+	uint32_t n;         /* arrays and objects */
+	unsigned refs;      /* owners beyond the first (tree_ref()) */
 	const char *file;   /* not owned (interned by the reader); NULL for API data */
 	char *text;         /* scalars: the source text (strings: the value) */
 	union {
 		int64_t i;  /* TREE_INT (an integer too large for int64 is a TREE_FLOAT
 			       with int_overflow set) */
 		double f;   /* TREE_FLOAT */
+		char **keys; /* TREE_OBJECT: keys[k] names items[k]; insertion order */
 	};
-	size_t n;           /* arrays and objects */
-	struct tree **items;
-	char **keys;        /* objects: keys[k] names items[k]; insertion order */
-	unsigned refs;      /* owners beyond the first (tree_ref()) */
-	bool b;
-	bool int_overflow;
-	unsigned char packed; /* TREE_PACKED_*: part of a tree_pack() block */
+	struct tree **items; /* arrays and objects */
 };
 
 enum {
@@ -110,7 +112,9 @@ struct tree *tree_clone(const struct tree *t);
  *
  * tree_pack() moves a whole tree into one block (nodes, member arrays and
  * strings) and frees t: no malloc header and no spare array capacity per
- * node (a Service: 4.0 KB, against 7.4 KB built member by member).  A
+ * node, and the member names and values common to Kubernetes objects
+ * ("metadata", "LoadBalancer", ...) point at one static copy instead of
+ * one in each block.  A
  * packed tree is read-only: tree_object_set(), tree_object_take() and
  * tree_array_append() on any of its nodes abort.  It is freed whole, by
  * tree_free() of its root; tree_free() of an inner node does nothing.
@@ -118,6 +122,10 @@ struct tree *tree_clone(const struct tree *t);
  */
 struct tree *tree_ref(struct tree *t);
 struct tree *tree_pack(struct tree *t);
+/* Whether tree_pack()'s list of shared strings (the member names and
+ * values common to Kubernetes objects, which a packed tree points at
+ * instead of holding) is in the order its search needs; for tests. */
+bool tree_common_strings_sorted(void);
 /* Bytes a tree occupies (malloc blocks at their usable size, headers
  * not counted); for tests and measurements. */
 size_t tree_bytes(const struct tree *t);

@@ -1298,6 +1298,43 @@ static const char packed_service[] =
 	"\"status\":{\"loadBalancer\":{\"ingress\":[{\"ip\":\"192.0.2.1\","
 	"\"ipMode\":\"VIP\"},{\"ip\":\"2001:db8::1\",\"ipMode\":\"VIP\"}]}}}";
 
+/* Packed trees share the member names and values common to Kubernetes
+ * objects (one static copy, not one per block) and hold the others; a
+ * node's numbers and an object's keys share their bytes without one
+ * reading as the other. */
+static void test_tree_pack_common(void **state)
+{
+	(void)state;
+	assert_true(tree_common_strings_sorted());
+	const char *text = "{\"metadata\":{\"name\":\"svc-a\"},\"spec\":{\"type\":"
+			   "\"LoadBalancer\",\"ports\":[{\"port\":80}],\"x-own\":\"x-value\"}}";
+	struct tree *a = tree_pack(tree_parse_json(text, strlen(text), 0, NULL));
+	struct tree *b = tree_pack(tree_parse_json(text, strlen(text), 0, NULL));
+	assert_true(tree_equal(a, b));
+	assert_ptr_equal(a->keys[0], b->keys[0]);   /* "metadata" */
+	assert_ptr_equal(tree_path(a, "spec.type")->text, tree_path(b, "spec.type")->text);
+	/* Names and values of their own: in each block. */
+	assert_ptr_not_equal(tree_path(a, "metadata.name")->text,
+			     tree_path(b, "metadata.name")->text);
+	assert_string_equal(tree_get_str(tree_get(a, "spec"), "x-own"), "x-value");
+	assert_int_equal(tree_path(b, "spec.ports[0].port")->i, 80);
+	/* Shared strings take no bytes of the block: a's strings are
+	 * "svc-a", "x-own", "x-value" and "80". */
+	size_t nodes = 9, slots = 2 * 2 + 2 * 1 + 2 * 3 + 1 + 2 * 1;
+	assert_int_equal(tree_bytes(a), nodes * sizeof(struct tree) + slots * sizeof(void *) +
+						sizeof("svc-a") + sizeof("x-own") + sizeof("x-value") +
+						sizeof("80"));
+	/* A copy reads alike and is freed string by string. */
+	struct tree *c = tree_clone(a);
+	assert_true(tree_equal(c, b));
+	struct tree *n = tree_clone(tree_path(a, "spec.ports[0].port"));
+	assert_int_equal(n->i, 80);
+	tree_free(n);
+	tree_free(c);
+	tree_free(a);
+	tree_free(b);
+}
+
 /* A packed tree reads as the tree it was made from, in fewer bytes, and
  * is freed whole; shared owners each free once. */
 static void test_tree_pack(void **state)
@@ -1409,6 +1446,7 @@ int main(void)
 		cmocka_unit_test(test_read_stdin),
 		cmocka_unit_test(test_intern),
 		cmocka_unit_test(test_tree_pack),
+		cmocka_unit_test(test_tree_pack_common),
 		cmocka_unit_test(test_tree_path),
 		cmocka_unit_test(test_path_join),
 		cmocka_unit_test(test_tree_build),
