@@ -33,7 +33,7 @@ out records how far it got and the run goes on):
             connections: seconds until all hold both addresses and all are
             announced.
 A wait that runs out shows in the table as how far it got ("not reached
-in 600 s: 7,512 of 10,000"); a run stopped part way (Ctrl-C, a crash)
+in 600 s: 7,512 of 10,000"); a run that ends part way (its process killed, a crash)
 keeps the phases it finished, and the table says after which it stopped.
 Per phase: the CPU seconds of the controller and the speaker
 (/proc/PID/stat), their VmRSS after it, and the API requests of the phase
