@@ -94,6 +94,11 @@ struct k8s_client {
 	size_t active;           /* requests other than watches sent */
 	struct k8s_request *qhead, *qtail;  /* waiting for a free slot or a token, FIFO */
 	struct k8s_request *dhead, *dtail;  /* ended by the transport, to finish; FIFO */
+	/* Created or cancelled while the transport was busy: after_io()
+	 * sends or destroys them, oldest first (doubly linked: a request
+	 * destroyed meanwhile leaves it at once).  No pass over every
+	 * request: thousands may wait in the queue at a start. */
+	struct k8s_request *shead, *stail;
 	char *user_agent;
 	/* the rate limit */
 	struct k8s_bucket bucket;
@@ -115,6 +120,8 @@ struct k8s_request {
 	bool finishing;          /* its callback is running */
 	bool skip_object;        /* a 2xx body is not parsed (k8s_request_skip_object()) */
 	bool delayed;            /* waiting for retry_timer to be sent again */
+	bool deferred;           /* on the client's shead list */
+	struct k8s_request *sprev, *snext;
 	unsigned attempts;       /* answers that were retried */
 	ev_timer retry_timer;
 	double queued_at;        /* ev_time() when it was queued */
@@ -315,6 +322,40 @@ static void enter_multi(struct k8s_request *r)
 	send_request(r);
 }
 
+/* For after_io(): r was created or cancelled while the transport was
+ * busy. */
+static void defer(struct k8s_request *r)
+{
+	struct k8s_client *c = r->c;
+	if (r->deferred)
+		return;
+	r->deferred = true;
+	r->snext = NULL;
+	r->sprev = c->stail;
+	if (c->stail)
+		c->stail->snext = r;
+	else
+		c->shead = r;
+	c->stail = r;
+}
+
+static void undefer(struct k8s_request *r)
+{
+	struct k8s_client *c = r->c;
+	if (!r->deferred)
+		return;
+	if (r->sprev)
+		r->sprev->snext = r->snext;
+	else
+		c->shead = r->snext;
+	if (r->snext)
+		r->snext->sprev = r->sprev;
+	else
+		c->stail = r->sprev;
+	r->deferred = false;
+	r->sprev = r->snext = NULL;
+}
+
 /* Off the client's done list. */
 static void unlist_done(struct k8s_request *r)
 {
@@ -342,6 +383,7 @@ static void request_destroy(struct k8s_request *r)
 		unqueue(r);
 	if (r->ended)
 		unlist_done(r);
+	undefer(r);
 	ev_timer_stop(c->loop, &r->retry_timer);
 	if (r->prev)
 		r->prev->next = r->next;
@@ -398,8 +440,9 @@ void k8s_request_cancel(struct k8s_request *r)
 			ev_timer_set(&c->timer, 0., 0.);
 			ev_timer_start(c->loop, &c->timer);
 		}
+	} else {
+		defer(r);   /* after_io() destroys it */
 	}
-	/* else after_io() removes it */
 }
 
 /* ------------------------------------------------------------------ */
@@ -577,12 +620,16 @@ static void after_io(struct k8s_client *c)
 		unlist_done(r);
 		request_finish(r);  /* may add, cancel and finish others */
 	}
-	/* Requests cancelled or started while the transport was busy; queued
-	 * ones as slots free up, oldest first. */
-	for (struct k8s_request *r = c->head, *next; r; r = next) {
-		next = r->next;
+	/* Requests cancelled or started while the transport was busy, oldest
+	 * first (a new one queues behind those waiting); then queued ones as
+	 * slots free up. */
+	while (c->shead) {
+		struct k8s_request *r = c->shead;
+		undefer(r);
 		if (r->cancelled)
 			request_destroy(r);
+		else if (!r->in_multi && !r->queued && !r->finishing && !r->delayed && !r->ended)
+			enter_multi(r);
 	}
 	while (c->qhead && may_start(c)) {
 		struct k8s_request *q = c->qhead;
@@ -596,9 +643,6 @@ static void after_io(struct k8s_client *c)
 		}
 		send_request(q);
 	}
-	for (struct k8s_request *r = c->head; r; r = r->next)
-		if (!r->in_multi && !r->queued && !r->finishing && !r->delayed && !r->ended)
-			enter_multi(r);
 }
 
 /* ------------------------------------------------------------------ */
@@ -732,6 +776,8 @@ static struct k8s_request *request_start(struct k8s_client *c, const char *metho
 	c->head = r;
 	if (!c->in_io)
 		enter_multi(r);
+	else
+		defer(r);
 	return r;
 }
 
