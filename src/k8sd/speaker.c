@@ -1312,6 +1312,11 @@ static void claim_set(struct spk *s, const char *key, struct announce_claim *c)
 	}
 }
 
+static bool claim_same_pair(const struct announce_claim *x, const struct announce_claim *y)
+{
+	return strcmp(x->service, y->service) == 0 && strcmp(x->node, y->node) == 0;
+}
+
 /* The claims held now, handed to the announcer: Services stay where an
  * object says they are announced, and the rest go to the least loaded
  * node (at the next whole pass, and for the Services a step places).
@@ -1323,8 +1328,7 @@ static void claims_build(struct spk *s)
 	for (size_t i = 0; i < s->nclaim_all; i++) {
 		const struct announce_claim *c = &s->claim_all[i];
 		/* Sorted oldest first: a later copy of the same pair wins. */
-		if (u && strcmp(s->claims[u - 1].service, c->service) == 0 &&
-		    strcmp(s->claims[u - 1].node, c->node) == 0)
+		if (u && claim_same_pair(&s->claims[u - 1], c))
 			u--;
 		s->claims[u++] = *c;
 	}
@@ -1345,13 +1349,8 @@ static void claims_build(struct spk *s)
 static size_t claims_held(const struct spk *s)
 {
 	size_t u = 0;
-	for (size_t i = 0; i < s->nclaim_all; i++) {
-		const struct announce_claim *c = &s->claim_all[i];
-		if (i && strcmp(s->claim_all[i - 1].service, c->service) == 0 &&
-		    strcmp(s->claim_all[i - 1].node, c->node) == 0)
-			continue;
-		u++;
-	}
+	for (size_t i = 0; i < s->nclaim_all; i++)
+		u += !i || !claim_same_pair(&s->claim_all[i - 1], &s->claim_all[i]);
 	return u;
 }
 
