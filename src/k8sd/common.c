@@ -216,9 +216,7 @@ void k8sd_heap_changed(struct ev_loop *loop)
 {
 	if (++heap_changes >= K8SD_TRIM_EVERY)
 		heap_trim();
-	if (!loop)
-		return;
-	if (!heap_quiet_w.repeat)
+	if (!heap_quiet_w.repeat)   /* not set up yet */
 		ev_timer_init(&heap_quiet_w, on_heap_quiet, 0., K8SD_TRIM_QUIET);
 	ev_timer_again(loop, &heap_quiet_w);   /* K8SD_TRIM_QUIET from now */
 }
